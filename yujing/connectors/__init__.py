@@ -1,0 +1,1 @@
+"""I/O at the edges: MQTT, HTTP ingest, Kafka producer, embedded brokers."""

