@@ -72,6 +72,10 @@ class WorkerConfig(_Strict):
     registry: Path | None = None
     data_dir: Path = Path(".yujing/worker")
     lateness: str = Field("1h", description="readings older than this behind their series are dropped")
+    nodata_clock: Literal["wall", "event"] = Field(
+        "wall", description="wall: silence measured on the clock; event: on the newest event time "
+                            "(replays and the accelerated demo)")
+    nodata_check_s: float = Field(5.0, gt=0, description="how often silent stations are checked")
 
 
 class NotifyConfig(_Strict):

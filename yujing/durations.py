@@ -22,7 +22,8 @@ def parse_duration_ms(text: str | int | float) -> int:
     if pos != len(s) or not s:
         raise ValueError(f"bad duration {text!r}: write e.g. 10m, 3h, 1d or 1h30m "
                          "(units ms, s, m, h, d, w)")
-    return int(total)
+    # round, not int(): 2.01 * 1000 is 2009.9999999999998 in binary floating point.
+    return round(total)
 
 
 def format_duration(ms: int) -> str:

@@ -9,6 +9,7 @@ the worker gets numpy arrays without a per-reading loop.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 import msgspec
@@ -17,6 +18,11 @@ import numpy as np
 from .domain import Reading
 
 VERSION = 1
+
+
+def partition_for(station: str, partitions: int) -> int:
+    """Stable station → partition map, so one station's readings stay in order."""
+    return zlib.crc32(station.encode()) % partitions
 
 
 class Envelope(msgspec.Struct, array_like=True):

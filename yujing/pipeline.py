@@ -12,6 +12,8 @@ from .alerts.lifecycle import Lifecycle, RuleMeta
 from .domain import Reading, WarningEvent
 from .envelope import Columns
 from .registry import Registry
+from .durations import parse_duration_ms
+from .rules import nodata
 from .rules.engine import Engine
 from .rules.schema import Rule
 
@@ -29,10 +31,35 @@ class Pipeline:
         self.lifecycle = Lifecycle()
         self.registry = registry or Registry([])
         self.meta = {r.id: RuleMeta(r.name, r.hazard) for r in rules}
+        self.meta[nodata.RULE_ID] = RuleMeta("数据中断", "nodata")
+        self.nodata = nodata.NoDataTracker({
+            s.id: parse_duration_ms(s.expected_interval)
+            for s in self.registry.stations.values() if s.expected_interval})
+        self.watermark = 0  # newest event time seen: the event-time clock for no-data checks
 
     def handle(self, cols: Columns, now_ms: int) -> Outcome:
         findings, late_idx = self.engine.process(cols.stations, cols.si, cols.metrics, cols.mi,
                                                  cols.ts, cols.val)
+        if len(cols):
+            self.nodata.observe(cols.stations, cols.si, cols.ts)
+            self.watermark = max(self.watermark, int(cols.ts.max()))
+        return Outcome(self._events(findings, now_ms), [cols.reading(i) for i in late_idx])
+
+    def check_nodata(self, now_ms: int, clock: str = "wall",
+                     owns=lambda station: True) -> list[WarningEvent]:  # noqa: ANN001
+        """Deadman check, on the wall clock or on the stream's event time.
+
+        ``wall`` is for live stations: silence is measured against ``now_ms``.
+        ``event`` measures it against the newest event time seen (the
+        watermark), for replays and the accelerated demo, where event time
+        runs apart from the wall clock.
+        """
+        at = now_ms if clock == "wall" else self.watermark
+        if not at:
+            return []
+        return self._events(self.nodata.check(at, owns), now_ms)
+
+    def _events(self, findings: list, now_ms: int) -> list[WarningEvent]:
         events = []
         for f in findings:
             ev = self.lifecycle.apply(f, self.meta[f.rule], now_ms)
@@ -41,7 +68,7 @@ class Pipeline:
                 if st is not None:
                     ev = _with_station(ev, st.name, st.town)
                 events.append(ev)
-        return Outcome(events, [cols.reading(i) for i in late_idx])
+        return events
 
 
 def _with_station(ev: WarningEvent, name: str, town: str) -> WarningEvent:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import zlib
 from typing import Any
 
 import orjson
@@ -13,16 +12,10 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from .. import clock
-from ..config import Config
 from ..domain import Reading
-from ..envelope import EnvelopeBuilder
+from ..envelope import EnvelopeBuilder, partition_for
 
 log = logging.getLogger(__name__)
-
-
-def partition_for(station: str, partitions: int) -> int:
-    """Stable station → partition map, so one station's readings stay in order."""
-    return zlib.crc32(station.encode()) % partitions
 
 
 async def ensure_topics(bootstrap: str, names: list[str], partitions: int,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import orjson
@@ -22,6 +22,7 @@ _STATION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 _KEYS = {"station", "metric", "ts", "value", "quality", "seq", "unit"}
 # Event times before 2000 or after 2100 are unit mistakes (seconds vs ms), not data.
 _MIN_TS, _MAX_TS = 946_684_800_000, 4_102_444_800_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,9 @@ def parse_ts(value: Any) -> int:
             raise ValueError(f"ts {value[:40]!r} is not ISO 8601, e.g. 2025-06-01T08:00:00+08:00") from None
         if dt.tzinfo is None:
             raise ValueError("ts has no UTC offset: add one, e.g. +08:00 or Z")
-        ts = int(dt.timestamp() * 1000)
+        # Integer arithmetic: dt.timestamp() * 1000 is a float and loses a millisecond
+        # for some times (2038-05-07T04:44:29.364Z gave ...363).
+        ts = (dt - _EPOCH) // timedelta(milliseconds=1)
     else:
         raise ValueError("ts must be epoch milliseconds or an ISO 8601 time")
     if not _MIN_TS <= ts <= _MAX_TS:

@@ -65,13 +65,15 @@ class Engine:
     """
 
     def __init__(self, rules: list[Rule], lateness_ms: int = 3_600_000) -> None:
-        self.rules = {r.id: CompiledRule.build(r) for r in rules}
+        self.rules = {r.id: CompiledRule.build(r) for r in rules if r.enabled}
         self.by_metric: dict[str, list[CompiledRule]] = {}
         for cr in self.rules.values():
             self.by_metric.setdefault(cr.rule.metric, []).append(cr)
         self.lateness_ms = lateness_ms
         self.series: dict[tuple[str, str], Series] = {}
+        # Per (rule id, station): the outcome at the newest evaluated event time, and that time.
         self.last_outcome: dict[tuple[str, str], int] = {}
+        self.last_eval_ts: dict[tuple[str, str], int] = {}
         self.stats = Stats()
 
     def horizon_ms(self, metric: str) -> int:
@@ -90,7 +92,10 @@ class Engine:
         if n == 0:
             return [], []
         key = si.astype(np.int64) * max(len(metrics), 1) + mi.astype(np.int64)
-        order = np.lexsort((ts, key))
+        # Stable: within a series the readings keep their arrival order, so lateness is
+        # judged against what had arrived before each reading (as if they came one by one)
+        # and, for a repeated timestamp, the last one to arrive wins.
+        order = np.argsort(key, kind="stable")
         key_sorted = key[order]
         starts = np.flatnonzero(np.concatenate(([True], key_sorted[1:] != key_sorted[:-1])))
         ends = np.append(starts[1:], n)
@@ -106,16 +111,26 @@ class Engine:
                 continue
             station = stations[int(si[first])]
             findings.extend(self._series(station, metric, rules, ts[idx], v[idx], idx, late))
-        findings.sort(key=lambda f: f.ts)
+        # Event time first; rule and station make the order independent of how the
+        # envelope's dictionaries happened to be built.
+        findings.sort(key=lambda f: (f.ts, f.rule, f.station))
+        late.sort()
         return findings, late
 
     def _series(self, station: str, metric: str, rules: list[CompiledRule], new_ts: np.ndarray,
                 new_v: np.ndarray, idx: np.ndarray, late: list[int]) -> list[Finding]:
+        """Merge one series' readings (in arrival order) and evaluate its rules."""
         s = self.series.get((station, metric))
         if s is None:
             s = self.series[(station, metric)] = Series()
-        newest = max(int(s.ts[-1]) if s.ts.size else int(new_ts.max()), int(new_ts.max()))
-        ok = new_ts >= newest - self.lateness_ms
+        new_ts = new_ts.astype(np.int64, copy=False)
+        # Newest event time seen before (and including) each reading, in arrival order:
+        # a reading is late only against what came before it, never against readings
+        # that arrived after it in the same envelope.
+        seen = np.maximum.accumulate(new_ts)
+        if s.ts.size:
+            seen = np.maximum(seen, s.ts[-1])
+        ok = new_ts >= seen - self.lateness_ms
         if not ok.all():
             bad = idx[~ok]
             late.extend(bad.tolist())
@@ -124,18 +139,29 @@ class Engine:
             if new_ts.size == 0:
                 return []
         s.ts, s.v = merge(s.ts, s.v, new_ts, new_v)
-        keep_from = np.searchsorted(s.ts, newest - self.horizon_ms(metric), side="right")
-        if keep_from:
-            s.ts, s.v = s.ts[keep_from:], s.v[keep_from:]
         at = np.unique(new_ts)
         self.stats.evaluated += at.size
         out: list[Finding] = []
         for cr in rules:
             if cr.applies_to(station):
                 out.extend(self._evaluate(cr, station, s, at))
+        # Trim only after evaluating: every evaluation point of this envelope needs its
+        # whole window, and a later reading within lateness still finds its window here.
+        keep_from = np.searchsorted(s.ts, int(s.ts[-1]) - self.horizon_ms(metric), side="right")
+        if keep_from:
+            s.ts, s.v = s.ts[keep_from:], s.v[keep_from:]
         return out
 
     def _evaluate(self, cr: CompiledRule, station: str, s: Series, at: np.ndarray) -> list[Finding]:
+        state_key = (cr.rule.id, station)
+        last_ts = self.last_eval_ts.get(state_key)
+        if last_ts is not None:
+            # Points at or before the newest evaluated time were judged already; a replayed
+            # or out-of-order reading instead re-evaluates that newest time, whose window
+            # it may have changed. A replay changes nothing there, so it finds nothing.
+            fresh = at[at > last_ts]
+            at = fresh if fresh.size == at.size else np.concatenate(
+                (np.array([last_ts], dtype=np.int64), fresh))
         cache: dict[tuple[int, str], np.ndarray] = {}
 
         def agg(c: Condition) -> np.ndarray:
@@ -150,11 +176,11 @@ class Engine:
             grade[hit & (int(g) > grade)] = int(g)
         clear = compare(agg(cr.clear), cr.clear.op, cr.clear.value) & (grade == 0)
         outcome = grade * 2 + clear
-        state_key = (cr.rule.id, station)
         prev = self.last_outcome.get(state_key, _NO_OUTCOME)
         changed = np.flatnonzero(outcome != np.concatenate(([prev], outcome[:-1])))
         if outcome.size:
             self.last_outcome[state_key] = int(outcome[-1])
+            self.last_eval_ts[state_key] = int(at[-1])
         out = []
         for i in changed.tolist():
             g = Grade(int(grade[i]))

@@ -68,6 +68,7 @@ class Rule(BaseModel):
     grades: Grades
     clear: Condition
     source: str = Field("", description="where the thresholds come from (STANDARDS.md)")
+    enabled: bool = True
 
     @field_validator("id")
     @classmethod

@@ -17,7 +17,7 @@ from ..alerts.notify import Notifier
 from ..config import Config
 from ..domain import WarningEvent
 from ..durations import parse_duration_ms
-from ..envelope import decode
+from ..envelope import decode, partition_for
 from ..pipeline import Pipeline
 from ..registry import load_registry
 from ..rules.loader import load_rules
@@ -83,6 +83,16 @@ def make_app(cfg: Config, bootstrap: str, embedded: bool) -> faust.App:
                 await notifier.send(ev)
             except Exception:  # noqa: BLE001 - a broken channel must not stop the stream
                 log.exception("notification for %s raised", ev.key)
+
+    def owns(station: str) -> bool:
+        """Only the worker that owns a station's partition checks it for silence."""
+        tp = {t.partition for t in app.assignor.assigned_actives() if t.topic == k.topics.readings}
+        return partition_for(station, k.partitions) in tp
+
+    @app.timer(cfg.worker.nodata_check_s)
+    async def nodata_check() -> None:
+        for ev in pipeline.check_nodata(clock.now_ms(), cfg.worker.nodata_clock, owns):
+            await warnings.send(key=ev.key.encode(), value=_event_encoder.encode(ev))
 
     @app.timer(5.0)
     async def heartbeat() -> None:

@@ -1,0 +1,1 @@
+"""Scenario simulator: publishes readings over real MQTT for the demo and benchmarks."""
