@@ -45,8 +45,12 @@ import orjson
 
 from yujing.config import load_config
 from yujing.connectors.embedded import free_port
-from yujing.connectors.kafka import partition_for
 from yujing.envelope import decode
+
+try:
+    from yujing.envelope import partition_for
+except ImportError:  # older layout
+    from yujing.connectors.kafka import partition_for
 from yujing.supervisor import Supervisor
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .durations import parse_duration_ms
 from .yamlsrc import SourceError, load_yaml, validate
 from .domain import GRADE_NAMES
 
@@ -76,6 +77,13 @@ class WorkerConfig(_Strict):
         "wall", description="wall: silence measured on the clock; event: on the newest event time "
                             "(replays and the accelerated demo)")
     nodata_check_s: float = Field(5.0, gt=0, description="how often silent stations are checked")
+
+    @field_validator("lateness")
+    @classmethod
+    def _lateness(cls, v: str) -> str:
+        # Checked here so a typo ('1hour') is a located config error, not a crash at start.
+        parse_duration_ms(v)
+        return v
 
 
 class NotifyConfig(_Strict):

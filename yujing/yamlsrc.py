@@ -69,7 +69,13 @@ def _build(node: yaml.Node, loc: Loc, lines: dict[Loc, int], env: dict[str, str]
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = yaml.constructor.SafeConstructor().construct_object(key_node)
+            key = _scalar(key_node, loc, file, problems)
+            try:
+                hash(key)
+            except TypeError:
+                problems.append(Problem(file, key_node.start_mark.line + 1, _dotted(loc),
+                                        "a key must be a plain word or number, not a list or mapping"))
+                continue
             if key in out:
                 problems.append(Problem(file, key_node.start_mark.line + 1, _dotted(loc + (key,)),
                                         "duplicate key: keep one of them"))
@@ -79,10 +85,26 @@ def _build(node: yaml.Node, loc: Loc, lines: dict[Loc, int], env: dict[str, str]
     if isinstance(node, yaml.SequenceNode):
         return [_build(item, loc + (i,), lines, env, file, problems)
                 for i, item in enumerate(node.value)]
-    value = yaml.constructor.SafeConstructor().construct_object(node)
+    value = _scalar(node, loc, file, problems)
     if isinstance(value, str) and "${" in value:
         value = _substitute(value, env, file, node.start_mark.line + 1, loc, problems)
     return value
+
+
+def _scalar(node: yaml.Node, loc: Loc, file: str, problems: list[Problem]) -> Any:
+    """Construct one node; a tag or value YAML cannot build becomes a located problem.
+
+    Without this, '!custom x', '!!int x', '<<' merge keys or a date like 2025-02-30
+    escaped as a bare ConstructorError or ValueError with no file or key.
+    """
+    try:
+        return yaml.constructor.SafeConstructor().construct_object(node)
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+        detail = getattr(exc, "problem", None) or str(exc)
+        problems.append(Problem(file, node.start_mark.line + 1, _dotted(loc),
+                                f"cannot read this value ({detail}): remove the tag, or quote "
+                                "the value to keep it as text"))
+        return None
 
 
 def _substitute(text: str, env: dict[str, str], file: str, line: int, loc: Loc,
