@@ -60,8 +60,12 @@ class Engine:
 
     State is keyed by the readings' own timestamps, so replaying a reading
     changes nothing. Readings older than ``lateness_ms`` behind the newest
-    reading of their series are counted in ``stats.late`` and returned by
-    ``process`` for dead-lettering, never silently merged.
+    reading of their series that arrived before them are counted in
+    ``stats.late`` and returned by ``process`` for dead-lettering, never
+    silently merged. A reading at or before the newest evaluated event time
+    (out of order, or replayed) re-evaluates that newest time instead of its
+    own, so a replay finds nothing new and a late reading that tips a window
+    over a threshold is reported at once.
     """
 
     def __init__(self, rules: list[Rule], lateness_ms: int = 3_600_000) -> None:

@@ -107,8 +107,10 @@ def aggregate(ts: np.ndarray, v: np.ndarray, at: np.ndarray, window_ms: int, agg
         return n
     if agg in ("sum", "mean"):
         s = np.round(_window_sum(v, lo, hi), _DECIMALS)
+        # An empty window is "no data", not 0 mm: NaN, so no condition (not even a clear
+        # such as sum < 10) can hold on missing data.
         if agg == "sum":
-            return s
+            return np.where(n > 0, s, np.nan)
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(n > 0, np.round(s / np.maximum(n, 1), _DECIMALS), np.nan)
     if agg == "max":

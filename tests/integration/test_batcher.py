@@ -1,0 +1,68 @@
+"""The gateway's Batcher against a real Kafka-protocol broker (Tansu)."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+
+import numpy as np
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from yujing.connectors.embedded import free_port, tansu_command, wait_port
+from yujing.connectors.kafka import Batcher, ensure_topics, producer
+from yujing.domain import Reading
+from yujing.envelope import decode, partition_for
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def tansu():
+    port = free_port()
+    proc = subprocess.Popen(tansu_command(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert wait_port("127.0.0.1", port, 20)
+    yield f"127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(10)
+
+
+async def test_envelopes_keep_their_order_within_a_partition(tansu):
+    await ensure_topics(tansu, ["t.readings"], 2)
+    prod = producer(tansu)
+    await prod.start()
+    try:
+        b = Batcher(prod, "t.readings", 2, linger_ms=5, max_envelope=7)
+        # a burst of many small adds: 3,000 readings of one station, in event-time order
+        futs = [b.add([Reading("S1", "rain_mm", 1_700_000_000_000 + i * 1000 + j, 1.0)
+                       for j in range(3)]) for i in range(0, 3000 * 1000, 3000)]
+        await asyncio.wait_for(asyncio.gather(*futs), 30)
+        assert b.sent_readings == 3000 and b.failed_envelopes == 0
+    finally:
+        await prod.stop()
+    p = partition_for("S1", 2)
+    consumer = AIOKafkaConsumer(bootstrap_servers=tansu, group_id=None, auto_offset_reset="earliest")
+    await consumer.start()
+    tp = TopicPartition("t.readings", p)
+    consumer.assign([tp])
+    ts: list[np.ndarray] = []
+    try:
+        while sum(a.size for a in ts) < 3000:
+            recs = await asyncio.wait_for(consumer.getmany(tp, timeout_ms=500), 10)
+            ts.extend(decode(r.value).ts.copy() for r in recs.get(tp, []))
+    finally:
+        await consumer.stop()
+    all_ts = np.concatenate(ts)
+    assert all_ts.size == 3000
+    assert (np.diff(all_ts) > 0).all(), "envelopes reached Kafka out of order"
+
+
+async def test_add_fails_loudly_when_kafka_is_gone(tansu):
+    await ensure_topics(tansu, ["t.readings"], 1)
+    prod = producer(tansu)
+    await prod.start()
+    b = Batcher(prod, "t.readings", 1, linger_ms=5)
+    await prod.stop()  # the producer is closed: the readings cannot be stored
+    with pytest.raises(Exception):
+        await asyncio.wait_for(b.add([Reading("S1", "rain_mm", 1_700_000_000_000, 1.0)]), 10)
+    assert b.failed_envelopes == 1

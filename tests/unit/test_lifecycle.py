@@ -1,0 +1,135 @@
+"""The warning state machine (yujing.alerts.lifecycle)."""
+
+from __future__ import annotations
+
+import re
+import zlib
+
+import pytest
+
+from yujing.alerts.lifecycle import Lifecycle, RuleMeta, incident_id
+from yujing.domain import EventKind, Finding, Grade
+
+META = RuleMeta("暴雨", "rainstorm")
+# 2025-06-01 08:00:00 UTC
+T = 1_748_764_800_000
+MIN = 60_000
+
+
+def finding(grade: Grade = Grade.NONE, clear: bool = False, ts: int = T, station: str = "g1",
+            rule: str = "rain", value: float = 50.0) -> Finding:
+    label = "clear" if clear else grade.label
+    return Finding(rule, station, ts, grade, clear, value, "3h", f"sum(3h) = {value:g} ({label})")
+
+
+def test_raise_creates_an_active_warning_and_a_raised_event():
+    lc = Lifecycle()
+    ev = lc.apply(finding(Grade.ORANGE), META, now_ms=T + 5)
+    assert ev is not None
+    assert ev.kind == EventKind.RAISED
+    assert (ev.key, ev.rule, ev.station, ev.grade, ev.previous) == (
+        "rain@g1", "rain", "g1", Grade.ORANGE, Grade.NONE)
+    assert (ev.rule_name, ev.hazard, ev.ts, ev.emitted_ms, ev.value, ev.window) == (
+        "暴雨", "rainstorm", T, T + 5, 50.0, "3h")
+    assert ev.reason.startswith("raised orange: ")
+    assert "sum(3h) = 50" in ev.reason
+    assert lc.active["rain@g1"].grade == Grade.ORANGE
+    assert lc.active["rain@g1"].incident == ev.incident
+
+
+def test_upgrade_keeps_the_incident_and_names_both_grades():
+    lc = Lifecycle()
+    raised = lc.apply(finding(Grade.ORANGE), META, T)
+    up = lc.apply(finding(Grade.RED, ts=T + 10 * MIN, value=100), META, T + 10 * MIN)
+    assert up is not None and up.kind == EventKind.UPGRADED
+    assert (up.grade, up.previous) == (Grade.RED, Grade.ORANGE)
+    assert up.incident == raised.incident
+    assert up.reason.startswith("upgraded orange -> red: ")
+    assert lc.active["rain@g1"].grade == Grade.RED
+    assert lc.active["rain@g1"].since_ts == T  # the incident began at the raise
+
+
+@pytest.mark.parametrize("second", [Grade.ORANGE, Grade.YELLOW, Grade.BLUE])
+def test_same_or_lower_grade_while_active_is_a_no_op(second):
+    lc = Lifecycle()
+    lc.apply(finding(Grade.ORANGE), META, T)
+    assert lc.apply(finding(second, ts=T + MIN), META, T + MIN) is None
+    assert lc.active["rain@g1"].grade == Grade.ORANGE
+
+
+def test_redelivered_findings_change_nothing():
+    lc = Lifecycle()
+    findings = [finding(Grade.ORANGE), finding(Grade.RED, ts=T + MIN)]
+    first = [lc.apply(f, META, T) for f in findings]
+    assert [e.kind for e in first] == [EventKind.RAISED, EventKind.UPGRADED]
+    assert [lc.apply(f, META, T) for f in findings] == [None, None]
+
+
+def test_clear_ends_the_warning_with_its_last_grade():
+    lc = Lifecycle()
+    raised = lc.apply(finding(Grade.ORANGE), META, T)
+    lc.apply(finding(Grade.RED, ts=T + MIN), META, T)
+    ev = lc.apply(finding(clear=True, ts=T + 5 * 60 * MIN, value=4.0), META, T + 1)
+    assert ev is not None and ev.kind == EventKind.CLEARED
+    assert ev.incident == raised.incident
+    assert (ev.grade, ev.previous) == (Grade.RED, Grade.RED)
+    assert ev.reason.startswith("cleared after red: ")
+    assert ev.value == 4.0
+    assert "rain@g1" not in lc.active
+
+
+def test_clear_while_idle_and_band_findings_are_no_ops():
+    lc = Lifecycle()
+    assert lc.apply(finding(clear=True), META, T) is None
+    assert lc.apply(finding(Grade.NONE, clear=False), META, T) is None
+    lc.apply(finding(Grade.YELLOW), META, T)
+    assert lc.apply(finding(Grade.NONE, clear=False, ts=T + MIN), META, T) is None  # hysteresis band
+    assert lc.active["rain@g1"].grade == Grade.YELLOW
+
+
+def test_a_raise_after_a_clear_is_a_new_incident():
+    lc = Lifecycle()
+    first = lc.apply(finding(Grade.ORANGE), META, T)
+    lc.apply(finding(clear=True, ts=T + 4 * 60 * MIN), META, T)
+    again = lc.apply(finding(Grade.BLUE, ts=T + 6 * 60 * MIN), META, T)
+    assert again is not None and again.kind == EventKind.RAISED
+    assert again.previous == Grade.NONE
+    assert again.incident != first.incident
+    assert again.incident == incident_id("441900", "rain@g1", T + 6 * 60 * MIN)
+
+
+def test_warnings_are_per_rule_and_station():
+    lc = Lifecycle()
+    a = lc.apply(finding(Grade.ORANGE, station="g1"), META, T)
+    b = lc.apply(finding(Grade.ORANGE, station="g2"), META, T)
+    c = lc.apply(finding(Grade.ORANGE, rule="wind"), META, T)
+    assert [e.kind for e in (a, b, c)] == [EventKind.RAISED] * 3
+    assert set(lc.active) == {"rain@g1", "rain@g2", "wind@g1"}
+    lc.apply(finding(clear=True, station="g2", ts=T + MIN), META, T)
+    assert set(lc.active) == {"rain@g1", "wind@g1"}
+
+
+def test_incident_id_format_is_region_utc_time_and_four_digits():
+    iid = incident_id("441900", "rainstorm-guangdong@DG001", T + 123)  # ms are dropped
+    assert re.fullmatch(r"441900-\d{14}-\d{4}", iid)
+    assert iid.startswith("441900-20250601080000-")
+    seq = zlib.crc32(b"rainstorm-guangdong@DG001") % 10000
+    assert iid.endswith(f"-{seq:04d}")
+
+
+def test_incident_id_is_deterministic_in_key_and_time():
+    assert incident_id("441900", "a@b", T) == incident_id("441900", "a@b", T + 999)
+    assert incident_id("441900", "a@b", T) != incident_id("441900", "a@b", T + 1000)
+    assert incident_id("441900", "a@b", T).split("-")[1] == "20250601080000"
+    assert incident_id("440300", "a@b", T).startswith("440300-")
+
+
+def test_the_same_findings_give_the_same_incident_ids_in_a_new_lifecycle():
+    """Replay after a restart: the incident is recognisably the same one."""
+    f = finding(Grade.RED, ts=T + 17 * MIN)
+    assert Lifecycle().apply(f, META, 1).incident == Lifecycle().apply(f, META, 2).incident
+
+
+def test_default_region_is_dongguan_and_can_be_changed():
+    assert Lifecycle().apply(finding(Grade.BLUE), META, T).incident.startswith("441900-")
+    assert Lifecycle("440100").apply(finding(Grade.BLUE), META, T).incident.startswith("440100-")
