@@ -62,6 +62,8 @@ class Finding(msgspec.Struct, frozen=True):
     """What a rule concluded about one station at one event time.
 
     ``grade`` NONE with ``clear`` True means the rule's clear condition held.
+    ``pending`` means the grade's condition holds but its ``for:`` duration has
+    not yet elapsed (the lifecycle's pending state; nobody is notified).
     """
 
     rule: str
@@ -72,6 +74,7 @@ class Finding(msgspec.Struct, frozen=True):
     value: float
     window: str
     reason: str
+    pending: bool = False
 
 
 class EventKind(str, enum.Enum):
