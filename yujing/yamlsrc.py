@@ -165,28 +165,52 @@ def _dotted(loc: Loc) -> str:
 
 
 def _known_fields(model: type[pydantic.BaseModel], loc: Loc) -> list[str]:
-    """Field names of the model at ``loc`` (for 'did you mean' hints)."""
+    """Keys the model accepts at pydantic's raw error ``loc`` (for 'did you mean' hints).
+
+    Walks field annotations; a tagged union member is chosen by the tag pydantic
+    puts in the location.
+    """
     current: Any = model
-    for part in loc:
+    parts = list(loc)
+    i = 0
+    while i < len(parts):
+        part = parts[i]
+        i += 1
         if isinstance(part, int):
             continue
         fields = getattr(current, "model_fields", None)
         if not fields or part not in fields:
             return []
-        ann = fields[part].annotation
-        current = _unwrap(ann)
+        members = _members(fields[part].annotation)
+        if len(members) == 1:
+            current = members[0][1]
+            continue
+        tag = parts[i] if i < len(parts) else None
+        chosen = next((m for t, m in members if t is not None and t == tag), None)
+        if chosen is not None:
+            i += 1
+            current = chosen
+        else:
+            current = next((m for _, m in members), None)
     fields = getattr(current, "model_fields", None)
-    return list(fields) if fields else []
+    return [f.alias or name for name, f in fields.items()] if fields else []
 
 
-def _unwrap(ann: Any) -> Any:
+def _members(ann: Any) -> list[tuple[str | None, Any]]:
+    """(tag, model) for every pydantic model inside an annotation (unions, Annotated, lists)."""
+    tag = None
+    for meta in getattr(ann, "__metadata__", ()) or ():
+        if isinstance(meta, pydantic.Tag):
+            tag = meta.tag
+    base = getattr(ann, "__origin__", None) if getattr(ann, "__metadata__", None) else None
+    if base is not None:
+        return [(tag or t, m) for t, m in _members(base)]
+    if isinstance(ann, type) and issubclass(ann, pydantic.BaseModel):
+        return [(tag, ann)]
+    out: list[tuple[str | None, Any]] = []
     for arg in getattr(ann, "__args__", ()) or ():
-        if isinstance(arg, type) and issubclass(arg, pydantic.BaseModel):
-            return arg
-        inner = _unwrap(arg)
-        if inner is not None and inner is not arg:
-            return inner
-    return ann
+        out.extend(_members(arg))
+    return out
 
 
 def validate(model: type[pydantic.BaseModel], src: Located) -> Any:
@@ -200,13 +224,14 @@ def validate(model: type[pydantic.BaseModel], src: Located) -> Any:
 def problems_from(exc: pydantic.ValidationError, src: Located,
                   model: type[pydantic.BaseModel] | None = None, base: Loc = ()) -> list[Problem]:
     problems = []
+    seen: set[tuple[int, str, str]] = set()
     for err in exc.errors():
-        loc = base + tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p and "]" in p))
+        loc = base + _data_path(src.data, base, err["loc"], err["type"] == "extra_forbidden")
         key = _dotted(loc)
         line = src.line_of(loc)
         kind = err["type"]
         if kind == "extra_forbidden":
-            known = _known_fields(model, loc[len(base):-1]) if model else []
+            known = _known_fields(model, tuple(err["loc"])[:-1]) if model else []
             close = difflib.get_close_matches(str(loc[-1]), known, n=1)
             hint = f"did you mean '{close[0]}'?" if close else (
                 f"known keys here: {', '.join(known)}" if known else "remove it")
@@ -217,5 +242,30 @@ def problems_from(exc: pydantic.ValidationError, src: Located,
             got = err.get("input")
             shown = repr(got) if not isinstance(got, (dict, list)) else type(got).__name__
             msg = f"{err['msg']} (got {shown[:80]})"
-        problems.append(Problem(src.file, line, key, msg))
+        if (line, key, msg) not in seen:
+            seen.add((line, key, msg))
+            problems.append(Problem(src.file, line, key, msg))
     return problems
+
+
+def _data_path(data: Any, base: Loc, loc: Loc, last_is_key: bool) -> Loc:
+    """pydantic's error location without union/tag labels: keep only parts that exist in
+    the data (the last part of an unknown-key error names the bad key itself)."""
+    cur = data
+    for part in base:
+        cur = cur[part] if isinstance(cur, (dict, list)) else None
+    out: list[Any] = []
+    parts = list(loc)
+    for i, part in enumerate(parts):
+        is_last = i == len(parts) - 1
+        if isinstance(cur, dict) and part in cur:
+            out.append(part)
+            cur = cur[part]
+        elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
+            out.append(part)
+            cur = cur[part]
+        elif is_last and (last_is_key or not isinstance(cur, (dict, list))):
+            out.append(part)
+        elif isinstance(cur, dict) and is_last:
+            out.append(part)  # a missing required key: name it
+    return tuple(out)

@@ -77,7 +77,7 @@ async def test_mqtt_and_http_to_orange_warning_with_dead_letters(receiver, run_f
 
     humen = await receiver.wait_for(lambda m: "虎门" in m["title"] and "橙色" in m["title"], 90)
     changan = await receiver.wait_for(lambda m: "长安" in m["title"] and "橙色" in m["title"], 30)
-    assert "sum(3h)" in humen["message"] and "441900-" in humen["message"]
+    assert "sum(rain_mm, 3h)" in humen["message"] and "441900-" in humen["message"]
     assert "DG-CA-R01" in changan["message"]
     # 54 mm never reaches red (100 mm in 3 h)
     assert not any("红色" in m["title"] for m in receiver.messages)

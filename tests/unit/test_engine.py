@@ -91,9 +91,9 @@ def test_national_rule_orange_then_red(national):
     assert (orange.rule, orange.station, orange.grade, orange.clear) == (
         "rainstorm-national", "g1", Grade.ORANGE, False)
     assert orange.value == 50.0 and orange.window == "3h"
-    assert orange.reason == "sum(3h) = 50 >= 50 (orange)"
+    assert orange.reason == "sum(rain_mm, 3h) = 50 (orange: sum(rain_mm, 3h) >= 50)"
     assert red.value == 100.0 and red.grade == Grade.RED
-    assert red.reason == "sum(3h) = 100 >= 100 (red)"
+    assert red.reason == "sum(rain_mm, 3h) = 100 (red: sum(rain_mm, 3h) >= 100)"
 
 
 def test_national_rule_with_tenth_mm_tips_reaches_orange_at_exactly_50(national):

@@ -1,50 +1,36 @@
-"""The rule evaluator: columns of readings in, findings out.
+"""The rule evaluator: columns of readings in, findings out, as array work.
 
-The worker and the backtest call the same ``Engine.process``. Each reading is
-an evaluation point: for every rule on its metric, the grade whose condition
-holds at that reading's event time is computed as arrays, and a Finding is
-emitted only where the graded outcome changes, so the output does not depend on
-how readings were split into envelopes.
+The worker (one envelope at a time) and the backtest (large chunks) call the
+same ``Engine.process``. Every reading is an evaluation point for the rules
+that read its metric at its station; the graded outcome is computed for all
+points of all stations at once (``flat.py``), and a Finding is emitted only
+where a station's outcome changes, so the result does not depend on how the
+readings were split into envelopes.
+
+Window state is each series' recent readings keyed by their own timestamps:
+replaying a reading changes nothing. A reading more than ``lateness_ms``
+behind the newest reading that arrived before it in its series is returned as
+late (for the dead-letter topic), never merged silently.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from ..domain import Finding, Grade
 from ..durations import format_duration
-from .schema import Condition, Rule
-from .windows import aggregate, compare, merge
+from . import expr as ex
+from . import flat as fl
+from .compiled import Check, CompiledRule, compile_rule
+from .indices import beaufort, fire_index
+from .schema import Rule
 
-# Outcome codes per evaluation point: grade * 2 + clear flag.
+_NONE = np.iinfo(np.int64).min
 _NO_OUTCOME = -1
-
-
-@dataclass
-class CompiledRule:
-    rule: Rule
-    grades: list[tuple[Grade, Condition]]
-    clear: Condition
-    stations: frozenset[str] | None
-    horizon_ms: int
-
-    @classmethod
-    def build(cls, rule: Rule) -> "CompiledRule":
-        grades = [(Grade.parse(name), cond) for name, cond in rule.grades.items()]
-        horizon = max([c.window_ms for _, c in grades] + [rule.clear.window_ms])
-        return cls(rule, grades, rule.clear,
-                   frozenset(rule.stations) if rule.stations else None, horizon)
-
-    def applies_to(self, station: str) -> bool:
-        return self.stations is None or station in self.stations
-
-
-@dataclass
-class Series:
-    ts: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
-    v: np.ndarray = field(default_factory=lambda: np.empty(0, np.float64))
 
 
 @dataclass
@@ -55,146 +41,452 @@ class Stats:
     unmatched: int = 0
 
 
+@dataclass(frozen=True)
+class SeriesView:
+    ts: np.ndarray
+    v: np.ndarray
+
+
+class _Grow:
+    """A numpy array indexed by station id that grows as stations appear."""
+
+    def __init__(self, fill: Any, dtype: Any) -> None:
+        self.fill, self.dtype = fill, dtype
+        self.a = np.full(64, fill, dtype=dtype)
+
+    def ensure(self, n: int) -> np.ndarray:
+        if n > self.a.size:
+            size = max(n, self.a.size * 2)
+            b = np.full(size, self.fill, dtype=self.dtype)
+            b[: self.a.size] = self.a
+            self.a = b
+        return self.a
+
+
+@dataclass
+class _RuleState:
+    last_outcome: _Grow = field(default_factory=lambda: _Grow(_NO_OUTCOME, np.int64))
+    last_eval: _Grow = field(default_factory=lambda: _Grow(_NONE, np.int64))
+    eligible: _Grow = field(default_factory=lambda: _Grow(-1, np.int8))
+    run_start: dict[int, _Grow] = field(default_factory=dict)  # per check: start of true run
+    group_hits: dict[int, deque] = field(default_factory=dict)  # per GroupCount node
+
+
 class Engine:
-    """Window state for every (station, metric) and the rules that read it.
-
-    State is keyed by the readings' own timestamps, so replaying a reading
-    changes nothing. Readings older than ``lateness_ms`` behind the newest
-    reading of their series that arrived before them are counted in
-    ``stats.late`` and returned by ``process`` for dead-lettering, never
-    silently merged. A reading at or before the newest evaluated event time
-    (out of order, or replayed) re-evaluates that newest time instead of its
-    own, so a replay finds nothing new and a late reading that tips a window
-    over a threshold is reported at once.
-    """
-
-    def __init__(self, rules: list[Rule], lateness_ms: int = 3_600_000) -> None:
-        self.rules = {r.id: CompiledRule.build(r) for r in rules if r.enabled}
-        self.by_metric: dict[str, list[CompiledRule]] = {}
-        for cr in self.rules.values():
-            self.by_metric.setdefault(cr.rule.metric, []).append(cr)
+    def __init__(self, rules: list[Rule], lateness_ms: int = 3_600_000,
+                 registry: Any | None = None) -> None:
+        self.compiled = [compile_rule(r) for r in rules if r.enabled]
+        self.rules = {c.id: c for c in self.compiled}
         self.lateness_ms = lateness_ms
-        self.series: dict[tuple[str, str], Series] = {}
-        # Per (rule id, station): the outcome at the newest evaluated event time, and that time.
-        self.last_outcome: dict[tuple[str, str], int] = {}
-        self.last_eval_ts: dict[tuple[str, str], int] = {}
+        self.registry = registry
         self.stats = Stats()
+        self.station_index: dict[str, int] = {}
+        self.station_names: list[str] = []
+        self.metric_index: dict[str, int] = {}
+        self.metric_names: list[str] = []
+        self.series_ts: list[np.ndarray] = []
+        self.series_v: list[np.ndarray] = []
+        self.series_metric: list[int] = []
+        self._sid = np.full((64, 8), -1, dtype=np.int64)
+        self._newest = _Grow(_NONE, np.int64)
+        self._horizon_by_metric: dict[str, int] = {}
+        for c in self.compiled:
+            for m in c.metrics:
+                self._horizon_by_metric[m] = max(self._horizon_by_metric.get(m, 0), c.horizon_ms)
+        self._metric_used = np.zeros(0, dtype=bool)
+        self._metric_horizon = np.zeros(0, dtype=np.int64)
+        self._state = {c.id: _RuleState() for c in self.compiled}
+        self._fields: dict[str, _Grow] = {}
+        self._groups: dict[str, tuple[_Grow, dict[str, int]]] = {}
+
+    @property
+    def series(self) -> dict[tuple[str, str], "SeriesView"]:
+        """(station, metric) → the retained window of that series (for inspection and tests)."""
+        out = {}
+        rows, cols = self._sid.shape
+        for st, name in enumerate(self.station_names):
+            for mi, metric in enumerate(self.metric_names):
+                if st < rows and mi < cols and self._sid[st, mi] >= 0:
+                    s = int(self._sid[st, mi])
+                    out[(name, metric)] = SeriesView(self.series_ts[s], self.series_v[s])
+        return out
+
+    # -- identities -------------------------------------------------------------------------
 
     def horizon_ms(self, metric: str) -> int:
-        rules = self.by_metric.get(metric, [])
-        return max((r.horizon_ms for r in rules), default=0) + self.lateness_ms
+        return self._horizon_by_metric.get(metric, 0) + self.lateness_ms
+
+    def _station(self, name: str) -> int:
+        i = self.station_index.get(name)
+        if i is None:
+            i = self.station_index[name] = len(self.station_names)
+            self.station_names.append(name)
+            entry = self.registry.get(name) if self.registry is not None else None
+            for fname, arr in self._fields.items():
+                arr.ensure(i + 1)[i] = _field_value(entry, fname)
+            for gname, (arr, codes) in self._groups.items():
+                arr.ensure(i + 1)[i] = _group_code(entry, gname, codes)
+        return i
+
+    def _metric(self, name: str) -> int:
+        i = self.metric_index.get(name)
+        if i is None:
+            i = self.metric_index[name] = len(self.metric_names)
+            self.metric_names.append(name)
+            self._metric_used = np.append(self._metric_used, name in self._horizon_by_metric)
+            self._metric_horizon = np.append(self._metric_horizon, self.horizon_ms(name))
+        return i
+
+    def _series_ids(self, st: np.ndarray, m: np.ndarray) -> np.ndarray:
+        rows, cols = self._sid.shape
+        if st.size and (st.max() >= rows or m.max() >= cols):
+            grown = np.full((max(rows, int(st.max()) + 1) * 2, max(cols, int(m.max()) + 1) * 2),
+                            -1, dtype=np.int64)
+            grown[:rows, :cols] = self._sid
+            self._sid = grown
+        sid = self._sid[st, m]
+        missing = sid < 0
+        if missing.any():
+            for s, mm in np.unique(np.stack((st[missing], m[missing]), axis=1), axis=0).tolist():
+                self._sid[s, mm] = len(self.series_ts)
+                self.series_ts.append(np.empty(0, np.int64))
+                self.series_v.append(np.empty(0, np.float64))
+                self.series_metric.append(mm)
+            self._newest.ensure(len(self.series_ts))
+            sid = self._sid[st, m]
+        return sid
+
+    def _lookup(self, st: np.ndarray, metric: str) -> np.ndarray:
+        m = self.metric_index.get(metric)
+        if m is None or m >= self._sid.shape[1]:
+            return np.full(st.shape, -1, dtype=np.int64)
+        return np.where(st < self._sid.shape[0], self._sid[np.minimum(st, self._sid.shape[0] - 1), m], -1)
+
+    def _field(self, name: str) -> np.ndarray:
+        if name not in self._fields:
+            arr = _Grow(np.nan, np.float64)
+            a = arr.ensure(len(self.station_names))
+            for i, s in enumerate(self.station_names):
+                a[i] = _field_value(self.registry.get(s) if self.registry is not None else None, name)
+            self._fields[name] = arr
+        return self._fields[name].ensure(len(self.station_names))
+
+    def _group(self, name: str) -> np.ndarray:
+        if name not in self._groups:
+            arr, codes = _Grow(-1, np.int64), {}
+            a = arr.ensure(len(self.station_names))
+            for i, s in enumerate(self.station_names):
+                a[i] = _group_code(self.registry.get(s) if self.registry is not None else None,
+                                   name, codes)
+            self._groups[name] = (arr, codes)
+        return self._groups[name][0].ensure(len(self.station_names))
+
+    # -- the chunk ------------------------------------------------------------------------
 
     def process(self, stations: list[str], si: np.ndarray, metrics: list[str], mi: np.ndarray,
                 ts: np.ndarray, v: np.ndarray) -> tuple[list[Finding], list[int]]:
-        """Evaluate one envelope (dictionary-encoded columns).
+        """Evaluate one envelope or chunk (dictionary-encoded columns, arrival order).
 
-        Returns the findings in event-time order and the indices of readings
-        rejected as too late.
+        Returns the findings in (event time, rule, station) order and the
+        indices of readings rejected as too late.
         """
-        n = ts.size
+        n = int(ts.size)
         self.stats.readings += n
         if n == 0:
             return [], []
-        key = si.astype(np.int64) * max(len(metrics), 1) + mi.astype(np.int64)
-        # Stable: within a series the readings keep their arrival order, so lateness is
-        # judged against what had arrived before each reading (as if they came one by one)
-        # and, for a repeated timestamp, the last one to arrive wins.
-        order = np.argsort(key, kind="stable")
-        key_sorted = key[order]
-        starts = np.flatnonzero(np.concatenate(([True], key_sorted[1:] != key_sorted[:-1])))
-        ends = np.append(starts[1:], n)
+        st_map = np.fromiter((self._station(s) for s in stations), np.int64, len(stations))
+        m_map = np.fromiter((self._metric(x) for x in metrics), np.int64, len(metrics))
+        st_all, m_all = st_map[si], m_map[mi]
+        used = self._metric_used[m_all]
+        self.stats.unmatched += int(n - used.sum())
+        idx = np.flatnonzero(used)
+        if idx.size == 0:
+            return [], []
+        st, m = st_all[idx], m_all[idx]
+        t = ts[idx].astype(np.int64)
+        val = v[idx].astype(np.float64)
+        sid = self._series_ids(st, m)
+
+        # Lateness, judged in arrival order against what arrived before in the series.
+        order = np.argsort(sid, kind="stable")
+        s_sorted, t_sorted = sid[order], t[order]
+        running = np.maximum.accumulate(fl.keys(s_sorted, t_sorted)) - s_sorted * fl.SPAN + fl.EPOCH
+        newest = self._newest.ensure(len(self.series_ts))
+        seen = np.maximum(running, newest[s_sorted])
+        ok_sorted = t_sorted >= seen - self.lateness_ms
+        late = np.sort(idx[order[~ok_sorted]]).tolist()
+        self.stats.late += len(late)
+        keep = order[ok_sorted]
+        keep.sort()  # back to arrival order
+        if keep.size == 0:
+            return [], late
+        st, m, t, val, sid = st[keep], m[keep], t[keep], val[keep], sid[keep]
+        np.maximum.at(newest, sid, t)
+
+        points = self._points(st, m, t)
+        needed = set(np.unique(sid).tolist())
+        for c, (pst, _) in points.items():
+            ust = np.unique(pst)
+            for metric in c.metrics:
+                look = self._lookup(ust, metric)
+                needed.update(look[look >= 0].tolist())
+        flat = self._merge(np.array(sorted(needed), dtype=np.int64), sid, t, val)
+
         findings: list[Finding] = []
-        late: list[int] = []
-        for a, b in zip(starts.tolist(), ends.tolist()):
-            idx = order[a:b]
-            first = idx[0]
-            metric = metrics[int(mi[first])]
-            rules = self.by_metric.get(metric)
-            if not rules:
-                self.stats.unmatched += b - a
-                continue
-            station = stations[int(si[first])]
-            findings.extend(self._series(station, metric, rules, ts[idx], v[idx], idx, late))
-        # Event time first; rule and station make the order independent of how the
-        # envelope's dictionaries happened to be built.
+        for c, (pst, pt) in points.items():
+            findings.extend(self._evaluate(c, flat, pst, pt))
+        self._write_back(flat, np.unique(sid))
         findings.sort(key=lambda f: (f.ts, f.rule, f.station))
-        late.sort()
         return findings, late
 
-    def _series(self, station: str, metric: str, rules: list[CompiledRule], new_ts: np.ndarray,
-                new_v: np.ndarray, idx: np.ndarray, late: list[int]) -> list[Finding]:
-        """Merge one series' readings (in arrival order) and evaluate its rules."""
-        s = self.series.get((station, metric))
-        if s is None:
-            s = self.series[(station, metric)] = Series()
-        new_ts = new_ts.astype(np.int64, copy=False)
-        # Newest event time seen before (and including) each reading, in arrival order:
-        # a reading is late only against what came before it, never against readings
-        # that arrived after it in the same envelope.
-        seen = np.maximum.accumulate(new_ts)
-        if s.ts.size:
-            seen = np.maximum(seen, s.ts[-1])
-        ok = new_ts >= seen - self.lateness_ms
-        if not ok.all():
-            bad = idx[~ok]
-            late.extend(bad.tolist())
-            self.stats.late += bad.size
-            new_ts, new_v = new_ts[ok], new_v[ok]
-            if new_ts.size == 0:
-                return []
-        s.ts, s.v = merge(s.ts, s.v, new_ts, new_v)
-        at = np.unique(new_ts)
-        self.stats.evaluated += at.size
-        out: list[Finding] = []
-        for cr in rules:
-            if cr.applies_to(station):
-                out.extend(self._evaluate(cr, station, s, at))
-        # Trim only after evaluating: every evaluation point of this envelope needs its
-        # whole window, and a later reading within lateness still finds its window here.
-        keep_from = np.searchsorted(s.ts, int(s.ts[-1]) - self.horizon_ms(metric), side="right")
-        if keep_from:
-            s.ts, s.v = s.ts[keep_from:], s.v[keep_from:]
+    def _points(self, st: np.ndarray, m: np.ndarray, t: np.ndarray
+                ) -> dict[CompiledRule, tuple[np.ndarray, np.ndarray]]:
+        """Evaluation points (station, time), sorted, per rule."""
+        out = {}
+        nst = len(self.station_names)
+        for c in self.compiled:
+            mids = [self.metric_index[x] for x in c.metrics if x in self.metric_index]
+            if not mids:
+                continue
+            sel = np.isin(m, mids)
+            if not sel.any():
+                continue
+            elig = self._state[c.id].eligible.ensure(nst)
+            cand = np.unique(st[sel])
+            unknown = cand[elig[cand] < 0]
+            for s in unknown.tolist():
+                name = self.station_names[s]
+                entry = self.registry.get(name) if self.registry is not None else None
+                elig[s] = 1 if c.eligible(name, entry) else 0
+            sel &= elig[st] == 1
+            if not sel.any():
+                continue
+            k = np.unique(fl.keys(st[sel], t[sel]))
+            pst = k // fl.SPAN
+            pt = k - pst * fl.SPAN + fl.EPOCH
+            out[c] = (pst, pt)
         return out
 
-    def _evaluate(self, cr: CompiledRule, station: str, s: Series, at: np.ndarray) -> list[Finding]:
-        state_key = (cr.rule.id, station)
-        last_ts = self.last_eval_ts.get(state_key)
-        if last_ts is not None:
+    def _merge(self, needed: np.ndarray, sid: np.ndarray, t: np.ndarray, val: np.ndarray) -> fl.Flat:
+        old_ts = [self.series_ts[s] for s in needed.tolist()]
+        lens = np.fromiter((a.size for a in old_ts), np.int64, len(old_ts))
+        o_sid = np.repeat(needed, lens)
+        o_ts = np.concatenate(old_ts) if old_ts else np.empty(0, np.int64)
+        o_v = np.concatenate([self.series_v[s] for s in needed.tolist()]) if old_ts else np.empty(0)
+        a_sid = np.concatenate((o_sid, sid))
+        a_ts = np.concatenate((o_ts, t))
+        a_v = np.concatenate((o_v, val))
+        arrival = np.arange(a_sid.size)  # old before new, new in arrival order
+        order = np.lexsort((arrival, a_ts, a_sid))
+        a_sid, a_ts, a_v = a_sid[order], a_ts[order], a_v[order]
+        if a_sid.size > 1:
+            k = fl.keys(a_sid, a_ts)
+            last = np.empty(k.size, dtype=bool)
+            last[-1] = True
+            np.not_equal(k[1:], k[:-1], out=last[:-1])  # the last arrival wins a timestamp
+            a_sid, a_ts, a_v = a_sid[last], a_ts[last], a_v[last]
+        return fl.Flat(a_sid, a_ts, a_v)
+
+    def _write_back(self, flat: fl.Flat, touched: np.ndarray) -> None:
+        lo = np.searchsorted(flat.sid, touched, side="left")
+        hi = np.searchsorted(flat.sid, touched, side="right")
+        newest = self._newest.a[touched]
+        horizon = self._metric_horizon[np.asarray([self.series_metric[s] for s in touched.tolist()],
+                                                  dtype=np.int64)]
+        cut = np.searchsorted(flat.key, fl.keys(touched, np.maximum(newest - horizon, fl.EPOCH)),
+                              side="right")
+        cut = np.minimum(np.maximum(cut, lo), hi - 1)  # always keep the newest reading
+        for s, a, b in zip(touched.tolist(), cut.tolist(), hi.tolist()):
+            self.series_ts[s] = flat.ts[a:b].copy()
+            self.series_v[s] = flat.v[a:b].copy()
+
+    # -- one rule -------------------------------------------------------------------------
+
+    def _evaluate(self, c: CompiledRule, flat: fl.Flat, pst: np.ndarray, pt: np.ndarray
+                  ) -> list[Finding]:
+        state = self._state[c.id]
+        nst = len(self.station_names)
+        last_eval = state.last_eval.ensure(nst)
+        stale = pt <= last_eval[pst]
+        if stale.any():
             # Points at or before the newest evaluated time were judged already; a replayed
-            # or out-of-order reading instead re-evaluates that newest time, whose window
-            # it may have changed. A replay changes nothing there, so it finds nothing.
-            fresh = at[at > last_ts]
-            at = fresh if fresh.size == at.size else np.concatenate(
-                (np.array([last_ts], dtype=np.int64), fresh))
-        cache: dict[tuple[int, str], np.ndarray] = {}
+            # or late reading re-evaluates that newest time instead, whose window it may have
+            # changed. A pure replay changes nothing there, so it finds nothing.
+            again = np.unique(pst[stale])
+            k = np.unique(np.concatenate((fl.keys(pst[~stale], pt[~stale]),
+                                          fl.keys(again, last_eval[again]))))
+            pst = k // fl.SPAN
+            pt = k - pst * fl.SPAN + fl.EPOCH
+        self.stats.evaluated += int(pt.size)
+        memo: dict[int, np.ndarray] = {}
 
-        def agg(c: Condition) -> np.ndarray:
-            k = (c.window_ms, c.agg)
-            if k not in cache:
-                cache[k] = aggregate(s.ts, s.v, at, c.window_ms, c.agg)
-            return cache[k]
+        def ev(node: object) -> np.ndarray:
+            key = id(node)
+            if key not in memo:
+                memo[key] = self._node(node, c, state, flat, pst, pt, ev)
+            return memo[key]
 
-        grade = np.zeros(at.size, dtype=np.int64)
-        for g, cond in cr.grades:  # ascending severity: a later grade overrides
-            hit = compare(agg(cond), cond.op, cond.value)
-            grade[hit & (int(g) > grade)] = int(g)
-        clear = compare(agg(cr.clear), cr.clear.op, cr.clear.value) & (grade == 0)
-        outcome = grade * 2 + clear
-        prev = self.last_outcome.get(state_key, _NO_OUTCOME)
-        changed = np.flatnonzero(outcome != np.concatenate(([prev], outcome[:-1])))
-        if outcome.size:
-            self.last_outcome[state_key] = int(outcome[-1])
-            self.last_eval_ts[state_key] = int(at[-1])
+        seg_first = np.ones(pst.size, dtype=bool)
+        seg_first[1:] = pst[1:] != pst[:-1]
+        grade = np.zeros(pst.size, dtype=np.int64)
+        pend = np.zeros(pst.size, dtype=np.int64)
+        any_cond = np.zeros(pst.size, dtype=bool)
+        for i, (g, check) in enumerate(c.grades):
+            cond = _truth(ev(check.expr.tree))
+            held = self._held(state, i, check, cond, pst, pt, seg_first)
+            any_cond |= cond
+            grade[held & (int(g) > grade)] = int(g)
+            pend[cond & ~held & (int(g) > pend)] = int(g)
+        if c.clear is not None:
+            cond = _truth(ev(c.clear.expr.tree))
+            clear = self._held(state, len(c.grades), c.clear, cond, pst, pt, seg_first) & ~any_cond
+        else:
+            clear = ~any_cond
+        pend = np.where(pend > grade, pend, 0)
+        outcome = grade * 16 + pend * 2 + clear.astype(np.int64)
+
+        last_out = state.last_outcome.ensure(nst)
+        prev = np.empty_like(outcome)
+        prev[1:] = outcome[:-1]
+        prev[seg_first] = last_out[pst[seg_first]]
+        seg_last = np.ones(pst.size, dtype=bool)
+        seg_last[:-1] = pst[1:] != pst[:-1]
+        last_out[pst[seg_last]] = outcome[seg_last]
+        last_eval[pst[seg_last]] = pt[seg_last]
+
         out = []
-        for i in changed.tolist():
-            g = Grade(int(grade[i]))
-            if g == Grade.NONE and not clear[i]:
+        checks = dict(c.grades)
+        for i in np.flatnonzero(outcome != prev).tolist():
+            g, p = Grade(int(grade[i])), Grade(int(pend[i]))
+            if g:
+                check, label, is_pending, is_clear = checks[g], g.label, False, False
+            elif p:
+                check, label, is_pending, is_clear = checks[p], f"{p.label} pending", True, False
+                g = p
+            elif clear[i]:
+                check, label, is_pending, is_clear = c.clear, "clear", False, True
+            else:
                 continue  # between grade and clear: nothing to say (hysteresis band)
-            cond = dict(cr.grades)[g] if g else cr.clear
-            value = float(agg(cond)[i])
-            window = format_duration(cond.window_ms)
-            label = g.label if g else "clear"
-            reason = f"{cond.agg}({window}) = {value:g} {cond.op} {cond.value:g} ({label})"
-            out.append(Finding(cr.rule.id, station, int(at[i]), g, bool(clear[i]), value,
-                               window, reason))
+            tree = check.expr.tree if check is not None else None
+            prim = ex.primary(tree) if tree is not None else None
+            value = float(ev(prim)[i]) if prim is not None else float("nan")
+            window_ms = ex.first_window_ms(tree) if tree is not None else 0
+            what = ex.unparse(prim) if prim is not None else "no grade condition"
+            rule_text = f"{label}: {check.text}" if check is not None else label
+            if check is not None and check.hold_ms:
+                rule_text += f" for {format_duration(check.hold_ms)}"
+            out.append(Finding(c.id, self.station_names[int(pst[i])], int(pt[i]), g, is_clear,
+                               value, format_duration(window_ms) if window_ms else "",
+                               f"{what} = {value:g} ({rule_text})", is_pending))
         return out
+
+    def _held(self, state: _RuleState, i: int, check: Check, cond: np.ndarray, pst: np.ndarray,
+              pt: np.ndarray, seg_first: np.ndarray) -> np.ndarray:
+        """``cond`` that has held for the check's ``for:`` time (event time)."""
+        if not check.hold_ms:
+            return cond
+        starts = state.run_start.setdefault(i, _Grow(_NONE, np.int64)).ensure(
+            len(self.station_names))
+        prev_true = np.empty_like(cond)
+        prev_true[1:] = cond[:-1]
+        prior = starts[pst]
+        prev_true[seg_first] = prior[seg_first] != _NONE
+        new_run = cond & ~prev_true
+        # marker: a run's start time at its first point, the point's own time where false
+        begin = np.where(seg_first & cond & prev_true, prior, pt)
+        marker = np.where(new_run | ~cond | (seg_first & cond), fl.keys(pst, np.maximum(begin, fl.EPOCH)), 0)
+        run_start = np.maximum.accumulate(marker) - pst * fl.SPAN + fl.EPOCH
+        held = cond & (pt - run_start >= check.hold_ms)
+        seg_last = np.ones(pst.size, dtype=bool)
+        seg_last[:-1] = pst[1:] != pst[:-1]
+        starts[pst[seg_last]] = np.where(cond[seg_last], run_start[seg_last], _NONE)
+        return held
+
+    def _node(self, node: object, c: CompiledRule, state: _RuleState, flat: fl.Flat,
+              pst: np.ndarray, pt: np.ndarray, ev: Any) -> np.ndarray:
+        if isinstance(node, ex.Num):
+            return np.full(pt.shape, node.value)
+        if isinstance(node, ex.StationField):
+            return self._field(node.name)[pst]
+        if isinstance(node, ex.Agg):
+            return fl.aggregate(flat, node.fn, self._lookup(pst, node.metric), pt, node.window_ms)
+        if isinstance(node, ex.SeriesFn):
+            sid = self._lookup(pst, node.metric)
+            if node.fn == "jump":
+                return fl.jump(flat, sid, pt)
+            return fl.days_since(flat, sid, pt, node.threshold, node.horizon_ms)
+        if isinstance(node, ex.Call):
+            args = [ev(a) for a in node.args]
+            if node.fn == "abs":
+                return np.abs(args[0])
+            if node.fn == "beaufort":
+                return beaufort(args[0])
+            return fire_index(*args)
+        if isinstance(node, ex.GroupCount):
+            return self._group_count(node, state, _truth(ev(node.cond)), pst, pt)
+        if isinstance(node, ex.Unary):
+            a = ev(node.arg)
+            return ~_truth(a) if node.op == "not" else -a
+        if isinstance(node, ex.Binary):
+            a, b = ev(node.left), ev(node.right)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                if node.op == "and":
+                    return _truth(a) & _truth(b)
+                if node.op == "or":
+                    return _truth(a) | _truth(b)
+                return _BINARY[node.op](a, b)
+        raise TypeError(f"unknown expression node {node!r}")
+
+    def _group_count(self, node: ex.GroupCount, state: _RuleState, cond: np.ndarray,
+                     pst: np.ndarray, pt: np.ndarray) -> np.ndarray:
+        """Distinct stations of the same group whose condition held within the window.
+
+        Detections are rare, so this walks the true points in time order.
+        """
+        groups = self._group(node.by)
+        hits = state.group_hits.setdefault(id(node), deque())
+        out = np.zeros(pt.size, dtype=np.float64)
+        order = np.argsort(pt, kind="stable")
+        for i in order.tolist():
+            t, s = int(pt[i]), int(pst[i])
+            g = int(groups[s])
+            if cond[i] and g >= 0:
+                hits.append((t, s, g))
+            while hits and hits[0][0] <= t - node.window_ms - self.lateness_ms:
+                hits.popleft()
+            if g >= 0:
+                out[i] = len({hs for (ht, hs, hg) in hits if hg == g and t - node.window_ms < ht <= t})
+        return out
+
+
+_BINARY = {
+    ">=": np.greater_equal, ">": np.greater, "<=": np.less_equal, "<": np.less,
+    "==": np.equal, "!=": np.not_equal, "+": np.add, "-": np.subtract, "*": np.multiply,
+    "/": np.divide,
+}
+
+
+def _truth(a: np.ndarray) -> np.ndarray:
+    """Booleans stay; numbers are true when non-zero and not NaN."""
+    if a.dtype == bool:
+        return a
+    return np.nan_to_num(a, nan=0.0) != 0
+
+
+def _field_value(entry: Any | None, name: str) -> float:
+    if entry is None:
+        return np.nan
+    thresholds = getattr(entry, "thresholds", None) or {}
+    if name in thresholds:
+        return float(thresholds[name])
+    value = getattr(entry, name, None)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else np.nan
+
+
+def _group_code(entry: Any | None, name: str, codes: dict[str, int]) -> int:
+    if entry is None:
+        return -1
+    value = getattr(entry, name, None)
+    if value in (None, ""):
+        return -1
+    return codes.setdefault(str(value), len(codes))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..yamlsrc import Problem, SourceError, load_yaml, validate
+from .compiled import CompileError, compile_rule
 from .schema import Rule, RuleFile
 
 
@@ -37,6 +38,13 @@ def load_rules(folder: str | Path) -> list[Rule]:
                                         "give each rule its own id"))
                 continue
             seen[rule.id] = where
+            try:
+                compile_rule(rule)
+            except CompileError as exc:
+                loc = ("rules", i) + exc.path
+                key = "rules[%d]." % i + ".".join(str(p) for p in exc.path)
+                problems.append(Problem(str(path), src.line_of(loc), key, str(exc)))
+                continue
             rules.append(rule)
     if problems:
         raise SourceError(problems)

@@ -3,7 +3,15 @@
 Pure: the caller passes ``now_ms``. Stations come from the registry's
 ``expected_interval``; a station is offline when nothing arrived for
 ``factor`` × its interval, counted from its last reading or, for a station
-that never reported, from when this tracker started watching.
+that never reported, from the first event time this tracker saw (or, with no
+data yet, from its first check).
+
+Findings carry the event time at which the silence passed the limit (last
+reading + limit) and, for the clear, the event time of the first reading
+after it, never the time the check happened to run. Gaps between readings of
+one envelope are found in ``observe`` and released by the next ``check``. So
+the same readings give the same transitions however they were split into
+envelopes and whenever the timer ran: the worker and the backtest agree.
 """
 
 from __future__ import annotations
@@ -24,38 +32,69 @@ class NoDataTracker:
         self.last_seen: dict[str, int] = {}
         self.offline: set[str] = set()
         self.watch_from: int | None = None
+        self._found: list[Finding] = []  # gaps found inside observed data, for the next check
+
+    def _limit(self, station: str) -> int:
+        return int(self.intervals_ms[station] * self.factor)
 
     def observe(self, stations: list[str], si: np.ndarray, ts: np.ndarray) -> None:
-        """Record the newest event time per station of one envelope (vectorised)."""
+        """Record each station's newest event time and find silences inside the data.
+
+        Vectorised over readings; Python runs once per dictionary entry and per gap found.
+        """
         if ts.size == 0:
             return
-        newest = np.full(len(stations), np.iinfo(np.int64).min, dtype=np.int64)
-        np.maximum.at(newest, si.astype(np.intp), ts)
-        for i in np.flatnonzero(newest > np.iinfo(np.int64).min).tolist():
-            st = stations[i]
-            if st in self.intervals_ms and newest[i] > self.last_seen.get(st, -1):
-                self.last_seen[st] = int(newest[i])
+        if self.watch_from is None:
+            self.watch_from = int(ts.min())
+        start = self.watch_from
+        limit = np.array([self._limit(s) if s in self.intervals_ms else 0 for s in stations],
+                         dtype=np.int64)
+        last = np.array([self.last_seen.get(s, start) for s in stations], dtype=np.int64)
+        s = si.astype(np.intp)
+        keep = (limit[s] > 0) & (ts > last[s])  # only readings newer than the station's last
+        if not keep.any():
+            return
+        s, t = s[keep], ts[keep].astype(np.int64)
+        order = np.lexsort((t, s))
+        s, t = s[order], t[order]
+        first = np.concatenate(([True], s[1:] != s[:-1]))
+        prev = np.where(first, last[s], np.concatenate(([0], t[:-1])))
+        gap = (t - prev) > limit[s]
+        was_offline = np.array([st in self.offline for st in stations], dtype=bool)
+        resumed = first & was_offline[s]
+        for i in np.flatnonzero(gap | resumed).tolist():
+            st = stations[int(s[i])]
+            lim, interval = int(limit[s[i]]), self.intervals_ms[st]
+            if not resumed[i]:
+                what = "never reported" if st not in self.last_seen and first[i] else "no data"
+                self._found.append(self._offline(st, int(prev[i]) + lim, lim, interval, what))
+            self.offline.discard(st)
+            silent = int(t[i] - prev[i])
+            self._found.append(Finding(RULE_ID, st, int(t[i]), Grade.NONE, True, silent / 60000,
+                                       format_duration(lim),
+                                       f"data arriving again after {silent // 60000} min"))
+        last_idx = np.flatnonzero(np.append(first[1:], True))  # newest reading per station
+        for k, newest in zip(s[last_idx].tolist(), t[last_idx].tolist()):
+            self.last_seen[stations[k]] = newest
+
+    def _offline(self, st: str, at: int, limit: int, interval: int, what: str) -> Finding:
+        return Finding(RULE_ID, st, at, Grade.BLUE, False, limit / 60000, format_duration(limit),
+                       f"{what} for more than {format_duration(limit)} (expected every "
+                       f"{format_duration(interval)})")
 
     def check(self, now_ms: int, owns=lambda station: True) -> list[Finding]:  # noqa: ANN001
-        """Offline findings for silent stations and clears for those heard again."""
+        """Offline findings for stations silent at ``now_ms``, plus gaps found by ``observe``."""
         if self.watch_from is None:
             self.watch_from = now_ms
-        out = []
+        out, self._found = self._found, []
         for st, interval in self.intervals_ms.items():
-            if not owns(st):
+            if not owns(st) or st in self.offline:
                 continue
             limit = int(interval * self.factor)
             since = self.last_seen.get(st, self.watch_from)
-            silent = now_ms - since
-            if silent > limit and st not in self.offline:
+            if now_ms - since > limit:
                 self.offline.add(st)
                 what = "never reported" if st not in self.last_seen else "no data"
-                out.append(Finding(RULE_ID, st, now_ms, Grade.BLUE, False, silent / 60000,
-                                   format_duration(limit),
-                                   f"{what} for {silent // 60000} min (expected every "
-                                   f"{format_duration(interval)})"))
-            elif silent <= limit and st in self.offline:
-                self.offline.discard(st)
-                out.append(Finding(RULE_ID, st, now_ms, Grade.NONE, True, silent / 60000,
-                                   format_duration(limit), "data arriving again"))
+                out.append(self._offline(st, since + limit, limit, interval, what))
+        out.sort(key=lambda f: (f.ts, f.station))
         return out

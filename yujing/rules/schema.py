@@ -1,28 +1,32 @@
-"""The rule language, as pydantic models (unknown keys are rejected).
+"""The rule file format, as pydantic models (unknown keys are rejected).
 
-A rule watches one metric at the stations its selector picks, computes
-event-time sliding-window aggregates, and grades the result blue..red.
-Each grade has its own condition and window, as the national rainstorm
-signals do (blue 50 mm in 12 h ... red 100 mm in 3 h). The warning clears when
-the ``clear`` condition holds and no grade's condition does (hysteresis).
+A rule selects stations (by id or by registry fields), grades them with one
+condition per grade, and clears with its own condition (hysteresis). A
+condition is an expression of the rule language (``expr.py``), e.g.
+``sum(rain_mm, 3h) >= 50``, or the structured shorthand
+``{agg: sum, window: 3h, op: ">=", value: 50}`` on the rule's ``metric``.
+A grade may carry ``for:`` (the condition must hold that long first; until then
+the warning is pending) and the clear condition a ``for:`` (minimum clear time).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator,
+                      model_validator)
 
 from ..durations import format_duration, parse_duration_ms
 
 AGGREGATES = ("sum", "mean", "max", "min", "last", "count")
 OPERATORS = (">=", ">", "<=", "<")
+GRADE_ORDER = ("blue", "yellow", "orange", "red")
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
 class Condition(BaseModel):
-    """``agg`` over ``window`` compared with ``value`` by ``op``."""
+    """Shorthand: ``agg`` of the rule's metric over ``window`` compared with ``value``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     agg: Literal["sum", "mean", "max", "min", "last", "count"]
@@ -33,8 +37,7 @@ class Condition(BaseModel):
     @field_validator("window")
     @classmethod
     def _window(cls, v: str) -> str:
-        ms = parse_duration_ms(v)
-        if ms <= 0:
+        if parse_duration_ms(v) <= 0:
             raise ValueError("window must be longer than zero, e.g. 10m")
         return v
 
@@ -45,28 +48,86 @@ class Condition(BaseModel):
     def describe(self) -> str:
         return f"{self.agg}({format_duration(self.window_ms)}) {self.op} {self.value:g}"
 
+    def to_expr(self, metric: str) -> str:
+        return f"{self.agg}({metric}, {self.window}) {self.op} {self.value:g}"
+
+
+class Timed(BaseModel):
+    """A condition with a hold time: ``{when: "...", for: 10m}``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    when: str
+    for_: str | None = Field(None, alias="for")
+
+    @field_validator("for_")
+    @classmethod
+    def _for(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_duration_ms(v)
+        return v
+
+
+def _spec_kind(v: object) -> str:
+    if isinstance(v, str):
+        return "text"
+    if isinstance(v, dict):
+        return "timed" if "when" in v else "shorthand"
+    if isinstance(v, Timed):
+        return "timed"
+    return "shorthand" if isinstance(v, Condition) else "text"
+
+
+# A condition is text, a timed condition {when, for}, or the {agg, window, op, value} shorthand;
+# the shape picks the model, so an error names the real mistake, not every alternative.
+Spec = Annotated[Union[Annotated[str, Tag("text")], Annotated[Timed, Tag("timed")],
+                       Annotated[Condition, Tag("shorthand")]], Discriminator(_spec_kind)]
+
 
 class Grades(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    blue: Condition | None = None
-    yellow: Condition | None = None
-    orange: Condition | None = None
-    red: Condition | None = None
+    blue: Spec | None = None
+    yellow: Spec | None = None
+    orange: Spec | None = None
+    red: Spec | None = None
 
-    def items(self) -> list[tuple[str, Condition]]:
-        return [(n, c) for n in ("blue", "yellow", "orange", "red")
-                if (c := getattr(self, n)) is not None]
+    def items(self) -> list[tuple[str, Spec]]:
+        return [(n, c) for n in GRADE_ORDER if (c := getattr(self, n)) is not None]
+
+
+class Select(BaseModel):
+    """Which stations a rule watches; every given field must match (registry fields)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    stations: list[str] | None = None
+    kind: list[str] | None = None
+    town: list[str] | None = None
+    tags: list[str] | None = Field(None, description="any of these tags")
+    enterprise: list[str] | None = None
+
+    @field_validator("kind", "town", "tags", "enterprise", "stations", mode="before")
+    @classmethod
+    def _listify(cls, v: object) -> object:
+        return [v] if isinstance(v, str) else v
+
+    def is_empty(self) -> bool:
+        return not any((self.stations, self.kind, self.town, self.tags, self.enterprise))
 
 
 class Rule(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
     id: str
     name: str
-    hazard: str = Field(description="hazard family, e.g. rainstorm, wind, flood")
-    metric: str
-    stations: list[str] | None = Field(None, description="station ids; omitted means all")
+    hazard: str = Field(description="hazard family, e.g. rainstorm, wind, flood, nodata")
+    category: Literal["hazard", "quality"] = Field(
+        "hazard", description="quality: a data-quality warning with its own route")
+    metric: str | None = Field(None, description="the metric of shorthand conditions")
+    stations: list[str] | None = Field(None, description="station ids (same as select.stations)")
+    select: Select = Select()
     grades: Grades
-    clear: Condition
+    clear: Spec | None = Field(None, description="omitted: clears when no grade holds")
+    for_: str | None = Field(None, alias="for", description="default hold time for every grade")
+    downgrade: bool = Field(False, description="lower the grade when only a lower grade holds")
+    message: dict[Literal["zh", "en"], str] | None = None
     source: str = Field("", description="where the thresholds come from (STANDARDS.md)")
     enabled: bool = True
 
@@ -77,11 +138,27 @@ class Rule(BaseModel):
             raise ValueError("rule id must be lower-case letters, digits, '-' or '_', e.g. rain-3h")
         return v
 
+    @field_validator("for_")
+    @classmethod
+    def _for(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_duration_ms(v)
+        return v
+
     @model_validator(mode="after")
-    def _has_grade(self) -> "Rule":
+    def _check(self) -> "Rule":
         if not self.grades.items():
             raise ValueError("give at least one grade (blue, yellow, orange or red) with a condition")
+        specs = [s for _, s in self.grades.items()] + ([self.clear] if self.clear else [])
+        if any(isinstance(s, Condition) for s in specs) and not self.metric:
+            raise ValueError("a shorthand condition {agg, window, op, value} needs the rule's "
+                             "'metric:'; or write the condition as text, e.g. "
+                             "\"sum(rain_mm, 3h) >= 50\"")
         return self
+
+    def station_ids(self) -> list[str] | None:
+        ids = (self.stations or []) + (self.select.stations or [])
+        return ids or None
 
 
 class RuleFile(BaseModel):

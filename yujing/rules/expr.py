@@ -1,0 +1,441 @@
+"""The rule expression language: a small grammar of our own, never eval().
+
+    sum(rain_mm, 3h) >= 50
+    last(water_level_m) >= station.warning_level_m and rate(water_level_m, 1h) > 0.3
+    max(dust_inlet_temp_c, 1m) > 70 and count(spark, 10m) >= 1
+    fire_index(max(temperature_c, 24h), min(humidity_pct, 24h),
+               days_since(rain_mm, 0.1), max(wind_speed_ms, 24h)) >= 73
+    count_stations(max(smoke, 10m) >= 0.5, 10m, town) >= 2
+
+Parsing turns the text into a tree of plain dataclasses; the evaluator in
+``compute.py`` maps that tree onto numpy arrays. Errors carry the column of
+the offending token so the loader can point at it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from ..durations import parse_duration_ms
+
+# Aggregates over one metric's event-time window: name -> needs a window?
+WINDOW_AGGS = {"sum": True, "mean": True, "max": True, "min": True, "count": True,
+               "first": True, "last": False, "delta": True, "rate": True, "spread": True}
+SERIES_FUNCS = {"jump", "days_since"}
+NUMERIC_FUNCS = {"abs": 1, "fire_index": (4, 5), "beaufort": 1}
+GROUP_FUNCS = {"count_stations"}
+COMPARATORS = (">=", "<=", "==", "!=", ">", "<")
+UNBOUNDED_MS = 100 * 365 * 86_400_000  # last(x) with no window: anything retained
+
+
+class ExprError(ValueError):
+    def __init__(self, message: str, col: int) -> None:
+        self.col = col
+        super().__init__(f"col {col + 1}: {message}")
+
+
+# ---- tree -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Num:
+    value: float
+
+
+@dataclass(frozen=True)
+class StationField:
+    name: str
+
+
+@dataclass(frozen=True)
+class Agg:
+    """``fn(metric, window)``; window_ms is UNBOUNDED_MS for last(metric)."""
+
+    fn: str
+    metric: str
+    window_ms: int
+
+
+@dataclass(frozen=True)
+class SeriesFn:
+    """jump(metric) or days_since(metric, threshold[, horizon])."""
+
+    fn: str
+    metric: str
+    threshold: float = 0.0
+    horizon_ms: int = 10 * 86_400_000
+
+
+@dataclass(frozen=True)
+class Call:
+    fn: str
+    args: tuple
+
+
+@dataclass(frozen=True)
+class Unary:
+    op: str  # '-' or 'not'
+    arg: object
+
+
+@dataclass(frozen=True)
+class Binary:
+    op: str  # + - * / and or, comparators
+    left: object
+    right: object
+
+
+@dataclass(frozen=True)
+class GroupCount:
+    """Distinct stations with the same registry ``by`` field where ``cond`` held in the window."""
+
+    cond: object
+    window_ms: int
+    by: str
+
+
+@dataclass
+class Expr:
+    text: str
+    tree: object
+    metrics: set[str] = field(default_factory=set)
+    station_fields: set[str] = field(default_factory=set)
+    aggs: set[Agg] = field(default_factory=set)
+    horizon_ms: int = 0
+    is_condition: bool = False
+
+    def __str__(self) -> str:
+        return self.text
+
+
+# ---- tokens -----------------------------------------------------------------------------
+
+_TOKEN = re.compile(r"""
+    (?P<ws>\s+)
+  | (?P<duration>\d+(?:\.\d+)?(?:ms|s|m|h|d|w)(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w))*(?![A-Za-z0-9_]))
+  | (?P<number>\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)
+  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<op>>=|<=|==|!=|[-+*/(),.<>])
+""", re.VERBOSE)
+_KEYWORDS = {"and", "or", "not"}
+
+
+@dataclass(frozen=True)
+class Tok:
+    kind: str
+    text: str
+    col: int
+
+
+def tokenize(text: str) -> list[Tok]:
+    pos, out = 0, []
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if not m:
+            raise ExprError(f"unexpected character {text[pos]!r}", pos)
+        kind = m.lastgroup or ""
+        if kind != "ws":
+            out.append(Tok(kind, m.group(), pos))
+        pos = m.end()
+    out.append(Tok("end", "", len(text)))
+    return out
+
+
+# ---- parser -----------------------------------------------------------------------------
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.toks = tokenize(text)
+        self.i = 0
+        self.info = Expr(text, None)
+
+    def peek(self) -> Tok:
+        return self.toks[self.i]
+
+    def take(self) -> Tok:
+        t = self.toks[self.i]
+        self.i += 1
+        return t
+
+    def expect(self, text: str) -> Tok:
+        t = self.take()
+        if t.text != text:
+            found = "the end" if t.kind == "end" else repr(t.text)
+            raise ExprError(f"expected {text!r} but found {found}", t.col)
+        return t
+
+    def parse(self) -> Expr:
+        tree = self.or_expr()
+        t = self.peek()
+        if t.kind != "end":
+            raise ExprError(f"unexpected {t.text!r} after a complete expression", t.col)
+        self.info.tree = tree
+        self.info.is_condition = _is_bool(tree)
+        return self.info
+
+    def or_expr(self) -> object:
+        left = self.and_expr()
+        while self.peek().text == "or":
+            self.take()
+            left = Binary("or", left, self.and_expr())
+        return left
+
+    def and_expr(self) -> object:
+        left = self.not_expr()
+        while self.peek().text == "and":
+            self.take()
+            left = Binary("and", left, self.not_expr())
+        return left
+
+    def not_expr(self) -> object:
+        if self.peek().text == "not":
+            self.take()
+            return Unary("not", self.not_expr())
+        return self.comparison()
+
+    def comparison(self) -> object:
+        left = self.additive()
+        t = self.peek()
+        if t.text in COMPARATORS:
+            self.take()
+            right = self.additive()
+            if self.peek().text in COMPARATORS:
+                raise ExprError("chained comparisons are not allowed: join them with 'and'",
+                                self.peek().col)
+            return Binary(t.text, left, right)
+        return left
+
+    def additive(self) -> object:
+        left = self.term()
+        while self.peek().text in ("+", "-"):
+            op = self.take().text
+            left = Binary(op, left, self.term())
+        return left
+
+    def term(self) -> object:
+        left = self.unary()
+        while self.peek().text in ("*", "/"):
+            op = self.take().text
+            left = Binary(op, left, self.unary())
+        return left
+
+    def unary(self) -> object:
+        if self.peek().text == "-":
+            self.take()
+            return Unary("-", self.unary())
+        return self.atom()
+
+    def atom(self) -> object:
+        t = self.take()
+        if t.kind == "number":
+            return Num(float(t.text))
+        if t.text == "(":
+            inner = self.or_expr()
+            self.expect(")")
+            return inner
+        if t.kind == "duration":
+            raise ExprError(f"a duration ({t.text}) only goes inside a window function, "
+                            "e.g. sum(rain_mm, 3h)", t.col)
+        if t.kind == "name" and t.text not in _KEYWORDS:
+            if t.text == "station":
+                self.expect(".")
+                f = self.take()
+                if f.kind != "name":
+                    raise ExprError("write station.<field>, e.g. station.warning_level_m", f.col)
+                self.info.station_fields.add(f.text)
+                return StationField(f.text)
+            if self.peek().text == "(":
+                return self.call(t)
+            raise ExprError(f"bare name {t.text!r}: metrics go inside a function, e.g. "
+                            f"last({t.text}) or sum({t.text}, 1h)", t.col)
+        found = "the end of the expression" if t.kind == "end" else repr(t.text)
+        raise ExprError(f"expected a number, a function or '(' but found {found}", t.col)
+
+    def _metric(self) -> str:
+        t = self.take()
+        if t.kind != "name" or t.text in _KEYWORDS or t.text == "station":
+            raise ExprError("expected a metric name such as rain_mm", t.col)
+        self.info.metrics.add(t.text)
+        return t.text
+
+    def _duration(self) -> int:
+        t = self.take()
+        if t.kind != "duration":
+            raise ExprError("expected a window such as 10m, 3h or 1d", t.col)
+        ms = parse_duration_ms(t.text)
+        if ms <= 0:
+            raise ExprError("a window must be longer than zero", t.col)
+        return ms
+
+    def _number(self) -> float:
+        neg = False
+        if self.peek().text == "-":
+            self.take()
+            neg = True
+        t = self.take()
+        if t.kind != "number":
+            raise ExprError("expected a number", t.col)
+        return -float(t.text) if neg else float(t.text)
+
+    def _horizon(self, ms: int) -> None:
+        self.info.horizon_ms = max(self.info.horizon_ms, ms if ms < UNBOUNDED_MS else 0)
+
+    def call(self, name: Tok) -> object:
+        fn = name.text
+        self.expect("(")
+        if fn in WINDOW_AGGS:
+            metric = self._metric()
+            if self.peek().text == ",":
+                self.take()
+                window = self._duration()
+            elif WINDOW_AGGS[fn]:
+                raise ExprError(f"{fn}() needs a window: {fn}({metric}, 1h)", self.peek().col)
+            else:
+                window = UNBOUNDED_MS
+            self.expect(")")
+            self._horizon(window)
+            agg = Agg(fn, metric, window)
+            self.info.aggs.add(agg)
+            return agg
+        if fn == "jump":
+            metric = self._metric()
+            self.expect(")")
+            return SeriesFn("jump", metric)
+        if fn == "days_since":
+            metric = self._metric()
+            self.expect(",")
+            thr = self._number()
+            horizon = 10 * 86_400_000
+            if self.peek().text == ",":
+                self.take()
+                horizon = self._duration()
+            self.expect(")")
+            self._horizon(horizon)
+            return SeriesFn("days_since", metric, thr, horizon)
+        if fn == "count_stations":
+            cond = self.or_expr()
+            if not _is_bool(cond):
+                raise ExprError("count_stations() takes a condition first, e.g. "
+                                "count_stations(max(smoke, 10m) >= 0.5, 10m, town)", name.col)
+            self.expect(",")
+            window = self._duration()
+            self.expect(",")
+            by = self.take()
+            if by.kind != "name":
+                raise ExprError("the last argument of count_stations() is a registry field "
+                                "such as town", by.col)
+            self.expect(")")
+            self._horizon(window)
+            return GroupCount(cond, window, by.text)
+        if fn in NUMERIC_FUNCS:
+            args = [self.additive()]
+            while self.peek().text == ",":
+                self.take()
+                args.append(self.additive())
+            close = self.expect(")")
+            want = NUMERIC_FUNCS[fn]
+            lo, hi = (want, want) if isinstance(want, int) else want
+            if not lo <= len(args) <= hi:
+                raise ExprError(f"{fn}() takes {lo if lo == hi else f'{lo} to {hi}'} "
+                                f"argument(s), got {len(args)}", close.col)
+            return Call(fn, tuple(args))
+        known = sorted([*WINDOW_AGGS, *SERIES_FUNCS, *NUMERIC_FUNCS, *GROUP_FUNCS])
+        import difflib
+        close = difflib.get_close_matches(fn, known, n=1)
+        hint = f"did you mean {close[0]}()?" if close else f"known: {', '.join(known)}"
+        raise ExprError(f"unknown function {fn!r}: {hint}", name.col)
+
+
+def _is_bool(node: object) -> bool:
+    if isinstance(node, Binary):
+        return node.op in COMPARATORS or node.op in ("and", "or")
+    return isinstance(node, Unary) and node.op == "not"
+
+
+def parse(text: str) -> Expr:
+    """Parse a rule expression; raises ExprError with the column of the problem."""
+    if not isinstance(text, str) or not text.strip():
+        raise ExprError("empty expression", 0)
+    return _Parser(text).parse()
+
+
+def parse_condition(text: str) -> Expr:
+    e = parse(text)
+    if not e.is_condition:
+        raise ExprError("this is a number, not a condition: compare it, e.g. "
+                        f"{text.strip()} >= 50", 0)
+    return e
+
+
+def unparse(node: object) -> str:
+    """Readable text of a (sub)tree, for reasons and messages."""
+    from ..durations import format_duration
+
+    if isinstance(node, Num):
+        return f"{node.value:g}"
+    if isinstance(node, StationField):
+        return f"station.{node.name}"
+    if isinstance(node, Agg):
+        if node.window_ms >= UNBOUNDED_MS:
+            return f"{node.fn}({node.metric})"
+        return f"{node.fn}({node.metric}, {format_duration(node.window_ms)})"
+    if isinstance(node, SeriesFn):
+        if node.fn == "jump":
+            return f"jump({node.metric})"
+        return f"days_since({node.metric}, {node.threshold:g})"
+    if isinstance(node, Call):
+        return f"{node.fn}({', '.join(unparse(a) for a in node.args)})"
+    if isinstance(node, GroupCount):
+        return f"count_stations({unparse(node.cond)}, {format_duration(node.window_ms)}, {node.by})"
+    if isinstance(node, Unary):
+        return f"not {unparse(node.arg)}" if node.op == "not" else f"-{unparse(node.arg)}"
+    if isinstance(node, Binary):
+        return f"{_paren(node.left, node.op)} {node.op} {_paren(node.right, node.op)}"
+    return str(node)
+
+
+def _paren(node: object, parent: str) -> str:
+    text = unparse(node)
+    if isinstance(node, Binary) and node.op in ("and", "or") and parent not in ("and", "or"):
+        return f"({text})"
+    if isinstance(node, Binary) and node.op == "or" and parent == "and":
+        return f"({text})"
+    return text
+
+
+def primary(node: object) -> object | None:
+    """The measured side of the first comparison: what a reason should quote."""
+    if isinstance(node, Binary):
+        if node.op in COMPARATORS:
+            return node.left if not isinstance(node.left, Num) else node.right
+        return primary(node.left) or primary(node.right)
+    if isinstance(node, Unary):
+        return primary(node.arg)
+    return None
+
+
+def first_window_ms(node: object) -> int:
+    if isinstance(node, Agg):
+        return node.window_ms if node.window_ms < UNBOUNDED_MS else 0
+    if isinstance(node, GroupCount):
+        return node.window_ms
+    for child in _children(node):
+        w = first_window_ms(child)
+        if w:
+            return w
+    return 0
+
+
+def _children(node: object) -> tuple:
+    if isinstance(node, Binary):
+        return (node.left, node.right)
+    if isinstance(node, Unary):
+        return (node.arg,)
+    if isinstance(node, Call):
+        return node.args
+    if isinstance(node, GroupCount):
+        return (node.cond,)
+    return ()

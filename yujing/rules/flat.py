@@ -1,0 +1,175 @@
+"""Window aggregates over many series at once ("flat" layout).
+
+All series needed for one chunk are laid end to end, each sorted by time, and
+addressed by a flat key ``sid * SPAN + (ts - EPOCH)``. Because a key never
+crosses into a neighbouring series, one ``searchsorted`` finds the window
+bounds of every evaluation point of every series together, and prefix sums and
+sparse tables answer sum/max/min for all of them without a Python loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+EPOCH = 946_684_800_000          # 2000-01-01: gateways reject older event times
+SPAN = np.int64(1) << np.int64(42)  # ~139 years of ms per series: keys never overlap
+_FIXED = 1e6                      # sums in integer micro-units are exact
+_FIXED_LIMIT = 9.0e18
+
+
+def keys(sid: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    return sid.astype(np.int64) * SPAN + (ts.astype(np.int64) - EPOCH)
+
+
+@dataclass
+class Flat:
+    """Series laid end to end; ``start[i]`` is the index where point i's series begins."""
+
+    sid: np.ndarray
+    ts: np.ndarray
+    v: np.ndarray
+    key: np.ndarray = field(init=False)
+    start: np.ndarray = field(init=False)
+    _csum: np.ndarray | None = field(default=None, init=False)
+    _csum_fixed: bool = field(default=False, init=False)
+    _tables: dict = field(default_factory=dict, init=False)
+    _hits: dict = field(default_factory=dict, init=False)
+
+    def __post_init__(self) -> None:
+        self.key = keys(self.sid, self.ts)
+        n = self.sid.size
+        first = np.ones(n, dtype=bool)
+        if n > 1:
+            first[1:] = self.sid[1:] != self.sid[:-1]
+        idx = np.where(first, np.arange(n), 0)
+        self.start = np.maximum.accumulate(idx) if n else idx
+
+    # -- bounds ---------------------------------------------------------------------------
+
+    def bounds(self, sid: np.ndarray, t: np.ndarray, window_ms: int) -> tuple[np.ndarray, np.ndarray]:
+        """[lo, hi) of points of series ``sid`` in ``(t - W, t]``; empty where sid < 0."""
+        at = keys(np.maximum(sid, 0), t)
+        lo_t = np.maximum(t.astype(np.int64) - window_ms, EPOCH - 1)
+        lo = np.searchsorted(self.key, keys(np.maximum(sid, 0), lo_t), side="right")
+        hi = np.searchsorted(self.key, at, side="right")
+        missing = sid < 0
+        if missing.any():
+            hi = np.where(missing, lo, hi)
+        return lo, hi
+
+    # -- aggregates -----------------------------------------------------------------------
+
+    def _prefix(self) -> np.ndarray:
+        if self._csum is None:
+            v = self.v
+            big = float(np.abs(v).max()) if v.size else 0.0
+            if big * _FIXED * max(v.size, 1) < _FIXED_LIMIT:
+                fixed = np.rint(v * _FIXED).astype(np.int64)
+                self._csum = np.concatenate(([0], np.cumsum(fixed)))
+                self._csum_fixed = True
+            else:
+                self._csum = np.concatenate(([0.0], np.cumsum(v)))
+        return self._csum
+
+    def window_sum(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        c = self._prefix()
+        s = c[hi] - c[lo]
+        return s / _FIXED if self._csum_fixed else s
+
+    def _table(self, fn: np.ufunc, levels: int) -> list[np.ndarray]:
+        table = self._tables.setdefault(fn.__name__, [self.v])
+        while len(table) <= levels and (1 << len(table)) <= self.v.size:
+            prev = table[-1]
+            half = 1 << (len(table) - 1)
+            table.append(fn(prev[:-half], prev[half:]))
+        return table
+
+    def window_extreme(self, lo: np.ndarray, hi: np.ndarray, fn: np.ufunc) -> np.ndarray:
+        out = np.full(lo.shape, np.nan)
+        ok = hi > lo
+        if not ok.any():
+            return out
+        lo_ok, hi_ok = lo[ok], hi[ok]
+        k = np.floor(np.log2(hi_ok - lo_ok)).astype(np.int64)
+        table = self._table(fn, int(k.max()))
+        res = np.empty(lo_ok.shape)
+        for level in np.unique(k).tolist():
+            sel = k == level
+            row = table[level]
+            res[sel] = fn(row[lo_ok[sel]], row[hi_ok[sel] - (1 << level)])
+        out[ok] = res
+        return out
+
+    def last_index_at_least(self, threshold: float) -> np.ndarray:
+        """For each point, the index of the newest point at or before it with v >= threshold
+        in the same series, or -1."""
+        if threshold not in self._hits:
+            idx = np.where(self.v >= threshold, np.arange(self.v.size), -1)
+            last = np.maximum.accumulate(idx) if idx.size else idx
+            self._hits[threshold] = np.where(last >= self.start, last, -1)
+        return self._hits[threshold]
+
+
+def aggregate(flat: Flat, fn: str, sid: np.ndarray, t: np.ndarray, window_ms: int) -> np.ndarray:
+    """``fn`` over ``(t - W, t]`` of series ``sid`` for each evaluation point (NaN if empty)."""
+    lo, hi = flat.bounds(sid, t, window_ms)
+    n = (hi - lo).astype(np.float64)
+    empty = hi <= lo
+    if fn == "count":
+        return n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if fn in ("sum", "mean"):
+            s = flat.window_sum(lo, hi)
+            s = np.where(empty, np.nan, s)
+            return s if fn == "sum" else s / n
+        if fn == "max":
+            return flat.window_extreme(lo, hi, np.maximum)
+        if fn == "min":
+            return flat.window_extreme(lo, hi, np.minimum)
+        if fn == "spread":
+            return flat.window_extreme(lo, hi, np.maximum) - flat.window_extreme(lo, hi, np.minimum)
+        last_i = np.where(empty, 0, hi - 1)
+        first_i = np.where(empty, 0, lo)
+        if fn == "last":
+            return np.where(empty, np.nan, flat.v[last_i] if flat.v.size else np.nan)
+        if fn == "first":
+            return np.where(empty, np.nan, flat.v[first_i] if flat.v.size else np.nan)
+        if not flat.v.size:
+            return np.full(t.shape, np.nan)
+        d = flat.v[last_i] - flat.v[first_i]
+        if fn == "delta":
+            return np.where(hi - lo >= 2, d, np.nan)
+        if fn == "rate":  # per hour
+            dt = (flat.ts[last_i] - flat.ts[first_i]).astype(np.float64)
+            return np.where((hi - lo >= 2) & (dt > 0), d / np.maximum(dt, 1) * 3_600_000, np.nan)
+    raise ValueError(f"unknown aggregate {fn!r}")
+
+
+def jump(flat: Flat, sid: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """|latest - previous| reading of the series at each point (NaN with fewer than two)."""
+    _, hi = flat.bounds(sid, t, int(SPAN))
+    if not flat.v.size:
+        return np.full(t.shape, np.nan)
+    i = np.clip(hi - 1, 0, None)
+    ok = (sid >= 0) & (hi - 2 >= 0)
+    ok &= np.where(ok, hi - 2 >= flat.start[np.clip(hi - 2, 0, None)], False)
+    ok &= np.where(ok, flat.sid[np.clip(hi - 2, 0, None)] == np.maximum(sid, 0), False)
+    return np.where(ok, np.abs(flat.v[i] - flat.v[np.clip(hi - 2, 0, None)]), np.nan)
+
+
+def days_since(flat: Flat, sid: np.ndarray, t: np.ndarray, threshold: float,
+               horizon_ms: int) -> np.ndarray:
+    """Whole days since the series last reached ``threshold``, capped at the horizon."""
+    cap = horizon_ms // 86_400_000
+    out = np.full(t.shape, np.nan)
+    _, hi = flat.bounds(sid, t, int(SPAN))
+    has = (sid >= 0) & (hi > 0)
+    if not has.any() or not flat.v.size:
+        return out
+    last = flat.last_index_at_least(threshold)[np.clip(hi - 1, 0, None)]
+    same = has & (hi - 1 >= 0) & (flat.sid[np.clip(hi - 1, 0, None)] == np.maximum(sid, 0))
+    hit = same & (last >= 0)
+    days = np.where(hit, (t - flat.ts[np.clip(last, 0, None)]) // 86_400_000, cap)
+    return np.where(same, np.minimum(days, cap).astype(np.float64), np.nan)
