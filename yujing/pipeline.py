@@ -27,9 +27,9 @@ class Outcome:
 class Pipeline:
     def __init__(self, rules: list[Rule], registry: Registry | None = None,
                  lateness_ms: int = 3_600_000) -> None:
-        self.engine = Engine(rules, lateness_ms)
-        self.lifecycle = Lifecycle()
         self.registry = registry or Registry([])
+        self.engine = Engine(rules, lateness_ms, self.registry)
+        self.lifecycle = Lifecycle()
         self.meta = {r.id: RuleMeta(r.name, r.hazard) for r in rules}
         self.meta[nodata.RULE_ID] = RuleMeta("数据中断", "nodata")
         self.nodata = nodata.NoDataTracker({

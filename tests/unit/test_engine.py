@@ -135,7 +135,8 @@ def test_findings_only_at_grade_changes(guangdong):
 @pytest.mark.parametrize("levels, expected", [
     # hysteresis: 3 <= level < 5 is the band where nothing is said
     ([1, 6, 4, 4, 2], ["clear", "orange", None, None, "clear"]),
-    ([6, 4, 6, 4, 2, 4, 6], ["orange", None, "orange", None, "clear", None, "orange"]),
+    # orange again while still orange (no clear in between) is not news
+    ([6, 4, 6, 4, 2, 4, 6], ["orange", None, None, None, "clear", None, "orange"]),
     ([4, 4, 4], [None, None, None]),
     ([2, 1, 0, 2], ["clear", None, None, None]),
     ([5, 9, 5.5], ["orange", None, None]),
@@ -190,6 +191,8 @@ def test_one_envelope_or_one_per_reading_give_the_same_findings(national, guangd
     minutes = list(range(0, 24 * 60, 10))  # a day: longer than lateness and every window
     mm = [0.0] * 24 + [6.0] * 30 + [0.0] * (len(minutes) - 54)
     readings = rain("g1", minutes, mm)
+    # with downgrades on, the national rule walks down every grade: the richest sequence
+    national = national.model_copy(update={"downgrade": True})
     single, late1, split, late2 = _split_runs([national, guangdong], readings,
                                               list(range(len(readings))))
     assert late1 == late2 == []
@@ -264,7 +267,7 @@ def test_replaying_an_envelope_gives_no_new_findings(guangdong):
 
 
 def test_replaying_a_long_envelope_gives_no_new_findings(national):
-    engine = Engine([national])
+    engine = Engine([national.model_copy(update={"downgrade": True})])
     readings = rain("g1", list(range(0, 600, 10)), [0.0] * 12 + [10.0] * 12 + [0.0] * 36)
     first, _ = run(engine, readings)
     assert summary(first) == [(0, "clear"), (160, "orange"), (210, "red"), (320, "orange"),
@@ -352,3 +355,13 @@ def test_empty_envelope():
              np.empty(0, np.int64), np.empty(0, np.float64))
     assert engine.process(*empty) == ([], [])
     assert engine.stats.readings == 0
+
+
+def test_without_downgrade_the_grade_holds_until_the_clear(national):
+    """The default: red stays red while the rain eases, until the clear condition holds."""
+    readings = rain("g1", list(range(0, 24 * 60, 10)), [0.0] * 12 + [10.0] * 12 + [0.0] * 120)
+    findings, _ = run(Engine([national]), readings)
+    assert summary(findings) == [(0, "clear"), (160, "orange"), (210, "red"), (950, "clear")]
+    stepped, _ = run(Engine([national.model_copy(update={"downgrade": True})]), readings)
+    assert [g for _, g in summary(stepped)] == ["clear", "orange", "red", "orange", "yellow",
+                                                "blue", "clear"]

@@ -69,6 +69,7 @@ class _RuleState:
     last_eval: _Grow = field(default_factory=lambda: _Grow(_NONE, np.int64))
     eligible: _Grow = field(default_factory=lambda: _Grow(-1, np.int8))
     run_start: dict[int, _Grow] = field(default_factory=dict)  # per check: start of true run
+    sticky: _Grow = field(default_factory=lambda: _Grow(0, np.int64))  # grade held until clear
     group_hits: dict[int, deque] = field(default_factory=dict)  # per GroupCount node
 
 
@@ -98,6 +99,14 @@ class Engine:
         self._state = {c.id: _RuleState() for c in self.compiled}
         self._fields: dict[str, _Grow] = {}
         self._groups: dict[str, tuple[_Grow, dict[str, int]]] = {}
+
+    def set_registry(self, registry: Any | None) -> None:
+        """Use a reloaded station registry: selectors and station fields are looked up again."""
+        self.registry = registry
+        for state in self._state.values():
+            state.eligible = _Grow(-1, np.int8)
+        self._fields.clear()
+        self._groups.clear()
 
     @property
     def series(self) -> dict[tuple[str, str], "SeriesView"]:
@@ -342,6 +351,8 @@ class Engine:
             clear = self._held(state, len(c.grades), c.clear, cond, pst, pt, seg_first) & ~any_cond
         else:
             clear = ~any_cond
+        if not c.rule.downgrade:
+            grade = self._sticky(state, grade, clear, pst, seg_first)
         pend = np.where(pend > grade, pend, 0)
         outcome = grade * 16 + pend * 2 + clear.astype(np.int64)
 
@@ -379,6 +390,21 @@ class Engine:
                                value, format_duration(window_ms) if window_ms else "",
                                f"{what} = {value:g} ({rule_text})", is_pending))
         return out
+
+    def _sticky(self, state: _RuleState, grade: np.ndarray, clear: np.ndarray, pst: np.ndarray,
+                seg_first: np.ndarray) -> np.ndarray:
+        """Without ``downgrade: true`` a warning keeps its highest grade until it clears:
+        a running maximum of the grade that restarts at every clear, carried across chunks."""
+        carry = state.sticky.ensure(len(self.station_names))
+        val = grade.copy()
+        carried = seg_first & ~clear
+        val[carried] = np.maximum(val[carried], carry[pst[carried]])
+        group = np.cumsum(seg_first | clear)
+        held = np.maximum.accumulate(group * 16 + val) - group * 16
+        seg_last = np.ones(pst.size, dtype=bool)
+        seg_last[:-1] = pst[1:] != pst[:-1]
+        carry[pst[seg_last]] = held[seg_last]
+        return held
 
     def _held(self, state: _RuleState, i: int, check: Check, cond: np.ndarray, pst: np.ndarray,
               pt: np.ndarray, seg_first: np.ndarray) -> np.ndarray:
