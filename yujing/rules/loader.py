@@ -1,12 +1,33 @@
-"""Load every ``*.yaml`` rule file in a folder, collecting all located errors."""
+"""Load every ``*.yaml`` rule file in a folder, collecting all located errors.
+
+``check_references`` then checks the rules against the station registry: a
+selector value no station has ("twon"), a station id that is not registered,
+or a ``station.<field>`` that an eligible station lacks would otherwise make
+a rule silently never fire.
+"""
 
 from __future__ import annotations
 
+import difflib
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from ..yamlsrc import Problem, SourceError, load_yaml, validate
+from ..yamlsrc import Located, Problem, SourceError, load_yaml, validate
 from .compiled import CompileError, compile_rule
 from .schema import Rule, RuleFile
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a rule was written: its file and the parsed source for line lookups."""
+
+    file: str
+    index: int
+    src: Located
+
+    def line(self, *path: Any) -> int:
+        return self.src.line_of(("rules", self.index) + tuple(path))
 
 
 def rule_files(folder: Path) -> list[Path]:
@@ -14,14 +35,14 @@ def rule_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.glob("*.yaml") if not p.name.endswith(".test.yaml"))
 
 
-def load_rules(folder: str | Path) -> list[Rule]:
-    """All rules under ``folder``; raises SourceError listing every problem found."""
+def load_rules_located(folder: str | Path) -> list[tuple[Rule, Origin]]:
+    """All rules under ``folder`` with their origin; raises SourceError listing every problem."""
     folder = Path(folder)
     if not folder.is_dir():
         raise SourceError([Problem(str(folder), 0, "", "rules folder not found: set "
                                    "worker.rules_dir in config.yaml to a folder of *.yaml rule files")])
     problems: list[Problem] = []
-    rules: list[Rule] = []
+    rules: list[tuple[Rule, Origin]] = []
     seen: dict[str, str] = {}
     for path in rule_files(folder):
         try:
@@ -31,9 +52,10 @@ def load_rules(folder: str | Path) -> list[Rule]:
             problems.extend(exc.problems)
             continue
         for i, rule in enumerate(parsed.rules):
-            where = f"{path}:{src.line_of(('rules', i, 'id'))}"
+            origin = Origin(str(path), i, src)
+            where = f"{path}:{origin.line('id')}"
             if rule.id in seen:
-                problems.append(Problem(str(path), src.line_of(("rules", i, "id")), f"rules[{i}].id",
+                problems.append(Problem(str(path), origin.line("id"), f"rules[{i}].id",
                                         f"rule id {rule.id!r} is already used at {seen[rule.id]}: "
                                         "give each rule its own id"))
                 continue
@@ -41,11 +63,61 @@ def load_rules(folder: str | Path) -> list[Rule]:
             try:
                 compile_rule(rule)
             except CompileError as exc:
-                loc = ("rules", i) + exc.path
                 key = "rules[%d]." % i + ".".join(str(p) for p in exc.path)
-                problems.append(Problem(str(path), src.line_of(loc), key, str(exc)))
+                problems.append(Problem(str(path), origin.line(*exc.path), key, str(exc)))
                 continue
-            rules.append(rule)
+            rules.append((rule, origin))
     if problems:
         raise SourceError(problems)
     return rules
+
+
+def load_rules(folder: str | Path) -> list[Rule]:
+    """All rules under ``folder``; raises SourceError listing every problem found."""
+    return [r for r, _ in load_rules_located(folder)]
+
+
+def check_references(rules: list[tuple[Rule, Origin]], registry: Any) -> list[Problem]:
+    """Problems where an enabled rule refers to something the registry does not have."""
+    problems: list[Problem] = []
+    stations = list(registry.stations.values())
+    known = {
+        "kind": {s.kind for s in stations},
+        "town": {s.town for s in stations if s.town},
+        "tags": {t for s in stations for t in s.tags},
+        "enterprise": {getattr(s, "enterprise", "") for s in stations} - {""},
+    }
+    for rule, origin in rules:
+        if not rule.enabled:
+            continue
+        sel = rule.select
+        for name in ("kind", "town", "tags", "enterprise"):
+            for value in getattr(sel, name) or []:
+                if value not in known[name]:
+                    close = difflib.get_close_matches(value, sorted(known[name]), n=1)
+                    hint = f"did you mean {close[0]!r}?" if close else (
+                        f"the registry has: {', '.join(sorted(known[name])) or 'none'}")
+                    problems.append(Problem(origin.file, origin.line("select", name),
+                                            f"rules[{origin.index}].select.{name}",
+                                            f"rule {rule.id}: unknown station {name} {value!r}: {hint}"))
+        for sid in rule.station_ids() or []:
+            if registry.get(sid) is None:
+                close = difflib.get_close_matches(sid, sorted(registry.stations), n=1)
+                hint = f"did you mean {close[0]!r}?" if close else "add it to the registry"
+                problems.append(Problem(origin.file, origin.line("select") or origin.line("stations"),
+                                        f"rules[{origin.index}].stations",
+                                        f"rule {rule.id}: station {sid!r} is not in the registry: {hint}"))
+        compiled = compile_rule(rule)
+        if not compiled.station_fields:
+            continue
+        eligible = [s for s in stations if compiled.eligible(s.id, s)]
+        for field in sorted(compiled.station_fields):
+            lacking = [s.id for s in eligible
+                       if field not in s.thresholds and not isinstance(getattr(s, field, None), (int, float))]
+            if lacking:
+                shown = ", ".join(lacking[:5]) + (f" and {len(lacking) - 5} more" if len(lacking) > 5 else "")
+                problems.append(Problem(origin.file, origin.line("grades"), f"rules[{origin.index}]",
+                                        f"rule {rule.id}: station.{field} is missing at {shown}: "
+                                        f"add thresholds.{field} to those stations, or narrow the "
+                                        "rule's select (the rule never fires where it is missing)"))
+    return problems
