@@ -84,12 +84,14 @@ def read_readings(path: Path, on_rows: Callable[[int], None] | None = None) -> R
     parts: list[tuple[pd.Index, np.ndarray, pd.Index, np.ndarray, np.ndarray, np.ndarray]] = []
     tzs: set[str] = set()
     try:
-        reader = pd.read_csv(path, usecols=list(COLUMNS), index_col=False, engine="c",
+        # No usecols: with it pandas drops a row's extra fields silently instead of failing.
+        reader = pd.read_csv(path, index_col=False, engine="c",
                              encoding="utf-8-sig", skip_blank_lines=False, chunksize=READ_BLOCK,
                              dtype={"ts": "str", "station": "category", "metric": "category",
                                     "value": "float64"})
         with reader:
             for block in reader:
+                block = block[list(COLUMNS)]
                 ts, tz = _parse_ts(block["ts"])
                 if ts is None or block.isna().to_numpy().any():
                     raise _Broken()
@@ -101,9 +103,10 @@ def read_readings(path: Path, on_rows: Callable[[int], None] | None = None) -> R
                     on_rows(len(block))
     except pd.errors.ParserError as exc:
         raise _located_parser_error(path, exc) from None
-    except (_Broken, ValueError, TypeError):
-        _diagnose(path)  # raises with the bad lines
-        raise
+    except (_Broken, ValueError, TypeError) as exc:
+        _diagnose(path)  # raises naming the bad lines
+        raise BacktestInputError(f"{path}: cannot read the readings ({exc}); expected "
+                                 "ts,station,metric,value rows") from None
     if not parts:
         raise BacktestInputError(f"{path}: no readings after the header line")
     return _assemble(parts, tzs)
@@ -172,18 +175,20 @@ def _diagnose(path: Path) -> None:
     """Read the file as text and raise naming each bad line (the slow path)."""
     bad: list[str] = []
     count = 0
-    reader = pd.read_csv(path, usecols=list(COLUMNS), index_col=False, dtype="str",
+    reader = pd.read_csv(path, index_col=False, dtype="str",
                          keep_default_na=False, na_filter=False, skip_blank_lines=False,
                          encoding="utf-8-sig", chunksize=READ_BLOCK)
     first_line = 2
-    with reader:
-        for block in reader:
-            reasons = _row_problems(block)
-            for i, why in reasons:
-                count += 1
-                if len(bad) < MAX_LISTED:
-                    bad.append(f"  {path}:{first_line + i}: {why}")
-            first_line += len(block)
+    try:
+        with reader:
+            for block in reader:
+                for i, why in _row_problems(block[list(COLUMNS)]):
+                    count += 1
+                    if len(bad) < MAX_LISTED:
+                        bad.append(f"  {path}:{first_line + i}: {why}")
+                first_line += len(block)
+    except pd.errors.ParserError as exc:
+        raise _located_parser_error(path, exc) from None
     if count:
         shown = f" (the first {MAX_LISTED} shown)" if count > MAX_LISTED else ""
         raise BacktestInputError(
