@@ -78,8 +78,10 @@ class Finding(msgspec.Struct, frozen=True):
 
 
 class EventKind(str, enum.Enum):
+    PENDING = "pending"        # the condition holds but its ``for:`` has not elapsed; nobody is told
     RAISED = "raised"
     UPGRADED = "upgraded"
+    DOWNGRADED = "downgraded"
     CLEARED = "cleared"
 
 
@@ -106,6 +108,7 @@ class WarningEvent(msgspec.Struct, frozen=True):
     emitted_ms: int = 0
     station_name: str = ""
     town: str = ""
+    messages: dict[str, str] = {}  # the rule's own message per language (zh, en), if it has one
 
 
 def warning_key(rule: str, station: str) -> str:

@@ -6,15 +6,19 @@ same code, so a rule behaves the same in every one of them.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
+import msgspec
+
 from .alerts.lifecycle import Lifecycle, RuleMeta
-from .domain import Reading, WarningEvent
+from .domain import Grade, Reading, WarningEvent
 from .envelope import Columns
 from .registry import Registry
 from .durations import parse_duration_ms
 from .rules import nodata
 from .rules.engine import Engine
+from .rules.messages import render
 from .rules.schema import Rule
 
 
@@ -31,6 +35,7 @@ class Pipeline:
         self.engine = Engine(rules, lateness_ms, self.registry)
         self.lifecycle = Lifecycle()
         self.meta = {r.id: RuleMeta(r.name, r.hazard) for r in rules}
+        self.templates = {r.id: r.message for r in rules if r.message}
         self.meta[nodata.RULE_ID] = RuleMeta("数据中断", "nodata")
         self.nodata = nodata.NoDataTracker({
             s.id: parse_duration_ms(s.expected_interval)
@@ -64,13 +69,25 @@ class Pipeline:
         for f in findings:
             ev = self.lifecycle.apply(f, self.meta[f.rule], now_ms)
             if ev is not None:
-                st = self.registry.get(ev.station)
-                if st is not None:
-                    ev = _with_station(ev, st.name, st.town)
-                events.append(ev)
+                events.append(self._describe(ev))
         return events
 
+    def _describe(self, ev: WarningEvent) -> WarningEvent:
+        """Add the station's name and town, and the rule's own message if it has one."""
+        st = self.registry.get(ev.station)
+        name, town, plan = (st.name, st.town, st.plan) if st is not None else ("", "", "")
+        messages = {}
+        for lang, text in self.templates.get(ev.rule, {}).items():
+            g = Grade(ev.grade)
+            messages[lang] = render(text, {
+                "station": ev.station, "station_name": name or ev.station, "town": town,
+                "rule": ev.rule, "rule_name": ev.rule_name, "grade": g.label, "grade_zh": g.zh,
+                "grade_roman": g.roman, "value": ev.value, "window": ev.window,
+                "time": local_time(ev.ts), "plan": plan, "reason": ev.reason,
+                "incident": ev.incident})
+        return msgspec.structs.replace(ev, station_name=name, town=town, messages=messages)
 
-def _with_station(ev: WarningEvent, name: str, town: str) -> WarningEvent:
-    import msgspec
-    return msgspec.structs.replace(ev, station_name=name, town=town)
+
+def local_time(ts_ms: int) -> str:
+    """Asia/Shanghai wall time (UTC+8, no DST), as duty officers read it."""
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(ts_ms / 1000 + 8 * 3600))

@@ -216,3 +216,34 @@ def test_fire_index_components_follow_the_standard_tables():
 def test_nan_never_raises():
     r = rule({"red": "last(level_m) >= station.nope"})
     assert findings(Engine([r]), series("s", "level_m", [1e9])) == [(0, "s", "clear")]
+
+
+# --- message templates --------------------------------------------------------------------
+
+
+def test_rule_message_is_rendered_into_the_event_with_station_details():
+    from yujing.envelope import encode_readings, decode
+    from yujing.pipeline import Pipeline
+    reg = Registry([Station(id="g", name="虎门雨量站", kind="rain_gauge", town="虎门镇",
+                            plan="转移低洼地带群众")])
+    r = rule({"orange": "sum(rain_mm, 3h) >= 50"}, message={
+        "zh": "{town}{station_name}过去{window}雨量{value:.1f}毫米，{grade_zh}预警。{plan}",
+        "en": "{station_name}: {value} mm in {window} ({grade})"})
+    p = Pipeline([r], reg)
+    out = p.handle(decode(encode_readings(series("g", "rain_mm", [25, 26]))), 0)
+    [ev] = out.events
+    assert ev.messages["zh"] == "虎门镇虎门雨量站过去3h雨量51.0毫米，橙色预警。转移低洼地带群众"
+    assert ev.messages["en"] == "虎门雨量站: 51 mm in 3h (orange)"
+
+
+@pytest.mark.parametrize("template, fragment", [
+    ("{station.__class__}", "unknown placeholder {station.__class__}"),
+    ("{value!r}", "conversions are not allowed"),
+    ("{town:>{value}}", "only {value} takes a format"),
+    ("{nope}", "unknown placeholder {nope}"),
+    ("{", "bad template"),
+])
+def test_bad_templates_fail_at_load(template, fragment):
+    with pytest.raises(Exception) as info:
+        rule({"red": "last(x) > 1"}, message={"zh": template})
+    assert fragment in str(info.value)

@@ -145,6 +145,14 @@ class Rule(BaseModel):
             parse_duration_ms(v)
         return v
 
+    @field_validator("message")
+    @classmethod
+    def _message(cls, v: dict | None) -> dict | None:
+        from .messages import check_template
+        for text in (v or {}).values():
+            check_template(text)
+        return v
+
     @model_validator(mode="after")
     def _check(self) -> "Rule":
         if not self.grades.items():
