@@ -67,6 +67,8 @@ def demo(config: ConfigOpt = None,
 def gateway(config: ConfigOpt = None,
             kafka_bootstrap: Annotated[Optional[str], typer.Option(help="overrides kafka.bootstrap")] = None,
             mqtt_url: Annotated[Optional[str], typer.Option(help="overrides mqtt.url")] = None,
+            mqtt_client_id: Annotated[Optional[str], typer.Option(
+                help="overrides mqtt.client_id (one per gateway sharing a subscription)")] = None,
             embedded_kafka: Annotated[bool, typer.Option(hidden=True)] = False) -> None:
     """Run the ingest gateway alone (MQTT + HTTP → Kafka)."""
     from .connectors.gateway import serve
@@ -76,7 +78,11 @@ def gateway(config: ConfigOpt = None,
     if not bootstrap:
         typer.echo("gateway: set kafka.bootstrap in the config or pass --kafka-bootstrap", err=True)
         raise typer.Exit(2)
-    asyncio.run(serve(cfg, bootstrap, mqtt_url or cfg.mqtt.url))
+    try:
+        asyncio.run(serve(cfg, bootstrap, mqtt_url or cfg.mqtt.url, mqtt_client_id))
+    except SourceError as exc:  # registry or tokens file broken at start
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -157,6 +163,113 @@ def backtest(
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
     raise typer.Exit(code)
+
+
+deadletter_app = typer.Typer(help="Inspect rejected input (yujing.deadletter).",
+                             no_args_is_help=True)
+token_app = typer.Typer(help="Gateway tokens for HTTP ingest.", no_args_is_help=True)
+app.add_typer(deadletter_app, name="deadletter")
+app.add_typer(token_app, name="token")
+
+
+@app.command()
+def sink(config: ConfigOpt = None,
+         kafka_bootstrap: Annotated[Optional[str], typer.Option(help="overrides kafka.bootstrap")] = None,
+         embedded_kafka: Annotated[bool, typer.Option(help="use timeouts tuned for Tansu")] = False,
+         ) -> None:
+    """Run the InfluxDB sink: yujing.readings and yujing.warnings → InfluxDB (influx: section)."""
+    from .connectors.influx import serve as serve_sink
+
+    cfg = _load(config)
+    if cfg.influx is None:
+        typer.echo("sink: the config has no influx: section; add url, org, bucket and token",
+                   err=True)
+        raise typer.Exit(2)
+    bootstrap = kafka_bootstrap or cfg.kafka.bootstrap
+    if not bootstrap:
+        typer.echo("sink: set kafka.bootstrap in the config or pass --kafka-bootstrap", err=True)
+        raise typer.Exit(2)
+    try:
+        asyncio.run(serve_sink(cfg, bootstrap, embedded_kafka))
+    except SourceError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+
+
+@deadletter_app.command("tail")
+def deadletter_tail(
+        config: ConfigOpt = None,
+        n: Annotated[int, typer.Option("-n", "--lines", help="how many of the newest to show")] = 20,
+        follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing new ones")] = False,
+        as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
+        kafka_bootstrap: Annotated[Optional[str], typer.Option(help="overrides kafka.bootstrap")] = None,
+) -> None:
+    """Show the newest dead letters: time, source, reason and the raw payload's start."""
+    import signal as _signal
+
+    import orjson
+
+    from .connectors.deadletter import format_letter, tail
+
+    cfg = _load(config)
+    logging.getLogger().setLevel(logging.WARNING)
+    bootstrap = kafka_bootstrap or cfg.kafka.bootstrap
+    if not bootstrap:
+        typer.echo("deadletter tail: set kafka.bootstrap in the config or pass --kafka-bootstrap "
+                   "(yujing run prints it: 'ready kafka=…')", err=True)
+        raise typer.Exit(2)
+
+    def emit(d: dict) -> None:
+        typer.echo(orjson.dumps(d).decode() if as_json else format_letter(d))
+
+    async def main_() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (_signal.SIGINT, _signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        return await tail(bootstrap, cfg.kafka.topics.deadletter, n, follow, emit, stop)
+
+    try:
+        shown = asyncio.run(main_())
+    except Exception as exc:  # noqa: BLE001 - Kafka unreachable: say so, no traceback
+        typer.echo(f"deadletter tail: cannot read {cfg.kafka.topics.deadletter} from {bootstrap}: "
+                   f"{exc}", err=True)
+        raise typer.Exit(1) from None
+    if not shown and not follow:
+        typer.echo("no dead letters", err=True)
+
+
+@token_app.command("new")
+def token_new(gateway: Annotated[str, typer.Option(help="the gateway's name (logs, dead letters)")],
+              station: Annotated[Optional[list[str]], typer.Option(
+                  help="station id or pattern it may write (repeatable)")] = None,
+              enterprise: Annotated[Optional[list[str]], typer.Option(
+                  help="enterprise whose stations it may write (repeatable)")] = None,
+              all_stations: Annotated[bool, typer.Option(help="may write every station")] = False,
+              ) -> None:
+    """Make a token: prints it once, and the entry (hash only) for http.tokens_file."""
+    import yaml
+
+    from .connectors.auth import TokenEntry, hash_token, new_token
+
+    if not (station or enterprise or all_stations):
+        typer.echo("token new: give the token a scope: --station ID (or pattern), --enterprise ID "
+                   "or --all-stations", err=True)
+        raise typer.Exit(2)
+    token = new_token()
+    try:
+        entry = TokenEntry(gateway=gateway, sha256=hash_token(token), stations=station or [],
+                           enterprises=enterprise or [], all_stations=all_stations)
+    except ValueError as exc:
+        typer.echo(f"token new: gateway name {gateway!r} is not allowed: use 1-64 letters, digits, "
+                   f"'_', '-', '.', ':' ({exc.__class__.__name__})", err=True)
+        raise typer.Exit(2) from None
+    doc = entry.model_dump(exclude_defaults=True)
+    doc["sha256"] = entry.sha256
+    typer.echo(f"# token for {gateway} (shown once; give it to the gateway's operator):", err=True)
+    typer.echo(f"# {token}", err=True)
+    typer.echo("# append under tokens: in the tokens file:", err=True)
+    typer.echo(yaml.safe_dump([doc], allow_unicode=True, sort_keys=False).rstrip())
 
 
 def main() -> None:

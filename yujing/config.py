@@ -10,11 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .durations import parse_duration_ms
 from .yamlsrc import SourceError, load_yaml, validate
 from .domain import GRADE_NAMES
+from .alerts.settings import AlertsSettings, ConsoleSettings
 
 
 class _Strict(BaseModel):
@@ -25,6 +26,11 @@ class Topics(_Strict):
     readings: str = "yujing.readings"
     warnings: str = "yujing.warnings"
     deadletter: str = "yujing.deadletter"
+    commands: str = Field("yujing.commands", description="ack/note/clear/silence, ticks, "
+                          "delivery results; keyed like warnings")
+    incidents: str = Field("yujing.incidents", description="incident snapshots for the "
+                           "console and the CAP feed")
+    events: str = Field("yujing.events", description="camera/industrial event detail for the console")
 
 
 class KafkaConfig(_Strict):
@@ -40,12 +46,50 @@ class KafkaConfig(_Strict):
     session_timeout_s: float | None = Field(None, gt=0)
 
 
+class MqttTls(_Strict):
+    ca_file: Path | None = Field(None, description="CA bundle; null uses the system CAs")
+    cert_file: Path | None = Field(None, description="client certificate (mutual TLS)")
+    key_file: Path | None = None
+    insecure: bool = Field(False, description="skip the broker hostname check (test brokers only)")
+
+
 class MqttConfig(_Strict):
     url: str | None = Field(None, description="mqtt://[user:pass@]host:port; null starts amqtt")
     embedded_port: int = Field(0, ge=0, le=65535)
     topic: str = "yujing/+/+/+"
     qos: Literal[0, 1, 2] = 1
-    client_id: str = "yujing-gateway"
+    client_id: str = Field("yujing-gateway", description="stable per gateway: the broker keeps "
+                           "its persistent session under this id; give every gateway its own")
+    protocol: Literal["3.1.1", "5"] = Field(
+        "3.1.1", description="5 for shared subscriptions (Mosquitto, EMQX); amqtt speaks 3.1.1")
+    shared_group: str | None = Field(
+        None, description="MQTT 5 shared subscription group: gateways with the same group "
+                          "split the messages ($share/<group>/<topic>)")
+    username: str | None = None
+    password: str | None = None
+    tls: MqttTls | None = Field(None, description="TLS options; mqtts:// alone uses system CAs")
+    keepalive_s: int = Field(30, ge=5, le=3600)
+    session_expiry_s: int = Field(86_400, ge=0, description="MQTT 5: how long the broker keeps "
+                                  "the session (and queues QoS 1 messages) while we are away")
+    reconnect_min_s: float = Field(1.0, gt=0)
+    reconnect_max_s: float = Field(60.0, gt=0)
+    receive_maximum: int = Field(1000, ge=1, le=65535, description="MQTT 5: unacknowledged "
+                                 "QoS 1 messages the broker may send us at once")
+
+    @field_validator("shared_group")
+    @classmethod
+    def _group(cls, v: str | None) -> str | None:
+        if v is not None and (not v or any(c in v for c in "/+#")):
+            raise ValueError("a shared group name is one topic level without '/', '+' or '#'")
+        return v
+
+    @model_validator(mode="after")
+    def _shared_needs_v5(self) -> "MqttConfig":
+        if self.shared_group and self.protocol != "5":
+            raise ValueError("shared_group needs protocol: '5' (MQTT 5 shared subscriptions)")
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError("reconnect_max_s must be at least reconnect_min_s")
+        return self
 
     @field_validator("url")
     @classmethod
@@ -58,7 +102,11 @@ class MqttConfig(_Strict):
 class HttpConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
-    max_body_bytes: int = Field(4 * 1024 * 1024, gt=0)
+    max_body_bytes: int = Field(4 * 1024 * 1024, gt=0, description="larger requests get 413")
+    tokens_file: Path | None = Field(
+        None, description="per-gateway bearer tokens (hashed); null = open ingest, for drills")
+    store_timeout_s: float = Field(10.0, gt=0, description="wait this long for Kafka, then 503")
+    retry_after_s: int = Field(5, ge=1, description="Retry-After of a 503")
 
 
 class GatewayConfig(_Strict):
@@ -66,6 +114,30 @@ class GatewayConfig(_Strict):
                            description="longest a reading waits to join an envelope")
     max_envelope: int = Field(500, ge=1, le=100_000)
     deadletter_raw_bytes: int = Field(1024, ge=16, description="raw payload kept per dead letter")
+    unknown_station: Literal["accept", "reject"] = Field(
+        "accept", description="a station missing from the registry: accept (as unregistered) "
+                              "or reject to the dead letters")
+    max_future: str = Field("5m", description="event times further ahead of the clock are rejected")
+    max_age: str = Field("7d", description="event times older than this are rejected")
+    ranges: dict[str, tuple[float, float]] = Field(
+        default_factory=dict, description="metric: [min, max]; adds to or overrides the "
+                                          "built-in physical ranges")
+    dedup_keys: int = Field(200_000, ge=0, description="recent (station, metric, ts) keys "
+                            "remembered to drop exact repeats; 0 = off")
+
+    @field_validator("max_future", "max_age")
+    @classmethod
+    def _durations(cls, v: str) -> str:
+        parse_duration_ms(v)
+        return v
+
+    @field_validator("ranges")
+    @classmethod
+    def _ranges(cls, v: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        for metric, (lo, hi) in v.items():
+            if lo > hi:
+                raise ValueError(f"range of {metric}: min {lo} is above max {hi}")
+        return v
 
 
 class WorkerConfig(_Strict):
@@ -77,6 +149,8 @@ class WorkerConfig(_Strict):
         "wall", description="wall: silence measured on the clock; event: on the newest event time "
                             "(replays and the accelerated demo)")
     nodata_check_s: float = Field(5.0, gt=0, description="how often silent stations are checked")
+    metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus /metrics; 0 = off")
+    metrics_host: str = "127.0.0.1"
 
     @field_validator("lateness")
     @classmethod
@@ -106,6 +180,24 @@ class NotifyConfig(_Strict):
         return self.grades.get(grade) or self.default
 
 
+class InfluxConfig(_Strict):
+    """The InfluxDB sink (``yujing sink``); the whole section null = no sink."""
+
+    url: str = Field(description="e.g. http://influx:8086")
+    token: str = ""
+    org: str = "yujing"
+    bucket: str = "yujing"
+    group_id: str = Field("yujing-sink", description="the sink's own Kafka consumer group")
+    batch_points: int = Field(5000, ge=1, le=1_000_000)
+    flush_ms: int = Field(1000, ge=10, le=60_000)
+    buffer_points: int = Field(200_000, ge=1, description="consumption pauses when this many "
+                               "points wait for InfluxDB")
+    timeout_s: float = Field(10.0, gt=0)
+    retry_max_s: float = Field(30.0, gt=0, description="longest pause between retries")
+    metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus /metrics; 0 = off")
+    metrics_host: str = "127.0.0.1"
+
+
 class Config(_Strict):
     kafka: KafkaConfig = KafkaConfig()
     mqtt: MqttConfig = MqttConfig()
@@ -113,13 +205,24 @@ class Config(_Strict):
     gateway: GatewayConfig = GatewayConfig()
     worker: WorkerConfig = WorkerConfig()
     notify: NotifyConfig = NotifyConfig()
+    alerts: AlertsSettings = AlertsSettings()
+    console: ConsoleSettings = ConsoleSettings()
+    influx: InfluxConfig | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     def resolve_paths(self, base: Path) -> "Config":
         w = self.worker
         fix = lambda p: p if p is None or p.is_absolute() else (base / p)  # noqa: E731
+        self = self.model_copy(update={"alerts": self.alerts.model_copy(  # noqa: PLW0642
+            update={"roster": fix(self.alerts.roster)})})
+        tls = self.mqtt.tls
+        if tls is not None:
+            tls = tls.model_copy(update={k: fix(getattr(tls, k))
+                                         for k in ("ca_file", "cert_file", "key_file")})
         return self.model_copy(update={"worker": w.model_copy(update={
-            "rules_dir": fix(w.rules_dir), "registry": fix(w.registry), "data_dir": fix(w.data_dir)})})
+            "rules_dir": fix(w.rules_dir), "registry": fix(w.registry), "data_dir": fix(w.data_dir)}),
+            "http": self.http.model_copy(update={"tokens_file": fix(self.http.tokens_file)}),
+            "mqtt": self.mqtt.model_copy(update={"tls": tls})})
 
 
 def load_config(path: str | Path | None) -> Config:

@@ -97,6 +97,10 @@ class Supervisor:
         common = ["--kafka-bootstrap", bootstrap, "--mqtt-url", mqtt_url]
         if embedded:
             common.append("--embedded-kafka")
+        if self.cfg.influx is not None:  # before the worker, so it stops after it
+            self._spawn("sink", self._yujing("sink", "--kafka-bootstrap", bootstrap,
+                                             *(["--embedded-kafka"] if embedded else [])),
+                        quiet=quiet_children)
         self._spawn("worker", self._yujing("worker", *common), quiet=quiet_children)
         self._spawn("gateway", self._yujing("gateway", *common), quiet=quiet_children)
         http = f"http://{h.host}:{h.port}"

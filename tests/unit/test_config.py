@@ -93,7 +93,8 @@ def test_unknown_key_without_a_close_match_lists_the_known_keys():
     with pytest.raises(SourceError) as exc:
         validate(Config, src)
     [p] = problems(exc)
-    assert p.message == "unknown key: known keys here: host, port, max_body_bytes"
+    assert p.message == ("unknown key: known keys here: host, port, max_body_bytes, tokens_file, "
+                         "store_timeout_s, retry_after_s")
 
 
 def test_misspelt_key_inside_a_list_item_of_rules():

@@ -1,48 +1,105 @@
-"""The gateway process: MQTT and HTTP in, validated batch envelopes out to Kafka."""
+"""The gateway process: MQTT and HTTP in, validated batch envelopes out to Kafka.
+
+Every source goes through the same steps: parse (pure, per item) → scope
+(the token may write this station?) → sanity (validate.py) → duplicate filter
+→ batch envelope. Whatever is refused goes to ``yujing.deadletter`` with its
+source, reason code and truncated raw payload; nothing is dropped silently.
+
+The station registry and the tokens file are reloaded on change or SIGHUP.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import signal
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
+import orjson
 from aiohttp import web
 
 from .. import clock
 from ..config import Config
+from ..console import metrics as m
 from ..domain import Reading
+from ..durations import parse_duration_ms
+from ..registry import FileWatcher, Registry, load_registry, reload_on_sighup
+from .auth import OPEN, Identity, Tokens, load_tokens
 from .http import make_app
 from .kafka import Batcher, DeadLetters, ensure_topics, producer
-from .mqtt import MqttSubscriber, topic_parts
-from .parse import parse_payload
+from .mqtt import Message, MqttSubscriber, topic_parts
+from .parse import Rejected, parse_payload_indexed
+from .validate import DEFAULT_RANGES, Deduper, Limits, check
 
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class Screened:
+    """What survives scope, sanity and duplicate checks, and what does not."""
+
+    keep: list[Reading] = field(default_factory=list)
+    kept_index: list[int | None] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    duplicates: int = 0
+    corrections: int = 0
+
+
+def limits_from(cfg: Config) -> Limits:
+    g = cfg.gateway
+    return Limits(parse_duration_ms(g.max_future), parse_duration_ms(g.max_age),
+                  {**DEFAULT_RANGES, **{k: tuple(v) for k, v in g.ranges.items()}},
+                  g.unknown_station == "reject")
+
+
+def reading_doc(r: Reading) -> dict[str, Any]:
+    return {"station": r.station, "metric": r.metric, "ts": r.ts, "value": r.value}
+
+
 class Gateway:
-    def __init__(self, cfg: Config, bootstrap: str, mqtt_url: str | None) -> None:
+    def __init__(self, cfg: Config, bootstrap: str, mqtt_url: str | None,
+                 client_id: str | None = None) -> None:
         self.cfg, self.bootstrap, self.mqtt_url = cfg, bootstrap, mqtt_url
+        self.client_id = client_id
         self.accepted = 0
         self.rejected = 0
+        self.duplicates = 0
         self.started_ms = clock.now_ms()
+        # Loaded here, before any port opens: a broken file is a clear start error.
+        self.registry: Registry = load_registry(cfg.worker.registry)
+        self.tokens: Tokens | None = (load_tokens(cfg.http.tokens_file)
+                                      if cfg.http.tokens_file else None)
+        self.limits = limits_from(cfg)
+        self.dedup = Deduper(cfg.gateway.dedup_keys)
+        self.mqtt: MqttSubscriber | None = None
+        self.tasks: list[asyncio.Task[Any]] = []
+
+    # --- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
         k = self.cfg.kafka
         await ensure_topics(self.bootstrap, [k.topics.readings, k.topics.warnings,
-                                             k.topics.deadletter], k.partitions)
+                                             k.topics.deadletter, k.topics.events], k.partitions)
         self.prod = producer(self.bootstrap, k.compression)
         await self.prod.start()
         g = self.cfg.gateway
         self.batcher = Batcher(self.prod, k.topics.readings, k.partitions, g.linger_ms,
                                g.max_envelope)
         self.deadletters = DeadLetters(self.prod, k.topics.deadletter, g.deadletter_raw_bytes)
-        self.queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(maxsize=100_000)
-        self.mqtt: MqttSubscriber | None = None
+        self.queue: asyncio.Queue[Message] = asyncio.Queue(maxsize=100_000)
+        self._watch_files()
+        if self.tokens is None:
+            log.warning("HTTP INGEST IS OPEN: no http.tokens_file is configured, so anyone who "
+                        "reaches port %d may write any station. Fine for a drill; set "
+                        "http.tokens_file for real devices.", self.cfg.http.port)
+        else:
+            log.info("HTTP ingest requires a bearer token (%d gateways in %s)", len(self.tokens),
+                     self.cfg.http.tokens_file)
         if self.mqtt_url:
-            m = self.cfg.mqtt
-            self.mqtt = MqttSubscriber(self.mqtt_url, m.topic, m.qos, m.client_id, self.queue)
+            self.mqtt = MqttSubscriber(self.mqtt_url, self.cfg.mqtt, self.queue, self.client_id)
             self.mqtt.start()
-            self.mqtt_task = asyncio.create_task(self._mqtt_loop())
+            self.tasks.append(asyncio.create_task(self._mqtt_loop()))
         h = self.cfg.http
         self.runner = web.AppRunner(make_app(self, h.max_body_bytes), access_log=None)
         await self.runner.setup()
@@ -50,49 +107,183 @@ class Gateway:
         await self.site.start()
         log.info("gateway listening on http://%s:%d, Kafka %s", h.host, h.port, self.bootstrap)
 
-    def accept(self, readings: list[Reading]) -> asyncio.Future:
-        self.accepted += len(readings)
-        return self.batcher.add(readings)
+    def _watch_files(self) -> None:
+        watchers: list[FileWatcher[Any]] = []
+        if self.cfg.worker.registry is not None:
+            watchers.append(FileWatcher(self.cfg.worker.registry, load_registry,
+                                        self._set_registry, "station registry"))
+        if self.cfg.http.tokens_file is not None:
+            watchers.append(FileWatcher(self.cfg.http.tokens_file, load_tokens, self._set_tokens,
+                                        "tokens file"))
+        self.watchers = watchers
+        if watchers:
+            reload_on_sighup(*watchers)
+            self.tasks += [asyncio.create_task(w.run()) for w in watchers]
 
-    def count_rejected(self, n: int) -> None:
-        self.rejected += n
+    def _set_registry(self, reg: Registry) -> None:
+        self.registry = reg
+        log.info("gateway: station registry now has %d stations", len(reg))
 
-    async def _mqtt_loop(self) -> None:
-        while True:
-            topic, payload = await self.queue.get()
-            try:
-                readings, rejected = parse_payload(payload, topic_parts(topic))
-                for r in rejected:
-                    await self.deadletters.send(f"mqtt:{topic}", r.reason, r.raw, r.index)
-                self.rejected += len(rejected)
-                if readings:
-                    self.accept(readings)
-            except Exception:  # noqa: BLE001 - one bad message must not stop ingest
-                log.exception("MQTT message on %s could not be handled", topic)
-
-    def health(self) -> dict:
-        return {"status": "ok", "accepted": self.accepted, "rejected": self.rejected,
-                "envelopes": self.batcher.sent_envelopes,
-                "failed_envelopes": self.batcher.failed_envelopes,
-                "mqtt_connected": bool(self.mqtt and self.mqtt.connected.is_set()),
-                "uptime_s": (clock.now_ms() - self.started_ms) / 1000}
+    def _set_tokens(self, tokens: Tokens) -> None:
+        self.tokens = tokens
+        log.info("gateway: %d gateway tokens", len(tokens))
 
     async def stop(self) -> None:
         if self.mqtt:
             self.mqtt.stop()
-            self.mqtt_task.cancel()
+        for t in self.tasks:
+            t.cancel()
         await self.runner.cleanup()
         await self.batcher.flush_all()
+        await self.deadletters.drain()
         await self.prod.stop()
 
+    # --- the common path --------------------------------------------------------------------
 
-async def serve(cfg: Config, bootstrap: str, mqtt_url: str | None) -> None:
-    gw = Gateway(cfg, bootstrap, mqtt_url)
+    def known(self) -> Callable[[str], bool] | None:
+        return None if self.cfg.worker.registry is None else self.registry.__contains__
+
+    def identify(self, authorization: str | None) -> Identity | None:
+        """The caller's identity; OPEN when no tokens are configured, None when refused."""
+        return OPEN if self.tokens is None else self.tokens.identify(authorization)
+
+    def screen(self, items: list[tuple[int | None, Reading]], ident: Identity) -> Screened:
+        out = Screened()
+        now = clock.now_ms()
+        known = self.known()
+        for index, r in items:
+            if not ident.may_write(r.station, self.registry):
+                # raw=None: nothing of a refused item is kept, only the refusal
+                out.rejected.append(Rejected(index, f"gateway {ident.gateway!r} may not write "
+                                             f"station {r.station!r}: ask the bureau to add it "
+                                             "to this token's scope", None, "forbidden"))
+                continue
+            problem = check(r, now, self.limits, known)
+            if problem is not None:
+                out.rejected.append(Rejected(index, problem.reason, reading_doc(r), problem.code))
+                continue
+            seen = self.dedup.offer(r)
+            if seen == "repeat":
+                out.duplicates += 1
+                continue
+            if seen == "correction":
+                out.corrections += 1
+            out.keep.append(r)
+            out.kept_index.append(index)
+        return out
+
+    def report(self, kind: str, source: str, rejected: list[Rejected], s: Screened | None = None
+               ) -> None:
+        """Dead-letter every rejected item and count everything by source and reason."""
+        for r in rejected:
+            self.deadletters.send(source, r.reason, r.raw, r.index, r.code)
+            m.READINGS_REJECTED.labels(kind, r.code).inc()
+        self.rejected += len(rejected)
+        if s is not None:
+            self.duplicates += s.duplicates
+            if s.duplicates:
+                m.READINGS_DUPLICATE.labels(kind).inc(s.duplicates)
+            if s.corrections:
+                m.READINGS_CORRECTED.labels(kind).inc(s.corrections)
+
+    async def store(self, kind: str, readings: list[Reading]) -> None:
+        """Wait until Kafka holds ``readings``; raise (→ 503) after ``store_timeout_s``.
+
+        On failure the keys leave the duplicate filter, so the client's retry
+        is stored rather than called a duplicate.
+        """
+        if not readings:
+            return
+        fut = self.batcher.add(readings)
+        fut.add_done_callback(_retrieve)
+        try:
+            await asyncio.wait_for(asyncio.shield(fut), self.cfg.http.store_timeout_s)
+        except BaseException:
+            self.dedup.forget(readings)
+            raise
+        self.count_accepted(kind, len(readings))
+
+    def count_accepted(self, kind: str, n: int) -> None:
+        self.accepted += n
+        m.READINGS_ACCEPTED.labels(kind).inc(n)
+
+    async def publish_events(self, details: list[dict[str, Any]]) -> None:
+        """Event detail (bbox, image URL) for the console, keyed by station."""
+        topic = self.cfg.kafka.topics.events
+        futs = [await self.prod.send(topic, orjson.dumps(d), key=d["station"].encode())
+                for d in details]
+        await asyncio.wait_for(asyncio.gather(*futs), self.cfg.http.store_timeout_s)
+
+    # --- MQTT -----------------------------------------------------------------------------
+
+    async def _mqtt_loop(self) -> None:
+        while True:
+            msg = await self.queue.get()
+            try:
+                self.handle_mqtt(msg)
+            except Exception:  # noqa: BLE001 - one bad message must not stop ingest
+                log.exception("MQTT message on %s could not be handled", msg.topic)
+
+    def handle_mqtt(self, msg: Message) -> None:
+        items, bad = parse_payload_indexed(msg.payload, topic_parts(msg.topic))
+        s = self.screen(items, OPEN)  # the broker authenticated the publisher
+        self.report("mqtt", f"mqtt:{msg.topic}", bad + s.rejected, s)
+        if not s.keep:
+            self._ack(msg)
+            return
+        fut = self.batcher.add(s.keep)
+        fut.add_done_callback(lambda f: self._mqtt_stored(msg, s.keep, f, 0))
+
+    def _mqtt_stored(self, msg: Message, readings: list[Reading], fut: asyncio.Future[Any],
+                     attempt: int) -> None:
+        if fut.cancelled() or fut.exception() is not None:
+            # keep the message unacknowledged and try again: the broker holds back new
+            # messages once Receive Maximum are unacknowledged (back-pressure)
+            m.MQTT_RETRIES.inc()
+            delay = min(self.cfg.mqtt.reconnect_max_s, 0.5 * 2 ** attempt)
+            log.warning("readings of MQTT message on %s not stored; retry in %.1fs", msg.topic,
+                        delay)
+            asyncio.get_running_loop().call_later(delay, self._mqtt_retry, msg, readings,
+                                                  attempt + 1)
+            return
+        self.count_accepted("mqtt", len(readings))
+        self._ack(msg)
+
+    def _mqtt_retry(self, msg: Message, readings: list[Reading], attempt: int) -> None:
+        fut = self.batcher.add(readings)
+        fut.add_done_callback(lambda f: self._mqtt_stored(msg, readings, f, attempt))
+
+    def _ack(self, msg: Message) -> None:
+        if self.mqtt is not None:
+            self.mqtt.ack(msg)
+
+    def health(self) -> dict:
+        return {"status": "ok", "accepted": self.accepted, "rejected": self.rejected,
+                "duplicates": self.duplicates,
+                "envelopes": self.batcher.sent_envelopes,
+                "failed_envelopes": self.batcher.failed_envelopes,
+                "mqtt_connected": bool(self.mqtt and self.mqtt.connected.is_set()),
+                "stations": len(self.registry),
+                "auth": "open" if self.tokens is None else "tokens",
+                "uptime_s": (clock.now_ms() - self.started_ms) / 1000}
+
+
+def _retrieve(fut: asyncio.Future[Any]) -> None:
+    """Mark a store future's exception as seen (the waiter may have timed out already)."""
+    if not fut.cancelled():
+        fut.exception()
+
+
+async def serve(cfg: Config, bootstrap: str, mqtt_url: str | None,
+                client_id: str | None = None) -> None:
+    gw = Gateway(cfg, bootstrap, mqtt_url, client_id)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await gw.start()
+    if gw.mqtt is not None:
+        m.MQTT_CONNECTED.set_function(lambda: float(gw.mqtt.connected.is_set()))  # type: ignore[union-attr]
     print(f"gateway ready http={cfg.http.host}:{cfg.http.port}", flush=True)
     await stop.wait()
     log.info("gateway stopping")

@@ -1,18 +1,33 @@
-"""HTTP ingest: ``POST /v1/readings`` (one reading or a list) and ``GET /healthz``.
+"""HTTP ingest on the gateway.
 
-The reply lists every rejected item with its index and reason while the valid
-rest is accepted; 503 with Retry-After when Kafka cannot take the readings.
+- ``POST /v1/readings``  JSON: one reading, a multi-metric record, or a list;
+- ``POST /api/v2/write`` InfluxDB line protocol (Telegraf, influxdb-client, any
+  device that already writes to InfluxDB); InfluxDB's status codes;
+- ``POST /v1/events``    camera detections and industrial events;
+- ``GET /healthz``, ``GET /metrics`` (Prometheus).
+
+Replies list every rejected item with its index (line number for line
+protocol) and reason while the valid rest is accepted. An item outside the
+token's scope is marked ``"status": 403``; when nothing at all was accepted
+and every refusal was a scope refusal the request answers 403. 401 without a
+valid token (when tokens are configured), 413 over ``http.max_body_bytes``,
+503 with Retry-After when Kafka did not take the readings in
+``http.store_timeout_s`` — never a silent drop.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .parse import parse_payload
+from .. import clock
+from ..console import metrics as m
+from .auth import Identity
+from .events import parse_events
+from .lineproto import parse_lines_indexed
+from .parse import Rejected, parse_payload_indexed
 
 if TYPE_CHECKING:
     from .gateway import Gateway
@@ -21,36 +36,193 @@ log = logging.getLogger(__name__)
 GATEWAY_KEY = web.AppKey("gateway", object)
 
 
+def _gw(request: web.Request) -> "Gateway":
+    return request.app[GATEWAY_KEY]  # type: ignore[return-value]
+
+
+class Refused(Exception):
+    """A whole request refused before any item is looked at (401, 413)."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+                 ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+
+
+async def _admit(request: web.Request, kind: str) -> tuple[Identity, bytes]:
+    """Authenticate, then read the body within the size limit."""
+    gw = _gw(request)
+    ident = gw.identify(request.headers.get("Authorization"))
+    if ident is None:
+        m.READINGS_REJECTED.labels(kind, "unauthorized").inc()
+        raise Refused(401, "unauthorized", "missing or unknown token: send "
+                      "'Authorization: Bearer <token>' (ask the bureau for one)",
+                      {"WWW-Authenticate": 'Bearer realm="yujing"'})
+    limit = gw.cfg.http.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise _too_large(gw, kind, ident, request, request.content_length)
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise _too_large(gw, kind, ident, request, None) from None
+    return ident, raw
+
+
+def _too_large(gw: "Gateway", kind: str, ident: Identity, request: web.Request,
+               size: int | None) -> Refused:
+    limit = gw.cfg.http.max_body_bytes
+    what = f"{size} bytes" if size is not None else "the body"
+    reason = (f"request too large: {what} over the limit of {limit} bytes; send smaller batches "
+              "(or raise http.max_body_bytes)")
+    gw.deadletters.send(_source(kind, ident, request), reason, None, None, "too_large")
+    m.READINGS_REJECTED.labels(kind, "too_large").inc()
+    return Refused(413, "request too large", reason)
+
+
+def _source(kind: str, ident: Identity, request: web.Request) -> str:
+    return f"{kind}:{ident.gateway}@{request.remote}"
+
+
+def _items(rejected: list[Rejected]) -> list[dict[str, Any]]:
+    out = []
+    for r in sorted(rejected, key=lambda r: -1 if r.index is None else r.index):
+        item: dict[str, Any] = {"index": r.index, "reason": r.reason}
+        if r.code == "forbidden":
+            item["status"] = 403
+        out.append(item)
+    return out
+
+
+def _status(accepted: int, rejected: list[Rejected]) -> int:
+    if accepted or not rejected:
+        return 200
+    return 403 if all(r.code == "forbidden" for r in rejected) else 400
+
+
+def _unavailable(gw: "Gateway", exc: BaseException, n: int) -> dict[str, Any]:
+    log.error("%d readings not stored (Kafka did not acknowledge within %.0fs): %s", n,
+              gw.cfg.http.store_timeout_s, exc or type(exc).__name__)
+    return {"status": 503, "headers": {"Retry-After": str(gw.cfg.http.retry_after_s)}}
+
+
+def _count(endpoint: str, status: int) -> None:
+    m.REQUESTS.labels(endpoint, str(status)).inc()
+
+
 async def post_readings(request: web.Request) -> web.Response:
-    gw: Gateway = request.app[GATEWAY_KEY]  # type: ignore[assignment]
-    raw = await request.read()
-    readings, rejected = parse_payload(raw)
-    source = f"http:{request.remote}"
-    for r in rejected:
-        await gw.deadletters.send(source, r.reason, r.raw, r.index)
-    gw.count_rejected(len(rejected))
-    body = {"accepted": len(readings),
-            "rejected": [{"index": r.index, "reason": r.reason} for r in rejected]}
-    if readings:
-        try:
-            await asyncio.wait_for(gw.accept(readings), timeout=10)
-        except Exception as exc:  # noqa: BLE001 - any storage failure means "try again"
-            log.error("HTTP batch of %d readings not stored: %s", len(readings), exc)
-            return web.json_response({"error": f"readings not stored: {exc}", "accepted": 0,
-                                      "rejected": body["rejected"]},
-                                     status=503, headers={"Retry-After": "5"})
-    status = 200 if readings or not rejected else 400
+    gw = _gw(request)
+    try:
+        ident, raw = await _admit(request, "http")
+    except Refused as r:
+        _count("readings", r.status)
+        return web.json_response({"error": r.message}, status=r.status, headers=r.headers)
+    items, bad = parse_payload_indexed(raw)
+    s = gw.screen(items, ident)
+    rejected = bad + s.rejected
+    gw.report("http", _source("http", ident, request), rejected, s)
+    body = {"accepted": len(s.keep), "duplicates": s.duplicates, "rejected": _items(rejected)}
+    try:
+        await gw.store("http", s.keep)
+    except Exception as exc:  # noqa: BLE001 - any storage failure means "try again"
+        u = _unavailable(gw, exc, len(s.keep))
+        _count("readings", 503)
+        return web.json_response({"error": "readings not stored: Kafka is unavailable; retry "
+                                  "after the Retry-After seconds", "accepted": 0,
+                                  "rejected": body["rejected"]}, **u)
+    status = _status(len(s.keep) + s.duplicates, rejected)
+    _count("readings", status)
     return web.json_response(body, status=status)
 
 
+async def post_write(request: web.Request) -> web.Response:
+    """InfluxDB v2 write API: 204 on success, InfluxDB's JSON error bodies otherwise.
+
+    ``org`` and ``bucket`` are accepted and ignored (the gateway has one
+    destination); ``precision`` is honoured (ns default).
+    """
+    gw = _gw(request)
+    try:
+        ident, raw = await _admit(request, "lineproto")
+    except Refused as r:
+        _count("write", r.status)
+        return web.json_response({"code": r.code, "message": r.message}, status=r.status,
+                                 headers=r.headers)
+    precision = request.query.get("precision", "ns")
+    items, bad = parse_lines_indexed(raw, precision, clock.now_ms())
+    s = gw.screen(items, ident)
+    rejected = bad + s.rejected
+    gw.report("lineproto", _source("lineproto", ident, request), rejected, s)
+    try:
+        await gw.store("lineproto", s.keep)
+    except Exception as exc:  # noqa: BLE001
+        u = _unavailable(gw, exc, len(s.keep))
+        _count("write", 503)
+        return web.json_response({"code": "unavailable", "message": "points not stored: Kafka "
+                                  "is unavailable; retry later"}, **u)
+    if not rejected:
+        _count("write", 204)
+        return web.Response(status=204)
+    status = _status(len(s.keep) + s.duplicates, rejected)
+    status = 400 if status == 200 else status
+    _count("write", status)
+    first = sorted(rejected, key=lambda r: r.index or 0)[0].reason
+    what = "partial write" if s.keep or s.duplicates else "nothing written"
+    return web.json_response({"code": "forbidden" if status == 403 else "invalid",
+                              "message": f"{what}: {len(rejected)} point(s) rejected, first: {first}",
+                              "accepted": len(s.keep), "rejected": _items(rejected)},
+                             status=status)
+
+
+async def post_events(request: web.Request) -> web.Response:
+    gw = _gw(request)
+    try:
+        ident, raw = await _admit(request, "events")
+    except Refused as r:
+        _count("events", r.status)
+        return web.json_response({"error": r.message}, status=r.status, headers=r.headers)
+    parsed, bad = parse_events(raw)
+    details = {i: d for i, _, d in parsed}
+    s = gw.screen([(i, r) for i, r, _ in parsed], ident)
+    rejected = bad + s.rejected
+    source = _source("events", ident, request)
+    gw.report("events", source, rejected, s)
+    now = clock.now_ms()
+    kept = [{**details[i], "gateway": ident.gateway, "recv_ms": now} for i in s.kept_index]
+    try:
+        await gw.store("events", s.keep)
+        if kept:
+            try:
+                await gw.publish_events(kept)
+            except BaseException:
+                gw.dedup.forget(s.keep)  # the retry must publish the detail again
+                raise
+    except Exception as exc:  # noqa: BLE001
+        u = _unavailable(gw, exc, len(s.keep))
+        _count("events", 503)
+        return web.json_response({"error": "events not stored: Kafka is unavailable; retry "
+                                  "after the Retry-After seconds", "accepted": 0,
+                                  "rejected": _items(rejected)}, **u)
+    status = _status(len(s.keep) + s.duplicates, rejected)
+    _count("events", status)
+    return web.json_response({"accepted": len(s.keep), "duplicates": s.duplicates,
+                              "rejected": _items(rejected)}, status=status)
+
+
 async def healthz(request: web.Request) -> web.Response:
-    gw: Gateway = request.app[GATEWAY_KEY]  # type: ignore[assignment]
-    return web.json_response(gw.health())
+    return web.json_response(_gw(request).health())
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body, ctype = m.exposition()
+    return web.Response(body=body, headers={"Content-Type": ctype})
 
 
 def make_app(gw: "Gateway", max_body_bytes: int) -> web.Application:
     app = web.Application(client_max_size=max_body_bytes)
     app[GATEWAY_KEY] = gw
     app.router.add_post("/v1/readings", post_readings)
+    app.router.add_post("/api/v2/write", post_write)
+    app.router.add_post("/v1/events", post_events)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
     return app

@@ -12,6 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from .. import clock
+from ..console import metrics as m
 from ..domain import Reading
 from ..envelope import EnvelopeBuilder, partition_for
 
@@ -113,6 +114,8 @@ class Batcher:
             return
         payload, n = b.build(), len(b)
         b.clear()
+        m.ENVELOPE_READINGS.observe(n)
+        m.ENVELOPE_BYTES.observe(len(payload))
         task = asyncio.ensure_future(self._send(p, payload, n, fut))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
@@ -128,6 +131,7 @@ class Batcher:
                 fut.set_result(None)
         except Exception as exc:  # noqa: BLE001 - every failure must reach the waiters
             self.failed_envelopes += 1
+            m.STORE_FAILURES.inc()
             log.error("envelope of %d readings to partition %d failed: %s", n, p, exc)
             if not fut.done():
                 fut.set_exception(exc)
@@ -140,23 +144,56 @@ class Batcher:
 
 
 class DeadLetters:
-    """Rejected input with its source, reason and truncated raw payload."""
+    """Rejected input with its source, reason (and code) and truncated raw payload.
+
+    ``raw=None`` keeps no payload at all: a write refused by a token's scope
+    must leave nothing of the item behind, only the fact that it was refused.
+    """
 
     def __init__(self, prod: AIOKafkaProducer, topic: str, raw_bytes: int = 1024) -> None:
         self.prod, self.topic, self.raw_bytes = prod, topic, raw_bytes
         self.count = 0
+        self.lost = 0
+        self.max_pending = 10_000
+        self.pending: set[asyncio.Task[None]] = set()
 
-    def record(self, source: str, reason: str, raw: Any, index: int | None = None) -> bytes:
-        if isinstance(raw, (bytes, bytearray)):
+    def record(self, source: str, reason: str, raw: Any, index: int | None = None,
+               code: str = "invalid") -> bytes:
+        if raw is None:
+            text = ""
+        elif isinstance(raw, (bytes, bytearray)):
             text = bytes(raw[: self.raw_bytes]).decode("utf-8", "replace")
+        elif isinstance(raw, str):
+            text = raw[: self.raw_bytes]
         else:
             text = orjson.dumps(raw, option=orjson.OPT_NON_STR_KEYS, default=str).decode()[: self.raw_bytes]
-        return orjson.dumps({"source": source, "reason": reason, "index": index,
+        return orjson.dumps({"source": source, "reason": reason, "code": code, "index": index,
                              "raw": text, "received_ms": clock.now_ms()})
 
-    async def send(self, source: str, reason: str, raw: Any, index: int | None = None) -> None:
+    def send(self, source: str, reason: str, raw: Any, index: int | None = None,
+             code: str = "invalid") -> None:
+        """Queue one dead letter without waiting: a Kafka outage must not hold a reply.
+
+        At most ``max_pending`` letters wait for Kafka; past that they are
+        logged and counted as lost rather than piling up in memory.
+        """
         self.count += 1
+        if len(self.pending) >= self.max_pending:
+            self.lost += 1
+            log.error("dead letter from %s lost (Kafka backlog): %s", source, reason)
+            return
+        task = asyncio.ensure_future(self._send(source, self.record(source, reason, raw, index,
+                                                                    code), reason))
+        self.pending.add(task)
+        task.add_done_callback(self.pending.discard)
+
+    async def _send(self, source: str, record: bytes, reason: str) -> None:
         try:
-            await self.prod.send(self.topic, self.record(source, reason, raw, index))
-        except KafkaError as exc:
+            await self.prod.send_and_wait(self.topic, record)
+        except Exception as exc:  # noqa: BLE001 - KafkaError or timeout: log, never raise
+            self.lost += 1
             log.error("dead letter from %s lost (%s): %s", source, exc, reason)
+
+    async def drain(self, timeout_s: float = 5.0) -> None:
+        if self.pending:
+            await asyncio.wait(list(self.pending), timeout=timeout_s)

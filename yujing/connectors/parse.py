@@ -3,6 +3,13 @@
 Pure: no I/O. A bad item never spoils the rest of its batch: the caller gets
 the valid readings and, for each rejected item, its index and a reason a
 gateway's developer can act on.
+
+Three payload forms, alone or mixed in a list (DESIGN, MQTT):
+- one reading ``{"station", "metric", "ts", "value"}``;
+- a list of readings;
+- one station's multi-metric record ``{"ts": …, "rain_mm": 1.2, "wind_speed_ms": 3}``:
+  every key other than ts/station/quality/seq is a metric. The station comes from
+  the record or the topic ``yujing/<source>/<station>/<kind>``.
 """
 
 from __future__ import annotations
@@ -16,10 +23,13 @@ from typing import Any
 import orjson
 
 from ..domain import Reading
+from .validate import unit_problem
 
 _METRIC = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _STATION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 _KEYS = {"station", "metric", "ts", "value", "quality", "seq", "unit"}
+# keys of a multi-metric record that are not metrics
+_RECORD_KEYS = {"station", "ts", "quality", "seq"}
 # Event times before 2000 or after 2100 are unit mistakes (seconds vs ms), not data.
 _MIN_TS, _MAX_TS = 946_684_800_000, 4_102_444_800_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -30,6 +40,7 @@ class Rejected:
     index: int | None
     reason: str
     raw: Any
+    code: str = "invalid"  # short, for metrics labels: invalid, json, not_finite, unit, ...
 
 
 def parse_ts(value: Any) -> int:
@@ -79,22 +90,89 @@ def reading_from(item: Any, defaults: dict[str, str] | None = None) -> Reading:
         raise ValueError("value must be a number")
     if not math.isfinite(value):
         raise ValueError("value is not finite (NaN or infinity)")
+    if "unit" in item:
+        problem = unit_problem(metric, item["unit"])
+        if problem:
+            raise ValueError(problem)
     return Reading(station, metric, parse_ts(item["ts"]), float(value))
+
+
+def is_record(item: Any) -> bool:
+    """A multi-metric record has no ``value`` and no ``metric`` key."""
+    return isinstance(item, dict) and "value" not in item and "metric" not in item
+
+
+def readings_from_record(item: dict, defaults: dict[str, str] | None = None
+                         ) -> tuple[list[Reading], list[str]]:
+    """Readings of one station's multi-metric record, and a reason per bad metric.
+
+    A record-level fault (no station, bad ts, no metric at all) raises
+    ValueError: nothing of it can be kept. A bad metric spoils only itself.
+    """
+    station = item.get("station", (defaults or {}).get("station"))
+    if station is None:
+        raise ValueError("missing field 'station': put it in the record or publish to "
+                         "yujing/<source>/<station>/<kind>")
+    if not isinstance(station, str) or not _STATION.match(station):
+        raise ValueError("station must be 1-64 letters, digits, '_', '-', '.', ':'")
+    if "ts" not in item:
+        raise ValueError("missing field 'ts'")
+    ts = parse_ts(item["ts"])
+    metrics = [k for k in item if k not in _RECORD_KEYS]
+    if not metrics:
+        raise ValueError("a record needs at least one metric, e.g. {\"ts\": …, \"rain_mm\": 1.2}")
+    out: list[Reading] = []
+    bad: list[str] = []
+    for key in metrics:
+        value = item[key]
+        if not _METRIC.match(key):
+            bad.append(f"{key!r} is not a metric name: snake_case with its unit, e.g. rain_mm")
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            bad.append(f"{key}: value must be a number")
+        elif not math.isfinite(value):
+            bad.append(f"{key}: value is not finite (NaN or infinity)")
+        else:
+            out.append(Reading(station, key, ts, float(value)))
+    return out, bad
 
 
 def parse_payload(raw: bytes, defaults: dict[str, str] | None = None
                   ) -> tuple[list[Reading], list[Rejected]]:
-    """Readings from a JSON payload holding one reading or a list of them."""
+    """Readings from a JSON payload: one reading, one record, or a list of either."""
+    ok, bad = parse_payload_indexed(raw, defaults)
+    return [r for _, r in ok], bad
+
+
+def parse_payload_indexed(raw: bytes, defaults: dict[str, str] | None = None
+                          ) -> tuple[list[tuple[int | None, Reading]], list[Rejected]]:
+    """As :func:`parse_payload`, each reading with the index of the item it came from.
+
+    The index lets a later check (range, scope) name the item in the reply.
+    """
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        return [], [Rejected(None, f"body is not valid JSON: {exc}", raw)]
+        return [], [Rejected(None, f"body is not valid JSON: {exc}", raw, "json")]
     items = doc if isinstance(doc, list) else [doc]
-    ok: list[Reading] = []
+    ok: list[tuple[int | None, Reading]] = []
     bad: list[Rejected] = []
     for i, item in enumerate(items):
+        index = i if isinstance(doc, list) else None
         try:
-            ok.append(reading_from(item, defaults))
+            if is_record(item):
+                readings, problems = readings_from_record(item, defaults)
+                ok.extend((index, r) for r in readings)
+                bad.extend(Rejected(index, p, item, _code(p)) for p in problems)
+            else:
+                ok.append((index, reading_from(item, defaults)))
         except ValueError as exc:
-            bad.append(Rejected(i if isinstance(doc, list) else None, str(exc), item))
+            bad.append(Rejected(index, str(exc), item, _code(str(exc))))
     return ok, bad
+
+
+def _code(reason: str) -> str:
+    if "not finite" in reason:
+        return "not_finite"
+    if reason.startswith("unit "):
+        return "unit"
+    return "invalid"

@@ -8,6 +8,7 @@ declared with the one configured partition count.
 from __future__ import annotations
 
 import logging
+import time
 
 import faust
 import msgspec
@@ -19,7 +20,8 @@ from ..domain import WarningEvent
 from ..durations import parse_duration_ms
 from ..envelope import decode, partition_for
 from ..pipeline import Pipeline
-from ..registry import load_registry
+from ..console import metrics as metrics
+from ..registry import Registry, load_registry, watch_registry
 from ..rules.loader import load_rules
 
 log = logging.getLogger(__name__)
@@ -64,8 +66,13 @@ def make_app(cfg: Config, bootstrap: str, embedded: bool) -> faust.App:
             except ValueError as exc:
                 await deadletter.send(value=_dead("worker:decode", str(exc), payload[:256]))
                 continue
+            t0 = time.perf_counter()
             out = pipeline.handle(cols, clock.now_ms())
+            metrics.observe_evaluation(len(cols), cols.recv_ms, time.perf_counter() - t0,
+                                       len(out.late), clock.now_ms())
+            metrics.observe_lag(app.consumer, stream.current_event)
             for ev in out.events:
+                metrics.observe_warning(ev)
                 await warnings.send(key=ev.key.encode(), value=_event_encoder.encode(ev))
             for r in out.late:
                 await deadletter.send(value=_dead("worker:late", f"reading more than "
@@ -80,8 +87,9 @@ def make_app(cfg: Config, bootstrap: str, embedded: bool) -> faust.App:
                 log.error("undecodable warning event skipped: %s", exc)
                 continue
             try:
-                await notifier.send(ev)
+                metrics.observe_notification("sent" if await notifier.send(ev) else "failed")
             except Exception:  # noqa: BLE001 - a broken channel must not stop the stream
+                metrics.observe_notification("error")
                 log.exception("notification for %s raised", ev.key)
 
     def owns(station: str) -> bool:
@@ -92,7 +100,22 @@ def make_app(cfg: Config, bootstrap: str, embedded: bool) -> faust.App:
     @app.timer(cfg.worker.nodata_check_s)
     async def nodata_check() -> None:
         for ev in pipeline.check_nodata(clock.now_ms(), cfg.worker.nodata_clock, owns):
+            metrics.observe_warning(ev)
             await warnings.send(key=ev.key.encode(), value=_event_encoder.encode(ev))
+
+    def use_registry(reg: Registry) -> None:
+        """Hot reload (file change or SIGHUP): rules see new selectors and station fields,
+        no-data checks the new intervals; warning and window state are kept."""
+        pipeline.registry = reg
+        pipeline.engine.set_registry(reg)
+        pipeline.nodata.intervals_ms = {s.id: parse_duration_ms(s.expected_interval)
+                                        for s in reg.stations.values() if s.expected_interval}
+        log.info("worker: station registry reloaded, %d stations", len(reg))
+
+    if cfg.worker.registry is not None:
+        @app.task
+        async def registry_reload() -> None:
+            await watch_registry(cfg.worker.registry, use_registry)
 
     @app.timer(5.0)
     async def heartbeat() -> None:
@@ -116,6 +139,7 @@ def _dead(source: str, reason: str, raw: object) -> bytes:
 def run_worker(cfg: Config, bootstrap: str, embedded: bool) -> None:
     """Run a Faust worker in this process until SIGTERM/SIGINT."""
     app = make_app(cfg, bootstrap, embedded)
+    metrics.start_server(cfg.worker.metrics_port, cfg.worker.metrics_host, "worker metrics")
     worker = faust.Worker(app, loglevel=cfg.log_level.upper() if cfg.log_level != "warning" else "WARN",
                           quiet=True)
     worker.execute_from_commandline()

@@ -1,0 +1,1 @@
+"""Duty console (web) and the Prometheus metrics of every process."""
