@@ -128,15 +128,22 @@ class Gateway:
         self.tokens = tokens
         log.info("gateway: %d gateway tokens", len(tokens))
 
-    async def stop(self) -> None:
+    async def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop ingest, then give Kafka ``timeout_s`` for what is in flight (it may be down)."""
         if self.mqtt:
             self.mqtt.stop()
         for t in self.tasks:
             t.cancel()
         await self.runner.cleanup()
-        await self.batcher.flush_all()
-        await self.deadletters.drain()
-        await self.prod.stop()
+        try:
+            await asyncio.wait_for(self.batcher.flush_all(), timeout_s)
+            await self.deadletters.drain(timeout_s)
+        except asyncio.TimeoutError:
+            log.error("gateway stopping: Kafka did not take the last envelopes in %.0fs", timeout_s)
+        try:
+            await asyncio.wait_for(self.prod.stop(), timeout_s)
+        except asyncio.TimeoutError:
+            log.error("gateway stopping: Kafka producer did not close in %.0fs", timeout_s)
 
     # --- the common path --------------------------------------------------------------------
 
