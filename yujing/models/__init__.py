@@ -1,0 +1,32 @@
+"""Anomaly detectors (scikit-learn and robust statistics), their registry and evaluation.
+
+Pure: no broker, MQTT, HTTP or sink library is imported here (tests/unit/test_purity.py).
+"""
+
+from __future__ import annotations
+
+from .base import ChecksumError, Detector, ModelError, SchemaError, SeriesState, load_model
+from .baseline import SeasonalBaseline
+from .iforest import IsolationForestDetector
+from .spike import SpikeDetector
+
+KINDS: dict[str, type[Detector]] = {
+    SeasonalBaseline.kind: SeasonalBaseline,
+    IsolationForestDetector.kind: IsolationForestDetector,
+    SpikeDetector.kind: SpikeDetector,
+}
+
+
+def make_detector(kind: str, **hyper) -> Detector:
+    """A fresh detector of a kind: baseline, iforest or spike."""
+    try:
+        cls = KINDS[kind]
+    except KeyError:
+        raise ModelError(f"unknown detector {kind!r}: choose one of "
+                         f"{', '.join(sorted(KINDS))}") from None
+    return cls(**hyper)
+
+
+__all__ = ["KINDS", "ChecksumError", "Detector", "IsolationForestDetector", "ModelError",
+           "SchemaError", "SeasonalBaseline", "SeriesState", "SpikeDetector", "load_model",
+           "make_detector"]
