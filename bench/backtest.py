@@ -54,19 +54,44 @@ from yujing.rules.loader import load_rules, rule_files  # noqa: E402
 
 START = pd.Timestamp("2025-06-01T00:00:00+08:00")  # the dragon-boat rains
 MINUTE = 60_000
+GENERATOR = 8  # bump when the data changes: part of the cache file names
 
-# Station kinds: (share of stations, metrics reported in turn, expected interval).
-# One reading per station-minute: a station with two metrics reports each every 2 min.
+# Station kinds as in the example registry (stations.yaml): (share of stations, metrics
+# reported in turn, expected interval). One reading per station-minute: a station with
+# two metrics reports each every 2 min. Metric names follow the rule packs under rules/.
 KINDS = {
     "rain_gauge": (0.40, ["rain_mm"], "5m"),
     "river_gauge": (0.12, ["water_level_m"], "5m"),
     "reservoir": (0.06, ["water_level_m"], "10m"),
-    "waterlogging": (0.10, ["waterlogging_depth_cm"], "5m"),
-    "wind": (0.10, ["wind_speed_ms", "wind_gust_ms"], "5m"),
-    "weather": (0.08, ["temperature_c", "humidity_pct"], "5m"),
-    "dust": (0.07, ["dust_inlet_temp_c", "dust_dp_pa"], "5m"),
-    "gas": (0.07, ["gas_lel_pct"], "5m"),
+    "waterlogging": (0.10, ["water_depth_m"], "5m"),
+    # automatic weather stations: wind for the typhoon pack, temperature and humidity
+    "weather": (0.18, ["wind_speed_ms", "wind_gust_ms", "temperature_c", "humidity_pct"], "5m"),
+    "dust_collector": (0.07, ["dust_inlet_temp_c", "dust_dp_pa"], "1m"),
+    "gas_detector": (0.07, ["gas_lel_pct"], "1m"),
 }
+
+PREFIX = {"rain_gauge": "R", "river_gauge": "H", "reservoir": "K", "waterlogging": "W",
+          "weather": "M", "dust_collector": "D", "gas_detector": "G"}
+
+
+def _thresholds(kind: str, base: float) -> dict[str, float]:
+    """Per-station levels as the example registry has them, set above the station's normal."""
+    if kind == "river_gauge":
+        w = round(base + 0.6 + 1.0, 2)  # normal high tide + 1 m
+        return {"warning_level_m": w, "blue_margin_m": 0.3, "level_5y_m": w + 0.3,
+                "guaranteed_level_m": w + 0.8, "level_20y_m": w + 1.2, "level_50y_m": w + 1.5,
+                "historic_max_m": w + 1.6, "rise_rate_m_per_h": 0.3, "level_min_m": -1.0,
+                "level_max_m": 15.0}
+    if kind == "reservoir":
+        fl = round(base + 0.8, 2)
+        return {"flood_limit_level_m": fl, "design_flood_level_m": fl + 1.5,
+                "check_flood_level_m": fl + 2.5, "level_min_m": 0.0, "level_max_m": fl + 6}
+    if kind == "waterlogging":
+        return {"depth_blue_m": 0.1, "depth_yellow_m": 0.2, "depth_orange_m": 0.25,
+                "depth_red_m": 0.4}
+    if kind == "dust_collector":
+        return {"dust_dp_baseline_pa": 1000.0, "spark_grade": 4, "airlock_fault_grade": 3}
+    return {}
 
 
 def log(msg: str) -> None:
@@ -80,12 +105,14 @@ def _storm_field(rng: np.random.Generator, minutes: int, n: int) -> np.ndarray:
     rate = np.zeros((n, minutes), dtype=np.float32)
     t = np.arange(minutes, dtype=np.float32)
     pos = rng.uniform(0, 1, n).astype(np.float32)  # station position along the storm track
-    for _ in range(max(2, minutes // 1440)):  # about one storm system a day
+    for k in range(max(2, minutes // 1440)):  # about one storm system a day
         t0 = rng.uniform(0, minutes)
         speed = rng.uniform(0.2, 0.6) / 60  # track fraction per minute
         dur = rng.uniform(60, 300)
-        peak = rng.uniform(0.3, 2.2)
-        hit = rng.uniform(0, 1, n) < rng.uniform(0.3, 0.8)  # stations the cell passes over
+        peak = min(2.0, rng.lognormal(np.log(0.35), 0.8))  # mostly moderate ...
+        if k == 1:
+            peak, dur = 1.6, 240.0  # ... and one cloudburst (a rainband): red warnings
+        hit = rng.uniform(0, 1, n) < rng.uniform(0.15, 0.5)  # stations the cell passes over
         centre = t0 + pos / speed * 0.05
         shape = np.clip(1 - np.abs(t[None, :] - centre[:, None]) / (dur / 2), 0, None)
         rate += (hit[:, None] * peak * rng.uniform(0.5, 1.3, n)[:, None] * shape).astype(
@@ -96,8 +123,11 @@ def _storm_field(rng: np.random.Generator, minutes: int, n: int) -> np.ndarray:
 
 
 def _values(kind: str, metric: str, rng: np.random.Generator, rain: np.ndarray,
-            t_min: np.ndarray) -> np.ndarray:
-    """Values for n stations x m readings (t_min: minute of each reading, shape (m,))."""
+            t_min: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """Values for n stations x m readings (t_min: minute of each reading, shape (m,)).
+
+    ``base`` is each station's normal level (water level metrics), shape (n,).
+    """
     n, m = rain.shape[0], t_min.size
     hours = t_min / 60
     wet = np.cumsum(rain, axis=1)[:, t_min]  # rain so far drives rivers and waterlogging
@@ -106,16 +136,14 @@ def _values(kind: str, metric: str, rng: np.random.Generator, rain: np.ndarray,
     if metric == "rain_mm":
         return np.round(rain[:, t_min], 1)
     if metric == "water_level_m":
-        base = rng.uniform(1.0, 4.0, n)[:, None]
         tide = 0.6 * np.sin(2 * np.pi * hours / 12.42 + rng.uniform(0, 6.3, n)[:, None])
-        if kind == "reservoir":
-            base = rng.uniform(3.0, 3.9, n)[:, None]
+        base = base[:, None]
         resp = pd.DataFrame(recent.T).ewm(halflife=240).mean().to_numpy().T * 8
         lag = 0.3 * resp if kind == "reservoir" else resp * rng.uniform(0.5, 2, n)[:, None]
         return np.round(base + tide * (kind == "river_gauge") + lag + 0.01 * noise, 3)
-    if metric == "waterlogging_depth_cm":
-        depth = pd.DataFrame(recent.T).ewm(halflife=30).mean().to_numpy().T * 60
-        return np.round(np.clip(depth - 5 + 0.3 * noise, 0, None), 1)
+    if metric == "water_depth_m":
+        depth = pd.DataFrame(recent.T).ewm(halflife=30).mean().to_numpy().T * 0.6
+        return np.round(np.clip(depth - 0.05 + 0.003 * noise, 0, None), 3)
     if metric in ("wind_speed_ms", "wind_gust_ms"):
         typhoon = 22 * np.exp(-((hours - 100) / 10) ** 2)  # a passage on day 5
         exposure = rng.uniform(0.4, 1.2, n)[:, None]
@@ -145,8 +173,8 @@ def _values(kind: str, metric: str, rng: np.random.Generator, rain: np.ndarray,
 def make_dataset(stations: int, days: int, seed: int = 7) -> tuple[Path, Path]:
     """The cached readings CSV and station registry (generated on first use)."""
     OUT.mkdir(parents=True, exist_ok=True)
-    csv_path = OUT / f"readings-{stations}x{days}d-s{seed}.csv"
-    reg_path = OUT / f"stations-{stations}-s{seed}.yaml"
+    csv_path = OUT / f"readings-{stations}x{days}d-s{seed}-g{GENERATOR}.csv"
+    reg_path = OUT / f"stations-{stations}-s{seed}-g{GENERATOR}.yaml"
     if csv_path.exists() and reg_path.exists():
         return csv_path, reg_path
     log(f"generating {stations} stations x {days} days into {csv_path} (once)")
@@ -162,12 +190,13 @@ def make_dataset(stations: int, days: int, seed: int = 7) -> tuple[Path, Path]:
             if n <= 0:
                 continue
             _, metrics, interval = KINDS[kind]
-            ids = [f"DG-{kind[:4].upper()}-{i:04d}" for i in range(n)]
+            ids = [f"DG-{PREFIX[kind]}{i:04d}" for i in range(n)]
             rain = _storm_field(rng, minutes, n)
+            base = rng.uniform(1.0, 4.0, n) if kind == "river_gauge" else rng.uniform(10, 30, n)
             silent = rng.random(n) < 0.02  # a few stations go quiet for 1-6 h
             for j, metric in enumerate(metrics):
                 t_min = np.arange(j, minutes, len(metrics))
-                vals = _values(kind, metric, rng, rain, t_min)
+                vals = _values(kind, metric, rng, rain, t_min, base)
                 for i, sid in enumerate(ids):
                     keep = np.ones(t_min.size, dtype=bool)
                     if silent[i]:
@@ -176,12 +205,14 @@ def make_dataset(stations: int, days: int, seed: int = 7) -> tuple[Path, Path]:
                     df = pd.DataFrame({"ts": stamps[t_min[keep]], "station": sid,
                                        "metric": metric, "value": vals[i, keep]})
                     df.to_csv(f, header=False, index=False)
-            for sid in ids:
-                st = {"id": sid, "name": sid, "kind": kind, "town": "东莞",
+            towns = ["虎门镇", "长安镇", "厚街镇", "大朗镇", "石龙镇", "清溪镇", "塘厦镇", "麻涌镇"]
+            for i, sid in enumerate(ids):
+                st = {"id": sid, "name": sid, "kind": kind, "town": towns[i % len(towns)],
                       "expected_interval": interval}
-                if kind in ("river_gauge", "reservoir"):
-                    st["thresholds"] = {"warning_level_m": 4.5, "guaranteed_level_m": 5.5,
-                                        "flood_limit_level_m": 4.0}
+                if kind == "river_gauge" and i % 4 == 0:
+                    st["tags"] = ["rate_of_rise"]
+                if th := _thresholds(kind, float(base[i])):
+                    st["thresholds"] = th
                 registry.append(st)
     tmp.rename(csv_path)
     reg_path.write_text(yaml.safe_dump({"stations": registry}, allow_unicode=True,
@@ -228,7 +259,7 @@ def profile(rules_dir: Path, registry_path: Path, data, chunk: int, top: int = 2
     prof.disable()
     buf = io.StringIO()
     pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(top)
-    print(f"# profile of one engine replay with {rules_dir} (top {top} by own time)")
+    print(f"# profile of one engine replay with {rules_dir} (top {top} by own time)", flush=True)
     for line in buf.getvalue().splitlines():
         print(f"#   {line}")
 

@@ -17,6 +17,7 @@ silently cleaned file would give a different answer from the one asked for.
 from __future__ import annotations
 
 import re
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -299,12 +300,16 @@ def run_backtest(opts: Options) -> int:
     from .registry import load_registry
     from .rules.loader import load_rules
 
-    out_console = Console(highlight=False)
+    # A file or pipe gets wide lines rather than rich's 80-column default, so tables stay legible.
+    out_console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
     err_console = Console(stderr=True, highlight=False)
     sets = [(str(opts.rules), load_rules(opts.rules))]
     if opts.compare is not None:
         sets.append((str(opts.compare), load_rules(opts.compare)))
     registry = load_registry(opts.registry)
+    if opts.registry is not None:
+        for label, _ in sets:
+            _note_references(err_console, Path(label), registry)
 
     with _progress(err_console, opts.quiet) as progress:
         task = progress.add_task(f"reading {opts.data.name}", total=None)
@@ -339,6 +344,21 @@ def run_backtest(opts: Options) -> int:
         + (f"; {late} late readings rejected" if late else ""))
     out_console.print("wrote " + ", ".join(str(p) for p in written))
     return 0
+
+
+def _note_references(console, rules_dir: Path, registry: Registry) -> None:  # noqa: ANN001
+    """Say where a rule cannot fire for want of a registry field: not an error (a backtest
+    over part of the city is fine), but a silent rule would read as "no warnings"."""
+    try:
+        from .rules.loader import check_references, load_rules_located
+    except ImportError:  # an engine without the check
+        return
+    problems = check_references(load_rules_located(rules_dir), registry)
+    for p in problems[:5]:
+        console.print(f"note: {p}", markup=False)
+    if len(problems) > 5:
+        console.print(f"note: ... and {len(problems) - 5} more (yujing rules check "
+                      f"{rules_dir} --registry FILE lists them)", markup=False)
 
 
 def _progress(console, quiet: bool):  # noqa: ANN001, ANN202
@@ -460,8 +480,8 @@ def _plots(rep: Report, data: Readings, registry: Registry, out: Path, n: int) -
             spans = rep.spans[(rep.spans["station"] == station) & (rep.spans["rule"] == rule_id)]
             rule = rules.get(rule_id)
             ths = bp.thresholds(rule, registry.get(station)) if rule is not None else []
-            metrics = sorted({th.metric for th in ths}
-                             | ({rule.metric} if getattr(rule, "metric", None) else set()))
+            metrics = sorted({th.metric for th in ths} | set(bp.metrics_of(rule))) \
+                if rule is not None else []
             hours = float((spans["end"] - spans["start"]).sum()) / 3_600_000
             panels.append(bp.Panel(rule_id, f"{rule_id}: {len(ri)} warning(s), "
                                             f"{hours:.1f} h in warning", spans, ths, metrics))

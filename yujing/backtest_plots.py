@@ -35,6 +35,10 @@ _SIMPLE = re.compile(r"^\s*(?:(?P<agg>sum|mean|max|min|last|count)\(\s*(?P<m1>\w
                      r"(?P<op>>=|>|<=|<)\s*(?P<val>[\w.+-]+)\s*$")
 
 
+_METRIC_ARG = re.compile(r"\b(?:sum|mean|max|min|last|count|first|delta|rate|spread|jump|"
+                         r"days_since)\(\s*([a-z_]\w*)")
+
+
 @dataclass(frozen=True)
 class Threshold:
     grade: int
@@ -79,19 +83,57 @@ def thresholds(rule: object, station: object = None) -> list[Threshold]:
                 out.append(Threshold(g, metric, spec.agg, parse_duration_ms(spec.window),
                                      spec.op, float(spec.value)))
             continue
-        m = _SIMPLE.match(spec) if isinstance(spec, str) else None
-        if not m:
-            continue
-        value = _resolve(m["val"], station)
-        if value is None:
-            continue
-        agg = m["agg"] or "last"
-        try:
-            win = parse_duration_ms(m["win"]) if m["win"] else 0
-        except ValueError:
-            continue
-        out.append(Threshold(g, m["m1"] or m["m2"], agg, win, m["op"], value))
+        for part in _alternatives(spec) if isinstance(spec, str) else []:
+            m = _SIMPLE.match(part)
+            value = _resolve(m["val"], station) if m else None
+            if value is None:
+                continue
+            try:
+                win = parse_duration_ms(m["win"]) if m["win"] else 0
+            except ValueError:
+                continue
+            out.append(Threshold(g, m["m1"] or m["m2"], m["agg"] or "last", win, m["op"], value))
     return out
+
+
+def _alternatives(text: str) -> list[str]:
+    """The top-level ``or`` branches of a condition: each alone is enough for the grade,
+    so each simple one is a true threshold line (an ``and`` part alone is not)."""
+    parts, depth, start = [], 0, 0
+    for m in re.finditer(r"[()]|\bor\b", text):
+        tok = m.group()
+        depth += {"(": 1, ")": -1}.get(tok, 0)
+        if tok == "or" and depth == 0:
+            parts.append(text[start:m.start()])
+            start = m.end()
+    parts.append(text[start:])
+    return [p.strip() for p in parts]
+
+
+def _gaps(ts: np.ndarray) -> np.ndarray:
+    """Indices where the gap to the previous reading is over 3x the usual step."""
+    if ts.size < 3:
+        return np.empty(0, dtype=np.intp)
+    step = np.diff(ts)
+    return np.flatnonzero(step > 3 * np.median(step)) + 1
+
+
+def _specs(rule: object) -> list[object]:
+    grades = getattr(rule, "grades", None)
+    specs = [s for _, s in grades.items()] if hasattr(grades, "items") else []
+    clear = getattr(rule, "clear", None)
+    return [getattr(s, "when", s) for s in specs + ([clear] if clear is not None else [])]
+
+
+def metrics_of(rule: object) -> list[str]:
+    """Metrics a rule reads, from its shorthand ``metric`` and its expressions' aggregates."""
+    found = {getattr(rule, "metric", None)} - {None}
+    for spec in _specs(rule):
+        if isinstance(spec, str):
+            found |= set(_METRIC_ARG.findall(spec))
+        elif hasattr(spec, "agg") and getattr(rule, "metric", None):
+            found.add(rule.metric)
+    return sorted(found)
 
 
 @dataclass
@@ -116,7 +158,10 @@ def plot_station(path: Path, station: str, title: str,
                 continue
             ts, v = series[metric]
             when = pd.to_datetime(ts, unit="ms", utc=True).tz_convert(tz)
-            ax.plot(when, v, lw=0.6, color="#555555", label=metric)
+            gaps = _gaps(ts)  # a silent station shows as a break, not as a straight line
+            at = np.insert(np.arange(ts.size), gaps, gaps - 1)  # NaN rows break the line
+            ax.plot(when[at], np.insert(v.astype(np.float64), gaps, np.nan), lw=0.6,
+                    alpha=0.8, label=metric)
             drawn: set[tuple[str, int]] = set()
             for th in panel.thresholds:
                 if th.metric != metric:
@@ -134,7 +179,11 @@ def plot_station(path: Path, station: str, title: str,
                        pd.Timestamp(max(end, start + 60_000), unit="ms", tz="UTC").tz_convert(tz),
                        color=colour, alpha=0.22, lw=0)
         ax.set_title(panel.title, fontsize=10, loc="left")
-        ax.legend(fontsize=7, loc="upper left", ncols=2)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="upper left", ncols=2)
+        else:
+            ax.text(0.5, 0.5, "no readings of this rule's metrics in the file",
+                    ha="center", va="center", transform=ax.transAxes, color="#555555")
         ax.grid(alpha=0.3)
     axes[-1, 0].xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M", tz=tz))
     fig.suptitle(title, fontsize=11)

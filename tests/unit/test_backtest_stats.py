@@ -144,3 +144,17 @@ def test_thresholds_read_simple_conditions_and_skip_compound_ones():
     assert got[0].label == "blue: sum(3h) >= 50"
     # without the station, a registry threshold cannot be drawn, and is not guessed
     assert [t.grade for t in thresholds(rule, None)] == [1, 3]
+
+
+def test_thresholds_take_each_simple_or_branch():
+    class Station:
+        thresholds = {"warning_level_m": 6.5, "level_5y_m": 6.8}
+
+    rule = Rule.model_validate({
+        "id": "x", "name": "x", "hazard": "flood",
+        "grades": {"yellow": "last(water_level_m) >= station.warning_level_m\n"
+                             " or last(water_level_m) >= station.level_5y_m",
+                   "red": "(max(water_level_m, 1h) >= 9 or rate(water_level_m, 1h) > 1)"
+                          " and count(water_level_m, 1h) >= 4"}})
+    assert thresholds(rule, Station()) == [Threshold(2, "water_level_m", "last", 0, ">=", 6.5),
+                                           Threshold(2, "water_level_m", "last", 0, ">=", 6.8)]
