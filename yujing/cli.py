@@ -272,5 +272,11 @@ def token_new(gateway: Annotated[str, typer.Option(help="the gateway's name (log
     typer.echo(yaml.safe_dump([doc], allow_unicode=True, sort_keys=False).rstrip())
 
 
+# Duty workflow: roster show|check, ack, note, clear, silence add|list|expire (issue 4).
+from .console.commands import register as _register_duty  # noqa: E402
+
+_register_duty(app, _load)
+
+
 def main() -> None:
     app()

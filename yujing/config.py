@@ -16,6 +16,7 @@ from .durations import parse_duration_ms
 from .yamlsrc import SourceError, load_yaml, validate
 from .domain import GRADE_NAMES
 from .alerts.settings import AlertsSettings, ConsoleSettings
+from .alerts.settings import AlertsSettings, ConsoleSettings
 
 
 class _Strict(BaseModel):
@@ -26,6 +27,10 @@ class Topics(_Strict):
     readings: str = "yujing.readings"
     warnings: str = "yujing.warnings"
     deadletter: str = "yujing.deadletter"
+    commands: str = Field("yujing.commands", description="ack/note/clear/silence, ticks, "
+                          "delivery results; keyed like warnings")
+    incidents: str = Field("yujing.incidents", description="incident snapshots for the "
+                           "console and the CAP feed")
     commands: str = Field("yujing.commands", description="ack/note/clear/silence, ticks, "
                           "delivery results; keyed like warnings")
     incidents: str = Field("yujing.incidents", description="incident snapshots for the "
@@ -207,12 +212,16 @@ class Config(_Strict):
     notify: NotifyConfig = NotifyConfig()
     alerts: AlertsSettings = AlertsSettings()
     console: ConsoleSettings = ConsoleSettings()
+    alerts: AlertsSettings = AlertsSettings()
+    console: ConsoleSettings = ConsoleSettings()
     influx: InfluxConfig | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     def resolve_paths(self, base: Path) -> "Config":
         w = self.worker
         fix = lambda p: p if p is None or p.is_absolute() else (base / p)  # noqa: E731
+        self = self.model_copy(update={"alerts": self.alerts.model_copy(  # noqa: PLW0642
+            update={"roster": fix(self.alerts.roster)})})
         self = self.model_copy(update={"alerts": self.alerts.model_copy(  # noqa: PLW0642
             update={"roster": fix(self.alerts.roster)})})
         tls = self.mqtt.tls

@@ -14,7 +14,7 @@ import faust
 import msgspec
 
 from .. import clock
-from ..alerts.notify import Notifier
+from .alerting import install_alerting, routing_key
 from ..config import Config
 from ..domain import WarningEvent
 from ..durations import parse_duration_ms
@@ -51,7 +51,6 @@ def make_app(cfg: Config, bootstrap: str, embedded: bool) -> faust.App:
     rules = load_rules(cfg.worker.rules_dir)
     registry = load_registry(cfg.worker.registry)
     pipeline = Pipeline(rules, registry, parse_duration_ms(cfg.worker.lateness))
-    notifier = Notifier(cfg.notify)
     readings = app.topic(k.topics.readings, value_serializer="raw", partitions=k.partitions)
     warnings = app.topic(k.topics.warnings, value_serializer="raw", key_serializer="raw",
                          partitions=k.partitions)
@@ -73,24 +72,14 @@ def make_app(cfg: Config, bootstrap: str, embedded: bool) -> faust.App:
             metrics.observe_lag(app.consumer, stream.current_event)
             for ev in out.events:
                 metrics.observe_warning(ev)
-                await warnings.send(key=ev.key.encode(), value=_event_encoder.encode(ev))
+                await warnings.send(key=routing_key(ev), value=_event_encoder.encode(ev))
             for r in out.late:
                 await deadletter.send(value=_dead("worker:late", f"reading more than "
                                                   f"{cfg.worker.lateness} behind its series", r))
 
-    @app.agent(warnings)
-    async def notify(stream):  # noqa: ANN001
-        async for payload in stream:
-            try:
-                ev = _event_decoder.decode(payload)
-            except msgspec.DecodeError as exc:
-                log.error("undecodable warning event skipped: %s", exc)
-                continue
-            try:
-                metrics.observe_notification("sent" if await notifier.send(ev) else "failed")
-            except Exception:  # noqa: BLE001 - a broken channel must not stop the stream
-                metrics.observe_notification("error")
-                log.exception("notification for %s raised", ev.key)
+    # Warning events go to the book (yujing.alerts.book via streams/alerting.py): lifecycle,
+    # grouping, inhibition, silences, AB escalation and delivery, state in Faust tables.
+    app.alerting = install_alerting(app, cfg, warnings, registry, pipeline)  # type: ignore[attr-defined]
 
     def owns(station: str) -> bool:
         """Only the worker that owns a station's partition checks it for silence."""
@@ -101,7 +90,7 @@ def make_app(cfg: Config, bootstrap: str, embedded: bool) -> faust.App:
     async def nodata_check() -> None:
         for ev in pipeline.check_nodata(clock.now_ms(), cfg.worker.nodata_clock, owns):
             metrics.observe_warning(ev)
-            await warnings.send(key=ev.key.encode(), value=_event_encoder.encode(ev))
+            await warnings.send(key=routing_key(ev), value=_event_encoder.encode(ev))
 
     def use_registry(reg: Registry) -> None:
         """Hot reload (file change or SIGHUP): rules see new selectors and station fields,

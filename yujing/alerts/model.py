@@ -1,0 +1,230 @@
+"""Records of the warning book: incidents, timelines, notices, deliveries, commands.
+
+``msgspec.Struct`` so the Faust tables, the ``yujing.commands`` and
+``yujing.incidents`` topics and the console encode them with one schema. These
+are plain data: the decisions live in lifecycle, escalation, stages and book.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import msgspec
+
+
+class State(str, enum.Enum):
+    PENDING = "pending"            # condition holds, ``for:`` not met: nobody is told
+    ACTIVE = "active"              # at a grade, not acknowledged: escalation runs
+    ACKNOWLEDGED = "acknowledged"  # a person took it: escalation stops
+    CLEARED = "cleared"            # by the rule's clear condition or an officer's 销警
+
+
+class Entry(msgspec.Struct, omit_defaults=True):
+    """One line of a warning's timeline: what happened, when, by whom, and why."""
+
+    at: int                 # wall-clock ms of the decision
+    kind: str               # pending, raised, upgraded, downgraded, acknowledged, note, cleared,
+                            # escalated, reminder, notified, failed, inhibited, silenced, unmuted
+    reason: str
+    grade: int = 0
+    actor: str = ""         # person id, "rule" or "system"
+    channel: str = ""       # redacted channel (scheme://host) of a delivery
+    ok: bool | None = None  # delivery result
+
+
+class Escalation(msgspec.Struct, omit_defaults=True):
+    """Where an unacknowledged warning is in its grade's escalation policy."""
+
+    grade: int
+    step: int               # index of the next step; len(steps) means reminders
+    next_ms: int            # when the next step or reminder is due; 0 = nothing left
+    started_ms: int
+    last_ms: int            # when the previous step ran (timeouts count from here)
+    reminders: int = 0
+
+
+class CapRef(msgspec.Struct):
+    """One CAP message issued for the incident (Alert, Update or Cancel)."""
+
+    n: int
+    msg_type: str
+    sent_ms: int
+    grade: int
+
+
+class Warning(msgspec.Struct, omit_defaults=True):
+    """One incident: a rule at a station from raise (or pending) to clear."""
+
+    incident: str
+    key: str
+    rule: str
+    rule_name: str
+    hazard: str
+    station: str
+    station_name: str = ""
+    town: str = ""
+    group: str = ""
+    partition: int = 0
+    state: State = State.PENDING
+    grade: int = 0
+    peak: int = 0
+    value: float = 0.0
+    window: str = ""
+    reason: str = ""
+    source_id: str = ""          # the incident id the evaluator proposed (replay dedupe)
+    first_ts: int = 0            # event time the condition first held
+    last_ts: int = 0             # event time of the newest applied event
+    seen_at_last: list[str] = msgspec.field(default_factory=list)
+    raised_ms: int = 0
+    updated_ms: int = 0
+    acked_by: str = ""
+    acked_ms: int = 0
+    ack_note: str = ""
+    cleared_ms: int = 0
+    cleared_by: str = ""         # "rule" or the officer's id
+    manual_grade: int = 0        # grade at a manual clear: only a higher one reopens
+    muted: str = ""              # why notifications are held (inhibited / silenced)
+    esc: Escalation | None = None
+    notified: list[str] = msgspec.field(default_factory=list)
+    commands: list[str] = msgspec.field(default_factory=list)
+    cap: list[CapRef] = msgspec.field(default_factory=list)
+    timeline: list[Entry] = msgspec.field(default_factory=list)
+
+    def labels(self) -> dict[str, str]:
+        """What silences and inhibition rules match on."""
+        from ..domain import Grade
+        return {"rule": self.rule, "hazard": self.hazard, "station": self.station,
+                "town": self.town, "grade": Grade(self.grade).label if self.grade else "none",
+                "incident": self.incident, "group": self.group, "state": self.state.value}
+
+    def log(self, at: int, kind: str, reason: str, **kw) -> None:  # noqa: ANN003
+        self.timeline.append(Entry(at, kind, reason, **kw))
+
+    @property
+    def open(self) -> bool:
+        return self.state in (State.ACTIVE, State.ACKNOWLEDGED)
+
+
+class Notice(msgspec.Struct, omit_defaults=True):
+    """Something a person must be told about one incident, waiting in its group."""
+
+    incident: str
+    kind: str               # raised, upgraded, downgraded, cleared, escalated, reminder, unmuted
+    grade: int
+    reason: str
+    at: int
+    roles: list[str] = msgspec.field(default_factory=list)   # A, B, leader
+    people: list[str] = msgspec.field(default_factory=list)  # explicit person ids
+
+
+class Group(msgspec.Struct, omit_defaults=True):
+    """Warnings of one region and hazard: notified together, a storm is one message."""
+
+    key: str
+    town: str
+    hazard: str
+    partition: int = 0
+    members: list[str] = msgspec.field(default_factory=list)   # open incident ids
+    outbox: list[Notice] = msgspec.field(default_factory=list)
+    first_ms: int = 0        # arrival of the oldest unsent notice
+    last_flush_ms: int = 0
+    seq: int = 0
+
+
+class Contact(msgspec.Struct, frozen=True):
+    url: str
+    kind: str               # sms, markdown, email, text
+
+
+class Rendered(msgspec.Struct):
+    title: str
+    sms: str
+    markdown: str
+    text: str
+
+
+class Delivery(msgspec.Struct, omit_defaults=True):
+    """One message to one person, kept while in flight so a restart can finish it."""
+
+    id: str
+    group: str
+    partition: int
+    person: str
+    person_name: str
+    roles: list[str]
+    contacts: list[Contact]
+    incidents: list[str]
+    kinds: list[str]
+    message: Rendered
+    run: str                # the worker run that handed it to apprise
+    created_ms: int
+    redispatched: int = 0
+
+
+class Attempt(msgspec.Struct):
+    channel: str
+    ok: bool
+    error: str
+    at: int
+
+
+class DeliveryResult(msgspec.Struct):
+    delivery: str
+    ok: bool
+    channel: str
+    attempts: list[Attempt]
+    at: int
+
+
+class Matcher(msgspec.Struct, frozen=True):
+    label: str
+    op: str                 # =, !=, =~, !~
+    value: str
+
+    def __str__(self) -> str:
+        return f"{self.label}{self.op}{self.value}"
+
+
+class Weekly(msgspec.Struct, frozen=True):
+    """A weekly window in Asia/Shanghai time, e.g. Saturdays 02:00-04:00."""
+
+    days: list[int]         # 0 = Monday
+    start: str              # HH:MM
+    end: str                # HH:MM; before start means it runs past midnight
+
+
+class Audit(msgspec.Struct):
+    at: int
+    actor: str
+    action: str             # created, updated, expired, reminded
+    reason: str
+
+
+class Silence(msgspec.Struct, omit_defaults=True):
+    id: str
+    matchers: list[Matcher]
+    starts_ms: int
+    ends_ms: int
+    created_by: str
+    reason: str
+    weekly: list[Weekly] = msgspec.field(default_factory=list)
+    audit: list[Audit] = msgspec.field(default_factory=list)
+    reminded_ms: int = 0
+
+
+class Command(msgspec.Struct, omit_defaults=True):
+    """What travels on ``yujing.commands``: officers' commands, ticks, delivery results."""
+
+    cmd: str                # ack, note, clear, silence_add, silence_expire, tick, result
+    id: str = ""            # unique per command: applying it twice changes nothing
+    actor: str = ""
+    incident: str = ""
+    text: str = ""
+    at: int = 0
+    silence: Silence | None = None
+    silence_id: str = ""
+    result: DeliveryResult | None = None
+    delivery: str = ""
+
+
+COMMANDS = ("ack", "note", "clear", "silence_add", "silence_expire")

@@ -1,0 +1,188 @@
+"""The ``alerts:`` and ``console:`` sections of config.yaml (pydantic, unknown keys rejected).
+
+Kept beside the code that uses them so config.py only names the sections.
+Defaults follow the issue: red pages A, B and the duty leader at once with a
+5-minute acknowledgement timeout; orange, yellow and blue page A first, then
+B, then the leader, after 10, 15 and 30 minutes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ..domain import GRADE_NAMES, Grade
+from ..durations import parse_duration_ms
+from .model import Matcher
+from .silences import parse_matcher
+
+ROLES = ("A", "B", "leader")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _duration(v: str | None) -> str | None:
+    if v is not None:
+        parse_duration_ms(v)
+    return v
+
+
+class GradePolicy(_Strict):
+    """Who is paged first, how long to wait for an acknowledgement, who next."""
+
+    first: list[Literal["A", "B", "leader"]] = Field(description="roles paged at the raise")
+    ack_timeout: str = Field(description="wait this long for an acknowledgement before each "
+                                         "next step, e.g. 10m")
+    then: list[list[Literal["A", "B", "leader"]]] = Field(
+        default_factory=list, description="roles paged at each later step, e.g. [[B], [leader]]")
+    repeat: str | None = Field(None, description="after the last step, remind everyone paged "
+                                                 "at this interval; null = ack_timeout; 0s = never")
+
+    check_durations = field_validator("ack_timeout", "repeat")(classmethod(lambda cls, v: _duration(v)))
+
+    @field_validator("first")
+    @classmethod
+    def _first(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("page at least one role first, e.g. [A]")
+        return v
+
+    @property
+    def steps(self) -> list[list[str]]:
+        return [list(self.first)] + [list(s) for s in self.then]
+
+    @property
+    def timeout_ms(self) -> int:
+        return parse_duration_ms(self.ack_timeout)
+
+    @property
+    def repeat_ms(self) -> int:
+        return self.timeout_ms if self.repeat is None else parse_duration_ms(self.repeat)
+
+
+def _default_policies() -> dict[str, GradePolicy]:
+    return {
+        "red": GradePolicy(first=["A", "B", "leader"], ack_timeout="5m"),
+        "orange": GradePolicy(first=["A"], ack_timeout="10m", then=[["B"], ["leader"]]),
+        "yellow": GradePolicy(first=["A"], ack_timeout="15m", then=[["B"], ["leader"]]),
+        "blue": GradePolicy(first=["A"], ack_timeout="30m", then=[["B"], ["leader"]]),
+    }
+
+
+class Grouping(_Strict):
+    enabled: bool = Field(True, description="false: one message per warning per person")
+    wait: str = Field("5s", description="hold a new group's first message this long to "
+                                        "collect the rest of a storm")
+    interval: str = Field("30s", description="at most one message per group and person per "
+                                             "interval; later notices wait and go together")
+    max_per_message: int = Field(30, ge=1, le=500, description="split bigger groups")
+
+    check_durations = field_validator("wait", "interval")(classmethod(lambda cls, v: _duration(v)))
+
+    @property
+    def wait_ms(self) -> int:
+        return parse_duration_ms(self.wait) if self.enabled else 0
+
+    @property
+    def interval_ms(self) -> int:
+        return parse_duration_ms(self.interval) if self.enabled else 0
+
+
+class InhibitRule(_Strict):
+    """While a warning matching ``source`` is open, warnings matching ``target`` with the
+    same values of the ``equal`` labels are not notified (Alertmanager's inhibit_rules)."""
+
+    source: list[str]
+    target: list[str]
+    equal: list[str] = Field(default_factory=lambda: ["station", "hazard"])
+
+    @field_validator("source", "target")
+    @classmethod
+    def _matchers(cls, v: list[str]) -> list[str]:
+        for text in v:
+            parse_matcher(text)
+        return v
+
+    @property
+    def source_matchers(self) -> list[Matcher]:
+        return [parse_matcher(t) for t in self.source]
+
+    @property
+    def target_matchers(self) -> list[Matcher]:
+        return [parse_matcher(t) for t in self.target]
+
+
+class DeliverySettings(_Strict):
+    retries: int = Field(2, ge=1, le=10, description="attempts per channel before the next one")
+    backoff: str = Field("1s", description="first pause between attempts; doubles each time")
+    backoff_max: str = "30s"
+    timeout: str = Field("15s", description="longest one apprise call may take")
+    concurrency: int = Field(32, ge=1, le=1000, description="deliveries in flight per worker")
+
+    check_durations = field_validator("backoff", "backoff_max", "timeout")(
+        classmethod(lambda cls, v: _duration(v)))
+
+
+class AlertsSettings(_Strict):
+    roster: Path | None = Field(None, description="duty roster YAML; null sends every message "
+                                                  "to the notify: URLs")
+    region_code: str = Field("441900", pattern=r"^\d{6}$",
+                             description="administrative division code in incident ids")
+    sender: str = Field("yujing@dg.gov.cn.example", description="CAP <sender>")
+    sender_name: str = "东莞市应急管理局 (Yujing)"
+    min_grade: Literal["blue", "yellow", "orange", "red"] = Field(
+        "blue", description="warnings below this grade are kept on the books, not notified")
+    notify_downgrades: bool = True
+    tick: str = Field("2s", description="how often escalation deadlines and groups are checked")
+    grouping: Grouping = Grouping()
+    inhibit: list[InhibitRule] = Field(default_factory=lambda: [
+        InhibitRule(source=["grade=red"], target=["grade!=red"])])
+    escalation: dict[str, GradePolicy] = Field(default_factory=_default_policies)
+    delivery: DeliverySettings = DeliverySettings()
+    silence_reminder: str = Field("30m", description="remind a silence's creator this long "
+                                                     "before it ends")
+    retention: str = Field("7d", description="cleared incidents are kept this long")
+
+    check_durations = field_validator("tick", "silence_reminder", "retention")(
+        classmethod(lambda cls, v: _duration(v)))
+
+    @field_validator("escalation")
+    @classmethod
+    def _grades(cls, v: dict[str, GradePolicy]) -> dict[str, GradePolicy]:
+        for name in v:
+            if name not in GRADE_NAMES:
+                raise ValueError(f"unknown grade {name!r}: use {', '.join(GRADE_NAMES)}")
+        merged = _default_policies()
+        merged.update(v)
+        return merged
+
+    def policy(self, grade: int) -> GradePolicy:
+        return self.escalation[Grade(max(1, grade)).label]
+
+    @property
+    def tick_s(self) -> float:
+        return parse_duration_ms(self.tick) / 1000
+
+
+class ConsoleSettings(_Strict):
+    public_url: str | None = Field(None, description="base of links in messages; null = "
+                                                     "http://<http.host>:<http.port>")
+    link_secret: str | None = Field(None, description="HMAC key of acknowledge links; null = "
+                                                      "$YUJING_LINK_SECRET (yujing run sets one)")
+    link_ttl: str = Field("24h", description="an acknowledge link works this long")
+    tokens: dict[str, str] = Field(default_factory=dict, description="person id: API token; "
+                                   "write ${VAR} to keep tokens out of the file")
+
+    check_durations = field_validator("link_ttl")(classmethod(lambda cls, v: _duration(v)))
+
+    @model_validator(mode="after")
+    def _short_tokens(self) -> "ConsoleSettings":
+        for who, tok in self.tokens.items():
+            if tok and len(tok) < 16:
+                raise ValueError(f"token of {who} is shorter than 16 characters: use a long "
+                                 "random one (python -c 'import secrets; print(secrets.token_urlsafe())')")
+        return self

@@ -1,0 +1,191 @@
+"""The notification chain, Alertmanager style: grade → inhibit → silence → route.
+
+Each stage is a small function from a list of :class:`Item` (a notice and its
+warning) to the items that go on, with ``now`` passed in. A stage that holds an
+item back says why on the warning's timeline, so "why did nobody get this?"
+always has an answer. Grouping happens before the chain (the book flushes a
+group's outbox); delivery with retry and fallback happens after it (notify.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..domain import Grade
+from .model import Contact, Silence, State, Warning
+from .roster import Roster
+from .settings import InhibitRule
+from .silences import describe, matches_all, silencing
+
+ACTIONABLE = ("raised", "upgraded", "escalated", "reminder", "unmuted")
+INFORMATIONAL = ("downgraded", "cleared")
+
+
+@dataclass
+class Recipient:
+    id: str
+    name: str
+    contacts: list[Contact]
+    roles: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Item:
+    notice: object          # model.Notice
+    warning: Warning
+    recipients: list[Recipient] = field(default_factory=list)
+
+
+Stage = Callable[[list[Item], int], list[Item]]
+
+
+def chain(*stages: Stage) -> Stage:
+    def run(items: list[Item], now_ms: int) -> list[Item]:
+        for stage in stages:
+            if not items:
+                break
+            items = stage(items, now_ms)
+        return items
+    return run
+
+
+def grade_stage(min_grade: int, notify_downgrades: bool) -> Stage:
+    """Drop what no longer needs telling: below the minimum grade, or overtaken by events."""
+    def stage(items: list[Item], now_ms: int) -> list[Item]:
+        out = []
+        for it in items:
+            n, w = it.notice, it.warning
+            if n.kind in ACTIONABLE and w.grade < min_grade:
+                w.log(now_ms, "held", f"{n.kind} {Grade(w.grade).label} not notified: below the "
+                      f"minimum grade {Grade(min_grade).label}")
+            elif n.kind in ("escalated", "reminder") and w.state != State.ACTIVE:
+                w.log(now_ms, "held", f"{n.kind} dropped: {w.state.value} before it went out")
+            elif n.kind in ("raised", "upgraded", "unmuted") and w.state == State.CLEARED:
+                w.log(now_ms, "held", f"{n.kind} dropped: cleared before the group was sent")
+            elif n.kind == "downgraded" and not notify_downgrades:
+                pass
+            else:
+                out.append(it)
+        return out
+    return stage
+
+
+def _mute(w: Warning, why: str, now_ms: int) -> None:
+    if w.muted != why:
+        w.muted = why
+        w.log(now_ms, why.split(" ", 1)[0], why)
+
+
+def inhibited_by(w: Warning, rules: list[InhibitRule], peers: list[Warning]) -> str:
+    """Why ``w`` is inhibited by an open peer, or ''."""
+    labels = w.labels()
+    for rule in rules:
+        if not matches_all(rule.target_matchers, labels):
+            continue
+        for src in peers:
+            if src.incident == w.incident or not src.open:
+                continue
+            sl = src.labels()
+            if matches_all(rule.source_matchers, sl) and all(sl.get(k) == labels.get(k)
+                                                              for k in rule.equal):
+                return (f"inhibited by {Grade(src.grade).label} {src.incident} ({src.rule_name} "
+                        f"at {src.station_name or src.station})")
+    return ""
+
+
+def inhibit_stage(rules: list[InhibitRule], peers: Callable[[Warning], list[Warning]]) -> Stage:
+    """A red warning at a station mutes its lower grades of the same hazard (configurable)."""
+    def stage(items: list[Item], now_ms: int) -> list[Item]:
+        out = []
+        for it in items:
+            w = it.warning
+            why = inhibited_by(w, rules, peers(w)) if w.open else ""
+            if why and it.notice.kind in ACTIONABLE:
+                _mute(w, why, now_ms)
+            elif why and w.incident and not w.notified:
+                pass  # nobody heard of it: nothing to downgrade or clear for them
+            else:
+                out.append(it)
+        return out
+    return stage
+
+
+def silence_stage(silences: Callable[[], list[Silence]]) -> Stage:
+    def stage(items: list[Item], now_ms: int) -> list[Item]:
+        active = silences()
+        out = []
+        for it in items:
+            w = it.warning
+            s = silencing(active, w.labels(), now_ms)
+            if s is not None and it.notice.kind in ACTIONABLE:
+                _mute(w, f"silenced by {describe(s)}", now_ms)
+            elif s is not None and not w.notified:
+                pass
+            else:
+                out.append(it)
+        return out
+    return stage
+
+
+def route_stage(roster: Roster | None, fallback: Callable[[int], list[str]]) -> Stage:
+    """Roles → the people on duty now (team by hazard domain and region), or the notify URLs.
+
+    Without a roster every notify URL for the grade is its own recipient, as
+    before rosters existed. A role nobody holds falls back to the duty room's
+    same role; if that is empty too, the timeline says nobody could be paged.
+    """
+    from .roster import channel_kind
+
+    def stage(items: list[Item], now_ms: int) -> list[Item]:
+        out = []
+        for it in items:
+            n, w = it.notice, it.warning
+            people: dict[str, Recipient] = {}
+            if roster is None:
+                for i, url in enumerate(fallback(n.grade if n.kind != "cleared" else -1)):
+                    people[f"notify-{i}"] = Recipient(f"notify-{i}", "notify",
+                                                      [Contact(url, channel_kind(url))],
+                                                      list(n.roles))
+            else:
+                for role in n.roles:
+                    pid, why = _holder(roster, w, role, now_ms)
+                    if pid is None:
+                        w.log(now_ms, "held", f"nobody to page as {role}: {why}")
+                        continue
+                    _add(people, roster, pid, role)
+                for pid in n.people:
+                    if pid not in people and (roster.person(pid) or pid.startswith("notify-")):
+                        _add(people, roster, pid, "informed")
+            if not people and n.people and roster is None:
+                people = {}
+            it.recipients = list(people.values())
+            if it.recipients:
+                out.append(it)
+        return out
+    return stage
+
+
+def _holder(roster: Roster, w: Warning, role: str, now_ms: int) -> tuple[str | None, str]:
+    team, why = roster.team_for(w.hazard, w.town)
+    tried = []
+    for t in [team] + [t.id for t in roster.spec.teams if t.domain == "duty_room" and t.id != team]:
+        if t is None:
+            continue
+        d = roster.duty(t, now_ms)
+        pid = d.who(role)
+        if pid and roster.person(pid):
+            return pid, why
+        tried.append(f"team {t} has no {role} on duty ({'; '.join(d.why)})")
+    return None, "; ".join(tried) or why
+
+
+def _add(people: dict[str, Recipient], roster: Roster, pid: str, role: str) -> None:
+    if pid in people:
+        if role not in people[pid].roles:
+            people[pid].roles.append(role)
+        return
+    p = roster.person(pid)
+    if p is None:
+        return
+    people[pid] = Recipient(pid, p.name, p.channels(), [role])

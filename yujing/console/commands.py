@@ -1,0 +1,234 @@
+"""CLI commands of the duty workflow: roster show/check, ack, note, clear, silence.
+
+Commands that change a warning go through the HTTP API of a running gateway
+(``/v1/warnings/...``), authenticated with the acting person's token from
+``console.tokens``: the API knows which partition owns the warning and puts
+the command on ``yujing.commands``. Whoever can read the config can act as
+anyone in it; that is the operator's power, stated here so nobody is
+surprised.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Callable, Optional
+from zoneinfo import ZoneInfo
+
+import typer
+
+SH = ZoneInfo("Asia/Shanghai")
+roster_app = typer.Typer(help="Duty roster: who is A, B and leader; gaps and unknown people.",
+                         no_args_is_help=True)
+silence_app = typer.Typer(help="Silences (maintenance windows): add, list, expire.",
+                          no_args_is_help=True)
+
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="config.yaml")]
+AsOpt = Annotated[str, typer.Option("--as", help="the person acting (id in the roster)")]
+ApiOpt = Annotated[Optional[str], typer.Option("--api", help="gateway URL (default from config)")]
+
+
+def _parse_time(text: str | None) -> int:
+    if not text:
+        return int(time.time() * 1000)
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        typer.echo(f"bad time {text!r}: write e.g. '2025-06-01 03:00' (Asia/Shanghai) or an ISO "
+                   "time with an offset", err=True)
+        raise typer.Exit(2) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=SH)
+    return int(dt.timestamp() * 1000)
+
+
+def _roster(load: Callable[[Path | None], Any], config: Path | None, file: Path | None):  # noqa: ANN202
+    from ..alerts.roster import load_roster
+    from ..yamlsrc import SourceError
+    if file is None:
+        cfg = load(config)
+        file = cfg.alerts.roster
+        if file is None:
+            typer.echo("no roster: pass the file, or set alerts.roster in the config", err=True)
+            raise typer.Exit(2)
+    try:
+        return load_roster(file)
+    except SourceError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+
+
+def register(app: typer.Typer, load: Callable[[Path | None], Any]) -> None:
+    """Add the duty commands to the main CLI; ``load`` reads the config (with its errors)."""
+    app.add_typer(roster_app, name="roster")
+    app.add_typer(silence_app, name="silence")
+
+    @roster_app.command("show")
+    def roster_show(file: Annotated[Optional[Path], typer.Argument(help="roster YAML")] = None,
+                    at: Annotated[Optional[str], typer.Option(help="local time, default now")] = None,
+                    team: Annotated[Optional[str], typer.Option(help="one team id")] = None,
+                    config: ConfigOpt = None) -> None:
+        """Who is A, B and duty leader of each team at a time (Asia/Shanghai)."""
+        r = _roster(load, config, file)
+        when = _parse_time(at)
+        teams = [team] if team else list(r.teams)
+        if team and team not in r.teams:
+            typer.echo(f"unknown team {team!r}: use one of {', '.join(r.teams)}", err=True)
+            raise typer.Exit(2)
+        typer.echo(f"on duty at {r.local(when):%Y-%m-%d %H:%M} (Asia/Shanghai)")
+        for tid in teams:
+            d = r.duty(tid, when)
+            name = lambda pid: f"{r.people[pid].name} ({pid})" if pid in r.people else (pid or "—")  # noqa: E731
+            typer.echo(f"{tid:<14} {r.teams[tid].name}: A {name(d.A)} · B {name(d.B)} · "
+                       f"leader {name(d.leader)}   [{'; '.join(d.why)}; until "
+                       f"{r.local(d.end_ms):%m-%d %H:%M}]")
+
+    @roster_app.command("check")
+    def roster_check(file: Annotated[Optional[Path], typer.Argument(help="roster YAML")] = None,
+                     days: Annotated[int, typer.Option(help="how far ahead to look for gaps")] = 14,
+                     start: Annotated[Optional[str], typer.Option(help="from (local time)")] = None,
+                     config: ConfigOpt = None) -> None:
+        """Gaps (a shift without A or B), unknown people, unreachable people (exit 1)."""
+        r = _roster(load, config, file)
+        problems = r.check(_parse_time(start), days * 86_400_000)
+        for p in problems:
+            typer.echo(p, err=True)
+        if problems:
+            typer.echo(f"{len(problems)} problem(s) in {r.source}", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"{r.source}: ok ({len(r.people)} people, {len(r.teams)} teams, no gaps in "
+                   f"{days} days)")
+
+    def client(config: Path | None, api: str | None, who: str) -> "Api":
+        cfg = load(config)
+        token = cfg.console.tokens.get(who)
+        if not token:
+            typer.echo(f"no API token for {who!r}: add it under console.tokens in the config "
+                       "(person id: token)", err=True)
+            raise typer.Exit(2)
+        base = api or cfg.console.public_url or f"http://{cfg.http.host}:{cfg.http.port}"
+        return Api(base.rstrip("/"), token)
+
+    @app.command("ack")
+    def ack(incident: str, as_: AsOpt, note: Annotated[str, typer.Option(help="a note")] = "",
+            config: ConfigOpt = None, api: ApiOpt = None) -> None:
+        """Acknowledge a warning: escalation stops (exit 1 if it does not take)."""
+        c = client(config, api, as_)
+        c.post(f"/v1/warnings/{incident}/ack", {"note": note})
+        c.wait(incident, lambda w: w.get("acked_by") or w.get("state") != "active", "acknowledged")
+
+    @app.command("note")
+    def note(incident: str, as_: AsOpt, text: Annotated[str, typer.Option(help="the note")],
+             config: ConfigOpt = None, api: ApiOpt = None) -> None:
+        """Add a note to a warning's timeline."""
+        c = client(config, api, as_)
+        c.post(f"/v1/warnings/{incident}/note", {"text": text})
+        c.wait(incident, lambda w: any(e.get("reason") == text for e in w.get("timeline", [])),
+               "noted")
+
+    @app.command("clear")
+    def clear(incident: str, as_: AsOpt,
+              reason: Annotated[str, typer.Option(help="why it is over (销警)")],
+              config: ConfigOpt = None, api: ApiOpt = None) -> None:
+        """Clear (销警) a warning by hand, with a reason."""
+        c = client(config, api, as_)
+        c.post(f"/v1/warnings/{incident}/clear", {"reason": reason})
+        c.wait(incident, lambda w: w.get("state") == "cleared", "cleared")
+
+    @silence_app.command("add")
+    def silence_add(as_: AsOpt,
+                    match: Annotated[list[str], typer.Option(help="label=value, label!=value, "
+                                                             "label=~regex (repeat)")],
+                    reason: Annotated[str, typer.Option(help="why")],
+                    for_: Annotated[Optional[str], typer.Option("--for", help="e.g. 2h")] = None,
+                    until: Annotated[Optional[str], typer.Option(help="end, local time")] = None,
+                    start: Annotated[Optional[str], typer.Option(help="start, local time")] = None,
+                    weekly: Annotated[Optional[list[str]], typer.Option(
+                        help="only inside e.g. 'sat 02:00-04:00' (repeat)")] = None,
+                    config: ConfigOpt = None, api: ApiOpt = None) -> None:
+        """Silence warnings matching every --match, from --start for --for or --until."""
+        body: dict[str, Any] = {"matchers": match, "reason": reason, "weekly": weekly or []}
+        if start:
+            body["starts_ms"] = _parse_time(start)
+        if until:
+            body["ends_ms"] = _parse_time(until)
+        elif for_:
+            body["duration"] = for_
+        else:
+            typer.echo("say how long: --for 2h or --until '2025-06-01 18:00'", err=True)
+            raise typer.Exit(2)
+        out = client(config, api, as_).post("/v1/silences", body)
+        typer.echo(f"silence {out['id']} added")
+
+    @silence_app.command("list")
+    def silence_list(as_: AsOpt, all_: Annotated[bool, typer.Option("--all", help="include "
+                                                                    "expired")] = False,
+                     config: ConfigOpt = None, api: ApiOpt = None) -> None:
+        """Silences with their matchers, window, creator, reason and audit trail."""
+        out = client(config, api, as_).get("/v1/silences" + ("?all=1" if all_ else ""))
+        if not out:
+            typer.echo("no silences")
+        for s in out:
+            typer.echo(f"{s['id']}  {s['state']:<8} {', '.join(s['matchers'])}  "
+                       f"{s['starts']} → {s['ends']}{'  weekly ' + '; '.join(s['weekly']) if s['weekly'] else ''}"
+                       f"  by {s['created_by']}: {s['reason']}")
+            for a in s["audit"]:
+                typer.echo(f"    {a['at']} {a['actor']} {a['action']}: {a['reason']}")
+
+    @silence_app.command("expire")
+    def silence_expire(silence_id: str, as_: AsOpt,
+                       reason: Annotated[str, typer.Option(help="why it ends now")] = "expired",
+                       config: ConfigOpt = None, api: ApiOpt = None) -> None:
+        """End a silence now (audited)."""
+        client(config, api, as_).post(f"/v1/silences/{silence_id}/expire", {"reason": reason})
+        typer.echo(f"silence {silence_id} expiring")
+
+
+class Api:
+    def __init__(self, base: str, token: str) -> None:
+        self.base, self.token = base, token
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        req = urllib.request.Request(self.base + path, method=method,
+                                     data=None if body is None else json.dumps(body).encode(),
+                                     headers={"Authorization": f"Bearer {self.token}",
+                                              "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=15) as resp:  # noqa: S310 - operator's URL
+                return json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            try:
+                msg = json.loads(exc.read()).get("error", "")
+            except ValueError:
+                msg = exc.reason
+            typer.echo(f"{method} {path}: {exc.code} {msg}", err=True)
+            raise typer.Exit(1) from None
+        except OSError as exc:
+            typer.echo(f"the Yujing API at {self.base} is not reachable ({exc}): start `yujing run` "
+                       "or `yujing gateway`, or pass --api URL", err=True)
+            raise typer.Exit(1) from None
+
+    def get(self, path: str) -> Any:
+        return self._call("GET", path)
+
+    def post(self, path: str, body: Any) -> Any:
+        return self._call("POST", path, body)
+
+    def wait(self, incident: str, done: Callable[[dict], bool], what: str,
+             timeout_s: float = 20) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            w = self.get(f"/v1/warnings/{incident}")
+            if done(w):
+                last = w["timeline"][-1] if w.get("timeline") else {}
+                typer.echo(f"{incident}: {w['state']} — {last.get('reason', '')}")
+                return
+            time.sleep(0.3)
+        typer.echo(f"{incident}: command sent, but not {what} within {timeout_s:.0f}s: is a worker "
+                   "running? (`yujing run`)", err=True)
+        raise typer.Exit(1)

@@ -1,0 +1,271 @@
+"""The Faust edge of the warning book: tables, the book agent, ticks and delivery tasks.
+
+Thin on purpose: decode → :class:`yujing.alerts.book.Book` → effects. The book's
+state lives in changelog-backed tables (store memory://, recovered from the
+changelog at start), written only from the ``book`` agent, so every write has
+the partition of the message being processed. Everything that changes a
+partition's state arrives on that partition: evaluator events on
+``yujing.warnings`` and, on ``yujing.commands``, officers' commands, ticks
+(the clock, sent by a timer to each partition this worker owns) and delivery
+results. Deliveries run as tasks outside the stream: a slow SMS gateway
+delays no other warning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import uuid
+from collections.abc import Iterator, MutableMapping
+from typing import Any, Callable
+
+import faust
+import msgspec
+from aiokafka.partitioner import murmur2
+
+from .. import clock
+from ..alerts.book import Book, Effects, Store
+from ..alerts.model import Command, Delivery, Group, Rendered, Silence, Warning
+from ..alerts.notify import Counters, Deliverer
+from ..alerts.roster import Roster, load_roster
+from ..alerts.signing import sign
+from ..config import Config
+from ..console import metrics
+from ..domain import Grade, WarningEvent
+from ..durations import parse_duration_ms
+from ..registry import Registry
+
+log = logging.getLogger("yujing.alerting")
+_enc = msgspec.json.Encoder()
+_ev_dec = msgspec.json.Decoder(WarningEvent)
+_cmd_dec = msgspec.json.Decoder(Command)
+TICK = _enc.encode(Command("tick"))
+
+
+def routing_key(ev: WarningEvent) -> bytes:
+    """Warnings and commands are keyed by group (region + hazard): one partition holds a
+    whole group, so a storm over 30 gauges is grouped even with many workers."""
+    return f"{ev.town or ev.station}|{ev.hazard}".encode()
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner picks for a key (murmur2, as Java's)."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+class Coded(MutableMapping):
+    """A Faust table seen as a mapping of decoded values (msgspec JSON bytes inside)."""
+
+    def __init__(self, table: Any, typ: type | None) -> None:
+        self.t = table
+        self.dec = msgspec.json.Decoder(typ) if typ is not None else None
+
+    def _d(self, v: Any) -> Any:
+        return self.dec.decode(v) if self.dec is not None else v
+
+    def __getitem__(self, k: str) -> Any:
+        v = self.t.get(k)
+        if v is None:
+            raise KeyError(k)
+        return self._d(v)
+
+    def get(self, k: str, default: Any = None) -> Any:
+        v = self.t.get(k)
+        return default if v is None else self._d(v)
+
+    def __setitem__(self, k: str, v: Any) -> None:
+        self.t[k] = _enc.encode(v) if self.dec is not None else v
+
+    def __delitem__(self, k: str) -> None:
+        del self.t[k]
+
+    def __contains__(self, k: object) -> bool:
+        return self.t.get(k) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([k for k, v in list(self.t.items()) if v is not None])
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def items(self):  # noqa: ANN201
+        return [(k, self._d(v)) for k, v in list(self.t.items()) if v is not None]
+
+
+def link_maker(cfg: Config) -> Callable[[str, list[str], int], str | None]:
+    secret = cfg.console.link_secret or os.environ.get("YUJING_LINK_SECRET")
+    base = (cfg.console.public_url or f"http://{cfg.http.host}:{cfg.http.port}").rstrip("/")
+    ttl = parse_duration_ms(cfg.console.link_ttl)
+    if not secret:
+        log.warning("no console.link_secret or $YUJING_LINK_SECRET: messages carry no "
+                    "acknowledge link")
+        return lambda person, incidents, now: None
+
+    def link(person: str, incidents: list[str], now_ms: int) -> str:
+        return f"{base}/v1/ack/{sign(secret.encode(), 'ack', person, incidents, now_ms + ttl)}"
+    return link
+
+
+class Alerting:
+    def __init__(self, app: faust.App, cfg: Config, warnings: Any, registry: Registry,
+                 pipeline: Any = None) -> None:
+        k = cfg.kafka
+        self.cfg, self.app, self.partitions = cfg, app, k.partitions
+        self.counters = Counters()
+        self.run_id = uuid.uuid4().hex[:12]
+        _declare(app, [k.topics.warnings, k.topics.commands, k.topics.incidents], k.partitions)
+        self.commands = app.topic(k.topics.commands, value_serializer="raw",
+                                  key_serializer="raw", partitions=k.partitions)
+        self.incidents = app.topic(k.topics.incidents, value_serializer="raw",
+                                   key_serializer="raw", partitions=k.partitions)
+
+        def table(name: str, serializer: str = "raw") -> Any:
+            schema = faust.Schema(key_type=str, key_serializer="json",
+                                  value_serializer=serializer)
+            return app.Table(f"yujing-{name}", default=None, partitions=k.partitions,
+                             schema=schema)
+
+        self.store = Store(
+            incidents=Coded(table("incidents"), Warning), open=Coded(table("open", "json"), None),
+            alias=Coded(table("alias", "json"), None), groups=Coded(table("groups"), Group),
+            deliveries=Coded(table("deliveries"), Delivery),
+            silences=Coded(table("silences"), Silence), due=Coded(table("due", "json"), None))
+        self.roster: Roster | None = load_roster(cfg.alerts.roster) if cfg.alerts.roster else None
+        self.registry = registry
+        self.pipeline = pipeline
+        self.book = Book(cfg.alerts, self.store, self.roster,
+                         fallback_urls=self._fallback, plan_of=self._plan,
+                         link_for=link_maker(cfg), partitions=k.partitions, run_id=self.run_id,
+                         lang=cfg.notify.language)
+        self.deliverer = Deliverer(cfg.alerts.delivery, clock.now_ms, self.counters)
+        self.tasks: set[asyncio.Task] = set()
+        if pipeline is not None:
+            # The evaluator proposes incident ids in the residue class of the partition
+            # that will own the warning, so the book keeps them unchanged.
+            def shard_of(key: str) -> int:
+                rule, _, station = key.partition("@")
+                meta = pipeline.meta.get(rule)
+                st = pipeline.registry.get(station)
+                town = getattr(st, "town", "") or station
+                hazard = meta.hazard if meta is not None else ""
+                return partition_of(f"{town}|{hazard}".encode(), k.partitions)
+            pipeline.lifecycle.shard_of = shard_of
+            pipeline.lifecycle.shards = k.partitions
+        source = app.topic(k.topics.warnings, k.topics.commands, value_serializer="raw",
+                           key_serializer="raw", partitions=k.partitions)
+        app.agent(source, name="yujing.book")(self._agent)
+        app.timer(cfg.alerts.tick_s, name="yujing.tick")(self._tick)
+        log.info("alerting: run %s, roster %s, %d partitions", self.run_id,
+                 cfg.alerts.roster or "none (notify: URLs)", k.partitions)
+
+    def _fallback(self, grade: int) -> list[str]:
+        if grade < 0:
+            return self.cfg.notify.urls_for("blue", cleared=True)
+        return self.cfg.notify.urls_for(Grade(max(1, grade)).label)
+
+    def _plan(self, station: str) -> str:
+        reg = self.pipeline.registry if self.pipeline is not None else self.registry
+        st = reg.get(station) if reg is not None else None
+        return getattr(st, "plan", "") or ""
+
+    async def _agent(self, stream: Any) -> None:
+        warnings_topic = self.cfg.kafka.topics.warnings
+        async for event in stream.events():
+            msg = event.message
+            now = clock.now_ms()
+            try:
+                if msg.topic == warnings_topic:
+                    fx = self.book.on_event(msg.partition, _ev_dec.decode(event.value), now)
+                else:
+                    fx = self.book.on_command(msg.partition, _cmd_dec.decode(event.value), now)
+            except msgspec.DecodeError as exc:
+                log.error("undecodable message on %s[%d]@%d skipped: %s", msg.topic,
+                          msg.partition, msg.offset, exc)
+                continue
+            except Exception:  # noqa: BLE001 - one bad message must not stop every warning
+                log.exception("book failed on %s[%d]@%d", msg.topic, msg.partition, msg.offset)
+                continue
+            await self._effects(msg.partition, fx)
+
+    async def _effects(self, p: int, fx: Effects) -> None:
+        for w in fx.changed.values():
+            await self.incidents.send(key=w.incident.encode(), value=_enc.encode(w),
+                                      partition=p)
+        if p == 0:
+            for k, s in self.store.silences.items():
+                if k.startswith("0:"):
+                    await self.incidents.send(key=f"silence:{s.id}".encode(),
+                                              value=_enc.encode(s), partition=0)
+        for d in fx.dispatch:
+            self._spawn(self._deliver(d))
+        for person, text in fx.reminders:
+            self._spawn(self._remind(person, text))
+        for err in fx.errors:
+            log.warning("command refused: %s", err)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _deliver(self, d: Delivery) -> None:
+        try:
+            res = await self.deliverer.deliver(d)
+        except Exception as exc:  # noqa: BLE001 - reported as a failed delivery
+            log.exception("delivery %s raised", d.id)
+            from ..alerts.model import Attempt, DeliveryResult
+            res = DeliveryResult(d.id, False, "", [Attempt("", False, str(exc), clock.now_ms())],
+                                 clock.now_ms())
+        metrics.observe_notification("sent" if res.ok else "failed")
+        await self.commands.send(key=d.group.encode(), partition=d.partition,
+                                 value=_enc.encode(Command("result", result=res,
+                                                           delivery=d.id)))
+
+    async def _remind(self, person: str, text: str) -> None:
+        p = self.roster.person(person) if self.roster else None
+        if p is None:
+            log.warning("silence reminder for %s (not in the roster): %s", person, text)
+            return
+        msg = Rendered(title="静默即将到期 / silence ends soon", sms=text[:70], markdown=text,
+                       text=text)
+        d = Delivery(id=f"reminder:{person}", group="", partition=0, person=person,
+                     person_name=p.name, roles=[], contacts=p.channels(), incidents=[], kinds=[],
+                     message=msg, run=self.run_id, created_ms=clock.now_ms())
+        await self.deliverer.deliver(d)
+
+    async def _tick(self) -> None:
+        topic = self.cfg.kafka.topics.commands
+        for tp in self.app.assignor.assigned_actives():
+            if tp.topic == topic:
+                await self.commands.send(value=TICK, partition=tp.partition)
+
+
+def _declare(app: faust.App, names: list[str], partitions: int) -> None:
+    """Create our topics with the configured partition count before Faust subscribes.
+
+    Faust does not declare source topics, and Tansu auto-creates unknown ones with 4
+    partitions, after which every table write fails with PartitionsMismatch.
+    """
+    import threading
+
+    from ..connectors.kafka import ensure_topics
+    bootstrap = ",".join(f"{u.host}:{u.port or 9092}" for u in app.conf.broker)
+    err: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(ensure_topics(bootstrap, names, partitions))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            err.append(exc)
+
+    t = threading.Thread(target=run, name="declare-topics")
+    t.start()
+    t.join()
+    if err:
+        raise err[0]
+
+
+def install_alerting(app: faust.App, cfg: Config, warnings: Any, registry: Registry,
+                     pipeline: Any = None) -> Alerting:
+    return Alerting(app, cfg, warnings, registry, pipeline)
