@@ -19,6 +19,8 @@ config_app = typer.Typer(help="Check configuration files.", no_args_is_help=True
 rules_app = typer.Typer(help="Check rule packs.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(rules_app, name="rules")
+from .models.cli import models_app  # noqa: E402 - yujing models train|evaluate|list
+app.add_typer(models_app, name="models")
 
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="config.yaml (default: ./config.yaml if present)")]
 

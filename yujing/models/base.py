@@ -31,10 +31,12 @@ import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 POOLED = "*"  # the parameters fitted on every series: used for stations not seen in training
 PAYLOAD = "model.pkl"
@@ -110,6 +112,8 @@ def robust_scale(x: np.ndarray) -> float:
 
 
 def library_versions() -> dict[str, str]:
+    import pandas as pd
+
     out = {"python": platform.python_version(), "numpy": np.__version__,
            "pandas": pd.__version__}
     try:

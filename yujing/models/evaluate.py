@@ -25,6 +25,7 @@ import pandas as pd
 from . import make_detector
 from . import nab
 from .base import Detector, ModelError
+from .scoring import RecordFilter
 
 
 @dataclass
@@ -78,19 +79,25 @@ def frame(name: str, ts: np.ndarray, values: np.ndarray) -> pd.DataFrame:
 
 
 def stream_scores(det_factory: Callable[[], Detector], s: Series, chunk: int = 500,
-                  refit_every: int = 0) -> np.ndarray:
-    """Scores of one series: fit on the probationary rows, then stream in chunks."""
+                  refit_every: int = 0, record: int = 0, record_floor: float = 2.0) -> np.ndarray:
+    """Scores of one series: fit on the probationary rows, then stream in chunks.
+
+    ``record`` > 0 passes the scores through a :class:`RecordFilter` of that memory.
+    """
     n = s.ts.size
     prob = max(nab.probation_length(n), 2)
     det = det_factory().fit(frame(s.name, s.ts[:prob], s.values[:prob]))
     out = np.zeros(n)
     state = det.new_state(s.name)
+    alarm = RecordFilter(record, record_floor) if record else None
     # the probationary rows are scored too (NAB ignores them), in streaming order
     next_fit = prob + refit_every if refit_every else n + 1
     i = 0
     while i < n:
         j = min(i + chunk, n, next_fit) if next_fit > i else min(i + chunk, n)
         out[i:j] = det.score(s.ts[i:j], s.values[i:j], state)
+        if alarm is not None:
+            out[i:j] = alarm(out[i:j])
         i = j
         if refit_every and i >= next_fit and i < n:
             det = det_factory().fit(frame(s.name, s.ts[:i], s.values[:i]))
@@ -103,7 +110,8 @@ def stream_scores(det_factory: Callable[[], Detector], s: Series, chunk: int = 5
 
 
 def run(corpus: list[Series], detectors: list[str], chunk: int = 500, refit_every: int = 0,
-        seed: int = 0, hyper: dict[str, dict] | None = None,
+        seed: int = 0, hyper: dict[str, dict] | None = None, record: int = 0,
+        refit_kinds: tuple[str, ...] = ("baseline",), record_floor: float = 2.0,
         on_file: Callable[[str, str], None] | None = None) -> dict[str, dict[str, np.ndarray]]:
     """detector → file → scores."""
     out: dict[str, dict[str, np.ndarray]] = {}
@@ -112,7 +120,8 @@ def run(corpus: list[Series], detectors: list[str], chunk: int = 500, refit_ever
         out[kind] = {}
         for s in corpus:
             out[kind][s.name] = stream_scores(lambda: make_detector(kind, **params), s, chunk,
-                                              refit_every)
+                                              refit_every if kind in refit_kinds else 0, record,
+                                              record_floor)
             if on_file:
                 on_file(kind, s.name)
     return out

@@ -99,14 +99,17 @@ class Scorer:
 class RecordFilter:
     """Alarm-style scores: keep a reading's score only when it beats its recent past.
 
-    With ``z = -log2(1 - score)`` (the calibrated unusualness), a reading scores
-    ``1 - 2 ** -(z / max(1, max z of the previous memory readings))`` when that ratio
-    exceeds 1, else 0: a record-breaking reading alarms, the readings after it stay
-    quiet until something more unusual comes.
+    With ``z = -log2(1 - score)`` (the calibrated unusualness: 1 at score 0.5), a
+    reading scores ``1 - 2 ** -(z / max(floor, max z of the previous memory readings))``
+    when that ratio exceeds 1, else 0: a record-breaking reading alarms, the readings
+    after it stay quiet until something more unusual comes. ``floor`` keeps a quiet
+    past from making every small wobble a record. Defaults (memory 1000, floor 2) were
+    chosen on NAB.
     """
 
-    def __init__(self, memory: int = 1000) -> None:
+    def __init__(self, memory: int = 1000, floor: float = 2.0) -> None:
         self.memory = int(memory)
+        self.floor = float(floor)
         self.tail = np.zeros(0)
 
     def __call__(self, scores: np.ndarray) -> np.ndarray:
@@ -115,5 +118,5 @@ class RecordFilter:
         pad = np.concatenate((np.zeros(max(k - self.tail.size, 0)), self.tail[-k:], z))
         prev = sliding_window_view(pad[:-1], k).max(axis=1) if k else np.zeros(z.size)
         self.tail = pad[-k:].copy() if k else self.tail
-        r = z / np.maximum(prev, 1.0)
+        r = z / np.maximum(prev, self.floor)
         return np.where(r > 1.0, -np.expm1(-np.log(2.0) * r), 0.0)

@@ -1,0 +1,214 @@
+"""``yujing models train|evaluate|list``: the command-line face of yujing.models."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from . import KINDS
+from .base import ModelError
+
+models_app = typer.Typer(help="Anomaly models: train, evaluate against NAB, list the registry.",
+                         no_args_is_help=True)
+
+DETECTOR_HELP = f"detector: {', '.join(sorted(KINDS))}"
+
+
+def _fail(msg: str, code: int = 2) -> None:
+    typer.echo(msg, err=True)
+    raise typer.Exit(code)
+
+
+def _progress(quiet: bool):  # noqa: ANN202
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn)
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), disable=quiet, transient=False)
+
+
+@models_app.command("train")
+def train_cmd(
+    data: Annotated[Path, typer.Option(help="readings CSV: ts,station,metric,value")],
+    metric: Annotated[str, typer.Option(help="the metric to model, e.g. water_level_m")],
+    out: Annotated[Path, typer.Option(help="model registry folder (versions are added)")],
+    detector: Annotated[str, typer.Option(help=DETECTOR_HELP)] = "iforest",
+    name: Annotated[Optional[str], typer.Option(
+        help="model name in the registry (default: <metric>-<detector>)")] = None,
+    per: Annotated[str, typer.Option(help="station: parameters per station; group: per "
+                                          "registry group (--registry, --group-field)")] = "station",
+    registry: Annotated[Optional[Path], typer.Option(help="station registry (for --per group)")] = None,
+    group_field: Annotated[str, typer.Option(help="registry field that groups stations")] = "town",
+    exclude: Annotated[Optional[Path], typer.Option(
+        help="hazard periods not to learn from: station,start,end CSV or a backtest "
+             "transitions.csv")] = None,
+    include_hazards: Annotated[bool, typer.Option(
+        help="learn from the --exclude periods anyway")] = False,
+    seed: Annotated[int, typer.Option(help="random seed (IsolationForest)")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+) -> None:
+    """Train one detector on a readings CSV and add it to the registry as a new version."""
+    import pandas as pd
+
+    from ..backtest import BacktestInputError, read_readings
+    from .registry import ModelRegistry
+    from .train import exclusion_periods, train
+
+    if detector not in KINDS:
+        _fail(f"models train: unknown detector {detector!r}: choose one of "
+              f"{', '.join(sorted(KINDS))}")
+    if per not in ("station", "group"):
+        _fail(f"models train: --per {per!r}: use station or group")
+    name = name or f"{metric.replace('_', '-')}-{detector}"
+    with _progress(quiet) as bar:
+        task = bar.add_task(f"reading {data.name}", total=None)
+        try:
+            r = read_readings(data, on_rows=lambda n: bar.advance(task, n))
+        except BacktestInputError as exc:
+            _fail(str(exc))
+        bar.update(task, total=len(r), completed=len(r))
+        frame = pd.DataFrame({"ts": r.ts, "station": pd.Categorical.from_codes(r.si, r.stations),
+                              "metric": pd.Categorical.from_codes(r.mi, r.metrics),
+                              "value": r.val})
+        groups = None
+        if per == "group":
+            if registry is None:
+                _fail("models train: --per group needs --registry stations.yaml (and "
+                      "--group-field, default town)")
+            from ..registry import load_registry
+            from ..yamlsrc import SourceError
+            try:
+                reg = load_registry(registry)
+            except SourceError as exc:
+                _fail(str(exc))
+            groups = {sid: str(getattr(st, group_field, "") or "") for sid, st in
+                      reg.stations.items()}
+            groups = {k: v for k, v in groups.items() if v}
+            if not groups:
+                _fail(f"models train: no station in {registry} has a {group_field!r}: choose "
+                      "another --group-field")
+        try:
+            periods = exclusion_periods(exclude) if exclude else None
+            fit_task = bar.add_task(f"fitting {detector} on {metric}", total=1)
+            result = train(frame, metric, detector, seed, groups, periods, include_hazards)
+            bar.advance(fit_task)
+            version = ModelRegistry(out).publish(name, result.model, {
+                "data": str(data), "exclusions": str(exclude) if exclude else None})
+        except ModelError as exc:
+            _fail(f"models train: {exc}")
+    t = result.model.meta["training"]
+    typer.echo(f"{name} version {version.name}: {detector} on {metric}, {t['rows']} readings of "
+               f"{t['series']} stations ({t['keys']} {per} keys), {result.excluded} readings in "
+               f"hazard periods {'kept' if include_hazards else 'left out'} → {version}")
+
+
+@models_app.command("evaluate")
+def evaluate_cmd(
+    data: Annotated[Path, typer.Option(help="NAB-format corpus folder (timestamp,value CSVs)")],
+    labels: Annotated[Path, typer.Option(help="windows JSON (NAB labels/combined_windows.json)")],
+    detector: Annotated[list[str], typer.Option(
+        help=f"{DETECTOR_HELP} (repeatable; default all); the best combination is added")] = [],  # noqa: B006
+    record: Annotated[int, typer.Option(
+        help="alarm-style scores: keep a score only when it beats the previous N readings "
+             "(0 = plain scores)")] = 1000,
+    record_floor: Annotated[float, typer.Option(
+        help="with --record: the least unusualness (1 = score 0.5) that can alarm")] = 2.0,
+    refit_every: Annotated[int, typer.Option(
+        help="retrain the baseline on all past rows every N rows (0 = never)")] = 1000,
+    chunk: Annotated[int, typer.Option(min=1, help="readings per streamed envelope")] = 500,
+    only: Annotated[Optional[list[str]], typer.Option(help="only files whose path contains this")] = None,
+    seed: Annotated[int, typer.Option()] = 0,
+    out: Annotated[Optional[Path], typer.Option(help="write every row (file, category, total) "
+                                                     "as CSV here")] = None,
+    files: Annotated[bool, typer.Option(help="print the per-file table too")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+) -> None:
+    """Score detectors in streaming order against labelled windows: NAB scores, P/R/F1."""
+    import pandas as pd
+    from rich.console import Console
+    from rich.table import Table
+
+    from . import evaluate as ev
+
+    kinds = list(detector) or sorted(KINDS)
+    bad = [k for k in kinds if k not in KINDS]
+    if bad:
+        _fail(f"models evaluate: unknown detector {bad[0]!r}: choose from {', '.join(sorted(KINDS))}")
+    try:
+        corpus = ev.load_corpus(data, labels, only)
+    except ModelError as exc:
+        _fail(f"models evaluate: {exc}")
+    scores: dict[str, dict] = {}
+    with _progress(quiet) as bar:
+        for kind in kinds:
+            task = bar.add_task(f"{kind}", total=len(corpus))
+            scores.update(ev.run(corpus, [kind], chunk, refit_every, seed, record=record,
+                                 record_floor=record_floor,
+                                 on_file=lambda k, f, t=task: bar.advance(t)))
+    reports = [ev.evaluate(corpus, scores[k], k) for k in kinds]
+    if len(kinds) > 1:
+        reports.append(ev.evaluate(corpus, ev.combine(scores, kinds), "max(" + ",".join(kinds) + ")"))
+    rows = [row for rep in reports for row in rep.rows(corpus)]
+    console = Console(width=max(Console().width, 120))
+    t = Table(title=f"NAB scores ({len(corpus)} files, {sum(len(s.windows) for s in corpus)} "
+                    f"windows; record={record}, record_floor={record_floor:g}, "
+                    f"refit_every={refit_every})")
+    for col in ("detector", "profile", "NAB", "threshold", "found", "false alarms",
+                "precision", "recall", "F1"):
+        t.add_column(col, justify="left" if col in ("detector", "profile") else "right")
+    for row in rows:
+        if row["level"] != "total":
+            continue
+        t.add_row(row["detector"], row["profile"], _f(row["normalised"], 1),
+                  _f(row["threshold"], 4), f"{row['found']}/{row['windows']}",
+                  str(row["false_alarms"]), _f(row["precision"], 2), _f(row["recall"], 2),
+                  _f(row["f1"], 2))
+    console.print(t)
+    cats = Table(title="standard profile per category (NAB normalised; window F1)")
+    cats.add_column("detector")
+    cats.add_column("category")
+    cats.add_column("NAB", justify="right")
+    cats.add_column("F1", justify="right")
+    for row in rows:
+        if row["level"] == "category" and row["profile"] == "standard":
+            cats.add_row(row["detector"], row["name"], _f(row["normalised"], 1), _f(row["f1"], 2))
+    console.print(cats)
+    if files:
+        ft = Table(title="standard profile per file (raw NAB score at the corpus threshold)")
+        for col in ("detector", "file", "raw", "found", "false alarms"):
+            ft.add_column(col)
+        for row in rows:
+            if row["level"] == "file" and row["profile"] == "standard":
+                ft.add_row(row["detector"], row["name"], _f(row["raw"], 2),
+                           f"{row['found']}/{row['windows']}", str(row["false_alarms"]))
+        console.print(ft)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame(rows).to_csv(out, index=False)
+        typer.echo(f"wrote {out}")
+
+
+@models_app.command("list")
+def list_cmd(registry: Annotated[Path, typer.Argument(help="model registry folder")]) -> None:
+    """Models in a registry with their newest version, detector, metric and training range."""
+    from .registry import ModelRegistry
+
+    reg = ModelRegistry(registry)
+    names = reg.names()
+    if not names:
+        _fail(f"{registry}: no models (train one with `yujing models train`)", 1)
+    for n in names:
+        meta = reg.meta(n)
+        tr = meta.get("training", {})
+        typer.echo(f"{n}\tv{reg.latest_version(n)} ({len(reg.versions(n))} versions)\t"
+                   f"{meta.get('kind')}\t{meta.get('metric')}\t{tr.get('rows')} rows\t"
+                   f"schema {meta.get('schema', {}).get('hash')}")
+
+
+def _f(x: float, digits: int) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+__all__ = ["models_app"]
