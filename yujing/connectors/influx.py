@@ -44,6 +44,7 @@ from ..config import Config
 from ..console import metrics as m
 from ..envelope import Columns, decode
 from ..registry import FileWatcher, Registry, load_registry, reload_on_sighup
+from .kafka import ensure_topics
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +147,9 @@ class Sink:
         if session:
             extra["session_timeout_ms"] = int(session * 1000)
             extra["heartbeat_interval_ms"] = int(min(2.0, session / 3) * 1000)
+        # Subscribing to a missing topic makes Tansu create it with 4 partitions, whatever
+        # kafka.partitions says, and the worker's tables then refuse it: declare them first.
+        await ensure_topics(self.bootstrap, [k.topics.readings, k.topics.warnings], k.partitions)
         self.consumer = AIOKafkaConsumer(
             k.topics.readings, k.topics.warnings, bootstrap_servers=self.bootstrap,
             group_id=self.icfg.group_id, enable_auto_commit=False, auto_offset_reset="earliest",
@@ -184,42 +188,61 @@ class Sink:
 
     # consumer side: never waits for InfluxDB, only for room in the buffer
     async def _consume(self) -> None:
-        topics = self.cfg.kafka.topics
         while not self.stopping.is_set():
             if self.backlog >= self.icfg.buffer_points:
                 self.room.clear()
                 await self.room.wait()
                 continue
             try:
-                batch = await self.consumer.getmany(timeout_ms=200, max_records=20_000)
+                batch = await self.consumer.getmany(timeout_ms=200, max_records=1000)
             except KafkaError as exc:
                 log.warning("sink: Kafka fetch failed (%s); retrying", exc)
                 await asyncio.sleep(1)
                 continue
             self.ready.set()
-            if not batch:
-                continue
-            lines: list[str] = []
-            kinds = {"reading": 0, "warning": 0}
-            offsets: dict[TopicPartition, int] = {}
-            for tp, records in batch.items():
-                for rec in records:
-                    try:
-                        if tp.topic == topics.readings:
-                            new = reading_lines(decode(rec.value), self.registry)
-                            kinds["reading"] += len(new)
-                        else:
-                            new = [warning_line(orjson.loads(rec.value), self.registry)]
-                            kinds["warning"] += 1
-                    except Exception as exc:  # noqa: BLE001 - one bad record must not stop the sink
-                        m.SINK_DROPPED.labels("undecodable").inc()
-                        log.error("sink: record %s@%d skipped: %s", tp, rec.offset, exc)
-                        continue
-                    lines.extend(new)
-                offsets[tp] = records[-1].offset + 1
-            self.buffer.append(Chunk(lines, kinds, offsets))
-            self.backlog += len(lines)
-            m.SINK_BACKLOG.set(self.backlog)
+            self._take(batch)
+
+    def _take(self, batch: dict[TopicPartition, list[Any]]) -> None:
+        """Turn fetched records into chunks of about ``batch_points`` lines.
+
+        When the buffer fills in the middle of a fetch, the consumer is moved
+        back to the first record not taken, so the buffer never holds more than
+        ``buffer_points`` plus one envelope.
+        """
+        topics = self.cfg.kafka.topics
+        chunk = Chunk([], {"reading": 0, "warning": 0})
+        items = list(batch.items())
+        for n, (tp, records) in enumerate(items):
+            for k, rec in enumerate(records):
+                if self.backlog + len(chunk.lines) >= self.icfg.buffer_points:
+                    self.consumer.seek(tp, rec.offset)
+                    for tp2, recs2 in items[n + 1:]:
+                        self.consumer.seek(tp2, recs2[0].offset)
+                    self._push(chunk)
+                    return
+                try:
+                    if tp.topic == topics.readings:
+                        new = reading_lines(decode(rec.value), self.registry)
+                        chunk.kinds["reading"] += len(new)
+                    else:
+                        new = [warning_line(orjson.loads(rec.value), self.registry)]
+                        chunk.kinds["warning"] += 1
+                    chunk.lines.extend(new)
+                except Exception as exc:  # noqa: BLE001 - one bad record must not stop the sink
+                    m.SINK_DROPPED.labels("undecodable").inc()
+                    log.error("sink: record %s@%d skipped: %s", tp, rec.offset, exc)
+                chunk.offsets[tp] = rec.offset + 1
+                if len(chunk.lines) >= self.icfg.batch_points:
+                    self._push(chunk)
+                    chunk = Chunk([], {"reading": 0, "warning": 0})
+        self._push(chunk)
+
+    def _push(self, chunk: Chunk) -> None:
+        if not chunk.offsets:
+            return
+        self.buffer.append(chunk)
+        self.backlog += len(chunk.lines)
+        m.SINK_BACKLOG.set(self.backlog)
 
     async def _next_batch(self) -> Chunk | None:
         """Merge buffered chunks up to ``batch_points``, waiting at most ``flush_ms``."""
