@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 
@@ -30,9 +31,10 @@ class Outcome:
 
 class Pipeline:
     def __init__(self, rules: list[Rule], registry: Registry | None = None,
-                 lateness_ms: int = 3_600_000) -> None:
+                 lateness_ms: int = 3_600_000, models_dir: Any | None = None) -> None:
         self.registry = registry or Registry([])
-        self.engine = Engine(rules, lateness_ms, self.registry)
+        self.models = ModelsView(models_dir) if models_dir is not None else None
+        self.engine = Engine(rules, lateness_ms, self.registry, self.models)
         self.lifecycle = Lifecycle()
         self.meta = {r.id: RuleMeta(r.name, r.hazard) for r in rules}
         self.templates = {r.id: r.message for r in rules if r.message}
@@ -72,6 +74,15 @@ class Pipeline:
                 events.append(self._describe(ev))
         return events
 
+    def reload_models(self) -> list[str]:
+        """Pick up new model versions from the registry without a restart (worker timer)."""
+        if self.models is None:
+            return []
+        changed = self.models.reload()
+        if changed:
+            self.engine.set_models(self.models)
+        return changed
+
     def _describe(self, ev: WarningEvent) -> WarningEvent:
         """Add the station's name and town, and the rule's own message if it has one."""
         st = self.registry.get(ev.station)
@@ -86,6 +97,33 @@ class Pipeline:
                 "time": local_time(ev.ts), "plan": plan, "reason": ev.reason,
                 "incident": ev.incident})
         return msgspec.structs.replace(ev, station_name=name, town=town, messages=messages)
+
+
+class ModelsView:
+    """Anomaly models by name for the engine: the newest good version in the registry."""
+
+    def __init__(self, root: Any) -> None:
+        from .models.registry import ModelRegistry
+        self.registry = ModelRegistry(root)
+        self._missing: set[str] = set()
+
+    def get(self, name: str) -> Any | None:
+        loaded = self.registry.loaded.get(name)
+        if loaded is not None:
+            return loaded.model
+        if name in self._missing:
+            return None
+        try:
+            return self.registry.load_latest(name)
+        except Exception as exc:  # noqa: BLE001 - a missing/broken model must not stop the rules
+            import logging
+            logging.getLogger(__name__).warning("anomaly model %s not available: %s", name, exc)
+            self._missing.add(name)
+            return None
+
+    def reload(self) -> list[str]:
+        self._missing.clear()
+        return sorted(self.registry.reload_if_changed())
 
 
 def local_time(ts_ms: int) -> str:

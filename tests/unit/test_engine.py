@@ -120,7 +120,8 @@ def test_disabled_rule_is_ignored(file_rules):
     engine = Engine(list(file_rules.values()))
     assert "rainstorm-national" not in engine.rules
     findings, _ = run(engine, rain("g1", list(range(0, 60, 5)), [10.0] * 12))
-    assert {f.rule for f in findings} == {"rainstorm-guangdong"}
+    rules = {f.rule for f in findings}
+    assert "rainstorm-guangdong" in rules and "rainstorm-national" not in rules
 
 
 # --- findings only where the graded outcome changes ---------------------------------------------

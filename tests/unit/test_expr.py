@@ -247,3 +247,40 @@ def test_bad_templates_fail_at_load(template, fragment):
     with pytest.raises(Exception) as info:
         rule({"red": "last(x) > 1"}, message={"zh": template})
     assert fragment in str(info.value)
+
+
+# --- anomaly models in rules ---------------------------------------------------------------
+
+
+def test_anomaly_parses_with_and_without_model_keyword():
+    a = ex.parse_condition("anomaly(model=water-level-if) >= 0.9")
+    b = ex.parse_condition("anomaly(water-level-if) >= 0.9")
+    assert a.tree == b.tree and a.models == {"water-level-if"}
+    with pytest.raises(ex.ExprError, match="needs a model name"):
+        ex.parse_condition("anomaly() > 1")
+
+
+def test_a_rule_fires_on_an_anomaly_score_held_for_a_while():
+    import pandas as pd
+
+    from yujing.models import make_detector
+
+    rng = np.random.default_rng(3)
+    n = 600
+    history = pd.DataFrame({"ts": T0 - (n - np.arange(n)) * MIN, "station": "s",
+                            "metric": "level_m", "value": 2.0 + rng.normal(0, 0.01, n)})
+    model = make_detector("spike").fit(history, metric="level_m")
+    r = rule({"yellow": {"when": "anomaly(model=lvl-spike) >= 0.9", "for": "2m"}},
+             "anomaly(model=lvl-spike) < 0.5")
+    calm = list(2.0 + rng.normal(0, 0.01, 30))
+    surge = [2.0 + 0.5 * (i + 1) for i in range(6)]  # a sudden rise the history never had
+    data = series("s", "level_m", calm + surge)
+    with_model = findings(Engine([r], models={"lvl-spike": model}), data)
+    graded = [(m, g) for m, _, g in with_model if g != "clear"]
+    assert graded and graded[0][1] == "yellow?" and any(g == "yellow" for _, g in graded)
+    assert graded[0][0] >= 30  # nothing during the calm part
+    # the same data split reading by reading gives the same findings
+    e = Engine([r], models={"lvl-spike": model})
+    assert [x for reading in data for x in findings(e, [reading])] == with_model
+    # without the model (not trained yet) the rule never fires
+    assert findings(Engine([r], models={}), data) == []

@@ -38,6 +38,7 @@ class CompiledRule:
     station_fields: set[str]
     horizon_ms: int
     group_fields: set[str] = field(default_factory=set)
+    models: set[str] = field(default_factory=set)
 
     @property
     def id(self) -> str:
@@ -98,13 +99,15 @@ def compile_rule(rule: Rule) -> CompiledRule:
     metrics: set[str] = set()
     fields: set[str] = set()
     groups: set[str] = set()
+    models: set[str] = set()
     horizon = 0
     for c in checks:
         metrics |= c.expr.metrics
+        models |= c.expr.models
         fields |= c.expr.station_fields
         horizon = max(horizon, c.expr.horizon_ms + c.hold_ms)
         _group_fields(c.expr.tree, groups)
-    if not metrics:
+    if not metrics and not models:
         raise CompileError(("grades",), "the rule reads no metric: use a window function such "
                                         "as sum(rain_mm, 3h) in a condition")
-    return CompiledRule(rule, grades, clear, metrics, fields, horizon, groups)
+    return CompiledRule(rule, grades, clear, metrics, fields, horizon, groups, models)

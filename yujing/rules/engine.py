@@ -75,11 +75,17 @@ class _RuleState:
 
 class Engine:
     def __init__(self, rules: list[Rule], lateness_ms: int = 3_600_000,
-                 registry: Any | None = None) -> None:
+                 registry: Any | None = None, models: Any | None = None) -> None:
+        """``models`` gives anomaly models by name (``get(name)`` → detector or None),
+        e.g. a :class:`yujing.models.registry.ModelRegistry` view; rules that name a
+        model it lacks never fire (``yujing rules check --models`` reports them)."""
         self.compiled = [compile_rule(r) for r in rules if r.enabled]
         self.rules = {c.id: c for c in self.compiled}
         self.lateness_ms = lateness_ms
         self.registry = registry
+        self.models = models
+        self._keep_points: dict[str, int] = {}
+        self._resolve_models()
         self.stats = Stats()
         self.station_index: dict[str, int] = {}
         self.station_names: list[str] = []
@@ -99,6 +105,29 @@ class Engine:
         self._state = {c.id: _RuleState() for c in self.compiled}
         self._fields: dict[str, _Grow] = {}
         self._groups: dict[str, tuple[_Grow, dict[str, int]]] = {}
+
+    def _resolve_models(self) -> None:
+        """Add each named model's metric to its rules, and keep enough readings for it."""
+        for c in self.compiled:
+            for name in c.models:
+                model = self.models.get(name) if self.models is not None else None
+                metric = getattr(model, "metric", None)
+                if metric:
+                    c.metrics.add(metric)
+                    keep = int(getattr(model, "history", 0)) + 1
+                    self._keep_points[metric] = max(self._keep_points.get(metric, 1), keep)
+
+    def set_models(self, models: Any | None) -> None:
+        """Use reloaded anomaly models (new versions from the model registry)."""
+        self.models = models
+        self._resolve_models()
+        for c in self.compiled:
+            for m in c.metrics:
+                self._horizon_by_metric[m] = max(self._horizon_by_metric.get(m, 0), c.horizon_ms)
+                if m in self.metric_index:
+                    i = self.metric_index[m]
+                    self._metric_used[i] = True
+                    self._metric_horizon[i] = self.horizon_ms(m)
 
     def set_registry(self, registry: Any | None) -> None:
         """Use a reloaded station registry: selectors and station fields are looked up again."""
@@ -304,6 +333,10 @@ class Engine:
                                                   dtype=np.int64)]
         cut = np.searchsorted(flat.key, fl.keys(touched, np.maximum(newest - horizon, fl.EPOCH)),
                               side="right")
+        if self._keep_points:  # anomaly models look back a number of readings, not a time
+            keep = np.asarray([self._keep_points.get(self.metric_names[self.series_metric[s]], 1)
+                               for s in touched.tolist()], dtype=np.int64)
+            cut = np.minimum(cut, hi - keep)
         cut = np.minimum(np.maximum(cut, lo), hi - 1)  # always keep the newest reading
         for s, a, b in zip(touched.tolist(), cut.tolist(), hi.tolist()):
             self.series_ts[s] = flat.ts[a:b].copy()
@@ -450,6 +483,8 @@ class Engine:
             return fire_index(*args)
         if isinstance(node, ex.GroupCount):
             return self._group_count(node, state, _truth(ev(node.cond)), pst, pt)
+        if isinstance(node, ex.Anomaly):
+            return self._anomaly(node, flat, pst, pt)
         if isinstance(node, ex.Unary):
             a = ev(node.arg)
             return ~_truth(a) if node.op == "not" else -a
@@ -462,6 +497,33 @@ class Engine:
                     return _truth(a) | _truth(b)
                 return _BINARY[node.op](a, b)
         raise TypeError(f"unknown expression node {node!r}")
+
+    def _anomaly(self, node: ex.Anomaly, flat: fl.Flat, pst: np.ndarray, pt: np.ndarray
+                 ) -> np.ndarray:
+        """The model's score for each point's newest reading of the model's metric.
+
+        Each station's retained series is scored whole (scores use only the past and the
+        engine keeps the readings a model looks back on), so the result does not depend
+        on how readings were batched.
+        """
+        out = np.full(pt.size, np.nan)
+        model = self.models.get(node.model) if self.models is not None else None
+        if model is None or not getattr(model, "metric", None):
+            return out
+        from ..models.scoring import score_series  # models are pure; imported on first use
+
+        sid = self._lookup(pst, model.metric)
+        for s in np.unique(sid[sid >= 0]).tolist():
+            a, b = np.searchsorted(flat.sid, [s, s + 1])
+            if b <= a:
+                continue
+            seg_ts, seg_v = flat.ts[a:b], flat.v[a:b]
+            st = int(pst[np.flatnonzero(sid == s)[0]])
+            scores = score_series(model, seg_ts, seg_v, self.station_names[st])
+            sel = np.flatnonzero(sid == s)
+            i = np.searchsorted(seg_ts, pt[sel], side="right") - 1
+            out[sel] = np.where(i >= 0, scores[np.clip(i, 0, None)], np.nan)
+        return out
 
     def _group_count(self, node: ex.GroupCount, state: _RuleState, cond: np.ndarray,
                      pst: np.ndarray, pt: np.ndarray) -> np.ndarray:

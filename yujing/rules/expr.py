@@ -25,6 +25,7 @@ WINDOW_AGGS = {"sum": True, "mean": True, "max": True, "min": True, "count": Tru
 SERIES_FUNCS = {"jump", "days_since"}
 NUMERIC_FUNCS = {"abs": 1, "fire_index": (4, 5), "beaufort": 1}
 GROUP_FUNCS = {"count_stations"}
+MODEL_FUNCS = {"anomaly"}
 COMPARATORS = (">=", "<=", "==", "!=", ">", "<")
 UNBOUNDED_MS = 100 * 365 * 86_400_000  # last(x) with no window: anything retained
 
@@ -87,6 +88,13 @@ class Binary:
 
 
 @dataclass(frozen=True)
+class Anomaly:
+    """The score in [0, 1] of the named anomaly model for the station's newest reading."""
+
+    model: str
+
+
+@dataclass(frozen=True)
 class GroupCount:
     """Distinct stations with the same registry ``by`` field where ``cond`` held in the window."""
 
@@ -102,6 +110,7 @@ class Expr:
     metrics: set[str] = field(default_factory=set)
     station_fields: set[str] = field(default_factory=set)
     aggs: set[Agg] = field(default_factory=set)
+    models: set[str] = field(default_factory=set)
     horizon_ms: int = 0
     is_condition: bool = False
 
@@ -116,7 +125,7 @@ _TOKEN = re.compile(r"""
   | (?P<duration>\d+(?:\.\d+)?(?:ms|s|m|h|d|w)(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w))*(?![A-Za-z0-9_]))
   | (?P<number>\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<op>>=|<=|==|!=|[-+*/(),.<>])
+  | (?P<op>>=|<=|==|!=|[-+*/(),.<>=])
 """, re.VERBOSE)
 _KEYWORDS = {"and", "or", "not"}
 
@@ -315,6 +324,25 @@ class _Parser:
             self.expect(")")
             self._horizon(horizon)
             return SeriesFn("days_since", metric, thr, horizon)
+        if fn == "anomaly":
+            if self.peek().text == "model" and self.toks[self.i + 1].text == "=":
+                self.take()
+                self.take()
+            start = self.peek()
+            parts = []
+            while self.peek().text != ")" and self.peek().kind != "end":
+                t = self.take()
+                if t.kind not in ("name", "number", "duration") and t.text not in ("-", "."):
+                    raise ExprError(f"unexpected {t.text!r} in a model name: write "
+                                    "anomaly(model=water-level-if)", t.col)
+                parts.append(t.text)
+            if not parts:
+                raise ExprError("anomaly() needs a model name: anomaly(model=water-level-if)",
+                                start.col)
+            self.expect(")")
+            name = "".join(parts)
+            self.info.models.add(name)
+            return Anomaly(name)
         if fn == "count_stations":
             cond = self.or_expr()
             if not _is_bool(cond):
@@ -342,7 +370,7 @@ class _Parser:
                 raise ExprError(f"{fn}() takes {lo if lo == hi else f'{lo} to {hi}'} "
                                 f"argument(s), got {len(args)}", close.col)
             return Call(fn, tuple(args))
-        known = sorted([*WINDOW_AGGS, *SERIES_FUNCS, *NUMERIC_FUNCS, *GROUP_FUNCS])
+        known = sorted([*WINDOW_AGGS, *SERIES_FUNCS, *NUMERIC_FUNCS, *GROUP_FUNCS, *MODEL_FUNCS])
         import difflib
         close = difflib.get_close_matches(fn, known, n=1)
         hint = f"did you mean {close[0]}()?" if close else f"known: {', '.join(known)}"
@@ -390,6 +418,8 @@ def unparse(node: object) -> str:
         return f"{node.fn}({', '.join(unparse(a) for a in node.args)})"
     if isinstance(node, GroupCount):
         return f"count_stations({unparse(node.cond)}, {format_duration(node.window_ms)}, {node.by})"
+    if isinstance(node, Anomaly):
+        return f"anomaly(model={node.model})"
     if isinstance(node, Unary):
         return f"not {unparse(node.arg)}" if node.op == "not" else f"-{unparse(node.arg)}"
     if isinstance(node, Binary):
