@@ -71,7 +71,7 @@ async def _admit(request: web.Request, kind: str) -> tuple[Identity, bytes]:
 def _too_large(gw: "Gateway", kind: str, ident: Identity, request: web.Request,
                size: int | None) -> Refused:
     limit = gw.cfg.http.max_body_bytes
-    what = f"{size} bytes" if size is not None else "the body"
+    what = f"{size} bytes are" if size is not None else "the body (decompressed) is"
     reason = (f"request too large: {what} over the limit of {limit} bytes; send smaller batches "
               "(or raise http.max_body_bytes)")
     gw.deadletters.send(_source(kind, ident, request), reason, None, None, "too_large")
@@ -224,5 +224,7 @@ def make_app(gw: "Gateway", max_body_bytes: int) -> web.Application:
     app.router.add_post("/api/v2/write", post_write)
     app.router.add_post("/v1/events", post_events)
     app.router.add_get("/healthz", healthz)
+    from ..console.api import mount_console  # duty commands, ack links, CAP feed (issue 4)
+    mount_console(app, gw)
     app.router.add_get("/metrics", metrics)
     return app
