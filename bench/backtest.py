@@ -54,24 +54,29 @@ from yujing.rules.loader import load_rules, rule_files  # noqa: E402
 
 START = pd.Timestamp("2025-06-01T00:00:00+08:00")  # the dragon-boat rains
 MINUTE = 60_000
-GENERATOR = 8  # bump when the data changes: part of the cache file names
+GENERATOR = 9  # bump when the data changes: part of the cache file names
 
 # Station kinds as in the example registry (stations.yaml): (share of stations, metrics
 # reported in turn, expected interval). One reading per station-minute: a station with
 # two metrics reports each every 2 min. Metric names follow the rule packs under rules/.
 KINDS = {
-    "rain_gauge": (0.40, ["rain_mm"], "5m"),
+    "rain_gauge": (0.38, ["rain_mm"], "5m"),
     "river_gauge": (0.12, ["water_level_m"], "5m"),
-    "reservoir": (0.06, ["water_level_m"], "10m"),
-    "waterlogging": (0.10, ["water_depth_m"], "5m"),
-    # automatic weather stations: wind for the typhoon pack, temperature and humidity
-    "weather": (0.18, ["wind_speed_ms", "wind_gust_ms", "temperature_c", "humidity_pct"], "5m"),
-    "dust_collector": (0.07, ["dust_inlet_temp_c", "dust_dp_pa"], "1m"),
-    "gas_detector": (0.07, ["gas_lel_pct"], "1m"),
+    "reservoir": (0.05, ["water_level_m"], "10m"),
+    "waterlogging": (0.09, ["waterlogging_depth_m"], "5m"),
+    # automatic weather stations: wind (typhoon pack), and the fire-danger inputs
+    "weather": (0.16, ["wind_speed_ms", "wind_gust_ms", "temperature_c", "humidity_pct",
+                       "rain_mm"], "5m"),
+    "camera": (0.04, ["smoke", "fire"], "5m"),
+    # PLC counters (spark, airlock_fault) reported every cycle, 0 when nothing happened
+    "dust_collector": (0.08, ["dust_inlet_temp_c", "dust_dp_pa", "spark", "airlock_fault",
+                              "o2_pct"], "5m"),
+    "gas_detector": (0.08, ["gas_lel_pct", "o2_pct", "h2s_mgm3", "co_mgm3", "toxic_mgm3"],
+                     "5m"),
 }
 
 PREFIX = {"rain_gauge": "R", "river_gauge": "H", "reservoir": "K", "waterlogging": "W",
-          "weather": "M", "dust_collector": "D", "gas_detector": "G"}
+          "weather": "M", "camera": "C", "dust_collector": "D", "gas_detector": "G"}
 
 
 def _thresholds(kind: str, base: float) -> dict[str, float]:
@@ -90,8 +95,17 @@ def _thresholds(kind: str, base: float) -> dict[str, float]:
         return {"depth_blue_m": 0.1, "depth_yellow_m": 0.2, "depth_orange_m": 0.25,
                 "depth_red_m": 0.4}
     if kind == "dust_collector":
-        return {"dust_dp_baseline_pa": 1000.0, "spark_grade": 4, "airlock_fault_grade": 3}
+        return {"dust_dp_baseline_pa": 1000.0, "spark_grade": 4, "airlock_fault_grade": 3,
+                "vent_burst_grade": 4, "inert_o2_max_pct": 12.0}
+    if kind == "gas_detector":
+        return {"oel_mgm3": 10.0}
+    if kind == "camera":
+        return {"dual_spectrum": float(base > 20)}
     return {}
+
+
+TAGS = {"weather": ["forest", "coast"], "river_gauge": ["rate_of_rise"], "camera": ["forest"],
+        "dust_collector": ["inerted"], "gas_detector": ["toxic_oel"]}
 
 
 def log(msg: str) -> None:
@@ -141,7 +155,7 @@ def _values(kind: str, metric: str, rng: np.random.Generator, rain: np.ndarray,
         resp = pd.DataFrame(recent.T).ewm(halflife=240).mean().to_numpy().T * 8
         lag = 0.3 * resp if kind == "reservoir" else resp * rng.uniform(0.5, 2, n)[:, None]
         return np.round(base + tide * (kind == "river_gauge") + lag + 0.01 * noise, 3)
-    if metric == "water_depth_m":
+    if metric == "waterlogging_depth_m":
         depth = pd.DataFrame(recent.T).ewm(halflife=30).mean().to_numpy().T * 0.6
         return np.round(np.clip(depth - 0.05 + 0.003 * noise, 0, None), 3)
     if metric in ("wind_speed_ms", "wind_gust_ms"):
@@ -167,6 +181,20 @@ def _values(kind: str, metric: str, rng: np.random.Generator, rain: np.ndarray,
             at = rng.integers(0, m - 60)
             leak[i, at:at + 60] = rng.uniform(10, 60) * np.hanning(60)
         return np.round(np.clip(0.5 + 0.3 * noise + leak, 0, 100), 2)
+    if metric in ("smoke", "fire", "spark", "airlock_fault"):  # rare events, in short bursts
+        rate = {"smoke": 3e-4, "fire": 1e-4}.get(metric, 5e-5)
+        start = rng.random((n, m)) < rate
+        return np.minimum(1, start + np.roll(start, 1, axis=1) + np.roll(start, 2, axis=1))
+    if metric == "o2_pct":
+        inert = 9 + 0.3 * noise + (rng.random((n, m)) < 2e-4) * 5  # inerted collectors
+        air = 20.9 + 0.05 * noise - (rng.random((n, m)) < 1e-4) * 2
+        return np.round(np.where((kind == "dust_collector"), inert, air), 2)
+    if metric.endswith("_mgm3"):
+        leak = np.zeros((n, m))
+        for i in rng.choice(n, size=max(1, n // 8), replace=False):
+            at = rng.integers(0, m - 30)
+            leak[i, at:at + 30] = rng.uniform(5, 40) * np.hanning(30)
+        return np.round(np.clip(rng.lognormal(-0.5, 0.5, (n, m)) + leak, 0, None), 2)
     raise ValueError(f"no generator for metric {metric!r}: add one to bench/backtest.py")
 
 
@@ -209,8 +237,10 @@ def make_dataset(stations: int, days: int, seed: int = 7) -> tuple[Path, Path]:
             for i, sid in enumerate(ids):
                 st = {"id": sid, "name": sid, "kind": kind, "town": towns[i % len(towns)],
                       "expected_interval": interval}
-                if kind == "river_gauge" and i % 4 == 0:
-                    st["tags"] = ["rate_of_rise"]
+                if kind in TAGS and i % 3 == 0:  # a third carry the pack-specific tag
+                    st["tags"] = [TAGS[kind][0]]
+                elif kind in TAGS and len(TAGS[kind]) > 1:
+                    st["tags"] = TAGS[kind][1:]
                 if th := _thresholds(kind, float(base[i])):
                     st["thresholds"] = th
                 registry.append(st)
