@@ -76,6 +76,10 @@ class Supervisor:
     def start(self, quiet_children: bool = False) -> Endpoints:
         k, m, h = self.cfg.kafka, self.cfg.mqtt, self.cfg.http
         embedded = k.bootstrap is None
+        # Worker (signs acknowledge links) and gateway (checks them) must share one key;
+        # children inherit it. A configured console.link_secret or an exported one wins.
+        import os, secrets  # noqa: E401
+        os.environ.setdefault("YUJING_LINK_SECRET", secrets.token_urlsafe(32))
         if embedded:
             port = k.embedded_port or free_port()
             self._spawn("tansu", tansu_command(port), quiet=True)

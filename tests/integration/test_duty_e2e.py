@@ -1,0 +1,157 @@
+"""The duty workflow end to end on `yujing run` (embedded Tansu and amqtt), with real
+channels: apprise json:// to a local webhook receiver and mailto:// to a local SMTP server.
+
+One run walks the whole path, to keep the suite's time modest:
+A's first channel is dead → fallback to A's second; A does not acknowledge → B gets an
+e-mail after the (shortened) timeout; B clicks the signed link → escalation stops, the
+leader is never paged; the CLI adds a note and clears; the CAP messages validate against
+the OASIS schema; a silence holds a second warning until it is expired.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import aiohttp
+import pytest
+import xmlschema
+
+from .duty import TOKENS, alert_config, body_text, hooks, rain, smtp, write_roster  # noqa: F401
+
+pytestmark = pytest.mark.integration
+HOUR = 3_600_000
+XSD = xmlschema.XMLSchema(str(Path(__file__).resolve().parents[1] / "data" / "CAP-v1.2.xsd"))
+
+
+def cli(config: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "yujing", *args, "--config", str(config)],
+                          capture_output=True, text=True, timeout=60)
+
+
+async def get(http: aiohttp.ClientSession, url: str, token: str | None = None):  # noqa: ANN201
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with http.get(url, headers=headers) as r:
+        return r.status, (await r.json() if r.content_type == "application/json" else await r.text())
+
+
+async def wait_incident(http: aiohttp.ClientSession, base: str, pred, timeout: float = 20):  # noqa: ANN001, ANN201
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        status, ws = await get(http, f"{base}/v1/warnings?state=all")
+        for w in ws if status == 200 else []:
+            status, full = await get(http, f"{base}/v1/warnings/{w['incident']}")
+            if status == 200 and pred(full):
+                return full
+            last = full
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"no matching incident in {timeout}s; last {last}")
+
+
+async def test_fallback_escalation_signed_link_cli_cap_and_silence(hooks, smtp, run_factory,  # noqa: F811
+                                                                  tmp_path):
+    hooks.failing.add("a1-dead")
+    roster = write_roster(tmp_path, hooks, smtp)
+    r = run_factory(hooks.port, **alert_config(roster, 0))
+    config = tmp_path / "config.yaml"
+    start = int(time.time() * 1000) - 4 * HOUR
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{r.http}/v1/readings", json=rain("DG-HM-R01", start, 36, 1.5)) as resp:
+            assert resp.status == 200, await resp.text()
+
+        # A: the dead channel fails, the next contact gets it
+        raised_at = time.monotonic()
+        w = await wait_incident(http, r.http, lambda w: w["rule"] == "rainstorm-guangdong" and any(
+            e["kind"] == "notified" for e in w["timeline"]), 60)
+        iid = w["incident"]
+        msg = (await hooks.wait("a1", lambda m: iid in m["message"], 5))[0]
+        assert "橙色" in msg["title"] and "虎门" in msg["title"] and "张三（A岗）" in msg["message"]
+        assert "a1-dead" in hooks.failed
+        kinds = [(e["kind"], e.get("channel", "")) for e in w["timeline"]]
+        port = hooks.port
+        assert ("failed", f"json://127.0.0.1:{port}") in kinds and \
+               ("notified", f"json://127.0.0.1:{port}") in kinds
+        failed = next(e for e in w["timeline"] if e["kind"] == "failed")
+        assert "张三 (A) via" in failed["reason"]
+
+        # No ack from A: B gets an e-mail after the 4 s timeout, with the acknowledge link
+        mail = await smtp.wait("b1@example.org", 30)
+        assert time.monotonic() - raised_at >= 3.5
+        deadline = time.monotonic() + 10
+        while not any(iid in body_text(m) for m in smtp.to("b1@example.org")):
+            assert time.monotonic() < deadline, "no e-mail to B about the incident"
+            await asyncio.sleep(0.1)
+        mail = next(m for m in smtp.to("b1@example.org") if iid in body_text(m))
+        text = body_text(mail)
+        assert "橙色" in mail["Subject"] and "李四（B岗）" in text
+        assert "no acknowledgement in 4s" in text
+        link = re.search(r"一键确认：(\S+)", text).group(1)
+        assert link.startswith(f"{r.http}/v1/ack/")
+
+        # B acknowledges with one click: escalation stops, the leader is never paged
+        status, page = await get(http, link)
+        assert status == 200 and "已确认" in page
+        w = await wait_incident(http, r.http, lambda w: w["incident"] == iid
+                                and w["state"] == "acknowledged")
+        assert w["acked_by"] == "b1"
+        assert [e["kind"] for e in w["timeline"]].count("escalated") == 1
+        tampered = link[:-3] + ("AAA" if not link.endswith("AAA") else "BBB")
+        status, page = await get(http, tampered)
+        assert status == 403 and "bad signature" in page
+        await asyncio.sleep(5)                     # longer than the next step's timeout
+        assert [m for m in hooks.to("l1") if iid in m["message"]] == []
+
+        # CLI: a note, then a manual clear (销警) with a reason; API needs a token
+        out = cli(config, "note", iid, "--as", "a1", "--text", "抽水泵已到位")
+        assert out.returncode == 0, out.stderr
+        out = cli(config, "clear", iid, "--as", "b1", "--reason", "雨停，积水已退")
+        assert out.returncode == 0, out.stderr
+        assert "cleared" in out.stdout
+        status, body = await get(http, f"{r.http}/v1/warnings/{iid}")
+        assert body["state"] == "cleared" and body["cleared_by"] == "b1"
+        reasons = [e["reason"] for e in body["timeline"]]
+        assert "抽水泵已到位" in reasons and any("雨停，积水已退" in x for x in reasons)
+        out = cli(config, "ack", iid, "--as", "nobody")
+        assert out.returncode == 2 and "no API token for 'nobody'" in out.stderr
+        async with http.post(f"{r.http}/v1/warnings/{iid}/ack", json={},
+                             headers={"Authorization": "Bearer wrong"}) as resp:
+            assert resp.status == 401
+        await hooks.wait("a1", lambda m: "解除" in m["title"] and iid in m["message"], 15)
+
+        # CAP 1.2: Alert then Cancel, valid against the OASIS schema; the Atom feed lists it
+        status, xml = await get(http, f"{r.http}/v1/cap/{iid}.xml")
+        assert status == 200
+        XSD.validate(xml)
+        root = ET.fromstring(xml)
+        ns = {"c": "urn:oasis:names:tc:emergency:cap:1.2"}
+        assert root.findtext("c:msgType", namespaces=ns) == "Cancel"
+        assert root.findtext("c:info/c:severity", namespaces=ns) == "Severe"
+        assert f"{iid}.1" in root.findtext("c:references", namespaces=ns)
+        status, feed = await get(http, f"{r.http}/v1/cap/feed.xml")
+        assert status == 200 and f"/v1/cap/{iid}.xml" in feed
+
+        # A silence over 长安镇 holds its warning until the silence is expired
+        out = cli(config, "silence", "add", "--as", "a1", "--match", "town=长安镇", "--for", "1h",
+                  "--reason", "雨量站检修")
+        assert out.returncode == 0, out.stderr
+        sid = re.search(r"silence (\S+) added", out.stdout).group(1)
+        await asyncio.sleep(1)
+        async with http.post(f"{r.http}/v1/readings", json=rain("DG-CA-R01", start, 36, 1.5)) as resp:
+            assert resp.status == 200
+        w = await wait_incident(http, r.http, lambda w: w["town"] == "长安镇" and w["muted"])
+        assert w["muted"].startswith(f"silenced by silence {sid}") and "雨量站检修" in w["muted"]
+        assert not any("长安" in m["title"] for m in hooks.to("a1"))
+        out = cli(config, "silence", "list", "--as", "a1")
+        assert out.returncode == 0 and sid in out.stdout and "town=长安镇" in out.stdout
+        assert "a1 created: 雨量站检修" in out.stdout
+        out = cli(config, "silence", "expire", sid, "--as", "b1", "--reason", "检修完成")
+        assert out.returncode == 0, out.stderr
+        await hooks.wait("a1", lambda m: "长安" in m["title"], 15)
+        out = cli(config, "silence", "list", "--as", "a1", "--all")
+        assert "b1 expired: 检修完成" in out.stdout

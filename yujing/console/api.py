@@ -1,0 +1,345 @@
+"""Duty commands over HTTP, one-click acknowledge links, and the CAP 1.2 feed.
+
+An aiohttp sub-application mounted at ``/v1`` on the gateway's HTTP server:
+
+- ``GET  /v1/warnings[?state=open|all]``, ``GET /v1/warnings/{id}`` (with timeline)
+- ``POST /v1/warnings/{id}/ack|note|clear`` — ``Authorization: Bearer <token>``
+  (``console.tokens``: one token per person; the person is the actor on the timeline)
+- ``GET  /v1/ack/{token}`` — the signed, expiring link in a message: acknowledges
+  in one click, no login
+- ``GET|POST /v1/silences``, ``POST /v1/silences/{id}/expire``
+- ``GET  /v1/cap/{id}.xml``, ``GET /v1/cap/feed.xml`` (Atom)
+
+Commands are not applied here: they go to ``yujing.commands`` on the partition
+of the warning's book (known from the incident snapshots this process reads
+from ``yujing.incidents``), and the worker that owns that partition applies
+them. A command answers 202 with its id; the snapshot shows the effect a
+moment later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import html
+import logging
+import os
+import uuid
+from typing import Any
+
+import msgspec
+from aiohttp import web
+from aiokafka import AIOKafkaConsumer
+
+from .. import clock
+from ..alerts.cap import render_cap, render_feed
+from ..alerts.model import Command, Silence, State, Warning
+from ..alerts.signing import TokenError, verify
+from ..alerts.silences import add as _check_silence, describe, is_active, parse_matcher, parse_weekly
+from ..durations import parse_duration_ms
+
+log = logging.getLogger("yujing.console")
+CONSOLE_KEY = web.AppKey("console", object)
+_enc = msgspec.json.Encoder()
+_warning = msgspec.json.Decoder(Warning)
+_silence = msgspec.json.Decoder(Silence)
+
+
+class Console:
+    """The read model (incidents and silences from ``yujing.incidents``) and the command sender."""
+
+    def __init__(self, gw: Any) -> None:
+        self.gw = gw
+        self.cfg = gw.cfg
+        self.incidents: dict[str, Warning] = {}
+        self.silences: dict[str, Silence] = {}
+        self.tokens = {tok: who for who, tok in self.cfg.console.tokens.items() if tok}
+        secret = self.cfg.console.link_secret or os.environ.get("YUJING_LINK_SECRET")
+        self.secret = secret.encode() if secret else None
+        self.base = (self.cfg.console.public_url
+                     or f"http://{self.cfg.http.host}:{self.cfg.http.port}").rstrip("/")
+        self.task: asyncio.Task | None = None
+        self.caught_up = asyncio.Event()
+
+    async def start(self) -> None:
+        from ..connectors.kafka import ensure_topics
+        k = self.cfg.kafka
+        await ensure_topics(self.gw.bootstrap, [k.topics.warnings, k.topics.commands,
+                                                k.topics.incidents], k.partitions)
+        self.task = asyncio.create_task(self._follow())
+
+    async def stop(self) -> None:
+        if self.task:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+
+    async def _follow(self) -> None:
+        consumer = AIOKafkaConsumer(self.cfg.kafka.topics.incidents,
+                                    bootstrap_servers=self.gw.bootstrap, group_id=None,
+                                    auto_offset_reset="earliest", enable_auto_commit=False)
+        while True:
+            try:
+                await consumer.start()
+                break
+            except Exception as exc:  # noqa: BLE001 - Kafka not up yet: keep trying
+                log.warning("console: cannot follow incidents yet (%s); retrying", exc)
+                await asyncio.sleep(1)
+        try:
+            while True:
+                batch = await consumer.getmany(timeout_ms=500)
+                for records in batch.values():
+                    for r in records:
+                        self._apply(r.key or b"", r.value)
+                if not batch:
+                    self.caught_up.set()
+        finally:
+            await consumer.stop()
+
+    def _apply(self, key: bytes, value: bytes | None) -> None:
+        if value is None:
+            return
+        try:
+            if key.startswith(b"silence:"):
+                s = _silence.decode(value)
+                self.silences[s.id] = s
+            else:
+                w = _warning.decode(value)
+                old = self.incidents.get(w.incident)
+                if old is None or w.updated_ms >= old.updated_ms or len(w.timeline) >= len(old.timeline):
+                    self.incidents[w.incident] = w
+        except msgspec.DecodeError as exc:
+            log.error("console: undecodable incident snapshot skipped: %s", exc)
+
+    async def send(self, cmd: Command, partition: int) -> None:
+        await self.gw.prod.send_and_wait(self.cfg.kafka.topics.commands, _enc.encode(cmd),
+                                         partition=partition)
+
+    def station(self, sid: str) -> Any:
+        reg = getattr(self.gw, "registry", None)
+        return reg.get(sid) if reg is not None else None
+
+
+def _console(request: web.Request) -> Console:
+    return request.app[CONSOLE_KEY]  # type: ignore[return-value]
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def _who(request: web.Request) -> str | None:
+    c = _console(request)
+    auth = request.headers.get("Authorization", "")
+    if not auth.startswith("Bearer "):
+        return None
+    given = auth[7:].strip()
+    for tok, who in c.tokens.items():
+        if hmac.compare_digest(tok, given):
+            return who
+    return None
+
+
+def _need_user(request: web.Request) -> str:
+    who = _who(request)
+    if who is None:
+        raise web.HTTPUnauthorized(text='{"error": "send Authorization: Bearer <your token> '
+                                        '(console.tokens in the config)"}',
+                                   content_type="application/json")
+    return who
+
+
+def _summary(w: Warning) -> dict:
+    d = msgspec.to_builtins(w)
+    d.pop("timeline", None)
+    d.pop("seen_at_last", None)
+    d.pop("commands", None)
+    return d
+
+
+async def list_warnings(request: web.Request) -> web.Response:
+    c = _console(request)
+    state = request.query.get("state", "open")
+    out = [w for w in c.incidents.values()
+           if state == "all" or (state == "open" and w.state in (State.ACTIVE, State.ACKNOWLEDGED))
+           or w.state.value == state]
+    out.sort(key=lambda w: (-w.grade, w.incident))
+    return web.json_response([_summary(w) for w in out])
+
+
+async def get_warning(request: web.Request) -> web.Response:
+    c = _console(request)
+    w = c.incidents.get(request.match_info["id"])
+    if w is None:
+        return _error(404, f"unknown incident {request.match_info['id']!r}: GET /v1/warnings "
+                           "lists the open ones")
+    return web.json_response(msgspec.to_builtins(w))
+
+
+async def command(request: web.Request) -> web.Response:
+    c = _console(request)
+    who = _need_user(request)
+    iid, action = request.match_info["id"], request.match_info["action"]
+    w = c.incidents.get(iid)
+    if w is None:
+        return _error(404, f"unknown incident {iid!r}: GET /v1/warnings lists the open ones")
+    try:
+        body = await request.json() if request.can_read_body else {}
+    except ValueError:
+        return _error(400, "the body must be JSON, e.g. {\"note\": \"on my way\"}")
+    text = str(body.get("note") or body.get("text") or body.get("reason") or "")
+    if action == "clear" and not text:
+        return _error(400, "a manual clear (销警) needs a reason: {\"reason\": \"...\"}")
+    if action == "note" and not text:
+        return _error(400, "a note needs text: {\"text\": \"...\"}")
+    cmd = Command(action, id=uuid.uuid4().hex, actor=who, incident=iid, text=text,
+                  at=clock.now_ms())
+    await c.send(cmd, w.partition)
+    return web.json_response({"command": cmd.id, "incident": iid, "action": action, "by": who},
+                             status=202)
+
+
+def _page(title: str, body: str, status: int = 200) -> web.Response:
+    return web.Response(text=f"<!doctype html><meta charset=utf-8><meta name=viewport "
+                             f"content='width=device-width'><title>{html.escape(title)}</title>"
+                             f"<h1>{html.escape(title)}</h1><p>{body}</p>",
+                        content_type="text/html", status=status)
+
+
+async def ack_link(request: web.Request) -> web.Response:
+    c = _console(request)
+    if c.secret is None:
+        return _page("链接不可用 / link disabled", "no link secret is configured", 503)
+    try:
+        claim = verify(c.secret, request.match_info["token"], clock.now_ms())
+    except TokenError as exc:
+        return _page("链接无效 / link refused", html.escape(str(exc)), 403)
+    if claim.a != "ack":
+        return _page("链接无效 / link refused", "this link does not acknowledge", 403)
+    done, missing = [], []
+    for iid in claim.i:
+        w = c.incidents.get(iid)
+        if w is None:
+            missing.append(iid)
+            continue
+        await c.send(Command("ack", id=f"link:{iid}:{claim.p}:{claim.e}", actor=claim.p,
+                             incident=iid, text="acknowledged with the link in the message",
+                             at=clock.now_ms()), w.partition)
+        done.append(iid)
+    body = f"{html.escape(claim.p)}: {len(done)} 条预警已确认，升级呼叫停止。" + "<br>".join(
+        html.escape(i) for i in done)
+    if missing:
+        body += "<br>未找到 / unknown: " + ", ".join(html.escape(i) for i in missing)
+    return _page("已确认 / acknowledged", body)
+
+
+def _silence_view(s: Silence, now_ms: int) -> dict:
+    from ..alerts.templates import local_time
+    state = "active" if is_active(s, now_ms) else ("expired" if s.ends_ms <= now_ms else
+                                                   "waiting")
+    names = {0: "mon", 1: "tue", 2: "wed", 3: "thu", 4: "fri", 5: "sat", 6: "sun"}
+    return {"id": s.id, "state": state, "matchers": [str(m) for m in s.matchers],
+            "starts": local_time(s.starts_ms), "ends": local_time(s.ends_ms),
+            "starts_ms": s.starts_ms, "ends_ms": s.ends_ms,
+            "weekly": [f"{','.join(names[d] for d in w.days)} {w.start}-{w.end}" for w in s.weekly],
+            "created_by": s.created_by, "reason": s.reason, "describe": describe(s),
+            "audit": [{"at": local_time(a.at), "actor": a.actor, "action": a.action,
+                       "reason": a.reason} for a in s.audit]}
+
+
+async def list_silences(request: web.Request) -> web.Response:
+    c = _console(request)
+    _need_user(request)
+    now = clock.now_ms()
+    show_all = request.query.get("all") in ("1", "true")
+    out = [_silence_view(s, now) for s in c.silences.values() if show_all or s.ends_ms > now]
+    return web.json_response(sorted(out, key=lambda s: s["starts_ms"]))
+
+
+async def add_silence(request: web.Request) -> web.Response:
+    c = _console(request)
+    who = _need_user(request)
+    try:
+        body = await request.json()
+        matchers = [parse_matcher(m) for m in body.get("matchers", [])]
+        weekly = [parse_weekly(w) for w in body.get("weekly", [])]
+        now = clock.now_ms()
+        starts = int(body.get("starts_ms") or now)
+        if body.get("ends_ms"):
+            ends = int(body["ends_ms"])
+        elif body.get("duration"):
+            ends = starts + parse_duration_ms(body["duration"])
+        else:
+            raise ValueError("say how long: \"duration\": \"2h\" or \"ends_ms\"")
+        reason = str(body.get("reason") or "")
+        if not reason:
+            raise ValueError("a silence needs a reason: who reads the list later must know why")
+        s = Silence(id=str(body.get("id") or uuid.uuid4().hex[:10]), matchers=matchers,
+                    starts_ms=starts, ends_ms=ends, created_by=who, reason=reason, weekly=weekly)
+        _check_silence(None, s, who, now)   # the book checks again; fail fast here
+    except ValueError as exc:
+        return _error(400, str(exc))
+    cmd = Command("silence_add", id=uuid.uuid4().hex, actor=who, silence=s, at=now)
+    for p in range(c.cfg.kafka.partitions):   # every partition's book keeps its copy
+        await c.send(cmd, p)
+    return web.json_response({"id": s.id, "describe": describe(s)}, status=202)
+
+
+async def expire_silence(request: web.Request) -> web.Response:
+    c = _console(request)
+    who = _need_user(request)
+    sid = request.match_info["id"]
+    if sid not in c.silences:
+        return _error(404, f"unknown silence {sid!r}: GET /v1/silences lists them")
+    body = await request.json() if request.can_read_body else {}
+    cmd = Command("silence_expire", id=uuid.uuid4().hex, actor=who, silence_id=sid,
+                  text=str(body.get("reason") or "expired"), at=clock.now_ms())
+    for p in range(c.cfg.kafka.partitions):
+        await c.send(cmd, p)
+    return web.json_response({"id": sid, "expiring": True}, status=202)
+
+
+async def cap_message(request: web.Request) -> web.Response:
+    c = _console(request)
+    iid = request.match_info["id"]
+    w = c.incidents.get(iid)
+    if w is None or not w.cap:
+        return _error(404, f"no CAP message for {iid!r}: unknown, or still pending")
+    a = c.cfg.alerts
+    xml = render_cap(w, c.station(w.station), a.sender, a.sender_name, a.region_code,
+                     f"{c.base}/v1/warnings/{w.incident}")
+    return web.Response(body=xml, content_type="application/cap+xml", charset="utf-8")
+
+
+async def cap_feed(request: web.Request) -> web.Response:
+    c = _console(request)
+    xml = render_feed(list(c.incidents.values()), c.base, clock.now_ms())
+    return web.Response(body=xml, content_type="application/atom+xml", charset="utf-8")
+
+
+def make_console(gw: Any) -> web.Application:
+    sub = web.Application()
+    console = Console(gw)
+    sub[CONSOLE_KEY] = console
+
+    async def lifecycle(app: web.Application):  # noqa: ANN202
+        await console.start()
+        yield
+        await console.stop()
+
+    sub.cleanup_ctx.append(lifecycle)
+    r = sub.router
+    r.add_get("/warnings", list_warnings)
+    r.add_get("/warnings/{id}", get_warning)
+    r.add_post(r"/warnings/{id}/{action:ack|note|clear}", command)
+    r.add_get("/ack/{token}", ack_link)
+    r.add_get("/silences", list_silences)
+    r.add_post("/silences", add_silence)
+    r.add_post("/silences/{id}/expire", expire_silence)
+    r.add_get("/cap/feed.xml", cap_feed)
+    r.add_get(r"/cap/{id:[^/]+}.xml", cap_message)
+    return sub
+
+
+def mount_console(app: web.Application, gw: Any) -> None:
+    """Mount the duty console API on the gateway's app (``/v1/...``)."""
+    app.add_subapp("/v1", make_console(gw))
