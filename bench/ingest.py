@@ -3,7 +3,10 @@ JSON and HTTP InfluxDB line protocol, into Kafka (Tansu).
 
     .venv/bin/python bench/ingest.py [--runs 3] [--amqtt]
 
-Starts Tansu, Mosquitto (Debian's /usr/sbin/mosquitto with a temporary config) and one
+Starts Tansu, Mosquitto (Debian's /usr/sbin/mosquitto with a temporary config:
+``set_tcp_nodelay true`` — without it Nagle's algorithm added ~30 ms per message on the
+way to the gateway (measured: p50 71 ms instead of 42 ms) — and ``max_inflight_messages
+1000``, since the gateway acknowledges only after Kafka has the readings) and one
 gateway as a separate process (``yujing gateway``, default gateway settings: linger
 50 ms, envelopes of at most 500 readings, MQTT 3.1.1 QoS 1 with acknowledgement after
 Kafka). A watcher (plain aiokafka consumer, no group, fetch wait 5 ms) reads
@@ -221,7 +224,7 @@ class Stack:
         if self.mqtt == "mosquitto":
             conf = self.tmp / "mosquitto.conf"
             conf.write_text(f"listener {self.mport} 127.0.0.1\nallow_anonymous true\n"
-                            "persistence false\nuser root\nmax_inflight_messages 1000\n"
+                            "persistence false\nuser root\nmax_inflight_messages 1000\nset_tcp_nodelay true\n"
                             "max_queued_messages 100000\n")
             self._spawn(["/usr/sbin/mosquitto", "-c", str(conf)], "mosquitto.log")
         else:

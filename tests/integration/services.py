@@ -85,7 +85,7 @@ def mosquitto(tmp: Path, extra: str = "", port: int | None = None) -> Iterator[M
     conf = tmp / f"mosquitto-{port}.conf"
     conf.write_text(f"listener {port} 127.0.0.1\n"
                     + ("allow_anonymous true\n" if "allow_anonymous" not in extra else "")
-                    + "persistence false\nuser root\nmax_inflight_messages 1000\n"
+                    + "persistence false\nuser root\nmax_inflight_messages 1000\nset_tcp_nodelay true\n"
                     + "max_queued_messages 100000\n" + extra)
     m = Mosquitto(port, conf, None)  # type: ignore[arg-type]
     m.start()
