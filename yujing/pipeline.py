@@ -19,7 +19,7 @@ from .registry import Registry
 from .durations import parse_duration_ms
 from .rules import nodata
 from .rules.engine import Engine
-from .rules.messages import render
+from .rules.messages import KIND_ZH, render
 from .rules.schema import Rule
 
 
@@ -95,7 +95,8 @@ class Pipeline:
                 "rule": ev.rule, "rule_name": ev.rule_name, "grade": g.label, "grade_zh": g.zh,
                 "grade_roman": g.roman, "value": ev.value, "window": ev.window,
                 "time": local_time(ev.ts), "plan": plan, "reason": ev.reason,
-                "incident": ev.incident})
+                "incident": ev.incident, "kind": ev.kind.value,
+                "kind_zh": KIND_ZH.get(ev.kind.value, ev.kind.value)})
         return msgspec.structs.replace(ev, station_name=name, town=town, messages=messages)
 
 

@@ -284,3 +284,53 @@ def test_a_rule_fires_on_an_anomaly_score_held_for_a_while():
     assert [x for reading in data for x in findings(e, [reading])] == with_model
     # without the model (not trained yet) the rule never fires
     assert findings(Engine([r], models={}), data) == []
+
+
+# --- evaluate_every, default(), month()/hour(), explanations ---------------------------------
+
+
+def test_evaluate_every_lets_time_alone_clear_an_event_rule():
+    r = rule({"orange": "max(spark, 10m) >= 1"}, "not (max(spark, 30m) >= 1)",
+             evaluate_every="1m")
+    data = [Reading("f", "spark", T0, 1.0), Reading("f", "spark", T0 + 2 * H, 1.0),
+            Reading("f", "temp_c", T0 + 3 * H, 20.0)]  # another metric moves event time on
+    other = rule({"blue": "last(temp_c) > 100"}, "last(temp_c) < -100", id="other")
+    e = Engine([r, other])
+    got = findings(e, data)
+    assert [x for x in got if x[2] != "clear" or x[0] > 0] == [
+        (0, "f", "orange"), (30, "f", "clear"), (120, "f", "orange"), (150, "f", "clear")]
+    # identical when the readings come one by one
+    e2 = Engine([r, other])
+    assert [x for reading in data for x in findings(e2, [reading])] == got
+    # without evaluate_every the warning never clears: only readings are evaluation points
+    plain = Engine([r.model_copy(update={"evaluate_every": None}), other])
+    assert [g for _, st, g in findings(plain, data) if g != "clear"] == ["orange"]
+    assert [m for m, _, g in findings(Engine([r.model_copy(update={"evaluate_every": None}),
+                                               other]), data) if g == "clear"] == []
+
+
+def test_default_gives_a_fallback_for_a_missing_station_field():
+    reg = Registry([Station(id="a", name="A", kind="k", thresholds={"blue_cm": 30}),
+                    Station(id="b", name="B", kind="k")])
+    r = rule({"blue": "last(depth_cm) >= default(station.blue_cm, 15)"})
+    got = findings(Engine([r], registry=reg),
+                   series("a", "depth_cm", [20]) + series("b", "depth_cm", [20], start=1))
+    assert [x for x in got if x[2] == "blue"] == [(1, "b", "blue")]
+    assert ex.parse_condition("last(x) >= default(station.f, 1)").optional_fields == {"f"}
+
+
+def test_month_and_hour_are_local_time():
+    # T0 + 16 h 30 min UTC on 2025-06-15 is 00:30 on 2025-06-16 in Dongguan
+    t = 1_749_945_600_000 + 16 * H + 30 * MIN  # 2025-06-15T00:00Z + 16:30
+    r = rule({"blue": "hour() == 0 and month() == 6 and last(x) > 0"})
+    f, _ = Engine([r]).process(["s"], np.array([0], np.uint32), ["x"], np.array([0], np.uint32),
+                               np.array([t]), np.array([1.0]))
+    assert [x.grade for x in f] == [Grade.BLUE]
+
+
+def test_reason_quotes_the_branch_that_held():
+    r = rule({"orange": "mean(wind_ms, 10m) >= 24.5 or max(gust_ms, 10m) >= 28.5"})
+    f, _ = Engine([r]).process(*cols(series("s", "wind_ms", [5.0]) + series("s", "gust_ms", [30.0])))
+    [orange] = [x for x in f if x.grade == Grade.ORANGE]
+    assert orange.reason.startswith("max(gust_ms, 10m) = 30 (orange:")
+    assert orange.value == 30.0 and orange.window == "10m"

@@ -39,6 +39,8 @@ class CompiledRule:
     horizon_ms: int
     group_fields: set[str] = field(default_factory=set)
     models: set[str] = field(default_factory=set)
+    optional_fields: set[str] = field(default_factory=set)
+    tick_ms: int = 0
 
     @property
     def id(self) -> str:
@@ -100,14 +102,21 @@ def compile_rule(rule: Rule) -> CompiledRule:
     fields: set[str] = set()
     groups: set[str] = set()
     models: set[str] = set()
+    optional: set[str] = set()
     horizon = 0
     for c in checks:
         metrics |= c.expr.metrics
         models |= c.expr.models
+        optional |= c.expr.optional_fields
         fields |= c.expr.station_fields
         horizon = max(horizon, c.expr.horizon_ms + c.hold_ms)
         _group_fields(c.expr.tree, groups)
     if not metrics and not models:
         raise CompileError(("grades",), "the rule reads no metric: use a window function such "
                                         "as sum(rain_mm, 3h) in a condition")
-    return CompiledRule(rule, grades, clear, metrics, fields, horizon, groups, models)
+    required = set()
+    for c in checks:  # a field read outside default() anywhere is required
+        required |= c.expr.station_fields - c.expr.optional_fields
+    tick = parse_duration_ms(rule.evaluate_every) if rule.evaluate_every else 0
+    return CompiledRule(rule, grades, clear, metrics, fields, horizon, groups, models,
+                        fields - required, tick)

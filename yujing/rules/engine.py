@@ -81,6 +81,9 @@ class Engine:
         model it lacks never fire (``yujing rules check --models`` reports them)."""
         self.compiled = [compile_rule(r) for r in rules if r.enabled]
         self.rules = {c.id: c for c in self.compiled}
+        if len(self.rules) != len(self.compiled):
+            dup = sorted({c.id for c in self.compiled if sum(x.id == c.id for x in self.compiled) > 1})
+            raise ValueError(f"rule ids must be unique; repeated: {', '.join(dup)}")
         self.lateness_ms = lateness_ms
         self.registry = registry
         self.models = models
@@ -94,6 +97,7 @@ class Engine:
         self.series_ts: list[np.ndarray] = []
         self.series_v: list[np.ndarray] = []
         self.series_metric: list[int] = []
+        self.series_horizon: list[int] = []  # window kept: the longest rule on that station
         self._sid = np.full((64, 8), -1, dtype=np.int64)
         self._newest = _Grow(_NONE, np.int64)
         self._horizon_by_metric: dict[str, int] = {}
@@ -103,6 +107,7 @@ class Engine:
         self._metric_used = np.zeros(0, dtype=bool)
         self._metric_horizon = np.zeros(0, dtype=np.int64)
         self._state = {c.id: _RuleState() for c in self.compiled}
+        self._watermark = 0
         self._fields: dict[str, _Grow] = {}
         self._groups: dict[str, tuple[_Grow, dict[str, int]]] = {}
 
@@ -128,6 +133,7 @@ class Engine:
                     i = self.metric_index[m]
                     self._metric_used[i] = True
                     self._metric_horizon[i] = self.horizon_ms(m)
+        self._recompute_horizons()
 
     def set_registry(self, registry: Any | None) -> None:
         """Use a reloaded station registry: selectors and station fields are looked up again."""
@@ -136,6 +142,7 @@ class Engine:
             state.eligible = _Grow(-1, np.int8)
         self._fields.clear()
         self._groups.clear()
+        self._recompute_horizons()
 
     @property
     def series(self) -> dict[tuple[str, str], "SeriesView"]:
@@ -190,9 +197,30 @@ class Engine:
                 self.series_ts.append(np.empty(0, np.int64))
                 self.series_v.append(np.empty(0, np.float64))
                 self.series_metric.append(mm)
+                self.series_horizon.append(self._horizon_for(s, mm))
             self._newest.ensure(len(self.series_ts))
             sid = self._sid[st, m]
         return sid
+
+    def _horizon_for(self, st: int, m: int) -> int:
+        """How far back one series must reach: the longest window of the rules that read
+        this metric at this station (a 10-day dry-spell rule on forest stations does not make
+        every rain gauge keep 10 days)."""
+        metric, name = self.metric_names[m], self.station_names[st]
+        entry = self.registry.get(name) if self.registry is not None else None
+        longest = 0
+        for c in self.compiled:
+            if metric in c.metrics and c.horizon_ms > longest and c.eligible(name, entry):
+                longest = c.horizon_ms
+        return longest + self.lateness_ms
+
+    def _recompute_horizons(self) -> None:
+        rows, cols = self._sid.shape
+        for st in range(min(rows, len(self.station_names))):
+            for m in range(min(cols, len(self.metric_names))):
+                sid = int(self._sid[st, m])
+                if sid >= 0:
+                    self.series_horizon[sid] = self._horizon_for(st, m)
 
     def _lookup(self, st: np.ndarray, metric: str) -> np.ndarray:
         m = self.metric_index.get(metric)
@@ -262,6 +290,8 @@ class Engine:
         np.maximum.at(newest, sid, t)
 
         points = self._points(st, m, t)
+        self._add_ticks(points, max(self._watermark, int(t.max())))
+        self._watermark = max(self._watermark, int(t.max()))
         needed = set(np.unique(sid).tolist())
         for c, (pst, _) in points.items():
             ust = np.unique(pst)
@@ -305,6 +335,41 @@ class Engine:
             out[c] = (pst, pt)
         return out
 
+    _MAX_TICKS = 10_000  # per station and chunk: a day of minutes, a week of 1-minute gaps
+
+    def _add_ticks(self, points: dict, until_ms: int) -> None:
+        """Grid points for rules with ``evaluate_every``: every station the rule has judged
+        is evaluated on the event-time grid up to ``until_ms``, in time order with its
+        reading points, so time passing alone can clear a warning on event metrics, the
+        same way whether readings came one by one or in one chunk."""
+        nst = len(self.station_names)
+        for c in self.compiled:
+            if not c.tick_ms:
+                continue
+            tick = c.tick_ms
+            last_eval = self._state[c.id].last_eval.ensure(nst)
+            start = last_eval[:nst].copy()
+            pst, pt = points.get(c, (np.empty(0, np.int64), np.empty(0, np.int64)))
+            if pst.size:  # stations judged for the first time start at their first reading
+                first = np.full(nst, np.iinfo(np.int64).max, dtype=np.int64)
+                np.minimum.at(first, pst, pt)
+                fresh = (start == _NONE) & (first < np.iinfo(np.int64).max)
+                start[fresh] = first[fresh]
+            tracked = np.flatnonzero(start != _NONE)
+            if tracked.size == 0:
+                continue
+            g0 = (start[tracked] // tick + 1) * tick
+            g1 = until_ms // tick * tick
+            n = np.clip((g1 - g0) // tick + 1, 0, self._MAX_TICKS)
+            if not n.any():
+                continue
+            gst = np.repeat(tracked, n)
+            offsets = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+            gpt = np.repeat(g0, n) + offsets * tick
+            k = np.unique(np.concatenate((fl.keys(pst, pt), fl.keys(gst, gpt))))
+            new_st = k // fl.SPAN
+            points[c] = (new_st, k - new_st * fl.SPAN + fl.EPOCH)
+
     def _merge(self, needed: np.ndarray, sid: np.ndarray, t: np.ndarray, val: np.ndarray) -> fl.Flat:
         old_ts = [self.series_ts[s] for s in needed.tolist()]
         lens = np.fromiter((a.size for a in old_ts), np.int64, len(old_ts))
@@ -329,8 +394,7 @@ class Engine:
         lo = np.searchsorted(flat.sid, touched, side="left")
         hi = np.searchsorted(flat.sid, touched, side="right")
         newest = self._newest.a[touched]
-        horizon = self._metric_horizon[np.asarray([self.series_metric[s] for s in touched.tolist()],
-                                                  dtype=np.int64)]
+        horizon = np.asarray([self.series_horizon[s] for s in touched.tolist()], dtype=np.int64)
         cut = np.searchsorted(flat.key, fl.keys(touched, np.maximum(newest - horizon, fl.EPOCH)),
                               side="right")
         if self._keep_points:  # anomaly models look back a number of readings, not a time
@@ -412,16 +476,19 @@ class Engine:
             else:
                 continue  # between grade and clear: nothing to say (hysteresis band)
             tree = check.expr.tree if check is not None else None
-            prim = ex.primary(tree) if tree is not None else None
+            prim = ex.primary(tree, lambda n, i=i: bool(_truth(ev(n))[i])) \
+                if tree is not None else None
             value = float(ev(prim)[i]) if prim is not None else float("nan")
-            window_ms = ex.first_window_ms(tree) if tree is not None else 0
+            window_ms = ex.first_window_ms(prim if prim is not None else tree) \
+                if tree is not None else 0
             what = ex.unparse(prim) if prim is not None else "no grade condition"
+            shown = "n/a" if np.isnan(value) else f"{value:g}"
             rule_text = f"{label}: {check.text}" if check is not None else label
             if check is not None and check.hold_ms:
                 rule_text += f" for {format_duration(check.hold_ms)}"
             out.append(Finding(c.id, self.station_names[int(pst[i])], int(pt[i]), g, is_clear,
                                value, format_duration(window_ms) if window_ms else "",
-                               f"{what} = {value:g} ({rule_text})", is_pending))
+                               f"{what} = {shown} ({rule_text})", is_pending))
         return out
 
     def _sticky(self, state: _RuleState, grade: np.ndarray, clear: np.ndarray, pst: np.ndarray,
@@ -480,7 +547,14 @@ class Engine:
                 return np.abs(args[0])
             if node.fn == "beaufort":
                 return beaufort(args[0])
+            if node.fn == "default":
+                return np.where(np.isfinite(args[0]), args[0], args[1])
             return fire_index(*args)
+        if isinstance(node, ex.TimeOf):
+            local = (pt + 8 * 3_600_000).astype("datetime64[ms]")
+            if node.fn == "hour":
+                return ((pt // 1000 + 8 * 3600) // 3600 % 24).astype(np.float64)
+            return (local.astype("datetime64[M]").astype(np.int64) % 12 + 1).astype(np.float64)
         if isinstance(node, ex.GroupCount):
             return self._group_count(node, state, _truth(ev(node.cond)), pst, pt)
         if isinstance(node, ex.Anomaly):

@@ -23,7 +23,8 @@ from ..durations import parse_duration_ms
 WINDOW_AGGS = {"sum": True, "mean": True, "max": True, "min": True, "count": True,
                "first": True, "last": False, "delta": True, "rate": True, "spread": True}
 SERIES_FUNCS = {"jump", "days_since"}
-NUMERIC_FUNCS = {"abs": 1, "fire_index": (4, 5), "beaufort": 1}
+NUMERIC_FUNCS = {"abs": 1, "fire_index": (4, 5), "beaufort": 1, "default": 2}
+TIME_FUNCS = {"month", "hour"}  # of the evaluation time, Asia/Shanghai (UTC+8)
 GROUP_FUNCS = {"count_stations"}
 MODEL_FUNCS = {"anomaly"}
 COMPARATORS = (">=", "<=", "==", "!=", ">", "<")
@@ -88,6 +89,13 @@ class Binary:
 
 
 @dataclass(frozen=True)
+class TimeOf:
+    """month() 1..12 or hour() 0..23 of the evaluation time in Asia/Shanghai."""
+
+    fn: str
+
+
+@dataclass(frozen=True)
 class Anomaly:
     """The score in [0, 1] of the named anomaly model for the station's newest reading."""
 
@@ -111,6 +119,7 @@ class Expr:
     station_fields: set[str] = field(default_factory=set)
     aggs: set[Agg] = field(default_factory=set)
     models: set[str] = field(default_factory=set)
+    optional_fields: set[str] = field(default_factory=set)  # only inside default(...)
     horizon_ms: int = 0
     is_condition: bool = False
 
@@ -160,6 +169,8 @@ class _Parser:
         self.toks = tokenize(text)
         self.i = 0
         self.info = Expr(text, None)
+        self._in_default = 0
+        self._required: set[str] = set()
 
     def peek(self) -> Tok:
         return self.toks[self.i]
@@ -183,6 +194,7 @@ class _Parser:
             raise ExprError(f"unexpected {t.text!r} after a complete expression", t.col)
         self.info.tree = tree
         self.info.is_condition = _is_bool(tree)
+        self.info.optional_fields = self.info.station_fields - self._required
         return self.info
 
     def or_expr(self) -> object:
@@ -255,6 +267,8 @@ class _Parser:
                 if f.kind != "name":
                     raise ExprError("write station.<field>, e.g. station.warning_level_m", f.col)
                 self.info.station_fields.add(f.text)
+                if not self._in_default:
+                    self._required.add(f.text)
                 return StationField(f.text)
             if self.peek().text == "(":
                 return self.call(t)
@@ -358,8 +372,13 @@ class _Parser:
             self.expect(")")
             self._horizon(window)
             return GroupCount(cond, window, by.text)
+        if fn in TIME_FUNCS:
+            self.expect(")")
+            return TimeOf(fn)
         if fn in NUMERIC_FUNCS:
+            self._in_default += fn == "default"  # default(station.f, x): f may be missing
             args = [self.additive()]
+            self._in_default -= fn == "default"
             while self.peek().text == ",":
                 self.take()
                 args.append(self.additive())
@@ -370,7 +389,8 @@ class _Parser:
                 raise ExprError(f"{fn}() takes {lo if lo == hi else f'{lo} to {hi}'} "
                                 f"argument(s), got {len(args)}", close.col)
             return Call(fn, tuple(args))
-        known = sorted([*WINDOW_AGGS, *SERIES_FUNCS, *NUMERIC_FUNCS, *GROUP_FUNCS, *MODEL_FUNCS])
+        known = sorted([*WINDOW_AGGS, *SERIES_FUNCS, *NUMERIC_FUNCS, *GROUP_FUNCS, *MODEL_FUNCS,
+                        *TIME_FUNCS])
         import difflib
         close = difflib.get_close_matches(fn, known, n=1)
         hint = f"did you mean {close[0]}()?" if close else f"known: {', '.join(known)}"
@@ -420,6 +440,8 @@ def unparse(node: object) -> str:
         return f"count_stations({unparse(node.cond)}, {format_duration(node.window_ms)}, {node.by})"
     if isinstance(node, Anomaly):
         return f"anomaly(model={node.model})"
+    if isinstance(node, TimeOf):
+        return f"{node.fn}()"
     if isinstance(node, Unary):
         return f"not {unparse(node.arg)}" if node.op == "not" else f"-{unparse(node.arg)}"
     if isinstance(node, Binary):
@@ -436,14 +458,20 @@ def _paren(node: object, parent: str) -> str:
     return text
 
 
-def primary(node: object) -> object | None:
-    """The measured side of the first comparison: what a reason should quote."""
+def primary(node: object, truth=None) -> object | None:  # noqa: ANN001
+    """The measured side of the comparison a reason should quote.
+
+    With ``truth`` (node → bool at the point in question), an ``or`` quotes the
+    branch that held, so a gust-triggered warning names the gust, not the mean.
+    """
     if isinstance(node, Binary):
         if node.op in COMPARATORS:
             return node.left if not isinstance(node.left, Num) else node.right
-        return primary(node.left) or primary(node.right)
+        if node.op == "or" and truth is not None and not truth(node.left) and truth(node.right):
+            return primary(node.right, truth) or primary(node.left, truth)
+        return primary(node.left, truth) or primary(node.right, truth)
     if isinstance(node, Unary):
-        return primary(node.arg)
+        return primary(node.arg, truth)
     return None
 
 

@@ -111,7 +111,7 @@ def check_references(rules: list[tuple[Rule, Origin]], registry: Any) -> list[Pr
         if not compiled.station_fields:
             continue
         eligible = [s for s in stations if compiled.eligible(s.id, s)]
-        for field in sorted(compiled.station_fields):
+        for field in sorted(compiled.station_fields - compiled.optional_fields):
             lacking = [s.id for s in eligible
                        if field not in s.thresholds and not isinstance(getattr(s, field, None), (int, float))]
             if lacking:

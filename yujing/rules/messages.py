@@ -11,8 +11,10 @@ import string
 
 PLACEHOLDERS = {
     "station", "station_name", "town", "rule", "rule_name", "grade", "grade_zh", "grade_roman",
-    "value", "window", "time", "plan", "reason", "incident",
+    "value", "window", "time", "plan", "reason", "incident", "kind", "kind_zh",
 }
+KIND_ZH = {"pending": "待定", "raised": "发布", "upgraded": "升级", "downgraded": "降级",
+           "cleared": "解除"}
 _formatter = string.Formatter()
 
 

@@ -127,6 +127,10 @@ class Rule(BaseModel):
     clear: Spec | None = Field(None, description="omitted: clears when no grade holds")
     for_: str | None = Field(None, alias="for", description="default hold time for every grade")
     downgrade: bool = Field(False, description="lower the grade when only a lower grade holds")
+    evaluate_every: str | None = Field(
+        None, description="also evaluate a raised or pending warning on this event-time grid "
+                          "without new readings (rules on event metrics such as spark: the "
+                          "clear comes from time passing); None: only when readings arrive")
     message: dict[Literal["zh", "en"], str] | None = None
     source: str = Field("", description="where the thresholds come from (STANDARDS.md)")
     enabled: bool = True
@@ -143,6 +147,13 @@ class Rule(BaseModel):
     def _for(cls, v: str | None) -> str | None:
         if v is not None:
             parse_duration_ms(v)
+        return v
+
+    @field_validator("evaluate_every")
+    @classmethod
+    def _every(cls, v: str | None) -> str | None:
+        if v is not None and parse_duration_ms(v) < 1000:
+            raise ValueError("evaluate_every must be at least 1s, e.g. 1m")
         return v
 
     @field_validator("message")
