@@ -451,3 +451,16 @@ def test_an_event_for_an_unknown_key_opens_an_incident(kind):
                       reason="x", town="虎门镇")
     r.apply(r.book.on_event(0, ev, T))
     assert r.only().state == State.ACTIVE and len(r.sent) == 1
+
+
+def test_a_reconsumed_tick_of_the_dead_run_does_not_resend():
+    """After a restart Kafka may hand back the dead run's ticks before the results that
+    followed them; only the new run's own ticks (which come after every old result) resend."""
+    r = Rig()
+    r.find(Grade.ORANGE)
+    flying = r.sent[0]
+    restarted = Book(r.s, r.store, r.book.roster, run_id="run-2")
+    old_tick = Command("tick", actor="run")
+    assert restarted.on_command(0, old_tick, T + S).dispatch == []
+    own_tick = Command("tick", actor="run-2")
+    assert [d.id for d in restarted.on_command(0, own_tick, T + S).dispatch] == [flying.id]

@@ -55,6 +55,7 @@ class Effects:
     changed: dict[str, Warning] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     reminders: list[tuple[str, str]] = field(default_factory=list)    # (person, text)
+    silences: list[Silence] = field(default_factory=list)             # changed ones
 
     def touch(self, w: Warning) -> None:
         self.changed[w.incident] = w
@@ -238,7 +239,10 @@ class Book:
     def on_command(self, p: int, cmd: Command, now_ms: int) -> Effects:
         fx = Effects()
         if cmd.cmd == "tick":
-            return self.on_tick(p, now_ms)
+            # Only this run's own ticks resend what a dead run left in flight: they come after
+            # every result the dead run produced, so those are already recorded. A re-consumed
+            # tick of the dead run could come before a result and resend a delivered message.
+            return self.on_tick(p, now_ms, own=cmd.actor in ("", self.run_id))
         if cmd.cmd == "result" and cmd.result is not None:
             return self.on_result(p, cmd.result, now_ms)
         if cmd.cmd in ("silence_add", "silence_expire"):
@@ -274,6 +278,7 @@ class Book:
                 return
             try:
                 st.silences[key] = sil.add(existing, cmd.silence, cmd.actor, now_ms)
+                fx.silences.append(st.silences[key])
             except ValueError as exc:
                 fx.errors.append(str(exc))
         elif cmd.cmd == "silence_expire":
@@ -284,9 +289,10 @@ class Book:
                                  "shows the ids")
                 return
             st.silences[key] = sil.expire(s, cmd.actor, cmd.text or "expired", now_ms)
+            fx.silences.append(st.silences[key])
 
     # -- ticks -------------------------------------------------------------
-    def on_tick(self, p: int, now_ms: int) -> Effects:
+    def on_tick(self, p: int, now_ms: int, own: bool = True) -> Effects:
         fx = Effects()
         st = self.store
         prefix = f"{p}:"
@@ -304,13 +310,14 @@ class Book:
         for ident in groups:
             self._flush(p, ident[1:], now_ms, fx)
         self._flush_due(p, now_ms, fx)  # groups that became due through escalations above
-        for k, d in list(st.deliveries.items()):
+        for k, d in list(st.deliveries.items()) if own else []:
             if k.startswith(prefix) and d.run != self.run_id:
                 self._redispatch(p, d, now_ms, fx)
         if p == 0:
             for k, s in list(st.silences.items()):
                 if k.startswith(prefix) and sil.needs_reminder(s, now_ms, self.reminder_ms):
                     st.silences[k] = sil.reminded(s, now_ms)
+                    fx.silences.append(st.silences[k])
                     fx.reminders.append((s.created_by, f"{sil.describe(s)} ends at "
                                          f"{self._local(s.ends_ms)}: extend it or let it end"))
         return fx
@@ -419,7 +426,7 @@ class Book:
         d = Delivery(id=did, group=g.key, partition=p, person=rec.id, person_name=rec.name,
                      roles=list(rec.roles), contacts=list(rec.contacts), incidents=incidents,
                      kinds=[it.notice.kind for it in chunk], message=msg, run=self.run_id,
-                     created_ms=now_ms)
+                     created_ms=now_ms, notice_at=[it.notice.at for it in chunk])
         self.store.deliveries[_k(p, did)] = d
         fx.dispatch.append(d)
         for it in chunk:

@@ -159,6 +159,7 @@ class Delivery(msgspec.Struct, omit_defaults=True):
     run: str                # the worker run that handed it to apprise
     created_ms: int
     redispatched: int = 0
+    notice_at: list[int] = msgspec.field(default_factory=list)  # when each item was decided
 
 
 class Attempt(msgspec.Struct):

@@ -148,8 +148,13 @@ def _need_user(request: web.Request) -> str:
     return who
 
 
+def _full(w: Warning) -> dict:
+    """Every field, defaults included (the structs omit them on the wire to stay small)."""
+    return msgspec.to_builtins({f: getattr(w, f) for f in w.__struct_fields__})
+
+
 def _summary(w: Warning) -> dict:
-    d = msgspec.to_builtins(w)
+    d = _full(w)
     d.pop("timeline", None)
     d.pop("seen_at_last", None)
     d.pop("commands", None)
@@ -172,7 +177,7 @@ async def get_warning(request: web.Request) -> web.Response:
     if w is None:
         return _error(404, f"unknown incident {request.match_info['id']!r}: GET /v1/warnings "
                            "lists the open ones")
-    return web.json_response(msgspec.to_builtins(w))
+    return web.json_response(_full(w))
 
 
 async def command(request: web.Request) -> web.Response:

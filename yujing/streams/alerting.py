@@ -40,7 +40,6 @@ log = logging.getLogger("yujing.alerting")
 _enc = msgspec.json.Encoder()
 _ev_dec = msgspec.json.Decoder(WarningEvent)
 _cmd_dec = msgspec.json.Decoder(Command)
-TICK = _enc.encode(Command("tick"))
 
 
 def routing_key(ev: WarningEvent) -> bytes:
@@ -59,10 +58,17 @@ class Coded(MutableMapping):
 
     def __init__(self, table: Any, typ: type | None) -> None:
         self.t = table
+        self.typ = typ
         self.dec = msgspec.json.Decoder(typ) if typ is not None else None
 
     def _d(self, v: Any) -> Any:
-        return self.dec.decode(v) if self.dec is not None else v
+        if self.dec is None:
+            return v
+        if isinstance(v, (bytes, bytearray, memoryview, str)):
+            return self.dec.decode(v)
+        # Recovery from the changelog hands back the JSON already parsed (Faust applies its
+        # default codec there), so the same value can arrive as a dict.
+        return msgspec.convert(v, self.typ)
 
     def __getitem__(self, k: str) -> Any:
         v = self.t.get(k)
@@ -114,6 +120,7 @@ class Alerting:
         self.cfg, self.app, self.partitions = cfg, app, k.partitions
         self.counters = Counters()
         self.run_id = uuid.uuid4().hex[:12]
+        self.tick_msg = _enc.encode(Command("tick", actor=self.run_id))
         _declare(app, [k.topics.warnings, k.topics.commands, k.topics.incidents], k.partitions)
         self.commands = app.topic(k.topics.commands, value_serializer="raw",
                                   key_serializer="raw", partitions=k.partitions)
@@ -192,11 +199,10 @@ class Alerting:
         for w in fx.changed.values():
             await self.incidents.send(key=w.incident.encode(), value=_enc.encode(w),
                                       partition=p)
-        if p == 0:
-            for k, s in self.store.silences.items():
-                if k.startswith("0:"):
-                    await self.incidents.send(key=f"silence:{s.id}".encode(),
-                                              value=_enc.encode(s), partition=0)
+        if p == 0:  # every partition keeps a copy of each silence; partition 0 publishes it
+            for s in fx.silences:
+                await self.incidents.send(key=f"silence:{s.id}".encode(),
+                                          value=_enc.encode(s), partition=0)
         for d in fx.dispatch:
             self._spawn(self._deliver(d))
         for person, text in fx.reminders:
@@ -238,7 +244,7 @@ class Alerting:
         topic = self.cfg.kafka.topics.commands
         for tp in self.app.assignor.assigned_actives():
             if tp.topic == topic:
-                await self.commands.send(value=TICK, partition=tp.partition)
+                await self.commands.send(value=self.tick_msg, partition=tp.partition)
 
 
 def _declare(app: faust.App, names: list[str], partitions: int) -> None:

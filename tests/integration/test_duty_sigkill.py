@@ -1,0 +1,151 @@
+"""SIGKILL the worker mid-escalation on the embedded Tansu broker, restart it, and check:
+nothing already delivered is sent again (at most the one in flight), the pending
+escalation deadline resumes (B, then the leader, are paged), and an acknowledgement made
+before the kill is not lost (that incident never escalates).
+
+Tansu, the gateway and the worker run as separate processes so the worker alone can die.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import aiohttp
+import pytest
+import yaml
+
+from yujing.connectors.embedded import free_port, tansu_command, wait_port
+
+from .duty import ROOT, TOKENS, alert_config, hooks, rain, write_roster  # noqa: F401
+
+pytestmark = pytest.mark.integration
+HOUR = 3_600_000
+
+
+class Procs:
+    def __init__(self, tmp) -> None:  # noqa: ANN001
+        self.tmp = tmp
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def start(self, name: str, argv: list[str]) -> subprocess.Popen:
+        log = open(self.tmp / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
+        p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.tmp,
+                             start_new_session=True)
+        self.procs[name] = p
+        return p
+
+    def stop_all(self) -> None:
+        for p in reversed(list(self.procs.values())):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(15)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+
+
+@pytest.fixture
+def procs(tmp_path):
+    ps = Procs(tmp_path)
+    yield ps
+    ps.stop_all()
+
+
+class NoSmtp:
+    def url(self, to: str) -> str:
+        return "json://127.0.0.1:1/unused"
+
+
+async def api(http: aiohttp.ClientSession, base: str, path: str, body=None):  # noqa: ANN001, ANN201
+    headers = {"Authorization": f"Bearer {TOKENS['a1']}"}
+    if body is None:
+        async with http.get(base + path, headers=headers) as r:
+            return await r.json()
+    async with http.post(base + path, json=body, headers=headers) as r:
+        assert r.status == 202, await r.text()
+        return await r.json()
+
+
+async def incident(http: aiohttp.ClientSession, base: str, town: str, pred, timeout: float = 60):  # noqa: ANN001, ANN201
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for w in await api(http, base, "/v1/warnings?state=all"):
+            if w["rule"] == "rainstorm-guangdong" and w["town"] == town:
+                full = await api(http, base, f"/v1/warnings/{w['incident']}")
+                if pred(full):
+                    return full
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"no matching {town} incident in {timeout}s")
+
+
+async def test_sigkill_mid_escalation_resends_nothing_delivered_and_keeps_acks(hooks, procs,  # noqa: F811
+                                                                              tmp_path):
+    hooks.failing.add("a1-dead")                       # A's first contact is down: fallback
+    kport, hport = free_port(), free_port()
+    procs.start("tansu", tansu_command(kport))
+    assert wait_port("127.0.0.1", kport, 20)
+    roster = write_roster(tmp_path, hooks, NoSmtp())   # A: dead json, then json; B, leader: json
+    roster_data = yaml.safe_load(roster.read_text())
+    roster_data["people"][1]["contacts"] = [hooks.url("b1")]
+    roster.write_text(yaml.safe_dump(roster_data, allow_unicode=True))
+    cfg = {"kafka": {"bootstrap": f"127.0.0.1:{kport}", "partitions": 2},
+           "http": {"port": hport},
+           "worker": {"rules_dir": str(ROOT / "rules"), "registry": str(ROOT / "stations.yaml"),
+                      "data_dir": str(tmp_path / "worker"), "nodata_check_s": 3600},
+           "notify": {"default": [hooks.url("default")]},
+           **alert_config(roster, hport, timeout="8s")}
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(cfg, allow_unicode=True))
+    yj = [sys.executable, "-m", "yujing"]
+    worker = [*yj, "worker", "--config", str(config), "--embedded-kafka"]
+    procs.start("gateway", [*yj, "gateway", "--config", str(config)])
+    procs.start("worker", worker)
+    base = f"http://127.0.0.1:{hport}"
+    assert wait_port("127.0.0.1", hport, 30)
+    start = int(time.time() * 1000) - 4 * HOUR
+    async with aiohttp.ClientSession() as http:
+        for station in ("DG-HM-R01", "DG-CA-R01"):
+            async with http.post(f"{base}/v1/readings", json=rain(station, start, 36, 1.5)) as r:
+                assert r.status == 200
+        hm = await incident(http, base, "虎门镇", lambda w: "a1" in w["notified"])
+        ca = await incident(http, base, "长安镇", lambda w: "a1" in w["notified"])
+        await api(http, base, f"/v1/warnings/{ca['incident']}/ack", {"note": "我去处理"})
+        await incident(http, base, "长安镇", lambda w: w["state"] == "acknowledged", 10)
+        hm_id, ca_id = hm["incident"], ca["incident"]
+        assert not any(hm_id in m["message"] for m in hooks.to("b1"))   # B not paged yet
+
+        procs.procs["worker"].send_signal(signal.SIGKILL)
+        procs.procs["worker"].wait(10)
+        killed_at = time.monotonic()
+        to_a = lambda iid: [m for m in hooks.to("a1") if iid in m["message"]]  # noqa: E731
+        a_before = len(to_a(hm_id))
+        procs.start("worker2", worker)
+
+        # The deadline passed while the worker was down: B is paged once it is back.
+        b_msgs = await hooks.wait("b1", lambda m: hm_id in m["message"], 90)
+        gap = time.monotonic() - killed_at
+        print(f"restart gap (SIGKILL to B paged by the new worker): {gap:.1f}s")
+        assert "no acknowledgement in 8s" in b_msgs[0]["message"]
+        # ... and the chain goes on: the leader after another timeout
+        await hooks.wait("l1", lambda m: hm_id in m["message"], 20)
+        await api(http, base, f"/v1/warnings/{hm_id}/ack", {"note": "收到"})
+        w = await incident(http, base, "虎门镇", lambda w: w["state"] == "acknowledged", 15)
+        await asyncio.sleep(1.5)
+
+    resent = sum("in flight when its worker stopped" in e["reason"] for e in w["timeline"])
+    assert resent <= 1
+    assert len(to_a(hm_id)) == a_before + resent == len(to_a(hm_id))
+    assert a_before == 1 or resent == 1                      # A's raise message: never twice
+    assert len([m for m in hooks.to("b1") if hm_id in m["message"]]) == 1
+    assert len([m for m in hooks.to("l1") if hm_id in m["message"]]) == 1
+    # the acknowledgement made before the kill survived: that incident never escalated
+    assert not any(ca_id in m["message"] for m in hooks.to("b1") + hooks.to("l1"))
+    kinds = [e["kind"] for e in w["timeline"]]
+    assert kinds.count("escalated") == 2 and kinds[-1] in ("acknowledged", "notified")
+    assert os.path.exists(tmp_path / "worker2.log")
