@@ -16,7 +16,6 @@ from .durations import parse_duration_ms
 from .yamlsrc import SourceError, load_yaml, validate
 from .domain import GRADE_NAMES
 from .alerts.settings import AlertsSettings, ConsoleSettings
-from .alerts.settings import AlertsSettings, ConsoleSettings
 
 
 class _Strict(BaseModel):
@@ -27,10 +26,6 @@ class Topics(_Strict):
     readings: str = "yujing.readings"
     warnings: str = "yujing.warnings"
     deadletter: str = "yujing.deadletter"
-    commands: str = Field("yujing.commands", description="ack/note/clear/silence, ticks, "
-                          "delivery results; keyed like warnings")
-    incidents: str = Field("yujing.incidents", description="incident snapshots for the "
-                           "console and the CAP feed")
     commands: str = Field("yujing.commands", description="ack/note/clear/silence, ticks, "
                           "delivery results; keyed like warnings")
     incidents: str = Field("yujing.incidents", description="incident snapshots for the "
@@ -156,6 +151,9 @@ class WorkerConfig(_Strict):
     nodata_check_s: float = Field(5.0, gt=0, description="how often silent stations are checked")
     metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus /metrics; 0 = off")
     metrics_host: str = "127.0.0.1"
+    models_dir: Path | None = Field(None, description="anomaly model registry for anomaly() in "
+                                                      "rules; checked for new versions on a timer")
+    models_reload_s: float = Field(30.0, gt=0)
 
     @field_validator("lateness")
     @classmethod
@@ -212,8 +210,6 @@ class Config(_Strict):
     notify: NotifyConfig = NotifyConfig()
     alerts: AlertsSettings = AlertsSettings()
     console: ConsoleSettings = ConsoleSettings()
-    alerts: AlertsSettings = AlertsSettings()
-    console: ConsoleSettings = ConsoleSettings()
     influx: InfluxConfig | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -222,14 +218,13 @@ class Config(_Strict):
         fix = lambda p: p if p is None or p.is_absolute() else (base / p)  # noqa: E731
         self = self.model_copy(update={"alerts": self.alerts.model_copy(  # noqa: PLW0642
             update={"roster": fix(self.alerts.roster)})})
-        self = self.model_copy(update={"alerts": self.alerts.model_copy(  # noqa: PLW0642
-            update={"roster": fix(self.alerts.roster)})})
         tls = self.mqtt.tls
         if tls is not None:
             tls = tls.model_copy(update={k: fix(getattr(tls, k))
                                          for k in ("ca_file", "cert_file", "key_file")})
         return self.model_copy(update={"worker": w.model_copy(update={
-            "rules_dir": fix(w.rules_dir), "registry": fix(w.registry), "data_dir": fix(w.data_dir)}),
+            "rules_dir": fix(w.rules_dir), "registry": fix(w.registry), "data_dir": fix(w.data_dir),
+            "models_dir": fix(w.models_dir)}),
             "http": self.http.model_copy(update={"tokens_file": fix(self.http.tokens_file)}),
             "mqtt": self.mqtt.model_copy(update={"tls": tls})})
 

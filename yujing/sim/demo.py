@@ -35,7 +35,7 @@ from ..domain import EventKind, Grade, WarningEvent
 from ..envelope import count
 from ..supervisor import Supervisor
 from .publisher import Publisher
-from .scenario import HOURS, rainstorm
+from .scenario import GAUGES, HOURS, rainstorm
 
 _STYLE = {Grade.BLUE: "bold blue", Grade.YELLOW: "bold yellow", Grade.ORANGE: "bold dark_orange",
           Grade.RED: "bold red"}
@@ -72,6 +72,16 @@ def _demo_config(cfg: Config, receiver_port: int, workdir: Path) -> Path:
     data["worker"]["data_dir"] = str(workdir / "worker")
     if cfg.http.port and _port_busy(cfg.http.port):
         data["http"]["port"] = free_port()
+    if cfg.worker.registry is not None:
+        # Only the gauges the scenario feeds: every other registered station would
+        # (rightly) raise a no-data warning in a drill that does not simulate it.
+        from ..registry import load_registry
+        reg = load_registry(cfg.worker.registry)
+        keep = [st.model_dump(mode="json", exclude_defaults=True)
+                for sid, st in reg.stations.items() if sid in GAUGES]
+        reg_path = workdir / "demo-stations.yaml"
+        reg_path.write_text(yaml.safe_dump({"stations": keep}, allow_unicode=True), encoding="utf-8")
+        data["worker"]["registry"] = str(reg_path)
     path = workdir / "demo-config.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return path
