@@ -74,6 +74,14 @@ class Pipeline:
                 events.append(self._describe(ev))
         return events
 
+    def set_registry(self, registry: Registry) -> None:
+        """Hot reload of the station registry: rules see new selectors and station fields,
+        the no-data check the new intervals; window and warning state are kept."""
+        self.registry = registry
+        self.engine.set_registry(registry)
+        self.nodata.intervals_ms = {s.id: parse_duration_ms(s.expected_interval)
+                                    for s in registry.stations.values() if s.expected_interval}
+
     def reload_models(self) -> list[str]:
         """Pick up new model versions from the registry without a restart (worker timer)."""
         if self.models is None:

@@ -50,7 +50,8 @@ def make_app(cfg: Config, bootstrap: str, embedded: bool) -> faust.App:
 
     rules = load_rules(cfg.worker.rules_dir)
     registry = load_registry(cfg.worker.registry)
-    pipeline = Pipeline(rules, registry, parse_duration_ms(cfg.worker.lateness))
+    pipeline = Pipeline(rules, registry, parse_duration_ms(cfg.worker.lateness),
+                        cfg.worker.models_dir)
     readings = app.topic(k.topics.readings, value_serializer="raw", partitions=k.partitions)
     warnings = app.topic(k.topics.warnings, value_serializer="raw", key_serializer="raw",
                          partitions=k.partitions)
@@ -95,16 +96,20 @@ def make_app(cfg: Config, bootstrap: str, embedded: bool) -> faust.App:
     def use_registry(reg: Registry) -> None:
         """Hot reload (file change or SIGHUP): rules see new selectors and station fields,
         no-data checks the new intervals; warning and window state are kept."""
-        pipeline.registry = reg
-        pipeline.engine.set_registry(reg)
-        pipeline.nodata.intervals_ms = {s.id: parse_duration_ms(s.expected_interval)
-                                        for s in reg.stations.values() if s.expected_interval}
+        pipeline.set_registry(reg)
         log.info("worker: station registry reloaded, %d stations", len(reg))
 
     if cfg.worker.registry is not None:
         @app.task
         async def registry_reload() -> None:
             await watch_registry(cfg.worker.registry, use_registry)
+
+    if cfg.worker.models_dir is not None:
+        @app.timer(cfg.worker.models_reload_s)
+        async def models_reload() -> None:
+            changed = pipeline.reload_models()
+            if changed:
+                log.info("worker: anomaly models reloaded: %s", ", ".join(changed))
 
     @app.timer(5.0)
     async def heartbeat() -> None:
