@@ -464,3 +464,20 @@ def test_a_reconsumed_tick_of_the_dead_run_does_not_resend():
     assert restarted.on_command(0, old_tick, T + S).dispatch == []
     own_tick = Command("tick", actor="run-2")
     assert [d.id for d in restarted.on_command(0, own_tick, T + S).dispatch] == [flying.id]
+
+
+def test_a_clear_after_a_restart_closes_the_warning_raised_before_it():
+    r = Rig()
+    r.find(Grade.ORANGE)
+    r.deliver_all()
+    r.lc = Lifecycle()                    # the evaluator restarted with empty state
+    r.lc.forward_first_clear = True
+    r.clock.advance(MIN)
+    r.find(clear=True)
+    w = r.only()
+    assert w.state == State.CLEARED and w.cleared_by == "rule"
+    assert r.who() == [("a1", ("cleared",))]
+    r2 = Rig()
+    r2.lc.forward_first_clear = True
+    r2.find(clear=True)                    # nothing open: ignored, nothing stored
+    assert r2.store.incidents == {} and r2.sent == []

@@ -213,3 +213,15 @@ def test_a_full_second_grows_a_fifth_digit_instead_of_failing():
     taken = {f"441900-20250601080000-{s:04d}" for s in range(10000)}
     iid = incident_id("441900", "a@b", T, taken.__contains__)
     assert iid == "441900-20250601080000-10000"
+
+
+def test_live_worker_forwards_the_first_clear_of_a_key_after_a_restart():
+    """The book may hold a warning raised before the restart; the fresh lifecycle must not
+    swallow the clear that ends it. Only the first look per key, and only when asked."""
+    lc = Lifecycle()
+    lc.forward_first_clear = True
+    ev = lc.apply(finding(clear=True), META, T)
+    assert ev is not None and ev.kind == EventKind.CLEARED and ev.grade == Grade.NONE
+    assert "first look since start" in ev.reason
+    assert lc.apply(finding(clear=True, ts=T + MIN), META, T) is None      # only once
+    assert Lifecycle().apply(finding(clear=True), META, T) is None        # off by default

@@ -88,6 +88,11 @@ class Lifecycle:
         self.shards = shards
         self.active: dict[str, Active] = {}
         self._issued: dict[int, set[str]] = {}   # event second -> ids minted in it
+        # The live worker sets this: its lifecycle starts empty after a restart while the
+        # book may still hold warnings raised before it, so the first clear of each key
+        # since start is passed on (the book ignores it when nothing is open).
+        self.forward_first_clear = False
+        self._looked_at: set[str] = set()
 
     def _mint(self, key: str, ts: int) -> str:
         sec = ts // 1000
@@ -104,6 +109,9 @@ class Lifecycle:
     def apply(self, f: Finding, meta: RuleMeta, now_ms: int) -> WarningEvent | None:
         key = warning_key(f.rule, f.station)
         cur = self.active.get(key)
+        first_look = self.forward_first_clear and key not in self._looked_at
+        if first_look:
+            self._looked_at.add(key)
         if cur is not None:
             if f.ts < cur.last_ts:
                 return None  # re-delivered: the engine only ever re-judges its newest time
@@ -147,6 +155,11 @@ class Lifecycle:
                 reason = f"cleared after {cur.grade.label}: {f.reason}"
             return self._event(EventKind.CLEARED, key, cur, f, meta, cur.grade, reason, now_ms,
                                cur.grade)
+        if f.clear and first_look:
+            ghost = Active(f"{self.region_code}-unknown", Grade.NONE, f.ts)
+            reason = f"clear condition holds at the first look since start: {f.reason}"
+            return self._event(EventKind.CLEARED, key, ghost, f, meta, Grade.NONE, reason,
+                               now_ms, Grade.NONE)
         return None
 
     @staticmethod

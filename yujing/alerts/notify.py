@@ -117,19 +117,3 @@ class Deliverer:
             return True, ""
         return False, (detail[-1] if detail else "apprise reported failure")[:300]
 
-
-class Notifier:
-    """Per-grade notify URLs for a raw warning event (the worker before the book)."""
-
-    def __init__(self, cfg) -> None:  # noqa: ANN001
-        self.cfg = cfg
-
-    async def send(self, ev) -> bool:  # noqa: ANN001
-        from ..domain import EventKind, Grade
-        from . import templates
-        urls = self.cfg.urls_for(Grade(ev.grade).label, cleared=ev.kind == EventKind.CLEARED)
-        ap = apprise.Apprise()
-        for url in urls:
-            ap.add(url)
-        return bool(await ap.async_notify(body=templates.body(ev, self.cfg.language),
-                                          title=templates.title(ev, self.cfg.language)))
