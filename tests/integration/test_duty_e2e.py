@@ -34,7 +34,7 @@ def cli(config: Path, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=60)
 
 
-async def get(http: aiohttp.ClientSession, url: str, token: str | None = None):  # noqa: ANN201
+async def get(http: aiohttp.ClientSession, url: str, token: str | None = TOKENS["l1"]):  # noqa: ANN201
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     async with http.get(url, headers=headers) as r:
         return r.status, (await r.json() if r.content_type == "application/json" else await r.text())
@@ -95,14 +95,16 @@ async def test_fallback_escalation_signed_link_cli_cap_and_silence(hooks, smtp, 
         assert link.startswith(f"{r.http}/v1/ack/")
 
         # B acknowledges with one click: escalation stops, the leader is never paged
-        status, page = await get(http, link)
+        status, page = await get(http, link, token=None)   # no login: the link is the key
         assert status == 200 and "已确认" in page
+        status, _ = await get(http, f"{r.http}/v1/warnings", token=None)
+        assert status == 401                                 # timelines need a token
         w = await wait_incident(http, r.http, lambda w: w["incident"] == iid
                                 and w["state"] == "acknowledged")
         assert w["acked_by"] == "b1"
         assert [e["kind"] for e in w["timeline"]].count("escalated") == 1
         tampered = link[:-3] + ("AAA" if not link.endswith("AAA") else "BBB")
-        status, page = await get(http, tampered)
+        status, page = await get(http, tampered, token=None)
         assert status == 403 and "bad signature" in page
         await asyncio.sleep(5)                     # longer than the next step's timeout
         assert [m for m in hooks.to("l1") if iid in m["message"]] == []
@@ -125,7 +127,7 @@ async def test_fallback_escalation_signed_link_cli_cap_and_silence(hooks, smtp, 
         await hooks.wait("a1", lambda m: "解除" in m["title"] and iid in m["message"], 15)
 
         # CAP 1.2: Alert then Cancel, valid against the OASIS schema; the Atom feed lists it
-        status, xml = await get(http, f"{r.http}/v1/cap/{iid}.xml")
+        status, xml = await get(http, f"{r.http}/v1/cap/{iid}.xml", token=None)  # public
         assert status == 200
         XSD.validate(xml)
         root = ET.fromstring(xml)

@@ -481,3 +481,24 @@ def test_a_clear_after_a_restart_closes_the_warning_raised_before_it():
     r2.lc.forward_first_clear = True
     r2.find(clear=True)                    # nothing open: ignored, nothing stored
     assert r2.store.incidents == {} and r2.sent == []
+
+
+def test_escalations_and_red_skip_the_group_interval_but_routine_updates_wait():
+    r = Rig(grouping={"wait": "2s", "interval": "5m"},
+            escalation={"orange": {"first": ["A"], "ack_timeout": "1m", "then": [["B"]]}})
+    r.find(Grade.ORANGE, station="g1")
+    r.tick(2 * S)
+    assert r.who() == [("a1", ("raised",))]
+    r.deliver_all()
+    r.clock.advance(10 * S)
+    r.find(Grade.YELLOW, station="g2")           # routine: would wait for the 5 m interval
+    r.tick(40 * S)
+    assert r.sent == []
+    r.tick(10 * S)                               # 1 m after g1 was paged: escalation is due
+    r.tick(2 * S)                                # ... and goes out after the 2 s group wait,
+    assert r.who() == [("a1", ("raised",)), ("b1", ("escalated",))]  # taking g2 along
+    r.deliver_all()
+    r.clock.advance(10 * S)
+    r.find(Grade.RED, station="g3")              # red: no interval either
+    r.tick(2 * S)
+    assert sorted(p for p, _ in r.who()) == ["a1", "b1", "l1"]

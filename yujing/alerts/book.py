@@ -138,8 +138,14 @@ class Book:
         wait = self.s.grouping.wait_ms
         interval = self.s.grouping.interval_ms
         at = g.first_ms + wait
-        if g.last_flush_ms:
+        # The interval spaces out routine updates of a group; a red warning, an escalation
+        # or a reminder only waits the short group wait (an escalation is already late).
+        urgent = notice.grade >= Grade.RED or notice.kind in ("escalated", "reminder")
+        if g.last_flush_ms and not urgent:
             at = max(at, g.last_flush_ms + interval)
+        current = self.store.due.get(_k(p, "#" + g.key))
+        if current is not None and current < at:
+            at = current
         self.store.due[_k(p, "#" + g.key)] = at
 
     def _membership(self, p: int, w: Warning) -> None:

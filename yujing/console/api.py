@@ -163,6 +163,7 @@ def _summary(w: Warning) -> dict:
 
 async def list_warnings(request: web.Request) -> web.Response:
     c = _console(request)
+    _need_user(request)  # timelines name officers and carry their notes
     state = request.query.get("state", "open")
     out = [w for w in c.incidents.values()
            if state == "all" or (state == "open" and w.state in (State.ACTIVE, State.ACKNOWLEDGED))
@@ -173,6 +174,7 @@ async def list_warnings(request: web.Request) -> web.Response:
 
 async def get_warning(request: web.Request) -> web.Response:
     c = _console(request)
+    _need_user(request)
     w = c.incidents.get(request.match_info["id"])
     if w is None:
         return _error(404, f"unknown incident {request.match_info['id']!r}: GET /v1/warnings "
