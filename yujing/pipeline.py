@@ -43,6 +43,8 @@ class Pipeline:
             s.id: parse_duration_ms(s.expected_interval)
             for s in self.registry.stations.values() if s.expected_interval})
         self.watermark = 0  # newest event time seen: the event-time clock for no-data checks
+        self._wall_start: int | None = None
+        self.nodata_grace_ms = 120_000
 
     def handle(self, cols: Columns, now_ms: int) -> Outcome:
         findings, late_idx = self.engine.process(cols.stations, cols.si, cols.metrics, cols.mi,
@@ -64,6 +66,15 @@ class Pipeline:
         at = now_ms if clock == "wall" else self.watermark
         if not at:
             return []
+        if clock == "wall":
+            # After a (re)start the worker may still be reading a backlog: judge silence only
+            # after a grace period, and time never-reported stations from the first check,
+            # not from old backlog data, so a restart never pages anyone about silence.
+            if self._wall_start is None:
+                self._wall_start = now_ms
+                self.nodata.watch_from = max(self.nodata.watch_from or 0, now_ms)
+            if now_ms - self._wall_start < self.nodata_grace_ms:
+                return []
         return self._events(self.nodata.check(at, owns), now_ms)
 
     def _events(self, findings: list, now_ms: int) -> list[WarningEvent]:

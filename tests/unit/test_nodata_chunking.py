@@ -70,3 +70,25 @@ def test_a_station_found_silent_by_the_timer_clears_at_its_next_reading():
     (back,) = tr.check(51 * M)
     assert (back.ts, back.clear) == (50 * M, True)
     assert "after 50 min" in back.reason
+
+
+def test_wall_clock_check_waits_a_grace_period_after_start_and_ignores_old_backlog():
+    """A restarted worker replaying an hour-old backlog must not page about silence at once."""
+    from yujing.envelope import decode, encode_readings
+    from yujing.pipeline import Pipeline
+    from yujing.registry import Registry, Station
+    from yujing.domain import Reading
+
+    reg = Registry([Station(id="a", name="A", kind="k", expected_interval="5m"),
+                    Station(id="b", name="B", kind="k", expected_interval="5m")])
+    p = Pipeline([], reg)
+    now = 1_750_000_000_000
+    old = [Reading("a", "x", now - 3_600_000 + i * 300_000, 1.0) for i in range(3)]
+    p.handle(decode(encode_readings(old)), now)
+    assert p.check_nodata(now, "wall") == []                # start: grace
+    assert p.check_nodata(now + 60_000, "wall") == []       # still within grace
+    later = p.check_nodata(now + 130_000, "wall")
+    # a's newest reading is 50 min old: offline; b never reported, timed from the first check
+    assert [(e.station, e.kind.value) for e in later] == [("a", "raised")]
+    assert [(e.station, e.kind.value) for e in p.check_nodata(now + 16 * 60_000, "wall")] == [
+        ("b", "raised")]
