@@ -121,26 +121,61 @@ def config_check(file: Path) -> None:
     except SourceError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
-    from .rules.loader import load_rules
+    from .registry import load_registry
+    from .rules.loader import check_references, load_rules_located
     try:
-        rules = load_rules(cfg.worker.rules_dir)
+        rules = load_rules_located(cfg.worker.rules_dir)
+        registry = load_registry(cfg.worker.registry) if cfg.worker.registry else None
+        problems = check_references(rules, registry) if registry is not None else []
     except SourceError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
-    typer.echo(f"{file}: ok ({len(rules)} rules in {cfg.worker.rules_dir})")
+        problems = exc.problems
+    if problems:
+        typer.echo("\n".join(str(p) for p in problems), err=True)
+        raise typer.Exit(2)
+    typer.echo(f"{file}: ok ({len(rules)} rules in {cfg.worker.rules_dir}"
+               + (f", registry {cfg.worker.registry})" if cfg.worker.registry else ")"))
 
 
 @rules_app.command("check")
-def rules_check(folder: Path) -> None:
+def rules_check(folder: Path,
+                registry: Annotated[Optional[Path], typer.Option(
+                    help="station registry to check selectors and station fields against")] = None
+                ) -> None:
     """Validate every rule file in a folder (exit 2 on any error)."""
-    from .rules.loader import load_rules
+    from .registry import load_registry
+    from .rules.loader import check_references, load_rules_located
     try:
-        rules = load_rules(folder)
+        located = load_rules_located(folder)
+        problems = check_references(located, load_registry(registry)) if registry else []
+    except SourceError as exc:
+        problems = exc.problems
+        located = []
+    if problems:
+        for p in problems:
+            typer.echo(str(p), err=True)
+        typer.echo(f"{len(problems)} problem(s)", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"{folder}: {len(located)} rules ok" + (f" against {registry}" if registry else ""))
+
+
+@rules_app.command("test")
+def rules_test(folder: Path,
+               registry: Annotated[Optional[Path], typer.Option(
+                   help="registry for test files that name none")] = None) -> None:
+    """Run the YAML rule tests (*.test.yaml) next to the rules; exit 1 if any fails."""
+    from .rules.testing import run_folder
+    try:
+        results = run_folder(folder, registry)
     except SourceError as exc:
         typer.echo(str(exc), err=True)
-        typer.echo(f"{len(exc.problems)} problem(s)", err=True)
         raise typer.Exit(2) from None
-    typer.echo(f"{folder}: {len(rules)} rules ok")
+    for r in results:
+        typer.echo(f"{'PASS' if r.ok else 'FAIL'}  {r.file}: {r.name}")
+        for failure in r.failures:
+            typer.echo(f"      {failure}")
+    failed = sum(not r.ok for r in results)
+    typer.echo(f"{len(results) - failed} passed, {failed} failed")
+    raise typer.Exit(1 if failed else 0)
 
 
 @app.command()

@@ -226,7 +226,5 @@ def make_app(gw: "Gateway", max_body_bytes: int) -> web.Application:
     app.router.add_get("/healthz", healthz)
     from ..console.api import mount_console  # duty commands, ack links, CAP feed (issue 4)
     mount_console(app, gw)
-    from ..console.api import mount_console  # duty commands, ack links, CAP feed (issue 4)
-    mount_console(app, gw)
     app.router.add_get("/metrics", metrics)
     return app
