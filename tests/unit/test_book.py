@@ -502,3 +502,19 @@ def test_escalations_and_red_skip_the_group_interval_but_routine_updates_wait():
     r.find(Grade.RED, station="g3")              # red: no interval either
     r.tick(2 * S)
     assert sorted(p for p, _ in r.who()) == ["a1", "b1", "l1"]
+
+
+def test_cleared_incidents_are_forgotten_after_the_retention_period():
+    r = Rig(retention="1h")
+    r.find(Grade.ORANGE)
+    iid = r.only().incident
+    r.clock.advance(MIN)
+    r.find(clear=True)
+    assert r.tick(59 * MIN).removed == []
+    fx = r.tick(1 * MIN)
+    assert fx.removed == [iid]
+    assert r.store.incidents == {} and r.store.open == {} and r.store.alias == {}
+    assert r.store.due == {}
+    r.clock.advance(MIN)
+    r.find(Grade.ORANGE)                        # a later raise is a fresh incident
+    assert r.only().state == State.ACTIVE

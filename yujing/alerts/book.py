@@ -56,6 +56,7 @@ class Effects:
     errors: list[str] = field(default_factory=list)
     reminders: list[tuple[str, str]] = field(default_factory=list)    # (person, text)
     silences: list[Silence] = field(default_factory=list)             # changed ones
+    removed: list[str] = field(default_factory=list)                  # incidents past retention
 
     def touch(self, w: Warning) -> None:
         self.changed[w.incident] = w
@@ -310,7 +311,8 @@ class Book:
             if ident.startswith("#"):
                 groups.append(ident)
             elif ident.startswith("gc:"):
-                self._collect(p, ident[3:], k)
+                if self._collect(p, ident[3:], k):
+                    fx.removed.append(ident[3:])
             else:
                 self._due_incident(p, ident, now_ms, fx)
         for ident in groups:
@@ -332,17 +334,19 @@ class Book:
         from .templates import local_time
         return local_time(ms)
 
-    def _collect(self, p: int, iid: str, due_key: str) -> None:
+    def _collect(self, p: int, iid: str, due_key: str) -> bool:
+        """Forget a cleared incident after the retention period."""
         st = self.store
         del st.due[due_key]
         w = st.incidents.get(_k(p, iid))
         if w is None or w.state != State.CLEARED:
-            return
+            return False
         del st.incidents[_k(p, iid)]
         if st.alias.get(_k(p, "src:" + w.source_id)) == iid:
             del st.alias[_k(p, "src:" + w.source_id)]
         if st.open.get(_k(p, w.key)) == iid:
             del st.open[_k(p, w.key)]
+        return True
 
     def _due_incident(self, p: int, iid: str, now_ms: int, fx: Effects) -> None:
         w = self.store.incidents.get(_k(p, iid))

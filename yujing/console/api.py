@@ -96,7 +96,8 @@ class Console:
             await consumer.stop()
 
     def _apply(self, key: bytes, value: bytes | None) -> None:
-        if value is None:
+        if value is None:  # past retention in the book
+            self.incidents.pop(key.decode(errors="replace"), None)
             return
         try:
             if key.startswith(b"silence:"):

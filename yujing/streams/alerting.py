@@ -204,6 +204,8 @@ class Alerting:
             for s in fx.silences:
                 await self.incidents.send(key=f"silence:{s.id}".encode(),
                                           value=_enc.encode(s), partition=0)
+        for iid in fx.removed:   # a tombstone: the console forgets it too
+            await self.incidents.send(key=iid.encode(), value=None, partition=p)
         for d in fx.dispatch:
             self._spawn(self._deliver(d))
         for person, text in fx.reminders:
