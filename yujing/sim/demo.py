@@ -110,6 +110,10 @@ async def _watch(bootstrap: str, cfg: Config, state: DemoState, console: Console
                         state.readings_in_kafka += count(rec.value)
                         continue
                     ev = decoder.decode(rec.value)
+                    if ev.kind == EventKind.CLEARED and ev.key not in state.active:
+                        continue  # a fresh worker's "nothing to clear" for the book: not news
+                    if ev.kind == EventKind.PENDING:
+                        continue
                     state.events.append(ev)
                     if ev.kind == EventKind.CLEARED:
                         state.active.pop(ev.key, None)
