@@ -170,3 +170,169 @@ def test_record_filter_alarms_once_per_anomaly_and_streams_like_batch():
     f = RecordFilter(memory=500, floor=1.0)
     parts = np.concatenate([f(s[a:a + 123]) for a in range(0, s.size, 123)])
     assert np.array_equal(parts, whole)
+
+
+# -- vectorised scoring of mixed envelopes ----------------------------------------------------
+
+def _random_envelopes(rng, stations: int, n_env: int, size: int):
+    """Envelopes of mixed stations in shuffled arrival order: stations that join late,
+    replays of old readings, duplicate timestamps, missing values, another metric."""
+    names = [f"g{k:02d}" for k in range(stations)] + ["stranger"]
+    clock = np.zeros(len(names), dtype=np.int64)
+    start = rng.integers(0, 6, len(names))  # envelope at which each station starts reporting
+    level = rng.uniform(0.5, 5.0, len(names))
+    out = []
+    for e in range(n_env):
+        live = np.flatnonzero(start <= e)
+        si = rng.choice(live, size)
+        ts = np.empty(size, dtype=np.int64)
+        for k in range(size):
+            s = si[k]
+            if clock[s] and rng.random() < 0.03:  # a replay of an older reading
+                ts[k] = T0 + STEP * int(rng.integers(0, clock[s]))
+            else:
+                clock[s] += int(rng.random() > 0.05)  # 5 %: the same timestamp again
+                ts[k] = T0 + STEP * int(clock[s])
+        v = level[si] + 0.3 * np.sin(ts / 8.64e7 * 2 * np.pi) + rng.normal(0, 0.05, size)
+        v[rng.random(size) < 0.1] += rng.normal(0, 1.0, 1)  # jumps and spikes
+        v[rng.random(size) < 0.01] = np.nan
+        mi = (rng.random(size) < 0.05).astype(int)  # a few readings of another metric
+        # the worker's envelopes are in arrival order: by time per station, stations mixed
+        order = np.lexsort((ts, rng.permutation(size)))
+        if e % 3 == 0:
+            order = rng.permutation(size)
+        out.append((names, si[order], ["water_level_m", "rain_mm"], mi[order], ts[order],
+                    v[order]))
+    return out
+
+
+@pytest.mark.parametrize("kind", ["baseline", "spike"])
+@pytest.mark.parametrize(("seed", "stations", "size"), [(0, 12, 400), (1, 12, 400), (2, 40, 60)])
+def test_vectorised_envelope_scoring_equals_the_per_station_path(kind, seed, stations, size):
+    rng = np.random.default_rng(seed)
+    hist = [train_frame(DAY * 2, station=f"g{k:02d}").assign(
+        value=lambda d, k=k: d["value"] + 0.1 * k) for k in range(stations)]
+    det = make_detector(kind).fit(pd.concat(hist), groups={"g00": "town", "g01": "town"})
+    batch, each = Scorer(det), Scorer(det, batch=False)
+    for e, env in enumerate(_random_envelopes(rng, stations, 30 if size > 100 else 120, size)):
+        if e == 20:  # a reloaded model: states keep their readings, not their caches
+            batch.set_model(det)
+            each.set_model(det)
+        a = batch.score_envelope(*env)
+        b = each.score_envelope(*env)
+        assert np.array_equal(a, b, equal_nan=True)
+        assert np.isnan(a[env[3] == 1]).all() and np.isfinite(a[env[3] == 0]).all()
+    assert batch.states.keys() == each.states.keys()
+    for name, st in batch.states.items():
+        assert np.array_equal(st.ts, each.states[name].ts)
+        assert np.array_equal(st.v, each.states[name].v)
+
+
+def test_vectorised_spike_reaches_the_steady_state_and_matches_score_series():
+    det = fit("spike")
+    ts, v = probe()
+    sc = Scorer(det)
+    got = []
+    for a in range(0, ts.size, 37):  # one station, envelope after envelope
+        got.append(sc.score_envelope(["s1"], np.zeros(ts[a:a + 37].size, int),
+                                     ["water_level_m"], np.zeros(ts[a:a + 37].size, int),
+                                     ts[a:a + 37], v[a:a + 37]))
+    np.testing.assert_allclose(np.concatenate(got), score_series(det, ts, v, "s1"), atol=1e-9)
+
+
+def test_spike_state_cache_survives_missing_values_and_copies():
+    det = fit("spike")
+    ts, v = probe()
+    v = v.copy()
+    v[[130, 131, 132, 300]] = np.nan
+    whole = score_series(det, ts, v, "s1")
+    state = det.new_state("s1")
+    parts = [det.score(ts[a:b], v[a:b], state) for a, b in
+             ((0, 130), (130, 133), (133, 134), (134, 300), (300, 301), (301, ts.size))]
+    assert state.r.size == det.cusum_span
+    np.testing.assert_allclose(np.concatenate(parts), whole, atol=1e-12)
+    twin = state.copy()
+    twin.r[:] = 99.0
+    assert (state.r != 99.0).all()
+
+
+def test_median_rows_is_numpys_median():
+    from yujing.models.features import median_rows
+    rng = np.random.default_rng(2)
+    for m in (1, 2, 7, 96, 97):
+        x = np.round(rng.normal(size=(50, m)), 1)  # with ties
+        assert np.array_equal(median_rows(x), np.median(x, axis=1))
+
+
+# -- the ensemble ----------------------------------------------------------------------------
+
+ENS = {"members": {"iforest": {"n_estimators": 30}}}
+
+
+def test_ensemble_is_the_max_of_record_filtered_member_scores():
+    det = make_detector("ensemble", seed=3, record=300, **ENS).fit(train_frame())
+    ts, v = probe()
+    v = v.copy()
+    v[300] += 0.6
+    v[450:] += 1.5  # more unusual than the spike, so a new record
+    got = score_series(det, ts, v, "s1")
+    want = np.zeros(ts.size)
+    for kind, member in det.members.items():
+        member.params = {k: p[kind] for k, p in det.params.items()}
+        plain = score_series(member, ts, v, "s1")
+        want = np.maximum(want, RecordFilter(300, det.floors[kind])(plain))
+    np.testing.assert_allclose(got, want, atol=1e-12)
+    assert got[300] > 0.5 and got[450:453].max() > 0.5
+    assert np.count_nonzero(got[310:440] > 0.5) == 0  # quiet between the two anomalies
+
+
+def test_ensemble_plain_scores_with_record_zero():
+    det = make_detector("ensemble", seed=3, record=0, **ENS).fit(train_frame())
+    assert not det.alarm_style and det.history == 121
+    ts, v = probe()
+    got = score_series(det, ts, v, "s1")
+    want = np.zeros(ts.size)
+    for kind, member in det.members.items():
+        member.params = {k: p[kind] for k, p in det.params.items()}
+        want = np.maximum(want, score_series(member, ts, v, "s1"))
+    np.testing.assert_allclose(got, want, atol=1e-12)
+
+
+def test_ensemble_rebuilds_its_cache_from_the_readings_of_a_state():
+    det = make_detector("ensemble", seed=3, record=200, **ENS).fit(train_frame())
+    assert det.history == 200 + 121 and det.alarm_style
+    ts, v = probe()
+    v = v.copy()
+    v[500] += 0.5
+    whole = score_series(det, ts, v, "s1")
+    state = det.new_state("s1")
+    det.score(ts[:400], v[:400], state)
+    assert state.z.shape == (200, 3) and state.v.size == det.history
+    # a reloaded model (Scorer.set_model, a refit) starts from the readings alone
+    bare = det.new_state("s1")
+    bare.ts, bare.v = state.ts.copy(), state.v.copy()
+    np.testing.assert_allclose(det.score(ts[400:], v[400:], bare), whole[400:], atol=1e-12)
+    np.testing.assert_allclose(det.score(ts[400:], v[400:], state), whole[400:], atol=1e-12)
+    sc = Scorer(det)
+    first = sc.score_envelope(["s1"], np.zeros(400, int), ["water_level_m"],
+                              np.zeros(400, int), ts[:400], v[:400])
+    sc.set_model(det)
+    rest = sc.score_envelope(["s1"], np.zeros(ts.size - 400, int), ["water_level_m"],
+                             np.zeros(ts.size - 400, int), ts[400:], v[400:])
+    np.testing.assert_allclose(np.r_[first, rest], whole, atol=1e-12)
+
+
+def test_ensemble_hyper_parameters_round_trip_and_bad_members_fail(tmp_path):
+    from yujing.models import load_model
+    det = make_detector("ensemble", seed=5, record=50, floors={"iforest": 1.5},
+                        members={"spike": {"window": 48}, "iforest": {"n_estimators": 10}})
+    det.fit(train_frame())
+    back = load_model(det.save(tmp_path / "e"))
+    assert back.floors == {"baseline": 2.0, "spike": 2.0, "iforest": 1.5}
+    assert back.members["spike"].window == 48
+    assert back.history == 50 + 96  # record + IsolationForest's window (the longest)
+    assert back.meta["hyper"]["members"]["iforest"]["n_estimators"] == 10
+    ts, v = probe()
+    assert np.array_equal(score_series(back, ts, v, "s1"), score_series(det, ts, v, "s1"))
+    with pytest.raises(ValueError, match="unknown member"):
+        make_detector("ensemble", floors={"prophet": 1.0})

@@ -156,3 +156,38 @@ def test_cli_evaluate_on_a_tiny_nab_corpus(tmp_path):
     assert set(rows.level) == {"file", "category", "total"}
     assert {"max(spike,baseline)"} <= set(rows.detector)
     assert "reward_low_FN_rate" in r.output
+
+
+def test_cli_trains_and_evaluates_the_ensemble(tmp_path):
+    data = tmp_path / "readings.csv"
+    _readings_csv(data)
+    out = tmp_path / "models"
+    runner = CliRunner()
+    r = runner.invoke(app, ["models", "train", "--data", str(data), "--metric", "water_level_m",
+                            "--detector", "ensemble", "--out", str(out), "--quiet"])
+    assert r.exit_code == 0, r.output
+    model = ModelRegistry(out).load_latest("water-level-m-ensemble")
+    assert model.kind == "ensemble" and model.alarm_style
+    assert set(model.params["g1"]) == {"baseline", "spike", "iforest"}
+    s = score_series(model, T0 + np.arange(50) * STEP, np.ones(50), station="g1")
+    assert np.isfinite(s).all()
+    # evaluate: the ensemble filters its members itself; no max(...) row for one single kind
+    rng = np.random.default_rng(1)
+    ts = pd.date_range("2024-01-01", periods=800, freq="5min")
+    v = 10 + rng.normal(0, 0.5, 800)
+    v[500:] += 8
+    (tmp_path / "nab" / "cat").mkdir(parents=True)
+    pd.DataFrame({"timestamp": ts.strftime("%Y-%m-%d %H:%M:%S"), "value": v}).to_csv(
+        tmp_path / "nab" / "cat" / "s.csv", index=False)
+    (tmp_path / "labels.json").write_text(json.dumps(
+        {"cat/s.csv": [[str(ts[480]) + ".000000", str(ts[540]) + ".000000"]]}))
+    csv = tmp_path / "rows.csv"
+    r = runner.invoke(app, ["models", "evaluate", "--data", str(tmp_path / "nab"), "--labels",
+                            str(tmp_path / "labels.json"), "--detector", "ensemble",
+                            "--detector", "spike", "--out", str(csv), "--quiet"])
+    assert r.exit_code == 0, r.output
+    rows = pd.read_csv(csv)
+    assert set(rows.detector) == {"ensemble", "spike"}
+    total = rows[(rows.level == "total") & (rows.profile == "standard")
+                 & (rows.detector == "ensemble")].iloc[0]
+    assert total.found == 1 and total.false_alarms == 0 and total.normalised > 50

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from .base import ChecksumError, Detector, ModelError, SchemaError, SeriesState, load_model
 from .baseline import SeasonalBaseline
+from .ensemble import EnsembleDetector
 from .iforest import IsolationForestDetector
 from .spike import SpikeDetector
 
@@ -14,11 +15,12 @@ KINDS: dict[str, type[Detector]] = {
     SeasonalBaseline.kind: SeasonalBaseline,
     IsolationForestDetector.kind: IsolationForestDetector,
     SpikeDetector.kind: SpikeDetector,
+    EnsembleDetector.kind: EnsembleDetector,
 }
 
 
 def make_detector(kind: str, **hyper) -> Detector:
-    """A fresh detector of a kind: baseline, iforest or spike."""
+    """A fresh detector of a kind: baseline, iforest, spike or ensemble."""
     try:
         cls = KINDS[kind]
     except KeyError:
@@ -27,6 +29,6 @@ def make_detector(kind: str, **hyper) -> Detector:
     return cls(**hyper)
 
 
-__all__ = ["KINDS", "ChecksumError", "Detector", "IsolationForestDetector", "ModelError",
-           "SchemaError", "SeasonalBaseline", "SeriesState", "SpikeDetector", "load_model",
-           "make_detector"]
+__all__ = ["KINDS", "ChecksumError", "Detector", "EnsembleDetector", "IsolationForestDetector",
+           "ModelError", "SchemaError", "SeasonalBaseline", "SeriesState", "SpikeDetector",
+           "load_model", "make_detector"]

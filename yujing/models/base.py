@@ -31,7 +31,7 @@ import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
 
 import numpy as np
 
@@ -94,6 +94,18 @@ def calibrate(z: np.ndarray, ref: float) -> np.ndarray:
     return -np.expm1(-np.log(2.0) * z / max(ref, 1e-9))
 
 
+def calibrate_rows(z: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """:func:`calibrate` with one ``ref`` per element (readings of several series at once);
+    the same arithmetic, so the same numbers as calibrating each series on its own."""
+    z = np.nan_to_num(np.maximum(z, 0.0), nan=0.0, posinf=1e6)
+    return -np.expm1(-np.log(2.0) * z / np.maximum(ref, 1e-9))
+
+
+def unusualness(scores: np.ndarray) -> np.ndarray:
+    """Calibrated score back to its z in units of the training reference (score 0.5 → 1)."""
+    return -np.log2(np.maximum(1.0 - np.asarray(scores, dtype=np.float64), 1e-300))
+
+
 def reference(z: np.ndarray, floor: float = 3.0, q: float = 99.0) -> float:
     """The training z that should score 0.5: its ``q``th percentile, never below ``floor``."""
     z = z[np.isfinite(z)]
@@ -144,6 +156,9 @@ class Detector(ABC):
     kind: ClassVar[str]
     schema: ClassVar[FeatureSchema]
     history: int = 0  # past readings of a series the score of one reading looks at
+    # True when the scores are already alarm-style (record-filtered): evaluation then
+    # applies no RecordFilter of its own (see ensemble.py)
+    alarm_style: bool = False
 
     def __init__(self, seed: int = 0) -> None:
         self.seed = int(seed)
@@ -223,12 +238,35 @@ class Detector(ABC):
             keep = finite[start:]
             sub_ts, sub_v = all_ts[finite], all_v[finite]
             sub_start = int(finite[:start].sum())
-            out[keep] = self._score(sub_ts, sub_v, sub_start, self.params[state.key])
+            out[keep] = self._score_state(state, sub_ts, sub_v, sub_start)
             self._advance(state, sub_ts, sub_v)
             return out
-        out = self._score(all_ts, all_v, start, self.params[state.key])
+        out = self._score_state(state, all_ts, all_v, start)
         self._advance(state, all_ts, all_v)
         return out
+
+    def score_many(self, states: Sequence[SeriesState], ts: np.ndarray, values: np.ndarray,
+                   bounds: np.ndarray) -> np.ndarray:
+        """Score several series at once: ``ts[bounds[k]:bounds[k + 1]]`` (sorted, one
+        series) continues ``states[k]``, which is advanced in place.
+
+        The same numbers as calling :meth:`score` once per series (this default does
+        exactly that); detectors with a vectorised path (baseline, spike) override it.
+        """
+        ts = np.asarray(ts, dtype=np.int64)
+        values = np.asarray(values, dtype=np.float64)
+        out = np.empty(ts.size)
+        for k, state in enumerate(states):
+            a, b = int(bounds[k]), int(bounds[k + 1])
+            if b > a:
+                out[a:b] = self.score(ts[a:b], values[a:b], state)
+        return out
+
+    def _score_state(self, state: SeriesState, ts: np.ndarray, v: np.ndarray,
+                     start: int) -> np.ndarray:
+        """Scores of ``v[start:]`` where ``v[:start]`` is ``state``'s tail (all finite).
+        Detectors that keep derived values in the state (the ensemble) override this."""
+        return self._score(ts, v, start, self.params[state.key])
 
     def _advance(self, state: SeriesState, ts: np.ndarray, v: np.ndarray) -> None:
         h = self.history

@@ -109,14 +109,18 @@ def evaluate_cmd(
     data: Annotated[Path, typer.Option(help="NAB-format corpus folder (timestamp,value CSVs)")],
     labels: Annotated[Path, typer.Option(help="windows JSON (NAB labels/combined_windows.json)")],
     detector: Annotated[list[str], typer.Option(
-        help=f"{DETECTOR_HELP} (repeatable; default all); the best combination is added")] = [],  # noqa: B006
+        help=f"{DETECTOR_HELP} (repeatable; default all); with two or more single detectors "
+             "the row max(...) of their scores is added")] = [],  # noqa: B006
     record: Annotated[int, typer.Option(
         help="alarm-style scores: keep a score only when it beats the previous N readings "
-             "(0 = plain scores)")] = 1000,
+             "(0 = plain scores); for the ensemble, the memory of its members' filters")] = 1000,
     record_floor: Annotated[float, typer.Option(
-        help="with --record: the least unusualness (1 = score 0.5) that can alarm")] = 2.0,
+        help="with --record: the least unusualness (1 = score 0.5) that can alarm (single "
+             "detectors; the ensemble keeps its own floors: baseline 2, spike 2, "
+             "iforest 1)")] = 2.0,
     refit_every: Annotated[int, typer.Option(
-        help="retrain the baseline on all past rows every N rows (0 = never)")] = 1000,
+        help="retrain the baseline and the ensemble on all past rows every N rows "
+             "(0 = never)")] = 1000,
     chunk: Annotated[int, typer.Option(min=1, help="readings per streamed envelope")] = 500,
     only: Annotated[Optional[list[str]], typer.Option(help="only files whose path contains this")] = None,
     seed: Annotated[int, typer.Option()] = 0,
@@ -148,8 +152,10 @@ def evaluate_cmd(
                                  record_floor=record_floor,
                                  on_file=lambda k, f, t=task: bar.advance(t)))
     reports = [ev.evaluate(corpus, scores[k], k) for k in kinds]
-    if len(kinds) > 1:
-        reports.append(ev.evaluate(corpus, ev.combine(scores, kinds), "max(" + ",".join(kinds) + ")"))
+    singles = [k for k in kinds if k != "ensemble"]
+    if len(singles) > 1:
+        reports.append(ev.evaluate(corpus, ev.combine(scores, singles),
+                                   "max(" + ",".join(singles) + ")"))
     rows = [row for rep in reports for row in rep.rows(corpus)]
     console = Console(width=max(Console().width, 120))
     t = Table(title=f"NAB scores ({len(corpus)} files, {sum(len(s.windows) for s in corpus)} "

@@ -10,6 +10,10 @@ of ``chunk`` rows through a streaming state: each row's score uses only that row
 the rows before it. With ``refit_every`` the detector is retrained on all rows seen so
 far every that many rows, as a deployment that retrains nightly would; still only the
 past.
+
+The ensemble filters its members' scores itself (its scores are already alarm-style),
+so no outer :class:`RecordFilter` is applied to it; ``record`` sets its filters' memory
+instead (0 = its plain scores), and ``refit_every`` retrains the whole ensemble.
 """
 
 from __future__ import annotations
@@ -82,14 +86,15 @@ def stream_scores(det_factory: Callable[[], Detector], s: Series, chunk: int = 5
                   refit_every: int = 0, record: int = 0, record_floor: float = 2.0) -> np.ndarray:
     """Scores of one series: fit on the probationary rows, then stream in chunks.
 
-    ``record`` > 0 passes the scores through a :class:`RecordFilter` of that memory.
+    ``record`` > 0 passes the scores through a :class:`RecordFilter` of that memory,
+    unless the detector's scores are already alarm-style (the ensemble).
     """
     n = s.ts.size
     prob = max(nab.probation_length(n), 2)
     det = det_factory().fit(frame(s.name, s.ts[:prob], s.values[:prob]))
     out = np.zeros(n)
     state = det.new_state(s.name)
-    alarm = RecordFilter(record, record_floor) if record else None
+    alarm = RecordFilter(record, record_floor) if record and not det.alarm_style else None
     # the probationary rows are scored too (NAB ignores them), in streaming order
     next_fit = prob + refit_every if refit_every else n + 1
     i = 0
@@ -111,12 +116,14 @@ def stream_scores(det_factory: Callable[[], Detector], s: Series, chunk: int = 5
 
 def run(corpus: list[Series], detectors: list[str], chunk: int = 500, refit_every: int = 0,
         seed: int = 0, hyper: dict[str, dict] | None = None, record: int = 0,
-        refit_kinds: tuple[str, ...] = ("baseline",), record_floor: float = 2.0,
+        refit_kinds: tuple[str, ...] = ("baseline", "ensemble"), record_floor: float = 2.0,
         on_file: Callable[[str, str], None] | None = None) -> dict[str, dict[str, np.ndarray]]:
     """detector → file → scores."""
     out: dict[str, dict[str, np.ndarray]] = {}
     for kind in detectors:
         params = dict((hyper or {}).get(kind, {}), seed=seed)
+        if kind == "ensemble":  # it filters its members itself, with this memory
+            params.setdefault("record", record)
         out[kind] = {}
         for s in corpus:
             out[kind][s.name] = stream_scores(lambda: make_detector(kind, **params), s, chunk,

@@ -15,10 +15,25 @@ MAD_TO_SIGMA = 1.4826
 MEAN_AD_TO_SIGMA = 1.2533
 
 
-def _robust(win: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    med = np.median(win, axis=1)
+def median_rows(x: np.ndarray) -> np.ndarray:
+    """The median of each row of a finite 2-d array.
+
+    The same numbers as ``np.median(x, axis=1)`` (the middle value, or the mean of the
+    two middle values), but by a full row sort: numpy's vectorised sort is about ten
+    times faster than its partition on rows of a hundred values.
+    """
+    s = np.sort(x, axis=1)
+    m = x.shape[1]
+    if m % 2:
+        return s[:, m // 2]
+    return (s[:, m // 2 - 1] + s[:, m // 2]) / 2
+
+
+def robust_rows(win: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Median and robust scale (1.4826·MAD; mean absolute deviation on ties) per row."""
+    med = median_rows(win)
     dev = np.abs(win - med[:, None])
-    scale = MAD_TO_SIGMA * np.median(dev, axis=1)
+    scale = MAD_TO_SIGMA * median_rows(dev)
     tied = scale == 0
     if tied.any():  # more than half the window equal (quantised or flat sensors)
         scale[tied] = MEAN_AD_TO_SIGMA * dev[tied].mean(axis=1)
@@ -35,9 +50,9 @@ def past_median_scale(v: np.ndarray, start: int, window: int, min_periods: int
     full = max(start, window)  # from here on every position has a whole window behind it
     if full < n:
         win = sliding_window_view(v[full - window: n - 1], window)
-        med[full - start:], scale[full - start:] = _robust(win)
+        med[full - start:], scale[full - start:] = robust_rows(win)
     for i in range(max(start, min_periods), min(full, n)):  # a series' first readings
-        a, b = _robust(v[None, :i])
+        a, b = robust_rows(v[None, :i])
         med[i - start], scale[i - start] = a[0], b[0]
     return med, scale
 

@@ -3,7 +3,9 @@
 - :func:`score_series` scores every reading of one sorted series using only the
   past (the same numbers streaming would give);
 - :class:`Scorer` keeps one :class:`~yujing.models.base.SeriesState` per station and
-  scores an envelope's readings of the model's metric, grouped by station;
+  scores an envelope's readings of the model's metric: sorted by station and time and
+  handed to the model's ``score_many`` in one call (one numpy pass for the baseline and
+  spike detectors, the same scores as station by station);
 - :class:`RecordFilter` (optional) turns scores into alarm-style scores: a reading keeps
   a score only when it is more unusual than every reading of its recent past, so one
   anomaly gives one alarm, not a run of them (what NAB-style evaluation rewards; rules
@@ -39,11 +41,24 @@ def score_series(model: Detector, ts: np.ndarray, values: np.ndarray,
 
 
 class Scorer:
-    """Per-station streaming state of one model over envelopes of mixed readings."""
+    """Per-station streaming state of one model over envelopes of mixed readings.
 
-    def __init__(self, model: Detector) -> None:
+    ``batch=True`` (the default) hands all stations of an envelope to the model's
+    :meth:`~yujing.models.base.Detector.score_many` at once, which the baseline and
+    spike detectors run as one numpy pass; ``batch=False`` scores station by station.
+    Both give the same scores.
+    """
+
+    def __init__(self, model: Detector, batch: bool = True) -> None:
         self.model = model
+        self.batch = batch
         self.states: dict[str, SeriesState] = {}
+
+    def _state(self, name: str) -> SeriesState:
+        state = self.states.get(name)
+        if state is None:
+            state = self.states[name] = self.model.new_state(name)
+        return state
 
     def score_envelope(self, stations: Sequence[str], si: np.ndarray, metrics: Sequence[str],
                        mi: np.ndarray, ts: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -51,8 +66,12 @@ class Scorer:
 
         Columns are dictionary-encoded as in the worker's envelopes. Readings of a
         station older than or equal to its newest scored reading are scored against the
-        current state without advancing it (replays change nothing).
+        current state without advancing it (replays change nothing). Of fresh readings
+        of one station with the same timestamp, the last one is scored (and its score
+        given to all of them).
         """
+        ts = np.asarray(ts)
+        si = np.asarray(si)
         out = np.full(ts.size, np.nan)
         if self.model.metric not in metrics:
             return out
@@ -60,29 +79,60 @@ class Scorer:
         sel = np.flatnonzero(np.asarray(mi) == m)
         if sel.size == 0:
             return out
-        st = np.asarray(si)[sel]
-        order = sel[np.lexsort((np.asarray(ts)[sel], st))]
-        st_sorted = np.asarray(si)[order]
-        bounds = np.flatnonzero(np.diff(st_sorted)) + 1
-        for part in np.split(order, bounds):
-            name = stations[int(si[part[0]])]
-            state = self.states.get(name)
-            if state is None:
-                state = self.states[name] = self.model.new_state(name)
-            t, v = np.asarray(ts)[part].astype(np.int64), np.asarray(values)[part]
-            newest = state.ts[-1] if state.ts.size else np.iinfo(np.int64).min
-            fresh = t > newest
-            if self.model.history == 0:  # no past used: nothing to protect
-                out[part] = self.model.score(t, v, state)
+        order = sel[np.lexsort((ts[sel], si[sel]))]  # by station, then time; stable
+        st = si[order]
+        bounds = np.concatenate(([0], np.flatnonzero(st[1:] != st[:-1]) + 1, [order.size]))
+        states = [self._state(stations[int(c)]) for c in st[bounds[:-1]]]
+        t = ts[order].astype(np.int64)
+        v = np.asarray(values, dtype=np.float64)[order]
+        if not self.batch:
+            self._score_each(states, bounds, order, t, v, out)
+        elif self.model.history == 0:  # no past used: nothing to protect
+            out[order] = self.model.score_many(states, t, v, bounds)
+        else:
+            self._score_batch(states, bounds, order, t, v, out)
+        return out
+
+    def _score_batch(self, states: list[SeriesState], bounds: np.ndarray, order: np.ndarray,
+                     t: np.ndarray, v: np.ndarray, out: np.ndarray) -> None:
+        k = len(states)
+        seg = np.repeat(np.arange(k), np.diff(bounds))
+        newest = np.fromiter((s.ts[-1] if s.ts.size else np.iinfo(np.int64).min
+                              for s in states), np.int64, k)
+        fresh = t > newest[seg]
+        if not fresh.all():  # replays: scored against a copy, before the state moves on
+            stale = np.flatnonzero(~fresh)
+            cut = np.flatnonzero(np.diff(seg[stale])) + 1
+            for part in np.split(stale, cut):
+                out[order[part]] = self.model.score(t[part], v[part], states[seg[part[0]]].copy())
+        f = np.flatnonzero(fresh)
+        if f.size == 0:
+            return
+        tf, sf = t[f], seg[f]
+        keep = np.ones(f.size, dtype=bool)  # same station and ts: the last one wins
+        keep[:-1] = (tf[1:] != tf[:-1]) | (sf[1:] != sf[:-1])
+        kept = np.flatnonzero(keep)
+        kb = np.concatenate(([0], np.cumsum(np.bincount(sf[kept], minlength=k))))
+        sc = self.model.score_many(states, tf[kept], v[f][kept], kb)
+        out[order[f]] = sc[np.searchsorted(kept, np.arange(f.size))]
+
+    def _score_each(self, states: list[SeriesState], bounds: np.ndarray, order: np.ndarray,
+                    t: np.ndarray, v: np.ndarray, out: np.ndarray) -> None:
+        """Station by station: the reference path ``score_many`` must agree with."""
+        for state, a, b in zip(states, bounds[:-1].tolist(), bounds[1:].tolist()):
+            part, tp, vp = order[a:b], t[a:b], v[a:b]
+            if self.model.history == 0:
+                out[part] = self.model.score(tp, vp, state)
                 continue
+            newest = state.ts[-1] if state.ts.size else np.iinfo(np.int64).min
+            fresh = tp > newest
             if (~fresh).any():
-                out[part[~fresh]] = self.model.score(t[~fresh], v[~fresh], state.copy())
+                out[part[~fresh]] = self.model.score(tp[~fresh], vp[~fresh], state.copy())
             if fresh.any():
-                tf, vf = t[fresh], v[fresh]
+                tf, vf = tp[fresh], vp[fresh]
                 keep = np.concatenate((tf[1:] != tf[:-1], [True]))  # same ts: last wins
                 sc = self.model.score(tf[keep], vf[keep], state)
                 out[part[fresh]] = sc[np.searchsorted(np.flatnonzero(keep), np.arange(tf.size))]
-        return out
 
     def set_model(self, model: Detector) -> None:
         """Swap in a reloaded model; each station's recent readings carry over."""

@@ -12,18 +12,39 @@ Three robust statistics per reading, each from the ``window`` readings before it
 
 Each is calibrated against its training distribution (``base.calibrate``) and the
 score is the largest of the three.
+
+:meth:`SpikeDetector.score_many` scores the readings of many stations in one numpy
+pass (the worker's mixed envelopes): the envelope sorted by station and time is laid
+out flat behind each station's tail, the windows of every reading are gathered at
+once and the CUSUM runs row-wise over a stations × span layout. It performs the same
+arithmetic on the same values as :meth:`score` per station, so the scores are
+identical (``tests/unit/test_model_detectors.py`` asserts equality on random data).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Sequence
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
-from .base import Detector, FeatureSchema, calibrate, reference, robust_scale
-from .features import past_median_scale, rolling_min
+from .base import (Detector, FeatureSchema, ModelError, SeriesState, calibrate, calibrate_rows,
+                   reference, robust_scale)
+from .features import past_median_scale, robust_rows, rolling_min
 
 CLIP = 8.0  # residuals beyond this many scales count as this much in the CUSUM
+
+
+@dataclass
+class SpikeState(SeriesState):
+    """A series' tail plus the clipped level residuals of its newest ``cusum_span``
+    readings (a cache: a state without them recomputes them from the tail)."""
+
+    r: np.ndarray = field(default_factory=lambda: np.empty(0))
+
+    def copy(self) -> "SpikeState":
+        return SpikeState(self.station, self.key, self.ts.copy(), self.v.copy(), self.r.copy())
 
 
 class SpikeDetector(Detector):
@@ -44,21 +65,36 @@ class SpikeDetector(Detector):
         return {"seed": self.seed, "window": self.window, "cusum_span": self.cusum_span,
                 "drift": self.drift, "min_periods": self.min_periods}
 
-    def _raw(self, v: np.ndarray, start: int, floor: float, dfloor: float) -> np.ndarray:
-        """(n - start, 3) robust statistics; NaN where the past is too short."""
+    def new_state(self, station: str = "*") -> "SpikeState":
+        base = super().new_state(station)
+        return SpikeState(base.station, base.key)
+
+    def _raw(self, v: np.ndarray, start: int, floor: float, dfloor: float,
+             past_r: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(n - start, 3) robust statistics (NaN where the past is too short), and the
+        clipped level residuals the CUSUM summed (from ``cusum_span`` readings before
+        ``start``). ``past_r``: those residuals of the ``cusum_span`` readings before
+        ``start``, as an earlier call returned them (the same numbers, not recomputed)."""
         n = v.size
         c0 = max(start - self.cusum_span, 0)  # CUSUM needs residuals this far back
-        med, scale = past_median_scale(v, c0, self.window, self.min_periods)
-        resid = (v[c0:] - med) / np.maximum(scale, floor)
+        if past_r is not None and past_r.size == start - c0 == self.cusum_span:
+            med, scale = past_median_scale(v, start, self.window, self.min_periods)
+            resid = (v[start:] - med) / np.maximum(scale, floor)
+            r = np.concatenate((past_r, np.nan_to_num(np.clip(resid, -CLIP, CLIP), nan=0.0)))
+            level = np.abs(resid)
+        else:
+            med, scale = past_median_scale(v, c0, self.window, self.min_periods)
+            resid = (v[c0:] - med) / np.maximum(scale, floor)
+            r = np.nan_to_num(np.clip(resid, -CLIP, CLIP), nan=0.0)
+            level = np.abs(resid[start - c0:])
         out = np.full((n - start, 3), np.nan)
-        out[:, 0] = np.abs(resid[start - c0:])
+        out[:, 0] = level
         if n >= 2:
             dv = np.diff(v)  # dv[i - 1] = v[i] - v[i - 1]
             ds = max(start - 1, 0)
             dmed, dscale = past_median_scale(dv, ds, self.window, self.min_periods)
             jump = np.abs(dv[ds:] - dmed) / np.maximum(dscale, dfloor)
             out[max(1 - start, 0):, 1] = jump[start - 1 - ds if start >= 1 else 0:]
-        r = np.nan_to_num(np.clip(resid, -CLIP, CLIP), nan=0.0)
         up = np.cumsum(r - self.drift)
         down = np.cumsum(-r - self.drift)
         # windowed CUSUM: S_i = C_i - min(C_{i-span}, ..., C_i), with C_{-1} = 0
@@ -67,7 +103,7 @@ class SpikeDetector(Detector):
         cus = np.maximum(up_s, down_s)[start - c0:]
         cus[np.isnan(out[:, 0])] = np.nan
         out[:, 2] = np.maximum(cus, 0.0)
-        return out
+        return out, r
 
     def _fit_key(self, series: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, Any]:
         v_all = np.concatenate([v for _, v in series])
@@ -78,14 +114,119 @@ class SpikeDetector(Detector):
         tiny = 1e-6 * (abs(float(np.median(v_all))) + 1e-3)
         floor = max(0.02 * level_scale, 0.2 * step_scale, tiny)
         dfloor = max(0.05 * step_scale, tiny)
-        raw = np.concatenate([self._raw(v, 0, floor, dfloor) for _, v in series])
+        raw = np.concatenate([self._raw(v, 0, floor, dfloor)[0] for _, v in series])
         refs = [reference(raw[:, j]) for j in range(3)]
         return {"floor": floor, "dfloor": dfloor, "refs": refs}
 
     def _score(self, ts: np.ndarray, v: np.ndarray, start: int,
                params: dict[str, Any]) -> np.ndarray:
-        raw = self._raw(v, start, params["floor"], params["dfloor"])
+        return self._calibrated(self._raw(v, start, params["floor"], params["dfloor"])[0],
+                                params)
+
+    def _score_state(self, state: SeriesState, ts: np.ndarray, v: np.ndarray,
+                     start: int) -> np.ndarray:
+        # reuse the residuals of the tail's newest readings rather than recompute them
+        params = self.params[state.key]
+        raw, r = self._raw(v, start, params["floor"], params["dfloor"],
+                           getattr(state, "r", None))
+        if isinstance(state, SpikeState):
+            state.r = r[-self.cusum_span:].copy()
+        return self._calibrated(raw, params)
+
+    def _calibrated(self, raw: np.ndarray, params: dict[str, Any]) -> np.ndarray:
         s = np.zeros(raw.shape[0])
         for j, ref in enumerate(params["refs"]):
             s = np.maximum(s, calibrate(raw[:, j], ref))
         return s
+
+    def score_many(self, states: Sequence[SeriesState], ts: np.ndarray, values: np.ndarray,
+                   bounds: np.ndarray) -> np.ndarray:
+        """:meth:`Detector.score_many`, vectorised across series.
+
+        Series whose state holds at least ``window + cusum_span`` readings and the
+        residuals of the newest ``cusum_span`` of them, and whose new readings are all
+        finite (the steady state of a worker), are scored together; the rest (a
+        station's first readings, a missing value, a state from before a reload) go
+        through :meth:`score`.
+        """
+        if not self.params:
+            raise ModelError(f"{self.kind}: score() before fit(): train or load the model first")
+        ts = np.asarray(ts, dtype=np.int64)
+        values = np.asarray(values, dtype=np.float64)
+        bounds = np.asarray(bounds, dtype=np.int64)
+        out = np.empty(ts.size)
+        lens = np.diff(bounds)
+        tails = np.fromiter((s.v.size for s in states), np.int64, len(states))
+        span = self.cusum_span
+        ok = (tails >= self.window + span) & (lens > 0) & np.fromiter(
+            (getattr(s, "r", np.empty(0)).size == span for s in states), bool, len(states))
+        bad = ~np.isfinite(values)
+        if bad.any():
+            ok[np.repeat(np.arange(len(states)), lens)[bad]] = False
+        for k in np.flatnonzero(~ok & (lens > 0)):
+            a, b = bounds[k], bounds[k + 1]
+            out[a:b] = self.score(ts[a:b], values[a:b], states[k])
+        fast = np.flatnonzero(ok)
+        if fast.size:
+            self._score_fast([states[k] for k in fast], ts, values, bounds[fast], lens[fast],
+                             tails[fast], out)
+        return out
+
+    def _score_fast(self, states: list[SeriesState], ts: np.ndarray, values: np.ndarray,
+                    first: np.ndarray, n: np.ndarray, tails: np.ndarray, out: np.ndarray
+                    ) -> None:
+        span, window = self.cusum_span, self.window
+        k = len(states)  # every state holds its newest span residuals (score_many checks)
+        # flat layout: [tail_0, new_0, tail_1, new_1, ...]
+        v_parts: list[np.ndarray] = []
+        t_parts: list[np.ndarray] = []
+        for s, a, m in zip(states, first.tolist(), n.tolist()):
+            v_parts += (s.v, values[a:a + m])
+            t_parts += (s.ts, ts[a:a + m])
+        flat_v = np.concatenate(v_parts)
+        seg_len = tails + n
+        seg_end = np.cumsum(seg_len)
+        seg_start = seg_end - seg_len
+        # positions of the new readings in the flat layout
+        total = int(n.sum())
+        ramp = np.arange(total) - np.repeat(np.cumsum(n) - n, n)
+        pos = np.repeat(seg_start + tails, n) + ramp
+        row = np.repeat(np.arange(k), n)
+        params = [self.params[s.key] for s in states]
+        floor = np.array([p["floor"] for p in params])
+        dfloor = np.array([p["dfloor"] for p in params])
+        refs = np.array([p["refs"] for p in params], dtype=np.float64).reshape(k, 3)
+        # level: robust z against the previous window
+        med, scale = robust_rows(sliding_window_view(flat_v, window)[pos - window])
+        resid = (flat_v[pos] - med) / np.maximum(scale, floor[row])
+        level = np.abs(resid)
+        # jump: the step against the previous window of steps
+        dv = np.diff(flat_v)
+        dmed, dscale = robust_rows(sliding_window_view(dv, window)[pos - 1 - window])
+        jump = np.abs(dv[pos - 1] - dmed) / np.maximum(dscale, dfloor[row])
+        # windowed CUSUM, row by row over [the tail's span residuals, the new ones]: the
+        # cumulative sums start where score() starts them, so they are the same numbers
+        width = span + int(n.max())
+        r = np.zeros((k, width))
+        r[:, :span] = np.stack([s.r for s in states])
+        col = ramp + span
+        r[row, col] = np.nan_to_num(np.clip(resid, -CLIP, CLIP), nan=0.0)
+        up = np.cumsum(r - self.drift, axis=1)
+        down = np.cumsum(-r - self.drift, axis=1)
+        up_min = sliding_window_view(up, span + 1, axis=1).min(axis=2)
+        down_min = sliding_window_view(down, span + 1, axis=1).min(axis=2)
+        up_s = up[row, col] - up_min[row, ramp]
+        down_s = down[row, col] - down_min[row, ramp]
+        cus = np.maximum(np.maximum(up_s, down_s), 0.0)
+        s = np.zeros(total)
+        for j, raw in enumerate((level, jump, cus)):
+            s = np.maximum(s, calibrate_rows(raw, refs[row, j]))
+        # back to the input order: the k-th fast series' readings sit at first[k]...
+        out[np.repeat(first, n) + ramp] = s
+        flat_t = np.concatenate(t_parts)
+        h = self.history
+        for j, (st, a, b, m) in enumerate(zip(states, np.maximum(seg_end - h, seg_start).tolist(),
+                                              seg_end.tolist(), n.tolist())):
+            st.ts = flat_t[a:b].copy()
+            st.v = flat_v[a:b].copy()
+            st.r = r[j, m:m + span].copy()
