@@ -268,6 +268,7 @@ def on_event(w: Warning, ev: WarningEvent, now_ms: int) -> Change:
             return Change(w, applied=False)
         was_pending = w.state == State.PENDING
         w.state, w.cleared_ms, w.cleared_by, w.esc, w.muted = State.CLEARED, now_ms, "rule", None, ""
+        w.reason = ev.reason  # the clear message quotes why it cleared, not why it was raised
         w.log(now_ms, "cleared", ev.reason, grade=w.grade, actor="rule")
         return Change(w, "cleared", notify=not was_pending)
     return Change(w, applied=False)

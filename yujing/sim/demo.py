@@ -70,6 +70,11 @@ def _demo_config(cfg: Config, receiver_port: int, workdir: Path) -> Path:
     data["worker"]["nodata_clock"] = "event"  # the storm runs in accelerated event time
     data["worker"]["nodata_check_s"] = 1.0
     data["worker"]["data_dir"] = str(workdir / "worker")
+    # 12 simulated hours pass in about a minute: group and tick at the same speed, or a
+    # 30 s group interval would hold a message for six simulated hours
+    data["alerts"]["grouping"]["wait"] = "1s"
+    data["alerts"]["grouping"]["interval"] = "1s"
+    data["alerts"]["tick"] = "1s"
     if cfg.http.port and _port_busy(cfg.http.port):
         data["http"]["port"] = free_port()
     if cfg.worker.registry is not None:
@@ -132,6 +137,9 @@ async def _receiver(state: DemoState, console: Console, port: int) -> web.AppRun
         msg = await request.json()
         state.notifications.append(msg)
         console.print(Text(f"    → notified: {msg.get('title', '')}", style="dim"))
+        for line in str(msg.get("message", "")).splitlines()[1:4]:
+            if line[:2].rstrip(".").isdigit():  # the warnings listed in a grouped message
+                console.print(Text(f"       {line[:110]}", style="dim"))
         return web.Response(text="ok")
 
     app = web.Application()
