@@ -176,8 +176,19 @@ class ConsoleSettings(_Strict):
     link_ttl: str = Field("24h", description="an acknowledge link works this long")
     tokens: dict[str, str] = Field(default_factory=dict, description="person id: API token; "
                                    "write ${VAR} to keep tokens out of the file")
+    admins: list[str] = Field(default_factory=list, description="person ids who may act on "
+                              "every warning; others act on their roster teams' warnings "
+                              "(duty room teams on all)")
+    readings_window: str = Field("24h", description="the web console keeps readings this "
+                                 "long (receive time) for its charts")
+    readings_max: int = Field(1_000_000, ge=0, description="... and at most this many "
+                              "(about 24 bytes each); 0 = no charts")
+    scrape: list[str] = Field(default_factory=list, description="more /metrics URLs for the "
+                              "health page (other workers, sinks); the local worker's and "
+                              "sink's metrics ports are read when set")
 
-    check_durations = field_validator("link_ttl")(classmethod(lambda cls, v: _duration(v)))
+    check_durations = field_validator("link_ttl", "readings_window")(
+        classmethod(lambda cls, v: _duration(v)))
 
     @model_validator(mode="after")
     def _short_tokens(self) -> "ConsoleSettings":

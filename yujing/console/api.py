@@ -10,6 +10,12 @@ An aiohttp sub-application mounted at ``/v1`` on the gateway's HTTP server:
 - ``GET|POST /v1/silences``, ``POST /v1/silences/{id}/expire``
 - ``GET  /v1/cap/{id}.xml``, ``GET /v1/cap/feed.xml`` (Atom)
 
+The same read model serves the web console at ``/console`` (``web.py``). A
+person acts only on warnings of their roster teams (``rights.py``): others get
+403. The console's login keeps the person's token in an HttpOnly,
+SameSite=Strict cookie, accepted like the Bearer header (a POST with the
+cookie must be JSON, which a cross-site form cannot send).
+
 Commands are not applied here: they go to ``yujing.commands`` on the partition
 of the warning's book (known from the incident snapshots this process reads
 from ``yujing.incidents``), and the worker that owns that partition applies
@@ -33,13 +39,18 @@ from aiokafka import AIOKafkaConsumer
 
 from .. import clock
 from ..alerts.cap import render_cap, render_feed
-from ..alerts.model import Command, Silence, State, Warning
+from ..alerts.model import Command, Matcher, Silence, State, Warning
+from ..alerts.roster import load_roster
 from ..alerts.signing import TokenError, verify
 from ..alerts.silences import add as _check_silence, describe, is_active, parse_matcher, parse_weekly
 from ..durations import parse_duration_ms
+from .feeds import DeadLetterRing, ReadingsWindow, follow_tail
+from .health import Health, scrape_urls
+from .rights import Rights
 
 log = logging.getLogger("yujing.console")
 CONSOLE_KEY = web.AppKey("console", object)
+COOKIE = "yujing_token"
 _enc = msgspec.json.Encoder()
 _warning = msgspec.json.Decoder(Warning)
 _silence = msgspec.json.Decoder(Silence)
@@ -60,6 +71,18 @@ class Console:
                      or f"http://{self.cfg.http.host}:{self.cfg.http.port}").rstrip("/")
         self.task: asyncio.Task | None = None
         self.caught_up = asyncio.Event()
+        s = self.cfg.console
+        # A roster that does not load stops the gateway here, before any port opens: without
+        # it the console could not tell who may act on what.
+        self.roster = load_roster(self.cfg.alerts.roster) if self.cfg.alerts.roster else None
+        self.rights = Rights(self.roster, s.admins)
+        self.rules: dict[str, Any] = _rules(self.cfg.worker.rules_dir)
+        self.readings = ReadingsWindow(s.readings_max, parse_duration_ms(s.readings_window))
+        self.deadletters = DeadLetterRing(200)
+        self.health = Health(scrape_urls(self.cfg))
+        self.subscribers: set[asyncio.Queue] = set()
+        self.last_snapshot_ms = 0
+        self.tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:
         from ..connectors.kafka import ensure_topics
@@ -67,16 +90,53 @@ class Console:
         await ensure_topics(self.gw.bootstrap, [k.topics.warnings, k.topics.commands,
                                                 k.topics.incidents], k.partitions)
         self.task = asyncio.create_task(self._follow())
+        now = clock.now_ms
+        if self.cfg.console.readings_max:
+            self.tasks.append(asyncio.create_task(follow_tail(
+                self.gw.bootstrap, k.topics.readings, 2000,
+                lambda key, value: value is not None and self.readings.add_payload(value, now()))))
+        self.tasks.append(asyncio.create_task(follow_tail(
+            self.gw.bootstrap, k.topics.deadletter, 200,
+            lambda key, value: self.deadletters.add_payload(value))))
+        self.tasks.append(asyncio.create_task(self._sample()))
+        if self.cfg.alerts.roster:
+            from ..alerts.roster import load_roster as _load
+            from ..registry import FileWatcher
+            watcher = FileWatcher(self.cfg.alerts.roster, _load, self._set_roster, "roster")
+            self.tasks.append(asyncio.create_task(watcher.run()))
+
+    def _set_roster(self, roster: Any) -> None:
+        self.roster = roster
+        self.rights = Rights(roster, self.cfg.console.admins)
+
+    async def _sample(self) -> None:
+        while True:
+            self.health.sample()
+            await asyncio.sleep(2)
 
     async def stop(self) -> None:
-        if self.task:
-            self.task.cancel()
-            await asyncio.gather(self.task, return_exceptions=True)
+        self.close_streams()
+        for t in [self.task, *self.tasks]:
+            if t:
+                t.cancel()
+        await asyncio.gather(*(t for t in [self.task, *self.tasks] if t), return_exceptions=True)
+
+    def close_streams(self) -> None:
+        """End every live stream (at shutdown: aiohttp waits for open handlers)."""
+        for q in list(self.subscribers):
+            _offer(q, None)
+
+    def publish(self, event: tuple[str, Any]) -> None:
+        for q in list(self.subscribers):
+            if not _offer(q, event):
+                self.subscribers.discard(q)   # a stuck client: its stream ends, it reconnects
+                _offer(q, None, force=True)
 
     async def _follow(self) -> None:
         consumer = AIOKafkaConsumer(self.cfg.kafka.topics.incidents,
                                     bootstrap_servers=self.gw.bootstrap, group_id=None,
-                                    auto_offset_reset="earliest", enable_auto_commit=False)
+                                    auto_offset_reset="earliest", enable_auto_commit=False,
+                                    fetch_max_wait_ms=100)   # the board's latency budget is 1 s
         while True:
             try:
                 await consumer.start()
@@ -97,17 +157,22 @@ class Console:
 
     def _apply(self, key: bytes, value: bytes | None) -> None:
         if value is None:  # past retention in the book
-            self.incidents.pop(key.decode(errors="replace"), None)
+            iid = key.decode(errors="replace")
+            if self.incidents.pop(iid, None) is not None:
+                self.publish(("removed", iid))
             return
         try:
             if key.startswith(b"silence:"):
                 s = _silence.decode(value)
                 self.silences[s.id] = s
+                self.publish(("silence", s))
             else:
                 w = _warning.decode(value)
                 old = self.incidents.get(w.incident)
                 if old is None or w.updated_ms >= old.updated_ms or len(w.timeline) >= len(old.timeline):
                     self.incidents[w.incident] = w
+                    self.last_snapshot_ms = clock.now_ms()
+                    self.publish(("incident", w))
         except msgspec.DecodeError as exc:
             log.error("console: undecodable incident snapshot skipped: %s", exc)
 
@@ -119,6 +184,31 @@ class Console:
         reg = getattr(self.gw, "registry", None)
         return reg.get(sid) if reg is not None else None
 
+    def may_act(self, who: str, w: Warning) -> Any:
+        return self.rights.may_act(who, w.hazard, w.town)
+
+
+def _offer(q: asyncio.Queue, item: Any, force: bool = False) -> bool:
+    try:
+        q.put_nowait(item)
+        return True
+    except asyncio.QueueFull:
+        if force:
+            q.get_nowait()
+            q.put_nowait(item)
+        return False
+
+
+def _rules(folder: Any) -> dict[str, Any]:
+    """Rules by id, for rule names and chart thresholds; the worker reports broken files."""
+    from ..rules.loader import load_rules
+    try:
+        return {r.id: r for r in load_rules(folder)} if folder else {}
+    except Exception as exc:  # noqa: BLE001 - the console works without thresholds
+        log.warning("console: rules in %s not loaded (%s); charts show no thresholds", folder,
+                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        return {}
+
 
 def _console(request: web.Request) -> Console:
     return request.app[CONSOLE_KEY]  # type: ignore[return-value]
@@ -128,15 +218,24 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
+def person_of(c: Console, given: str) -> str | None:
+    found = None
+    for tok, who in c.tokens.items():
+        if hmac.compare_digest(tok.encode(), given.encode()):
+            found = who
+    return found
+
+
 def _who(request: web.Request) -> str | None:
     c = _console(request)
     auth = request.headers.get("Authorization", "")
-    if not auth.startswith("Bearer "):
-        return None
-    given = auth[7:].strip()
-    for tok, who in c.tokens.items():
-        if hmac.compare_digest(tok, given):
-            return who
+    if auth.startswith("Bearer "):
+        return person_of(c, auth[7:].strip())
+    cookie = request.cookies.get(COOKIE)
+    if cookie:
+        if request.method not in ("GET", "HEAD") and request.content_type != "application/json":
+            return None  # a cross-site form cannot send JSON: no CSRF through the cookie
+        return person_of(c, cookie)
     return None
 
 
@@ -190,6 +289,9 @@ async def command(request: web.Request) -> web.Response:
     w = c.incidents.get(iid)
     if w is None:
         return _error(404, f"unknown incident {iid!r}: GET /v1/warnings lists the open ones")
+    verdict = c.may_act(who, w)
+    if not verdict.ok:
+        return _error(403, verdict.why)
     try:
         body = await request.json() if request.can_read_body else {}
     except ValueError:
@@ -269,6 +371,19 @@ async def add_silence(request: web.Request) -> web.Response:
     try:
         body = await request.json()
         matchers = [parse_matcher(m) for m in body.get("matchers", [])]
+        iid = str(body.get("incident") or "")
+        if iid:
+            # a silence of one warning: its rule at its station, for whoever may act on it
+            w = c.incidents.get(iid)
+            if w is None:
+                return _error(404, f"unknown incident {iid!r}: GET /v1/warnings lists them")
+            verdict = c.may_act(who, w)
+            matchers = [Matcher("rule", "=", w.rule), Matcher("station", "=", w.station)]
+        else:
+            verdict = c.rights.acts_on_all(who)
+        if not verdict.ok:
+            return _error(403, f"{verdict.why}; a silence of one warning (\"incident\": id) "
+                               "needs rights on that warning only")
         weekly = [parse_weekly(w) for w in body.get("weekly", [])]
         now = clock.now_ms()
         starts = int(body.get("starts_ms") or now)
@@ -298,6 +413,9 @@ async def expire_silence(request: web.Request) -> web.Response:
     sid = request.match_info["id"]
     if sid not in c.silences:
         return _error(404, f"unknown silence {sid!r}: GET /v1/silences lists them")
+    verdict = c.rights.acts_on_all(who)
+    if not verdict.ok and c.silences[sid].created_by != who:
+        return _error(403, f"{verdict.why}, nor the silence's creator")
     body = await request.json() if request.can_read_body else {}
     cmd = Command("silence_expire", id=uuid.uuid4().hex, actor=who, silence_id=sid,
                   text=str(body.get("reason") or "expired"), at=clock.now_ms())
@@ -324,9 +442,9 @@ async def cap_feed(request: web.Request) -> web.Response:
     return web.Response(body=xml, content_type="application/atom+xml", charset="utf-8")
 
 
-def make_console(gw: Any) -> web.Application:
+def make_console(gw: Any, console: Console | None = None) -> web.Application:
     sub = web.Application()
-    console = Console(gw)
+    console = console or Console(gw)
     sub[CONSOLE_KEY] = console
 
     async def lifecycle(app: web.Application):  # noqa: ANN202
@@ -334,7 +452,11 @@ def make_console(gw: Any) -> web.Application:
         yield
         await console.stop()
 
+    async def shutdown(app: web.Application) -> None:
+        console.close_streams()
+
     sub.cleanup_ctx.append(lifecycle)
+    sub.on_shutdown.append(shutdown)
     r = sub.router
     r.add_get("/warnings", list_warnings)
     r.add_get("/warnings/{id}", get_warning)
@@ -349,5 +471,14 @@ def make_console(gw: Any) -> web.Application:
 
 
 def mount_console(app: web.Application, gw: Any) -> None:
-    """Mount the duty console API on the gateway's app (``/v1/...``)."""
-    app.add_subapp("/v1", make_console(gw))
+    """Mount the duty console API (``/v1/...``) and the web console (``/console/...``) on
+    the gateway's app, both on one read model."""
+    from .web import make_web
+    console = Console(gw)
+    app.add_subapp("/v1", make_console(gw, console))
+    app.add_subapp("/console", make_web(console))
+    app.router.add_get("/", _to_console)
+
+
+async def _to_console(request: web.Request) -> web.Response:
+    raise web.HTTPFound("/console/")

@@ -1,0 +1,185 @@
+"""What the console keeps from Kafka besides incidents: recent readings and dead letters.
+
+Readings come from ``yujing.readings`` itself (every gateway's, not only this
+one's), read without a consumer group. The window keeps whole decoded batch
+envelopes (numpy views, no per-reading Python work: DESIGN's hot-path rule)
+up to ``max_readings`` readings and ``keep_ms`` of receive time; a chart asks
+for one station and the envelopes are masked then. Memory is about 24 bytes a
+reading (1,000,000 readings ≈ 24 MB). A gateway restart starts with what the
+topic still holds near its end, so a chart may be short right after a restart.
+
+Dead letters: the newest ``size`` records of ``yujing.deadletter``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import orjson
+
+from ..envelope import Columns, decode
+
+log = logging.getLogger("yujing.console")
+
+
+class ReadingsWindow:
+    def __init__(self, max_readings: int = 1_000_000, keep_ms: int = 86_400_000) -> None:
+        self.max_readings = max_readings
+        self.keep_ms = keep_ms
+        self.envelopes: deque[tuple[int, Columns]] = deque()
+        self.count = 0
+        self.latest_ms = 0          # receive time of the newest envelope
+
+    def add(self, cols: Columns, now_ms: int) -> None:
+        if self.max_readings <= 0 or not len(cols):
+            return
+        self.envelopes.append((now_ms, cols))
+        self.count += len(cols)
+        self.latest_ms = now_ms
+        while self.envelopes and (self.count > self.max_readings
+                                  or self.envelopes[0][0] < now_ms - self.keep_ms):
+            _, old = self.envelopes.popleft()
+            self.count -= len(old)
+
+    def add_payload(self, payload: bytes, now_ms: int) -> bool:
+        try:
+            self.add(decode(payload), now_ms)
+        except ValueError as exc:
+            log.warning("console: readings record skipped: %s", exc)
+            return False
+        return True
+
+    def series(self, station: str, t0: int | None = None, t1: int | None = None
+               ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per metric: event times and values of ``station`` (sorted; a repeated ts keeps
+        the value received last, as the worker's idempotent slots do)."""
+        parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+        for _, c in self.envelopes:
+            try:
+                si = c.stations.index(station)
+            except ValueError:
+                continue
+            mask = c.si == si
+            if t0 is not None:
+                mask &= c.ts >= t0
+            if t1 is not None:
+                mask &= c.ts <= t1
+            if not mask.any():
+                continue
+            mi, ts, val = c.mi[mask], c.ts[mask], c.val[mask]
+            for k, metric in enumerate(c.metrics):
+                sel = mi == k
+                if sel.any():
+                    parts.setdefault(metric, []).append((ts[sel], val[sel]))
+        out = {}
+        for metric, chunks in parts.items():
+            ts = np.concatenate([t for t, _ in chunks])
+            val = np.concatenate([v for _, v in chunks])
+            # last occurrence of each ts wins: reverse, unique keeps the first
+            rts, rval = ts[::-1], val[::-1]
+            uniq, first = np.unique(rts, return_index=True)
+            out[metric] = (uniq, rval[first])
+        return out
+
+    def latest(self, station: str) -> dict[str, tuple[int, float]]:
+        """Newest reading per metric of ``station`` (by event time)."""
+        out = {}
+        for metric, (ts, val) in self.series(station).items():
+            out[metric] = (int(ts[-1]), float(val[-1]))
+        return out
+
+    def stations_seen(self) -> dict[str, int]:
+        """Station → newest receive time among kept envelopes."""
+        seen: dict[str, int] = {}
+        for recv, c in self.envelopes:
+            for s in c.stations:
+                seen[s] = recv
+        return seen
+
+
+class DeadLetterRing:
+    def __init__(self, size: int = 200) -> None:
+        self.items: deque[dict[str, Any]] = deque(maxlen=size)
+        self.seen = 0
+
+    def add_payload(self, payload: bytes | None) -> None:
+        if payload is None:
+            return
+        try:
+            d = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            d = {"reason": "not a dead-letter record", "code": "?",
+                 "raw": payload[:200].decode("utf-8", "replace")}
+        if not isinstance(d, dict):
+            d = {"reason": "not a dead-letter record", "code": "?", "raw": str(d)[:200]}
+        self.items.append(d)
+        self.seen += 1
+
+    def by_reason(self) -> list[dict[str, Any]]:
+        counts: dict[str, dict[str, Any]] = {}
+        for d in self.items:
+            code = str(d.get("code") or "?")
+            c = counts.setdefault(code, {"code": code, "count": 0, "last_ms": 0, "reason": ""})
+            c["count"] += 1
+            if (d.get("received_ms") or 0) >= c["last_ms"]:
+                c["last_ms"] = d.get("received_ms") or 0
+                c["reason"] = str(d.get("reason") or "")
+        return sorted(counts.values(), key=lambda c: -c["count"])
+
+    def latest(self, n: int = 20) -> list[dict[str, Any]]:
+        out = list(self.items)[-n:]
+        out.reverse()
+        for d in out:
+            raw = d.get("raw")
+            if not isinstance(raw, str):
+                d["raw"] = orjson.dumps(raw).decode() if raw is not None else ""
+        return out
+
+
+async def follow_tail(bootstrap: str, topic: str, back: int,
+                      handle: Callable[[bytes | None, bytes | None], None],
+                      ready: asyncio.Event | None = None) -> None:
+    """Read ``topic`` from ``back`` records before each partition's end, then follow it.
+
+    No consumer group: nobody's offsets move. Tansu under-reports end offsets
+    (DESIGN), so on Tansu the start is earlier than asked, never later.
+    Reconnects until cancelled.
+    """
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    while True:
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                                    enable_auto_commit=False, auto_offset_reset="earliest",
+                                    fetch_max_wait_ms=100)
+        try:
+            await consumer.start()
+            parts = consumer.partitions_for_topic(topic)
+            if not parts:
+                await consumer.stop()
+                await asyncio.sleep(1)
+                continue
+            tps = [TopicPartition(topic, p) for p in sorted(parts)]
+            consumer.assign(tps)
+            begin = await consumer.beginning_offsets(tps)
+            end = await consumer.end_offsets(tps)
+            for tp in tps:
+                consumer.seek(tp, max(begin[tp], end[tp] - back))
+            while True:
+                batch = await consumer.getmany(timeout_ms=500)
+                for records in batch.values():
+                    for r in records:
+                        handle(r.key, r.value)
+                if not batch and ready is not None:
+                    ready.set()
+        except asyncio.CancelledError:
+            await consumer.stop()
+            raise
+        except Exception as exc:  # noqa: BLE001 - Kafka away: try again, the console stays up
+            log.warning("console: following %s failed (%s); retrying", topic, exc)
+            await consumer.stop()
+            await asyncio.sleep(1)

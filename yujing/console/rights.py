@@ -1,0 +1,106 @@
+"""Who may act on which warning: rights from the duty roster's teams. Pure.
+
+A warning belongs to the team the roster routes it to (``Roster.team_for``:
+the hazard's domain and the warning's town, else the duty room). A person may
+acknowledge, annotate, clear or silence it when they are
+
+- a member of that team: named anywhere in its rotation, holiday rotation,
+  shifts (CSV tables included), overrides, swaps, or as its leader — whether
+  or not they are on shift right now (an off-shift officer may still take a
+  warning of their own team);
+- a member of a duty-room team (domain ``duty_room``): the 值班室 receives and
+  forwards every warning of the city;
+- listed in ``console.admins``.
+
+Without a roster there are no teams to derive rights from, so every person
+with a console token may act (the tokens are the only gate). Everybody with a
+token may *read* every warning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from ..alerts.roster import DOMAINS, ROLES, Roster
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    why: str            # shown on a refused button and in the 403 body
+    team: str | None = None
+
+
+def team_members(roster: Roster, team_id: str) -> set[str]:
+    """Every person a team's rota names, at any time."""
+    team = roster.teams.get(team_id)
+    if team is None:
+        return set()
+    out: set[str] = set()
+    for rot in (team.rotation, team.holiday_rotation):
+        for s in rot.slots if rot else []:
+            out.update(p for p in (s.A, s.B, s.leader) if p)
+    for s in roster.shifts.get(team_id, []):
+        out.update(p for p in (s.A, s.B, s.leader) if p)
+    for ov in roster.spec.overrides:
+        if ov.team == team_id:
+            out.update(getattr(ov, r) for r in ROLES if getattr(ov, r))
+    for sw in roster.spec.swaps:
+        if sw.team == team_id:
+            out.update((sw.person, sw.with_))
+    if team.leader:
+        out.add(team.leader)
+    return out
+
+
+class Rights:
+    def __init__(self, roster: Roster | None, admins: Iterable[str] = ()) -> None:
+        self.roster = roster
+        self.admins = set(admins)
+        self._members: dict[str, set[str]] = {}
+        self._room: set[str] = set()
+        if roster is not None:
+            self._members = {t: team_members(roster, t) for t in roster.teams}
+            for tid, team in roster.teams.items():
+                if team.domain == "duty_room":
+                    self._room |= self._members[tid]
+
+    def teams_of(self, person: str) -> list[str]:
+        return [t for t, m in self._members.items() if person in m]
+
+    def domain_of(self, hazard: str) -> str:
+        if self.roster is not None:
+            return self.roster.domains.get(hazard, "duty_room")
+        from ..alerts.roster import DEFAULT_DOMAINS
+        return DEFAULT_DOMAINS.get(hazard, "duty_room")
+
+    def team_for(self, hazard: str, town: str) -> tuple[str | None, str]:
+        if self.roster is None:
+            return None, "no roster"
+        return self.roster.team_for(hazard, town)
+
+    def acts_on_all(self, person: str) -> Verdict:
+        """Rights over every warning (needed for silences not pinned to one warning)."""
+        if self.roster is None:
+            return Verdict(True, "no roster: every console user may act")
+        if person in self.admins:
+            return Verdict(True, f"{person} is a console admin")
+        if person in self._room:
+            return Verdict(True, f"{person} is on the duty room (值班室) rota")
+        return Verdict(False, f"{person} is neither a console admin (console.admins) nor on a "
+                              "duty room (值班室) rota")
+
+    def may_act(self, person: str, hazard: str, town: str) -> Verdict:
+        """May ``person`` acknowledge, annotate, clear or silence this warning?"""
+        team, _why = self.team_for(hazard, town)
+        every = self.acts_on_all(person)
+        if every.ok:
+            return Verdict(True, every.why, team)
+        if team is not None and person in self._members.get(team, set()):
+            return Verdict(True, f"{person} is on the rota of team {team}", team)
+        name = self.roster.teams[team].name if team and self.roster else ""
+        dom = DOMAINS.get(self.domain_of(hazard), "")
+        where = f"team {team} ({name})" if team else f"no team ({dom} {town})"
+        return Verdict(False, f"{person} is not on the rota of {where}, nor on the duty room's, "
+                              "nor a console admin: ask that team's duty officer", team)
