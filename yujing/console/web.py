@@ -32,7 +32,6 @@ from aiohttp import web
 from .. import clock
 from ..alerts.model import State, Warning
 from ..alerts.roster import DOMAINS, Roster
-from ..domain import Grade
 from ..durations import parse_duration_ms
 from . import mapsvg, thresholds as th
 from .api import CONSOLE_KEY, COOKIE, Console, _full, person_of
