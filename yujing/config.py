@@ -44,6 +44,8 @@ class KafkaConfig(_Strict):
     rebalance_timeout_s: float | None = Field(
         None, gt=0, description="null: 6 s on the embedded broker, Faust's default otherwise")
     session_timeout_s: float | None = Field(None, gt=0)
+    fetch_max_wait_ms: int = Field(100, ge=1, le=5000, description="longest a worker's fetch "
+                                   "waits for data (Faust's own default is 1500)")
 
 
 class MqttTls(_Strict):

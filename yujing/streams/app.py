@@ -16,6 +16,7 @@ import msgspec
 from .. import clock
 from .alerting import install_alerting, routing_key
 from ..config import Config
+from .tuning import shorten_fetch_wait
 from ..domain import WarningEvent
 from ..durations import parse_duration_ms
 from ..envelope import decode, partition_for
@@ -132,6 +133,7 @@ def _dead(source: str, reason: str, raw: object) -> bytes:
 
 def run_worker(cfg: Config, bootstrap: str, embedded: bool) -> None:
     """Run a Faust worker in this process until SIGTERM/SIGINT."""
+    shorten_fetch_wait(cfg.kafka.fetch_max_wait_ms)
     app = make_app(cfg, bootstrap, embedded)
     metrics.start_server(cfg.worker.metrics_port, cfg.worker.metrics_host, "worker metrics")
     worker = faust.Worker(app, loglevel=cfg.log_level.upper() if cfg.log_level != "warning" else "WARN",
