@@ -8,6 +8,7 @@ Kafka topics and the VictoriaMetrics export API.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import subprocess
 import sys
 import time
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import orjson
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
 from aiokafka import AIOKafkaConsumer
 
 from yujing.config import Config
@@ -220,3 +223,22 @@ def readings_of(records: list[Any]) -> list[tuple[str, str, int, float]]:
 
 def letters_of(records: list[Any]) -> list[dict]:
     return [orjson.loads(r.value) for r in records]
+
+
+def mqtt_publish(port: int, messages: list[tuple[str, bytes]], v5: bool = False,
+            tls_ca: Path | None = None, auth: tuple[str, str] | None = None) -> None:
+    """Publish with a real paho client (QoS 1), waiting for every message to be sent."""
+    c = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{time.monotonic_ns()}",
+                    protocol=paho.MQTTv5 if v5 else paho.MQTTv311)
+    if tls_ca:
+        c.tls_set_context(ssl.create_default_context(cafile=str(tls_ca)))
+    if auth:
+        c.username_pw_set(*auth)
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    try:
+        for topic, payload in messages:
+            c.publish(topic, payload, qos=1).wait_for_publish(timeout=10)
+    finally:
+        c.disconnect()
+        c.loop_stop()

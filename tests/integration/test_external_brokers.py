@@ -12,7 +12,8 @@ import pytest
 from yujing.connectors.embedded import free_port, tansu_command, wait_port
 
 from .conftest import alive, start_run, stop_run, write_config
-from .test_run import mqtt_publish, rain
+from .services import mqtt_publish
+from .test_run import rain
 
 pytestmark = pytest.mark.integration
 

@@ -6,19 +6,16 @@ TLS with username/password, and MQTT 5 shared subscriptions (Mosquitto only: amq
 from __future__ import annotations
 
 import asyncio
-import ssl
 import subprocess
 import time
 from pathlib import Path
 
 import orjson
-import paho.mqtt.client as paho
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from yujing.connectors.embedded import free_port
 
-from .services import (TopicReader, amqtt_broker, gateway_config, letters_of, mosquitto,
+from .services import (mqtt_publish as publish, TopicReader, amqtt_broker, gateway_config, letters_of, mosquitto,
                        readings_of, running_gateway, tansu)
 
 pytestmark = pytest.mark.integration
@@ -41,24 +38,6 @@ def amqtt_port():
 def mosq(tmp_path):
     with mosquitto(tmp_path) as m:
         yield m
-
-
-def publish(port: int, messages: list[tuple[str, bytes]], v5: bool = False,
-            tls_ca: Path | None = None, auth: tuple[str, str] | None = None) -> None:
-    c = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{time.monotonic_ns()}",
-                    protocol=paho.MQTTv5 if v5 else paho.MQTTv311)
-    if tls_ca:
-        c.tls_set_context(ssl.create_default_context(cafile=str(tls_ca)))
-    if auth:
-        c.username_pw_set(*auth)
-    c.connect("127.0.0.1", port)
-    c.loop_start()
-    try:
-        for topic, payload in messages:
-            c.publish(topic, payload, qos=1).wait_for_publish(timeout=10)
-    finally:
-        c.disconnect()
-        c.loop_stop()
 
 
 async def wait_connected(gw, timeout: float = 10) -> None:  # noqa: ANN001

@@ -9,12 +9,11 @@ import time
 
 import aiohttp
 import orjson
-import paho.mqtt.client as paho
 import pytest
 from aiokafka import AIOKafkaConsumer
-from paho.mqtt.enums import CallbackAPIVersion
 
 from .conftest import alive, stop_run
+from .services import mqtt_publish
 
 pytestmark = pytest.mark.integration
 HOUR = 3_600_000
@@ -23,18 +22,6 @@ HOUR = 3_600_000
 def rain(station: str, start_ms: int, n: int, mm: float) -> list[dict]:
     return [{"station": station, "metric": "rain_mm", "ts": start_ms + i * 300_000, "value": mm}
             for i in range(n)]
-
-
-def mqtt_publish(port: int, messages: list[tuple[str, bytes]]) -> None:
-    c = paho.Client(CallbackAPIVersion.VERSION2, client_id="test-pub", protocol=paho.MQTTv311)
-    c.connect("127.0.0.1", port)
-    c.loop_start()
-    try:
-        for topic, payload in messages:
-            c.publish(topic, payload, qos=1).wait_for_publish(timeout=10)
-    finally:
-        c.loop_stop()
-        c.disconnect()
 
 
 async def dead_letters(bootstrap: str, want: int, timeout: float = 30) -> list[dict]:
