@@ -105,7 +105,6 @@ class Engine:
             for m in c.metrics:
                 self._horizon_by_metric[m] = max(self._horizon_by_metric.get(m, 0), c.horizon_ms)
         self._metric_used = np.zeros(0, dtype=bool)
-        self._metric_horizon = np.zeros(0, dtype=np.int64)
         self._state = {c.id: _RuleState() for c in self.compiled}
         self._watermark = 0
         self._fields: dict[str, _Grow] = {}
@@ -130,9 +129,7 @@ class Engine:
             for m in c.metrics:
                 self._horizon_by_metric[m] = max(self._horizon_by_metric.get(m, 0), c.horizon_ms)
                 if m in self.metric_index:
-                    i = self.metric_index[m]
-                    self._metric_used[i] = True
-                    self._metric_horizon[i] = self.horizon_ms(m)
+                    self._metric_used[self.metric_index[m]] = True
         self._recompute_horizons()
 
     def set_registry(self, registry: Any | None) -> None:
@@ -179,7 +176,6 @@ class Engine:
             i = self.metric_index[name] = len(self.metric_names)
             self.metric_names.append(name)
             self._metric_used = np.append(self._metric_used, name in self._horizon_by_metric)
-            self._metric_horizon = np.append(self._metric_horizon, self.horizon_ms(name))
         return i
 
     def _series_ids(self, st: np.ndarray, m: np.ndarray) -> np.ndarray:
