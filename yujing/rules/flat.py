@@ -33,7 +33,7 @@ class Flat:
     key: np.ndarray = field(init=False)
     start: np.ndarray = field(init=False)
     _csum: np.ndarray | None = field(default=None, init=False)
-    _csum_fixed: bool = field(default=False, init=False)
+    _csum_big: np.ndarray | None = field(default=None, init=False)
     _tables: dict = field(default_factory=dict, init=False)
     _hits: dict = field(default_factory=dict, init=False)
 
@@ -61,22 +61,26 @@ class Flat:
 
     # -- aggregates -----------------------------------------------------------------------
 
-    def _prefix(self) -> np.ndarray:
+    def _prefix(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """Prefix sums: ordinary values in integer micro-units (exact), and the rare huge
+        value (a logger's error code) in a separate float prefix that is exactly flat
+        wherever no huge value lies, so one 1e15 never blurs the sums after it."""
         if self._csum is None:
             v = self.v
-            big = float(np.abs(v).max()) if v.size else 0.0
-            if big * _FIXED * max(v.size, 1) < _FIXED_LIMIT:
-                fixed = np.rint(v * _FIXED).astype(np.int64)
-                self._csum = np.concatenate(([0], np.cumsum(fixed)))
-                self._csum_fixed = True
-            else:
-                self._csum = np.concatenate(([0.0], np.cumsum(v)))
-        return self._csum
+            limit = _FIXED_LIMIT / (_FIXED * max(v.size, 1))
+            finite = np.isfinite(v)  # a non-finite reading adds nothing (gateways refuse them)
+            small = finite & (np.abs(np.where(finite, v, 0.0)) <= limit)
+            fixed = np.rint(np.where(small, v, 0.0) * _FIXED).astype(np.int64)
+            self._csum = np.concatenate(([0], np.cumsum(fixed)))
+            big = finite & ~small
+            if big.any():
+                self._csum_big = np.concatenate(([0.0], np.cumsum(np.where(big, v, 0.0))))
+        return self._csum, self._csum_big
 
     def window_sum(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-        c = self._prefix()
-        s = c[hi] - c[lo]
-        return s / _FIXED if self._csum_fixed else s
+        c, big = self._prefix()
+        s = (c[hi] - c[lo]) / _FIXED
+        return s if big is None else s + (big[hi] - big[lo])
 
     def _table(self, fn: np.ufunc, levels: int) -> list[np.ndarray]:
         table = self._tables.setdefault(fn.__name__, [self.v])
