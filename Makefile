@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run demo test test-unit bench clean
+.PHONY: install run demo test test-unit services bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -22,8 +22,11 @@ run: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/yujing demo --config config.yaml
 
-test: $(STAMP)
+test: services $(STAMP)
 	$(BIN)/pytest -q -p no:cacheprovider
+
+services:
+	bash scripts/install-test-services
 
 test-unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
