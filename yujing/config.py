@@ -156,6 +156,15 @@ class WorkerConfig(_Strict):
     models_dir: Path | None = Field(None, description="anomaly model registry for anomaly() in "
                                                       "rules; checked for new versions on a timer")
     models_reload_s: float = Field(30.0, gt=0)
+    checkpoint_interval: str = Field(
+        "5m", description="at most how often each partition's window and warning state is "
+                           "checkpointed; a restart re-processes the readings since then")
+
+    @field_validator("checkpoint_interval")
+    @classmethod
+    def _checkpoint_interval(cls, v: str) -> str:
+        parse_duration_ms(v)
+        return v
 
     @field_validator("lateness")
     @classmethod

@@ -88,9 +88,9 @@ class Lifecycle:
         self.shards = shards
         self.active: dict[str, Active] = {}
         self._issued: dict[int, set[str]] = {}   # event second -> ids minted in it
-        # The live worker sets this: its lifecycle starts empty after a restart while the
-        # book may still hold warnings raised before it, so the first clear of each key
-        # since start is passed on (the book ignores it when nothing is open).
+        # Set for a live lifecycle that starts empty although the book may hold warnings
+        # raised before (a worker that found no checkpoint to restore): the first clear of
+        # each key since start is passed on; the book ignores it when nothing is open.
         self.forward_first_clear = False
         self._looked_at: set[str] = set()
 
@@ -156,11 +156,28 @@ class Lifecycle:
             return self._event(EventKind.CLEARED, key, cur, f, meta, cur.grade, reason, now_ms,
                                cur.grade)
         if f.clear and first_look:
-            ghost = Active(f"{self.region_code}-unknown", Grade.NONE, f.ts)
+            # An id of its own per key: the book remembers which warning a proposed id
+            # stood for, and one shared id would close only the first key's warning.
+            ghost = Active(f"{self.region_code}-unknown-{key}", Grade.NONE, f.ts)
             reason = f"clear condition holds at the first look since start: {f.reason}"
             return self._event(EventKind.CLEARED, key, ghost, f, meta, Grade.NONE, reason,
                                now_ms, Grade.NONE)
         return None
+
+    def snapshot(self) -> dict:
+        """The active warnings and the ids minted per second, as plain values."""
+        return {"active": [[k, a.incident, int(a.grade), a.since_ts, a.pending, a.last_ts]
+                           for k, a in self.active.items()],
+                "issued": [[sec, sorted(ids)] for sec, ids in self._issued.items()],
+                "looked_at": sorted(self._looked_at)}
+
+    def restore(self, snap: dict) -> None:
+        """Resume from :meth:`snapshot`: open warnings keep their incident ids, and replayed
+        findings mint the same new ids as the first time (``_issued`` is part of it)."""
+        self.active = {k: Active(iid, Grade(g), since, bool(pending), last)
+                       for k, iid, g, since, pending, last in snap["active"]}
+        self._issued = {int(sec): set(ids) for sec, ids in snap["issued"]}
+        self._looked_at = set(snap["looked_at"])
 
     @staticmethod
     def _event(kind: EventKind, key: str, cur: Active, f: Finding, meta: RuleMeta,

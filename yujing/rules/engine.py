@@ -15,6 +15,7 @@ late (for the dead-letter topic), never merged silently.
 
 from __future__ import annotations
 
+import zlib
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -617,6 +618,103 @@ class Engine:
         return out
 
 
+    # -- durability -----------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything ``process`` carries from one chunk to the next, as plain values and
+        little-endian array bytes, for :meth:`restore` in a fresh engine after a restart.
+
+        Caches derived from the rules and the registry (eligibility, station fields, group
+        codes, horizons) are left out: the restored engine rebuilds them from its own rules
+        and registry, so a changed registry is honoured. Timestamps are stored as deltas and
+        both big columns byte-transposed: regular series then compress to almost nothing.
+        """
+        n = len(self.series_ts)
+        rows, cols = np.nonzero(self._sid >= 0)
+        sid = self._sid[rows, cols]
+        st = np.empty(n, np.int64)
+        st[sid] = rows
+        lens = np.fromiter((a.size for a in self.series_ts), np.int64, n)
+        ts = np.concatenate(self.series_ts) if n else np.empty(0, np.int64)
+        v = np.concatenate(self.series_v) if n else np.empty(0, np.float64)
+        nst = len(self.station_names)
+        rules: dict[str, Any] = {}
+        for c in self.compiled:
+            s = self._state[c.id]
+            hits = {}
+            for i, node in enumerate(_group_nodes(c)):
+                dq = s.group_hits.get(id(node))
+                if dq:
+                    hits[str(i)] = [[t, hs] for (t, hs, _g) in dq]
+            rules[c.id] = {
+                "fp": _fingerprint(c),
+                "last_outcome": _b(s.last_outcome.ensure(nst)[:nst]),
+                "last_eval": _b(s.last_eval.ensure(nst)[:nst]),
+                "sticky": _b(s.sticky.ensure(nst)[:nst]),
+                "run_start": {str(i): _b(g.ensure(nst)[:nst]) for i, g in s.run_start.items()},
+                "group_hits": hits,
+            }
+        return {
+            "stations": list(self.station_names), "metrics": list(self.metric_names),
+            "series_station": _b(st), "series_metric": _b(np.asarray(self.series_metric, np.int64)),
+            "lens": _b(lens), "ts_delta": _shuffle(np.diff(ts, prepend=np.int64(0))),
+            "v": _shuffle(v), "newest": _b(self._newest.ensure(n)[:n]),
+            "watermark": int(self._watermark), "rules": rules,
+            "stats": [self.stats.readings, self.stats.evaluated, self.stats.late,
+                      self.stats.unmatched],
+        }
+
+    def restore(self, snap: dict[str, Any]) -> None:
+        """Load a :meth:`snapshot` into this fresh engine.
+
+        A rule whose definition changed since the snapshot starts with fresh state (its
+        first evaluation reports its current outcome); every other rule resumes exactly,
+        with its ``for:`` timers, held grades and last outcomes.
+        """
+        if self.station_names or self.series_ts:
+            raise ValueError("Engine.restore needs a fresh engine")
+        for name in snap["stations"]:
+            self._station(name)
+        for name in snap["metrics"]:
+            self._metric(name)
+        st = _a(snap["series_station"], np.int64)
+        m = _a(snap["series_metric"], np.int64)
+        lens = _a(snap["lens"], np.int64)
+        n = int(st.size)
+        self._sid = np.full((max(64, len(self.station_names) * 2), max(8, len(self.metric_names) * 2)),
+                            -1, dtype=np.int64)
+        self._sid[st, m] = np.arange(n, dtype=np.int64)
+        ts = np.cumsum(_unshuffle(snap["ts_delta"], np.int64))
+        v = _unshuffle(snap["v"], np.float64)
+        bounds = np.cumsum(lens)[:-1]
+        self.series_ts = list(np.split(ts, bounds)) if n else []
+        self.series_v = list(np.split(v, bounds)) if n else []
+        self.series_metric = m.tolist()
+        self.series_horizon = [self._horizon_for(s, mm) for s, mm in zip(st.tolist(), m.tolist())]
+        self._newest.ensure(n)[:n] = _a(snap["newest"], np.int64)
+        self._watermark = int(snap["watermark"])
+        (self.stats.readings, self.stats.evaluated, self.stats.late,
+         self.stats.unmatched) = snap["stats"]
+        nst = len(self.station_names)
+        for c in self.compiled:
+            saved = snap["rules"].get(c.id)
+            if saved is None or saved["fp"] != _fingerprint(c):
+                continue
+            state = self._state[c.id]
+            state.last_outcome.ensure(nst)[:nst] = _a(saved["last_outcome"], np.int64)
+            state.last_eval.ensure(nst)[:nst] = _a(saved["last_eval"], np.int64)
+            state.sticky.ensure(nst)[:nst] = _a(saved["sticky"], np.int64)
+            for i, raw in saved["run_start"].items():
+                g = state.run_start[int(i)] = _Grow(_NONE, np.int64)
+                g.ensure(nst)[:nst] = _a(raw, np.int64)
+            nodes = _group_nodes(c)
+            for i, hits in saved["group_hits"].items():
+                node = nodes[int(i)]
+                groups = self._group(node.by)
+                state.group_hits[id(node)] = deque((int(t), int(s), int(groups[s]))
+                                                   for t, s in hits)
+
+
 _BINARY = {
     ">=": np.greater_equal, ">": np.greater, "<=": np.less_equal, "<": np.less,
     "==": np.equal, "!=": np.not_equal, "+": np.add, "-": np.subtract, "*": np.multiply,
@@ -648,3 +746,50 @@ def _group_code(entry: Any | None, name: str, codes: dict[str, int]) -> int:
     if value in (None, ""):
         return -1
     return codes.setdefault(str(value), len(codes))
+
+
+# -- snapshot helpers ----------------------------------------------------------------------
+
+def _b(a: np.ndarray) -> bytes:
+    return np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<"), copy=False).tobytes()
+
+
+def _a(raw: bytes, dtype: Any) -> np.ndarray:
+    return np.frombuffer(raw, np.dtype(dtype).newbyteorder("<")).astype(dtype)
+
+
+def _shuffle(a: np.ndarray) -> bytes:
+    """Byte-transposed (all first bytes, then all second bytes, ...): like blosc's shuffle,
+    it lets zlib see the slowly changing high bytes of timestamps and floats as runs."""
+    raw = np.frombuffer(_b(a), np.uint8)
+    return raw.reshape(-1, a.dtype.itemsize).T.tobytes()
+
+
+def _unshuffle(raw: bytes, dtype: Any) -> np.ndarray:
+    size = np.dtype(dtype).itemsize
+    b = np.frombuffer(raw, np.uint8).reshape(size, -1).T
+    return _a(np.ascontiguousarray(b).tobytes(), dtype)
+
+
+def _fingerprint(c: CompiledRule) -> int:
+    """A rule's definition: state saved under another definition is not reused."""
+    return zlib.crc32(c.rule.model_dump_json().encode())
+
+
+def _group_nodes(c: CompiledRule) -> list[ex.GroupCount]:
+    """The rule's group-count nodes in a stable order (their state is keyed by it)."""
+    out: list[ex.GroupCount] = []
+    seen: set[int] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, ex.GroupCount) and id(node) not in seen:
+            seen.add(id(node))
+            out.append(node)
+        for child in ex._children(node):
+            walk(child)
+
+    for _, check in c.grades:
+        walk(check.expr.tree)
+    if c.clear is not None:
+        walk(c.clear.expr.tree)
+    return out

@@ -16,6 +16,7 @@ envelopes and whenever the timer ran: the worker and the backtest agree.
 
 from __future__ import annotations
 
+import msgspec
 import numpy as np
 
 from ..domain import Finding, Grade
@@ -81,6 +82,17 @@ class NoDataTracker:
         return Finding(RULE_ID, st, at, Grade.BLUE, False, limit / 60000, format_duration(limit),
                        f"{what} for more than {format_duration(limit)} (expected every "
                        f"{format_duration(interval)})")
+
+    def snapshot(self) -> dict:
+        return {"last_seen": dict(self.last_seen), "offline": sorted(self.offline),
+                "watch_from": self.watch_from, "found": msgspec.to_builtins(self._found)}
+
+    def restore(self, snap: dict) -> None:
+        """Resume from :meth:`snapshot`; the expected intervals stay the registry's."""
+        self.last_seen = {k: int(v) for k, v in snap["last_seen"].items()}
+        self.offline = set(snap["offline"])
+        self.watch_from = snap["watch_from"]
+        self._found = msgspec.convert(snap["found"], list[Finding])
 
     def check(self, now_ms: int, owns=lambda station: True) -> list[Finding]:  # noqa: ANN001
         """Offline findings for stations silent at ``now_ms``, plus gaps found by ``observe``."""

@@ -157,9 +157,7 @@ class Alerting:
                 town = getattr(st, "town", "") or station
                 hazard = meta.hazard if meta is not None else ""
                 return partition_of(f"{town}|{hazard}".encode(), k.partitions)
-            pipeline.lifecycle.shard_of = shard_of
-            pipeline.lifecycle.forward_first_clear = True
-            pipeline.lifecycle.shards = k.partitions
+            pipeline.use_shards(shard_of, k.partitions)
         source = app.topic(k.topics.warnings, k.topics.commands, value_serializer="raw",
                            key_serializer="raw", partitions=k.partitions)
         app.agent(source, name="yujing.book")(self._agent)
