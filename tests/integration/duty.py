@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import signal
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,3 +147,38 @@ def alert_config(roster: Path, http_port: int, timeout: str = "4s") -> dict:
 def rain(station: str, start_ms: int, n: int, mm: float) -> list[dict]:
     return [{"station": station, "metric": "rain_mm", "ts": start_ms + i * 300_000, "value": mm}
             for i in range(n)]
+
+
+class Procs:
+    """Processes of a test, each logging to its own file, stopped in reverse order."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def start(self, name: str, argv: list[str]) -> subprocess.Popen:
+        log = open(self.tmp / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
+        p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.tmp,
+                             start_new_session=True)
+        self.procs[name] = p
+        return p
+
+    def log(self, name: str) -> str:
+        return (self.tmp / f"{name}.log").read_text(errors="replace")
+
+    def stop_all(self) -> None:
+        for p in reversed(list(self.procs.values())):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(15)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+
+
+@pytest.fixture
+def procs(tmp_path):
+    ps = Procs(tmp_path)
+    yield ps
+    ps.stop_all()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
-import subprocess
 import sys
 import time
 from datetime import datetime
@@ -23,45 +22,12 @@ import yaml
 
 from yujing.connectors.embedded import free_port, tansu_command, wait_port
 
-from .duty import ROOT, SECRET, TOKENS, hooks  # noqa: F401 - hooks is a fixture
+from .duty import ROOT, SECRET, TOKENS, Procs, hooks, procs  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.integration
 MIN = 60_000
 STORM = "DG-HM-R01"      # partition 0 of 2: its 3 h sum crosses 50 mm only across the kill
 BURST = "DG-DL-R01"      # partition 1 of 2: short intense rain raised before the kill
-
-
-class Procs:
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.procs: dict[str, subprocess.Popen] = {}
-
-    def start(self, name: str, argv: list[str]) -> subprocess.Popen:
-        log = open(self.tmp / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
-        p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.tmp,
-                             start_new_session=True)
-        self.procs[name] = p
-        return p
-
-    def log(self, name: str) -> str:
-        return (self.tmp / f"{name}.log").read_text(errors="replace")
-
-    def stop_all(self) -> None:
-        for p in reversed(list(self.procs.values())):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(15)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-
-
-@pytest.fixture
-def procs(tmp_path):
-    ps = Procs(tmp_path)
-    yield ps
-    ps.stop_all()
 
 
 def stack(procs: Procs, tmp: Path, hooks) -> tuple[list[str], str]:  # noqa: ANN001

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import sys
 import time
 
@@ -21,40 +20,11 @@ import yaml
 
 from yujing.connectors.embedded import free_port, tansu_command, wait_port
 
-from .duty import ROOT, TOKENS, alert_config, hooks, rain, write_roster  # noqa: F401
+from .duty import (ROOT, TOKENS, alert_config, hooks, procs,  # noqa: F401
+                   rain, write_roster)
 
 pytestmark = pytest.mark.integration
 HOUR = 3_600_000
-
-
-class Procs:
-    def __init__(self, tmp) -> None:  # noqa: ANN001
-        self.tmp = tmp
-        self.procs: dict[str, subprocess.Popen] = {}
-
-    def start(self, name: str, argv: list[str]) -> subprocess.Popen:
-        log = open(self.tmp / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
-        p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.tmp,
-                             start_new_session=True)
-        self.procs[name] = p
-        return p
-
-    def stop_all(self) -> None:
-        for p in reversed(list(self.procs.values())):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(15)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-
-
-@pytest.fixture
-def procs(tmp_path):
-    ps = Procs(tmp_path)
-    yield ps
-    ps.stop_all()
 
 
 class NoSmtp:
