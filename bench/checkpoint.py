@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from yujing.envelope import decode, encode_readings  # noqa: E402
 from yujing.domain import Reading  # noqa: E402
 from yujing.pipeline import Pipeline  # noqa: E402
-from yujing.registry import load_registry  # noqa: E402
+from yujing.stations import load_registry  # noqa: E402
 from yujing.rules.loader import load_rules  # noqa: E402
 from yujing.streams.state import dict_table, encode_checkpoint, load_checkpoint  # noqa: E402
 

@@ -1,3 +1,3 @@
-from .cli import main
+from yujing.cli.app import main
 
 main()

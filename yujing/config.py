@@ -12,10 +12,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .durations import parse_duration_ms
-from .yamlsrc import SourceError, load_yaml, validate
-from .domain import GRADE_NAMES
-from .alerts.settings import AlertsSettings, ConsoleSettings
+from yujing.durations import Duration
+from yujing.yamlsrc import SourceError, load_yaml, validate
+from yujing.domain import GRADE_NAMES
+from yujing.alerts.settings import AlertsSettings, ConsoleSettings
 
 
 class _Strict(BaseModel):
@@ -119,19 +119,13 @@ class GatewayConfig(_Strict):
     unknown_station: Literal["accept", "reject"] = Field(
         "accept", description="a station missing from the registry: accept (as unregistered) "
                               "or reject to the dead letters")
-    max_future: str = Field("5m", description="event times further ahead of the clock are rejected")
-    max_age: str = Field("7d", description="event times older than this are rejected")
+    max_future: Duration = Field(Duration("5m"), description="event times further ahead of the clock are rejected")
+    max_age: Duration = Field(Duration("7d"), description="event times older than this are rejected")
     ranges: dict[str, tuple[float, float]] = Field(
         default_factory=dict, description="metric: [min, max]; adds to or overrides the "
                                           "built-in physical ranges")
     dedup_keys: int = Field(200_000, ge=0, description="recent (station, metric, ts) keys "
                             "remembered to drop exact repeats; 0 = off")
-
-    @field_validator("max_future", "max_age")
-    @classmethod
-    def _durations(cls, v: str) -> str:
-        parse_duration_ms(v)
-        return v
 
     @field_validator("ranges")
     @classmethod
@@ -146,7 +140,7 @@ class WorkerConfig(_Strict):
     rules_dir: Path = Path("rules")
     registry: Path | None = None
     data_dir: Path = Path(".yujing/worker")
-    lateness: str = Field("1h", description="readings older than this behind their series are dropped")
+    lateness: Duration = Field(Duration("1h"), description="readings older than this behind their series are dropped")
     nodata_clock: Literal["wall", "event"] = Field(
         "wall", description="wall: silence measured on the clock; event: on the newest event time "
                             "(replays and the accelerated demo)")
@@ -156,22 +150,10 @@ class WorkerConfig(_Strict):
     models_dir: Path | None = Field(None, description="anomaly model registry for anomaly() in "
                                                       "rules; checked for new versions on a timer")
     models_reload_s: float = Field(30.0, gt=0)
-    checkpoint_interval: str = Field(
-        "5m", description="at most how often each partition's window and warning state is "
+    checkpoint_interval: Duration = Field(
+        Duration("5m"), description="at most how often each partition's window and warning state is "
                            "checkpointed; a restart re-processes the readings since then")
 
-    @field_validator("checkpoint_interval")
-    @classmethod
-    def _checkpoint_interval(cls, v: str) -> str:
-        parse_duration_ms(v)
-        return v
-
-    @field_validator("lateness")
-    @classmethod
-    def _lateness(cls, v: str) -> str:
-        # Checked here so a typo ('1hour') is a located config error, not a crash at start.
-        parse_duration_ms(v)
-        return v
 
 
 class NotifyConfig(_Strict):
@@ -249,7 +231,7 @@ def load_config(path: str | Path | None) -> Config:
         return Config().resolve_paths(Path.cwd())
     src = load_yaml(path)
     if src.data is not None and not isinstance(src.data, dict):
-        from .yamlsrc import Problem
+        from yujing.yamlsrc import Problem
         raise SourceError([Problem(str(path), 1, "", "the config must be a mapping of sections "
                                    "(kafka:, mqtt:, http:, ...)")])
     cfg: Config = validate(Config, src)

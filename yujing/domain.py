@@ -114,3 +114,13 @@ class WarningEvent(msgspec.Struct, frozen=True):
 def warning_key(rule: str, station: str) -> str:
     """The identity of a warning: one rule at one station."""
     return f"{rule}@{station}"
+
+
+def group_key(town: str, hazard: str, station: str = "") -> str:
+    """The group of a warning: one region (镇街) and hazard, notified together.
+
+    It is also the Kafka key of warnings and commands, so every warning of a group
+    lands on the partition whose book groups it; every place that needs the key
+    calls this one function. A station with no town is a group of its own.
+    """
+    return f"{town or station}|{hazard}"

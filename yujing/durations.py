@@ -32,3 +32,51 @@ def format_duration(ms: int) -> str:
         if ms >= size and ms % size == 0:
             return f"{ms // size}{unit}"
     return f"{ms}ms"
+
+
+class Duration:
+    """A duration from config, parsed once at load: ``.ms`` and ``.s`` for the code,
+    ``str()`` gives back what the analyst wrote ("10m").
+
+    Use it as a pydantic field type; a bad value is a located config error at load,
+    never a crash deep inside a running worker.
+    """
+
+    __slots__ = ("text", "ms")
+
+    def __init__(self, text: "str | Duration") -> None:
+        if isinstance(text, Duration):
+            text = text.text
+        self.ms: int = parse_duration_ms(text)
+        self.text: str = str(text).strip()
+
+    @property
+    def s(self) -> float:
+        return self.ms / 1000
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return f"Duration({self.text!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Duration):
+            return self.ms == other.ms
+        if isinstance(other, str):
+            return self.text == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.ms)
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source, handler):  # noqa: ANN001 - pydantic's hook
+        from pydantic_core import core_schema
+
+        def build(v: "str | Duration") -> "Duration":
+            return v if isinstance(v, Duration) else cls(v)
+
+        return core_schema.no_info_plain_validator_function(
+            build, json_schema_input_schema=core_schema.str_schema(),
+            serialization=core_schema.plain_serializer_function_ser_schema(str))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import msgspec
 import numpy as np
 
-from .domain import Reading
+from yujing.domain import Reading
 
 VERSION = 1
 

@@ -12,15 +12,15 @@ from typing import Any, Callable
 
 import msgspec
 
-from .alerts.lifecycle import Lifecycle, RuleMeta
-from .domain import Grade, Reading, WarningEvent
-from .envelope import Columns
-from .registry import Registry
-from .durations import parse_duration_ms
-from .rules import nodata
-from .rules.engine import Engine
-from .rules.messages import KIND_ZH, render
-from .rules.schema import Rule
+from yujing.alerts.lifecycle import Lifecycle, RuleMeta
+from yujing.domain import Grade, Reading, WarningEvent
+from yujing.envelope import Columns
+from yujing.stations import Registry
+from yujing.durations import parse_duration_ms
+from yujing.rules import nodata
+from yujing.rules.engine import Engine
+from yujing.rules.messages import KIND_ZH, render
+from yujing.rules.schema import Rule
 
 
 @dataclass
@@ -169,7 +169,7 @@ class ModelsView:
     """Anomaly models by name for the engine: the newest good version in the registry."""
 
     def __init__(self, root: Any) -> None:
-        from .models.registry import ModelRegistry
+        from yujing.models.registry import ModelRegistry
         self.registry = ModelRegistry(root)
         self._missing: set[str] = set()
 

@@ -18,8 +18,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import Config
-from .connectors.embedded import free_port, tansu_command, wait_port
+from yujing.config import Config
+from yujing.connectors.embedded import free_port, tansu_command, wait_port
 
 log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1

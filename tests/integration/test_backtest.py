@@ -19,11 +19,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from yujing.backtest import BacktestInputError, read_readings, replay
+from yujing.backtest.replay import replay
+from yujing.readings_csv import BacktestInputError, read_readings
 from yujing.domain import Reading
 from yujing.envelope import decode, encode_readings
 from yujing.pipeline import Pipeline
-from yujing.registry import load_registry
+from yujing.stations import load_registry
 from yujing.rules.loader import load_rules
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from apprise.decorators import notify as apprise_notify
 
-from yujing.alerts.model import Contact, Delivery, Rendered
+from yujing.alerts.records import Contact, Delivery, Rendered
 from yujing.alerts.notify import Deliverer
 from yujing.alerts.settings import DeliverySettings
 

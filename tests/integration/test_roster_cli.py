@@ -6,7 +6,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from yujing.cli import app
+from yujing.cli.app import app
 
 ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from yujing import backtest_stats as st
-from yujing.backtest_plots import Threshold, thresholds
+from yujing.backtest import stats as st
+from yujing.backtest.plots import Threshold, thresholds
 from yujing.domain import EventKind, Grade, WarningEvent
 from yujing.rules.schema import Rule
 

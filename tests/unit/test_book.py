@@ -8,7 +8,7 @@ import pytest
 
 from yujing.alerts.book import Book, Store
 from yujing.alerts.lifecycle import Lifecycle, RuleMeta
-from yujing.alerts.model import Attempt, Command, DeliveryResult, Silence, State, Weekly
+from yujing.alerts.records import Attempt, Command, DeliveryResult, Silence, State, Weekly
 from yujing.alerts.roster import parse_roster
 from yujing.alerts.settings import AlertsSettings
 from yujing.alerts.silences import parse_matcher

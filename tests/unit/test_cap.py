@@ -10,7 +10,7 @@ import pytest
 import xmlschema
 
 from yujing.alerts.cap import NS, render_cap, render_feed
-from yujing.alerts.model import CapRef, State, Warning
+from yujing.alerts.records import CapRef, State, Warning
 
 XSD = xmlschema.XMLSchema(str(Path(__file__).resolve().parents[1] / "data" / "CAP-v1.2.xsd"))
 T = 1_748_764_800_000

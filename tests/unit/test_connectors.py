@@ -20,7 +20,7 @@ from yujing.connectors.parse import parse_payload, parse_payload_indexed
 from yujing.connectors.validate import Deduper, Limits, check, unit_problem
 from yujing.domain import Reading
 from yujing.envelope import decode, encode_readings
-from yujing.registry import FileWatcher, Registry, Station, load_registry, parse_registry_csv
+from yujing.stations import FileWatcher, Registry, Station, load_registry, parse_registry_csv
 from yujing.yamlsrc import SourceError
 
 TS = 1_748_764_800_000  # 2025-06-01T08:00:00Z

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from yujing.domain import Grade, Reading
-from yujing.registry import Registry, Station
+from yujing.stations import Registry, Station
 from yujing.rules import expr as ex
 from yujing.rules.engine import Engine
 from yujing.rules.indices import beaufort, fire_index, fire_level

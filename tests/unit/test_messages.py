@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, strategies as st
 
-from yujing.alerts.model import Warning, Weekly
+from yujing.alerts.records import Warning, Weekly
 from yujing.alerts.signing import TokenError, sign, verify
 from yujing.alerts.silences import in_weekly, matches, parse_matcher, parse_weekly
 from yujing.alerts.templates import SMS_LIMIT, Line, render, sms

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from yujing.cli import app
+from yujing.cli.app import app
 from yujing.models import ModelError, make_detector
 from yujing.models.registry import ModelRegistry
 from yujing.models.scoring import score_series

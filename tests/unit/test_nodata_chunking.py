@@ -76,7 +76,7 @@ def test_wall_clock_check_waits_a_grace_period_after_start_and_ignores_old_backl
     """A restarted worker replaying an hour-old backlog must not page about silence at once."""
     from yujing.envelope import decode, encode_readings
     from yujing.pipeline import Pipeline
-    from yujing.registry import Registry, Station
+    from yujing.stations import Registry, Station
     from yujing.domain import Reading
 
     reg = Registry([Station(id="a", name="A", kind="k", expected_interval="5m"),

@@ -23,7 +23,7 @@ def pure_files() -> list[Path]:
         files += sorted((PKG / sub).rglob("*.py"))
     files = [f for f in files if f != PKG / "alerts" / "notify.py"]
     files += [PKG / name for name in ("domain.py", "clock.py", "pipeline.py", "envelope.py",
-                                      "registry.py")]
+                                      "stations.py")]
     return files
 
 
@@ -103,7 +103,7 @@ def test_the_pure_file_list_is_what_we_think_it_is():
     names = {str(p.relative_to(PKG.parent)) for p in pure_files()}
     assert {"yujing/rules/engine.py", "yujing/rules/windows.py", "yujing/alerts/lifecycle.py",
             "yujing/domain.py", "yujing/clock.py", "yujing/pipeline.py", "yujing/envelope.py",
-            "yujing/registry.py"} <= names
+            "yujing/stations.py"} <= names
     assert "yujing/alerts/notify.py" not in names
     assert all(p.is_file() for p in pure_files())
 

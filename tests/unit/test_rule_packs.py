@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from yujing.rules.loader import load_rules, rule_files
-from yujing.rules.testing import rule_test_files, run_folder
+from yujing.backtest.ruletests import rule_test_files, run_folder
 
 RULES = Path(__file__).resolve().parents[2] / "rules"
 RESULTS = run_folder(RULES)

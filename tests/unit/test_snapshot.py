@@ -13,12 +13,12 @@ import pytest
 
 from yujing.alerts.book import Book, Store
 from yujing.alerts.lifecycle import Lifecycle, RuleMeta
-from yujing.alerts.model import State
+from yujing.alerts.records import State
 from yujing.alerts.settings import AlertsSettings
 from yujing.domain import EventKind, Finding, Grade, Reading
 from yujing.envelope import decode, encode_readings
 from yujing.pipeline import Pipeline
-from yujing.registry import load_registry
+from yujing.stations import load_registry
 from yujing.rules.loader import load_rules
 
 ROOT = Path(__file__).resolve().parents[2]

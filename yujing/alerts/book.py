@@ -25,15 +25,14 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..domain import EventKind, Grade, WarningEvent
-from ..durations import parse_duration_ms
-from . import escalation, lifecycle, silences as sil
-from .model import (CapRef, Command, Delivery, DeliveryResult, Group, Notice, Silence, State,
+from yujing.domain import EventKind, Grade, WarningEvent
+from yujing.alerts import escalation, lifecycle, silences as sil
+from yujing.alerts.records import (CapRef, Command, Delivery, DeliveryResult, Group, Notice, Silence, State,
                     Warning)
-from .roster import Roster, redact
-from .settings import AlertsSettings
-from .stages import Item, chain, grade_stage, inhibit_stage, inhibited_by, route_stage, silence_stage
-from .templates import Line, render
+from yujing.alerts.roster import Roster, redact
+from yujing.alerts.settings import AlertsSettings
+from yujing.alerts.stages import Item, chain, grade_stage, inhibit_stage, inhibited_by, route_stage, silence_stage
+from yujing.alerts.templates import Line, render
 
 
 @dataclass
@@ -82,8 +81,8 @@ class Book:
         self.lang = lang
         self.fallback_urls = fallback_urls
         self.min_grade = int(Grade.parse(settings.min_grade))
-        self.retention_ms = parse_duration_ms(settings.retention)
-        self.reminder_ms = parse_duration_ms(settings.silence_reminder)
+        self.retention_ms = settings.retention.ms
+        self.reminder_ms = settings.silence_reminder.ms
 
     # -- helpers -----------------------------------------------------------
     def _save(self, p: int, w: Warning, fx: Effects) -> None:
@@ -331,7 +330,7 @@ class Book:
         return fx
 
     def _local(self, ms: int) -> str:
-        from .templates import local_time
+        from yujing.alerts.templates import local_time
         return local_time(ms)
 
     def _collect(self, p: int, iid: str, due_key: str) -> bool:

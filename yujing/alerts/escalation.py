@@ -10,10 +10,10 @@ to B").
 
 from __future__ import annotations
 
-from ..domain import Grade
-from ..durations import format_duration
-from .model import Escalation, Notice, State, Warning
-from .settings import GradePolicy
+from yujing.domain import Grade
+from yujing.durations import format_duration
+from yujing.alerts.records import Escalation, Notice, State, Warning
+from yujing.alerts.settings import GradePolicy
 
 ROLE_ZH = {"A": "A岗", "B": "B岗", "leader": "带班领导"}
 

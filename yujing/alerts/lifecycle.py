@@ -21,8 +21,8 @@ import zlib
 from dataclasses import dataclass
 from typing import Callable
 
-from ..domain import EventKind, Finding, Grade, WarningEvent, warning_key
-from .model import State, Warning
+from yujing.domain import EventKind, Finding, Grade, WarningEvent, group_key, warning_key
+from yujing.alerts.records import State, Warning
 
 DONGGUAN = "441900"
 _SEQ_SPACE = 10_000
@@ -190,11 +190,6 @@ class Lifecycle:
 
 # ---------------------------------------------------------------------------
 # The book's state machine: one Warning per incident.
-
-def group_key(town: str, hazard: str, station: str) -> str:
-    """Warnings of one region (镇街) and hazard are notified together."""
-    return f"{town or station}|{hazard}"
-
 
 @dataclass
 class Change:

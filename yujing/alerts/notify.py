@@ -22,10 +22,9 @@ from typing import Callable
 import apprise
 from apprise.decorators import notify as apprise_notify
 
-from ..durations import parse_duration_ms
-from .model import Attempt, Contact, Delivery, DeliveryResult
-from .roster import redact
-from .settings import DeliverySettings
+from yujing.alerts.records import Attempt, Contact, Delivery, DeliveryResult
+from yujing.alerts.roster import redact
+from yujing.alerts.settings import DeliverySettings
 
 log = logging.getLogger("yujing.notify")
 
@@ -66,9 +65,9 @@ class Deliverer:
                  counters: Counters | None = None,
                  sleep: Callable[[float], object] = asyncio.sleep) -> None:
         self.retries = settings.retries
-        self.backoff_s = parse_duration_ms(settings.backoff) / 1000
-        self.backoff_max_s = parse_duration_ms(settings.backoff_max) / 1000
-        self.timeout_s = parse_duration_ms(settings.timeout) / 1000
+        self.backoff_s = settings.backoff.s
+        self.backoff_max_s = settings.backoff_max.s
+        self.timeout_s = settings.timeout.s
         self.now_ms = now_ms
         self.counters = counters or Counters()
         self.sleep = sleep

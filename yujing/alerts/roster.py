@@ -23,9 +23,9 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ..durations import format_duration, parse_duration_ms
-from ..yamlsrc import Problem, SourceError, load_yaml, parse_yaml, validate
-from .model import Contact
+from yujing.durations import format_duration, parse_duration_ms
+from yujing.yamlsrc import Problem, SourceError, load_yaml, parse_yaml, validate
+from yujing.alerts.records import Contact
 
 DOMAINS = {"flood": "三防", "forest": "森防", "chemical": "危化", "industrial": "工贸",
            "duty_room": "值班室"}

@@ -13,10 +13,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ..domain import GRADE_NAMES, Grade
-from ..durations import parse_duration_ms
-from .model import Matcher
-from .silences import parse_matcher
+from yujing.domain import GRADE_NAMES, Grade
+from yujing.durations import Duration
+from yujing.alerts.records import Matcher
+from yujing.alerts.silences import parse_matcher
 
 ROLES = ("A", "B", "leader")
 
@@ -25,24 +25,16 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _duration(v: str | None) -> str | None:
-    if v is not None:
-        parse_duration_ms(v)
-    return v
-
-
 class GradePolicy(_Strict):
     """Who is paged first, how long to wait for an acknowledgement, who next."""
 
     first: list[Literal["A", "B", "leader"]] = Field(description="roles paged at the raise")
-    ack_timeout: str = Field(description="wait this long for an acknowledgement before each "
+    ack_timeout: Duration = Field(description="wait this long for an acknowledgement before each "
                                          "next step, e.g. 10m")
     then: list[list[Literal["A", "B", "leader"]]] = Field(
         default_factory=list, description="roles paged at each later step, e.g. [[B], [leader]]")
-    repeat: str | None = Field(None, description="after the last step, remind everyone paged "
+    repeat: Duration | None = Field(None, description="after the last step, remind everyone paged "
                                                  "at this interval; null = ack_timeout; 0s = never")
-
-    check_durations = field_validator("ack_timeout", "repeat")(classmethod(lambda cls, v: _duration(v)))
 
     @field_validator("first")
     @classmethod
@@ -57,11 +49,11 @@ class GradePolicy(_Strict):
 
     @property
     def timeout_ms(self) -> int:
-        return parse_duration_ms(self.ack_timeout)
+        return self.ack_timeout.ms
 
     @property
     def repeat_ms(self) -> int:
-        return self.timeout_ms if self.repeat is None else parse_duration_ms(self.repeat)
+        return self.timeout_ms if self.repeat is None else self.repeat.ms
 
 
 def _default_policies() -> dict[str, GradePolicy]:
@@ -75,21 +67,19 @@ def _default_policies() -> dict[str, GradePolicy]:
 
 class Grouping(_Strict):
     enabled: bool = Field(True, description="false: one message per warning per person")
-    wait: str = Field("5s", description="hold a new group's first message this long to "
+    wait: Duration = Field(Duration("5s"), description="hold a new group's first message this long to "
                                         "collect the rest of a storm")
-    interval: str = Field("30s", description="at most one message per group and person per "
+    interval: Duration = Field(Duration("30s"), description="at most one message per group and person per "
                                              "interval; later notices wait and go together")
     max_per_message: int = Field(30, ge=1, le=500, description="split bigger groups")
 
-    check_durations = field_validator("wait", "interval")(classmethod(lambda cls, v: _duration(v)))
-
     @property
     def wait_ms(self) -> int:
-        return parse_duration_ms(self.wait) if self.enabled else 0
+        return self.wait.ms if self.enabled else 0
 
     @property
     def interval_ms(self) -> int:
-        return parse_duration_ms(self.interval) if self.enabled else 0
+        return self.interval.ms if self.enabled else 0
 
 
 class InhibitRule(_Strict):
@@ -118,13 +108,10 @@ class InhibitRule(_Strict):
 
 class DeliverySettings(_Strict):
     retries: int = Field(2, ge=1, le=10, description="attempts per channel before the next one")
-    backoff: str = Field("1s", description="first pause between attempts; doubles each time")
-    backoff_max: str = "30s"
-    timeout: str = Field("15s", description="longest one apprise call may take")
+    backoff: Duration = Field(Duration("1s"), description="first pause between attempts; doubles each time")
+    backoff_max: Duration = Duration("30s")
+    timeout: Duration = Field(Duration("15s"), description="longest one apprise call may take")
     concurrency: int = Field(32, ge=1, le=1000, description="deliveries in flight per worker")
-
-    check_durations = field_validator("backoff", "backoff_max", "timeout")(
-        classmethod(lambda cls, v: _duration(v)))
 
 
 class AlertsSettings(_Strict):
@@ -137,18 +124,15 @@ class AlertsSettings(_Strict):
     min_grade: Literal["blue", "yellow", "orange", "red"] = Field(
         "blue", description="warnings below this grade are kept on the books, not notified")
     notify_downgrades: bool = True
-    tick: str = Field("2s", description="how often escalation deadlines and groups are checked")
+    tick: Duration = Field(Duration("2s"), description="how often escalation deadlines and groups are checked")
     grouping: Grouping = Grouping()
     inhibit: list[InhibitRule] = Field(default_factory=lambda: [
         InhibitRule(source=["grade=red"], target=["grade!=red"])])
     escalation: dict[str, GradePolicy] = Field(default_factory=_default_policies)
     delivery: DeliverySettings = DeliverySettings()
-    silence_reminder: str = Field("30m", description="remind a silence's creator this long "
+    silence_reminder: Duration = Field(Duration("30m"), description="remind a silence's creator this long "
                                                      "before it ends")
-    retention: str = Field("7d", description="cleared incidents are kept this long")
-
-    check_durations = field_validator("tick", "silence_reminder", "retention")(
-        classmethod(lambda cls, v: _duration(v)))
+    retention: Duration = Field(Duration("7d"), description="cleared incidents are kept this long")
 
     @field_validator("escalation")
     @classmethod
@@ -165,7 +149,7 @@ class AlertsSettings(_Strict):
 
     @property
     def tick_s(self) -> float:
-        return parse_duration_ms(self.tick) / 1000
+        return self.tick.s
 
 
 class ConsoleSettings(_Strict):
@@ -173,22 +157,19 @@ class ConsoleSettings(_Strict):
                                                      "http://<http.host>:<http.port>")
     link_secret: str | None = Field(None, description="HMAC key of acknowledge links; null = "
                                                       "$YUJING_LINK_SECRET (yujing run sets one)")
-    link_ttl: str = Field("24h", description="an acknowledge link works this long")
+    link_ttl: Duration = Field(Duration("24h"), description="an acknowledge link works this long")
     tokens: dict[str, str] = Field(default_factory=dict, description="person id: API token; "
                                    "write ${VAR} to keep tokens out of the file")
     admins: list[str] = Field(default_factory=list, description="person ids who may act on "
                               "every warning; others act on their roster teams' warnings "
                               "(duty room teams on all)")
-    readings_window: str = Field("24h", description="the web console keeps readings this "
+    readings_window: Duration = Field(Duration("24h"), description="the web console keeps readings this "
                                  "long (receive time) for its charts")
     readings_max: int = Field(1_000_000, ge=0, description="... and at most this many "
                               "(about 24 bytes each); 0 = no charts")
     scrape: list[str] = Field(default_factory=list, description="more /metrics URLs for the "
                               "health page (other workers, sinks); the local worker's and "
                               "sink's metrics ports are read when set")
-
-    check_durations = field_validator("link_ttl", "readings_window")(
-        classmethod(lambda cls, v: _duration(v)))
 
     @model_validator(mode="after")
     def _short_tokens(self) -> "ConsoleSettings":

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from .model import Audit, Matcher, Silence, Weekly
+from yujing.alerts.records import Audit, Matcher, Silence, Weekly
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 LABELS = ("rule", "hazard", "station", "town", "grade", "incident", "group", "state")

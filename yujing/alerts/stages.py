@@ -12,11 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..domain import Grade
-from .model import Contact, Silence, State, Warning
-from .roster import Roster
-from .settings import InhibitRule
-from .silences import describe, matches_all, silencing
+from yujing.domain import Grade
+from yujing.alerts.records import Contact, Silence, State, Warning
+from yujing.alerts.roster import Roster
+from yujing.alerts.settings import InhibitRule
+from yujing.alerts.silences import describe, matches_all, silencing
 
 ACTIONABLE = ("raised", "upgraded", "escalated", "reminder", "unmuted")
 INFORMATIONAL = ("downgraded", "cleared")
@@ -135,7 +135,7 @@ def route_stage(roster: Roster | None, fallback: Callable[[int], list[str]]) -> 
     before rosters existed. A role nobody holds falls back to the duty room's
     same role; if that is empty too, the timeline says nobody could be paged.
     """
-    from .roster import channel_kind
+    from yujing.alerts.roster import channel_kind
 
     def stage(items: list[Item], now_ms: int) -> list[Item]:
         out = []

@@ -13,8 +13,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from ..domain import EventKind, Grade, WarningEvent
-from .model import Rendered, Warning
+from yujing.domain import EventKind, Grade, WarningEvent
+from yujing.alerts.records import Rendered, Warning
 
 SMS_LIMIT = 70
 

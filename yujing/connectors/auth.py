@@ -35,8 +35,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..registry import Registry
-from ..yamlsrc import Problem, SourceError, load_yaml, validate
+from yujing.stations import Registry
+from yujing.yamlsrc import Problem, SourceError, load_yaml, validate
 
 
 def hash_token(token: str) -> str:

@@ -19,18 +19,17 @@ from typing import Any, Callable
 import orjson
 from aiohttp import web
 
-from .. import clock
-from ..config import Config
-from ..console import metrics as m
-from ..domain import Reading
-from ..durations import parse_duration_ms
-from ..registry import FileWatcher, Registry, load_registry, reload_on_sighup
-from .auth import OPEN, Identity, Tokens, load_tokens
-from .http import make_app
-from .kafka import Batcher, DeadLetters, ensure_topics, producer
-from .mqtt import Message, MqttSubscriber, topic_parts
-from .parse import Rejected, parse_payload_indexed
-from .validate import DEFAULT_RANGES, Deduper, Limits, check
+from yujing import clock
+from yujing.config import Config
+from yujing import metrics as m
+from yujing.domain import Reading
+from yujing.stations import FileWatcher, Registry, load_registry, reload_on_sighup
+from yujing.connectors.auth import OPEN, Identity, Tokens, load_tokens
+from yujing.connectors.http import make_app
+from yujing.connectors.kafka import Batcher, DeadLetters, ensure_topics, producer
+from yujing.connectors.mqtt import Message, MqttSubscriber, topic_parts
+from yujing.connectors.parse import Rejected, parse_payload_indexed
+from yujing.connectors.validate import DEFAULT_RANGES, Deduper, Limits, check
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +47,7 @@ class Screened:
 
 def limits_from(cfg: Config) -> Limits:
     g = cfg.gateway
-    return Limits(parse_duration_ms(g.max_future), parse_duration_ms(g.max_age),
+    return Limits(g.max_future.ms, g.max_age.ms,
                   {**DEFAULT_RANGES, **{k: tuple(v) for k, v in g.ranges.items()}},
                   g.unknown_station == "reject")
 

@@ -22,15 +22,15 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .. import clock
-from ..console import metrics as m
-from .auth import Identity
-from .events import parse_events
-from .lineproto import parse_lines_indexed
-from .parse import Rejected, parse_payload_indexed
+from yujing import clock
+from yujing import metrics as m
+from yujing.connectors.auth import Identity
+from yujing.connectors.events import parse_events
+from yujing.connectors.lineproto import parse_lines_indexed
+from yujing.connectors.parse import Rejected, parse_payload_indexed
 
 if TYPE_CHECKING:
-    from .gateway import Gateway
+    from yujing.connectors.gateway import Gateway
 
 log = logging.getLogger(__name__)
 GATEWAY_KEY = web.AppKey("gateway", object)
@@ -224,7 +224,7 @@ def make_app(gw: "Gateway", max_body_bytes: int) -> web.Application:
     app.router.add_post("/api/v2/write", post_write)
     app.router.add_post("/v1/events", post_events)
     app.router.add_get("/healthz", healthz)
-    from ..console.api import mount_console  # duty commands, ack links, CAP feed (issue 4)
+    from yujing.console.api import mount_console  # duty commands, ack links, CAP feed (issue 4)
     mount_console(app, gw)
     app.router.add_get("/metrics", metrics)
     return app

@@ -40,11 +40,11 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_any, wait_exponenti
 
 from influxdb_client import WritePrecision
 
-from ..config import Config
-from ..console import metrics as m
-from ..envelope import Columns, decode
-from ..registry import FileWatcher, Registry, load_registry, reload_on_sighup
-from .kafka import ensure_topics
+from yujing.config import Config
+from yujing import metrics as m
+from yujing.envelope import Columns, decode
+from yujing.stations import FileWatcher, Registry, load_registry, reload_on_sighup
+from yujing.connectors.kafka import ensure_topics
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from .. import clock
-from ..console import metrics as m
-from ..domain import Reading
-from ..envelope import EnvelopeBuilder, partition_for
+from yujing import clock
+from yujing import metrics as m
+from yujing.domain import Reading
+from yujing.envelope import EnvelopeBuilder, partition_for
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from typing import Any
 
 from line_protocol_parser import LineFormatError, parse_line
 
-from ..domain import Reading
-from .parse import Rejected, parse_ts
+from yujing.domain import Reading
+from yujing.connectors.parse import Rejected, parse_ts
 
 _METRIC = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _STATION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")

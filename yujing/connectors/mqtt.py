@@ -34,7 +34,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from ..config import MqttConfig
+from yujing.config import MqttConfig
 
 log = logging.getLogger(__name__)
 

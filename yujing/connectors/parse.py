@@ -22,8 +22,8 @@ from typing import Any
 
 import orjson
 
-from ..domain import Reading
-from .validate import unit_problem
+from yujing.domain import Reading
+from yujing.connectors.validate import unit_problem
 
 _METRIC = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _STATION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")

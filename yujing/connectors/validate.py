@@ -17,7 +17,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from ..domain import Reading
+from yujing.domain import Reading
 
 # Physical ranges per metric: values outside are sensor faults or unit mistakes
 # (mm sent as 0.1 mm counts, cm sent as m), never weather. Deliberately loose:

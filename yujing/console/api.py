@@ -37,16 +37,16 @@ import msgspec
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer
 
-from .. import clock
-from ..alerts.cap import render_cap, render_feed
-from ..alerts.model import Command, Matcher, Silence, State, Warning
-from ..alerts.roster import load_roster
-from ..alerts.signing import TokenError, verify
-from ..alerts.silences import add as _check_silence, describe, is_active, parse_matcher, parse_weekly
-from ..durations import parse_duration_ms
-from .feeds import DeadLetterRing, ReadingsWindow, follow_tail
-from .health import Health, scrape_urls
-from .rights import Rights
+from yujing import clock
+from yujing.alerts.cap import render_cap, render_feed
+from yujing.alerts.records import Command, Matcher, Silence, State, Warning
+from yujing.alerts.roster import load_roster
+from yujing.alerts.signing import TokenError, verify
+from yujing.alerts.silences import add as _check_silence, describe, is_active, parse_matcher, parse_weekly
+from yujing.durations import parse_duration_ms
+from yujing.console.feeds import DeadLetterRing, ReadingsWindow, follow_tail
+from yujing.console.health import Health, scrape_urls
+from yujing.console.rights import Rights
 
 log = logging.getLogger("yujing.console")
 CONSOLE_KEY = web.AppKey("console", object)
@@ -77,7 +77,7 @@ class Console:
         self.roster = load_roster(self.cfg.alerts.roster) if self.cfg.alerts.roster else None
         self.rights = Rights(self.roster, s.admins)
         self.rules: dict[str, Any] = _rules(self.cfg.worker.rules_dir)
-        self.readings = ReadingsWindow(s.readings_max, parse_duration_ms(s.readings_window))
+        self.readings = ReadingsWindow(s.readings_max, s.readings_window.ms)
         self.deadletters = DeadLetterRing(200)
         self.health = Health(scrape_urls(self.cfg))
         self.subscribers: set[asyncio.Queue] = set()
@@ -85,7 +85,7 @@ class Console:
         self.tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:
-        from ..connectors.kafka import ensure_topics
+        from yujing.connectors.kafka import ensure_topics
         k = self.cfg.kafka
         await ensure_topics(self.gw.bootstrap, [k.topics.warnings, k.topics.commands,
                                                 k.topics.incidents], k.partitions)
@@ -100,8 +100,8 @@ class Console:
             lambda key, value: self.deadletters.add_payload(value))))
         self.tasks.append(asyncio.create_task(self._sample()))
         if self.cfg.alerts.roster:
-            from ..alerts.roster import load_roster as _load
-            from ..registry import FileWatcher
+            from yujing.alerts.roster import load_roster as _load
+            from yujing.stations import FileWatcher
             watcher = FileWatcher(self.cfg.alerts.roster, _load, self._set_roster, "roster")
             self.tasks.append(asyncio.create_task(watcher.run()))
 
@@ -201,7 +201,7 @@ def _offer(q: asyncio.Queue, item: Any, force: bool = False) -> bool:
 
 def _rules(folder: Any) -> dict[str, Any]:
     """Rules by id, for rule names and chart thresholds; the worker reports broken files."""
-    from ..rules.loader import load_rules
+    from yujing.rules.loader import load_rules
     try:
         return {r.id: r for r in load_rules(folder)} if folder else {}
     except Exception as exc:  # noqa: BLE001 - the console works without thresholds
@@ -343,7 +343,7 @@ async def ack_link(request: web.Request) -> web.Response:
 
 
 def _silence_view(s: Silence, now_ms: int) -> dict:
-    from ..alerts.templates import local_time
+    from yujing.alerts.templates import local_time
     state = "active" if is_active(s, now_ms) else ("expired" if s.ends_ms <= now_ms else
                                                    "waiting")
     names = {0: "mon", 1: "tue", 2: "wed", 3: "thu", 4: "fri", 5: "sat", 6: "sun"}
@@ -473,7 +473,7 @@ def make_console(gw: Any, console: Console | None = None) -> web.Application:
 def mount_console(app: web.Application, gw: Any) -> None:
     """Mount the duty console API (``/v1/...``) and the web console (``/console/...``) on
     the gateway's app, both on one read model."""
-    from .web import make_web
+    from yujing.console.web import make_web
     console = Console(gw)
     app.add_subapp("/v1", make_console(gw, console))
     app.add_subapp("/console", make_web(console))

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from ..envelope import Columns, decode
+from yujing.envelope import Columns, decode
 
 log = logging.getLogger("yujing.console")
 

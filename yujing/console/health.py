@@ -19,7 +19,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from . import metrics as m
+from yujing import metrics as m
 
 
 def counter_by(counter: Any, label: str) -> dict[str, float]:

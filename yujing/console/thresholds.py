@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..durations import parse_duration_ms
+from yujing.durations import parse_duration_ms
 
 _GRADES = {"blue": 1, "yellow": 2, "orange": 3, "red": 4}
 _CMP = re.compile(

@@ -29,13 +29,13 @@ import aiohttp
 import numpy as np
 from aiohttp import web
 
-from .. import clock
-from ..alerts.model import State, Warning
-from ..alerts.roster import DOMAINS, Roster
-from ..durations import parse_duration_ms
-from . import mapsvg, thresholds as th
-from .api import CONSOLE_KEY, COOKIE, Console, _full, person_of
-from .i18n import LANGS, t, table
+from yujing import clock
+from yujing.alerts.records import State, Warning
+from yujing.alerts.roster import DOMAINS, Roster
+from yujing.durations import parse_duration_ms
+from yujing.console import mapsvg, thresholds as th
+from yujing.console.api import CONSOLE_KEY, COOKIE, Console, _full, person_of
+from yujing.console.i18n import LANGS, t, table
 
 STATIC = Path(__file__).parent / "static"
 LANG_COOKIE = "yujing_lang"
@@ -247,8 +247,8 @@ async def api_health(request: web.Request) -> web.Response:
     gw = c.gw
     async with aiohttp.ClientSession() as session:
         scraped = await c.health.scrape(session)
-    from . import metrics as m
-    from .health import counter_by
+    from yujing import metrics as m
+    from yujing.console.health import counter_by
     return web.json_response({
         "now": clock.now_ms(), "gateway": gw.health() if hasattr(gw, "batcher") else {},
         "rates": c.health.rates(10), "rates_60": c.health.rates(60),

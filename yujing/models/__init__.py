@@ -5,11 +5,11 @@ Pure: no broker, MQTT, HTTP or sink library is imported here (tests/unit/test_pu
 
 from __future__ import annotations
 
-from .base import ChecksumError, Detector, ModelError, SchemaError, SeriesState, load_model
-from .baseline import SeasonalBaseline
-from .ensemble import EnsembleDetector
-from .iforest import IsolationForestDetector
-from .spike import SpikeDetector
+from yujing.models.base import ChecksumError, Detector, ModelError, SchemaError, SeriesState, load_model
+from yujing.models.baseline import SeasonalBaseline
+from yujing.models.ensemble import EnsembleDetector
+from yujing.models.iforest import IsolationForestDetector
+from yujing.models.spike import SpikeDetector
 
 KINDS: dict[str, type[Detector]] = {
     SeasonalBaseline.kind: SeasonalBaseline,

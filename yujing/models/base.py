@@ -322,7 +322,7 @@ def read_meta(folder: Path) -> dict[str, Any]:
 
 def load_model(path: str | Path, expect: type[Detector] | None = None) -> Detector:
     """Load any saved detector, checking checksum, kind and feature schema before unpickling."""
-    from . import KINDS
+    from yujing.models import KINDS
 
     folder = Path(path)
     meta = read_meta(folder)

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .base import (Detector, FeatureSchema, ModelError, SeriesState, calibrate, calibrate_rows,
+from yujing.models.base import (Detector, FeatureSchema, ModelError, SeriesState, calibrate, calibrate_rows,
                    reference, robust_scale)
 
 HOUR_MS = 3_600_000

@@ -36,10 +36,10 @@ from typing import Any, Mapping
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .base import Detector, FeatureSchema, SeriesState, unusualness
-from .baseline import SeasonalBaseline
-from .iforest import IsolationForestDetector
-from .spike import SpikeDetector
+from yujing.models.base import Detector, FeatureSchema, SeriesState, unusualness
+from yujing.models.baseline import SeasonalBaseline
+from yujing.models.iforest import IsolationForestDetector
+from yujing.models.spike import SpikeDetector
 
 MEMBERS: dict[str, type[Detector]] = {
     SeasonalBaseline.kind: SeasonalBaseline,

@@ -26,10 +26,10 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from . import make_detector
-from . import nab
-from .base import Detector, ModelError
-from .scoring import RecordFilter
+from yujing.models import make_detector
+from yujing.models import nab
+from yujing.models.base import Detector, ModelError
+from yujing.models.scoring import RecordFilter
 
 
 @dataclass

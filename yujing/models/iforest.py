@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from .base import Detector, FeatureSchema, calibrate, reference, robust_scale
-from .features import past_mean_std, past_median_scale
+from yujing.models.base import Detector, FeatureSchema, calibrate, reference, robust_scale
+from yujing.models.features import past_mean_std, past_median_scale
 
 FEATURES = ("value_z", "level_z", "jump_z", "mean_resid", "std_ratio", "rate_z")
 LIMIT = 50.0
@@ -111,6 +111,6 @@ class IsolationForestDetector(Detector):
 
 
 def raise_short(kind: str, min_periods: int) -> None:
-    from .base import ModelError
+    from yujing.models.base import ModelError
     raise ModelError(f"{kind}: too little history to train: each series needs more than "
                      f"{min_periods} readings")

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .base import META, Detector, ModelError, load_model
+from yujing.models.base import META, Detector, ModelError, load_model
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .base import Detector, SeriesState
+from yujing.models.base import Detector, SeriesState
 
 
 def score_series(model: Detector, ts: np.ndarray, values: np.ndarray,

@@ -29,9 +29,9 @@ from typing import Any, Sequence
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .base import (Detector, FeatureSchema, ModelError, SeriesState, calibrate, calibrate_rows,
+from yujing.models.base import (Detector, FeatureSchema, ModelError, SeriesState, calibrate, calibrate_rows,
                    reference, robust_scale)
-from .features import past_median_scale, robust_rows, rolling_min
+from yujing.models.features import past_median_scale, robust_rows, rolling_min
 
 CLIP = 8.0  # residuals beyond this many scales count as this much in the CUSUM
 

@@ -16,8 +16,8 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from . import make_detector
-from .base import Detector, ModelError
+from yujing.models import make_detector
+from yujing.models.base import Detector, ModelError
 
 OPEN_END = np.iinfo(np.int64).max
 

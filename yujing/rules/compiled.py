@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..domain import Grade
-from ..durations import parse_duration_ms
-from . import expr as ex
-from .schema import Condition, Rule, Spec, Timed
+from yujing.domain import Grade
+from yujing.durations import parse_duration_ms
+from yujing.rules import expr as ex
+from yujing.rules.schema import Condition, Rule, Spec, Timed
 
 
 class CompileError(ValueError):

@@ -22,13 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from ..domain import Finding, Grade
-from ..durations import format_duration
-from . import expr as ex
-from . import flat as fl
-from .compiled import Check, CompiledRule, compile_rule
-from .indices import beaufort, fire_index
-from .schema import Rule
+from yujing.domain import Finding, Grade
+from yujing.durations import format_duration
+from yujing.rules import expr as ex
+from yujing.rules import flat as fl
+from yujing.rules.compiled import Check, CompiledRule, compile_rule
+from yujing.rules.indices import beaufort, fire_index
+from yujing.rules.schema import Rule
 
 _NONE = np.iinfo(np.int64).min
 _NO_OUTCOME = -1
@@ -581,7 +581,7 @@ class Engine:
         model = self.models.get(node.model) if self.models is not None else None
         if model is None or not getattr(model, "metric", None):
             return out
-        from ..models.scoring import score_series  # models are pure; imported on first use
+        from yujing.models.scoring import score_series  # models are pure; imported on first use
 
         sid = self._lookup(pst, model.metric)
         for s in np.unique(sid[sid >= 0]).tolist():

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ..durations import parse_duration_ms
+from yujing.durations import parse_duration_ms
 
 # Aggregates over one metric's event-time window: name -> needs a window?
 WINDOW_AGGS = {"sum": True, "mean": True, "max": True, "min": True, "count": True,
@@ -420,7 +420,7 @@ def parse_condition(text: str) -> Expr:
 
 def unparse(node: object) -> str:
     """Readable text of a (sub)tree, for reasons and messages."""
-    from ..durations import format_duration
+    from yujing.durations import format_duration
 
     if isinstance(node, Num):
         return f"{node.value:g}"

@@ -19,8 +19,8 @@ from __future__ import annotations
 import msgspec
 import numpy as np
 
-from ..domain import Finding, Grade
-from ..durations import format_duration
+from yujing.domain import Finding, Grade
+from yujing.durations import format_duration
 
 RULE_ID = "nodata"
 DEFAULT_FACTOR = 3.0

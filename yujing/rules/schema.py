@@ -17,7 +17,7 @@ from typing import Annotated, Literal, Union
 from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator,
                       model_validator)
 
-from ..durations import format_duration, parse_duration_ms
+from yujing.durations import format_duration, parse_duration_ms
 
 AGGREGATES = ("sum", "mean", "max", "min", "last", "count")
 OPERATORS = (">=", ">", "<=", "<")
@@ -159,7 +159,7 @@ class Rule(BaseModel):
     @field_validator("message")
     @classmethod
     def _message(cls, v: dict | None) -> dict | None:
-        from .messages import check_template
+        from yujing.rules.messages import check_template
         for text in (v or {}).values():
             check_template(text)
         return v

@@ -27,15 +27,15 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from .. import clock
-from ..alerts.templates import local_time
-from ..config import Config
-from ..connectors.embedded import free_port
-from ..domain import EventKind, Grade, WarningEvent
-from ..envelope import count
-from ..supervisor import Supervisor
-from .publisher import Publisher
-from .scenario import GAUGES, HOURS, rainstorm
+from yujing import clock
+from yujing.alerts.templates import local_time
+from yujing.config import Config
+from yujing.connectors.embedded import free_port
+from yujing.domain import EventKind, Grade, WarningEvent
+from yujing.envelope import count
+from yujing.supervisor import Supervisor
+from yujing.sim.publisher import Publisher
+from yujing.sim.scenario import GAUGES, HOURS, rainstorm
 
 _STYLE = {Grade.BLUE: "bold blue", Grade.YELLOW: "bold yellow", Grade.ORANGE: "bold dark_orange",
           Grade.RED: "bold red"}
@@ -80,7 +80,7 @@ def _demo_config(cfg: Config, receiver_port: int, workdir: Path) -> Path:
     if cfg.worker.registry is not None:
         # Only the gauges the scenario feeds: every other registered station would
         # (rightly) raise a no-data warning in a drill that does not simulate it.
-        from ..registry import load_registry
+        from yujing.stations import load_registry
         reg = load_registry(cfg.worker.registry)
         keep = [st.model_dump(mode="json", exclude_defaults=True)
                 for sid, st in reg.stations.items() if sid in GAUGES]
@@ -177,7 +177,7 @@ def run_demo(cfg: Config, config_path: Path | None, duration_s: float) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="yujing-demo-"))
     receiver_port = free_port()
     demo_cfg_path = _demo_config(cfg, receiver_port, workdir)
-    from ..config import load_config
+    from yujing.config import load_config
     demo_cfg = load_config(demo_cfg_path)
     sup = Supervisor(demo_cfg, demo_cfg_path, log_dir=workdir / "logs")
     interrupted = threading.Event()

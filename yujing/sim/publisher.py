@@ -8,8 +8,8 @@ import orjson
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from ..connectors.mqtt import parse_url
-from .scenario import Step
+from yujing.connectors.mqtt import parse_url
+from yujing.sim.scenario import Step
 
 
 class Publisher:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from ..domain import Reading
+from yujing.domain import Reading
 
 STEP_MS = 5 * 60_000
 HOURS = 12

@@ -24,17 +24,16 @@ import faust
 import msgspec
 from aiokafka.partitioner import murmur2
 
-from .. import clock
-from ..alerts.book import Book, Effects, Store
-from ..alerts.model import Command, Delivery, Group, Rendered, Silence, Warning
-from ..alerts.notify import Counters, Deliverer
-from ..alerts.roster import Roster, load_roster
-from ..alerts.signing import sign
-from ..config import Config
-from ..console import metrics
-from ..domain import Grade, WarningEvent
-from ..durations import parse_duration_ms
-from ..registry import Registry
+from yujing import clock
+from yujing.alerts.book import Book, Effects, Store
+from yujing.alerts.records import Command, Delivery, Group, Rendered, Silence, Warning
+from yujing.alerts.notify import Counters, Deliverer
+from yujing.alerts.roster import Roster, load_roster
+from yujing.alerts.signing import sign
+from yujing.config import Config
+from yujing import metrics
+from yujing.domain import Grade, WarningEvent, group_key
+from yujing.stations import Registry
 
 log = logging.getLogger("yujing.alerting")
 _enc = msgspec.json.Encoder()
@@ -45,7 +44,7 @@ _cmd_dec = msgspec.json.Decoder(Command)
 def routing_key(ev: WarningEvent) -> bytes:
     """Warnings and commands are keyed by group (region + hazard): one partition holds a
     whole group, so a storm over 30 gauges is grouped even with many workers."""
-    return f"{ev.town or ev.station}|{ev.hazard}".encode()
+    return group_key(ev.town, ev.hazard, ev.station).encode()
 
 
 def partition_of(key: bytes, partitions: int) -> int:
@@ -102,7 +101,7 @@ class Coded(MutableMapping):
 def link_maker(cfg: Config) -> Callable[[str, list[str], int], str | None]:
     secret = cfg.console.link_secret or os.environ.get("YUJING_LINK_SECRET")
     base = (cfg.console.public_url or f"http://{cfg.http.host}:{cfg.http.port}").rstrip("/")
-    ttl = parse_duration_ms(cfg.console.link_ttl)
+    ttl = cfg.console.link_ttl.ms
     if not secret:
         log.warning("no console.link_secret or $YUJING_LINK_SECRET: messages carry no "
                     "acknowledge link")
@@ -154,9 +153,9 @@ class Alerting:
                 rule, _, station = key.partition("@")
                 meta = pipeline.meta.get(rule)
                 st = pipeline.registry.get(station)
-                town = getattr(st, "town", "") or station
+                town = getattr(st, "town", "")
                 hazard = meta.hazard if meta is not None else ""
-                return partition_of(f"{town}|{hazard}".encode(), k.partitions)
+                return partition_of(group_key(town, hazard, station).encode(), k.partitions)
             pipeline.use_shards(shard_of, k.partitions)
         source = app.topic(k.topics.warnings, k.topics.commands, value_serializer="raw",
                            key_serializer="raw", partitions=k.partitions)
@@ -221,7 +220,7 @@ class Alerting:
             res = await self.deliverer.deliver(d)
         except Exception as exc:  # noqa: BLE001 - reported as a failed delivery
             log.exception("delivery %s raised", d.id)
-            from ..alerts.model import Attempt, DeliveryResult
+            from yujing.alerts.records import Attempt, DeliveryResult
             res = DeliveryResult(d.id, False, "", [Attempt("", False, str(exc), clock.now_ms())],
                                  clock.now_ms())
         metrics.observe_notification("sent" if res.ok else "failed")
@@ -256,7 +255,7 @@ def _declare(app: faust.App, names: list[str], partitions: int) -> None:
     """
     import threading
 
-    from ..connectors.kafka import ensure_topics
+    from yujing.connectors.kafka import ensure_topics
     bootstrap = ",".join(f"{u.host}:{u.port or 9092}" for u in app.conf.broker)
     err: list[BaseException] = []
 

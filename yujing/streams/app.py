@@ -14,18 +14,17 @@ import time
 import faust
 import msgspec
 
-from .. import clock
-from .alerting import install_alerting, routing_key
-from .state import Pipelines
-from ..config import Config
-from .tuning import shorten_fetch_wait
-from ..domain import WarningEvent
-from ..durations import parse_duration_ms
-from ..envelope import decode
-from ..pipeline import ModelsView, Outcome
-from ..console import metrics as metrics
-from ..registry import Registry, load_registry, watch_registry
-from ..rules.loader import load_rules
+from yujing import clock
+from yujing.streams.alerting import install_alerting, routing_key
+from yujing.streams.state import Pipelines
+from yujing.config import Config
+from yujing.streams.tuning import shorten_fetch_wait
+from yujing.domain import WarningEvent
+from yujing.envelope import decode
+from yujing.pipeline import ModelsView, Outcome
+from yujing import metrics as metrics
+from yujing.stations import Registry, load_registry, watch_registry
+from yujing.rules.loader import load_rules
 
 log = logging.getLogger(__name__)
 _event_encoder = msgspec.json.Encoder()
@@ -77,10 +76,10 @@ def make_app(cfg: Config, bootstrap: str, embedded: bool) -> faust.App:
 
     # One pipeline per assigned partition of yujing.readings, checkpointed to the table above
     # and restored (plus the readings after its checkpoint) on assignment: streams/state.py.
-    pipelines = Pipelines(rules, registry, parse_duration_ms(cfg.worker.lateness), models,
+    pipelines = Pipelines(rules, registry, cfg.worker.lateness.ms, models,
                           k.partitions, checkpoints, bootstrap, k.topics.readings, emit,
                           flush=lambda: app.producer.flush(),
-                          interval_s=parse_duration_ms(cfg.worker.checkpoint_interval) / 1000,
+                          interval_s=cfg.worker.checkpoint_interval.s,
                           now_ms=clock.now_ms)
     app.pipelines = pipelines  # type: ignore[attr-defined]
 

@@ -42,12 +42,12 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import OffsetOutOfRangeError
 
-from ..alerts.lifecycle import RuleMeta
-from ..envelope import Columns, decode, partition_for
-from ..pipeline import Outcome, Pipeline
-from ..registry import Registry
-from ..rules import nodata
-from ..rules.schema import Rule
+from yujing.alerts.lifecycle import RuleMeta
+from yujing.envelope import Columns, decode, partition_for
+from yujing.pipeline import Outcome, Pipeline
+from yujing.stations import Registry
+from yujing.rules import nodata
+from yujing.rules.schema import Rule
 
 log = logging.getLogger("yujing.state")
 

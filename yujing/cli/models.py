@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import KINDS
-from .base import ModelError
+from yujing.models import KINDS
+from yujing.models.base import ModelError
 
 models_app = typer.Typer(help="Anomaly models: train, evaluate against NAB, list the registry.",
                          no_args_is_help=True)
@@ -52,9 +52,9 @@ def train_cmd(
     """Train one detector on a readings CSV and add it to the registry as a new version."""
     import pandas as pd
 
-    from ..backtest import BacktestInputError, read_readings
-    from .registry import ModelRegistry
-    from .train import exclusion_periods, train
+    from yujing.readings_csv import BacktestInputError, read_readings
+    from yujing.models.registry import ModelRegistry
+    from yujing.models.train import exclusion_periods, train
 
     if detector not in KINDS:
         _fail(f"models train: unknown detector {detector!r}: choose one of "
@@ -77,8 +77,8 @@ def train_cmd(
             if registry is None:
                 _fail("models train: --per group needs --registry stations.yaml (and "
                       "--group-field, default town)")
-            from ..registry import load_registry
-            from ..yamlsrc import SourceError
+            from yujing.stations import load_registry
+            from yujing.yamlsrc import SourceError
             try:
                 reg = load_registry(registry)
             except SourceError as exc:
@@ -134,7 +134,7 @@ def evaluate_cmd(
     from rich.console import Console
     from rich.table import Table
 
-    from . import evaluate as ev
+    from yujing.models import evaluate as ev
 
     kinds = list(detector) or sorted(KINDS)
     bad = [k for k in kinds if k not in KINDS]
@@ -199,7 +199,7 @@ def evaluate_cmd(
 @models_app.command("list")
 def list_cmd(registry: Annotated[Path, typer.Argument(help="model registry folder")]) -> None:
     """Models in a registry with their newest version, detector, metric and training range."""
-    from .registry import ModelRegistry
+    from yujing.models.registry import ModelRegistry
 
     reg = ModelRegistry(registry)
     names = reg.names()

@@ -92,7 +92,7 @@ class Warning(msgspec.Struct, omit_defaults=True):
 
     def labels(self) -> dict[str, str]:
         """What silences and inhibition rules match on."""
-        from ..domain import Grade
+        from yujing.domain import Grade
         return {"rule": self.rule, "hazard": self.hazard, "station": self.station,
                 "town": self.town, "grade": Grade(self.grade).label if self.grade else "none",
                 "incident": self.incident, "group": self.group, "state": self.state.value}

@@ -10,8 +10,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .config import Config, load_config
-from .yamlsrc import SourceError
+from yujing.config import Config, load_config
+from yujing.yamlsrc import SourceError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Yujing (预警): real-time monitoring and early warning.")
@@ -19,7 +19,7 @@ config_app = typer.Typer(help="Check configuration files.", no_args_is_help=True
 rules_app = typer.Typer(help="Check rule packs.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(rules_app, name="rules")
-from .models.cli import models_app  # noqa: E402 - yujing models train|evaluate|list
+from yujing.cli.models import models_app  # noqa: E402 - yujing models train|evaluate|list
 app.add_typer(models_app, name="models")
 
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="config.yaml (default: ./config.yaml if present)")]
@@ -46,7 +46,7 @@ def _load(path: Path | None) -> Config:
 @app.command()
 def run(config: ConfigOpt = None) -> None:
     """Run everything in one process tree (embedded brokers unless configured)."""
-    from .supervisor import Supervisor, run_forever
+    from yujing.supervisor import Supervisor, run_forever
 
     cfg = _load(config)
     path = _config_path(config)
@@ -57,7 +57,7 @@ def run(config: ConfigOpt = None) -> None:
 def demo(config: ConfigOpt = None,
          duration: Annotated[float, typer.Option(help="seconds of simulated storm")] = 60.0) -> None:
     """`run` plus a simulated rainstorm over Dongguan published over MQTT; exits by itself."""
-    from .sim.demo import run_demo
+    from yujing.sim.demo import run_demo
 
     cfg = _load(config)
     logging.getLogger().setLevel(logging.WARNING)
@@ -73,7 +73,7 @@ def gateway(config: ConfigOpt = None,
                 help="overrides mqtt.client_id (one per gateway sharing a subscription)")] = None,
             embedded_kafka: Annotated[bool, typer.Option(hidden=True)] = False) -> None:
     """Run the ingest gateway alone (MQTT + HTTP → Kafka)."""
-    from .connectors.gateway import serve
+    from yujing.connectors.gateway import serve
 
     cfg = _load(config)
     bootstrap = kafka_bootstrap or cfg.kafka.bootstrap
@@ -93,7 +93,7 @@ def worker(config: ConfigOpt = None,
            mqtt_url: Annotated[Optional[str], typer.Option(hidden=True)] = None,
            embedded_kafka: Annotated[bool, typer.Option(help="use timeouts tuned for Tansu")] = False) -> None:
     """Run one Faust worker (rules, lifecycle, notifications)."""
-    from .streams.app import run_worker
+    from yujing.streams.app import run_worker
 
     cfg = _load(config)
     bootstrap = kafka_bootstrap or cfg.kafka.bootstrap
@@ -107,7 +107,7 @@ def worker(config: ConfigOpt = None,
 @app.command("mqtt-broker", hidden=True)
 def mqtt_broker(port: int = 1883, host: str = "127.0.0.1") -> None:
     """Run the embedded amqtt broker (a child of `yujing run`)."""
-    from .connectors.embedded import run_amqtt
+    from yujing.connectors.embedded import run_amqtt
 
     logging.basicConfig(level=logging.WARNING)
     asyncio.run(run_amqtt(port, host))
@@ -121,8 +121,8 @@ def config_check(file: Path) -> None:
     except SourceError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
-    from .registry import load_registry
-    from .rules.loader import check_references, load_rules_located
+    from yujing.stations import load_registry
+    from yujing.rules.loader import check_references, load_rules_located
     try:
         rules = load_rules_located(cfg.worker.rules_dir)
         registry = load_registry(cfg.worker.registry) if cfg.worker.registry else None
@@ -142,8 +142,8 @@ def rules_check(folder: Path,
                     help="station registry to check selectors and station fields against")] = None
                 ) -> None:
     """Validate every rule file in a folder (exit 2 on any error)."""
-    from .registry import load_registry
-    from .rules.loader import check_references, load_rules_located
+    from yujing.stations import load_registry
+    from yujing.rules.loader import check_references, load_rules_located
     try:
         located = load_rules_located(folder)
         problems = check_references(located, load_registry(registry)) if registry else []
@@ -163,7 +163,7 @@ def rules_test(folder: Path,
                registry: Annotated[Optional[Path], typer.Option(
                    help="registry for test files that name none")] = None) -> None:
     """Run the YAML rule tests (*.test.yaml) next to the rules; exit 1 if any fails."""
-    from .rules.testing import run_folder
+    from yujing.backtest.ruletests import run_folder
     try:
         results = run_folder(folder, registry)
     except SourceError as exc:
@@ -192,7 +192,7 @@ def backtest(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
     """Replay a readings CSV through the worker's rules: transitions, summary, plots, compare."""
-    from .backtest import BacktestInputError, Options, run_backtest
+    from yujing.backtest.replay import BacktestInputError, Options, run_backtest
     try:
         code = run_backtest(Options(rules, data, out, registry, compare, chunk_readings, plots,
                                     quiet))
@@ -215,7 +215,7 @@ def sink(config: ConfigOpt = None,
          embedded_kafka: Annotated[bool, typer.Option(help="use timeouts tuned for Tansu")] = False,
          ) -> None:
     """Run the InfluxDB sink: yujing.readings and yujing.warnings → InfluxDB (influx: section)."""
-    from .connectors.influx import serve as serve_sink
+    from yujing.connectors.influx import serve as serve_sink
 
     cfg = _load(config)
     if cfg.influx is None:
@@ -246,7 +246,7 @@ def deadletter_tail(
 
     import orjson
 
-    from .connectors.deadletter import format_letter, tail
+    from yujing.connectors.deadletter import format_letter, tail
 
     cfg = _load(config)
     logging.getLogger().setLevel(logging.WARNING)
@@ -287,7 +287,7 @@ def token_new(gateway: Annotated[str, typer.Option(help="the gateway's name (log
     """Make a token: prints it once, and the entry (hash only) for http.tokens_file."""
     import yaml
 
-    from .connectors.auth import TokenEntry, hash_token, new_token
+    from yujing.connectors.auth import TokenEntry, hash_token, new_token
 
     if not (station or enterprise or all_stations):
         typer.echo("token new: give the token a scope: --station ID (or pattern), --enterprise ID "
@@ -310,7 +310,7 @@ def token_new(gateway: Annotated[str, typer.Option(help="the gateway's name (log
 
 
 # Duty workflow: roster show|check, ack, note, clear, silence add|list|expire (issue 4).
-from .console.commands import register as _register_duty  # noqa: E402
+from yujing.cli.duty import register as _register_duty  # noqa: E402
 
 _register_duty(app, _load)
 

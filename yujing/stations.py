@@ -24,8 +24,8 @@ from typing import Any, Callable, Generic, TypeVar
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .durations import parse_duration_ms
-from .yamlsrc import Located, Problem, SourceError, load_yaml, parse_yaml, problems_from, validate
+from yujing.durations import parse_duration_ms
+from yujing.yamlsrc import Located, Problem, SourceError, load_yaml, parse_yaml, problems_from, validate
 
 log = logging.getLogger(__name__)
 

@@ -25,9 +25,9 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..domain import Reading
-from ..durations import format_duration, parse_duration_ms
-from ..yamlsrc import Problem, SourceError, load_yaml, validate
+from yujing.domain import Reading
+from yujing.durations import format_duration, parse_duration_ms
+from yujing.yamlsrc import Problem, SourceError, load_yaml, validate
 
 _TERM = re.compile(r"^(?P<a>-?\d+(?:\.\d+)?)(?:(?P<sign>[+-])(?P<b>\d+(?:\.\d+)?))?x(?P<n>\d+)$")
 _NUM = re.compile(r"^-?\d+(?:\.\d+)?$")
@@ -140,9 +140,9 @@ def _readings(case: Case, start: int) -> list[Reading]:
 
 
 def run_case(case: Case, rules: list, base_registry, file: str) -> Result:  # noqa: ANN001
-    from ..envelope import encode_readings, decode
-    from ..pipeline import Pipeline
-    from ..registry import Registry, Station
+    from yujing.envelope import encode_readings, decode
+    from yujing.pipeline import Pipeline
+    from yujing.stations import Registry, Station
 
     # The test's world: stations it feeds or declares, so the no-data check does not
     # warn about every other station of the shared registry.
@@ -219,8 +219,8 @@ def rule_test_files(folder: Path) -> list[Path]:
 
 def run_folder(folder: str | Path, registry_path: str | Path | None = None) -> list[Result]:
     """Run every ``*.test.yaml`` in the folder against the rules in the same folder."""
-    from ..registry import load_registry
-    from .loader import load_rules
+    from yujing.stations import load_registry
+    from yujing.rules.loader import load_rules
 
     folder = Path(folder)
     rules = load_rules(folder)

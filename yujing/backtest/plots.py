@@ -24,9 +24,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .backtest_stats import rolling  # noqa: E402
-from .domain import GRADE_NAMES  # noqa: E402
-from .durations import format_duration, parse_duration_ms  # noqa: E402
+from yujing.backtest.stats import rolling  # noqa: E402
+from yujing.domain import GRADE_NAMES  # noqa: E402
+from yujing.durations import format_duration, parse_duration_ms  # noqa: E402
 
 GRADE_COLOURS = {1: "#1f63d6", 2: "#e8b900", 3: "#f07800", 4: "#d62728"}
 NODATA_COLOUR = "#7f7f7f"

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from .domain import GRADE_NAMES, WarningEvent
+from yujing.domain import GRADE_NAMES, WarningEvent
 
 EVENT_COLUMNS = ["ts", "station", "rule", "kind", "grade", "previous", "value", "window",
                  "reason", "incident", "rule_name", "hazard"]

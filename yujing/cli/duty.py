@@ -48,8 +48,8 @@ def _parse_time(text: str | None) -> int:
 
 
 def _roster(load: Callable[[Path | None], Any], config: Path | None, file: Path | None):  # noqa: ANN202
-    from ..alerts.roster import load_roster
-    from ..yamlsrc import SourceError
+    from yujing.alerts.roster import load_roster
+    from yujing.yamlsrc import SourceError
     if file is None:
         cfg = load(config)
         file = cfg.alerts.roster

@@ -1,0 +1,1 @@
+"""Offline replay of readings through the worker's pipeline: backtests, rule tests, statistics, plots."""

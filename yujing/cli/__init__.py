@@ -1,0 +1,1 @@
+"""The yujing command line: one module per command group; app.py gathers them."""
