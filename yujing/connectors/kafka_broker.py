@@ -1,0 +1,128 @@
+"""A single-node Apache Kafka (KRaft) broker that ``yujing run`` owns, for durable drills
+and one-server deployments (``kafka.embedded: kafka``).
+
+Unlike Tansu it keeps its log on disk: the storage is formatted once under the data
+dir and reused by every later start, so open warnings, acknowledgements, silences and
+window checkpoints survive a restart. The jars come from Maven Central through
+``scripts/install-kafka`` (``make kafka``); this module only finds them, writes the
+broker's properties and builds the command lines.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import subprocess
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+INSTALL_HINT = "install it with `make kafka` (scripts/install-kafka)"
+KAFKA_VERSION = "4.1.1"  # the pin in deploy/kafka/pom.xml
+
+
+class KafkaNotInstalled(RuntimeError):
+    """Java or the Kafka jars are missing; the message says how to install them."""
+
+
+def kafka_home(configured: Path | None = None) -> Path:
+    """The folder scripts/install-kafka filled: config, then $YUJING_KAFKA_HOME, then the cache."""
+    if configured is not None:
+        return configured
+    if os.environ.get("YUJING_KAFKA_HOME"):
+        return Path(os.environ["YUJING_KAFKA_HOME"])
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "yujing" / f"kafka-{KAFKA_VERSION}"
+
+
+def check_installed(home: Path) -> str:
+    """The java executable to use; raises :class:`KafkaNotInstalled` with the fix."""
+    java = shutil.which("java")
+    if java is None:
+        raise KafkaNotInstalled(f"kafka.embedded: kafka needs Java 17+: {INSTALL_HINT}")
+    if not any((home / "lib").glob("kafka_2.13-*.jar")):
+        raise KafkaNotInstalled(f"no Apache Kafka jars in {home / 'lib'}: {INSTALL_HINT}, "
+                                "or set kafka.home / $YUJING_KAFKA_HOME to the folder it printed")
+    return java
+
+
+@dataclass(frozen=True)
+class BrokerSpec:
+    """One KRaft node that is both broker and controller."""
+
+    data_dir: Path
+    port: int
+    controller_port: int
+    host: str = "127.0.0.1"
+    node_id: int = 1
+    heap_mb: int = 512
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "log"
+
+    @property
+    def properties_file(self) -> Path:
+        return self.data_dir / "server.properties"
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def properties(self) -> str:
+        """server.properties of a one-node cluster: replication 1 everywhere it matters."""
+        h = self.host
+        lines = {
+            "process.roles": "broker,controller",
+            "node.id": str(self.node_id),
+            "controller.quorum.voters": f"{self.node_id}@{h}:{self.controller_port}",
+            "listeners": f"PLAINTEXT://{h}:{self.port},CONTROLLER://{h}:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://{h}:{self.port}",
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "log.dirs": str(self.log_dir),
+            "offsets.topic.replication.factor": "1",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            # A single consumer group member should not wait for others to join.
+            "group.initial.rebalance.delay.ms": "0",
+            # Topics are created by yujing with declared settings, never by a typo.
+            "auto.create.topics.enable": "false",
+        }
+        return "".join(f"{k}={v}\n" for k, v in lines.items())
+
+
+def _java_argv(java: str, home: Path, main: str, heap_mb: int) -> list[str]:
+    return [java, f"-Xms{min(heap_mb, 256)}m", f"-Xmx{heap_mb}m", "-XX:+UseG1GC",
+            f"-Dlog4j2.configurationFile={home / 'log4j2.properties'}",
+            "-cp", str(home / "lib" / "*"), main]
+
+
+def prepare(spec: BrokerSpec, home: Path) -> list[str]:
+    """Write the properties, format the storage on the first start only, and return the
+    broker's command line. A formatted log dir is kept as it is: that is the durability."""
+    java = check_installed(home)
+    spec.data_dir.mkdir(parents=True, exist_ok=True)
+    spec.properties_file.write_text(spec.properties(), encoding="utf-8")
+    if not (spec.log_dir / "meta.properties").exists():
+        argv = _java_argv(java, home, "kafka.tools.StorageTool", 256) + [
+            "format", "-t", cluster_id(spec.data_dir), "-c", str(spec.properties_file)]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            raise RuntimeError(f"formatting Kafka storage in {spec.log_dir} failed: "
+                               f"{(done.stderr or done.stdout).strip()[-500:]}")
+    return _java_argv(java, home, "kafka.Kafka", spec.heap_mb) + [str(spec.properties_file)]
+
+
+def cluster_id(data_dir: Path) -> str:
+    """A cluster id made once per data dir and kept beside it (Kafka's base64 UUID form)."""
+    path = data_dir / "cluster.id"
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    path.write_text(cid + "\n", encoding="utf-8")
+    return cid
