@@ -46,8 +46,10 @@ class Outbox:
     """Where the worker's results go: warning events keyed by group (the book's partition),
     late readings and undecodable envelopes to the dead letters."""
 
-    def __init__(self, send_warning: Send, send_dead: Send, lateness: object) -> None:
+    def __init__(self, send_warning: Send, send_dead: Send, lateness: object,
+                 now_ms: Callable[[], int] = clock.now_ms) -> None:
         self.send_warning, self.send_dead, self.lateness = send_warning, send_dead, lateness
+        self.now_ms = now_ms
 
     async def warning(self, ev: WarningEvent) -> None:
         metrics.observe_warning(ev)
@@ -61,16 +63,16 @@ class Outbox:
                             "series", r)
 
     async def dead(self, source: str, reason: str, raw: object) -> None:
-        await self.send_dead(value=dead_letter(source, reason, raw, clock.now_ms()))
+        await self.send_dead(value=dead_letter(source, reason, raw, self.now_ms()))
 
 
 class Evaluator:
     """The agent's and timers' work on the worker's pipelines."""
 
     def __init__(self, pipelines: Pipelines, outbox: Outbox, nodata_clock: str,
-                 models: Any | None = None) -> None:
+                 models: Any | None = None, now_ms: Callable[[], int] = clock.now_ms) -> None:
         self.pipelines, self.outbox = pipelines, outbox
-        self.nodata_clock, self.models = nodata_clock, models
+        self.nodata_clock, self.models, self.now_ms = nodata_clock, models, now_ms
 
     async def envelope(self, partition: int, offset: int, payload: bytes,
                        observe_lag: Callable[[], None] = lambda: None) -> None:
@@ -89,9 +91,9 @@ class Evaluator:
             ps.done(offset)
             return
         t0 = clock.monotonic()
-        out = ps.handle(cols, clock.now_ms())
+        out = ps.handle(cols, self.now_ms())
         metrics.observe_evaluation(len(cols), cols.recv_ms, clock.monotonic() - t0,
-                                   len(out.late), clock.now_ms())
+                                   len(out.late), self.now_ms())
         observe_lag()
         await self.outbox.emit(out)
         ps.done(offset)
@@ -101,7 +103,7 @@ class Evaluator:
     async def check_nodata(self) -> None:
         """Each pipeline watches the stations of its own partition."""
         for ps in self.pipelines.ready():
-            for ev in ps.pipeline.check_nodata(clock.now_ms(), self.nodata_clock):
+            for ev in ps.pipeline.check_nodata(self.now_ms(), self.nodata_clock):
                 await self.outbox.warning(ev)
 
     def use_registry(self, reg: Registry) -> None:
