@@ -1,4 +1,4 @@
-"""Checkpoint size and time of the worker's pipeline state (yujing/streams/state.py).
+"""Checkpoint size and time of the worker's pipeline state (yujing/streams/checkpoint.py).
 
     .venv/bin/python bench/checkpoint.py [--series 1000] [--hours 4] [--runs 3]
 
@@ -36,7 +36,7 @@ from yujing.domain import Reading  # noqa: E402
 from yujing.pipeline import Pipeline  # noqa: E402
 from yujing.stations import load_registry  # noqa: E402
 from yujing.rules.loader import load_rules  # noqa: E402
-from yujing.streams.state import dict_table, encode_checkpoint, load_checkpoint  # noqa: E402
+from yujing.streams.checkpoint import dict_table, encode_checkpoint, load_checkpoint  # noqa: E402
 
 MIN = 60_000
 

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from yujing.domain import Grade
+from yujing.domain import Grade, Reading
+from yujing.envelope import decode, encode_readings
+from yujing.pipeline import Pipeline
 from yujing.rules.nodata import NoDataTracker
+from yujing.stations import Registry, Station
 
 M = 60_000
 LIMIT = 15 * M  # 5 m interval x factor 3
@@ -74,11 +77,6 @@ def test_a_station_found_silent_by_the_timer_clears_at_its_next_reading():
 
 def test_wall_clock_check_waits_a_grace_period_after_start_and_ignores_old_backlog():
     """A restarted worker replaying an hour-old backlog must not page about silence at once."""
-    from yujing.envelope import decode, encode_readings
-    from yujing.pipeline import Pipeline
-    from yujing.stations import Registry, Station
-    from yujing.domain import Reading
-
     reg = Registry([Station(id="a", name="A", kind="k", expected_interval="5m"),
                     Station(id="b", name="B", kind="k", expected_interval="5m")])
     p = Pipeline([], reg)

@@ -20,6 +20,7 @@ from yujing.envelope import decode, encode_readings
 from yujing.pipeline import Pipeline
 from yujing.stations import load_registry
 from yujing.rules.loader import load_rules
+from yujing.streams.checkpoint import dict_table, encode_checkpoint, load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 MIN, H = 60_000, 3_600_000
@@ -205,10 +206,9 @@ def test_first_clears_after_a_start_without_checkpoint_close_each_key_s_own_warn
     assert sorted(w.state for w in book.store.incidents.values()) == [State.CLEARED] * 2
 
 
-# -- the checkpoint store (yujing/streams/state.py) --------------------------------------------
+# -- the checkpoint store (yujing/streams/checkpoint.py) ---------------------------------------
 
 def stored(table, p: int, seq: int, offset: int, raw: bytes, chunk: int = 1000) -> None:  # noqa: ANN001
-    from yujing.streams.state import encode_checkpoint
     manifest, parts = encode_checkpoint(raw, seq, offset, 0, chunk)
     for i, part in enumerate(parts):
         table.data[f"{p}:{seq % 2}:{i}"] = part
@@ -216,7 +216,6 @@ def stored(table, p: int, seq: int, offset: int, raw: bytes, chunk: int = 1000) 
 
 
 def test_checkpoints_are_chunked_and_the_newest_whole_one_wins(setup):
-    from yujing.streams.state import dict_table, load_checkpoint
     p = fresh(setup)
     feed(p, chunks(storm(), 23)[:8])
     raw = p.snapshot()
@@ -235,7 +234,6 @@ def test_checkpoints_are_chunked_and_the_newest_whole_one_wins(setup):
 
 @pytest.mark.parametrize("damage", ["chunk", "manifest-missing", "chunk-missing"])
 def test_a_damaged_newest_checkpoint_falls_back_to_the_other_slot(damage: str):
-    from yujing.streams.state import dict_table, load_checkpoint
     t = dict_table()
     rng = np.random.default_rng(3)
     old, new = rng.bytes(5000), rng.bytes(5000)     # incompressible: 5 chunks each

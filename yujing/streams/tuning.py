@@ -11,10 +11,10 @@ This patches one private method of the pinned faust-streaming range (< 0.16);
 
 from __future__ import annotations
 
+from faust.transport.drivers import aiokafka as driver
+
 
 def shorten_fetch_wait(ms: int) -> None:
-    from faust.transport.drivers import aiokafka as driver
-
     cls = driver.AIOKafkaConsumerThread
     original = getattr(cls._create_worker_consumer, "__wrapped__", cls._create_worker_consumer)
 

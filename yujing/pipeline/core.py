@@ -15,6 +15,7 @@ import msgspec
 from yujing.alerts.lifecycle import Lifecycle, RuleMeta
 from yujing.domain import Grade, Reading, WarningEvent
 from yujing.envelope import Columns
+from yujing.pipeline.models_view import ModelsView
 from yujing.stations import Registry
 from yujing.durations import parse_duration_ms
 from yujing.rules import nodata
@@ -163,33 +164,6 @@ class Pipeline:
                 "incident": ev.incident, "kind": ev.kind.value,
                 "kind_zh": KIND_ZH.get(ev.kind.value, ev.kind.value)})
         return msgspec.structs.replace(ev, station_name=name, town=town, messages=messages)
-
-
-class ModelsView:
-    """Anomaly models by name for the engine: the newest good version in the registry."""
-
-    def __init__(self, root: Any) -> None:
-        from yujing.models.registry import ModelRegistry
-        self.registry = ModelRegistry(root)
-        self._missing: set[str] = set()
-
-    def get(self, name: str) -> Any | None:
-        loaded = self.registry.loaded.get(name)
-        if loaded is not None:
-            return loaded.model
-        if name in self._missing:
-            return None
-        try:
-            return self.registry.load_latest(name)
-        except Exception as exc:  # noqa: BLE001 - a missing/broken model must not stop the rules
-            import logging
-            logging.getLogger(__name__).warning("anomaly model %s not available: %s", name, exc)
-            self._missing.add(name)
-            return None
-
-    def reload(self) -> list[str]:
-        self._missing.clear()
-        return sorted(self.registry.reload_if_changed())
 
 
 def local_time(ts_ms: int) -> str:

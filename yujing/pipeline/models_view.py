@@ -1,0 +1,39 @@
+"""The anomaly models a pipeline's rules may name, as the engine asks for them.
+
+Its own module because it changes with the model registry (where versions live,
+what counts as loadable), not with how readings flow through a pipeline.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from yujing.models.registry import ModelRegistry
+
+log = logging.getLogger(__name__)
+
+
+class ModelsView:
+    """Anomaly models by name for the engine: the newest good version in the registry."""
+
+    def __init__(self, root: Any) -> None:
+        self.registry = ModelRegistry(root)
+        self._missing: set[str] = set()
+
+    def get(self, name: str) -> Any | None:
+        loaded = self.registry.loaded.get(name)
+        if loaded is not None:
+            return loaded.model
+        if name in self._missing:
+            return None
+        try:
+            return self.registry.load_latest(name)
+        except Exception as exc:  # noqa: BLE001 - a missing/broken model must not stop the rules
+            log.warning("anomaly model %s not available: %s", name, exc)
+            self._missing.add(name)
+            return None
+
+    def reload(self) -> list[str]:
+        self._missing.clear()
+        return sorted(self.registry.reload_if_changed())

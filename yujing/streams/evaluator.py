@@ -1,0 +1,128 @@
+"""What the worker's evaluating agent and its timers do, with Faust left to app.py.
+
+Per envelope: decode → the partition's pipeline → warning events to
+``yujing.warnings``, late and undecodable readings to the dead-letter topic,
+then a checkpoint when one is due. The timers check for silent stations, reload
+anomaly models and log a heartbeat. Topics are reached through their ``send``
+and the rebalance signals are app.py's, so nothing here needs a running Faust app.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+import orjson
+
+from yujing import clock
+from yujing import metrics
+from yujing.domain import WarningEvent
+from yujing.envelope import decode
+from yujing.pipeline import Outcome
+from yujing.stations import Registry
+from yujing.streams.alerting import routing_key
+from yujing.streams.runner import Step
+from yujing.streams.state import Pipelines
+
+log = logging.getLogger(__name__)
+_event_encoder = msgspec.json.Encoder()
+
+Send = Callable[..., Awaitable[Any]]   # a Faust topic's send(key=..., value=...)
+
+
+def dead_letter(source: str, reason: str, raw: object, now_ms: int) -> bytes:
+    """A record of yujing.deadletter (the shape ``yujing deadletter tail`` reads)."""
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", "replace")
+    elif isinstance(raw, msgspec.Struct):
+        raw = msgspec.to_builtins(raw)
+    return orjson.dumps({"source": source, "reason": reason, "raw": raw,
+                         "received_ms": now_ms})
+
+
+class Outbox:
+    """Where the worker's results go: warning events keyed by group (the book's partition),
+    late readings and undecodable envelopes to the dead letters."""
+
+    def __init__(self, send_warning: Send, send_dead: Send, lateness: object,
+                 now_ms: Callable[[], int] = clock.now_ms) -> None:
+        self.send_warning, self.send_dead, self.lateness = send_warning, send_dead, lateness
+        self.now_ms = now_ms
+
+    async def warning(self, ev: WarningEvent) -> None:
+        metrics.observe_warning(ev)
+        await self.send_warning(key=routing_key(ev), value=_event_encoder.encode(ev))
+
+    async def emit(self, out: Outcome) -> None:
+        for ev in out.events:
+            await self.warning(ev)
+        for r in out.late:
+            await self.dead("worker:late", f"reading more than {self.lateness} behind its "
+                            "series", r)
+
+    async def dead(self, source: str, reason: str, raw: object) -> None:
+        await self.send_dead(value=dead_letter(source, reason, raw, self.now_ms()))
+
+
+class Evaluator:
+    """The agent's and timers' work on the worker's pipelines."""
+
+    def __init__(self, pipelines: Pipelines, outbox: Outbox, nodata_clock: str,
+                 models: Any | None = None, now_ms: Callable[[], int] = clock.now_ms) -> None:
+        self.pipelines, self.outbox = pipelines, outbox
+        self.nodata_clock, self.models, self.now_ms = nodata_clock, models, now_ms
+
+    async def envelope(self, partition: int, offset: int, payload: bytes,
+                       observe_lag: Callable[[], None] = lambda: None) -> None:
+        """One record of yujing.readings, as the agent receives it."""
+        pipes = self.pipelines
+        ps = await pipes.get(partition)
+        step = ps.step(offset)
+        if not pipes.owns(ps) or step is Step.SKIP:
+            return  # revoked meanwhile, or already in the restored state
+        if step is Step.CATCH_UP:
+            await pipes.catch_up(ps, offset)
+        try:
+            cols = decode(payload)
+        except ValueError as exc:
+            await self.outbox.dead("worker:decode", str(exc), payload[:256])
+            ps.done(offset)
+            return
+        t0 = clock.monotonic()
+        out = ps.handle(cols, self.now_ms())
+        metrics.observe_evaluation(len(cols), cols.recv_ms, clock.monotonic() - t0,
+                                   len(out.late), self.now_ms())
+        observe_lag()
+        await self.outbox.emit(out)
+        ps.done(offset)
+        if pipes.due(ps):
+            await pipes.checkpoint(ps)
+
+    async def check_nodata(self) -> None:
+        """Each pipeline watches the stations of its own partition."""
+        for ps in self.pipelines.ready():
+            for ev in ps.pipeline.check_nodata(self.now_ms(), self.nodata_clock):
+                await self.outbox.warning(ev)
+
+    def use_registry(self, reg: Registry) -> None:
+        """Hot reload (file change or SIGHUP): rules see new selectors and station fields,
+        no-data checks the new intervals; warning and window state are kept."""
+        self.pipelines.set_registry(reg)
+        log.info("worker: station registry reloaded, %d stations", len(reg))
+
+    async def reload_models(self) -> None:
+        changed = self.models.reload() if self.models is not None else []
+        if changed:
+            self.pipelines.set_models(self.models)
+            log.info("worker: anomaly models reloaded: %s", ", ".join(changed))
+
+    async def heartbeat(self) -> None:
+        states = self.pipelines.ready()
+        n = sum(ps.pipeline.engine.stats.readings for ps in states)
+        late = sum(ps.pipeline.engine.stats.late for ps in states)
+        active = sum(len(ps.pipeline.lifecycle.active) for ps in states)
+        owned = ",".join(str(p) for p in sorted(ps.partition for ps in states))
+        log.info("worker: %d readings, %d late, %d active warnings (partitions %s)", n, late,
+                 active, owned)

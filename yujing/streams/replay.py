@@ -1,0 +1,65 @@
+"""Read back a stretch of one partition of ``yujing.readings``, outside the consumer group.
+
+A restored checkpoint is followed by the envelopes after its offset, and the
+agent's catch-up by the envelopes it has not seen; both are read here with a
+plain aiokafka consumer (no group, no commits), so nobody's offsets move.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import OffsetOutOfRangeError
+
+from yujing import clock
+
+log = logging.getLogger("yujing.state")
+
+
+async def read_partition(bootstrap: str, topic: str, partition: int, start: int,
+                         until: int | None, timeout_s: float = 120.0
+                         ) -> AsyncIterator[tuple[int, bytes | None]]:
+    """(offset, value) of the records [start, until) of ``topic[partition]`` (``until``
+    None: to the end the broker reports), for at most ``timeout_s``.
+
+    The caller handles each record before the next is read; close the iterator
+    (``contextlib.aclosing``) if it stops early, so the consumer is stopped.
+    """
+    tp = TopicPartition(topic, partition)
+    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                         enable_auto_commit=False, auto_offset_reset="none",
+                         max_partition_fetch_bytes=16 << 20, fetch_max_bytes=64 << 20,
+                         fetch_max_wait_ms=50)  # an empty fetch (the end) answers fast
+    await c.start()
+    deadline = clock.monotonic() + timeout_s
+    last = start - 1
+    try:
+        c.assign([tp])
+        c.seek(tp, start)
+        while clock.monotonic() < deadline:
+            try:
+                got = await c.getmany(tp, timeout_ms=100)
+            except OffsetOutOfRangeError:
+                log.warning("partition %d: offset %d is no longer in %s; nothing to "
+                            "re-process", partition, start, topic)
+                break
+            for rec in got.get(tp, []):
+                if until is not None and rec.offset >= until:
+                    return
+                yield rec.offset, rec.value
+                last = rec.offset
+            # Fetch responses carry the true high watermark, also on Tansu (whose
+            # ListOffsets answer is the last batch's base offset + 1).
+            hw = c.highwater(tp)
+            pos = await c.position(tp)
+            if until is not None and pos >= until:
+                break
+            if until is None and hw is not None and pos >= hw:
+                break
+        else:
+            log.error("partition %d: re-processing stopped after %.0fs at offset %d",
+                      partition, timeout_s, last)
+    finally:
+        await c.stop()
