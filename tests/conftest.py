@@ -28,7 +28,6 @@ from tests.support.duty import Mailbox, Procs
 from tests.support.readings import rain
 from tests.support.run import Receiver, Running, alive, start_run, stop_run, write_config
 from tests.support.tiers import untiered
-
 from yujing.connectors.embedded import free_port
 
 

@@ -13,7 +13,6 @@ from yujing.domain import Reading
 from yujing.envelope import decode, partition_for
 
 
-
 async def test_envelopes_keep_their_order_within_a_partition(kafka):
     await ensure_topics(kafka, ["t.readings"], 2)
     prod = producer(kafka)

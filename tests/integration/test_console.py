@@ -11,7 +11,6 @@ import time
 
 from tests.support.console import TOKENS, http
 
-
 # --- HTTP only ----------------------------------------------------------------------------
 
 def test_console_http_login_assets_and_api(duty):

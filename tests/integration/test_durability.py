@@ -19,10 +19,9 @@ from pathlib import Path
 import aiohttp
 import yaml
 
-from yujing.connectors.embedded import free_port, tansu_command, wait_port
-
 from tests.support.duty import ROOT, SECRET, TOKENS, Procs
 from tests.support.readings import rain
+from yujing.connectors.embedded import free_port, tansu_command, wait_port
 
 MIN = 60_000
 STORM = "DG-HM-R01"      # partition 0 of 2: its 3 h sum crosses 50 mm only across the kill

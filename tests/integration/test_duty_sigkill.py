@@ -17,10 +17,9 @@ import time
 import aiohttp
 import yaml
 
-from yujing.connectors.embedded import free_port, tansu_command, wait_port
-
 from tests.support.duty import ROOT, TOKENS, alert_config, write_roster
 from tests.support.readings import rain
+from yujing.connectors.embedded import free_port, tansu_command, wait_port
 
 HOUR = 3_600_000
 

@@ -12,7 +12,6 @@ from tests.support.run import alive, start_run, stop_run, write_config
 from tests.support.services import mqtt_publish
 
 
-
 @pytest.fixture
 def external_brokers(kafka, amqtt_port):  # noqa: ANN001, ANN201
     """A Tansu and an amqtt of the test's own, as an operator's brokers would be."""

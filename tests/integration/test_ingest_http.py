@@ -19,10 +19,17 @@ from influxdb_client import InfluxDBClient, Point, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 
+from tests.support.services import (
+    ROOT,
+    TopicReader,
+    gateway_config,
+    letters_of,
+    metric_value,
+    readings_of,
+    running_gateway,
+    tansu,
+)
 from yujing.connectors.auth import hash_token, new_token
-
-from tests.support.services import (ROOT, TopicReader, gateway_config, letters_of, metric_value,
-                                    readings_of, running_gateway, tansu)
 
 MIN = 60_000
 

@@ -13,10 +13,17 @@ from pathlib import Path
 import orjson
 import pytest
 
+from tests.support.services import (
+    TopicReader,
+    gateway_config,
+    letters_of,
+    mosquitto,
+    readings_of,
+    running_gateway,
+    tansu,
+)
+from tests.support.services import mqtt_publish as publish
 from yujing.connectors.embedded import free_port
-
-from tests.support.services import (mqtt_publish as publish, TopicReader, gateway_config, letters_of, mosquitto,
-                                    readings_of, running_gateway, tansu)
 
 MIN = 60_000
 

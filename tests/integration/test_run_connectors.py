@@ -11,10 +11,9 @@ import time
 
 import aiohttp
 
-from yujing.connectors.embedded import free_port
-
 from tests.support.readings import rain
 from tests.support.services import ROOT, metric_value, vm_export
+from yujing.connectors.embedded import free_port
 
 MIN = 60_000
 

@@ -9,13 +9,12 @@ import time
 
 import msgspec
 
+from tests.support.services import gateway_config, start_victoria, vm_export
 from yujing.connectors.embedded import free_port
 from yujing.connectors.influx import Sink
 from yujing.connectors.kafka import ensure_topics, producer
 from yujing.domain import EventKind, Grade, Reading, WarningEvent
 from yujing.envelope import encode_readings
-
-from tests.support.services import gateway_config, start_victoria, vm_export
 
 MIN = 60_000
 

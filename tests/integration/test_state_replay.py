@@ -12,8 +12,8 @@ from yujing.connectors.kafka import ensure_topics
 from yujing.domain import Reading
 from yujing.envelope import decode, encode_readings
 from yujing.pipeline import Pipeline
-from yujing.stations import load_registry
 from yujing.rules.loader import load_rules
+from yujing.stations import load_registry
 from yujing.streams.state import PartitionState, Pipelines, dict_table, load_checkpoint
 
 TOPIC = "yujing.readings"

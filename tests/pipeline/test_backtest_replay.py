@@ -14,12 +14,12 @@ import pytest
 import yaml
 
 from yujing.backtest.replay import replay
-from yujing.readings_csv import read_readings
 from yujing.domain import Reading
 from yujing.envelope import decode, encode_readings
 from yujing.pipeline import Pipeline
-from yujing.stations import load_registry
+from yujing.readings_csv import read_readings
 from yujing.rules.loader import load_rules
+from yujing.stations import load_registry
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = pd.Timestamp("2025-06-01T00:00:00+08:00")
