@@ -32,7 +32,7 @@ from yujing.connectors.embedded import free_port
 
 
 @pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(items):  # noqa: ANN001, ANN201
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test sits in a tier folder (whose conftest marked it by now)."""
     if stray := untiered(items):
         raise pytest.UsageError(f"tests outside tests/{{unit,pipeline,integration,browser}}: {stray}")

@@ -13,7 +13,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-quic"]
 
 
-def pytest_collection_modifyitems(items):  # noqa: ANN001, ANN201
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     mark_folder(items, __file__, "browser")
 
 

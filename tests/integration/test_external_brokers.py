@@ -13,7 +13,7 @@ from tests.support.services import mqtt_publish
 
 
 @pytest.fixture
-def external_brokers(kafka, amqtt_port):  # noqa: ANN001, ANN201
+def external_brokers(kafka: str, amqtt_port: int) -> tuple[str, str, int]:
     """A Tansu and an amqtt of the test's own, as an operator's brokers would be."""
     return kafka, f"mqtt://127.0.0.1:{amqtt_port}", amqtt_port
 
