@@ -1,12 +1,12 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   the main job on embedded brokers (also: make run)
-#   make test   the whole test suite
+#   make test   lint, then the whole test suite (tiers: pytest -m unit|pipeline|integration|browser)
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run demo test test-unit services bench clean
+.PHONY: install run demo lint test test-unit services bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -22,7 +22,10 @@ run: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/yujing demo --config config.yaml
 
-test: services $(STAMP)
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+test: lint services $(STAMP)
 	$(BIN)/pytest -q -p no:cacheprovider
 
 services:

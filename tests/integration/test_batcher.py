@@ -3,33 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 
 import numpy as np
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from yujing.connectors.embedded import free_port, tansu_command, wait_port
 from yujing.connectors.kafka import Batcher, ensure_topics, producer
 from yujing.domain import Reading
 from yujing.envelope import decode, partition_for
 
-pytestmark = pytest.mark.integration
 
-
-@pytest.fixture
-def tansu():
-    port = free_port()
-    proc = subprocess.Popen(tansu_command(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    assert wait_port("127.0.0.1", port, 20)
-    yield f"127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(10)
-
-
-async def test_envelopes_keep_their_order_within_a_partition(tansu):
-    await ensure_topics(tansu, ["t.readings"], 2)
-    prod = producer(tansu)
+async def test_envelopes_keep_their_order_within_a_partition(kafka):
+    await ensure_topics(kafka, ["t.readings"], 2)
+    prod = producer(kafka)
     await prod.start()
     try:
         b = Batcher(prod, "t.readings", 2, linger_ms=5, max_envelope=7)
@@ -41,7 +27,7 @@ async def test_envelopes_keep_their_order_within_a_partition(tansu):
     finally:
         await prod.stop()
     p = partition_for("S1", 2)
-    consumer = AIOKafkaConsumer(bootstrap_servers=tansu, group_id=None, auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, group_id=None, auto_offset_reset="earliest")
     await consumer.start()
     tp = TopicPartition("t.readings", p)
     consumer.assign([tp])
@@ -57,9 +43,9 @@ async def test_envelopes_keep_their_order_within_a_partition(tansu):
     assert (np.diff(all_ts) > 0).all(), "envelopes reached Kafka out of order"
 
 
-async def test_add_fails_loudly_when_kafka_is_gone(tansu):
-    await ensure_topics(tansu, ["t.readings"], 1)
-    prod = producer(tansu)
+async def test_add_fails_loudly_when_kafka_is_gone(kafka):
+    await ensure_topics(kafka, ["t.readings"], 1)
+    prod = producer(kafka)
     await prod.start()
     b = Batcher(prod, "t.readings", 1, linger_ms=5)
     await prod.stop()  # the producer is closed: the readings cannot be stored

@@ -17,14 +17,12 @@ from datetime import datetime
 from pathlib import Path
 
 import aiohttp
-import pytest
 import yaml
 
+from tests.support.duty import ROOT, SECRET, TOKENS, Procs
+from tests.support.readings import rain
 from yujing.connectors.embedded import free_port, tansu_command, wait_port
 
-from .duty import ROOT, SECRET, TOKENS, Procs, hooks, procs  # noqa: F401 - fixtures
-
-pytestmark = pytest.mark.integration
 MIN = 60_000
 STORM = "DG-HM-R01"      # partition 0 of 2: its 3 h sum crosses 50 mm only across the kill
 BURST = "DG-DL-R01"      # partition 1 of 2: short intense rain raised before the kill
@@ -50,11 +48,6 @@ def stack(procs: Procs, tmp: Path, hooks) -> tuple[list[str], str]:  # noqa: ANN
     procs.start("gateway", [*yj, "gateway", "--config", str(config)])
     assert wait_port("127.0.0.1", hport, 30)
     return [*yj, "worker", "--config", str(config), "--embedded-kafka"], f"http://127.0.0.1:{hport}"
-
-
-def rain(station: str, start_ms: int, mm: list[float]) -> list[dict]:
-    return [{"station": station, "metric": "rain_mm", "ts": start_ms + i * 5 * MIN, "value": v}
-            for i, v in enumerate(mm)]
 
 
 async def post(http: aiohttp.ClientSession, base: str, readings: list[dict]) -> None:
@@ -110,14 +103,14 @@ async def test_sigkill_restart_keeps_windows_and_warnings(hooks, procs, tmp_path
         # intense hour (18 mm: blue short-intense rain) at BURST. The first parts are
         # checkpointed; the last part is processed but not checkpointed (interval 2 s).
         ckpt = r"partition \d: checkpoint {} at offset"
-        await post(http, base, rain(STORM, t0, [1.25] * 12) + rain(BURST, t0, [0.2] * 12))
+        await post(http, base, rain(STORM, t0, 12, 1.25) + rain(BURST, t0, 12, 0.2))
         await asyncio.to_thread(wait_log, procs, "worker", ckpt.format(1), 2)
         await asyncio.sleep(2.2)     # the interval (2 s) has passed: the next envelope is saved
-        await post(http, base, rain(STORM, t0 + 60 * MIN, [1.25] * 6)
-                   + rain(BURST, t0 + 60 * MIN, [1.5] * 6))
+        await post(http, base, rain(STORM, t0 + 60 * MIN, 6, 1.25)
+                   + rain(BURST, t0 + 60 * MIN, 6, 1.5))
         await asyncio.to_thread(wait_log, procs, "worker", ckpt.format(2), 2)
-        await post(http, base, rain(STORM, t0 + 90 * MIN, [1.25] * 6)
-                   + rain(BURST, t0 + 90 * MIN, [1.5] * 6))
+        await post(http, base, rain(STORM, t0 + 90 * MIN, 6, 1.25)
+                   + rain(BURST, t0 + 90 * MIN, 6, 1.5))
         burst = await wait_incident(http, base, "rain-short-intense", BURST,
                                     lambda w: w["state"] == "active")
         await hooks.wait("duty", lambda m: burst["incident"] in m["message"], 15)
@@ -137,8 +130,8 @@ async def test_sigkill_restart_keeps_windows_and_warnings(hooks, procs, tmp_path
 
         # After the restart: one more hour, 2 mm every 5 minutes (24 mm). Only with the
         # 30 mm from before the kill does the 3 h sum reach 50 mm (orange).
-        await post(http, base, rain(STORM, t0 + 120 * MIN, [2.0] * 12)
-                   + rain(BURST, t0 + 120 * MIN, [0.6] * 12))   # BURST: 7.2 mm, inside the band
+        await post(http, base, rain(STORM, t0 + 120 * MIN, 12, 2.0)
+                   + rain(BURST, t0 + 120 * MIN, 12, 0.6))   # BURST: 7.2 mm, inside the band
         orange = await wait_incident(http, base, "rainstorm-guangdong", STORM,
                                      lambda w: w["grade"] == 3, timeout=30)
 
@@ -146,7 +139,7 @@ async def test_sigkill_restart_keeps_windows_and_warnings(hooks, procs, tmp_path
         # it: an hour without rain brings the past hour under 5 mm.
         still = await incidents(http, base, "rain-short-intense", BURST)
         assert [(w["incident"], w["state"]) for w in still] == [(burst["incident"], "active")]
-        await post(http, base, rain(BURST, t0 + 180 * MIN, [0.0] * 13))
+        await post(http, base, rain(BURST, t0 + 180 * MIN, 13, 0.0))
         cleared = await wait_incident(http, base, "rain-short-intense", BURST,
                                       lambda w: w["state"] == "cleared")
         await hooks.wait("duty", lambda m: orange["incident"] in m["message"], 15)
@@ -175,7 +168,7 @@ async def test_rebalance_moves_windows_and_warnings_between_workers(hooks, procs
     t0 = int(time.time() * 1000) - 7 * 3_600_000   # every part lies in the past
     t0 -= t0 % (5 * MIN)
     async with aiohttp.ClientSession() as http:
-        await post(http, base, [r for g in gauges.values() for r in rain(g, t0, [1.25] * 24)])
+        await post(http, base, [r for g in gauges.values() for r in rain(g, t0, 24, 1.25)])
         await asyncio.to_thread(wait_log, procs, "w1", r"partition \d: checkpoint 1 at", 2)
 
         procs.start("w2", worker)               # joins: one partition moves to it
@@ -185,7 +178,7 @@ async def test_rebalance_moves_windows_and_warnings_between_workers(hooks, procs
         await asyncio.to_thread(wait_log, procs, "w1", rf"partition {moved}: revoked", 1, 30)
         # 24 mm more: orange only with the 30 mm the first worker saw
         await post(http, base, [r for g in gauges.values()
-                                for r in rain(g, t0 + 120 * MIN, [2.0] * 12)])
+                                for r in rain(g, t0 + 120 * MIN, 12, 2.0)])
         oranges = {p: await wait_incident(http, base, "rainstorm-guangdong", g,
                                           lambda w: w["grade"] == 3, timeout=30)
                    for p, g in gauges.items()}
@@ -197,7 +190,7 @@ async def test_rebalance_moves_windows_and_warnings_between_workers(hooks, procs
             wait_log, procs, "w1", rf"partition {moved}: restored checkpoint \d+", 1, 60)
         # three dry hours: the 3 h sum falls under 10 mm and both warnings clear
         await post(http, base, [r for g in gauges.values()
-                                for r in rain(g, t0 + 180 * MIN, [0.0] * 37)])
+                                for r in rain(g, t0 + 180 * MIN, 37, 0.0)])
         for p, g in gauges.items():
             await wait_incident(http, base, "rainstorm-guangdong", g,
                                 lambda w: w["state"] == "cleared", timeout=30)

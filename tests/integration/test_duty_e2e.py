@@ -19,12 +19,11 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import aiohttp
-import pytest
 import xmlschema
 
-from .duty import TOKENS, alert_config, body_text, hooks, rain, smtp, write_roster  # noqa: F401
+from tests.support.duty import TOKENS, alert_config, body_text, write_roster
+from tests.support.readings import rain
 
-pytestmark = pytest.mark.integration
 HOUR = 3_600_000
 XSD = xmlschema.XMLSchema(str(Path(__file__).resolve().parents[1] / "data" / "CAP-v1.2.xsd"))
 

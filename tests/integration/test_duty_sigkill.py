@@ -15,15 +15,12 @@ import sys
 import time
 
 import aiohttp
-import pytest
 import yaml
 
+from tests.support.duty import ROOT, TOKENS, alert_config, write_roster
+from tests.support.readings import rain
 from yujing.connectors.embedded import free_port, tansu_command, wait_port
 
-from .duty import (ROOT, TOKENS, alert_config, hooks, procs,  # noqa: F401
-                   rain, write_roster)
-
-pytestmark = pytest.mark.integration
 HOUR = 3_600_000
 
 

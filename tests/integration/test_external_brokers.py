@@ -2,33 +2,20 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 
 import orjson
 import pytest
 
-from yujing.connectors.embedded import free_port, tansu_command, wait_port
-
-from .conftest import alive, start_run, stop_run, write_config
-from .services import mqtt_publish
-from .test_run import rain
-
-pytestmark = pytest.mark.integration
+from tests.support.readings import rain
+from tests.support.run import alive, start_run, stop_run, write_config
+from tests.support.services import mqtt_publish
 
 
 @pytest.fixture
-def external_brokers():
-    kport, mport = free_port(), free_port()
-    procs = [subprocess.Popen(tansu_command(kport), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL),
-             subprocess.Popen([sys.executable, "-m", "yujing", "mqtt-broker", "--port", str(mport)])]
-    assert wait_port("127.0.0.1", kport, 20) and wait_port("127.0.0.1", mport, 20)
-    yield f"127.0.0.1:{kport}", f"mqtt://127.0.0.1:{mport}", mport
-    for p in procs:
-        p.terminate()
-        p.wait(10)
+def external_brokers(kafka: str, amqtt_port: int) -> tuple[str, str, int]:
+    """A Tansu and an amqtt of the test's own, as an operator's brokers would be."""
+    return kafka, f"mqtt://127.0.0.1:{amqtt_port}", amqtt_port
 
 
 async def test_run_uses_configured_brokers(tmp_path, receiver, external_brokers):

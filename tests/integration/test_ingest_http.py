@@ -19,19 +19,19 @@ from influxdb_client import InfluxDBClient, Point, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 
+from tests.support.services import (
+    ROOT,
+    TopicReader,
+    gateway_config,
+    letters_of,
+    metric_value,
+    readings_of,
+    running_gateway,
+    tansu,
+)
 from yujing.connectors.auth import hash_token, new_token
 
-from .services import (ROOT, TopicReader, gateway_config, letters_of, readings_of,
-                       running_gateway, tansu)
-
-pytestmark = pytest.mark.integration
 MIN = 60_000
-
-
-@pytest.fixture(scope="module")
-def kafka():
-    with tansu() as bootstrap:
-        yield bootstrap
 
 
 def now_ms() -> int:
@@ -45,14 +45,6 @@ async def post(url: str, body, token: str | None = None) -> tuple[int, dict, dic
         async with http.post(url, data=data, headers=headers) as resp:
             text = await resp.text()
             return resp.status, (orjson.loads(text) if text else {}), dict(resp.headers)
-
-
-def metric_value(text: str, name: str, **labels: str) -> float:
-    for line in text.splitlines():
-        if line.startswith(name + "{") or line.startswith(name + " "):
-            if all(f'{k}="{v}"' in line for k, v in labels.items()):
-                return float(line.rsplit(" ", 1)[1])
-    return 0.0
 
 
 async def test_json_batch_is_validated_deduplicated_and_dead_lettered(kafka, tmp_path):

@@ -13,31 +13,19 @@ from pathlib import Path
 import orjson
 import pytest
 
+from tests.support.services import (
+    TopicReader,
+    gateway_config,
+    letters_of,
+    mosquitto,
+    readings_of,
+    running_gateway,
+    tansu,
+)
+from tests.support.services import mqtt_publish as publish
 from yujing.connectors.embedded import free_port
 
-from .services import (mqtt_publish as publish, TopicReader, amqtt_broker, gateway_config, letters_of, mosquitto,
-                       readings_of, running_gateway, tansu)
-
-pytestmark = pytest.mark.integration
 MIN = 60_000
-
-
-@pytest.fixture(scope="module")
-def kafka():
-    with tansu() as bootstrap:
-        yield bootstrap
-
-
-@pytest.fixture(scope="module")
-def amqtt_port():
-    with amqtt_broker() as port:
-        yield port
-
-
-@pytest.fixture
-def mosq(tmp_path):
-    with mosquitto(tmp_path) as m:
-        yield m
 
 
 async def wait_connected(gw, timeout: float = 10) -> None:  # noqa: ANN001

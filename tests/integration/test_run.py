@@ -9,19 +9,13 @@ import time
 
 import aiohttp
 import orjson
-import pytest
 from aiokafka import AIOKafkaConsumer
 
-from .conftest import alive, stop_run
-from .services import mqtt_publish
+from tests.support.readings import rain
+from tests.support.run import alive, stop_run
+from tests.support.services import mqtt_publish
 
-pytestmark = pytest.mark.integration
 HOUR = 3_600_000
-
-
-def rain(station: str, start_ms: int, n: int, mm: float) -> list[dict]:
-    return [{"station": station, "metric": "rain_mm", "ts": start_ms + i * 300_000, "value": mm}
-            for i in range(n)]
 
 
 async def dead_letters(bootstrap: str, want: int, timeout: float = 30) -> list[dict]:

@@ -10,20 +10,12 @@ import signal
 import time
 
 import aiohttp
-import pytest
 
+from tests.support.readings import rain
+from tests.support.services import ROOT, metric_value, vm_export
 from yujing.connectors.embedded import free_port
 
-from .services import ROOT, start_victoria, vm_export
-from .test_ingest_http import metric_value
-
-pytestmark = pytest.mark.integration
 MIN = 60_000
-
-
-def rain(station: str, start: int, n: int, mm: float) -> list[dict]:
-    return [{"station": station, "metric": "rain_mm", "ts": start + i * 5 * MIN, "value": mm}
-            for i in range(n)]
 
 
 async def post(http: aiohttp.ClientSession, url: str, items: list[dict]) -> dict:
@@ -34,56 +26,52 @@ async def post(http: aiohttp.ClientSession, url: str, items: list[dict]) -> dict
 
 
 async def test_run_feeds_the_sink_counts_metrics_and_reloads_the_registry(receiver, run_factory,
-                                                                          tmp_path):
-    vm = start_victoria(tmp_path)
+                                                                          victoria, tmp_path):
     registry = tmp_path / "stations.yaml"
     registry.write_text((ROOT / "stations.yaml").read_text(encoding="utf-8"), encoding="utf-8")
     wport = free_port()
-    try:
-        r = run_factory(receiver.port,
-                        influx={"url": vm.url, "token": "t", "org": "o", "bucket": "b",
-                                "flush_ms": 200},
-                        worker={"registry": str(registry), "metrics_port": wport})
-        assert "sink" in r.pids
-        start = int(time.time() * 1000) - 4 * 3_600_000
-        async with aiohttp.ClientSession() as http:
-            await post(http, f"{r.http}/v1/readings", rain("DG-HM-R01", start, 36, 1.5))
-            await post(http, f"{r.http}/v1/readings", rain("NEW-R01", start, 36, 1.5))
-            humen = await receiver.wait_for(lambda m: "虎门" in m["title"] and "橙色" in m["title"], 90)
-            new = await receiver.wait_for(lambda m: "NEW-R01" in m["title"] + m["message"], 30)
-            assert "新镇" not in new["title"] + new["message"]
-            # the bureau registers the station and sends SIGHUP to the worker: no restart
-            with registry.open("a", encoding="utf-8") as f:
-                f.write("  - {id: NEW-R01, name: 新镇雨量站, kind: rain_gauge, town: 新镇, "
-                        "expected_interval: 5m}\n")
-            os.kill(r.pids["worker"], signal.SIGHUP)
-            deadline = time.monotonic() + 15
-            while "station registry reloaded" not in r.text() and time.monotonic() < deadline:
-                await asyncio.sleep(0.2)
-            assert "worker: station registry reloaded" in r.text()
-            # 12 × 6 mm more: over 100 mm in 3 h, red, now with the registered name and town
-            await post(http, f"{r.http}/v1/readings", rain("NEW-R01", start + 36 * 5 * MIN, 12, 6.0))
-            red = await receiver.wait_for(lambda m: "NEW-R01" in m["title"] + m["message"]
-                                          and "红色" in m["title"], 60)
-            assert "新镇" in red["title"] + red["message"]
+    r = run_factory(receiver.port,
+                    influx={"url": victoria.url, "token": "t", "org": "o", "bucket": "b",
+                            "flush_ms": 200},
+                    worker={"registry": str(registry), "metrics_port": wport})
+    assert "sink" in r.pids
+    start = int(time.time() * 1000) - 4 * 3_600_000
+    async with aiohttp.ClientSession() as http:
+        await post(http, f"{r.http}/v1/readings", rain("DG-HM-R01", start, 36, 1.5))
+        await post(http, f"{r.http}/v1/readings", rain("NEW-R01", start, 36, 1.5))
+        humen = await receiver.wait_for(lambda m: "虎门" in m["title"] and "橙色" in m["title"], 90)
+        new = await receiver.wait_for(lambda m: "NEW-R01" in m["title"] + m["message"], 30)
+        assert "新镇" not in new["title"] + new["message"]
+        # the bureau registers the station and sends SIGHUP to the worker: no restart
+        with registry.open("a", encoding="utf-8") as f:
+            f.write("  - {id: NEW-R01, name: 新镇雨量站, kind: rain_gauge, town: 新镇, "
+                    "expected_interval: 5m}\n")
+        os.kill(r.pids["worker"], signal.SIGHUP)
+        deadline = time.monotonic() + 15
+        while "station registry reloaded" not in r.text() and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        assert "worker: station registry reloaded" in r.text()
+        # 12 × 6 mm more: over 100 mm in 3 h, red, now with the registered name and town
+        await post(http, f"{r.http}/v1/readings", rain("NEW-R01", start + 36 * 5 * MIN, 12, 6.0))
+        red = await receiver.wait_for(lambda m: "NEW-R01" in m["title"] + m["message"]
+                                      and "红色" in m["title"], 60)
+        assert "新镇" in red["title"] + red["message"]
 
-            # every reading and the warnings reached VictoriaMetrics through the sink
-            [series] = await vm_export(vm.url, '{__name__="rain_gauge_value",station="DG-HM-R01"}',
-                                       lambda s: s and len(s[0]["values"]) == 36, timeout=30)
-            assert series["metric"]["town"] == "虎门镇" and set(series["values"]) == {1.5}
-            levels = await vm_export(vm.url, '{__name__="warning_level"}',
-                                     lambda s: {x["metric"]["station"] for x in s}
-                                     >= {"DG-HM-R01", "NEW-R01"}, timeout=30)
-            assert any(x["metric"]["grade"] == "orange" and x["metric"]["station"] == "DG-HM-R01"
-                       for x in levels)
-            assert humen["title"]
+        # every reading and the warnings reached VictoriaMetrics through the sink
+        [series] = await vm_export(victoria.url, '{__name__="rain_gauge_value",station="DG-HM-R01"}',
+                                   lambda s: s and len(s[0]["values"]) == 36, timeout=30)
+        assert series["metric"]["town"] == "虎门镇" and set(series["values"]) == {1.5}
+        levels = await vm_export(victoria.url, '{__name__="warning_level"}',
+                                 lambda s: {x["metric"]["station"] for x in s}
+                                 >= {"DG-HM-R01", "NEW-R01"}, timeout=30)
+        assert any(x["metric"]["grade"] == "orange" and x["metric"]["station"] == "DG-HM-R01"
+                   for x in levels)
+        assert humen["title"]
 
-            text = await (await http.get(f"http://127.0.0.1:{wport}/metrics")).text()
-        assert metric_value(text, "yujing_worker_readings_total") >= 84
-        assert metric_value(text, "yujing_worker_warnings_total", grade="orange", state="raised") >= 2
-        assert metric_value(text, "yujing_worker_warnings_total", grade="red", state="upgraded") >= 1
-        assert metric_value(text, "yujing_worker_notifications_total", result="sent") >= 3
-        assert metric_value(text, "yujing_worker_eval_seconds_count") >= 1
-        assert metric_value(text, "yujing_worker_ingest_to_eval_seconds_count") >= 1
-    finally:
-        vm.stop()
+        text = await (await http.get(f"http://127.0.0.1:{wport}/metrics")).text()
+    assert metric_value(text, "yujing_worker_readings_total") >= 84
+    assert metric_value(text, "yujing_worker_warnings_total", grade="orange", state="raised") >= 2
+    assert metric_value(text, "yujing_worker_warnings_total", grade="red", state="upgraded") >= 1
+    assert metric_value(text, "yujing_worker_notifications_total", result="sent") >= 3
+    assert metric_value(text, "yujing_worker_eval_seconds_count") >= 1
+    assert metric_value(text, "yujing_worker_ingest_to_eval_seconds_count") >= 1

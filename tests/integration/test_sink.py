@@ -8,24 +8,15 @@ import asyncio
 import time
 
 import msgspec
-import pytest
 
+from tests.support.services import gateway_config, start_victoria, vm_export
 from yujing.connectors.embedded import free_port
 from yujing.connectors.influx import Sink
 from yujing.connectors.kafka import ensure_topics, producer
 from yujing.domain import EventKind, Grade, Reading, WarningEvent
 from yujing.envelope import encode_readings
 
-from .services import gateway_config, start_victoria, tansu, vm_export
-
-pytestmark = pytest.mark.integration
 MIN = 60_000
-
-
-@pytest.fixture(scope="module")
-def kafka():
-    with tansu() as bootstrap:
-        yield bootstrap
 
 
 def sink_config(tmp_path, influx_url: str, **influx):  # noqa: ANN001, ANN003
@@ -60,41 +51,37 @@ async def stop_sink(sink: Sink, task: asyncio.Task) -> None:
     await sink.stop()
 
 
-async def test_readings_and_warnings_land_in_victoriametrics(kafka, tmp_path):
-    vm = start_victoria(tmp_path)
+async def test_readings_and_warnings_land_in_victoriametrics(kafka, victoria, tmp_path):
+    cfg = sink_config(tmp_path, victoria.url)
+    t = int(time.time() * 1000) - 60 * MIN
+    env = encode_readings([Reading("DG-HM-R01", "rain_mm", t, 1.5),
+                           Reading("DG-HM-R01", "rain_mm", t + 5 * MIN, 2.25),
+                           Reading("NEW-1", "water_level_m", t, 0.125)])
+    ev = WarningEvent(EventKind.RAISED, "rain-3h@DG-HM-R01", "inc-42", "rain-3h", "暴雨",
+                      "rainstorm", "DG-HM-R01", Grade.ORANGE, Grade.NONE, t + 5 * MIN, 54.0,
+                      "3h", "sum(3h) = 54 >= 50", t + 5 * MIN + 10, "虎门镇雨量站", "虎门镇")
+    await produce(kafka, cfg, [env], [msgspec.json.encode(ev)])
+    sink, task = await run_sink(cfg, kafka)
     try:
-        cfg = sink_config(tmp_path, vm.url)
-        t = int(time.time() * 1000) - 60 * MIN
-        env = encode_readings([Reading("DG-HM-R01", "rain_mm", t, 1.5),
-                               Reading("DG-HM-R01", "rain_mm", t + 5 * MIN, 2.25),
-                               Reading("NEW-1", "water_level_m", t, 0.125)])
-        ev = WarningEvent(EventKind.RAISED, "rain-3h@DG-HM-R01", "inc-42", "rain-3h", "暴雨",
-                          "rainstorm", "DG-HM-R01", Grade.ORANGE, Grade.NONE, t + 5 * MIN, 54.0,
-                          "3h", "sum(3h) = 54 >= 50", t + 5 * MIN + 10, "虎门镇雨量站", "虎门镇")
-        await produce(kafka, cfg, [env], [msgspec.json.encode(ev)])
-        sink, task = await run_sink(cfg, kafka)
-        try:
-            rain = await vm_export(vm.url, '{__name__="rain_gauge_value"}',
-                                   lambda s: s and len(s[0]["values"]) == 2)
-            [series] = rain
-            assert series["metric"] == {"__name__": "rain_gauge_value", "metric": "rain_mm",
-                                        "station": "DG-HM-R01", "town": "虎门镇"}
-            assert series["values"] == [1.5, 2.25] and series["timestamps"] == [t, t + 5 * MIN]
-            [new] = await vm_export(vm.url, '{__name__="unregistered_value"}', bool)
-            assert new["metric"]["station"] == "NEW-1" and new["values"] == [0.125]
-            [level] = await vm_export(vm.url, '{__name__="warning_level"}', bool)
-            assert level["metric"] == {"__name__": "warning_level", "grade": "orange",
-                                       "hazard": "rainstorm", "incident": "inc-42",
-                                       "rule": "rain-3h", "state": "raised",
-                                       "station": "DG-HM-R01", "town": "虎门镇"}
-            assert level["values"] == [3] and level["timestamps"] == [t + 5 * MIN]
-            [value] = await vm_export(vm.url, '{__name__="warning_value"}', bool)
-            assert value["values"] == [54.0]
-            assert sink.written == 4 and sink.dropped == 0
-        finally:
-            await stop_sink(sink, task)
+        rain = await vm_export(victoria.url, '{__name__="rain_gauge_value"}',
+                               lambda s: s and len(s[0]["values"]) == 2)
+        [series] = rain
+        assert series["metric"] == {"__name__": "rain_gauge_value", "metric": "rain_mm",
+                                    "station": "DG-HM-R01", "town": "虎门镇"}
+        assert series["values"] == [1.5, 2.25] and series["timestamps"] == [t, t + 5 * MIN]
+        [new] = await vm_export(victoria.url, '{__name__="unregistered_value"}', bool)
+        assert new["metric"]["station"] == "NEW-1" and new["values"] == [0.125]
+        [level] = await vm_export(victoria.url, '{__name__="warning_level"}', bool)
+        assert level["metric"] == {"__name__": "warning_level", "grade": "orange",
+                                   "hazard": "rainstorm", "incident": "inc-42",
+                                   "rule": "rain-3h", "state": "raised",
+                                   "station": "DG-HM-R01", "town": "虎门镇"}
+        assert level["values"] == [3] and level["timestamps"] == [t + 5 * MIN]
+        [value] = await vm_export(victoria.url, '{__name__="warning_value"}', bool)
+        assert value["values"] == [54.0]
+        assert sink.written == 4 and sink.dropped == 0
     finally:
-        vm.stop()
+        await stop_sink(sink, task)
 
 
 async def test_a_down_server_is_retried_with_a_bounded_buffer_and_nothing_is_lost(kafka, tmp_path):

@@ -4,22 +4,18 @@ pipeline, and re-processing stops where it is told (the agent's catch-up)."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
-import pytest
 from aiokafka import AIOKafkaProducer
 
-from yujing.connectors.embedded import free_port, tansu_command, wait_port
 from yujing.connectors.kafka import ensure_topics
 from yujing.domain import Reading
 from yujing.envelope import decode, encode_readings
 from yujing.pipeline import Pipeline
-from yujing.stations import load_registry
 from yujing.rules.loader import load_rules
+from yujing.stations import load_registry
 from yujing.streams.state import PartitionState, Pipelines, dict_table, load_checkpoint
 
-pytestmark = pytest.mark.integration
 TOPIC = "yujing.readings"
 ROOT = Path(__file__).resolve().parents[2]
 MIN = 60_000
@@ -41,24 +37,11 @@ def strip(evs: list) -> list[tuple]:
     return [(e.kind.value, e.key, e.incident, int(e.grade), e.ts, e.reason) for e in evs]
 
 
-@pytest.fixture
-def tansu():
-    port = free_port()
-    p = subprocess.Popen(tansu_command(port), stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL)
-    try:
-        assert wait_port("127.0.0.1", port, 20)
-        yield f"127.0.0.1:{port}"
-    finally:
-        p.terminate()
-        p.wait(10)
-
-
-async def test_checkpoint_and_replay_on_a_real_topic(tansu):
+async def test_checkpoint_and_replay_on_a_real_topic(kafka):
     rules, registry = load_rules(ROOT / "rules"), load_registry(ROOT / "stations.yaml")
     envs = storm_envelopes()
-    await ensure_topics(tansu, [TOPIC], 1)
-    prod = AIOKafkaProducer(bootstrap_servers=tansu, max_request_size=8 << 20)
+    await ensure_topics(kafka, [TOPIC], 1)
+    prod = AIOKafkaProducer(bootstrap_servers=kafka, max_request_size=8 << 20)
     await prod.start()
     try:
         for e in envs:                      # one batch per record: offsets 0..11
@@ -76,7 +59,7 @@ async def test_checkpoint_and_replay_on_a_real_topic(tansu):
 
         async def flush() -> None:
             return None
-        return Pipelines(rules, registry, 3_600_000, None, 1, table, tansu, TOPIC, emit,
+        return Pipelines(rules, registry, 3_600_000, None, 1, table, kafka, TOPIC, emit,
                          flush, interval_s=0.0, now_ms=lambda: 0)
 
     first_out: list = []

@@ -213,6 +213,15 @@ class TopicReader:
         return self.records
 
 
+def metric_value(text: str, name: str, **labels: str) -> float:
+    """One sample of a Prometheus text exposition (0 when absent), matched by its labels."""
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            if all(f'{k}="{v}"' in line for k, v in labels.items()):
+                return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
 def readings_of(records: list[Any]) -> list[tuple[str, str, int, float]]:
     out = []
     for rec in records:

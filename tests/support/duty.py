@@ -1,6 +1,7 @@
 """Real servers for the duty-workflow tests: a webhook receiver (apprise json://) whose
 paths can be made to fail, an SMTP server (aiosmtpd, apprise mailto://), and a roster
-and config writer. Imported by the test modules; pytest registers the fixtures there."""
+and config writer, and the processes of a test. The fixtures (hooks, smtp, procs) are in
+tests/conftest.py."""
 
 from __future__ import annotations
 
@@ -13,13 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
-import pytest_asyncio
 import yaml
-from aiohttp import web
-from aiosmtpd.controller import Controller
-
-from yujing.connectors.embedded import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKENS = {"a1": "token-a1-0123456789abcdef", "b1": "token-b1-0123456789abcdef",
@@ -53,27 +48,6 @@ class Hooks:
         raise AssertionError(f"no message to /{path} in {timeout}s; got {self.got}")
 
 
-@pytest_asyncio.fixture
-async def hooks():
-    h = Hooks(free_port())
-
-    async def post(request: web.Request) -> web.Response:
-        path = request.match_info["path"]
-        if path in h.failing:
-            h.failed.append(path)
-            return web.Response(status=500, text="channel down")
-        h.got.append((path, await request.json()))
-        return web.Response(text="ok")
-
-    app = web.Application()
-    app.router.add_post("/{path}", post)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", h.port).start()
-    yield h
-    await runner.cleanup()
-
-
 @dataclass
 class Mailbox:
     port: int
@@ -92,22 +66,6 @@ class Mailbox:
                 return self.to(addr)[0]
             await asyncio.sleep(0.1)
         raise AssertionError(f"no mail to {addr} in {timeout}s")
-
-
-@pytest.fixture
-def smtp():
-    box = Mailbox(free_port())
-
-    class Handler:
-        async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201
-            box.mails.append(email.message_from_bytes(envelope.content,
-                                                      policy=email.policy.default))
-            return "250 OK"
-
-    ctl = Controller(Handler(), hostname="127.0.0.1", port=box.port)
-    ctl.start()
-    yield box
-    ctl.stop()
 
 
 def body_text(msg: email.message.EmailMessage) -> str:
@@ -144,11 +102,6 @@ def alert_config(roster: Path, http_port: int, timeout: str = "4s") -> dict:
     }
 
 
-def rain(station: str, start_ms: int, n: int, mm: float) -> list[dict]:
-    return [{"station": station, "metric": "rain_mm", "ts": start_ms + i * 300_000, "value": mm}
-            for i in range(n)]
-
-
 class Procs:
     """Processes of a test, each logging to its own file, stopped in reverse order."""
 
@@ -175,10 +128,3 @@ class Procs:
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait()
-
-
-@pytest.fixture
-def procs(tmp_path):
-    ps = Procs(tmp_path)
-    yield ps
-    ps.stop_all()
