@@ -1,6 +1,6 @@
 """Worker checkpoints written by an older engine still restore.
 
-``engine_snapshot_v1.bin`` is an engine snapshot (msgpack, zlib) written by the engine
+tests/data/engine_snapshot_v1.bin is an engine snapshot (msgpack, zlib) written by the engine
 as it stood before the rules package was split into series, interpreter and transitions
 (issue 10). A worker restarted on new code restores its last checkpoint; if the snapshot
 format ever changes, the reader of the old one must stay and this test must keep passing.
@@ -25,7 +25,7 @@ from yujing.rules.loader import load_rules
 from yujing.stations import load_registry
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURE = Path(__file__).with_name("engine_snapshot_v1.bin")
+FIXTURE = ROOT / "tests" / "data" / "engine_snapshot_v1.bin"
 MIN = 60_000
 T0 = 1_750_000_000_000 - 1_750_000_000_000 % 3_600_000
 MINUTES = 4 * 60

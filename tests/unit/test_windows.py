@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from yujing.rules.windows import aggregate, bounds, compare, merge
+from .oracle_windows import aggregate, bounds, compare, merge
 
 MIN = 60_000
 H = 3_600_000
