@@ -1,5 +1,12 @@
-"""Event-time sliding-window aggregates over one series, as array operations.
+"""Reference oracle for the window aggregates (not a test module).
 
+This was the engine's first window module (yujing/rules/windows.py before issue
+10); the engine now runs yujing.rules.windows (the "flat" layout of many series
+at once). It stays here as an independent implementation, one series at a time,
+that the property tests in test_windows.py hold the real aggregate against; its
+own tests there hold it against plain Python.
+
+Event-time sliding-window aggregates over one series, as array operations.
 A series is kept as sorted, de-duplicated timestamps (epoch ms) and values.
 The window ending at ``t`` covers ``(t - W, t]``. Aggregates are computed for
 many evaluation times at once: sums and means from a cumulative sum, maxima
@@ -117,10 +124,25 @@ def aggregate(ts: np.ndarray, v: np.ndarray, at: np.ndarray, window_ms: int, agg
         return _range_query(v, lo, hi, np.maximum, np.nan)
     if agg == "min":
         return _range_query(v, lo, hi, np.minimum, np.nan)
-    if agg == "last":
+    if agg == "spread":
+        return _range_query(v, lo, hi, np.maximum, np.nan) - _range_query(v, lo, hi, np.minimum,
+                                                                           np.nan)
+    ok = hi > lo
+    if agg in ("last", "first"):
         out = np.full(at.shape, np.nan)
-        ok = hi > lo
-        out[ok] = v[hi[ok] - 1]
+        out[ok] = v[hi[ok] - 1] if agg == "last" else v[lo[ok]]
+        return out
+    if agg in ("delta", "rate"):
+        # newest minus oldest reading of the window (two readings at least); rate per hour
+        two = (hi - lo) >= 2
+        out = np.full(at.shape, np.nan)
+        d = v[hi[two] - 1] - v[lo[two]]
+        if agg == "delta":
+            out[two] = d
+            return out
+        dt = (ts[hi[two] - 1] - ts[lo[two]]).astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[two] = np.where(dt > 0, d / np.maximum(dt, 1) * 3_600_000, np.nan)
         return out
     raise ValueError(f"unknown aggregate {agg!r}")
 
