@@ -191,13 +191,7 @@ class Engine:
         points = pts.of_readings(self.compiled, self.store, self.lookup, st, m, t)
         self.store.watermark = max(self.store.watermark, int(t.max()))
         pts.add_ticks(self.compiled, self._state, points, self.store.watermark, nst)
-        needed = set(np.unique(sid).tolist())
-        for c, (pst, _) in points.items():
-            ust = np.unique(pst)
-            for metric in c.metrics:
-                look = self.store.lookup(ust, metric)
-                needed.update(look[look >= 0].tolist())
-        flat = self.store.merge(np.array(sorted(needed), dtype=np.int64), sid, t, val)
+        flat = self.store.merge(pts.series_read(points, self.store, sid), sid, t, val)
 
         findings: list[Finding] = []
         for c, (pst, pt) in points.items():

@@ -216,90 +216,105 @@ class _Parser:
         fn = name.text
         self.expect("(")
         if fn in WINDOW_AGGS:
-            metric = self._metric()
-            if self.peek().text == ",":
-                self.take()
-                window = self._duration()
-            elif WINDOW_AGGS[fn]:
-                raise ExprError(f"{fn}() needs a window: {fn}({metric}, 1h)", self.peek().col)
-            else:
-                window = UNBOUNDED_MS
-            self.expect(")")
-            self._horizon(window)
-            agg = Agg(fn, metric, window)
-            self.info.aggs.add(agg)
-            return agg
+            return self._agg(fn)
         if fn == "jump":
             metric = self._metric()
             self.expect(")")
             return SeriesFn("jump", metric)
         if fn == "days_since":
-            metric = self._metric()
-            self.expect(",")
-            thr = self._number()
-            horizon = 10 * 86_400_000
-            if self.peek().text == ",":
-                self.take()
-                horizon = self._duration()
-            self.expect(")")
-            self._horizon(horizon)
-            return SeriesFn("days_since", metric, thr, horizon)
+            return self._days_since()
         if fn == "anomaly":
-            if self.peek().text == "model" and self.toks[self.i + 1].text == "=":
-                self.take()
-                self.take()
-            start = self.peek()
-            parts = []
-            while self.peek().text != ")" and self.peek().kind != "end":
-                t = self.take()
-                if t.kind not in ("name", "number", "duration") and t.text not in ("-", "."):
-                    raise ExprError(f"unexpected {t.text!r} in a model name: write "
-                                    "anomaly(model=water-level-if)", t.col)
-                parts.append(t.text)
-            if not parts:
-                raise ExprError("anomaly() needs a model name: anomaly(model=water-level-if)",
-                                start.col)
-            self.expect(")")
-            name = "".join(parts)
-            self.info.models.add(name)
-            return Anomaly(name)
+            return self._anomaly()
         if fn == "count_stations":
-            cond = self.or_expr()
-            if not _is_bool(cond):
-                raise ExprError("count_stations() takes a condition first, e.g. "
-                                "count_stations(max(smoke, 10m) >= 0.5, 10m, town)", name.col)
-            self.expect(",")
-            window = self._duration()
-            self.expect(",")
-            by = self.take()
-            if by.kind != "name":
-                raise ExprError("the last argument of count_stations() is a registry field "
-                                "such as town", by.col)
-            self.expect(")")
-            self._horizon(window)
-            return GroupCount(cond, window, by.text)
+            return self._count_stations(name)
         if fn in TIME_FUNCS:
             self.expect(")")
             return TimeOf(fn)
         if fn in NUMERIC_FUNCS:
-            self._in_default += fn == "default"  # default(station.f, x): f may be missing
-            args = [self.additive()]
-            self._in_default -= fn == "default"
-            while self.peek().text == ",":
-                self.take()
-                args.append(self.additive())
-            close = self.expect(")")
-            want = NUMERIC_FUNCS[fn]
-            lo, hi = (want, want) if isinstance(want, int) else want
-            if not lo <= len(args) <= hi:
-                raise ExprError(f"{fn}() takes {lo if lo == hi else f'{lo} to {hi}'} "
-                                f"argument(s), got {len(args)}", close.col)
-            return Call(fn, tuple(args))
+            return self._numeric(fn)
         known = sorted([*WINDOW_AGGS, *SERIES_FUNCS, *NUMERIC_FUNCS, *GROUP_FUNCS, *MODEL_FUNCS,
                         *TIME_FUNCS])
         close = difflib.get_close_matches(fn, known, n=1)
         hint = f"did you mean {close[0]}()?" if close else f"known: {', '.join(known)}"
         raise ExprError(f"unknown function {fn!r}: {hint}", name.col)
+
+    def _agg(self, fn: str) -> Agg:
+        metric = self._metric()
+        if self.peek().text == ",":
+            self.take()
+            window = self._duration()
+        elif WINDOW_AGGS[fn]:
+            raise ExprError(f"{fn}() needs a window: {fn}({metric}, 1h)", self.peek().col)
+        else:
+            window = UNBOUNDED_MS
+        self.expect(")")
+        self._horizon(window)
+        agg = Agg(fn, metric, window)
+        self.info.aggs.add(agg)
+        return agg
+
+    def _days_since(self) -> SeriesFn:
+        metric = self._metric()
+        self.expect(",")
+        thr = self._number()
+        horizon = 10 * 86_400_000
+        if self.peek().text == ",":
+            self.take()
+            horizon = self._duration()
+        self.expect(")")
+        self._horizon(horizon)
+        return SeriesFn("days_since", metric, thr, horizon)
+
+    def _anomaly(self) -> Anomaly:
+        if self.peek().text == "model" and self.toks[self.i + 1].text == "=":
+            self.take()
+            self.take()
+        start = self.peek()
+        parts = []
+        while self.peek().text != ")" and self.peek().kind != "end":
+            t = self.take()
+            if t.kind not in ("name", "number", "duration") and t.text not in ("-", "."):
+                raise ExprError(f"unexpected {t.text!r} in a model name: write "
+                                "anomaly(model=water-level-if)", t.col)
+            parts.append(t.text)
+        if not parts:
+            raise ExprError("anomaly() needs a model name: anomaly(model=water-level-if)",
+                            start.col)
+        self.expect(")")
+        name = "".join(parts)
+        self.info.models.add(name)
+        return Anomaly(name)
+
+    def _count_stations(self, name: Tok) -> GroupCount:
+        cond = self.or_expr()
+        if not _is_bool(cond):
+            raise ExprError("count_stations() takes a condition first, e.g. "
+                            "count_stations(max(smoke, 10m) >= 0.5, 10m, town)", name.col)
+        self.expect(",")
+        window = self._duration()
+        self.expect(",")
+        by = self.take()
+        if by.kind != "name":
+            raise ExprError("the last argument of count_stations() is a registry field "
+                            "such as town", by.col)
+        self.expect(")")
+        self._horizon(window)
+        return GroupCount(cond, window, by.text)
+
+    def _numeric(self, fn: str) -> Call:
+        self._in_default += fn == "default"  # default(station.f, x): f may be missing
+        args = [self.additive()]
+        self._in_default -= fn == "default"
+        while self.peek().text == ",":
+            self.take()
+            args.append(self.additive())
+        close = self.expect(")")
+        want = NUMERIC_FUNCS[fn]
+        lo, hi = (want, want) if isinstance(want, int) else want
+        if not lo <= len(args) <= hi:
+            raise ExprError(f"{fn}() takes {lo if lo == hi else f'{lo} to {hi}'} "
+                            f"argument(s), got {len(args)}", close.col)
+        return Call(fn, tuple(args))
 
 
 def _is_bool(node: object) -> bool:

@@ -81,3 +81,15 @@ def rejudge_stale(pst: np.ndarray, pt: np.ndarray, last_eval: np.ndarray
     again = np.unique(pst[stale])
     return wn.split_keys(np.unique(np.concatenate((wn.keys(pst[~stale], pt[~stale]),
                                                    wn.keys(again, last_eval[again])))))
+
+
+def series_read(points: Points, store: SeriesStore, written: np.ndarray) -> np.ndarray:
+    """Sorted ids of the series a chunk needs: those it writes to, and every series of a
+    metric its rules read at the stations they judge."""
+    needed = set(np.unique(written).tolist())
+    for c, (pst, _) in points.items():
+        ust = np.unique(pst)
+        for metric in c.metrics:
+            look = store.lookup(ust, metric)
+            needed.update(look[look >= 0].tolist())
+    return np.array(sorted(needed), dtype=np.int64)
