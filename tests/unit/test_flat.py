@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from yujing.rules.flat import Flat, aggregate
+from yujing.rules.windows import Flat, aggregate
 
 MIN = 60_000
 T0 = 1_750_000_000_000

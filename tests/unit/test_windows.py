@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from yujing.rules.windows import aggregate, bounds, compare, merge
+from .oracle_windows import aggregate, bounds, compare, merge
 
 MIN = 60_000
 H = 3_600_000
@@ -226,3 +226,136 @@ def test_rain_tenths_property_sum_is_exact_in_tenths(steps, window_min):
         tenths = sum(steps[max(0, i - window_min + 1): i + 1])
         assert got[i] == tenths / 10
         assert (got[i] >= 50) == (tenths >= 500)
+
+
+# --- the engine's aggregate (yujing.rules.windows) against the oracle ----------------------
+#
+# The engine lays many series end to end (windows.layout: sorted by series and time, the last
+# arrival wins a timestamp) and answers every evaluation point of every series at once. Here
+# random readings of a few series arrive out of order, with repeated timestamps (a replay or a
+# corrected value) and gaps; each series is merged on its own by the oracle, and the real
+# aggregate must give the oracle's answer at random times, for random windows.
+
+from yujing.rules import windows as wn  # noqa: E402
+from yujing.rules.tree import UNBOUNDED_MS  # noqa: E402
+
+BASE = wn.EPOCH + 800_000_000_000  # 2025: the engine's keys count from 2000
+ALL_AGGS = list(wn.AGGREGATES)
+VALUES = st.one_of(st.floats(-1e6, 1e6), st.floats(-1e15, 1e15),
+                   st.integers(0, 300).map(lambda k: k / 10))
+
+
+@st.composite
+def arrivals(draw, max_series=3):
+    """(series, ts offset, value) in arrival order; offsets cluster so windows overlap,
+    repeat so timestamps collide, and jump so series have gaps."""
+    n_series = draw(st.integers(1, max_series))
+    return draw(st.lists(st.tuples(st.integers(0, n_series - 1),
+                                   st.one_of(st.integers(0, 40), st.integers(0, 400)),
+                                   VALUES), max_size=60)), n_series
+
+
+def engine_layout(readings):
+    sid = arr([r[0] for r in readings])
+    ts = arr([BASE + r[1] for r in readings])
+    v = arr([r[2] for r in readings], np.float64)
+    return wn.layout(sid, ts, v)
+
+
+def oracle_series(readings, s):
+    mine = [r for r in readings if r[0] == s]
+    return merge(arr([]), arr([], np.float64), arr([BASE + r[1] for r in mine]),
+                 arr([r[2] for r in mine], np.float64))
+
+
+def sum_tolerance(flat, readings, s, t, window):
+    """The engine sums in integer micro-units (each value rounded to 1e-6, so tenths of a
+    millimetre add up exactly) and keeps huge values in a float prefix of their own."""
+    ts, v = oracle_series(readings, s)
+    inside = np.abs(v[(ts > t - window) & (ts <= t)])
+    return 5e-7 * inside.size + 1e-9 * max(1.0, inside.sum()) + \
+        8 * np.finfo(np.float64).eps * flat.v.size * np.abs(flat.v).sum()
+
+
+def assert_close(agg, got, want, tol):
+    if math.isnan(want):
+        assert math.isnan(got), (agg, got, want)
+    elif agg in ("sum", "mean"):
+        assert abs(got - want) <= tol, (agg, got, want, tol)
+    else:
+        assert got == want, (agg, got, want)
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=arrivals(), at=st.lists(st.tuples(st.integers(-1, 3), st.integers(-20, 460)),
+                                    min_size=1, max_size=20),
+       window=st.one_of(st.integers(1, 120), st.just(UNBOUNDED_MS)),
+       agg=st.sampled_from(ALL_AGGS))
+def test_engine_aggregate_matches_the_oracle(data, at, window, agg):
+    readings, n_series = data
+    flat = engine_layout(readings)
+    sid = arr([min(s, n_series - 1) if s >= 0 else -1 for s, _ in at])  # -1: no such series
+    t = arr([BASE + x for _, x in at])
+    got = wn.aggregate(flat, agg, sid, t, window)
+    for s, tt, g in zip(sid.tolist(), t.tolist(), got.tolist()):
+        if s < 0:
+            assert (g == 0.0) if agg == "count" else math.isnan(g)
+            continue
+        ts, v = oracle_series(readings, s)
+        want = aggregate(ts, v, arr([tt]), window, agg)[0]
+        assert_close(agg, g, want, sum_tolerance(flat, readings, s, tt, window))
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=arrivals(max_series=1), window=st.integers(1, 120), agg=st.sampled_from(ALL_AGGS))
+def test_rolling_for_charts_is_the_engine_aggregate_at_each_reading(data, window, agg):
+    readings, _ = data
+    ts = arr([BASE + r[1] for r in readings])
+    v = arr([r[2] for r in readings], np.float64)
+    got = wn.rolling(ts, v, agg, window)
+    assert got.shape == ts.shape
+    flat = engine_layout(readings)
+    o_ts, o_v = oracle_series(readings, 0)
+    for tt, g in zip(ts.tolist(), got.tolist()):
+        want = aggregate(o_ts, o_v, arr([tt]), window, agg)[0]
+        assert_close(agg, g, want, sum_tolerance(flat, readings, 0, tt, window))
+    # the same curve however far back the data lies (windows only look at differences)
+    old = wn.rolling(ts - BASE, v, agg, window)
+    assert np.array_equal(old, got, equal_nan=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=arrivals(), at=st.lists(st.tuples(st.integers(-1, 3), st.integers(-20, 460)),
+                                    min_size=1, max_size=20),
+       threshold=st.sampled_from([0.1, 0.0, 5.0, 1e6]))
+def test_jump_and_days_since_match_plain_python(data, at, threshold):
+    readings, n_series = data
+    day = 86_400_000
+    # days apart, so days_since counts something; the same arrival order as above
+    readings = [(s, x * day // 40, v) for s, x, v in readings]
+    flat = engine_layout(readings)
+    sid = arr([min(s, n_series - 1) if s >= 0 else -1 for s, _ in at])
+    t = arr([BASE + x * day // 40 for _, x in at])
+    horizon = 10 * day
+    jumps = wn.jump(flat, sid, t)
+    since = wn.days_since(flat, sid, t, threshold, horizon)
+    for s, tt, j, d in zip(sid.tolist(), t.tolist(), jumps.tolist(), since.tolist()):
+        ts, v = oracle_series(readings, s) if s >= 0 else (arr([]), arr([], np.float64))
+        past = [(a, b) for a, b in zip(ts.tolist(), v.tolist()) if a <= tt]
+        want_j = abs(past[-1][1] - past[-2][1]) if len(past) >= 2 else math.nan
+        assert (math.isnan(j) and math.isnan(want_j)) or j == want_j, (j, want_j)
+        if not past:
+            assert math.isnan(d)
+            continue
+        hits = [a for a, b in past if b >= threshold]
+        want_d = min((tt - hits[-1]) // day, horizon // day) if hits else horizon // day
+        assert d == want_d, (d, want_d)
+
+
+def test_layout_keeps_the_last_arrival_of_a_timestamp_in_each_series():
+    flat = wn.layout(arr([1, 0, 1, 0, 1]), arr([BASE + 5, BASE + 5, BASE + 5, BASE + 1, BASE]),
+                     arr([1.0, 2.0, 3.0, 4.0, 5.0], np.float64))
+    assert flat.sid.tolist() == [0, 0, 1, 1]
+    assert (flat.ts - BASE).tolist() == [1, 5, 0, 5]
+    assert flat.v.tolist() == [4.0, 2.0, 5.0, 3.0]
+    assert flat.start.tolist() == [0, 0, 2, 2]

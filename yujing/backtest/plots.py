@@ -80,8 +80,8 @@ def thresholds(rule: object, station: object = None) -> list[Threshold]:
         if hasattr(spec, "agg"):  # the shorthand {agg, window, op, value} on rule.metric
             metric = getattr(rule, "metric", None)
             if metric:
-                out.append(Threshold(g, metric, spec.agg, parse_duration_ms(spec.window),
-                                     spec.op, float(spec.value)))
+                out.append(Threshold(g, metric, spec.agg, spec.window_ms, spec.op,
+                                     float(spec.value)))
             continue
         for part in _alternatives(spec) if isinstance(spec, str) else []:
             m = _SIMPLE.match(part)

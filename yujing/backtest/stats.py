@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from yujing.domain import GRADE_NAMES, WarningEvent
+from yujing.rules import windows
 
 EVENT_COLUMNS = ["ts", "station", "rule", "kind", "grade", "previous", "value", "window",
                  "reason", "incident", "rule_name", "hazard"]
@@ -157,11 +158,8 @@ def compare_counts(cmp: pd.DataFrame) -> pd.DataFrame:
 
 
 def rolling(ts_ms: np.ndarray, values: np.ndarray, agg: str, window_ms: int) -> np.ndarray:
-    """The engine's event-time window ``(t - W, t]`` aggregate at every reading, for plots."""
-    s = pd.Series(values, index=pd.to_datetime(ts_ms, unit="ms"))
-    if agg == "last":
-        return np.asarray(values, dtype=np.float64)
-    r = s.rolling(pd.Timedelta(milliseconds=window_ms), closed="right")
-    if agg not in ("sum", "mean", "max", "min", "count"):
+    """The engine's event-time window ``(t - W, t]`` aggregate at every reading, for plots
+    (the engine's own implementation, so a plotted curve crosses a line where it fired)."""
+    if agg not in windows.AGGREGATES:
         raise ValueError(f"no rolling aggregate for {agg!r}")
-    return getattr(r, agg)().to_numpy(dtype=np.float64)
+    return windows.rolling(ts_ms, values, agg, window_ms)

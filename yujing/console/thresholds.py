@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from yujing.durations import parse_duration_ms
+from yujing.rules import windows
 
 _GRADES = {"blue": 1, "yellow": 2, "orange": 3, "red": 4}
 _CMP = re.compile(
@@ -75,16 +76,6 @@ def metrics_of(rule: Any) -> list[str]:
 
 
 def rolling(ts: np.ndarray, val: np.ndarray, agg: str, window: str) -> np.ndarray:
-    """The ``agg`` over the trailing ``window`` (event time) at each reading."""
-    w = parse_duration_ms(window)
-    left = np.searchsorted(ts, ts - w, side="right")
-    if agg in ("sum", "mean", "count"):
-        csum = np.concatenate(([0.0], np.cumsum(val)))
-        idx = np.arange(1, ts.size + 1)
-        total = csum[idx] - csum[left]
-        n = idx - left
-        if agg == "sum":
-            return total
-        return n.astype(float) if agg == "count" else total / np.maximum(n, 1)
-    fn = np.max if agg == "max" else np.min
-    return np.array([fn(val[lo:i + 1]) for i, lo in enumerate(left)]) if ts.size else val
+    """The ``agg`` over the trailing ``window`` (event time) at each reading, computed as
+    the engine computes it."""
+    return windows.rolling(ts, val, agg, parse_duration_ms(window))

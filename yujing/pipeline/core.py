@@ -15,6 +15,7 @@ import msgspec
 from yujing.alerts.lifecycle import Lifecycle, RuleMeta
 from yujing.domain import Grade, Reading, WarningEvent
 from yujing.envelope import Columns
+from yujing.models.scoring import score_series
 from yujing.pipeline.models_view import ModelsView
 from yujing.stations import Registry
 from yujing.durations import parse_duration_ms
@@ -45,7 +46,7 @@ class Pipeline:
         self.registry = registry or Registry([])
         self.models = models if models is not None else (
             ModelsView(models_dir) if models_dir is not None else None)
-        self.engine = Engine(rules, lateness_ms, self.registry, self.models)
+        self.engine = Engine(rules, lateness_ms, self.registry, self.models, scorer=score_series)
         self.lifecycle = Lifecycle()
         self.meta = {r.id: RuleMeta(r.name, r.hazard) for r in rules}
         self.templates = {r.id: r.message for r in rules if r.message}

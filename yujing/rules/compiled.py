@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from yujing.domain import Grade
-from yujing.durations import parse_duration_ms
+from yujing.durations import Duration
 from yujing.rules import expr as ex
+from yujing.rules.tree import children
 from yujing.rules.schema import Condition, Rule, Spec, Timed
 
 
@@ -67,7 +68,7 @@ class CompiledRule:
         return True
 
 
-def _spec_text(rule: Rule, spec: Spec) -> tuple[str, str | None]:
+def _spec_text(rule: Rule, spec: Spec) -> tuple[str, Duration | None]:
     if isinstance(spec, Condition):
         return spec.to_expr(rule.metric or ""), None
     if isinstance(spec, Timed):
@@ -75,7 +76,7 @@ def _spec_text(rule: Rule, spec: Spec) -> tuple[str, str | None]:
     return spec, None
 
 
-def _check(rule: Rule, spec: Spec, path: tuple, default_for: str | None) -> Check:
+def _check(rule: Rule, spec: Spec, path: tuple, default_for: Duration | None) -> Check:
     text, hold = _spec_text(rule, spec)
     try:
         e = ex.parse_condition(text)
@@ -83,13 +84,13 @@ def _check(rule: Rule, spec: Spec, path: tuple, default_for: str | None) -> Chec
         where = path + (("when",) if isinstance(spec, Timed) else ())
         raise CompileError(where, f"{exc} in {text!r}") from None
     hold = hold if hold is not None else default_for
-    return Check(e, parse_duration_ms(hold) if hold else 0)
+    return Check(e, hold.ms if hold is not None else 0)
 
 
 def _group_fields(node: object, out: set[str]) -> None:
     if isinstance(node, ex.GroupCount):
         out.add(node.by)
-    for child in ex._children(node):
+    for child in children(node):
         _group_fields(child, out)
 
 
@@ -117,6 +118,6 @@ def compile_rule(rule: Rule) -> CompiledRule:
     required = set()
     for c in checks:  # a field read outside default() anywhere is required
         required |= c.expr.station_fields - c.expr.optional_fields
-    tick = parse_duration_ms(rule.evaluate_every) if rule.evaluate_every else 0
+    tick = rule.evaluate_every.ms if rule.evaluate_every is not None else 0
     return CompiledRule(rule, grades, clear, metrics, fields, horizon, groups, models,
                         fields - required, tick)

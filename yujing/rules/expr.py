@@ -7,124 +7,30 @@
                days_since(rain_mm, 0.1), max(wind_speed_ms, 24h)) >= 73
     count_stations(max(smoke, 10m) >= 0.5, 10m, town) >= 2
 
-Parsing turns the text into a tree of plain dataclasses; the evaluator in
-``compute.py`` maps that tree onto numpy arrays. Errors carry the column of
-the offending token so the loader can point at it.
+Parsing turns the text into a tree of plain dataclasses (``tree.py``, whose
+names are re-exported here); ``interpret.py`` maps that tree onto numpy
+arrays. Errors carry the column of the offending token so the loader can
+point at it.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from yujing.durations import parse_duration_ms
-
-# Aggregates over one metric's event-time window: name -> needs a window?
-WINDOW_AGGS = {"sum": True, "mean": True, "max": True, "min": True, "count": True,
-               "first": True, "last": False, "delta": True, "rate": True, "spread": True}
-SERIES_FUNCS = {"jump", "days_since"}
-NUMERIC_FUNCS = {"abs": 1, "fire_index": (4, 5), "beaufort": 1, "default": 2}
-TIME_FUNCS = {"month", "hour"}  # of the evaluation time, Asia/Shanghai (UTC+8)
-GROUP_FUNCS = {"count_stations"}
-MODEL_FUNCS = {"anomaly"}
-COMPARATORS = (">=", "<=", "==", "!=", ">", "<")
-UNBOUNDED_MS = 100 * 365 * 86_400_000  # last(x) with no window: anything retained
+from yujing.rules.tree import (COMPARATORS, GROUP_FUNCS, MODEL_FUNCS, NUMERIC_FUNCS,  # noqa: F401
+                               SERIES_FUNCS, TIME_FUNCS, UNBOUNDED_MS, WINDOW_AGGS, Agg,
+                               Anomaly, Binary, Call, Expr, GroupCount, Num, SeriesFn,
+                               StationField, TimeOf, Unary, children, first_window_ms,
+                               primary, unparse)
 
 
 class ExprError(ValueError):
     def __init__(self, message: str, col: int) -> None:
         self.col = col
         super().__init__(f"col {col + 1}: {message}")
-
-
-# ---- tree -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Num:
-    value: float
-
-
-@dataclass(frozen=True)
-class StationField:
-    name: str
-
-
-@dataclass(frozen=True)
-class Agg:
-    """``fn(metric, window)``; window_ms is UNBOUNDED_MS for last(metric)."""
-
-    fn: str
-    metric: str
-    window_ms: int
-
-
-@dataclass(frozen=True)
-class SeriesFn:
-    """jump(metric) or days_since(metric, threshold[, horizon])."""
-
-    fn: str
-    metric: str
-    threshold: float = 0.0
-    horizon_ms: int = 10 * 86_400_000
-
-
-@dataclass(frozen=True)
-class Call:
-    fn: str
-    args: tuple
-
-
-@dataclass(frozen=True)
-class Unary:
-    op: str  # '-' or 'not'
-    arg: object
-
-
-@dataclass(frozen=True)
-class Binary:
-    op: str  # + - * / and or, comparators
-    left: object
-    right: object
-
-
-@dataclass(frozen=True)
-class TimeOf:
-    """month() 1..12 or hour() 0..23 of the evaluation time in Asia/Shanghai."""
-
-    fn: str
-
-
-@dataclass(frozen=True)
-class Anomaly:
-    """The score in [0, 1] of the named anomaly model for the station's newest reading."""
-
-    model: str
-
-
-@dataclass(frozen=True)
-class GroupCount:
-    """Distinct stations with the same registry ``by`` field where ``cond`` held in the window."""
-
-    cond: object
-    window_ms: int
-    by: str
-
-
-@dataclass
-class Expr:
-    text: str
-    tree: object
-    metrics: set[str] = field(default_factory=set)
-    station_fields: set[str] = field(default_factory=set)
-    aggs: set[Agg] = field(default_factory=set)
-    models: set[str] = field(default_factory=set)
-    optional_fields: set[str] = field(default_factory=set)  # only inside default(...)
-    horizon_ms: int = 0
-    is_condition: bool = False
-
-    def __str__(self) -> str:
-        return self.text
 
 
 # ---- tokens -----------------------------------------------------------------------------
@@ -310,91 +216,105 @@ class _Parser:
         fn = name.text
         self.expect("(")
         if fn in WINDOW_AGGS:
-            metric = self._metric()
-            if self.peek().text == ",":
-                self.take()
-                window = self._duration()
-            elif WINDOW_AGGS[fn]:
-                raise ExprError(f"{fn}() needs a window: {fn}({metric}, 1h)", self.peek().col)
-            else:
-                window = UNBOUNDED_MS
-            self.expect(")")
-            self._horizon(window)
-            agg = Agg(fn, metric, window)
-            self.info.aggs.add(agg)
-            return agg
+            return self._agg(fn)
         if fn == "jump":
             metric = self._metric()
             self.expect(")")
             return SeriesFn("jump", metric)
         if fn == "days_since":
-            metric = self._metric()
-            self.expect(",")
-            thr = self._number()
-            horizon = 10 * 86_400_000
-            if self.peek().text == ",":
-                self.take()
-                horizon = self._duration()
-            self.expect(")")
-            self._horizon(horizon)
-            return SeriesFn("days_since", metric, thr, horizon)
+            return self._days_since()
         if fn == "anomaly":
-            if self.peek().text == "model" and self.toks[self.i + 1].text == "=":
-                self.take()
-                self.take()
-            start = self.peek()
-            parts = []
-            while self.peek().text != ")" and self.peek().kind != "end":
-                t = self.take()
-                if t.kind not in ("name", "number", "duration") and t.text not in ("-", "."):
-                    raise ExprError(f"unexpected {t.text!r} in a model name: write "
-                                    "anomaly(model=water-level-if)", t.col)
-                parts.append(t.text)
-            if not parts:
-                raise ExprError("anomaly() needs a model name: anomaly(model=water-level-if)",
-                                start.col)
-            self.expect(")")
-            name = "".join(parts)
-            self.info.models.add(name)
-            return Anomaly(name)
+            return self._anomaly()
         if fn == "count_stations":
-            cond = self.or_expr()
-            if not _is_bool(cond):
-                raise ExprError("count_stations() takes a condition first, e.g. "
-                                "count_stations(max(smoke, 10m) >= 0.5, 10m, town)", name.col)
-            self.expect(",")
-            window = self._duration()
-            self.expect(",")
-            by = self.take()
-            if by.kind != "name":
-                raise ExprError("the last argument of count_stations() is a registry field "
-                                "such as town", by.col)
-            self.expect(")")
-            self._horizon(window)
-            return GroupCount(cond, window, by.text)
+            return self._count_stations(name)
         if fn in TIME_FUNCS:
             self.expect(")")
             return TimeOf(fn)
         if fn in NUMERIC_FUNCS:
-            self._in_default += fn == "default"  # default(station.f, x): f may be missing
-            args = [self.additive()]
-            self._in_default -= fn == "default"
-            while self.peek().text == ",":
-                self.take()
-                args.append(self.additive())
-            close = self.expect(")")
-            want = NUMERIC_FUNCS[fn]
-            lo, hi = (want, want) if isinstance(want, int) else want
-            if not lo <= len(args) <= hi:
-                raise ExprError(f"{fn}() takes {lo if lo == hi else f'{lo} to {hi}'} "
-                                f"argument(s), got {len(args)}", close.col)
-            return Call(fn, tuple(args))
+            return self._numeric(fn)
         known = sorted([*WINDOW_AGGS, *SERIES_FUNCS, *NUMERIC_FUNCS, *GROUP_FUNCS, *MODEL_FUNCS,
                         *TIME_FUNCS])
-        import difflib
         close = difflib.get_close_matches(fn, known, n=1)
         hint = f"did you mean {close[0]}()?" if close else f"known: {', '.join(known)}"
         raise ExprError(f"unknown function {fn!r}: {hint}", name.col)
+
+    def _agg(self, fn: str) -> Agg:
+        metric = self._metric()
+        if self.peek().text == ",":
+            self.take()
+            window = self._duration()
+        elif WINDOW_AGGS[fn]:
+            raise ExprError(f"{fn}() needs a window: {fn}({metric}, 1h)", self.peek().col)
+        else:
+            window = UNBOUNDED_MS
+        self.expect(")")
+        self._horizon(window)
+        agg = Agg(fn, metric, window)
+        self.info.aggs.add(agg)
+        return agg
+
+    def _days_since(self) -> SeriesFn:
+        metric = self._metric()
+        self.expect(",")
+        thr = self._number()
+        horizon = 10 * 86_400_000
+        if self.peek().text == ",":
+            self.take()
+            horizon = self._duration()
+        self.expect(")")
+        self._horizon(horizon)
+        return SeriesFn("days_since", metric, thr, horizon)
+
+    def _anomaly(self) -> Anomaly:
+        if self.peek().text == "model" and self.toks[self.i + 1].text == "=":
+            self.take()
+            self.take()
+        start = self.peek()
+        parts = []
+        while self.peek().text != ")" and self.peek().kind != "end":
+            t = self.take()
+            if t.kind not in ("name", "number", "duration") and t.text not in ("-", "."):
+                raise ExprError(f"unexpected {t.text!r} in a model name: write "
+                                "anomaly(model=water-level-if)", t.col)
+            parts.append(t.text)
+        if not parts:
+            raise ExprError("anomaly() needs a model name: anomaly(model=water-level-if)",
+                            start.col)
+        self.expect(")")
+        name = "".join(parts)
+        self.info.models.add(name)
+        return Anomaly(name)
+
+    def _count_stations(self, name: Tok) -> GroupCount:
+        cond = self.or_expr()
+        if not _is_bool(cond):
+            raise ExprError("count_stations() takes a condition first, e.g. "
+                            "count_stations(max(smoke, 10m) >= 0.5, 10m, town)", name.col)
+        self.expect(",")
+        window = self._duration()
+        self.expect(",")
+        by = self.take()
+        if by.kind != "name":
+            raise ExprError("the last argument of count_stations() is a registry field "
+                            "such as town", by.col)
+        self.expect(")")
+        self._horizon(window)
+        return GroupCount(cond, window, by.text)
+
+    def _numeric(self, fn: str) -> Call:
+        self._in_default += fn == "default"  # default(station.f, x): f may be missing
+        args = [self.additive()]
+        self._in_default -= fn == "default"
+        while self.peek().text == ",":
+            self.take()
+            args.append(self.additive())
+        close = self.expect(")")
+        want = NUMERIC_FUNCS[fn]
+        lo, hi = (want, want) if isinstance(want, int) else want
+        if not lo <= len(args) <= hi:
+            raise ExprError(f"{fn}() takes {lo if lo == hi else f'{lo} to {hi}'} "
+                            f"argument(s), got {len(args)}", close.col)
+        return Call(fn, tuple(args))
 
 
 def _is_bool(node: object) -> bool:
@@ -416,84 +336,3 @@ def parse_condition(text: str) -> Expr:
         raise ExprError("this is a number, not a condition: compare it, e.g. "
                         f"{text.strip()} >= 50", 0)
     return e
-
-
-def unparse(node: object) -> str:
-    """Readable text of a (sub)tree, for reasons and messages."""
-    from yujing.durations import format_duration
-
-    if isinstance(node, Num):
-        return f"{node.value:g}"
-    if isinstance(node, StationField):
-        return f"station.{node.name}"
-    if isinstance(node, Agg):
-        if node.window_ms >= UNBOUNDED_MS:
-            return f"{node.fn}({node.metric})"
-        return f"{node.fn}({node.metric}, {format_duration(node.window_ms)})"
-    if isinstance(node, SeriesFn):
-        if node.fn == "jump":
-            return f"jump({node.metric})"
-        return f"days_since({node.metric}, {node.threshold:g})"
-    if isinstance(node, Call):
-        return f"{node.fn}({', '.join(unparse(a) for a in node.args)})"
-    if isinstance(node, GroupCount):
-        return f"count_stations({unparse(node.cond)}, {format_duration(node.window_ms)}, {node.by})"
-    if isinstance(node, Anomaly):
-        return f"anomaly(model={node.model})"
-    if isinstance(node, TimeOf):
-        return f"{node.fn}()"
-    if isinstance(node, Unary):
-        return f"not {unparse(node.arg)}" if node.op == "not" else f"-{unparse(node.arg)}"
-    if isinstance(node, Binary):
-        return f"{_paren(node.left, node.op)} {node.op} {_paren(node.right, node.op)}"
-    return str(node)
-
-
-def _paren(node: object, parent: str) -> str:
-    text = unparse(node)
-    if isinstance(node, Binary) and node.op in ("and", "or") and parent not in ("and", "or"):
-        return f"({text})"
-    if isinstance(node, Binary) and node.op == "or" and parent == "and":
-        return f"({text})"
-    return text
-
-
-def primary(node: object, truth=None) -> object | None:  # noqa: ANN001
-    """The measured side of the comparison a reason should quote.
-
-    With ``truth`` (node → bool at the point in question), an ``or`` quotes the
-    branch that held, so a gust-triggered warning names the gust, not the mean.
-    """
-    if isinstance(node, Binary):
-        if node.op in COMPARATORS:
-            return node.left if not isinstance(node.left, Num) else node.right
-        if node.op == "or" and truth is not None and not truth(node.left) and truth(node.right):
-            return primary(node.right, truth) or primary(node.left, truth)
-        return primary(node.left, truth) or primary(node.right, truth)
-    if isinstance(node, Unary):
-        return primary(node.arg, truth)
-    return None
-
-
-def first_window_ms(node: object) -> int:
-    if isinstance(node, Agg):
-        return node.window_ms if node.window_ms < UNBOUNDED_MS else 0
-    if isinstance(node, GroupCount):
-        return node.window_ms
-    for child in _children(node):
-        w = first_window_ms(child)
-        if w:
-            return w
-    return 0
-
-
-def _children(node: object) -> tuple:
-    if isinstance(node, Binary):
-        return (node.left, node.right)
-    if isinstance(node, Unary):
-        return (node.arg,)
-    if isinstance(node, Call):
-        return node.args
-    if isinstance(node, GroupCount):
-        return (node.cond,)
-    return ()

@@ -17,7 +17,8 @@ from typing import Annotated, Literal, Union
 from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator,
                       model_validator)
 
-from yujing.durations import format_duration, parse_duration_ms
+from yujing.durations import Duration, format_duration
+from yujing.rules.messages import check_template
 
 AGGREGATES = ("sum", "mean", "max", "min", "last", "count")
 OPERATORS = (">=", ">", "<=", "<")
@@ -30,20 +31,20 @@ class Condition(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     agg: Literal["sum", "mean", "max", "min", "last", "count"]
-    window: str = Field(description="event-time sliding window, e.g. 10m, 3h, 12h")
+    window: Duration = Field(description="event-time sliding window, e.g. 10m, 3h, 12h")
     op: Literal[">=", ">", "<=", "<"] = ">="
     value: float
 
     @field_validator("window")
     @classmethod
-    def _window(cls, v: str) -> str:
-        if parse_duration_ms(v) <= 0:
+    def _window(cls, v: Duration) -> Duration:
+        if v.ms <= 0:
             raise ValueError("window must be longer than zero, e.g. 10m")
         return v
 
     @property
     def window_ms(self) -> int:
-        return parse_duration_ms(self.window)
+        return self.window.ms
 
     def describe(self) -> str:
         return f"{self.agg}({format_duration(self.window_ms)}) {self.op} {self.value:g}"
@@ -57,14 +58,7 @@ class Timed(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
     when: str
-    for_: str | None = Field(None, alias="for")
-
-    @field_validator("for_")
-    @classmethod
-    def _for(cls, v: str | None) -> str | None:
-        if v is not None:
-            parse_duration_ms(v)
-        return v
+    for_: Duration | None = Field(None, alias="for")
 
 
 def _spec_kind(v: object) -> str:
@@ -125,9 +119,10 @@ class Rule(BaseModel):
     select: Select = Select()
     grades: Grades
     clear: Spec | None = Field(None, description="omitted: clears when no grade holds")
-    for_: str | None = Field(None, alias="for", description="default hold time for every grade")
+    for_: Duration | None = Field(None, alias="for",
+                                  description="default hold time for every grade")
     downgrade: bool = Field(False, description="lower the grade when only a lower grade holds")
-    evaluate_every: str | None = Field(
+    evaluate_every: Duration | None = Field(
         None, description="also evaluate a raised or pending warning on this event-time grid "
                           "without new readings (rules on event metrics such as spark: the "
                           "clear comes from time passing); None: only when readings arrive")
@@ -142,24 +137,16 @@ class Rule(BaseModel):
             raise ValueError("rule id must be lower-case letters, digits, '-' or '_', e.g. rain-3h")
         return v
 
-    @field_validator("for_")
-    @classmethod
-    def _for(cls, v: str | None) -> str | None:
-        if v is not None:
-            parse_duration_ms(v)
-        return v
-
     @field_validator("evaluate_every")
     @classmethod
-    def _every(cls, v: str | None) -> str | None:
-        if v is not None and parse_duration_ms(v) < 1000:
+    def _every(cls, v: Duration | None) -> Duration | None:
+        if v is not None and v.ms < 1000:
             raise ValueError("evaluate_every must be at least 1s, e.g. 1m")
         return v
 
     @field_validator("message")
     @classmethod
     def _message(cls, v: dict | None) -> dict | None:
-        from yujing.rules.messages import check_template
         for text in (v or {}).values():
             check_template(text)
         return v

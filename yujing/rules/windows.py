@@ -1,139 +1,222 @@
-"""Event-time sliding-window aggregates over one series, as array operations.
+"""Event-time window aggregates: the one implementation the engine, the backtest
+statistics and the console charts all use.
 
-A series is kept as sorted, de-duplicated timestamps (epoch ms) and values.
-The window ending at ``t`` covers ``(t - W, t]``. Aggregates are computed for
-many evaluation times at once: sums and means from a cumulative sum, maxima
-and minima from a sparse table, so no Python loop runs per reading.
+A window ending at ``t`` covers ``(t - W, t]``. All series needed for one chunk
+are laid end to end, each sorted by time (``layout``), and addressed by a flat
+key ``sid * SPAN + (ts - EPOCH)``. Because a key never crosses into a
+neighbouring series, one ``searchsorted`` finds the window bounds of every
+evaluation point of every series together, and prefix sums and sparse tables
+answer sum/max/min for all of them without a Python loop. ``rolling`` is the
+same aggregate over one series at each of its readings, for charts.
+
+tests/unit/oracle_windows.py is an independent implementation the property
+tests hold this one against.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
-# Sums of rain amounts like 0.1 mm are not exact in binary floating point; a
-# total that is 50 mm on paper must compare >= 50. Rounding to 1e-9 removes the
-# cumulative-sum residue without touching any meaningful digit.
-_DECIMALS = 9
+EPOCH = 946_684_800_000          # 2000-01-01: gateways reject older event times
+SPAN = np.int64(1) << np.int64(42)  # ~139 years of ms per series: keys never overlap
+_FIXED = 1e6                      # sums in integer micro-units are exact
+_FIXED_LIMIT = 9.0e18
+AGGREGATES = ("sum", "mean", "max", "min", "spread", "count", "first", "last", "delta", "rate")
 
 
-def merge(ts: np.ndarray, v: np.ndarray, new_ts: np.ndarray, new_v: np.ndarray
-          ) -> tuple[np.ndarray, np.ndarray]:
-    """Merge new readings into a sorted series; the same timestamp keeps the newest value.
-
-    Merging the same readings twice gives the same series (idempotent replay).
-    """
-    all_ts = np.concatenate((ts, new_ts))
-    all_v = np.concatenate((v, new_v))
-    order = np.argsort(all_ts, kind="stable")
-    all_ts, all_v = all_ts[order], all_v[order]
-    if all_ts.size > 1:
-        keep = np.empty(all_ts.size, dtype=bool)
-        keep[-1] = True
-        np.not_equal(all_ts[1:], all_ts[:-1], out=keep[:-1])  # last of each run of equal ts
-        all_ts, all_v = all_ts[keep], all_v[keep]
-    return all_ts, all_v
+def keys(sid: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    return sid.astype(np.int64) * SPAN + (ts.astype(np.int64) - EPOCH)
 
 
-def bounds(ts: np.ndarray, at: np.ndarray, window_ms: int) -> tuple[np.ndarray, np.ndarray]:
-    """Index range [lo, hi) of readings inside ``(t - W, t]`` for each ``t`` in ``at``."""
-    lo = np.searchsorted(ts, at - window_ms, side="right")
-    hi = np.searchsorted(ts, at, side="right")
-    return lo, hi
+def split_keys(k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sid, ts) of flat keys: the inverse of :func:`keys`."""
+    sid = k // SPAN
+    return sid, k - sid * SPAN + EPOCH
 
 
-def _sparse_table(v: np.ndarray, fn: np.ufunc) -> list[np.ndarray]:
-    table = [v]
-    k = 1
-    while (1 << k) <= v.size:
-        prev = table[-1]
-        half = 1 << (k - 1)
-        table.append(fn(prev[:-half], prev[half:]))
-        k += 1
-    return table
+@dataclass
+class Flat:
+    """Series laid end to end; ``start[i]`` is the index where point i's series begins."""
 
+    sid: np.ndarray
+    ts: np.ndarray
+    v: np.ndarray
+    key: np.ndarray = field(init=False)
+    start: np.ndarray = field(init=False)
+    _csum: np.ndarray | None = field(default=None, init=False)
+    _csum_big: np.ndarray | None = field(default=None, init=False)
+    _tables: dict = field(default_factory=dict, init=False)
+    _hits: dict = field(default_factory=dict, init=False)
 
-def _range_query(v: np.ndarray, lo: np.ndarray, hi: np.ndarray, fn: np.ufunc,
-                 empty: float) -> np.ndarray:
-    out = np.full(lo.shape, empty, dtype=np.float64)
-    ok = hi > lo
-    if not ok.any() or v.size == 0:
-        return out
-    table = _sparse_table(v, fn)
-    lo_ok, hi_ok = lo[ok], hi[ok]
-    length = hi_ok - lo_ok
-    k = np.floor(np.log2(length)).astype(np.int64)
-    res = np.empty(lo_ok.shape, dtype=np.float64)
-    for level in np.unique(k):
-        sel = k == level
-        row = table[level]
-        a = row[lo_ok[sel]]
-        b = row[hi_ok[sel] - (1 << int(level))]
-        res[sel] = fn(a, b)
-    out[ok] = res
-    return out
+    def __post_init__(self) -> None:
+        self.key = keys(self.sid, self.ts)
+        n = self.sid.size
+        first = np.ones(n, dtype=bool)
+        if n > 1:
+            first[1:] = self.sid[1:] != self.sid[:-1]
+        idx = np.where(first, np.arange(n), 0)
+        self.start = np.maximum.accumulate(idx) if n else idx
 
+    # -- bounds ---------------------------------------------------------------------------
 
-def _window_sum(v: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Sum of ``v[lo:hi]`` per window, accurate to the window's own values.
+    def bounds(self, sid: np.ndarray, t: np.ndarray, window_ms: int) -> tuple[np.ndarray, np.ndarray]:
+        """[lo, hi) of points of series ``sid`` in ``(t - W, t]``; empty where sid < 0."""
+        at = keys(np.maximum(sid, 0), t)
+        lo_t = np.maximum(t.astype(np.int64) - window_ms, EPOCH - 1)
+        lo = np.searchsorted(self.key, keys(np.maximum(sid, 0), lo_t), side="right")
+        hi = np.searchsorted(self.key, at, side="right")
+        missing = sid < 0
+        if missing.any():
+            hi = np.where(missing, lo, hi)
+        return lo, hi
 
-    A prefix sum is O(n) but its difference inherits the rounding error of the
-    whole prefix: one huge reading (a logger's 1e15 error code) hours earlier
-    turns later 3 h rain sums into noise. Where the worst-case error of the
-    prefix difference could reach the rounding step, those windows are summed
-    directly instead (``np.add.reduceat``: no Python loop, cost ~ window size).
-    """
-    v = np.asarray(v, dtype=np.float64)
-    csum = np.concatenate(([0.0], np.cumsum(v)))
-    out = csum[hi] - csum[lo]
-    # Bound on |error| of csum[k]: k * eps * sum(|v[:k]|); a difference has two of them.
-    abs_csum = np.concatenate(([0.0], np.cumsum(np.abs(v))))
-    bound = 2.0 * hi * np.finfo(np.float64).eps * abs_csum[hi]
-    risky = (bound > 0.4 * 10.0 ** -_DECIMALS) & (hi > lo)
-    if risky.any():
-        lo_r, hi_r = lo[risky], hi[risky]
-        padded = np.append(v, 0.0)  # reduceat needs every index < len
-        idx = np.empty(2 * lo_r.size, dtype=np.intp)
-        idx[0::2], idx[1::2] = lo_r, hi_r
-        out[risky] = np.add.reduceat(padded, idx)[0::2]
-    return out
+    # -- aggregates -----------------------------------------------------------------------
 
+    def _prefix(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """Prefix sums: ordinary values in integer micro-units (exact), and the rare huge
+        value (a logger's error code) in a separate float prefix that is exactly flat
+        wherever no huge value lies, so one 1e15 never blurs the sums after it."""
+        if self._csum is None:
+            v = self.v
+            limit = _FIXED_LIMIT / (_FIXED * max(v.size, 1))
+            finite = np.isfinite(v)  # a non-finite reading adds nothing (gateways refuse them)
+            small = finite & (np.abs(np.where(finite, v, 0.0)) <= limit)
+            fixed = np.rint(np.where(small, v, 0.0) * _FIXED).astype(np.int64)
+            self._csum = np.concatenate(([0], np.cumsum(fixed)))
+            big = finite & ~small
+            if big.any():
+                self._csum_big = np.concatenate(([0.0], np.cumsum(np.where(big, v, 0.0))))
+        return self._csum, self._csum_big
 
-def aggregate(ts: np.ndarray, v: np.ndarray, at: np.ndarray, window_ms: int, agg: str
-              ) -> np.ndarray:
-    """``agg`` of the window ending at each time in ``at``; NaN where the window is empty."""
-    lo, hi = bounds(ts, at, window_ms)
-    n = (hi - lo).astype(np.float64)
-    if agg == "count":
-        return n
-    if agg in ("sum", "mean"):
-        s = np.round(_window_sum(v, lo, hi), _DECIMALS)
-        # An empty window is "no data", not 0 mm: NaN, so no condition (not even a clear
-        # such as sum < 10) can hold on missing data.
-        if agg == "sum":
-            return np.where(n > 0, s, np.nan)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(n > 0, np.round(s / np.maximum(n, 1), _DECIMALS), np.nan)
-    if agg == "max":
-        return _range_query(v, lo, hi, np.maximum, np.nan)
-    if agg == "min":
-        return _range_query(v, lo, hi, np.minimum, np.nan)
-    if agg == "last":
-        out = np.full(at.shape, np.nan)
+    def window_sum(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        c, big = self._prefix()
+        s = (c[hi] - c[lo]) / _FIXED
+        return s if big is None else s + (big[hi] - big[lo])
+
+    def _table(self, fn: np.ufunc, levels: int) -> list[np.ndarray]:
+        table = self._tables.setdefault(fn.__name__, [self.v])
+        while len(table) <= levels and (1 << len(table)) <= self.v.size:
+            prev = table[-1]
+            half = 1 << (len(table) - 1)
+            table.append(fn(prev[:-half], prev[half:]))
+        return table
+
+    def window_extreme(self, lo: np.ndarray, hi: np.ndarray, fn: np.ufunc) -> np.ndarray:
+        out = np.full(lo.shape, np.nan)
         ok = hi > lo
-        out[ok] = v[hi[ok] - 1]
+        if not ok.any():
+            return out
+        lo_ok, hi_ok = lo[ok], hi[ok]
+        k = np.floor(np.log2(hi_ok - lo_ok)).astype(np.int64)
+        table = self._table(fn, int(k.max()))
+        res = np.empty(lo_ok.shape)
+        for level in np.unique(k).tolist():
+            sel = k == level
+            row = table[level]
+            res[sel] = fn(row[lo_ok[sel]], row[hi_ok[sel] - (1 << level)])
+        out[ok] = res
         return out
-    raise ValueError(f"unknown aggregate {agg!r}")
+
+    def last_index_at_least(self, threshold: float) -> np.ndarray:
+        """For each point, the index of the newest point at or before it with v >= threshold
+        in the same series, or -1."""
+        if threshold not in self._hits:
+            idx = np.where(self.v >= threshold, np.arange(self.v.size), -1)
+            last = np.maximum.accumulate(idx) if idx.size else idx
+            self._hits[threshold] = np.where(last >= self.start, last, -1)
+        return self._hits[threshold]
 
 
-def compare(x: np.ndarray, op: str, value: float) -> np.ndarray:
-    """Elementwise condition; NaN (empty window) is never true."""
-    with np.errstate(invalid="ignore"):
-        if op == ">=":
-            return x >= value
-        if op == ">":
-            return x > value
-        if op == "<=":
-            return x <= value
-        if op == "<":
-            return x < value
-    raise ValueError(f"unknown operator {op!r}")
+def layout(sid: np.ndarray, ts: np.ndarray, v: np.ndarray) -> Flat:
+    """Readings (in arrival order) laid out by series and time; of readings with the same
+    series and timestamp the last to arrive wins, so replaying readings changes nothing."""
+    arrival = np.arange(sid.size)
+    order = np.lexsort((arrival, ts, sid))
+    sid, ts, v = sid[order], ts[order], v[order]
+    if sid.size > 1:
+        k = keys(sid, ts)
+        last = np.empty(k.size, dtype=bool)
+        last[-1] = True
+        np.not_equal(k[1:], k[:-1], out=last[:-1])
+        sid, ts, v = sid[last], ts[last], v[last]
+    return Flat(sid, ts, v)
+
+
+def aggregate(flat: Flat, fn: str, sid: np.ndarray, t: np.ndarray, window_ms: int) -> np.ndarray:
+    """``fn`` over ``(t - W, t]`` of series ``sid`` for each evaluation point (NaN if empty)."""
+    lo, hi = flat.bounds(sid, t, window_ms)
+    n = (hi - lo).astype(np.float64)
+    empty = hi <= lo
+    if fn == "count":
+        return n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if fn in ("sum", "mean"):
+            s = flat.window_sum(lo, hi)
+            s = np.where(empty, np.nan, s)
+            return s if fn == "sum" else s / n
+        if fn == "max":
+            return flat.window_extreme(lo, hi, np.maximum)
+        if fn == "min":
+            return flat.window_extreme(lo, hi, np.minimum)
+        if fn == "spread":
+            return flat.window_extreme(lo, hi, np.maximum) - flat.window_extreme(lo, hi, np.minimum)
+        last_i = np.where(empty, 0, hi - 1)
+        first_i = np.where(empty, 0, lo)
+        if fn == "last":
+            return np.where(empty, np.nan, flat.v[last_i] if flat.v.size else np.nan)
+        if fn == "first":
+            return np.where(empty, np.nan, flat.v[first_i] if flat.v.size else np.nan)
+        if not flat.v.size:
+            return np.full(t.shape, np.nan)
+        d = flat.v[last_i] - flat.v[first_i]
+        if fn == "delta":
+            return np.where(hi - lo >= 2, d, np.nan)
+        if fn == "rate":  # per hour
+            dt = (flat.ts[last_i] - flat.ts[first_i]).astype(np.float64)
+            return np.where((hi - lo >= 2) & (dt > 0), d / np.maximum(dt, 1) * 3_600_000, np.nan)
+    raise ValueError(f"unknown aggregate {fn!r}")
+
+
+def jump(flat: Flat, sid: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """|latest - previous| reading of the series at each point (NaN with fewer than two)."""
+    _, hi = flat.bounds(sid, t, int(SPAN))
+    if not flat.v.size:
+        return np.full(t.shape, np.nan)
+    i = np.clip(hi - 1, 0, None)
+    ok = (sid >= 0) & (hi - 2 >= 0)
+    ok &= np.where(ok, hi - 2 >= flat.start[np.clip(hi - 2, 0, None)], False)
+    ok &= np.where(ok, flat.sid[np.clip(hi - 2, 0, None)] == np.maximum(sid, 0), False)
+    return np.where(ok, np.abs(flat.v[i] - flat.v[np.clip(hi - 2, 0, None)]), np.nan)
+
+
+def days_since(flat: Flat, sid: np.ndarray, t: np.ndarray, threshold: float,
+               horizon_ms: int) -> np.ndarray:
+    """Whole days since the series last reached ``threshold``, capped at the horizon."""
+    cap = horizon_ms // 86_400_000
+    out = np.full(t.shape, np.nan)
+    _, hi = flat.bounds(sid, t, int(SPAN))
+    has = (sid >= 0) & (hi > 0)
+    if not has.any() or not flat.v.size:
+        return out
+    last = flat.last_index_at_least(threshold)[np.clip(hi - 1, 0, None)]
+    same = has & (hi - 1 >= 0) & (flat.sid[np.clip(hi - 1, 0, None)] == np.maximum(sid, 0))
+    hit = same & (last >= 0)
+    days = np.where(hit, (t - flat.ts[np.clip(last, 0, None)]) // 86_400_000, cap)
+    return np.where(same, np.minimum(days, cap).astype(np.float64), np.nan)
+
+
+def rolling(ts: np.ndarray, v: np.ndarray, agg: str, window_ms: int) -> np.ndarray:
+    """``agg`` over ``(t - W, t]`` at each reading of one series (any order), as the
+    engine computes it: the curve a chart draws beside a threshold line."""
+    ts = np.asarray(ts, dtype=np.int64)
+    v = np.asarray(v, dtype=np.float64)
+    if agg not in AGGREGATES:
+        raise ValueError(f"unknown aggregate {agg!r}")
+    if ts.size == 0:
+        return np.empty(0, dtype=np.float64)
+    # keys count from EPOCH; windows only look at differences, so older data is shifted
+    t = ts + max(EPOCH - int(ts.min()), 0)
+    sid = np.zeros(ts.size, dtype=np.int64)
+    return aggregate(layout(sid, t, v), agg, sid, t, window_ms)

@@ -1,0 +1,157 @@
+"""The expression interpreter: a rule's syntax tree → one numpy array per node, over all
+evaluation points (station, time) of a chunk at once.
+
+Window aggregates come from ``windows.py``, station fields and groups from the
+registry lookup, local hour and month from ``localtime.py``. Two nodes carry
+state or reach outside the rules: ``count_stations`` keeps the recent hits of
+its rule (passed in), and ``anomaly`` asks a model through the scorer the engine
+was given (the rules never import the models package).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import numpy as np
+
+from yujing.rules import localtime
+from yujing.rules import tree as ex
+from yujing.rules import windows as wn
+from yujing.rules.arrays import truth
+from yujing.rules.indices import beaufort, fire_index
+from yujing.rules.lookup import StationLookup
+from yujing.rules.series import SeriesStore
+
+BINARY = {
+    ">=": np.greater_equal, ">": np.greater, "<=": np.less_equal, "<": np.less,
+    "==": np.equal, "!=": np.not_equal, "+": np.add, "-": np.subtract, "*": np.multiply,
+    "/": np.divide,
+}
+
+
+class Scorer(Protocol):
+    """Anomaly scores in [0, 1] of one station's sorted series, reading i using only
+    readings <= i (``yujing.models.scoring.score_series`` is one)."""
+
+    def __call__(self, model: Any, ts: np.ndarray, values: np.ndarray,
+                 station: str) -> np.ndarray: ...
+
+
+def score_with_model(model: Any, ts: np.ndarray, values: np.ndarray, station: str) -> np.ndarray:
+    """The default scorer: the detector contract itself (a fresh state per station)."""
+    return model.score(ts, values, model.new_state(station))
+
+
+class Interpreter:
+    """Evaluates trees for one engine; ``models`` (``get(name)``) may be swapped."""
+
+    def __init__(self, store: SeriesStore, lookup: StationLookup, lateness_ms: int,
+                 models: Any | None, scorer: Scorer, tz: str) -> None:
+        self.store, self.lookup = store, lookup
+        self.lateness_ms = lateness_ms
+        self.models, self.scorer, self.tz = models, scorer, tz
+
+    def evaluator(self, flat: wn.Flat, pst: np.ndarray, pt: np.ndarray,
+                  group_hits: dict[int, deque]) -> Callable[[object], np.ndarray]:
+        """node → its array at the points (memoised: each node is computed once)."""
+        memo: dict[int, np.ndarray] = {}
+
+        def ev(node: object) -> np.ndarray:
+            key = id(node)
+            if key not in memo:
+                memo[key] = self._node(node, flat, pst, pt, group_hits, ev)
+            return memo[key]
+
+        return ev
+
+    def _node(self, node: object, flat: wn.Flat, pst: np.ndarray, pt: np.ndarray,
+              group_hits: dict[int, deque], ev: Callable[[object], np.ndarray]) -> np.ndarray:
+        if isinstance(node, ex.Num):
+            return np.full(pt.shape, node.value)
+        if isinstance(node, ex.StationField):
+            return self.lookup.field(node.name)[pst]
+        if isinstance(node, ex.Agg):
+            return wn.aggregate(flat, node.fn, self.store.lookup(pst, node.metric), pt,
+                                node.window_ms)
+        if isinstance(node, ex.SeriesFn):
+            sid = self.store.lookup(pst, node.metric)
+            if node.fn == "jump":
+                return wn.jump(flat, sid, pt)
+            return wn.days_since(flat, sid, pt, node.threshold, node.horizon_ms)
+        if isinstance(node, ex.Call):
+            args = [ev(a) for a in node.args]
+            if node.fn == "abs":
+                return np.abs(args[0])
+            if node.fn == "beaufort":
+                return beaufort(args[0])
+            if node.fn == "default":
+                return np.where(np.isfinite(args[0]), args[0], args[1])
+            return fire_index(*args)
+        if isinstance(node, ex.TimeOf):
+            if node.fn == "hour":
+                return localtime.hour(pt, self.tz)
+            return localtime.month(pt, self.tz)
+        if isinstance(node, ex.GroupCount):
+            hits = group_hits.setdefault(id(node), deque())
+            return self._group_count(node, hits, truth(ev(node.cond)), pst, pt)
+        if isinstance(node, ex.Anomaly):
+            return self._anomaly(node, flat, pst, pt)
+        if isinstance(node, ex.Unary):
+            a = ev(node.arg)
+            return ~truth(a) if node.op == "not" else -a
+        if isinstance(node, ex.Binary):
+            a, b = ev(node.left), ev(node.right)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                if node.op == "and":
+                    return truth(a) & truth(b)
+                if node.op == "or":
+                    return truth(a) | truth(b)
+                return BINARY[node.op](a, b)
+        raise TypeError(f"unknown expression node {node!r}")
+
+    def _anomaly(self, node: ex.Anomaly, flat: wn.Flat, pst: np.ndarray, pt: np.ndarray
+                 ) -> np.ndarray:
+        """The model's score for each point's newest reading of the model's metric.
+
+        Each station's retained series is scored whole (scores use only the past and the
+        engine keeps the readings a model looks back on), so the result does not depend
+        on how readings were batched.
+        """
+        out = np.full(pt.size, np.nan)
+        model = self.models.get(node.model) if self.models is not None else None
+        if model is None or not getattr(model, "metric", None):
+            return out
+        sid = self.store.lookup(pst, model.metric)
+        for s in np.unique(sid[sid >= 0]).tolist():
+            a, b = np.searchsorted(flat.sid, [s, s + 1])
+            if b <= a:
+                continue
+            seg_ts, seg_v = flat.ts[a:b], flat.v[a:b]
+            sel = np.flatnonzero(sid == s)
+            station = self.store.station_names[int(pst[sel[0]])]
+            scores = self.scorer(model, seg_ts, seg_v, station)
+            i = np.searchsorted(seg_ts, pt[sel], side="right") - 1
+            out[sel] = np.where(i >= 0, scores[np.clip(i, 0, None)], np.nan)
+        return out
+
+    def _group_count(self, node: ex.GroupCount, hits: deque, cond: np.ndarray,
+                     pst: np.ndarray, pt: np.ndarray) -> np.ndarray:
+        """Distinct stations of the same group whose condition held within the window.
+
+        Detections are rare, so this walks the true points in time order.
+        """
+        groups = self.lookup.group(node.by)
+        out = np.zeros(pt.size, dtype=np.float64)
+        order = np.argsort(pt, kind="stable")
+        for i in order.tolist():
+            t, s = int(pt[i]), int(pst[i])
+            g = int(groups[s])
+            if cond[i] and g >= 0:
+                hits.append((t, s, g))
+            while hits and hits[0][0] <= t - node.window_ms - self.lateness_ms:
+                hits.popleft()
+            if g >= 0:
+                out[i] = len({hs for (ht, hs, hg) in hits if hg == g and t - node.window_ms < ht <= t})
+        return out

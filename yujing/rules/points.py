@@ -1,0 +1,95 @@
+"""Where each rule is judged: evaluation points (station, event time), sorted.
+
+Every accepted reading is a point for the rules that read its metric at its
+station. Rules with ``evaluate_every`` also get points on an event-time grid, so
+time passing alone can clear a warning on event metrics. A point at or before a
+station's newest judged time was judged already: a replayed or late reading
+re-judges that newest time instead.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from yujing.rules import windows as wn
+from yujing.rules.arrays import NONE
+from yujing.rules.compiled import CompiledRule
+from yujing.rules.lookup import StationLookup
+from yujing.rules.series import SeriesStore
+from yujing.rules.transitions import RuleState
+
+Points = dict[CompiledRule, tuple[np.ndarray, np.ndarray]]
+MAX_TICKS = 10_000  # per station and chunk: a day of minutes, a week of 1-minute gaps
+
+
+def of_readings(compiled: list[CompiledRule], store: SeriesStore, lookup: StationLookup,
+                st: np.ndarray, m: np.ndarray, t: np.ndarray) -> Points:
+    """The readings' points (station, time) per rule that watches them."""
+    out = {}
+    for c in compiled:
+        mids = [store.metric_index[x] for x in c.metrics if x in store.metric_index]
+        if not mids:
+            continue
+        idx = np.flatnonzero(np.isin(m, mids))
+        if idx.size == 0:
+            continue
+        idx = idx[lookup.selected(c, st[idx])]
+        if idx.size == 0:
+            continue
+        out[c] = wn.split_keys(np.unique(wn.keys(st[idx], t[idx])))
+    return out
+
+
+def add_ticks(compiled: list[CompiledRule], states: dict[str, RuleState], points: Points,
+              until_ms: int, nst: int) -> None:
+    """Grid points for rules with ``evaluate_every``: every station the rule has judged
+    is evaluated on the event-time grid up to ``until_ms``, in time order with its
+    reading points, the same way whether readings came one by one or in one chunk."""
+    for c in compiled:
+        if not c.tick_ms:
+            continue
+        tick = c.tick_ms
+        start = states[c.id].last_eval.ensure(nst)[:nst].copy()
+        pst, pt = points.get(c, (np.empty(0, np.int64), np.empty(0, np.int64)))
+        if pst.size:  # stations judged for the first time start at their first reading
+            first = np.full(nst, np.iinfo(np.int64).max, dtype=np.int64)
+            np.minimum.at(first, pst, pt)
+            fresh = (start == NONE) & (first < np.iinfo(np.int64).max)
+            start[fresh] = first[fresh]
+        tracked = np.flatnonzero(start != NONE)
+        if tracked.size == 0:
+            continue
+        g0 = (start[tracked] // tick + 1) * tick
+        g1 = until_ms // tick * tick
+        n = np.clip((g1 - g0) // tick + 1, 0, MAX_TICKS)
+        if not n.any():
+            continue
+        gst = np.repeat(tracked, n)
+        offsets = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+        gpt = np.repeat(g0, n) + offsets * tick
+        points[c] = wn.split_keys(np.unique(np.concatenate((wn.keys(pst, pt), wn.keys(gst, gpt)))))
+
+
+def rejudge_stale(pst: np.ndarray, pt: np.ndarray, last_eval: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Points at or before the newest judged time were judged already; a replayed or
+    late reading re-judges that newest time instead, whose window it may have changed.
+    A pure replay changes nothing there, so it finds nothing."""
+    stale = pt <= last_eval[pst]
+    if not stale.any():
+        return pst, pt
+    again = np.unique(pst[stale])
+    return wn.split_keys(np.unique(np.concatenate((wn.keys(pst[~stale], pt[~stale]),
+                                                   wn.keys(again, last_eval[again])))))
+
+
+def series_read(points: Points, store: SeriesStore, written: np.ndarray) -> np.ndarray:
+    """Sorted ids of the series a chunk needs: those it writes to, and every series of a
+    metric its rules read at the stations they judge."""
+    needed = set(np.unique(written).tolist())
+    for c, (pst, _) in points.items():
+        ust = np.unique(pst)
+        for metric in c.metrics:
+            look = store.lookup(ust, metric)
+            needed.update(look[look >= 0].tolist())
+    return np.array(sorted(needed), dtype=np.int64)

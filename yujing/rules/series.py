@@ -1,0 +1,208 @@
+"""The series store: each (station, metric) series' recent readings, keyed by their own
+timestamps, so replaying a reading changes nothing.
+
+Stations and metrics get small integer ids as they appear (the engine's arrays
+are indexed by them). A reading more than ``lateness_ms`` behind the newest
+reading that arrived before it in its series is late: it is reported, never
+merged silently. After a chunk each touched series is trimmed to its horizon
+(the longest window of the rules that read it, plus the lateness), and to at
+least the readings an anomaly model looks back on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from yujing.rules import windows as wn
+from yujing.rules.arrays import NONE, Grow, from_bytes, shuffle, to_bytes, unshuffle
+
+
+@dataclass(frozen=True)
+class SeriesView:
+    ts: np.ndarray
+    v: np.ndarray
+
+
+class SeriesStore:
+    """``horizon(station, metric)`` says how far back (ms, lateness not included) the
+    rules need that series; ``keep_points`` maps a metric to the readings to keep."""
+
+    def __init__(self, lateness_ms: int, horizon: Callable[[str, str], int]) -> None:
+        self.lateness_ms = lateness_ms
+        self.horizon = horizon
+        self.keep_points: dict[str, int] = {}
+        self.station_index: dict[str, int] = {}
+        self.station_names: list[str] = []
+        self.metric_index: dict[str, int] = {}
+        self.metric_names: list[str] = []
+        self.ts: list[np.ndarray] = []
+        self.v: list[np.ndarray] = []
+        self.metric_of: list[int] = []
+        self.horizon_of: list[int] = []  # window kept: the longest rule on that station
+        self._sid = np.full((64, 8), -1, dtype=np.int64)
+        self.newest = Grow(NONE, np.int64)
+        self.watermark = 0  # newest event time accepted (the engine moves it)
+
+    # -- identities -------------------------------------------------------------------------
+
+    def station(self, name: str) -> tuple[int, bool]:
+        """The station's id, and whether it is new."""
+        i = self.station_index.get(name)
+        if i is not None:
+            return i, False
+        i = self.station_index[name] = len(self.station_names)
+        self.station_names.append(name)
+        return i, True
+
+    def metric(self, name: str) -> tuple[int, bool]:
+        """The metric's id, and whether it is new."""
+        i = self.metric_index.get(name)
+        if i is not None:
+            return i, False
+        i = self.metric_index[name] = len(self.metric_names)
+        self.metric_names.append(name)
+        return i, True
+
+    def ids(self, st: np.ndarray, m: np.ndarray) -> np.ndarray:
+        """Series ids of (station, metric) pairs; new series start empty."""
+        rows, cols = self._sid.shape
+        if st.size and (st.max() >= rows or m.max() >= cols):
+            grown = np.full((max(rows, int(st.max()) + 1) * 2, max(cols, int(m.max()) + 1) * 2),
+                            -1, dtype=np.int64)
+            grown[:rows, :cols] = self._sid
+            self._sid = grown
+        sid = self._sid[st, m]
+        missing = sid < 0
+        if missing.any():
+            for s, mm in np.unique(np.stack((st[missing], m[missing]), axis=1), axis=0).tolist():
+                self._sid[s, mm] = len(self.ts)
+                self.ts.append(np.empty(0, np.int64))
+                self.v.append(np.empty(0, np.float64))
+                self.metric_of.append(mm)
+                self.horizon_of.append(self._horizon_for(s, mm))
+            self.newest.ensure(len(self.ts))
+            sid = self._sid[st, m]
+        return sid
+
+    def lookup(self, st: np.ndarray, metric: str) -> np.ndarray:
+        """Series ids of ``metric`` at stations ``st``; -1 where there is none."""
+        m = self.metric_index.get(metric)
+        if m is None or m >= self._sid.shape[1]:
+            return np.full(st.shape, -1, dtype=np.int64)
+        return np.where(st < self._sid.shape[0], self._sid[np.minimum(st, self._sid.shape[0] - 1), m], -1)
+
+    def _horizon_for(self, st: int, m: int) -> int:
+        return self.horizon(self.station_names[st], self.metric_names[m]) + self.lateness_ms
+
+    def recompute_horizons(self) -> None:
+        """After the rules' view of the stations changed (registry, models)."""
+        rows, cols = self._sid.shape
+        for st in range(min(rows, len(self.station_names))):
+            for m in range(min(cols, len(self.metric_names))):
+                sid = int(self._sid[st, m])
+                if sid >= 0:
+                    self.horizon_of[sid] = self._horizon_for(st, m)
+
+    def views(self) -> dict[tuple[str, str], SeriesView]:
+        """(station, metric) → the retained window of that series."""
+        out = {}
+        rows, cols = self._sid.shape
+        for st, name in enumerate(self.station_names):
+            for mi, metric in enumerate(self.metric_names):
+                if st < rows and mi < cols and self._sid[st, mi] >= 0:
+                    s = int(self._sid[st, mi])
+                    out[(name, metric)] = SeriesView(self.ts[s], self.v[s])
+        return out
+
+    # -- a chunk ----------------------------------------------------------------------------
+
+    def on_time(self, sid: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Which readings are not late, judged in arrival order against what arrived
+        before in the series (earlier chunks and earlier in this one). Marks the
+        accepted ones as seen."""
+        order = np.argsort(sid, kind="stable")
+        s_sorted, t_sorted = sid[order], t[order]
+        running = np.maximum.accumulate(wn.keys(s_sorted, t_sorted)) - s_sorted * wn.SPAN + wn.EPOCH
+        newest = self.newest.ensure(len(self.ts))
+        seen = np.maximum(running, newest[s_sorted])
+        ok_sorted = t_sorted >= seen - self.lateness_ms
+        ok = np.zeros(sid.size, dtype=bool)
+        ok[order[ok_sorted]] = True
+        np.maximum.at(newest, sid[ok], t[ok])
+        return ok
+
+    def merge(self, needed: np.ndarray, sid: np.ndarray, t: np.ndarray, val: np.ndarray
+              ) -> wn.Flat:
+        """The retained readings of the ``needed`` series (sorted ids) with the new ones
+        (arrival order; the last to arrive wins a timestamp), laid out for the windows."""
+        old_ts = [self.ts[s] for s in needed.tolist()]
+        lens = np.fromiter((a.size for a in old_ts), np.int64, len(old_ts))
+        o_sid = np.repeat(needed, lens)
+        o_ts = np.concatenate(old_ts) if old_ts else np.empty(0, np.int64)
+        o_v = np.concatenate([self.v[s] for s in needed.tolist()]) if old_ts else np.empty(0)
+        return wn.layout(np.concatenate((o_sid, sid)), np.concatenate((o_ts, t)),
+                         np.concatenate((o_v, val)))
+
+    def write_back(self, flat: wn.Flat, touched: np.ndarray) -> None:
+        """Keep each touched series' readings within its horizon of its newest reading."""
+        lo = np.searchsorted(flat.sid, touched, side="left")
+        hi = np.searchsorted(flat.sid, touched, side="right")
+        newest = self.newest.a[touched]
+        horizon = np.asarray([self.horizon_of[s] for s in touched.tolist()], dtype=np.int64)
+        cut = np.searchsorted(flat.key, wn.keys(touched, np.maximum(newest - horizon, wn.EPOCH)),
+                              side="right")
+        if self.keep_points:  # anomaly models look back a number of readings, not a time
+            keep = np.asarray([self.keep_points.get(self.metric_names[self.metric_of[s]], 1)
+                               for s in touched.tolist()], dtype=np.int64)
+            cut = np.minimum(cut, hi - keep)
+        cut = np.minimum(np.maximum(cut, lo), hi - 1)  # always keep the newest reading
+        for s, a, b in zip(touched.tolist(), cut.tolist(), hi.tolist()):
+            self.ts[s] = flat.ts[a:b].copy()
+            self.v[s] = flat.v[a:b].copy()
+
+    # -- snapshot ---------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """The series as plain values and little-endian bytes. Timestamps are stored as
+        deltas and both big columns byte-transposed: regular series then compress to
+        almost nothing."""
+        n = len(self.ts)
+        rows, cols = np.nonzero(self._sid >= 0)
+        sid = self._sid[rows, cols]
+        st = np.empty(n, np.int64)
+        st[sid] = rows
+        lens = np.fromiter((a.size for a in self.ts), np.int64, n)
+        ts = np.concatenate(self.ts) if n else np.empty(0, np.int64)
+        v = np.concatenate(self.v) if n else np.empty(0, np.float64)
+        return {
+            "stations": list(self.station_names), "metrics": list(self.metric_names),
+            "series_station": to_bytes(st),
+            "series_metric": to_bytes(np.asarray(self.metric_of, np.int64)),
+            "lens": to_bytes(lens), "ts_delta": shuffle(np.diff(ts, prepend=np.int64(0))),
+            "v": shuffle(v), "newest": to_bytes(self.newest.ensure(n)[:n]),
+            "watermark": int(self.watermark),
+        }
+
+    def restore(self, snap: dict[str, Any]) -> None:
+        """Load the series of a :meth:`snapshot`; stations and metrics must be registered
+        already (``station``/``metric`` in the snapshot's order)."""
+        st = from_bytes(snap["series_station"], np.int64)
+        m = from_bytes(snap["series_metric"], np.int64)
+        lens = from_bytes(snap["lens"], np.int64)
+        n = int(st.size)
+        self._sid = np.full((max(64, len(self.station_names) * 2),
+                             max(8, len(self.metric_names) * 2)), -1, dtype=np.int64)
+        self._sid[st, m] = np.arange(n, dtype=np.int64)
+        ts = np.cumsum(unshuffle(snap["ts_delta"], np.int64))
+        v = unshuffle(snap["v"], np.float64)
+        bounds = np.cumsum(lens)[:-1]
+        self.ts = list(np.split(ts, bounds)) if n else []
+        self.v = list(np.split(v, bounds)) if n else []
+        self.metric_of = m.tolist()
+        self.horizon_of = [self._horizon_for(s, mm) for s, mm in zip(st.tolist(), m.tolist())]
+        self.newest.ensure(n)[:n] = from_bytes(snap["newest"], np.int64)
+        self.watermark = int(snap["watermark"])
