@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, NoReturn, Optional
 
 import typer
 from rich.console import Console
@@ -28,7 +28,7 @@ app = typer.Typer(help="Anomaly models: train, evaluate against NAB, list the re
 DETECTOR_HELP = f"detector: {', '.join(sorted(KINDS))}"
 
 
-def _fail(msg: str, code: int = 2) -> None:
+def _fail(msg: str, code: int = 2) -> NoReturn:
     typer.echo(msg, err=True)
     raise typer.Exit(code)
 
@@ -80,21 +80,7 @@ def train_cmd(
         frame = pd.DataFrame({"ts": r.ts, "station": pd.Categorical.from_codes(r.si, r.stations),
                               "metric": pd.Categorical.from_codes(r.mi, r.metrics),
                               "value": r.val})
-        groups = None
-        if per == "group":
-            if registry is None:
-                _fail("models train: --per group needs --registry stations.yaml (and "
-                      "--group-field, default town)")
-            try:
-                reg = load_registry(registry)
-            except SourceError as exc:
-                _fail(str(exc))
-            groups = {sid: str(getattr(st, group_field, "") or "") for sid, st in
-                      reg.stations.items()}
-            groups = {k: v for k, v in groups.items() if v}
-            if not groups:
-                _fail(f"models train: no station in {registry} has a {group_field!r}: choose "
-                      "another --group-field")
+        groups = _groups(registry, group_field) if per == "group" else None
         try:
             periods = exclusion_periods(exclude) if exclude else None
             fit_task = bar.add_task(f"fitting {detector} on {metric}", total=1)
@@ -108,6 +94,23 @@ def train_cmd(
     typer.echo(f"{name} version {version.name}: {detector} on {metric}, {t['rows']} readings of "
                f"{t['series']} stations ({t['keys']} {per} keys), {result.excluded} readings in "
                f"hazard periods {'kept' if include_hazards else 'left out'} → {version}")
+
+
+def _groups(registry: Path | None, group_field: str) -> dict[str, str]:
+    """Station → its group (the registry's ``group_field``) for ``--per group``."""
+    if registry is None:
+        _fail("models train: --per group needs --registry stations.yaml (and "
+              "--group-field, default town)")
+    try:
+        reg = load_registry(registry)
+    except SourceError as exc:
+        _fail(str(exc))
+    groups = {sid: str(getattr(st, group_field, "") or "") for sid, st in reg.stations.items()}
+    groups = {k: v for k, v in groups.items() if v}
+    if not groups:
+        _fail(f"models train: no station in {registry} has a {group_field!r}: choose "
+              "another --group-field")
+    return groups
 
 
 @app.command("evaluate")
@@ -161,10 +164,20 @@ def evaluate_cmd(
         reports.append(ev.evaluate(corpus, ev.combine(scores, singles),
                                    "max(" + ",".join(singles) + ")"))
     rows = [row for rep in reports for row in rep.rows(corpus)]
+    _print_tables(rows, corpus, files,
+                  f"record={record}, record_floor={record_floor:g}, refit_every={refit_every}")
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame(rows).to_csv(out, index=False)
+        typer.echo(f"wrote {out}")
+
+
+def _print_tables(rows: list[dict], corpus: list, files: bool, settings: str) -> None:
+    """The totals per detector and profile, the standard profile per category, and (with
+    ``--files``) per file."""
     console = Console(width=max(Console().width, 120))
     t = Table(title=f"NAB scores ({len(corpus)} files, {sum(len(s.windows) for s in corpus)} "
-                    f"windows; record={record}, record_floor={record_floor:g}, "
-                    f"refit_every={refit_every})")
+                    f"windows; {settings})")
     for col in ("detector", "profile", "NAB", "threshold", "found", "false alarms",
                 "precision", "recall", "F1"):
         t.add_column(col, justify="left" if col in ("detector", "profile") else "right")
@@ -194,10 +207,6 @@ def evaluate_cmd(
                 ft.add_row(row["detector"], row["name"], _f(row["raw"], 2),
                            f"{row['found']}/{row['windows']}", str(row["false_alarms"]))
         console.print(ft)
-    if out:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        pd.DataFrame(rows).to_csv(out, index=False)
-        typer.echo(f"wrote {out}")
 
 
 @app.command("list")
