@@ -59,8 +59,8 @@ def train_cmd(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
     """Train one detector on a readings CSV and add it to the registry as a new version."""
-    import pandas as pd  # lazy, like the two below: see the module's docstring
-
+    # lazy: pandas and the detectors (see the module's docstring)
+    import pandas as pd
     from yujing.readings_csv import BacktestInputError, read_readings
     from yujing.models.train import exclusion_periods, train
 
@@ -139,8 +139,8 @@ def evaluate_cmd(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
     """Score detectors in streaming order against labelled windows: NAB scores, P/R/F1."""
-    import pandas as pd  # lazy, like the one below: see the module's docstring
-
+    # lazy: pandas and the detectors (see the module's docstring)
+    import pandas as pd
     from yujing.models import evaluate as ev
 
     kinds = list(detector) or sorted(KINDS)
