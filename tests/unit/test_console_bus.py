@@ -139,3 +139,26 @@ async def test_health_json_has_the_gateways_figures_and_the_window_as_written():
         assert r.status == 302 and r.headers["Location"] == "/console/"
     finally:
         await client.close()
+
+
+async def test_every_page_and_json_view_answers():
+    bus = MemoryBus()
+    client = await serve(bus)
+    try:
+        w = warning()
+        bus.followed["yujing.incidents"](w.incident.encode(), msgspec.json.encode(w))
+        for path in ("/console/", "/console/login", "/console/map", "/console/roster",
+                     "/console/health", f"/console/warnings/{w.incident}",
+                     "/console/stations/DG-HM-R01", "/console/api/board",
+                     f"/console/api/warnings/{w.incident}", "/console/api/health",
+                     f"/v1/warnings/{w.incident}", "/v1/silences", "/v1/cap/feed.xml",
+                     "/console/static/console.js"):
+            r = await client.get(path, headers=AUTH, allow_redirects=False)
+            assert r.status == 200, path
+        detail = await (await client.get(f"/console/api/warnings/{w.incident}",
+                                         headers=AUTH)).json()
+        assert detail["incident"] == w.incident and detail["timeline"] == []
+        r = await client.get("/console/api/stations/NOWHERE", headers=AUTH)
+        assert r.status == 404
+    finally:
+        await client.close()

@@ -37,7 +37,7 @@ from yujing.alerts.silences import add as _check_silence, describe, is_active, p
 from yujing.alerts.templates import local_time
 from yujing.durations import parse_duration_ms
 from yujing.console.session import CONSOLE_KEY, console_of, need_user
-from yujing.console.state import Console, full
+from yujing.console.state import Console, warning_dict
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -45,7 +45,7 @@ def _error(status: int, message: str) -> web.Response:
 
 
 def _summary(w: Warning) -> dict:
-    d = full(w)
+    d = warning_dict(w)
     d.pop("timeline", None)
     d.pop("seen_at_last", None)
     d.pop("commands", None)
@@ -70,7 +70,7 @@ async def get_warning(request: web.Request) -> web.Response:
     if w is None:
         return _error(404, f"unknown incident {request.match_info['id']!r}: GET /v1/warnings "
                            "lists the open ones")
-    return web.json_response(full(w))
+    return web.json_response(warning_dict(w))
 
 
 async def command(request: web.Request) -> web.Response:

@@ -160,7 +160,7 @@ class Console:
         return found
 
 
-def full(w: Warning) -> dict:
+def warning_dict(w: Warning) -> dict:
     """Every field, defaults included (the structs omit them on the wire to stay small)."""
     return msgspec.to_builtins({f: getattr(w, f) for f in w.__struct_fields__})
 

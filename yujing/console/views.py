@@ -27,7 +27,7 @@ from yujing.durations import parse_duration_ms
 from yujing.console import thresholds as th
 from yujing.console.health import counter_by
 from yujing.console.session import console_of, name_of, need_web_user
-from yujing.console.state import Console, full
+from yujing.console.state import Console, warning_dict
 
 RECENT_MS = 86_400_000          # cleared warnings stay on the board's "show cleared" this long
 MAX_POINTS = 1500               # per series in a chart
@@ -140,7 +140,7 @@ async def api_warning(request: web.Request) -> web.Response:
                                  status=404)
     now = clock.now_ms()
     d = summary(c, w, who)
-    full = full(w)
+    full = warning_dict(w)
     d["timeline"] = [{**e, "actor_name": name_of(c, e.get("actor"))} for e in full["timeline"]]
     d["peak"] = w.peak
     d["escalation"] = _escalation(c, w)

@@ -20,7 +20,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import msgspec
-import orjson
 import yaml
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer
