@@ -1,4 +1,4 @@
-"""The gateway process: MQTT and HTTP in, validated batch envelopes out to Kafka.
+"""The ingest gateway: MQTT and HTTP in, validated batch envelopes out to Kafka.
 
 Every source goes through the same steps: parse (pure, per item) → scope
 (the token may write this station?) → sanity (validate.py) → duplicate filter
@@ -6,6 +6,8 @@ Every source goes through the same steps: parse (pure, per item) → scope
 source, reason code and truncated raw payload; nothing is dropped silently.
 
 The station registry and the tokens file are reloaded on change or SIGHUP.
+``yujing gateway`` runs a Gateway with the duty console mounted on its HTTP
+server (yujing/cli/serve.py); tests run it alone.
 """
 
 from __future__ import annotations
