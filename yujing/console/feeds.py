@@ -1,10 +1,10 @@
 """What the console keeps from Kafka besides incidents: recent readings and dead letters.
 
 Readings come from ``yujing.readings`` itself (every gateway's, not only this
-one's), read without a consumer group. The window keeps whole decoded batch
-envelopes (numpy views, no per-reading Python work: DESIGN's hot-path rule)
-up to ``max_readings`` readings and ``keep_ms`` of receive time; a chart asks
-for one station and the envelopes are masked then. Memory is about 24 bytes a
+one's), read without a consumer group (``Bus.tail``, bus.py). The window keeps
+whole decoded batch envelopes (numpy views, no per-reading Python work: DESIGN's
+hot-path rule) up to ``max_readings`` readings and ``keep_ms`` of receive time; a
+chart asks for one station and the envelopes are masked then. Memory is about 24 bytes a
 reading (1,000,000 readings ≈ 24 MB). A gateway restart starts with what the
 topic still holds near its end, so a chart may be short right after a restart.
 
@@ -13,10 +13,8 @@ Dead letters: the newest ``size`` records of ``yujing.deadletter``.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -139,47 +137,3 @@ class DeadLetterRing:
             if not isinstance(raw, str):
                 d["raw"] = orjson.dumps(raw).decode() if raw is not None else ""
         return out
-
-
-async def follow_tail(bootstrap: str, topic: str, back: int,
-                      handle: Callable[[bytes | None, bytes | None], None],
-                      ready: asyncio.Event | None = None) -> None:
-    """Read ``topic`` from ``back`` records before each partition's end, then follow it.
-
-    No consumer group: nobody's offsets move. Tansu under-reports end offsets
-    (DESIGN), so on Tansu the start is earlier than asked, never later.
-    Reconnects until cancelled.
-    """
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    while True:
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
-                                    enable_auto_commit=False, auto_offset_reset="earliest",
-                                    fetch_max_wait_ms=100)
-        try:
-            await consumer.start()
-            parts = consumer.partitions_for_topic(topic)
-            if not parts:
-                await consumer.stop()
-                await asyncio.sleep(1)
-                continue
-            tps = [TopicPartition(topic, p) for p in sorted(parts)]
-            consumer.assign(tps)
-            begin = await consumer.beginning_offsets(tps)
-            end = await consumer.end_offsets(tps)
-            for tp in tps:
-                consumer.seek(tp, max(begin[tp], end[tp] - back))
-            while True:
-                batch = await consumer.getmany(timeout_ms=500)
-                for records in batch.values():
-                    for r in records:
-                        handle(r.key, r.value)
-                if not batch and ready is not None:
-                    ready.set()
-        except asyncio.CancelledError:
-            await consumer.stop()
-            raise
-        except Exception as exc:  # noqa: BLE001 - Kafka away: try again, the console stays up
-            log.warning("console: following %s failed (%s); retrying", topic, exc)
-            await consumer.stop()
-            await asyncio.sleep(1)

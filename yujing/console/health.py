@@ -13,12 +13,12 @@ configured", never as zero.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import deque
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from yujing import clock
 from yujing import metrics as m
 
 
@@ -68,7 +68,8 @@ class Health:
         self.prev: dict[str, tuple[float, float]] = {}   # url -> (t, worker readings total)
 
     def sample(self, now: float | None = None) -> None:
-        self.samples.append((time.time() if now is None else now,
+        """Record the ingest counters at ``now`` (epoch seconds; default the clock's)."""
+        self.samples.append((clock.now_ms() / 1000 if now is None else now,
                              counter_by(m.READINGS_ACCEPTED, "source")))
 
     def rates(self, span_s: float = 10.0) -> dict[str, float]:
@@ -98,7 +99,7 @@ class Health:
                 return {"what": what, "url": url, "ok": False, "error": str(exc) or
                         type(exc).__name__}
             s = parse_exposition(text)
-            now = time.time()
+            now = clock.now_ms() / 1000
             d: dict[str, Any] = {"what": what, "url": url, "ok": True}
             lag = s.get("yujing_worker_consumer_lag")
             if lag is not None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from yujing.alerts.roster import DOMAINS, ROLES, Roster
+from yujing.alerts.roster import DEFAULT_DOMAINS, DOMAINS, ROLES, Roster
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,6 @@ class Rights:
     def domain_of(self, hazard: str) -> str:
         if self.roster is not None:
             return self.roster.domains.get(hazard, "duty_room")
-        from yujing.alerts.roster import DEFAULT_DOMAINS
         return DEFAULT_DOMAINS.get(hazard, "duty_room")
 
     def team_for(self, hazard: str, town: str) -> tuple[str | None, str]:

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import tempfile
 import threading
-import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import msgspec
-import orjson
 import yaml
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer
@@ -28,11 +29,11 @@ from rich.table import Table
 from rich.text import Text
 
 from yujing import clock
-from yujing.alerts.templates import local_time
-from yujing.config import Config
+from yujing.config import Config, load_config
 from yujing.connectors.embedded import free_port
 from yujing.domain import EventKind, Grade, WarningEvent
 from yujing.envelope import count
+from yujing.stations import load_registry
 from yujing.supervisor import Supervisor
 from yujing.sim.publisher import Publisher
 from yujing.sim.scenario import GAUGES, HOURS, rainstorm
@@ -41,8 +42,14 @@ _STYLE = {Grade.BLUE: "bold blue", Grade.YELLOW: "bold yellow", Grade.ORANGE: "b
           Grade.RED: "bold red"}
 
 
+def local_time(ts_ms: int, tz: ZoneInfo) -> str:
+    """Wall time in the configured zone (``timezone:``), as the demo's lines show it."""
+    return datetime.fromtimestamp(ts_ms / 1000, tz).strftime("%Y-%m-%d %H:%M")
+
+
 @dataclass
 class DemoState:
+    tz: ZoneInfo
     readings_in_kafka: int = 0
     published: int = 0
     sim_ts: int = 0
@@ -52,7 +59,7 @@ class DemoState:
 
     def line(self, rate: float) -> Text:
         by = Counter(self.active.values())
-        t = Text(f"sim {local_time(self.sim_ts) if self.sim_ts else '-':16}  "
+        t = Text(f"sim {local_time(self.sim_ts, self.tz) if self.sim_ts else '-':16}  "
                  f"published {self.published:6d}  in Kafka {self.readings_in_kafka:6d}  "
                  f"{rate:7.0f} readings/s  active: ")
         for g in (Grade.RED, Grade.ORANGE, Grade.YELLOW, Grade.BLUE):
@@ -80,7 +87,6 @@ def _demo_config(cfg: Config, receiver_port: int, workdir: Path) -> Path:
     if cfg.worker.registry is not None:
         # Only the gauges the scenario feeds: every other registered station would
         # (rightly) raise a no-data warning in a drill that does not simulate it.
-        from yujing.stations import load_registry
         reg = load_registry(cfg.worker.registry)
         keep = [st.model_dump(mode="json", exclude_defaults=True)
                 for sid, st in reg.stations.items() if sid in GAUGES]
@@ -93,7 +99,6 @@ def _demo_config(cfg: Config, receiver_port: int, workdir: Path) -> Path:
 
 
 def _port_busy(port: int) -> bool:
-    import socket
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
@@ -125,7 +130,7 @@ async def _watch(bootstrap: str, cfg: Config, state: DemoState, console: Console
                     else:
                         state.active[ev.key] = Grade(ev.grade)
                     g = Grade(ev.grade)
-                    console.print(Text(f"{local_time(ev.ts)}  {ev.kind.value:8}  {g.zh}{g.label:>7}  "
+                    console.print(Text(f"{local_time(ev.ts, state.tz)}  {ev.kind.value:8}  {g.zh}{g.label:>7}  "
                                        f"{ev.town} {ev.station_name or ev.station}  {ev.rule_name}  "
                                        f"{ev.reason}", style=_STYLE.get(g, "")))
     finally:
@@ -152,8 +157,9 @@ async def _receiver(state: DemoState, console: Console, port: int) -> web.AppRun
 
 def _summary(state: DemoState, console: Console) -> None:
     table = Table(title="Warnings in this run")
-    for col in ("incident", "station", "town", "rule", "highest", "raised (UTC+8)",
-                "cleared (UTC+8)", "events"):
+    zone = state.tz.key
+    for col in ("incident", "station", "town", "rule", "highest", f"raised ({zone})",
+                f"cleared ({zone})", "events"):
         table.add_column(col)
     incidents: dict[str, list[WarningEvent]] = {}
     for ev in state.events:
@@ -163,7 +169,8 @@ def _summary(state: DemoState, console: Console) -> None:
         cleared = next((e for e in evs if e.kind == EventKind.CLEARED), None)
         table.add_row(inc, evs[0].station_name or evs[0].station, evs[0].town, evs[0].rule_name,
                       Text(f"{top.zh} {top.label}", style=_STYLE.get(top, "")),
-                      local_time(evs[0].ts), local_time(cleared.ts) if cleared else "active",
+                      local_time(evs[0].ts, state.tz),
+                      local_time(cleared.ts, state.tz) if cleared else "active",
                       str(len(evs)))
     console.print(table)
     console.print(f"readings published {state.published}, in Kafka {state.readings_in_kafka}, "
@@ -173,11 +180,10 @@ def _summary(state: DemoState, console: Console) -> None:
 
 def run_demo(cfg: Config, config_path: Path | None, duration_s: float) -> int:
     console = Console()
-    state = DemoState()
+    state = DemoState(cfg.tz)
     workdir = Path(tempfile.mkdtemp(prefix="yujing-demo-"))
     receiver_port = free_port()
     demo_cfg_path = _demo_config(cfg, receiver_port, workdir)
-    from yujing.config import load_config
     demo_cfg = load_config(demo_cfg_path)
     sup = Supervisor(demo_cfg, demo_cfg_path, log_dir=workdir / "logs")
     interrupted = threading.Event()
@@ -212,12 +218,12 @@ async def _run(sup: Supervisor, ends, cfg: Config, state: DemoState, console: Co
         state.published = pub.published
 
     publish = loop.run_in_executor(None, pub.run, steps, duration_s, on_step)
-    last, last_n = time.monotonic(), 0
+    last, last_n = clock.monotonic(), 0
     rate = 0.0
     with Live(state.line(0), console=console, refresh_per_second=4, transient=True) as live:
         while not publish.done() and not interrupted.is_set():
             await asyncio.sleep(0.25)
-            now = time.monotonic()
+            now = clock.monotonic()
             if now - last >= 1:
                 rate = (state.readings_in_kafka - last_n) / (now - last)
                 last, last_n = now, state.readings_in_kafka
@@ -225,14 +231,14 @@ async def _run(sup: Supervisor, ends, cfg: Config, state: DemoState, console: Co
             if sup.failed():
                 break
         # let the worker finish: wait for all readings in Kafka and a quiet spell of events
-        quiet_since, seen = time.monotonic(), len(state.events)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not interrupted.is_set() and not sup.failed():
+        quiet_since, seen = clock.monotonic(), len(state.events)
+        deadline = clock.monotonic() + 60
+        while clock.monotonic() < deadline and not interrupted.is_set() and not sup.failed():
             await asyncio.sleep(0.25)
             live.update(state.line(0))
             if len(state.events) != seen or len(state.notifications) < len(state.events):
-                quiet_since, seen = time.monotonic(), len(state.events)
-            if state.readings_in_kafka >= pub.published and time.monotonic() - quiet_since > 6:
+                quiet_since, seen = clock.monotonic(), len(state.events)
+            if state.readings_in_kafka >= pub.published and clock.monotonic() - quiet_since > 6:
                 break
     pub.close()
     stop.set()

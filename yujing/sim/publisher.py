@@ -8,6 +8,7 @@ import orjson
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from yujing import clock
 from yujing.connectors.mqtt import parse_url
 from yujing.sim.scenario import Step
 
@@ -39,13 +40,13 @@ class Publisher:
     def run(self, steps: list[Step], duration_s: float, on_step=None) -> None:  # noqa: ANN001
         """Publish all steps evenly over ``duration_s`` (accelerated time)."""
         gap = duration_s / max(len(steps), 1)
-        t0 = time.monotonic()
+        t0 = clock.monotonic()
         for i, step in enumerate(steps):
             for info in self.publish_step(step):
                 info.wait_for_publish(timeout=10)
             if on_step:
                 on_step(i, step)
-            delay = t0 + (i + 1) * gap - time.monotonic()
+            delay = t0 + (i + 1) * gap - clock.monotonic()
             if delay > 0:
                 time.sleep(delay)
 

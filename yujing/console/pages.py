@@ -1,0 +1,289 @@
+"""The console's HTML pages (值班台): server-rendered shells that ``static/console.js`` fills.
+
+Each page carries the words of the chosen language and what is cheap to draw
+on the server (the roster tables, the station map); the live parts come from
+the JSON in ``views.py``. Login, logout and the language switch live here too.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from urllib.parse import quote
+
+from aiohttp import web
+
+from yujing import clock
+from yujing.alerts.roster import DOMAINS, Roster
+from yujing.console import mapsvg
+from yujing.console.i18n import LANGS, t, table
+from yujing.console.session import (COOKIE, LANG_COOKIE, PREFIX, console_of, lang_of, name_of,
+                                    need_page_user)
+from yujing.console.state import Console
+
+NAV = (("board", "/"), ("map", "/map"), ("roster", "/roster"), ("health", "/health"))
+
+
+def _layout(request: web.Request, page: str, title: str, body: str, who: str | None,
+            data: dict | None = None) -> web.Response:
+    c = console_of(request)
+    lang = lang_of(request)
+    other = "en" if lang == "zh" else "zh"
+    e = html.escape
+    nav = "".join(f'<a href="{PREFIX}{path}" class="{"on" if page == key else ""}">'
+                  f'{e(t(key, lang))}</a>' for key, path in NAV) if who else ""
+    user = (f'<span class="user">{e(t("signed_in", lang))}: <b id="me">{e(name_of(c, who))}</b> '
+            f'({e(who)})</span><a href="{PREFIX}/logout">{e(t("logout", lang))}</a>'
+            if who else "")
+    cfg = {"page": page, "prefix": PREFIX, "lang": lang, "user": who or "",
+           "user_name": name_of(c, who), **(data or {})}
+    js_cfg = json.dumps(cfg, ensure_ascii=False).replace("</", "<\\/")
+    js_t = json.dumps(table(lang), ensure_ascii=False).replace("</", "<\\/")
+    text = f"""<!doctype html>
+<html lang="{'zh-CN' if lang == 'zh' else 'en'}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{e(title)} · {e(t("app", lang))}</title>
+<link rel="stylesheet" href="{PREFIX}/static/console.css">
+<link rel="icon" href="{PREFIX}/static/icon.svg" type="image/svg+xml">
+</head><body data-page="{page}">
+<header><a class="brand" href="{PREFIX}/">预警 <span>{e(t("app", lang))}</span></a>
+<nav>{nav}</nav><span class="spacer"></span>
+<span id="live" class="live" hidden></span>{user}
+<a id="lang" href="{PREFIX}/lang?to={other}&amp;next={e(quote(request.path_qs))}">{e(t("lang_other", lang))}</a>
+</header>
+<main>{body}</main>
+<script>window.YJ = {js_cfg};
+window.T = {js_t};</script>
+<script src="{PREFIX}/static/console.js" defer></script>
+</body></html>"""
+    return web.Response(text=text, content_type="text/html", charset="utf-8",
+                        headers={"Cache-Control": "no-store"})
+
+
+async def login_page(request: web.Request) -> web.Response:
+    lang = lang_of(request)
+    nxt = request.query.get("next", f"{PREFIX}/")
+    bad = request.query.get("bad")
+    e = html.escape
+    body = f"""<section class="login"><h1>{e(t("login_title", lang))}</h1>
+<form method="post" action="{PREFIX}/login">
+<input type="hidden" name="next" value="{e(nxt)}">
+<label>{e(t("token", lang))} <input id="token" name="token" type="password" autocomplete="current-password" required autofocus></label>
+<button id="login" type="submit">{e(t("login", lang))}</button>
+{f'<p class="error" role="alert">{e(t("bad_token", lang))}</p>' if bad else ''}
+<p class="help">{e(t("token_help", lang))}</p></form></section>"""
+    return _layout(request, "login", t("login", lang), body, None)
+
+
+def _safe_next(nxt: str) -> str:
+    return nxt if nxt.startswith(PREFIX + "/") and "//" not in nxt[1:] else f"{PREFIX}/"
+
+
+async def login(request: web.Request) -> web.Response:
+    c = console_of(request)
+    form = await request.post()
+    nxt = _safe_next(str(form.get("next") or ""))
+    token = str(form.get("token") or "").strip()
+    if not token or c.person_of(token) is None:
+        raise web.HTTPFound(f"{PREFIX}/login?bad=1&next={quote(nxt)}")
+    resp = web.HTTPFound(nxt)
+    resp.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/",
+                    max_age=7 * 86_400, secure=request.secure)
+    raise resp
+
+
+async def logout(request: web.Request) -> web.Response:
+    resp = web.HTTPFound(f"{PREFIX}/login")
+    resp.del_cookie(COOKIE, path="/")
+    raise resp
+
+
+async def set_lang(request: web.Request) -> web.Response:
+    to = request.query.get("to", "zh")
+    resp = web.HTTPFound(_safe_next(request.query.get("next", f"{PREFIX}/")))
+    resp.set_cookie(LANG_COOKIE, to if to in LANGS else "zh", path="/", max_age=365 * 86_400,
+                    samesite="Lax")
+    raise resp
+
+
+def _grade_select(lang: str) -> str:
+    opts = "".join(f'<option value="{g}">{html.escape(t(f"grade_{g}", lang))}</option>'
+                   for g in (4, 3, 2, 1))
+    return f'<option value="">{html.escape(t("all", lang))}</option>{opts}'
+
+
+async def board_page(request: web.Request) -> web.Response:
+    who = need_page_user(request)
+    lang = lang_of(request)
+    e = html.escape
+    counters = "".join(
+        f'<div class="counter g{g}" data-grade="{g}"><span class="badge g{g}">'
+        f'<i class="ico"></i>{e(t(f"grade_{g}", lang))}</span><b class="n">0</b></div>'
+        for g in (4, 3, 2, 1))
+    body = f"""<section class="counters" id="counters">{counters}</section>
+<section class="filters">
+<label>{e(t("town", lang))} <select id="f-town"><option value="">{e(t("all", lang))}</option></select></label>
+<label>{e(t("domain", lang))} <select id="f-domain"><option value="">{e(t("all", lang))}</option>
+{"".join(f'<option value="{d}">{e(t("d_" + d, lang))}</option>' for d in DOMAINS)}</select></label>
+<label>{e(t("hazard", lang))} <select id="f-hazard"><option value="">{e(t("all", lang))}</option></select></label>
+<label>{e(t("grade", lang))} <select id="f-grade">{_grade_select(lang)}</select></label>
+<label class="check"><input type="checkbox" id="f-cleared"> {e(t("show_cleared", lang))}</label>
+</section>
+<table class="board" id="board"><thead><tr>
+<th>{e(t("grade", lang))}</th><th>{e(t("hazard", lang))}</th><th>{e(t("station", lang))}</th>
+<th>{e(t("town", lang))}</th><th>{e(t("state", lang))}</th><th>{e(t("raised", lang))}</th>
+<th>{e(t("reason", lang))}</th><th>{e(t("team", lang))}</th></tr></thead><tbody></tbody></table>
+<p id="empty" class="empty" hidden>{e(t("no_warnings", lang))}</p>"""
+    return _layout(request, "board", t("board", lang), body, who)
+
+
+async def map_page(request: web.Request) -> web.Response:
+    who = need_page_user(request)
+    lang = lang_of(request)
+    c = console_of(request)
+    reg = c.registry()
+    svg = mapsvg.render(reg.stations.values() if reg else [], t("outline", lang))
+    e = html.escape
+    legend = "".join(f'<span class="badge g{g}"><i class="ico"></i>{e(t(f"grade_{g}", lang))}'
+                     f'</span>' for g in (4, 3, 2, 1))
+    body = f"""<section class="maprow"><div class="mapbox">{svg}</div>
+<aside><h2>{e(t("legend", lang))}</h2><p class="legend">{legend}
+<span class="badge g0"><i class="ico"></i>{e(t("no_active", lang))}</span></p>
+<p class="help">{e(t("outline", lang))}</p>
+<ul id="map-list" class="maplist"></ul></aside></section>"""
+    return _layout(request, "map", t("map", lang), body, who)
+
+
+async def warning_page(request: web.Request) -> web.Response:
+    who = need_page_user(request)
+    lang = lang_of(request)
+    iid = request.match_info["id"]
+    e = html.escape
+    silence_opts = "".join(f'<option value="{d}">{d}</option>' for d in ("1h", "2h", "6h", "24h"))
+    body = f"""<section id="detail" data-incident="{e(iid)}">
+<div class="head" id="w-head"></div>
+<div class="actions" id="actions">
+<form id="f-ack"><input name="note" placeholder="{e(t("note_ph", lang))}"><button id="btn-ack" type="submit">{e(t("ack", lang))}</button></form>
+<form id="f-note"><input name="text" required placeholder="{e(t("note_req", lang))}"><button id="btn-note" type="submit">{e(t("note", lang))}</button></form>
+<form id="f-clear"><input name="reason" required placeholder="{e(t("reason_req", lang))}"><button id="btn-clear" type="submit">{e(t("clear", lang))}</button></form>
+<form id="f-silence"><label>{e(t("silence_for", lang))} <select name="duration">{silence_opts}</select></label><input name="reason" required placeholder="{e(t("silence_reason", lang))}"><button id="btn-silence" type="submit">{e(t("silence", lang))}</button></form>
+<p id="act-msg" class="msg" role="status"></p></div>
+<div class="cols"><div class="col">
+<h2>{e(t("timeline", lang))}</h2><ol id="timeline" class="timeline"></ol></div>
+<div class="col"><h2>{e(t("chart", lang))}</h2><div id="chart"></div>
+<h2>{e(t("duty_now", lang))}</h2><div id="duty"></div>
+<h2>{e(t("plan", lang))}</h2><div id="plan" class="plan"></div></div></div></section>"""
+    return _layout(request, "warning", iid, body, who, {"incident": iid})
+
+
+async def station_page(request: web.Request) -> web.Response:
+    who = need_page_user(request)
+    lang = lang_of(request)
+    sid = request.match_info["id"]
+    e = html.escape
+    body = f"""<section id="station" data-station="{e(sid)}"><div class="head" id="s-head"></div>
+<div class="cols"><div class="col"><h2>{e(t("warnings_here", lang))}</h2>
+<table class="board" id="s-warnings"><tbody></tbody></table>
+<h2>{e(t("latest", lang))}</h2><table class="kv" id="s-latest"><tbody></tbody></table>
+<h2>{e(t("thresholds", lang))}</h2><table class="kv" id="s-thresholds"><tbody></tbody></table>
+<h2>{e(t("plan", lang))}</h2><div id="plan" class="plan"></div>
+<h2>{e(t("contacts", lang))}</h2><ul id="s-contacts"></ul></div>
+<div class="col"><h2>{e(t("chart", lang))}</h2><div id="chart"></div></div></div></section>"""
+    return _layout(request, "station", sid, body, who, {"station": sid})
+
+
+def _person(c: Console, pid: str | None) -> str:
+    if not pid:
+        return '<span class="gap">—</span>'
+    p = c.roster.person(pid) if c.roster is not None else None
+    name = p.name if p else pid
+    phone = f' <span class="phone">{html.escape(p.phone)}</span>' if p and p.phone else ""
+    return f'<span class="person" data-person="{html.escape(pid)}">{html.escape(name)}</span>{phone}'
+
+
+def _local(c: Console, ms: int) -> str:
+    r = c.roster
+    return r.local(ms).strftime("%m-%d %H:%M") if r is not None else str(ms)
+
+
+async def roster_page(request: web.Request) -> web.Response:
+    who = need_page_user(request)
+    lang = lang_of(request)
+    c = console_of(request)
+    e = html.escape
+    r = c.roster
+    if r is None:
+        return _layout(request, "roster", t("roster", lang),
+                       f'<p class="empty">{e(t("no_roster", lang))}</p>', who)
+    now = clock.now_ms()
+    head = (f'<tr><th>{e(t("team", lang))}</th><th>{e(t("domain", lang))}</th>'
+            f'<th>{e(t("town", lang))}</th><th>{e(t("role_A", lang))}</th>'
+            f'<th>{e(t("role_B", lang))}</th><th>{e(t("role_leader", lang))}</th>'
+            f'<th>{e(t("since", lang))}/{e(t("until", lang))} · {e(t("why", lang))}</th>'
+            f'<th>{e(t("duty_next", lang))} (A / B / {e(t("role_leader", lang))})</th></tr>')
+    doms = [d for d in DOMAINS if d != "duty_room"]
+    thead = (f'<tr><th>{e(t("town", lang))}</th>'
+             + "".join(f'<th>{e(t("d_" + d, lang))}</th>' for d in doms) + "</tr>")
+    body = (f'<h2>{e(t("per_team", lang))}</h2><table class="roster" id="roster-teams">'
+            f'<thead>{head}</thead><tbody>{"".join(_team_rows(c, r, who, lang, now))}</tbody>'
+            f'</table><h2>{e(t("per_town", lang))}</h2><table class="roster" id="roster-towns">'
+            f'<thead>{thead}</thead><tbody>{"".join(_town_rows(c, r, doms, now))}</tbody></table>'
+            f'<p class="help">{e(r.source)} · {e(str(r.tz))}</p>')
+    return _layout(request, "roster", t("roster", lang), body, who)
+
+
+def _team_rows(c: Console, r: Roster, who: str, lang: str, now: int) -> list[str]:
+    """Per team: who is A, B and leader now, since when and why, and who comes next."""
+    e = html.escape
+    rows = []
+    for tid, team in r.teams.items():
+        d = r.duty(tid, now)
+        n = r.duty(tid, d.end_ms) if d.end_ms > now else None
+        regions = "、".join(team.regions) if team.regions != ["*"] else t("all", lang)
+        mine = " mine" if who in c.rights._members.get(tid, set()) else ""
+        rows.append(
+            f'<tr class="team{mine}" data-team="{e(tid)}"><td><b>{e(team.name)}</b><br>'
+            f'<small>{e(tid)}</small></td><td>{e(t("d_" + team.domain, lang))}</td>'
+            f'<td>{e(regions)}</td><td class="now">{_person(c, d.A)}</td>'
+            f'<td class="now">{_person(c, d.B)}</td><td>{_person(c, d.leader)}</td>'
+            f'<td><small>{e(_local(c, d.start_ms))} – {e(_local(c, d.end_ms))}<br>'
+            f'{e("; ".join(d.why))}</small></td>'
+            + (f'<td>{_person(c, n.A)} / {_person(c, n.B)} / {_person(c, n.leader)}<br><small>'
+               f'{e(t("since", lang))} {e(_local(c, n.start_ms))}</small></td>' if n else "<td></td>")
+            + "</tr>")
+    return rows
+
+
+def _town_rows(c: Console, r: Roster, doms: list[str], now: int) -> list[str]:
+    """Per town of the registry: which team and who answers for each domain there, now."""
+    e = html.escape
+    reg = c.registry()
+    towns = sorted({s.town for s in (reg.stations.values() if reg else []) if s.town})
+    rows = []
+    for town in towns:
+        cells = []
+        for dom in doms:
+            hazard = next((h for h, d in r.domains.items() if d == dom), dom)
+            tid, _ = r.team_for(hazard, town)
+            if tid is None:
+                cells.append('<td class="gap">—</td>')
+                continue
+            d = r.duty(tid, now)
+            cells.append(f'<td><small>{e(r.teams[tid].name)}</small><br>A {_person(c, d.A)}'
+                         f' · B {_person(c, d.B)}</td>')
+        rows.append(f'<tr data-town="{e(town)}"><th>{e(town)}</th>{"".join(cells)}</tr>')
+    return rows
+
+
+async def health_page(request: web.Request) -> web.Response:
+    who = need_page_user(request)
+    lang = lang_of(request)
+    e = html.escape
+    body = f"""<section class="health" id="health">
+<div class="card"><h2>{e(t("ingest", lang))}</h2><div id="h-ingest"></div><div id="h-spark"></div></div>
+<div class="card"><h2>{e(t("lag", lang))} · {e(t("worker_rate", lang))}</h2><div id="h-lag"></div></div>
+<div class="card"><h2>{e(t("backlog", lang))}</h2><div id="h-backlog"></div></div>
+<div class="card"><h2>{e(t("kafka_incidents", lang))} · {e(t("window", lang))}</h2><div id="h-console"></div></div>
+<div class="card wide"><h2>{e(t("deadletters", lang))}</h2><div id="h-dead"></div></div>
+</section>"""
+    return _layout(request, "health", t("health", lang), body, who)

@@ -1,0 +1,186 @@
+"""The console's read model and command sender, shared by the /v1 API and the web pages.
+
+Incidents and silences come from the snapshots the workers write to
+``yujing.incidents``; recent readings and dead letters from their topics
+(``feeds.py``); everything arrives through the ``Bus`` the serving process
+passes in (``bus.py``). Commands are not applied here: they go to
+``yujing.commands`` on the partition of the warning's book, and the worker that
+owns that partition applies them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from yujing import clock
+from yujing.alerts.records import Command, Silence, Warning
+from yujing.alerts.roster import Roster, load_roster
+from yujing.config import Config
+from yujing.console.bus import Bus
+from yujing.console.feeds import DeadLetterRing, ReadingsWindow
+from yujing.console.health import Health, scrape_urls
+from yujing.console.rights import Rights, Verdict
+from yujing.rules.loader import load_rules
+from yujing.stations import FileWatcher, Registry, Station
+
+log = logging.getLogger("yujing.console")
+_enc = msgspec.json.Encoder()
+_warning = msgspec.json.Decoder(Warning)
+_silence = msgspec.json.Decoder(Silence)
+
+
+class Console:
+    """The read model (incidents and silences from ``yujing.incidents``) and the command sender.
+
+    ``registry`` gives the gateway's current station registry (it reloads on
+    change); ``gateway_health`` the gateway's own /healthz figures.
+    """
+
+    def __init__(self, cfg: Config, bus: Bus,
+                 registry: Callable[[], Registry | None] = lambda: None,
+                 gateway_health: Callable[[], dict] = dict) -> None:
+        self.cfg = cfg
+        self.bus = bus
+        self._registry = registry
+        self.gateway_health = gateway_health
+        self.incidents: dict[str, Warning] = {}
+        self.silences: dict[str, Silence] = {}
+        self.tokens = {tok: who for who, tok in self.cfg.console.tokens.items() if tok}
+        secret = self.cfg.console.link_secret or os.environ.get("YUJING_LINK_SECRET")
+        self.secret = secret.encode() if secret else None
+        self.base = (self.cfg.console.public_url
+                     or f"http://{self.cfg.http.host}:{self.cfg.http.port}").rstrip("/")
+        self.task: asyncio.Task | None = None
+        self.caught_up = asyncio.Event()
+        s = self.cfg.console
+        # A roster that does not load stops the gateway here, before any port opens: without
+        # it the console could not tell who may act on what.
+        self.roster = load_roster(self.cfg.alerts.roster) if self.cfg.alerts.roster else None
+        self.rights = Rights(self.roster, s.admins)
+        self.rules: dict[str, Any] = _rules(self.cfg.worker.rules_dir)
+        self.readings = ReadingsWindow(s.readings_max, s.readings_window.ms)
+        self.deadletters = DeadLetterRing(200)
+        self.health = Health(scrape_urls(self.cfg))
+        self.subscribers: set[asyncio.Queue] = set()
+        self.last_snapshot_ms = 0
+        self.tasks: list[asyncio.Task] = []
+
+    async def start(self) -> None:
+        k = self.cfg.kafka
+        await self.bus.ensure_topics([k.topics.warnings, k.topics.commands, k.topics.incidents])
+        self.task = asyncio.create_task(self.bus.follow(
+            k.topics.incidents, lambda key, value: self._apply(key or b"", value),
+            self.caught_up))
+        now = clock.now_ms
+        if self.cfg.console.readings_max:
+            self.tasks.append(asyncio.create_task(self.bus.tail(
+                k.topics.readings, 2000,
+                lambda key, value: value is not None and self.readings.add_payload(value, now()))))
+        self.tasks.append(asyncio.create_task(self.bus.tail(
+            k.topics.deadletter, 200, lambda key, value: self.deadletters.add_payload(value))))
+        self.tasks.append(asyncio.create_task(self._sample()))
+        if self.cfg.alerts.roster:
+            watcher = FileWatcher(self.cfg.alerts.roster, load_roster, self._set_roster, "roster")
+            self.tasks.append(asyncio.create_task(watcher.run()))
+
+    def _set_roster(self, roster: Roster) -> None:
+        self.roster = roster
+        self.rights = Rights(roster, self.cfg.console.admins)
+
+    async def _sample(self) -> None:
+        while True:
+            self.health.sample()
+            await asyncio.sleep(2)
+
+    async def stop(self) -> None:
+        self.close_streams()
+        for t in [self.task, *self.tasks]:
+            if t:
+                t.cancel()
+        await asyncio.gather(*(t for t in [self.task, *self.tasks] if t), return_exceptions=True)
+
+    def close_streams(self) -> None:
+        """End every live stream (at shutdown: aiohttp waits for open handlers)."""
+        for q in list(self.subscribers):
+            _offer(q, None)
+
+    def publish(self, event: tuple[str, Any]) -> None:
+        for q in list(self.subscribers):
+            if not _offer(q, event):
+                self.subscribers.discard(q)   # a stuck client: its stream ends, it reconnects
+                _offer(q, None, force=True)
+
+    def _apply(self, key: bytes, value: bytes | None) -> None:
+        if value is None:  # past retention in the book
+            iid = key.decode(errors="replace")
+            if self.incidents.pop(iid, None) is not None:
+                self.publish(("removed", iid))
+            return
+        try:
+            if key.startswith(b"silence:"):
+                s = _silence.decode(value)
+                self.silences[s.id] = s
+                self.publish(("silence", s))
+            else:
+                w = _warning.decode(value)
+                old = self.incidents.get(w.incident)
+                if old is None or w.updated_ms >= old.updated_ms or len(w.timeline) >= len(old.timeline):
+                    self.incidents[w.incident] = w
+                    self.last_snapshot_ms = clock.now_ms()
+                    self.publish(("incident", w))
+        except msgspec.DecodeError as exc:
+            log.error("console: undecodable incident snapshot skipped: %s", exc)
+
+    async def send(self, cmd: Command, partition: int) -> None:
+        await self.bus.send(self.cfg.kafka.topics.commands, _enc.encode(cmd), partition)
+
+    def registry(self) -> Registry | None:
+        return self._registry()
+
+    def station(self, sid: str) -> Station | None:
+        reg = self.registry()
+        return reg.get(sid) if reg is not None else None
+
+    def may_act(self, who: str, w: Warning) -> Verdict:
+        return self.rights.may_act(who, w.hazard, w.town)
+
+    def person_of(self, given: str) -> str | None:
+        """The person whose console token ``given`` is (compared in constant time)."""
+        found = None
+        for tok, who in self.tokens.items():
+            if hmac.compare_digest(tok.encode(), given.encode()):
+                found = who
+        return found
+
+
+def warning_dict(w: Warning) -> dict:
+    """Every field, defaults included (the structs omit them on the wire to stay small)."""
+    return msgspec.to_builtins({f: getattr(w, f) for f in w.__struct_fields__})
+
+
+def _offer(q: asyncio.Queue, item: Any, force: bool = False) -> bool:
+    try:
+        q.put_nowait(item)
+        return True
+    except asyncio.QueueFull:
+        if force:
+            q.get_nowait()
+            q.put_nowait(item)
+        return False
+
+
+def _rules(folder: Any) -> dict[str, Any]:
+    """Rules by id, for rule names and chart thresholds; the worker reports broken files."""
+    try:
+        return {r.id: r for r in load_rules(folder)} if folder else {}
+    except Exception as exc:  # noqa: BLE001 - the console works without thresholds
+        log.warning("console: rules in %s not loaded (%s); charts show no thresholds", folder,
+                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        return {}

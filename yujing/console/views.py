@@ -1,0 +1,240 @@
+"""The JSON the console's pages read, and their live event stream (``/console/api``, ``/console/events``).
+
+- ``/console/api/board``            open (and recently cleared) warnings, filters
+- ``/console/api/warnings/{id}``    one warning: timeline, chart with threshold lines,
+                                     who is on duty, the response plan
+- ``/console/api/stations/{id}``    a station: latest readings, chart, its warnings
+- ``/console/api/health``           ingest rates, lag, backlog, dead letters
+- ``/console/events``               SSE: ``incident``, ``removed``, ``silence`` events as the
+                                     incident snapshots arrive from ``yujing.incidents``
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import aiohttp
+import numpy as np
+from aiohttp import web
+
+from yujing import clock
+from yujing import metrics as m
+from yujing.alerts.records import State, Warning
+from yujing.alerts.roster import DOMAINS, Roster
+from yujing.durations import parse_duration_ms
+from yujing.console import thresholds as th
+from yujing.console.health import counter_by
+from yujing.console.session import console_of, name_of, need_web_user
+from yujing.console.state import Console, warning_dict
+
+RECENT_MS = 86_400_000          # cleared warnings stay on the board's "show cleared" this long
+MAX_POINTS = 1500               # per series in a chart
+
+
+def summary(c: Console, w: Warning, who: str) -> dict[str, Any]:
+    st = c.station(w.station)
+    v = c.may_act(who, w)
+    team = v.team
+    team_name = c.roster.teams[team].name if team and c.roster and team in c.roster.teams else ""
+    return {"incident": w.incident, "grade": w.grade, "state": w.state.value, "rule": w.rule,
+            "rule_name": w.rule_name, "hazard": w.hazard,
+            "domain": c.rights.domain_of(w.hazard),
+            "station": w.station,
+            "station_name": w.station_name or (st.name if st is not None else w.station),
+            "town": w.town or (st.town if st is not None else ""),
+            "raised_ms": w.raised_ms, "updated_ms": w.updated_ms, "cleared_ms": w.cleared_ms,
+            "first_ts": w.first_ts, "acked_by": w.acked_by, "acked_name": name_of(c, w.acked_by),
+            "cleared_by": w.cleared_by, "value": w.value, "window": w.window,
+            "reason": w.reason, "muted": w.muted, "team": team or "", "team_name": team_name,
+            "can_act": v.ok, "why": v.why, "entries": len(w.timeline)}
+
+
+def _on_board(w: Warning, now: int) -> bool:
+    return w.open or (w.state == State.CLEARED and w.cleared_ms >= now - RECENT_MS)
+
+
+async def api_board(request: web.Request) -> web.Response:
+    c = console_of(request)
+    who = need_web_user(request)
+    now = clock.now_ms()
+    ws = [summary(c, w, who) for w in c.incidents.values() if _on_board(w, now)]
+    reg = c.registry()
+    towns = sorted({s.town for s in (reg.stations.values() if reg else []) if s.town}
+                   | {w["town"] for w in ws if w["town"]})
+    hazards = sorted({r.hazard for r in c.rules.values()} | {w["hazard"] for w in ws})
+    return web.json_response({"warnings": ws, "towns": towns, "hazards": hazards,
+                              "domains": list(DOMAINS), "now": now, "user": who,
+                              "caught_up": c.caught_up.is_set()})
+
+
+def _downsample(ts: np.ndarray, *cols: np.ndarray) -> list[np.ndarray]:
+    if ts.size <= MAX_POINTS:
+        return [ts, *cols]
+    idx = np.unique(np.concatenate([np.linspace(0, ts.size - 1, MAX_POINTS).astype(int)]))
+    return [ts[idx], *(col[idx] for col in cols)]
+
+
+def _chart(c: Console, station_id: str, metrics: list[str], lines: list[dict], t0: int,
+           t1: int | None) -> list[dict]:
+    """Series of ``metrics`` at a station from ``t0``, with the rolling aggregates the
+    threshold lines compare against (computed over readings from before ``t0`` too)."""
+    wmax = max([parse_duration_ms(x["window"]) for x in lines if x["window"]] or [0])
+    series = c.readings.series(station_id, t0 - wmax, t1)
+    out = []
+    for metric in metrics or sorted(series):
+        if metric not in series:
+            continue
+        ts, val = series[metric]
+        aggs = []
+        for key in dict.fromkeys((x["agg"], x["window"]) for x in lines
+                                 if x["metric"] == metric and x["window"]):
+            aggs.append({"agg": key[0], "window": key[1],
+                         "val": th.rolling(ts, val, key[0], key[1])})
+        keep = ts >= t0
+        cols = _downsample(ts[keep], val[keep], *(a["val"][keep] for a in aggs))
+        for a, col in zip(aggs, cols[2:]):
+            a["val"] = [round(float(x), 3) for x in col]
+        out.append({"metric": metric, "ts": [int(x) for x in cols[0]],
+                    "val": [round(float(x), 3) for x in cols[1]], "aggs": aggs,
+                    "lines": [x for x in lines if x["metric"] == metric]})
+    return out
+
+
+def _duty(c: Console, roster: Roster | None, team: str | None, now: int) -> dict | None:
+    if roster is None or team is None or team not in roster.teams:
+        return None
+
+    def view(d: Any) -> dict:
+        def person(pid: str | None) -> dict | None:
+            if not pid:
+                return None
+            p = roster.person(pid)
+            return {"id": pid, "name": p.name if p else pid, "phone": p.phone if p else ""}
+        return {"A": person(d.A), "B": person(d.B), "leader": person(d.leader),
+                "start_ms": d.start_ms, "end_ms": d.end_ms, "why": "; ".join(d.why)}
+
+    d = roster.duty(team, now)
+    nxt = roster.duty(team, d.end_ms) if d.end_ms > now else None
+    tm = roster.teams[team]
+    return {"team": team, "team_name": tm.name, "domain": tm.domain, "now": view(d),
+            "next": view(nxt) if nxt is not None else None}
+
+
+def _escalation(c: Console, w: Warning) -> dict:
+    if w.esc is None or not w.esc.next_ms:
+        return {"running": False}
+    steps = c.cfg.alerts.policy(w.grade).steps
+    roles = steps[w.esc.step] if w.esc.step < len(steps) else ["reminder"]
+    return {"running": True, "next_ms": w.esc.next_ms, "roles": roles, "step": w.esc.step,
+            "reminders": w.esc.reminders}
+
+
+async def api_warning(request: web.Request) -> web.Response:
+    c = console_of(request)
+    who = need_web_user(request)
+    w = c.incidents.get(request.match_info["id"])
+    if w is None:
+        return web.json_response({"error": f"unknown incident {request.match_info['id']!r}"},
+                                 status=404)
+    now = clock.now_ms()
+    d = summary(c, w, who)
+    full = warning_dict(w)
+    d["timeline"] = [{**e, "actor_name": name_of(c, e.get("actor"))} for e in full["timeline"]]
+    d["peak"] = w.peak
+    d["escalation"] = _escalation(c, w)
+    st = c.station(w.station)
+    d["station_info"] = None if st is None else {
+        "id": st.id, "name": st.name, "kind": st.kind, "town": st.town, "lat": st.lat,
+        "lon": st.lon, "contacts": [ct.model_dump() for ct in st.contacts]}
+    d["plan"] = st.plan if st is not None else ""
+    d["duty"] = _duty(c, c.roster, d["team"] or None, now)
+    rule = c.rules.get(w.rule)
+    lines = th.lines_for(rule, st) if rule is not None else []
+    d["conditions"] = th.conditions(rule) if rule is not None else []
+    metrics = th.metrics_of(rule) if rule is not None else []
+    start = (w.first_ts or w.last_ts or now) - 3_600_000
+    d["chart"] = _chart(c, w.station, metrics, lines, start, None)
+    d["cap"] = f"/v1/cap/{w.incident}.xml" if w.cap else ""
+    return web.json_response(d)
+
+
+async def api_station(request: web.Request) -> web.Response:
+    c = console_of(request)
+    who = need_web_user(request)
+    sid = request.match_info["id"]
+    st = c.station(sid)
+    latest = c.readings.latest(sid)
+    if st is None and not latest:
+        return web.json_response({"error": f"unknown station {sid!r}"}, status=404)
+    newest = max((ts for ts, _ in latest.values()), default=clock.now_ms())
+    lines: list[dict] = []
+    ws = sorted((w for w in c.incidents.values() if w.station == sid),
+                key=lambda w: (not w.open, -w.grade, -w.updated_ms))
+    for rid in dict.fromkeys(w.rule for w in ws):
+        if rid in c.rules:
+            lines += th.lines_for(c.rules[rid], st)
+    return web.json_response({
+        "id": sid, "name": st.name if st else sid, "kind": st.kind if st else "",
+        "town": st.town if st else "", "lat": st.lat if st else None,
+        "lon": st.lon if st else None, "tags": list(st.tags) if st else [],
+        "thresholds": dict(st.thresholds) if st else {}, "plan": st.plan if st else "",
+        "contacts": [ct.model_dump() for ct in st.contacts] if st else [],
+        "expected_interval": st.expected_interval if st else None,
+        "latest": [{"metric": m, "ts": ts, "value": v} for m, (ts, v) in sorted(latest.items())],
+        "chart": _chart(c, sid, [], lines, newest - 6 * 3_600_000, None),
+        "warnings": [summary(c, w, who) for w in ws]})
+
+
+async def api_health(request: web.Request) -> web.Response:
+    c = console_of(request)
+    need_web_user(request)
+    async with aiohttp.ClientSession() as session:
+        scraped = await c.health.scrape(session)
+    return web.json_response({
+        "now": clock.now_ms(), "gateway": c.gateway_health(),
+        "rates": c.health.rates(10), "rates_60": c.health.rates(60),
+        "series": c.health.series(),
+        "rejected": counter_by(m.READINGS_REJECTED, "reason"),
+        "deadletters": {"by_reason": c.deadletters.by_reason(), "latest":
+                        c.deadletters.latest(20), "seen": c.deadletters.seen},
+        "scraped": scraped,
+        "window": {"readings": c.readings.count, "envelopes": len(c.readings.envelopes),
+                   "max": c.readings.max_readings, "keep": str(c.cfg.console.readings_window)},
+        "incidents": {"caught_up": c.caught_up.is_set(), "count": len(c.incidents),
+                      "last_ms": c.last_snapshot_ms}})
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    c = console_of(request)
+    who = need_web_user(request)
+    q: asyncio.Queue = asyncio.Queue(maxsize=2000)
+    c.subscribers.add(q)
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                       "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    try:
+        await resp.prepare(request)
+        await resp.write(b"retry: 1000\nevent: hello\ndata: {}\n\n")
+        while True:
+            try:
+                item = await asyncio.wait_for(q.get(), 15)
+            except asyncio.TimeoutError:
+                await resp.write(b": keep-alive\n\n")
+                continue
+            if item is None:
+                break
+            kind, obj = item
+            if kind == "incident":
+                data = summary(c, obj, who)
+            elif kind == "removed":
+                data = {"incident": obj}
+            else:
+                data = {"id": obj.id}
+            await resp.write(f"event: {kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+                             .encode())
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        c.subscribers.discard(q)
+    return resp
