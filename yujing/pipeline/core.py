@@ -21,6 +21,7 @@ from yujing.stations import Registry
 from yujing.durations import parse_duration_ms
 from yujing.rules import nodata
 from yujing.rules.engine import Engine
+from yujing.rules.localtime import DEFAULT_ZONE
 from yujing.rules.messages import KIND_ZH, render
 from yujing.rules.schema import Rule
 
@@ -42,11 +43,13 @@ class Pipeline:
 
     def __init__(self, rules: list[Rule], registry: Registry | None = None,
                  lateness_ms: int = 3_600_000, models_dir: Any | None = None,
-                 owns: Callable[[str], bool] | None = None, models: Any | None = None) -> None:
+                 owns: Callable[[str], bool] | None = None, models: Any | None = None,
+                 tz: str = DEFAULT_ZONE) -> None:
         self.registry = registry or Registry([])
         self.models = models if models is not None else (
             ModelsView(models_dir) if models_dir is not None else None)
-        self.engine = Engine(rules, lateness_ms, self.registry, self.models, scorer=score_series)
+        self.engine = Engine(rules, lateness_ms, self.registry, self.models, scorer=score_series,
+                             tz=tz)
         self.lifecycle = Lifecycle()
         self.meta = {r.id: RuleMeta(r.name, r.hazard) for r in rules}
         self.templates = {r.id: r.message for r in rules if r.message}

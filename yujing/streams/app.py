@@ -52,7 +52,7 @@ def make_app(cfg: Config, bootstrap: str, embedded: bool) -> faust.App:
                           k.partitions, checkpoints, bootstrap, k.topics.readings, outbox.emit,
                           flush=lambda: app.producer.flush(),
                           interval_s=w.checkpoint_interval.s,
-                          now_ms=clock.now_ms)
+                          now_ms=clock.now_ms, tz=cfg.timezone)
     app.pipelines = pipelines  # type: ignore[attr-defined]
     follow_assignment(app, pipelines, k.topics.readings)
     evaluator = Evaluator(pipelines, outbox, w.nodata_clock, models)

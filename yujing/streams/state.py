@@ -44,6 +44,7 @@ from yujing.alerts.lifecycle import RuleMeta
 from yujing.envelope import Columns, decode, partition_for
 from yujing.pipeline import Outcome, Pipeline
 from yujing.rules import nodata
+from yujing.rules.localtime import DEFAULT_ZONE
 from yujing.rules.schema import Rule
 from yujing.stations import Registry
 from yujing.streams.checkpoint import dict_table, encode_checkpoint, load_checkpoint, table_records
@@ -84,13 +85,14 @@ class Pipelines:
                  partitions: int, table: Any, bootstrap: str, topic: str, emit: Emit,
                  flush: Callable[[], Awaitable[None]], interval_s: float,
                  now_ms: Callable[[], int], reader: Reader | None = None,
-                 monotonic: Callable[[], float] = clock.monotonic) -> None:
+                 monotonic: Callable[[], float] = clock.monotonic, tz: str = DEFAULT_ZONE) -> None:
         self.rules, self.registry, self.lateness_ms = rules, registry, lateness_ms
         self.models, self.partitions = models, partitions
         self.table, self.bootstrap, self.topic = table, bootstrap, topic
         self.emit, self.flush, self.interval_s, self.now_ms = emit, flush, interval_s, now_ms
         self.read = reader or functools.partial(read_partition, bootstrap, topic)
         self.monotonic = monotonic
+        self.tz = tz  # hour() and month() in rules
         self.meta = {r.id: RuleMeta(r.name, r.hazard) for r in rules}
         self.meta[nodata.RULE_ID] = RuleMeta("数据中断", "nodata")
         self.states: dict[int, PartitionState] = {}
@@ -118,7 +120,7 @@ class Pipelines:
     def _new_pipeline(self, p: int) -> Pipeline:
         pl = Pipeline(self.rules, self.registry, self.lateness_ms,
                       owns=lambda s, p=p: partition_for(s, self.partitions) == p,
-                      models=self.models)
+                      models=self.models, tz=self.tz)
         if self._shard_of is not None:
             pl.use_shards(self._shard_of, self._shards)
         return pl
