@@ -132,6 +132,13 @@ class Group(msgspec.Struct, omit_defaults=True):
 
 
 class Contact(msgspec.Struct, frozen=True):
+    """One address a delivery is sent to: an apprise URL and the message variant it takes.
+
+    Resolved from the duty roster (``Person.channels()``) or the notify: URLs.
+    Not :class:`yujing.stations.StationContact`, a person named in a station's
+    response plan, whom the alerting never messages.
+    """
+
     url: str
     kind: str               # sms, markdown, email, text
 
