@@ -15,7 +15,8 @@ from typing import Callable
 
 from yujing.domain import Grade
 from yujing.alerts.records import Contact, Notice, Silence, State, Warning
-from yujing.alerts.roster import Roster, channel_kind
+from yujing.alerts.channels import channel_kind
+from yujing.alerts.roster import Roster
 from yujing.alerts.settings import InhibitRule
 from yujing.alerts.silences import describe, matches_all, silencing
 
