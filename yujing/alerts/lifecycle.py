@@ -38,7 +38,9 @@ class Lifecycle:
 
     ``shard_of`` maps a warning key to the partition of the warning book that
     will own it, so the proposed incident id already obeys that partition's
-    residue class and the book keeps it unchanged.
+    residue class. The book mints the id the incident keeps (the same one
+    unless it collides, a manual clear reopens the incident, or this lifecycle
+    started without a checkpoint) and maps the proposed id to it.
     """
 
     def __init__(self, region_code: str = DONGGUAN,
