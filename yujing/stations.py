@@ -30,7 +30,15 @@ from yujing.yamlsrc import Located, Problem, SourceError, load_yaml, parse_yaml,
 log = logging.getLogger(__name__)
 
 
-class Contact(BaseModel):
+class StationContact(BaseModel):
+    """A person named in the station's response plan (一点一方案), shown on the console.
+
+    Not :class:`yujing.alerts.records.Contact`: that one is an apprise URL the
+    notifier delivers to, resolved from the duty roster. These people are listed
+    for the officer to call; the alerting never sends them anything, so the two
+    stay separate types with different names.
+    """
+
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str
     phone: str = ""
@@ -54,7 +62,7 @@ class Station(BaseModel):
         default_factory=dict, description="per-station levels and setpoints, e.g. "
                                           "warning_level_m, guaranteed_level_m")
     plan: str = Field("", description="response plan (一点一方案)")
-    contacts: list[Contact] = Field(default_factory=list)
+    contacts: list[StationContact] = Field(default_factory=list)
 
     @field_validator("expected_interval")
     @classmethod

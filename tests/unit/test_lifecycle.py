@@ -7,7 +7,8 @@ import zlib
 
 import pytest
 
-from yujing.alerts.lifecycle import Lifecycle, RuleMeta, incident_id
+from yujing.alerts.incident_ids import incident_id
+from yujing.alerts.lifecycle import Lifecycle, RuleMeta
 from yujing.domain import EventKind, Finding, Grade
 
 META = RuleMeta("暴雨", "rainstorm")

@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from yujing.alerts.roster import channel_kind, load_roster, parse_roster, redact
+from yujing.alerts.channels import channel_kind, redact
+from yujing.alerts.roster import load_roster, parse_roster
 from yujing.yamlsrc import SourceError
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -34,6 +34,18 @@ def cap_time(ms: int) -> str:
     return datetime.fromtimestamp(ms // 1000, SH).isoformat(timespec="seconds")
 
 
+def add_ref(w: Warning, kind: str, now_ms: int) -> None:
+    """Record that the transition ``kind`` issues the incident's next CAP message.
+
+    A raise is an Alert unless the incident already issued one (a raise after
+    an unmute is an Update); a clear is a Cancel; anything else an Update.
+    """
+    msg_type = {"raised": "Alert", "cleared": "Cancel"}.get(kind, "Update")
+    if kind == "raised" and w.cap:
+        msg_type = "Update"
+    w.cap.append(CapRef(len(w.cap) + 1, msg_type, now_ms, w.grade))
+
+
 def identifier(w: Warning, ref: CapRef) -> str:
     return f"{w.incident}.{ref.n}"
 

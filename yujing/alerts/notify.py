@@ -23,7 +23,7 @@ import apprise
 from apprise.decorators import notify as apprise_notify
 
 from yujing.alerts.records import Attempt, Contact, Delivery, DeliveryResult
-from yujing.alerts.roster import redact
+from yujing.alerts.channels import redact
 from yujing.alerts.settings import DeliverySettings
 
 log = logging.getLogger("yujing.notify")

@@ -2,7 +2,7 @@
 
 ``msgspec.Struct`` so the Faust tables, the ``yujing.commands`` and
 ``yujing.incidents`` topics and the console encode them with one schema. These
-are plain data: the decisions live in lifecycle, escalation, stages and book.
+are plain data: the decisions live in incidents, escalation, stages, outbox and book.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 import enum
 
 import msgspec
+
+from yujing.domain import Grade
 
 
 class State(str, enum.Enum):
@@ -92,7 +94,6 @@ class Warning(msgspec.Struct, omit_defaults=True):
 
     def labels(self) -> dict[str, str]:
         """What silences and inhibition rules match on."""
-        from yujing.domain import Grade
         return {"rule": self.rule, "hazard": self.hazard, "station": self.station,
                 "town": self.town, "grade": Grade(self.grade).label if self.grade else "none",
                 "incident": self.incident, "group": self.group, "state": self.state.value}
@@ -132,6 +133,13 @@ class Group(msgspec.Struct, omit_defaults=True):
 
 
 class Contact(msgspec.Struct, frozen=True):
+    """One address a delivery is sent to: an apprise URL and the message variant it takes.
+
+    Resolved from the duty roster (``Person.channels()``) or the notify: URLs.
+    Not :class:`yujing.stations.StationContact`, a person named in a station's
+    response plan, whom the alerting never messages.
+    """
+
     url: str
     kind: str               # sms, markdown, email, text
 

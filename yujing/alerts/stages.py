@@ -3,8 +3,9 @@
 Each stage is a small function from a list of :class:`Item` (a notice and its
 warning) to the items that go on, with ``now`` passed in. A stage that holds an
 item back says why on the warning's timeline, so "why did nobody get this?"
-always has an answer. Grouping happens before the chain (the book flushes a
-group's outbox); delivery with retry and fallback happens after it (notify.py).
+always has an answer. Grouping happens before the chain (outbox.py flushes a
+group's outbox through it); delivery with retry and fallback happens after it
+(outbox.py records it, notify.py sends it).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from yujing.domain import Grade
-from yujing.alerts.records import Contact, Silence, State, Warning
+from yujing.alerts.records import Contact, Notice, Silence, State, Warning
+from yujing.alerts.channels import channel_kind
 from yujing.alerts.roster import Roster
 from yujing.alerts.settings import InhibitRule
 from yujing.alerts.silences import describe, matches_all, silencing
@@ -32,7 +34,7 @@ class Recipient:
 
 @dataclass
 class Item:
-    notice: object          # model.Notice
+    notice: Notice
     warning: Warning
     recipients: list[Recipient] = field(default_factory=list)
 
@@ -135,8 +137,6 @@ def route_stage(roster: Roster | None, fallback: Callable[[int], list[str]]) -> 
     before rosters existed. A role nobody holds falls back to the duty room's
     same role; if that is empty too, the timeline says nobody could be paged.
     """
-    from yujing.alerts.roster import channel_kind
-
     def stage(items: list[Item], now_ms: int) -> list[Item]:
         out = []
         for it in items:
@@ -157,8 +157,6 @@ def route_stage(roster: Roster | None, fallback: Callable[[int], list[str]]) -> 
                 for pid in n.people:
                     if pid not in people and (roster.person(pid) or pid.startswith("notify-")):
                         _add(people, roster, pid, "informed")
-            if not people and n.people and roster is None:
-                people = {}
             it.recipients = list(people.values())
             if it.recipients:
                 out.append(it)

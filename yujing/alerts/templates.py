@@ -9,10 +9,10 @@ Chinese text), so it never splits into parts that arrive out of order.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Callable
 
+from yujing.clock import local_time
 from yujing.domain import EventKind, Grade, WarningEvent
 from yujing.alerts.records import Rendered, Warning
 
@@ -24,11 +24,6 @@ _KIND_EN = {k: k.value for k in EventKind}
 NOTICE_ZH = {"raised": "发布", "upgraded": "升级", "downgraded": "降级", "cleared": "解除",
              "escalated": "未确认·升级呼叫", "reminder": "未确认·提醒", "unmuted": "发布"}
 ROLE_ZH = {"A": "A岗", "B": "B岗", "leader": "带班领导", "informed": "知会"}
-
-
-def local_time(ts_ms: int) -> str:
-    """Asia/Shanghai wall time (UTC+8, no DST) for the duty officers."""
-    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(ts_ms / 1000 + 8 * 3600))
 
 
 def title(ev: WarningEvent, lang: str = "zh") -> str:

@@ -6,13 +6,13 @@ same code, so a rule behaves the same in every one of them.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import msgspec
 
 from yujing.alerts.lifecycle import Lifecycle, RuleMeta
+from yujing.clock import local_time
 from yujing.domain import Grade, Reading, WarningEvent
 from yujing.envelope import Columns
 from yujing.models.scoring import score_series
@@ -170,6 +170,3 @@ class Pipeline:
         return msgspec.structs.replace(ev, station_name=name, town=town, messages=messages)
 
 
-def local_time(ts_ms: int) -> str:
-    """Asia/Shanghai wall time (UTC+8, no DST), as duty officers read it."""
-    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(ts_ms / 1000 + 8 * 3600))
