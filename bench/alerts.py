@@ -35,33 +35,33 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import apprise  # noqa: E402
-from apprise.decorators import notify as apprise_notify  # noqa: E402
+import apprise
+from apprise.decorators import notify as apprise_notify
 
-from yujing import clock  # noqa: E402
-from yujing.alerts.book import Book, Store  # noqa: E402
-from yujing.alerts.lifecycle import Lifecycle, RuleMeta  # noqa: E402
-from yujing.alerts.notify import Deliverer  # noqa: E402
-from yujing.alerts.roster import parse_roster  # noqa: E402
-from yujing.alerts.settings import AlertsSettings  # noqa: E402
-from yujing.domain import Finding, Grade  # noqa: E402
+from yujing import clock
+from yujing.alerts.book import Book, Store
+from yujing.alerts.lifecycle import Lifecycle, RuleMeta
+from yujing.alerts.notify import Deliverer
+from yujing.alerts.roster import parse_roster
+from yujing.alerts.settings import AlertsSettings
+from yujing.domain import Finding, Grade
 
 HANDED: list[int] = []
 
 
 @apprise_notify(on="bench", name="bench sink")
-def _sink(body: str, title: str, notify_type: str, *args, **kwargs) -> bool:  # noqa: ANN002
+def _sink(body: str, title: str, notify_type: str, *args, **kwargs) -> bool:
     return True
 
 
 class TimedDeliverer(Deliverer):
     """Records the moment each message is handed to apprise."""
 
-    def __init__(self, *a, **kw) -> None:  # noqa: ANN002, ANN003
+    def __init__(self, *a, **kw) -> None:
         super().__init__(*a, **kw)
         self.handoffs: list[tuple[list[int], int]] = []
 
-    async def _send(self, d, c):  # noqa: ANN001, ANN202
+    async def _send(self, d, c):
         self.handoffs.append((d.notice_at, clock.now_ms()))
         return await super()._send(d, c)
 
@@ -99,7 +99,7 @@ async def run(args: argparse.Namespace, grouping: bool) -> dict:
                 for k in range(per_station) for st in town_of]
     tasks: set[asyncio.Task] = set()
 
-    def dispatch(fx) -> None:  # noqa: ANN001
+    def dispatch(fx) -> None:
         for d in fx.dispatch:
             t = asyncio.create_task(deliverer.deliver(d))
             tasks.add(t)

@@ -48,10 +48,10 @@ OUT = ROOT / "bench" / "out"
 sys.path.insert(0, str(ROOT))
 
 from yujing.backtest.replay import replay  # noqa: E402
-from yujing.readings_csv import read_readings  # noqa: E402
 from yujing.pipeline import Pipeline  # noqa: E402
-from yujing.stations import load_registry  # noqa: E402
+from yujing.readings_csv import read_readings  # noqa: E402
 from yujing.rules.loader import load_rules, rule_files  # noqa: E402
+from yujing.stations import load_registry  # noqa: E402
 
 START = pd.Timestamp("2025-06-01T00:00:00+08:00")  # the dragon-boat rains
 MINUTE = 60_000
@@ -261,7 +261,7 @@ def rule_sets(tmp: Path) -> dict[str, Path]:
     return {"all": ROOT / "rules", "rainstorm": only}
 
 
-def time_engine(rules_dir: Path, registry_path: Path, data, chunk: int) -> float:  # noqa: ANN001
+def time_engine(rules_dir: Path, registry_path: Path, data, chunk: int) -> float:
     rules, registry = load_rules(rules_dir), load_registry(registry_path)
     pipe = Pipeline(rules, registry)
     t0 = time.perf_counter()
@@ -282,7 +282,7 @@ def time_command(rules_dir: Path, csv_path: Path, registry_path: Path, chunk: in
         return time.perf_counter() - t0
 
 
-def profile(rules_dir: Path, registry_path: Path, data, chunk: int, top: int = 25) -> None:  # noqa: ANN001
+def profile(rules_dir: Path, registry_path: Path, data, chunk: int, top: int = 25) -> None:
     pipe = Pipeline(load_rules(rules_dir), load_registry(registry_path))
     prof = cProfile.Profile()
     prof.enable()
@@ -335,7 +335,7 @@ def main() -> None:
                        for _ in range(args.runs)]
                 print(f"end_to_end_{name}_s: {statistics.median(e2e):.2f}")
                 print(f"end_to_end_{name}_readings_per_s: {n / statistics.median(e2e):.0f}")
-            print(f"target_readings_per_s: 300000")
+            print("target_readings_per_s: 300000")
             if args.profile:
                 profile(rules_dir, reg_path, data, args.chunk)
 

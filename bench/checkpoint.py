@@ -31,17 +31,17 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from yujing.envelope import decode, encode_readings  # noqa: E402
 from yujing.domain import Reading  # noqa: E402
+from yujing.envelope import decode, encode_readings  # noqa: E402
 from yujing.pipeline import Pipeline  # noqa: E402
-from yujing.stations import load_registry  # noqa: E402
 from yujing.rules.loader import load_rules  # noqa: E402
+from yujing.stations import load_registry  # noqa: E402
 from yujing.streams.checkpoint import dict_table, encode_checkpoint, load_checkpoint  # noqa: E402
 
 MIN = 60_000
 
 
-def registry(n: int, tmp: Path):  # noqa: ANN201
+def registry(n: int, tmp: Path):
     lines = ["stations:"] + [f"  - {{id: G{i:05d}, name: g{i}, kind: rain_gauge, town: T{i % 32}, "
                              f"expected_interval: 1m}}" for i in range(n)]
     path = tmp / "stations.yaml"
@@ -63,7 +63,7 @@ def envelopes(n: int, hours: float, noisy: bool) -> list[bytes]:
     return [encode_readings(readings[i:i + 500]) for i in range(0, len(readings), 500)]
 
 
-def one(rules, reg, envs: list[bytes]) -> dict[str, float]:  # noqa: ANN001
+def one(rules, reg, envs: list[bytes]) -> dict[str, float]:
     p = Pipeline(rules, reg)
     t = time.perf_counter()
     n = 0

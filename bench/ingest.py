@@ -160,7 +160,7 @@ def mqtt_flood(port: int, prefix: str, n: int, batch: int) -> None:
         c.loop_stop()
 
 
-def paced(send, rate: float, batch: int, duration: float) -> int:  # noqa: ANN001
+def paced(send, rate: float, batch: int, duration: float) -> int:
     """Call ``send(k)`` every batch/rate seconds for ``duration``; returns readings sent."""
     gap = batch / rate
     t0 = time.monotonic()

@@ -33,8 +33,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from yujing.models import KINDS, make_detector  # noqa: E402
-from yujing.models.scoring import Scorer  # noqa: E402
+from yujing.models import KINDS, make_detector
+from yujing.models.scoring import Scorer
 
 STEP = 300_000
 T0 = 1_735_660_800_000

@@ -75,7 +75,7 @@ def main() -> None:
     procs: list[subprocess.Popen] = []
 
     def start(name: str, argv: list[str]) -> subprocess.Popen:
-        p = subprocess.Popen(argv, stdout=open(tmp / f"{name}.log", "ab"),  # noqa: SIM115
+        p = subprocess.Popen(argv, stdout=open(tmp / f"{name}.log", "ab"),
                              stderr=subprocess.STDOUT, cwd=tmp, start_new_session=True)
         procs.append(p)
         return p

@@ -179,7 +179,7 @@ class Watcher:
             self.consumers.append(c)
             self.tasks.append(asyncio.create_task(self._loop(c, handler)))
 
-    async def _loop(self, c, handler) -> None:  # noqa: ANN001
+    async def _loop(self, c, handler) -> None:
         while True:
             batches = await c.getmany(timeout_ms=100, max_records=2000)
             for tp, msgs in batches.items():
@@ -200,7 +200,7 @@ class Watcher:
         station = orjson.loads(value).get("station", "")
         self.warned.setdefault(station, time.monotonic())
 
-    async def wait(self, cond, timeout_s: float, what: str) -> float:  # noqa: ANN001
+    async def wait(self, cond, timeout_s: float, what: str) -> float:
         """Wait until cond() holds; returns the monotonic time it was first seen true."""
         deadline = time.monotonic() + timeout_s
         while not cond():
@@ -210,7 +210,7 @@ class Watcher:
             self.changed.clear()
             try:
                 await asyncio.wait_for(self.changed.wait(), min(left, 0.5))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         return time.monotonic()
 
@@ -322,7 +322,7 @@ class RunResult:
     cpu: dict[str, float] = field(default_factory=dict)
 
 
-async def one_run(run: int, args: argparse.Namespace, ep, cfg, sup: Supervisor,  # noqa: ANN001
+async def one_run(run: int, args: argparse.Namespace, ep, cfg, sup: Supervisor,
                   watcher: Watcher, worker_log: Path, sent_before: int) -> RunResult:
     prefix = f"r{run}"
     parts = cfg.kafka.partitions
@@ -392,7 +392,7 @@ def report(label: str, n: int, r: RunResult) -> None:
         f"{k}={v:.2f}({100 * v / wall:.0f}%)" for k, v in r.cpu.items()) + f" wall={wall:.2f}")
 
 
-async def bench(args: argparse.Namespace, ep, cfg, sup: Supervisor, worker_log: Path) -> None:  # noqa: ANN001
+async def bench(args: argparse.Namespace, ep, cfg, sup: Supervisor, worker_log: Path) -> None:
     k = cfg.kafka
     watcher = Watcher(ep.kafka, k.topics.readings, k.topics.warnings, k.partitions)
     await watcher.start()

@@ -119,7 +119,7 @@ def smtp():
     box = Mailbox(free_port())
 
     class Handler:
-        async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201
+        async def handle_DATA(self, server, session, envelope):
             box.mails.append(email.message_from_bytes(envelope.content,
                                                       policy=email.policy.default))
             return "250 OK"
@@ -145,7 +145,7 @@ def run_factory(tmp_path):
     """Starts `yujing run` (embedded brokers) with a config of the test's; stops it after."""
     started: list[Running] = []
 
-    def make(receiver_port: int, **over) -> Running:  # noqa: ANN003
+    def make(receiver_port: int, **over) -> Running:
         config, http_port, mqtt_port = write_config(tmp_path, receiver_port, **over)
         r = start_run(tmp_path, config, http_port, mqtt_port)
         started.append(r)

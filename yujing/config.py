@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from yujing.alerts.settings import AlertsSettings, ConsoleSettings
+from yujing.domain import GRADE_NAMES
 from yujing.durations import Duration
 from yujing.yamlsrc import Problem, SourceError, load_yaml, validate
-from yujing.domain import GRADE_NAMES
-from yujing.alerts.settings import AlertsSettings, ConsoleSettings
 
 
 class _Strict(BaseModel):
@@ -87,7 +87,7 @@ class MqttConfig(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _shared_needs_v5(self) -> "MqttConfig":
+    def _shared_needs_v5(self) -> MqttConfig:
         if self.shared_group and self.protocol != "5":
             raise ValueError("shared_group needs protocol: '5' (MQTT 5 shared subscriptions)")
         if self.reconnect_max_s < self.reconnect_min_s:
@@ -224,10 +224,10 @@ class Config(_Strict):
         """``timezone`` as a ZoneInfo (checked at load, so this never fails)."""
         return ZoneInfo(self.timezone)
 
-    def resolve_paths(self, base: Path) -> "Config":
+    def resolve_paths(self, base: Path) -> Config:
         w = self.worker
         fix = lambda p: p if p is None or p.is_absolute() else (base / p)  # noqa: E731
-        self = self.model_copy(update={"alerts": self.alerts.model_copy(  # noqa: PLW0642
+        self = self.model_copy(update={"alerts": self.alerts.model_copy(
             update={"roster": fix(self.alerts.roster)})})
         tls = self.mqtt.tls
         if tls is not None:

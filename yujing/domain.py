@@ -37,7 +37,7 @@ class Grade(enum.IntEnum):
         return {0: "无", 1: "蓝色", 2: "黄色", 3: "橙色", 4: "红色"}[int(self)]
 
     @classmethod
-    def parse(cls, text: str) -> "Grade":
+    def parse(cls, text: str) -> Grade:
         try:
             return cls[text.strip().upper()]
         except KeyError:

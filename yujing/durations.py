@@ -44,7 +44,7 @@ class Duration:
 
     __slots__ = ("text", "ms")
 
-    def __init__(self, text: "str | Duration") -> None:
+    def __init__(self, text: str | Duration) -> None:
         if isinstance(text, Duration):
             text = text.text
         self.ms: int = parse_duration_ms(text)
@@ -71,10 +71,10 @@ class Duration:
         return hash(self.ms)
 
     @classmethod
-    def __get_pydantic_core_schema__(cls, source, handler):  # noqa: ANN001 - pydantic's hook
+    def __get_pydantic_core_schema__(cls, source, handler):
         from pydantic_core import core_schema
 
-        def build(v: "str | Duration") -> "Duration":
+        def build(v: str | Duration) -> Duration:
             return v if isinstance(v, Duration) else cls(v)
 
         return core_schema.no_info_plain_validator_function(

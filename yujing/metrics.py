@@ -13,8 +13,14 @@ from __future__ import annotations
 
 import logging
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
-from prometheus_client import start_http_server
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    start_http_server,
+)
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +133,7 @@ def observe_lag(consumer: object, event: object) -> None:
     try:
         msg = event.message  # type: ignore[attr-defined]
         hw = consumer.highwater(msg.tp)  # type: ignore[attr-defined]
-    except Exception:  # noqa: BLE001 - partition revoked, no fetch yet, ...
+    except Exception:
         return
     if hw is not None:
         CONSUMER_LAG.labels(str(msg.partition)).set(max(0, hw - msg.offset - 1))

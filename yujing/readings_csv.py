@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timezone, tzinfo
+from datetime import UTC, tzinfo
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +40,7 @@ class Readings:
     mi: np.ndarray  # uint32
     ts: np.ndarray  # int64 epoch ms, UTC
     val: np.ndarray  # float64
-    tz: tzinfo = timezone.utc  # offset of the file's timestamps, for output
+    tz: tzinfo = UTC  # offset of the file's timestamps, for output
 
     def __len__(self) -> int:
         return int(self.ts.size)
@@ -140,10 +140,10 @@ def _assemble(parts: list, tzs: set[str]) -> Readings:
     ts = np.concatenate([p[4] for p in parts])
     val = np.concatenate([p[5] for p in parts])
     order = np.argsort(ts, kind="stable")  # file order among equal times, as a gateway keeps it
-    tz: tzinfo = timezone.utc
+    tz: tzinfo = UTC
     if len(tzs) == 1:
         name = next(iter(tzs))
-        tz = pd.Timestamp(0, tz=name).tzinfo if name != "UTC" else timezone.utc
+        tz = pd.Timestamp(0, tz=name).tzinfo if name != "UTC" else UTC
     return Readings([str(s) for s in stations], [str(m) for m in metrics], si[order], mi[order],
                     ts[order], val[order], tz)
 

@@ -18,14 +18,15 @@ import io
 import logging
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from yujing.durations import parse_duration_ms
-from yujing.yamlsrc import Located, Problem, SourceError, load_yaml, parse_yaml, problems_from, validate
+from yujing.yamlsrc import Located, Problem, SourceError, load_yaml, problems_from, validate
 
 log = logging.getLogger(__name__)
 
@@ -247,7 +248,7 @@ class FileWatcher(Generic[T]):
             log.error("%s %s not reloaded, the last good one stays in force:\n%s",
                       self.what, self.path, exc)
             return False
-        except Exception as exc:  # noqa: BLE001 - a reload must never kill the process
+        except Exception as exc:
             self.failures += 1
             log.error("%s %s not reloaded (%s: %s); the last good one stays in force",
                       self.what, self.path, type(exc).__name__, exc)
@@ -269,7 +270,7 @@ class FileWatcher(Generic[T]):
             try:
                 await asyncio.wait_for(self._wake.wait(), interval_s)
                 forced = True
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 forced = False
             self._wake.clear()
             self.check(force=forced)

@@ -62,7 +62,7 @@ class Supervisor:
         if quiet or self.log_dir:
             d = self.log_dir or self.cfg.worker.data_dir
             d.mkdir(parents=True, exist_ok=True)
-            out = open(d / f"{name}.log", "ab")  # noqa: SIM115 - closed with the child
+            out = open(d / f"{name}.log", "ab")
         proc = subprocess.Popen(argv, start_new_session=True, preexec_fn=_die_with_parent,
                                 stdout=out, stderr=subprocess.STDOUT if out else None)
         child = Child(name, proc)
@@ -122,7 +122,7 @@ class Supervisor:
             if self.failed():
                 return False
             try:
-                with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310 - our own loopback
+                with urllib.request.urlopen(url, timeout=1) as resp:
                     if resp.status == 200:
                         return True
             except OSError:

@@ -22,14 +22,14 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("YUJING_ARTIFACTS") or ROOT / "tests" / "artifacts" / "console")
 
 
-def shot(page, name: str) -> Path:  # noqa: ANN001
+def shot(page, name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
 
 
-def login(browser, base: str, who: str):  # noqa: ANN001, ANN201
+def login(browser, base: str, who: str):
     ctx = browser.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN")
     page = ctx.new_page()
     errors: list[str] = []

@@ -28,7 +28,7 @@ STORM = "DG-HM-R01"      # partition 0 of 2: its 3 h sum crosses 50 mm only acro
 BURST = "DG-DL-R01"      # partition 1 of 2: short intense rain raised before the kill
 
 
-def stack(procs: Procs, tmp: Path, hooks) -> tuple[list[str], str]:  # noqa: ANN001
+def stack(procs: Procs, tmp: Path, hooks) -> tuple[list[str], str]:
     kport, hport = free_port(), free_port()
     procs.start("tansu", tansu_command(kport))
     assert wait_port("127.0.0.1", kport, 20)
@@ -62,7 +62,7 @@ async def incidents(http: aiohttp.ClientSession, base: str, rule: str, station: 
 
 
 async def wait_incident(http: aiohttp.ClientSession, base: str, rule: str, station: str,
-                        pred, timeout: float = 60) -> dict:  # noqa: ANN001
+                        pred, timeout: float = 60) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for w in await incidents(http, base, rule, station):
@@ -88,11 +88,11 @@ def log_time(line_ts: str) -> float:
     return datetime.strptime(line_ts, "%Y-%m-%d %H:%M:%S,%f").timestamp()
 
 
-def about(hooks, iid: str) -> list[str]:  # noqa: ANN001
+def about(hooks, iid: str) -> list[str]:
     return [m["title"] for m in hooks.to("duty") if iid in m["message"]]
 
 
-async def test_sigkill_restart_keeps_windows_and_warnings(hooks, procs, tmp_path):  # noqa: F811
+async def test_sigkill_restart_keeps_windows_and_warnings(hooks, procs, tmp_path):
     worker, base = stack(procs, tmp_path, hooks)
     procs.start("worker", worker)
     wait_log(procs, "worker", r"partition \d: no checkpoint, starting empty", 2)
@@ -157,7 +157,7 @@ async def test_sigkill_restart_keeps_windows_and_warnings(hooks, procs, tmp_path
     assert len(burst_msgs) - len(raised) == 1
 
 
-async def test_rebalance_moves_windows_and_warnings_between_workers(hooks, procs, tmp_path):  # noqa: F811
+async def test_rebalance_moves_windows_and_warnings_between_workers(hooks, procs, tmp_path):
     """Two gauges, one per partition. A second worker joins (one partition moves to it with
     its state), then leaves (the partition moves back): each 3 h sum that spans a move
     still reaches orange once, and each warning clears once."""

@@ -33,13 +33,13 @@ def cli(config: Path, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=60)
 
 
-async def get(http: aiohttp.ClientSession, url: str, token: str | None = TOKENS["l1"]):  # noqa: ANN201
+async def get(http: aiohttp.ClientSession, url: str, token: str | None = TOKENS["l1"]):
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     async with http.get(url, headers=headers) as r:
         return r.status, (await r.json() if r.content_type == "application/json" else await r.text())
 
 
-async def wait_incident(http: aiohttp.ClientSession, base: str, pred, timeout: float = 20):  # noqa: ANN001, ANN201
+async def wait_incident(http: aiohttp.ClientSession, base: str, pred, timeout: float = 20):
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -53,7 +53,7 @@ async def wait_incident(http: aiohttp.ClientSession, base: str, pred, timeout: f
     raise AssertionError(f"no matching incident in {timeout}s; last {last}")
 
 
-async def test_fallback_escalation_signed_link_cli_cap_and_silence(hooks, smtp, run_factory,  # noqa: F811
+async def test_fallback_escalation_signed_link_cli_cap_and_silence(hooks, smtp, run_factory,
                                                                   tmp_path):
     hooks.failing.add("a1-dead")
     roster = write_roster(tmp_path, hooks, smtp)

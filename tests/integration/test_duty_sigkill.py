@@ -29,7 +29,7 @@ class NoSmtp:
         return "json://127.0.0.1:1/unused"
 
 
-async def api(http: aiohttp.ClientSession, base: str, path: str, body=None):  # noqa: ANN001, ANN201
+async def api(http: aiohttp.ClientSession, base: str, path: str, body=None):
     headers = {"Authorization": f"Bearer {TOKENS['a1']}"}
     if body is None:
         async with http.get(base + path, headers=headers) as r:
@@ -39,7 +39,7 @@ async def api(http: aiohttp.ClientSession, base: str, path: str, body=None):  # 
         return await r.json()
 
 
-async def incident(http: aiohttp.ClientSession, base: str, town: str, pred, timeout: float = 60):  # noqa: ANN001, ANN201
+async def incident(http: aiohttp.ClientSession, base: str, town: str, pred, timeout: float = 60):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for w in await api(http, base, "/v1/warnings?state=all"):
@@ -51,7 +51,7 @@ async def incident(http: aiohttp.ClientSession, base: str, town: str, pred, time
     raise AssertionError(f"no matching {town} incident in {timeout}s")
 
 
-async def test_sigkill_mid_escalation_resends_nothing_delivered_and_keeps_acks(hooks, procs,  # noqa: F811
+async def test_sigkill_mid_escalation_resends_nothing_delivered_and_keeps_acks(hooks, procs,
                                                                               tmp_path):
     hooks.failing.add("a1-dead")                       # A's first contact is down: fallback
     kport, hport = free_port(), free_port()

@@ -38,7 +38,7 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-async def post(url: str, body, token: str | None = None) -> tuple[int, dict, dict]:  # noqa: ANN001
+async def post(url: str, body, token: str | None = None) -> tuple[int, dict, dict]:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     data = body if isinstance(body, bytes) else orjson.dumps(body)
     async with aiohttp.ClientSession() as http:
@@ -108,7 +108,7 @@ async def test_influxdb_client_writes_line_protocol_to_the_gateway(kafka, tmp_pa
     async with running_gateway(cfg, kafka):
         url = f"http://127.0.0.1:{cfg.http.port}"
 
-        def write(points, gzip: bool = False) -> None:  # noqa: ANN001
+        def write(points, gzip: bool = False) -> None:
             with InfluxDBClient(url=url, token=token, org="any", enable_gzip=gzip) as client:
                 client.write_api(write_options=SYNCHRONOUS).write(bucket="any", record=points)
 

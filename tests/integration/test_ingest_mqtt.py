@@ -28,7 +28,7 @@ from yujing.connectors.embedded import free_port
 MIN = 60_000
 
 
-async def wait_connected(gw, timeout: float = 10) -> None:  # noqa: ANN001
+async def wait_connected(gw, timeout: float = 10) -> None:
     await asyncio.wait_for(gw.mqtt.connected.wait(), timeout)
     await asyncio.sleep(0.3)  # SUBACK
 
@@ -82,7 +82,7 @@ async def test_persistent_session_delivers_what_was_sent_while_away(protocol, ka
                                          "protocol": protocol, "session_expiry_s": 300})
     url = f"mqtt://127.0.0.1:{mosq.port}"
     t = now_ms() - 60 * MIN
-    msg = lambda i: (f"yujing/sim/DG-HM-R01/rain_mm",  # noqa: E731
+    msg = lambda i: ("yujing/sim/DG-HM-R01/rain_mm",  # noqa: E731
                      orjson.dumps({"ts": t + i * MIN, "value": float(i)}))
     async with running_gateway(cfg, kafka, url) as gw:
         await wait_connected(gw)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from apprise.decorators import notify as apprise_notify
 
-from yujing.alerts.records import Contact, Delivery, Rendered
 from yujing.alerts.notify import Deliverer
+from yujing.alerts.records import Contact, Delivery, Rendered
 from yujing.alerts.settings import DeliverySettings
 
 CALLS: list[tuple[str, str, str]] = []
@@ -15,7 +15,7 @@ FAIL_LEFT: dict[str, int] = {}
 
 
 @apprise_notify(on="flaky", name="flaky test channel")
-def _flaky(body: str, title: str, notify_type: str, meta: dict, *args, **kwargs) -> bool:  # noqa: ANN002
+def _flaky(body: str, title: str, notify_type: str, meta: dict, *args, **kwargs) -> bool:
     host = meta.get("host", "")
     CALLS.append((host, title, body))
     if FAIL_LEFT.get(host, 0) > 0:
@@ -31,7 +31,7 @@ def delivery(*contacts: Contact) -> Delivery:
                     run="r", created_ms=0)
 
 
-def make(retries: int = 3):  # noqa: ANN201
+def make(retries: int = 3):
     sleeps: list[float] = []
 
     async def sleep(s: float) -> None:

@@ -19,13 +19,13 @@ from yujing.envelope import encode_readings
 MIN = 60_000
 
 
-def sink_config(tmp_path, influx_url: str, **influx):  # noqa: ANN001, ANN003
+def sink_config(tmp_path, influx_url: str, **influx):
     return gateway_config(tmp_path, kafka={"rebalance_timeout_s": 1, "session_timeout_s": 6},
                           influx={"url": influx_url, "token": "t", "org": "o", "bucket": "b",
                                   "flush_ms": 100, **influx})
 
 
-async def produce(bootstrap: str, cfg, envelopes: list[bytes], warnings: list[bytes] = ()) -> None:  # noqa: ANN001
+async def produce(bootstrap: str, cfg, envelopes: list[bytes], warnings: list[bytes] = ()) -> None:
     k = cfg.kafka
     await ensure_topics(bootstrap, [k.topics.readings, k.topics.warnings], k.partitions)
     prod = producer(bootstrap, "none")
@@ -39,7 +39,7 @@ async def produce(bootstrap: str, cfg, envelopes: list[bytes], warnings: list[by
         await prod.stop()
 
 
-async def run_sink(cfg, bootstrap: str) -> tuple[Sink, asyncio.Task]:  # noqa: ANN001
+async def run_sink(cfg, bootstrap: str) -> tuple[Sink, asyncio.Task]:
     sink = Sink(cfg, bootstrap)
     await sink.start()
     return sink, asyncio.create_task(sink.run())

@@ -54,7 +54,7 @@ async def test_checkpoint_and_replay_on_a_real_topic(kafka):
     table = dict_table()
 
     def pipes(sink: list) -> Pipelines:
-        async def emit(out) -> None:  # noqa: ANN001
+        async def emit(out) -> None:
             sink.append(strip(out.events))
 
         async def flush() -> None:

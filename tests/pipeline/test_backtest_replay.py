@@ -94,7 +94,7 @@ def write_case(tmp: Path, df: pd.DataFrame, registry: dict) -> tuple[Path, Path,
     return csv, reg, rules
 
 
-def key(ev) -> tuple:  # noqa: ANN001
+def key(ev) -> tuple:
     return (ev.ts, ev.station, ev.rule, getattr(ev.kind, "value", ev.kind), int(ev.grade))
 
 

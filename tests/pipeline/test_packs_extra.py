@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from yujing.stations import load_registry
+from yujing.backtest.ruletests import RuleTestFile, rule_test_files, run_case
 from yujing.rules.compiled import compile_rule
 from yujing.rules.loader import check_references, load_rules, load_rules_located
-from yujing.backtest.ruletests import RuleTestFile, rule_test_files, run_case
+from yujing.stations import load_registry
 from yujing.yamlsrc import load_yaml, validate
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from yujing.rules.loader import load_rules, rule_files
 from yujing.backtest.ruletests import rule_test_files, run_folder
+from yujing.rules.loader import load_rules, rule_files
 
 RULES = Path(__file__).resolve().parents[2] / "rules"
 RESULTS = run_folder(RULES)

@@ -14,8 +14,7 @@ import pytest
 
 from yujing.clock import FakeClock
 from yujing.envelope import decode
-from yujing.streams.checkpoint import (MemoryTable, encode_checkpoint, load_checkpoint,
-                                       table_records)
+from yujing.streams.checkpoint import MemoryTable, encode_checkpoint, load_checkpoint, table_records
 from yujing.streams.runner import PartitionRunner, Snapshot, Step
 
 from .storm import T0, book_run, pipeline, reference, storm_envelopes, strip

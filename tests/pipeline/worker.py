@@ -32,10 +32,10 @@ class Topics:
         self.dead.append(orjson.loads(value))
 
 
-def reader(topic: list[bytes], reported_end: int | None = None):  # noqa: ANN201
+def reader(topic: list[bytes], reported_end: int | None = None):
     """Records of the in-memory partition; ``reported_end`` plays a broker that reports
     an end offset short of the truth."""
-    async def read(partition: int, start: int, until: int | None, timeout_s: float):  # noqa: ANN202
+    async def read(partition: int, start: int, until: int | None, timeout_s: float):
         end = len(topic) if reported_end is None else min(len(topic), reported_end)
         stop = end if until is None else min(until, len(topic))
         for offset in range(start, stop):

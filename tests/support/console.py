@@ -29,14 +29,14 @@ class Hooks:
         hooks = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 hooks.got.append((self.path.strip("/"), json.loads(body or b"{}")))
                 self.send_response(200)
                 self.end_headers()
                 self.wfile.write(b"ok")
 
-            def log_message(self, *args) -> None:  # noqa: ANN002
+            def log_message(self, *args) -> None:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
@@ -80,7 +80,7 @@ def publish(port: int, station: str, readings: list[dict]) -> None:
 
 
 def http(method: str, url: str, token: str | None = None, body: object = None,
-         headers: dict | None = None, raw: bytes | None = None):  # noqa: ANN201
+         headers: dict | None = None, raw: bytes | None = None):
     h = dict(headers or {})
     if token:
         h["Authorization"] = f"Bearer {token}"
@@ -89,7 +89,7 @@ def http(method: str, url: str, token: str | None = None, body: object = None,
         h.setdefault("Content-Type", "application/json")
 
     class NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args, **kw):  # noqa: ANN002, ANN003, ANN201
+        def redirect_request(self, *args, **kw):
             return None
 
     opener = urllib.request.build_opener(NoRedirect)

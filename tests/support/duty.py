@@ -37,7 +37,7 @@ class Hooks:
     def to(self, path: str) -> list[dict]:
         return [m for p, m in self.got if p == path]
 
-    async def wait(self, path: str, pred=lambda m: True, timeout: float = 30,  # noqa: ANN001
+    async def wait(self, path: str, pred=lambda m: True, timeout: float = 30,
                    count: int = 1) -> list[dict]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -110,7 +110,7 @@ class Procs:
         self.procs: dict[str, subprocess.Popen] = {}
 
     def start(self, name: str, argv: list[str]) -> subprocess.Popen:
-        log = open(self.tmp / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
+        log = open(self.tmp / f"{name}.log", "ab")
         p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.tmp,
                              start_new_session=True)
         self.procs[name] = p

@@ -27,7 +27,7 @@ class Receiver:
     port: int
     messages: list[dict] = field(default_factory=list)
 
-    async def wait_for(self, pred, timeout: float) -> dict:  # noqa: ANN001
+    async def wait_for(self, pred, timeout: float) -> dict:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for m in self.messages:
@@ -50,7 +50,7 @@ class Running:
         return self.log.read_text(errors="replace")
 
 
-def write_config(tmp: Path, receiver_port: int, **over) -> tuple[Path, int, int]:  # noqa: ANN003
+def write_config(tmp: Path, receiver_port: int, **over) -> tuple[Path, int, int]:
     http_port, mqtt_port = free_port(), free_port()
     cfg = {
         "kafka": {"partitions": 2},

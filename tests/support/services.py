@@ -13,15 +13,16 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import orjson
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
 from aiokafka import AIOKafkaConsumer
+from paho.mqtt.enums import CallbackAPIVersion
 
 from yujing.config import Config
 from yujing.connectors.embedded import free_port, tansu_command, wait_port
@@ -184,7 +185,7 @@ class TopicReader:
                                          auto_offset_reset="earliest")
         self.records: list[Any] = []
 
-    async def __aenter__(self) -> "TopicReader":
+    async def __aenter__(self) -> TopicReader:
         await self.consumer.start()
         return self
 

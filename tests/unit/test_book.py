@@ -41,7 +41,7 @@ teams:
 class Rig:
     """A book with its evaluator-side lifecycle, a fake clock and the roster above."""
 
-    def __init__(self, roster: bool = True, **settings) -> None:  # noqa: ANN003
+    def __init__(self, roster: bool = True, **settings) -> None:
         settings.setdefault("grouping", {"wait": "0s", "interval": "0s"})
         self.s = AlertsSettings(**settings)
         self.store = Store()
@@ -54,7 +54,7 @@ class Rig:
         self.sent = []
 
     def find(self, grade: Grade = Grade.NONE, station: str = "g1", clear: bool = False,
-             rule: str = "rain", town: str = "虎门镇", pending: bool = False):  # noqa: ANN201
+             rule: str = "rain", town: str = "虎门镇", pending: bool = False):
         f = Finding(rule, station, self.clock.t, grade, clear, 60.0, "3h",
                     f"sum(3h) = 60 ({grade.label if grade else 'clear'})", pending)
         ev = self.lc.apply(f, RAIN, self.clock.t)
@@ -62,11 +62,11 @@ class Rig:
         ev = msgspec.structs.replace(ev, town=town, station_name=f"{station}站")
         return self.apply(self.book.on_event(0, ev, self.clock.t))
 
-    def apply(self, fx):  # noqa: ANN001, ANN201
+    def apply(self, fx):
         self.sent += fx.dispatch
         return fx
 
-    def tick(self, advance_ms: int = 0):  # noqa: ANN201
+    def tick(self, advance_ms: int = 0):
         self.clock.advance(advance_ms)
         return self.apply(self.book.on_tick(0, self.clock.t))
 
@@ -78,12 +78,12 @@ class Rig:
             self.book.on_result(0, res, self.clock.t)
         self.sent.clear()
 
-    def cmd(self, cmd: str, incident: str = "", actor: str = "a1", text: str = "", **kw):  # noqa: ANN003, ANN201
+    def cmd(self, cmd: str, incident: str = "", actor: str = "a1", text: str = "", **kw):
         return self.apply(self.book.on_command(0, Command(cmd, id=f"{cmd}-{self.clock.t}-{actor}",
                                                          actor=actor, incident=incident,
                                                          text=text, **kw), self.clock.t))
 
-    def only(self):  # noqa: ANN201
+    def only(self):
         assert len(self.store.incidents) >= 1
         return next(iter(self.store.incidents.values()))
 
@@ -340,7 +340,7 @@ def test_inhibition_rules_are_configurable():
     assert len(r.sent) == 1
 
 
-def silence(**kw) -> Silence:  # noqa: ANN003
+def silence(**kw) -> Silence:
     base = dict(id="s1", matchers=[parse_matcher("town=虎门镇")], starts_ms=T, ends_ms=T + 60 * MIN,
                 created_by="a1", reason="gauge maintenance")
     base.update(kw)

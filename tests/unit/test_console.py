@@ -16,8 +16,8 @@ from yujing.console.rights import Rights, team_members
 from yujing.console.thresholds import lines_for, metrics_of, rolling
 from yujing.domain import Reading
 from yujing.envelope import decode, encode_readings
-from yujing.stations import Station, load_registry
 from yujing.rules.loader import load_rules
+from yujing.stations import Station, load_registry
 
 ROOT = Path(__file__).resolve().parents[2]
 

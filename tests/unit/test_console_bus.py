@@ -40,12 +40,12 @@ class MemoryBus:
     async def send(self, topic: str, value: bytes, partition: int) -> None:
         self.sent.append((topic, value, partition))
 
-    async def follow(self, topic: str, handle, caught_up: asyncio.Event) -> None:  # noqa: ANN001
+    async def follow(self, topic: str, handle, caught_up: asyncio.Event) -> None:
         self.followed[topic] = handle
         caught_up.set()
         await asyncio.Event().wait()
 
-    async def tail(self, topic: str, back: int, handle) -> None:  # noqa: ANN001
+    async def tail(self, topic: str, back: int, handle) -> None:
         self.tailed[topic] = back
         await asyncio.Event().wait()
 

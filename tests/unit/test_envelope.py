@@ -9,8 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from yujing.domain import Reading
-from yujing.envelope import (VERSION, Envelope, EnvelopeBuilder, count, decode,
-                             encode_readings)
+from yujing.envelope import VERSION, Envelope, EnvelopeBuilder, count, decode, encode_readings
 
 TS = 1_748_764_800_000
 READINGS = [

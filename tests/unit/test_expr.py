@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from yujing.domain import Grade, Reading
-from yujing.stations import Registry, Station
 from yujing.rules import expr as ex
 from yujing.rules.engine import Engine
 from yujing.rules.indices import beaufort, fire_index, fire_level
 from yujing.rules.schema import Rule
+from yujing.stations import Registry, Station
 
 MIN = 60_000
 H = 60 * MIN
@@ -222,7 +222,7 @@ def test_nan_never_raises():
 
 
 def test_rule_message_is_rendered_into_the_event_with_station_details():
-    from yujing.envelope import encode_readings, decode
+    from yujing.envelope import decode, encode_readings
     from yujing.pipeline import Pipeline
     reg = Registry([Station(id="g", name="虎门雨量站", kind="rain_gauge", town="虎门镇",
                             plan="转移低洼地带群众")])

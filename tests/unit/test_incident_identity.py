@@ -31,7 +31,7 @@ def finding(station: str, grade: Grade = Grade.NONE, ts: int = T, clear: bool = 
     return Finding("rain", station, ts, grade, clear, 60.0, "3h", "sum(3h) = 60", pending)
 
 
-def feed(book: Book, lc: Lifecycle, f: Finding, p: int = 0):  # noqa: ANN201
+def feed(book: Book, lc: Lifecycle, f: Finding, p: int = 0):
     ev = lc.apply(f, RAIN, f.ts)
     assert ev is not None
     book.on_event(p, msgspec.structs.replace(ev, town="虎门镇"), f.ts)

@@ -3,7 +3,7 @@ anomaly scorer the engine is given (yujing.rules never imports the models packag
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -18,11 +18,11 @@ H = 3_600_000
 
 
 def utc_ms(*args) -> int:
-    return int(datetime(*args, tzinfo=timezone.utc).timestamp() * 1000)
+    return int(datetime(*args, tzinfo=UTC).timestamp() * 1000)
 
 
 def reference(ts: np.ndarray, zone: str) -> tuple[list[int], list[int]]:
-    local = [datetime.fromtimestamp(t / 1000, timezone.utc).astimezone(ZoneInfo(zone))
+    local = [datetime.fromtimestamp(t / 1000, UTC).astimezone(ZoneInfo(zone))
              for t in ts.tolist()]
     return [d.hour for d in local], [d.month for d in local]
 
@@ -111,7 +111,7 @@ class Jumpy:
 
 
 class Models(dict):
-    def get(self, name):  # noqa: ANN001, ANN201
+    def get(self, name):
         return super().get(name)
 
 
@@ -141,7 +141,7 @@ def run_levels(engine: Engine) -> list:
 def test_the_engine_scores_with_the_scorer_it_is_given():
     calls = []
 
-    def scorer(model, ts, values, station):  # noqa: ANN001, ANN202
+    def scorer(model, ts, values, station):
         calls.append((station, ts.size))
         return np.where(values > 2.0, 1.0, 0.0)
 

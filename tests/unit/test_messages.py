@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from yujing.alerts.records import Warning, Weekly
 from yujing.alerts.signing import TokenError, sign, verify

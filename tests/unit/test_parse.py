@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import orjson
 import pytest
@@ -65,7 +65,7 @@ def test_float_epoch_ms_is_accepted():
 def test_iso_timestamp_is_exact_to_the_millisecond(ms, offset_h):
     """An ISO time must give the same epoch ms as the number would (no float rounding)."""
     tz = timezone(timedelta(hours=offset_h))
-    dt = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(milliseconds=ms)
+    dt = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
     text = dt.astimezone(tz).isoformat(timespec="milliseconds")
     assert parse_ts(text) == ms
 

@@ -26,7 +26,7 @@ def roster():
     return load_roster(ROOT / "roster.yaml")
 
 
-def who(roster, team: str, at: str) -> tuple:  # noqa: ANN001
+def who(roster, team: str, at: str) -> tuple:
     d = roster.duty(team, ms(at))
     return d.A, d.B, d.leader
 

@@ -18,8 +18,8 @@ from yujing.alerts.settings import AlertsSettings
 from yujing.domain import EventKind, Finding, Grade, Reading
 from yujing.envelope import decode, encode_readings
 from yujing.pipeline import Pipeline
-from yujing.stations import load_registry
 from yujing.rules.loader import load_rules
+from yujing.stations import load_registry
 from yujing.streams.checkpoint import dict_table, encode_checkpoint, load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -208,7 +208,7 @@ def test_first_clears_after_a_start_without_checkpoint_close_each_key_s_own_warn
 
 # -- the checkpoint store (yujing/streams/checkpoint.py) ---------------------------------------
 
-def stored(table, p: int, seq: int, offset: int, raw: bytes, chunk: int = 1000) -> None:  # noqa: ANN001
+def stored(table, p: int, seq: int, offset: int, raw: bytes, chunk: int = 1000) -> None:
     manifest, parts = encode_checkpoint(raw, seq, offset, 0, chunk)
     for i, part in enumerate(parts):
         table.data[f"{p}:{seq % 2}:{i}"] = part

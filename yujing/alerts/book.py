@@ -17,9 +17,10 @@ a group, its inhibition peers and its escalations all live in one partition.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
-from yujing.alerts import cap, escalation, incidents, silences as sil
+from yujing.alerts import cap, escalation, incidents
+from yujing.alerts import silences as sil
 from yujing.alerts.incident_ids import incident_id
 from yujing.alerts.outbox import Outbox
 from yujing.alerts.records import Command, DeliveryResult, Notice, State, Warning

@@ -17,8 +17,8 @@ from typing import Any
 from xml.etree import ElementTree as ET
 from zoneinfo import ZoneInfo
 
-from yujing.domain import Grade
 from yujing.alerts.records import CapRef, Warning
+from yujing.domain import Grade
 
 NS = "urn:oasis:names:tc:emergency:cap:1.2"
 ATOM = "http://www.w3.org/2005/Atom"

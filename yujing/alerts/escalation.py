@@ -10,10 +10,10 @@ to B").
 
 from __future__ import annotations
 
-from yujing.domain import Grade
-from yujing.durations import format_duration
 from yujing.alerts.records import Escalation, Notice, State, Warning
 from yujing.alerts.settings import GradePolicy
+from yujing.domain import Grade
+from yujing.durations import format_duration
 
 ROLE_ZH = {"A": "A岗", "B": "B岗", "leader": "带班领导"}
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 import zlib
-from typing import Callable
+from collections.abc import Callable
 
 DONGGUAN = "441900"
 _SEQ_SPACE = 10_000

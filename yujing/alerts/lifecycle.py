@@ -11,8 +11,8 @@ acknowledgement, manual clear, timeline): that is :mod:`yujing.alerts.incidents`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from yujing.alerts.incident_ids import DONGGUAN, incident_id
 from yujing.domain import EventKind, Finding, Grade, WarningEvent, warning_key

@@ -17,20 +17,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from typing import Callable
+from collections.abc import Callable
 
 import apprise
 from apprise.decorators import notify as apprise_notify
 
-from yujing.alerts.records import Attempt, Contact, Delivery, DeliveryResult
 from yujing.alerts.channels import redact
+from yujing.alerts.records import Attempt, Contact, Delivery, DeliveryResult
 from yujing.alerts.settings import DeliverySettings
 
 log = logging.getLogger("yujing.notify")
 
 
 @apprise_notify(on="yujing", name="Yujing terminal log")
-def _to_log(body: str, title: str, notify_type: str, *args, **kwargs) -> bool:  # noqa: ANN002
+def _to_log(body: str, title: str, notify_type: str, *args, **kwargs) -> bool:
     log.warning("NOTIFY %s | %s", title, body)
     return True
 
@@ -108,9 +108,9 @@ class Deliverer:
                 ok = await asyncio.wait_for(ap.async_notify(body=body, title=title,
                                                             body_format=fmt), self.timeout_s)
                 detail = captured.getvalue().strip().splitlines()
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False, f"no answer within {self.timeout_s:g}s"
-        except Exception as exc:  # noqa: BLE001 - a plugin's bug is one failed attempt
+        except Exception as exc:
             return False, f"{type(exc).__name__}: {exc}"
         if ok:
             return True, ""

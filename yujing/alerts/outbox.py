@@ -20,13 +20,21 @@ what is still in flight from a dead run was cut off mid-send and is sent again
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from yujing.alerts.records import Delivery, DeliveryResult, Group, Notice, State, Warning
 from yujing.alerts.roster import Roster
 from yujing.alerts.settings import AlertsSettings
-from yujing.alerts.stages import (Item, Recipient, Stage, chain, grade_stage, inhibit_stage,
-                                  route_stage, silence_stage)
+from yujing.alerts.stages import (
+    Item,
+    Recipient,
+    Stage,
+    chain,
+    grade_stage,
+    inhibit_stage,
+    route_stage,
+    silence_stage,
+)
 from yujing.alerts.store import Effects, Store, pkey
 from yujing.alerts.templates import Line, render
 from yujing.domain import Grade

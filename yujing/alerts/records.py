@@ -98,7 +98,7 @@ class Warning(msgspec.Struct, omit_defaults=True):
                 "town": self.town, "grade": Grade(self.grade).label if self.grade else "none",
                 "incident": self.incident, "group": self.group, "state": self.state.value}
 
-    def log(self, at: int, kind: str, reason: str, **kw) -> None:  # noqa: ANN003
+    def log(self, at: int, kind: str, reason: str, **kw) -> None:
         self.timeline.append(Entry(at, kind, reason, **kw))
 
     @property

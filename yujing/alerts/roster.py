@@ -19,8 +19,18 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from yujing.alerts.roster_file import (DEFAULT_DOMAINS, DOMAINS, ROLES, Person, RosterFile, Rotation,
-                                       Shift, Slot, parse_hhmm, parse_shift_csv)
+from yujing.alerts.roster_file import (
+    DEFAULT_DOMAINS,
+    DOMAINS,
+    ROLES,
+    Person,
+    RosterFile,
+    Rotation,
+    Shift,
+    Slot,
+    parse_hhmm,
+    parse_shift_csv,
+)
 from yujing.durations import format_duration, parse_duration_ms
 from yujing.yamlsrc import Problem, SourceError, load_yaml, parse_yaml, validate
 
@@ -230,7 +240,7 @@ def parse_roster(text: str, file: str = "<roster>",
                                     f"duplicate team id {tid!r}: keep one of them"))
     try:
         ZoneInfo(spec.timezone)
-    except Exception:  # noqa: BLE001
+    except Exception:
         problems.append(Problem(file, src.line_of(("timezone",)), "timezone",
                                 f"unknown time zone {spec.timezone!r}: write Asia/Shanghai"))
     if problems:

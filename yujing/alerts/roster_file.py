@@ -121,7 +121,7 @@ class Shift(_Strict):
     leader: str | None = None
 
     @model_validator(mode="after")
-    def _order(self) -> "Shift":
+    def _order(self) -> Shift:
         if self.end <= self.start:
             raise ValueError("end must be after start")
         return self
@@ -205,7 +205,7 @@ def parse_shift_csv(text: str, file: str = "<csv>") -> dict[str, list[Shift]]:
                           A=(row.get("A") or "").strip() or None,
                           B=(row.get("B") or "").strip() or None,
                           leader=(row.get("leader") or "").strip() or None)
-        except Exception as exc:  # noqa: BLE001 - pydantic's message, located
+        except Exception as exc:
             msg = str(exc).splitlines()
             problems.append(Problem(file, line, "", "bad shift row: " + " ".join(msg[1:3]).strip()
                                     + " (times like 2025-06-01 08:30)"))

@@ -13,10 +13,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from yujing.domain import GRADE_NAMES, Grade
-from yujing.durations import Duration
 from yujing.alerts.records import Matcher
 from yujing.alerts.silences import parse_matcher
+from yujing.domain import GRADE_NAMES, Grade
+from yujing.durations import Duration
 
 ROLES = ("A", "B", "leader")
 
@@ -172,7 +172,7 @@ class ConsoleSettings(_Strict):
                               "sink's metrics ports are read when set")
 
     @model_validator(mode="after")
-    def _short_tokens(self) -> "ConsoleSettings":
+    def _short_tokens(self) -> ConsoleSettings:
         for who, tok in self.tokens.items():
             if tok and len(tok) < 16:
                 raise ValueError(f"token of {who} is shorter than 16 characters: use a long "

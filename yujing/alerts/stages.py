@@ -10,15 +10,15 @@ group's outbox through it); delivery with retry and fallback happens after it
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
-from yujing.domain import Grade
-from yujing.alerts.records import Contact, Notice, Silence, State, Warning
 from yujing.alerts.channels import channel_kind
+from yujing.alerts.records import Contact, Notice, Silence, State, Warning
 from yujing.alerts.roster import Roster
 from yujing.alerts.settings import InhibitRule
 from yujing.alerts.silences import describe, matches_all, silencing
+from yujing.domain import Grade
 
 ACTIONABLE = ("raised", "upgraded", "escalated", "reminder", "unmuted")
 INFORMATIONAL = ("downgraded", "cleared")

@@ -9,12 +9,12 @@ Chinese text), so it never splits into parts that arrive out of order.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
+from yujing.alerts.records import Rendered, Warning
 from yujing.clock import local_time
 from yujing.domain import EventKind, Grade, WarningEvent
-from yujing.alerts.records import Rendered, Warning
 
 SMS_LIMIT = 70
 

@@ -19,14 +19,14 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only: no display on servers and CI
 
-import matplotlib.dates as mdates  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-from yujing.backtest.stats import rolling  # noqa: E402
-from yujing.domain import GRADE_NAMES  # noqa: E402
-from yujing.durations import format_duration, parse_duration_ms  # noqa: E402
+from yujing.backtest.stats import rolling
+from yujing.domain import GRADE_NAMES
+from yujing.durations import format_duration, parse_duration_ms
 
 GRADE_COLOURS = {1: "#1f63d6", 2: "#e8b900", 3: "#f07800", 4: "#d62728"}
 NODATA_COLOUR = "#7f7f7f"

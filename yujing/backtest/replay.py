@@ -17,20 +17,19 @@ from __future__ import annotations
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timezone, tzinfo
+from datetime import tzinfo
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from yujing.domain import WarningEvent
-from yujing.envelope import Columns
-from yujing.pipeline import Pipeline
-from yujing.stations import Registry
 from yujing.backtest import stats as stats
-from yujing.readings_csv import BacktestInputError, Readings, read_readings
+from yujing.domain import WarningEvent
+from yujing.pipeline import Pipeline
+from yujing.readings_csv import Readings, read_readings
+from yujing.stations import Registry
 
 # ------------------------------------------------------------------- replaying
 
@@ -106,8 +105,8 @@ def run_backtest(opts: Options) -> int:
     """The whole command; returns the exit code. Raises SourceError/BacktestInputError."""
     from rich.console import Console
 
-    from yujing.stations import load_registry
     from yujing.rules.loader import load_rules
+    from yujing.stations import load_registry
 
     # A file or pipe gets wide lines rather than rich's 80-column default, so tables stay legible.
     out_console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
@@ -155,7 +154,7 @@ def run_backtest(opts: Options) -> int:
     return 0
 
 
-def _note_references(console, rules_dir: Path, registry: Registry) -> None:  # noqa: ANN001
+def _note_references(console, rules_dir: Path, registry: Registry) -> None:
     """Say where a rule cannot fire for want of a registry field: not an error (a backtest
     over part of the city is fine), but a silent rule would read as "no warnings"."""
     try:
@@ -170,9 +169,16 @@ def _note_references(console, rules_dir: Path, registry: Registry) -> None:  # n
                       f"{rules_dir} --registry FILE lists them)", markup=False)
 
 
-def _progress(console, quiet: bool):  # noqa: ANN001, ANN202
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn,
-                               TextColumn, TimeElapsedColumn, TimeRemainingColumn)
+def _progress(console, quiet: bool):
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
     return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                     MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
                     console=console, disable=quiet or not console.is_terminal)
@@ -222,7 +228,7 @@ def _write(rep: Report, folder: Path, tz: tzinfo) -> list[Path]:
     return paths
 
 
-def _print_summary(console, rep: Report, tz: tzinfo) -> None:  # noqa: ANN001
+def _print_summary(console, rep: Report, tz: tzinfo) -> None:
     from rich.table import Table
     t = Table(title=f"Backtest of {rep.label}: warnings per rule (incidents by peak grade)")
     for col, kw in (("rule", {}), ("incidents", {"justify": "right"}),
@@ -239,7 +245,7 @@ def _print_summary(console, rep: Report, tz: tzinfo) -> None:  # noqa: ANN001
     console.print(t)
 
 
-def _print_compare(console, cmp: pd.DataFrame, a: str, b: str, tz: tzinfo) -> None:  # noqa: ANN001
+def _print_compare(console, cmp: pd.DataFrame, a: str, b: str, tz: tzinfo) -> None:
     from rich.table import Table
     counts = stats.compare_counts(cmp)
     t = Table(title=f"A = {a}, B = {b}: warnings added (B only), lost (A only), shifted "

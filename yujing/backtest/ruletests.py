@@ -22,7 +22,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from yujing.domain import Reading
@@ -139,8 +138,8 @@ def _readings(case: Case, start: int) -> list[Reading]:
     return out
 
 
-def run_case(case: Case, rules: list, base_registry, file: str) -> Result:  # noqa: ANN001
-    from yujing.envelope import encode_readings, decode
+def run_case(case: Case, rules: list, base_registry, file: str) -> Result:
+    from yujing.envelope import decode, encode_readings
     from yujing.pipeline import Pipeline
     from yujing.stations import Registry, Station
 
@@ -164,7 +163,7 @@ def run_case(case: Case, rules: list, base_registry, file: str) -> Result:  # no
                    {(readings[-1].ts - start) if readings else 0})
     pos = 0
 
-    def apply(events) -> None:  # noqa: ANN001
+    def apply(events) -> None:
         for ev in events:
             key = (ev.station, ev.rule)
             kind = ev.kind.value if hasattr(ev.kind, "value") else str(ev.kind)
@@ -219,8 +218,8 @@ def rule_test_files(folder: Path) -> list[Path]:
 
 def run_folder(folder: str | Path, registry_path: str | Path | None = None) -> list[Result]:
     """Run every ``*.test.yaml`` in the folder against the rules in the same folder."""
-    from yujing.stations import load_registry
     from yujing.rules.loader import load_rules
+    from yujing.stations import load_registry
 
     folder = Path(folder)
     rules = load_rules(folder)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -14,9 +14,9 @@ def backtest(
     rules: Annotated[Path, typer.Option(help="folder of *.yaml rule files (rule set A)")],
     data: Annotated[Path, typer.Option(help="readings CSV: ts,station,metric,value")],
     out: Annotated[Path, typer.Option(help="folder for transitions.csv, summary.csv, plots/")],
-    registry: Annotated[Optional[Path], typer.Option(help="station registry (no-data checks, "
+    registry: Annotated[Path | None, typer.Option(help="station registry (no-data checks, "
                                                           "thresholds, names)")] = None,
-    compare: Annotated[Optional[Path], typer.Option(help="rule set B: report warnings added, "
+    compare: Annotated[Path | None, typer.Option(help="rule set B: report warnings added, "
                                                          "lost and shifted against A")] = None,
     chunk_readings: Annotated[int, typer.Option(min=1, help="readings per replayed chunk")] = 200_000,
     plots: Annotated[int, typer.Option(min=0, help="plot this many most-warned stations")] = 6,

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from yujing.config import Config, load_config
 from yujing.yamlsrc import SourceError
 
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="config.yaml (default: ./config.yaml if present)")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="config.yaml (default: ./config.yaml if present)")]
 
 
 def config_path(path: Path | None) -> Path | None:

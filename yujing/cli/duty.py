@@ -17,9 +17,10 @@ import json
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
@@ -35,9 +36,9 @@ roster_app = typer.Typer(help="Duty roster: who is A, B and leader; gaps and unk
 silence_app = typer.Typer(help="Silences (maintenance windows): add, list, expire.",
                           no_args_is_help=True)
 
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="config.yaml")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="config.yaml")]
 AsOpt = Annotated[str, typer.Option("--as", help="the person acting (id in the roster)")]
-ApiOpt = Annotated[Optional[str], typer.Option("--api", help="gateway URL (default from config)")]
+ApiOpt = Annotated[str | None, typer.Option("--api", help="gateway URL (default from config)")]
 
 
 def _parse_time(text: str | None) -> int:
@@ -70,9 +71,9 @@ def _roster(config: Path | None, file: Path | None) -> Roster:
 
 
 @roster_app.command("show")
-def roster_show(file: Annotated[Optional[Path], typer.Argument(help="roster YAML")] = None,
-                at: Annotated[Optional[str], typer.Option(help="local time, default now")] = None,
-                team: Annotated[Optional[str], typer.Option(help="one team id")] = None,
+def roster_show(file: Annotated[Path | None, typer.Argument(help="roster YAML")] = None,
+                at: Annotated[str | None, typer.Option(help="local time, default now")] = None,
+                team: Annotated[str | None, typer.Option(help="one team id")] = None,
                 config: ConfigOpt = None) -> None:
     """Who is A, B and duty leader of each team at a time (Asia/Shanghai)."""
     r = _roster(config, file)
@@ -91,9 +92,9 @@ def roster_show(file: Annotated[Optional[Path], typer.Argument(help="roster YAML
 
 
 @roster_app.command("check")
-def roster_check(file: Annotated[Optional[Path], typer.Argument(help="roster YAML")] = None,
+def roster_check(file: Annotated[Path | None, typer.Argument(help="roster YAML")] = None,
                  days: Annotated[int, typer.Option(help="how far ahead to look for gaps")] = 14,
-                 start: Annotated[Optional[str], typer.Option(help="from (local time)")] = None,
+                 start: Annotated[str | None, typer.Option(help="from (local time)")] = None,
                  config: ConfigOpt = None) -> None:
     """Gaps (a shift without A or B), unknown people, unreachable people (exit 1)."""
     r = _roster(config, file)
@@ -107,7 +108,7 @@ def roster_check(file: Annotated[Optional[Path], typer.Argument(help="roster YAM
                f"{days} days)")
 
 
-def _client(config: Path | None, api: str | None, who: str) -> "Api":
+def _client(config: Path | None, api: str | None, who: str) -> Api:
     """An API client acting as ``who`` with their console token (exit 2 without one)."""
     cfg = load(config)
     token = cfg.console.tokens.get(who)
@@ -150,10 +151,10 @@ def silence_add(as_: AsOpt,
                 match: Annotated[list[str], typer.Option(help="label=value, label!=value, "
                                                          "label=~regex (repeat)")],
                 reason: Annotated[str, typer.Option(help="why")],
-                for_: Annotated[Optional[str], typer.Option("--for", help="e.g. 2h")] = None,
-                until: Annotated[Optional[str], typer.Option(help="end, local time")] = None,
-                start: Annotated[Optional[str], typer.Option(help="start, local time")] = None,
-                weekly: Annotated[Optional[list[str]], typer.Option(
+                for_: Annotated[str | None, typer.Option("--for", help="e.g. 2h")] = None,
+                until: Annotated[str | None, typer.Option(help="end, local time")] = None,
+                start: Annotated[str | None, typer.Option(help="start, local time")] = None,
+                weekly: Annotated[list[str] | None, typer.Option(
                     help="only inside e.g. 'sat 02:00-04:00' (repeat)")] = None,
                 config: ConfigOpt = None, api: ApiOpt = None) -> None:
     """Silence warnings matching every --match, from --start for --for or --until."""
@@ -208,7 +209,7 @@ class Api:
                                      headers={"Authorization": f"Bearer {self.token}",
                                               "Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(req, timeout=15) as resp:  # noqa: S310 - operator's URL
+            with urllib.request.urlopen(req, timeout=15) as resp:
                 return json.loads(resp.read() or b"null")
         except urllib.error.HTTPError as exc:
             try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, NoReturn, Optional
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -44,13 +44,13 @@ def train_cmd(
     metric: Annotated[str, typer.Option(help="the metric to model, e.g. water_level_m")],
     out: Annotated[Path, typer.Option(help="model registry folder (versions are added)")],
     detector: Annotated[str, typer.Option(help=DETECTOR_HELP)] = "iforest",
-    name: Annotated[Optional[str], typer.Option(
+    name: Annotated[str | None, typer.Option(
         help="model name in the registry (default: <metric>-<detector>)")] = None,
     per: Annotated[str, typer.Option(help="station: parameters per station; group: per "
                                           "registry group (--registry, --group-field)")] = "station",
-    registry: Annotated[Optional[Path], typer.Option(help="station registry (for --per group)")] = None,
+    registry: Annotated[Path | None, typer.Option(help="station registry (for --per group)")] = None,
     group_field: Annotated[str, typer.Option(help="registry field that groups stations")] = "town",
-    exclude: Annotated[Optional[Path], typer.Option(
+    exclude: Annotated[Path | None, typer.Option(
         help="hazard periods not to learn from: station,start,end CSV or a backtest "
              "transitions.csv")] = None,
     include_hazards: Annotated[bool, typer.Option(
@@ -61,8 +61,9 @@ def train_cmd(
     """Train one detector on a readings CSV and add it to the registry as a new version."""
     # lazy: pandas and the detectors (see the module's docstring)
     import pandas as pd
-    from yujing.readings_csv import BacktestInputError, read_readings
+
     from yujing.models.train import exclusion_periods, train
+    from yujing.readings_csv import BacktestInputError, read_readings
 
     if detector not in KINDS:
         _fail(f"models train: unknown detector {detector!r}: choose one of "
@@ -131,9 +132,9 @@ def evaluate_cmd(
         help="retrain the baseline and the ensemble on all past rows every N rows "
              "(0 = never)")] = 1000,
     chunk: Annotated[int, typer.Option(min=1, help="readings per streamed envelope")] = 500,
-    only: Annotated[Optional[list[str]], typer.Option(help="only files whose path contains this")] = None,
+    only: Annotated[list[str] | None, typer.Option(help="only files whose path contains this")] = None,
     seed: Annotated[int, typer.Option()] = 0,
-    out: Annotated[Optional[Path], typer.Option(help="write every row (file, category, total) "
+    out: Annotated[Path | None, typer.Option(help="write every row (file, category, total) "
                                                      "as CSV here")] = None,
     files: Annotated[bool, typer.Option(help="print the per-file table too")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
@@ -141,6 +142,7 @@ def evaluate_cmd(
     """Score detectors in streaming order against labelled windows: NAB scores, P/R/F1."""
     # lazy: pandas and the detectors (see the module's docstring)
     import pandas as pd
+
     from yujing.models import evaluate as ev
 
     kinds = list(detector) or sorted(KINDS)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -17,7 +17,7 @@ app = typer.Typer(help="Check rule packs.", no_args_is_help=True)
 
 @app.command("check")
 def rules_check(folder: Path,
-                registry: Annotated[Optional[Path], typer.Option(
+                registry: Annotated[Path | None, typer.Option(
                     help="station registry to check selectors and station fields against")] = None
                 ) -> None:
     """Validate every rule file in a folder (exit 2 on any error)."""
@@ -37,7 +37,7 @@ def rules_check(folder: Path,
 
 @app.command("test")
 def rules_test(folder: Path,
-               registry: Annotated[Optional[Path], typer.Option(
+               registry: Annotated[Path | None, typer.Option(
                    help="registry for test files that name none")] = None) -> None:
     """Run the YAML rule tests (*.test.yaml) next to the rules; exit 1 if any fails."""
     try:

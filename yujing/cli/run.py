@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -20,7 +20,7 @@ from yujing.cli.common import ConfigOpt, bootstrap_of, config_path, load
 from yujing.connectors.embedded import run_amqtt
 from yujing.yamlsrc import SourceError
 
-BootstrapOpt = Annotated[Optional[str], typer.Option(help="overrides kafka.bootstrap")]
+BootstrapOpt = Annotated[str | None, typer.Option(help="overrides kafka.bootstrap")]
 
 
 def run(config: ConfigOpt = None) -> None:
@@ -45,8 +45,8 @@ def demo(config: ConfigOpt = None,
 
 def gateway(config: ConfigOpt = None,
             kafka_bootstrap: BootstrapOpt = None,
-            mqtt_url: Annotated[Optional[str], typer.Option(help="overrides mqtt.url")] = None,
-            mqtt_client_id: Annotated[Optional[str], typer.Option(
+            mqtt_url: Annotated[str | None, typer.Option(help="overrides mqtt.url")] = None,
+            mqtt_client_id: Annotated[str | None, typer.Option(
                 help="overrides mqtt.client_id (one per gateway sharing a subscription)")] = None,
             embedded_kafka: Annotated[bool, typer.Option(hidden=True)] = False) -> None:
     """Run the ingest gateway alone (MQTT + HTTP → Kafka)."""
@@ -63,7 +63,7 @@ def gateway(config: ConfigOpt = None,
 
 def worker(config: ConfigOpt = None,
            kafka_bootstrap: BootstrapOpt = None,
-           mqtt_url: Annotated[Optional[str], typer.Option(hidden=True)] = None,
+           mqtt_url: Annotated[str | None, typer.Option(hidden=True)] = None,
            embedded_kafka: Annotated[bool, typer.Option(help="use timeouts tuned for Tansu")] = False) -> None:
     """Run one Faust worker (rules, lifecycle, notifications)."""
     from yujing.streams.app import run_worker  # lazy: see the module's docstring

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 import yaml
@@ -14,9 +14,9 @@ app = typer.Typer(help="Gateway tokens for HTTP ingest.", no_args_is_help=True)
 
 @app.command("new")
 def token_new(gateway: Annotated[str, typer.Option(help="the gateway's name (logs, dead letters)")],
-              station: Annotated[Optional[list[str]], typer.Option(
+              station: Annotated[list[str] | None, typer.Option(
                   help="station id or pattern it may write (repeatable)")] = None,
-              enterprise: Annotated[Optional[list[str]], typer.Option(
+              enterprise: Annotated[list[str] | None, typer.Option(
                   help="enterprise whose stations it may write (repeatable)")] = None,
               all_stations: Annotated[bool, typer.Option(help="may write every station")] = False,
               ) -> None:

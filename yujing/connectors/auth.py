@@ -58,7 +58,7 @@ class TokenEntry(BaseModel):
     all_stations: bool = False
 
     @model_validator(mode="after")
-    def _one_scope(self) -> "TokenEntry":
+    def _one_scope(self) -> TokenEntry:
         if not (self.stations or self.enterprises or self.all_stations):
             raise ValueError("give the token a scope: stations: [...], enterprises: [...] "
                              "or all_stations: true")

@@ -54,7 +54,7 @@ async def follow_all(bootstrap: str, topic: str, handle: Handler,
         try:
             await consumer.start()
             break
-        except Exception as exc:  # noqa: BLE001 - Kafka not up yet: keep trying
+        except Exception as exc:
             log.warning("console: cannot follow %s yet (%s); retrying", topic, exc)
             await asyncio.sleep(1)
     try:
@@ -104,7 +104,7 @@ async def follow_tail(bootstrap: str, topic: str, back: int, handle: Handler,
         except asyncio.CancelledError:
             await consumer.stop()
             raise
-        except Exception as exc:  # noqa: BLE001 - Kafka away: try again, the console stays up
+        except Exception as exc:
             log.warning("console: following %s failed (%s); retrying", topic, exc)
             await consumer.stop()
             await asyncio.sleep(1)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -24,7 +24,7 @@ from yujing import clock
 def format_letter(d: dict[str, Any], raw_chars: int = 120) -> str:
     """One readable line: time, source, reason code, item index, reason, raw excerpt."""
     ms = d.get("received_ms")
-    when = (datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    when = (datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             .replace("000Z", "Z") if isinstance(ms, int) else "?")
     index = d.get("index")
     where = f" #{index}" if index is not None else ""
@@ -99,5 +99,5 @@ async def tail(bootstrap: str, topic: str, n: int, follow: bool,
 async def _sleep_or(ev: asyncio.Event, s: float) -> None:
     try:
         await asyncio.wait_for(ev.wait(), s)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass

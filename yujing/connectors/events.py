@@ -29,8 +29,8 @@ from typing import Any
 
 import orjson
 
-from yujing.domain import Reading
 from yujing.connectors.parse import Rejected, parse_ts
+from yujing.domain import Reading
 
 CAMERA_TYPES = ("smoke", "fire")
 INDUSTRIAL_TYPES = ("spark", "vent_burst", "airlock_fault", "extinguisher")

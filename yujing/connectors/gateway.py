@@ -14,23 +14,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 from aiohttp import web
 
 from yujing import clock
-from yujing.config import Config
 from yujing import metrics as m
-from yujing.domain import Reading
-from yujing.stations import FileWatcher, Registry, load_registry, reload_on_sighup
+from yujing.config import Config
 from yujing.connectors.auth import OPEN, Identity, Tokens, load_tokens
 from yujing.connectors.http import make_app
 from yujing.connectors.kafka import Batcher, DeadLetters, ensure_topics, producer
 from yujing.connectors.mqtt import Message, MqttSubscriber, topic_parts
 from yujing.connectors.parse import Rejected, parse_payload_indexed
 from yujing.connectors.validate import DEFAULT_RANGES, Deduper, Limits, check
+from yujing.domain import Reading
+from yujing.stations import FileWatcher, Registry, load_registry, reload_on_sighup
 
 log = logging.getLogger(__name__)
 
@@ -146,11 +147,11 @@ class Gateway:
         try:
             await asyncio.wait_for(self.batcher.flush_all(), timeout_s)
             await self.deadletters.drain(timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.error("gateway stopping: Kafka did not take the last envelopes in %.0fs", timeout_s)
         try:
             await asyncio.wait_for(self.prod.stop(), timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.error("gateway stopping: Kafka producer did not close in %.0fs", timeout_s)
 
     # --- the common path --------------------------------------------------------------------
@@ -236,7 +237,7 @@ class Gateway:
             msg = await self.queue.get()
             try:
                 self.handle_mqtt(msg)
-            except Exception:  # noqa: BLE001 - one bad message must not stop ingest
+            except Exception:
                 log.exception("MQTT message on %s could not be handled", msg.topic)
 
     def handle_mqtt(self, msg: Message) -> None:

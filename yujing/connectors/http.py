@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 GATEWAY_KEY = web.AppKey("gateway", object)
 
 
-def _gw(request: web.Request) -> "Gateway":
+def _gw(request: web.Request) -> Gateway:
     return request.app[GATEWAY_KEY]  # type: ignore[return-value]
 
 
@@ -68,7 +68,7 @@ async def _admit(request: web.Request, kind: str) -> tuple[Identity, bytes]:
     return ident, raw
 
 
-def _too_large(gw: "Gateway", kind: str, ident: Identity, request: web.Request,
+def _too_large(gw: Gateway, kind: str, ident: Identity, request: web.Request,
                size: int | None) -> Refused:
     limit = gw.cfg.http.max_body_bytes
     what = f"{size} bytes are" if size is not None else "the body (decompressed) is"
@@ -99,7 +99,7 @@ def _status(accepted: int, rejected: list[Rejected]) -> int:
     return 403 if all(r.code == "forbidden" for r in rejected) else 400
 
 
-def _unavailable(gw: "Gateway", exc: BaseException, n: int) -> dict[str, Any]:
+def _unavailable(gw: Gateway, exc: BaseException, n: int) -> dict[str, Any]:
     log.error("%d readings not stored (Kafka did not acknowledge within %.0fs): %s", n,
               gw.cfg.http.store_timeout_s, exc or type(exc).__name__)
     return {"status": 503, "headers": {"Retry-After": str(gw.cfg.http.retry_after_s)}}
@@ -123,7 +123,7 @@ async def post_readings(request: web.Request) -> web.Response:
     body = {"accepted": len(s.keep), "duplicates": s.duplicates, "rejected": _items(rejected)}
     try:
         await gw.store("http", s.keep)
-    except Exception as exc:  # noqa: BLE001 - any storage failure means "try again"
+    except Exception as exc:
         u = _unavailable(gw, exc, len(s.keep))
         _count("readings", 503)
         return web.json_response({"error": "readings not stored: Kafka is unavailable; retry "
@@ -154,7 +154,7 @@ async def post_write(request: web.Request) -> web.Response:
     gw.report("lineproto", _source("lineproto", ident, request), rejected, s)
     try:
         await gw.store("lineproto", s.keep)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         u = _unavailable(gw, exc, len(s.keep))
         _count("write", 503)
         return web.json_response({"code": "unavailable", "message": "points not stored: Kafka "
@@ -196,7 +196,7 @@ async def post_events(request: web.Request) -> web.Response:
             except BaseException:
                 gw.dedup.forget(s.keep)  # the retry must publish the detail again
                 raise
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         u = _unavailable(gw, exc, len(s.keep))
         _count("events", 503)
         return web.json_response({"error": "events not stored: Kafka is unavailable; retry "
@@ -217,7 +217,7 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": ctype})
 
 
-def make_app(gw: "Gateway", max_body_bytes: int) -> web.Application:
+def make_app(gw: Gateway, max_body_bytes: int) -> web.Application:
     """The ingest app. The process that serves it may mount more on it (``yujing gateway``
     mounts the duty console: yujing/cli/serve.py)."""
     app = web.Application(client_max_size=max_body_bytes)

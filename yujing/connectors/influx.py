@@ -36,16 +36,15 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
+from influxdb_client import WritePrecision
 from tenacity import AsyncRetrying, retry_if_exception, stop_any, wait_exponential
 
-from influxdb_client import WritePrecision
-
 from yujing import clock
-from yujing.config import Config
 from yujing import metrics as m
+from yujing.config import Config
+from yujing.connectors.kafka import ensure_topics
 from yujing.envelope import Columns, decode
 from yujing.stations import FileWatcher, Registry, load_registry, reload_on_sighup
-from yujing.connectors.kafka import ensure_topics
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +230,7 @@ class Sink:
                         new = [warning_line(orjson.loads(rec.value), self.registry)]
                         chunk.kinds["warning"] += 1
                     chunk.lines.extend(new)
-                except Exception as exc:  # noqa: BLE001 - one bad record must not stop the sink
+                except Exception as exc:
                     m.SINK_DROPPED.labels("undecodable").inc()
                     log.error("sink: record %s@%d skipped: %s", tp, rec.offset, exc)
                 chunk.offsets[tp] = rec.offset + 1
@@ -282,7 +281,7 @@ class Sink:
                 break
             try:
                 await self.consumer.commit(chunk.offsets)
-            except Exception as exc:  # noqa: BLE001 - after a rebalance; the points are rewritten
+            except Exception as exc:
                 log.warning("sink: offset commit failed (%s); some points may be written again",
                             exc)
 
@@ -309,7 +308,7 @@ class Sink:
                     await self.write_api.write(bucket=i.bucket, org=i.org, record=chunk.lines,
                                                write_precision=WritePrecision.MS)
                     m.SINK_WRITE_SECONDS.observe(clock.monotonic() - t0)
-        except Exception as exc:  # noqa: BLE001 - refused, or stopping
+        except Exception as exc:
             if is_transient(exc):
                 log.warning("sink: stopping with %d points unwritten (%s); their offsets are not "
                             "committed, so the next start writes them", len(chunk.lines), exc)

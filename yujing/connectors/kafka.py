@@ -129,7 +129,7 @@ class Batcher:
             self.sent_envelopes += 1
             if not fut.done():
                 fut.set_result(None)
-        except Exception as exc:  # noqa: BLE001 - every failure must reach the waiters
+        except Exception as exc:
             self.failed_envelopes += 1
             m.STORE_FAILURES.inc()
             log.error("envelope of %d readings to partition %d failed: %s", n, p, exc)
@@ -190,7 +190,7 @@ class DeadLetters:
     async def _send(self, source: str, record: bytes, reason: str) -> None:
         try:
             await self.prod.send_and_wait(self.topic, record)
-        except Exception as exc:  # noqa: BLE001 - KafkaError or timeout: log, never raise
+        except Exception as exc:
             self.lost += 1
             log.error("dead letter from %s lost (%s): %s", source, exc, reason)
 

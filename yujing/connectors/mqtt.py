@@ -117,7 +117,7 @@ class MqttSubscriber:
         c.on_subscribe = self._on_subscribe
         self.client = c
 
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
             log.error("MQTT broker %s:%d refused the connection: %s (check username, password "
                       "and client id)", self.addr.host, self.addr.port, reason_code)
@@ -130,18 +130,18 @@ class MqttSubscriber:
                  self.addr.port, "resumed" if resumed else "new", self.filter)
         self.loop.call_soon_threadsafe(self.connected.set)
 
-    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:  # noqa: ANN001
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
         bad = [rc for rc in reason_codes if rc.is_failure]
         if bad:
             log.error("MQTT broker refused the subscription to %s: %s (shared subscriptions "
                       "need an MQTT 5 broker and protocol: '5')", self.filter, bad[0])
 
-    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         log.warning("MQTT disconnected from %s:%d (%s); reconnecting with backoff",
                     self.addr.host, self.addr.port, reason_code)
         self.loop.call_soon_threadsafe(self.connected.clear)
 
-    def _on_message(self, client, userdata, msg) -> None:  # noqa: ANN001
+    def _on_message(self, client, userdata, msg) -> None:
         m = Message(msg.topic, msg.payload, msg.mid, msg.qos, self.generation)
         self.loop.call_soon_threadsafe(self._put, m)
 

@@ -17,13 +17,13 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
-from yujing.domain import Reading
 from yujing.connectors.validate import unit_problem
+from yujing.domain import Reading
 
 _METRIC = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _STATION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
@@ -32,7 +32,7 @@ _KEYS = {"station", "metric", "ts", "value", "quality", "seq", "unit"}
 _RECORD_KEYS = {"station", "ts", "quality", "seq"}
 # Event times before 2000 or after 2100 are unit mistakes (seconds vs ms), not data.
 _MIN_TS, _MAX_TS = 946_684_800_000, 4_102_444_800_000
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)

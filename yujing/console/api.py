@@ -33,11 +33,12 @@ from yujing import clock
 from yujing.alerts.cap import render_cap, render_feed
 from yujing.alerts.records import Command, Matcher, Silence, State, Warning
 from yujing.alerts.signing import TokenError, verify
-from yujing.alerts.silences import add as _check_silence, describe, is_active, parse_matcher, parse_weekly
+from yujing.alerts.silences import add as _check_silence
+from yujing.alerts.silences import describe, is_active, parse_matcher, parse_weekly
 from yujing.alerts.templates import local_time
-from yujing.durations import parse_duration_ms
 from yujing.console.session import CONSOLE_KEY, console_of, need_user
 from yujing.console.state import Console, warning_dict
+from yujing.durations import parse_duration_ms
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -237,7 +238,7 @@ def make_console(console: Console) -> web.Application:
     sub = web.Application()
     sub[CONSOLE_KEY] = console
 
-    async def lifecycle(app: web.Application):  # noqa: ANN202
+    async def lifecycle(app: web.Application):
         await console.start()
         yield
         await console.stop()

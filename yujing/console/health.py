@@ -95,7 +95,7 @@ class Health:
             try:
                 async with session.get(url, timeout=2) as r:
                     text = await r.text()
-            except (OSError, asyncio.TimeoutError, Exception) as exc:  # noqa: BLE001
+            except (TimeoutError, OSError, Exception) as exc:
                 return {"what": what, "url": url, "ok": False, "error": str(exc) or
                         type(exc).__name__}
             s = parse_exposition(text)

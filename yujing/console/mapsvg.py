@@ -14,7 +14,8 @@ from __future__ import annotations
 import html
 import math
 from collections import defaultdict
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 # (lat, lon), clockwise from the north-west corner at Machong (麻涌)
 OUTLINE: list[tuple[float, float]] = [

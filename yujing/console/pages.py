@@ -17,8 +17,7 @@ from yujing import clock
 from yujing.alerts.roster import DOMAINS, Roster
 from yujing.console import mapsvg
 from yujing.console.i18n import LANGS, t, table
-from yujing.console.session import (COOKIE, LANG_COOKIE, PREFIX, console_of, lang_of, name_of,
-                                    need_page_user)
+from yujing.console.session import COOKIE, LANG_COOKIE, PREFIX, console_of, lang_of, name_of, need_page_user
 from yujing.console.state import Console
 
 NAV = (("board", "/"), ("map", "/map"), ("roster", "/roster"), ("health", "/health"))

@@ -19,8 +19,8 @@ token may *read* every warning.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from yujing.alerts.roster import DEFAULT_DOMAINS, DOMAINS, ROLES, Roster
 

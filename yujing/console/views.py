@@ -23,11 +23,11 @@ from yujing import clock
 from yujing import metrics as m
 from yujing.alerts.records import State, Warning
 from yujing.alerts.roster import DOMAINS, Roster
-from yujing.durations import parse_duration_ms
 from yujing.console import thresholds as th
 from yujing.console.health import counter_by
 from yujing.console.session import console_of, name_of, need_web_user
 from yujing.console.state import Console, warning_dict
+from yujing.durations import parse_duration_ms
 
 RECENT_MS = 86_400_000          # cleared warnings stay on the board's "show cleared" this long
 MAX_POINTS = 1500               # per series in a chart
@@ -219,7 +219,7 @@ async def events(request: web.Request) -> web.StreamResponse:
         while True:
             try:
                 item = await asyncio.wait_for(q.get(), 15)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 await resp.write(b": keep-alive\n\n")
                 continue
             if item is None:

@@ -29,9 +29,10 @@ import pickle
 import platform
 import warnings
 from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -84,7 +85,7 @@ class SeriesState:
     ts: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     v: np.ndarray = field(default_factory=lambda: np.empty(0, np.float64))
 
-    def copy(self) -> "SeriesState":
+    def copy(self) -> SeriesState:
         return SeriesState(self.station, self.key, self.ts.copy(), self.v.copy())
 
 
@@ -136,7 +137,7 @@ def library_versions() -> dict[str, str]:
     try:
         from importlib.metadata import version
         out["yujing"] = version("yujing")
-    except Exception:  # noqa: BLE001 - running from a source tree without metadata
+    except Exception:
         pass
     return out
 
@@ -170,7 +171,7 @@ class Detector(ABC):
     # -- the contract ---------------------------------------------------------------------
 
     def fit(self, history: pd.DataFrame, metric: str | None = None,
-            groups: Mapping[str, str] | None = None) -> "Detector":
+            groups: Mapping[str, str] | None = None) -> Detector:
         """Fit on a readings frame (ts ms, station, metric, value); one parameter set per
         station (or per group when ``groups`` maps station → group) plus a pooled one."""
         missing = {"ts", "station", "metric", "value"} - set(history.columns)
@@ -304,7 +305,7 @@ class Detector(ABC):
         return folder
 
     @classmethod
-    def load(cls, path: str | Path) -> "Detector":
+    def load(cls, path: str | Path) -> Detector:
         """Load a saved model; raises ChecksumError or SchemaError naming the fix."""
         return load_model(path, expect=cls)
 
@@ -361,8 +362,8 @@ def load_model(path: str | Path, expect: type[Detector] | None = None) -> Detect
             warnings.warn(f"{folder}: trained with {lib} {libs[lib]}, running {now[lib]}; "
                           "retrain if scores look wrong", stacklevel=2)
     try:
-        data = pickle.loads(payload)  # noqa: S301 - checksum verified above
-    except Exception as exc:  # noqa: BLE001
+        data = pickle.loads(payload)
+    except Exception as exc:
         raise ModelError(f"{payload_path}: cannot be read with this build ({exc}): retrain") from None
     hyper = dict(meta.get("hyper") or {})
     det = cls(**hyper)

@@ -12,12 +12,21 @@ lookup (the same numbers as scoring each station on its own).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-from yujing.models.base import (Detector, FeatureSchema, ModelError, SeriesState, calibrate, calibrate_rows,
-                   reference, robust_scale)
+from yujing.models.base import (
+    Detector,
+    FeatureSchema,
+    ModelError,
+    SeriesState,
+    calibrate,
+    calibrate_rows,
+    reference,
+    robust_scale,
+)
 
 HOUR_MS = 3_600_000
 SLOTS = 168

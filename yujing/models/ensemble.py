@@ -30,8 +30,9 @@ below twice the training reference (docs/models.md).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -55,7 +56,7 @@ class EnsembleState(SeriesState):
 
     z: np.ndarray = field(default_factory=lambda: np.empty((0, len(MEMBERS))))
 
-    def copy(self) -> "EnsembleState":
+    def copy(self) -> EnsembleState:
         return EnsembleState(self.station, self.key, self.ts.copy(), self.v.copy(),
                              self.z.copy())
 

@@ -19,15 +19,14 @@ instead (0 = its plain scores), and ``refit_every`` retrains the whole ensemble.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from yujing.models import make_detector
-from yujing.models import nab
+from yujing.models import make_detector, nab
 from yujing.models.base import Detector, ModelError
 from yujing.models.scoring import RecordFilter
 

@@ -23,14 +23,23 @@ identical (``tests/unit/test_model_detectors.py`` asserts equality on random dat
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from yujing.models.base import (Detector, FeatureSchema, ModelError, SeriesState, calibrate, calibrate_rows,
-                   reference, robust_scale)
+from yujing.models.base import (
+    Detector,
+    FeatureSchema,
+    ModelError,
+    SeriesState,
+    calibrate,
+    calibrate_rows,
+    reference,
+    robust_scale,
+)
 from yujing.models.features import past_median_scale, robust_rows, rolling_min
 
 CLIP = 8.0  # residuals beyond this many scales count as this much in the CUSUM
@@ -43,7 +52,7 @@ class SpikeState(SeriesState):
 
     r: np.ndarray = field(default_factory=lambda: np.empty(0))
 
-    def copy(self) -> "SpikeState":
+    def copy(self) -> SpikeState:
         return SpikeState(self.station, self.key, self.ts.copy(), self.v.copy(), self.r.copy())
 
 
@@ -65,7 +74,7 @@ class SpikeDetector(Detector):
         return {"seed": self.seed, "window": self.window, "cusum_span": self.cusum_span,
                 "drift": self.drift, "min_periods": self.min_periods}
 
-    def new_state(self, station: str = "*") -> "SpikeState":
+    def new_state(self, station: str = "*") -> SpikeState:
         base = super().new_state(station)
         return SpikeState(base.station, base.key)
 

@@ -9,9 +9,9 @@ the end of time), and :func:`drop_periods` removes those readings before fitting
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 import pandas as pd

@@ -6,24 +6,25 @@ same code, so a rule behaves the same in every one of them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import msgspec
 
 from yujing.alerts.lifecycle import Lifecycle, RuleMeta
 from yujing.clock import local_time
 from yujing.domain import Grade, Reading, WarningEvent
+from yujing.durations import parse_duration_ms
 from yujing.envelope import Columns
 from yujing.models.scoring import score_series
 from yujing.pipeline.models_view import ModelsView
-from yujing.stations import Registry
-from yujing.durations import parse_duration_ms
 from yujing.rules import nodata
 from yujing.rules.engine import Engine
 from yujing.rules.localtime import DEFAULT_ZONE
 from yujing.rules.messages import KIND_ZH, render
 from yujing.rules.schema import Rule
+from yujing.stations import Registry
 
 
 @dataclass
@@ -69,7 +70,7 @@ class Pipeline:
         return Outcome(self._events(findings, now_ms), [cols.reading(i) for i in late_idx])
 
     def check_nodata(self, now_ms: int, clock: str = "wall",
-                     owns=lambda station: True) -> list[WarningEvent]:  # noqa: ANN001
+                     owns=lambda station: True) -> list[WarningEvent]:
         """Deadman check, on the wall clock or on the stream's event time.
 
         ``wall`` is for live stations: silence is measured against ``now_ms``.

@@ -29,7 +29,7 @@ class ModelsView:
             return None
         try:
             return self.registry.load_latest(name)
-        except Exception as exc:  # noqa: BLE001 - a missing/broken model must not stop the rules
+        except Exception as exc:
             log.warning("anomaly model %s not available: %s", name, exc)
             self._missing.add(name)
             return None

@@ -8,8 +8,8 @@ from typing import Any
 from yujing.domain import Grade
 from yujing.durations import Duration
 from yujing.rules import expr as ex
-from yujing.rules.tree import children
 from yujing.rules.schema import Condition, Rule, Spec, Timed
+from yujing.rules.tree import children
 
 
 class CompileError(ValueError):

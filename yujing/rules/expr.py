@@ -20,11 +20,31 @@ import re
 from dataclasses import dataclass
 
 from yujing.durations import parse_duration_ms
-from yujing.rules.tree import (COMPARATORS, GROUP_FUNCS, MODEL_FUNCS, NUMERIC_FUNCS,  # noqa: F401
-                               SERIES_FUNCS, TIME_FUNCS, UNBOUNDED_MS, WINDOW_AGGS, Agg,
-                               Anomaly, Binary, Call, Expr, GroupCount, Num, SeriesFn,
-                               StationField, TimeOf, Unary, children, first_window_ms,
-                               primary, unparse)
+from yujing.rules.tree import (  # noqa: F401
+    COMPARATORS,
+    GROUP_FUNCS,
+    MODEL_FUNCS,
+    NUMERIC_FUNCS,
+    SERIES_FUNCS,
+    TIME_FUNCS,
+    UNBOUNDED_MS,
+    WINDOW_AGGS,
+    Agg,
+    Anomaly,
+    Binary,
+    Call,
+    Expr,
+    GroupCount,
+    Num,
+    SeriesFn,
+    StationField,
+    TimeOf,
+    Unary,
+    children,
+    first_window_ms,
+    primary,
+    unparse,
+)
 
 
 class ExprError(ValueError):

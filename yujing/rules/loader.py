@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from yujing.yamlsrc import Located, Problem, SourceError, load_yaml, validate
 from yujing.rules.compiled import CompileError, compile_rule
 from yujing.rules.schema import Rule, RuleFile
+from yujing.yamlsrc import Located, Problem, SourceError, load_yaml, validate
 
 
 @dataclass(frozen=True)

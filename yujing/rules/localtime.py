@@ -10,7 +10,7 @@ a fixed-offset fast path.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -33,7 +33,7 @@ def zone(name: str) -> ZoneInfo:
 
 
 def _offset_s(tz: ZoneInfo, t: int) -> int:
-    off = datetime.fromtimestamp(t, timezone.utc).astimezone(tz).utcoffset()
+    off = datetime.fromtimestamp(t, UTC).astimezone(tz).utcoffset()
     return int(off.total_seconds()) if off is not None else 0
 
 

@@ -94,7 +94,7 @@ class NoDataTracker:
         self.watch_from = snap["watch_from"]
         self._found = msgspec.convert(snap["found"], list[Finding])
 
-    def check(self, now_ms: int, owns=lambda station: True) -> list[Finding]:  # noqa: ANN001
+    def check(self, now_ms: int, owns=lambda station: True) -> list[Finding]:
         """Offline findings for stations silent at ``now_ms``, plus gaps found by ``observe``."""
         if self.watch_from is None:
             self.watch_from = now_ms

@@ -12,10 +12,9 @@ the warning is pending) and the clear condition a ``for:`` (minimum clear time).
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
-from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator,
-                      model_validator)
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from yujing.durations import Duration, format_duration
 from yujing.rules.messages import check_template
@@ -73,8 +72,7 @@ def _spec_kind(v: object) -> str:
 
 # A condition is text, a timed condition {when, for}, or the {agg, window, op, value} shorthand;
 # the shape picks the model, so an error names the real mistake, not every alternative.
-Spec = Annotated[Union[Annotated[str, Tag("text")], Annotated[Timed, Tag("timed")],
-                       Annotated[Condition, Tag("shorthand")]], Discriminator(_spec_kind)]
+Spec = Annotated[Annotated[str, Tag("text")] | Annotated[Timed, Tag("timed")] | Annotated[Condition, Tag("shorthand")], Discriminator(_spec_kind)]
 
 
 class Grades(BaseModel):
@@ -152,7 +150,7 @@ class Rule(BaseModel):
         return v
 
     @model_validator(mode="after")
-    def _check(self) -> "Rule":
+    def _check(self) -> Rule:
         if not self.grades.items():
             raise ValueError("give at least one grade (blue, yellow, orange or red) with a condition")
         specs = [s for _, s in self.grades.items()] + ([self.clear] if self.clear else [])

@@ -148,7 +148,7 @@ def _paren(node: object, parent: str) -> str:
     return text
 
 
-def primary(node: object, truth=None) -> object | None:  # noqa: ANN001
+def primary(node: object, truth=None) -> object | None:
     """The measured side of the comparison a reason should quote.
 
     With ``truth`` (node → bool at the point in question), an ``or`` quotes the

@@ -33,10 +33,10 @@ from yujing.config import Config, load_config
 from yujing.connectors.embedded import free_port
 from yujing.domain import EventKind, Grade, WarningEvent
 from yujing.envelope import count
-from yujing.stations import load_registry
-from yujing.supervisor import Supervisor
 from yujing.sim.publisher import Publisher
 from yujing.sim.scenario import GAUGES, HOURS, rainstorm
+from yujing.stations import load_registry
+from yujing.supervisor import Supervisor
 
 _STYLE = {Grade.BLUE: "bold blue", Grade.YELLOW: "bold yellow", Grade.ORANGE: "bold dark_orange",
           Grade.RED: "bold red"}
@@ -203,7 +203,7 @@ def run_demo(cfg: Config, config_path: Path | None, duration_s: float) -> int:
         sup.stop()
 
 
-async def _run(sup: Supervisor, ends, cfg: Config, state: DemoState, console: Console,  # noqa: ANN001
+async def _run(sup: Supervisor, ends, cfg: Config, state: DemoState, console: Console,
                duration_s: float, receiver_port: int, interrupted: threading.Event) -> int:
     runner = await _receiver(state, console, receiver_port)
     stop = asyncio.Event()
@@ -213,7 +213,7 @@ async def _run(sup: Supervisor, ends, cfg: Config, state: DemoState, console: Co
     pub = Publisher(ends.mqtt)
     loop = asyncio.get_running_loop()
 
-    def on_step(i: int, step) -> None:  # noqa: ANN001
+    def on_step(i: int, step) -> None:
         state.sim_ts = step.ts
         state.published = pub.published
 

@@ -37,7 +37,7 @@ class Publisher:
             self.published += len(items)
         return infos
 
-    def run(self, steps: list[Step], duration_s: float, on_step=None) -> None:  # noqa: ANN001
+    def run(self, steps: list[Step], duration_s: float, on_step=None) -> None:
         """Publish all steps evenly over ``duration_s`` (accelerated time)."""
         gap = duration_s / max(len(steps), 1)
         t0 = clock.monotonic()

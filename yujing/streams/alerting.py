@@ -17,21 +17,20 @@ import asyncio
 import logging
 import os
 import uuid
-from collections.abc import Iterator, MutableMapping
-from typing import Any, Callable
+from collections.abc import Callable, Iterator, MutableMapping
+from typing import Any
 
 import faust
 import msgspec
 from aiokafka.partitioner import murmur2
 
-from yujing import clock
+from yujing import clock, metrics
 from yujing.alerts.book import Book, Effects, Store
-from yujing.alerts.records import Command, Delivery, Group, Rendered, Silence, Warning
 from yujing.alerts.notify import Counters, Deliverer
+from yujing.alerts.records import Command, Delivery, Group, Rendered, Silence, Warning
 from yujing.alerts.roster import Roster, load_roster
 from yujing.alerts.signing import sign
 from yujing.config import Config
-from yujing import metrics
 from yujing.domain import Grade, WarningEvent, group_key
 from yujing.stations import Registry
 
@@ -94,7 +93,7 @@ class Coded(MutableMapping):
     def __len__(self) -> int:
         return sum(1 for _ in self)
 
-    def items(self):  # noqa: ANN201
+    def items(self):
         return [(k, self._d(v)) for k, v in list(self.t.items()) if v is not None]
 
 
@@ -188,7 +187,7 @@ class Alerting:
                 log.error("undecodable message on %s[%d]@%d skipped: %s", msg.topic,
                           msg.partition, msg.offset, exc)
                 continue
-            except Exception:  # noqa: BLE001 - one bad message must not stop every warning
+            except Exception:
                 log.exception("book failed on %s[%d]@%d", msg.topic, msg.partition, msg.offset)
                 continue
             await self._effects(msg.partition, fx)
@@ -218,7 +217,7 @@ class Alerting:
     async def _deliver(self, d: Delivery) -> None:
         try:
             res = await self.deliverer.deliver(d)
-        except Exception as exc:  # noqa: BLE001 - reported as a failed delivery
+        except Exception as exc:
             log.exception("delivery %s raised", d.id)
             from yujing.alerts.records import Attempt, DeliveryResult
             res = DeliveryResult(d.id, False, "", [Attempt("", False, str(exc), clock.now_ms())],
@@ -262,7 +261,7 @@ def _declare(app: faust.App, names: list[str], partitions: int) -> None:
     def run() -> None:
         try:
             asyncio.run(ensure_topics(bootstrap, names, partitions))
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+        except BaseException as exc:
             err.append(exc)
 
     t = threading.Thread(target=run, name="declare-topics")

@@ -15,8 +15,7 @@ from typing import Any
 
 import faust
 
-from yujing import clock
-from yujing import metrics
+from yujing import clock, metrics
 from yujing.config import Config
 from yujing.pipeline import ModelsView
 from yujing.rules.loader import load_rules
@@ -58,7 +57,7 @@ def make_app(cfg: Config, bootstrap: str, embedded: bool) -> faust.App:
     evaluator = Evaluator(pipelines, outbox, w.nodata_clock, models)
 
     @app.agent(readings, name="yujing.streams.app.evaluate")
-    async def evaluate(stream):  # noqa: ANN001
+    async def evaluate(stream):
         def lag() -> None:
             metrics.observe_lag(app.consumer, stream.current_event)
 
@@ -106,19 +105,19 @@ def follow_assignment(app: faust.App, pipelines: Pipelines, topic: str) -> None:
     """Tell ``pipelines`` about rebalances of ``topic``: revoked partitions stop
     checkpointing, the new assignment drops the lost ones, and once the tables are
     recovered the new ones are restored."""
-    def ours(tps) -> set[int]:  # noqa: ANN001
+    def ours(tps) -> set[int]:
         return {tp.partition for tp in tps if tp.topic == topic}
 
     @app.on_partitions_revoked.connect
-    async def _revoked(sender, revoked, **kwargs) -> None:  # noqa: ANN001, ANN003
+    async def _revoked(sender, revoked, **kwargs) -> None:
         pipelines.revoke(ours(revoked))
 
     @app.on_partitions_assigned.connect
-    async def _assigned(sender, assigned, **kwargs) -> None:  # noqa: ANN001, ANN003
+    async def _assigned(sender, assigned, **kwargs) -> None:
         pipelines.keep(ours(assigned))
 
     @app.on_rebalance_complete.connect
-    async def _recovered(sender, **kwargs) -> None:  # noqa: ANN001, ANN003
+    async def _recovered(sender, **kwargs) -> None:
         pipelines.assign(ours(app.assignor.assigned_actives()))
 
 

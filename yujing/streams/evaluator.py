@@ -16,8 +16,7 @@ from typing import Any
 import msgspec
 import orjson
 
-from yujing import clock
-from yujing import metrics
+from yujing import clock, metrics
 from yujing.domain import WarningEvent
 from yujing.envelope import decode
 from yujing.pipeline import Outcome

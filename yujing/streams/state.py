@@ -194,7 +194,7 @@ class Pipelines:
                 log.info("partition %d: no checkpoint, starting empty", p)
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - a broken checkpoint must not stop the partition
+        except Exception:
             log.exception("partition %d: restore failed; starting empty", p)
             ps.start_over(self._new_pipeline(p))
         finally:
@@ -212,7 +212,7 @@ class Pipelines:
                 break
             except (asyncio.CancelledError, OffsetOutOfRangeError):
                 raise
-            except Exception as exc:  # noqa: BLE001 - KafkaError and friends
+            except Exception as exc:
                 if attempt == attempts:
                     raise
                 log.warning("partition %d: re-processing failed at offset %d (%s); retrying",
@@ -290,7 +290,7 @@ class Pipelines:
             log.info("partition %d: checkpoint %d at offset %d: %d bytes raw, %d stored in "
                      "%d chunks, %.3fs", p, snap.seq, snap.offset, len(snap.raw),
                      sum(map(len, parts)), len(parts), self.monotonic() - t0)
-        except Exception:  # noqa: BLE001 - the next checkpoint tries again
+        except Exception:
             log.exception("partition %d: checkpoint %d failed", p, snap.seq)
         finally:
             ps.writing = None

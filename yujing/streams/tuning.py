@@ -18,7 +18,7 @@ def shorten_fetch_wait(ms: int) -> None:
     cls = driver.AIOKafkaConsumerThread
     original = getattr(cls._create_worker_consumer, "__wrapped__", cls._create_worker_consumer)
 
-    def create(self, transport):  # noqa: ANN001, ANN202
+    def create(self, transport):
         consumer = original(self, transport)
         consumer._fetch_max_wait_ms = ms  # read by AIOKafkaConsumer.start() for its Fetcher
         return consumer
