@@ -165,7 +165,7 @@ def paced(send, rate: float, batch: int, duration: float) -> int:
     gap = batch / rate
     t0 = time.monotonic()
     k = 0
-    while (t := time.monotonic()) - t0 < duration:
+    while time.monotonic() - t0 < duration:
         send(k)
         k += 1
         delay = t0 + k * gap - time.monotonic()

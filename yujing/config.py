@@ -120,7 +120,8 @@ class GatewayConfig(_Strict):
     unknown_station: Literal["accept", "reject"] = Field(
         "accept", description="a station missing from the registry: accept (as unregistered) "
                               "or reject to the dead letters")
-    max_future: Duration = Field(Duration("5m"), description="event times further ahead of the clock are rejected")
+    max_future: Duration = Field(Duration("5m"),
+                                 description="event times further ahead of the clock are rejected")
     max_age: Duration = Field(Duration("7d"), description="event times older than this are rejected")
     ranges: dict[str, tuple[float, float]] = Field(
         default_factory=dict, description="metric: [min, max]; adds to or overrides the "
@@ -141,7 +142,8 @@ class WorkerConfig(_Strict):
     rules_dir: Path = Path("rules")
     registry: Path | None = None
     data_dir: Path = Path(".yujing/worker")
-    lateness: Duration = Field(Duration("1h"), description="readings older than this behind their series are dropped")
+    lateness: Duration = Field(Duration("1h"), description="readings older than this behind "
+                                                         "their series are dropped")
     nodata_clock: Literal["wall", "event"] = Field(
         "wall", description="wall: silence measured on the clock; event: on the newest event time "
                             "(replays and the accelerated demo)")

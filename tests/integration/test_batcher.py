@@ -49,6 +49,6 @@ async def test_add_fails_loudly_when_kafka_is_gone(kafka):
     await prod.start()
     b = Batcher(prod, "t.readings", 1, linger_ms=5)
     await prod.stop()  # the producer is closed: the readings cannot be stored
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017 - whichever error aiokafka raises for a closed producer
         await asyncio.wait_for(b.add([Reading("S1", "rain_mm", 1_700_000_000_000, 1.0)]), 10)
     assert b.failed_envelopes == 1

@@ -77,7 +77,8 @@ def test_rules_test_prints_each_result_and_a_summary(tmp_path):
         "    expect:\n      - at: 1h\n        active: [{station: g, rule: rainstorm-guangdong, grade: red}]\n"
         "  - name: wrong on purpose\n    series:\n"
         "      - {station: g, metric: rain_mm, values: \"1x12\"}\n"
-        "    expect:\n      - at: 1h\n        active: [{station: g, rule: rainstorm-guangdong, grade: red}]\n",
+        "    expect:\n      - at: 1h\n"
+        "        active: [{station: g, rule: rainstorm-guangdong, grade: red}]\n",
         encoding="utf-8")
     res = yujing("rules", "test", str(tmp_path))
     assert res.returncode == 1, res.stdout + res.stderr

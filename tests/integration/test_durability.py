@@ -191,7 +191,7 @@ async def test_rebalance_moves_windows_and_warnings_between_workers(hooks, procs
         # three dry hours: the 3 h sum falls under 10 mm and both warnings clear
         await post(http, base, [r for g in gauges.values()
                                 for r in rain(g, t0 + 180 * MIN, 37, 0.0)])
-        for p, g in gauges.items():
+        for g in gauges.values():
             await wait_incident(http, base, "rainstorm-guangdong", g,
                                 lambda w: w["state"] == "cleared", timeout=30)
         await asyncio.sleep(2.0)

@@ -60,7 +60,7 @@ async def test_json_batch_is_validated_deduplicated_and_dead_lettered(kafka, tmp
         {"station": "DG-HM-R01", "metric": "rain_mm", "ts": t, "value": "x"},
         {"station": "DG-HM-R01", "metric": "rain_mm", "ts": t, "value": 1.5},  # repeat of 0
     ]
-    async with running_gateway(cfg, kafka) as gw:
+    async with running_gateway(cfg, kafka):
         url = f"http://127.0.0.1:{cfg.http.port}"
         status, body, _ = await post(f"{url}/v1/readings", items)
         assert status == 200, body
@@ -119,9 +119,12 @@ async def test_influxdb_client_writes_line_protocol_to_the_gateway(kafka, tmp_pa
         await asyncio.to_thread(write, [p1])
         await asyncio.to_thread(write, [p2], True)  # gzip body, precision ms
         # one point outside the token's scope, one impossible: InfluxDB's partial-write 400
-        bad = [Point("rain_gauge").tag("station", "DG-CA-R01").field("rain_mm", 1.0).time(t, WritePrecision.MS),
-               Point("rain_gauge").tag("station", "DG-HM-R01").field("rain_mm", 9999.0).time(t + 1, WritePrecision.MS),
-               Point("rain_gauge").tag("station", "DG-HM-R01").field("rain_mm", 0.5).time(t + 2, WritePrecision.MS)]
+        def gauge(station: str, mm: float, ts: int) -> Point:
+            return (Point("rain_gauge").tag("station", station).field("rain_mm", mm)
+                    .time(ts, WritePrecision.MS))
+
+        bad = [gauge("DG-CA-R01", 1.0, t), gauge("DG-HM-R01", 9999.0, t + 1),
+               gauge("DG-HM-R01", 0.5, t + 2)]
         with pytest.raises(ApiException) as exc:
             await asyncio.to_thread(write, bad)
         assert exc.value.status == 400

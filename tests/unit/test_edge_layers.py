@@ -77,7 +77,8 @@ def test_only_the_clock_module_reads_the_clock(path):
 
 def lazy_reason(lines: list[str], line: int) -> bool:
     """'lazy' on the import's line or on a line above it in the same block of imports and
-    comments (blank lines between import groups, as isort writes them, stay in the block; other code ends it)."""
+    comments (blank lines between import groups, as isort writes them, stay in the block;
+    other code ends it)."""
     i = line - 1
     while i >= 0:
         text = lines[i].strip()

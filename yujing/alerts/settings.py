@@ -124,7 +124,8 @@ class AlertsSettings(_Strict):
     min_grade: Literal["blue", "yellow", "orange", "red"] = Field(
         "blue", description="warnings below this grade are kept on the books, not notified")
     notify_downgrades: bool = True
-    tick: Duration = Field(Duration("2s"), description="how often escalation deadlines and groups are checked")
+    tick: Duration = Field(Duration("2s"),
+                           description="how often escalation deadlines and groups are checked")
     grouping: Grouping = Grouping()
     inhibit: list[InhibitRule] = Field(default_factory=lambda: [
         InhibitRule(source=["grade=red"], target=["grade!=red"])])

@@ -75,7 +75,7 @@ def thresholds(rule: object, station: object = None) -> list[Threshold]:
     out: list[Threshold] = []
     grades = getattr(rule, "grades", None)
     items = grades.items() if hasattr(grades, "items") else []
-    for g, (name, spec) in ((GRADE_NAMES.index(n) + 1, (n, s)) for n, s in items):
+    for g, spec in ((GRADE_NAMES.index(n) + 1, s) for n, s in items):
         spec = getattr(spec, "when", spec)  # a held condition {when, for}
         if hasattr(spec, "agg"):  # the shorthand {agg, window, op, value} on rule.metric
             metric = getattr(rule, "metric", None)

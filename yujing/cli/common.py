@@ -11,7 +11,8 @@ import typer
 from yujing.config import Config, load_config
 from yujing.yamlsrc import SourceError
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="config.yaml (default: ./config.yaml if present)")]
+ConfigOpt = Annotated[Path | None, typer.Option(
+    "--config", "-c", help="config.yaml (default: ./config.yaml if present)")]
 
 
 def config_path(path: Path | None) -> Path | None:

@@ -30,7 +30,6 @@ from yujing.alerts.roster import Roster, load_roster
 from yujing.cli.common import load
 from yujing.yamlsrc import SourceError
 
-SH = ZoneInfo("Asia/Shanghai")
 roster_app = typer.Typer(help="Duty roster: who is A, B and leader; gaps and unknown people.",
                          no_args_is_help=True)
 silence_app = typer.Typer(help="Silences (maintenance windows): add, list, expire.",
@@ -41,17 +40,18 @@ AsOpt = Annotated[str, typer.Option("--as", help="the person acting (id in the r
 ApiOpt = Annotated[str | None, typer.Option("--api", help="gateway URL (default from config)")]
 
 
-def _parse_time(text: str | None) -> int:
+def _parse_time(text: str | None, zone: ZoneInfo) -> int:
+    """A local time as the duty officer writes it (in ``zone``), or an ISO time with offset."""
     if not text:
         return clock.now_ms()
     try:
         dt = datetime.fromisoformat(text)
     except ValueError:
-        typer.echo(f"bad time {text!r}: write e.g. '2025-06-01 03:00' (Asia/Shanghai) or an ISO "
+        typer.echo(f"bad time {text!r}: write e.g. '2025-06-01 03:00' ({zone.key}) or an ISO "
                    "time with an offset", err=True)
         raise typer.Exit(2) from None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=SH)
+        dt = dt.replace(tzinfo=zone)
     return int(dt.timestamp() * 1000)
 
 
@@ -75,14 +75,14 @@ def roster_show(file: Annotated[Path | None, typer.Argument(help="roster YAML")]
                 at: Annotated[str | None, typer.Option(help="local time, default now")] = None,
                 team: Annotated[str | None, typer.Option(help="one team id")] = None,
                 config: ConfigOpt = None) -> None:
-    """Who is A, B and duty leader of each team at a time (Asia/Shanghai)."""
+    """Who is A, B and duty leader of each team at a time (the roster's time zone)."""
     r = _roster(config, file)
-    when = _parse_time(at)
+    when = _parse_time(at, r.tz)
     teams = [team] if team else list(r.teams)
     if team and team not in r.teams:
         typer.echo(f"unknown team {team!r}: use one of {', '.join(r.teams)}", err=True)
         raise typer.Exit(2)
-    typer.echo(f"on duty at {r.local(when):%Y-%m-%d %H:%M} (Asia/Shanghai)")
+    typer.echo(f"on duty at {r.local(when):%Y-%m-%d %H:%M} ({r.tz.key})")
     for tid in teams:
         d = r.duty(tid, when)
         name = lambda pid: f"{r.people[pid].name} ({pid})" if pid in r.people else (pid or "—")  # noqa: E731
@@ -98,7 +98,7 @@ def roster_check(file: Annotated[Path | None, typer.Argument(help="roster YAML")
                  config: ConfigOpt = None) -> None:
     """Gaps (a shift without A or B), unknown people, unreachable people (exit 1)."""
     r = _roster(config, file)
-    problems = r.check(_parse_time(start), days * 86_400_000)
+    problems = r.check(_parse_time(start, r.tz), days * 86_400_000)
     for p in problems:
         typer.echo(p, err=True)
     if problems:
@@ -159,10 +159,11 @@ def silence_add(as_: AsOpt,
                 config: ConfigOpt = None, api: ApiOpt = None) -> None:
     """Silence warnings matching every --match, from --start for --for or --until."""
     body: dict[str, Any] = {"matchers": match, "reason": reason, "weekly": weekly or []}
+    zone = load(config).tz
     if start:
-        body["starts_ms"] = _parse_time(start)
+        body["starts_ms"] = _parse_time(start, zone)
     if until:
-        body["ends_ms"] = _parse_time(until)
+        body["ends_ms"] = _parse_time(until, zone)
     elif for_:
         body["duration"] = for_
     else:

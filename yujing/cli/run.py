@@ -64,7 +64,8 @@ def gateway(config: ConfigOpt = None,
 def worker(config: ConfigOpt = None,
            kafka_bootstrap: BootstrapOpt = None,
            mqtt_url: Annotated[str | None, typer.Option(hidden=True)] = None,
-           embedded_kafka: Annotated[bool, typer.Option(help="use timeouts tuned for Tansu")] = False) -> None:
+           embedded_kafka: Annotated[bool, typer.Option(
+               help="use timeouts tuned for Tansu")] = False) -> None:
     """Run one Faust worker (rules, lifecycle, notifications)."""
     from yujing.streams.app import run_worker  # lazy: see the module's docstring
 

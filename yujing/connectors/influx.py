@@ -215,7 +215,7 @@ class Sink:
         chunk = Chunk([], {"reading": 0, "warning": 0})
         items = list(batch.items())
         for n, (tp, records) in enumerate(items):
-            for k, rec in enumerate(records):
+            for rec in records:
                 if self.backlog + len(chunk.lines) >= self.icfg.buffer_points:
                     self.consumer.seek(tp, rec.offset)
                     for tp2, recs2 in items[n + 1:]:

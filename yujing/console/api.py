@@ -35,7 +35,7 @@ from yujing.alerts.records import Command, Matcher, Silence, State, Warning
 from yujing.alerts.signing import TokenError, verify
 from yujing.alerts.silences import add as _check_silence
 from yujing.alerts.silences import describe, is_active, parse_matcher, parse_weekly
-from yujing.alerts.templates import local_time
+from yujing.clock import local_time
 from yujing.console.session import CONSOLE_KEY, console_of, need_user
 from yujing.console.state import Console, warning_dict
 from yujing.durations import parse_duration_ms
@@ -134,16 +134,16 @@ async def ack_link(request: web.Request) -> web.Response:
     return _page("已确认 / acknowledged", body)
 
 
-def _silence_view(s: Silence, now_ms: int) -> dict:
+def _silence_view(s: Silence, now_ms: int, zone: str) -> dict:
     state = "active" if is_active(s, now_ms) else ("expired" if s.ends_ms <= now_ms else
                                                    "waiting")
     names = {0: "mon", 1: "tue", 2: "wed", 3: "thu", 4: "fri", 5: "sat", 6: "sun"}
     return {"id": s.id, "state": state, "matchers": [str(m) for m in s.matchers],
-            "starts": local_time(s.starts_ms), "ends": local_time(s.ends_ms),
+            "starts": local_time(s.starts_ms, zone), "ends": local_time(s.ends_ms, zone),
             "starts_ms": s.starts_ms, "ends_ms": s.ends_ms,
             "weekly": [f"{','.join(names[d] for d in w.days)} {w.start}-{w.end}" for w in s.weekly],
             "created_by": s.created_by, "reason": s.reason, "describe": describe(s),
-            "audit": [{"at": local_time(a.at), "actor": a.actor, "action": a.action,
+            "audit": [{"at": local_time(a.at, zone), "actor": a.actor, "action": a.action,
                        "reason": a.reason} for a in s.audit]}
 
 
@@ -152,7 +152,8 @@ async def list_silences(request: web.Request) -> web.Response:
     need_user(request)
     now = clock.now_ms()
     show_all = request.query.get("all") in ("1", "true")
-    out = [_silence_view(s, now) for s in c.silences.values() if show_all or s.ends_ms > now]
+    out = [_silence_view(s, now, c.cfg.timezone) for s in c.silences.values()
+           if show_all or s.ends_ms > now]
     return web.json_response(sorted(out, key=lambda s: s["starts_ms"]))
 
 

@@ -125,7 +125,8 @@ def run(corpus: list[Series], detectors: list[str], chunk: int = 500, refit_ever
             params.setdefault("record", record)
         out[kind] = {}
         for s in corpus:
-            out[kind][s.name] = stream_scores(lambda: make_detector(kind, **params), s, chunk,
+            # the factory runs inside this iteration, so binding kind/params late is safe
+            out[kind][s.name] = stream_scores(lambda: make_detector(kind, **params), s, chunk,  # noqa: B023
                                               refit_every if kind in refit_kinds else 0, record,
                                               record_floor)
             if on_file:

@@ -46,9 +46,10 @@ def exclusion_periods(path: str | Path) -> pd.DataFrame:
             df = df[df["incident"].str.strip() != ""]
             warn = df[~df["kind"].isin(["pending"])]
             rows = []
-            for inc, g in warn.groupby("incident", sort=False):
+            for _, g in warn.groupby("incident", sort=False):
                 cleared = g[g["kind"] == "cleared"]
-                start = int(g.loc[g["kind"] != "cleared", "ms"].min()) if (g["kind"] != "cleared").any() else int(g["ms"].min())
+                raised = g["kind"] != "cleared"
+                start = int(g.loc[raised, "ms"].min()) if raised.any() else int(g["ms"].min())
                 end = int(cleared["ms"].max()) if not cleared.empty else OPEN_END
                 rows.append((str(g["station"].iloc[0]), start, end))
             out = pd.DataFrame(rows, columns=["station", "start", "end"])

@@ -63,7 +63,7 @@ def load_rules_located(folder: str | Path) -> list[tuple[Rule, Origin]]:
             try:
                 compile_rule(rule)
             except CompileError as exc:
-                key = "rules[%d]." % i + ".".join(str(p) for p in exc.path)
+                key = f"rules[{i}]." + ".".join(str(p) for p in exc.path)
                 problems.append(Problem(str(path), origin.line(*exc.path), key, str(exc)))
                 continue
             rules.append((rule, origin))

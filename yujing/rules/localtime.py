@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 
-DEFAULT_ZONE = "Asia/Shanghai"
+from yujing.clock import DEFAULT_ZONE
+
 _DAY_S = 86_400
 # The table covers 2000 (gateways reject older event times) to 2100; a time outside it is
 # converted one by one (never in practice, and still correct).

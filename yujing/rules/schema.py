@@ -72,7 +72,8 @@ def _spec_kind(v: object) -> str:
 
 # A condition is text, a timed condition {when, for}, or the {agg, window, op, value} shorthand;
 # the shape picks the model, so an error names the real mistake, not every alternative.
-Spec = Annotated[Annotated[str, Tag("text")] | Annotated[Timed, Tag("timed")] | Annotated[Condition, Tag("shorthand")], Discriminator(_spec_kind)]
+Spec = Annotated[Annotated[str, Tag("text")] | Annotated[Timed, Tag("timed")]
+                 | Annotated[Condition, Tag("shorthand")], Discriminator(_spec_kind)]
 
 
 class Grades(BaseModel):

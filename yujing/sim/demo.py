@@ -15,7 +15,6 @@ import tempfile
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -44,7 +43,7 @@ _STYLE = {Grade.BLUE: "bold blue", Grade.YELLOW: "bold yellow", Grade.ORANGE: "b
 
 def local_time(ts_ms: int, tz: ZoneInfo) -> str:
     """Wall time in the configured zone (``timezone:``), as the demo's lines show it."""
-    return datetime.fromtimestamp(ts_ms / 1000, tz).strftime("%Y-%m-%d %H:%M")
+    return clock.local_time(ts_ms, tz.key)
 
 
 @dataclass
@@ -130,7 +129,8 @@ async def _watch(bootstrap: str, cfg: Config, state: DemoState, console: Console
                     else:
                         state.active[ev.key] = Grade(ev.grade)
                     g = Grade(ev.grade)
-                    console.print(Text(f"{local_time(ev.ts, state.tz)}  {ev.kind.value:8}  {g.zh}{g.label:>7}  "
+                    when = local_time(ev.ts, state.tz)
+                    console.print(Text(f"{when}  {ev.kind.value:8}  {g.zh}{g.label:>7}  "
                                        f"{ev.town} {ev.station_name or ev.station}  {ev.rule_name}  "
                                        f"{ev.reason}", style=_STYLE.get(g, "")))
     finally:
