@@ -275,9 +275,10 @@ async def test_deadletter_tail_shows_the_newest_and_follows(kafka, tmp_path):
         assert all("[invalid] value must be a number" in ln for ln in lines)
         assert [ln.split("bad-")[1][0] for ln in lines] == ["2", "3", "4"]  # newest, oldest first
         follow = subprocess.Popen(cli + ["-n", "0", "--follow", "--json"], stdout=subprocess.PIPE,
-                                  text=True)
+                                  stderr=subprocess.PIPE, text=True)
         try:
-            await asyncio.sleep(2.5)  # let it reach the end of the topic
+            said = await asyncio.wait_for(asyncio.to_thread(follow.stderr.readline), 30)
+            assert said.startswith("following "), said  # it has read to the end: now follows
             await post(url, {"station": "DG-HM-R01", "metric": "rain_mm", "ts": now_ms(),
                              "value": "followed"})
             line = await asyncio.wait_for(asyncio.to_thread(follow.stdout.readline), 20)

@@ -40,7 +40,11 @@ def deadletter_tail(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        return await tail(bootstrap, cfg.kafka.topics.deadletter, n, follow, emit, stop)
+        def following() -> None:
+            typer.echo(f"following {cfg.kafka.topics.deadletter} (Ctrl-C stops)", err=True)
+
+        return await tail(bootstrap, cfg.kafka.topics.deadletter, n, follow, emit, stop,
+                          following=following)
 
     try:
         shown = asyncio.run(main_())

@@ -47,12 +47,15 @@ def _decode(value: bytes) -> dict[str, Any]:
 
 async def tail(bootstrap: str, topic: str, n: int, follow: bool,
                emit: Callable[[dict[str, Any]], None], stop: asyncio.Event | None = None,
-               idle_s: float = 1.0, timeout_s: float = 30.0) -> int:
+               idle_s: float = 1.0, timeout_s: float = 30.0,
+               following: Callable[[], None] | None = None) -> int:
     """Emit the newest ``n`` dead letters (oldest first), then new ones while ``follow``.
 
     Returns how many were emitted. Without ``follow`` it returns once the
     topic has been read to its end (no record for ``idle_s``) or after
-    ``timeout_s``; with ``follow`` it runs until ``stop`` is set.
+    ``timeout_s``; with ``follow`` it runs until ``stop`` is set, and every record
+    written after the start is emitted, even one that arrived while the newest ``n``
+    were being collected. ``following`` is called once the backlog is shown.
     """
     stop = stop or asyncio.Event()
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
@@ -73,18 +76,22 @@ async def tail(bootstrap: str, topic: str, n: int, follow: bool,
         for tp in tps:
             consumer.seek(tp, max(begin[tp], end[tp] - n))
         backlog: list[dict[str, Any]] = []
+        fresh: list[dict[str, Any]] = []  # written after we looked at the end offsets
         deadline = clock.monotonic() + timeout_s
         quiet_since = clock.monotonic()
         while clock.monotonic() < deadline and clock.monotonic() - quiet_since < idle_s:
             got = await consumer.getmany(timeout_ms=200)
-            for records in got.values():
-                backlog += [_decode(r.value) for r in records]
+            for tp, records in got.items():
+                for r in records:
+                    (fresh if follow and r.offset >= end[tp] else backlog).append(_decode(r.value))
             if got:
                 quiet_since = clock.monotonic()
         backlog.sort(key=lambda d: d.get("received_ms") or 0)
-        for d in backlog[-n:] if n > 0 else []:
+        for d in (backlog[-n:] if n > 0 else []) + fresh:
             emit(d)
             emitted += 1
+        if follow and following is not None:
+            following()
         while follow and not stop.is_set():
             got = await consumer.getmany(timeout_ms=500)
             for records in got.values():
