@@ -47,11 +47,11 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 sys.path.insert(0, str(ROOT))
 
-from yujing.backtest.replay import replay  # noqa: E402
-from yujing.pipeline import Pipeline  # noqa: E402
-from yujing.readings_csv import read_readings  # noqa: E402
-from yujing.rules.loader import load_rules, rule_files  # noqa: E402
-from yujing.stations import load_registry  # noqa: E402
+from yujing.backtest.replay import replay
+from yujing.pipeline import Pipeline
+from yujing.readings_csv import read_readings
+from yujing.rules.loader import load_rules, rule_files
+from yujing.stations import load_registry
 
 START = pd.Timestamp("2025-06-01T00:00:00+08:00")  # the dragon-boat rains
 MINUTE = 60_000

@@ -31,12 +31,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from yujing.domain import Reading  # noqa: E402
-from yujing.envelope import decode, encode_readings  # noqa: E402
-from yujing.pipeline import Pipeline  # noqa: E402
-from yujing.rules.loader import load_rules  # noqa: E402
-from yujing.stations import load_registry  # noqa: E402
-from yujing.streams.checkpoint import dict_table, encode_checkpoint, load_checkpoint  # noqa: E402
+from yujing.domain import Reading
+from yujing.envelope import decode, encode_readings
+from yujing.pipeline import Pipeline
+from yujing.rules.loader import load_rules
+from yujing.stations import load_registry
+from yujing.streams.checkpoint import dict_table, encode_checkpoint, load_checkpoint
 
 MIN = 60_000
 

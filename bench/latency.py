@@ -26,10 +26,10 @@ from aiokafka import AIOKafkaConsumer
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from yujing.config import load_config  # noqa: E402
-from yujing.connectors.embedded import free_port  # noqa: E402
-from yujing.domain import WarningEvent  # noqa: E402
-from yujing.supervisor import Supervisor  # noqa: E402
+from yujing.config import load_config
+from yujing.connectors.embedded import free_port
+from yujing.domain import WarningEvent
+from yujing.supervisor import Supervisor
 
 
 async def probe_all(http: str, bootstrap: str, n: int) -> list[float]:

@@ -35,7 +35,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from yujing.connectors.embedded import free_port, tansu_command, wait_port  # noqa: E402
+from yujing.connectors.embedded import free_port, tansu_command, wait_port
 
 MIN = 60_000
 STAMP = r"\[([\d\- :,]+)\] \[\d+\] \[\w+\] "

@@ -228,7 +228,9 @@ class Config(_Strict):
 
     def resolve_paths(self, base: Path) -> Config:
         w = self.worker
-        fix = lambda p: p if p is None or p.is_absolute() else (base / p)  # noqa: E731
+        def fix(p: Path | None) -> Path | None:
+            return p if p is None or p.is_absolute() else (base / p)
+
         self = self.model_copy(update={"alerts": self.alerts.model_copy(
             update={"roster": fix(self.alerts.roster)})})
         tls = self.mqtt.tls

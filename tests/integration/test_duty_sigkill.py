@@ -90,7 +90,9 @@ async def test_sigkill_mid_escalation_resends_nothing_delivered_and_keeps_acks(h
         procs.procs["worker"].send_signal(signal.SIGKILL)
         procs.procs["worker"].wait(10)
         killed_at = time.monotonic()
-        to_a = lambda iid: [m for m in hooks.to("a1") if iid in m["message"]]  # noqa: E731
+        def to_a(iid: str) -> list[dict]:
+            return [m for m in hooks.to("a1") if iid in m["message"]]
+
         a_before = len(to_a(hm_id))
         procs.start("worker2", worker)
 

@@ -183,7 +183,9 @@ async def test_token_scopes_and_hot_reload_of_tokens_and_registry(kafka, tmp_pat
     cfg = gateway_config(tmp_path, http={"tokens_file": str(tokens)},
                          worker={"registry": str(registry), "data_dir": str(tmp_path / "w")})
     t = now_ms() - MIN
-    r = lambda st, v=1.0: {"station": st, "metric": "rain_mm", "ts": t, "value": v}  # noqa: E731
+    def r(st: str, v: float = 1.0) -> dict:
+        return {"station": st, "metric": "rain_mm", "ts": t, "value": v}
+
     async with running_gateway(cfg, kafka) as gw:
         url = f"http://127.0.0.1:{cfg.http.port}/v1/readings"
         status, body, _ = await post(url, [r("DG-HM-R01"), r("DG-CA-R01")], humen)

@@ -82,8 +82,9 @@ async def test_persistent_session_delivers_what_was_sent_while_away(protocol, ka
                                          "protocol": protocol, "session_expiry_s": 300})
     url = f"mqtt://127.0.0.1:{mosq.port}"
     t = now_ms() - 60 * MIN
-    msg = lambda i: ("yujing/sim/DG-HM-R01/rain_mm",  # noqa: E731
-                     orjson.dumps({"ts": t + i * MIN, "value": float(i)}))
+    def msg(i: int) -> tuple[str, bytes]:
+        return "yujing/sim/DG-HM-R01/rain_mm", orjson.dumps({"ts": t + i * MIN, "value": float(i)})
+
     async with running_gateway(cfg, kafka, url) as gw:
         await wait_connected(gw)
         await asyncio.to_thread(publish, mosq.port, [msg(i) for i in range(5)])
@@ -146,7 +147,9 @@ async def test_shared_subscription_splits_messages_between_gateways(kafka, mosq,
 
 def make_certs(d: Path) -> tuple[Path, Path, Path]:
     """A throwaway CA and a server certificate for 127.0.0.1 (openssl CLI)."""
-    run = lambda *a: subprocess.run(a, cwd=d, check=True, capture_output=True, timeout=60)  # noqa: E731
+    def run(*a: str) -> subprocess.CompletedProcess:
+        return subprocess.run(a, cwd=d, check=True, capture_output=True, timeout=60)
+
     run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
         "-keyout", "ca.key", "-out", "ca.crt", "-subj", "/CN=yujing-test-ca")
     run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key",

@@ -229,7 +229,9 @@ def test_findings_do_not_depend_on_envelope_boundaries(national, guangdong, stre
                  clear={"agg": "count", "window": "1h", "op": "<", "value": 2})
     single, late1, split, late2 = _split_runs([national, guangdong, tight], readings, cuts)
     assert late1 == late2 == []
-    key = lambda f: (f.ts, f.rule, f.station)  # noqa: E731
+    def key(f):
+        return (f.ts, f.rule, f.station)
+
     assert single == sorted(single, key=key)  # event-time order from one envelope
     assert sorted(split, key=key) == single
 

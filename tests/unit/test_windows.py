@@ -9,6 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from yujing.rules import windows as wn
+from yujing.rules.tree import UNBOUNDED_MS
+
 from .oracle_windows import aggregate, bounds, compare, merge
 
 MIN = 60_000
@@ -236,8 +239,6 @@ def test_rain_tenths_property_sum_is_exact_in_tenths(steps, window_min):
 # corrected value) and gaps; each series is merged on its own by the oracle, and the real
 # aggregate must give the oracle's answer at random times, for random windows.
 
-from yujing.rules import windows as wn  # noqa: E402
-from yujing.rules.tree import UNBOUNDED_MS  # noqa: E402
 
 BASE = wn.EPOCH + 800_000_000_000  # 2025: the engine's keys count from 2000
 ALL_AGGS = list(wn.AGGREGATES)

@@ -85,7 +85,9 @@ def roster_show(file: Annotated[Path | None, typer.Argument(help="roster YAML")]
     typer.echo(f"on duty at {r.local(when):%Y-%m-%d %H:%M} ({r.tz.key})")
     for tid in teams:
         d = r.duty(tid, when)
-        name = lambda pid: f"{r.people[pid].name} ({pid})" if pid in r.people else (pid or "—")  # noqa: E731
+        def name(pid: str | None) -> str:
+            return f"{r.people[pid].name} ({pid})" if pid in r.people else (pid or "—")
+
         typer.echo(f"{tid:<14} {r.teams[tid].name}: A {name(d.A)} · B {name(d.B)} · "
                    f"leader {name(d.leader)}   [{'; '.join(d.why)}; until "
                    f"{r.local(d.end_ms):%m-%d %H:%M}]")

@@ -120,7 +120,7 @@ def evaluate_cmd(
     labels: Annotated[Path, typer.Option(help="windows JSON (NAB labels/combined_windows.json)")],
     detector: Annotated[list[str], typer.Option(
         help=f"{DETECTOR_HELP} (repeatable; default all); with two or more single detectors "
-             "the row max(...) of their scores is added")] = [],  # noqa: B006
+             "the row max(...) of their scores is added")] = [],  # noqa: B006 - typer reads the default, never mutates it
     record: Annotated[int, typer.Option(
         help="alarm-style scores: keep a score only when it beats the previous N readings "
              "(0 = plain scores); for the ensemble, the memory of its members' filters")] = 1000,

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 
 from yujing.durations import parse_duration_ms
-from yujing.rules.tree import (  # noqa: F401
+from yujing.rules.tree import (  # noqa: F401 - re-exported: ex.Node, ex.walk … are the parser's public names
     COMPARATORS,
     GROUP_FUNCS,
     MODEL_FUNCS,
