@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from pydantic_core import core_schema
+
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 
@@ -72,8 +74,6 @@ class Duration:
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source, handler):
-        from pydantic_core import core_schema
-
         def build(v: str | Duration) -> Duration:
             return v if isinstance(v, Duration) else cls(v)
 

@@ -125,6 +125,7 @@ def robust_scale(x: np.ndarray) -> float:
 
 
 def library_versions() -> dict[str, str]:
+    # lazy: pandas and scikit-learn are only read for their versions when a model is saved
     import pandas as pd
 
     out = {"python": platform.python_version(), "numpy": np.__version__,
@@ -323,6 +324,7 @@ def read_meta(folder: Path) -> dict[str, Any]:
 
 def load_model(path: str | Path, expect: type[Detector] | None = None) -> Detector:
     """Load any saved detector, checking checksum, kind and feature schema before unpickling."""
+    # not at the top: yujing.models (the kinds' table) imports this module
     from yujing.models import KINDS
 
     folder = Path(path)

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from yujing.models.base import Detector, FeatureSchema, calibrate, reference, robust_scale
+from yujing.models.base import Detector, FeatureSchema, ModelError, calibrate, reference, robust_scale
 from yujing.models.features import past_mean_std, past_median_scale
 
 FEATURES = ("value_z", "level_z", "jump_z", "mean_resid", "std_ratio", "rate_z")
@@ -73,6 +73,7 @@ class IsolationForestDetector(Detector):
         return out
 
     def _fit_key(self, series: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, Any]:
+        # lazy: scikit-learn takes about half a second to import and only fitting needs it
         from sklearn.ensemble import IsolationForest
 
         v_all = np.concatenate([v for _, v in series])
@@ -111,6 +112,5 @@ class IsolationForestDetector(Detector):
 
 
 def raise_short(kind: str, min_periods: int) -> None:
-    from yujing.models.base import ModelError
     raise ModelError(f"{kind}: too little history to train: each series needs more than "
                      f"{min_periods} readings")
