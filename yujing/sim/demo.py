@@ -163,7 +163,7 @@ def _summary(state: DemoState, console: Console) -> None:
         table.add_column(col)
     incidents: dict[str, list[WarningEvent]] = {}
     for ev in state.events:
-        incidents.setdefault(ev.incident, []).append(ev)
+        incidents.setdefault(ev.episode, []).append(ev)
     for inc, evs in incidents.items():
         top = Grade(max(e.grade for e in evs))
         cleared = next((e for e in evs if e.kind == EventKind.CLEARED), None)
