@@ -26,7 +26,16 @@ import msgspec
 from yujing import clock, metrics
 from yujing.alerts.book import Book, Effects, Store
 from yujing.alerts.notify import Counters, Deliverer
-from yujing.alerts.records import Command, Delivery, Group, Rendered, Silence, Warning
+from yujing.alerts.records import (
+    Attempt,
+    Command,
+    Delivery,
+    DeliveryResult,
+    Group,
+    Rendered,
+    Silence,
+    Warning,
+)
 from yujing.alerts.roster import Roster, load_roster
 from yujing.alerts.signing import sign
 from yujing.config import Config
@@ -202,7 +211,6 @@ class Alerting:
             res = await self.deliverer.deliver(d)
         except Exception as exc:
             log.exception("delivery %s raised", d.id)
-            from yujing.alerts.records import Attempt, DeliveryResult
             res = DeliveryResult(d.id, False, "", [Attempt("", False, str(exc), clock.now_ms())],
                                  clock.now_ms())
         metrics.observe_notification("sent" if res.ok else "failed")
