@@ -24,7 +24,8 @@ def backtest(
 ) -> None:
     """Replay a readings CSV through the worker's rules: transitions, summary, plots, compare."""
     # lazy: the replay loads pandas and matplotlib (about 0.3 s), which no other command needs
-    from yujing.backtest.replay import BacktestInputError, Options, run_backtest
+    from yujing.backtest.replay import Options, run_backtest
+    from yujing.readings_csv import BacktestInputError
     try:
         code = run_backtest(Options(rules, data, out, registry, compare, chunk_readings, plots,
                                     quiet))
