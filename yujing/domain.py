@@ -7,6 +7,7 @@ them without a second schema.
 from __future__ import annotations
 
 import enum
+import time
 
 import msgspec
 
@@ -90,11 +91,25 @@ class WarningEvent(msgspec.Struct, frozen=True):
 
     ``ts`` is the event time of the reading that caused it; ``emitted_ms`` is
     the wall-clock time the worker produced it.
+
+    The worker does not name incidents: the warning book does (one place, see
+    :mod:`yujing.alerts.book`). An event names its *episode* instead, one
+    warning key from the finding that opened it (pending or raise) to its
+    clear: ``opened_ts`` is that finding's event time, and ``episode`` the same
+    as text (:func:`episode_ref`), which the book, the InfluxDB sink and the
+    backtest show. On the wire ``episode`` keeps its old name ``incident``, so
+    a book or sink of before the change reads it as the proposed incident id it
+    used to be (unique per warning key and time, so that stays correct). An
+    event of an older worker has ``opened_ts`` 0 and a proposed id in
+    ``incident``.
+
+    ``value`` is None when the finding has none (a clear by a rule without a
+    clear condition): JSON has no NaN.
     """
 
     kind: EventKind
     key: str
-    incident: str
+    episode: str = msgspec.field(name="incident")
     rule: str
     rule_name: str
     hazard: str
@@ -102,18 +117,28 @@ class WarningEvent(msgspec.Struct, frozen=True):
     grade: Grade
     previous: Grade
     ts: int
-    value: float
+    value: float | None
     window: str
     reason: str
     emitted_ms: int = 0
     station_name: str = ""
     town: str = ""
     messages: dict[str, str] = {}  # the rule's own message per language (zh, en), if it has one
+    opened_ts: int = 0             # event time the episode opened; 0 from an older worker
 
 
 def warning_key(rule: str, station: str) -> str:
     """The identity of a warning: one rule at one station."""
     return f"{rule}@{station}"
+
+
+def episode_ref(key: str, opened_ts: int) -> str:
+    """A warning episode as text: its key and the UTC event time it opened, to the ms
+    (``rain@DG-HM-R01@20250601T080000.000Z``). A key's next episode opens at a later
+    reading than the previous one did, so this names an episode in every process without
+    asking anybody (the one exception is in :mod:`yujing.alerts.lifecycle`)."""
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(opened_ts // 1000))
+    return f"{key}@{stamp}.{opened_ts % 1000:03d}Z"
 
 
 def group_key(town: str, hazard: str, station: str = "") -> str:

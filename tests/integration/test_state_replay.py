@@ -34,7 +34,7 @@ def storm_envelopes() -> list[bytes]:
 
 
 def strip(evs: list) -> list[tuple]:
-    return [(e.kind.value, e.key, e.incident, int(e.grade), e.ts, e.reason) for e in evs]
+    return [(e.kind.value, e.key, e.episode, int(e.grade), e.ts, e.reason) for e in evs]
 
 
 async def test_checkpoint_and_replay_on_a_real_topic(kafka):

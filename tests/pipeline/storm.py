@@ -61,7 +61,7 @@ def storm_envelopes(minutes: int = 17) -> list[bytes]:
 
 def strip(evs: list) -> list[tuple]:
     """What identifies an event (not ``emitted_ms``, the wall time it was sent)."""
-    return [(e.kind.value, e.key, e.incident, int(e.grade), e.ts, e.reason) for e in evs]
+    return [(e.kind.value, e.key, e.episode, int(e.grade), e.ts, e.reason) for e in evs]
 
 
 def reference(envelopes: list[bytes]) -> list[list]:

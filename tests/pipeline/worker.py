@@ -3,11 +3,11 @@ Evaluator over an in-memory topic and checkpoint table, with a fake clock."""
 
 from __future__ import annotations
 
-import msgspec
 import orjson
 
 from yujing.clock import FakeClock
 from yujing.domain import WarningEvent
+from yujing.streams.alerting import decode_event
 from yujing.streams.checkpoint import MemoryTable
 from yujing.streams.evaluator import Evaluator, Outbox
 from yujing.streams.state import Pipelines
@@ -23,10 +23,7 @@ class Topics:
         self.dead: list[dict] = []
 
     async def send_warning(self, key: bytes, value: bytes) -> None:
-        d = msgspec.json.decode(value)
-        if d["value"] is None:   # NaN travels as null (a clear of a rule with no value)
-            d["value"] = float("nan")
-        self.warnings.append(msgspec.convert(d, WarningEvent))
+        self.warnings.append(decode_event(value))    # as the book's agent decodes it
 
     async def send_dead(self, value: bytes) -> None:
         self.dead.append(orjson.loads(value))

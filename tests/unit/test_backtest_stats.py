@@ -17,7 +17,7 @@ M = 60_000
 
 def ev(kind: str, station: str, ts: int, grade: Grade, incident: str, rule: str = "r1",
        previous: Grade = Grade.NONE) -> WarningEvent:
-    return WarningEvent(kind=EventKind(kind), key=f"{rule}@{station}", incident=incident,
+    return WarningEvent(kind=EventKind(kind), key=f"{rule}@{station}", episode=incident,
                         rule=rule, rule_name=rule.upper(), hazard="rain", station=station,
                         grade=grade, previous=previous, ts=ts, value=1.0, window="3h",
                         reason="because")

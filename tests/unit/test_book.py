@@ -445,7 +445,7 @@ def test_an_event_for_an_unknown_key_opens_an_incident(kind):
     """The book lost its state (or started mid-incident): the warning is still raised."""
     r = Rig()
     from yujing.domain import WarningEvent
-    ev = WarningEvent(kind=kind, key="rain@g9", incident="441900-20250601080000-0001",
+    ev = WarningEvent(kind=kind, key="rain@g9", episode="441900-20250601080000-0001",
                       rule="rain", rule_name="暴雨", hazard="rainstorm", station="g9",
                       grade=Grade.ORANGE, previous=Grade.RED, ts=T, value=1.0, window="3h",
                       reason="x", town="虎门镇")

@@ -74,7 +74,7 @@ def feed(p: Pipeline, parts: list[list[Reading]]) -> list:
 
 
 def strip(evs: list) -> list[tuple]:
-    return [(e.kind.value, e.key, e.incident, int(e.grade), e.ts, e.reason) for e in evs]
+    return [(e.kind.value, e.key, e.episode, int(e.grade), e.ts, e.reason) for e in evs]
 
 
 def fresh(setup) -> Pipeline:

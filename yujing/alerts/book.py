@@ -11,6 +11,9 @@ machine in :mod:`incidents`, escalation in :mod:`escalation`, grouping, the
 notification stages and delivery bookkeeping in :mod:`outbox`, silences in
 :mod:`silences`.
 
+Incident identity (which incident an event belongs to, the ids of new ones) is
+:mod:`identity`'s: the book is the one place that names incidents.
+
 Routing: warnings and commands are keyed by their group (region + hazard), so
 a group, its inhibition peers and its escalations all live in one partition.
 """
@@ -21,7 +24,7 @@ from collections.abc import Callable
 
 from yujing.alerts import cap, escalation, incidents
 from yujing.alerts import silences as sil
-from yujing.alerts.incident_ids import incident_id
+from yujing.alerts.identity import Identity
 from yujing.alerts.outbox import Outbox
 from yujing.alerts.records import Command, DeliveryResult, Notice, State, Warning
 from yujing.alerts.roster import Roster
@@ -47,54 +50,46 @@ class Book:
         self.run_id = run_id
         self.retention_ms = settings.retention.ms
         self.reminder_ms = settings.silence_reminder.ms
+        self.ids = Identity(store, settings.region_code, partitions)
         self.outbox = Outbox(settings, store, roster, fallback_urls, plan_of, link_for, run_id,
                              lang)
 
     # -- evaluator events --------------------------------------------------
     def on_event(self, p: int, ev: WarningEvent, now_ms: int) -> Effects:
         fx = Effects()
-        st = self.store
-        w = None
-        known = st.alias.get(pkey(p, "src:" + ev.incident))
-        if known:
-            w = st.incidents.get(pkey(p, known))
-        if w is None:
-            oid = st.open.get(pkey(p, ev.key))
-            w = st.incidents.get(pkey(p, oid)) if oid else None
-            if w is not None and w.state == State.CLEARED and w.cleared_by == "rule":
-                w = None
+        w = self.ids.incident_of(p, ev)
         if w is None:
             if ev.kind == EventKind.CLEARED:
                 return fx  # nothing open here (state expired, or never raised)
-            w = self._open(p, ev, now_ms)
-        elif not known:
-            st.alias[pkey(p, "src:" + ev.incident)] = w.incident
+            w = self._open(p, ev, now_ms)[0]
         ch = incidents.on_event(w, ev, now_ms)
         if ch.kind == "reopen":
             old = w
-            w = self._open(p, ev, now_ms)
-            old.log(now_ms, "note", f"grade rose to {Grade(ev.grade).label} after the manual "
-                                    f"clear: reopened as {w.incident}", actor="rule")
-            w.log(now_ms, "note", f"opened after the manual clear of {old.incident}", actor="rule")
-            st.incidents[pkey(p, old.incident)] = old
-            fx.touch(old)
+            w, created = self._open(p, ev, now_ms, skip=old.incident)
+            if created:
+                old.reopened_as = w.incident
+                old.log(now_ms, "note", f"grade rose to {Grade(ev.grade).label} after the "
+                                        f"manual clear: reopened as {w.incident}", actor="rule")
+                w.log(now_ms, "note", f"opened after the manual clear of {old.incident}",
+                      actor="rule")
+                self.store.incidents[pkey(p, old.incident)] = old
+                fx.touch(old)
             ch = incidents.on_event(w, ev, now_ms)
         if not ch.applied:
             return fx
         self._after_change(p, w, ch.kind, ch.notify, now_ms, fx)
         return fx
 
-    def _mint(self, p: int, ev: WarningEvent) -> str:
-        taken = lambda iid: pkey(p, iid) in self.store.incidents  # noqa: E731
-        return incident_id(self.s.region_code, ev.key, ev.ts, taken, p, self.partitions)
-
-    def _open(self, p: int, ev: WarningEvent, now_ms: int) -> Warning:
-        iid = self._mint(p, ev)
-        w = incidents.new_warning(ev, iid, p, now_ms)
-        self.store.alias[pkey(p, "src:" + ev.incident)] = iid
-        self.store.open[pkey(p, ev.key)] = iid
-        self.store.incidents[pkey(p, iid)] = w
-        return w
+    def _open(self, p: int, ev: WarningEvent, now_ms: int, skip: str = ""
+              ) -> tuple[Warning, bool]:
+        """The incident ``ev`` opens, and whether it is new: a reopen re-consumed after
+        a kill finds the one it opened before."""
+        iid, w = self.ids.mint(p, ev.key, ev.ts, skip)
+        created = w is None
+        if w is None:
+            w = incidents.new_warning(ev, iid, p, now_ms)
+        self.ids.opened(p, ev, w)
+        return w, created
 
     def _after_change(self, p: int, w: Warning, kind: str, notify: bool, now_ms: int,
                       fx: Effects) -> None:
@@ -121,12 +116,11 @@ class Book:
                 box.enqueue(p, w, Notice(w.incident, "cleared", w.grade,
                                          w.timeline[-1].reason, now_ms,
                                          people=list(w.notified)), now_ms)
-            if w.cleared_by == "rule" and st.open.get(pkey(p, w.key)) == w.incident:
-                del st.open[pkey(p, w.key)]
+            if w.cleared_by == "rule":
+                self.ids.closed(p, w)
             st.due[pkey(p, "gc:" + w.incident)] = now_ms + self.retention_ms
         elif kind == "rule-cleared":
-            if st.open.get(pkey(p, w.key)) == w.incident:
-                del st.open[pkey(p, w.key)]
+            self.ids.closed(p, w)
         box.membership(p, w)
         st.save(p, w, fx)
         if kind in ("raised", "upgraded", "downgraded", "cleared"):
@@ -233,10 +227,7 @@ class Book:
         if w is None or w.state != State.CLEARED:
             return False
         del st.incidents[pkey(p, iid)]
-        if st.alias.get(pkey(p, "src:" + w.source_id)) == iid:
-            del st.alias[pkey(p, "src:" + w.source_id)]
-        if st.open.get(pkey(p, w.key)) == iid:
-            del st.open[pkey(p, w.key)]
+        self.ids.forget(p, w)
         return True
 
     def _due_incident(self, p: int, iid: str, now_ms: int, fx: Effects) -> None:

@@ -1,10 +1,7 @@
 """Incident ids, GB/T 35965.1 style: region code, event date-time (UTC), a sequence.
 
-Both state machines mint with :func:`incident_id`: the worker's
-:class:`~yujing.alerts.lifecycle.Lifecycle` proposes an id for each new
-warning, and the book (:class:`~yujing.alerts.book.Book`) mints the id the
-incident keeps, remembering the proposed one as an alias. Both derive the id
-from the warning key and the event time only, so replaying the same readings
+Only the warning book mints them (:mod:`yujing.alerts.identity`), from the
+warning key and the incident's first event time, so replaying the same events
 gives the same ids.
 """
 
@@ -27,7 +24,7 @@ def incident_id(region_code: str, key: str, ts_ms: int,
     readings gives the same id; ``taken`` probes past ids already issued in
     that second (two keys whose hashes collide get different ids). With
     ``shards`` > 1 the sequence is kept congruent to ``shard`` modulo
-    ``shards``: each Kafka partition mints from its own residue class, so
+    ``shards``: each partition of the book mints from its own residue class, so
     workers owning different partitions can never issue the same id without
     talking to each other. Past 10,000 incidents in one second of one shard
     the sequence grows a fifth digit rather than failing.

@@ -33,7 +33,7 @@ def new_warning(ev: WarningEvent, incident: str, partition: int, now_ms: int) ->
     return Warning(incident=incident, key=ev.key, rule=ev.rule, rule_name=ev.rule_name,
                    hazard=ev.hazard, station=ev.station, station_name=ev.station_name,
                    town=ev.town, group=group_key(ev.town, ev.hazard, ev.station),
-                   partition=partition, grade=0, first_ts=ev.ts, source_id=ev.incident,
+                   partition=partition, grade=0, first_ts=ev.ts, source_id=ev.episode,
                    updated_ms=now_ms)
 
 
@@ -57,7 +57,9 @@ def on_event(w: Warning, ev: WarningEvent, now_ms: int) -> Change:
         return Change(w, applied=False)
     _seen(w, ev)
     g = Grade(ev.grade)
-    w.value, w.window, w.updated_ms = ev.value, ev.window, now_ms
+    if ev.value is not None:  # a clear without a value keeps the last one
+        w.value = ev.value
+    w.window, w.updated_ms = ev.window, now_ms
     if ev.kind == EventKind.PENDING:
         return _pending(w, ev, g, now_ms)
     if ev.kind in (EventKind.RAISED, EventKind.UPGRADED, EventKind.DOWNGRADED):

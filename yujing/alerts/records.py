@@ -73,7 +73,8 @@ class Warning(msgspec.Struct, omit_defaults=True):
     value: float = 0.0
     window: str = ""
     reason: str = ""
-    source_id: str = ""          # the incident id the evaluator proposed (replay dedupe)
+    source_id: str = ""          # the episode that opened it (a proposed id, from old workers)
+    sources: list[str] = msgspec.field(default_factory=list)  # every episode aliased to it
     first_ts: int = 0            # event time the condition first held
     last_ts: int = 0             # event time of the newest applied event
     seen_at_last: list[str] = msgspec.field(default_factory=list)
@@ -85,6 +86,7 @@ class Warning(msgspec.Struct, omit_defaults=True):
     cleared_ms: int = 0
     cleared_by: str = ""         # "rule" or the officer's id
     manual_grade: int = 0        # grade at a manual clear: only a higher one reopens
+    reopened_as: str = ""        # the incident a grade rise after the manual clear opened
     muted: str = ""              # why notifications are held (inhibited / silenced)
     esc: Escalation | None = None
     notified: list[str] = msgspec.field(default_factory=list)

@@ -45,7 +45,7 @@ class Store:
 
     incidents: MutableMapping[str, Warning] = field(default_factory=dict)
     open: MutableMapping[str, str] = field(default_factory=dict)       # warning key -> incident
-    alias: MutableMapping[str, str] = field(default_factory=dict)      # proposed id -> incident
+    alias: MutableMapping[str, str] = field(default_factory=dict)      # src:episode -> incident
     groups: MutableMapping[str, Group] = field(default_factory=dict)
     deliveries: MutableMapping[str, Delivery] = field(default_factory=dict)
     silences: MutableMapping[str, Silence] = field(default_factory=dict)

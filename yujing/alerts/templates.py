@@ -14,34 +14,13 @@ from dataclasses import dataclass
 
 from yujing.alerts.records import Rendered, Warning
 from yujing.clock import local_time
-from yujing.domain import EventKind, Grade, WarningEvent
+from yujing.domain import Grade
 
 SMS_LIMIT = 70
 
-_KIND_ZH = {EventKind.PENDING: "待定", EventKind.RAISED: "发布", EventKind.UPGRADED: "升级",
-            EventKind.DOWNGRADED: "降级", EventKind.CLEARED: "解除"}
-_KIND_EN = {k: k.value for k in EventKind}
 NOTICE_ZH = {"raised": "发布", "upgraded": "升级", "downgraded": "降级", "cleared": "解除",
              "escalated": "未确认·升级呼叫", "reminder": "未确认·提醒", "unmuted": "发布"}
 ROLE_ZH = {"A": "A岗", "B": "B岗", "leader": "带班领导", "informed": "知会"}
-
-
-def title(ev: WarningEvent, lang: str = "zh") -> str:
-    g = Grade(ev.grade)
-    place = ev.station_name or ev.station
-    if lang == "en":
-        return f"[{g.label.upper()} {g.roman}] {ev.rule_name} {_KIND_EN[ev.kind]} at {place}"
-    return f"【{g.zh}预警{_KIND_ZH[ev.kind]}】{ev.town}{place} {ev.rule_name}"
-
-
-def body(ev: WarningEvent, lang: str = "zh") -> str:
-    g = Grade(ev.grade)
-    place = f"{ev.town} {ev.station_name or ev.station} ({ev.station})".strip()
-    if lang == "en":
-        return (f"{ev.rule_name}: {g.label} ({g.roman}) {_KIND_EN[ev.kind]} at {place}, "
-                f"{local_time(ev.ts)} (UTC+8). {ev.reason}. Incident {ev.incident}.")
-    return (f"{local_time(ev.ts)}，{place}{ev.rule_name}{g.zh}（{g.roman}级）预警{_KIND_ZH[ev.kind]}。"
-            f"依据：{ev.reason}。事件编号 {ev.incident}。")
 
 
 @dataclass

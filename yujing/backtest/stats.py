@@ -15,6 +15,8 @@ import pandas as pd
 from yujing.domain import GRADE_NAMES, WarningEvent
 from yujing.rules import windows
 
+# ``incident`` is the event's episode (rule@station@opened time, as the live sink and the
+# book's ``sources`` show it): a backtest has no warning book to name incidents.
 EVENT_COLUMNS = ["ts", "station", "rule", "kind", "grade", "previous", "value", "window",
                  "reason", "incident", "rule_name", "hazard"]
 # Kinds after which a key is not (yet) in warning; every other kind keeps it in warning
@@ -25,7 +27,7 @@ NOT_WARNING = frozenset({"cleared", "pending"})
 def events_frame(events: Iterable[WarningEvent]) -> pd.DataFrame:
     """Warning events as a table, in event-time order (stable, so ties keep emission order)."""
     rows = [(e.ts, e.station, e.rule, getattr(e.kind, "value", str(e.kind)), int(e.grade),
-             int(e.previous), e.value, e.window, e.reason, e.incident, e.rule_name, e.hazard)
+             int(e.previous), e.value, e.window, e.reason, e.episode, e.rule_name, e.hazard)
             for e in events]
     df = pd.DataFrame(rows, columns=EVENT_COLUMNS)
     df = df.astype({"ts": "int64", "grade": "int64", "previous": "int64", "value": "float64"})

@@ -9,7 +9,9 @@ Kafka holds what the sink has not written yet.
   ``metric``, ``station``, ``town``, field ``value``, time = event time (ms).
 - ``yujing.warnings`` events → measurement ``warning``, tags ``grade``, ``hazard``,
   ``incident``, ``rule``, ``state``, ``station``, ``town``; fields ``level``
-  (0 none … 4 red), ``value`` and ``reason``; time = the event time.
+  (0 none … 4 red), ``value`` and ``reason``; time = the event time. ``incident`` is
+  the event's episode as the worker names it (:func:`yujing.domain.episode_ref`; the
+  warning book lists it in the incident's ``sources``), or an older worker's proposed id.
 
 Flow control: points wait in a bounded buffer (``influx.buffer_points``); when
 it is full the consumer stops fetching until the writer catches up, so memory

@@ -107,12 +107,6 @@ class Pipeline:
         self.engine.set_registry(registry)
         self.nodata.intervals_ms = self._intervals(registry)
 
-    def use_shards(self, shard_of: Callable[[str], int], shards: int) -> None:
-        """Mint incident ids in the residue class of the book partition that will own each
-        warning (see :class:`~yujing.alerts.lifecycle.Lifecycle`)."""
-        self.lifecycle.shard_of = shard_of
-        self.lifecycle.shards = shards
-
     def _intervals(self, registry: Registry) -> dict[str, int]:
         return {s.id: parse_duration_ms(s.expected_interval)
                 for s in registry.stations.values()
@@ -123,7 +117,7 @@ class Pipeline:
 
         Restored into a fresh Pipeline of the same configuration, it continues exactly
         where this one stands: the same readings afterwards give the same events, with the
-        same incident ids. The wall-clock start (no-data grace period) is not part of it:
+        same episodes. The wall-clock start (no-data grace period) is not part of it:
         a restarted worker waits out its grace period again.
         """
         return _snap_encoder.encode({
@@ -164,9 +158,10 @@ class Pipeline:
             messages[lang] = render(text, {
                 "station": ev.station, "station_name": name or ev.station, "town": town,
                 "rule": ev.rule, "rule_name": ev.rule_name, "grade": g.label, "grade_zh": g.zh,
-                "grade_roman": g.roman, "value": ev.value, "window": ev.window,
+                "grade_roman": g.roman, "window": ev.window,
+                "value": float("nan") if ev.value is None else ev.value,
                 "time": local_time(ev.ts), "plan": plan, "reason": ev.reason,
-                "incident": ev.incident, "kind": ev.kind.value,
+                "incident": ev.episode, "kind": ev.kind.value,
                 "kind_zh": KIND_ZH.get(ev.kind.value, ev.kind.value)})
         return msgspec.structs.replace(ev, station_name=name, town=town, messages=messages)
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import msgspec
+import orjson
 import yaml
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer
@@ -55,6 +56,12 @@ class DemoState:
     events: list[WarningEvent] = field(default_factory=list)
     notifications: list[dict] = field(default_factory=list)
     active: dict[str, Grade] = field(default_factory=dict)
+    book_ids: dict[str, str] = field(default_factory=dict)   # episode -> the book's incident
+
+    def incident_of(self, episode: str) -> str:
+        """The book's id of the episode's incident once the book has published it, else
+        the episode (the worker's name for it)."""
+        return self.book_ids.get(episode, episode)
 
     def line(self, rate: float) -> Text:
         by = Counter(self.active.values())
@@ -104,9 +111,10 @@ def _port_busy(port: int) -> bool:
 
 async def _watch(bootstrap: str, cfg: Config, state: DemoState, console: Console,
                  stop: asyncio.Event) -> None:
-    """Consume warnings and count readings in Kafka, printing each warning event."""
+    """Consume warnings and count readings in Kafka, printing each warning event; learn
+    the book's incident id of each episode from ``yujing.incidents``."""
     t = cfg.kafka.topics
-    consumer = AIOKafkaConsumer(t.warnings, t.readings, bootstrap_servers=bootstrap,
+    consumer = AIOKafkaConsumer(t.warnings, t.readings, t.incidents, bootstrap_servers=bootstrap,
                                 group_id=None, auto_offset_reset="earliest")
     await consumer.start()
     decoder = msgspec.json.Decoder(WarningEvent)
@@ -117,6 +125,9 @@ async def _watch(bootstrap: str, cfg: Config, state: DemoState, console: Console
                 for rec in records:
                     if tp.topic == t.readings:
                         state.readings_in_kafka += count(rec.value)
+                        continue
+                    if tp.topic == t.incidents:
+                        _learn_ids(state, rec.value)
                         continue
                     ev = decoder.decode(rec.value)
                     if ev.kind == EventKind.CLEARED and ev.key not in state.active:
@@ -135,6 +146,14 @@ async def _watch(bootstrap: str, cfg: Config, state: DemoState, console: Console
                                        f"{ev.reason}", style=_STYLE.get(g, "")))
     finally:
         await consumer.stop()
+
+
+def _learn_ids(state: DemoState, raw: bytes | None) -> None:
+    """An incident record of the book (or a silence, or a tombstone: nothing to learn)."""
+    rec = orjson.loads(raw) if raw else {}
+    if isinstance(rec, dict) and "sources" in rec and "incident" in rec:
+        for episode in rec["sources"]:
+            state.book_ids[episode] = rec["incident"]
 
 
 async def _receiver(state: DemoState, console: Console, port: int) -> web.AppRunner:
@@ -163,7 +182,7 @@ def _summary(state: DemoState, console: Console) -> None:
         table.add_column(col)
     incidents: dict[str, list[WarningEvent]] = {}
     for ev in state.events:
-        incidents.setdefault(ev.incident, []).append(ev)
+        incidents.setdefault(state.incident_of(ev.episode), []).append(ev)
     for inc, evs in incidents.items():
         top = Grade(max(e.grade for e in evs))
         cleared = next((e for e in evs if e.kind == EventKind.CLEARED), None)

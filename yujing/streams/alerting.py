@@ -22,12 +22,20 @@ from typing import Any
 
 import faust
 import msgspec
-from aiokafka.partitioner import murmur2
 
 from yujing import clock, metrics
 from yujing.alerts.book import Book, Effects, Store
 from yujing.alerts.notify import Counters, Deliverer
-from yujing.alerts.records import Command, Delivery, Group, Rendered, Silence, Warning
+from yujing.alerts.records import (
+    Attempt,
+    Command,
+    Delivery,
+    DeliveryResult,
+    Group,
+    Rendered,
+    Silence,
+    Warning,
+)
 from yujing.alerts.roster import Roster, load_roster
 from yujing.alerts.signing import sign
 from yujing.config import Config
@@ -36,7 +44,7 @@ from yujing.stations import Registry
 
 log = logging.getLogger("yujing.alerting")
 _enc = msgspec.json.Encoder()
-_ev_dec = msgspec.json.Decoder(WarningEvent)
+decode_event = msgspec.json.Decoder(WarningEvent).decode   # a yujing.warnings record
 _cmd_dec = msgspec.json.Decoder(Command)
 
 
@@ -44,11 +52,6 @@ def routing_key(ev: WarningEvent) -> bytes:
     """Warnings and commands are keyed by group (region + hazard): one partition holds a
     whole group, so a storm over 30 gauges is grouped even with many workers."""
     return group_key(ev.town, ev.hazard, ev.station).encode()
-
-
-def partition_of(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner picks for a key (murmur2, as Java's)."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 class Coded(MutableMapping):
@@ -145,17 +148,6 @@ class Alerting:
                          lang=cfg.notify.language)
         self.deliverer = Deliverer(cfg.alerts.delivery, clock.now_ms, self.counters)
         self.tasks: set[asyncio.Task] = set()
-        if pipeline is not None:
-            # The evaluator proposes incident ids in the residue class of the partition
-            # that will own the warning, so the book keeps them unchanged.
-            def shard_of(key: str) -> int:
-                rule, _, station = key.partition("@")
-                meta = pipeline.meta.get(rule)
-                st = pipeline.registry.get(station)
-                town = getattr(st, "town", "")
-                hazard = meta.hazard if meta is not None else ""
-                return partition_of(group_key(town, hazard, station).encode(), k.partitions)
-            pipeline.use_shards(shard_of, k.partitions)
         source = app.topic(k.topics.warnings, k.topics.commands, value_serializer="raw",
                            key_serializer="raw", partitions=k.partitions)
         app.agent(source, name="yujing.book")(self._agent)
@@ -180,7 +172,7 @@ class Alerting:
             now = clock.now_ms()
             try:
                 if msg.topic == warnings_topic:
-                    fx = self.book.on_event(msg.partition, _ev_dec.decode(event.value), now)
+                    fx = self.book.on_event(msg.partition, decode_event(event.value), now)
                 else:
                     fx = self.book.on_command(msg.partition, _cmd_dec.decode(event.value), now)
             except msgspec.DecodeError as exc:
@@ -219,7 +211,6 @@ class Alerting:
             res = await self.deliverer.deliver(d)
         except Exception as exc:
             log.exception("delivery %s raised", d.id)
-            from yujing.alerts.records import Attempt, DeliveryResult
             res = DeliveryResult(d.id, False, "", [Attempt("", False, str(exc), clock.now_ms())],
                                  clock.now_ms())
         metrics.observe_notification("sent" if res.ok else "failed")

@@ -18,9 +18,9 @@ changelog-backed Faust table (:mod:`yujing.streams.tables`):
   after its offset are re-processed with a plain aiokafka consumer (no group,
   :mod:`yujing.streams.replay`) up to the end of the partition, before the agent takes any
   envelope of that partition; the agent then skips envelopes the restored state already
-  holds. Windows are keyed by event time and incident ids are minted deterministically
-  from the restored state, so the events re-emitted for re-processed readings repeat the
-  ones sent before the crash, and the warning book ignores repeats.
+  holds. Windows are keyed by event time and the open warnings' episodes are part of the
+  restored state, so the events re-emitted for re-processed readings repeat the ones sent
+  before the crash, and the warning book ignores repeats.
 * A partition no longer assigned is dropped; whoever owns it next restores it.
 
 A partition without a checkpoint (first start, or a checkpoint that failed its CRC) starts
@@ -96,16 +96,8 @@ class Pipelines:
         self.meta = {r.id: RuleMeta(r.name, r.hazard) for r in rules}
         self.meta[nodata.RULE_ID] = RuleMeta("数据中断", "nodata")
         self.states: dict[int, PartitionState] = {}
-        self._shard_of: Callable[[str], int] | None = None
-        self._shards = 1
 
     # -- configuration shared by every pipeline ------------------------------------------
-
-    def use_shards(self, shard_of: Callable[[str], int], shards: int) -> None:
-        """Incident ids in the residue class of the book partition (see Lifecycle)."""
-        self._shard_of, self._shards = shard_of, shards
-        for ps in self.states.values():
-            ps.pipeline.use_shards(shard_of, shards)
 
     def set_registry(self, registry: Registry) -> None:
         self.registry = registry
@@ -118,12 +110,9 @@ class Pipelines:
             ps.pipeline.engine.set_models(models)
 
     def _new_pipeline(self, p: int) -> Pipeline:
-        pl = Pipeline(self.rules, self.registry, self.lateness_ms,
-                      owns=lambda s, p=p: partition_for(s, self.partitions) == p,
-                      models=self.models, tz=self.tz)
-        if self._shard_of is not None:
-            pl.use_shards(self._shard_of, self._shards)
-        return pl
+        return Pipeline(self.rules, self.registry, self.lateness_ms,
+                        owns=lambda s, p=p: partition_for(s, self.partitions) == p,
+                        models=self.models, tz=self.tz)
 
     def ready(self) -> list[PartitionState]:
         return [ps for ps in self.states.values() if ps.ready.is_set()]
