@@ -31,7 +31,7 @@ from yujing.alerts.roster import Roster
 from yujing.alerts.settings import AlertsSettings
 from yujing.alerts.stages import inhibited_by
 from yujing.alerts.store import Effects, Store, pkey
-from yujing.clock import local_time
+from yujing.clock import DEFAULT_ZONE, local_time
 from yujing.domain import EventKind, Grade, WarningEvent
 
 __all__ = ["Book", "Effects", "Store"]   # Effects and Store: what Book's callers handle
@@ -42,7 +42,8 @@ class Book:
                  fallback_urls: Callable[[int], list[str]] = lambda grade: [],
                  plan_of: Callable[[str], str] = lambda station: "",
                  link_for: Callable[[str, list[str], int], str | None] = lambda p, i, now: None,
-                 partitions: int = 1, run_id: str = "run", lang: str = "zh") -> None:
+                 partitions: int = 1, run_id: str = "run", lang: str = "zh",
+                 zone: str = DEFAULT_ZONE) -> None:
         self.s = settings
         self.store = store
         self.roster = roster
@@ -51,8 +52,9 @@ class Book:
         self.retention_ms = settings.retention.ms
         self.reminder_ms = settings.silence_reminder.ms
         self.ids = Identity(store, settings.region_code, partitions)
+        self.zone = zone  # the duty officers' time zone, for times in texts
         self.outbox = Outbox(settings, store, roster, fallback_urls, plan_of, link_for, run_id,
-                             lang)
+                             lang, zone)
 
     # -- evaluator events --------------------------------------------------
     def on_event(self, p: int, ev: WarningEvent, now_ms: int) -> Effects:
@@ -216,7 +218,7 @@ class Book:
                     st.silences[k] = sil.reminded(s, now_ms)
                     fx.silences.append(st.silences[k])
                     fx.reminders.append((s.created_by, f"{sil.describe(s)} ends at "
-                                         f"{local_time(s.ends_ms)}: extend it or let it end"))
+                                         f"{local_time(s.ends_ms, self.zone)}: extend it or let it end"))
         return fx
 
     def _collect(self, p: int, iid: str, due_key: str) -> bool:

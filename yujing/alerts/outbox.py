@@ -46,7 +46,7 @@ class Outbox:
     def __init__(self, settings: AlertsSettings, store: Store, roster: Roster | None,
                  fallback_urls: Callable[[int], list[str]], plan_of: Callable[[str], str],
                  link_for: Callable[[str, list[str], int], str | None], run_id: str,
-                 lang: str) -> None:
+                 lang: str, zone: str) -> None:
         self.s = settings
         self.store = store
         self.roster = roster
@@ -55,6 +55,7 @@ class Outbox:
         self.link_for = link_for
         self.run_id = run_id
         self.lang = lang
+        self.zone = zone
         self.min_grade = int(Grade.parse(settings.min_grade))
 
     # -- grouping ----------------------------------------------------------
@@ -145,7 +146,8 @@ class Outbox:
         incidents = list(dict.fromkeys(it.warning.incident for it in chunk))
         actionable = [it.warning.incident for it in chunk if it.warning.state == State.ACTIVE]
         link = self.link_for(rec.id, actionable, now_ms) if actionable else None
-        msg = render(lines, rec.name, rec.roles, link, self.plan_of, now_ms, self.lang)
+        msg = render(lines, rec.name, rec.roles, link, self.plan_of, now_ms, self.lang,
+                     self.zone)
         did = f"{g.key}:{g.seq}:{now_ms}:{rec.id}:{n}"
         d = Delivery(id=did, group=g.key, partition=p, person=rec.id, person_name=rec.name,
                      roles=list(rec.roles), contacts=list(rec.contacts), incidents=incidents,

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from yujing.alerts.records import Rendered, Warning
-from yujing.clock import local_time
+from yujing.clock import DEFAULT_ZONE, local_time
 from yujing.domain import Grade
 
 SMS_LIMIT = 70
@@ -69,15 +69,18 @@ def _line_text(ln: Line, lang: str, plan: str, full: bool) -> str:
 
 
 def render(lines: list[Line], person: str, roles: list[str], link: str | None,
-           plan_of: Callable[[str], str], now_ms: int, lang: str = "zh") -> Rendered:
-    """All channel variants of one message; notify.py picks one per contact."""
+           plan_of: Callable[[str], str], now_ms: int, lang: str = "zh",
+           zone: str = DEFAULT_ZONE) -> Rendered:
+    """All channel variants of one message; notify.py picks one per contact. Times are
+    wall times in ``zone``, the duty officers' (config ``timezone:``)."""
     t = message_title(lines, lang)
     role = "、".join(ROLE_ZH.get(r, r) for r in roles) if lang == "zh" else ", ".join(roles)
     if lang == "zh":
-        head = f"{person}（{role}）：{local_time(now_ms)} 起，以下预警需要您处理。"
+        head = f"{person}（{role}）：{local_time(now_ms, zone)} 起，以下预警需要您处理。"
         ack = f"一键确认：{link}" if link else "请在值班系统或用 yujing ack 确认。"
     else:
-        head = f"{person} ({role}): as of {local_time(now_ms)} (UTC+8) these warnings need you."
+        head = (f"{person} ({role}): as of {local_time(now_ms, zone)} ({zone}) "
+                "these warnings need you.")
         ack = f"Acknowledge: {link}" if link else "Acknowledge in the console or with yujing ack."
     text_lines = [f"{i + 1}. {_line_text(ln, lang, plan_of(ln.warning.station), True)}"
                   for i, ln in enumerate(lines)]

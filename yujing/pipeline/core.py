@@ -51,6 +51,7 @@ class Pipeline:
             ModelsView(models_dir) if models_dir is not None else None)
         self.engine = Engine(rules, lateness_ms, self.registry, self.models, scorer=score_series,
                              tz=tz)
+        self.tz = tz  # the duty officers' zone: rules' hour()/month() and {time} in messages
         self.lifecycle = Lifecycle()
         self.meta = {r.id: RuleMeta(r.name, r.hazard) for r in rules}
         self.templates = {r.id: r.message for r in rules if r.message}
@@ -160,7 +161,7 @@ class Pipeline:
                 "rule": ev.rule, "rule_name": ev.rule_name, "grade": g.label, "grade_zh": g.zh,
                 "grade_roman": g.roman, "window": ev.window,
                 "value": float("nan") if ev.value is None else ev.value,
-                "time": local_time(ev.ts), "plan": plan, "reason": ev.reason,
+                "time": local_time(ev.ts, self.tz), "plan": plan, "reason": ev.reason,
                 "incident": ev.episode, "kind": ev.kind.value,
                 "kind_zh": KIND_ZH.get(ev.kind.value, ev.kind.value)})
         return msgspec.structs.replace(ev, station_name=name, town=town, messages=messages)

@@ -145,7 +145,7 @@ class Alerting:
         self.book = Book(cfg.alerts, self.store, self.roster,
                          fallback_urls=self._fallback, plan_of=self._plan,
                          link_for=link_maker(cfg), partitions=k.partitions, run_id=self.run_id,
-                         lang=cfg.notify.language)
+                         lang=cfg.notify.language, zone=cfg.timezone)
         self.deliverer = Deliverer(cfg.alerts.delivery, clock.now_ms, self.counters)
         self.tasks: set[asyncio.Task] = set()
         source = app.topic(k.topics.warnings, k.topics.commands, value_serializer="raw",
