@@ -54,9 +54,11 @@ async def tail(bootstrap: str, topic: str, n: int, follow: bool,
     Returns how many were emitted. Without ``follow`` it returns once the
     topic has been read to its end (no record for ``idle_s``) or after
     ``timeout_s``; with ``follow`` it runs until ``stop`` is set, and every record
-    written after the start is emitted, even one that arrived while the newest ``n``
-    were being collected. ``following`` is called once the backlog is shown.
+    received after the start is emitted, even one that arrived while the newest ``n``
+    were being collected (told apart by the gateway's ``received_ms``, not by offsets:
+    Tansu under-reports end offsets). ``following`` is called once the backlog is shown.
     """
+    start_ms = clock.now_ms()
     stop = stop or asyncio.Event()
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
                                 enable_auto_commit=False, request_timeout_ms=10_000)
@@ -81,9 +83,11 @@ async def tail(bootstrap: str, topic: str, n: int, follow: bool,
         quiet_since = clock.monotonic()
         while clock.monotonic() < deadline and clock.monotonic() - quiet_since < idle_s:
             got = await consumer.getmany(timeout_ms=200)
-            for tp, records in got.items():
+            for records in got.values():
                 for r in records:
-                    (fresh if follow and r.offset >= end[tp] else backlog).append(_decode(r.value))
+                    d = _decode(r.value)
+                    new = follow and (d.get("received_ms") or 0) >= start_ms
+                    (fresh if new else backlog).append(d)
             if got:
                 quiet_since = clock.monotonic()
         backlog.sort(key=lambda d: d.get("received_ms") or 0)
