@@ -35,6 +35,20 @@ class Topics(_Strict):
     events: str = Field("yujing.events", description="camera/industrial event detail for the console")
 
 
+class Retention(_Strict):
+    """How long Kafka keeps each time-retained topic (``yujing topics`` declares and checks it;
+    incidents and the worker's table changelogs are compacted instead)."""
+
+    readings: Duration = Field(Duration("7d"), description="at least worker.checkpoint_interval "
+                               "plus the longest downtime a restarted worker must catch up "
+                               "from: it re-processes the readings since its checkpoint")
+    warnings: Duration = Field(Duration("30d"), description="warning events, worker → book")
+    commands: Duration = Field(Duration("30d"), description="acks, notes, clears, silences, "
+                               "delivery results: the duty record")
+    deadletter: Duration = Duration("7d")
+    events: Duration = Duration("7d")
+
+
 class KafkaConfig(_Strict):
     bootstrap: str | None = Field(
         None, description="host:port[,host:port]; null starts the embedded broker (embedded:)")
@@ -48,6 +62,10 @@ class KafkaConfig(_Strict):
     heap_mb: int = Field(512, ge=128, le=65536, description="the embedded Kafka's JVM heap")
     partitions: int = Field(4, ge=1, le=1024,
                             description="one partition count for every topic (Faust needs it)")
+    replication: int | None = Field(
+        None, ge=1, le=16, description="replicas of every topic; null: 3 when the cluster has "
+                                       "three brokers or more, else 1 (one server, embedded)")
+    retention: Retention = Retention()
     topics: Topics = Topics()
     embedded_port: int = Field(0, ge=0, le=65535, description="0: Tansu on a free port; "
                                "Kafka on the port of its last start (kept in its data dir)")
@@ -231,6 +249,16 @@ class Config(_Strict):
             raise ValueError(f"unknown time zone {v!r}: write an IANA zone name such as "
                              "Asia/Shanghai, Asia/Urumqi or UTC") from None
         return v
+
+    @model_validator(mode="after")
+    def _readings_outlive_a_checkpoint(self) -> Config:
+        kept, every = self.kafka.retention.readings, self.worker.checkpoint_interval
+        if kept.ms <= every.ms:
+            raise ValueError(f"kafka.retention.readings ({kept}) must be longer than "
+                             f"worker.checkpoint_interval ({every}) plus the longest downtime "
+                             "to recover from: a restarted worker re-reads the readings since "
+                             "its checkpoint (default 7d)")
+        return self
 
     @property
     def tz(self) -> ZoneInfo:

@@ -28,10 +28,11 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aiokafka.errors import KafkaError
+
 from yujing import clock
 from yujing.config import Config
 from yujing.connectors.embedded import free_port, tansu_command, wait_port
-from yujing.connectors.kafka import ensure_topics
 from yujing.connectors.kafka_broker import (
     BrokerSpec,
     kafka_home,
@@ -39,6 +40,7 @@ from yujing.connectors.kafka_broker import (
     stable_ports,
     wait_answering,
 )
+from yujing.connectors.topics import declare
 
 log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
@@ -105,6 +107,7 @@ class Supervisor:
             bootstrap = self._start_kafka()
         else:
             bootstrap = self._start_tansu()
+        self._declare_topics(bootstrap, fix=embedded)
         mqtt_url = m.url
         if mqtt_url is None:
             port = m.embedded_port or free_port()
@@ -152,13 +155,18 @@ class Supervisor:
             self.stop()
             raise RuntimeError(f"embedded Apache Kafka did not answer on {spec.bootstrap} "
                                f"within 120 s; see {data.parent / 'kafka.log'}")
-        # Kafka creates no topic by itself (auto.create.topics.enable=false): ours exist before
-        # the worker subscribes to them.
-        t = k.topics
-        asyncio.run(ensure_topics(spec.bootstrap, [t.readings, t.warnings, t.deadletter,
-                                                   t.commands, t.incidents, t.events],
-                                  k.partitions))
         return spec.bootstrap
+
+    def _declare_topics(self, bootstrap: str, fix: bool) -> None:
+        """Every declared topic exists before a child subscribes (Kafka creates none by
+        itself here, Tansu would make 4 partitions, Faust would give a changelog replication
+        1). An embedded broker is ours, so it is also made to match; on a site's cluster
+        differences are logged with their fix (`yujing topics apply` changes it)."""
+        try:
+            asyncio.run(declare(bootstrap, self.cfg.kafka, fix=fix))
+        except (RuntimeError, KafkaError) as exc:
+            self.stop()
+            raise RuntimeError(f"declaring the topics on {bootstrap} failed: {exc}") from exc
 
     def _wait_http(self, url: str, timeout_s: float) -> bool:
         deadline = clock.monotonic() + timeout_s

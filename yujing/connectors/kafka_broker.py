@@ -163,6 +163,14 @@ def stable_ports(data_dir: Path, port: int = 0, host: str = "127.0.0.1") -> tupl
     return client, controller
 
 
+def remembered_bootstrap(data_dir: Path, host: str = "127.0.0.1") -> str | None:
+    """host:port of the broker kept in ``data_dir`` at its last start, if it ever started."""
+    try:
+        return f"{host}:{int((data_dir / 'ports').read_text(encoding='utf-8').split()[0])}"
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _free(host: str, port: int) -> bool:
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
