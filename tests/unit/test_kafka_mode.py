@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from yujing.config import load_config
-from yujing.connectors.kafka_broker import BrokerSpec, KafkaNotInstalled, check_installed, stable_ports
+from yujing.connectors.kafka_broker import (
+    BrokerSpec,
+    KafkaNotInstalled,
+    check_installed,
+    remembered_bootstrap,
+    stable_ports,
+)
 
 
 def test_embedded_defaults_to_tansu_and_home_is_relative_to_the_file(tmp_path: Path) -> None:
@@ -60,3 +66,10 @@ def test_the_configured_port_wins_and_a_taken_port_is_replaced(tmp_path: Path) -
 def test_missing_jars_say_how_to_install_them(tmp_path: Path) -> None:
     with pytest.raises(KafkaNotInstalled, match="make kafka"):
         check_installed(tmp_path)
+
+
+def test_topics_commands_find_the_embedded_kafka_at_the_port_of_its_last_start(
+        tmp_path: Path) -> None:
+    assert remembered_bootstrap(tmp_path) is None        # never started
+    client, _ = stable_ports(tmp_path)
+    assert remembered_bootstrap(tmp_path) == f"127.0.0.1:{client}"

@@ -47,10 +47,12 @@ def _run(cfg: Config, bootstrap: str, fix: bool) -> int:
         finally:
             await admin.close()
 
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)   # a failure is reported below
     try:
         report = asyncio.run(main())
     except (RuntimeError, OSError) as exc:
-        typer.echo(f"topics: {exc}", err=True)
+        hint = "" if cfg.kafka.bootstrap else " (the embedded broker runs while `yujing run` does)"
+        typer.echo(f"topics: {exc}{hint}", err=True)
         return 2
     for line in report.done:
         typer.echo(f"done: {line}")
