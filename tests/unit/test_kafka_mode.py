@@ -13,6 +13,7 @@ from yujing.connectors.kafka_broker import (
     BrokerSpec,
     KafkaNotInstalled,
     check_installed,
+    cluster_id,
     remembered_bootstrap,
     stable_ports,
 )
@@ -73,3 +74,12 @@ def test_topics_commands_find_the_embedded_kafka_at_the_port_of_its_last_start(
     assert remembered_bootstrap(tmp_path) is None        # never started
     client, _ = stable_ports(tmp_path)
     assert remembered_bootstrap(tmp_path) == f"127.0.0.1:{client}"
+
+
+def test_a_cluster_id_is_kept_and_never_reads_as_an_option(tmp_path: Path) -> None:
+    first = cluster_id(tmp_path)
+    assert cluster_id(tmp_path) == first and len(first) == 22
+    for i in range(300):     # about 1 in 64 random ids would start with "-"
+        d = tmp_path / str(i)
+        d.mkdir()
+        assert not cluster_id(d).startswith("-")

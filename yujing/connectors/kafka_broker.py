@@ -122,7 +122,8 @@ def prepare(spec: BrokerSpec, home: Path) -> list[str]:
     spec.properties_file.write_text(spec.properties(), encoding="utf-8")
     if not (spec.log_dir / "meta.properties").exists():
         argv = _java_argv(java, home, "kafka.tools.StorageTool", 256) + [
-            "format", "-t", cluster_id(spec.data_dir), "-c", str(spec.properties_file)]
+            "format", f"--cluster-id={cluster_id(spec.data_dir)}",
+            f"--config={spec.properties_file}"]
         done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
         if done.returncode != 0:
             raise RuntimeError(f"formatting Kafka storage in {spec.log_dir} failed: "
@@ -131,11 +132,15 @@ def prepare(spec: BrokerSpec, home: Path) -> list[str]:
 
 
 def cluster_id(data_dir: Path) -> str:
-    """A cluster id made once per data dir and kept beside it (Kafka's base64 UUID form)."""
+    """A cluster id made once per data dir and kept beside it (Kafka's base64 UUID form).
+    Like Kafka's own Uuid.randomUuid, never one that starts with "-": the storage tool
+    would read it as an option (one start in 64 failed so)."""
     path = data_dir / "cluster.id"
     if path.exists():
         return path.read_text(encoding="utf-8").strip()
-    cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    cid = "-"
+    while cid.startswith("-"):
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     path.write_text(cid + "\n", encoding="utf-8")
     return cid
 
