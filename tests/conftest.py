@@ -2,7 +2,8 @@
 a unit or pipeline test that asks for none starts nothing).
 
 Each server is started on a free loopback port by the helpers in tests/support and stopped
-after its scope. Scopes keep the isolation the tests were written for: a Tansu broker, a
+after its scope. Scopes keep the isolation the tests were written for: an Apache Kafka per
+module (from the jars `make kafka` installed; ~5-15 s to start), a Tansu broker, a
 Mosquitto and a VictoriaMetrics per test (Tansu is ready in ~50 ms; the Mosquitto and
 VictoriaMetrics tests stop, restart or count everything in them), one amqtt per module, one
 `yujing run` with the duty console per module.
@@ -21,6 +22,7 @@ import yaml
 from aiohttp import web
 from aiosmtpd.controller import Controller
 
+from tests.support import kafka as apache
 from tests.support import services
 from tests.support.console import STEP_S, TOKENS, Hooks, publish, wait_incident
 from tests.support.duty import Hooks as DutyHooks
@@ -44,6 +46,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def kafka():
     """A fresh Tansu broker (Kafka protocol, in memory): its bootstrap ``host:port``."""
     with services.tansu() as bootstrap:
+        yield bootstrap
+
+
+@pytest.fixture(scope="session")
+def kafka_home():
+    """The Apache Kafka jars `make kafka` installed; skips without them, except in CI (fails)."""
+    return apache.installed_home()
+
+
+@pytest.fixture(scope="module")
+def kafka_broker(kafka_home, tmp_path_factory):
+    """A fresh one-node Apache Kafka (KRaft, on disk) for the module: its bootstrap
+    ``host:port``. Module-scoped: a start takes 5-15 s."""
+    with apache.apache_kafka(tmp_path_factory.mktemp("kafka"), kafka_home) as bootstrap:
         yield bootstrap
 
 

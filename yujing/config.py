@@ -1,8 +1,9 @@
 """config.yaml as pydantic models; ``load_config`` gives exact, located errors.
 
 Unset broker addresses mean "start the embedded one": ``kafka.bootstrap`` null
-starts Tansu, ``mqtt.url`` null starts amqtt. Paths in the file are relative to
-the file's own folder, so a config works from any working directory.
+starts Tansu (or Apache Kafka with ``kafka.embedded: kafka``), ``mqtt.url`` null starts
+amqtt. Paths in the file are relative to the file's own folder, so a config works from any
+working directory.
 """
 
 from __future__ import annotations
@@ -34,16 +35,44 @@ class Topics(_Strict):
     events: str = Field("yujing.events", description="camera/industrial event detail for the console")
 
 
+class Retention(_Strict):
+    """How long Kafka keeps each time-retained topic (``yujing topics`` declares and checks it;
+    incidents and the worker's table changelogs are compacted instead)."""
+
+    readings: Duration = Field(Duration("7d"), description="at least worker.checkpoint_interval "
+                               "plus the longest downtime a restarted worker must catch up "
+                               "from: it re-processes the readings since its checkpoint")
+    warnings: Duration = Field(Duration("30d"), description="warning events, worker → book")
+    commands: Duration = Field(Duration("30d"), description="acks, notes, clears, silences, "
+                               "delivery results: the duty record")
+    deadletter: Duration = Duration("7d")
+    events: Duration = Duration("7d")
+
+
 class KafkaConfig(_Strict):
     bootstrap: str | None = Field(
-        None, description="host:port[,host:port]; null starts the embedded Tansu broker")
+        None, description="host:port[,host:port]; null starts the embedded broker (embedded:)")
+    embedded: Literal["tansu", "kafka"] = Field(
+        "tansu", description="the broker `yujing run` starts when bootstrap is null: tansu "
+                             "(no Java; memory only, a restart loses every topic) or kafka "
+                             "(Apache Kafka from `make kafka`; kept on disk under "
+                             "worker.data_dir/kafka across restarts)")
+    home: Path | None = Field(None, description="the folder `make kafka` printed; null: "
+                              "$YUJING_KAFKA_HOME, else ~/.cache/yujing/kafka-<version>")
+    heap_mb: int = Field(512, ge=128, le=65536, description="the embedded Kafka's JVM heap")
     partitions: int = Field(4, ge=1, le=1024,
                             description="one partition count for every topic (Faust needs it)")
+    replication: int | None = Field(
+        None, ge=1, le=16, description="replicas of every topic; null: 3 when the cluster has "
+                                       "three brokers or more, else 1 (one server, embedded)")
+    retention: Retention = Retention()
     topics: Topics = Topics()
-    embedded_port: int = Field(0, ge=0, le=65535, description="0 picks a free port")
+    embedded_port: int = Field(0, ge=0, le=65535, description="0: Tansu on a free port; "
+                               "Kafka on the port of its last start (kept in its data dir)")
     compression: Literal["none", "gzip"] = "gzip"
     rebalance_timeout_s: float | None = Field(
-        None, gt=0, description="null: 6 s on the embedded broker, Faust's default otherwise")
+        None, gt=0, description="null: 6 s on an embedded broker (Tansu or Kafka), Faust's "
+                                "default otherwise")
     session_timeout_s: float | None = Field(None, gt=0)
     fetch_max_wait_ms: int = Field(100, ge=1, le=5000, description="longest a worker's fetch "
                                    "waits for data (Faust's own default is 1500)")
@@ -221,6 +250,16 @@ class Config(_Strict):
                              "Asia/Shanghai, Asia/Urumqi or UTC") from None
         return v
 
+    @model_validator(mode="after")
+    def _readings_outlive_a_checkpoint(self) -> Config:
+        kept, every = self.kafka.retention.readings, self.worker.checkpoint_interval
+        if kept.ms <= every.ms:
+            raise ValueError(f"kafka.retention.readings ({kept}) must be longer than "
+                             f"worker.checkpoint_interval ({every}) plus the longest downtime "
+                             "to recover from: a restarted worker re-reads the readings since "
+                             "its checkpoint (default 7d)")
+        return self
+
     @property
     def tz(self) -> ZoneInfo:
         """``timezone`` as a ZoneInfo (checked at load, so this never fails)."""
@@ -241,7 +280,8 @@ class Config(_Strict):
             "rules_dir": fix(w.rules_dir), "registry": fix(w.registry), "data_dir": fix(w.data_dir),
             "models_dir": fix(w.models_dir)}),
             "http": self.http.model_copy(update={"tokens_file": fix(self.http.tokens_file)}),
-            "mqtt": self.mqtt.model_copy(update={"tls": tls})})
+            "mqtt": self.mqtt.model_copy(update={"tls": tls}),
+            "kafka": self.kafka.model_copy(update={"home": fix(self.kafka.home)})})
 
 
 def load_config(path: str | Path | None) -> Config:

@@ -1,5 +1,12 @@
 """``yujing run``: one process tree that owns the brokers, the gateway and a worker.
 
+The embedded Kafka-protocol broker is Tansu (memory only) or, with ``kafka.embedded:
+kafka``, Apache Kafka on its own storage under ``worker.data_dir/kafka``, kept across
+restarts. Either way the worker and sink get short (6 s) session and rebalance timeouts
+(``--embedded-kafka``): Tansu needs them to finish a group join at all, and on Kafka they
+turn the blind time after a crashed worker from Faust's 60 s session into about 6 s
+(bench/broker_restart.py); one machine on loopback has no network to be patient with.
+
 Children run in their own session so a Ctrl-C reaches only this supervisor,
 which then stops them in order (ingest first, brokers last). Each child also
 asks the kernel for SIGTERM if the supervisor dies (PR_SET_PDEATHSIG), so even
@@ -8,6 +15,7 @@ a SIGKILLed supervisor leaves no orphan holding a port.
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import logging
 import os
@@ -20,9 +28,19 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aiokafka.errors import KafkaError
+
 from yujing import clock
 from yujing.config import Config
 from yujing.connectors.embedded import free_port, tansu_command, wait_port
+from yujing.connectors.kafka_broker import (
+    BrokerSpec,
+    kafka_home,
+    prepare,
+    stable_ports,
+    wait_answering,
+)
+from yujing.connectors.topics import declare
 
 log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
@@ -58,6 +76,7 @@ class Supervisor:
     log_dir: Path | None = None
 
     def _spawn(self, name: str, argv: list[str], quiet: bool = False) -> Child:
+        """Start a child in its own session that gets SIGTERM when this process dies."""
         out = None
         if quiet or self.log_dir:
             d = self.log_dir or self.cfg.worker.data_dir
@@ -82,15 +101,13 @@ class Supervisor:
         # Worker (signs acknowledge links) and gateway (checks them) must share one key;
         # children inherit it. A configured console.link_secret or an exported one wins.
         os.environ.setdefault("YUJING_LINK_SECRET", secrets.token_urlsafe(32))
-        if embedded:
-            port = k.embedded_port or free_port()
-            self._spawn("tansu", tansu_command(port), quiet=True)
-            if not wait_port("127.0.0.1", port, 20):
-                self.stop()
-                raise RuntimeError(f"embedded Kafka broker (Tansu) did not listen on port {port}")
-            bootstrap = f"127.0.0.1:{port}"
-        else:
+        if not embedded:
             bootstrap = k.bootstrap
+        elif k.embedded == "kafka":
+            bootstrap = self._start_kafka()
+        else:
+            bootstrap = self._start_tansu()
+        self._declare_topics(bootstrap, fix=embedded)
         mqtt_url = m.url
         if mqtt_url is None:
             port = m.embedded_port or free_port()
@@ -115,6 +132,41 @@ class Supervisor:
             raise RuntimeError("the gateway did not become healthy within 60 s; see its log")
         print(f"yujing: ready kafka={bootstrap} mqtt={mqtt_url} http={http}", flush=True)
         return Endpoints(bootstrap, mqtt_url, http, embedded)
+
+    def _start_tansu(self) -> str:
+        port = self.cfg.kafka.embedded_port or free_port()
+        self._spawn("tansu", tansu_command(port), quiet=True)
+        if not wait_port("127.0.0.1", port, 20):
+            self.stop()
+            raise RuntimeError(f"embedded Kafka broker (Tansu) did not listen on port {port}")
+        return f"127.0.0.1:{port}"
+
+    def _start_kafka(self) -> str:
+        """Apache Kafka on its own storage under the data dir (formatted on the first start,
+        kept after), on the port of its last start; ready once it answers a metadata request."""
+        k = self.cfg.kafka
+        data = self.cfg.worker.data_dir / "kafka"
+        port, controller = stable_ports(data, k.embedded_port)
+        spec = BrokerSpec(data, port, controller, heap_mb=k.heap_mb)
+        argv = prepare(spec, kafka_home(k.home))   # KafkaNotInstalled says how to install
+        child = self._spawn("kafka", argv, quiet=True)
+        child.stop_timeout_s = 60.0                  # a clean shutdown flushes and closes logs
+        if not wait_answering(spec.bootstrap, 120, lambda: child.proc.poll() is None):
+            self.stop()
+            raise RuntimeError(f"embedded Apache Kafka did not answer on {spec.bootstrap} "
+                               f"within 120 s; see {data.parent / 'kafka.log'}")
+        return spec.bootstrap
+
+    def _declare_topics(self, bootstrap: str, fix: bool) -> None:
+        """Every declared topic exists before a child subscribes (Kafka creates none by
+        itself here, Tansu would make 4 partitions, Faust would give a changelog replication
+        1). An embedded broker is ours, so it is also made to match; on a site's cluster
+        differences are logged with their fix (`yujing topics apply` changes it)."""
+        try:
+            asyncio.run(declare(bootstrap, self.cfg.kafka, fix=fix))
+        except (RuntimeError, KafkaError) as exc:
+            self.stop()
+            raise RuntimeError(f"declaring the topics on {bootstrap} failed: {exc}") from exc
 
     def _wait_http(self, url: str, timeout_s: float) -> bool:
         deadline = clock.monotonic() + timeout_s

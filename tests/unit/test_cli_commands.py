@@ -17,7 +17,8 @@ TREE = {
     "run": None, "demo": None, "gateway": None, "worker": None, "mqtt-broker": None,
     "backtest": None, "sink": None, "ack": None, "note": None, "clear": None,
     "config": ["check"], "rules": ["check", "test"], "models": ["train", "evaluate", "list"],
-    "deadletter": ["tail"], "token": ["new"], "roster": ["show", "check"],
+    "deadletter": ["tail"], "topics": ["check", "apply"], "token": ["new"],
+    "roster": ["show", "check"],
     "silence": ["add", "list", "expire"],
 }
 

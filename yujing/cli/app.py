@@ -3,14 +3,14 @@
 This file is the table of contents: the order here is the order of ``yujing
 --help``. The commands themselves live in run.py (the processes), backtest.py,
 duty.py (roster, ack, note, clear, silence), config.py, rules.py, models.py,
-deadletter.py and tokens.py.
+deadletter.py, topics.py and tokens.py.
 """
 
 from __future__ import annotations
 
 import typer
 
-from yujing.cli import backtest, config, deadletter, duty, models, rules, run, tokens
+from yujing.cli import backtest, config, deadletter, duty, models, rules, run, tokens, topics
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Yujing (预警): real-time monitoring and early warning.")
@@ -30,6 +30,7 @@ app.add_typer(config.app, name="config")
 app.add_typer(rules.app, name="rules")
 app.add_typer(models.app, name="models")
 app.add_typer(deadletter.app, name="deadletter")
+app.add_typer(topics.app, name="topics")
 app.add_typer(tokens.app, name="token")
 app.add_typer(duty.roster_app, name="roster")
 app.add_typer(duty.silence_app, name="silence")

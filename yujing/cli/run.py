@@ -65,7 +65,8 @@ def worker(config: ConfigOpt = None,
            kafka_bootstrap: BootstrapOpt = None,
            mqtt_url: Annotated[str | None, typer.Option(hidden=True)] = None,
            embedded_kafka: Annotated[bool, typer.Option(
-               help="use timeouts tuned for Tansu")] = False) -> None:
+               help="6 s session and rebalance timeouts, for a broker on this machine "
+                    "(Tansu, or Kafka started by `yujing run`)")] = False) -> None:
     """Run one Faust worker (rules, lifecycle, notifications)."""
     from yujing.streams.app import run_worker  # lazy: see the module's docstring
 
@@ -77,7 +78,8 @@ def worker(config: ConfigOpt = None,
 
 def sink(config: ConfigOpt = None,
          kafka_bootstrap: BootstrapOpt = None,
-         embedded_kafka: Annotated[bool, typer.Option(help="use timeouts tuned for Tansu")] = False,
+         embedded_kafka: Annotated[bool, typer.Option(
+             help="6 s session and rebalance timeouts, for a broker on this machine")] = False,
          ) -> None:
     """Run the InfluxDB sink: yujing.readings and yujing.warnings → InfluxDB (influx: section)."""
     from yujing.connectors.influx import serve as serve_sink  # lazy: see the module's docstring

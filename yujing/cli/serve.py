@@ -31,7 +31,7 @@ log = logging.getLogger("yujing.connectors.gateway")   # the gateway's lines, as
 def console_on(gw: Gateway) -> Callable[[web.Application], None]:
     """Mounts the console on ``gw``'s server; called by ``gw.start()`` once its producer runs."""
     def mount(app: web.Application) -> None:
-        bus = KafkaBus(gw.bootstrap, gw.prod, gw.cfg.kafka.partitions)
+        bus = KafkaBus(gw.bootstrap, gw.prod, gw.cfg.kafka)
         mount_console(app, Console(gw.cfg, bus, lambda: gw.registry, gw.health))
     return mount
 

@@ -18,7 +18,8 @@ from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from yujing.connectors.kafka import ensure_topics
+from yujing.config import KafkaConfig
+from yujing.connectors.topics import declare
 
 log = logging.getLogger("yujing.console")   # what these report is the console's state
 Handler = Callable[[bytes | None, bytes | None], object]   # (key, value) of each record
@@ -27,11 +28,12 @@ Handler = Callable[[bytes | None, bytes | None], object]   # (key, value) of eac
 class KafkaBus:
     """Implements yujing.console.bus.Bus over the gateway's producer."""
 
-    def __init__(self, bootstrap: str, producer: AIOKafkaProducer, partitions: int) -> None:
-        self.bootstrap, self.producer, self.partitions = bootstrap, producer, partitions
+    def __init__(self, bootstrap: str, producer: AIOKafkaProducer, kafka: KafkaConfig) -> None:
+        self.bootstrap, self.producer, self.kafka = bootstrap, producer, kafka
 
     async def ensure_topics(self, names: list[str]) -> None:
-        await ensure_topics(self.bootstrap, names, self.partitions)
+        """Create the missing ones as the project declares them (yujing/connectors/topics.py)."""
+        await declare(self.bootstrap, self.kafka, names)
 
     async def send(self, topic: str, value: bytes, partition: int) -> None:
         await self.producer.send_and_wait(topic, value, partition=partition)

@@ -26,9 +26,10 @@ from yujing import metrics as m
 from yujing.config import Config
 from yujing.connectors.auth import OPEN, Identity, Tokens, load_tokens
 from yujing.connectors.http import make_app
-from yujing.connectors.kafka import Batcher, DeadLetters, ensure_topics, producer
+from yujing.connectors.kafka import Batcher, DeadLetters, producer
 from yujing.connectors.mqtt import Message, MqttSubscriber, topic_parts
 from yujing.connectors.parse import Rejected, parse_payload_indexed
+from yujing.connectors.topics import declare
 from yujing.connectors.validate import DEFAULT_RANGES, Deduper, Limits, check
 from yujing.domain import Reading
 from yujing.stations import FileWatcher, Registry, load_registry, reload_on_sighup
@@ -85,8 +86,8 @@ class Gateway:
         mounts the duty console there); without it only ingest is served.
         """
         k = self.cfg.kafka
-        await ensure_topics(self.bootstrap, [k.topics.readings, k.topics.warnings,
-                                             k.topics.deadletter, k.topics.events], k.partitions)
+        await declare(self.bootstrap, k, [k.topics.readings, k.topics.warnings,
+                                          k.topics.deadletter, k.topics.events])
         self.prod = producer(self.bootstrap, k.compression)
         await self.prod.start()
         g = self.cfg.gateway

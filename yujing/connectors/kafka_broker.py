@@ -10,13 +10,25 @@ broker's properties and builds the command lines.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import logging
 import os
 import shutil
+import socket
 import subprocess
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from aiokafka import AIOKafkaClient
+
+from yujing import clock
+from yujing.connectors.embedded import free_port
+
+log = logging.getLogger(__name__)
 
 INSTALL_HINT = "install it with `make kafka` (scripts/install-kafka)"
 KAFKA_VERSION = "4.1.1"  # the pin in deploy/kafka/pom.xml
@@ -110,7 +122,8 @@ def prepare(spec: BrokerSpec, home: Path) -> list[str]:
     spec.properties_file.write_text(spec.properties(), encoding="utf-8")
     if not (spec.log_dir / "meta.properties").exists():
         argv = _java_argv(java, home, "kafka.tools.StorageTool", 256) + [
-            "format", "-t", cluster_id(spec.data_dir), "-c", str(spec.properties_file)]
+            "format", f"--cluster-id={cluster_id(spec.data_dir)}",
+            f"--config={spec.properties_file}"]
         done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
         if done.returncode != 0:
             raise RuntimeError(f"formatting Kafka storage in {spec.log_dir} failed: "
@@ -119,10 +132,84 @@ def prepare(spec: BrokerSpec, home: Path) -> list[str]:
 
 
 def cluster_id(data_dir: Path) -> str:
-    """A cluster id made once per data dir and kept beside it (Kafka's base64 UUID form)."""
+    """A cluster id made once per data dir and kept beside it (Kafka's base64 UUID form).
+    Like Kafka's own Uuid.randomUuid, never one that starts with "-": the storage tool
+    would read it as an option (one start in 64 failed so)."""
     path = data_dir / "cluster.id"
     if path.exists():
         return path.read_text(encoding="utf-8").strip()
-    cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    cid = "-"
+    while cid.startswith("-"):
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     path.write_text(cid + "\n", encoding="utf-8")
     return cid
+
+
+def stable_ports(data_dir: Path, port: int = 0, host: str = "127.0.0.1") -> tuple[int, int]:
+    """(client port, controller port) of the broker kept in ``data_dir``.
+
+    ``port`` (``kafka.embedded_port``) wins when set; otherwise the ports of the last start,
+    remembered in ``data_dir/ports``, are reused while they are free, so a restarted
+    ``yujing run`` answers where it did before (committed offsets do not depend on the port;
+    the address in logs and in `yujing topics --kafka-bootstrap` does)."""
+    path = data_dir / "ports"
+    try:
+        old = [int(p) for p in path.read_text(encoding="utf-8").split()][:2]
+    except (OSError, ValueError):
+        old = []
+    client = port or (old[0] if old and _free(host, old[0]) else free_port(host))
+    if old and not port and client != old[0]:
+        log.warning("Kafka port %d of the last start is taken; using %d", old[0], client)
+    controller = old[1] if len(old) == 2 and old[1] != client and _free(host, old[1]) else 0
+    while not controller or controller == client:
+        controller = free_port(host)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{client} {controller}\n", encoding="utf-8")
+    return client, controller
+
+
+def remembered_bootstrap(data_dir: Path, host: str = "127.0.0.1") -> str | None:
+    """host:port of the broker kept in ``data_dir`` at its last start, if it ever started."""
+    try:
+        return f"{host}:{int((data_dir / 'ports').read_text(encoding='utf-8').split()[0])}"
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def wait_answering(bootstrap: str, timeout_s: float, alive: Callable[[], bool]) -> bool:
+    """Wait until the broker answers a metadata request naming itself (listening is not
+    enough: a KRaft broker accepts connections before it has registered), or ``alive()``
+    turns false, or the time is up."""
+    deadline = clock.monotonic() + timeout_s
+    quiet = logging.getLogger("aiokafka")   # each refused try would log an ERROR
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
+    try:
+        while clock.monotonic() < deadline and alive():
+            if asyncio.run(_answers(bootstrap)):
+                return True
+            time.sleep(0.3)
+        return False
+    finally:
+        quiet.setLevel(level)
+
+
+async def _answers(bootstrap: str) -> bool:
+    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    try:
+        await client.bootstrap()
+        return bool(client.cluster.brokers())
+    except Exception:   # not yet: refused, reset, timed out, not registered
+        return False
+    finally:
+        await client.close()
