@@ -37,6 +37,7 @@ from yujing.alerts.stages import (
 )
 from yujing.alerts.store import Effects, Store, pkey
 from yujing.alerts.templates import Line, render
+from yujing.clock import DEFAULT_ZONE
 from yujing.domain import Grade
 
 
@@ -46,7 +47,7 @@ class Outbox:
     def __init__(self, settings: AlertsSettings, store: Store, roster: Roster | None,
                  fallback_urls: Callable[[int], list[str]], plan_of: Callable[[str], str],
                  link_for: Callable[[str, list[str], int], str | None], run_id: str,
-                 lang: str, zone: str) -> None:
+                 lang: str, zone: str = DEFAULT_ZONE) -> None:
         self.s = settings
         self.store = store
         self.roster = roster

@@ -44,7 +44,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_any, wait_exponenti
 from yujing import clock
 from yujing import metrics as m
 from yujing.config import Config
-from yujing.connectors.kafka import ensure_topics
+from yujing.connectors.topics import declare
 from yujing.envelope import Columns, decode
 from yujing.stations import FileWatcher, Registry, load_registry, reload_on_sighup
 
@@ -153,7 +153,7 @@ class Sink:
             extra["heartbeat_interval_ms"] = int(min(2.0, session / 3) * 1000)
         # Subscribing to a missing topic makes Tansu create it with 4 partitions, whatever
         # kafka.partitions says, and the worker's tables then refuse it: declare them first.
-        await ensure_topics(self.bootstrap, [k.topics.readings, k.topics.warnings], k.partitions)
+        await declare(self.bootstrap, k, [k.topics.readings, k.topics.warnings])
         self.consumer = AIOKafkaConsumer(
             k.topics.readings, k.topics.warnings, bootstrap_servers=self.bootstrap,
             group_id=self.icfg.group_id, enable_auto_commit=False, auto_offset_reset="earliest",

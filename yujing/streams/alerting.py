@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 import uuid
 from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
@@ -38,7 +39,8 @@ from yujing.alerts.records import (
 )
 from yujing.alerts.roster import Roster, load_roster
 from yujing.alerts.signing import sign
-from yujing.config import Config
+from yujing.config import Config, KafkaConfig
+from yujing.connectors.topics import declare
 from yujing.domain import Grade, WarningEvent, group_key
 from yujing.stations import Registry
 
@@ -122,7 +124,7 @@ class Alerting:
         self.counters = Counters()
         self.run_id = uuid.uuid4().hex[:12]
         self.tick_msg = _enc.encode(Command("tick", actor=self.run_id))
-        _declare(app, [k.topics.warnings, k.topics.commands, k.topics.incidents], k.partitions)
+        _declare(app, k)
         self.commands = app.topic(k.topics.commands, value_serializer="raw",
                                   key_serializer="raw", partitions=k.partitions)
         self.incidents = app.topic(k.topics.incidents, value_serializer="raw",
@@ -237,21 +239,21 @@ class Alerting:
                 await self.commands.send(value=self.tick_msg, partition=tp.partition)
 
 
-def _declare(app: faust.App, names: list[str], partitions: int) -> None:
-    """Create our topics with the configured partition count before Faust subscribes.
+def _declare(app: faust.App, k: KafkaConfig) -> None:
+    """Create every topic as declared (connectors/topicspec.py) before Faust subscribes:
+    partitions, replication, retention, compaction of the changelogs.
 
     Faust does not declare source topics, and Tansu auto-creates unknown ones with 4
-    partitions, after which every table write fails with PartitionsMismatch.
+    partitions, after which every table write fails with PartitionsMismatch; Faust would
+    also create changelogs with replication 1 on a cluster. Existing topics that differ
+    are only logged with their fix (`yujing topics apply` changes them).
     """
-    import threading
-
-    from yujing.connectors.kafka import ensure_topics
     bootstrap = ",".join(f"{u.host}:{u.port or 9092}" for u in app.conf.broker)
     err: list[BaseException] = []
 
     def run() -> None:
         try:
-            asyncio.run(ensure_topics(bootstrap, names, partitions))
+            asyncio.run(declare(bootstrap, k))
         except BaseException as exc:
             err.append(exc)
 

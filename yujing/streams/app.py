@@ -94,7 +94,9 @@ def app_settings(cfg: Config, bootstrap: str, embedded: bool) -> dict[str, Any]:
         extra["broker_heartbeat_interval"] = min(2.0, session / 3)
     return dict(
         broker=f"kafka://{bootstrap}", store="memory://",
-        topic_partitions=k.partitions, topic_replication_factor=1,
+        # changelogs are declared before Faust starts (alerting._declare); this is the
+        # fallback for any topic Faust would still create itself
+        topic_partitions=k.partitions, topic_replication_factor=k.replication or 1,
         datadir=str(cfg.worker.data_dir), web_enabled=False,
         consumer_auto_offset_reset="earliest",
         producer_compression_type=None if k.compression == "none" else k.compression,
