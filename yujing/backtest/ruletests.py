@@ -26,6 +26,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from yujing.domain import Reading
 from yujing.durations import format_duration, parse_duration_ms
+from yujing.envelope import decode, encode_readings
+from yujing.pipeline import Pipeline
+from yujing.rules.loader import load_rules
+from yujing.stations import Registry, Station, load_registry
 from yujing.yamlsrc import Problem, SourceError, load_yaml, validate
 
 _TERM = re.compile(r"^(?P<a>-?\d+(?:\.\d+)?)(?:(?P<sign>[+-])(?P<b>\d+(?:\.\d+)?))?x(?P<n>\d+)$")
@@ -138,21 +142,31 @@ def _readings(case: Case, start: int) -> list[Reading]:
     return out
 
 
-def run_case(case: Case, rules: list, base_registry, file: str) -> Result:
-    from yujing.envelope import decode, encode_readings
-    from yujing.pipeline import Pipeline
-    from yujing.stations import Registry, Station
-
-    # The test's world: stations it feeds or declares, so the no-data check does not
-    # warn about every other station of the shared registry.
+def _world(case: Case, base_registry: Registry | None) -> Registry:
+    """The test's world: stations it feeds or declares, so the no-data check does not
+    warn about every other station of the shared registry."""
     fed = {s.station for s in case.series}
     stations = {k: v for k, v in base_registry.stations.items() if k in fed} \
         if base_registry is not None else {}
     for entry in case.stations:
         st = Station.model_validate(entry)
         stations[st.id] = st
-    registry = Registry(list(stations.values()))
-    pipeline = Pipeline(rules, registry)
+    return Registry(list(stations.values()))
+
+
+def _compare_transitions(case: Case, seen: list[tuple[int, str, str, str, str]]) -> str | None:
+    """The failure text when the transitions of the rules the case names differ, else None."""
+    want_t = [(parse_duration_ms(t.at), t.station, t.rule, t.event, t.grade)
+              for t in case.transitions or []]
+    rules_named = {t[2] for t in want_t}
+    got_t = [s for s in seen if s[2] in rules_named]
+    if want_t == got_t:
+        return None
+    return "transitions differ:\n    expected " + _fmt_t(want_t) + "\n    got      " + _fmt_t(got_t)
+
+
+def run_case(case: Case, rules: list, base_registry: Registry | None, file: str) -> Result:
+    pipeline = Pipeline(rules, _world(case, base_registry))
     start = _start_ms(case.start)
     readings = _readings(case, start)
     result = Result(file, case.name)
@@ -190,14 +204,8 @@ def run_case(case: Case, rules: list, base_registry, file: str) -> Result:
             if want != got:
                 result.failures.append(
                     f"at {c.at}: expected active {_fmt(want)}, got {_fmt(got)}")
-    if case.transitions is not None:
-        want_t = [(parse_duration_ms(t.at), t.station, t.rule, t.event, t.grade)
-                  for t in case.transitions]
-        rules_named = {t[2] for t in want_t}
-        got_t = [s for s in seen if s[2] in rules_named]
-        if want_t != got_t:
-            result.failures.append(
-                "transitions differ:\n    expected " + _fmt_t(want_t) + "\n    got      " + _fmt_t(got_t))
+    if case.transitions is not None and (diff := _compare_transitions(case, seen)):
+        result.failures.append(diff)
     return result
 
 
@@ -218,9 +226,6 @@ def rule_test_files(folder: Path) -> list[Path]:
 
 def run_folder(folder: str | Path, registry_path: str | Path | None = None) -> list[Result]:
     """Run every ``*.test.yaml`` in the folder against the rules in the same folder."""
-    from yujing.rules.loader import load_rules
-    from yujing.stations import load_registry
-
     folder = Path(folder)
     rules = load_rules(folder)
     results: list[Result] = []

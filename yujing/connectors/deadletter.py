@@ -77,20 +77,7 @@ async def tail(bootstrap: str, topic: str, n: int, follow: bool,
         end = await consumer.end_offsets(tps)
         for tp in tps:
             consumer.seek(tp, max(begin[tp], end[tp] - n))
-        backlog: list[dict[str, Any]] = []
-        fresh: list[dict[str, Any]] = []  # written after we looked at the end offsets
-        deadline = clock.monotonic() + timeout_s
-        quiet_since = clock.monotonic()
-        while clock.monotonic() < deadline and clock.monotonic() - quiet_since < idle_s:
-            got = await consumer.getmany(timeout_ms=200)
-            for records in got.values():
-                for r in records:
-                    d = _decode(r.value)
-                    new = follow and (d.get("received_ms") or 0) >= start_ms
-                    (fresh if new else backlog).append(d)
-            if got:
-                quiet_since = clock.monotonic()
-        backlog.sort(key=lambda d: d.get("received_ms") or 0)
+        backlog, fresh = await _collect(consumer, start_ms if follow else None, idle_s, timeout_s)
         for d in (backlog[-n:] if n > 0 else []) + fresh:
             emit(d)
             emitted += 1
@@ -105,6 +92,27 @@ async def tail(bootstrap: str, topic: str, n: int, follow: bool,
     finally:
         await consumer.stop()
     return emitted
+
+
+async def _collect(consumer: AIOKafkaConsumer, fresh_from_ms: int | None, idle_s: float,
+                   timeout_s: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Read to the end of the topic (no record for ``idle_s``): the letters received before
+    ``fresh_from_ms`` (oldest first) and, when it is given, those received after it."""
+    backlog: list[dict[str, Any]] = []
+    fresh: list[dict[str, Any]] = []
+    deadline = clock.monotonic() + timeout_s
+    quiet_since = clock.monotonic()
+    while clock.monotonic() < deadline and clock.monotonic() - quiet_since < idle_s:
+        got = await consumer.getmany(timeout_ms=200)
+        for records in got.values():
+            for r in records:
+                d = _decode(r.value)
+                new = fresh_from_ms is not None and (d.get("received_ms") or 0) >= fresh_from_ms
+                (fresh if new else backlog).append(d)
+        if got:
+            quiet_since = clock.monotonic()
+    backlog.sort(key=lambda d: d.get("received_ms") or 0)
+    return backlog, fresh
 
 
 async def _sleep_or(ev: asyncio.Event, s: float) -> None:
