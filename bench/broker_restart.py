@@ -35,8 +35,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from yujing.connectors.embedded import free_port, tansu_command, wait_port  # noqa: E402
-from yujing.connectors.kafka_broker import (  # noqa: E402
+from yujing.connectors.embedded import free_port, tansu_command, wait_port
+from yujing.connectors.kafka_broker import (
     BrokerSpec,
     kafka_home,
     prepare,
