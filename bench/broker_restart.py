@@ -20,13 +20,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 
 import aiohttp
@@ -34,6 +32,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from restart import stamp, wait_log  # bench/restart.py: the same log clock and waits
 
 from yujing.connectors.embedded import free_port, tansu_command, wait_port
 from yujing.connectors.kafka_broker import (
@@ -46,20 +46,6 @@ from yujing.connectors.kafka_broker import (
 MIN = 60_000
 STAMP = r"\[([\d\- :,]+)\] \[\d+\] \[\w+\] "
 GAUGES = ("DG-HM-R01", "DG-DL-R01")   # partitions 0 and 1 of 2
-
-
-def stamp(s: str) -> float:
-    return datetime.strptime(s, "%Y-%m-%d %H:%M:%S,%f").timestamp()
-
-
-def wait_log(path: Path, pattern: str, count: int, timeout: float) -> list:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        hits = re.findall(pattern, path.read_text(errors="replace")) if path.exists() else []
-        if len(hits) >= count:
-            return hits
-        time.sleep(0.1)
-    raise SystemExit(f"{path}: no {pattern!r} x{count} in {timeout}s")
 
 
 class Procs:

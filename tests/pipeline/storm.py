@@ -7,8 +7,6 @@ from pathlib import Path
 
 import numpy as np
 
-from yujing.alerts.book import Book, Store
-from yujing.alerts.settings import AlertsSettings
 from yujing.domain import Reading
 from yujing.envelope import decode, encode_readings
 from yujing.pipeline import Pipeline
@@ -70,14 +68,3 @@ def reference(envelopes: list[bytes]) -> list[list]:
     return [p.handle(decode(e), T0).events for e in envelopes]
 
 
-def book_run(events: list) -> tuple[list, dict]:
-    """What the warning book notifies, and the incidents it ends with, for these events."""
-    book = Book(AlertsSettings(grouping={"wait": "0s", "interval": "0s"}), Store(),
-                fallback_urls=lambda g: ["json://x.example/hook"])
-    sent = []
-    for ev in events:
-        fx = book.on_event(0, ev, ev.ts)
-        sent += [(d.incidents, d.kinds) for d in fx.dispatch]
-        fx = book.on_tick(0, ev.ts)
-        sent += [(d.incidents, d.kinds) for d in fx.dispatch]
-    return sent, {k: (w.state, w.grade) for k, w in book.store.incidents.items()}

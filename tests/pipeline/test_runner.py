@@ -12,12 +12,13 @@ from __future__ import annotations
 import msgspec
 import pytest
 
+from tests.support.book import book_run
 from yujing.clock import FakeClock
 from yujing.envelope import decode
 from yujing.streams.checkpoint import MemoryTable, encode_checkpoint, load_checkpoint, table_records
 from yujing.streams.runner import PartitionRunner, Snapshot, Step
 
-from .storm import T0, book_run, pipeline, reference, storm_envelopes, strip
+from .storm import T0, pipeline, reference, storm_envelopes, strip
 
 INTERVAL_S = 5.0
 ENVELOPE_S = 2.0          # the fake clock moves this much per envelope

@@ -9,12 +9,13 @@ decoder, as the agent does.
 
 from __future__ import annotations
 
+from tests.support.book import book_run
 from yujing.alerts.records import State
 from yujing.clock import FakeClock
 from yujing.domain import EventKind, Grade
 from yujing.streams.checkpoint import MemoryTable
 
-from .storm import T0, book_run, storm_envelopes
+from .storm import T0, storm_envelopes
 from .worker import Worker
 
 KEY = "quality-stuck-gas@DG-ST-G01"

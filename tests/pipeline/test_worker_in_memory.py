@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.book import book_run
 from yujing.clock import FakeClock
 from yujing.domain import Reading
 from yujing.envelope import encode_readings
 from yujing.streams.checkpoint import MemoryTable, load_checkpoint
 
-from .storm import MIN, T0, book_run, reference, storm_envelopes, strip
+from .storm import MIN, T0, reference, storm_envelopes, strip
 from .worker import Worker
 
 

@@ -11,6 +11,7 @@ import msgspec
 import numpy as np
 import pytest
 
+from tests.support.book import book_run
 from yujing.alerts.book import Book, Store
 from yujing.alerts.lifecycle import Lifecycle, RuleMeta
 from yujing.alerts.records import State
@@ -127,18 +128,6 @@ def test_replay_after_a_checkpoint_re_emits_the_same_events_and_the_book_ignores
     assert strip(replayed) == strip(lost)
     after = feed(second, parts[12:])
     assert strip(before + lost + after) == strip(ref_events)
-
-    def book_run(events: list) -> tuple[list, dict]:
-        book = Book(AlertsSettings(grouping={"wait": "0s", "interval": "0s"}), Store(),
-                    fallback_urls=lambda g: ["json://x.example/hook"])
-        sent = []
-        for ev in events:
-            fx = book.on_event(0, ev, ev.ts)
-            sent += [(d.incidents, d.kinds) for d in fx.dispatch]
-            fx = book.on_tick(0, ev.ts)
-            sent += [(d.incidents, d.kinds) for d in fx.dispatch]
-        states = {k: (w.state, w.grade) for k, w in book.store.incidents.items()}
-        return sent, states
 
     sent_ref, states_ref = book_run(ref_events)
     sent, states = book_run(before + lost + replayed + after)
