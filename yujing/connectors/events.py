@@ -29,15 +29,14 @@ from typing import Any
 
 import orjson
 
-from yujing.connectors.parse import Rejected, parse_ts
+from yujing.connectors.parse import STATION, Rejected, parse_ts
 from yujing.domain import Reading
 
 CAMERA_TYPES = ("smoke", "fire")
 INDUSTRIAL_TYPES = ("spark", "vent_burst", "airlock_fault", "extinguisher")
 EVENT_TYPES = CAMERA_TYPES + INDUSTRIAL_TYPES
 _KEYS = {"type", "camera", "station", "ts", "confidence", "bbox", "image_url", "detail", "id"}
-_STATION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
-_URL = re.compile(r"^https?://[^\s]{1,2040}$")
+_URL = re.compile(r"https?://[^\s]{1,2040}")
 MAX_DETAIL_BYTES = 4096
 
 
@@ -57,7 +56,7 @@ def event_from(item: Any) -> tuple[Reading, dict[str, Any]]:
         raise ValueError("camera and station differ: send one of them")
     if station is None:
         raise ValueError("missing field 'camera' (or 'station'): which device saw it")
-    if not isinstance(station, str) or not _STATION.match(station):
+    if not isinstance(station, str) or not STATION.fullmatch(station):
         raise ValueError("camera/station must be 1-64 letters, digits, '_', '-', '.', ':'")
     if "ts" not in item:
         raise ValueError("missing field 'ts'")
@@ -80,7 +79,7 @@ def event_from(item: Any) -> tuple[Reading, dict[str, Any]]:
         detail["bbox"] = _bbox(item["bbox"])
     if "image_url" in item:
         url = item["image_url"]
-        if not isinstance(url, str) or not _URL.match(url):
+        if not isinstance(url, str) or not _URL.fullmatch(url):
             raise ValueError("image_url must be an http(s) URL of at most 2048 characters")
         detail["image_url"] = url
     if "detail" in item:

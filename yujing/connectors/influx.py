@@ -56,9 +56,16 @@ GRADE_LEVELS = {v: k for k, v in GRADE_LABELS.items()}
 
 # --- line protocol (pure) --------------------------------------------------------------------
 
+# Line protocol ends a point at a raw newline: a tag value carrying one (a registry's town name,
+# say) would split the point and make InfluxDB refuse the whole batch. Escaped as influxdb-client's
+# own Point does (backslash, comma, equals, space, and \n \r \t as two characters).
+_KEY_ESCAPES = str.maketrans({"\\": "\\\\", ",": "\\,", "=": "\\=", " ": "\\ ",
+                              "\n": "\\n", "\r": "\\r", "\t": "\\t"})
+
+
 def _esc_key(s: str) -> str:
-    """Escape a measurement, tag key or tag value (commas, equals, spaces)."""
-    return s.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
+    """Escape a measurement, tag key or tag value."""
+    return s.translate(_KEY_ESCAPES)
 
 
 def _esc_str(s: str) -> str:

@@ -20,16 +20,13 @@ Each bad line is rejected with its 1-based line number; the rest is kept.
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 from line_protocol_parser import LineFormatError, parse_line
 
-from yujing.connectors.parse import Rejected, parse_ts
+from yujing.connectors.parse import METRIC, STATION, Rejected, parse_ts
 from yujing.domain import Reading
 
-_METRIC = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-_STATION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 # divisor to epoch ms (negative: multiplier)
 PRECISIONS = {"ns": 1_000_000, "us": 1_000, "ms": 1, "s": -1_000}
 
@@ -84,7 +81,7 @@ def readings_from_point(point: dict[str, Any], precision: str, now_ms: int
     station = tags.get("station")
     if station is None:
         return [], [("invalid", "no 'station' tag: write e.g. rain_gauge,station=DG-HM-R01 rain_mm=1.5")]
-    if not _STATION.match(station):
+    if not STATION.fullmatch(station):
         return [], [("invalid", "station must be 1-64 letters, digits, '_', '-', '.', ':'")]
     t = point.get("time")
     try:
@@ -102,7 +99,7 @@ def readings_from_point(point: dict[str, Any], precision: str, now_ms: int
     for key, value in fields.items():
         if isinstance(value, str):
             continue  # text fields are annotations, not readings
-        if not _METRIC.match(key):
+        if not METRIC.fullmatch(key):
             problems.append(("invalid", f"field {key!r} is not a metric name: snake_case with its "
                                         "unit, e.g. rain_mm"))
             continue

@@ -25,8 +25,10 @@ import orjson
 from yujing.connectors.validate import unit_problem
 from yujing.domain import Reading
 
-_METRIC = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-_STATION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+# Matched whole (fullmatch): with re.match, "$" also matches before a trailing newline, and an id
+# "DG-HM-R01\n" would pass, match a DG-HM-* scope and break the sink's line protocol.
+METRIC = re.compile(r"[a-z][a-z0-9_]{0,63}")
+STATION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 _KEYS = {"station", "metric", "ts", "value", "quality", "seq", "unit"}
 # keys of a multi-metric record that are not metrics
 _RECORD_KEYS = {"station", "ts", "quality", "seq"}
@@ -82,9 +84,9 @@ def reading_from(item: Any, defaults: dict[str, str] | None = None) -> Reading:
         if key not in item:
             raise ValueError(f"missing field '{key}'")
     station, metric, value = item["station"], item["metric"], item["value"]
-    if not isinstance(station, str) or not _STATION.match(station):
+    if not isinstance(station, str) or not STATION.fullmatch(station):
         raise ValueError("station must be 1-64 letters, digits, '_', '-', '.', ':'")
-    if not isinstance(metric, str) or not _METRIC.match(metric):
+    if not isinstance(metric, str) or not METRIC.fullmatch(metric):
         raise ValueError("metric must be snake_case with its unit, e.g. rain_mm, water_level_m")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError("value must be a number")
@@ -113,7 +115,7 @@ def readings_from_record(item: dict, defaults: dict[str, str] | None = None
     if station is None:
         raise ValueError("missing field 'station': put it in the record or publish to "
                          "yujing/<source>/<station>/<kind>")
-    if not isinstance(station, str) or not _STATION.match(station):
+    if not isinstance(station, str) or not STATION.fullmatch(station):
         raise ValueError("station must be 1-64 letters, digits, '_', '-', '.', ':'")
     if "ts" not in item:
         raise ValueError("missing field 'ts'")
@@ -125,7 +127,7 @@ def readings_from_record(item: dict, defaults: dict[str, str] | None = None
     bad: list[str] = []
     for key in metrics:
         value = item[key]
-        if not _METRIC.match(key):
+        if not METRIC.fullmatch(key):
             bad.append(f"{key!r} is not a metric name: snake_case with its unit, e.g. rain_mm")
         elif isinstance(value, bool) or not isinstance(value, (int, float)):
             bad.append(f"{key}: value must be a number")

@@ -22,7 +22,7 @@ from yujing.rules.messages import check_template
 AGGREGATES = ("sum", "mean", "max", "min", "last", "count")
 OPERATORS = (">=", ">", "<=", "<")
 GRADE_ORDER = ("blue", "yellow", "orange", "red")
-_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_ID = re.compile(r"[a-z0-9][a-z0-9_-]*")
 
 
 class Condition(BaseModel):
@@ -132,7 +132,7 @@ class Rule(BaseModel):
     @field_validator("id")
     @classmethod
     def _id(cls, v: str) -> str:
-        if not _ID.match(v):
+        if not _ID.fullmatch(v):
             raise ValueError("rule id must be lower-case letters, digits, '-' or '_', e.g. rain-3h")
         return v
 
