@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import limits
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from yujing.alerts.settings import AlertsSettings, ConsoleSettings
@@ -107,6 +108,10 @@ class MqttConfig(_Strict):
     reconnect_max_s: float = Field(60.0, gt=0)
     receive_maximum: int = Field(1000, ge=1, le=65535, description="MQTT 5: unacknowledged "
                                  "QoS 1 messages the broker may send us at once")
+    max_payload_bytes: int = Field(1024 * 1024, ge=1, description="larger messages are "
+                                   "dead-lettered (truncated) and acknowledged, not parsed")
+    max_items: int = Field(10_000, ge=1, description="items per message; more: the message is "
+                           "dead-lettered whole")
 
     @field_validator("shared_group")
     @classmethod
@@ -139,6 +144,25 @@ class HttpConfig(_Strict):
         None, description="per-gateway bearer tokens (hashed); null = open ingest, for drills")
     store_timeout_s: float = Field(10.0, gt=0, description="wait this long for Kafka, then 503")
     retry_after_s: int = Field(5, ge=1, description="Retry-After of a 503")
+    max_items: int = Field(100_000, ge=1, description="items (readings, records, events, "
+                           "lines) per request; more refuses the request whole (413)")
+    max_listed: int = Field(100, ge=1, description="rejected items listed in a reply; the "
+                            "rest are counted (rejected_more)")
+    rate_limit: str | None = Field(
+        "1000000/minute", description="items one token (or open ingest) may send per period, "
+                                      "e.g. 20000/second or 1000000/minute; more: 429 with "
+                                      "Retry-After; null: no limit")
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                limits.parse(v)
+            except ValueError:
+                raise ValueError(f"rate_limit {v!r}: write it as <count>/<second|minute|hour>, "
+                                 "e.g. 1000000/minute") from None
+        return v
 
 
 class GatewayConfig(_Strict):
@@ -146,6 +170,9 @@ class GatewayConfig(_Strict):
                            description="longest a reading waits to join an envelope")
     max_envelope: int = Field(500, ge=1, le=100_000)
     deadletter_raw_bytes: int = Field(1024, ge=16, description="raw payload kept per dead letter")
+    deadletters_per_request: int = Field(100, ge=1, description="rejected items of one request "
+                                         "or message dead-lettered one by one; the rest share "
+                                         "one summary letter")
     unknown_station: Literal["accept", "reject"] = Field(
         "accept", description="a station missing from the registry: accept (as unregistered) "
                               "or reject to the dead letters")

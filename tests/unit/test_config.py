@@ -94,7 +94,7 @@ def test_unknown_key_without_a_close_match_lists_the_known_keys():
         validate(Config, src)
     [p] = problems(exc)
     assert p.message == ("unknown key: known keys here: host, port, max_body_bytes, tokens_file, "
-                         "store_timeout_s, retry_after_s")
+                         "store_timeout_s, retry_after_s, max_items, max_listed, rate_limit")
 
 
 def test_misspelt_key_inside_a_list_item_of_rules():

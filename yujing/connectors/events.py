@@ -29,7 +29,7 @@ from typing import Any
 
 import orjson
 
-from yujing.connectors.parse import STATION, Rejected, parse_ts
+from yujing.connectors.parse import STATION, Rejected, load_items, parse_ts
 from yujing.domain import Reading
 
 CAMERA_TYPES = ("smoke", "fire")
@@ -38,6 +38,7 @@ EVENT_TYPES = CAMERA_TYPES + INDUSTRIAL_TYPES
 _KEYS = {"type", "camera", "station", "ts", "confidence", "bbox", "image_url", "detail", "id"}
 _URL = re.compile(r"https?://[^\s]{1,2040}")
 MAX_DETAIL_BYTES = 4096
+MAX_DETAIL_DEPTH = 8
 
 
 def event_from(item: Any) -> tuple[Reading, dict[str, Any]]:
@@ -84,14 +85,31 @@ def event_from(item: Any) -> tuple[Reading, dict[str, Any]]:
         detail["image_url"] = url
     if "detail" in item:
         d = item["detail"]
-        if not isinstance(d, dict) or len(orjson.dumps(d)) > MAX_DETAIL_BYTES:
-            raise ValueError(f"detail must be a JSON object of at most {MAX_DETAIL_BYTES} bytes")
+        if not isinstance(d, dict) or deeper_than(d, MAX_DETAIL_DEPTH) \
+                or len(orjson.dumps(d)) > MAX_DETAIL_BYTES:
+            raise ValueError(f"detail must be a JSON object of at most {MAX_DETAIL_BYTES} bytes "
+                             f"nested at most {MAX_DETAIL_DEPTH} levels")
         detail["detail"] = d
     if "id" in item:
         if not isinstance(item["id"], str) or not 0 < len(item["id"]) <= 128:
             raise ValueError("id must be text of 1-128 characters")
         detail["id"] = item["id"]
     return Reading(station, kind, ts, value), detail
+
+
+def deeper_than(doc: Any, cap: int) -> bool:
+    """Whether a decoded JSON value nests more than ``cap`` levels of objects and lists.
+
+    Iterative, and stops at the first level past the cap: a hostile document nested a
+    thousand levels costs ``cap`` levels of work, not a RecursionError (orjson reads 1024
+    levels but writes only 254, so such a detail could not even be passed on)."""
+    level = [doc]
+    for _ in range(cap + 1):
+        level = [v for x in level if isinstance(x, (dict, list))
+                 for v in (x.values() if isinstance(x, dict) else x)]
+        if not level:
+            return False
+    return True
 
 
 def _bbox(b: Any) -> list[float]:
@@ -103,18 +121,16 @@ def _bbox(b: Any) -> list[float]:
     return [float(x) for x in b]
 
 
-def parse_events(raw: bytes) -> tuple[list[tuple[int | None, Reading, dict[str, Any]]],
-                                      list[Rejected]]:
+def parse_events(raw: bytes, max_items: int | None = None
+                 ) -> tuple[list[tuple[int | None, Reading, dict[str, Any]]], list[Rejected]]:
     """Events from a JSON body holding one event or a list: (item index, reading, detail)."""
-    try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        return [], [Rejected(None, f"body is not valid JSON: {exc}", raw, "json")]
-    items = doc if isinstance(doc, list) else [doc]
+    items, is_list, refused = load_items(raw, max_items)
+    if refused is not None:
+        return [], [refused]
     ok: list[tuple[int | None, Reading, dict[str, Any]]] = []
     bad: list[Rejected] = []
     for i, item in enumerate(items):
-        index = i if isinstance(doc, list) else None
+        index = i if is_list else None
         try:
             reading, detail = event_from(item)
             ok.append((index, reading, detail))

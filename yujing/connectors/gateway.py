@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,7 @@ from aiohttp import web
 from yujing import clock
 from yujing import metrics as m
 from yujing.config import Config
+from yujing.connectors.admission import RateLimit, summary
 from yujing.connectors.auth import OPEN, Identity, Tokens, load_tokens
 from yujing.connectors.http import make_app
 from yujing.connectors.kafka import Batcher, DeadLetters, producer
@@ -73,6 +75,7 @@ class Gateway:
         self.tokens: Tokens | None = (load_tokens(cfg.http.tokens_file)
                                       if cfg.http.tokens_file else None)
         self.limits = limits_from(cfg)
+        self.rate = RateLimit(cfg.http.rate_limit)
         self.dedup = Deduper(cfg.gateway.dedup_keys)
         self.mqtt: MqttSubscriber | None = None
         self.tasks: list[asyncio.Task[Any]] = []
@@ -191,10 +194,17 @@ class Gateway:
 
     def report(self, kind: str, source: str, rejected: list[Rejected], s: Screened | None = None
                ) -> None:
-        """Dead-letter every rejected item and count everything by source and reason."""
-        for r in rejected:
+        """Dead-letter rejected items and count everything by source and reason.
+
+        The first ``gateway.deadletters_per_request`` get a letter each, the rest one summary
+        letter: a flood of junk must not become a flood of letters."""
+        cap = self.cfg.gateway.deadletters_per_request
+        for r in rejected[:cap]:
             self.deadletters.send(source, r.reason, r.raw, r.index, r.code)
-            m.READINGS_REJECTED.labels(kind, r.code).inc()
+        if len(rejected) > cap:
+            self.deadletters.send(source, summary(rejected[cap:]), None, None, "summary")
+        for code, n in Counter(r.code for r in rejected).items():
+            m.READINGS_REJECTED.labels(kind, code).inc(n)
         self.rejected += len(rejected)
         if s is not None:
             self.duplicates += s.duplicates
@@ -238,11 +248,28 @@ class Gateway:
             msg = await self.queue.get()
             try:
                 self.handle_mqtt(msg)
-            except Exception:
+            except Exception as exc:
+                # Never leave a message unacknowledged for a fault of ours: the broker would
+                # redeliver it forever and, once Receive Maximum of them wait, stop all QoS 1
+                # delivery. It is kept as a dead letter (raw, truncated) instead.
                 log.exception("MQTT message on %s could not be handled", msg.topic)
+                self.deadletters.send(f"mqtt:{msg.topic}", f"the message could not be handled "
+                                      f"({type(exc).__name__}); kept here", msg.payload, None,
+                                      "internal")
+                m.READINGS_REJECTED.labels("mqtt", "internal").inc()
+                self._ack(msg)
 
     def handle_mqtt(self, msg: Message) -> None:
-        items, bad = parse_payload_indexed(msg.payload, topic_parts(msg.topic))
+        cap = self.cfg.mqtt.max_payload_bytes
+        if len(msg.payload) > cap:
+            self.report("mqtt", f"mqtt:{msg.topic}", [Rejected(
+                None, f"message too large: {len(msg.payload)} bytes, the limit is {cap} "
+                      "(mqtt.max_payload_bytes); publish smaller batches", msg.payload,
+                "too_large")])
+            self._ack(msg)
+            return
+        items, bad = parse_payload_indexed(msg.payload, topic_parts(msg.topic),
+                                           self.cfg.mqtt.max_items)
         s = self.screen(items, OPEN)  # the broker authenticated the publisher
         self.report("mqtt", f"mqtt:{msg.topic}", bad + s.rejected, s)
         if not s.keep:

@@ -17,6 +17,8 @@ valid token (when tokens are configured), 413 over ``http.max_body_bytes``,
 
 from __future__ import annotations
 
+import asyncio
+import heapq
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -27,13 +29,14 @@ from yujing import metrics as m
 from yujing.connectors.auth import Identity
 from yujing.connectors.events import parse_events
 from yujing.connectors.lineproto import parse_lines_indexed
-from yujing.connectors.parse import Rejected, parse_payload_indexed
+from yujing.connectors.parse import Rejected, parse_payload_indexed, too_many
 
 if TYPE_CHECKING:
     from yujing.connectors.gateway import Gateway
 
 log = logging.getLogger(__name__)
 GATEWAY_KEY = web.AppKey("gateway", object)
+_THREAD_BYTES = 256 * 1024   # bodies larger than this are parsed in a worker thread
 
 
 def _gw(request: web.Request) -> Gateway:
@@ -58,6 +61,9 @@ async def _admit(request: web.Request, kind: str) -> tuple[Identity, bytes]:
         raise Refused(401, "unauthorized", "missing or unknown token: send "
                       "'Authorization: Bearer <token>' (ask the bureau for one)",
                       {"WWW-Authenticate": 'Bearer realm="yujing"'})
+    wait = gw.rate.wait_s(ident.gateway)
+    if wait is not None:
+        raise _rate_limited(kind, wait)
     limit = gw.cfg.http.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise _too_large(gw, kind, ident, request, request.content_length)
@@ -79,18 +85,47 @@ def _too_large(gw: Gateway, kind: str, ident: Identity, request: web.Request,
     return Refused(413, "request too large", reason)
 
 
+def _rate_limited(kind: str, wait_s: int) -> Refused:
+    m.READINGS_REJECTED.labels(kind, "rate_limited").inc()
+    return Refused(429, "too many requests", f"over this token's rate (http.rate_limit): retry "
+                   f"after {wait_s} s, or send less often", {"Retry-After": str(wait_s)})
+
+
+async def _parse(request: web.Request, kind: str, ident: Identity, raw: bytes, parse: Any,
+                 *args: Any) -> tuple[list[Any], list[Rejected]]:
+    """Parse a body, off the event loop when it is large (a 4 MB body is seconds of work that
+    would hold every other request), then count its items against the token's rate; raises
+    Refused for too many items (413) or a token over its rate (429)."""
+    gw = _gw(request)
+    if len(raw) > _THREAD_BYTES:
+        items, bad = await asyncio.to_thread(parse, raw, *args)
+    else:
+        items, bad = parse(raw, *args)
+    if bad and bad[0].code == "too_many":
+        gw.report(kind, _source(kind, ident, request), bad[:1])
+        raise Refused(413, "request too large", bad[0].reason)
+    wait = gw.rate.take(ident.gateway, len(items) + len(bad))
+    if wait is not None:
+        raise _rate_limited(kind, wait)
+    return items, bad
+
+
 def _source(kind: str, ident: Identity, request: web.Request) -> str:
     return f"{kind}:{ident.gateway}@{request.remote}"
 
 
-def _items(rejected: list[Rejected]) -> list[dict[str, Any]]:
+def _items(rejected: list[Rejected], listed: int) -> dict[str, Any]:
+    """The reply's ``rejected`` list (the first ``listed`` by index) and ``rejected_more``,
+    the count of the rest: a reply stays small whatever the request held."""
+    first = heapq.nsmallest(listed, rejected, key=lambda r: -1 if r.index is None else r.index)
     out = []
-    for r in sorted(rejected, key=lambda r: -1 if r.index is None else r.index):
+    for r in first:
         item: dict[str, Any] = {"index": r.index, "reason": r.reason}
         if r.code == "forbidden":
             item["status"] = 403
         out.append(item)
-    return out
+    more = {"rejected_more": len(rejected) - len(out)} if len(rejected) > len(out) else {}
+    return {"rejected": out, **more}
 
 
 def _status(accepted: int, rejected: list[Rejected]) -> int:
@@ -113,22 +148,23 @@ async def post_readings(request: web.Request) -> web.Response:
     gw = _gw(request)
     try:
         ident, raw = await _admit(request, "http")
+        items, bad = await _parse(request, "http", ident, raw, parse_payload_indexed, None,
+                                  gw.cfg.http.max_items)
     except Refused as r:
         _count("readings", r.status)
         return web.json_response({"error": r.message}, status=r.status, headers=r.headers)
-    items, bad = parse_payload_indexed(raw)
     s = gw.screen(items, ident)
     rejected = bad + s.rejected
     gw.report("http", _source("http", ident, request), rejected, s)
-    body = {"accepted": len(s.keep), "duplicates": s.duplicates, "rejected": _items(rejected)}
+    body = {"accepted": len(s.keep), "duplicates": s.duplicates,
+            **_items(rejected, gw.cfg.http.max_listed)}
     try:
         await gw.store("http", s.keep)
     except Exception as exc:
         u = _unavailable(gw, exc, len(s.keep))
         _count("readings", 503)
         return web.json_response({"error": "readings not stored: Kafka is unavailable; retry "
-                                  "after the Retry-After seconds", "accepted": 0,
-                                  "rejected": body["rejected"]}, **u)
+                                  "after the Retry-After seconds", **body, "accepted": 0}, **u)
     status = _status(len(s.keep) + s.duplicates, rejected)
     _count("readings", status)
     return web.json_response(body, status=status)
@@ -143,12 +179,17 @@ async def post_write(request: web.Request) -> web.Response:
     gw = _gw(request)
     try:
         ident, raw = await _admit(request, "lineproto")
+        lines, cap = raw.count(b"\n") + 1, gw.cfg.http.max_items
+        if lines > cap:
+            refused = Rejected(None, too_many(lines, cap, "lines"), None, "too_many")
+            gw.report("lineproto", _source("lineproto", ident, request), [refused])
+            raise Refused(413, "request too large", refused.reason)
+        items, bad = await _parse(request, "lineproto", ident, raw, parse_lines_indexed,
+                                  request.query.get("precision", "ns"), clock.now_ms())
     except Refused as r:
         _count("write", r.status)
         return web.json_response({"code": r.code, "message": r.message}, status=r.status,
                                  headers=r.headers)
-    precision = request.query.get("precision", "ns")
-    items, bad = parse_lines_indexed(raw, precision, clock.now_ms())
     s = gw.screen(items, ident)
     rejected = bad + s.rejected
     gw.report("lineproto", _source("lineproto", ident, request), rejected, s)
@@ -165,11 +206,11 @@ async def post_write(request: web.Request) -> web.Response:
     status = _status(len(s.keep) + s.duplicates, rejected)
     status = 400 if status == 200 else status
     _count("write", status)
-    first = sorted(rejected, key=lambda r: r.index or 0)[0].reason
+    first = min(rejected, key=lambda r: r.index or 0).reason
     what = "partial write" if s.keep or s.duplicates else "nothing written"
     return web.json_response({"code": "forbidden" if status == 403 else "invalid",
                               "message": f"{what}: {len(rejected)} point(s) rejected, first: {first}",
-                              "accepted": len(s.keep), "rejected": _items(rejected)},
+                              "accepted": len(s.keep), **_items(rejected, gw.cfg.http.max_listed)},
                              status=status)
 
 
@@ -177,10 +218,11 @@ async def post_events(request: web.Request) -> web.Response:
     gw = _gw(request)
     try:
         ident, raw = await _admit(request, "events")
+        parsed, bad = await _parse(request, "events", ident, raw, parse_events,
+                                   gw.cfg.http.max_items)
     except Refused as r:
         _count("events", r.status)
         return web.json_response({"error": r.message}, status=r.status, headers=r.headers)
-    parsed, bad = parse_events(raw)
     details = {i: d for i, _, d in parsed}
     s = gw.screen([(i, r) for i, r, _ in parsed], ident)
     rejected = bad + s.rejected
@@ -201,11 +243,11 @@ async def post_events(request: web.Request) -> web.Response:
         _count("events", 503)
         return web.json_response({"error": "events not stored: Kafka is unavailable; retry "
                                   "after the Retry-After seconds", "accepted": 0,
-                                  "rejected": _items(rejected)}, **u)
+                                  **_items(rejected, gw.cfg.http.max_listed)}, **u)
     status = _status(len(s.keep) + s.duplicates, rejected)
     _count("events", status)
     return web.json_response({"accepted": len(s.keep), "duplicates": s.duplicates,
-                              "rejected": _items(rejected)}, status=status)
+                              **_items(rejected, gw.cfg.http.max_listed)}, status=status)
 
 
 async def healthz(request: web.Request) -> web.Response:

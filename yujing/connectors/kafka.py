@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import reprlib
 from typing import Any
 
 import orjson
@@ -143,6 +144,22 @@ class Batcher:
             await asyncio.gather(*list(self.tasks), return_exceptions=True)
 
 
+# What a rejected item looks like in its dead letter when it cannot be written as JSON (nested
+# deeper than orjson writes, 254 levels, though orjson reads 1024): reprlib bounds depth and
+# width, so even a hostile item costs a bounded, small text.
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxdict, _SHORT.maxlist, _SHORT.maxstring = 6, 8, 8, 200
+
+
+def render_raw(raw: Any, limit: int) -> str:
+    """A rejected item's text for its dead letter, at most ``limit`` characters; never raises."""
+    try:
+        text = orjson.dumps(raw, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
+    except (orjson.JSONEncodeError, RecursionError):
+        text = _SHORT.repr(raw)
+    return text[:limit]
+
+
 class DeadLetters:
     """Rejected input with its source, reason (and code) and truncated raw payload.
 
@@ -166,7 +183,7 @@ class DeadLetters:
         elif isinstance(raw, str):
             text = raw[: self.raw_bytes]
         else:
-            text = orjson.dumps(raw, option=orjson.OPT_NON_STR_KEYS, default=str).decode()[: self.raw_bytes]
+            text = render_raw(raw, self.raw_bytes)
         return orjson.dumps({"source": source, "reason": reason, "code": code, "index": index,
                              "raw": text, "received_ms": clock.now_ms()})
 

@@ -145,21 +145,40 @@ def parse_payload(raw: bytes, defaults: dict[str, str] | None = None
     return [r for _, r in ok], bad
 
 
-def parse_payload_indexed(raw: bytes, defaults: dict[str, str] | None = None
+def too_many(n: int, limit: int, what: str = "items") -> str:
+    return (f"too many {what}: {n} in one request or message, the limit is {limit}; send "
+            "smaller batches")
+
+
+def load_items(raw: bytes, max_items: int | None = None) -> tuple[list[Any], bool, Rejected | None]:
+    """A JSON body's items (one item or a list), whether it was a list, or why not.
+
+    More than ``max_items`` items refuse the whole body (code ``too_many``) before any of
+    them is looked at: checking two million junk items one by one is the flood."""
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return [], False, Rejected(None, f"body is not valid JSON: {exc}", raw, "json")
+    items = doc if isinstance(doc, list) else [doc]
+    if max_items is not None and len(items) > max_items:
+        return [], False, Rejected(None, too_many(len(items), max_items), None, "too_many")
+    return items, isinstance(doc, list), None
+
+
+def parse_payload_indexed(raw: bytes, defaults: dict[str, str] | None = None,
+                          max_items: int | None = None
                           ) -> tuple[list[tuple[int | None, Reading]], list[Rejected]]:
     """As :func:`parse_payload`, each reading with the index of the item it came from.
 
     The index lets a later check (range, scope) name the item in the reply.
     """
-    try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        return [], [Rejected(None, f"body is not valid JSON: {exc}", raw, "json")]
-    items = doc if isinstance(doc, list) else [doc]
+    items, is_list, refused = load_items(raw, max_items)
+    if refused is not None:
+        return [], [refused]
     ok: list[tuple[int | None, Reading]] = []
     bad: list[Rejected] = []
     for i, item in enumerate(items):
-        index = i if isinstance(doc, list) else None
+        index = i if is_list else None
         try:
             if is_record(item):
                 readings, problems = readings_from_record(item, defaults)
