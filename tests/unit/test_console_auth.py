@@ -232,6 +232,22 @@ async def test_a_forwarded_for_header_counts_only_from_a_trusted_proxy():
         await client.close()
 
 
+async def test_an_ipv6_client_is_counted_by_its_64_and_a_session_id_from_before_login_ends():
+    client = await serve(trusted_proxies=["127.0.0.1"])
+    try:
+        for i in range(5):
+            await login(client, "wrong-token-0123456789", {"X-Forwarded-For": f"2001:db8:1:2::{i}"})
+        r = await login(client, headers={"X-Forwarded-For": "2001:db8:1:2:ffff::9"})
+        assert r.status == 429                                 # same /64: same client
+        r = await login(client, headers={"X-Forwarded-For": "2001:db8:1:3::1"})
+        planted = session_of(r)
+        r = await login(client, headers={"X-Forwarded-For": "2001:db8:1:3::1",
+                                         "Cookie": f"yujing_session={planted}"})
+        assert session_of(r) != planted and await board(client, planted) == 401
+    finally:
+        await client.close()
+
+
 def test_a_right_login_does_not_reset_the_count_of_wrong_ones():
     """An insider with one good token cannot interleave it to keep guessing others'."""
     lim = FailureLimit(limit=5, window_ms=60_000)

@@ -69,8 +69,12 @@ def who_is(request: web.Request) -> str | None:
 
 
 def start_session(request: web.Request, resp: web.StreamResponse, who: str, token: str) -> None:
-    """Log ``who`` in: a new server-side session, its id in the cookie."""
+    """Log ``who`` in: a new server-side session, its id in the cookie (a session id the
+    browser already had ends: nobody can plant one before the login and use it after)."""
     c = console_of(request)
+    old = request.cookies.get(COOKIE)
+    if old:
+        c.sessions.end(old)
     sid = c.sessions.new(who, digest(token), clock.now_ms())
     resp.set_cookie(COOKIE, sid, httponly=True, samesite="Strict", path="/",
                     max_age=c.cfg.console.session_ttl.ms // 1000, secure=is_https(request))
@@ -96,9 +100,19 @@ def _trusted(request: web.Request) -> bool:
 
 
 def client_of(request: web.Request) -> str:
-    """The client's address: the peer, or, behind a trusted proxy, the last address in
-    X-Forwarded-For that is not itself a trusted proxy (what a client writes there
-    itself comes first and is ignored)."""
+    """Whom wrong tokens are counted against: the client's address, an IPv6 client's /64
+    (one host holds a whole /64). The address is the peer's, or, behind a trusted proxy,
+    the last one in X-Forwarded-For that is not itself a trusted proxy (what a client
+    writes there itself comes first and is ignored)."""
+    addr = _client_address(request)
+    try:
+        ip = ipaddress.ip_address(addr)
+    except ValueError:
+        return addr
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False)) if ip.version == 6 else addr
+
+
+def _client_address(request: web.Request) -> str:
     peer = request.remote or "?"
     if not _trusted(request):
         return peer
