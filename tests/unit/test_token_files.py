@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from yujing.cli.app import app
 from yujing.config import load_config
 from yujing.connectors.auth import load_tokens
+from yujing.yamlsrc import SourceError
 
 runner = CliRunner()
 
@@ -90,6 +91,24 @@ def test_token_new_file_refuses_a_file_it_cannot_append_to_cleanly(tmp_path: Pat
     r = run("token", "new", "--gateway", "city", "--all-stations", "--file", str(f))
     assert r.exit_code == 2 and "by hand" in r.stderr
     assert f.read_text() == "tokens: []\n"
+
+
+@pytest.mark.parametrize("text", [
+    "tokens:\n", "{}\n", "", "tokens: []\n", "- gateway: a\n",
+    "tokens:\n  - gateway: a\n    sha256: " + "1" * 64 + "\n    all_stations: true\n",
+    "tokens:\n  - gateway: a\n    sha256: " + "1" * 64 + "\n",
+    "tokens:\n  - {gateway: a, sha256: '" + "1" * 64 + "', all_stations: true}\n"
+    "  - {gateway: b, sha256: '" + "1" * 64 + "', all_stations: true}\n",
+    "tokens: {gateway: a}\n", "tokens:\n  - gateway: [\n"])
+def test_config_check_judges_a_tokens_file_exactly_as_the_gateway_loads_it(tmp_path: Path, text):
+    (tmp_path / "tokens.yaml").write_text(text)
+    try:
+        load_tokens(tmp_path / "tokens.yaml")
+        gateway_starts = True
+    except SourceError:
+        gateway_starts = False
+    r = run("config", "check", str(write_config(tmp_path, tokens="tokens.yaml")))
+    assert (r.exit_code == 0) == gateway_starts, r.output
 
 
 # --- person tokens -------------------------------------------------------------------------

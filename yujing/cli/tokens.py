@@ -109,14 +109,16 @@ def token_hash(person: Annotated[str | None, typer.Option(
     typer.echo(f"{person}: {person_hash(token)}" if person else person_hash(token))
 
 
-def tokens_file_problems(path: Path, text: str) -> tuple[int, list[Problem]]:
-    """(entries, problems) of a tokens file's text, as the gateway reads it (an empty file or
-    a bare ``tokens:`` has none); a file of entries without the header says how to fix it."""
+def tokens_file_problems(path: Path, text: str, before_append: bool = False
+                         ) -> tuple[int, list[Problem]]:
+    """(entries, problems) of a tokens file's text, exactly as the gateway reads it; a file
+    of entries without the header says how to fix it. ``before_append``: an empty file or a
+    bare ``tokens:`` is fine too (the entry about to be added makes it a loadable file)."""
     try:
         src = parse_yaml(text, str(path))
     except SourceError as exc:
         return 0, exc.problems
-    if src.data is None or src.data == {"tokens": None}:
+    if before_append and (src.data is None or src.data == {"tokens": None}):
         return 0, []
     if isinstance(src.data, list):
         return 0, [Problem(str(path), 1, "", "entries without the `tokens:` header (what `yujing "
@@ -152,7 +154,7 @@ def append_entry(path: Path, entry_text: str, entry: TokenEntry) -> int:
             raise _fail(f"{path} may be read by anyone (mode {mode:o}): run `chmod 600 {path}` "
                         "(or 640 with the service's group) and try again")
         old = f.read()
-        count, problems = tokens_file_problems(path, old)
+        count, problems = tokens_file_problems(path, old, before_append=True)
         if problems:
             typer.echo("\n".join(str(p) for p in problems), err=True)
             raise _fail(f"{path} does not load as it is: fix it first, nothing was written")
