@@ -24,7 +24,7 @@ from aiosmtpd.controller import Controller
 
 from tests.support import kafka as apache
 from tests.support import services
-from tests.support.console import STEP_S, TOKENS, Hooks, publish, wait_incident
+from tests.support.console import HASHED, STEP_S, Hooks, publish, wait_incident
 from tests.support.duty import Hooks as DutyHooks
 from tests.support.duty import Mailbox, Procs
 from tests.support.readings import rain
@@ -203,7 +203,7 @@ def duty(tmp_path_factory):
                    "escalation": {"orange": {"first": ["A"], "ack_timeout": f"{STEP_S}s",
                                              "then": [["B"], ["leader"]], "repeat": "0s"}},
                    "delivery": {"retries": 1, "backoff": "100ms", "timeout": "5s"}},
-        "console": {"tokens": TOKENS}})
+        "console": {"tokens": HASHED}})
     run = start_run(tmp, config, http_port, mqtt_port)
     try:
         # warm-up: the worker has joined its group once a first warning comes back

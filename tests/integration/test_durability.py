@@ -19,7 +19,7 @@ from pathlib import Path
 import aiohttp
 import yaml
 
-from tests.support.duty import ROOT, SECRET, TOKENS, Procs
+from tests.support.duty import HASHED, ROOT, SECRET, TOKENS, Procs
 from tests.support.readings import rain
 from yujing.connectors.embedded import free_port, tansu_command, wait_port
 
@@ -41,7 +41,7 @@ def stack(procs: Procs, tmp: Path, hooks) -> tuple[list[str], str]:
            "notify": {"default": [hooks.url("duty")]},
            "alerts": {"tick": "300ms", "grouping": {"wait": "0s", "interval": "0s"},
                       "delivery": {"retries": 1, "backoff": "100ms", "timeout": "5s"}},
-           "console": {"tokens": TOKENS, "link_secret": SECRET}}
+           "console": {"tokens": HASHED, "link_secret": SECRET}}
     config = tmp / "config.yaml"
     config.write_text(yaml.safe_dump(cfg, allow_unicode=True))
     yj = [sys.executable, "-m", "yujing"]

@@ -11,6 +11,7 @@ the OASIS schema; a silence holds a second warning until it is expired.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import subprocess
 import sys
@@ -29,8 +30,12 @@ XSD = xmlschema.XMLSchema(str(Path(__file__).resolve().parents[1] / "data" / "CA
 
 
 def cli(config: Path, *args: str) -> subprocess.CompletedProcess:
+    """The CLI as the person after --as, with their own token (the config holds hashes)."""
+    who = args[args.index("--as") + 1] if "--as" in args else ""
+    env = {k: v for k, v in os.environ.items() if k != "YUJING_TOKEN"}
+    env.update({"YUJING_TOKEN": TOKENS[who]} if who in TOKENS else {})
     return subprocess.run([sys.executable, "-m", "yujing", *args, "--config", str(config)],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, env=env)
 
 
 async def get(http: aiohttp.ClientSession, url: str, token: str | None = TOKENS["l1"]):

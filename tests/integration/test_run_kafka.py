@@ -14,7 +14,7 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.support.console import TOKENS
+from tests.support.console import HASHED, TOKENS
 from tests.support.kafka import brokers_under
 from tests.support.readings import HOUR, MIN, rain
 from tests.support.run import Running, alive, start_run, stop_run, write_config
@@ -26,7 +26,7 @@ AUTH = {"Authorization": f"Bearer {TOKENS['l1']}"}
 
 def kafka_config(tmp: Path, receiver_port: int) -> tuple[Path, int, int]:
     return write_config(tmp, receiver_port, kafka={"embedded": "kafka", "partitions": 2},
-                        worker={"checkpoint_interval": "2s"}, console={"tokens": TOKENS})
+                        worker={"checkpoint_interval": "2s"}, console={"tokens": HASHED})
 
 
 async def post(http: aiohttp.ClientSession, r: Running, readings: list[dict]) -> None:

@@ -14,9 +14,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from yujing.alerts.settings import person_hash
 from yujing.connectors.embedded import free_port
 
 TOKENS = {p: f"token-{p}-0123456789abcdef" for p in ("a1", "b1", "l1", "c1")}
+HASHED = {p: person_hash(t) for p, t in TOKENS.items()}   # console.tokens keeps hashes only
 STEP_S = 5          # ack timeout of each escalation step
 
 

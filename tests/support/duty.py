@@ -16,9 +16,12 @@ from pathlib import Path
 
 import yaml
 
+from yujing.alerts.settings import person_hash
+
 ROOT = Path(__file__).resolve().parents[2]
 TOKENS = {"a1": "token-a1-0123456789abcdef", "b1": "token-b1-0123456789abcdef",
           "l1": "token-l1-0123456789abcdef"}
+HASHED = {p: person_hash(t) for p, t in TOKENS.items()}   # console.tokens keeps hashes only
 SECRET = "link-secret-for-tests-0123456789"
 
 
@@ -97,7 +100,7 @@ def alert_config(roster: Path, http_port: int, timeout: str = "4s") -> dict:
                    "escalation": {"orange": {"first": ["A"], "ack_timeout": timeout,
                                              "then": [["B"], ["leader"]], "repeat": "0s"}},
                    "delivery": {"retries": 1, "backoff": "100ms", "timeout": "5s"}},
-        "console": {"tokens": TOKENS, "link_secret": SECRET,
+        "console": {"tokens": HASHED, "link_secret": SECRET,
                     **({"public_url": f"http://127.0.0.1:{http_port}"} if http_port else {})},
     }
 

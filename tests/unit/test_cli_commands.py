@@ -17,7 +17,7 @@ TREE = {
     "run": None, "demo": None, "gateway": None, "worker": None, "mqtt-broker": None,
     "backtest": None, "sink": None, "ack": None, "note": None, "clear": None,
     "config": ["check"], "rules": ["check", "test"], "models": ["train", "evaluate", "list"],
-    "deadletter": ["tail"], "topics": ["check", "apply"], "token": ["new"],
+    "deadletter": ["tail"], "topics": ["check", "apply"], "token": ["new", "hash"],
     "roster": ["show", "check"],
     "silence": ["add", "list", "expire"],
 }

@@ -15,6 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from yujing.alerts.records import Command, State, Warning
+from yujing.alerts.settings import person_hash
 from yujing.config import Config
 from yujing.connectors.bus import KafkaBus
 from yujing.console.bus import Bus
@@ -51,7 +52,7 @@ class MemoryBus:
 
 
 def config() -> Config:
-    return Config.model_validate({"console": {"tokens": {"zhang.wei": TOKEN}},
+    return Config.model_validate({"console": {"tokens": {"zhang.wei": person_hash(TOKEN)}},
                                   "worker": {"rules_dir": "/nonexistent/rules"}})
 
 

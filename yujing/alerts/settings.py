@@ -8,6 +8,9 @@ B, then the leader, after 10, 15 and 30 minutes.
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -153,14 +156,22 @@ class AlertsSettings(_Strict):
         return self.tick.s
 
 
+PERSON_HASH = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def person_hash(token: str) -> str:
+    """How ``console.tokens`` stores a person's token: ``sha256:<hex>``, never the token."""
+    return "sha256:" + hashlib.sha256(token.encode()).hexdigest()
+
+
 class ConsoleSettings(_Strict):
     public_url: str | None = Field(None, description="base of links in messages; null = "
                                                      "http://<http.host>:<http.port>")
     link_secret: str | None = Field(None, description="HMAC key of acknowledge links; null = "
                                                       "$YUJING_LINK_SECRET (yujing run sets one)")
     link_ttl: Duration = Field(Duration("24h"), description="an acknowledge link works this long")
-    tokens: dict[str, str] = Field(default_factory=dict, description="person id: API token; "
-                                   "write ${VAR} to keep tokens out of the file")
+    tokens: dict[str, str] = Field(default_factory=dict, description="person id: "
+                                          "sha256:<hex> of their token (yujing token new --person)")
     admins: list[str] = Field(default_factory=list, description="person ids who may act on "
                               "every warning; others act on their roster teams' warnings "
                               "(duty room teams on all)")
@@ -171,11 +182,52 @@ class ConsoleSettings(_Strict):
     scrape: list[str] = Field(default_factory=list, description="more /metrics URLs for the "
                               "health page (other workers, sinks); the local worker's and "
                               "sink's metrics ports are read when set")
+    session_ttl: Duration = Field(Duration("24h"), description="a console login lasts at most "
+                                  "this long (the session lives in the gateway's memory)")
+    session_idle: Duration = Field(Duration("2h"), description="... and ends sooner when no page "
+                                   "of it asked anything for this long (an open page keeps it)")
+    secure_cookies: bool = Field(False, description="mark the session cookie Secure always (the "
+                                 "console is reached over HTTPS, e.g. through a TLS proxy)")
+    trusted_proxies: list[str] = Field(default_factory=list, description="addresses or networks "
+                                       "of reverse proxies whose X-Forwarded-For and "
+                                       "X-Forwarded-Proto are believed")
+    login_failures: int = Field(5, ge=1, le=1000, description="wrong tokens a client may send "
+                                "per login_window; more get 429 with Retry-After")
+    login_window: Duration = Duration("1m")
+
+    @field_validator("tokens")
+    @classmethod
+    def _hashes_only(cls, v: dict[str, str]) -> dict[str, str]:
+        """Hashes as ``yujing token new --person`` prints them; plain tokens are refused with
+        the fix. Checked over the whole mapping so the message never repeats a value (it may
+        be a real token) but names every person concerned."""
+        plain = [who for who, text in v.items() if not PERSON_HASH.fullmatch(text)]
+        if plain:
+            who = plain[0]
+            raise ValueError(
+                f"the token of {', '.join(plain)} is not a hash: the config keeps only "
+                f"sha256:<64 hex digits> of each token. Make a new token with `yujing token new "
+                f"--person {who}` (it prints the token once and the line to put here), or hash "
+                f"the one {who} has with `yujing token hash --person {who}`")
+        return v
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        for text in v:
+            try:
+                ipaddress.ip_network(text, strict=False)
+            except ValueError:
+                raise ValueError(f"trusted_proxies: {text!r} is not an address or network: write "
+                                 "e.g. 10.0.0.5 or 10.0.0.0/24 (names are not resolved)") from None
+        return v
 
     @model_validator(mode="after")
-    def _short_tokens(self) -> ConsoleSettings:
-        for who, tok in self.tokens.items():
-            if tok and len(tok) < 16:
-                raise ValueError(f"token of {who} is shorter than 16 characters: use a long "
-                                 "random one (python -c 'import secrets; print(secrets.token_urlsafe())')")
+    def _one_token_one_person(self) -> ConsoleSettings:
+        seen: dict[str, str] = {}
+        for who, digest in self.tokens.items():
+            if digest in seen:
+                raise ValueError(f"tokens: {seen[digest]} and {who} have the same token: give "
+                                 "every person their own (yujing token new --person)")
+            seen[digest] = who
         return self

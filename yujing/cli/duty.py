@@ -4,16 +4,17 @@
 top-level commands (app.py adds them).
 
 Commands that change a warning go through the HTTP API of a running gateway
-(``/v1/warnings/...``), authenticated with the acting person's token from
-``console.tokens``: the API knows which partition owns the warning and puts
-the command on ``yujing.commands``. Whoever can read the config can act as
-anyone in it; that is the operator's power, stated here so nobody is
-surprised.
+(``/v1/warnings/...``), authenticated with the acting person's own token
+(``$YUJING_TOKEN``; the config keeps only its hash): the API knows which
+partition owns the warning and puts the command on ``yujing.commands``. A
+config leaked or shared with the team gives nobody a token.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
+import os
 import time
 import urllib.error
 import urllib.request
@@ -27,6 +28,7 @@ import typer
 
 from yujing import clock
 from yujing.alerts.roster import Roster, load_roster
+from yujing.alerts.settings import person_hash
 from yujing.cli.common import load
 from yujing.yamlsrc import SourceError
 
@@ -113,10 +115,15 @@ def roster_check(file: Annotated[Path | None, typer.Argument(help="roster YAML")
 def _client(config: Path | None, api: str | None, who: str) -> Api:
     """An API client acting as ``who`` with their console token (exit 2 without one)."""
     cfg = load(config)
-    token = cfg.console.tokens.get(who)
+    token = os.environ.get("YUJING_TOKEN", "").strip()   # the config keeps only hashes
     if not token:
-        typer.echo(f"no API token for {who!r}: add it under console.tokens in the config "
-                   "(person id: token)", err=True)
+        typer.echo(f"no API token for {who!r}: export YUJING_TOKEN=<{who}'s own token> "
+                   f"(yujing token new --person {who} makes one)", err=True)
+        raise typer.Exit(2)
+    stored = cfg.console.tokens.get(who)
+    if stored is not None and not hmac.compare_digest(stored, person_hash(token)):
+        typer.echo(f"YUJING_TOKEN is not the token of {who} (console.tokens.{who} holds "
+                   "another hash)", err=True)
         raise typer.Exit(2)
     base = api or cfg.console.public_url or f"http://{cfg.http.host}:{cfg.http.port}"
     return Api(base.rstrip("/"), token)

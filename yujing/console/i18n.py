@@ -17,10 +17,14 @@ _T: dict[str, tuple[str, str]] = {
     "login": ("登录", "Log in"),
     "login_title": ("值班员登录", "Duty officer login"),
     "token": ("个人令牌", "Personal token"),
-    "token_help": ("输入配置 console.tokens 中发给您本人的令牌。您的每个操作都以您的名义记录。",
-                   "Enter the token issued to you (console.tokens). Every action is recorded "
-                   "in your name."),
+    "token_help": ("输入发给您本人的令牌（yujing token new --person）。您的每个操作都以您的名义记录。",
+                   "Enter the token issued to you (yujing token new --person). Every action is "
+                   "recorded in your name."),
     "bad_token": ("令牌无效", "Unknown token"),
+    "too_many": ("登录失败次数过多，请 {n} 秒后再试。", "Too many failed logins: try again in {n} s."),
+    "cross_site": ("跨站请求被拒绝：请从值班台页面操作。",
+                   "Cross-site request refused: use the console's own page."),
+    "logout_ask": ("退出登录？", "Log out?"),
     "lang_other": ("English", "中文"),
     "signed_in": ("当前用户", "Signed in as"),
     "grade": ("等级", "Grade"),

@@ -17,7 +17,20 @@ from yujing import clock
 from yujing.alerts.roster import DOMAINS, Roster
 from yujing.console import mapsvg
 from yujing.console.i18n import LANGS, t, table
-from yujing.console.session import COOKIE, LANG_COOKIE, PREFIX, console_of, lang_of, name_of, need_page_user
+from yujing.console.session import (
+    LANG_COOKIE,
+    PREFIX,
+    client_of,
+    console_of,
+    end_session,
+    is_https,
+    lang_of,
+    name_of,
+    need_page_user,
+    same_origin,
+    start_session,
+    who_is,
+)
 from yujing.console.state import Console
 
 NAV = (("board", "/"), ("map", "/map"), ("roster", "/roster"), ("health", "/health"))
@@ -32,7 +45,8 @@ def _layout(request: web.Request, page: str, title: str, body: str, who: str | N
     nav = "".join(f'<a href="{PREFIX}{path}" class="{"on" if page == key else ""}">'
                   f'{e(t(key, lang))}</a>' for key, path in NAV) if who else ""
     user = (f'<span class="user">{e(t("signed_in", lang))}: <b id="me">{e(name_of(c, who))}</b> '
-            f'({e(who)})</span><a href="{PREFIX}/logout">{e(t("logout", lang))}</a>'
+            f'({e(who)})</span><form class="inline" method="post" action="{PREFIX}/logout">'
+            f'<button id="logout" type="submit">{e(t("logout", lang))}</button></form>'
             if who else "")
     cfg = {"page": page, "prefix": PREFIX, "lang": lang, "user": who or "",
            "user_name": name_of(c, who), **(data or {})}
@@ -48,7 +62,7 @@ def _layout(request: web.Request, page: str, title: str, body: str, who: str | N
 <header><a class="brand" href="{PREFIX}/">预警 <span>{e(t("app", lang))}</span></a>
 <nav>{nav}</nav><span class="spacer"></span>
 <span id="live" class="live" hidden></span>{user}
-<a id="lang" href="{PREFIX}/lang?to={other}&amp;next={e(quote(request.path_qs))}">{e(t("lang_other", lang))}</a>
+<form class="inline" method="post" action="{PREFIX}/lang"><input type="hidden" name="to" value="{other}"><input type="hidden" name="next" value="{e(request.path_qs)}"><button id="lang" type="submit">{e(t("lang_other", lang))}</button></form>
 </header>
 <main>{body}</main>
 <script>window.YJ = {js_cfg};
@@ -59,49 +73,89 @@ window.T = {js_t};</script>
                         headers={"Cache-Control": "no-store"})
 
 
-async def login_page(request: web.Request) -> web.Response:
+async def login_page(request: web.Request, wait_s: int = 0) -> web.Response:
     lang = lang_of(request)
     nxt = request.query.get("next", f"{PREFIX}/")
     bad = request.query.get("bad")
     e = html.escape
+    error = (t("too_many", lang).format(n=wait_s) if wait_s else t("bad_token", lang) if bad
+             else "")
     body = f"""<section class="login"><h1>{e(t("login_title", lang))}</h1>
 <form method="post" action="{PREFIX}/login">
 <input type="hidden" name="next" value="{e(nxt)}">
 <label>{e(t("token", lang))} <input id="token" name="token" type="password" autocomplete="current-password" required autofocus></label>
 <button id="login" type="submit">{e(t("login", lang))}</button>
-{f'<p class="error" role="alert">{e(t("bad_token", lang))}</p>' if bad else ''}
+{f'<p class="error" role="alert">{e(error)}</p>' if error else ''}
 <p class="help">{e(t("token_help", lang))}</p></form></section>"""
-    return _layout(request, "login", t("login", lang), body, None)
+    resp = _layout(request, "login", t("login", lang), body, None)
+    if wait_s:
+        resp.set_status(429)
+        resp.headers["Retry-After"] = str(wait_s)
+    return resp
 
 
 def _safe_next(nxt: str) -> str:
     return nxt if nxt.startswith(PREFIX + "/") and "//" not in nxt[1:] else f"{PREFIX}/"
 
 
+def _from_our_pages(request: web.Request) -> None:
+    """403 for a form post that another site made the browser send."""
+    if not same_origin(request):
+        raise web.HTTPForbidden(text=f'{t("cross_site", "zh")} / {t("cross_site", "en")}',
+                                content_type="text/plain")
+
+
 async def login(request: web.Request) -> web.Response:
+    """A token for a session: wrong ones count against the client, and past the limit
+    even a right one waits (no oracle for guessing)."""
     c = console_of(request)
+    _from_our_pages(request)
+    client = client_of(request)
+    wait = c.login_limit.wait_s(client, clock.now_ms())
+    if wait:
+        return await login_page(request, wait)
     form = await request.post()
     nxt = _safe_next(str(form.get("next") or ""))
     token = str(form.get("token") or "").strip()
-    if not token or c.person_of(token) is None:
+    who = c.person_of(token) if token else None
+    if who is None:
+        c.login_limit.fail(client, clock.now_ms())
         raise web.HTTPFound(f"{PREFIX}/login?bad=1&next={quote(nxt)}")
     resp = web.HTTPFound(nxt)
-    resp.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/",
-                    max_age=7 * 86_400, secure=request.secure)
+    start_session(request, resp, who, token)
     raise resp
+
+
+async def logout_page(request: web.Request) -> web.Response:
+    """A GET changes nothing (a link checker or a prefetch must not log anyone out)."""
+    lang = lang_of(request)
+    who = who_is(request)
+    e = html.escape
+    body = (f'<section class="login"><h1>{e(t("logout_ask", lang))}</h1>'
+            f'<form method="post" action="{PREFIX}/logout"><button id="logout-confirm" '
+            f'type="submit">{e(t("logout", lang))}</button></form></section>')
+    return _layout(request, "logout", t("logout", lang), body, who)
 
 
 async def logout(request: web.Request) -> web.Response:
+    _from_our_pages(request)
     resp = web.HTTPFound(f"{PREFIX}/login")
-    resp.del_cookie(COOKIE, path="/")
+    end_session(request, resp)
     raise resp
 
 
+async def lang_page(request: web.Request) -> web.Response:
+    """The old GET link: back to the page, the language unchanged (the switch is a POST)."""
+    raise web.HTTPFound(_safe_next(request.query.get("next", f"{PREFIX}/")))
+
+
 async def set_lang(request: web.Request) -> web.Response:
-    to = request.query.get("to", "zh")
-    resp = web.HTTPFound(_safe_next(request.query.get("next", f"{PREFIX}/")))
+    _from_our_pages(request)
+    form = await request.post()
+    to = str(form.get("to") or "zh")
+    resp = web.HTTPFound(_safe_next(str(form.get("next") or f"{PREFIX}/")))
     resp.set_cookie(LANG_COOKIE, to if to in LANGS else "zh", path="/", max_age=365 * 86_400,
-                    samesite="Lax")
+                    samesite="Lax", secure=is_https(request))
     raise resp
 
 

@@ -11,7 +11,6 @@ owns that partition applies them.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import os
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from yujing.console.bus import Bus
 from yujing.console.feeds import DeadLetterRing, ReadingsWindow
 from yujing.console.health import Health, scrape_urls
 from yujing.console.rights import Rights, Verdict
+from yujing.console.sessions import FailureLimit, PersonTokens, Sessions
 from yujing.rules.loader import load_rules
 from yujing.stations import FileWatcher, Registry, Station
 
@@ -52,7 +52,7 @@ class Console:
         self.gateway_health = gateway_health
         self.incidents: dict[str, Warning] = {}
         self.silences: dict[str, Silence] = {}
-        self.tokens = {tok: who for who, tok in self.cfg.console.tokens.items() if tok}
+        self.tokens = PersonTokens(self.cfg.console.tokens)
         secret = self.cfg.console.link_secret or os.environ.get("YUJING_LINK_SECRET")
         self.secret = secret.encode() if secret else None
         self.base = (self.cfg.console.public_url
@@ -64,6 +64,8 @@ class Console:
         # it the console could not tell who may act on what.
         self.roster = load_roster(self.cfg.alerts.roster) if self.cfg.alerts.roster else None
         self.rights = Rights(self.roster, s.admins)
+        self.sessions = Sessions(s.session_ttl.ms, s.session_idle.ms)
+        self.login_limit = FailureLimit(s.login_failures, s.login_window.ms)
         self.rules: dict[str, Any] = _rules(self.cfg.worker.rules_dir)
         self.readings = ReadingsWindow(s.readings_max, s.readings_window.ms)
         self.deadletters = DeadLetterRing(200)
@@ -153,11 +155,7 @@ class Console:
 
     def person_of(self, given: str) -> str | None:
         """The person whose console token ``given`` is (compared in constant time)."""
-        found = None
-        for tok, who in self.tokens.items():
-            if hmac.compare_digest(tok.encode(), given.encode()):
-                found = who
-        return found
+        return self.tokens.person_of(given)
 
 
 def warning_dict(w: Warning) -> dict:

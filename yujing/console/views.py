@@ -25,7 +25,7 @@ from yujing.alerts.records import State, Warning
 from yujing.alerts.roster import DOMAINS, Roster
 from yujing.console import thresholds as th
 from yujing.console.health import counter_by
-from yujing.console.session import console_of, name_of, need_web_user
+from yujing.console.session import console_of, name_of, need_web_user, who_is
 from yujing.console.state import Console, warning_dict
 from yujing.durations import parse_duration_ms
 
@@ -220,6 +220,8 @@ async def events(request: web.Request) -> web.StreamResponse:
             try:
                 item = await asyncio.wait_for(q.get(), 15)
             except TimeoutError:
+                if who_is(request) is None:
+                    break   # logged out or expired: an open stream ends too
                 await resp.write(b": keep-alive\n\n")
                 continue
             if item is None:
