@@ -238,7 +238,8 @@ class Stack:
         cfg.write_text(yaml.safe_dump({
             "kafka": {"bootstrap": self.bootstrap, "partitions": self.partitions},
             "mqtt": {"url": f"mqtt://127.0.0.1:{self.mport}", "client_id": f"bench-gw-{self.mqtt}"},
-            "http": {"port": hport, "max_body_bytes": 16 << 20},
+            # capacity is measured here: no per-token rate limit
+            "http": {"port": hport, "max_body_bytes": 16 << 20, "rate_limit": None},
             "log_level": "warning"}))
         self._spawn([sys.executable, "-m", "yujing", "gateway", "-c", str(cfg)], "gateway.log")
         self.http = f"http://127.0.0.1:{hport}"

@@ -89,7 +89,7 @@ def main() -> None:
             f"  - {{id: G{i:05d}, name: g{i}, kind: rain_gauge, town: T{i % 32}, "
             f"expected_interval: 1m}}\n" for i in range(a.stations)))
         cfg = {"kafka": {"bootstrap": f"127.0.0.1:{kport}", "partitions": 4},
-               "http": {"port": hport, "max_body_bytes": 64 << 20},
+               "http": {"port": hport, "max_body_bytes": 64 << 20, "rate_limit": None},
                "worker": {"rules_dir": str(ROOT / "rules"), "registry": str(reg),
                           "data_dir": str(tmp / "worker"), "nodata_check_s": 3600,
                           "checkpoint_interval": "1s"},
