@@ -44,7 +44,7 @@ def deadletter_tail(
             typer.echo(f"following {cfg.kafka.topics.deadletter} (Ctrl-C stops)", err=True)
 
         return await tail(bootstrap, cfg.kafka.topics.deadletter, n, follow, emit, stop,
-                          following=following)
+                          following=following, security=cfg.kafka.security)
 
     try:
         shown = asyncio.run(main_())
