@@ -139,6 +139,9 @@ def security_problems(sec: KafkaSecurity, src: Located,
         if sec.sasl.password_file is not None:
             if why := _secret_file(sec.sasl.password_file):
                 problem(("sasl", "password_file"), why)
+            elif not read_password(sec.sasl):
+                problem(("sasl", "password_file"), f"{sec.sasl.password_file} is empty: write "
+                        "the password on its first line")
         elif sec.sasl.password_env and not os.environ.get(sec.sasl.password_env):
             problem(("sasl", "password_env"), f"environment variable {sec.sasl.password_env} is "
                     "not set: export it where yujing starts (systemd: Environment= in a drop-in "
