@@ -21,6 +21,7 @@ from aiokafka.protocol.metadata import MetadataRequest
 from yujing.kafka_settings import KafkaSecurity, KafkaTls, read_password
 
 AUTH_FAILED = "认证失败/authentication failed"
+CLOSED = "closed the connection before answering"   # also a broker in the middle of stopping
 
 
 def ssl_context(tls: KafkaTls | None) -> ssl.SSLContext:
@@ -86,7 +87,7 @@ def explain(exc: BaseException, sec: KafkaSecurity, where: str) -> str | None:
     closed = isinstance(exc, (KafkaConnectionError, ConnectionResetError,
                               asyncio.IncompleteReadError)) and "refused" not in str(exc).lower()
     if closed:
-        return (f"{AUTH_FAILED}: the broker at {where} closed the connection before answering "
+        return (f"{AUTH_FAILED}: the broker at {where} {CLOSED} "
                 f"(kafka.security.protocol is {sec.protocol}, {login}): its listener wants TLS, "
                 "a SASL login or a client certificate that this client did not offer. Fix: set "
                 "kafka.security (protocol, sasl, tls) as the cluster's listener is configured")

@@ -25,7 +25,7 @@ from aiokafka.errors import IncompatibleBrokerVersion, KafkaError, UnsupportedVe
 from yujing import clock
 from yujing.config import KafkaConfig
 from yujing.connectors.kafka import PLAINTEXT, admin
-from yujing.connectors.kafka_security import diagnose
+from yujing.connectors.kafka_security import CLOSED, diagnose
 from yujing.connectors.topicspec import (
     Actual,
     Finding,
@@ -68,8 +68,10 @@ async def connect(bootstrap: str, timeout_s: float = 30.0,
                   security: KafkaSecurity = PLAINTEXT) -> AIOKafkaAdminClient:
     """A started admin client; retries until ``timeout_s`` (the broker may be starting),
     except when the brokers refuse the credentials: retrying a wrong password helps nobody,
-    so that is :class:`KafkaRefused` at once."""
+    so that is :class:`KafkaRefused` at once (a connection closed unanswered: at the second
+    try in a row, as a broker that is stopping closes them too)."""
     deadline = clock.monotonic() + timeout_s
+    closed_before = False
     while True:
         client = admin(bootstrap, security=security, request_timeout_ms=10_000)
         try:
@@ -77,10 +79,13 @@ async def connect(bootstrap: str, timeout_s: float = 30.0,
             return client
         except KafkaError as exc:
             await client.close()
-            if refused := await diagnose(bootstrap, security):
+            refused = await diagnose(bootstrap, security)
+            if refused and (CLOSED not in refused or closed_before):
                 raise KafkaRefused(refused) from exc
+            closed_before = bool(refused)
             if clock.monotonic() > deadline:
-                raise RuntimeError(f"Kafka at {bootstrap} is not reachable: {exc}") from exc
+                raise (KafkaRefused(refused) if refused else RuntimeError(
+                    f"Kafka at {bootstrap} is not reachable: {exc}")) from exc
             await asyncio.sleep(0.5)
 
 
