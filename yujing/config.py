@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from yujing.alerts.settings import AlertsSettings, ConsoleSettings
 from yujing.domain import GRADE_NAMES
 from yujing.durations import Duration
+from yujing.kafka_settings import KafkaSecurity, security_problems
 from yujing.yamlsrc import Problem, SourceError, load_yaml, validate
 
 
@@ -77,6 +78,15 @@ class KafkaConfig(_Strict):
     session_timeout_s: float | None = Field(None, gt=0)
     fetch_max_wait_ms: int = Field(100, ge=1, le=5000, description="longest a worker's fetch "
                                    "waits for data (Faust's own default is 1500)")
+    security: KafkaSecurity = Field(KafkaSecurity(), description="TLS and SASL/SCRAM of every "
+                                    "client (yujing/kafka_settings.py)")
+
+    @model_validator(mode="after")
+    def _security_needs_a_cluster(self) -> KafkaConfig:
+        if self.bootstrap is None and self.security.protocol != "PLAINTEXT":
+            raise ValueError("security: the embedded broker listens on loopback without TLS or "
+                             "SASL; set kafka.bootstrap to the secured cluster, or remove security")
+        return self
 
 
 class MqttTls(_Strict):
@@ -308,7 +318,8 @@ class Config(_Strict):
             "models_dir": fix(w.models_dir)}),
             "http": self.http.model_copy(update={"tokens_file": fix(self.http.tokens_file)}),
             "mqtt": self.mqtt.model_copy(update={"tls": tls}),
-            "kafka": self.kafka.model_copy(update={"home": fix(self.kafka.home)})})
+            "kafka": self.kafka.model_copy(update={"home": fix(self.kafka.home),
+                                                   "security": self.kafka.security.resolve_paths(base)})})
 
 
 def load_config(path: str | Path | None) -> Config:
@@ -323,4 +334,7 @@ def load_config(path: str | Path | None) -> Config:
         raise SourceError([Problem(str(path), 1, "", "the config must be a mapping of sections "
                                    "(kafka:, mqtt:, http:, ...)")])
     cfg: Config = validate(Config, src)
-    return cfg.resolve_paths(Path(path).resolve().parent)
+    cfg = cfg.resolve_paths(Path(path).resolve().parent)
+    if problems := security_problems(cfg.kafka.security, src):
+        raise SourceError(problems)
+    return cfg

@@ -4,7 +4,7 @@ subpackages never import each other in a cycle.
 Layers, lowest first (DESIGN.md "Layout"; issue 10):
   0  domain, clock, durations, yamlsrc, envelope, metrics, readings_csv, stations
   1  rules, models, alerts
-  2  pipeline (a module or a package), config
+  2  pipeline (a module or a package), config, kafka_settings
   3  streams, connectors, console, backtest, sim, supervisor
   4  cli
 yujing/__init__.py and __main__.py stand outside. Every import counts, including those
@@ -23,7 +23,7 @@ from tests.unit.test_purity import PKG, imports
 LAYER_NAMES: list[list[str]] = [
     ["domain", "clock", "durations", "yamlsrc", "envelope", "metrics", "readings_csv", "stations"],
     ["rules", "models", "alerts"],
-    ["pipeline", "config"],
+    ["pipeline", "config", "kafka_settings"],
     ["streams", "connectors", "console", "backtest", "sim", "supervisor"],
     ["cli"],
 ]

@@ -26,6 +26,7 @@ def deadletter_tail(
     """Show the newest dead letters: time, source, reason and the raw payload's start."""
     # lazy: aiokafka takes about 50 ms to import, which --help and the other commands skip
     from yujing.connectors.deadletter import format_letter, tail
+    from yujing.connectors.kafka_security import diagnose
 
     cfg = load(config)
     logging.getLogger().setLevel(logging.WARNING)
@@ -44,13 +45,14 @@ def deadletter_tail(
             typer.echo(f"following {cfg.kafka.topics.deadletter} (Ctrl-C stops)", err=True)
 
         return await tail(bootstrap, cfg.kafka.topics.deadletter, n, follow, emit, stop,
-                          following=following)
+                          following=following, security=cfg.kafka.security)
 
     try:
         shown = asyncio.run(main_())
     except Exception as exc:
+        why = asyncio.run(diagnose(bootstrap, cfg.kafka.security)) or exc
         typer.echo(f"deadletter tail: cannot read {cfg.kafka.topics.deadletter} from {bootstrap}: "
-                   f"{exc}", err=True)
+                   f"{why}", err=True)
         raise typer.Exit(1) from None
     if not shown and not follow:
         typer.echo("no dead letters", err=True)

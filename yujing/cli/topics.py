@@ -38,7 +38,7 @@ def _run(cfg: Config, bootstrap: str, fix: bool) -> int:
     from yujing.connectors import topics  # lazy: see _bootstrap
 
     async def main() -> topics.Report:
-        admin = await topics.connect(bootstrap, timeout_s=10)
+        admin = await topics.connect(bootstrap, timeout_s=10, security=cfg.kafka.security)
         try:
             wanted = await topics.specs(admin, cfg.kafka)
             if fix:

@@ -16,10 +16,13 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 
 from yujing.config import KafkaConfig
+from yujing.connectors.kafka import PLAINTEXT
+from yujing.connectors.kafka import consumer as kafka_consumer
 from yujing.connectors.topics import declare
+from yujing.kafka_settings import KafkaSecurity
 
 log = logging.getLogger("yujing.console")   # what these report is the console's state
 Handler = Callable[[bytes | None, bytes | None], object]   # (key, value) of each record
@@ -39,19 +42,19 @@ class KafkaBus:
         await self.producer.send_and_wait(topic, value, partition=partition)
 
     async def follow(self, topic: str, handle: Handler, caught_up: asyncio.Event) -> None:
-        await follow_all(self.bootstrap, topic, handle, caught_up)
+        await follow_all(self.bootstrap, topic, handle, caught_up, self.kafka.security)
 
     async def tail(self, topic: str, back: int, handle: Handler) -> None:
-        await follow_tail(self.bootstrap, topic, back, handle)
+        await follow_tail(self.bootstrap, topic, back, handle, security=self.kafka.security)
 
 
 async def follow_all(bootstrap: str, topic: str, handle: Handler,
-                     caught_up: asyncio.Event) -> None:
+                     caught_up: asyncio.Event, security: KafkaSecurity = PLAINTEXT) -> None:
     """Read ``topic`` from the beginning, then follow it; ``caught_up`` is set whenever a
     poll comes back empty. Waits for Kafka at the start; runs until cancelled."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
-                                auto_offset_reset="earliest", enable_auto_commit=False,
-                                fetch_max_wait_ms=100)   # the board's latency budget is 1 s
+    consumer = kafka_consumer(bootstrap, topic, security=security, group_id=None,
+                              auto_offset_reset="earliest", enable_auto_commit=False,
+                              fetch_max_wait_ms=100)   # the board's latency budget is 1 s
     while True:
         try:
             await consumer.start()
@@ -72,7 +75,8 @@ async def follow_all(bootstrap: str, topic: str, handle: Handler,
 
 
 async def follow_tail(bootstrap: str, topic: str, back: int, handle: Handler,
-                      ready: asyncio.Event | None = None) -> None:
+                      ready: asyncio.Event | None = None,
+                      security: KafkaSecurity = PLAINTEXT) -> None:
     """Read ``topic`` from ``back`` records before each partition's end, then follow it.
 
     No consumer group: nobody's offsets move. Tansu under-reports end offsets
@@ -80,9 +84,9 @@ async def follow_tail(bootstrap: str, topic: str, back: int, handle: Handler,
     Reconnects until cancelled.
     """
     while True:
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
-                                    enable_auto_commit=False, auto_offset_reset="earliest",
-                                    fetch_max_wait_ms=100)
+        consumer = kafka_consumer(bootstrap, security=security, group_id=None,
+                                  enable_auto_commit=False, auto_offset_reset="earliest",
+                                  fetch_max_wait_ms=100)
         try:
             await consumer.start()
             parts = consumer.partitions_for_topic(topic)

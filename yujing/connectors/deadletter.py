@@ -19,6 +19,9 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from yujing import clock
+from yujing.connectors.kafka import PLAINTEXT
+from yujing.connectors.kafka import consumer as kafka_consumer
+from yujing.kafka_settings import KafkaSecurity
 
 
 def format_letter(d: dict[str, Any], raw_chars: int = 120) -> str:
@@ -48,7 +51,8 @@ def _decode(value: bytes) -> dict[str, Any]:
 async def tail(bootstrap: str, topic: str, n: int, follow: bool,
                emit: Callable[[dict[str, Any]], None], stop: asyncio.Event | None = None,
                idle_s: float = 1.0, timeout_s: float = 30.0,
-               following: Callable[[], None] | None = None) -> int:
+               following: Callable[[], None] | None = None,
+               security: KafkaSecurity = PLAINTEXT) -> int:
     """Emit the newest ``n`` dead letters (oldest first), then new ones while ``follow``.
 
     Returns how many were emitted. Without ``follow`` it returns once the
@@ -60,8 +64,8 @@ async def tail(bootstrap: str, topic: str, n: int, follow: bool,
     """
     start_ms = clock.now_ms()
     stop = stop or asyncio.Event()
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
-                                enable_auto_commit=False, request_timeout_ms=10_000)
+    consumer = kafka_consumer(bootstrap, security=security, group_id=None,
+                              enable_auto_commit=False, request_timeout_ms=10_000)
     await consumer.start()
     emitted = 0
     try:

@@ -91,7 +91,7 @@ class Gateway:
         k = self.cfg.kafka
         await declare(self.bootstrap, k, [k.topics.readings, k.topics.warnings,
                                           k.topics.deadletter, k.topics.events])
-        self.prod = producer(self.bootstrap, k.compression)
+        self.prod = producer(self.bootstrap, k.compression, k.security)
         await self.prod.start()
         g = self.cfg.gateway
         self.batcher = Batcher(self.prod, k.topics.readings, k.partitions, g.linger_ms,

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 from influxdb_client import WritePrecision
 from tenacity import AsyncRetrying, retry_if_exception, stop_any, wait_exponential
@@ -44,6 +44,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_any, wait_exponenti
 from yujing import clock
 from yujing import metrics as m
 from yujing.config import Config
+from yujing.connectors.kafka import consumer
 from yujing.connectors.topics import declare
 from yujing.envelope import Columns, decode
 from yujing.stations import FileWatcher, Registry, load_registry, reload_on_sighup
@@ -161,8 +162,8 @@ class Sink:
         # Subscribing to a missing topic makes Tansu create it with 4 partitions, whatever
         # kafka.partitions says, and the worker's tables then refuse it: declare them first.
         await declare(self.bootstrap, k, [k.topics.readings, k.topics.warnings])
-        self.consumer = AIOKafkaConsumer(
-            k.topics.readings, k.topics.warnings, bootstrap_servers=self.bootstrap,
+        self.consumer = consumer(
+            self.bootstrap, k.topics.readings, k.topics.warnings, security=k.security,
             group_id=self.icfg.group_id, enable_auto_commit=False, auto_offset_reset="earliest",
             max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=32 * 1024 * 1024, **extra)
         await self.consumer.start()

@@ -1,4 +1,7 @@
-"""Kafka producer side of the gateway: topics, batch envelopes, dead letters."""
+"""Kafka producer side of the gateway: topics, batch envelopes, dead letters; and the
+constructors every Kafka client of the project is built with (:func:`producer`,
+:func:`consumer`, :func:`admin`), so each one gets ``kafka.security``
+(yujing/connectors/kafka_security.py)."""
 
 from __future__ import annotations
 
@@ -8,20 +11,38 @@ import reprlib
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from yujing import clock
 from yujing import metrics as m
+from yujing.connectors.kafka_security import aiokafka_auth
 from yujing.domain import Reading
 from yujing.envelope import EnvelopeBuilder, partition_for
+from yujing.kafka_settings import KafkaSecurity
 
 log = logging.getLogger(__name__)
 
 
+PLAINTEXT = KafkaSecurity()
+
+
+def consumer(bootstrap: str, *topics: str, security: KafkaSecurity,
+             **kwargs: Any) -> AIOKafkaConsumer:
+    """An aiokafka consumer of ``topics`` (none: assign partitions later) with the
+    configured TLS/SASL; ``kwargs`` are aiokafka's own."""
+    return AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, **aiokafka_auth(security),
+                            **kwargs)
+
+
+def admin(bootstrap: str, *, security: KafkaSecurity, **kwargs: Any) -> AIOKafkaAdminClient:
+    """An aiokafka admin client with the configured TLS/SASL."""
+    return AIOKafkaAdminClient(bootstrap_servers=bootstrap, **aiokafka_auth(security), **kwargs)
+
+
 async def ensure_topics(bootstrap: str, names: list[str], partitions: int,
-                        timeout_s: float = 30.0) -> None:
+                        timeout_s: float = 30.0, security: KafkaSecurity = PLAINTEXT) -> None:
     """Create the topics with one partition count; existing ones are left alone.
 
     Tansu auto-creates unknown topics with 4 partitions, and Faust crashes when
@@ -29,14 +50,14 @@ async def ensure_topics(bootstrap: str, names: list[str], partitions: int,
     """
     deadline = clock.monotonic() + timeout_s
     while True:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+        client = admin(bootstrap, security=security, request_timeout_ms=5000)
         try:
-            await admin.start()
-            existing = set(await admin.list_topics())
+            await client.start()
+            existing = set(await client.list_topics())
             missing = [n for n in names if n not in existing]
             if missing:
                 try:
-                    await admin.create_topics([NewTopic(n, partitions, 1) for n in missing])
+                    await client.create_topics([NewTopic(n, partitions, 1) for n in missing])
                 except TopicAlreadyExistsError:
                     pass
                 log.info("created topics %s with %d partitions", missing, partitions)
@@ -46,12 +67,14 @@ async def ensure_topics(bootstrap: str, names: list[str], partitions: int,
                 raise RuntimeError(f"Kafka at {bootstrap} is not reachable: {exc}") from exc
             await asyncio.sleep(0.5)
         finally:
-            await admin.close()
+            await client.close()
 
 
-def producer(bootstrap: str, compression: str = "none") -> AIOKafkaProducer:
+def producer(bootstrap: str, compression: str = "none",
+             security: KafkaSecurity = PLAINTEXT) -> AIOKafkaProducer:
+    """The gateway's producer: acks from every in-sync replica, envelopes of up to 8 MB."""
     return AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", linger_ms=5,
+        bootstrap_servers=bootstrap, acks="all", linger_ms=5, **aiokafka_auth(security),
         compression_type=None if compression == "none" else compression,
         # an envelope of 500 readings is ~15 KB; the 16 KB default batch would
         # make nearly every send wait for a fresh batch

@@ -19,9 +19,10 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaClient
 
@@ -114,16 +115,17 @@ def _java_argv(java: str, home: Path, main: str, heap_mb: int) -> list[str]:
             "-cp", str(home / "lib" / "*"), main]
 
 
-def prepare(spec: BrokerSpec, home: Path) -> list[str]:
+def prepare(spec: BrokerSpec, home: Path, format_args: Sequence[str] = ()) -> list[str]:
     """Write the properties, format the storage on the first start only, and return the
-    broker's command line. A formatted log dir is kept as it is: that is the durability."""
+    broker's command line. A formatted log dir is kept as it is: that is the durability.
+    ``format_args`` go to the storage tool (``--add-scram`` users, for one)."""
     java = check_installed(home)
     spec.data_dir.mkdir(parents=True, exist_ok=True)
     spec.properties_file.write_text(spec.properties(), encoding="utf-8")
     if not (spec.log_dir / "meta.properties").exists():
         argv = _java_argv(java, home, "kafka.tools.StorageTool", 256) + [
             "format", f"--cluster-id={cluster_id(spec.data_dir)}",
-            f"--config={spec.properties_file}"]
+            f"--config={spec.properties_file}", *format_args]
         done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
         if done.returncode != 0:
             raise RuntimeError(f"formatting Kafka storage in {spec.log_dir} failed: "
@@ -186,17 +188,19 @@ def _free(host: str, port: int) -> bool:
     return True
 
 
-def wait_answering(bootstrap: str, timeout_s: float, alive: Callable[[], bool]) -> bool:
+def wait_answering(bootstrap: str, timeout_s: float, alive: Callable[[], bool],
+                   auth: Mapping[str, Any] | None = None) -> bool:
     """Wait until the broker answers a metadata request naming itself (listening is not
     enough: a KRaft broker accepts connections before it has registered), or ``alive()``
-    turns false, or the time is up."""
+    turns false, or the time is up. ``auth``: aiokafka security keyword arguments
+    (yujing.connectors.kafka_security) for a broker that wants TLS or SASL."""
     deadline = clock.monotonic() + timeout_s
     quiet = logging.getLogger("aiokafka")   # each refused try would log an ERROR
     level = quiet.level
     quiet.setLevel(logging.CRITICAL)
     try:
         while clock.monotonic() < deadline and alive():
-            if asyncio.run(_answers(bootstrap)):
+            if asyncio.run(_answers(bootstrap, auth or {})):
                 return True
             time.sleep(0.3)
         return False
@@ -204,8 +208,8 @@ def wait_answering(bootstrap: str, timeout_s: float, alive: Callable[[], bool]) 
         quiet.setLevel(level)
 
 
-async def _answers(bootstrap: str) -> bool:
-    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+async def _answers(bootstrap: str, auth: Mapping[str, Any]) -> bool:
+    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=3000, **auth)
     try:
         await client.bootstrap()
         return bool(client.cluster.brokers())
@@ -213,3 +217,53 @@ async def _answers(bootstrap: str) -> bool:
         return False
     finally:
         await client.close()
+
+
+@dataclass(frozen=True)
+class SecuredBrokerSpec(BrokerSpec):
+    """A broker whose client listener wants TLS and a SCRAM login (SASL_SSL), plus an
+    optional mutual-TLS listener (SSL, client certificate required); the controller stays
+    PLAINTEXT on loopback. Built for the security tests; a site's brokers are its own.
+
+    ``keystore`` is a PEM file holding the server's unencrypted PKCS#8 key and its
+    certificate, ``truststore`` the CA's PEM. Brokers reach each other over SASL_SSL as
+    ``admin`` (a SCRAM user made at format time: :meth:`scram_format_args`)."""
+
+    keystore: Path = Path()
+    truststore: Path = Path()
+    admin_password: str = ""
+    mtls_port: int = 0
+
+    def properties(self) -> str:
+        props = dict(line.split("=", 1) for line in super().properties().splitlines())
+        h = self.host
+        names = {"SASL_SSL": f"SASL_SSL://{h}:{self.port}"}
+        if self.mtls_port:
+            names["MTLS"] = f"MTLS://{h}:{self.mtls_port}"
+        jaas = ("org.apache.kafka.common.security.scram.ScramLoginModule required "
+                f'username="admin" password="{self.admin_password}";')
+        props.update({
+            "listeners": ",".join([*names.values(), f"CONTROLLER://{h}:{self.controller_port}"]),
+            "advertised.listeners": ",".join(names.values()),
+            "listener.security.protocol.map": "SASL_SSL:SASL_SSL,MTLS:SSL,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name": "SASL_SSL",
+            "sasl.enabled.mechanisms": "SCRAM-SHA-256,SCRAM-SHA-512",
+            "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+            "listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config": jaas,
+            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": jaas,
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": str(self.keystore),
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": str(self.truststore),
+            "listener.name.mtls.ssl.client.auth": "required",
+        })
+        return "".join(f"{k}={v}\n" for k, v in props.items())
+
+    def scram_format_args(self, users: Mapping[str, str]) -> list[str]:
+        """``kafka-storage format`` arguments that create ``admin`` and ``users``
+        (name: password) as SCRAM-SHA-256 and SCRAM-SHA-512 logins."""
+        out = []
+        for name, password in {"admin": self.admin_password, **users}.items():
+            for mech in ("SCRAM-SHA-256", "SCRAM-SHA-512"):
+                out += ["--add-scram", f"{mech}=[name={name},password={password}]"]
+        return out

@@ -24,6 +24,8 @@ from aiokafka.errors import IncompatibleBrokerVersion, KafkaError, UnsupportedVe
 
 from yujing import clock
 from yujing.config import KafkaConfig
+from yujing.connectors.kafka import PLAINTEXT, admin
+from yujing.connectors.kafka_security import CLOSED, diagnose
 from yujing.connectors.topicspec import (
     Actual,
     Finding,
@@ -32,6 +34,7 @@ from yujing.connectors.topicspec import (
     declared,
     same_value,
 )
+from yujing.kafka_settings import KafkaSecurity
 
 log = logging.getLogger(__name__)
 _TOPIC_ALREADY_EXISTS = 36
@@ -57,18 +60,32 @@ class Report:
         return not self.mismatches
 
 
-async def connect(bootstrap: str, timeout_s: float = 30.0) -> AIOKafkaAdminClient:
-    """A started admin client; retries until ``timeout_s`` (the broker may be starting)."""
+class KafkaRefused(RuntimeError):
+    """The brokers refuse this client's credentials or TLS; the message says the fix."""
+
+
+async def connect(bootstrap: str, timeout_s: float = 30.0,
+                  security: KafkaSecurity = PLAINTEXT) -> AIOKafkaAdminClient:
+    """A started admin client; retries until ``timeout_s`` (the broker may be starting),
+    except when the brokers refuse the credentials: retrying a wrong password helps nobody,
+    so that is :class:`KafkaRefused` at once (a connection closed unanswered: at the second
+    try in a row, as a broker that is stopping closes them too)."""
     deadline = clock.monotonic() + timeout_s
+    closed_before = False
     while True:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+        client = admin(bootstrap, security=security, request_timeout_ms=10_000)
         try:
-            await admin.start()
-            return admin
+            await client.start()
+            return client
         except KafkaError as exc:
-            await admin.close()
+            await client.close()
+            refused = await diagnose(bootstrap, security)
+            if refused and (CLOSED not in refused or closed_before):
+                raise KafkaRefused(refused) from exc
+            closed_before = bool(refused)
             if clock.monotonic() > deadline:
-                raise RuntimeError(f"Kafka at {bootstrap} is not reachable: {exc}") from exc
+                raise (KafkaRefused(refused) if refused else RuntimeError(
+                    f"Kafka at {bootstrap} is not reachable: {exc}")) from exc
             await asyncio.sleep(0.5)
 
 
@@ -190,7 +207,7 @@ async def declare(bootstrap: str, k: KafkaConfig, names: Iterable[str] | None = 
     """At a process's start: create the missing topics (``names``, else all) as declared;
     with ``fix`` (a broker yujing owns) apply everything, else log each difference with
     its fix and go on: an operator's cluster is changed only by `yujing topics apply`."""
-    admin = await connect(bootstrap, timeout_s)
+    admin = await connect(bootstrap, timeout_s, k.security)
     try:
         wanted = await specs(admin, k, names)
         if fix:

@@ -22,7 +22,6 @@ import msgspec
 import orjson
 import yaml
 from aiohttp import web
-from aiokafka import AIOKafkaConsumer
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -31,6 +30,7 @@ from rich.text import Text
 from yujing import clock
 from yujing.config import Config, load_config
 from yujing.connectors.embedded import free_port
+from yujing.connectors.kafka import consumer as kafka_consumer
 from yujing.domain import EventKind, Grade, WarningEvent
 from yujing.envelope import count
 from yujing.sim.publisher import Publisher
@@ -114,8 +114,9 @@ async def _watch(bootstrap: str, cfg: Config, state: DemoState, console: Console
     """Consume warnings and count readings in Kafka, printing each warning event; learn
     the book's incident id of each episode from ``yujing.incidents``."""
     t = cfg.kafka.topics
-    consumer = AIOKafkaConsumer(t.warnings, t.readings, t.incidents, bootstrap_servers=bootstrap,
-                                group_id=None, auto_offset_reset="earliest")
+    consumer = kafka_consumer(bootstrap, t.warnings, t.readings, t.incidents,
+                              security=cfg.kafka.security, group_id=None,
+                              auto_offset_reset="earliest")
     await consumer.start()
     decoder = msgspec.json.Decoder(WarningEvent)
     try:

@@ -17,6 +17,8 @@ import faust
 
 from yujing import clock, metrics
 from yujing.config import Config
+from yujing.connectors.kafka_security import ssl_context
+from yujing.kafka_settings import KafkaSecurity, read_password
 from yujing.pipeline import ModelsView
 from yujing.rules.loader import load_rules
 from yujing.stations import load_registry, watch_registry
@@ -51,7 +53,7 @@ def make_app(cfg: Config, bootstrap: str, embedded: bool) -> faust.App:
                           k.partitions, checkpoints, bootstrap, k.topics.readings, outbox.emit,
                           flush=lambda: app.producer.flush(),
                           interval_s=w.checkpoint_interval.s,
-                          now_ms=clock.now_ms, tz=cfg.timezone)
+                          now_ms=clock.now_ms, tz=cfg.timezone, security=k.security)
     app.pipelines = pipelines  # type: ignore[attr-defined]
     follow_assignment(app, pipelines, k.topics.readings)
     evaluator = Evaluator(pipelines, outbox, w.nodata_clock, models)
@@ -92,6 +94,8 @@ def app_settings(cfg: Config, bootstrap: str, embedded: bool) -> dict[str, Any]:
     if session:
         extra["broker_session_timeout"] = session
         extra["broker_heartbeat_interval"] = min(2.0, session / 3)
+    if (credentials := faust_credentials(k.security)) is not None:
+        extra["broker_credentials"] = credentials
     return dict(
         broker=f"kafka://{bootstrap}", store="memory://",
         # changelogs are declared before Faust starts (alerting._declare); this is the
@@ -101,6 +105,22 @@ def app_settings(cfg: Config, bootstrap: str, embedded: bool) -> dict[str, Any]:
         consumer_auto_offset_reset="earliest",
         producer_compression_type=None if k.compression == "none" else k.compression,
         **extra)
+
+
+def faust_credentials(sec: KafkaSecurity) -> faust.types.auth.CredentialsT | None:
+    """``kafka.security`` as Faust's broker_credentials. Faust turns them back into the
+    same aiokafka arguments (faust/transport/drivers/aiokafka.py,
+    credentials_to_aiokafka_auth) for every client it makes: the group consumer, the
+    client-only consumer, the producer, and topic creation, which uses those clients'
+    connections. SASLCredentials means SASL_SSL when given a context, SASL_PLAINTEXT
+    without one."""
+    if sec.protocol == "PLAINTEXT":
+        return None
+    ctx = ssl_context(sec.tls) if sec.uses_tls else None
+    if sec.sasl is None:
+        return faust.SSLCredentials(ctx)
+    return faust.SASLCredentials(username=sec.sasl.username, password=read_password(sec.sasl),
+                                 ssl_context=ctx, mechanism=sec.sasl.mechanism)
 
 
 def follow_assignment(app: faust.App, pipelines: Pipelines, topic: str) -> None:

@@ -10,16 +10,19 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.errors import OffsetOutOfRangeError
 
 from yujing import clock
+from yujing.connectors.kafka import PLAINTEXT, consumer
+from yujing.kafka_settings import KafkaSecurity
 
 log = logging.getLogger("yujing.state")
 
 
 async def read_partition(bootstrap: str, topic: str, partition: int, start: int,
-                         until: int | None, timeout_s: float = 120.0
+                         until: int | None, timeout_s: float = 120.0,
+                         security: KafkaSecurity = PLAINTEXT
                          ) -> AsyncIterator[tuple[int, bytes | None]]:
     """(offset, value) of the records [start, until) of ``topic[partition]`` (``until``
     None: to the end the broker reports), for at most ``timeout_s``.
@@ -28,10 +31,10 @@ async def read_partition(bootstrap: str, topic: str, partition: int, start: int,
     (``contextlib.aclosing``) if it stops early, so the consumer is stopped.
     """
     tp = TopicPartition(topic, partition)
-    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
-                         enable_auto_commit=False, auto_offset_reset="none",
-                         max_partition_fetch_bytes=16 << 20, fetch_max_bytes=64 << 20,
-                         fetch_max_wait_ms=50)  # an empty fetch (the end) answers fast
+    c = consumer(bootstrap, security=security, group_id=None,
+                 enable_auto_commit=False, auto_offset_reset="none",
+                 max_partition_fetch_bytes=16 << 20, fetch_max_bytes=64 << 20,
+                 fetch_max_wait_ms=50)  # an empty fetch (the end) answers fast
     await c.start()
     deadline = clock.monotonic() + timeout_s
     last = start - 1

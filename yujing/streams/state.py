@@ -41,7 +41,9 @@ from aiokafka.errors import OffsetOutOfRangeError
 
 from yujing import clock
 from yujing.alerts.lifecycle import RuleMeta
+from yujing.connectors.kafka import PLAINTEXT
 from yujing.envelope import Columns, decode, partition_for
+from yujing.kafka_settings import KafkaSecurity
 from yujing.pipeline import Outcome, Pipeline
 from yujing.rules import nodata
 from yujing.rules.localtime import DEFAULT_ZONE
@@ -85,12 +87,14 @@ class Pipelines:
                  partitions: int, table: Any, bootstrap: str, topic: str, emit: Emit,
                  flush: Callable[[], Awaitable[None]], interval_s: float,
                  now_ms: Callable[[], int], reader: Reader | None = None,
-                 monotonic: Callable[[], float] = clock.monotonic, tz: str = DEFAULT_ZONE) -> None:
+                 monotonic: Callable[[], float] = clock.monotonic, tz: str = DEFAULT_ZONE,
+                 security: KafkaSecurity = PLAINTEXT) -> None:
         self.rules, self.registry, self.lateness_ms = rules, registry, lateness_ms
         self.models, self.partitions = models, partitions
         self.table, self.bootstrap, self.topic = table, bootstrap, topic
         self.emit, self.flush, self.interval_s, self.now_ms = emit, flush, interval_s, now_ms
-        self.read = reader or functools.partial(read_partition, bootstrap, topic)
+        self.read = reader or functools.partial(read_partition, bootstrap, topic,
+                                                security=security)
         self.monotonic = monotonic
         self.tz = tz  # hour() and month() in rules
         self.meta = {r.id: RuleMeta(r.name, r.hazard) for r in rules}
