@@ -10,6 +10,7 @@ with a fake clock, so "escalation proceeds" and "acknowledged once" are the book
 from __future__ import annotations
 
 import re
+from urllib.parse import urljoin
 
 import msgspec
 import pytest
@@ -60,6 +61,7 @@ class World:
         self.sent = list(self.book.on_event(0, ev, T).dispatch)
         [self.warning] = self.book.store.incidents.values()
         self.bus = MemoryBus()
+        self.links: dict[str, str] = {}
 
     async def serve(self) -> TestClient:
         cfg = Config.model_validate({"console": {"link_secret": SECRET},
@@ -73,8 +75,12 @@ class World:
         return client
 
     def link(self, person: str = "b1") -> str:
-        return "/v1/ack/" + sign(SECRET.encode(), "ack", person, [self.warning.incident],
-                                 clock.now_ms() + 60 * MIN)   # the API checks the real clock
+        """The link of the message to ``person`` (signed once: the same link every call)."""
+        if person not in self.links:
+            self.links[person] = "/v1/ack/" + sign(
+                SECRET.encode(), "ack", person, [self.warning.incident],
+                clock.now_ms() + 60 * MIN)          # the API checks the real clock
+        return self.links[person]
 
     def apply_commands(self) -> None:
         """The commands the console sent, applied by the book in order (as the worker would)."""
@@ -104,7 +110,7 @@ async def test_opening_the_link_shows_a_confirmation_page_and_changes_nothing(wo
     assert page.index("确认") < page.index("Acknowledge")
     assert world.warning.incident in page and "b1" in page
     form = re.search(r'<form method="post" action="([^"]+)"', page)
-    assert form and form.group(1) == world.link()
+    assert form and urljoin(world.link(), form.group(1)) == world.link()   # posts to itself
     assert "<button" in page and "已确认" not in page
     assert r.headers.get("Cache-Control") == "no-store"
     assert r.headers.get("Referrer-Policy") == "no-referrer"    # the token stays off other sites

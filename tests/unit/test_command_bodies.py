@@ -39,12 +39,24 @@ json_values = st.recursive(
 keys = st.sampled_from(["note", "text", "reason", "matchers", "weekly", "duration", "starts_ms",
                         "ends_ms", "incident", "id", "x"])
 likely_objects = st.dictionaries(keys, json_values, max_size=6)
+# near-valid silences: each field right or wrong in one of the ways a client gets it wrong
+near_silences = st.fixed_dictionaries({}, optional={
+    "matchers": st.lists(st.sampled_from(["town=虎门镇", "grade=~orange|red", "rule=~(.*.*)*X",
+                                          r"rule=~(a)\1", "nolabel=1", "town", ""]), max_size=4),
+    "duration": st.sampled_from(["2h", "7d", "8d", "0s", "-1h", "abc", "1e9d", ""]),
+    "starts_ms": st.sampled_from([NOW, NOW - 3_600_000, NOW + 86_400_000 * 40, -1, 2**63, 1.5]),
+    "ends_ms": st.sampled_from([NOW + 3_600_000, NOW - 1, 10**20, True]),
+    "reason": st.text(max_size=LIMITS.reason_max + 5),
+    "weekly": st.lists(st.sampled_from(["sat 02:00-04:00", "xyz", "mon 25:00-26:00"]), max_size=8),
+    "incident": st.sampled_from(["441900-20250601080000-0001", "x" * 100]),
+    "note": st.text(max_size=LIMITS.note_max + 5)})
 bodies = st.one_of(
     st.binary(max_size=200),
     json_values.map(lambda v: json.dumps(v).encode()),
     likely_objects.map(lambda v: json.dumps(v).encode()),
-    st.integers(1, 5000).map(lambda n: b"[" * n + b"]" * n),          # deep nesting
-    st.integers(1, 5000).map(lambda n: b'{"a":' * n + b"1" + b"}" * n),
+    near_silences.map(lambda v: json.dumps(v).encode()),
+    st.integers(1, 3000).map(lambda n: b"[" * n + b"]" * n),          # deep nesting
+    st.integers(1, 3000).map(lambda n: b'{"a":' * n + b"1" + b"}" * n),
 )
 
 
@@ -56,7 +68,7 @@ def decoded_or_refused(fn, *args):
         return None
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(raw=bodies, action=st.sampled_from(["ack", "note", "clear"]))
 def test_command_text_decodes_or_refuses(raw, action):
     text = decoded_or_refused(command_text, raw, action, LIMITS)
@@ -66,7 +78,7 @@ def test_command_text_decodes_or_refuses(raw, action):
         assert text or action == "ack"                         # note and clear need a text
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(raw=bodies)
 def test_silence_request_decodes_or_refuses(raw):
     req = decoded_or_refused(silence_request, raw, LIMITS, NOW)
@@ -77,7 +89,7 @@ def test_silence_request_decodes_or_refuses(raw):
         assert len(req.matchers) <= LIMITS.matchers_max
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(raw=bodies)
 def test_expire_reason_decodes_or_refuses(raw):
     reason = decoded_or_refused(expire_reason, raw, LIMITS)

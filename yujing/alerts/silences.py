@@ -154,7 +154,7 @@ def describe(s: Silence) -> str:
     if s.weekly:
         names = {v: k for k, v in DAYS.items()}
         when = " weekly " + "; ".join(
-            f"{','.join(names[d] for d in w.days)} {w.start}-{w.end}" for w in s.weekly)
+            f"{','.join(names.get(d, str(d)) for d in w.days)} {w.start}-{w.end}" for w in s.weekly)
     return f"silence {s.id} [{what}]{when} by {s.created_by}: {s.reason}"
 
 
