@@ -190,3 +190,11 @@ async def test_a_body_over_the_byte_limit_is_413(api):
                                json.dumps({"note": "x" * (LIMITS.body_max + 10)}).encode())
     assert status == 413 and out.get("error")
     assert api.bus.sent == []
+
+
+def test_limits_are_checked_at_load():
+    with pytest.raises(ValueError, match="positive duration"):
+        CommandLimits(silence_max="0s")
+    with pytest.raises(ValueError):
+        CommandLimits(body_max=10)                             # below 1 KiB: nothing would fit
+    assert CommandLimits(silence_max="1d").silence_max.ms == 86_400_000

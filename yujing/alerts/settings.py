@@ -132,12 +132,12 @@ class CommandLimits(_Strict):
     silence_ahead: Duration = Field(Duration("30d"), description="how far ahead a silence may "
                                     "be scheduled to start")
 
-    @model_validator(mode="after")
-    def _positive(self) -> CommandLimits:
-        for name in ("silence_max", "silence_ahead"):
-            if getattr(self, name).ms <= 0:
-                raise ValueError(f"alerts.commands.{name} must be longer than 0s, e.g. 7d")
-        return self
+    @field_validator("silence_max", "silence_ahead")
+    @classmethod
+    def _positive(cls, v: Duration) -> Duration:
+        if v.ms <= 0:
+            raise ValueError(f"{v} is no time at all: give a positive duration, e.g. 7d")
+        return v
 
 
 class AlertsSettings(_Strict):
