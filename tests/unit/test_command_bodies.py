@@ -108,6 +108,15 @@ def test_texts_are_bounded_by_config():
         expire_reason(b'{"reason": "123456"}', small)
 
 
+@pytest.mark.parametrize("text", ["\u001b[31mred", "a\u0000b", "\u0007", "x\u009bq"])
+def test_control_characters_are_refused_line_breaks_kept(text):
+    raw = json.dumps({"note": text}).encode()
+    with pytest.raises(BodyError, match="control character"):
+        command_text(raw, "ack", LIMITS)
+    assert command_text(json.dumps({"note": "第一行\n第二行\tx"}).encode(), "ack",
+                        LIMITS) == "第一行\n第二行\tx"
+
+
 # --- the API answers 400 with a reason ------------------------------------------------------
 
 MALFORMED = [b"not json", b"[1, 2]", b'"text"', b"3", b"null", b"{", b"\xff\xfe",

@@ -9,6 +9,7 @@ times outside the bounds a silence may have. Pure: the time is passed in.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 import msgspec
@@ -71,10 +72,12 @@ def _bounded(text: str, limit: int, what: str, key: str) -> str:
     if len(text) > limit:
         raise BodyError(f"{what}过长 / {key} is {len(text)} characters long: at most {limit} "
                         "(alerts.commands)")
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        raise BodyError(f"{key}: not valid Unicode text (a lone surrogate)") from None
+    bad = next((ch for ch in text if ch not in "\n\r\t" and unicodedata.category(ch) == "Cc"),
+               None)
+    if bad is not None:
+        # terminal escapes would reach the CLI's listing, NULs the sinks: text only
+        raise BodyError(f"{what}含控制字符 / {key} holds the control character U+{ord(bad):04X}: "
+                        "plain text and line breaks only")
     return text
 
 
