@@ -78,7 +78,8 @@ async def show(request: web.Request) -> web.Response:
     if isinstance(claim, web.Response):
         return claim
     c = console_of(request)
-    who = html.escape(f"{name_of(c, claim.p)} ({claim.p})")
+    name = name_of(c, claim.p)
+    who = html.escape(f"{name} ({claim.p})" if name != claim.p else claim.p)
     rows = "".join(_row(c, iid) for iid in claim.i)
     action = html.escape(request.match_info["token"], quote=True)   # this same URL, relative
     return _page("确认预警 / Acknowledge warnings",
@@ -119,8 +120,9 @@ async def confirm(request: web.Request) -> web.Response:
                              incident=iid, text="acknowledged with the link in the message",
                              at=clock.now_ms()), w.partition)
         done.append(iid)
-    body = f"<p>{html.escape(claim.p)}: {len(done)} 条预警已确认，升级呼叫停止。<br>" + "<br>".join(
-        html.escape(i) for i in done) + "</p>"
+    body = (f"<p>{html.escape(name_of(c, claim.p))}：{len(done)} 条预警已确认，升级呼叫停止。<br>"
+            f"<small>{len(done)} acknowledged; escalation stops.</small></p><p>"
+            + "<br>".join(html.escape(i) for i in done) + "</p>")
     if missing:
         body += "<p>未找到 / unknown: " + ", ".join(html.escape(i) for i in missing) + "</p>"
     return _page("已确认 / acknowledged", body)
