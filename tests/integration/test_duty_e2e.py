@@ -100,6 +100,9 @@ async def test_fallback_escalation_signed_link_cli_cap_and_silence(hooks, smtp, 
 
         # B acknowledges with one click: escalation stops, the leader is never paged
         status, page = await get(http, link, token=None)   # no login: the link is the key
+        assert status == 200 and "确认 / Acknowledge" in page   # opening it only asks
+        async with http.post(link) as resp:                  # the page's button
+            status, page = resp.status, await resp.text()
         assert status == 200 and "已确认" in page
         status, _ = await get(http, f"{r.http}/v1/warnings", token=None)
         assert status == 401                                 # timelines need a token

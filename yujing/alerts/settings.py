@@ -117,6 +117,32 @@ class DeliverySettings(_Strict):
     concurrency: int = Field(32, ge=1, le=1000, description="deliveries in flight per worker")
 
 
+class CommandLimits(_Strict):
+    """Bounds on what a person may send as a duty command (/v1 API, CLI, console).
+
+    A body is read whole before it is decoded, so it is capped in bytes; the texts end
+    up on timelines, in messages and in the audit trail, so they are capped in characters.
+    """
+
+    body_max: int = Field(65_536, ge=1_024, le=4_194_304, description="bytes of one command's "
+                          "JSON body; more is refused with 413")
+    note_max: int = Field(2_000, ge=1, le=100_000, description="characters of a note (ack or note)")
+    reason_max: int = Field(500, ge=1, le=100_000, description="characters of a clear's, a "
+                            "silence's or an expiry's reason")
+    matchers_max: int = Field(20, ge=1, le=1_000, description="matchers of one silence")
+    silence_max: Duration = Field(Duration("7d"), description="the longest a silence may last; "
+                                  "a longer maintenance is a new silence, seen again by its author")
+    silence_ahead: Duration = Field(Duration("30d"), description="how far ahead a silence may "
+                                    "be scheduled to start")
+
+    @field_validator("silence_max", "silence_ahead")
+    @classmethod
+    def _positive(cls, v: Duration) -> Duration:
+        if v.ms <= 0:
+            raise ValueError(f"{v} is no time at all: give a positive duration, e.g. 7d")
+        return v
+
+
 class AlertsSettings(_Strict):
     roster: Path | None = Field(None, description="duty roster YAML; null sends every message "
                                                   "to the notify: URLs")
@@ -137,6 +163,7 @@ class AlertsSettings(_Strict):
     silence_reminder: Duration = Field(Duration("30m"), description="remind a silence's creator this long "
                                                      "before it ends")
     retention: Duration = Field(Duration("7d"), description="cleared incidents are kept this long")
+    commands: CommandLimits = CommandLimits()
 
     @field_validator("escalation")
     @classmethod

@@ -5,9 +5,14 @@ An aiohttp sub-application mounted at ``/v1`` on the gateway's HTTP server:
 - ``GET  /v1/warnings[?state=open|all]``, ``GET /v1/warnings/{id}`` (with timeline)
 - ``POST /v1/warnings/{id}/ack|note|clear`` — ``Authorization: Bearer <token>``
   (``console.tokens``: one token per person; the person is the actor on the timeline)
-- ``GET  /v1/ack/{token}`` — the signed, expiring link in a message: acknowledges
-  in one click, no login
-- ``GET|POST /v1/silences``, ``POST /v1/silences/{id}/expire``
+- ``GET  /v1/ack/{token}`` — the signed, expiring link in a message: a confirmation
+  page, no login; its button's ``POST /v1/ack/{token}`` acknowledges (``acklink.py``)
+- ``GET|POST /v1/silences``, ``POST /v1/silences/{id}/expire``: the server makes
+  silence ids; a body naming an ``id`` replaces that silence, which (like expiring
+  it) only its creator or a console admin / duty-room member may do
+
+Every body is decoded by ``bodies.py``: a malformed one is a 400 with the reason,
+and the limits (sizes, texts, a silence's length) are ``alerts.commands``.
 - ``GET  /v1/cap/{id}.xml``, ``GET /v1/cap/feed.xml`` (Atom)
 
 The same read model (``state.py``) serves the web console at ``/console``
@@ -24,7 +29,9 @@ moment later.
 
 from __future__ import annotations
 
-import html
+import json
+import logging
+import secrets
 import uuid
 
 from aiohttp import web
@@ -32,13 +39,17 @@ from aiohttp import web
 from yujing import clock
 from yujing.alerts.cap import render_cap, render_feed
 from yujing.alerts.records import Command, Matcher, Silence, State, Warning
-from yujing.alerts.signing import TokenError, verify
+from yujing.alerts.settings import CommandLimits
 from yujing.alerts.silences import add as _check_silence
-from yujing.alerts.silences import describe, is_active, parse_matcher, parse_weekly
+from yujing.alerts.silences import describe, is_active
 from yujing.clock import local_time
+from yujing.console import acklink
+from yujing.console.bodies import BodyError, command_text, expire_reason, silence_request
+from yujing.console.rights import Verdict
 from yujing.console.session import CONSOLE_KEY, console_of, need_user
 from yujing.console.state import Console, warning_dict
-from yujing.durations import parse_duration_ms
+
+log = logging.getLogger("yujing.console")
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -84,15 +95,11 @@ async def command(request: web.Request) -> web.Response:
     verdict = c.may_act(who, w)
     if not verdict.ok:
         return _error(403, verdict.why)
+    limits = c.cfg.alerts.commands
     try:
-        body = await request.json() if request.can_read_body else {}
-    except ValueError:
-        return _error(400, "the body must be JSON, e.g. {\"note\": \"on my way\"}")
-    text = str(body.get("note") or body.get("text") or body.get("reason") or "")
-    if action == "clear" and not text:
-        return _error(400, "a manual clear (销警) needs a reason: {\"reason\": \"...\"}")
-    if action == "note" and not text:
-        return _error(400, "a note needs text: {\"text\": \"...\"}")
+        text = command_text(await _read(request, limits), action, limits)
+    except BodyError as exc:
+        return _error(400, str(exc))
     cmd = Command(action, id=uuid.uuid4().hex, actor=who, incident=iid, text=text,
                   at=clock.now_ms())
     await c.send(cmd, w.partition)
@@ -100,38 +107,22 @@ async def command(request: web.Request) -> web.Response:
                              status=202)
 
 
-def _page(title: str, body: str, status: int = 200) -> web.Response:
-    return web.Response(text=f"<!doctype html><meta charset=utf-8><meta name=viewport "
-                             f"content='width=device-width'><title>{html.escape(title)}</title>"
-                             f"<h1>{html.escape(title)}</h1><p>{body}</p>",
-                        content_type="text/html", status=status)
+async def _read(request: web.Request, limits: CommandLimits) -> bytes:
+    """The whole body, at most ``alerts.commands.body_max`` bytes (413 beyond)."""
+    raw = await request.read() if request.can_read_body else b""
+    if len(raw) > limits.body_max:
+        raise web.HTTPRequestEntityTooLarge(
+            max_size=limits.body_max, actual_size=len(raw), content_type="application/json",
+            text=json.dumps({"error": f"请求体过大 / the body is {len(raw)} bytes: at most "
+                                      f"{limits.body_max} (alerts.commands.body_max)"}))
+    return raw
 
 
-async def ack_link(request: web.Request) -> web.Response:
-    c = console_of(request)
-    if c.secret is None:
-        return _page("链接不可用 / link disabled", "no link secret is configured", 503)
+def _when(ms: int, zone: str) -> str:
     try:
-        claim = verify(c.secret, request.match_info["token"], clock.now_ms())
-    except TokenError as exc:
-        return _page("链接无效 / link refused", html.escape(str(exc)), 403)
-    if claim.a != "ack":
-        return _page("链接无效 / link refused", "this link does not acknowledge", 403)
-    done, missing = [], []
-    for iid in claim.i:
-        w = c.incidents.get(iid)
-        if w is None:
-            missing.append(iid)
-            continue
-        await c.send(Command("ack", id=f"link:{iid}:{claim.p}:{claim.e}", actor=claim.p,
-                             incident=iid, text="acknowledged with the link in the message",
-                             at=clock.now_ms()), w.partition)
-        done.append(iid)
-    body = f"{html.escape(claim.p)}: {len(done)} 条预警已确认，升级呼叫停止。" + "<br>".join(
-        html.escape(i) for i in done)
-    if missing:
-        body += "<br>未找到 / unknown: " + ", ".join(html.escape(i) for i in missing)
-    return _page("已确认 / acknowledged", body)
+        return local_time(ms, zone)
+    except (OverflowError, ValueError, OSError):
+        return str(ms)      # beyond the calendar: the number as stored
 
 
 def _silence_view(s: Silence, now_ms: int, zone: str) -> dict:
@@ -139,12 +130,26 @@ def _silence_view(s: Silence, now_ms: int, zone: str) -> dict:
                                                    "waiting")
     names = {0: "mon", 1: "tue", 2: "wed", 3: "thu", 4: "fri", 5: "sat", 6: "sun"}
     return {"id": s.id, "state": state, "matchers": [str(m) for m in s.matchers],
-            "starts": local_time(s.starts_ms, zone), "ends": local_time(s.ends_ms, zone),
+            "starts": _when(s.starts_ms, zone), "ends": _when(s.ends_ms, zone),
             "starts_ms": s.starts_ms, "ends_ms": s.ends_ms,
-            "weekly": [f"{','.join(names[d] for d in w.days)} {w.start}-{w.end}" for w in s.weekly],
+            "weekly": [f"{','.join(names.get(d, str(d)) for d in w.days)} {w.start}-{w.end}"
+                       for w in s.weekly],
             "created_by": s.created_by, "reason": s.reason, "describe": describe(s),
-            "audit": [{"at": local_time(a.at, zone), "actor": a.actor, "action": a.action,
+            "audit": [{"at": _when(a.at, zone), "actor": a.actor, "action": a.action,
                        "reason": a.reason} for a in s.audit]}
+
+
+def _any_silence_view(s: Silence, now_ms: int, zone: str) -> dict:
+    """The view of a stored silence, whatever it holds: a silence written by an older
+    version or by hand must not turn the list into a 500 for everyone."""
+    try:
+        return _silence_view(s, now_ms, zone)
+    except (ValueError, OverflowError, OSError, KeyError) as exc:
+        log.warning("console: silence %r shown as stored (%s)", s.id, exc)
+        return {"id": s.id, "state": "invalid", "matchers": [str(m) for m in s.matchers],
+                "starts": str(s.starts_ms), "ends": str(s.ends_ms), "starts_ms": s.starts_ms,
+                "ends_ms": s.ends_ms, "weekly": [], "created_by": s.created_by,
+                "reason": s.reason, "describe": f"silence {s.id}: {exc}", "audit": []}
 
 
 async def list_silences(request: web.Request) -> web.Response:
@@ -152,45 +157,54 @@ async def list_silences(request: web.Request) -> web.Response:
     need_user(request)
     now = clock.now_ms()
     show_all = request.query.get("all") in ("1", "true")
-    out = [_silence_view(s, now, c.cfg.timezone) for s in c.silences.values()
+    out = [_any_silence_view(s, now, c.cfg.timezone) for s in c.silences.values()
            if show_all or s.ends_ms > now]
     return web.json_response(sorted(out, key=lambda s: s["starts_ms"]))
+
+
+def _may_change(c: Console, who: str, s: Silence) -> Verdict:
+    """Only a silence's creator, a console admin or the duty room replaces or expires it."""
+    if s.created_by == who:
+        return Verdict(True, f"{who} made silence {s.id}")
+    v = c.rights.acts_on_all(who)
+    if v.ok:
+        return v
+    return Verdict(False, f"silence {s.id} was made by {s.created_by}: only they, a console "
+                          f"admin or the duty room may change or expire it ({v.why})")
 
 
 async def add_silence(request: web.Request) -> web.Response:
     c = console_of(request)
     who = need_user(request)
+    limits, now = c.cfg.alerts.commands, clock.now_ms()
     try:
-        body = await request.json()
-        matchers = [parse_matcher(m) for m in body.get("matchers", [])]
-        iid = str(body.get("incident") or "")
-        if iid:
-            # a silence of one warning: its rule at its station, for whoever may act on it
-            w = c.incidents.get(iid)
-            if w is None:
-                return _error(404, f"unknown incident {iid!r}: GET /v1/warnings lists them")
-            verdict = c.may_act(who, w)
-            matchers = [Matcher("rule", "=", w.rule), Matcher("station", "=", w.station)]
-        else:
-            verdict = c.rights.acts_on_all(who)
-        if not verdict.ok:
-            return _error(403, f"{verdict.why}; a silence of one warning (\"incident\": id) "
-                               "needs rights on that warning only")
-        weekly = [parse_weekly(w) for w in body.get("weekly", [])]
-        now = clock.now_ms()
-        starts = int(body.get("starts_ms") or now)
-        if body.get("ends_ms"):
-            ends = int(body["ends_ms"])
-        elif body.get("duration"):
-            ends = starts + parse_duration_ms(body["duration"])
-        else:
-            raise ValueError("say how long: \"duration\": \"2h\" or \"ends_ms\"")
-        reason = str(body.get("reason") or "")
-        if not reason:
-            raise ValueError("a silence needs a reason: who reads the list later must know why")
-        s = Silence(id=str(body.get("id") or uuid.uuid4().hex[:10]), matchers=matchers,
-                    starts_ms=starts, ends_ms=ends, created_by=who, reason=reason, weekly=weekly)
-        _check_silence(None, s, who, now)   # the book checks again; fail fast here
+        req = silence_request(await _read(request, limits), limits, now)
+    except BodyError as exc:
+        return _error(400, str(exc))
+    existing = c.silences.get(req.id) if req.id else None
+    if req.id and existing is None:
+        return _error(400, f"unknown silence id {req.id!r}: ids are made by the server; leave "
+                           "\"id\" out to add a silence, or name one from GET /v1/silences to "
+                           "replace it")
+    if existing is not None and not (v := _may_change(c, who, existing)).ok:
+        return _error(403, v.why)
+    matchers = req.matchers
+    if req.incident:
+        # a silence of one warning: its rule at its station, for whoever may act on it
+        w = c.incidents.get(req.incident)
+        if w is None:
+            return _error(404, f"unknown incident {req.incident!r}: GET /v1/warnings lists them")
+        verdict = c.may_act(who, w)
+        matchers = [Matcher("rule", "=", w.rule), Matcher("station", "=", w.station)]
+    else:
+        verdict = c.rights.acts_on_all(who)
+    if not verdict.ok:
+        return _error(403, f"{verdict.why}; a silence of one warning (\"incident\": id) "
+                           "needs rights on that warning only")
+    s = Silence(id=req.id or secrets.token_hex(8), matchers=matchers, starts_ms=req.starts_ms,
+                ends_ms=req.ends_ms, created_by=who, reason=req.reason, weekly=req.weekly)
+    try:
+        _check_silence(existing, s, who, now)   # the book checks again; fail fast here
     except ValueError as exc:
         return _error(400, str(exc))
     cmd = Command("silence_add", id=uuid.uuid4().hex, actor=who, silence=s, at=now)
@@ -205,12 +219,16 @@ async def expire_silence(request: web.Request) -> web.Response:
     sid = request.match_info["id"]
     if sid not in c.silences:
         return _error(404, f"unknown silence {sid!r}: GET /v1/silences lists them")
-    verdict = c.rights.acts_on_all(who)
-    if not verdict.ok and c.silences[sid].created_by != who:
-        return _error(403, f"{verdict.why}, nor the silence's creator")
-    body = await request.json() if request.can_read_body else {}
+    verdict = _may_change(c, who, c.silences[sid])
+    if not verdict.ok:
+        return _error(403, verdict.why)
+    limits = c.cfg.alerts.commands
+    try:
+        reason = expire_reason(await _read(request, limits), limits)
+    except BodyError as exc:
+        return _error(400, str(exc))
     cmd = Command("silence_expire", id=uuid.uuid4().hex, actor=who, silence_id=sid,
-                  text=str(body.get("reason") or "expired"), at=clock.now_ms())
+                  text=reason, at=clock.now_ms())
     for p in range(c.cfg.kafka.partitions):
         await c.send(cmd, p)
     return web.json_response({"id": sid, "expiring": True}, status=202)
@@ -253,7 +271,8 @@ def make_console(console: Console) -> web.Application:
     r.add_get("/warnings", list_warnings)
     r.add_get("/warnings/{id}", get_warning)
     r.add_post(r"/warnings/{id}/{action:ack|note|clear}", command)
-    r.add_get("/ack/{token}", ack_link)
+    r.add_get("/ack/{token}", acklink.show)       # a confirmation page: link scanners open it
+    r.add_post("/ack/{token}", acklink.confirm)
     r.add_get("/silences", list_silences)
     r.add_post("/silences", add_silence)
     r.add_post("/silences/{id}/expire", expire_silence)
