@@ -19,8 +19,9 @@ import time
 
 import aiohttp
 
-from tests.support.duty import SECRET, TOKENS, alert_config, write_roster
+from tests.support.duty import HASHED, SECRET, TOKENS, alert_config, write_roster
 from tests.support.readings import rain
+from yujing.alerts.settings import person_hash
 from yujing.alerts.signing import sign
 
 HOUR = 3_600_000
@@ -76,7 +77,7 @@ async def test_commands_and_the_ack_link_against_the_running_server(hooks, smtp,
                                                                     tmp_path):
     roster = write_roster(tmp_path, hooks, smtp)
     cfg = alert_config(roster, 0)
-    cfg["console"]["tokens"] = {**TOKENS, "x1": X1}
+    cfg["console"]["tokens"] = {**HASHED, "x1": person_hash(X1)}
     r = run_factory(hooks.port, **cfg)
     start = int(time.time() * 1000) - 4 * HOUR
     async with aiohttp.ClientSession() as http:

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from tests.unit.test_console_bus import MemoryBus, warning
 from yujing.alerts.records import Matcher, Silence
-from yujing.alerts.settings import CommandLimits
+from yujing.alerts.settings import CommandLimits, person_hash
 from yujing.config import Config
 from yujing.console.bodies import BodyError, command_text, expire_reason, silence_request
 from yujing.console.state import Console
@@ -149,7 +149,7 @@ MALFORMED = [b"not json", b"[1, 2]", b'"text"', b"3", b"null", b"{", b"\xff\xfe"
 @pytest.fixture
 async def api():
     bus = MemoryBus()
-    cfg = Config.model_validate({"console": {"tokens": {"zhang.wei": TOKEN}},
+    cfg = Config.model_validate({"console": {"tokens": {"zhang.wei": person_hash(TOKEN)}},
                                  "alerts": {"commands": {"note_max": 100, "reason_max": 50}},
                                  "worker": {"rules_dir": "/nonexistent/rules"}})
     app = web.Application()

@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from tests.unit.test_console_bus import MemoryBus
 from yujing import clock
 from yujing.alerts.records import Audit, Command, Matcher, Silence, State, Warning
+from yujing.alerts.settings import person_hash
 from yujing.config import Config
 from yujing.console.state import Console
 from yujing.console.web import mount_console
@@ -35,7 +36,7 @@ class Rig:
     def __init__(self, **alerts) -> None:
         self.bus = MemoryBus()
         self.cfg = Config.model_validate({
-            "console": {"tokens": TOKENS},
+            "console": {"tokens": {p: person_hash(t) for p, t in TOKENS.items()}},
             "alerts": {"roster": str(ROOT / "roster.yaml"), **alerts},
             "worker": {"rules_dir": "/nonexistent/rules"}})
 
