@@ -10,15 +10,29 @@ import logging
 from typing import Any
 
 from yujing.models.registry import ModelRegistry
+from yujing.models.signing import NO_KEY_FIX, resolve_key
 
 log = logging.getLogger(__name__)
 
 
 class ModelsView:
-    """Anomaly models by name for the engine: the newest good version in the registry."""
+    """Anomaly models by name for the engine: the newest good version in the registry.
 
-    def __init__(self, root: Any) -> None:
-        self.registry = ModelRegistry(root)
+    Only versions signed with the operator's key load (``key_file``, else the environment:
+    yujing.models.signing). Without a usable key the worker still runs, says so once, and
+    every rule's anomaly() has no model, rather than trusting an unsigned folder."""
+
+    def __init__(self, root: Any, key_file: Any | None = None) -> None:
+        try:
+            key = resolve_key(key_file)
+        except Exception as exc:
+            log.error("anomaly models in %s: none will load: %s", root, exc)
+            key = None
+        else:
+            if key is None:
+                log.error("anomaly models in %s: none will load: no signing key: %s", root,
+                          NO_KEY_FIX)
+        self.registry = ModelRegistry(root, key)
         self._missing: set[str] = set()
 
     def get(self, name: str) -> Any | None:
