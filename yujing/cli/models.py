@@ -229,19 +229,6 @@ def _print_tables(rows: list[dict], corpus: list, files: bool, settings: str) ->
         console.print(ft)
 
 
-@app.command("keygen")
-def keygen_cmd(file: Annotated[Path, typer.Argument(help="the key file to create (mode 0600)")]
-               ) -> None:
-    """Create a model signing key: `models train --key-file` signs with it, workers
-    (worker.models_key_file) load only models signed with it. Keep it out of the registry."""
-    try:
-        key = new_key_file(file)
-    except ModelError as exc:
-        _fail(f"models keygen: {exc}")
-    typer.echo(f"wrote a new model signing key to {file} (mode 0600, key id {key.id}); "
-               f"point worker.models_key_file and `models train --key-file` at it")
-
-
 @app.command("list")
 def list_cmd(registry: Annotated[Path, typer.Argument(help="model registry folder")]) -> None:
     """Models in a registry with their newest version, detector, metric and training range
@@ -257,6 +244,19 @@ def list_cmd(registry: Annotated[Path, typer.Argument(help="model registry folde
                    f"{meta.get('kind')}\t{meta.get('metric')}\t{tr.get('rows')} rows\t"
                    f"schema {meta.get('schema', {}).get('hash')}\t"
                    f"{'signed' if 'signature' in meta else 'UNSIGNED: retrain'}")
+
+
+@app.command("keygen")
+def keygen_cmd(file: Annotated[Path, typer.Argument(help="the key file to create (mode 0600)")]
+               ) -> None:
+    """Create a model signing key: `models train --key-file` signs with it, workers
+    (worker.models_key_file) load only models signed with it. Keep it out of the registry."""
+    try:
+        key = new_key_file(file)
+    except ModelError as exc:
+        _fail(f"models keygen: {exc}")
+    typer.echo(f"wrote a new model signing key to {file} (mode 0600, key id {key.id}); "
+               f"point worker.models_key_file and `models train --key-file` at it")
 
 
 def _f(x: float, digits: int) -> str:
