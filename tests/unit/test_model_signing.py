@@ -326,3 +326,17 @@ def test_links_instead_of_files_are_refused(registry, tmp_path):
     with pytest.raises(ModelError, match="not a plain file"):
         worker.load("m", version.name)
     assert worker.reload_if_changed() == {} and worker.loaded["m"].version == "0001"
+
+
+def test_the_worker_view_preloads_the_models_its_rules_name(registry, tmp_path):
+    root, _ = registry
+    key_file = tmp_path / "k"
+    key_file.write_text(KEY_TEXT)
+    key_file.chmod(0o600)
+    named = Rule.model_validate({"id": "a", "name": "n", "hazard": "h",
+                                 "grades": {"yellow": "anomaly(model=m) >= 0.9"}})
+    off = Rule.model_validate({"id": "b", "name": "n", "hazard": "h", "enabled": False,
+                               "grades": {"yellow": "anomaly(model=gone) >= 0.9"}})
+    view = ModelsView(root, key_file, preload=[named, off])
+    assert set(view.registry.loaded) == {"m"}  # loaded before the engine asks
+    assert ModelsView(root, key_file).registry.loaded == {}

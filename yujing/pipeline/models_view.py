@@ -7,10 +7,13 @@ what counts as loadable), not with how readings flow through a pipeline.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from yujing.models.registry import ModelRegistry
 from yujing.models.signing import NO_KEY_FIX, resolve_key
+from yujing.rules.compiled import compile_rule
+from yujing.rules.schema import Rule
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +25,11 @@ class ModelsView:
     yujing.models.signing). Without a usable key the worker still runs, says so once, and
     every rule's anomaly() has no model, rather than trusting an unsigned folder."""
 
-    def __init__(self, root: Any, key_file: Any | None = None) -> None:
+    def __init__(self, root: Any, key_file: Any | None = None, preload: Iterable[Rule] = ()
+                 ) -> None:
+        """``preload``: load the models these rules name now, before a worker joins its
+        consumer group: a forest model takes seconds to load (bench/model_load.py), which
+        must not happen later on the event loop while partitions are assigned."""
         try:
             key = resolve_key(key_file)
         except Exception as exc:
@@ -34,6 +41,8 @@ class ModelsView:
                           NO_KEY_FIX)
         self.registry = ModelRegistry(root, key)
         self._missing: set[str] = set()
+        for name in sorted({n for r in preload if r.enabled for n in compile_rule(r).models}):
+            self.get(name)
 
     def get(self, name: str) -> Any | None:
         loaded = self.registry.loaded.get(name)
