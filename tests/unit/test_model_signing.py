@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import skops.io as sio
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from yujing.cli.app import app
@@ -340,3 +342,33 @@ def test_the_worker_view_preloads_the_models_its_rules_name(registry, tmp_path):
     view = ModelsView(root, key_file, preload=[named, off])
     assert set(view.registry.loaded) == {"m"}  # loaded before the engine asks
     assert ModelsView(root, key_file).registry.loaded == {}
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+                    | st.text(max_size=20),
+                    lambda inner: st.lists(inner, max_size=4)
+                    | st.dictionaries(st.text(max_size=10), inner, max_size=4), max_leaves=20)
+FIELDS = st.fixed_dictionaries({}, optional={
+    "format": JSON | st.just(2), "kind": JSON | st.sampled_from(["baseline", "spike"]),
+    "schema": JSON, "hyper": JSON, "sha256": JSON, "registry": JSON, "libraries": JSON,
+    "signature": JSON | st.fixed_dictionaries({"alg": st.just("hmac-sha256"),
+                                               "mac": st.text("0123456789abcdefé", max_size=64)})})
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(meta=FIELDS, signed=st.booleans(), payload=st.binary(max_size=200), raw=st.binary(max_size=60))
+def test_any_meta_or_payload_gives_a_model_error_and_nothing_else(tmp_path_factory, meta, signed,
+                                                                   payload, raw):
+    folder = tmp_path_factory.mktemp("fuzz")
+    (folder / "model.skops").write_bytes(payload)
+    if signed:  # the key holder signed nonsense: the later checks must still hold
+        meta = sign(dict(meta, sha256=hashlib.sha256(payload).hexdigest()), KEY)
+    (folder / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError):
+        load_model(folder, KEY)
+    (folder / "meta.json").write_bytes(raw)
+    with pytest.raises(ModelError):
+        load_model(folder, KEY)
+    (folder / "meta.json").write_text("[" * 100_000)
+    with pytest.raises(ModelError):
+        load_model(folder, KEY)

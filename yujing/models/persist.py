@@ -47,8 +47,9 @@ def read_meta(folder: Path) -> dict[str, Any]:
                       "`yujing models train`)")
     try:
         meta = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelError(f"{meta_path}: not valid JSON ({exc}): restore it or retrain") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise ModelError(f"{meta_path}: not valid JSON ({str(exc)[:200]}): restore it or "
+                         "retrain") from None
     if not isinstance(meta, dict):
         raise ModelError(f"{meta_path}: not a model's metadata: restore it or retrain")
     return meta
@@ -122,7 +123,7 @@ def load_model(path: str | Path, key: signing.ModelKey | None,
     data = codec.decode(payload, payload_path)
     try:
         det = cls(**dict(meta.get("hyper") or {}))
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, AttributeError) as exc:
         raise ModelError(f"{folder}: hyper-parameters this build does not take ({exc}): "
                          "retrain with `yujing models train`") from None
     det.metric = meta.get("metric")

@@ -36,6 +36,7 @@ FIELD = "signature"
 MIN_KEY = 32
 DOMAIN = b"yujing model meta v2\n"  # so the key signs nothing else by accident
 HEX = re.compile(r"[0-9a-f]{1,64}")
+MAC = re.compile(r"[0-9a-f]{64}")
 NO_KEY_FIX = (f"set worker.models_key_file (or --key-file for the CLI), ${ENV_KEY_FILE} or "
               f"${ENV_KEY}; create a key with `yujing models keygen FILE`")
 
@@ -132,7 +133,7 @@ def sign(meta: Mapping[str, Any], key: ModelKey) -> dict[str, Any]:
     """``meta`` with its signature under ``key`` (any earlier signature replaced)."""
     try:
         mac = _mac(meta, key)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise ModelError(f"model metadata cannot be signed ({exc})") from None
     return {**{k: v for k, v in meta.items() if k != FIELD},
             FIELD: {"alg": ALG, "key_id": key.id, "mac": mac}}
@@ -144,7 +145,7 @@ def verify(meta: Mapping[str, Any], key: ModelKey | None, where: Any) -> None:
         raise SignatureError(f"{where}: refused: no model signing key is configured, so no "
                              f"model can be checked: {NO_KEY_FIX}")
     sig = meta.get(FIELD)
-    if not isinstance(sig, dict) or not isinstance(sig.get("mac"), str):
+    if not isinstance(sig, dict) or not isinstance(sig.get("mac"), str) or not MAC.fullmatch(sig["mac"]):
         raise SignatureError(
             f"{where}: refused: not signed (a model trained before models were signed, or one "
             f"put there by hand); nothing of it was loaded. Retrain it with `yujing models "
@@ -154,7 +155,7 @@ def verify(meta: Mapping[str, Any], key: ModelKey | None, where: Any) -> None:
                              f"is not {ALG}; retrain with `yujing models train`")
     try:
         expect = _mac(meta, key)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         expect = ""
     if not expect or not hmac.compare_digest(expect, sig["mac"]):
         their = str(sig.get("key_id"))
