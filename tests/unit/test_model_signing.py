@@ -344,8 +344,8 @@ def test_the_worker_view_preloads_the_models_its_rules_name(registry, tmp_path):
     assert ModelsView(root, key_file).registry.loaded == {}
 
 
-JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
-                    | st.text(max_size=20),
+JSON = st.recursive(st.none() | st.booleans() | st.integers()
+                    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
                     lambda inner: st.lists(inner, max_size=4)
                     | st.dictionaries(st.text(max_size=10), inner, max_size=4), max_leaves=20)
 FIELDS = st.fixed_dictionaries({}, optional={
