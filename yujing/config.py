@@ -219,6 +219,9 @@ class WorkerConfig(_Strict):
     models_dir: Path | None = Field(None, description="anomaly model registry for anomaly() in "
                                                       "rules; checked for new versions on a timer")
     models_reload_s: float = Field(30.0, gt=0)
+    models_key_file: Path | None = Field(None, description="the key model versions must be "
+                                         "signed with (`yujing models keygen FILE`, mode 0600); "
+                                         "null: $YUJING_MODELS_KEY_FILE or $YUJING_MODELS_KEY")
     checkpoint_interval: Duration = Field(
         Duration("5m"), description="at most how often each partition's window and warning state is "
                            "checkpointed; a restart re-processes the readings since then")
@@ -315,7 +318,7 @@ class Config(_Strict):
                                          for k in ("ca_file", "cert_file", "key_file")})
         return self.model_copy(update={"worker": w.model_copy(update={
             "rules_dir": fix(w.rules_dir), "registry": fix(w.registry), "data_dir": fix(w.data_dir),
-            "models_dir": fix(w.models_dir)}),
+            "models_dir": fix(w.models_dir), "models_key_file": fix(w.models_key_file)}),
             "http": self.http.model_copy(update={"tokens_file": fix(self.http.tokens_file)}),
             "mqtt": self.mqtt.model_copy(update={"tls": tls}),
             "kafka": self.kafka.model_copy(update={"home": fix(self.kafka.home),

@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 TREE = {
     "run": None, "demo": None, "gateway": None, "worker": None, "mqtt-broker": None,
     "backtest": None, "sink": None, "ack": None, "note": None, "clear": None,
-    "config": ["check"], "rules": ["check", "test"], "models": ["train", "evaluate", "list"],
+    "config": ["check"], "rules": ["check", "test"],
+    "models": ["train", "evaluate", "list", "keygen"],
     "deadletter": ["tail"], "topics": ["check", "apply"], "token": ["new", "hash"],
     "roster": ["show", "check"],
     "silence": ["add", "list", "expire"],

@@ -8,11 +8,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from yujing.models import KINDS, ChecksumError, ModelError, SchemaError, load_model, make_detector
+from yujing.models import (
+    KINDS,
+    ChecksumError,
+    ModelError,
+    ModelKey,
+    SchemaError,
+    load_model,
+    make_detector,
+)
 from yujing.models.scoring import score_series
+from yujing.models.signing import sign
 
 STEP = 300_000  # 5 minutes
 T0 = 1_735_660_800_000  # 2025-01-01T00:00:00Z
+KEY = ModelKey.from_text("contract-test-key-" + "0" * 32, "test")
 
 
 def series(n: int, seed: int, level: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
@@ -83,8 +93,8 @@ def test_same_seed_same_scores(kind, history, models, probe):
 
 @KIND
 def test_save_load_round_trip_gives_identical_scores(kind, models, probe, tmp_path):
-    models[kind].save(tmp_path / kind)
-    back = load_model(tmp_path / kind)
+    models[kind].save(tmp_path / kind, KEY)
+    back = load_model(tmp_path / kind, KEY)
     assert type(back) is type(models[kind])
     for station in ("gauge-1", "gauge-2", "never-seen"):
         assert np.array_equal(score_series(back, *probe, station=station),
@@ -142,27 +152,28 @@ def test_missing_values_score_zero_and_do_not_poison_later_scores(kind, models, 
 
 @KIND
 def test_unknown_feature_schema_is_refused_with_the_fix(kind, models, tmp_path):
-    folder = models[kind].save(tmp_path / kind)
+    # signed (a model of another build), so the schema check is what refuses it
+    folder = models[kind].save(tmp_path / kind, KEY)
     meta = json.loads((folder / "meta.json").read_text())
     meta["schema"]["version"] += 1
-    (folder / "meta.json").write_text(json.dumps(meta))
+    (folder / "meta.json").write_text(json.dumps(sign(meta, KEY)))
     with pytest.raises(SchemaError, match="retrain"):
-        load_model(folder)
+        load_model(folder, KEY)
     meta["schema"]["version"] -= 1
     meta["schema"]["features"] = meta["schema"]["features"][::-1] + ["extra"]
-    (folder / "meta.json").write_text(json.dumps(meta))
+    (folder / "meta.json").write_text(json.dumps(sign(meta, KEY)))
     with pytest.raises(SchemaError, match="feature schema"):
-        load_model(folder)
+        load_model(folder, KEY)
 
 
 @KIND
 def test_tampered_payload_fails_the_checksum_before_unpickling(kind, models, tmp_path):
-    folder = models[kind].save(tmp_path / kind)
-    data = bytearray((folder / "model.pkl").read_bytes())
+    folder = models[kind].save(tmp_path / kind, KEY)
+    data = bytearray((folder / "model.skops").read_bytes())
     data[len(data) // 2] ^= 0xFF
-    (folder / "model.pkl").write_bytes(bytes(data))
+    (folder / "model.skops").write_bytes(bytes(data))
     with pytest.raises(ChecksumError, match="checksum"):
-        load_model(folder)
+        load_model(folder, KEY)
 
 
 @KIND
@@ -180,7 +191,7 @@ def test_unknown_kind_and_missing_folder(tmp_path):
     with pytest.raises(ModelError, match="unknown detector"):
         make_detector("prophet")
     with pytest.raises(ModelError, match="not a saved model"):
-        load_model(tmp_path)
-    (tmp_path / "meta.json").write_text(json.dumps({"kind": "prophet"}))
+        load_model(tmp_path, KEY)
+    (tmp_path / "meta.json").write_text(json.dumps(sign({"kind": "prophet", "format": 2}, KEY)))
     with pytest.raises(ModelError, match="unknown detector kind"):
-        load_model(tmp_path)
+        load_model(tmp_path, KEY)

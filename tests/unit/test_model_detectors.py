@@ -323,11 +323,12 @@ def test_ensemble_rebuilds_its_cache_from_the_readings_of_a_state():
 
 
 def test_ensemble_hyper_parameters_round_trip_and_bad_members_fail(tmp_path):
-    from yujing.models import load_model
+    from yujing.models import ModelKey, load_model
+    key = ModelKey.from_text("detectors-test-key-" + "0" * 32, "test")
     det = make_detector("ensemble", seed=5, record=50, floors={"iforest": 1.5},
                         members={"spike": {"window": 48}, "iforest": {"n_estimators": 10}})
     det.fit(train_frame())
-    back = load_model(det.save(tmp_path / "e"))
+    back = load_model(det.save(tmp_path / "e", key), key)
     assert back.floors == {"baseline": 2.0, "spike": 2.0, "iforest": 1.5}
     assert back.members["spike"].window == 48
     assert back.history == 50 + 96  # record + IsolationForest's window (the longest)

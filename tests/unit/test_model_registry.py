@@ -10,13 +10,15 @@ import pytest
 from typer.testing import CliRunner
 
 from yujing.cli.app import app
-from yujing.models import ModelError, make_detector
+from yujing.models import ModelError, ModelKey, make_detector
 from yujing.models.registry import ModelRegistry
 from yujing.models.scoring import score_series
 from yujing.models.train import drop_periods, exclusion_periods, train
 
 STEP = 300_000
 T0 = 1_735_660_800_000
+KEY_TEXT = "registry-test-key-" + "0" * 32
+KEY = ModelKey.from_text(KEY_TEXT, "test")
 
 
 def frame(n=600, seed=0, station="g1", metric="water_level_m", level=1.0):
@@ -26,7 +28,7 @@ def frame(n=600, seed=0, station="g1", metric="water_level_m", level=1.0):
 
 
 def test_publish_versions_and_load_latest(tmp_path):
-    reg = ModelRegistry(tmp_path)
+    reg = ModelRegistry(tmp_path, KEY)
     a = make_detector("spike").fit(frame(seed=1))
     b = make_detector("spike").fit(frame(seed=2, level=5.0))
     assert reg.publish("wl-spike", a).name == "0001"
@@ -40,9 +42,9 @@ def test_publish_versions_and_load_latest(tmp_path):
 
 
 def test_reload_if_changed_picks_up_a_new_version_and_skips_a_broken_one(tmp_path):
-    reg = ModelRegistry(tmp_path)
+    reg = ModelRegistry(tmp_path, KEY)
     reg.publish("m", make_detector("baseline").fit(frame(seed=1)))
-    worker = ModelRegistry(tmp_path)
+    worker = ModelRegistry(tmp_path, KEY)
     first = worker.load_latest("m")
     assert worker.reload_if_changed() == {}
     reg.publish("m", make_detector("baseline").fit(frame(seed=2, level=3.0)))
@@ -50,7 +52,7 @@ def test_reload_if_changed_picks_up_a_new_version_and_skips_a_broken_one(tmp_pat
     assert set(changed) == {"m"} and changed["m"] is not first
     assert worker.loaded["m"].version == "0002"
     bad = reg.publish("m", make_detector("baseline").fit(frame(seed=3)))
-    (bad / "model.pkl").write_bytes(b"tampered")
+    (bad / "model.skops").write_bytes(b"tampered")
     assert worker.reload_if_changed() == {}  # logged, last good model kept
     assert worker.loaded["m"].version == "0002"
     reg.publish("m", make_detector("baseline").fit(frame(seed=4)))
@@ -59,7 +61,7 @@ def test_reload_if_changed_picks_up_a_new_version_and_skips_a_broken_one(tmp_pat
 
 
 def test_registry_errors_name_the_fix(tmp_path):
-    reg = ModelRegistry(tmp_path)
+    reg = ModelRegistry(tmp_path, KEY)
     with pytest.raises(ModelError, match="yujing models train"):
         reg.load_latest("nothing-here")
     with pytest.raises(ModelError, match="use 1-64 letters"):
@@ -115,14 +117,14 @@ def test_cli_train_then_list_then_score(tmp_path):
     data = tmp_path / "readings.csv"
     _readings_csv(data)
     out = tmp_path / "models"
-    runner = CliRunner()
+    runner = CliRunner(env={"YUJING_MODELS_KEY": KEY_TEXT})
     r = runner.invoke(app, ["models", "train", "--data", str(data), "--metric", "water_level_m",
                             "--detector", "spike", "--out", str(out), "--quiet"])
     assert r.exit_code == 0, r.output
     assert "water-level-m-spike version 0001" in r.output
     r = runner.invoke(app, ["models", "list", str(out)])
     assert r.exit_code == 0 and "water-level-m-spike" in r.output
-    model = ModelRegistry(out).load_latest("water-level-m-spike")
+    model = ModelRegistry(out, KEY).load_latest("water-level-m-spike")
     s = score_series(model, T0 + np.arange(50) * STEP, np.ones(50), station="g1")
     assert np.isfinite(s).all()
     r = runner.invoke(app, ["models", "train", "--data", str(data), "--metric", "rain_mm",
@@ -162,11 +164,11 @@ def test_cli_trains_and_evaluates_the_ensemble(tmp_path):
     data = tmp_path / "readings.csv"
     _readings_csv(data)
     out = tmp_path / "models"
-    runner = CliRunner()
+    runner = CliRunner(env={"YUJING_MODELS_KEY": KEY_TEXT})
     r = runner.invoke(app, ["models", "train", "--data", str(data), "--metric", "water_level_m",
                             "--detector", "ensemble", "--out", str(out), "--quiet"])
     assert r.exit_code == 0, r.output
-    model = ModelRegistry(out).load_latest("water-level-m-ensemble")
+    model = ModelRegistry(out, KEY).load_latest("water-level-m-ensemble")
     assert model.kind == "ensemble" and model.alarm_style
     assert set(model.params["g1"]) == {"baseline", "spike", "iforest"}
     s = score_series(model, T0 + np.arange(50) * STEP, np.ones(50), station="g1")

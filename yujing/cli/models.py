@@ -17,20 +17,35 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from yujing.models import KINDS
-from yujing.models.base import ModelError
+from yujing.models.errors import ModelError
 from yujing.models.registry import ModelRegistry
+from yujing.models.signing import ENV_KEY_FILE, NO_KEY_FIX, ModelKey, new_key_file, resolve_key
 from yujing.stations import load_registry
 from yujing.yamlsrc import SourceError
 
-app = typer.Typer(help="Anomaly models: train, evaluate against NAB, list the registry.",
+app = typer.Typer(help="Anomaly models: train (signed), evaluate against NAB, list the "
+                         "registry, make a signing key.",
                          no_args_is_help=True)
 
 DETECTOR_HELP = f"detector: {', '.join(sorted(KINDS))}"
+KEY_HELP = (f"the model signing key (`yujing models keygen FILE`); default ${ENV_KEY_FILE}, "
+            "then $YUJING_MODELS_KEY")
 
 
 def _fail(msg: str, code: int = 2) -> NoReturn:
     typer.echo(msg, err=True)
     raise typer.Exit(code)
+
+
+def _key(key_file: Path | None, command: str) -> ModelKey:
+    """The signing key, or exit 2 naming the fix: no model is written or read unsigned."""
+    try:
+        key = resolve_key(key_file)
+    except ModelError as exc:
+        _fail(f"models {command}: {exc}")
+    if key is None:
+        _fail(f"models {command}: no model signing key: {NO_KEY_FIX}")
+    return key
 
 
 def _progress(quiet: bool) -> Progress:
@@ -56,9 +71,11 @@ def train_cmd(
     include_hazards: Annotated[bool, typer.Option(
         help="learn from the --exclude periods anyway")] = False,
     seed: Annotated[int, typer.Option(help="random seed (IsolationForest)")] = 0,
+    key_file: Annotated[Path | None, typer.Option(help=KEY_HELP)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
-    """Train one detector on a readings CSV and add it to the registry as a new version."""
+    """Train one detector on a readings CSV and add it to the registry as a new version,
+    signed with the key workers check (worker.models_key_file)."""
     # lazy: pandas and the detectors (see the module's docstring)
     import pandas as pd
 
@@ -71,6 +88,7 @@ def train_cmd(
     if per not in ("station", "group"):
         _fail(f"models train: --per {per!r}: use station or group")
     name = name or f"{metric.replace('_', '-')}-{detector}"
+    key = _key(key_file, "train")
     with _progress(quiet) as bar:
         task = bar.add_task(f"reading {data.name}", total=None)
         try:
@@ -87,7 +105,7 @@ def train_cmd(
             fit_task = bar.add_task(f"fitting {detector} on {metric}", total=1)
             result = train(frame, metric, detector, seed, groups, periods, include_hazards)
             bar.advance(fit_task)
-            version = ModelRegistry(out).publish(name, result.model, {
+            version = ModelRegistry(out, key).publish(name, result.model, {
                 "data": str(data), "exclusions": str(exclude) if exclude else None})
         except ModelError as exc:
             _fail(f"models train: {exc}")
@@ -213,8 +231,9 @@ def _print_tables(rows: list[dict], corpus: list, files: bool, settings: str) ->
 
 @app.command("list")
 def list_cmd(registry: Annotated[Path, typer.Argument(help="model registry folder")]) -> None:
-    """Models in a registry with their newest version, detector, metric and training range."""
-    reg = ModelRegistry(registry)
+    """Models in a registry with their newest version, detector, metric and training range
+    (as their metadata says: `list` checks no signature; workers do)."""
+    reg = ModelRegistry(registry, None)
     names = reg.names()
     if not names:
         _fail(f"{registry}: no models (train one with `yujing models train`)", 1)
@@ -223,7 +242,21 @@ def list_cmd(registry: Annotated[Path, typer.Argument(help="model registry folde
         tr = meta.get("training", {})
         typer.echo(f"{n}\tv{reg.latest_version(n)} ({len(reg.versions(n))} versions)\t"
                    f"{meta.get('kind')}\t{meta.get('metric')}\t{tr.get('rows')} rows\t"
-                   f"schema {meta.get('schema', {}).get('hash')}")
+                   f"schema {meta.get('schema', {}).get('hash')}\t"
+                   f"{'signed' if 'signature' in meta else 'UNSIGNED: retrain'}")
+
+
+@app.command("keygen")
+def keygen_cmd(file: Annotated[Path, typer.Argument(help="the key file to create (mode 0600)")]
+               ) -> None:
+    """Create a model signing key: `models train --key-file` signs with it, workers
+    (worker.models_key_file) load only models signed with it. Keep it out of the registry."""
+    try:
+        key = new_key_file(file)
+    except ModelError as exc:
+        _fail(f"models keygen: {exc}")
+    typer.echo(f"wrote a new model signing key to {file} (mode 0600, key id {key.id}); "
+               f"point worker.models_key_file and `models train --key-file` at it")
 
 
 def _f(x: float, digits: int) -> str:

@@ -5,10 +5,13 @@ Pure: no broker, MQTT, HTTP or sink library is imported here (tests/unit/test_pu
 
 from __future__ import annotations
 
-from yujing.models.base import ChecksumError, Detector, ModelError, SchemaError, SeriesState, load_model
+from yujing.models.base import Detector, SeriesState
 from yujing.models.baseline import SeasonalBaseline
 from yujing.models.ensemble import EnsembleDetector
+from yujing.models.errors import ChecksumError, ModelError, SchemaError, SignatureError
 from yujing.models.iforest import IsolationForestDetector
+from yujing.models.persist import load_model
+from yujing.models.signing import ModelKey
 from yujing.models.spike import SpikeDetector
 
 KINDS: dict[str, type[Detector]] = {
@@ -30,5 +33,5 @@ def make_detector(kind: str, **hyper) -> Detector:
 
 
 __all__ = ["KINDS", "ChecksumError", "Detector", "EnsembleDetector", "IsolationForestDetector",
-           "ModelError", "SchemaError", "SeasonalBaseline", "SeriesState", "SpikeDetector",
-           "load_model", "make_detector"]
+           "ModelError", "ModelKey", "SchemaError", "SeasonalBaseline", "SeriesState",
+           "SignatureError", "SpikeDetector", "load_model", "make_detector"]

@@ -14,20 +14,20 @@ z-like value and calibrates it against what it saw in training:
 z in training. So 0.5 means "as unusual as the rarest 1 % of training", 0.75
 twice that, 0.9 about 3.3 times; normal readings sit well below 0.5.
 
-Save/load writes a folder: ``model.pkl`` (the fitted parameters) and
-``meta.json`` (kind, metric, feature schema and its hash, training range,
-library versions, parameters, the sha256 of ``model.pkl``). Loading checks the
-checksum *before* unpickling and refuses an unknown feature schema, so a
-tampered or stale model fails loudly with the fix instead of scoring nonsense.
+Save/load writes a folder: ``model.skops`` (the fitted parameters in skops, the secure
+format for scikit-learn: never pickle) and ``meta.json`` (kind, metric, feature schema and
+its hash, training range, library versions, parameters, the sha256 of ``model.skops``),
+signed with an HMAC under the operator's key (signing.py). Loading (persist.py) checks
+the signature, then the checksum, then the feature schema, and only then parses the
+payload, so a planted, tampered or stale model fails loudly with the fix instead of
+running code or scoring nonsense.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import pickle
 import platform
-import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,25 +36,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from yujing.models import codec, signing
+from yujing.models.codec import PAYLOAD
+from yujing.models.errors import ChecksumError, ModelError, SchemaError, SignatureError
+
 if TYPE_CHECKING:
     import pandas as pd
 
 POOLED = "*"  # the parameters fitted on every series: used for stations not seen in training
-PAYLOAD = "model.pkl"
 META = "meta.json"
-FORMAT = 1
-
-
-class ModelError(Exception):
-    """A model that cannot be trained, saved or loaded; the message names it and the fix."""
-
-
-class SchemaError(ModelError):
-    """The model's feature schema is not one this build computes."""
-
-
-class ChecksumError(ModelError):
-    """The model file does not match the checksum in its metadata."""
+FORMAT = 2  # 1: pickle, unsigned (refused since); 2: skops payload, signed meta.json
 
 
 @dataclass(frozen=True)
@@ -292,85 +283,35 @@ class Detector(ABC):
 
     # -- persistence ----------------------------------------------------------------------
 
-    def save(self, path: str | Path) -> Path:
-        """Write ``model.pkl`` and ``meta.json`` into the folder ``path``."""
+    def save(self, path: str | Path, key: signing.ModelKey | None) -> Path:
+        """Write ``model.skops`` and a ``meta.json`` signed with ``key`` into the folder ``path``."""
         if not self.params:
             raise ModelError(f"{self.kind}: nothing to save: fit the model first")
+        if key is None:
+            raise SignatureError(f"{self.kind}: cannot save an unsigned model: "
+                                 f"{signing.NO_KEY_FIX}")
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
-        payload = pickle.dumps({"params": self.params, "groups": self.groups},
-                               protocol=pickle.HIGHEST_PROTOCOL)
+        payload = codec.encode({"params": self.params, "groups": self.groups})
         (folder / PAYLOAD).write_bytes(payload)
-        meta = dict(self.meta, payload=PAYLOAD, sha256=hashlib.sha256(payload).hexdigest())
-        (folder / META).write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
+        meta = dict(self.meta, format=FORMAT, sha256=hashlib.sha256(payload).hexdigest())
+        write_meta(folder, meta, key)
         return folder
 
     @classmethod
-    def load(cls, path: str | Path) -> Detector:
-        """Load a saved model; raises ChecksumError or SchemaError naming the fix."""
-        return load_model(path, expect=cls)
+    def load(cls, path: str | Path, key: signing.ModelKey | None) -> Detector:
+        """Load a saved model; raises SignatureError, ChecksumError or SchemaError naming the fix."""
+        # not at the top: persist.py imports this module
+        from yujing.models.persist import load_model
+
+        return load_model(path, key, expect=cls)
 
 
-def read_meta(folder: Path) -> dict[str, Any]:
-    meta_path = folder / META
-    if not meta_path.is_file():
-        raise ModelError(f"{folder}: no {META}: not a saved model folder (train one with "
-                         "`yujing models train`)")
-    try:
-        return json.loads(meta_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ModelError(f"{meta_path}: not valid JSON ({exc}): restore it or retrain") from None
+def write_meta(folder: Path, meta: dict[str, Any], key: signing.ModelKey) -> None:
+    """``meta.json`` in ``folder``, signed with ``key``."""
+    signed = signing.sign(meta, key)
+    (folder / META).write_text(json.dumps(signed, indent=2, sort_keys=True), encoding="utf-8")
 
 
-def load_model(path: str | Path, expect: type[Detector] | None = None) -> Detector:
-    """Load any saved detector, checking checksum, kind and feature schema before unpickling."""
-    # not at the top: yujing.models (the kinds' table) imports this module
-    from yujing.models import KINDS
-
-    folder = Path(path)
-    meta = read_meta(folder)
-    kind = meta.get("kind")
-    cls = KINDS.get(kind)
-    if cls is None:
-        raise ModelError(f"{folder}: unknown detector kind {kind!r}; this build knows "
-                         f"{', '.join(sorted(KINDS))}")
-    if expect is not None and expect is not Detector and not issubclass(cls, expect):
-        raise ModelError(f"{folder}: holds a {kind} model, not {expect.kind}")
-    schema = meta.get("schema") or {}
-    want = cls.schema
-    try:
-        saved = FeatureSchema(schema["name"], int(schema["version"]), tuple(schema["features"]))
-    except (KeyError, TypeError, ValueError):
-        raise SchemaError(f"{folder}: {META} has no readable feature schema: retrain with "
-                          "`yujing models train`") from None
-    if saved.hash != schema.get("hash") or saved.hash != want.hash:
-        raise SchemaError(
-            f"{folder}: feature schema {saved.name} v{saved.version} (hash {schema.get('hash')}) "
-            f"is not the one this build computes for {kind} ({want.name} v{want.version}, hash "
-            f"{want.hash}): retrain the model with `yujing models train`")
-    payload_path = folder / str(meta.get("payload", PAYLOAD))
-    if not payload_path.is_file():
-        raise ModelError(f"{payload_path}: missing: the model folder is incomplete; retrain")
-    payload = payload_path.read_bytes()
-    digest = hashlib.sha256(payload).hexdigest()
-    if digest != meta.get("sha256"):
-        raise ChecksumError(f"{payload_path}: checksum {digest[:12]}… does not match "
-                            f"{str(meta.get('sha256'))[:12]}… in {META}: the file was changed "
-                            "or damaged; restore it or retrain (never load it as is)")
-    libs = meta.get("libraries", {})
-    now = library_versions()
-    for lib in ("scikit-learn", "numpy"):
-        if lib in libs and lib in now and libs[lib].split(".")[:2] != now[lib].split(".")[:2]:
-            warnings.warn(f"{folder}: trained with {lib} {libs[lib]}, running {now[lib]}; "
-                          "retrain if scores look wrong", stacklevel=2)
-    try:
-        data = pickle.loads(payload)
-    except Exception as exc:
-        raise ModelError(f"{payload_path}: cannot be read with this build ({exc}): retrain") from None
-    hyper = dict(meta.get("hyper") or {})
-    det = cls(**hyper)
-    det.metric = meta.get("metric")
-    det.params = data["params"]
-    det.groups = data["groups"]
-    det.meta = {k: v for k, v in meta.items() if k not in ("payload", "sha256")}
-    return det
+__all__ = ["META", "PAYLOAD", "ChecksumError", "Detector", "FeatureSchema", "ModelError",
+           "SchemaError", "SeriesState", "SignatureError", "write_meta"]

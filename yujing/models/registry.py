@@ -1,14 +1,17 @@
 """A versioned model registry on disk, with hot reload.
 
-Layout: ``ROOT/<model-name>/<version>/{meta.json, model.pkl}``, versions numbered
+Layout: ``ROOT/<model-name>/<version>/{meta.json, model.skops}``, versions numbered
 ``0001``, ``0002``, … A new version is written into a hidden temporary folder and
-renamed into place, so a worker polling the registry never sees half a model.
+renamed into place, so a worker polling the registry never sees half a model. Its
+``meta.json`` is signed with the registry's key (signing.py) and names the model and
+version it was published as: a signed version copied to another name or number (to roll
+a model back or swap two) is refused like an unsigned one.
 
 The worker loads the newest version of each model it needs at start
 (:meth:`ModelRegistry.load_latest`) and calls :meth:`ModelRegistry.reload_if_changed`
 from a timer: a newer version on disk is loaded and returned; one that fails to load
-(bad checksum, unknown schema) is logged and skipped, and the last good model stays
-in force until a newer version appears.
+(unsigned, bad signature or checksum, unknown schema, anything else) is logged once and
+skipped, and the last good model stays in force until a newer version appears.
 """
 
 from __future__ import annotations
@@ -23,12 +26,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from yujing.models.base import META, Detector, ModelError, load_model
+from yujing.models.base import META, Detector, write_meta
+from yujing.models.errors import ModelError, SignatureError
+from yujing.models.persist import load_model
+from yujing.models.signing import NO_KEY_FIX, ModelKey
 
 log = logging.getLogger(__name__)
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-VERSION = re.compile(r"^\d{4,}$")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+VERSION = re.compile(r"[0-9]{4,}")
 
 
 @dataclass
@@ -38,8 +44,11 @@ class Loaded:
 
 
 class ModelRegistry:
-    def __init__(self, root: str | Path) -> None:
+    """Versions under ``root``, published and loaded with ``key`` (None: nothing loads)."""
+
+    def __init__(self, root: str | Path, key: ModelKey | None) -> None:
         self.root = Path(root)
+        self.key = key
         self.loaded: dict[str, Loaded] = {}
         self._failed: dict[str, str] = {}  # name → newest version that would not load
 
@@ -49,14 +58,14 @@ class ModelRegistry:
         if not self.root.is_dir():
             return []
         return sorted(p.name for p in self.root.iterdir()
-                      if p.is_dir() and NAME.match(p.name) and self.versions(p.name))
+                      if p.is_dir() and NAME.fullmatch(p.name) and self.versions(p.name))
 
     def versions(self, name: str) -> list[str]:
         folder = self.root / _check_name(name)
         if not folder.is_dir():
             return []
         found = [p.name for p in folder.iterdir()
-                 if p.is_dir() and VERSION.match(p.name) and (p / META).is_file()]
+                 if p.is_dir() and VERSION.fullmatch(p.name) and (p / META).is_file()]
         return sorted(found, key=int)
 
     def latest_version(self, name: str) -> str | None:
@@ -64,7 +73,9 @@ class ModelRegistry:
         return v[-1] if v else None
 
     def load(self, name: str, version: str) -> Detector:
-        return load_model(self.root / _check_name(name) / version)
+        """One version, signed with this registry's key for exactly this name and version."""
+        return load_model(self.root / _check_name(name) / version, self.key,
+                          published_as=(name, version))
 
     def load_latest(self, name: str) -> Detector:
         """The newest version of ``name`` (remembered for :meth:`reload_if_changed`)."""
@@ -93,9 +104,9 @@ class ModelRegistry:
                 continue
             try:
                 model = self.load(n, version)
-            except ModelError as exc:
+            except Exception as exc:  # whatever is wrong with a version, the worker goes on
                 self._failed[n] = version
-                log.error("model %s version %s not loaded, keeping %s: %s", n, version,
+                log.error("model %s version %s refused, keeping version %s: %s", n, version,
                           current.version if current else "none", exc)
                 continue
             self.loaded[n] = Loaded(version, model)
@@ -113,20 +124,21 @@ class ModelRegistry:
     # -- writing ----------------------------------------------------------------------------
 
     def publish(self, name: str, model: Detector, extra: dict[str, Any] | None = None) -> Path:
-        """Save ``model`` as the next version of ``name``; returns the version folder."""
+        """Save ``model`` as the next version of ``name``, signed for that name and version;
+        returns the version folder."""
         folder = self.root / _check_name(name)
+        if self.key is None:
+            raise SignatureError(f"model {name!r}: cannot publish an unsigned model: {NO_KEY_FIX}")
         folder.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".new-", dir=folder))
         try:
-            model.save(tmp)
-            meta_path = tmp / META
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            model.save(tmp, self.key)
+            meta = json.loads((tmp / META).read_text(encoding="utf-8"))
             for _ in range(100):  # another trainer may take a number at the same time
                 versions = self.versions(name)
                 version = f"{(int(versions[-1]) + 1) if versions else 1:04d}"
                 meta["registry"] = {"name": name, "version": version, **(extra or {})}
-                meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True),
-                                     encoding="utf-8")
+                write_meta(tmp, meta, self.key)
                 target = folder / version
                 try:
                     os.rename(tmp, target)  # atomic; fails if the version exists
@@ -142,7 +154,7 @@ class ModelRegistry:
 
 
 def _check_name(name: str) -> str:
-    if not isinstance(name, str) or not NAME.match(name):
+    if not isinstance(name, str) or not NAME.fullmatch(name):
         raise ModelError(f"model name {name!r}: use 1-64 letters, digits, '_', '-', '.', "
                          "starting with a letter or digit (e.g. water-level-if)")
     return name

@@ -7,19 +7,42 @@ what counts as loadable), not with how readings flow through a pipeline.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from yujing.models.registry import ModelRegistry
+from yujing.models.signing import NO_KEY_FIX, resolve_key
+from yujing.rules.compiled import compile_rule
+from yujing.rules.schema import Rule
 
 log = logging.getLogger(__name__)
 
 
 class ModelsView:
-    """Anomaly models by name for the engine: the newest good version in the registry."""
+    """Anomaly models by name for the engine: the newest good version in the registry.
 
-    def __init__(self, root: Any) -> None:
-        self.registry = ModelRegistry(root)
+    Only versions signed with the operator's key load (``key_file``, else the environment:
+    yujing.models.signing). Without a usable key the worker still runs, says so once, and
+    every rule's anomaly() has no model, rather than trusting an unsigned folder."""
+
+    def __init__(self, root: Any, key_file: Any | None = None, preload: Iterable[Rule] = ()
+                 ) -> None:
+        """``preload``: load the models these rules name now, before a worker joins its
+        consumer group: a forest model takes seconds to load (bench/model_load.py), which
+        must not happen later on the event loop while partitions are assigned."""
+        try:
+            key = resolve_key(key_file)
+        except Exception as exc:
+            log.error("anomaly models in %s: none will load: %s", root, exc)
+            key = None
+        else:
+            if key is None:
+                log.error("anomaly models in %s: none will load: no signing key: %s", root,
+                          NO_KEY_FIX)
+        self.registry = ModelRegistry(root, key)
         self._missing: set[str] = set()
+        for name in sorted({n for r in preload if r.enabled for n in compile_rule(r).models}):
+            self.get(name)
 
     def get(self, name: str) -> Any | None:
         loaded = self.registry.loaded.get(name)

@@ -38,7 +38,8 @@ def make_app(cfg: Config, bootstrap: str, embedded: bool) -> faust.App:
 
     rules = load_rules(w.rules_dir)
     registry = load_registry(w.registry)
-    models = ModelsView(w.models_dir) if w.models_dir is not None else None
+    models = (ModelsView(w.models_dir, w.models_key_file, preload=rules)
+              if w.models_dir is not None else None)
     readings = app.topic(k.topics.readings, value_serializer="raw", partitions=k.partitions)
     warnings = app.topic(k.topics.warnings, value_serializer="raw", key_serializer="raw",
                          partitions=k.partitions)

@@ -9,6 +9,7 @@ and the rebalance signals are app.py's, so nothing here needs a running Faust ap
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -112,7 +113,8 @@ class Evaluator:
         log.info("worker: station registry reloaded, %d stations", len(reg))
 
     async def reload_models(self) -> None:
-        changed = self.models.reload() if self.models is not None else []
+        # off the event loop: a new forest version takes seconds to check and parse
+        changed = await asyncio.to_thread(self.models.reload) if self.models is not None else []
         if changed:
             self.pipelines.set_models(self.models)
             log.info("worker: anomaly models reloaded: %s", ", ".join(changed))
