@@ -18,6 +18,7 @@ from yujing.cli.tokens import tokens_file_problems
 from yujing.config import Config, load_config
 from yujing.models.base import ModelError
 from yujing.models.registry import ModelRegistry
+from yujing.models.signing import resolve_key
 from yujing.rules.compiled import compile_rule
 from yujing.rules.loader import Origin, check_references, load_rules_located
 from yujing.rules.schema import Rule
@@ -101,7 +102,15 @@ def _models(cfg: Config, rules: list[tuple[Rule, Origin]], problems: list[Proble
     """Every model an enabled rule's anomaly() names must load from worker.models_dir (the
     worker would otherwise evaluate that rule without it)."""
     root = cfg.worker.models_dir
-    registry = ModelRegistry(root) if root is not None else None
+    registry = None
+    if root is not None:
+        try:
+            key = resolve_key(cfg.worker.models_key_file)
+        except ModelError as exc:   # an unusable key file: every model fails for that reason
+            key = None
+            problems.append(Problem(str(cfg.worker.models_key_file or "environment"), 0,
+                                    "worker.models_key_file", str(exc)))
+        registry = ModelRegistry(root, key)
     loaded: dict[str, str | None] = {}
     for rule, origin in rules:
         if not rule.enabled:
