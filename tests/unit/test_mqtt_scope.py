@@ -5,12 +5,17 @@ tests/integration/test_mqtt_acl.py."""
 
 from __future__ import annotations
 
+import base64
+import stat
 from pathlib import Path
 
 import orjson
 import pytest
+from typer.testing import CliRunner
 
-from yujing.connectors.auth import Tokens, TokenEntry, hash_token, load_tokens
+from yujing.cli.app import app
+from yujing.cli.mqtt_acl import mosquitto_hash
+from yujing.connectors.auth import TokenEntry, Tokens, hash_token, load_tokens
 from yujing.connectors.mqtt import parse_topic, topic_parts
 from yujing.connectors.parse import parse_payload_indexed
 from yujing.stations import load_registry
@@ -101,3 +106,85 @@ def test_a_rotated_token_with_the_same_scope_loads(tmp_path):
                  f"  - {{gateway: ent-a, sha256: {hash_token('1')}, enterprises: [ENT-DG-0001]}}\n"
                  f"  - {{gateway: ent-a, sha256: {hash_token('2')}, enterprises: [ENT-DG-0001]}}\n")
     assert load_tokens(f).for_source("ent-a").enterprises == ("ENT-DG-0001",)
+
+
+# --- yujing mqtt-acl -------------------------------------------------------------------------
+
+def test_password_hash_matches_mosquitto_passwd():
+    """A line mosquitto_passwd 2.0.11 wrote for user u, password pw."""
+    line = ("$7$101$80cMkXSvm0r9Uhlo$slejzmOMQKWSxwE+rfN3knYbZu/7+BMt8GABg3IZvo4TL4uQYxRNxPkbO+qlm"
+            "AshtOPVTUSSenzzDRLT1Yb1Ag==")
+    assert mosquitto_hash("pw", base64.b64decode("80cMkXSvm0r9Uhlo")) == line
+    assert mosquitto_hash("pw", base64.b64decode("80cMkXSvm0r9Uhlo")) != mosquitto_hash("pw")
+    fresh = mosquitto_hash("pw")
+    assert fresh.startswith("$7$101$") and len(base64.b64decode(fresh.split("$")[3])) == 12
+
+
+def write_config(tmp_path: Path, names: list[str], mqtt: str = "") -> Path:
+    body = "".join(f"  - {{gateway: {n}, sha256: {hash_token(n)}, stations: ['{n.upper()}-*']}}\n"
+                   for n in names)
+    (tmp_path / "tokens.yaml").write_text("tokens:\n" + body)
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"http:\n  tokens_file: tokens.yaml\n{mqtt}")
+    return cfg
+
+
+def run_acl(cfg: Path, *extra: str) -> tuple[dict[str, str], str]:
+    r = CliRunner().invoke(app, ["mqtt-acl", "--config", str(cfg), *extra])
+    assert r.exit_code == 0, r.output
+    shown = dict(line.split(" ", 1) for line in r.stdout.splitlines())
+    return shown, r.stderr
+
+
+def users(passwd: Path) -> dict[str, str]:
+    return dict(line.split(":", 1) for line in passwd.read_text().splitlines())
+
+
+def check_password(hashed: str, password: str) -> bool:
+    _, _, rounds, salt, _ = hashed.split("$")
+    return mosquitto_hash(password, base64.b64decode(salt), int(rounds)) == hashed
+
+
+def test_mqtt_acl_writes_private_files_and_shows_new_passwords_once(tmp_path):
+    cfg = write_config(tmp_path, ["ent-a", "ent-b"], "mqtt:\n  url: mqtt://gw:gwpass@broker:1883\n")
+    shown, _ = run_acl(cfg)
+    passwd, acl = tmp_path / "mosquitto.passwd", tmp_path / "mosquitto.acl"
+    assert stat.S_IMODE(passwd.stat().st_mode) == 0o600 and stat.S_IMODE(acl.stat().st_mode) == 0o600
+    assert set(shown) == {"ent-a", "ent-b"}  # the gateway's password is the config's
+    u = users(passwd)
+    assert set(u) == {"gw", "ent-a", "ent-b"}
+    assert check_password(u["gw"], "gwpass") and check_password(u["ent-a"], shown["ent-a"])
+    assert not check_password(u["ent-b"], shown["ent-a"])
+    assert shown["ent-a"] not in passwd.read_text()
+    blocks = [b.splitlines() for b in acl.read_text().split("\n\n")[1:]]
+    assert blocks == [["user gw", "topic read yujing/#"],
+                      ["user ent-a", "topic write yujing/ent-a/#"],
+                      ["user ent-b", "topic write yujing/ent-b/#"]]
+
+
+def test_mqtt_acl_again_keeps_passwords_rotates_on_request_and_drops_removed_devices(tmp_path):
+    cfg = write_config(tmp_path, ["ent-a", "ent-b"], "mqtt:\n  username: gw\n  password: x\n")
+    run_acl(cfg)
+    before = users(tmp_path / "mosquitto.passwd")
+    write_config(tmp_path, ["ent-a", "ent-c"], "mqtt:\n  username: gw\n  password: x\n")
+    shown, err = run_acl(cfg, "--rotate", "ent-a")
+    after = users(tmp_path / "mosquitto.passwd")
+    assert set(shown) == {"ent-a", "ent-c"} and set(after) == {"gw", "ent-a", "ent-c"}
+    assert after["ent-a"] != before["ent-a"] and "removed ent-b" in err
+    shown, _ = run_acl(cfg)
+    assert shown == {} and users(tmp_path / "mosquitto.passwd")["ent-c"] == after["ent-c"]
+
+
+def test_mqtt_acl_refusals(tmp_path):
+    (tmp_path / "plain.yaml").write_text("http: {}\n")
+    r = CliRunner().invoke(app, ["mqtt-acl", "--config", str(tmp_path / "plain.yaml")])
+    assert r.exit_code == 2 and "tokens_file" in r.stderr
+    cfg = write_config(tmp_path, ["ent-a", "x:y"])
+    r = CliRunner().invoke(app, ["mqtt-acl", "--config", str(cfg)])
+    assert r.exit_code == 2 and "x:y" in r.stderr and not (tmp_path / "mosquitto.passwd").exists()
+    cfg = write_config(tmp_path, ["ent-a", "yujing-gateway"])
+    r = CliRunner().invoke(app, ["mqtt-acl", "--config", str(cfg)])
+    assert r.exit_code == 2 and "another mqtt.username" in r.stderr
+    cfg = write_config(tmp_path, ["ent-a"])
+    r = CliRunner().invoke(app, ["mqtt-acl", "--config", str(cfg), "--rotate", "nobody"])
+    assert r.exit_code == 2 and "nobody" in r.stderr
