@@ -188,3 +188,11 @@ def test_mqtt_acl_refusals(tmp_path):
     cfg = write_config(tmp_path, ["ent-a"])
     r = CliRunner().invoke(app, ["mqtt-acl", "--config", str(cfg), "--rotate", "nobody"])
     assert r.exit_code == 2 and "nobody" in r.stderr
+
+
+def test_a_station_that_is_not_a_string_is_invalid_not_a_mismatch():
+    deep = b"[" * 900 + b'"X"' + b"]" * 900  # orjson reads it, and no repr of it is made
+    for station in (b"7", b"null", b'{"a": 1}', deep):
+        raw = b'{"station": ' + station + b', "ts": %d, "value": 1.0}' % T
+        ok, bad = parse_payload_indexed(raw, topic_parts(SPOOF))
+        assert ok == [] and [r.code for r in bad] == ["invalid"] and len(bad[0].reason) < 200

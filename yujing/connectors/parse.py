@@ -55,11 +55,12 @@ class TopicMismatch(ValueError):
 def check_bound(item: dict, defaults: dict[str, str] | None) -> None:
     bound = (defaults or {}).get("station")
     named = item.get("station")
-    if bound is None or named is None or named == bound:
+    # not a string: the usual check ("station must be …") refuses it, without a repr of
+    # whatever nesting it holds
+    if bound is None or not isinstance(named, str) or named == bound:
         return
-    own = (f"yujing/<source>/{named}/<kind>" if isinstance(named, str) and STATION.fullmatch(named)
-           else "the topic of its own station")
-    raise TopicMismatch(f"station {repr(named)[:80]} in the payload differs from {bound!r} in the "
+    own = f"yujing/<source>/{named}/<kind>" if STATION.fullmatch(named) else "its own station's topic"
+    raise TopicMismatch(f"station {named[:64]!r} in the payload differs from {bound!r} in the "
                         f"topic: publish it on {own}, or leave station out of the payload")
 
 
