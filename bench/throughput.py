@@ -333,7 +333,7 @@ async def one_run(run: int, args: argparse.Namespace, ep, cfg, sup: Supervisor,
         bodies = [orjson.dumps(b) for b in batches]
         mark_bodies = [orjson.dumps(markers(marks))]
     else:
-        bodies = [(f"yujing/bench/{b[0]['station']}/rain_mm", orjson.dumps(b)) for b in batches]
+        bodies = [("yujing/bench/_/rain_mm", orjson.dumps(b)) for b in batches]  # many stations
         mark_bodies = [(f"yujing/bench/{m['station']}/rain_mm", orjson.dumps([m]))
                        for m in markers(marks)]
     url = ep.http + "/v1/readings"

@@ -82,9 +82,12 @@ def test_defaults_from_the_topic_fill_missing_fields():
     assert ok == [Reading("DG002", "water_level_m", TS, 3.0)]
 
 
-def test_fields_in_the_payload_override_topic_defaults():
-    ok, _ = parse_payload(payload({**OK}), defaults={"station": "OTHER", "metric": "wind_speed_ms"})
+def test_the_payloads_metric_overrides_the_topics_but_its_station_may_not_differ():
+    ok, _ = parse_payload(payload({**OK}), defaults={"station": "DG001", "metric": "wind_speed_ms"})
     assert ok == [Reading("DG001", "rain_mm", TS, 1.5)]
+    # issue 12: the topic's station is binding, or a device could write any station
+    ok, bad = parse_payload(payload({**OK}), defaults={"station": "OTHER", "metric": "wind_speed_ms"})
+    assert ok == [] and [r.code for r in bad] == ["topic_mismatch"]
 
 
 def test_station_forms():

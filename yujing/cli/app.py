@@ -3,14 +3,14 @@
 This file is the table of contents: the order here is the order of ``yujing
 --help``. The commands themselves live in run.py (the processes), backtest.py,
 duty.py (roster, ack, note, clear, silence), config.py, rules.py, models.py,
-deadletter.py, topics.py and tokens.py.
+deadletter.py, topics.py, tokens.py and mqtt_acl.py.
 """
 
 from __future__ import annotations
 
 import typer
 
-from yujing.cli import backtest, config, deadletter, duty, models, rules, run, tokens, topics
+from yujing.cli import backtest, config, deadletter, duty, models, mqtt_acl, rules, run, tokens, topics
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Yujing (预警): real-time monitoring and early warning.")
@@ -25,6 +25,7 @@ app.command()(run.sink)
 app.command()(duty.ack)
 app.command()(duty.note)
 app.command()(duty.clear)
+app.command("mqtt-acl")(mqtt_acl.mqtt_acl)
 
 app.add_typer(config.app, name="config")
 app.add_typer(rules.app, name="rules")

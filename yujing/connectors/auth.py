@@ -20,6 +20,11 @@ token. The presented token's hash is compared with *every* entry by
 ``hmac.compare_digest``, without an early exit, so the time taken says nothing
 about which entry, or how much of one, matched.
 
+MQTT uses the same scopes: a message on ``yujing/<source>/…`` may write what the
+entry whose ``gateway`` is ``<source>`` may write (``Tokens.for_source``); the broker
+makes sure only that gateway's user publishes there (``yujing mqtt-acl``). So one name
+has one scope: a rotated token under the same name must keep the scope.
+
 No tokens file means open ingest (drills, a laptop demo): the gateway logs a
 loud warning at start.
 """
@@ -117,6 +122,13 @@ class Tokens:
                 found = ident
         return found
 
+    def for_source(self, source: str) -> Identity | None:
+        """The scope of MQTT messages under ``yujing/<source>/…``: the entry named ``source``."""
+        for _, ident in self.entries:
+            if ident.gateway == source:
+                return ident
+        return None
+
     def __len__(self) -> int:
         return len(self.entries)
 
@@ -126,7 +138,15 @@ def load_tokens(path: str | Path) -> Tokens:
     parsed: TokensFile = validate(TokensFile, src)
     problems = []
     seen: set[str] = set()
+    scopes: dict[str, tuple] = {}
     for i, e in enumerate(parsed.tokens):
+        scope = (sorted(e.stations), sorted(e.enterprises), e.all_stations)
+        if scopes.setdefault(e.gateway, scope) != scope:
+            problems.append(Problem(str(path), src.line_of(("tokens", i, "gateway")),
+                                    f"tokens[{i}].gateway", f"gateway {e.gateway!r} is listed "
+                                    "again with another scope: one name has one scope (it is also "
+                                    "the MQTT source yujing/<gateway>/…); give this one a new name "
+                                    "or the same scope"))
         if e.sha256 in seen:
             problems.append(Problem(str(path), src.line_of(("tokens", i, "sha256")),
                                     f"tokens[{i}].sha256", "the same token is listed twice: "

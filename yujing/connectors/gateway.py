@@ -29,7 +29,7 @@ from yujing.connectors.admission import RateLimit, summary
 from yujing.connectors.auth import OPEN, Identity, Tokens, load_tokens
 from yujing.connectors.http import make_app
 from yujing.connectors.kafka import Batcher, DeadLetters, producer
-from yujing.connectors.mqtt import Message, MqttSubscriber, topic_parts
+from yujing.connectors.mqtt import Message, MqttSubscriber, parse_topic, topic_parts
 from yujing.connectors.parse import Rejected, parse_payload_indexed
 from yujing.connectors.topics import declare
 from yujing.connectors.validate import DEFAULT_RANGES, Deduper, Limits, check
@@ -100,9 +100,10 @@ class Gateway:
         self.queue: asyncio.Queue[Message] = asyncio.Queue(maxsize=100_000)
         self._watch_files()
         if self.tokens is None:
-            log.warning("HTTP INGEST IS OPEN: no http.tokens_file is configured, so anyone who "
-                        "reaches port %d may write any station. Fine for a drill; set "
-                        "http.tokens_file for real devices.", self.cfg.http.port)
+            log.warning("INGEST IS OPEN: no http.tokens_file is configured, so anyone who "
+                        "reaches port %d (or publishes to the MQTT broker) may write any station. "
+                        "Fine for a drill; set http.tokens_file for real devices.",
+                        self.cfg.http.port)
         else:
             log.info("HTTP ingest requires a bearer token (%d gateways in %s)", len(self.tokens),
                      self.cfg.http.tokens_file)
@@ -270,13 +271,26 @@ class Gateway:
             return
         items, bad = parse_payload_indexed(msg.payload, topic_parts(msg.topic),
                                            self.cfg.mqtt.max_items)
-        s = self.screen(items, OPEN)  # the broker authenticated the publisher
+        ident = self.mqtt_identity(msg.topic)
+        if ident is None:
+            bad += [Rejected(i, unknown_source(msg.topic), None, "forbidden") for i, _ in items]
+            items = []
+        s = self.screen(items, ident or OPEN)
         self.report("mqtt", f"mqtt:{msg.topic}", bad + s.rejected, s)
         if not s.keep:
             self._ack(msg)
             return
         fut = self.batcher.add(s.keep)
         fut.add_done_callback(lambda f: self._mqtt_stored(msg, s.keep, f, 0))
+
+    def mqtt_identity(self, topic: str) -> Identity | None:
+        """What a message on ``topic`` may write: the scope of the tokens-file entry its source
+        segment names (the broker's ACL lets only that entry's user publish there); OPEN
+        without a tokens file; None for a source with no entry."""
+        if self.tokens is None:
+            return OPEN
+        t = parse_topic(topic)
+        return None if t is None else self.tokens.for_source(t.source)
 
     def _mqtt_stored(self, msg: Message, readings: list[Reading], fut: asyncio.Future[Any],
                      attempt: int) -> None:
@@ -310,6 +324,16 @@ class Gateway:
                 "stations": len(self.registry),
                 "auth": "open" if self.tokens is None else "tokens",
                 "uptime_s": (clock.now_ms() - self.started_ms) / 1000}
+
+
+def unknown_source(topic: str) -> str:
+    t = parse_topic(topic)
+    if t is None:
+        return (f"topic {topic[:100]!r} names no source: publish on yujing/<source>/<station>/<kind>,"
+                " <source> being your gateway's name in the tokens file")
+    return (f"MQTT source {t.source[:64]!r} has no entry in the tokens file: ask the bureau for one "
+            "(yujing token new --gateway NAME, then yujing mqtt-acl) or publish under your own "
+            "source")
 
 
 def _retrieve(fut: asyncio.Future[Any]) -> None:

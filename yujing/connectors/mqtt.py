@@ -56,16 +56,41 @@ def parse_url(url: str) -> BrokerAddress:
                          unquote(u.password) if u.password else None)
 
 
-def topic_parts(topic: str) -> dict[str, str]:
-    """``yujing/<source>/<station>/<kind>`` → defaults for the payload's readings.
+# The station segment of a collector's batch that names several stations in its payload
+# (``yujing/<source>/_/<kind>``). "_" can never be a station id (ids start with a letter or
+# digit); each item then names its own station and only the source's scope applies.
+MANY = "_"
 
-    ``kind`` is the default metric of a single reading or a list (``…/rain_mm``);
-    a multi-metric record names its metrics itself and ignores it.
-    """
+
+@dataclass(frozen=True)
+class Topic:
+    """``yujing/<source>/<station>/<kind>``: who publishes (the tokens-file entry whose scope
+    applies, and the broker user allowed to publish under it), for which station."""
+
+    source: str
+    station: str | None  # None: the MANY segment, every item names its station
+    kind: str
+
+
+def parse_topic(topic: str) -> Topic | None:
     parts = topic.split("/")
     if len(parts) == 4 and parts[0] == "yujing":
-        return {"station": parts[2], "metric": parts[3]}
-    return {}
+        return Topic(parts[1], None if parts[2] == MANY else parts[2], parts[3])
+    return None
+
+
+def topic_parts(topic: str) -> dict[str, str]:
+    """``yujing/<source>/<station>/<kind>`` → what binds and completes the payload's readings.
+
+    ``station`` is binding: an item naming another station is refused (parse.py), so a
+    device cannot write a station by naming it in the payload. ``kind`` is the default
+    metric of a single reading or a list (``…/rain_mm``); a multi-metric record names its
+    metrics itself and ignores it.
+    """
+    t = parse_topic(topic)
+    if t is None:
+        return {}
+    return {"metric": t.kind} if t.station is None else {"station": t.station, "metric": t.kind}
 
 
 def subscription(cfg: MqttConfig) -> str:

@@ -10,6 +10,9 @@ Three payload forms, alone or mixed in a list (DESIGN, MQTT):
 - one station's multi-metric record ``{"ts": …, "rain_mm": 1.2, "wind_speed_ms": 3}``:
   every key other than ts/station/quality/seq is a metric. The station comes from
   the record or the topic ``yujing/<source>/<station>/<kind>``.
+
+A station given by the topic (``defaults``) is binding: an item naming another one is
+refused (code ``topic_mismatch``), or a device could write any station by naming it.
 """
 
 from __future__ import annotations
@@ -43,6 +46,22 @@ class Rejected:
     reason: str
     raw: Any
     code: str = "invalid"  # short, for metrics labels: invalid, json, not_finite, unit, ...
+
+
+class TopicMismatch(ValueError):
+    """An item names a station other than the one its MQTT topic binds it to."""
+
+
+def check_bound(item: dict, defaults: dict[str, str] | None) -> None:
+    bound = (defaults or {}).get("station")
+    named = item.get("station")
+    # not a string: the usual check ("station must be …") refuses it, without a repr of
+    # whatever nesting it holds
+    if bound is None or not isinstance(named, str) or named == bound:
+        return
+    own = f"yujing/<source>/{named}/<kind>" if STATION.fullmatch(named) else "its own station's topic"
+    raise TopicMismatch(f"station {named[:64]!r} in the payload differs from {bound!r} in the "
+                        f"topic: publish it on {own}, or leave station out of the payload")
 
 
 def parse_ts(value: Any) -> int:
@@ -79,6 +98,7 @@ def reading_from(item: Any, defaults: dict[str, str] | None = None) -> Reading:
     if unknown:
         raise ValueError(f"unknown field(s) {sorted(unknown)}: a reading has station, metric, ts, value")
     if defaults:
+        check_bound(item, defaults)
         item = {**defaults, **item}
     for key in ("station", "metric", "ts", "value"):
         if key not in item:
@@ -111,6 +131,7 @@ def readings_from_record(item: dict, defaults: dict[str, str] | None = None
     A record-level fault (no station, bad ts, no metric at all) raises
     ValueError: nothing of it can be kept. A bad metric spoils only itself.
     """
+    check_bound(item, defaults)
     station = item.get("station", (defaults or {}).get("station"))
     if station is None:
         raise ValueError("missing field 'station': put it in the record or publish to "
@@ -187,7 +208,8 @@ def parse_payload_indexed(raw: bytes, defaults: dict[str, str] | None = None,
             else:
                 ok.append((index, reading_from(item, defaults)))
         except ValueError as exc:
-            bad.append(Rejected(index, str(exc), item, _code(str(exc))))
+            code = "topic_mismatch" if isinstance(exc, TopicMismatch) else _code(str(exc))
+            bad.append(Rejected(index, str(exc), item, code))
     return ok, bad
 
 
