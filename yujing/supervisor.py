@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiokafka.errors import KafkaError
+from yarl import URL
 
 from yujing import clock
 from yujing.config import Config
@@ -44,6 +45,12 @@ from yujing.connectors.topics import declare
 
 log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
+
+
+def without_password(url: str) -> str:
+    """``url`` with its password masked, for logs and the terminal."""
+    u = URL(url)
+    return str(u.with_password("***")) if u.password else url
 
 
 def _die_with_parent() -> None:
@@ -117,7 +124,10 @@ class Supervisor:
                 self.stop()
                 raise RuntimeError(f"embedded MQTT broker (amqtt) did not listen on port {port}")
             mqtt_url = f"mqtt://127.0.0.1:{port}"
-        common = ["--kafka-bootstrap", bootstrap, "--mqtt-url", mqtt_url]
+        # A configured URL may carry the broker password: the children read it from the config
+        # file, never from their argv (which every user of the machine can read in ps).
+        common = ["--kafka-bootstrap", bootstrap,
+                  *(["--mqtt-url", mqtt_url] if m.url is None else [])]
         if embedded:
             common.append("--embedded-kafka")
         if self.cfg.influx is not None:  # before the worker, so it stops after it
@@ -130,7 +140,8 @@ class Supervisor:
         if not self._wait_http(http + "/healthz", 60):
             self.stop()
             raise RuntimeError("the gateway did not become healthy within 60 s; see its log")
-        print(f"yujing: ready kafka={bootstrap} mqtt={mqtt_url} http={http}", flush=True)
+        print(f"yujing: ready kafka={bootstrap} mqtt={without_password(mqtt_url)} http={http}",
+              flush=True)
         return Endpoints(bootstrap, mqtt_url, http, embedded)
 
     def _start_tansu(self) -> str:

@@ -73,7 +73,8 @@ async def test_every_contact_failing_is_reported_not_raised():
     d, _ = make(retries=1)
     res = await d.deliver(delivery(Contact("flaky://x", "text"), Contact("nosuchscheme://y", "text")))
     assert not res.ok
-    assert [a.channel for a in res.attempts] == ["flaky://x", "nosuchscheme://y"]
+    # a URL apprise cannot parse shows only its scheme: a misspelt scheme may carry a token
+    assert [a.channel for a in res.attempts] == ["flaky://x", "nosuchscheme://…"]
     assert "unusable URL" in res.attempts[1].error
     res = await d.deliver(delivery())
     assert not res.ok and res.attempts[0].error == "no contacts"

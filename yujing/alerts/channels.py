@@ -1,7 +1,8 @@
-"""Apprise channel URLs: which message variant each takes, and their redacted form.
+"""Apprise channel URLs: which message variant each takes.
 
 Pure string work on URLs, shared by the roster (a person's contacts), the
-routing stage (the notify: URLs without a roster) and the apprise adapter.
+routing stage (the notify: URLs without a roster) and the apprise adapter (which also
+redacts them, with apprise's own knowledge of where each service keeps its secrets).
 """
 
 from __future__ import annotations
@@ -27,11 +28,3 @@ def channel_kind(url: str) -> str:
         return "sms"
     return "text"
 
-
-def redact(url: str) -> str:
-    """scheme://host of a channel: tokens and passwords never reach a timeline or a log."""
-    scheme, _, rest = url.partition("://")
-    host = rest.split("/", 1)[0].split("?", 1)[0].rsplit("@", 1)[-1]
-    if scheme.lower() in ("dingtalk", "wecombot", "tgram", "discord", "slack"):
-        host = host[:4] + "…" if host else ""
-    return f"{scheme}://{host}"

@@ -16,23 +16,61 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections import Counter
 from collections.abc import Callable
 
 import apprise
 from apprise.decorators import notify as apprise_notify
+from apprise.decorators.base import CustomNotifyPlugin
 
-from yujing.alerts.channels import redact
 from yujing.alerts.records import Attempt, Contact, Delivery, DeliveryResult
 from yujing.alerts.settings import DeliverySettings
 
 log = logging.getLogger("yujing.notify")
 
 
+# A signed acknowledge link works for whoever holds it: the log and terminal get the
+# message without the link's token (the people paged get it through their own channel).
+_ACK_TOKEN = re.compile(r"(/v1/ack/)[A-Za-z0-9._~%-]+")
+
+
 @apprise_notify(on="yujing", name="Yujing terminal log")
 def _to_log(body: str, title: str, notify_type: str, *args, **kwargs) -> bool:
-    log.warning("NOTIFY %s | %s", title, body)
+    log.warning("NOTIFY %s | %s", title, _ACK_TOKEN.sub(r"\1…", body))
     return True
+
+
+class Private:
+    """A channel URL as it may be shown (timelines, logs) and the secrets to keep out of text.
+
+    apprise knows where each of its services keeps its secret (a password, a path token, or
+    the host part of ``feishu://``, ``pushplus://``, ``schan://`` …) and renders its URLs
+    with ``privacy=True``; the secrets are the parts of the URL that rendering hides. Error
+    texts from apprise are scrubbed of them too, since a failed request may quote its URL."""
+
+    def __init__(self, url: str) -> None:
+        plugin = apprise.Apprise.instantiate(url) if "://" in url else None
+        scheme = url.split("://", 1)[0] if "://" in url else "?"
+        if plugin is None:
+            self.shown = f"{scheme}://…"
+        elif isinstance(plugin, CustomNotifyPlugin):
+            # a schema of this deployment's own (``yujing://``, a site's hook): apprise renders
+            # only its scheme; its host names the endpoint, the rest is treated as secret
+            self.shown = f"{scheme}://{plugin.host or ''}"
+        else:
+            self.shown = plugin.url(privacy=True).split("?", 1)[0]
+        shown_parts = set(_PARTS.split(self.shown))
+        self.secrets = sorted({p for p in _PARTS.split(url.split("://", 1)[-1])
+                               if len(p) >= 4 and p not in shown_parts}, key=len, reverse=True)
+
+    def scrub(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "…")
+        return text
+
+
+_PARTS = re.compile(r"[/:@?&=#,]+")
 
 
 class Counters:
@@ -84,7 +122,8 @@ class Deliverer:
                         self.counters.add(c.kind, "retried")
                         await self.sleep(min(self.backoff_s * 2 ** (n - 1), self.backoff_max_s))
                     ok, error = await self._send(d, c)
-                    channel = redact(c.url)
+                    private = Private(c.url)
+                    channel, error = private.shown, private.scrub(error)
                     if ok:
                         self.counters.add(c.kind, "sent")
                         return DeliveryResult(d.id, True, channel, attempts, self.now_ms())
