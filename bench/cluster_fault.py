@@ -46,6 +46,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ctypes
+import logging
 import signal
 import statistics
 import subprocess
@@ -146,7 +147,8 @@ def run_once(a: argparse.Namespace, plan: Plan, faults: bool, tmp: Path) -> Run:
         asyncio.run(wait_log(tmp / "worker1.log", RESTORED, PARTITIONS, 180))
         schedule = Faults(kafka, worker, a, PARTITIONS) if faults else None
         run = asyncio.run(stream(f"http://127.0.0.1:{hport}", plan, a.clients, schedule))
-        asyncio.run(wait_caught_up(bootstrap, PARTITIONS, 300))
+        caught_up = asyncio.run(wait_caught_up(bootstrap, PARTITIONS, 300))
+        run.figures["worker_done_after_stream_s"] = caught_up - run.ended
         asyncio.run(count(run, plan, bootstrap, PARTITIONS))
         return run
     finally:
@@ -168,6 +170,8 @@ def report(base: Run, runs: list[Run], plan: Plan) -> bool:
             reasons.append(f"{name}: {r.lost} readings lost")
         if r.lacks_spec:
             reasons.append(f"{name}: topics not as declared: {r.lacks_spec[:3]}")
+        if r.below_rf3:
+            reasons.append(f"{name}: topics with fewer than 3 replicas: {r.below_rf3}")
     differ = [r.transitions ^ base.transitions for r in runs]
     for i, d in enumerate(differ):
         if d:
@@ -189,7 +193,7 @@ def report(base: Run, runs: list[Run], plan: Plan) -> bool:
     print(f"transitions: {len(base.transitions)} baseline, {[len(r.transitions) for r in runs]} fault")
     print(f"transitions_differ: {[len(d) for d in differ]}")
     print(f"repeated_events: {base.repeats} baseline, {[r.repeats for r in runs]} fault")
-    for key in ("gateway_stall_s", "worker_delay_s", "warning_gap_s"):
+    for key in ("gateway_stall_s", "worker_delay_s", "warning_gap_s", "worker_done_after_stream_s"):
         print(f"{key}: {base.figures[key]:.2f} baseline, "
               f"{median([r.figures[key] for r in runs]):.2f} fault (median of "
               f"{[round(r.figures[key], 2) for r in runs]})")
@@ -221,6 +225,7 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the logs and data")
     a = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))   # run the cleanup on SIGTERM too
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # a killed broker: one line a try
     plan = Plan(a.stations, a.rate, a.seconds)
     plan.check()
     top = Path(tempfile.mkdtemp(prefix="yujing-cluster-fault-"))
