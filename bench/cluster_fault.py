@@ -78,6 +78,7 @@ from yujing.connectors.embedded import free_port, wait_port
 from yujing.connectors.kafka_broker import bootstrap_of, cluster, cluster_id, kafka_home, prepare
 
 PARTITIONS = 4
+BOTH = ("gateway_stall_s", "worker_delay_s", "warning_gap_s", "worker_done_after_stream_s")
 
 
 def _die_with_parent() -> None:   # a SIGKILLed bench leaves no broker behind
@@ -147,8 +148,11 @@ def run_once(a: argparse.Namespace, plan: Plan, faults: bool, tmp: Path) -> Run:
         asyncio.run(wait_log(tmp / "worker1.log", RESTORED, PARTITIONS, 180))
         schedule = Faults(kafka, worker, a, PARTITIONS) if faults else None
         run = asyncio.run(stream(f"http://127.0.0.1:{hport}", plan, a.clients, schedule))
-        caught_up = asyncio.run(wait_caught_up(bootstrap, PARTITIONS, 300))
-        run.figures["worker_done_after_stream_s"] = caught_up - run.ended
+        caught_up, problem = asyncio.run(wait_caught_up(bootstrap, PARTITIONS, a.drain))
+        if caught_up is None:
+            run.problems.append(problem)
+        else:
+            run.figures["worker_done_after_stream_s"] = caught_up - run.ended
         asyncio.run(count(run, plan, bootstrap, PARTITIONS))
         return run
     finally:
@@ -166,6 +170,7 @@ def report(base: Run, runs: list[Run], plan: Plan) -> bool:
         reasons.append(f"the baseline lacks {len(missing)} expected transitions, e.g. "
                        f"{sorted(missing)[:3]}")
     for name, r in [("baseline", base)] + [(f"fault run {i + 1}", r) for i, r in enumerate(runs)]:
+        reasons += [f"{name}: {p}" for p in r.problems]
         if r.lost:
             reasons.append(f"{name}: {r.lost} readings lost")
         if r.lacks_spec:
@@ -193,12 +198,12 @@ def report(base: Run, runs: list[Run], plan: Plan) -> bool:
     print(f"transitions: {len(base.transitions)} baseline, {[len(r.transitions) for r in runs]} fault")
     print(f"transitions_differ: {[len(d) for d in differ]}")
     print(f"repeated_events: {base.repeats} baseline, {[r.repeats for r in runs]} fault")
-    for key in ("gateway_stall_s", "worker_delay_s", "warning_gap_s", "worker_done_after_stream_s"):
-        print(f"{key}: {base.figures[key]:.2f} baseline, "
-              f"{median([r.figures[key] for r in runs]):.2f} fault (median of "
-              f"{[round(r.figures[key], 2) for r in runs]})")
-    keys = sorted({k for r in runs for k in r.figures} - set(base.figures))
-    for key in keys:
+    nan = float("nan")
+    for key in BOTH:
+        vals = [r.figures.get(key, nan) for r in runs]
+        print(f"{key}: {base.figures.get(key, nan):.2f} baseline, {median(vals):.2f} fault "
+              f"(median of {[round(v, 2) for v in vals]})")
+    for key in sorted({k for r in runs for k in r.figures} - set(BOTH)):
         vals = [r.figures[key] for r in runs if key in r.figures]
         print(f"{key}: {median(vals):.2f} (median of {[round(v, 2) for v in vals]})")
     ratio = median([r.figures["gateway_stall_s"] for r in runs]) / max(base.figures["gateway_stall_s"], 1e-3)
@@ -221,6 +226,8 @@ def main() -> None:
     ap.add_argument("--checkpoint", type=float, default=10.0, help="worker.checkpoint_interval, s")
     ap.add_argument("--session-timeout", type=float, default=6.0,
                     help="the worker's Kafka session and rebalance timeouts, s")
+    ap.add_argument("--drain", type=float, default=300.0,
+                    help="longest wait after the stream for the worker to commit the end")
     ap.add_argument("--heap-mb", type=int, default=384, help="each broker's JVM heap")
     ap.add_argument("--keep", action="store_true", help="keep the logs and data")
     a = ap.parse_args()

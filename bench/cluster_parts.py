@@ -131,6 +131,7 @@ class Run:
     lost: int = 0
     duplicates: int = 0
     lacks_spec: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
     below_rf3: list[str] = field(default_factory=list)      # any topic, declared or not
 
     @property
@@ -300,9 +301,10 @@ async def read_topic(bootstrap: str, topic: str, partitions: int, timeout: float
 
 async def wait_caught_up(bootstrap: str, partitions: int, timeout: float,
                          readings: str = "yujing.readings", warnings: str = "yujing.warnings"
-                         ) -> float:
+                         ) -> tuple[float | None, str]:
     """Until the worker's group has committed the end of every readings partition (the
-    time it had, returned) and the warnings topic has stopped growing for 3 s."""
+    time it had) and the warnings topic has stopped growing for 3 s. Not in ``timeout``:
+    None and the committed and end offsets, and the run is counted all the same."""
     deadline = time.monotonic() + timeout
     c = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
@@ -318,15 +320,18 @@ async def wait_caught_up(bootstrap: str, partitions: int, timeout: float,
                 caught_up = time.time()
                 break
             if time.monotonic() > deadline:
-                raise SystemExit(f"the worker did not reach the end of {readings} in {timeout}s")
+                return None, (f"the worker's group did not commit the end of {readings} in "
+                              f"{timeout:.0f}s: committed " + ", ".join(
+                                  f"{tp.partition}: {done[tp].offset if tp in done else None}/"
+                                  f"{end[tp]}" for tp in tps))
             await asyncio.sleep(0.5)
         last, since = None, time.monotonic()
-        while time.monotonic() - since < 3.0 and time.monotonic() < deadline:
+        while time.monotonic() - since < 3.0 and time.monotonic() < deadline + 30:
             now = await c.end_offsets(wps)
             if now != last:
                 last, since = now, time.monotonic()
             await asyncio.sleep(0.3)
-        return caught_up
+        return caught_up, ""
     finally:
         await c.stop()
         await admin.close()
