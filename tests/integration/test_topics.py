@@ -15,7 +15,7 @@ import yaml
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from yujing.connectors.topicspec import TABLES, changelog
+from yujing.connectors.topicspec import LEADER, TABLES, changelog
 
 DAY = 86_400_000
 OURS = ["yujing.readings", "yujing.warnings", "yujing.commands", "yujing.incidents",
@@ -77,9 +77,9 @@ def test_check_reports_missing_topics_apply_creates_them_then_check_passes(kafka
     code, out = topics("apply", cfg)
     assert code == 0, out
     assert sorted(line for line in out.splitlines() if line.startswith("done:")) == \
-        sorted(f"done: {t}: created" for t in OURS)
+        sorted(f"done: {t}: created" for t in [*OURS, LEADER])
     code, out = topics("check", cfg)
-    assert (code, out.strip()) == (0, f"ok: 14 topics on {kafka_broker} as declared")
+    assert (code, out.strip()) == (0, f"ok: 15 topics on {kafka_broker} as declared")
     assert asyncio.run(configs_of(kafka_broker, "yujing.incidents"))["cleanup.policy"] == "compact"
     assert asyncio.run(configs_of(kafka_broker, "yujing.commands"))["retention.ms"] == str(30 * DAY)
 
@@ -127,7 +127,7 @@ def test_partitions_grow_with_apply_and_are_never_shrunk(kafka_broker, tmp_path)
 def test_on_tansu_configs_are_set_at_creation_and_a_change_is_told_apart(kafka, tmp_path):
     cfg = config(tmp_path, kafka)
     code, out = topics("apply", cfg)
-    assert code == 0 and out.count("created") == 14, out
+    assert code == 0 and out.count("created") == 15, out
     assert topics("check", cfg)[0] == 0
     code, out = topics("apply", config(tmp_path, kafka, "two.yaml", retention={"readings": "2d"}))
     assert code == 1

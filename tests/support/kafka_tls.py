@@ -85,7 +85,7 @@ def secured_kafka(data_dir: Path, home: Path) -> Iterator[SecuredKafka]:
     spec = SecuredBrokerSpec(data_dir, ports[0], ports[1], keystore=pki.server,
                              truststore=pki.ca, admin_password="admin-Secret-9",
                              mtls_port=ports[2])
-    argv = prepare(spec, home, spec.scram_format_args({USER: PASSWORD}))
+    argv = prepare(spec, home, format_args=spec.scram_format_args({USER: PASSWORD}))
     env_name = "YUJING_TEST_KAFKA_ADMIN_PASSWORD"
     os.environ[env_name] = spec.admin_password
     admin = KafkaSecurity.model_validate({

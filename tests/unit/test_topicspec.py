@@ -4,6 +4,7 @@ line, with its fix, that each kind of difference gives."""
 from __future__ import annotations
 
 import re
+from importlib.metadata import distribution
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from yujing.config import Config, KafkaConfig
 from yujing.connectors.topicspec import (
     APP_ID,
+    LEADER,
     TABLES,
     Actual,
     changelog,
@@ -35,7 +37,7 @@ def as_declared(spec) -> Actual:
 def test_every_topic_has_the_one_partition_count_and_its_retention_or_compaction() -> None:
     k = KafkaConfig(partitions=6)
     specs = {s.name: s for s in declared(k, 1)}
-    assert {s.partitions for s in specs.values()} == {6}
+    assert {s.partitions for s in specs.values() if s.name != LEADER} == {6}
     assert specs["yujing.readings"].configs["retention.ms"] == str(7 * DAY)
     assert specs["yujing.warnings"].configs["retention.ms"] == str(30 * DAY)
     assert specs["yujing.commands"].configs["retention.ms"] == str(30 * DAY)
@@ -130,3 +132,24 @@ def test_changelog_names_are_those_faust_gives_the_workers_tables() -> None:
     tables += [f"yujing-{n}" for n in re.findall(r'table\("(\w+)"', alerting)]
     assert sorted(tables) == sorted(TABLES)
     assert changelog("yujing-pipeline") == "yujing-worker-yujing-pipeline-changelog"
+
+
+def test_on_three_brokers_every_topic_has_three_replicas_and_needs_two_in_sync() -> None:
+    """With the producers' acks=all, a write is on two brokers before it is acknowledged."""
+    specs = declared(KafkaConfig(), 3)
+    assert len(specs) == 15
+    assert {(s.replication, s.configs["min.insync.replicas"]) for s in specs} == {(3, "2")}
+    assert {(s.replication, s.configs["min.insync.replicas"])
+            for s in declared(KafkaConfig(), 2)} == {(2, "1")}
+
+
+def test_fausts_leader_topic_is_declared_with_one_partition_replicated_like_the_rest() -> None:
+    """Faust would create it with replication 1 (topic_replication_factor): on a cluster a
+    restarted worker then waited for the one broker holding it (bench/cluster_fault.py)."""
+    leader = spec_of(LEADER, brokers=3)
+    assert (leader.partitions, leader.replication) == (1, 3)
+    assert spec_of(LEADER, KafkaConfig(partitions=8, replication=2), 5).partitions == 1
+    source = distribution("faust-streaming").locate_file("faust/assignor/leader_assignor.py")
+    text = Path(source).read_text(encoding="utf-8")   # read, not imported
+    assert 'f"{self.app.conf.id}-__assignor-__leader"' in text and "partitions=1," in text
+    assert LEADER == f"{APP_ID}-__assignor-__leader"

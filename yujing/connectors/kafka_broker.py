@@ -1,5 +1,6 @@
 """A single-node Apache Kafka (KRaft) broker that ``yujing run`` owns, for durable drills
-and one-server deployments (``kafka.embedded: kafka``).
+and one-server deployments (``kafka.embedded: kafka``), and a three-node cluster on
+loopback for the fault bench (bench/cluster_fault.py).
 
 Unlike Tansu it keeps its log on disk: the storage is formatted once under the data
 dir and reused by every later start, so open warnings, acknowledgements, silences and
@@ -62,7 +63,8 @@ def check_installed(home: Path) -> str:
 
 @dataclass(frozen=True)
 class BrokerSpec:
-    """One KRaft node that is both broker and controller."""
+    """One KRaft node that is both broker and controller: alone, or one of ``voters``
+    (node id, controller port) of a cluster on the same host (:func:`cluster`)."""
 
     data_dir: Path
     port: int
@@ -70,6 +72,13 @@ class BrokerSpec:
     host: str = "127.0.0.1"
     node_id: int = 1
     heap_mb: int = 512
+    voters: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def replicas(self) -> int:
+        """Replicas of Kafka's own topics (offsets, transactions): 3 on a cluster of three
+        or more, as many as there are nodes on a smaller one."""
+        return min(3, len(self.voters)) or 1
 
     @property
     def log_dir(self) -> Path:
@@ -84,28 +93,35 @@ class BrokerSpec:
         return f"{self.host}:{self.port}"
 
     def properties(self) -> str:
-        """server.properties of a one-node cluster: replication 1 everywhere it matters."""
+        """server.properties: a one-node cluster has replication 1 everywhere it matters; a
+        node of a cluster replicates Kafka's own topics (and, by default, any topic made
+        without a replication) to three nodes with two in sync, like the declared ones."""
         h = self.host
+        voters = self.voters or ((self.node_id, self.controller_port),)
+        rf = str(self.replicas)
+        min_isr = "2" if self.replicas >= 3 else "1"
         lines = {
             "process.roles": "broker,controller",
             "node.id": str(self.node_id),
-            "controller.quorum.voters": f"{self.node_id}@{h}:{self.controller_port}",
+            "controller.quorum.voters": ",".join(f"{n}@{h}:{port}" for n, port in voters),
             "listeners": f"PLAINTEXT://{h}:{self.port},CONTROLLER://{h}:{self.controller_port}",
             "advertised.listeners": f"PLAINTEXT://{h}:{self.port}",
             "controller.listener.names": "CONTROLLER",
             "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             "inter.broker.listener.name": "PLAINTEXT",
             "log.dirs": str(self.log_dir),
-            "offsets.topic.replication.factor": "1",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
+            "offsets.topic.replication.factor": rf,
+            "transaction.state.log.replication.factor": rf,
+            "transaction.state.log.min.isr": min_isr,
+            "share.coordinator.state.topic.replication.factor": rf,
+            "share.coordinator.state.topic.min.isr": min_isr,
             # A single consumer group member should not wait for others to join.
             "group.initial.rebalance.delay.ms": "0",
             # Topics are created by yujing with declared settings, never by a typo.
             "auto.create.topics.enable": "false",
         }
+        if self.voters:
+            lines |= {"default.replication.factor": rf, "min.insync.replicas": min_isr}
         return "".join(f"{k}={v}\n" for k, v in lines.items())
 
 
@@ -115,22 +131,46 @@ def _java_argv(java: str, home: Path, main: str, heap_mb: int) -> list[str]:
             "-cp", str(home / "lib" / "*"), main]
 
 
-def prepare(spec: BrokerSpec, home: Path, format_args: Sequence[str] = ()) -> list[str]:
+def prepare(spec: BrokerSpec, home: Path, cid: str | None = None,
+            format_args: Sequence[str] = ()) -> list[str]:
     """Write the properties, format the storage on the first start only, and return the
     broker's command line. A formatted log dir is kept as it is: that is the durability.
-    ``format_args`` go to the storage tool (``--add-scram`` users, for one)."""
+    ``cid``: the cluster's id, the same for every node of a cluster (default: one kept in
+    the node's own data dir). ``format_args`` go to the storage tool (``--add-scram``
+    users, for one)."""
     java = check_installed(home)
     spec.data_dir.mkdir(parents=True, exist_ok=True)
     spec.properties_file.write_text(spec.properties(), encoding="utf-8")
     if not (spec.log_dir / "meta.properties").exists():
         argv = _java_argv(java, home, "kafka.tools.StorageTool", 256) + [
-            "format", f"--cluster-id={cluster_id(spec.data_dir)}",
+            "format", f"--cluster-id={cid or cluster_id(spec.data_dir)}",
             f"--config={spec.properties_file}", *format_args]
         done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
         if done.returncode != 0:
             raise RuntimeError(f"formatting Kafka storage in {spec.log_dir} failed: "
                                f"{(done.stderr or done.stdout).strip()[-500:]}")
     return _java_argv(java, home, "kafka.Kafka", spec.heap_mb) + [str(spec.properties_file)]
+
+
+def cluster(base: Path, size: int = 3, host: str = "127.0.0.1",
+            heap_mb: int = 512) -> list[BrokerSpec]:
+    """``size`` nodes on free ports of ``host``, each broker and controller (a quorum of
+    ``size`` voters, so one node may die), storage under ``base/node-<id>``. Prepare each
+    with ``prepare(spec, home, cluster_id(base))``: one cluster id for all."""
+    base.mkdir(parents=True, exist_ok=True)
+    ports: list[int] = []
+    while len(ports) < 2 * size:
+        port = free_port(host)
+        if port not in ports:
+            ports.append(port)
+    voters = tuple((i + 1, ports[2 * i + 1]) for i in range(size))
+    return [BrokerSpec(base / f"node-{n}", ports[2 * i], cport, host, n, heap_mb, voters)
+            for i, (n, cport) in enumerate(voters)]
+
+
+def bootstrap_of(specs: list[BrokerSpec]) -> str:
+    """The ``host:port,host:port`` clients are given for a cluster (kafka.bootstrap)."""
+    return ",".join(s.bootstrap for s in specs)
 
 
 def cluster_id(data_dir: Path) -> str:
@@ -189,18 +229,19 @@ def _free(host: str, port: int) -> bool:
 
 
 def wait_answering(bootstrap: str, timeout_s: float, alive: Callable[[], bool],
-                   auth: Mapping[str, Any] | None = None) -> bool:
+                   auth: Mapping[str, Any] | None = None, brokers: int = 1) -> bool:
     """Wait until the broker answers a metadata request naming itself (listening is not
     enough: a KRaft broker accepts connections before it has registered), or ``alive()``
     turns false, or the time is up. ``auth``: aiokafka security keyword arguments
-    (yujing.connectors.kafka_security) for a broker that wants TLS or SASL."""
+    (yujing.connectors.kafka_security) for a broker that wants TLS or SASL. ``brokers``:
+    wait until the metadata names that many (every node of a cluster has registered)."""
     deadline = clock.monotonic() + timeout_s
     quiet = logging.getLogger("aiokafka")   # each refused try would log an ERROR
     level = quiet.level
     quiet.setLevel(logging.CRITICAL)
     try:
         while clock.monotonic() < deadline and alive():
-            if asyncio.run(_answers(bootstrap, auth or {})):
+            if asyncio.run(_answers(bootstrap, auth or {}, brokers)):
                 return True
             time.sleep(0.3)
         return False
@@ -208,11 +249,11 @@ def wait_answering(bootstrap: str, timeout_s: float, alive: Callable[[], bool],
         quiet.setLevel(level)
 
 
-async def _answers(bootstrap: str, auth: Mapping[str, Any]) -> bool:
+async def _answers(bootstrap: str, auth: Mapping[str, Any], brokers: int = 1) -> bool:
     client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=3000, **auth)
     try:
         await client.bootstrap()
-        return bool(client.cluster.brokers())
+        return len(client.cluster.brokers()) >= brokers
     except Exception:   # not yet: refused, reset, timed out, not registered
         return False
     finally:

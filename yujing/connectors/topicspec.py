@@ -9,7 +9,11 @@ changelog and its source differ) and the same replication. ``yujing.readings`` i
 by time, long enough for a restarted worker to re-read everything after its checkpoint;
 warnings and commands (the duty record) longer; incidents are snapshots keyed by
 incident, so compacted, as are the worker's table changelogs; dead letters and events by
-time.
+time. Faust's own leader topic (one partition, used to pick the group's leader) is declared
+too: Faust would make it with its fallback replication of 1, and on a cluster the broker
+holding that one replica would then stop every new or restarted worker while it is down.
+On three brokers or more every topic has ``min.insync.replicas`` 2: with the producers'
+``acks=all`` a write is on two brokers before it is acknowledged, and one broker may fail.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ APP_ID = "yujing-worker"
 TABLES = ("yujing-pipeline", "yujing-incidents", "yujing-open", "yujing-alias",
           "yujing-groups", "yujing-deliveries", "yujing-silences", "yujing-due")
 APPLY = "yujing topics apply"
+LEADER = f"{APP_ID}-__assignor-__leader"   # faust/assignor/leader_assignor.py, one partition
 
 
 def changelog(table: str) -> str:
@@ -85,7 +90,8 @@ def declared(k: KafkaConfig, brokers: int) -> list[TopicSpec]:
     return [timed(t.readings, "readings"), timed(t.warnings, "warnings"),
             timed(t.commands, "commands"), compacted(t.incidents),
             timed(t.deadletter, "deadletter"), timed(t.events, "events"),
-            *(compacted(changelog(name)) for name in TABLES)]
+            *(compacted(changelog(name)) for name in TABLES),
+            TopicSpec(LEADER, 1, rf, dict(common))]
 
 
 def same_value(key: str, have: str, want: str) -> bool:
