@@ -22,6 +22,7 @@ from yujing import metrics as m
 from yujing.config import Config
 from yujing.connectors.bus import KafkaBus
 from yujing.connectors.gateway import Gateway
+from yujing.connectors.topics import declare
 from yujing.console.state import Console
 from yujing.console.web import mount_console
 
@@ -44,6 +45,10 @@ async def serve(cfg: Config, bootstrap: str, mqtt_url: str | None,
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    # The console follows the worker's incident snapshots and writes duty commands: with
+    # those topics declared here it need not wait (and complain) until a worker made them.
+    k = cfg.kafka
+    await declare(bootstrap, k, [k.topics.incidents, k.topics.commands])
     await gw.start(console_on(gw))
     if gw.mqtt is not None:
         m.MQTT_CONNECTED.set_function(lambda: float(gw.mqtt.connected.is_set()))  # type: ignore[union-attr]
