@@ -11,6 +11,7 @@ kills) with :meth:`BrokerKind.start`.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +55,11 @@ class BrokerKind:
             controller = free_port()
         spec = BrokerSpec(data / "kafka", port, controller)
         proc = procs.start("kafka", prepare(spec, self.home), die_with_parent=True)
-        if not wait_answering(spec.bootstrap, 120, lambda: proc.poll() is None):
+        # in a thread: wait_answering runs its own event loop, and async tests call this
+        with ThreadPoolExecutor(1) as pool:
+            answering = pool.submit(wait_answering, spec.bootstrap, 120,
+                                    lambda: proc.poll() is None).result()
+        if not answering:
             raise AssertionError(f"Apache Kafka did not answer on {spec.bootstrap}:\n"
                                  + procs.log("kafka")[-3000:])
         return Broker("kafka", spec.bootstrap)
