@@ -85,8 +85,9 @@ async def until(what: str, probe, timeout: float = 60, every: float = 0.3):
 async def changelog_digests(bootstrap: str, partitions: int, quiet_s: float = 2.0
                             ) -> dict[str, tuple[int, str]]:
     """Count and digest of each book table as its changelog holds it: the last value of
-    every key, read to the very end. Tansu's end offsets are wrong, so the read ends when
-    nothing new came for ``quiet_s`` (nothing writes them: the worker is dead)."""
+    every key, read to the very end: past the end offsets the broker reports and until
+    nothing new came for ``quiet_s`` (Tansu's end offsets stop short of the last batch's
+    end; after the kill nothing writes the changelogs)."""
     tps = {TopicPartition(changelog(f"yujing-{name}"), p): name
            for name in BOOK for p in range(partitions)}
     last: dict[str, dict[str, bytes | None]] = {name: {} for name in BOOK}
@@ -96,8 +97,12 @@ async def changelog_digests(bootstrap: str, partitions: int, quiet_s: float = 2.
     try:
         consumer.assign(list(tps))
         await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(list(tps))
         quiet_since = time.monotonic()
-        while time.monotonic() - quiet_since < quiet_s:
+        while True:
+            behind = [tp for tp, end in ends.items() if await consumer.position(tp) < end]
+            if not behind and time.monotonic() - quiet_since >= quiet_s:
+                break
             for tp, recs in (await consumer.getmany(timeout_ms=300)).items():
                 for rec in recs:
                     last[tps[tp]][orjson.loads(rec.key)] = rec.value
@@ -147,12 +152,16 @@ async def test_every_book_record_survives_a_sigkill(hooks, procs, tmp_path, brok
                     and set(sids) <= silenced)
         await until("every ack and silence in the book", settled)
 
+        async def both_books_silenced() -> bool:   # partition 1's copies are not listed
+            return (await changelog_digests(bootstrap, 2, 0.5))["silences"][0] == 2 * len(sids)
+        await until("each partition's book holds every silence", both_books_silenced)
+
     procs.procs["worker"].send_signal(signal.SIGKILL)
     procs.procs["worker"].wait(10)
     want = await changelog_digests(bootstrap, 2)
     print(f"[{broker_kind.name}] changelogs at the kill: {want}")
     assert want["incidents"][0] >= len(GAUGES) and want["silences"][0] == 2 * len(sids), want
-    assert want["deliveries"][0] >= len(TOWNS) and want["groups"][0] >= len(TOWNS), want
+    assert want["groups"][0] >= len(TOWNS) and want["due"][0] > 0, want
 
     procs.start("worker2", worker)
     found = await until("every book table's recovery logged", lambda: asyncio.to_thread(
