@@ -189,7 +189,11 @@ class Alerting:
                 await self._effects(msg.partition, fx)
             # before the next message (and so before this one's offset can be committed):
             # what the step wrote is recoverable from the changelog, on Tansu too
-            await self.fence.after_step(msg.partition)
+            try:
+                await self.fence.after_step(msg.partition)
+            except Exception:   # the tables stay marked: the next step's fence covers them
+                log.exception("changelog fence after %s[%d]@%d failed", msg.topic,
+                              msg.partition, msg.offset)
 
     def _step(self, msg: Any, value: bytes) -> Effects | None:
         now = clock.now_ms()
