@@ -116,7 +116,7 @@ async def test_every_book_record_survives_a_sigkill(hooks, procs, tmp_path, brok
     bootstrap, worker, base = stack(procs, tmp_path, hooks, broker_kind)
     procs.start("worker", worker)
     await until("both partitions started", lambda: asyncio.to_thread(
-        lambda: len(re.findall(r"partition \d: no checkpoint", procs.log("worker"))) >= 2))
+        lambda: len(re.findall(r"partition \d: no checkpoint", procs.log("worker"))) >= 2), 120)
     async with aiohttp.ClientSession(headers=AUTH) as http:
         async def listed(state: str = "all") -> list[dict]:
             async with http.get(f"{base}/v1/warnings?state={state}") as r:

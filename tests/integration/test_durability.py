@@ -98,7 +98,8 @@ def about(hooks, iid: str) -> list[str]:
 async def test_sigkill_restart_keeps_windows_and_warnings(hooks, procs, tmp_path, broker_kind):
     worker, base = stack(procs, tmp_path, hooks, broker_kind)
     procs.start("worker", worker)
-    wait_log(procs, "worker", r"partition \d: no checkpoint, starting empty", 2)
+    # a worker's first start on a fresh Kafka also waits for the group coordinator
+    wait_log(procs, "worker", r"partition \d: no checkpoint, starting empty", 2, 120)
     t0 = int(time.time() * 1000) - 7 * 3_600_000   # every part lies in the past
     t0 -= t0 % (5 * MIN)
     async with aiohttp.ClientSession() as http:
@@ -168,7 +169,7 @@ async def test_rebalance_moves_windows_and_warnings_between_workers(hooks, procs
     worker, base = stack(procs, tmp_path, hooks, broker_kind)
     gauges = {"0": STORM, "1": BURST}
     procs.start("w1", worker)
-    wait_log(procs, "w1", r"partition \d: no checkpoint, starting empty", 2)
+    wait_log(procs, "w1", r"partition \d: no checkpoint, starting empty", 2, 120)
     t0 = int(time.time() * 1000) - 7 * 3_600_000   # every part lies in the past
     t0 -= t0 % (5 * MIN)
     async with aiohttp.ClientSession() as http:
