@@ -80,7 +80,8 @@ async def test_sigkill_mid_escalation_resends_nothing_delivered_and_keeps_acks(h
         for station in ("DG-HM-R01", "DG-CA-R01"):
             async with http.post(f"{base}/v1/readings", json=rain(station, start, 36, 1.5)) as r:
                 assert r.status == 200
-        hm = await incident(http, base, "虎门镇", lambda w: "a1" in w["notified"])
+        hm = await incident(http, base, "虎门镇", lambda w: "a1" in w["notified"],
+                            120)   # a first start on a fresh Kafka waits for its coordinator
         ca = await incident(http, base, "长安镇", lambda w: "a1" in w["notified"])
         await api(http, base, f"/v1/warnings/{ca['incident']}/ack", {"note": "我去处理"})
         await incident(http, base, "长安镇", lambda w: w["state"] == "acknowledged", 10)
