@@ -168,6 +168,8 @@ class Alerting:
                            key_serializer="raw", partitions=k.partitions)
         app.agent(source, name="yujing.book")(self._agent)
         app.timer(cfg.alerts.tick_s, name="yujing.tick")(self._tick)
+        self.consumed: dict[str, int] = {}     # "topic[p]" -> last offset the book took
+        app.timer(5.0, name="yujing.book_heartbeat")(self._heartbeat)
         log.info("alerting: run %s, roster %s, %d partitions", self.run_id,
                  cfg.alerts.roster or "none (notify: URLs)", k.partitions)
 
@@ -184,6 +186,7 @@ class Alerting:
     async def _agent(self, stream: Any) -> None:
         async for event in stream.events():
             msg = event.message
+            self.consumed[f"{msg.topic}[{msg.partition}]"] = msg.offset
             fx = self._step(msg, event.value)
             if fx is not None:
                 await self._effects(msg.partition, fx)
@@ -207,6 +210,12 @@ class Alerting:
         except Exception:
             log.exception("book failed on %s[%d]@%d", msg.topic, msg.partition, msg.offset)
         return None
+
+    async def _heartbeat(self) -> None:
+        """What the book has taken from each partition: a consumer that silently stopped
+        shows as an offset that no longer moves (ticks arrive every alerts.tick)."""
+        log.info("book: last offsets %s, %d fences", ", ".join(
+            f"{k}@{v}" for k, v in sorted(self.consumed.items())) or "none", self.fence.fences)
 
     async def _recovered(self, sender: Any = None, **kwargs: Any) -> None:
         """Log what the book's tables hold for this worker's partitions once Faust has
