@@ -10,14 +10,10 @@ kills) with :meth:`BrokerKind.start`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support import kafka as apache
-from tests.support import services
 from tests.support.duty import Procs
 from yujing.connectors.embedded import free_port, tansu_command, wait_port
 from yujing.connectors.kafka_broker import BrokerSpec, prepare, wait_answering
@@ -63,15 +59,3 @@ class BrokerKind:
             raise AssertionError(f"Apache Kafka did not answer on {spec.bootstrap}:\n"
                                  + procs.log("kafka")[-3000:])
         return Broker("kafka", spec.bootstrap)
-
-    @contextmanager
-    def running(self, data: Path) -> Iterator[Broker]:
-        """A fresh broker in this test's hands, stopped after (SIGTERM)."""
-        if self.name == "tansu":
-            with services.tansu() as bootstrap:
-                yield Broker("tansu", bootstrap)
-            return
-        assert self.home is not None, "Apache Kafka needs the folder `make kafka` filled"
-        data.mkdir(parents=True, exist_ok=True)
-        with apache.apache_kafka(data, self.home) as bootstrap:
-            yield Broker("kafka", bootstrap)
