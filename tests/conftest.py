@@ -6,7 +6,9 @@ after its scope. Scopes keep the isolation the tests were written for: an Apache
 module (from the jars `make kafka` installed; ~5-15 s to start), a Tansu broker, a
 Mosquitto and a VictoriaMetrics per test (Tansu is ready in ~50 ms; the Mosquitto and
 VictoriaMetrics tests stop, restart or count everything in them), one amqtt per module, one
-`yujing run` with the duty console per module.
+`yujing run` with the duty console per module. The durability, rebalance and restart
+tests run on both Kafka-protocol brokers: ``broker`` and ``broker_kind`` are parametrised
+over Tansu and Apache Kafka (tests/support/brokers.py).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from aiosmtpd.controller import Controller
 
 from tests.support import kafka as apache
 from tests.support import services
+from tests.support.brokers import BROKERS, Broker, BrokerKind
 from tests.support.console import HASHED, STEP_S, Hooks, publish, wait_incident
 from tests.support.duty import Hooks as DutyHooks
 from tests.support.duty import Mailbox, Procs
@@ -61,6 +64,27 @@ def kafka_broker(kafka_home, tmp_path_factory):
     ``host:port``. Module-scoped: a start takes 5-15 s."""
     with apache.apache_kafka(tmp_path_factory.mktemp("kafka"), kafka_home) as bootstrap:
         yield bootstrap
+
+
+@pytest.fixture(params=BROKERS)
+def broker_kind(request) -> BrokerKind:
+    """Each broker in turn (test ids ``[tansu]``, ``[kafka]``), for tests that start it as a
+    child process beside the ones they kill (``broker_kind.start(procs, tmp_path)``).
+    Apache Kafka skips without its jars, except in CI (fails), like ``kafka_home``."""
+    if request.param == "kafka":
+        return BrokerKind("kafka", request.getfixturevalue("kafka_home"))
+    return BrokerKind(request.param)
+
+
+@pytest.fixture
+def broker(broker_kind, request):
+    """Each broker in turn, running: a fresh Tansu per test, the module's Apache Kafka
+    (``kafka_broker``; give each test topics of its own)."""
+    if broker_kind.name == "kafka":
+        yield Broker("kafka", request.getfixturevalue("kafka_broker"))
+        return
+    with services.tansu() as bootstrap:
+        yield Broker("tansu", bootstrap)
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,10 @@
-"""Window and warning state survive a worker's SIGKILL and a rebalance (embedded Tansu).
+"""Window and warning state survive a worker's SIGKILL and a rebalance, on Tansu and on
+Apache Kafka (each test runs on both: ``broker_kind``).
 
 The worker checkpoints each partition's pipeline to a changelog-backed Faust table and, on
 assignment, restores the checkpoint and re-processes the readings after it
-(yujing/streams/state.py). Tansu, the gateway and the workers run as separate processes so
-one worker alone can die.
+(yujing/streams/state.py). The broker, the gateway and the workers run as separate
+processes so one worker alone can die.
 """
 
 from __future__ import annotations
@@ -19,20 +20,22 @@ from pathlib import Path
 import aiohttp
 import yaml
 
+from tests.support.brokers import BrokerKind
 from tests.support.duty import HASHED, ROOT, SECRET, TOKENS, Procs
 from tests.support.readings import rain
-from yujing.connectors.embedded import free_port, tansu_command, wait_port
+from yujing.connectors.embedded import free_port, wait_port
 
 MIN = 60_000
 STORM = "DG-HM-R01"      # partition 0 of 2: its 3 h sum crosses 50 mm only across the kill
 BURST = "DG-DL-R01"      # partition 1 of 2: short intense rain raised before the kill
 
 
-def stack(procs: Procs, tmp: Path, hooks) -> tuple[list[str], str]:
-    kport, hport = free_port(), free_port()
-    procs.start("tansu", tansu_command(kport))
-    assert wait_port("127.0.0.1", kport, 20)
-    cfg = {"kafka": {"bootstrap": f"127.0.0.1:{kport}", "partitions": 2},
+def stack(procs: Procs, tmp: Path, hooks, kind: BrokerKind) -> tuple[list[str], str]:
+    """A fresh broker, a gateway, and the command line of a worker (6 s session and
+    rebalance timeouts, as for any broker on this machine); the gateway's base URL."""
+    broker = kind.start(procs, tmp)
+    hport = free_port()
+    cfg = {"kafka": {"bootstrap": broker.bootstrap, "partitions": 2},
            "http": {"port": hport},
            "gateway": {"linger_ms": 20},
            "worker": {"rules_dir": str(ROOT / "rules"), "registry": str(ROOT / "stations.yaml"),
@@ -92,10 +95,11 @@ def about(hooks, iid: str) -> list[str]:
     return [m["title"] for m in hooks.to("duty") if iid in m["message"]]
 
 
-async def test_sigkill_restart_keeps_windows_and_warnings(hooks, procs, tmp_path):
-    worker, base = stack(procs, tmp_path, hooks)
+async def test_sigkill_restart_keeps_windows_and_warnings(hooks, procs, tmp_path, broker_kind):
+    worker, base = stack(procs, tmp_path, hooks, broker_kind)
     procs.start("worker", worker)
-    wait_log(procs, "worker", r"partition \d: no checkpoint, starting empty", 2)
+    # a worker's first start on a fresh Kafka also waits for the group coordinator
+    wait_log(procs, "worker", r"partition \d: no checkpoint, starting empty", 2, 120)
     t0 = int(time.time() * 1000) - 7 * 3_600_000   # every part lies in the past
     t0 -= t0 % (5 * MIN)
     async with aiohttp.ClientSession() as http:
@@ -157,14 +161,15 @@ async def test_sigkill_restart_keeps_windows_and_warnings(hooks, procs, tmp_path
     assert len(burst_msgs) - len(raised) == 1
 
 
-async def test_rebalance_moves_windows_and_warnings_between_workers(hooks, procs, tmp_path):
+async def test_rebalance_moves_windows_and_warnings_between_workers(hooks, procs, tmp_path,
+                                                                    broker_kind):
     """Two gauges, one per partition. A second worker joins (one partition moves to it with
     its state), then leaves (the partition moves back): each 3 h sum that spans a move
     still reaches orange once, and each warning clears once."""
-    worker, base = stack(procs, tmp_path, hooks)
+    worker, base = stack(procs, tmp_path, hooks, broker_kind)
     gauges = {"0": STORM, "1": BURST}
     procs.start("w1", worker)
-    wait_log(procs, "w1", r"partition \d: no checkpoint, starting empty", 2)
+    wait_log(procs, "w1", r"partition \d: no checkpoint, starting empty", 2, 120)
     t0 = int(time.time() * 1000) - 7 * 3_600_000   # every part lies in the past
     t0 -= t0 % (5 * MIN)
     async with aiohttp.ClientSession() as http:

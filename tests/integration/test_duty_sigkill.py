@@ -1,9 +1,9 @@
-"""SIGKILL the worker mid-escalation on the embedded Tansu broker, restart it, and check:
+"""SIGKILL the worker mid-escalation, restart it, and check (on Tansu and on Apache Kafka):
 nothing already delivered is sent again (at most the one in flight), the pending
 escalation deadline resumes (B, then the leader, are paged), and an acknowledgement made
 before the kill is not lost (that incident never escalates).
 
-Tansu, the gateway and the worker run as separate processes so the worker alone can die.
+The broker, the gateway and the worker run as separate processes so the worker alone can die.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import yaml
 
 from tests.support.duty import ROOT, TOKENS, alert_config, write_roster
 from tests.support.readings import rain
-from yujing.connectors.embedded import free_port, tansu_command, wait_port
+from yujing.connectors.embedded import free_port, wait_port
 
 HOUR = 3_600_000
 
@@ -52,16 +52,16 @@ async def incident(http: aiohttp.ClientSession, base: str, town: str, pred, time
 
 
 async def test_sigkill_mid_escalation_resends_nothing_delivered_and_keeps_acks(hooks, procs,
-                                                                              tmp_path):
+                                                                              tmp_path,
+                                                                              broker_kind):
     hooks.failing.add("a1-dead")                       # A's first contact is down: fallback
-    kport, hport = free_port(), free_port()
-    procs.start("tansu", tansu_command(kport))
-    assert wait_port("127.0.0.1", kport, 20)
+    broker = broker_kind.start(procs, tmp_path)
+    hport = free_port()
     roster = write_roster(tmp_path, hooks, NoSmtp())   # A: dead json, then json; B, leader: json
     roster_data = yaml.safe_load(roster.read_text())
     roster_data["people"][1]["contacts"] = [hooks.url("b1")]
     roster.write_text(yaml.safe_dump(roster_data, allow_unicode=True))
-    cfg = {"kafka": {"bootstrap": f"127.0.0.1:{kport}", "partitions": 2},
+    cfg = {"kafka": {"bootstrap": broker.bootstrap, "partitions": 2},
            "http": {"port": hport},
            "worker": {"rules_dir": str(ROOT / "rules"), "registry": str(ROOT / "stations.yaml"),
                       "data_dir": str(tmp_path / "worker"), "nodata_check_s": 3600},
@@ -80,7 +80,8 @@ async def test_sigkill_mid_escalation_resends_nothing_delivered_and_keeps_acks(h
         for station in ("DG-HM-R01", "DG-CA-R01"):
             async with http.post(f"{base}/v1/readings", json=rain(station, start, 36, 1.5)) as r:
                 assert r.status == 200
-        hm = await incident(http, base, "虎门镇", lambda w: "a1" in w["notified"])
+        hm = await incident(http, base, "虎门镇", lambda w: "a1" in w["notified"],
+                            120)   # a first start on a fresh Kafka waits for its coordinator
         ca = await incident(http, base, "长安镇", lambda w: "a1" in w["notified"])
         await api(http, base, f"/v1/warnings/{ca['incident']}/ack", {"note": "我去处理"})
         await incident(http, base, "长安镇", lambda w: w["state"] == "acknowledged", 10)

@@ -1,9 +1,10 @@
-"""streams/state.py against a real broker (embedded Tansu), without Faust: a checkpoint plus
+"""streams/state.py against a real broker (Tansu and Apache Kafka), without Faust: a checkpoint plus
 the re-processing of the readings after it gives the same events as one uninterrupted
 pipeline, and re-processing stops where it is told (the agent's catch-up)."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
@@ -16,7 +17,6 @@ from yujing.rules.loader import load_rules
 from yujing.stations import load_registry
 from yujing.streams.state import PartitionState, Pipelines, dict_table, load_checkpoint
 
-TOPIC = "yujing.readings"
 ROOT = Path(__file__).resolve().parents[2]
 MIN = 60_000
 T0 = 1_750_000_000_000 - 1_750_000_000_000 % 3_600_000
@@ -37,15 +37,17 @@ def strip(evs: list) -> list[tuple]:
     return [(e.kind.value, e.key, e.episode, int(e.grade), e.ts, e.reason) for e in evs]
 
 
-async def test_checkpoint_and_replay_on_a_real_topic(kafka):
+async def test_checkpoint_and_replay_on_a_real_topic(broker):
+    kafka = broker.bootstrap
     rules, registry = load_rules(ROOT / "rules"), load_registry(ROOT / "stations.yaml")
     envs = storm_envelopes()
-    await ensure_topics(kafka, [TOPIC], 1)
+    topic = f"yujing.readings.{uuid.uuid4().hex[:8]}"   # the module's Kafka is shared
+    await ensure_topics(kafka, [topic], 1)
     prod = AIOKafkaProducer(bootstrap_servers=kafka, max_request_size=8 << 20)
     await prod.start()
     try:
         for e in envs:                      # one batch per record: offsets 0..11
-            await (await prod.send(TOPIC, e, partition=0))
+            await (await prod.send(topic, e, partition=0))
     finally:
         await prod.stop()
 
@@ -59,7 +61,7 @@ async def test_checkpoint_and_replay_on_a_real_topic(kafka):
 
         async def flush() -> None:
             return None
-        return Pipelines(rules, registry, 3_600_000, None, 1, table, kafka, TOPIC, emit,
+        return Pipelines(rules, registry, 3_600_000, None, 1, table, kafka, topic, emit,
                          flush, interval_s=0.0, now_ms=lambda: 0)
 
     first_out: list = []

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from tests.support.kafka import die_with_parent as die_with_parent_hook
 from yujing.alerts.settings import person_hash
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,10 +113,14 @@ class Procs:
         self.tmp = tmp
         self.procs: dict[str, subprocess.Popen] = {}
 
-    def start(self, name: str, argv: list[str]) -> subprocess.Popen:
+    def start(self, name: str, argv: list[str], die_with_parent: bool = False
+              ) -> subprocess.Popen:
+        """Start ``argv`` as ``name``; ``die_with_parent``: a killed pytest takes it along
+        (a broker's JVM must not outlive the test run)."""
         log = open(self.tmp / f"{name}.log", "ab")
         p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.tmp,
-                             start_new_session=True)
+                             start_new_session=True,
+                             preexec_fn=die_with_parent_hook if die_with_parent else None)
         self.procs[name] = p
         return p
 
@@ -127,7 +132,7 @@ class Procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
                 try:
-                    p.wait(15)
+                    p.wait(30)
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait()

@@ -43,7 +43,7 @@ def installed_home() -> Path:
     return home
 
 
-def _die_with_parent() -> None:   # a killed pytest leaves no broker behind
+def die_with_parent() -> None:   # a killed pytest leaves no broker behind
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
 
 
@@ -59,7 +59,7 @@ def apache_kafka(data_dir: Path, home: Path) -> Iterator[str]:
     argv = prepare(spec, home)
     with open(data_dir / "kafka.log", "ab") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
-                                preexec_fn=_die_with_parent)
+                                preexec_fn=die_with_parent)
     try:
         if not wait_answering(spec.bootstrap, 120, lambda: proc.poll() is None):
             raise AssertionError(f"Apache Kafka did not answer on {spec.bootstrap}:\n"

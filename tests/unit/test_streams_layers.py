@@ -17,7 +17,7 @@ import pytest
 
 PKG = Path(__file__).resolve().parents[2] / "yujing"
 IO = {"faust", "mode", "aiokafka", "paho", "aiohttp", "influxdb_client", "apprise"}
-PLAIN = ["yujing.streams.runner", "yujing.streams.checkpoint"]
+PLAIN = ["yujing.streams.runner", "yujing.streams.checkpoint", "yujing.streams.changelog"]
 
 
 @pytest.mark.parametrize("module", PLAIN)

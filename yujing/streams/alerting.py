@@ -43,6 +43,7 @@ from yujing.config import Config, KafkaConfig
 from yujing.connectors.topics import declare
 from yujing.domain import Grade, WarningEvent, group_key
 from yujing.stations import Registry
+from yujing.streams.changelog import FENCE_KEY, Fence, digest, partition_of
 
 log = logging.getLogger("yujing.alerting")
 _enc = msgspec.json.Encoder()
@@ -57,12 +58,14 @@ def routing_key(ev: WarningEvent) -> bytes:
 
 
 class Coded(MutableMapping):
-    """A Faust table seen as a mapping of decoded values (msgspec JSON bytes inside)."""
+    """A Faust table seen as a mapping of decoded values (msgspec JSON bytes inside).
+    ``written``: set by every write, cleared by the :class:`Fence` that closes the step."""
 
     def __init__(self, table: Any, typ: type | None) -> None:
         self.t = table
         self.typ = typ
         self.dec = msgspec.json.Decoder(typ) if typ is not None else None
+        self.written = False
 
     def _d(self, v: Any) -> Any:
         if self.dec is None:
@@ -85,9 +88,14 @@ class Coded(MutableMapping):
 
     def __setitem__(self, k: str, v: Any) -> None:
         self.t[k] = _enc.encode(v) if self.dec is not None else v
+        self.written = True
 
     def __delitem__(self, k: str) -> None:
         del self.t[k]
+        self.written = True
+
+    def fence(self, p: int) -> None:
+        self.t.send_changelog(p, FENCE_KEY, None, value_serializer="raw")
 
     def __contains__(self, k: object) -> bool:
         return self.t.get(k) is not None
@@ -141,6 +149,12 @@ class Alerting:
             alias=Coded(table("alias", "json"), None), groups=Coded(table("groups"), Group),
             deliveries=Coded(table("deliveries"), Delivery),
             silences=Coded(table("silences"), Silence), due=Coded(table("due", "json"), None))
+        self.tables = {"incidents": self.store.incidents, "open": self.store.open,
+                       "alias": self.store.alias, "groups": self.store.groups,
+                       "deliveries": self.store.deliveries, "silences": self.store.silences,
+                       "due": self.store.due}
+        self.fence = Fence(self.tables.values(), lambda: app.producer.flush())
+        app.on_rebalance_complete.connect(self._recovered)
         self.roster: Roster | None = load_roster(cfg.alerts.roster) if cfg.alerts.roster else None
         self.registry = registry
         self.pipeline = pipeline
@@ -154,6 +168,8 @@ class Alerting:
                            key_serializer="raw", partitions=k.partitions)
         app.agent(source, name="yujing.book")(self._agent)
         app.timer(cfg.alerts.tick_s, name="yujing.tick")(self._tick)
+        self.consumed: dict[str, int] = {}     # "topic[p]" -> last offset the book took
+        app.timer(5.0, name="yujing.book_heartbeat")(self._heartbeat)
         log.info("alerting: run %s, roster %s, %d partitions", self.run_id,
                  cfg.alerts.roster or "none (notify: URLs)", k.partitions)
 
@@ -168,23 +184,50 @@ class Alerting:
         return getattr(st, "plan", "") or ""
 
     async def _agent(self, stream: Any) -> None:
-        warnings_topic = self.cfg.kafka.topics.warnings
         async for event in stream.events():
             msg = event.message
-            now = clock.now_ms()
+            self.consumed[f"{msg.topic}[{msg.partition}]"] = msg.offset
+            fx = self._step(msg, event.value)
+            if fx is not None:
+                await self._effects(msg.partition, fx)
+            # before the next message (and so before this one's offset can be committed):
+            # what the step wrote is recoverable from the changelog, on Tansu too
             try:
-                if msg.topic == warnings_topic:
-                    fx = self.book.on_event(msg.partition, decode_event(event.value), now)
-                else:
-                    fx = self.book.on_command(msg.partition, _cmd_dec.decode(event.value), now)
-            except msgspec.DecodeError as exc:
-                log.error("undecodable message on %s[%d]@%d skipped: %s", msg.topic,
-                          msg.partition, msg.offset, exc)
-                continue
-            except Exception:
-                log.exception("book failed on %s[%d]@%d", msg.topic, msg.partition, msg.offset)
-                continue
-            await self._effects(msg.partition, fx)
+                await self.fence.after_step(msg.partition)
+            except Exception:   # the tables stay marked: the next step's fence covers them
+                log.exception("changelog fence after %s[%d]@%d failed", msg.topic,
+                              msg.partition, msg.offset)
+
+    def _step(self, msg: Any, value: bytes) -> Effects | None:
+        now = clock.now_ms()
+        try:
+            if msg.topic == self.cfg.kafka.topics.warnings:
+                return self.book.on_event(msg.partition, decode_event(value), now)
+            return self.book.on_command(msg.partition, _cmd_dec.decode(value), now)
+        except msgspec.DecodeError as exc:
+            log.error("undecodable message on %s[%d]@%d skipped: %s", msg.topic,
+                      msg.partition, msg.offset, exc)
+        except Exception:
+            log.exception("book failed on %s[%d]@%d", msg.topic, msg.partition, msg.offset)
+        return None
+
+    async def _heartbeat(self) -> None:
+        """What the book has taken from each partition: a consumer that silently stopped
+        shows as an offset that no longer moves (ticks arrive every alerts.tick)."""
+        log.info("book: last offsets %s, %d fences", ", ".join(
+            f"{k}@{v}" for k, v in sorted(self.consumed.items())) or "none", self.fence.fences)
+
+    async def _recovered(self, sender: Any = None, **kwargs: Any) -> None:
+        """Log what the book's tables hold for this worker's partitions once Faust has
+        recovered them (before any message is processed): a count and a digest per table,
+        comparable with the changelogs read back from the broker."""
+        topic = self.cfg.kafka.topics.warnings
+        mine = {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == topic}
+        for name, table in self.tables.items():
+            n, fp = digest((k, v) for k, v in list(table.t.items())
+                           if partition_of(k) in mine)
+            log.info("book table %s recovered for partitions %s: %d records, digest %s",
+                     name, ",".join(map(str, sorted(mine))) or "-", n, fp)
 
     async def _effects(self, p: int, fx: Effects) -> None:
         for w in fx.changed.values():
