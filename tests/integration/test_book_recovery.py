@@ -27,7 +27,7 @@ import yaml
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from tests.support.brokers import BrokerKind
-from tests.support.duty import ROOT, SECRET, TOKENS, Procs
+from tests.support.duty import HASHED, ROOT, SECRET, TOKENS, Procs
 from tests.support.readings import HOUR, rain
 from yujing.connectors.embedded import free_port, wait_port
 from yujing.connectors.topicspec import changelog
@@ -61,7 +61,7 @@ def stack(procs: Procs, tmp: Path, hooks, kind: BrokerKind) -> tuple[str, list[s
            "notify": {"default": [hooks.url("duty")]},
            "alerts": {"tick": "300ms", "grouping": {"wait": "0s", "interval": "0s"},
                       "delivery": {"retries": 1, "backoff": "100ms", "timeout": "5s"}},
-           "console": {"tokens": TOKENS, "link_secret": SECRET}}
+           "console": {"tokens": HASHED, "link_secret": SECRET}}
     config = tmp / "config.yaml"
     config.write_text(yaml.safe_dump(cfg, allow_unicode=True))
     yj = [sys.executable, "-m", "yujing"]
