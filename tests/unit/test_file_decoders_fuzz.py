@@ -27,7 +27,7 @@ from yujing.rules.loader import load_rules_located
 from yujing.yamlsrc import SourceError
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = 150
+EXAMPLES = 100
 FUZZ = settings(max_examples=EXAMPLES, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 DIR = Path(tempfile.mkdtemp(prefix="yj-file-fuzz-"))   # one folder: hypothesis reruns in one test
