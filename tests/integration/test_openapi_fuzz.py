@@ -127,6 +127,7 @@ async def test_no_operation_answers_a_server_error(kafka, tmp_path):
             "--suppress-health-check", "all", "--request-timeout", "20", "--workers", "1",
             "--generation-database", "none", "--no-color", "--output-truncate", "false",
             "--report", "junit", "--report-junit-path", str(tmp_path / "junit.xml"),
+            cwd=tmp_path,   # its cache folder (.schemathesis/) stays out of the repo
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
         out, _ = await asyncio.wait_for(proc.communicate(), BUDGET_S)
         took = time.monotonic() - t0
