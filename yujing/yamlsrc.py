@@ -128,6 +128,12 @@ def parse_yaml(text: str, file: str = "<string>", env: dict[str, str] | None = N
     env = dict(os.environ) if env is None else env
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.reader.ReaderError as exc:
+        # a character YAML does not allow (a control character): not a MarkedYAMLError
+        line = text.count("\n", 0, max(exc.position, 0)) + 1
+        raise SourceError([Problem(file, line, "", f"control character U+{exc.character:04X} "
+                                   "in the file: YAML allows text, tabs and line breaks only; "
+                                   "remove it (an editor's 'show invisibles' finds it)")]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 0
@@ -145,7 +151,12 @@ def load_yaml(path: str | os.PathLike[str], env: dict[str, str] | None = None) -
     """Read and parse a YAML file; a missing file is a located problem too."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        raw = p.read_bytes()
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise SourceError([Problem(str(p), line, "", f"not UTF-8 text (byte 0x{raw[exc.start]:02x}): "
+                                   "save the file as UTF-8")]) from None
     except FileNotFoundError:
         raise SourceError([Problem(str(p), 0, "", "file not found: check the path "
                                    "(relative paths are from the current directory)")]) from None

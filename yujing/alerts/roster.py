@@ -266,8 +266,14 @@ def load_roster(path: str | Path) -> Roster:
                                    "shift_tables: in a roster YAML that lists the people and teams")])
     src = load_yaml(p)  # located errors for a missing file or bad YAML
     tables = {}
-    for name in (src.data or {}).get("shift_tables", []) if isinstance(src.data, dict) else []:
+    names = src.data.get("shift_tables") if isinstance(src.data, dict) else None
+    # not a list: parse_roster's validation says so, with the line
+    for name in names if isinstance(names, list) else []:
         f = p.parent / str(name)
         if f.is_file():
-            tables[str(name)] = f.read_text(encoding="utf-8")
+            try:
+                tables[str(name)] = f.read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                raise SourceError([Problem(str(f), 0, "", "not UTF-8 text: save the shift "
+                                           "table as UTF-8 CSV")]) from None
     return parse_roster(p.read_text(encoding="utf-8"), str(p), tables)

@@ -4,7 +4,8 @@
 - ``POST /api/v2/write`` InfluxDB line protocol (Telegraf, influxdb-client, any
   device that already writes to InfluxDB); InfluxDB's status codes;
 - ``POST /v1/events``    camera detections and industrial events;
-- ``GET /healthz``, ``GET /metrics`` (Prometheus).
+- ``GET /healthz``, ``GET /metrics`` (Prometheus);
+- ``GET /openapi.yaml`` the OpenAPI description of every route of the server.
 
 Replies list every rejected item with its index (line number for line
 protocol) and reason while the valid rest is accepted. An item outside the
@@ -20,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 GATEWAY_KEY = web.AppKey("gateway", object)
+OPENAPI = Path(__file__).with_name("openapi.yaml")   # the whole server's API, console included
 _THREAD_BYTES = 256 * 1024   # bodies larger than this are parsed in a worker thread
 
 
@@ -254,6 +257,11 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response(_gw(request).health())
 
 
+async def openapi(request: web.Request) -> web.Response:
+    """This server's API as OpenAPI 3.1 (the file ships in the package)."""
+    return web.Response(body=OPENAPI.read_bytes(), content_type="application/yaml", charset="utf-8")
+
+
 async def metrics(request: web.Request) -> web.Response:
     body, ctype = m.exposition()
     return web.Response(body=body, headers={"Content-Type": ctype})
@@ -269,4 +277,5 @@ def make_app(gw: Gateway, max_body_bytes: int) -> web.Application:
     app.router.add_post("/v1/events", post_events)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/openapi.yaml", openapi)
     return app

@@ -12,6 +12,7 @@ import json
 from urllib.parse import quote
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from yujing import clock
 from yujing.alerts.roster import DOMAINS, Roster
@@ -105,6 +106,17 @@ def _from_our_pages(request: web.Request) -> None:
                                 content_type="text/plain")
 
 
+async def _form(request: web.Request):
+    """The posted form, or 400 with the reason: a malformed one (a multipart body without its
+    boundary, a broken part, an unknown charset) makes aiohttp's reader raise."""
+    try:
+        return await request.post()
+    except (ValueError, LookupError, HttpProcessingError) as exc:
+        raise web.HTTPBadRequest(text=f"表单无效 / bad form: {str(exc)[:200]}; post "
+                                      "application/x-www-form-urlencoded",
+                                 content_type="text/plain") from None
+
+
 async def login(request: web.Request) -> web.Response:
     """A token for a session: wrong ones count against the client, and past the limit
     even a right one waits (no oracle for guessing)."""
@@ -114,7 +126,7 @@ async def login(request: web.Request) -> web.Response:
     wait = c.login_limit.wait_s(client, clock.now_ms())
     if wait:
         return await login_page(request, wait)
-    form = await request.post()
+    form = await _form(request)
     nxt = _safe_next(str(form.get("next") or ""))
     token = str(form.get("token") or "").strip()
     who = c.person_of(token) if token else None
@@ -151,7 +163,7 @@ async def lang_page(request: web.Request) -> web.Response:
 
 async def set_lang(request: web.Request) -> web.Response:
     _from_our_pages(request)
-    form = await request.post()
+    form = await _form(request)
     to = str(form.get("to") or "zh")
     resp = web.HTTPFound(_safe_next(str(form.get("next") or f"{PREFIX}/")))
     resp.set_cookie(LANG_COOKIE, to if to in LANGS else "zh", path="/", max_age=365 * 86_400,
