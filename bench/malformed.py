@@ -322,6 +322,7 @@ class Result:
     longest_gap_s: float = 0.0
     probe_s: list[float] = field(default_factory=list)
     warning_problems: list[str] = field(default_factory=list)
+    stall_s: float = 30.0          # a longer gap or probe time is a stall
 
     def failures(self) -> list[str]:
         m, s = self.mix, self.seen
@@ -343,6 +344,10 @@ class Result:
             (s.letters == m.letters, f"dead-letter records {s.letters} != expected {m.letters}"),
             (s.no_reason == 0, f"{s.no_reason} dead letters without a reason"),
             (not self.warning_problems, f"warnings: {self.warning_problems[:5]}"),
+            (self.longest_gap_s < self.stall_s, f"stall: no valid reading reached Kafka for "
+                                                f"{self.longest_gap_s:.1f} s"),
+            (max(self.probe_s, default=0) < self.stall_s,
+             f"stall: the last readings became warnings after {self.probe_s} s"),
         ]
         return [msg for ok, msg in checks if not ok]
 
@@ -374,11 +379,12 @@ def longest_gap(times: list[float], start: float, end: float) -> float:
     return max(b - a for a, b in zip(edges, edges[1:], strict=False))
 
 
-async def run_once(stack: Stack, mix: Mix, conc: int, timeout: float) -> Result:
+async def run_once(stack: Stack, mix: Mix, conc: int, timeout: float, stall_s: float = 30.0
+                   ) -> Result:
     w = Watchers(stack.bootstrap, stack.partitions)
     await w.start()
     replies = Replies()
-    res = Result(mix, w.seen, replies)
+    res = Result(mix, w.seen, replies, stall_s=stall_s)
     body, probes = mix.sends[:-2], mix.sends[-2:]
     try:
         t0 = time.monotonic()
@@ -441,6 +447,8 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--partitions", type=int, default=4)
     ap.add_argument("--timeout", type=float, default=300)
+    ap.add_argument("--stall-s", type=float, default=30,
+                    help="a longer gap between valid readings, or probe → warning, is a stall")
     ap.add_argument("--keep", action="store_true", help="keep the logs (prints their folder)")
     args = ap.parse_args()
     results = []
@@ -451,7 +459,7 @@ def main() -> None:
             stack.start()
             mix = build(args.malformed, args.valid, args.hot, args.seed + run,
                         int(time.time() * 1000))
-            r = asyncio.run(run_once(stack, mix, args.concurrency, args.timeout))
+            r = asyncio.run(run_once(stack, mix, args.concurrency, args.timeout, args.stall_s))
         finally:
             stack.stop()
         print_result(r, run)
