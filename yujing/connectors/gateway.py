@@ -247,6 +247,11 @@ class Gateway:
     async def _mqtt_loop(self) -> None:
         while True:
             msg = await self.queue.get()
+            # a flood of junk waits here (unacknowledged, held by the broker) until Kafka has
+            # taken the letters of the messages before it, instead of losing letters
+            while not await self.deadletters.room(self.cfg.http.store_timeout_s):
+                log.warning("MQTT ingest waits: %d dead letters not yet taken by Kafka",
+                            len(self.deadletters.pending))
             try:
                 self.handle_mqtt(msg)
             except Exception as exc:

@@ -12,8 +12,8 @@ protocol) and reason while the valid rest is accepted. An item outside the
 token's scope is marked ``"status": 403``; when nothing at all was accepted
 and every refusal was a scope refusal the request answers 403. 401 without a
 valid token (when tokens are configured), 413 over ``http.max_body_bytes``,
-503 with Retry-After when Kafka did not take the readings in
-``http.store_timeout_s`` — never a silent drop.
+503 with Retry-After when Kafka did not take the readings (or the dead letters
+of earlier requests) in ``http.store_timeout_s`` — never a silent drop.
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ async def _admit(request: web.Request, kind: str) -> tuple[Identity, bytes]:
     wait = gw.rate.wait_s(ident.gateway)
     if wait is not None:
         raise _rate_limited(kind, wait)
+    await _room(gw)
     limit = gw.cfg.http.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise _too_large(gw, kind, ident, request, request.content_length)
@@ -88,6 +89,16 @@ def _too_large(gw: Gateway, kind: str, ident: Identity, request: web.Request,
     return Refused(413, "request too large", reason)
 
 
+async def _room(gw: Gateway) -> None:
+    """Wait while too many dead letters wait for Kafka (back-pressure on a flood of junk, which
+    would otherwise lose letters); 503 with Retry-After when Kafka does not catch up in
+    ``http.store_timeout_s``. The caller dead-letters without awaiting anything after it."""
+    if not await gw.deadletters.room(gw.cfg.http.store_timeout_s):
+        raise Refused(503, "unavailable", "the gateway is behind writing to Kafka: nothing of "
+                      "this request was taken; retry after the Retry-After seconds",
+                      {"Retry-After": str(gw.cfg.http.retry_after_s)})
+
+
 def _rate_limited(kind: str, wait_s: int) -> Refused:
     m.READINGS_REJECTED.labels(kind, "rate_limited").inc()
     return Refused(429, "too many requests", f"over this token's rate (http.rate_limit): retry "
@@ -104,6 +115,7 @@ async def _parse(request: web.Request, kind: str, ident: Identity, raw: bytes, p
         items, bad = await asyncio.to_thread(parse, raw, *args)
     else:
         items, bad = parse(raw, *args)
+    await _room(gw)  # from here to the handler's report nothing awaits
     if bad and bad[0].code == "too_many":
         gw.report(kind, _source(kind, ident, request), bad[:1])
         raise Refused(413, "request too large", bad[0].reason)

@@ -196,6 +196,31 @@ class DeadLetters:
         self.lost = 0
         self.max_pending = 10_000
         self.pending: set[asyncio.Task[None]] = set()
+        self._room = asyncio.Event()
+        self._room.set()
+
+    @property
+    def low_water(self) -> int:
+        return self.max_pending // 2
+
+    async def room(self, timeout_s: float | None) -> bool:
+        """Wait until fewer than half of ``max_pending`` letters wait for Kafka; False after
+        ``timeout_s`` (None: no limit). Ingest waits here before it takes more input and then
+        dead-letters without awaiting anything in between, so a flood of junk is slowed to what
+        Kafka takes instead of losing letters past ``max_pending``."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                # woken together, waiters check again: the first may have filled it up again
+                while len(self.pending) >= self.low_water:
+                    await self._room.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self.pending.discard(task)
+        if len(self.pending) < self.low_water:
+            self._room.set()
 
     def record(self, source: str, reason: str, raw: Any, index: int | None = None,
                code: str = "invalid") -> bytes:
@@ -225,7 +250,9 @@ class DeadLetters:
         task = asyncio.ensure_future(self._send(source, self.record(source, reason, raw, index,
                                                                     code), reason))
         self.pending.add(task)
-        task.add_done_callback(self.pending.discard)
+        task.add_done_callback(self._done)
+        if len(self.pending) >= self.low_water:
+            self._room.clear()
 
     async def _send(self, source: str, record: bytes, reason: str) -> None:
         try:
