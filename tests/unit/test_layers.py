@@ -24,7 +24,7 @@ LAYER_NAMES: list[list[str]] = [
     ["domain", "clock", "durations", "yamlsrc", "envelope", "metrics", "readings_csv", "stations"],
     ["rules", "models", "alerts"],
     ["pipeline", "config", "kafka_settings"],
-    ["streams", "connectors", "console", "backtest", "sim", "supervisor"],
+    ["streams", "connectors", "console", "backtest", "sim", "supervisor", "watchdog"],
     ["cli"],
 ]
 LAYERS: dict[str, int] = {name: n for n, names in enumerate(LAYER_NAMES) for name in names}
