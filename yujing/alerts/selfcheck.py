@@ -91,8 +91,9 @@ class Held:
 @dataclass
 class _Partition:
     committed: int
-    end: int
+    end: int                        # at the committed offset's last move
     waiting_since: int | None
+    latest: int = 0                 # the end offset seen last
 
 
 class Stall:
@@ -106,8 +107,9 @@ class Stall:
             c = -1 if committed is None or committed < 0 else committed
             st = self.parts.get(p)
             if st is None or c != st.committed or end < st.end:   # progress, first look, new topic
-                self.parts[p] = _Partition(c, end, now_ms if c < end else None)
+                self.parts[p] = _Partition(c, end, now_ms if c < end else None, end)
                 continue
+            st.latest = end
             if st.waiting_since is None and (end > st.end or c < end):
                 st.waiting_since = now_ms
 
@@ -117,7 +119,7 @@ class Stall:
         if not stalled:
             return None
         since = min(st.waiting_since or now_ms for st in stalled.values())
-        behind = sum(max(0, st.end - st.committed) for st in stalled.values())
+        behind = sum(max(0, st.latest - st.committed) for st in stalled.values())
         return Fault("worker-stalled", "worker", since, {
             "partitions": list(stalled), "committed": {p: st.committed for p, st in stalled.items()},
             "behind": behind})

@@ -56,6 +56,9 @@ def make_app(dog: Watchdog) -> web.Application:
 
 async def serve(cfg: Config, bootstrap: str | None, port: int | None = None) -> None:
     """Run the watchdog until SIGTERM/SIGINT; ``port`` overrides ``watchdog.port``."""
+    # the probe reports Kafka's errors as faults; aiokafka's reconnect lines every second
+    # would only bury them
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     dog = Watchdog(cfg, bootstrap)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
