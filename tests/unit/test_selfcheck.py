@@ -87,6 +87,12 @@ def test_a_group_that_never_committed_while_readings_arrive_is_stalled():
     assert got[15] == [] and got[25] == ["worker-stalled"]
 
 
+def test_an_empty_partition_the_group_never_committed_is_not_stalled():
+    c = Checks(SETTINGS)
+    got = run(c, [offsets(t, {0: None, 1: 40 + t}, {0: 0, 1: 40 + t}) for t in range(0, 60, 5)])
+    assert all(v == [] for v in got.values())
+
+
 def test_a_recreated_topic_starts_the_partition_again():
     c = Checks(SETTINGS)
     run(c, [offsets(t, {0: 10}, {0: 10 + t}) for t in range(0, 25, 5)])

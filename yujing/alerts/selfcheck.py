@@ -104,7 +104,7 @@ class Stall:
 
     def observe(self, offsets: dict[int, tuple[int | None, int]], now_ms: int) -> None:
         for p, (committed, end) in offsets.items():
-            c = -1 if committed is None or committed < 0 else committed
+            c = 0 if committed is None or committed < 0 else committed   # none: from the start
             st = self.parts.get(p)
             if st is None or c != st.committed or end < st.end:   # progress, first look, new topic
                 self.parts[p] = _Partition(c, end, now_ms if c < end else None, end)
