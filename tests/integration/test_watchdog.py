@@ -26,6 +26,8 @@ from yujing.connectors.embedded import free_port
 
 STALL_S = 8
 UNREACHABLE_S = 6
+TOKEN = "watchdog-test-duty-officer-token"
+CONSOLE = {"tokens": {"duty": TOKEN}}
 WATCHDOG = {"interval": "1s", "probe_timeout": "2s", "stall_after": f"{STALL_S}s",
             "unreachable_after": f"{UNREACHABLE_S}s", "repeat": "10m", "retry": "5s",
             "ping_interval": "1s"}
@@ -133,6 +135,12 @@ async def fault_and_recovery(r: Running, receiver, pings: Pings, pid: int, key: 
                                   lambda: faulty(http, r, key), 20)
                 seen_fault = time.monotonic()
                 assert doc["status"] == "fault"
+                # the duty console's health page shows it (its JSON; the page renders it)
+                async with http.get(f"{r.http}/console/api/health",
+                                    headers={"Authorization": f"Bearer {TOKEN}"}) as resp:
+                    shown = (await resp.json())["gateway"]["watchdog"]["faults"]
+                assert key in [f["key"] for f in shown]
+                assert words[0] in next(f["what"]["zh"] for f in shown if f["key"] == key)
                 status, wd = await get(http, f"{wd_url}/healthz")
                 assert status == 503 and key in [f["key"] for f in wd["faults"]]
                 async with http.get(f"{wd_url}/heartbeat") as hb:
@@ -159,7 +167,7 @@ async def _true(value: bool) -> bool:
 
 
 async def test_a_frozen_worker_is_reported_directly_and_recovers(receiver, run_factory, pings):
-    r = run_factory(receiver.port, worker={"metrics_port": free_port()},
+    r = run_factory(receiver.port, worker={"metrics_port": free_port()}, console=CONSOLE,
                     watchdog={**WATCHDOG, "ping_url": pings.url})
     took = await fault_and_recovery(r, receiver, pings, r.pids["worker"], "worker-stalled",
                                     ("停止消费", "worker stopped consuming"), STALL_S + 60)
@@ -172,7 +180,7 @@ async def test_a_frozen_worker_is_reported_directly_and_recovers(receiver, run_f
 
 
 async def test_a_frozen_broker_is_reported_directly_and_recovers(receiver, run_factory, pings):
-    r = run_factory(receiver.port, watchdog={**WATCHDOG, "ping_url": pings.url})
+    r = run_factory(receiver.port, console=CONSOLE, watchdog={**WATCHDOG, "ping_url": pings.url})
     took = await fault_and_recovery(r, receiver, pings, r.pids["tansu"], "kafka-unreachable",
                                     ("Kafka无应答", "Kafka is not answering"),
                                     UNREACHABLE_S + 60)
