@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -27,9 +28,10 @@ ENV = "YUJING_WATCHDOG_URL"   # what `yujing run` tells its gateway when it pick
 
 
 class WatchdogStatus:
-    def __init__(self, url: str | None, every_s: float = 1.0, timeout_s: float = 1.0) -> None:
+    def __init__(self, url: str | None, every_s: float = 1.0, timeout_s: float = 1.0,
+                 now_ms: Callable[[], int] = clock.now_ms) -> None:
         self.url = url.rstrip("/") + "/healthz" if url else None
-        self.every_s, self.timeout_s = every_s, timeout_s
+        self.every_s, self.timeout_s, self.now_ms = every_s, timeout_s, now_ms
         self.doc: dict[str, Any] | None = None
         self.read_ms: int | None = None
         self.error = "not read yet"
@@ -52,7 +54,7 @@ class WatchdogStatus:
             async with session.get(self.url, timeout=aiohttp.ClientTimeout(
                     total=self.timeout_s)) as r:
                 self.doc = await r.json(content_type=None)
-                self.read_ms, self.error = clock.now_ms(), ""
+                self.read_ms, self.error = self.now_ms(), ""
         except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
             self.error = str(exc) or type(exc).__name__
 
@@ -60,7 +62,7 @@ class WatchdogStatus:
         """None without a watchdog; else reachable, faults and the watchdog's status."""
         if self.url is None:
             return None
-        now = clock.now_ms()
+        now = self.now_ms()
         stale = self.read_ms is None or now - self.read_ms > 5_000 + self.timeout_s * 1000
         if stale or self.doc is None:
             return {"url": self.url, "reachable": False, "faults": [],
