@@ -21,7 +21,7 @@ import aiohttp
 import pytest_asyncio
 from aiohttp import web
 
-from tests.support.run import Running
+from tests.support.run import Running, start_run, stop_run, write_config
 from yujing.connectors.embedded import free_port
 
 STALL_S = 8
@@ -186,3 +186,17 @@ async def test_a_frozen_broker_is_reported_directly_and_recovers(receiver, run_f
                                     UNREACHABLE_S + 60)
     print(f"broker SIGSTOP -> 系统自身故障 at the webhook: {took:.1f} s "
           f"(unreachable_after {UNREACHABLE_S} s)")
+
+
+async def test_a_frozen_worker_on_apache_kafka(kafka_home, receiver, pings, tmp_path):
+    """The same on Apache Kafka (`kafka.embedded: kafka`), whose end offsets are exact."""
+    config, http_port, mqtt_port = write_config(
+        tmp_path, receiver.port, kafka={"embedded": "kafka"}, console=CONSOLE,
+        watchdog={**WATCHDOG, "ping_url": pings.url})
+    r = start_run(tmp_path, config, http_port, mqtt_port, timeout=180)   # a JVM starts first
+    try:
+        took = await fault_and_recovery(r, receiver, pings, r.pids["worker"], "worker-stalled",
+                                        ("停止消费", "worker stopped consuming"), STALL_S + 60)
+    finally:
+        stop_run(r)
+    print(f"worker SIGSTOP on Kafka -> 系统自身故障 at the webhook: {took:.1f} s")

@@ -32,7 +32,8 @@ class WatchdogSettings(_Strict):
         Duration("3s"), description="a probe unanswered this long failed: a frozen process "
                                     "still accepts connections and never answers")
     stall_after: Duration = Field(Duration("60s"), description="the worker group's committed "
-                                  "offsets stood still this long while new readings arrived")
+                                  "offsets stood still this long while readings waited (keep it "
+                                  "well above Faust's commit interval, 2.8 s)")
     unreachable_after: Duration = Field(
         Duration("30s"), description="Kafka, the gateway, the worker's or the sink's metrics "
                                      "did not answer this long")
