@@ -22,12 +22,13 @@ import pytest_asyncio
 from aiohttp import web
 
 from tests.support.run import Running, start_run, stop_run, write_config
+from yujing.alerts.settings import person_hash
 from yujing.connectors.embedded import free_port
 
 STALL_S = 8
 UNREACHABLE_S = 6
 TOKEN = "watchdog-test-duty-officer-token"
-CONSOLE = {"tokens": {"duty": TOKEN}}
+CONSOLE = {"tokens": {"duty": person_hash(TOKEN)}}     # console.tokens keeps hashes only
 WATCHDOG = {"interval": "1s", "probe_timeout": "2s", "stall_after": f"{STALL_S}s",
             "unreachable_after": f"{UNREACHABLE_S}s", "repeat": "10m", "retry": "5s",
             "ping_interval": "1s"}

@@ -5,7 +5,7 @@ Layers, lowest first (DESIGN.md "Layout"; issue 10):
   0  domain, clock, durations, yamlsrc, envelope, metrics, readings_csv, stations
   1  rules, models, alerts
   2  pipeline (a module or a package), config, kafka_settings
-  3  streams, connectors, console, backtest, sim, supervisor
+  3  streams, connectors, console, backtest, sim, supervisor, watchdog
   4  cli
 yujing/__init__.py and __main__.py stand outside. Every import counts, including those
 inside functions and under TYPE_CHECKING: a lazy import still ties the two modules together.

@@ -22,6 +22,8 @@ from aiokafka.errors import KafkaError
 from prometheus_client.parser import text_string_to_metric_families
 
 from yujing.alerts.selfcheck import GatewayFigures, Probe
+from yujing.connectors.kafka import PLAINTEXT, admin, consumer
+from yujing.kafka_settings import KafkaSecurity
 
 log = logging.getLogger(__name__)
 
@@ -40,24 +42,21 @@ class KafkaProbe:
     """Committed offsets of ``group`` and end offsets of ``topic``, per partition."""
 
     def __init__(self, bootstrap: str, topic: str, partitions: int, timeout_s: float,
-                 group: str = WORKER_GROUP) -> None:
-        self.bootstrap, self.topic, self.group = bootstrap, topic, group
+                 group: str = WORKER_GROUP, security: KafkaSecurity = PLAINTEXT) -> None:
+        self.bootstrap, self.topic, self.group, self.security = bootstrap, topic, group, security
         self.tps = [TopicPartition(topic, p) for p in range(partitions)]
         self.timeout_s = timeout_s
         self.admin: AIOKafkaAdminClient | None = None
         self.consumer: AIOKafkaConsumer | None = None
 
     async def _start(self) -> tuple[AIOKafkaAdminClient, AIOKafkaConsumer]:
-        # the one place the watchdog makes Kafka clients: security options belong here
-        ms = int(self.timeout_s * 1000)
+        ms = max(int(self.timeout_s * 1000), 1000)
         if self.admin is None:
-            self.admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap,
-                                              request_timeout_ms=max(ms, 1000))
+            self.admin = admin(self.bootstrap, security=self.security, request_timeout_ms=ms)
             await self.admin.start()
         if self.consumer is None:
-            self.consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
-                                             request_timeout_ms=max(ms, 1000) + 1000,
-                                             enable_auto_commit=False)
+            self.consumer = consumer(self.bootstrap, security=self.security, group_id=None,
+                                     request_timeout_ms=ms + 1000, enable_auto_commit=False)
             await self.consumer.start()
         return self.admin, self.consumer
 

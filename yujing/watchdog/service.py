@@ -86,7 +86,7 @@ class Watchdog:
         self.tasks: set[asyncio.Task[None]] = set()
         timeout = self.s.probe_timeout.s
         self.kafka = (KafkaProbe(bootstrap, cfg.kafka.topics.readings, cfg.kafka.partitions,
-                                 timeout) if bootstrap else None)
+                                 timeout, security=cfg.kafka.security) if bootstrap else None)
 
     async def sample(self, session: aiohttp.ClientSession) -> Sample:
         t, timeout = self.targets, self.s.probe_timeout.s
