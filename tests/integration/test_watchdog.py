@@ -21,6 +21,7 @@ import aiohttp
 import pytest_asyncio
 from aiohttp import web
 
+from tests.support.readings import rain
 from tests.support.run import Running, start_run, stop_run, write_config
 from yujing.alerts.settings import person_hash
 from yujing.connectors.embedded import free_port
@@ -201,3 +202,22 @@ async def test_a_frozen_worker_on_apache_kafka(kafka_home, receiver, pings, tmp_
     finally:
         stop_run(r)
     print(f"worker SIGSTOP on Kafka -> 系统自身故障 at the webhook: {took:.1f} s")
+
+
+async def test_a_failing_notification_channel_reaches_the_duty_room_another_way(hooks,
+                                                                                run_factory):
+    """The worker's only channel answers 500: its failed attempts, read from the worker's
+    /metrics, make a channel fault that the watchdog sends over its own channel."""
+    hooks.failing.add("hook")
+    r = run_factory(hooks.port, worker={"metrics_port": free_port()},
+                    watchdog={**WATCHDOG, "channel_failures": 2, "notify": [hooks.url("duty")]})
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{r.http}/v1/readings", json=rain("DG-HM-R01")) as resp:
+            assert resp.status == 200, await resp.text()     # 54 mm in 3 h: orange, notified
+    [msg] = await hooks.wait("duty", titled("【系统自身故障】", "通知渠道 json"), 120)
+    assert "failed in a row" in msg["message"] and "请电话通知" in msg["message"]
+    assert "hook" in hooks.failed                             # the worker did try, and failed
+    async with aiohttp.ClientSession() as http:
+        status, doc = await get(http, f"{r.http}/healthz")
+    assert status == 503
+    assert [f["key"] for f in doc["watchdog"]["faults"]] == ["channel:json"]

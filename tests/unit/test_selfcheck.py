@@ -208,6 +208,16 @@ def test_three_failures_in_a_row_on_one_channel():
     assert keys(c, 15 * S) == []
 
 
+def test_a_channel_first_seen_with_failures_and_no_success_counts_them():
+    """A labelled counter is exported only from its first increment: a channel that failed
+    before the first look, and never worked, is failing; one that also worked is not judged."""
+    c = Checks(SETTINGS)
+    got = run(c, [Sample(0, channels={"json": (0, 2), "mailto": (5, 9)}),
+                  Sample(5 * S, channels={"json": (0, 3), "mailto": (5, 9)})])
+    assert got[0] == [] and got[5] == ["channel:json"]
+    assert c.faults(5 * S)[0].since_ms == 0
+
+
 def test_one_failure_and_no_success_for_60s():
     c = Checks(SETTINGS)
     got = run(c, [channel(0, 5, 0), channel(10, 5, 1)] + [channel(t, 5, 1) for t in (60, 70)])

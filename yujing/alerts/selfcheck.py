@@ -71,6 +71,11 @@ class Fault:
     facts: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
 
+def _at(t: int | None, now_ms: int) -> int:
+    """``t``, or ``now_ms`` when unknown (0 is a time, not "unknown")."""
+    return now_ms if t is None else t
+
+
 class Held:
     """Since when a condition has held without a break; None while it does not."""
 
@@ -118,7 +123,7 @@ class Stall:
                    if st.waiting_since is not None and now_ms - st.waiting_since >= after_ms}
         if not stalled:
             return None
-        since = min(st.waiting_since or now_ms for st in stalled.values())
+        since = min(_at(st.waiting_since, now_ms) for st in stalled.values())
         behind = sum(max(0, st.latest - st.committed) for st in stalled.values())
         return Fault("worker-stalled", "worker", since, {
             "partitions": list(stalled), "committed": {p: st.committed for p, st in stalled.items()},
@@ -137,7 +142,9 @@ class Failing:
         last = self.totals
         self.totals = (ok, failed)
         if last is None or ok < last[0] or failed < last[1]:     # first look, or a restart
-            self.streak, self.first_failure = 0.0, None
+            # failures and never a success: all of them are "since the last success" (a
+            # labelled counter appears only at its first failure); else the order is unknown
+            self.streak, self.first_failure = (failed, now_ms) if ok == 0 < failed else (0.0, None)
         elif ok > last[0]:            # a success in this round: the channel works
             self.streak, self.first_failure = 0.0, None
         elif failed > last[1]:
@@ -172,7 +179,7 @@ class Backlog:
         now_v = self.history[-1][1]
         if then and now_v < then[-1]:
             return None        # draining: the sink is catching up
-        return Fault("sink-backlog", "sink", self.above.since or now_ms,
+        return Fault("sink-backlog", "sink", _at(self.above.since, now_ms),
                      {"backlog": now_v, "before": then[-1] if then else None})
 
 
@@ -212,21 +219,21 @@ class Checks:
         s, out = self.s, []
         for part, held in self.unanswered.items():
             if held.longer_than(s.unreachable_after.ms, now_ms):
-                out.append(Fault(f"{part}-unreachable", part, held.since or now_ms,
+                out.append(Fault(f"{part}-unreachable", part, _at(held.since, now_ms),
                                  {"error": self.errors.get(part, "")}))
         stalled = self.stall.fault(s.stall_after.ms, now_ms)
-        if stalled is not None and not self.unanswered["kafka"].since:
+        if stalled is not None and self.unanswered["kafka"].since is None:
             out.append(stalled)
         if self.mqtt_down.longer_than(s.mqtt_after.ms, now_ms):
-            out.append(Fault("gateway-mqtt", "gateway", self.mqtt_down.since or now_ms))
+            out.append(Fault("gateway-mqtt", "gateway", _at(self.mqtt_down.since, now_ms)))
         if self.store.failing(None, s.store_after.ms, now_ms):
-            out.append(Fault("gateway-kafka", "gateway", self.store.first_failure or now_ms,
+            out.append(Fault("gateway-kafka", "gateway", _at(self.store.first_failure, now_ms),
                              {"failed": self.store.streak}))
         backlog = self.backlog.fault(s.backlog_after.ms, now_ms)
         if backlog is not None:
             out.append(backlog)
         for name, ch in sorted(self.channels.items()):
             if ch.failing(s.channel_failures, s.channel_after.ms, now_ms):
-                out.append(Fault(f"channel:{name}", "channel", ch.first_failure or now_ms,
+                out.append(Fault(f"channel:{name}", "channel", _at(ch.first_failure, now_ms),
                                  {"channel": name, "failed": ch.streak}))
         return out
