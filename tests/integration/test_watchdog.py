@@ -173,8 +173,8 @@ async def test_a_frozen_worker_is_reported_directly_and_recovers(receiver, run_f
                     watchdog={**WATCHDOG, "ping_url": pings.url})
     took = await fault_and_recovery(r, receiver, pings, r.pids["worker"], "worker-stalled",
                                     ("停止消费", "worker stopped consuming"), STALL_S + 60)
-    print(f"worker SIGSTOP -> 系统自身故障 at the webhook: {took:.1f} s "
-          f"(stall_after {STALL_S} s, interval 1 s)")
+    print(f"worker SIGSTOP -> 系统自身故障 at the webhook: {took:.1f} s (stall_after {STALL_S} s "
+          "counted from the committed offset's last move, interval 1 s)")
     stalls = [m for m in receiver.messages if "停止消费" in m["title"]]
     assert sum("【系统自身故障】" in m["title"] for m in stalls) == 1     # repeat is 10m
     # the frozen worker's metrics server froze with it

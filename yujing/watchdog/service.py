@@ -139,7 +139,7 @@ class Watchdog:
         now = clock.now_ms()
         title, body = message(n.fault, n.kind, now, self.cfg.timezone,
                               self.targets.where(n.fault.part))
-        short = (title.split(" / ")[0] + body.split("\n")[0])[:70]
+        short = (title.split("】")[0] + "】" + body.split("\n")[0])[:70]    # one SMS segment
         msg = Rendered(title=title, sms=short, markdown=body.replace("\n", "\n\n"), text=body)
         results = await asyncio.gather(*(self.deliverer.deliver(Delivery(
             id=f"watchdog:{n.fault.key}:{n.kind}:{now}", group="", partition=0,
