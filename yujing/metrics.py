@@ -63,6 +63,9 @@ WARNINGS = Counter("yujing_worker_warnings_total", "Warning events by grade and 
                    ["grade", "state"])
 NOTIFICATIONS = Counter("yujing_worker_notifications_total", "Notifications by result",
                         ["result"])
+DELIVERY_ATTEMPTS = Counter("yujing_worker_delivery_attempts_total", "Delivery attempts per "
+                            "channel (apprise scheme: json, dingtalk, mailto ...) and result; the "
+                            "watchdog reads them", ["channel", "result"])
 CONSUMER_LAG = Gauge("yujing_worker_consumer_lag", "End offset minus committed offset "
                      "(under-reported on Tansu, see README)", ["partition"])
 
@@ -121,6 +124,18 @@ def observe_warning(ev: object) -> None:
 
 def observe_notification(result: str) -> None:
     NOTIFICATIONS.labels(result).inc()
+
+
+def observe_delivery(result: object) -> None:
+    """Count one delivery's attempts per channel: each failed attempt, and the one that worked."""
+    for a in getattr(result, "attempts", ()):
+        DELIVERY_ATTEMPTS.labels(_scheme(getattr(a, "channel", "")), "failed").inc()
+    if getattr(result, "ok", False):
+        DELIVERY_ATTEMPTS.labels(_scheme(getattr(result, "channel", "")), "sent").inc()
+
+
+def _scheme(channel: str) -> str:
+    return channel.split("://", 1)[0].lower() if "://" in channel else "none"
 
 
 def observe_lag(consumer: object, event: object) -> None:

@@ -7,6 +7,10 @@ restarts. Either way the worker and sink get short (6 s) session and rebalance t
 turn the blind time after a crashed worker from Faust's 60 s session into about 6 s
 (bench/broker_restart.py); one machine on loopback has no network to be patient with.
 
+A watchdog child (``watchdog.enabled``) starts last and watches the others from outside:
+a stalled worker, a broker that does not answer, a failing channel reach the duty room
+directly (yujing/watchdog/).
+
 Children run in their own session so a Ctrl-C reaches only this supervisor,
 which then stops them in order (ingest first, brokers last). Each child also
 asks the kernel for SIGTERM if the supervisor dies (PR_SET_PDEATHSIG), so even
@@ -42,6 +46,7 @@ from yujing.connectors.kafka_broker import (
     wait_answering,
 )
 from yujing.connectors.topics import declare
+from yujing.connectors.watchdog_status import ENV as WATCHDOG_ENV
 
 log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
@@ -124,6 +129,7 @@ class Supervisor:
                 self.stop()
                 raise RuntimeError(f"embedded MQTT broker (amqtt) did not listen on port {port}")
             mqtt_url = f"mqtt://127.0.0.1:{port}"
+        watchdog_port = self._watchdog_port()
         # A configured URL may carry the broker password: the children read it from the config
         # file, never from their argv (which every user of the machine can read in ps).
         common = ["--kafka-bootstrap", bootstrap,
@@ -140,9 +146,23 @@ class Supervisor:
         if not self._wait_http(http + "/healthz", 60):
             self.stop()
             raise RuntimeError("the gateway did not become healthy within 60 s; see its log")
+        if watchdog_port is not None:   # last: it stops first, so a shutdown is no fault
+            self._spawn("watchdog", self._yujing("watchdog", "--kafka-bootstrap", bootstrap,
+                                                 "--port", str(watchdog_port)),
+                        quiet=quiet_children)
         print(f"yujing: ready kafka={bootstrap} mqtt={without_password(mqtt_url)} http={http}",
               flush=True)
         return Endpoints(bootstrap, mqtt_url, http, embedded)
+
+    def _watchdog_port(self) -> int | None:
+        """The watchdog's port (a free one unless configured), told to the gateway through
+        the environment its children inherit; None when ``watchdog.enabled`` is off."""
+        w = self.cfg.watchdog
+        if not w.enabled:
+            return None
+        port = w.port or free_port()
+        os.environ[WATCHDOG_ENV] = f"http://127.0.0.1:{port}"
+        return port
 
     def _start_tansu(self) -> str:
         port = self.cfg.kafka.embedded_port or free_port()

@@ -25,7 +25,7 @@ async def test_run_uses_configured_brokers(tmp_path, receiver, external_brokers)
                                                "session_timeout_s": 6}, mqtt={"url": mqtt_url})
     r = start_run(tmp_path, config, http_port, mqtt_port)
     try:
-        assert set(r.pids) == {"worker", "gateway"}, r.text()
+        assert set(r.pids) == {"worker", "gateway", "watchdog"}, r.text()
         assert r.kafka == bootstrap
         start = int(time.time() * 1000) - 4 * 3_600_000
         # 36 × 3 mm = 108 mm in 3 h: orange, then red

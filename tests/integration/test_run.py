@@ -72,7 +72,7 @@ async def test_mqtt_and_http_to_orange_warning_with_dead_letters(receiver, run_f
 
     # after SIGINT every child is gone and every port is released
     assert stop_run(r, signal.SIGINT) == 0
-    assert set(r.pids) == {"tansu", "amqtt", "worker", "gateway"}
+    assert set(r.pids) == {"tansu", "amqtt", "worker", "gateway", "watchdog"}
     assert [name for name, pid in r.pids.items() if alive(pid)] == []
     kafka_port = int(r.kafka.rsplit(":", 1)[1])
     http_port = int(r.http.rsplit(":", 1)[1])

@@ -5,7 +5,7 @@ Layers, lowest first (DESIGN.md "Layout"; issue 10):
   0  domain, clock, durations, yamlsrc, envelope, metrics, readings_csv, stations
   1  rules, models, alerts
   2  pipeline (a module or a package), config, kafka_settings
-  3  streams, connectors, console, backtest, sim, supervisor
+  3  streams, connectors, console, backtest, sim, supervisor, watchdog
   4  cli
 yujing/__init__.py and __main__.py stand outside. Every import counts, including those
 inside functions and under TYPE_CHECKING: a lazy import still ties the two modules together.
@@ -24,7 +24,7 @@ LAYER_NAMES: list[list[str]] = [
     ["domain", "clock", "durations", "yamlsrc", "envelope", "metrics", "readings_csv", "stations"],
     ["rules", "models", "alerts"],
     ["pipeline", "config", "kafka_settings"],
-    ["streams", "connectors", "console", "backtest", "sim", "supervisor"],
+    ["streams", "connectors", "console", "backtest", "sim", "supervisor", "watchdog"],
     ["cli"],
 ]
 LAYERS: dict[str, int] = {name: n for n, names in enumerate(LAYER_NAMES) for name in names}

@@ -10,7 +10,19 @@ from __future__ import annotations
 
 import typer
 
-from yujing.cli import backtest, config, deadletter, duty, models, mqtt_acl, rules, run, tokens, topics
+from yujing.cli import (
+    backtest,
+    config,
+    deadletter,
+    duty,
+    models,
+    mqtt_acl,
+    rules,
+    run,
+    tokens,
+    topics,
+    watchdog,
+)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Yujing (预警): real-time monitoring and early warning.")
@@ -22,6 +34,7 @@ app.command()(run.worker)
 app.command("mqtt-broker", hidden=True)(run.mqtt_broker)
 app.command()(backtest.backtest)
 app.command()(run.sink)
+app.command()(watchdog.watchdog)
 app.command()(duty.ack)
 app.command()(duty.note)
 app.command()(duty.clear)

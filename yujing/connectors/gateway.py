@@ -33,6 +33,7 @@ from yujing.connectors.mqtt import Message, MqttSubscriber, parse_topic, topic_p
 from yujing.connectors.parse import Rejected, parse_payload_indexed
 from yujing.connectors.topics import declare
 from yujing.connectors.validate import DEFAULT_RANGES, Deduper, Limits, check
+from yujing.connectors.watchdog_status import WatchdogStatus
 from yujing.domain import Reading
 from yujing.stations import FileWatcher, Registry, load_registry, reload_on_sighup
 
@@ -79,6 +80,7 @@ class Gateway:
         self.dedup = Deduper(cfg.gateway.dedup_keys)
         self.mqtt: MqttSubscriber | None = None
         self.tasks: list[asyncio.Task[Any]] = []
+        self.watchdog = WatchdogStatus.of(cfg.watchdog)
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -99,6 +101,7 @@ class Gateway:
         self.deadletters = DeadLetters(self.prod, k.topics.deadletter, g.deadletter_raw_bytes)
         self.queue: asyncio.Queue[Message] = asyncio.Queue(maxsize=100_000)
         self._watch_files()
+        self.tasks.append(asyncio.create_task(self.watchdog.run()))
         if self.tokens is None:
             log.warning("INGEST IS OPEN: no http.tokens_file is configured, so anyone who "
                         "reaches port %d (or publishes to the MQTT broker) may write any station. "
@@ -325,7 +328,9 @@ class Gateway:
                 "duplicates": self.duplicates,
                 "envelopes": self.batcher.sent_envelopes,
                 "failed_envelopes": self.batcher.failed_envelopes,
+                "mqtt_enabled": self.mqtt is not None,
                 "mqtt_connected": bool(self.mqtt and self.mqtt.connected.is_set()),
+                "watchdog": self.watchdog.snapshot(),
                 "stations": len(self.registry),
                 "auth": "open" if self.tokens is None else "tokens",
                 "uptime_s": (clock.now_ms() - self.started_ms) / 1000}

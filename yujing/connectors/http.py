@@ -4,7 +4,7 @@
 - ``POST /api/v2/write`` InfluxDB line protocol (Telegraf, influxdb-client, any
   device that already writes to InfluxDB); InfluxDB's status codes;
 - ``POST /v1/events``    camera detections and industrial events;
-- ``GET /healthz``, ``GET /metrics`` (Prometheus);
+- ``GET /healthz`` (503 while the watchdog reports a fault), ``GET /metrics`` (Prometheus);
 - ``GET /openapi.yaml`` the OpenAPI description of every route of the server.
 
 Replies list every rejected item with its index (line number for line
@@ -266,7 +266,11 @@ async def post_events(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response(_gw(request).health())
+    """200, or 503 while the watchdog reports a fault of the system (系统自身故障)."""
+    doc = _gw(request).health()
+    if (doc.get("watchdog") or {}).get("faults"):
+        return web.json_response({**doc, "status": "fault"}, status=503)
+    return web.json_response(doc)
 
 
 async def openapi(request: web.Request) -> web.Response:

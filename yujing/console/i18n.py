@@ -141,6 +141,11 @@ _T: dict[str, tuple[str, str]] = {
     "readings": ("条", "readings"),
     "worker_rate": ("规则引擎处理速率", "Worker evaluation rate"),
     "notifications": ("通知", "Notifications"),
+    "self_faults": ("系统自身故障", "System faults"),
+    "wd_ok": ("无：看门狗未发现故障", "none: the watchdog finds nothing wrong"),
+    "wd_off": ("未配置看门狗（watchdog:）", "no watchdog configured (watchdog:)"),
+    "what": ("故障", "Fault"),
+    "todo": ("处置", "What to do"),
     "yes": ("是", "yes"),
     "no": ("否", "no"),
 }

@@ -345,6 +345,7 @@ async def health_page(request: web.Request) -> web.Response:
     lang = lang_of(request)
     e = html.escape
     body = f"""<section class="health" id="health">
+<div class="card wide"><h2>{e(t("self_faults", lang))}</h2><div id="h-faults"></div></div>
 <div class="card"><h2>{e(t("ingest", lang))}</h2><div id="h-ingest"></div><div id="h-spark"></div></div>
 <div class="card"><h2>{e(t("lag", lang))} · {e(t("worker_rate", lang))}</h2><div id="h-lag"></div></div>
 <div class="card"><h2>{e(t("backlog", lang))}</h2><div id="h-backlog"></div></div>

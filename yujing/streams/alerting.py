@@ -259,6 +259,7 @@ class Alerting:
             res = DeliveryResult(d.id, False, "", [Attempt("", False, str(exc), clock.now_ms())],
                                  clock.now_ms())
         metrics.observe_notification("sent" if res.ok else "failed")
+        metrics.observe_delivery(res)
         await self.commands.send(key=d.group.encode(), partition=d.partition,
                                  value=_enc.encode(Command("result", result=res,
                                                            delivery=d.id)))

@@ -378,6 +378,12 @@
       h("tbody", {}, rows.map((r) => h("tr", {}, r.map((x) => h("td", {}, x))))));
     async function load() {
       const d = await getJSON(P + "/api/health");
+      const wd = d.gateway.watchdog, L = YJ.lang === "en" ? "en" : "zh";
+      put($("#h-faults"), !wd ? h("p", {class: "help"}, tr("wd_off"))
+        : !wd.reachable ? h("p", {class: "warn"}, wd.error)
+        : !wd.faults.length ? h("p", {}, tr("wd_ok"))
+        : table([tr("what"), tr("time"), tr("why"), tr("todo")], wd.faults.map((f) =>
+            [h("b", {class: "warn"}, f.what[L]), when(f.since_ms), f.why[L], f.todo[L]])));
       const rates = Object.entries(d.rates);
       const total = rates.reduce((s, [, v]) => s + v, 0);
       put($("#h-ingest"), h("div", {class: "bignum", id: "h-rate"}, num(total) + " /s"),
