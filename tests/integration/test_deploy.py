@@ -35,7 +35,8 @@ def commands(unit: Path) -> list[list[str]]:
 
 def test_every_unit_runs_the_installed_yujing():
     assert {u.name for u in UNITS} >= {"yujing.service", "yujing-gateway.service",
-                                        "yujing-worker.service", "yujing-sink.service"}
+                                        "yujing-worker.service", "yujing-sink.service",
+                                        "yujing-watchdog.service"}
     for unit in UNITS:
         argvs = commands(unit)
         assert argvs, f"{unit.name}: no ExecStart"
