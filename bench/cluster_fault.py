@@ -81,7 +81,7 @@ PARTITIONS = 4
 BOTH = ("gateway_stall_s", "worker_delay_s", "warning_gap_s", "worker_done_after_stream_s")
 
 
-def _die_with_parent() -> None:   # a SIGKILLed bench leaves no broker behind
+def die_with_parent() -> None:   # a SIGKILLed bench leaves no broker behind
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
 
 
@@ -92,7 +92,7 @@ class Owned(Procs):
     def start(self, name: str, argv: list[str]) -> subprocess.Popen:
         with open(self.tmp / f"{name}.log", "ab") as out:
             p = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=self.tmp,
-                                 start_new_session=True, preexec_fn=_die_with_parent)
+                                 start_new_session=True, preexec_fn=die_with_parent)
         self.procs[name] = p
         return p
 

@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from tests.support.kafka import _die_with_parent
+from tests.support.kafka import die_with_parent
 from yujing.config import KafkaConfig
 from yujing.connectors.kafka_broker import (
     BrokerSpec,
@@ -47,7 +47,7 @@ class Nodes:
         with open(spec.data_dir / "kafka.log", "ab") as out:
             self.procs[node] = subprocess.Popen(self.argvs[node], stdout=out,
                                                 stderr=subprocess.STDOUT,
-                                                preexec_fn=_die_with_parent)
+                                                preexec_fn=die_with_parent)
 
     def kill(self, node: int) -> None:
         self.procs[node].send_signal(signal.SIGKILL)

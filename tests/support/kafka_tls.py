@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.kafka import _die_with_parent
+from tests.support.kafka import die_with_parent
 from yujing.connectors.embedded import free_port
 from yujing.connectors.kafka_broker import SecuredBrokerSpec, prepare, wait_answering
 from yujing.connectors.kafka_security import aiokafka_auth
@@ -93,7 +93,7 @@ def secured_kafka(data_dir: Path, home: Path) -> Iterator[SecuredKafka]:
         "sasl": {"mechanism": "SCRAM-SHA-512", "username": "admin", "password_env": env_name}})
     with open(data_dir / "kafka.log", "ab") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
-                                preexec_fn=_die_with_parent)
+                                preexec_fn=die_with_parent)
     try:
         if not wait_answering(spec.bootstrap, 120, lambda: proc.poll() is None,
                               aiokafka_auth(admin)):
