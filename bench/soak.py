@@ -206,6 +206,7 @@ class Sample:
     checkpoints: int
     stored_bytes: int
     rss: dict[str, float]
+    load: float            # 1-minute load average of the machine (shared: other work counts)
 
 
 @dataclass
@@ -242,7 +243,8 @@ class Soak:
     async def sample(self, http) -> Sample:
         n, stored = self.checkpoints()
         s = Sample((time.monotonic() - self.t0) / 60, self.run.accepted, await self.evaluated(http),
-                   n, stored, {name: rss_mb(pid) for name, pid in self.procs.items()})
+                   n, stored, {name: rss_mb(pid) for name, pid in self.procs.items()},
+                   psutil.getloadavg()[0])
         self.run.samples.append(s)
         if self.sup.failed():
             raise RuntimeError(f"{self.sup.failed().name} exited; see {self.cfg.worker.data_dir}")
@@ -252,7 +254,7 @@ class Soak:
         while True:
             s = await self.sample(http)
             log(f"{s.t_min:5.1f} min: accepted {s.accepted}, evaluated {s.evaluated:.0f}, "
-                f"checkpoints {s.checkpoints}; RSS MB " + " ".join(
+                f"checkpoints {s.checkpoints}, load {s.load:.1f}; RSS MB " + " ".join(
                     f"{k}={v:.0f}" for k, v in s.rss.items()))
             await asyncio.sleep(self.args.sample)
 
@@ -311,7 +313,7 @@ class Soak:
                 ev = await self.evaluated(http)
                 self.run.lag_at_end = self.run.accepted - ev
                 t = time.monotonic()
-                while ev < self.run.accepted and time.monotonic() - t < 180:
+                while ev < self.run.accepted and time.monotonic() - t < self.args.drain:
                     await asyncio.sleep(0.5)
                     ev = await self.evaluated(http)
                 if ev >= self.run.accepted:
@@ -360,7 +362,8 @@ def report_stream(run: Run) -> None:
           f"({run.accepted / max(run.send_s, 1e-9):.0f} readings/s)")
     print(f"[{run.interval}] worker lag when posting stopped: {run.lag_at_end:.0f} readings; "
           f"caught up after {run.catch_up_s:.1f} s; evaluated {s[-1].evaluated:.0f}; "
-          f"max lag during the run {max(x.accepted - x.evaluated for x in s):.0f}")
+          f"max lag during the run {max(x.accepted - x.evaluated for x in s):.0f}; "
+          f"median load average {statistics.median(x.load for x in s):.1f} on {psutil.cpu_count()} cpus")
     print(f"[{run.interval}] sink points written {run.sink_points:.0f}; warning events "
           f"{run.warnings:.0f}; checkpoints {s[-1].checkpoints} "
           f"({s[-1].stored_bytes / MB:.1f} MB stored)")
@@ -442,6 +445,8 @@ def main() -> int:
     ap.add_argument("--sample", type=float, default=15, help="seconds between RSS samples")
     ap.add_argument("--tolerance", type=float, default=1.0,
                     help="MB/min: a second-half slope within it is flat")
+    ap.add_argument("--drain", type=float, default=300,
+                    help="seconds to wait for the worker to catch up after the feed")
     ap.add_argument("--keep", action="store_true", help="keep the temp dirs (logs)")
     args = ap.parse_args()
     total = int(args.rate * args.minutes * 60)
