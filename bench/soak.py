@@ -352,6 +352,11 @@ def report_memory(run: Run, tolerance: float) -> dict[str, float]:
         print(f"[{run.interval}] rss_mb {name}: start {s[0].rss[name]:.0f} middle {mid.rss[name]:.0f} "
               f"end {s[-1].rss[name]:.0f} peak {max(x.rss[name] for x in s):.0f}; "
               f"second-half slope {k:+.2f} MB/min ({k * 60 * 24:+.0f} MB/day): {verdict}")
+    # The worker's state follows the event time it has evaluated, not the wall clock: when
+    # it lags, its growth per reading evaluated tells a leak from windows still filling.
+    per_m = slope([x.evaluated / 1e6 for x in second], [x.rss["worker"] for x in second])
+    print(f"[{run.interval}] rss_mb worker per million readings evaluated (second half): "
+          f"{per_m:+.1f}")
     return slopes
 
 
