@@ -298,7 +298,7 @@ class Soak:
             await slots.acquire()
             tasks.append(asyncio.create_task(one(lo, hi)))
             self.run.posted = hi
-            if i % 64 == 0:
+            if i % 64 == 0:  # drop finished posts; result() re-raises a failed one here
                 tasks = [t for t in tasks if not t.done() or t.result()]
         await asyncio.gather(*tasks)
         self.run.send_s = time.monotonic() - start
