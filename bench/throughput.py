@@ -1,8 +1,12 @@
-"""End-to-end throughput of the whole stack on embedded brokers (Tansu + amqtt).
+"""End-to-end throughput of the whole stack on embedded brokers (Apache Kafka or Tansu, + amqtt).
 
     .venv/bin/python bench/throughput.py --readings 100000 --runs 3 [--via http|mqtt]
+        [--broker kafka|tansu|both]
 
-One stack (``Supervisor.start``) serves every run. Per run, N ``rain_mm``
+``--broker both`` (the default) runs the same benchmark on Apache Kafka (``kafka.embedded:
+kafka``, the jars of ``make kafka``) and then on Tansu, and prints the ratio kafka / tansu of
+each median: the baseline is measured in the same invocation. Per broker, one stack
+(``Supervisor.start``) serves every run. Per run, N ``rain_mm``
 readings of fresh stations (``r<run>-S0000`` ...) go through the gateway, and
 three figures are measured:
 
@@ -67,10 +71,11 @@ def log(msg: str) -> None:
 
 # ---------------------------------------------------------------- stack & logs
 
-def write_config(tmp: Path, partitions: int) -> Path:
+def write_config(tmp: Path, partitions: int, broker: str = "tansu") -> Path:
     path = tmp / "config.yaml"
     path.write_text(
         "kafka:\n"
+        f"  embedded: {broker}\n"
         f"  partitions: {partitions}\n"
         "http:\n"
         "  host: 127.0.0.1\n"
@@ -392,7 +397,8 @@ def report(label: str, n: int, r: RunResult) -> None:
         f"{k}={v:.2f}({100 * v / wall:.0f}%)" for k, v in r.cpu.items()) + f" wall={wall:.2f}")
 
 
-async def bench(args: argparse.Namespace, ep, cfg, sup: Supervisor, worker_log: Path) -> None:
+async def bench(args: argparse.Namespace, ep, cfg, sup: Supervisor, worker_log: Path,
+                broker: str) -> RunResult:
     k = cfg.kafka
     watcher = Watcher(ep.kafka, k.topics.readings, k.topics.warnings, k.partitions)
     await watcher.start()
@@ -415,7 +421,7 @@ async def bench(args: argparse.Namespace, ep, cfg, sup: Supervisor, worker_log: 
         for run in range(1, args.runs + 1):
             r = await one_run(run, args, ep, cfg, sup, watcher, worker_log, sent)
             sent += args.readings + k.partitions
-            report(f"run {run}", args.readings, r)
+            report(f"{broker} run {run}", args.readings, r)
             results.append(r)
         med = RunResult(statistics.median(r.ingest_s for r in results),
                         statistics.median(r.e2e_s for r in results),
@@ -424,9 +430,52 @@ async def bench(args: argparse.Namespace, ep, cfg, sup: Supervisor, worker_log: 
                         int(statistics.median(r.envelopes for r in results)),
                         {name: statistics.median(r.cpu[name] for r in results)
                          for name in results[0].cpu})
-        report(f"median of {len(results)}", args.readings, med)
+        report(f"{broker} median of {len(results)}", args.readings, med)
+        return med
     finally:
         await watcher.stop()
+
+
+def run_broker(args: argparse.Namespace, broker: str) -> RunResult:
+    """One stack on ``broker`` for every run; stopped (and its temp dir removed) after."""
+    tmp = Path(tempfile.mkdtemp(prefix=f"yujing-bench-{broker}-"))
+    cfg_path = write_config(tmp, args.partitions, broker)
+    cfg = load_config(cfg_path)
+    worker_log = cfg.worker.data_dir / "worker.log"
+    sup = Supervisor(cfg, cfg_path)
+    name = "Apache Kafka (kafka.embedded: kafka)" if broker == "kafka" else "Tansu"
+    print(f"via: {args.via} broker: embedded {name} + amqtt (MQTT); readings: "
+          f"{args.readings} stations: {args.stations} batch: {args.batch} runs: {args.runs} "
+          f"partitions: {args.partitions} cpus: {os.cpu_count()} load: {os.getloadavg()[0]:.1f}",
+          flush=True)
+    try:
+        t = time.monotonic()
+        ep = sup.start(quiet_children=True)
+        if not wait_log(worker_log, READY, 120, sup):
+            raise RuntimeError(f"the worker did not get ready in 120 s; see {worker_log}")
+        log(f"stack on {broker} ready after {time.monotonic() - t:.1f} s; logs in "
+            f"{cfg.worker.data_dir}")
+        return asyncio.run(bench(args, ep, cfg, sup, worker_log, broker))
+    finally:
+        sup.stop()
+        if args.keep:
+            log(f"logs kept in {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def report_ratio(n: int, kafka: RunResult, tansu: RunResult) -> None:
+    """Each median figure on Kafka divided by the same figure on Tansu (this invocation)."""
+    pairs = {"end_to_end_readings_per_s": (n / kafka.e2e_s, n / tansu.e2e_s),
+             "ingest_readings_per_s": (n / kafka.ingest_s, n / tansu.ingest_s),
+             "decode_ceiling_readings_per_s": (kafka.decode_per_s, tansu.decode_per_s)}
+    for name, (k, t) in pairs.items():
+        print(f"[kafka/tansu] {name}: {k:.0f} / {t:.0f} = {k / t:.2f}")
+    for proc in sorted(set(kafka.cpu) & set(tansu.cpu)):
+        print(f"[kafka/tansu] cpu_s_during_end_to_end {proc}: {kafka.cpu[proc]:.2f} / "
+              f"{tansu.cpu[proc]:.2f}")
+    print(f"[kafka/tansu] broker cpu_s_during_end_to_end: kafka={kafka.cpu.get('kafka', 0):.2f} "
+          f"tansu={tansu.cpu.get('tansu', 0):.2f}")
 
 
 def main() -> int:
@@ -440,32 +489,17 @@ def main() -> int:
     ap.add_argument("--partitions", type=int, default=4)
     ap.add_argument("--timeout", type=float, default=120, help="seconds per phase of a run")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs) afterwards")
+    ap.add_argument("--broker", choices=("kafka", "tansu", "both"), default="both",
+                    help="embedded broker; both: Kafka then Tansu, with the ratio kafka/tansu")
     args = ap.parse_args()
     if min(args.readings, args.stations, args.batch, args.runs) < 1:
         ap.error("--readings, --stations, --batch and --runs must be >= 1")
 
-    tmp = Path(tempfile.mkdtemp(prefix="yujing-bench-"))
-    cfg_path = write_config(tmp, args.partitions)
-    cfg = load_config(cfg_path)
-    worker_log = cfg.worker.data_dir / "worker.log"
-    sup = Supervisor(cfg, cfg_path)
-    print(f"via: {args.via} broker: embedded Tansu (Kafka) + amqtt (MQTT); readings: "
-          f"{args.readings} stations: {args.stations} batch: {args.batch} runs: {args.runs} "
-          f"partitions: {args.partitions} cpus: {os.cpu_count()}")
-    try:
-        t = time.monotonic()
-        ep = sup.start(quiet_children=True)
-        if not wait_log(worker_log, READY, 90, sup):
-            raise RuntimeError(f"the worker did not get ready in 90 s; see {worker_log}")
-        log(f"stack ready after {time.monotonic() - t:.1f} s; logs in {cfg.worker.data_dir}")
-        asyncio.run(bench(args, ep, cfg, sup, worker_log))
-        return 0
-    finally:
-        sup.stop()
-        if args.keep:
-            log(f"logs kept in {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    brokers = ("kafka", "tansu") if args.broker == "both" else (args.broker,)
+    results = {b: run_broker(args, b) for b in brokers}
+    if len(results) == 2:
+        report_ratio(args.readings, results["kafka"], results["tansu"])
+    return 0
 
 
 if __name__ == "__main__":
