@@ -79,8 +79,9 @@ async def test_fallback_escalation_signed_link_cli_cap_and_silence(hooks, smtp, 
         assert "a1-dead" in hooks.failed
         kinds = [(e["kind"], e.get("channel", "")) for e in w["timeline"]]
         port = hooks.port
-        assert ("failed", f"json://127.0.0.1:{port}") in kinds and \
-               ("notified", f"json://127.0.0.1:{port}") in kinds
+        # the channel as apprise's privacy rendering shows it (a webhook path is no secret)
+        assert ("failed", f"json://127.0.0.1:{port}/a1-dead") in kinds and \
+               ("notified", f"json://127.0.0.1:{port}/a1") in kinds
         failed = next(e for e in w["timeline"] if e["kind"] == "failed")
         assert "张三 (A) via" in failed["reason"]
 
