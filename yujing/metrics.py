@@ -48,6 +48,9 @@ MQTT_DROPPED = Counter("yujing_gateway_mqtt_dropped_total",
                        "MQTT messages dropped because the ingest queue was full")
 MQTT_RETRIES = Counter("yujing_gateway_mqtt_store_retries_total",
                        "MQTT messages whose readings were stored again after a Kafka failure")
+MQTT_RATE_DEFERRED = Counter("yujing_gateway_mqtt_rate_deferred_total",
+                             "MQTT messages held back (unacknowledged) because their source was "
+                             "over http.rate_limit", ["source"])
 
 # --- worker ----------------------------------------------------------------------------------
 WORKER_ENVELOPES = Counter("yujing_worker_envelopes_total", "Envelopes evaluated")

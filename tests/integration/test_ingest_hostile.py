@@ -15,6 +15,7 @@ from tests.support.services import (
     TopicReader,
     gateway_config,
     letters_of,
+    metric_value,
     readings_of,
     running_gateway,
 )
@@ -136,3 +137,35 @@ async def test_a_token_over_its_rate_gets_429_with_retry_after(kafka, tmp_path):
             got = readings_of(await rd.until(lambda r: len(readings_of(r)) >= 80))
             got = readings_of(await rd.settle(1.0))
     assert len(got) == 80
+
+
+async def test_an_mqtt_source_over_its_rate_is_held_back_not_dropped(mosq, kafka, tmp_path):
+    """MQTT has no 429: a source over ``http.rate_limit`` has its message held unacknowledged
+    and handled once its allowance is back, so a backlog drains at the rate and nothing is
+    lost."""
+    cfg = gateway_config(tmp_path, http={"rate_limit": "50/second"},
+                         mqtt={"client_id": "gw-rate", "protocol": "5"})
+    t = now_ms() - 120 * MIN
+    topic = "yujing/sim/_/rain_mm"
+    batches = [[reading(t + (k * 40 + i) * MIN, 0.5) for i in range(40)] for k in range(3)]
+    async with running_gateway(cfg, kafka, f"mqtt://127.0.0.1:{mosq.port}") as gw:
+        await asyncio.wait_for(gw.mqtt.connected.wait(), 10)
+        async with TopicReader(kafka, cfg.kafka.topics.readings) as rd:
+            deadline = time.monotonic() + 20   # until the subscription is in place
+            while not readings_of(rd.records) and time.monotonic() < deadline:
+                await asyncio.to_thread(publish, mosq.port, [(topic, orjson.dumps(
+                    [reading(t - MIN, 0.1)]))], True)
+                await rd.settle(0.5)
+            await asyncio.to_thread(publish, mosq.port,
+                                    [(topic, orjson.dumps(b)) for b in batches], True)
+            got = await rd.until(lambda r: len(readings_of(r)) >= 121, 30)
+        deferred = metric_value(gw_metrics(), "yujing_gateway_mqtt_rate_deferred_total",
+                                source="anonymous")
+    assert {x[2] for x in readings_of(got)} >= {r["ts"] for b in batches for r in b}
+    assert deferred >= 1, "no message was held back: the rate limit did not apply to MQTT"
+
+
+def gw_metrics() -> str:
+    from yujing import metrics as m
+    body, _ = m.exposition()
+    return body.decode()

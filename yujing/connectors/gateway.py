@@ -283,6 +283,14 @@ class Gateway:
         if ident is None:
             bad += [Rejected(i, unknown_source(msg.topic), None, "forbidden") for i, _ in items]
             items = []
+        elif (wait := self.rate.take(ident.gateway, len(items) + len(bad))) is not None:
+            # MQTT has no 429: over its rate, a source's message waits unacknowledged and is
+            # handled again after the wait. Nothing is lost (a gateway's backlog after an outage
+            # drains at the allowed rate), and once Receive Maximum messages wait the broker
+            # holds back the rest.
+            m.MQTT_RATE_DEFERRED.labels(ident.gateway).inc()
+            asyncio.get_running_loop().call_later(wait, self._requeue, msg)
+            return
         s = self.screen(items, ident or OPEN)
         self.report("mqtt", f"mqtt:{msg.topic}", bad + s.rejected, s)
         if not s.keep:
@@ -318,6 +326,12 @@ class Gateway:
     def _mqtt_retry(self, msg: Message, readings: list[Reading], attempt: int) -> None:
         fut = self.batcher.add(readings)
         fut.add_done_callback(lambda f: self._mqtt_stored(msg, readings, f, attempt))
+
+    def _requeue(self, msg: Message) -> None:
+        try:
+            self.queue.put_nowait(msg)
+        except asyncio.QueueFull:   # still busy: try again in a second
+            asyncio.get_running_loop().call_later(1.0, self._requeue, msg)
 
     def _ack(self, msg: Message) -> None:
         if self.mqtt is not None:
