@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ctypes
 import logging
 import signal
 import statistics
@@ -74,15 +73,11 @@ from cluster_parts import (  # bench/cluster_parts.py: data, clients and Kafka r
     wait_log,
 )
 
-from yujing.connectors.embedded import free_port, wait_port
+from yujing.connectors.embedded import die_with_parent, free_port, wait_port
 from yujing.connectors.kafka_broker import bootstrap_of, cluster, cluster_id, kafka_home, prepare
 
 PARTITIONS = 4
 BOTH = ("gateway_stall_s", "worker_delay_s", "warning_gap_s", "worker_done_after_stream_s")
-
-
-def die_with_parent() -> None:   # a SIGKILLed bench leaves no broker behind
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
 
 
 class Owned(Procs):

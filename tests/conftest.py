@@ -31,7 +31,15 @@ from tests.support.console import HASHED, STEP_S, Hooks, publish, wait_incident
 from tests.support.duty import Hooks as DutyHooks
 from tests.support.duty import Mailbox, Procs
 from tests.support.readings import rain
-from tests.support.run import Receiver, Running, alive, start_run, stop_run, write_config
+from tests.support.run import (
+    Receiver,
+    Running,
+    alive,
+    local_app,
+    start_run,
+    stop_run,
+    write_config,
+)
 from tests.support.tiers import untiered
 from yujing.connectors.embedded import free_port
 
@@ -122,13 +130,8 @@ async def receiver():
         rec.messages.append(await request.json())
         return web.Response(text="ok")
 
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", rec.port).start()
-    yield rec
-    await runner.cleanup()
+    async with local_app(rec.port, web.post("/hook", hook)):
+        yield rec
 
 
 @pytest_asyncio.fixture
@@ -144,13 +147,8 @@ async def hooks():
         h.got.append((path, await request.json()))
         return web.Response(text="ok")
 
-    app = web.Application()
-    app.router.add_post("/{path}", post)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", h.port).start()
-    yield h
-    await runner.cleanup()
+    async with local_app(h.port, web.post("/{path}", post)):
+        yield h
 
 
 @pytest.fixture

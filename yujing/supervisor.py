@@ -20,7 +20,6 @@ a SIGKILLed supervisor leaves no orphan holding a port.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
 import os
 import secrets
@@ -37,7 +36,7 @@ from yarl import URL
 
 from yujing import clock
 from yujing.config import Config
-from yujing.connectors.embedded import free_port, tansu_command, wait_port
+from yujing.connectors.embedded import die_with_parent, free_port, tansu_command, wait_port
 from yujing.connectors.kafka_broker import (
     BrokerSpec,
     kafka_home,
@@ -49,20 +48,12 @@ from yujing.connectors.topics import declare
 from yujing.connectors.watchdog_status import ENV as WATCHDOG_ENV
 
 log = logging.getLogger(__name__)
-_PR_SET_PDEATHSIG = 1
 
 
 def without_password(url: str) -> str:
     """``url`` with its password masked, for logs and the terminal."""
     u = URL(url)
     return str(u.with_password("***")) if u.password else url
-
-
-def _die_with_parent() -> None:
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:  # not Linux: the supervisor's own shutdown still stops children
-        pass
 
 
 @dataclass
@@ -94,7 +85,7 @@ class Supervisor:
             d = self.log_dir or self.cfg.worker.data_dir
             d.mkdir(parents=True, exist_ok=True)
             out = open(d / f"{name}.log", "ab")
-        proc = subprocess.Popen(argv, start_new_session=True, preexec_fn=_die_with_parent,
+        proc = subprocess.Popen(argv, start_new_session=True, preexec_fn=die_with_parent,
                                 stdout=out, stderr=subprocess.STDOUT if out else None)
         child = Child(name, proc)
         self.children.append(child)

@@ -20,8 +20,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from tests.support.kafka import die_with_parent
 from yujing.config import KafkaConfig
+from yujing.connectors.embedded import die_with_parent
 from yujing.connectors.kafka_broker import (
     BrokerSpec,
     bootstrap_of,

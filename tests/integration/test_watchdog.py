@@ -22,7 +22,7 @@ import pytest_asyncio
 from aiohttp import web
 
 from tests.support.readings import rain
-from tests.support.run import Running, start_run, stop_run, write_config
+from tests.support.run import Running, local_app, start_run, stop_run, write_config
 from yujing.alerts.settings import person_hash
 from yujing.connectors.embedded import free_port
 
@@ -55,13 +55,8 @@ async def pings() -> AsyncIterator[Pings]:
         p.at.append(time.monotonic())
         return web.Response(text="ok")
 
-    app = web.Application()
-    app.router.add_get("/ping", ping)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", p.port).start()
-    yield p
-    await runner.cleanup()
+    async with local_app(p.port, web.get("/ping", ping)):
+        yield p
 
 
 async def get(http: aiohttp.ClientSession, url: str) -> tuple[int, dict]:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import yaml
 
-from tests.support.kafka import die_with_parent as die_with_parent_hook
 from yujing.alerts.settings import person_hash
+from yujing.connectors.embedded import die_with_parent as die_with_parent_hook
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKENS = {"a1": "token-a1-0123456789abcdef", "b1": "token-b1-0123456789abcdef",

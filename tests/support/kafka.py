@@ -5,9 +5,7 @@ left running. The fixtures (kafka_home, kafka_broker) are in tests/conftest.py."
 
 from __future__ import annotations
 
-import ctypes
 import os
-import signal
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from yujing.connectors.embedded import free_port
+from yujing.connectors.embedded import die_with_parent, free_port
 from yujing.connectors.kafka_broker import (
     BrokerSpec,
     KafkaNotInstalled,
@@ -43,10 +41,6 @@ def installed_home() -> Path:
     return home
 
 
-def die_with_parent() -> None:   # a killed pytest leaves no broker behind
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
-
-
 @contextmanager
 def apache_kafka(data_dir: Path, home: Path) -> Iterator[str]:
     """One broker on its own storage under ``data_dir``; yields its bootstrap once it answers
@@ -56,15 +50,24 @@ def apache_kafka(data_dir: Path, home: Path) -> Iterator[str]:
     while controller == port:
         controller = free_port()
     spec = BrokerSpec(data_dir, port, controller)
-    argv = prepare(spec, home)
+    with broker_process(prepare(spec, home), spec.bootstrap, data_dir):
+        yield spec.bootstrap
+
+
+@contextmanager
+def broker_process(argv: list[str], bootstrap: str, data_dir: Path,
+                   auth: dict | None = None) -> Iterator[subprocess.Popen]:
+    """Run a prepared broker's command line with its log in ``data_dir/kafka.log`` until it
+    answers on ``bootstrap`` (with ``auth``: aiokafka security arguments); SIGTERM (a clean
+    shutdown) after, SIGKILL if that takes over a minute."""
     with open(data_dir / "kafka.log", "ab") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
                                 preexec_fn=die_with_parent)
     try:
-        if not wait_answering(spec.bootstrap, 120, lambda: proc.poll() is None):
-            raise AssertionError(f"Apache Kafka did not answer on {spec.bootstrap}:\n"
+        if not wait_answering(bootstrap, 120, lambda: proc.poll() is None, auth):
+            raise AssertionError(f"Apache Kafka did not answer on {bootstrap}:\n"
                                  + (data_dir / "kafka.log").read_text(errors="replace")[-3000:])
-        yield spec.bootstrap
+        yield proc
     finally:
         proc.terminate()
         try:

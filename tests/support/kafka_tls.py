@@ -14,9 +14,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.kafka import die_with_parent
+from tests.support.kafka import broker_process
 from yujing.connectors.embedded import free_port
-from yujing.connectors.kafka_broker import SecuredBrokerSpec, prepare, wait_answering
+from yujing.connectors.kafka_broker import SecuredBrokerSpec, prepare
 from yujing.connectors.kafka_security import aiokafka_auth
 from yujing.kafka_settings import KafkaSecurity
 
@@ -91,19 +91,5 @@ def secured_kafka(data_dir: Path, home: Path) -> Iterator[SecuredKafka]:
     admin = KafkaSecurity.model_validate({
         "protocol": "SASL_SSL", "tls": {"ca_file": str(pki.ca)},
         "sasl": {"mechanism": "SCRAM-SHA-512", "username": "admin", "password_env": env_name}})
-    with open(data_dir / "kafka.log", "ab") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
-                                preexec_fn=die_with_parent)
-    try:
-        if not wait_answering(spec.bootstrap, 120, lambda: proc.poll() is None,
-                              aiokafka_auth(admin)):
-            raise AssertionError(f"secured Kafka did not answer on {spec.bootstrap}:\n"
-                                 + (data_dir / "kafka.log").read_text(errors="replace")[-3000:])
+    with broker_process(argv, spec.bootstrap, data_dir, aiokafka_auth(admin)):
         yield SecuredKafka(spec.bootstrap, f"{spec.host}:{spec.mtls_port}", pki, data_dir)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()

