@@ -68,10 +68,10 @@ def test_a_user_without_rights_gets_403_and_disabled_buttons(duty, browser):
     assert "无权操作" in page.inner_text("#act-msg")
     assert "c1" in page.get_attribute("#btn-ack", "title")
     # forcing the form anyway: the server refuses and says why
-    page.evaluate("document.querySelector('#btn-note').disabled = false;"
-                  "document.querySelector('#f-note input').disabled = false")
-    page.fill("#f-note input", "我来处理")
-    page.click("#btn-note")
+    # (in one step: a live update between enabling and clicking re-disables the button)
+    page.evaluate("const b = document.querySelector('#btn-note');"
+                  "const i = document.querySelector('#f-note input');"
+                  "b.disabled = false; i.disabled = false; i.value = '我来处理'; b.click()")
     page.wait_for_function("document.querySelector('#act-msg').textContent.startsWith('403')")
     shot(page, "warning-no-rights")
     assert not page.errors
