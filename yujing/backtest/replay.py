@@ -217,7 +217,8 @@ def _write(rep: Report, folder: Path, tz: tzinfo) -> list[Path]:
                        "rule": ev["rule"], "kind": ev["kind"],
                        "grade": [_grade(g) for g in ev["grade"]],
                        "previous": [_grade(g) for g in ev["previous"]], "value": ev["value"],
-                       "window": ev["window"], "reason": ev["reason"],
+                       "window": ev["window"], "reason_zh": ev["reason_zh"],
+                       "reason_en": ev["reason_en"], "reason": ev["reason"],
                        "incident": ev["incident"]})
     paths = [folder / "transitions.csv", folder / "summary.csv"]
     tr.to_csv(paths[0], index=False)
@@ -235,13 +236,13 @@ def _print_summary(console, rep: Report, tz: tzinfo) -> None:
                     ("stations", {"justify": "right"}), ("blue", {"justify": "right"}),
                     ("yellow", {"justify": "right"}), ("orange", {"justify": "right"}),
                     ("red", {"justify": "right"}), ("hours in warning", {"justify": "right"}),
-                    ("first alert", {})):
+                    ("first alert", {}), ("依据 (first alert)", {})):
         t.add_column(col, **kw)
     for r in rep.summary.itertuples(index=False):
         first = f"{_iso(r.first_alert_ms, tz)} {r.first_alert_station}".strip()
         t.add_row(r.rule, str(r.incidents), str(r.stations), str(r.peak_blue),
                   str(r.peak_yellow), str(r.peak_orange), str(r.peak_red),
-                  f"{r.hours_in_warning:,.1f}", first or "-")
+                  f"{r.hours_in_warning:,.1f}", first or "-", r.first_alert_reason_zh or "-")
     console.print(t)
 
 

@@ -144,7 +144,7 @@ async def _watch(bootstrap: str, cfg: Config, state: DemoState, console: Console
                     when = local_time(ev.ts, state.tz)
                     console.print(Text(f"{when}  {ev.kind.value:8}  {g.zh}{g.label:>7}  "
                                        f"{ev.town} {ev.station_name or ev.station}  {ev.rule_name}  "
-                                       f"{ev.reason}", style=_STYLE.get(g, "")))
+                                       f"{ev.reason_zh or ev.reason}", style=_STYLE.get(g, "")))
     finally:
         await consumer.stop()
 
