@@ -158,7 +158,7 @@ def _subject(t: Term, w: Word) -> tuple[str, str, str, str]:
     if t.fn.startswith("deviation:"):
         f = _field(t.field)
         return (f"{zh}偏离{f.zh}", f"{en} off its {f.en} by", f"{szh}偏离{f.zh}",
-                f"{sen} off {f.en} by")
+                f"{w.en} off {f.en} by")
     return zh, en, szh, sen
 
 
@@ -316,6 +316,9 @@ def _verdict(kind: str, grade: Grade, hold_ms: int) -> tuple[str, str, str, str]
     en after the threshold)."""
     gz, ge = grade.zh, grade.label
     if kind == "pending":
+        if not hold_ms:
+            return f"达到{gz}标准", "，待持续时间满足后发布", f"meeting the {ge} threshold", \
+                "; raised once it has held long enough"
         return (f"达到{gz}标准", f"，持续{duration_zh(hold_ms)}后发布", f"meeting the {ge} threshold",
                 f"; raised once it holds for {duration_en(hold_ms)}")
     if kind == "downgraded":
