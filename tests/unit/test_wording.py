@@ -209,3 +209,22 @@ def test_group_messages_count_stations_not_lines(pack_events):
     two = one + [Line("raised", c, "x")]
     assert "2站" in message_title(two) and "3站" not in message_title(two)
     assert "等2站" in sms(two) and "2 stations" in message_title(two, "en")
+
+
+def test_the_book_keeps_words_beside_the_expression_and_old_records_still_load(pack_events):
+    import msgspec
+
+    from yujing.alerts.incidents import new_warning, on_event
+
+    ev = next(e for e in pack_events if e.kind.value == "raised" and e.rule != "nodata")
+    w = new_warning(ev, "441900-1", 0, 1)
+    on_event(w, ev, 2)
+    assert (w.reason, w.reason_zh, w.reason_en) == (ev.reason, ev.reason_zh, ev.reason_en)
+    assert w.measure_zh == ev.measure_zh and w.measure_en == ev.measure_en
+    entry = w.timeline[-1]
+    assert (entry.reason, entry.reason_zh) == (ev.reason, ev.reason_zh)
+    old = msgspec.json.encode({"incident": "i", "key": "k", "rule": "r", "rule_name": "n",
+                               "hazard": "h", "station": "s", "reason": "x = 1 (red: x >= 1)",
+                               "timeline": [{"at": 1, "kind": "raised", "reason": "x"}]})
+    back = msgspec.json.decode(old, type=Warning)
+    assert (back.reason, back.reason_zh, back.timeline[0].reason_zh) == ("x = 1 (red: x >= 1)", "", "")

@@ -236,14 +236,18 @@ def _print_summary(console, rep: Report, tz: tzinfo) -> None:
                     ("stations", {"justify": "right"}), ("blue", {"justify": "right"}),
                     ("yellow", {"justify": "right"}), ("orange", {"justify": "right"}),
                     ("red", {"justify": "right"}), ("hours in warning", {"justify": "right"}),
-                    ("first alert", {}), ("依据 (first alert)", {})):
+                    ("first alert", {})):
         t.add_column(col, **kw)
     for r in rep.summary.itertuples(index=False):
         first = f"{_iso(r.first_alert_ms, tz)} {r.first_alert_station}".strip()
         t.add_row(r.rule, str(r.incidents), str(r.stations), str(r.peak_blue),
                   str(r.peak_yellow), str(r.peak_orange), str(r.peak_red),
-                  f"{r.hours_in_warning:,.1f}", first or "-", r.first_alert_reason_zh or "-")
+                  f"{r.hours_in_warning:,.1f}", first or "-")
     console.print(t)
+    for r in rep.summary.itertuples(index=False):  # the first alert's reason, in words, unwrapped
+        if r.first_alert_reason_zh:
+            console.print(f"{r.rule} 首次预警依据：{r.first_alert_reason_zh}", soft_wrap=True,
+                          markup=False)
 
 
 def _print_compare(console, cmp: pd.DataFrame, a: str, b: str, tz: tzinfo) -> None:
