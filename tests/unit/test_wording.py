@@ -228,3 +228,20 @@ def test_the_book_keeps_words_beside_the_expression_and_old_records_still_load(p
                                "timeline": [{"at": 1, "kind": "raised", "reason": "x"}]})
     back = msgspec.json.decode(old, type=Warning)
     assert (back.reason, back.reason_zh, back.timeline[0].reason_zh) == ("x = 1 (red: x >= 1)", "", "")
+
+
+def test_the_demo_prints_reasons_in_words(pack_events):
+    from zoneinfo import ZoneInfo
+
+    from rich.console import Console
+
+    from yujing.sim.demo import DemoState, _summary, event_line
+
+    ev = next(e for e in pack_events if e.rule == "rainstorm-guangdong" and e.kind.value == "raised")
+    line = event_line(ev, ZoneInfo("Asia/Shanghai")).plain
+    assert ev.reason_zh in line and "sum(" not in line
+    state = DemoState(ZoneInfo("Asia/Shanghai"))
+    state.events = [ev]
+    console = Console(record=True, width=300)
+    _summary(state, console)
+    assert ev.reason_zh in console.export_text()
