@@ -245,3 +245,15 @@ def test_the_demo_prints_reasons_in_words(pack_events):
     console = Console(record=True, width=300)
     _summary(state, console)
     assert ev.reason_zh in console.export_text()
+
+
+def test_a_rule_template_reason_placeholder_gives_the_words_in_its_language():
+    rule = Rule.model_validate({
+        "id": "rain-words", "name": "暴雨", "hazard": "rainstorm",
+        "grades": {"orange": "sum(rain_mm, 3h) >= 50"},
+        "message": {"zh": "{station_name}：{reason}", "en": "{station_name}: {reason}"}})
+    p = Pipeline([rule], load_registry(ROOT / "stations.yaml"))
+    [ev] = p.handle(decode(encode_readings([Reading("DG-HM-R01", "rain_mm", T0, 52.5)])), 0).events
+    assert ev.messages["zh"] == "虎门镇雨量站：过去3小时累计雨量52.5毫米，达到橙色标准（≥50毫米）"
+    assert ev.messages["en"] == ("虎门镇雨量站: 3 h rain total 52.5 mm, reaching the orange threshold "
+                                 "(≥ 50 mm)")
