@@ -59,6 +59,37 @@ class Reading(msgspec.Struct, frozen=True):
     value: float
 
 
+class Term(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One comparison of the condition that decided a finding, as it stood at that point:
+    what a reason in words is made of (:mod:`yujing.rules.wording`), so a duty officer
+    reads 「过去3小时累计雨量52.5毫米」 and not ``sum(rain_mm, 3h)``.
+
+    ``fn`` is what the measured side is: an aggregate (``sum``, ``max``, ``last`` … of
+    ``metric`` over ``window_ms``), or a function of one (``beaufort``, ``fire_index``,
+    ``deviation`` for abs(x - station field), ``count_stations``, ``jump``, ``days_since``,
+    ``anomaly``), or ``expr`` for anything else. ``raw`` is the aggregate under a function
+    (the gust in m/s under its Beaufort force). The threshold side is ``threshold``, and
+    ``field`` (with ``field_value``) when it is read from the station registry; ``offset``
+    and ``scale`` say how (``warning_level_m - 0.5``: offset -0.5; ``0.2 * baseline``: scale
+    0.2). ``op`` is the comparison that held (a ``not`` is folded in: ``not (x >= 1)`` is
+    ``x < 1``). Missing numbers are None (JSON has no NaN).
+    """
+
+    fn: str
+    op: str
+    metric: str = ""
+    window_ms: int = 0
+    value: float | None = None
+    raw: float | None = None
+    threshold: float | None = None
+    field: str = ""
+    field_value: float | None = None
+    offset: float = 0.0
+    scale: float = 1.0
+    by: str = ""                                  # count_stations: the registry field grouped by
+    metrics: list[str] = msgspec.field(default_factory=list)  # every metric the side reads
+
+
 class Finding(msgspec.Struct, frozen=True):
     """What a rule concluded about one station at one event time.
 
@@ -76,6 +107,8 @@ class Finding(msgspec.Struct, frozen=True):
     window: str
     reason: str
     pending: bool = False
+    terms: list[Term] = []   # the comparisons of the branch that held, for reasons in words
+    hold_ms: int = 0         # the deciding check's for: duration
 
 
 class EventKind(str, enum.Enum):
@@ -125,6 +158,13 @@ class WarningEvent(msgspec.Struct, frozen=True):
     town: str = ""
     messages: dict[str, str] = {}  # the rule's own message per language (zh, en), if it has one
     opened_ts: int = 0             # event time the episode opened; 0 from an older worker
+    # The reason in words (Chinese, English) and the measured value alone (「3小时雨量103.5毫米」,
+    # for SMS), from ``terms``; ``reason`` stays the rule expression, a detail for analysts.
+    reason_zh: str = ""
+    reason_en: str = ""
+    measure_zh: str = ""
+    measure_en: str = ""
+    terms: list[Term] = []
 
 
 def warning_key(rule: str, station: str) -> str:

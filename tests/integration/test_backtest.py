@@ -101,6 +101,8 @@ def test_backtest_command_writes_transitions_summary_and_plot(tmp_path):
     assert set(tr.columns) >= {"ts", "station", "rule", "grade", "kind", "value", "reason",
                                "incident"}
     assert tr.loc[1, "value"] == 50 and "sum" in tr.loc[1, "reason"]
+    assert tr.loc[1, "reason_zh"] == "过去3小时累计雨量50.0毫米，达到橙色标准（≥50毫米）"
+    assert tr.loc[1, "reason_en"] == "3 h rain total 50.0 mm, reaching the orange threshold (≥ 50 mm)"
     assert tr[tr.station == "S2"]["incident"].nunique() == 1  # raise, upgrade, clear: one incident
 
     summ = pd.read_csv(out / "summary.csv", keep_default_na=False)
@@ -110,6 +112,8 @@ def test_backtest_command_writes_transitions_summary_and_plot(tmp_path):
     assert (row["first_alert"], row["first_alert_station"]) == ("2025-06-01T00:20:00+08:00", "S2")
     assert row["first_red"] == "2025-06-01T00:40:00+08:00"
     assert "rain-3h" in res.stdout and "incidents" in res.stdout  # the printed table
+    assert row["first_alert_reason_zh"].endswith("达到橙色标准（≥50毫米）")
+    assert "达到橙色标准" in res.stdout  # the first alert's reason, in words
 
     pngs = sorted((out / "plots").glob("*.png"))
     assert [p.name for p in pngs] == ["S1.png", "S2.png"]  # warned stations only

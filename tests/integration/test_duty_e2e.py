@@ -76,6 +76,10 @@ async def test_fallback_escalation_signed_link_cli_cap_and_silence(hooks, smtp, 
         iid = w["incident"]
         msg = (await hooks.wait("a1", lambda m: iid in m["message"], 5))[0]
         assert "橙色" in msg["title"] and "虎门" in msg["title"] and "张三（A岗）" in msg["message"]
+        # the reason in the duty officer's words; the expression only on the detail line
+        assert "依据：过去3小时累计雨量" in msg["message"] and "达到橙色标准（≥50毫米）" in msg["message"]
+        assert "sum(rain_mm" not in msg["message"].split("明细：")[0]
+        assert w["reason_zh"].startswith("过去3小时累计雨量") and "sum(rain_mm" in w["reason"]
         assert "a1-dead" in hooks.failed
         kinds = [(e["kind"], e.get("channel", "")) for e in w["timeline"]]
         port = hooks.port

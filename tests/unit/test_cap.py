@@ -87,3 +87,20 @@ def test_atom_feed_lists_latest_message_per_incident():
         "http://h/v1/cap/441900-20250601080000-0001.xml",
         "http://h/v1/cap/441900-20250601080000-0002.xml"]
     assert entries[0].find("a:title", ns).text.startswith("[Update]")
+
+
+def test_description_is_the_reason_in_words_and_the_expression_a_parameter():
+    w = warning([("Alert", 4)])
+    w.reason_zh = "过去3小时累计雨量102.5毫米，达到红色标准（≥100毫米）"
+    xml = render_cap(w, STATION)
+    XSD.validate(xml)
+    assert field(xml, "c:info/c:description") == [w.reason_zh]
+    names = field(xml, "c:info/c:parameter/c:valueName")
+    values = field(xml, "c:info/c:parameter/c:value")
+    assert dict(zip(names, values))["detail"] == "sum(3h) = 102.5 >= 100 <red>"
+    feed = render_feed([w], "https://yj.example", T)
+    assert w.reason_zh.encode() in feed
+    # a record of before words keeps its expression as the description, with no detail
+    old = render_cap(warning([("Alert", 4)]), STATION)
+    assert field(old, "c:info/c:description") == ["sum(3h) = 102.5 >= 100 <red>"]
+    assert "detail" not in field(old, "c:info/c:parameter/c:valueName")

@@ -96,14 +96,15 @@ def render_cap(w: Warning, station: Any = None, sender: str = "yujing@dg.gov.cn.
     place = w.station_name or w.station
     verb = {"Alert": "发布", "Update": "更新", "Cancel": "解除"}[ref.msg_type]
     _sub(info, "headline", f"{w.town}{place}{w.rule_name}{g.zh}预警{verb}")
-    _sub(info, "description", w.reason or w.rule_name)
+    _sub(info, "description", w.reason_zh or w.reason or w.rule_name)
     plan = getattr(station, "plan", "") if station is not None else ""
     if plan:
         _sub(info, "instruction", plan)
     if web:
         _sub(info, "web", web)
     for name, value in (("grade", f"{g.label} ({g.roman})"), ("station", w.station),
-                        ("value", f"{w.value:g}"), ("state", w.state.value)):
+                        ("value", f"{w.value:g}"), ("state", w.state.value),
+                        *((("detail", w.reason),) if w.reason and w.reason_zh else ())):
         p = _sub(info, "parameter")
         _sub(p, "valueName", name)
         _sub(p, "value", value)
@@ -146,5 +147,5 @@ def render_feed(warnings: list[Warning], base_url: str, now_ms: int,
         sub(e, "updated", cap_time(ref.sent_ms))
         sub(e, "link", rel="alternate", type="application/cap+xml",
             href=f"{base_url}/v1/cap/{w.incident}.xml")
-        sub(e, "summary", w.reason)
+        sub(e, "summary", w.reason_zh or w.reason)
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(feed, encoding="utf-8")

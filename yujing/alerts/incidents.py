@@ -72,8 +72,8 @@ def on_event(w: Warning, ev: WarningEvent, now_ms: int) -> Change:
 def _pending(w: Warning, ev: WarningEvent, g: Grade, now_ms: int) -> Change:
     if w.state == State.PENDING:
         w.grade = int(g)
-        w.reason = ev.reason
-        w.log(now_ms, "pending", ev.reason, grade=int(g), actor="rule")
+        _words(w, ev)
+        w.log(now_ms, "pending", ev.reason, grade=int(g), actor="rule", **_said(ev))
         return Change(w, "pending")
     w.log(now_ms, "pending", f"{g.label} condition holds, waiting for its for: "
                               f"({ev.reason})", grade=int(g), actor="rule")
@@ -92,24 +92,30 @@ def _graded(w: Warning, ev: WarningEvent, g: Grade, now_ms: int) -> Change:
         return Change(w, "note")
     if w.state == State.PENDING:
         w.state, w.grade, w.peak = State.ACTIVE, int(g), max(w.peak, int(g))
-        w.raised_ms, w.reason = now_ms, ev.reason
-        w.log(now_ms, "raised", ev.reason, grade=int(g), actor="rule")
+        w.raised_ms = now_ms
+        _words(w, ev)
+        w.log(now_ms, "raised", ev.reason, grade=int(g), actor="rule", **_said(ev))
         return Change(w, "raised", notify=True)
     if int(g) == w.grade:
         return Change(w, applied=False)
     previous = Grade(w.grade)
-    w.grade, w.peak, w.reason = int(g), max(w.peak, int(g)), ev.reason
+    w.grade, w.peak = int(g), max(w.peak, int(g))
+    _words(w, ev)
     if g > previous:
         if w.state == State.ACKNOWLEDGED:
             # The ack was for the lower grade; a worse hazard needs a fresh one.
             w.state = State.ACTIVE
             w.log(now_ms, "upgraded", f"{previous.label} -> {g.label}; acknowledgement by "
                   f"{w.acked_by} was for {previous.label}, a new one is needed: {ev.reason}",
-                  grade=int(g), actor="rule")
+                  grade=int(g), actor="rule",
+                  reason_zh=f"{previous.zh}升至{g.zh}；{w.acked_by}的确认针对{previous.zh}预警，"
+                            f"需重新确认：{ev.reason_zh}",
+                  reason_en=f"{previous.label} -> {g.label}; the acknowledgement by {w.acked_by} "
+                            f"was for {previous.label}, a new one is needed: {ev.reason_en}")
         else:
-            w.log(now_ms, "upgraded", ev.reason, grade=int(g), actor="rule")
+            w.log(now_ms, "upgraded", ev.reason, grade=int(g), actor="rule", **_said(ev))
         return Change(w, "upgraded", notify=True)
-    w.log(now_ms, "downgraded", ev.reason, grade=int(g), actor="rule")
+    w.log(now_ms, "downgraded", ev.reason, grade=int(g), actor="rule", **_said(ev))
     return Change(w, "downgraded", notify=True)
 
 
@@ -123,8 +129,8 @@ def _rule_cleared(w: Warning, ev: WarningEvent, now_ms: int) -> Change:
         return Change(w, applied=False)
     was_pending = w.state == State.PENDING
     w.state, w.cleared_ms, w.cleared_by, w.esc, w.muted = State.CLEARED, now_ms, "rule", None, ""
-    w.reason = ev.reason  # the clear message quotes why it cleared, not why it was raised
-    w.log(now_ms, "cleared", ev.reason, grade=w.grade, actor="rule")
+    _words(w, ev)  # the clear message quotes why it cleared, not why it was raised
+    w.log(now_ms, "cleared", ev.reason, grade=w.grade, actor="rule", **_said(ev))
     return Change(w, "cleared", notify=not was_pending)
 
 
@@ -175,3 +181,13 @@ def manual_clear(w: Warning, who: str, reason: str, now_ms: int, command_id: str
 def _remember(w: Warning, command_id: str) -> None:
     if command_id:
         w.commands = (w.commands + [command_id])[-50:]
+
+
+def _words(w: Warning, ev: WarningEvent) -> None:
+    """The event's reason: the expression (detail) and the words, in both languages."""
+    w.reason, w.reason_zh, w.reason_en = ev.reason, ev.reason_zh, ev.reason_en
+    w.measure_zh, w.measure_en = ev.measure_zh, ev.measure_en
+
+
+def _said(ev: WarningEvent) -> dict[str, str]:
+    return {"reason_zh": ev.reason_zh, "reason_en": ev.reason_en}

@@ -25,6 +25,7 @@ import math
 from dataclasses import dataclass
 
 from yujing.domain import EventKind, Finding, Grade, WarningEvent, episode_ref, warning_key
+from yujing.rules.wording import describe
 
 
 @dataclass
@@ -74,7 +75,7 @@ class Lifecycle:
             else:
                 reason = f"cleared after {cur.grade.label}: {f.reason}"
             return self._event(EventKind.CLEARED, key, cur, f, meta, cur.grade, reason, now_ms,
-                               cur.grade)
+                               cur.grade, ended=cur.pending)
         if f.clear and first_look:
             # An episode of its own: the book finds the open incident by the key.
             ghost = Active(Grade.NONE, f.ts)
@@ -141,10 +142,16 @@ class Lifecycle:
 
     @staticmethod
     def _event(kind: EventKind, key: str, cur: Active, f: Finding, meta: RuleMeta,
-               previous: Grade, reason: str, now_ms: int, grade: Grade) -> WarningEvent:
+               previous: Grade, reason: str, now_ms: int, grade: Grade,
+               ended: bool = False) -> WarningEvent:
+        """``reason`` is the expression (the analysts' detail); the reason in words is
+        made here from the finding's terms (a pending grade reads at its own grade)."""
         value = None if math.isnan(f.value) else f.value
+        words = describe("ended" if ended else kind.value, f.grade or grade, f.terms, f.hold_ms)
         return WarningEvent(kind=kind, key=key, episode=episode_ref(key, cur.since_ts),
                             opened_ts=cur.since_ts, rule=f.rule, rule_name=meta.name,
                             hazard=meta.hazard, station=f.station, grade=grade,
                             previous=previous, ts=f.ts, value=value, window=f.window,
-                            reason=reason, emitted_ms=now_ms)
+                            reason=reason, emitted_ms=now_ms, reason_zh=words.zh,
+                            reason_en=words.en, measure_zh=words.measure_zh,
+                            measure_en=words.measure_en, terms=f.terms)

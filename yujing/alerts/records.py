@@ -30,6 +30,8 @@ class Entry(msgspec.Struct, omit_defaults=True):
     reason: str
     grade: int = 0
     actor: str = ""         # person id, "rule" or "system"
+    reason_zh: str = ""     # a rule's reason in words (``reason`` keeps the expression)
+    reason_en: str = ""
     channel: str = ""       # redacted channel (scheme://host) of a delivery
     ok: bool | None = None  # delivery result
 
@@ -72,7 +74,11 @@ class Warning(msgspec.Struct, omit_defaults=True):
     peak: int = 0
     value: float = 0.0
     window: str = ""
-    reason: str = ""
+    reason: str = ""             # the rule expression: the analysts' detail line
+    reason_zh: str = ""          # the reason in words (「过去3小时累计雨量52.5毫米，达到橙色标准…」)
+    reason_en: str = ""
+    measure_zh: str = ""         # the measured value alone (「3小时雨量52.5毫米」), for SMS
+    measure_en: str = ""
     source_id: str = ""          # the episode that opened it (a proposed id, from old workers)
     sources: list[str] = msgspec.field(default_factory=list)  # every episode aliased to it
     first_ts: int = 0            # event time the condition first held

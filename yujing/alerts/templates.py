@@ -45,26 +45,42 @@ def message_title(lines: list[Line], lang: str = "zh") -> str:
     w, g = top.warning, _grade(top.warning)
     kinds = {ln.kind for ln in lines}
     kind = top.kind if len(kinds) == 1 else ("cleared" if kinds == {"cleared"} else top.kind)
+    n = stations(lines)
     if lang == "en":
-        where = w.station_name or w.station if len(lines) == 1 else f"{len(lines)} stations"
+        where = w.station_name or w.station if n == 1 else f"{n} stations"
         return f"[{g.label.upper()} {g.roman}] {w.rule_name} {kind} in {w.town}: {where}"
-    where = (w.station_name or w.station) if len(lines) == 1 else f"{len(lines)}站"
+    where = (w.station_name or w.station) if n == 1 else f"{n}站"
     return f"【{g.zh}预警{_kind_word(kind, lang)}】{w.town} {where} {w.rule_name}"
+
+
+def stations(lines: list[Line]) -> int:
+    """How many stations a message is about: one station with two warnings is one."""
+    return len({ln.warning.station for ln in lines})
+
+
+def why(w: Warning, lang: str = "zh") -> str:
+    """The warning's reason in words; the expression for a record of before words."""
+    return (w.reason_en if lang == "en" else w.reason_zh) or w.reason
 
 
 def _line_text(ln: Line, lang: str, plan: str, full: bool) -> str:
     w, g = ln.warning, _grade(ln.warning)
     place = f"{w.town} {w.station_name or w.station} ({w.station})".strip()
+    detail = full and w.reason and why(w, lang) != w.reason  # the expression, for analysts
     if lang == "en":
-        s = (f"{w.rule_name} {g.label} ({g.roman}) {ln.kind} at {place}: {w.reason}. "
+        s = (f"{w.rule_name} {g.label} ({g.roman}) {ln.kind} at {place}: {why(w, lang)}. "
              f"Incident {w.incident}. Why now: {ln.reason}.")
         if full and plan:
             s += f" Response plan: {plan}"
+        if detail:
+            s += f"\n  Detail: {w.reason}"
         return s
     s = (f"{place}{w.rule_name}{g.zh}（{g.roman}级）预警{_kind_word(ln.kind, lang)}。"
-         f"依据：{w.reason}。事件编号 {w.incident}。通知原因：{ln.reason}。")
+         f"依据：{why(w, lang)}。事件编号 {w.incident}。通知原因：{ln.reason}。")
     if full and plan:
         s += f"\n  处置方案：{plan}"
+    if detail:
+        s += f"\n  明细：{w.reason}"
     return s
 
 
@@ -90,7 +106,7 @@ def render(lines: list[Line], person: str, roles: list[str], link: str | None,
     for ln in lines:
         w, g = ln.warning, _grade(ln.warning)
         md_lines.append(f"- **{g.zh if lang == 'zh' else g.label}** {w.station_name or w.station}"
-                        f"（{w.station}）{_kind_word(ln.kind, lang)}：{w.reason} `{w.incident}`")
+                        f"（{w.station}）{_kind_word(ln.kind, lang)}：{why(w, lang)} `{w.incident}`")
     md = "\n".join([f"### {t}", head, "", *md_lines]
                    + ([f"\n[{'一键确认' if lang == 'zh' else 'Acknowledge'}]({link})"]
                       if link and actionable else []))
@@ -98,15 +114,27 @@ def render(lines: list[Line], person: str, roles: list[str], link: str | None,
 
 
 def sms(lines: list[Line], lang: str = "zh", limit: int = SMS_LIMIT) -> str:
-    """One short message within ``limit`` characters, whatever the names' lengths."""
+    """One short message within ``limit`` characters: station, window, value, unit and grade
+    (「虎门镇雨量站3小时雨量103.5毫米，红色预警发布」). A long station name is cut, never
+    the measurement or the grade; the count of other stations and the ask come first to go."""
     top = max(lines, key=lambda ln: ln.warning.grade)
     w, g = top.warning, _grade(top.warning)
-    where = w.station_name or w.station
-    if len(lines) > 1:
-        where += f"等{len(lines)}站" if lang == "zh" else f" +{len(lines) - 1}"
+    name = w.station_name or w.station
+    n, others = stations(lines), len(lines) - 1
     if lang == "zh":
-        text = (f"【预警】{w.town}{w.rule_name}{g.zh}预警{_kind_word(top.kind, lang)}："
-                f"{where}，{w.value:g}。请尽快确认。{w.incident[-4:]}")
+        measure = w.measure_zh or f"{w.rule_name}{w.value:g}"
+        core = f"{measure}，{g.zh}预警{_kind_word(top.kind, lang)}"
+        more = f"，等{n}站" if n > 1 else (f"，共{len(lines)}条预警" if others else "")
+        extras = [f"{more}。请尽快确认。{w.incident[-4:]}", f"{more}。请尽快确认。", f"{more}。", "。"]
     else:
-        text = f"{g.label.upper()} {w.rule_name} {top.kind} {w.town} {where} {w.value:g}. Ack pls."
+        measure = w.measure_en or f"{w.rule_name} {w.value:g}"
+        core = f": {measure}, {g.label} {top.kind}"
+        more = f" (+{n - 1} stations)" if n > 1 else (f" (+{others} more)" if others else "")
+        extras = [f"{more}. Ack pls.", f"{more}.", "."]
+    for extra in extras:  # keep at least a few characters of the name before dropping extras
+        room = limit - len(core) - len(extra)
+        if room >= min(len(name), 6):
+            break
+    shown = name if len(name) <= room else name[: max(room - 1, 1)] + "…"
+    text = f"{shown}{core}{extra}"
     return text if len(text) <= limit else text[: limit - 1] + "…"

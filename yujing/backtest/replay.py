@@ -217,7 +217,8 @@ def _write(rep: Report, folder: Path, tz: tzinfo) -> list[Path]:
                        "rule": ev["rule"], "kind": ev["kind"],
                        "grade": [_grade(g) for g in ev["grade"]],
                        "previous": [_grade(g) for g in ev["previous"]], "value": ev["value"],
-                       "window": ev["window"], "reason": ev["reason"],
+                       "window": ev["window"], "reason_zh": ev["reason_zh"],
+                       "reason_en": ev["reason_en"], "reason": ev["reason"],
                        "incident": ev["incident"]})
     paths = [folder / "transitions.csv", folder / "summary.csv"]
     tr.to_csv(paths[0], index=False)
@@ -243,6 +244,10 @@ def _print_summary(console, rep: Report, tz: tzinfo) -> None:
                   str(r.peak_yellow), str(r.peak_orange), str(r.peak_red),
                   f"{r.hours_in_warning:,.1f}", first or "-")
     console.print(t)
+    for r in rep.summary.itertuples(index=False):  # the first alert's reason, in words, unwrapped
+        if r.first_alert_reason_zh:
+            console.print(f"{r.rule} 首次预警依据：{r.first_alert_reason_zh}", soft_wrap=True,
+                          markup=False)
 
 
 def _print_compare(console, cmp: pd.DataFrame, a: str, b: str, tz: tzinfo) -> None:

@@ -18,7 +18,7 @@ from yujing.rules import windows
 # ``incident`` is the event's episode (rule@station@opened time, as the live sink and the
 # book's ``sources`` show it): a backtest has no warning book to name incidents.
 EVENT_COLUMNS = ["ts", "station", "rule", "kind", "grade", "previous", "value", "window",
-                 "reason", "incident", "rule_name", "hazard"]
+                 "reason", "incident", "rule_name", "hazard", "reason_zh", "reason_en"]
 # Kinds after which a key is not (yet) in warning; every other kind keeps it in warning
 # at the event's grade, so a later lifecycle (downgrade, acknowledged) needs no change here.
 NOT_WARNING = frozenset({"cleared", "pending"})
@@ -27,7 +27,8 @@ NOT_WARNING = frozenset({"cleared", "pending"})
 def events_frame(events: Iterable[WarningEvent]) -> pd.DataFrame:
     """Warning events as a table, in event-time order (stable, so ties keep emission order)."""
     rows = [(e.ts, e.station, e.rule, getattr(e.kind, "value", str(e.kind)), int(e.grade),
-             int(e.previous), e.value, e.window, e.reason, e.episode, e.rule_name, e.hazard)
+             int(e.previous), e.value, e.window, e.reason, e.episode, e.rule_name, e.hazard,
+             e.reason_zh or e.reason, e.reason_en or e.reason)
             for e in events]
     df = pd.DataFrame(rows, columns=EVENT_COLUMNS)
     df = df.astype({"ts": "int64", "grade": "int64", "previous": "int64", "value": "float64"})
@@ -40,7 +41,7 @@ def periods(events: pd.DataFrame, end_ms: int) -> pd.DataFrame:
     A span lasts from its event to the next event of the same warning key, or to
     ``end_ms`` (the last reading) when the warning is still open at the end of the data.
     """
-    cols = ["rule", "station", "incident", "grade", "start", "end"]
+    cols = ["rule", "station", "incident", "grade", "start", "end", "reason_zh", "reason_en"]
     if events.empty:
         return pd.DataFrame({c: pd.Series(dtype="int64" if c in ("grade", "start", "end")
                                           else "object") for c in cols})
@@ -85,6 +86,9 @@ def summary(spans: pd.DataFrame, inc: pd.DataFrame, rules: dict[str, str]) -> pd
         first = ri.sort_values("start", kind="stable").head(1)
         row["first_alert_ms"] = int(first["start"].iloc[0]) if len(first) else None
         row["first_alert_station"] = first["station"].iloc[0] if len(first) else ""
+        opening = rs.sort_values("start", kind="stable").head(1)  # the first alert's words
+        row["first_alert_reason_zh"] = opening["reason_zh"].iloc[0] if len(opening) else ""
+        row["first_alert_reason_en"] = opening["reason_en"].iloc[0] if len(opening) else ""
         for g, label in enumerate(GRADE_NAMES, start=1):
             at = rs.loc[rs["grade"] == g, "start"]
             row[f"first_{label}_ms"] = int(at.min()) if len(at) else None

@@ -1,6 +1,7 @@
 """The console's words in Chinese (first) and English. Pure data.
 
-Reasons on a timeline are the book's own text and are shown as written.
+A rule's reasons come from the book in both languages (``reason_zh``, ``reason_en``, picked in
+``views.py``); officers' notes are shown as written.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from yujing.alerts.records import State, Warning
 from yujing.alerts.roster import DOMAINS, Roster
 from yujing.console import thresholds as th
 from yujing.console.health import counter_by
-from yujing.console.session import console_of, name_of, need_web_user, who_is
+from yujing.console.session import console_of, lang_of, name_of, need_web_user, who_is
 from yujing.console.state import Console, warning_dict
 from yujing.durations import parse_duration_ms
 
@@ -33,7 +33,9 @@ RECENT_MS = 86_400_000          # cleared warnings stay on the board's "show cle
 MAX_POINTS = 1500               # per series in a chart
 
 
-def summary(c: Console, w: Warning, who: str) -> dict[str, Any]:
+def summary(c: Console, w: Warning, who: str, lang: str = "zh") -> dict[str, Any]:
+    """One warning for the board. ``reason`` is in words in the reader's language; ``detail``
+    keeps the rule expression for analysts (a record of before words has only that)."""
     st = c.station(w.station)
     v = c.may_act(who, w)
     team = v.team
@@ -47,8 +49,14 @@ def summary(c: Console, w: Warning, who: str) -> dict[str, Any]:
             "raised_ms": w.raised_ms, "updated_ms": w.updated_ms, "cleared_ms": w.cleared_ms,
             "first_ts": w.first_ts, "acked_by": w.acked_by, "acked_name": name_of(c, w.acked_by),
             "cleared_by": w.cleared_by, "value": w.value, "window": w.window,
-            "reason": w.reason, "muted": w.muted, "team": team or "", "team_name": team_name,
+            "reason": _words(w.reason_zh, w.reason_en, w.reason, lang), "detail": w.reason,
+            "reason_zh": w.reason_zh, "reason_en": w.reason_en, "muted": w.muted,
+            "team": team or "", "team_name": team_name,
             "can_act": v.ok, "why": v.why, "entries": len(w.timeline)}
+
+
+def _words(zh: str, en: str, expression: str, lang: str) -> str:
+    return (en if lang == "en" else zh) or expression
 
 
 def _on_board(w: Warning, now: int) -> bool:
@@ -59,7 +67,7 @@ async def api_board(request: web.Request) -> web.Response:
     c = console_of(request)
     who = need_web_user(request)
     now = clock.now_ms()
-    ws = [summary(c, w, who) for w in c.incidents.values() if _on_board(w, now)]
+    ws = [summary(c, w, who, lang_of(request)) for w in c.incidents.values() if _on_board(w, now)]
     reg = c.registry()
     towns = sorted({s.town for s in (reg.stations.values() if reg else []) if s.town}
                    | {w["town"] for w in ws if w["town"]})
@@ -139,9 +147,12 @@ async def api_warning(request: web.Request) -> web.Response:
         return web.json_response({"error": f"unknown incident {request.match_info['id']!r}"},
                                  status=404)
     now = clock.now_ms()
-    d = summary(c, w, who)
+    lang = lang_of(request)
+    d = summary(c, w, who, lang)
     full = warning_dict(w)
-    d["timeline"] = [{**e, "actor_name": name_of(c, e.get("actor"))} for e in full["timeline"]]
+    d["timeline"] = [{**e, "actor_name": name_of(c, e.get("actor")), "detail": e.get("reason", ""),
+                      "reason": _words(e.get("reason_zh", ""), e.get("reason_en", ""),
+                                       e.get("reason", ""), lang)} for e in full["timeline"]]
     d["peak"] = w.peak
     d["escalation"] = _escalation(c, w)
     st = c.station(w.station)
@@ -184,7 +195,7 @@ async def api_station(request: web.Request) -> web.Response:
         "expected_interval": st.expected_interval if st else None,
         "latest": [{"metric": m, "ts": ts, "value": v} for m, (ts, v) in sorted(latest.items())],
         "chart": _chart(c, sid, [], lines, newest - 6 * 3_600_000, None),
-        "warnings": [summary(c, w, who) for w in ws]})
+        "warnings": [summary(c, w, who, lang_of(request)) for w in ws]})
 
 
 async def api_health(request: web.Request) -> web.Response:
@@ -228,7 +239,7 @@ async def events(request: web.Request) -> web.StreamResponse:
                 break
             kind, obj = item
             if kind == "incident":
-                data = summary(c, obj, who)
+                data = summary(c, obj, who, lang_of(request))
             elif kind == "removed":
                 data = {"incident": obj}
             else:

@@ -161,7 +161,8 @@ class Pipeline:
                 "rule": ev.rule, "rule_name": ev.rule_name, "grade": g.label, "grade_zh": g.zh,
                 "grade_roman": g.roman, "window": ev.window,
                 "value": float("nan") if ev.value is None else ev.value,
-                "time": local_time(ev.ts, self.tz), "plan": plan, "reason": ev.reason,
+                "time": local_time(ev.ts, self.tz), "plan": plan,
+                "reason": (ev.reason_en if lang == "en" else ev.reason_zh) or ev.reason,
                 "incident": ev.episode, "kind": ev.kind.value,
                 "kind_zh": KIND_ZH.get(ev.kind.value, ev.kind.value)})
         return msgspec.structs.replace(ev, station_name=name, town=town, messages=messages)

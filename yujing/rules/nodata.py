@@ -19,7 +19,7 @@ from __future__ import annotations
 import msgspec
 import numpy as np
 
-from yujing.domain import Finding, Grade
+from yujing.domain import Finding, Grade, Term
 from yujing.durations import format_duration
 
 RULE_ID = "nodata"
@@ -73,7 +73,9 @@ class NoDataTracker:
             silent = int(t[i] - prev[i])
             self._found.append(Finding(RULE_ID, st, int(t[i]), Grade.NONE, True, silent / 60000,
                                        format_duration(lim),
-                                       f"data arriving again after {silent // 60000} min"))
+                                       f"data arriving again after {silent // 60000} min",
+                                       terms=[Term("data_back", "<", window_ms=lim,
+                                                   value=silent / 60000)]))
         last_idx = np.flatnonzero(np.append(first[1:], True))  # newest reading per station
         for k, newest in zip(s[last_idx].tolist(), t[last_idx].tolist()):
             self.last_seen[stations[k]] = newest
@@ -81,7 +83,9 @@ class NoDataTracker:
     def _offline(self, st: str, at: int, limit: int, interval: int, what: str) -> Finding:
         return Finding(RULE_ID, st, at, Grade.BLUE, False, limit / 60000, format_duration(limit),
                        f"{what} for more than {format_duration(limit)} (expected every "
-                       f"{format_duration(interval)})")
+                       f"{format_duration(interval)})",
+                       terms=[Term("never_reported" if what == "never reported" else "no_data",
+                                   ">", window_ms=limit, value=limit / 60000)])
 
     def snapshot(self) -> dict:
         return {"last_seen": dict(self.last_seen), "offline": sorted(self.offline),

@@ -21,6 +21,7 @@ import numpy as np
 
 from yujing.domain import Finding, Grade
 from yujing.durations import format_duration
+from yujing.rules import facts
 from yujing.rules import tree as ex
 from yujing.rules import windows as wn
 from yujing.rules.arrays import NONE, Grow, from_bytes, seg_first, seg_last, to_bytes, truth
@@ -186,7 +187,20 @@ def findings(c: CompiledRule, j: Judged, pst: np.ndarray, pt: np.ndarray,
         rule_text = f"{label}: {check.text}" if check is not None else label
         if check is not None and check.hold_ms:
             rule_text += f" for {format_duration(check.hold_ms)}"
+        at = _at(ev, i)
+        if tree is not None:
+            words = facts.terms(tree, at[0], at[1])
+        else:  # a rule without a clear condition clears when its lowest grade fails
+            lowest = min(c.grades, key=lambda gc: gc[0])[1]
+            words = facts.terms(lowest.expr.tree, at[0], at[1], negate=True)
         out.append(Finding(c.id, station_names[int(pst[i])], int(pt[i]), g, is_clear,
                            value, format_duration(window_ms) if window_ms else "",
-                           f"{what} = {shown} ({rule_text})", is_pending))
+                           f"{what} = {shown} ({rule_text})", is_pending, words,
+                           check.hold_ms if check is not None else 0))
     return out
+
+
+def _at(ev: Callable[[object], np.ndarray], i: int
+        ) -> tuple[Callable[[object], bool], Callable[[object], float]]:
+    """The truth and the number of any node at point ``i``."""
+    return (lambda n: bool(truth(ev(n))[i])), (lambda n: float(ev(n)[i]))

@@ -140,13 +140,18 @@ async def _watch(bootstrap: str, cfg: Config, state: DemoState, console: Console
                         state.active.pop(ev.key, None)
                     else:
                         state.active[ev.key] = Grade(ev.grade)
-                    g = Grade(ev.grade)
-                    when = local_time(ev.ts, state.tz)
-                    console.print(Text(f"{when}  {ev.kind.value:8}  {g.zh}{g.label:>7}  "
-                                       f"{ev.town} {ev.station_name or ev.station}  {ev.rule_name}  "
-                                       f"{ev.reason}", style=_STYLE.get(g, "")))
+                    console.print(event_line(ev, state.tz))
     finally:
         await consumer.stop()
+
+
+def event_line(ev: WarningEvent, tz: ZoneInfo) -> Text:
+    """One warning event as the demo prints it: the reason in words (the expression is the
+    analysts' detail, on the event and in the console)."""
+    g = Grade(ev.grade)
+    return Text(f"{local_time(ev.ts, tz)}  {ev.kind.value:8}  {g.zh}{g.label:>7}  "
+                f"{ev.town} {ev.station_name or ev.station}  {ev.rule_name}  "
+                f"{ev.reason_zh or ev.reason}", style=_STYLE.get(g, ""))
 
 
 def _learn_ids(state: DemoState, raw: bytes | None) -> None:
@@ -175,11 +180,18 @@ async def _receiver(state: DemoState, console: Console, port: int) -> web.AppRun
     return runner
 
 
+def _top_reason(evs: list[WarningEvent]) -> str:
+    """Why the incident reached its highest grade, in words."""
+    graded = [e for e in evs if e.kind != EventKind.CLEARED] or evs
+    top = max(graded, key=lambda e: int(e.grade))
+    return top.reason_zh or top.reason
+
+
 def _summary(state: DemoState, console: Console) -> None:
     table = Table(title="Warnings in this run")
     zone = state.tz.key
     for col in ("incident", "station", "town", "rule", "highest", f"raised ({zone})",
-                f"cleared ({zone})", "events"):
+                f"cleared ({zone})", "events", "依据 (highest)"):
         table.add_column(col)
     incidents: dict[str, list[WarningEvent]] = {}
     for ev in state.events:
@@ -191,7 +203,7 @@ def _summary(state: DemoState, console: Console) -> None:
                       Text(f"{top.zh} {top.label}", style=_STYLE.get(top, "")),
                       local_time(evs[0].ts, state.tz),
                       local_time(cleared.ts, state.tz) if cleared else "active",
-                      str(len(evs)))
+                      str(len(evs)), _top_reason(evs))
     console.print(table)
     console.print(f"readings published {state.published}, in Kafka {state.readings_in_kafka}, "
                   f"warning events {len(state.events)}, notifications delivered "

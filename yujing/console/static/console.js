@@ -145,7 +145,7 @@
           h("td", {}, stateChip(w.state), w.acked_name ? h("small", {}, " " + w.acked_name) : null,
             w.muted ? h("div", {}, h("small", {title: w.muted}, "⏸ " + tr("muted"))) : null),
           h("td", {}, when(w.raised_ms)),
-          h("td", {class: "reason"}, w.reason),
+          h("td", {class: "reason", title: w.detail || ""}, w.reason),
           h("td", {}, h("small", {}, w.team_name || w.team || "—")));
         return row;
       }));
@@ -279,7 +279,8 @@
         stateChip(d.state), d.muted ? h("span", {class: "state", title: d.muted}, "⏸ " + tr("muted")) : null,
         h("div", {class: "meta"}, `${d.incident} · ${d.town} · ${tr("d_" + d.domain)} · ${d.hazard}` +
           ` · ${tr("raised")} ${when(d.raised_ms)} · ${tr("value")} ${num(d.value)} ${d.window || ""}`,
-          h("br"), d.reason, d.cap ? h("span", {}, " · ", h("a", {href: d.cap}, "CAP")) : null));
+          h("br"), d.reason, d.cap ? h("span", {}, " · ", h("a", {href: d.cap}, "CAP")) : null,
+          d.detail && d.detail !== d.reason ? h("div", {class: "detail"}, h("small", {}, d.detail)) : null));
       const acts = $("#actions");
       acts.classList.toggle("denied", !d.can_act);
       for (const id of ["btn-ack", "btn-note", "btn-clear", "btn-silence"]) {

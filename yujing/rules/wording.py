@@ -1,0 +1,363 @@
+"""Reasons in the duty officer's words, Chinese first and English on the toggle.
+
+A finding carries the comparisons of the branch that decided it
+(:class:`yujing.domain.Term`, made by ``facts.py``); this module turns them into
+「过去3小时累计雨量52.5毫米，达到橙色标准（≥50毫米）」 with the glossary of metric
+names and units (``glossary.yaml``), and into the measured value alone
+(「3小时雨量52.5毫米」) for SMS. The rule expression stays on the event as the
+analysts' detail line; nothing here is parsed back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Literal
+
+import numpy as np
+import pydantic
+import yaml
+
+from yujing.domain import Grade, Term
+from yujing.rules.indices import beaufort
+
+SYMBOL = {">=": "≥", ">": "＞", "<": "＜", "<=": "≤", "==": "＝", "!=": "≠"}
+SYMBOL_EN = {">=": "≥", ">": ">", "<": "<", "<=": "≤", "==": "=", "!=": "≠"}
+NODATA_FNS = {"no_data", "never_reported", "data_back"}
+GROUP_BY = {"town": ("镇街", "town"), "enterprise": ("企业", "enterprise"),
+            "kind": ("类型", "kind")}
+
+
+class Word(pydantic.BaseModel, frozen=True, extra="forbid"):
+    """One metric: its name and unit in both languages, and how it reads."""
+
+    zh: str
+    en: str
+    unit_zh: str = ""
+    unit_en: str = ""
+    digits: int = 1
+    kind: Literal["measure", "event", "confidence", "beaufort"] = "measure"
+    event_zh: str = ""   # event: 「探测到火花」
+    event_en: str = ""
+    none_en: str = ""    # event, not happening: "no spark"
+    thing_zh: str = ""   # confidence: what is detected (烟雾)
+    thing_en: str = ""
+
+
+class FieldWord(pydantic.BaseModel, frozen=True, extra="forbid"):
+    zh: str
+    en: str
+
+
+class Glossary(pydantic.BaseModel, frozen=True, extra="forbid"):
+    metrics: dict[str, Word]
+    fields: dict[str, FieldWord]
+
+
+@cache
+def glossary() -> Glossary:
+    """The glossary shipped with the package (read once)."""
+    text = resources.files("yujing.rules").joinpath("glossary.yaml").read_text("utf-8")
+    return Glossary.model_validate(yaml.safe_load(text))
+
+
+@dataclass(frozen=True)
+class Words:
+    """A reason in words, and the measured value alone, in both languages."""
+
+    zh: str
+    en: str
+    measure_zh: str
+    measure_en: str
+
+
+def duration_zh(ms: int) -> str:
+    parts, rest = [], int(ms)
+    for size, name in ((86_400_000, "天"), (3_600_000, "小时"), (60_000, "分钟"), (1000, "秒")):
+        if rest >= size:
+            parts.append(f"{rest // size}{name}")
+            rest %= size
+    return "".join(parts) or "0分钟"
+
+
+def duration_en(ms: int) -> str:
+    parts, rest = [], int(ms)
+    for size, name in ((86_400_000, "d"), (3_600_000, "h"), (60_000, "min"), (1000, "s")):
+        if rest >= size:
+            parts.append(f"{rest // size} {name}")
+            rest %= size
+    return " ".join(parts) or "0 min"
+
+
+def _word(metric: str) -> Word:
+    """The glossary's entry; a metric it lacks (a site's own pack) reads by its id."""
+    return glossary().metrics.get(metric) or Word(zh=metric, en=metric)
+
+
+def _field(name: str) -> FieldWord:
+    return glossary().fields.get(name) or FieldWord(zh=name, en=name)
+
+
+def _g(x: float | None) -> str:
+    return "" if x is None else f"{x:.6g}"
+
+
+# -- one term ---------------------------------------------------------------------------
+
+
+@dataclass
+class Said:
+    """One term in words: the measured side with its value, and the threshold."""
+
+    zh: str
+    en: str
+    thr_zh: str = ""
+    thr_en: str = ""
+    short_zh: str = ""   # without 过去/累计: for SMS
+    short_en: str = ""
+
+
+def _value(t: Term, w: Word, unit_zh: str, unit_en: str, digits: int) -> tuple[str, str]:
+    if t.value is None:
+        return "无数据", "no data"
+    v = f"{t.value:.{digits}f}"
+    if w.kind == "beaufort" and t.fn.startswith("beaufort:") and t.raw is not None:
+        raw = f"{t.raw:.{w.digits}f}"
+        return f"{raw}{unit_zh}（{t.value:g}级）", f"{raw} {unit_en} (force {t.value:g})"
+    if w.kind == "beaufort":
+        force = float(beaufort(np.array([t.value]))[0])
+        return f"{v}{unit_zh}（{force:g}级）", f"{v} {unit_en} (force {force:g})"
+    return f"{v}{unit_zh}", f"{v} {unit_en}".rstrip()
+
+
+def _subject(t: Term, w: Word) -> tuple[str, str, str, str]:
+    """(zh, en, short zh, short en) of the measured side, without its value."""
+    fn = t.fn.split(":")[-1]
+    wz, we = duration_zh(t.window_ms), duration_en(t.window_ms)
+    most = "最大" if w.kind == "beaufort" else "最高"
+    table = {
+        "sum": (f"过去{wz}累计{w.zh}", f"{we} {w.en} total", f"{wz}{w.zh}", f"{we} {w.en}"),
+        "mean": (f"过去{wz}平均{w.zh}", f"{we} mean {w.en}", f"{wz}平均{w.zh}", f"{we} mean {w.en}"),
+        "max": (f"过去{wz}{most}{w.zh}", f"{we} max {w.en}", f"{wz}{most}{w.zh}", f"{we} max {w.en}"),
+        "min": (f"过去{wz}最低{w.zh}", f"{we} min {w.en}", f"{wz}最低{w.zh}", f"{we} min {w.en}"),
+        "last": (w.zh, w.en, w.zh, w.en),
+        "first": (f"过去{wz}首个{w.zh}读数", f"first {w.en} reading of {we}",
+                  f"{wz}首个{w.zh}", f"first {w.en} of {we}"),
+        "rate": (f"过去{wz}{w.zh}上涨速率", f"{w.en} rising over {we} at",
+                 f"{w.zh}上涨速率", f"{w.en} rising at"),
+        "delta": (f"过去{wz}{w.zh}变化", f"{w.en} change over {we}", f"{wz}{w.zh}变化",
+                  f"{we} {w.en} change"),
+        "spread": (f"过去{wz}{w.zh}变幅", f"{w.en} range over {we}", f"{wz}{w.zh}变幅",
+                   f"{we} {w.en} range"),
+        "jump": (f"{w.zh}相邻读数跳变", f"{w.en} jump between readings", f"{w.zh}跳变",
+                 f"{w.en} jump"),
+        "days_since": (f"连续无{w.zh}", f"days without {w.en}", f"无{w.zh}", f"no {w.en} for"),
+    }
+    zh, en, szh, sen = table.get(fn, (w.zh, w.en, w.zh, w.en))
+    if t.fn.startswith("deviation:"):
+        f = _field(t.field)
+        return (f"{zh}偏离{f.zh}", f"{en} off its {f.en} by", f"{szh}偏离{f.zh}",
+                f"{w.en} off {f.en} by")
+    return zh, en, szh, sen
+
+
+def _threshold(t: Term, unit_zh: str, unit_en: str) -> tuple[str, str]:
+    if t.threshold is None:
+        return "", ""
+    sym, sym_en, thr = SYMBOL[t.op], SYMBOL_EN[t.op], _g(t.threshold)
+    if not t.field:
+        return f"{sym}{thr}{unit_zh}", f"{SYMBOL_EN[t.op]} {thr} {unit_en}".rstrip()
+    f = _field(t.field)
+    fv = _g(t.field_value)
+    if t.scale != 1.0:
+        pct = _g(t.scale * 100)
+        return (f"{sym}{f.zh}{fv}{unit_zh}的{pct}%，即{thr}{unit_zh}",
+                f"{sym_en} {pct} % of the {f.en} {fv} {unit_en}, i.e. {thr} {unit_en}")
+    if t.offset:
+        side_zh, side_en = ("以下", "below") if t.offset < 0 else ("以上", "above")
+        off = _g(abs(t.offset))
+        return (f"{sym}{f.zh}{fv}{unit_zh}{side_zh}{off}{unit_zh}，即{thr}{unit_zh}",
+                f"{sym_en} {off} {unit_en} {side_en} the {f.en} {fv} {unit_en}, i.e. {thr} {unit_en}")
+    return f"{sym}{f.zh}{fv}{unit_zh}", f"{sym_en} the {f.en} {fv} {unit_en}".rstrip()
+
+
+def _beyond(t: Term, digits: int, unit_zh: str, unit_en: str) -> tuple[str, str]:
+    """「超警戒水位0.23米」: how far a measurement is past a station threshold it crossed."""
+    if not t.field or t.offset or t.scale != 1.0 or t.value is None or t.field_value is None:
+        return "", ""
+    f, diff = _field(t.field), t.value - t.field_value
+    if t.op in (">=", ">") and diff > 0:
+        d = f"{diff:.{digits}f}"
+        return f"，超{f.zh}{d}{unit_zh}", f", {d} {unit_en} over the {f.en}"
+    if t.op in ("<", "<=") and diff < 0:
+        d = f"{-diff:.{digits}f}"
+        return f"，低于{f.zh}{d}{unit_zh}", f", {d} {unit_en} under the {f.en}"
+    return "", ""
+
+
+def say(t: Term) -> Said:
+    """One term in words."""
+    fn = t.fn.split(":")[-1]
+    if t.fn in NODATA_FNS:
+        return _say_nodata(t)
+    if fn == "count_stations":
+        return _say_group(t)
+    if fn in ("fire_index", "anomaly", "expr", "fresh") or not t.metric or (
+            fn == "count" and len(t.metrics) > 1):
+        return _say_other(t)
+    w = _word(t.metric)
+    if fn == "count":
+        wz, we = duration_zh(t.window_ms), duration_en(t.window_ms)
+        n = _g(t.value) or "0"
+        return Said(f"过去{wz}{w.zh}读数{n}条", f"{n} {w.en} readings in the past {we}",
+                    f"{SYMBOL[t.op]}{_g(t.threshold)}条", f"{SYMBOL_EN[t.op]} {_g(t.threshold)}",
+                    f"{wz}{w.zh}读数{n}条", f"{n} {w.en} readings in {we}")
+    if w.kind == "confidence" and fn in ("max", "last"):
+        return _say_confidence(t, w)
+    if w.kind == "event" and fn in ("max", "sum", "last", "count") and (t.threshold or 0) <= 1:
+        wz, we = duration_zh(t.window_ms), duration_en(t.window_ms)
+        within_zh, within_en = (f"过去{wz}内", f" in the past {we}") if t.window_ms else ("", "")
+        if t.op in (">=", ">"):
+            return Said(f"{within_zh}{w.event_zh}", f"{w.event_en}{within_en}",
+                        short_zh=w.event_zh, short_en=w.event_en)
+        return Said(f"{within_zh}未再{w.event_zh}", f"{w.none_en or 'no ' + w.en}{within_en}",
+                    short_zh=f"未再{w.event_zh}", short_en=w.none_en)
+    unit_zh, unit_en, digits = w.unit_zh, w.unit_en, w.digits
+    if fn == "rate":
+        unit_zh, unit_en = f"{w.unit_zh}/小时", f"{w.unit_en}/h"
+    elif fn == "days_since":
+        unit_zh, unit_en, digits = "天", "d", 1
+    vz, ve = _value(t, w, unit_zh, unit_en, digits)
+    zh, en, szh, sen = _subject(t, w)
+    bz, be = _beyond(t, digits, unit_zh, unit_en)
+    tz, te = _threshold(t, unit_zh, unit_en)
+    if w.kind == "beaufort" and t.fn.startswith("beaufort:"):
+        tz, te = (f"{w.zh}{SYMBOL[t.op]}{_g(t.threshold)}级",
+                  f"{w.en} force {SYMBOL_EN[t.op]} {_g(t.threshold)}")
+    return Said(f"{zh}{vz}{bz}", f"{en} {ve}{be}", tz, te, f"{szh}{vz}", f"{sen} {ve}")
+
+
+def _say_group(t: Term) -> Said:
+    things_zh = "或".join(_word(m).thing_zh or _word(m).zh for m in t.metrics)
+    things_en = " or ".join(_word(m).thing_en or _word(m).en for m in t.metrics)
+    by_zh, by_en = GROUP_BY.get(t.by, (t.by, t.by))
+    wz, we = duration_zh(t.window_ms), duration_en(t.window_ms)
+    n = _g(t.value) or "0"
+    zh = f"过去{wz}同一{by_zh}有{n}个站点监测到{things_zh}"
+    en = f"{n} stations of the same {by_en} detected {things_en} in the past {we}"
+    return Said(zh, en, f"{SYMBOL[t.op]}{_g(t.threshold)}个站点",
+                f"{SYMBOL_EN[t.op]} {_g(t.threshold)} stations", f"同{by_zh}{n}站{things_zh}",
+                f"{n} stations {things_en}")
+
+
+def _say_other(t: Term) -> Said:
+    fn = t.fn.split(":")[-1]
+    v = _g(t.value) or "无数据"
+    if fn == "fire_index":
+        zh, en = f"森林火险指数{t.value:.0f}" if t.value is not None else "森林火险指数无数据", \
+            f"forest fire danger index {_g(t.value)}"
+        return Said(zh, en, f"{SYMBOL[t.op]}{_g(t.threshold)}",
+                    f"{SYMBOL_EN[t.op]} {_g(t.threshold)}", zh, en)
+    if fn == "anomaly":
+        return Said(f"异常检测评分{v}", f"anomaly score {v}", f"{SYMBOL[t.op]}{_g(t.threshold)}",
+                    f"{SYMBOL_EN[t.op]} {_g(t.threshold)}", f"异常评分{v}", f"anomaly score {v}")
+    names_zh = "或".join(_word(m).zh for m in t.metrics) or "数据"
+    names_en = " or ".join(_word(m).en for m in t.metrics) or "data"
+    if fn == "fresh":
+        wz, we = duration_zh(t.window_ms), duration_en(t.window_ms)
+        if t.op in (">", ">="):
+            zh, en = f"最近{wz}有新的{names_zh}读数", f"new {names_en} readings in the last {we}"
+        else:
+            zh, en = f"最近{wz}无新的{names_zh}读数", f"no new {names_en} readings in the last {we}"
+        return Said(zh, en, short_zh=zh, short_en=en)
+    if fn == "count" and t.op in (">=", ">") and (t.threshold or 0) <= 1:
+        wz, we = duration_zh(t.window_ms), duration_en(t.window_ms)
+        zh, en = f"过去{wz}有{names_zh}读数", f"{names_en} readings in the past {we}"
+        return Said(zh, en, short_zh=zh, short_en=en)
+    return Said(f"{names_zh}综合值{v}", f"{names_en} combined {v}",
+                f"{SYMBOL[t.op]}{_g(t.threshold)}", f"{SYMBOL_EN[t.op]} {_g(t.threshold)}",
+                f"{names_zh}{v}", f"{names_en} {v}")
+
+
+def _say_confidence(t: Term, w: Word) -> Said:
+    """A detector's confidence: 「过去10分钟识别到烟雾（置信度0.80）」 / 「过去1小时未识别到烟雾」."""
+    wz, we = duration_zh(t.window_ms), duration_en(t.window_ms)
+    within_zh, within_en = (f"过去{wz}", f" in the past {we}") if t.window_ms else ("", "")
+    thing_zh, thing_en = w.thing_zh or w.zh, w.thing_en or w.en
+    if t.op in (">=", ">") and t.value is not None:
+        v = f"{t.value:.{w.digits}f}"
+        return Said(f"{within_zh}识别到{thing_zh}（置信度{v}）", f"{thing_en} detected{within_en} "
+                    f"(confidence {v})", f"置信度{SYMBOL[t.op]}{_g(t.threshold)}",
+                    f"confidence {SYMBOL_EN[t.op]} {_g(t.threshold)}", f"识别到{thing_zh}{v}",
+                    f"{thing_en} {v}")
+    return Said(f"{within_zh}未识别到{thing_zh}", f"no {thing_en} detected{within_en}",
+                short_zh=f"未识别到{thing_zh}", short_en=f"no {thing_en}")
+
+
+def _say_nodata(t: Term) -> Said:
+    wz, we = duration_zh(t.window_ms), duration_en(t.window_ms)
+    if t.fn == "data_back":
+        gap = f"{(t.value or 0):.0f}"
+        return Said(f"数据恢复（中断{gap}分钟）", f"data arriving again after {gap} min",
+                    short_zh=f"数据恢复，中断{gap}分钟", short_en=f"data back after {gap} min")
+    if t.fn == "never_reported":
+        return Said(f"超过{wz}从未收到数据", f"never reported in {we}",
+                    short_zh=f"{wz}无数据", short_en=f"silent {we}")
+    return Said(f"超过{wz}未收到数据", f"no data for more than {we}",
+                short_zh=f"{wz}无数据", short_en=f"silent {we}")
+
+
+# -- the sentence -----------------------------------------------------------------------
+
+
+def _verdict(kind: str, grade: Grade, hold_ms: int) -> tuple[str, str, str, str]:
+    """What the terms amount to, by the event's kind: (zh, zh after the threshold, en,
+    en after the threshold)."""
+    gz, ge = grade.zh, grade.label
+    if kind == "pending":
+        if not hold_ms:
+            return f"达到{gz}标准", "，待持续时间满足后发布", f"meeting the {ge} threshold", \
+                "; raised once it has held long enough"
+        return (f"达到{gz}标准", f"，持续{duration_zh(hold_ms)}后发布", f"meeting the {ge} threshold",
+                f"; raised once it holds for {duration_en(hold_ms)}")
+    if kind == "downgraded":
+        return f"降至{gz}标准", "", f"down to the {ge} threshold", ""
+    if kind in ("cleared", "ended"):
+        after_zh = f"，已持续{duration_zh(hold_ms)}" if hold_ms else ""
+        after_en = f" for {duration_en(hold_ms)}" if hold_ms else ""
+        if kind == "ended":
+            after_zh += f"；待定的{gz}预警未发布"
+            after_en += f"; the pending {ge} warning was never raised"
+        return "达到解除条件", after_zh, "meeting the all-clear condition", after_en
+    return f"达到{gz}标准", "", f"reaching the {ge} threshold", ""
+
+
+def _with(text: str, thr: str, open_: str, close: str, sep: str) -> str:
+    """「…3级）」 + threshold: inside the closing bracket if the text ends with one."""
+    if not thr:
+        return text
+    if text.endswith(close):
+        return f"{text[:-len(close)]}{sep}{thr}{close}"
+    return f"{text}{open_}{thr}{close}"
+
+
+def describe(kind: str, grade: Grade, terms: list[Term], hold_ms: int = 0) -> Words:
+    """The reason of one event in words. ``kind``: pending, raised, upgraded, downgraded,
+    cleared, or ended (a pending warning whose condition went away)."""
+    said = [say(t) for t in terms]
+    if terms and all(t.fn in NODATA_FNS for t in terms):
+        s = said[0]
+        return Words(s.zh, s.en[:1].upper() + s.en[1:], s.short_zh, s.short_en)
+    vz, az, ve, ae = _verdict(kind, Grade(grade), hold_ms)
+    if not said:
+        return Words(f"规则条件成立，{vz}{az}", f"The rule's condition holds, {ve}{ae}", "", "")
+    if len(said) == 1:
+        s = said[0]
+        zh = f"{s.zh}，{vz}" + (f"（{s.thr_zh}）" if s.thr_zh else "") + az
+        en = f"{s.en}, {ve}" + (f" ({s.thr_en})" if s.thr_en else "") + ae
+    else:
+        zh = "，且".join(_with(s.zh, s.thr_zh, "（", "）", "，") for s in said) + f"，{vz}{az}"
+        en = "; and ".join(_with(s.en, s.thr_en, " (", ")", ", ") for s in said) + f": {ve}{ae}"
+    first = said[0]
+    return Words(zh, en[:1].upper() + en[1:], first.short_zh, first.short_en)
