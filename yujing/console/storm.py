@@ -10,7 +10,7 @@ rainstorm day (≥ 50 mm in 24 h) as a mark, not as a warning colour.
 The sums end at ``as_of``: the newest rain reading the console has seen, or now
 if that is earlier (a storm replayed in accelerated event time is judged at its
 own clock, as the worker judges it). A sum whose window reaches back before the
-oldest reading kept for that gauge is flagged ``partial`` (the console keeps
+oldest reading kept for that gauge (less one reporting interval) is flagged ``partial`` (the console keeps
 ``console.readings_window`` of readings), never shown as if it were whole.
 """
 
@@ -102,10 +102,13 @@ def rain_table(series: Mapping[str, tuple[np.ndarray, np.ndarray]], gauges: Mapp
         s = sums(ts, val, as_of)
         grades = {w: grade_of(s[w], [b for b in bands if b.window == w]) for w in WINDOWS}
         since = int(ts[0]) if ts.size else None
+        # the first reading of a whole window lies up to one reporting interval after its start
+        slack = parse_duration_ms(st.expected_interval) if getattr(st, "expected_interval", None) else 0
         rows.append({
             "station": sid, "name": getattr(st, "name", "") or sid, "town": getattr(st, "town", ""),
             "sums": s, "grades": grades, "grade": max(grades.values()),
-            "partial": {w: since is None or since > as_of - parse_duration_ms(w) for w in WINDOWS},
+            "partial": {w: since is None or since - slack > as_of - parse_duration_ms(w)
+                        for w in WINDOWS},
             "rainstorm_day": s["24h"] >= RAINSTORM_DAY_MM,
             "last_ts": int(ts[-1]) if ts.size else None, "since": since})
     rows.sort(key=lambda r: (-r["grade"], -r["sums"]["3h"], -r["sums"]["1h"], -r["sums"]["24h"],
