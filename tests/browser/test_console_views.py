@@ -59,9 +59,10 @@ def wait_for(base: str, pred, what: str, timeout: float = 60) -> dict:
 
 def no_sideways_scroll(page) -> None:
     width = page.evaluate("document.scrollingElement.scrollWidth")
+    # what sticks out, to name it when the assertion fails
     wide = page.evaluate("""[...document.querySelectorAll('body *')].filter((el) =>
         el.getBoundingClientRect().right > 391 && !el.closest('svg')).slice(0, 12).map((el) =>
-        `${el.tagName}#${el.id}.${el.className.baseVal ?? el.className}:${el.getBoundingClientRect().right}`)""")
+        `${el.tagName}#${el.id}.${el.className}:${el.getBoundingClientRect().right}`)""")
     assert width <= PHONE["width"], f"{page.url}: {width} px wide, scrolls sideways: {wide}"
 
 
