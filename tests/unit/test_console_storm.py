@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from yujing.alerts.records import State, Warning
+from yujing.alerts.templates import Line, render
 from yujing.console import storm
 from yujing.console.feeds import EventRing, ReadingsWindow
 from yujing.console.plans import plan_for, plan_view
@@ -89,7 +91,8 @@ def test_gauges_are_ranked_by_grade_then_3h_1h_24h_and_silent_ones_are_listed_la
     assert hm["partial"] == {"1h": False, "3h": False, "24h": True}
     assert hj["partial"] == {"1h": False, "3h": False, "24h": False}
     silent = rows[-1]
-    assert silent["last_ts"] is None and silent["sums"] == {"1h": 0.0, "3h": 0.0, "24h": 0.0}
+    # a silent gauge has no sums at all: not 0 mm (missing data is never all clear)
+    assert silent["last_ts"] is None and silent["sums"] == {"1h": None, "3h": None, "24h": None}
     assert all(silent["partial"].values())
 
 
@@ -165,3 +168,17 @@ def test_a_plan_is_looked_up_by_station_and_split_into_labelled_steps():
     assert plan_view("") is None and plan_view("   ") is None
     assert plan_for(REGISTRY, "NO-SUCH-STATION") is None and plan_for(None, "DG-HM-R01") is None
     assert plan_for(REGISTRY, "DG-HM-R01")["steps"][0]["label"] == "转移"
+
+
+def test_the_e_mail_of_a_demo_gauges_warning_carries_its_illustrative_plan():
+    """E-mail takes the message's text variant (alerts/notify.py); the worker's plan_of reads
+    the registry's plan (streams/alerting.py), as this lookup does."""
+    w = Warning(incident="441900-20250601080000-0001", key="rainstorm-guangdong@DG-HM-R01",
+                rule="rainstorm-guangdong", rule_name="暴雨", hazard="rainstorm",
+                station="DG-HM-R01", station_name="虎门镇雨量站", town="虎门镇",
+                state=State.ACTIVE, grade=3, value=54.0, window="3h", reason="3h 54 mm")
+    plan = REGISTRY.get("DG-HM-R01").plan
+    out = render([Line("raised", w, "raised")], "张三", ["A"], None,
+                 lambda sid: REGISTRY.get(sid).plan, T)
+    assert plan.startswith("【示例方案，非正式】") and plan in out.text
+    assert plan not in out.sms                     # 70 characters: no room for a plan

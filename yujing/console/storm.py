@@ -92,26 +92,35 @@ def as_of_time(series: Mapping[str, tuple[np.ndarray, np.ndarray]], now_ms: int)
 def rain_table(series: Mapping[str, tuple[np.ndarray, np.ndarray]], gauges: Mapping[str, Any],
                rules: Iterable[Any], as_of: int) -> list[dict[str, Any]]:
     """One row per gauge (every registered gauge, reporting or not, and any other station
-    with rain readings), worst first: by grade, then the 3 h, 1 h and 24 h sums."""
+    with rain readings), worst first: by grade, then the 3 h, 1 h and 24 h sums; a gauge
+    without readings has no sums (None) and comes after every one that reported."""
     bands = rain_bands(rules)
     empty = (np.empty(0, np.int64), np.empty(0))
     rows = []
     for sid in sorted(set(gauges) | set(series)):
         ts, val = series.get(sid, empty)
         st = gauges.get(sid)
+        if not ts.size:   # a silent gauge: no figure, never "0 mm" (missing data is no all-clear)
+            rows.append({"station": sid, "name": getattr(st, "name", "") or sid,
+                         "town": getattr(st, "town", ""), "sums": dict.fromkeys(WINDOWS),
+                         "grades": dict.fromkeys(WINDOWS, 0), "grade": 0,
+                         "partial": dict.fromkeys(WINDOWS, True), "rainstorm_day": False,
+                         "last_ts": None, "since": None})
+            continue
         s = sums(ts, val, as_of)
         grades = {w: grade_of(s[w], [b for b in bands if b.window == w]) for w in WINDOWS}
-        since = int(ts[0]) if ts.size else None
+        since = int(ts[0])
         # the first reading of a whole window lies up to one reporting interval after its start
         slack = parse_duration_ms(st.expected_interval) if getattr(st, "expected_interval", None) else 0
         rows.append({
             "station": sid, "name": getattr(st, "name", "") or sid, "town": getattr(st, "town", ""),
             "sums": s, "grades": grades, "grade": max(grades.values()),
-            "partial": {w: since is None or since - slack > as_of - parse_duration_ms(w)
-                        for w in WINDOWS},
-            "rainstorm_day": s["24h"] >= RAINSTORM_DAY_MM,
-            "last_ts": int(ts[-1]) if ts.size else None, "since": since})
-    rows.sort(key=lambda r: (-r["grade"], -r["sums"]["3h"], -r["sums"]["1h"], -r["sums"]["24h"],
+            "partial": {w: since - slack > as_of - parse_duration_ms(w) for w in WINDOWS},
+            "rainstorm_day": s["24h"] >= RAINSTORM_DAY_MM, "last_ts": int(ts[-1]), "since": since})
+
+    def amount(r: dict, w: str) -> float:
+        return r["sums"][w] if r["sums"][w] is not None else -1.0
+    rows.sort(key=lambda r: (-r["grade"], -amount(r, "3h"), -amount(r, "1h"), -amount(r, "24h"),
                              r["station"]))
     for i, r in enumerate(rows):
         r["rank"] = i + 1

@@ -9,6 +9,7 @@
   const COLOURS = {1: "#1f5fbf", 2: "#b89800", 3: "#e07b00", 4: "#c8102e"};
   const DASH = {1: "1 4", 2: "4 3", 3: "9 3", 4: "14 3 3 3"};
   const OPEN = {active: true, acknowledged: true};
+  const OPS = {">=": "≥", "<=": "≤"};
   const NS = "http://www.w3.org/2000/svg";
   // station marks repeat the badges' shapes: ◆ red, ▲ orange, ■ yellow, ● blue, ○ none
   const SHAPES = {0: "M-6,0a6,6 0 1,0 12,0a6,6 0 1,0 -12,0", 1: "M-7,0a7,7 0 1,0 14,0a7,7 0 1,0 -14,0",
@@ -505,13 +506,13 @@
     const amount = (r, w) => h("td", {"data-label": tr("rain_" + w), class: "amt g" + r.grades[w]
         + (w === "24h" && r.rainstorm_day ? " day" : "") + (r.partial[w] ? " partial" : ""),
         "data-grade": r.grades[w], title: r.partial[w] ? tr("partial") : null},
-      num(r.sums[w]) + (r.partial[w] ? "*" : ""));
+      r.sums[w] === null ? "—" : num(r.sums[w]) + (r.partial[w] ? "*" : ""));
     async function load() {
       const d = await getJSON(P + "/api/storm");
       hazards = d.hazards;
       $("#as-of").textContent = `${tr("as_of")} ${when(d.as_of)}`;
       put($("#bands"), `${tr("bands")}: `, d.bands.map((b) => h("span", {class: "band"}, badge(b.grade),
-        ` ${b.window} ${b.op} ${num(b.value)} ${tr("mm")} `)),
+        ` ${b.window} ${OPS[b.op] || b.op} ${num(b.value)} ${tr("mm")} `)),
         h("span", {class: "band day"}, `24h ≥ ${num(d.rainstorm_day_mm)} ${tr("mm")}: ${tr("rainstorm_day")}`),
         h("span", {}, ` · * ${tr("partial")}`));
       put($("#rain tbody"), ...d.rain.map((r) => h("tr", {"data-station": r.station, "data-grade": r.grade,
@@ -538,7 +539,7 @@
             h("small", {}, " " + pt.town)),
           h("div", {class: "depth"}, `${tr("depth")}: `, h("b", {}, pt.depth === null ? tr("no_data")
             : `${num(pt.depth)} ${tr("metre")}`), pt.ts ? h("small", {}, ` · ${when(pt.ts)}`) : null),
-          h("div", {}, h("small", {}, pt.bands.map((b) => `${tr("grade_" + b.grade)} ${b.op} ${num(b.value)} ${tr("metre")}`).join(" · "))),
+          h("div", {}, h("small", {}, pt.bands.map((b) => `${tr("grade_" + b.grade)} ${OPS[b.op] || b.op} ${num(b.value)} ${tr("metre")}`).join(" · "))),
           box);
       }));
     }
