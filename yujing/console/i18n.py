@@ -127,6 +127,7 @@ _T: dict[str, tuple[str, str]] = {
     "k_inhibited": ("被抑制", "inhibited"),
     "k_silenced": ("被静默", "silenced"),
     "k_unmuted": ("恢复通知", "unmuted"),
+    "k_held": ("未发送", "not sent"),
     "d_flood": ("三防", "Flood & wind"),
     "d_forest": ("森防", "Forest fire"),
     "d_chemical": ("危化", "Hazardous chemicals"),

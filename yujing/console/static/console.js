@@ -380,7 +380,7 @@
           ev.confidence !== undefined ? ` · ${tr("confidence")} ${num(ev.confidence)}` : null,
           ev.id ? h("small", {}, ` · ${tr("event_id")} ${ev.id}`) : null),
         ev.image_url ? h("div", {class: "row"}, h("a", {class: "image", href: ev.image_url,
-          target: "_blank", rel: "noopener noreferrer"}, "🖼 " + tr("image"))) : null,
+          target: "_blank", rel: "noopener noreferrer"}, tr("image") + " ↗")) : null,
         ev.bbox ? h("div", {class: "row bbox"}, boxSketch(ev.bbox),
           h("span", {}, `${tr("bbox")} [${ev.bbox.map(num).join(", ")}]`)) : null,
         ev.detail ? h("table", {class: "kv detail"}, h("tbody", {}, Object.entries(ev.detail).map(([k, v]) =>
