@@ -125,6 +125,10 @@ def test_the_readings_window_gives_one_metric_per_station_last_value_winning():
     got = {k: (list(ts), list(v)) for k, (ts, v) in w.metric_series("rain_mm").items()}
     assert got == {"A": ([T - 5, T, T + 1], [7, 1, 4]), "B": ([T], [9])}
     assert set(w.metric_series("rain_mm", t0=T + 1)) == {"A"}
+    # the whole window's answer is reused only until the next envelope arrives
+    assert w.metric_series("rain_mm") is w.metric_series("rain_mm")
+    w.add(env(["C"], ["rain_mm"], [0], [0], [T], [2.5]), 3)
+    assert set(w.metric_series("rain_mm")) == {"A", "B", "C"}
 
 
 def test_events_are_kept_per_station_and_found_by_type_and_time():

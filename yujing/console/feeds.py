@@ -36,11 +36,14 @@ class ReadingsWindow:
         self.envelopes: deque[tuple[int, Columns]] = deque()
         self.count = 0
         self.latest_ms = 0          # receive time of the newest envelope
+        self.added = 0              # envelopes ever added: a cached answer is current while equal
+        self._cached: dict[str, tuple[int, dict[str, tuple[np.ndarray, np.ndarray]]]] = {}
 
     def add(self, cols: Columns, now_ms: int) -> None:
         if self.max_readings <= 0 or not len(cols):
             return
         self.envelopes.append((now_ms, cols))
+        self.added += 1
         self.count += len(cols)
         self.latest_ms = now_ms
         while self.envelopes and (self.count > self.max_readings
@@ -83,9 +86,19 @@ class ReadingsWindow:
     def metric_series(self, metric: str, t0: int | None = None
                       ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Per station: event times and values of one ``metric`` from ``t0`` (sorted, a repeated
-        ts keeps the value received last), in one pass over the envelopes (the storm view
-        asks for every rain gauge at once)."""
-        parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+        ts keeps the value received last). The storm view asks for every rain gauge at once,
+        so this is one pass of array work over the envelopes, not one per station; the whole
+        window's answer is kept until an envelope arrives (every open storm page shares it)."""
+        if t0 is None and metric in self._cached and self._cached[metric][0] == self.added:
+            return self._cached[metric][1]
+        out = self._metric_series(metric, t0)
+        if t0 is None:
+            self._cached[metric] = (self.added, out)
+        return out
+
+    def _metric_series(self, metric: str, t0: int | None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        ids: dict[str, int] = {}
+        gsi, tss, vals = [], [], []
         for _, c in self.envelopes:
             try:
                 mi = c.metrics.index(metric)
@@ -96,11 +109,22 @@ class ReadingsWindow:
                 mask &= c.ts >= t0
             if not mask.any():
                 continue
-            si, ts, val = c.si[mask], c.ts[mask], c.val[mask]
-            for k in np.unique(si):
-                sel = si == k
-                parts.setdefault(c.stations[int(k)], []).append((ts[sel], val[sel]))
-        return {station: _last_wins(chunks) for station, chunks in parts.items()}
+            lut = np.array([ids.setdefault(st, len(ids)) for st in c.stations], dtype=np.int64)
+            gsi.append(lut[c.si[mask]])
+            tss.append(c.ts[mask])
+            vals.append(c.val[mask])
+        if not gsi:
+            return {}
+        g, ts, val = np.concatenate(gsi), np.concatenate(tss), np.concatenate(vals)
+        order = np.lexsort((np.arange(g.size), ts, g))       # by station, ts, then arrival
+        g, ts, val = g[order], ts[order], val[order]
+        last = np.ones(g.size, dtype=bool)                    # the last arrival of a (station, ts)
+        last[:-1] = (g[1:] != g[:-1]) | (ts[1:] != ts[:-1])
+        g, ts, val = g[last], ts[last], val[last]
+        cuts = np.flatnonzero(np.diff(g)) + 1
+        names = {i: st for st, i in ids.items()}
+        return {names[int(gs[0])]: (t, v) for gs, t, v in
+                zip(np.split(g, cuts), np.split(ts, cuts), np.split(val, cuts))}
 
     def latest(self, station: str) -> dict[str, tuple[int, float]]:
         """Newest reading per metric of ``station`` (by event time)."""
