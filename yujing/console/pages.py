@@ -34,7 +34,8 @@ from yujing.console.session import (
 )
 from yujing.console.state import Console
 
-NAV = (("board", "/"), ("map", "/map"), ("roster", "/roster"), ("health", "/health"))
+NAV = (("board", "/"), ("storm", "/storm"), ("map", "/map"), ("roster", "/roster"),
+       ("health", "/health"))
 
 
 def _layout(request: web.Request, page: str, title: str, body: str, who: str | None,
@@ -61,10 +62,11 @@ def _layout(request: web.Request, page: str, title: str, body: str, who: str | N
 <link rel="icon" href="{PREFIX}/static/icon.svg" type="image/svg+xml">
 </head><body data-page="{page}">
 <header><a class="brand" href="{PREFIX}/">预警 <span>{e(t("app", lang))}</span></a>
-<nav>{nav}</nav><span class="spacer"></span>
-<span id="live" class="live" hidden></span>{user}
+<span id="live" class="live" hidden></span>
+<button id="menu" class="menu" type="button" aria-expanded="false" aria-controls="hmenu">☰ {e(t("menu", lang))}</button>
+<div id="hmenu" class="hmenu"><nav>{nav}</nav><span class="spacer"></span>{user}
 <form class="inline" method="post" action="{PREFIX}/lang"><input type="hidden" name="to" value="{other}"><input type="hidden" name="next" value="{e(request.path_qs)}"><button id="lang" type="submit">{e(t("lang_other", lang))}</button></form>
-</header>
+</div></header>
 <main>{body}</main>
 <script>window.YJ = {js_cfg};
 window.T = {js_t};</script>
@@ -198,7 +200,13 @@ async def board_page(request: web.Request) -> web.Response:
 <th>{e(t("grade", lang))}</th><th>{e(t("hazard", lang))}</th><th>{e(t("station", lang))}</th>
 <th>{e(t("town", lang))}</th><th>{e(t("state", lang))}</th><th>{e(t("raised", lang))}</th>
 <th>{e(t("reason", lang))}</th><th>{e(t("team", lang))}</th></tr></thead><tbody></tbody></table>
-<p id="empty" class="empty" hidden>{e(t("no_warnings", lang))}</p>"""
+<p id="empty" class="empty" hidden>{e(t("no_warnings", lang))}</p>
+<section id="pending-box" class="pending"><h2>{e(t("pending_title", lang))} <b id="pending-n">0</b></h2>
+<p class="help">{e(t("pending_help", lang))}</p>
+<table class="board" id="pending"><thead><tr><th>{e(t("grade", lang))}</th><th>{e(t("hazard", lang))}</th>
+<th>{e(t("station", lang))}</th><th>{e(t("town", lang))}</th><th>{e(t("held", lang))}</th>
+<th>{e(t("reason", lang))}</th></tr></thead><tbody></tbody></table>
+<p id="pending-empty" class="empty" hidden>{e(t("no_pending", lang))}</p></section>"""
     return _layout(request, "board", t("board", lang), body, who)
 
 
@@ -215,6 +223,7 @@ async def map_page(request: web.Request) -> web.Response:
 <aside><h2>{e(t("legend", lang))}</h2><p class="legend">{legend}
 <span class="badge g0"><i class="ico"></i>{e(t("no_active", lang))}</span></p>
 <p class="help">{e(t("outline", lang))}</p>
+<p class="help" id="no-bounds">{e(t("no_town_bounds", lang))}</p>
 <ul id="map-list" class="maplist"></ul></aside></section>"""
     return _layout(request, "map", t("map", lang), body, who)
 
@@ -227,18 +236,37 @@ async def warning_page(request: web.Request) -> web.Response:
     silence_opts = "".join(f'<option value="{d}">{d}</option>' for d in ("1h", "2h", "6h", "24h"))
     body = f"""<section id="detail" data-incident="{e(iid)}">
 <div class="head" id="w-head"></div>
-<div class="actions" id="actions">
+<div class="actions" id="actions" role="group" aria-label="{e(t("actions", lang))}">
 <form id="f-ack"><input name="note" placeholder="{e(t("note_ph", lang))}"><button id="btn-ack" type="submit">{e(t("ack", lang))}</button></form>
 <form id="f-note"><input name="text" required placeholder="{e(t("note_req", lang))}"><button id="btn-note" type="submit">{e(t("note", lang))}</button></form>
 <form id="f-clear"><input name="reason" required placeholder="{e(t("reason_req", lang))}"><button id="btn-clear" type="submit">{e(t("clear", lang))}</button></form>
-<form id="f-silence"><label>{e(t("silence_for", lang))} <select name="duration">{silence_opts}</select></label><input name="reason" required placeholder="{e(t("silence_reason", lang))}"><button id="btn-silence" type="submit">{e(t("silence", lang))}</button></form>
 <p id="act-msg" class="msg" role="status"></p></div>
+<div class="actions more" id="actions-more">
+<form id="f-silence"><label>{e(t("silence_for", lang))} <select name="duration">{silence_opts}</select></label><input name="reason" required placeholder="{e(t("silence_reason", lang))}"><button id="btn-silence" type="submit">{e(t("silence", lang))}</button></form></div>
 <div class="cols"><div class="col">
+<h2>{e(t("plan", lang))}</h2><div id="plan" class="plan"></div>
+<div id="events-box" hidden><h2>{e(t("events", lang))}</h2><div id="events"></div></div>
 <h2>{e(t("timeline", lang))}</h2><ol id="timeline" class="timeline"></ol></div>
 <div class="col"><h2>{e(t("chart", lang))}</h2><div id="chart"></div>
-<h2>{e(t("duty_now", lang))}</h2><div id="duty"></div>
-<h2>{e(t("plan", lang))}</h2><div id="plan" class="plan"></div></div></div></section>"""
+<h2>{e(t("duty_now", lang))}</h2><div id="duty"></div></div></div></section>"""
     return _layout(request, "warning", iid, body, who, {"incident": iid})
+
+
+async def storm_page(request: web.Request) -> web.Response:
+    """暴雨专题: the rain ranking, the open rain and waterlogging warnings, the points' depths."""
+    who = need_page_user(request)
+    lang = lang_of(request)
+    e = html.escape
+    head = "".join(f"<th>{e(t(k, lang))}</th>" for k in
+                   ("rank", "station", "town", "rain_1h", "rain_3h", "rain_24h", "last_report"))
+    body = f"""<section id="storm"><h1>{e(t("storm", lang))} <small id="as-of"></small></h1>
+<div class="cols"><div class="col wide"><h2>{e(t("rain_rank", lang))}</h2>
+<p class="help" id="bands"></p>
+<div class="scrollx"><table class="board rank" id="rain"><thead><tr>{head}</tr></thead><tbody></tbody></table></div></div>
+<div class="col"><h2>{e(t("storm_warnings", lang))} <b id="sw-n">0</b></h2><ul id="storm-warnings" class="cards"></ul>
+<p id="sw-empty" class="empty" hidden>{e(t("no_warnings", lang))}</p>
+<h2>{e(t("points", lang))}</h2><ul id="points" class="cards"></ul></div></div></section>"""
+    return _layout(request, "storm", t("storm", lang), body, who)
 
 
 async def station_page(request: web.Request) -> web.Response:
@@ -289,10 +317,12 @@ async def roster_page(request: web.Request) -> web.Response:
     doms = [d for d in DOMAINS if d != "duty_room"]
     thead = (f'<tr><th>{e(t("town", lang))}</th>'
              + "".join(f'<th>{e(t("d_" + d, lang))}</th>' for d in doms) + "</tr>")
-    body = (f'<h2>{e(t("per_team", lang))}</h2><table class="roster" id="roster-teams">'
-            f'<thead>{head}</thead><tbody>{"".join(_team_rows(c, r, who, lang, now))}</tbody>'
-            f'</table><h2>{e(t("per_town", lang))}</h2><table class="roster" id="roster-towns">'
-            f'<thead>{thead}</thead><tbody>{"".join(_town_rows(c, r, doms, now))}</tbody></table>'
+    body = (f'<h2>{e(t("per_team", lang))}</h2><div class="scrollx"><table class="roster" '
+            f'id="roster-teams"><thead>{head}</thead><tbody>'
+            f'{"".join(_team_rows(c, r, who, lang, now))}</tbody></table></div>'
+            f'<h2>{e(t("per_town", lang))}</h2><div class="scrollx"><table class="roster" '
+            f'id="roster-towns"><thead>{thead}</thead><tbody>'
+            f'{"".join(_town_rows(c, r, doms, now))}</tbody></table></div>'
             f'<p class="help">{e(r.source)} · {e(str(r.tz))}</p>')
     return _layout(request, "roster", t("roster", lang), body, who)
 

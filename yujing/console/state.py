@@ -1,8 +1,8 @@
 """The console's read model and command sender, shared by the /v1 API and the web pages.
 
 Incidents and silences come from the snapshots the workers write to
-``yujing.incidents``; recent readings and dead letters from their topics
-(``feeds.py``); everything arrives through the ``Bus`` the serving process
+``yujing.incidents``; recent readings, camera/industrial event detail and dead
+letters from their topics (``feeds.py``); everything arrives through the ``Bus`` the serving process
 passes in (``bus.py``). Commands are not applied here: they go to
 ``yujing.commands`` on the partition of the warning's book, and the worker that
 owns that partition applies them.
@@ -23,7 +23,7 @@ from yujing.alerts.records import Command, Silence, Warning
 from yujing.alerts.roster import Roster, load_roster
 from yujing.config import Config
 from yujing.console.bus import Bus
-from yujing.console.feeds import DeadLetterRing, ReadingsWindow
+from yujing.console.feeds import DeadLetterRing, EventRing, ReadingsWindow
 from yujing.console.health import Health, scrape_urls
 from yujing.console.rights import Rights, Verdict
 from yujing.console.sessions import FailureLimit, PersonTokens, Sessions
@@ -69,6 +69,7 @@ class Console:
         self.rules: dict[str, Any] = _rules(self.cfg.worker.rules_dir)
         self.readings = ReadingsWindow(s.readings_max, s.readings_window.ms)
         self.deadletters = DeadLetterRing(200)
+        self.events = EventRing()
         self.health = Health(scrape_urls(self.cfg))
         self.subscribers: set[asyncio.Queue] = set()
         self.last_snapshot_ms = 0
@@ -87,6 +88,9 @@ class Console:
                 lambda key, value: value is not None and self.readings.add_payload(value, now()))))
         self.tasks.append(asyncio.create_task(self.bus.tail(
             k.topics.deadletter, 200, lambda key, value: self.deadletters.add_payload(value))))
+        # the gateway declares yujing.events; tail waits until it exists
+        self.tasks.append(asyncio.create_task(self.bus.tail(
+            k.topics.events, 2000, lambda key, value: self.events.add_payload(value))))
         self.tasks.append(asyncio.create_task(self._sample()))
         if self.cfg.alerts.roster:
             watcher = FileWatcher(self.cfg.alerts.roster, load_roster, self._set_roster, "roster")

@@ -4,6 +4,8 @@
 - ``/console/api/warnings/{id}``    one warning: timeline, chart with threshold lines,
                                      who is on duty, the response plan
 - ``/console/api/stations/{id}``    a station: latest readings, chart, its warnings
+- ``/console/api/storm``            the storm view: rain gauges ranked by 1 h / 3 h / 24 h sums,
+                                     open rain and waterlogging warnings, waterlogging depths
 - ``/console/api/health``           ingest rates, lag, backlog, dead letters
 - ``/console/events``               SSE: ``incident``, ``removed``, ``silence`` events as the
                                      incident snapshots arrive from ``yujing.incidents``
@@ -23,14 +25,18 @@ from yujing import clock
 from yujing import metrics as m
 from yujing.alerts.records import State, Warning
 from yujing.alerts.roster import DOMAINS, Roster
+from yujing.console import storm
 from yujing.console import thresholds as th
 from yujing.console.health import counter_by
+from yujing.console.plans import plan_for
 from yujing.console.session import console_of, lang_of, name_of, need_web_user, who_is
 from yujing.console.state import Console, warning_dict
-from yujing.durations import parse_duration_ms
+from yujing.durations import format_duration, parse_duration_ms
 
 RECENT_MS = 86_400_000          # cleared warnings stay on the board's "show cleared" this long
 MAX_POINTS = 1500               # per series in a chart
+EVENTS_BEFORE_MS = 3_600_000    # a warning page shows the events from this long before it held
+_GRADE_NAMES = {1: "blue", 2: "yellow", 3: "orange", 4: "red"}
 
 
 def summary(c: Console, w: Warning, who: str, lang: str = "zh") -> dict[str, Any]:
@@ -50,8 +56,9 @@ def summary(c: Console, w: Warning, who: str, lang: str = "zh") -> dict[str, Any
             "first_ts": w.first_ts, "acked_by": w.acked_by, "acked_name": name_of(c, w.acked_by),
             "cleared_by": w.cleared_by, "value": w.value, "window": w.window,
             "reason": _words(w.reason_zh, w.reason_en, w.reason, lang), "detail": w.reason,
-            "reason_zh": w.reason_zh, "reason_en": w.reason_en, "muted": w.muted,
-            "team": team or "", "team_name": team_name,
+            "reason_zh": w.reason_zh, "reason_en": w.reason_en, "last_ts": w.last_ts,
+            "hold": _hold(c, w) if w.state == State.PENDING else "",
+            "muted": w.muted, "team": team or "", "team_name": team_name,
             "can_act": v.ok, "why": v.why, "entries": len(w.timeline)}
 
 
@@ -59,8 +66,20 @@ def _words(zh: str, en: str, expression: str, lang: str) -> str:
     return (en if lang == "en" else zh) or expression
 
 
+def _hold(c: Console, w: Warning) -> str:
+    """How long a pending warning's condition must hold (the rule's ``for:``), e.g. 5m."""
+    rule = c.rules.get(w.rule)
+    if rule is None:
+        return ""
+    spec = dict(rule.grades.items()).get(_GRADE_NAMES.get(w.grade, ""))
+    hold = getattr(spec, "for_", None) or rule.for_
+    return format_duration(hold.ms) if hold is not None else ""
+
+
 def _on_board(w: Warning, now: int) -> bool:
-    return w.open or (w.state == State.CLEARED and w.cleared_ms >= now - RECENT_MS)
+    """Open warnings, pending ones (their own section) and those cleared in the last day."""
+    return (w.open or (w.state == State.PENDING and w.updated_ms >= now - RECENT_MS)
+            or (w.state == State.CLEARED and w.cleared_ms >= now - RECENT_MS))
 
 
 async def api_board(request: web.Request) -> web.Response:
@@ -160,6 +179,8 @@ async def api_warning(request: web.Request) -> web.Response:
         "id": st.id, "name": st.name, "kind": st.kind, "town": st.town, "lat": st.lat,
         "lon": st.lon, "contacts": [ct.model_dump() for ct in st.contacts]}
     d["plan"] = st.plan if st is not None else ""
+    d["plan_view"] = plan_for(c.registry(), w.station)
+    d["events"] = _events(c, w)
     d["duty"] = _duty(c, c.roster, d["team"] or None, now)
     rule = c.rules.get(w.rule)
     lines = th.lines_for(rule, st) if rule is not None else []
@@ -169,6 +190,41 @@ async def api_warning(request: web.Request) -> web.Response:
     d["chart"] = _chart(c, w.station, metrics, lines, start, None)
     d["cap"] = f"/v1/cap/{w.incident}.xml" if w.cap else ""
     return web.json_response(d)
+
+
+def _events(c: Console, w: Warning) -> list[dict]:
+    """Camera detections and industrial events at the warning's station that its rule reads
+    (``smoke``, ``fire``, ``spark`` …), from an hour before the condition first held to its
+    clear; newest first."""
+    rule = c.rules.get(w.rule)
+    types = th.metrics_of(rule) if rule is not None else None
+    start = (w.first_ts or w.last_ts) - EVENTS_BEFORE_MS
+    end = w.last_ts if w.state == State.CLEARED and w.last_ts else None
+    return c.events.find(w.station, types, start, end)
+
+
+async def api_storm(request: web.Request) -> web.Response:
+    c = console_of(request)
+    who = need_web_user(request)
+    now = clock.now_ms()
+    reg = c.registry()
+    stations = reg.stations.values() if reg is not None else []
+    rules = list(c.rules.values())
+    rain = c.readings.metric_series(storm.RAIN)
+    as_of = storm.as_of_time(rain, now)
+    gauges = {s.id: s for s in stations if s.kind == "rain_gauge"} | {
+        sid: reg.get(sid) for sid in rain if reg is not None and reg.get(sid) is not None}
+    hazards = storm.storm_hazards(rules)
+    ws = [summary(c, w, who, lang_of(request)) for w in c.incidents.values()
+          if w.hazard in hazards and (w.open or w.state == State.PENDING)]
+    return web.json_response({
+        "now": now, "as_of": as_of, "hazards": hazards,
+        "bands": [b.__dict__ for b in storm.rain_bands(rules)],
+        "rainstorm_day_mm": storm.RAINSTORM_DAY_MM,
+        "rain": storm.rain_table(rain, gauges, rules, as_of),
+        "warnings": ws,
+        "points": storm.depth_table([s for s in stations if s.kind == "waterlogging"],
+                                    c.readings.metric_series(storm.DEPTH), rules)})
 
 
 async def api_station(request: web.Request) -> web.Response:
@@ -191,6 +247,7 @@ async def api_station(request: web.Request) -> web.Response:
         "town": st.town if st else "", "lat": st.lat if st else None,
         "lon": st.lon if st else None, "tags": list(st.tags) if st else [],
         "thresholds": dict(st.thresholds) if st else {}, "plan": st.plan if st else "",
+        "plan_view": plan_for(c.registry(), sid),
         "contacts": [ct.model_dump() for ct in st.contacts] if st else [],
         "expected_interval": st.expected_interval if st else None,
         "latest": [{"metric": m, "ts": ts, "value": v} for m, (ts, v) in sorted(latest.items())],

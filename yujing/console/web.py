@@ -9,6 +9,7 @@ map tiles, no fonts.
 - ``/console/``                the live board      ``/console/map``     station map
 - ``/console/warnings/{id}``   warning detail      ``/console/stations/{id}``
 - ``/console/roster``          who is on duty      ``/console/health``  health
+- ``/console/storm``           storm view (暴雨专题): rain sums ranked, waterlogging depths
 - ``/console/events``          SSE: ``incident``, ``removed``, ``silence`` events as the
                                incident snapshots arrive from ``yujing.incidents``
 - ``/console/api/...``         the JSON the pages read
@@ -46,6 +47,7 @@ def make_web(console: Console) -> web.Application:
     r.add_get("/map", pages.map_page)
     r.add_get("/roster", pages.roster_page)
     r.add_get("/health", pages.health_page)
+    r.add_get("/storm", pages.storm_page)
     r.add_get("/warnings/{id}", pages.warning_page)
     r.add_get("/stations/{id}", pages.station_page)
     r.add_get("/events", views.events)
@@ -53,6 +55,7 @@ def make_web(console: Console) -> web.Application:
     r.add_get("/api/warnings/{id}", views.api_warning)
     r.add_get("/api/stations/{id}", views.api_station)
     r.add_get("/api/health", views.api_health)
+    r.add_get("/api/storm", views.api_storm)
     r.add_static("/static", STATIC, append_version=False)
     return app
 

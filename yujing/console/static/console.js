@@ -9,6 +9,7 @@
   const COLOURS = {1: "#1f5fbf", 2: "#b89800", 3: "#e07b00", 4: "#c8102e"};
   const DASH = {1: "1 4", 2: "4 3", 3: "9 3", 4: "14 3 3 3"};
   const OPEN = {active: true, acknowledged: true};
+  const OPS = {">=": "≥", "<=": "≤"};
   const NS = "http://www.w3.org/2000/svg";
   // station marks repeat the badges' shapes: ◆ red, ▲ orange, ■ yellow, ● blue, ○ none
   const SHAPES = {0: "M-6,0a6,6 0 1,0 12,0a6,6 0 1,0 -12,0", 1: "M-7,0a7,7 0 1,0 14,0a7,7 0 1,0 -14,0",
@@ -43,6 +44,32 @@
                          h("i", {class: "ico", "aria-hidden": "true"}), tr("grade_" + (g || 0)));
   const stateChip = (s) => h("span", {class: "state " + s}, tr("st_" + s));
   const num = (v) => (Math.round(v * 100) / 100).toString();
+  // the book's reason in the page's language where the worker wrote one, else as written
+  const reasonOf = (x) => (YJ.lang === "en" ? x.reason_en : x.reason_zh) || x.reason || "";
+  const cell = (key, attrs, ...kids) => h("td", {"data-label": tr(key), ...(attrs || {})}, ...kids);
+  const since = (ms) => {
+    const m = Math.max(0, Math.round(ms / 60000));
+    return m < 60 ? `${m}m` : `${Math.floor(m / 60)}h${m % 60 ? (m % 60) + "m" : ""}`;
+  };
+
+  // the header's menu on a narrow screen (CSS shows the button there only)
+  function menu() {
+    const btn = $("#menu"), head = document.querySelector("header");
+    if (!btn) return;
+    btn.addEventListener("click", () => {
+      const open = !head.classList.contains("open");
+      head.classList.toggle("open", open);
+      btn.setAttribute("aria-expanded", String(open));
+    });
+  }
+
+  // a response plan: its steps as a list, an illustrative one marked as such
+  function plan(box, view) {
+    if (!view) { put(box, h("p", {class: "help"}, tr("no_plan"))); return; }
+    put(box, view.illustrative ? h("p", {class: "illustrative"}, "⚠ " + tr("illustrative")) : null,
+      h("ul", {class: "steps"}, view.steps.map((st) => h("li", {},
+        st.label ? h("b", {}, st.label + "：") : null, st.text))));
+  }
 
   async function getJSON(url) {
     const r = await fetch(url, {credentials: "same-origin", cache: "no-store"});
@@ -137,20 +164,40 @@
         const row = h("tr", {class: "st-" + w.state + (changed === w.incident || !seen.has(w.incident) ? " flash" : ""),
                              "data-incident": w.incident, "data-grade": w.grade,
                              on: {click: () => { location.href = P + "/warnings/" + encodeURIComponent(w.incident); }}},
-          h("td", {}, badge(w.grade)),
-          h("td", {}, w.rule_name, h("br"), h("small", {}, tr("d_" + w.domain) + " · " + w.hazard)),
-          h("td", {}, h("a", {href: P + "/warnings/" + encodeURIComponent(w.incident)}, w.station_name),
+          cell("grade", {class: "c-grade"}, badge(w.grade)),
+          cell("hazard", {}, w.rule_name, h("br"), h("small", {}, tr("d_" + w.domain) + " · " + w.hazard)),
+          cell("station", {class: "c-station"}, h("a", {class: "name", href: P + "/warnings/" + encodeURIComponent(w.incident)}, w.station_name),
             h("br"), h("small", {}, w.station)),
-          h("td", {}, w.town),
-          h("td", {}, stateChip(w.state), w.acked_name ? h("small", {}, " " + w.acked_name) : null,
+          cell("town", {}, w.town),
+          cell("state", {}, stateChip(w.state), w.acked_name ? h("small", {}, " " + w.acked_name) : null,
             w.muted ? h("div", {}, h("small", {title: w.muted}, "⏸ " + tr("muted"))) : null),
-          h("td", {}, when(w.raised_ms)),
-          h("td", {class: "reason", title: w.detail || ""}, w.reason),
-          h("td", {}, h("small", {}, w.team_name || w.team || "—")));
+          cell("raised", {}, when(w.raised_ms)),
+          cell("reason", {class: "reason", title: w.detail || ""}, reasonOf(w)),
+          cell("team", {}, h("small", {}, w.team_name || w.team || "—")));
         return row;
       }));
       for (const w of rows) seen.add(w.incident);
       $("#empty").hidden = rows.length > 0;
+      pending(all);
+    }
+    // warnings whose condition holds but whose for: has not run out: nobody is told yet
+    function pending(all) {
+      const ps = all.filter((w) => w.state === "pending"
+        && (!f.town.value || w.town === f.town.value)
+        && (!f.domain.value || w.domain === f.domain.value)
+        && (!f.hazard.value || w.hazard === f.hazard.value))
+        .sort((a, b) => b.grade - a.grade || a.first_ts - b.first_ts);
+      $("#pending-n").textContent = ps.length;
+      put($("#pending tbody"), ...ps.map((w) => h("tr", {class: "st-pending", "data-incident": w.incident,
+          "data-grade": w.grade, on: {click: () => { location.href = P + "/warnings/" + encodeURIComponent(w.incident); }}},
+        cell("grade", {class: "c-grade"}, badge(w.grade), " ", stateChip("pending")),
+        cell("hazard", {}, w.rule_name),
+        cell("station", {class: "c-station"}, h("a", {class: "name", href: P + "/warnings/" + encodeURIComponent(w.incident)}, w.station_name),
+          h("br"), h("small", {}, w.station)),
+        cell("town", {}, w.town),
+        cell("held", {class: "held"}, `${since((w.last_ts || 0) - (w.first_ts || 0))} / ${w.hold || "—"}`),
+        cell("reason", {class: "reason"}, reasonOf(w)))));
+      $("#pending-empty").hidden = ps.length > 0;
     }
     for (const el of Object.values(f)) el.addEventListener("change", () => render(null));
     live(s.handlers, () => s.load());
@@ -279,24 +326,27 @@
         stateChip(d.state), d.muted ? h("span", {class: "state", title: d.muted}, "⏸ " + tr("muted")) : null,
         h("div", {class: "meta"}, `${d.incident} · ${d.town} · ${tr("d_" + d.domain)} · ${d.hazard}` +
           ` · ${tr("raised")} ${when(d.raised_ms)} · ${tr("value")} ${num(d.value)} ${d.window || ""}`,
-          h("br"), d.reason, d.cap ? h("span", {}, " · ", h("a", {href: d.cap}, "CAP")) : null,
-          d.detail && d.detail !== d.reason ? h("div", {class: "detail"}, h("small", {}, d.detail)) : null));
-      const acts = $("#actions");
+          h("br"), h("span", {class: "reason", id: "w-reason"}, reasonOf(d)),
+          d.cap ? h("span", {}, " · ", h("a", {href: d.cap}, "CAP")) : null,
+          d.detail && d.detail !== reasonOf(d) ? h("div", {class: "detail"}, h("small", {}, d.detail)) : null));
+      const acts = $("#actions"), more = $("#actions-more");
       acts.classList.toggle("denied", !d.can_act);
+      more.classList.toggle("denied", !d.can_act);
       for (const id of ["btn-ack", "btn-note", "btn-clear", "btn-silence"]) {
         const b = document.getElementById(id);
         const closed = d.state === "cleared" && id !== "btn-note";
         b.disabled = !d.can_act || closed || (id === "btn-ack" && d.state !== "active");
         b.title = d.can_act ? "" : d.why;
       }
-      for (const el of acts.querySelectorAll("input, select")) el.disabled = !d.can_act;
+      for (const el of [...acts.querySelectorAll("input, select"), ...more.querySelectorAll("input, select")])
+        el.disabled = !d.can_act;
       if (!d.can_act) setMsg(tr("no_rights") + ": " + d.why, true);
       const tl = $("#timeline");
       put(tl, ...d.timeline.map((e) => h("li", {class: "k-" + e.kind, "data-kind": e.kind},
         h("span", {}, when(e.at)),
         h("span", {}, h("span", {class: "k"}, tr("k_" + e.kind)),
           e.actor && e.actor !== "rule" && e.actor !== "system" ? h("div", {}, h("small", {}, e.actor_name)) : null),
-        h("span", {}, e.reason,
+        h("span", {}, reasonOf(e),
           e.channel ? h("small", {}, ` [${e.channel}]`) : null,
           e.ok === true ? h("b", {class: "ok"}, " ✓ " + tr("ok")) : e.ok === false ? h("b", {class: "bad"}, " ✗ " + tr("failed")) : null))));
       chart($("#chart"), d.chart, d.first_ts);
@@ -320,7 +370,31 @@
             esc.running ? `${tr("esc_next")} ${esc.roles.map((r) => tr("role_" + r)).join("+")} @ ${when(esc.next_ms)}`
                         : (d.acked_by ? `${tr("esc_stopped")} — ${tr("acked_by")} ${d.acked_name}` : tr("esc_stopped")))));
       } else put(duty, h("p", {class: "help"}, tr("no_roster")));
-      $("#plan").textContent = d.plan || tr("no_plan");
+      plan($("#plan"), d.plan_view);
+      events(d.events || []);
+    }
+    // camera detections and industrial events behind the warning (yujing.events)
+    function events(list) {
+      $("#events-box").hidden = !list.length;
+      put($("#events"), ...list.map((ev) => h("div", {class: "event", "data-type": ev.type},
+        h("div", {class: "row"}, h("b", {}, tr("ev_" + ev.type)), " · ", when(ev.ts),
+          ev.confidence !== undefined ? ` · ${tr("confidence")} ${num(ev.confidence)}` : null,
+          ev.id ? h("small", {}, ` · ${tr("event_id")} ${ev.id}`) : null),
+        ev.image_url ? h("div", {class: "row"}, h("a", {class: "image", href: ev.image_url,
+          target: "_blank", rel: "noopener noreferrer"}, tr("image") + " ↗")) : null,
+        ev.bbox ? h("div", {class: "row bbox"}, boxSketch(ev.bbox),
+          h("span", {}, `${tr("bbox")} [${ev.bbox.map(num).join(", ")}]`)) : null,
+        ev.detail ? h("table", {class: "kv detail"}, h("tbody", {}, Object.entries(ev.detail).map(([k, v]) =>
+          h("tr", {}, h("td", {}, k), h("td", {}, typeof v === "object" ? JSON.stringify(v) : String(v)))))) : null)));
+    }
+    // where in the frame: a box given as fractions of the frame is drawn to scale
+    function boxSketch(b) {
+      const frac = b.every((x) => x <= 1);
+      const [x, y, w, hh] = frac ? b : [0, 0, 1, 1];
+      return h("svg:svg", {viewBox: "0 0 160 90", width: 96, height: 54, class: "frame", role: "img",
+        "aria-label": tr("bbox")},
+        h("svg:rect", {x: 0.5, y: 0.5, width: 159, height: 89, class: "fr"}),
+        frac ? h("svg:rect", {x: x * 160, y: y * 90, width: w * 160, height: hh * 90, class: "bx"}) : null);
     }
     function setMsg(text, err) {
       const m = $("#act-msg"); m.textContent = text; m.className = "msg" + (err ? " err" : "");
@@ -361,12 +435,12 @@
       put($("#s-warnings tbody"), ...d.warnings.map((w) => h("tr", {"data-incident": w.incident,
           on: {click: () => { location.href = P + "/warnings/" + encodeURIComponent(w.incident); }}},
         h("td", {}, badge(w.grade)), h("td", {}, h("a", {href: P + "/warnings/" + encodeURIComponent(w.incident)}, w.rule_name)),
-        h("td", {}, stateChip(w.state)), h("td", {}, when(w.raised_ms || w.updated_ms)), h("td", {class: "reason"}, w.reason))));
+        h("td", {}, stateChip(w.state)), h("td", {}, when(w.raised_ms || w.updated_ms)), h("td", {class: "reason"}, reasonOf(w)))));
       put($("#s-latest tbody"), ...d.latest.map((r) => h("tr", {},
         h("td", {}, r.metric), h("td", {}, num(r.value)), h("td", {}, when(r.ts)))),
       );
       put($("#s-thresholds tbody"), Object.entries(d.thresholds).map(([k, v]) => h("tr", {}, h("td", {}, k), h("td", {}, num(v)))));
-      $("#plan").textContent = d.plan || tr("no_plan");
+      plan($("#plan"), d.plan_view);
       put($("#s-contacts"), ...d.contacts.map((c) => h("li", {}, `${c.name} ${c.phone} ${c.role ? "(" + c.role + ")" : ""}`)));
       chart($("#chart"), d.chart, null);
     }
@@ -427,6 +501,58 @@
     setInterval(load, 3000);
   }
 
-  const pages = {board, map: stationMap, warning: detail, station, health};
+  // --- storm view (暴雨专题) -------------------------------------------------------------------
+  function stormView() {
+    let timer = null, again = false, hazards = [];
+    const amount = (r, w) => h("td", {"data-label": tr("rain_" + w), class: "amt g" + r.grades[w]
+        + (w === "24h" && r.rainstorm_day ? " day" : "") + (r.partial[w] ? " partial" : ""),
+        "data-grade": r.grades[w], title: r.partial[w] ? tr("partial") : null},
+      r.sums[w] === null ? "—" : num(r.sums[w]) + (r.partial[w] ? "*" : ""));
+    async function load() {
+      const d = await getJSON(P + "/api/storm");
+      hazards = d.hazards;
+      $("#as-of").textContent = `${tr("as_of")} ${when(d.as_of)}`;
+      put($("#bands"), `${tr("bands")}: `, d.bands.map((b) => h("span", {class: "band"}, badge(b.grade),
+        ` ${b.window} ${OPS[b.op] || b.op} ${num(b.value)} ${tr("mm")} `)),
+        h("span", {class: "band day"}, `24h ≥ ${num(d.rainstorm_day_mm)} ${tr("mm")}: ${tr("rainstorm_day")}`),
+        h("span", {}, ` · * ${tr("partial")}`));
+      put($("#rain tbody"), ...d.rain.map((r) => h("tr", {"data-station": r.station, "data-grade": r.grade,
+          on: {click: () => { location.href = P + "/stations/" + encodeURIComponent(r.station); }}},
+        h("td", {"data-label": tr("rank"), class: "c-rank"}, String(r.rank)),
+        h("td", {"data-label": tr("station"), class: "c-station"}, h("a", {class: "name", href: P + "/stations/" + encodeURIComponent(r.station)}, r.name),
+          h("br"), h("small", {}, r.station)),
+        h("td", {"data-label": tr("town")}, r.town),
+        amount(r, "1h"), amount(r, "3h"), amount(r, "24h"),
+        h("td", {"data-label": tr("last_report")}, r.last_ts ? when(r.last_ts) : tr("no_data")))));
+      const ws = sortWarnings(d.warnings);
+      $("#sw-n").textContent = ws.length;
+      $("#sw-empty").hidden = ws.length > 0;
+      put($("#storm-warnings"), ...ws.map((w) => h("li", {class: "card st-" + w.state, "data-incident": w.incident},
+        h("div", {}, badge(w.grade), " ", stateChip(w.state), " ",
+          h("a", {class: "name", href: P + "/warnings/" + encodeURIComponent(w.incident)}, `${w.rule_name} · ${w.station_name}`)),
+        h("small", {}, `${w.town} · ${when(w.raised_ms || w.updated_ms)}`),
+        h("div", {class: "reason"}, reasonOf(w)))));
+      put($("#points"), ...d.points.map((pt) => {
+        const box = h("div", {class: "plan"});
+        plan(box, pt.plan);
+        return h("li", {class: "card", "data-station": pt.station, "data-grade": pt.grade},
+          h("div", {}, badge(pt.grade), " ", h("a", {class: "name", href: P + "/stations/" + encodeURIComponent(pt.station)}, pt.name),
+            h("small", {}, " " + pt.town)),
+          h("div", {class: "depth"}, `${tr("depth")}: `, h("b", {}, pt.depth === null ? tr("no_data")
+            : `${num(pt.depth)} ${tr("metre")}`), pt.ts ? h("small", {}, ` · ${when(pt.ts)}`) : null),
+          h("div", {}, h("small", {}, pt.bands.map((b) => `${tr("grade_" + b.grade)} ${OPS[b.op] || b.op} ${num(b.value)} ${tr("metre")}`).join(" · "))),
+          box);
+      }));
+    }
+    const refresh = () => {   // coalesced: a burst of snapshots is one fetch
+      if (timer) { again = true; return; }
+      load().finally(() => { timer = setTimeout(() => { timer = null; if (again) { again = false; refresh(); } }, 300); });
+    };
+    live({incident: (w) => { if (!hazards.length || hazards.includes(w.hazard)) refresh(); }}, refresh);
+    setInterval(refresh, 5000);   // rain sums move with every reading, not only with warnings
+  }
+
+  menu();
+  const pages = {board, storm: stormView, map: stationMap, warning: detail, station, health};
   if (pages[YJ.page]) pages[YJ.page]();
 })();
