@@ -17,7 +17,6 @@ from typing import Annotated
 import typer
 
 from yujing.cli.common import ConfigOpt, bootstrap_of, config_path, load
-from yujing.cli.heap import pin_mmap_threshold
 from yujing.connectors.embedded import run_amqtt
 from yujing.yamlsrc import SourceError
 
@@ -54,7 +53,6 @@ def gateway(config: ConfigOpt = None,
     from yujing.cli.serve import serve  # lazy: see the module's docstring
 
     cfg = load(config)
-    pin_mmap_threshold()
     bootstrap = bootstrap_of(cfg, kafka_bootstrap, "gateway")
     try:
         asyncio.run(serve(cfg, bootstrap, mqtt_url or cfg.mqtt.url, mqtt_client_id))
@@ -73,7 +71,6 @@ def worker(config: ConfigOpt = None,
     from yujing.streams.app import run_worker  # lazy: see the module's docstring
 
     cfg = load(config)
-    pin_mmap_threshold()
     bootstrap = bootstrap_of(cfg, kafka_bootstrap, "worker")
     sys.argv = [sys.argv[0]]  # Faust's worker parses argv itself
     run_worker(cfg, bootstrap, embedded_kafka)
@@ -92,7 +89,6 @@ def sink(config: ConfigOpt = None,
         typer.echo("sink: the config has no influx: section; add url, org, bucket and token",
                    err=True)
         raise typer.Exit(2)
-    pin_mmap_threshold()
     bootstrap = bootstrap_of(cfg, kafka_bootstrap, "sink")
     try:
         asyncio.run(serve_sink(cfg, bootstrap, embedded_kafka))
