@@ -56,15 +56,7 @@ class Interpreter:
     def evaluator(self, flat: wn.Flat, pst: np.ndarray, pt: np.ndarray,
                   group_hits: dict[int, deque]) -> Callable[[object], np.ndarray]:
         """node → its array at the points (memoised: each node is computed once)."""
-        memo: dict[int, np.ndarray] = {}
-
-        def ev(node: object) -> np.ndarray:
-            key = id(node)
-            if key not in memo:
-                memo[key] = self._node(node, flat, pst, pt, group_hits, ev)
-            return memo[key]
-
-        return ev
+        return Evaluation(self, flat, pst, pt, group_hits)
 
     def _node(self, node: object, flat: wn.Flat, pst: np.ndarray, pt: np.ndarray,
               group_hits: dict[int, deque], ev: Callable[[object], np.ndarray]) -> np.ndarray:
@@ -154,4 +146,27 @@ class Interpreter:
                 hits.popleft()
             if g >= 0:
                 out[i] = len({hs for (ht, hs, hg) in hits if hg == g and t - node.window_ms < ht <= t})
+        return out
+
+
+class Evaluation:
+    """One chunk's evaluation: node → its array at the points, each node computed once.
+
+    An object rather than a recursive closure: a closure that calls itself is a reference
+    cycle, so every chunk's merged readings and intermediate arrays waited for the cyclic
+    garbage collector; in a worker that let hundreds of MB of dead arrays pile up between
+    its full collections.
+    """
+
+    def __init__(self, interp: Interpreter, flat: wn.Flat, pst: np.ndarray, pt: np.ndarray,
+                 group_hits: dict[int, deque]) -> None:
+        self.interp, self.flat, self.pst, self.pt, self.group_hits = interp, flat, pst, pt, group_hits
+        self.memo: dict[int, np.ndarray] = {}
+
+    def __call__(self, node: object) -> np.ndarray:
+        key = id(node)
+        out = self.memo.get(key)
+        if out is None:
+            out = self.memo[key] = self.interp._node(node, self.flat, self.pst, self.pt,
+                                                     self.group_hits, self)
         return out
