@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from yujing.alerts.records import Warning
-from yujing.alerts.templates import SMS_LIMIT, Line, message_title, sms
+from yujing.alerts.templates import SMS_LIMIT, SMS_LIMIT_EN, SMS_LIMITS, Line, message_title, sms
 from yujing.backtest import ruletests
 from yujing.domain import Grade, Reading, WarningEvent
 from yujing.envelope import decode, encode_readings
@@ -173,22 +173,24 @@ def sms_warning(ev: WarningEvent, name: str, i: int = 0, station: str = "") -> W
 LONG = "东莞市虎门镇威远岛海防炮台遗址旁自动雨量监测站（备用）"
 
 
-@pytest.mark.parametrize("name", ["虎门镇雨量站", LONG * 2, "X" * 90])
-def test_sms_keeps_station_window_value_unit_and_grade_within_70(pack_events, name):
+@pytest.mark.parametrize("name", ["虎门镇雨量站", LONG * 2, "X" * 90, "Humen rain gauge " * 12])
+def test_sms_keeps_station_window_value_unit_and_grade_within_one_segment(pack_events, name):
+    """One SMS segment: 70 characters of Chinese (UCS-2), 160 of English (GSM-7)."""
+    assert (SMS_LIMITS["zh"], SMS_LIMITS["en"]) == (SMS_LIMIT, SMS_LIMIT_EN) == (70, 160)
     for ev in pack_events:
         if ev.kind.value == "pending":
             continue
         for lang, measure in (("zh", ev.measure_zh), ("en", ev.measure_en)):
             w = sms_warning(ev, name)
             text = sms([Line(ev.kind.value, w, "x")], lang)
-            assert len(text) <= SMS_LIMIT, text
+            assert len(text) <= SMS_LIMITS[lang], text
             assert measure in text, (measure, text)           # value, unit and window whole
             grade = Grade(w.grade)
             assert (grade.zh if lang == "zh" else grade.label) in text, text
             assert name[:2] in text, text                     # the name, cut if it must be
             group = sms([Line(ev.kind.value, w, "x"),
                          Line("raised", sms_warning(ev, "长安", 1, "OTHER"), "x")], lang)
-            assert len(group) <= SMS_LIMIT and measure in group, group
+            assert len(group) <= SMS_LIMITS[lang] and measure in group, group
 
 
 def test_sms_reads_like_the_issue_asks():

@@ -143,7 +143,8 @@ class Outbox:
 
     def _deliver(self, p: int, g: Group, rec: Recipient, chunk: list[Item], n: int, now_ms: int,
                  fx: Effects) -> None:
-        lines = [Line(it.notice.kind, it.warning, it.notice.reason) for it in chunk]
+        lines = [Line(it.notice.kind, it.warning, it.notice.reason, it.notice.reason_zh,
+                      it.notice.reason_en) for it in chunk]
         incidents = list(dict.fromkeys(it.warning.incident for it in chunk))
         actionable = [it.warning.incident for it in chunk if it.warning.state == State.ACTIVE]
         link = self.link_for(rec.id, actionable, now_ms) if actionable else None

@@ -20,6 +20,7 @@ import pydantic
 import yaml
 
 from yujing.domain import Grade, Term
+from yujing.durations import duration_en, duration_zh
 from yujing.rules.indices import beaufort
 
 SYMBOL = {">=": "≥", ">": "＞", "<": "＜", "<=": "≤", "==": "＝", "!=": "≠"}
@@ -70,24 +71,6 @@ class Words:
     en: str
     measure_zh: str
     measure_en: str
-
-
-def duration_zh(ms: int) -> str:
-    parts, rest = [], int(ms)
-    for size, name in ((86_400_000, "天"), (3_600_000, "小时"), (60_000, "分钟"), (1000, "秒")):
-        if rest >= size:
-            parts.append(f"{rest // size}{name}")
-            rest %= size
-    return "".join(parts) or "0分钟"
-
-
-def duration_en(ms: int) -> str:
-    parts, rest = [], int(ms)
-    for size, name in ((86_400_000, "d"), (3_600_000, "h"), (60_000, "min"), (1000, "s")):
-        if rest >= size:
-            parts.append(f"{rest // size} {name}")
-            rest %= size
-    return " ".join(parts) or "0 min"
 
 
 def _word(metric: str) -> Word:
