@@ -259,3 +259,18 @@ def test_a_rule_template_reason_placeholder_gives_the_words_in_its_language():
     assert ev.messages["zh"] == "虎门镇雨量站：过去3小时累计雨量52.5毫米，达到橙色标准（≥50毫米）"
     assert ev.messages["en"] == ("虎门镇雨量站: 3 h rain total 52.5 mm, reaching the orange threshold "
                                  "(≥ 50 mm)")
+
+
+def test_an_english_sms_has_room_for_the_glossary_s_full_names(pack_events):
+    """160 GSM-7 characters: the English names are whole words again ("dust collector inlet
+    temperature", "filter differential pressure"), with the station, value, unit and grade."""
+    g = glossary()
+    assert g.metrics["dust_inlet_temp_c"].en == "dust collector inlet temperature"
+    assert g.metrics["dust_dp_pa"].en == "filter differential pressure"
+    for rule, words in (("dust-filter-dp", "filter differential pressure"),
+                        ("dust-inlet-temp", "dust collector inlet temperature")):
+        ev = next(e for e in pack_events if e.rule == rule and e.kind.value == "raised")
+        text = sms([Line("raised", sms_warning(ev, "Chang'an Dust Collector 2"), "x")], "en")
+        assert words in text and ev.measure_en in text, text
+        assert text.startswith("Chang'an Dust Collector 2: ") and "warning raised" in text, text
+        assert SMS_LIMIT < len(text) <= SMS_LIMIT_EN, (len(text), text)
