@@ -274,3 +274,9 @@ def test_an_english_sms_has_room_for_the_glossary_s_full_names(pack_events):
         assert words in text and ev.measure_en in text, text
         assert text.startswith("Chang'an Dust Collector 2: ") and "warning raised" in text, text
         assert SMS_LIMIT < len(text) <= SMS_LIMIT_EN, (len(text), text)
+
+
+def test_the_default_packs_carry_no_message_templates():
+    """The reasons in words say what a template said (and the window and threshold it left
+    out); a template in a default pack would only repeat them on the event."""
+    assert [r.id for r in pack_rules() if r.message] == []
