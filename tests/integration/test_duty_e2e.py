@@ -91,6 +91,7 @@ async def test_fallback_escalation_signed_link_cli_cap_and_silence(hooks, smtp, 
                ("notified", f"json://127.0.0.1:{port}/a1") in kinds
         failed = next(e for e in w["timeline"] if e["kind"] == "failed")
         assert "张三 (A) via" in failed["reason"]
+        assert failed["reason_zh"].startswith(f"张三（A岗）经 json://127.0.0.1:{port}/a1-dead 发送失败")
 
         # No ack from A: B gets an e-mail after the 4 s timeout, with the acknowledge link
         mail = await smtp.wait("b1@example.org", 30)

@@ -184,3 +184,35 @@ def silenced(silence_id: str, by: str, reason: str) -> Text:
 def unheld(was: Text) -> Text:
     return Text(f"恢复通知（此前{was.zh.removeprefix('暂停通知：')}），现在通知",
                 f"Notifications resume (held before: {was.en.removeprefix('Notifications held: ')})")
+
+
+# -- delivery ---------------------------------------------------------------------------------
+
+
+def notified(name: str, roles: list[str], channel: str, failed: int, kind: str) -> Text:
+    fell_zh = f"（此前{failed}次尝试失败）" if failed else ""
+    fell_en = f" after {failed} failed attempt(s)" if failed else ""
+    return Text(f"已通知{name}（{roles_zh(roles)}），渠道 {channel}{fell_zh}：{KIND_ZH.get(kind, kind)}",
+                f"{name} ({roles_en(roles)}) notified via {channel}{fell_en}: {KIND_EN.get(kind, kind)}")
+
+
+def attempt_failed(name: str, roles: list[str], channel: str, error: str) -> Text:
+    return Text(f"{name}（{roles_zh(roles)}）经 {channel} 发送失败：{error}",
+                f"{name} ({roles_en(roles)}) via {channel} failed: {error}")
+
+
+def unreachable(name: str, roles: list[str], contacts: int) -> Text:
+    return Text(f"{name}（{roles_zh(roles)}）的{contacts}个联系方式均未送达：升级通知继续",
+                f"{name} ({roles_en(roles)}) could not be reached on any of {contacts} "
+                "contact(s): escalation goes on")
+
+
+def no_contacts(name: str, roles: list[str]) -> Text:
+    return Text(f"{name}（{roles_zh(roles)}）没有联系方式：请在值班表中补充",
+                f"{name} ({roles_en(roles)}) has no contacts: add some to the roster")
+
+
+def resent(name: str) -> Text:
+    return Text(f"给{name}的消息发出时工作进程中断：已重发（可能收到两次）",
+                f"The message to {name} was in flight when its worker stopped: sent again (it "
+                "may arrive twice)")
