@@ -36,6 +36,26 @@ def format_duration(ms: int) -> str:
     return f"{ms}ms"
 
 
+def duration_zh(ms: int) -> str:
+    """A duration as a duty officer reads it: 15分钟, 1小时30分钟."""
+    parts, rest = [], int(ms)
+    for size, name in ((86_400_000, "天"), (3_600_000, "小时"), (60_000, "分钟"), (1000, "秒")):
+        if rest >= size:
+            parts.append(f"{rest // size}{name}")
+            rest %= size
+    return "".join(parts) or "0分钟"
+
+
+def duration_en(ms: int) -> str:
+    """The English twin of :func:`duration_zh`: 15 min, 1 h 30 min."""
+    parts, rest = [], int(ms)
+    for size, name in ((86_400_000, "d"), (3_600_000, "h"), (60_000, "min"), (1000, "s")):
+        if rest >= size:
+            parts.append(f"{rest // size} {name}")
+            rest %= size
+    return " ".join(parts) or "0 min"
+
+
 class Duration:
     """A duration from config, parsed once at load: ``.ms`` and ``.s`` for the code,
     ``str()`` gives back what the analyst wrote ("10m").

@@ -121,9 +121,9 @@ def test_live_board_detail_ack_stops_escalation_and_every_page(duty, browser):
     page.click(row)
     page.wait_for_selector("#timeline li[data-kind=raised]")
     iid = page.get_attribute("#detail", "data-incident")
-    page.wait_for_selector("#timeline li[data-kind=notified]:has-text('张三 (A)')", timeout=10_000)
+    page.wait_for_selector("#timeline li[data-kind=notified]:has-text('已通知张三（A岗）')", timeout=10_000)
     page.wait_for_selector("#timeline li[data-kind=escalated]", timeout=3 * STEP_S * 1000)
-    page.wait_for_selector("#timeline li[data-kind=notified]:has-text('李四 (B)')",
+    page.wait_for_selector("#timeline li[data-kind=notified]:has-text('已通知李四（B岗）')",
                            timeout=10_000)
     assert "B岗" in page.inner_text("#esc") or "带班领导" in page.inner_text("#esc")
     assert "张三" in page.inner_text("#duty-box [data-role=A]")
@@ -136,7 +136,7 @@ def test_live_board_detail_ack_stops_escalation_and_every_page(duty, browser):
     page.click("#btn-ack")
     page.wait_for_selector("#timeline li[data-kind=acknowledged]", timeout=5_000)
     ack = page.inner_text("#timeline li[data-kind=acknowledged]")
-    assert "acknowledged by b1: 收到，已通知虎门镇排涝" in ack and "李四" in ack
+    assert "b1已确认：收到，已通知虎门镇排涝；停止升级通知" in ack and "李四" in ack   # Chinese first
     page.wait_for_selector("#esc.stopped")
     assert "李四" in page.inner_text("#esc")
     assert page.is_disabled("#btn-ack")

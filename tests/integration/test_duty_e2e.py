@@ -79,6 +79,9 @@ async def test_fallback_escalation_signed_link_cli_cap_and_silence(hooks, smtp, 
         # the reason in the duty officer's words; the expression only on the detail line
         assert "依据：过去3小时累计雨量" in msg["message"] and "达到橙色标准（≥50毫米）" in msg["message"]
         assert "sum(rain_mm" not in msg["message"].split("明细：")[0]
+        # why A is paged now, in words (no "policy pages A first", no role code)
+        assert "通知原因：橙色预警：按橙色预警规程先通知A岗。" in msg["message"]
+        assert "policy" not in msg["message"] and "leader" not in msg["message"]
         assert w["reason_zh"].startswith("过去3小时累计雨量") and "sum(rain_mm" in w["reason"]
         assert "a1-dead" in hooks.failed
         kinds = [(e["kind"], e.get("channel", "")) for e in w["timeline"]]
@@ -88,6 +91,7 @@ async def test_fallback_escalation_signed_link_cli_cap_and_silence(hooks, smtp, 
                ("notified", f"json://127.0.0.1:{port}/a1") in kinds
         failed = next(e for e in w["timeline"] if e["kind"] == "failed")
         assert "张三 (A) via" in failed["reason"]
+        assert failed["reason_zh"].startswith(f"张三（A岗）经 json://127.0.0.1:{port}/a1-dead 发送失败")
 
         # No ack from A: B gets an e-mail after the 4 s timeout, with the acknowledge link
         mail = await smtp.wait("b1@example.org", 30)
@@ -99,7 +103,8 @@ async def test_fallback_escalation_signed_link_cli_cap_and_silence(hooks, smtp, 
         mail = next(m for m in smtp.to("b1@example.org") if iid in body_text(m))
         text = body_text(mail)
         assert "橙色" in mail["Subject"] and "李四（B岗）" in text
-        assert "no acknowledgement in 4s" in text
+        assert re.search(r"通知原因：A岗4秒未确认（发布后已过\d+秒），已升级通知B岗。", text), text
+        assert "no acknowledgement" not in text and "escalated to" not in text
         link = re.search(r"一键确认：(\S+)", text).group(1)
         assert link.startswith(f"{r.http}/v1/ack/")
 
@@ -115,6 +120,13 @@ async def test_fallback_escalation_signed_link_cli_cap_and_silence(hooks, smtp, 
                                 and w["state"] == "acknowledged")
         assert w["acked_by"] == "b1"
         assert [e["kind"] for e in w["timeline"]].count("escalated") == 1
+        # the timeline in words, both languages, beside the English sentence of before
+        esc = next(e for e in w["timeline"] if e["kind"] == "escalated")
+        assert esc["reason_zh"].startswith("A岗4秒未确认") and esc["reason_en"].startswith(
+            "Not acknowledged by officer A in 4 s") and "no acknowledgement in 4s" in esc["reason"]
+        ack = next(e for e in w["timeline"] if e["kind"] == "acknowledged")
+        assert ack["reason_zh"].startswith("b1已确认") and ack["reason_zh"].endswith("；停止升级通知")
+        assert ack["reason_en"].startswith("Acknowledged by b1")
         tampered = link[:-3] + ("AAA" if not link.endswith("AAA") else "BBB")
         status, page = await get(http, tampered, token=None)
         assert status == 403 and "bad signature" in page
@@ -131,6 +143,7 @@ async def test_fallback_escalation_signed_link_cli_cap_and_silence(hooks, smtp, 
         assert body["state"] == "cleared" and body["cleared_by"] == "b1"
         reasons = [e["reason"] for e in body["timeline"]]
         assert "抽水泵已到位" in reasons and any("雨停，积水已退" in x for x in reasons)
+        assert "b1销警：雨停，积水已退" in [e.get("reason_zh") for e in body["timeline"]]
         out = cli(config, "ack", iid, "--as", "nobody")
         assert out.returncode == 2 and "no API token for 'nobody'" in out.stderr
         async with http.post(f"{r.http}/v1/warnings/{iid}/ack", json={},
@@ -161,11 +174,15 @@ async def test_fallback_escalation_signed_link_cli_cap_and_silence(hooks, smtp, 
         w = await wait_incident(http, r.http, lambda w: w["town"] == "长安镇" and w["muted"])
         assert w["muted"].startswith(f"silenced by silence {sid}") and "雨量站检修" in w["muted"]
         assert not any("长安" in m["title"] for m in hooks.to("a1"))
+        held = next(e for e in w["timeline"] if e["kind"] == "silenced")
+        assert held["reason_zh"] == f"暂停通知：静默 {sid} 生效中（a1设置：雨量站检修）"
         out = cli(config, "silence", "list", "--as", "a1")
         assert out.returncode == 0 and sid in out.stdout and "town=长安镇" in out.stdout
         assert "a1 created: 雨量站检修" in out.stdout
         out = cli(config, "silence", "expire", sid, "--as", "b1", "--reason", "检修完成")
         assert out.returncode == 0, out.stderr
-        await hooks.wait("a1", lambda m: "长安" in m["title"], 15)
+        released = await hooks.wait("a1", lambda m: "长安" in m["title"], 15)
+        assert "通知原因：暂停通知已解除，现在通知。橙色预警：按橙色预警规程先通知A岗。" in \
+            released[0]["message"], released[0]["message"]
         out = cli(config, "silence", "list", "--as", "a1", "--all")
         assert "b1 expired: 检修完成" in out.stdout

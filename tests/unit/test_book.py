@@ -204,13 +204,16 @@ def test_orange_escalates_a_then_b_then_leader_then_reminders():
     assert r.tick(10 * MIN - 1).dispatch == []                 # not a millisecond early
     r.tick(1)
     assert r.who() == [("b1", ("escalated",))]
-    assert "no acknowledgement in 10m" in r.sent[0].message.text
+    # why now, in the duty officer's words; the English sentence stays on the timeline
+    assert "通知原因：A岗10分钟未确认（发布后已过10分钟），已升级通知B岗。" in r.sent[0].message.text
+    assert "no acknowledgement in 10m" in r.only().timeline[-1].reason
     r.deliver_all()
     r.tick(10 * MIN)
     assert r.who() == [("l1", ("escalated",))]
     r.deliver_all()
     r.tick(10 * MIN)
     assert r.who() == [("a1", ("reminder",)), ("b1", ("reminder",)), ("l1", ("reminder",))]
+    assert "通知原因：仍未确认（已过30分钟）：第1次提醒A岗、B岗、带班领导。" in r.sent[0].message.text
     w = r.only()
     assert [e.kind for e in w.timeline].count("escalated") == 2
     assert set(w.notified) == {"a1", "b1", "l1"}

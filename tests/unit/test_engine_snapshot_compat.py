@@ -4,6 +4,9 @@ tests/data/engine_snapshot_v1.bin is an engine snapshot (msgpack, zlib) written 
 as it stood before the rules package was split into series, interpreter and transitions
 (issue 10). A worker restarted on new code restores its last checkpoint; if the snapshot
 format ever changes, the reader of the old one must stay and this test must keep passing.
+When the packs dropped their `message:` templates (issue 13: no channel showed them), the
+fingerprints the fixture records for those 23 rules were recomputed from the packs as they
+are now; the snapshot's format and state are the old engine's, byte for byte otherwise.
 
 The scenario is arithmetic (no random generator), so the readings after the checkpoint
 are the very readings the old engine would have seen next.

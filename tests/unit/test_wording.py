@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from yujing.alerts.records import Warning
-from yujing.alerts.templates import SMS_LIMIT, Line, message_title, sms
+from yujing.alerts.templates import SMS_LIMIT, SMS_LIMIT_EN, SMS_LIMITS, Line, message_title, sms
 from yujing.backtest import ruletests
 from yujing.domain import Grade, Reading, WarningEvent
 from yujing.envelope import decode, encode_readings
@@ -173,22 +173,24 @@ def sms_warning(ev: WarningEvent, name: str, i: int = 0, station: str = "") -> W
 LONG = "东莞市虎门镇威远岛海防炮台遗址旁自动雨量监测站（备用）"
 
 
-@pytest.mark.parametrize("name", ["虎门镇雨量站", LONG * 2, "X" * 90])
-def test_sms_keeps_station_window_value_unit_and_grade_within_70(pack_events, name):
+@pytest.mark.parametrize("name", ["虎门镇雨量站", LONG * 2, "X" * 90, "Humen rain gauge " * 12])
+def test_sms_keeps_station_window_value_unit_and_grade_within_one_segment(pack_events, name):
+    """One SMS segment: 70 characters of Chinese (UCS-2), 160 of English (GSM-7)."""
+    assert (SMS_LIMITS["zh"], SMS_LIMITS["en"]) == (SMS_LIMIT, SMS_LIMIT_EN) == (70, 160)
     for ev in pack_events:
         if ev.kind.value == "pending":
             continue
         for lang, measure in (("zh", ev.measure_zh), ("en", ev.measure_en)):
             w = sms_warning(ev, name)
             text = sms([Line(ev.kind.value, w, "x")], lang)
-            assert len(text) <= SMS_LIMIT, text
+            assert len(text) <= SMS_LIMITS[lang], text
             assert measure in text, (measure, text)           # value, unit and window whole
             grade = Grade(w.grade)
             assert (grade.zh if lang == "zh" else grade.label) in text, text
             assert name[:2] in text, text                     # the name, cut if it must be
             group = sms([Line(ev.kind.value, w, "x"),
                          Line("raised", sms_warning(ev, "长安", 1, "OTHER"), "x")], lang)
-            assert len(group) <= SMS_LIMIT and measure in group, group
+            assert len(group) <= SMS_LIMITS[lang] and measure in group, group
 
 
 def test_sms_reads_like_the_issue_asks():
@@ -257,3 +259,24 @@ def test_a_rule_template_reason_placeholder_gives_the_words_in_its_language():
     assert ev.messages["zh"] == "虎门镇雨量站：过去3小时累计雨量52.5毫米，达到橙色标准（≥50毫米）"
     assert ev.messages["en"] == ("虎门镇雨量站: 3 h rain total 52.5 mm, reaching the orange threshold "
                                  "(≥ 50 mm)")
+
+
+def test_an_english_sms_has_room_for_the_glossary_s_full_names(pack_events):
+    """160 GSM-7 characters: the English names are whole words again ("dust collector inlet
+    temperature", "filter differential pressure"), with the station, value, unit and grade."""
+    g = glossary()
+    assert g.metrics["dust_inlet_temp_c"].en == "dust collector inlet temperature"
+    assert g.metrics["dust_dp_pa"].en == "filter differential pressure"
+    for rule, words in (("dust-filter-dp", "filter differential pressure"),
+                        ("dust-inlet-temp", "dust collector inlet temperature")):
+        ev = next(e for e in pack_events if e.rule == rule and e.kind.value == "raised")
+        text = sms([Line("raised", sms_warning(ev, "Chang'an Dust Collector 2"), "x")], "en")
+        assert words in text and ev.measure_en in text, text
+        assert text.startswith("Chang'an Dust Collector 2: ") and "warning raised" in text, text
+        assert SMS_LIMIT < len(text) <= SMS_LIMIT_EN, (len(text), text)
+
+
+def test_the_default_packs_carry_no_message_templates():
+    """The reasons in words say what a template said (and the window and threshold it left
+    out); a template in a default pack would only repeat them on the event."""
+    assert [r.id for r in pack_rules() if r.message] == []

@@ -22,14 +22,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from yujing.alerts import cap, escalation, incidents
+from yujing.alerts import cap, escalation, incidents, phrases
 from yujing.alerts import silences as sil
 from yujing.alerts.identity import Identity
 from yujing.alerts.outbox import Outbox
+from yujing.alerts.phrases import Text
 from yujing.alerts.records import Command, DeliveryResult, Notice, State, Warning
 from yujing.alerts.roster import Roster
 from yujing.alerts.settings import AlertsSettings
-from yujing.alerts.stages import inhibited_by
+from yujing.alerts.stages import inhibition, mute, silence_hold
 from yujing.alerts.store import Effects, Store, pkey
 from yujing.clock import DEFAULT_ZONE, local_time
 from yujing.domain import EventKind, Grade, WarningEvent
@@ -71,9 +72,10 @@ class Book:
             if created:
                 old.reopened_as = w.incident
                 old.log(now_ms, "note", f"grade rose to {Grade(ev.grade).label} after the "
-                                        f"manual clear: reopened as {w.incident}", actor="rule")
+                                        f"manual clear: reopened as {w.incident}", actor="rule",
+                        **phrases.reopened(Grade(ev.grade), w.incident).kw())
                 w.log(now_ms, "note", f"opened after the manual clear of {old.incident}",
-                      actor="rule")
+                      actor="rule", **phrases.opened_after(old.incident).kw())
                 self.store.incidents[pkey(p, old.incident)] = old
                 fx.touch(old)
             ch = incidents.on_event(w, ev, now_ms)
@@ -110,14 +112,16 @@ class Book:
             escalation.retime(w, policy)
             if w.notified:
                 box.enqueue(p, w, Notice(w.incident, "downgraded", w.grade, w.reason, now_ms,
-                                         people=list(w.notified)), now_ms)
+                                         people=list(w.notified), reason_zh=w.reason_zh,
+                                         reason_en=w.reason_en), now_ms)
         elif kind == "cleared":
             if notify:
                 cap.add_ref(w, kind, now_ms)
             if notify and w.notified:
-                box.enqueue(p, w, Notice(w.incident, "cleared", w.grade,
-                                         w.timeline[-1].reason, now_ms,
-                                         people=list(w.notified)), now_ms)
+                last = w.timeline[-1]
+                box.enqueue(p, w, Notice(w.incident, "cleared", w.grade, last.reason, now_ms,
+                                         people=list(w.notified), reason_zh=last.reason_zh,
+                                         reason_en=last.reason_en), now_ms)
             if w.cleared_by == "rule":
                 self.ids.closed(p, w)
             st.due[pkey(p, "gc:" + w.incident)] = now_ms + self.retention_ms
@@ -151,8 +155,7 @@ class Book:
         elif cmd.cmd == "note":
             ch = incidents.add_note(w, cmd.actor, cmd.text, now_ms, cmd.id)
         elif cmd.cmd == "clear":
-            ch = incidents.manual_clear(w, cmd.actor, cmd.text or "no reason given", now_ms,
-                                        cmd.id)
+            ch = incidents.manual_clear(w, cmd.actor, cmd.text, now_ms, cmd.id)
         else:
             fx.errors.append(f"unknown command {cmd.cmd!r}: use ack, note, clear, silence_add or "
                              "silence_expire")
@@ -244,7 +247,8 @@ class Book:
             return
         notice = escalation.due(w, self.s.policy(w.grade), now_ms)
         if notice is not None:
-            w.log(now_ms, notice.kind, notice.reason, grade=w.grade, actor="system")
+            w.log(now_ms, notice.kind, notice.reason, grade=w.grade, actor="system",
+                  reason_zh=notice.reason_zh, reason_en=notice.reason_en)
             self.outbox.enqueue(p, w, notice, now_ms)
         st.save(p, w, fx)
 
@@ -253,20 +257,30 @@ class Book:
         if not w.open:
             w.muted = ""
         else:
-            still = inhibited_by(w, self.s.inhibit, self.store.peers(p, w))
+            still = inhibition(w, self.s.inhibit, self.store.peers(p, w))
             if not still:
                 s = sil.silencing(self.store.silences_in(p), w.labels(), now_ms)
-                still = f"silenced by {sil.describe(s)}" if s else ""
+                still = silence_hold(s) if s else None
             if still:
-                if still != w.muted:
-                    w.muted = still
-                    w.log(now_ms, still.split(" ", 1)[0], still)
+                if mute(w, still, now_ms):
                     self.store.save(p, w, fx)
                 return
-            w.log(now_ms, "unmuted", f"no longer held ({w.muted}): notifying now")
+            w.log(now_ms, "unmuted", f"no longer held ({w.muted}): notifying now",
+                  **phrases.unheld(_held_words(w)).kw())
             w.muted = ""
             if w.state == State.ACTIVE:
                 notice = escalation.start(w, self.s.policy(w.grade), "unmuted", now_ms)
                 notice.reason = f"no longer held: {notice.reason}"
+                words = phrases.released(Text(notice.reason_zh, notice.reason_en))
+                notice.reason_zh, notice.reason_en = words
                 self.outbox.enqueue(p, w, notice, now_ms)
         self.store.save(p, w, fx)
+
+
+def _held_words(w: Warning) -> Text:
+    """Why the notifications were held, in words: the timeline entry that held them (a
+    record of before words has only the English sentence)."""
+    for e in reversed(w.timeline):
+        if e.kind in ("inhibited", "silenced") and e.reason == w.muted:
+            return Text(e.reason_zh or e.reason, e.reason_en or e.reason)
+    return Text(w.muted, w.muted)

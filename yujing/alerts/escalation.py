@@ -4,18 +4,19 @@ A grade's policy is a list of steps (roles paged together) separated by the
 acknowledgement timeout, then reminders to everyone paged so far at the
 ``repeat`` interval. Timeouts count from the previous step, so a worker that
 was down catches up with one step per tick instead of paging everybody at
-once; every notice says why it was sent ("no acknowledgement in 10m: escalated
-to B").
+once; every notice says why it was sent, in words (「A岗10分钟未确认（发布后已过10分钟），
+已升级通知B岗」, :mod:`phrases`) beside the old English sentence in ``reason``.
 """
 
 from __future__ import annotations
 
+from yujing.alerts import phrases
 from yujing.alerts.records import Escalation, Notice, State, Warning
 from yujing.alerts.settings import GradePolicy
 from yujing.domain import Grade
 from yujing.durations import format_duration
 
-ROLE_ZH = {"A": "A岗", "B": "B岗", "leader": "带班领导"}
+ROLES = ["A", "B", "leader"]
 
 
 def start(w: Warning, policy: GradePolicy, kind: str, now_ms: int) -> Notice:
@@ -26,7 +27,8 @@ def start(w: Warning, policy: GradePolicy, kind: str, now_ms: int) -> Notice:
     roles = list(steps[0])
     grade = Grade(w.grade)
     reason = f"{kind} {grade.label}: {grade.label} policy pages {_roles(roles)} first"
-    return Notice(w.incident, kind, w.grade, reason, now_ms, roles=roles)
+    words = phrases.first_page(kind, grade, roles)
+    return Notice(w.incident, kind, w.grade, reason, now_ms, roles=roles, **words.kw())
 
 
 def _next_due(esc: Escalation, policy: GradePolicy, last_ms: int) -> int:
@@ -45,22 +47,26 @@ def due(w: Warning, policy: GradePolicy, now_ms: int) -> Notice | None:
     if esc is None or w.state != State.ACTIVE or w.muted or not esc.next_ms or now_ms < esc.next_ms:
         return None
     steps = policy.steps
-    waited = format_duration(max(0, now_ms - esc.started_ms) // 1000 * 1000)
+    since_ms = max(0, now_ms - esc.started_ms)
+    waited = format_duration(since_ms // 1000 * 1000)
     if esc.step < len(steps):
         roles = list(steps[esc.step])
         reason = (f"no acknowledgement in {format_duration(policy.timeout_ms)} "
                   f"({waited} since the raise): escalated to {_roles(roles)}")
+        paged = sorted({r for s in steps[:esc.step] for r in s}, key=ROLES.index)
+        words = phrases.escalated(paged, policy.timeout_ms, since_ms, roles)
         kind = "escalated"
     else:
-        roles = sorted({r for s in steps for r in s}, key=["A", "B", "leader"].index)
+        roles = sorted({r for s in steps for r in s}, key=ROLES.index)
         esc.reminders += 1
         reason = (f"still unacknowledged after {waited}: reminder {esc.reminders} to "
                   f"{_roles(roles)}")
+        words = phrases.reminder(esc.reminders, since_ms, roles)
         kind = "reminder"
     esc.step += 1
     esc.last_ms = now_ms
     esc.next_ms = _next_due(esc, policy, now_ms)
-    return Notice(w.incident, kind, w.grade, reason, now_ms, roles=roles)
+    return Notice(w.incident, kind, w.grade, reason, now_ms, roles=roles, **words.kw())
 
 
 def retime(w: Warning, policy: GradePolicy) -> None:

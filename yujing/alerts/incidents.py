@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from yujing.alerts import phrases
+from yujing.alerts.phrases import Text
 from yujing.alerts.records import State, Warning
 from yujing.domain import EventKind, Grade, WarningEvent, group_key
 
@@ -76,7 +78,8 @@ def _pending(w: Warning, ev: WarningEvent, g: Grade, now_ms: int) -> Change:
         w.log(now_ms, "pending", ev.reason, grade=int(g), actor="rule", **_said(ev))
         return Change(w, "pending")
     w.log(now_ms, "pending", f"{g.label} condition holds, waiting for its for: "
-                              f"({ev.reason})", grade=int(g), actor="rule")
+                              f"({ev.reason})", grade=int(g), actor="rule",
+          **phrases.waiting_for_hold(g, _rule_words(ev)).kw())
     return Change(w, "note")
 
 
@@ -88,7 +91,8 @@ def _graded(w: Warning, ev: WarningEvent, g: Grade, now_ms: int) -> Change:
         w.log(now_ms, "note", f"rule now at {g.label} after a manual clear at "
                               f"{Grade(w.manual_grade).label}: not re-raised until the grade "
                               f"rises or the rule clears ({ev.reason})",
-              grade=int(g), actor="rule")
+              grade=int(g), actor="rule",
+              **phrases.held_after_manual_clear(g, Grade(w.manual_grade), _rule_words(ev)).kw())
         return Change(w, "note")
     if w.state == State.PENDING:
         w.state, w.grade, w.peak = State.ACTIVE, int(g), max(w.peak, int(g))
@@ -108,10 +112,7 @@ def _graded(w: Warning, ev: WarningEvent, g: Grade, now_ms: int) -> Change:
             w.log(now_ms, "upgraded", f"{previous.label} -> {g.label}; acknowledgement by "
                   f"{w.acked_by} was for {previous.label}, a new one is needed: {ev.reason}",
                   grade=int(g), actor="rule",
-                  reason_zh=f"{previous.zh}升至{g.zh}；{w.acked_by}的确认针对{previous.zh}预警，"
-                            f"需重新确认：{ev.reason_zh}",
-                  reason_en=f"{previous.label} -> {g.label}; the acknowledgement by {w.acked_by} "
-                            f"was for {previous.label}, a new one is needed: {ev.reason_en}")
+                  **phrases.upgraded_needs_new_ack(previous, g, w.acked_by, _rule_words(ev)).kw())
         else:
             w.log(now_ms, "upgraded", ev.reason, grade=int(g), actor="rule", **_said(ev))
         return Change(w, "upgraded", notify=True)
@@ -123,7 +124,8 @@ def _rule_cleared(w: Warning, ev: WarningEvent, now_ms: int) -> Change:
     if w.state == State.CLEARED:
         if w.cleared_by != "rule":
             w.log(now_ms, "note", f"rule clear condition met after the manual clear: "
-                                  f"{ev.reason}", actor="rule")
+                                  f"{ev.reason}", actor="rule",
+                  **phrases.rule_clear_after_manual(_rule_words(ev)).kw())
             w.manual_grade = 0
             return Change(w, "rule-cleared")
         return Change(w, applied=False)
@@ -143,12 +145,14 @@ def acknowledge(w: Warning, who: str, note: str, now_ms: int, command_id: str = 
         why = {State.ACKNOWLEDGED: f"already acknowledged by {w.acked_by}",
                State.CLEARED: "already cleared", State.PENDING: "still pending, nobody was told"}
         w.log(now_ms, "note", f"acknowledgement by {who} not needed: {why[w.state]}"
-              + (f"; note: {note}" if note else ""), actor=who)
+              + (f"; note: {note}" if note else ""), actor=who,
+              **phrases.ack_not_needed(who, w.state.value, w.acked_by, w.cleared_by, note).kw())
         return Change(w, "note")
     w.state, w.acked_by, w.acked_ms, w.ack_note, w.esc = State.ACKNOWLEDGED, who, now_ms, note, None
     w.updated_ms = now_ms
     w.log(now_ms, "acknowledged", f"acknowledged by {who}" + (f": {note}" if note else "")
-          + "; escalation stopped", grade=w.grade, actor=who)
+          + "; escalation stopped", grade=w.grade, actor=who,
+          **phrases.acknowledged(who, note).kw())
     return Change(w, "acknowledged")
 
 
@@ -169,12 +173,14 @@ def manual_clear(w: Warning, who: str, reason: str, now_ms: int, command_id: str
     _remember(w, command_id)
     if w.state == State.CLEARED:
         w.log(now_ms, "note", f"clear by {who} not needed: already cleared by {w.cleared_by}",
-              actor=who)
+              actor=who, **phrases.clear_not_needed(who, w.cleared_by).kw())
         return Change(w, "note")
     was_pending = w.state == State.PENDING
     w.state, w.cleared_ms, w.cleared_by, w.esc, w.muted = State.CLEARED, now_ms, who, None, ""
     w.manual_grade, w.updated_ms = w.grade, now_ms
-    w.log(now_ms, "cleared", f"cleared by {who} (销警): {reason}", grade=w.grade, actor=who)
+    w.log(now_ms, "cleared", f"cleared by {who} (销警): {reason or 'no reason given'}",
+          grade=w.grade, actor=who,
+          **phrases.manual_cleared(who, reason).kw())
     return Change(w, "cleared", notify=not was_pending)
 
 
@@ -187,6 +193,11 @@ def _words(w: Warning, ev: WarningEvent) -> None:
     """The event's reason: the expression (detail) and the words, in both languages."""
     w.reason, w.reason_zh, w.reason_en = ev.reason, ev.reason_zh, ev.reason_en
     w.measure_zh, w.measure_en = ev.measure_zh, ev.measure_en
+
+
+def _rule_words(ev: WarningEvent) -> Text:
+    """The event's reason in words; the expression for an event of before words."""
+    return Text(ev.reason_zh or ev.reason, ev.reason_en or ev.reason)
 
 
 def _said(ev: WarningEvent) -> dict[str, str]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from yujing.alerts import phrases
 from yujing.alerts.records import Delivery, DeliveryResult, Group, Notice, State, Warning
 from yujing.alerts.roster import Roster
 from yujing.alerts.settings import AlertsSettings
@@ -143,7 +144,8 @@ class Outbox:
 
     def _deliver(self, p: int, g: Group, rec: Recipient, chunk: list[Item], n: int, now_ms: int,
                  fx: Effects) -> None:
-        lines = [Line(it.notice.kind, it.warning, it.notice.reason) for it in chunk]
+        lines = [Line(it.notice.kind, it.warning, it.notice.reason, it.notice.reason_zh,
+                      it.notice.reason_en) for it in chunk]
         incidents = list(dict.fromkeys(it.warning.incident for it in chunk))
         actionable = [it.warning.incident for it in chunk if it.warning.state == State.ACTIVE]
         link = self.link_for(rec.id, actionable, now_ms) if actionable else None
@@ -160,7 +162,8 @@ class Outbox:
             w = it.warning
             if not rec.contacts:
                 w.log(now_ms, "failed", f"{rec.name} ({'/'.join(rec.roles)}) has no contacts: "
-                      "add some to the roster", actor=rec.id, ok=False)
+                      "add some to the roster", actor=rec.id, ok=False,
+                      **phrases.no_contacts(rec.name, rec.roles).kw())
 
     # -- in flight and results ---------------------------------------------
     def resend_in_flight(self, p: int, now_ms: int, fx: Effects) -> None:
@@ -185,7 +188,8 @@ class Outbox:
         for i in open_ones:
             w = st.incidents[pkey(p, i)]
             w.log(now_ms, "note", f"message to {d.person_name} was in flight when its worker "
-                  "stopped: sent again (it may arrive twice)", actor="system")
+                  "stopped: sent again (it may arrive twice)", actor="system",
+                  **phrases.resent(d.person_name).kw())
             st.save(p, w, fx)
 
     def on_result(self, p: int, res: DeliveryResult, now_ms: int) -> Effects:
@@ -204,17 +208,20 @@ class Outbox:
                 continue
             for a in failed:
                 w.log(a.at, "failed", f"{d.person_name} ({roles}) via {a.channel}: {a.error}",
-                      actor=d.person, channel=a.channel, ok=False)
+                      actor=d.person, channel=a.channel, ok=False,
+                      **phrases.attempt_failed(d.person_name, d.roles, a.channel, a.error).kw())
             if res.ok:
                 fell = f" after {len(failed)} failed attempt(s)" if failed else ""
                 w.log(res.at, "notified", f"{d.person_name} ({roles}) via {res.channel}{fell}: "
-                      f"{kind}", actor=d.person, channel=res.channel, ok=True)
+                      f"{kind}", actor=d.person, channel=res.channel, ok=True,
+                      **phrases.notified(d.person_name, d.roles, res.channel, len(failed),
+                                         kind).kw())
                 if d.person not in w.notified:
                     w.notified.append(d.person)
             else:
                 w.log(res.at, "failed", f"{d.person_name} ({roles}) could not be reached on any "
                       f"of {len(d.contacts)} contact(s): escalation goes on", actor=d.person,
-                      ok=False)
+                      ok=False, **phrases.unreachable(d.person_name, d.roles, len(d.contacts)).kw())
             st.save(p, w, fx)
         return fx
 

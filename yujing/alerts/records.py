@@ -124,6 +124,8 @@ class Notice(msgspec.Struct, omit_defaults=True):
     at: int
     roles: list[str] = msgspec.field(default_factory=list)   # A, B, leader
     people: list[str] = msgspec.field(default_factory=list)  # explicit person ids
+    reason_zh: str = ""     # why now, in words (「A岗15分钟未确认…，已升级通知B岗」); ``reason``
+    reason_en: str = ""     # keeps the old English sentence (and is all an old record has)
 
 
 class Group(msgspec.Struct, omit_defaults=True):

@@ -13,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from yujing.alerts import phrases
 from yujing.alerts.channels import channel_kind
+from yujing.alerts.phrases import Text
 from yujing.alerts.records import Contact, Notice, Silence, State, Warning
 from yujing.alerts.roster import Roster
 from yujing.alerts.settings import InhibitRule
@@ -60,11 +62,14 @@ def grade_stage(min_grade: int, notify_downgrades: bool) -> Stage:
             n, w = it.notice, it.warning
             if n.kind in ACTIONABLE and w.grade < min_grade:
                 w.log(now_ms, "held", f"{n.kind} {Grade(w.grade).label} not notified: below the "
-                      f"minimum grade {Grade(min_grade).label}")
+                      f"minimum grade {Grade(min_grade).label}",
+                      **phrases.below_minimum(n.kind, Grade(w.grade), Grade(min_grade)).kw())
             elif n.kind in ("escalated", "reminder") and w.state != State.ACTIVE:
-                w.log(now_ms, "held", f"{n.kind} dropped: {w.state.value} before it went out")
+                w.log(now_ms, "held", f"{n.kind} dropped: {w.state.value} before it went out",
+                      **phrases.dropped(n.kind, w.state.value).kw())
             elif n.kind in ("raised", "upgraded", "unmuted") and w.state == State.CLEARED:
-                w.log(now_ms, "held", f"{n.kind} dropped: cleared before the group was sent")
+                w.log(now_ms, "held", f"{n.kind} dropped: cleared before the group was sent",
+                      **phrases.dropped(n.kind, "cleared", grouped=True).kw())
             elif n.kind == "downgraded" and not notify_downgrades:
                 pass
             else:
@@ -73,14 +78,30 @@ def grade_stage(min_grade: int, notify_downgrades: bool) -> Stage:
     return stage
 
 
-def _mute(w: Warning, why: str, now_ms: int) -> None:
-    if w.muted != why:
-        w.muted = why
-        w.log(now_ms, why.split(" ", 1)[0], why)
+def mute(w: Warning, held: tuple[str, Text], now_ms: int) -> bool:
+    """Hold ``w``'s notifications; its timeline says why (once). True if that is news."""
+    why, words = held
+    if w.muted == why:
+        return False
+    w.muted = why
+    w.log(now_ms, why.split(" ", 1)[0], why, **words.kw())
+    return True
 
 
 def inhibited_by(w: Warning, rules: list[InhibitRule], peers: list[Warning]) -> str:
     """Why ``w`` is inhibited by an open peer, or ''."""
+    held = inhibition(w, rules, peers)
+    return held[0] if held else ""
+
+
+def silence_hold(s: Silence) -> tuple[str, Text]:
+    """Why a silence holds a warning: the English sentence (``muted``) and the words."""
+    return f"silenced by {describe(s)}", phrases.silenced(s.id, s.created_by, s.reason)
+
+
+def inhibition(w: Warning, rules: list[InhibitRule], peers: list[Warning]
+               ) -> tuple[str, Text] | None:
+    """The open peer that inhibits ``w``, as the English sentence and the words, or None."""
     labels = w.labels()
     for rule in rules:
         if not matches_all(rule.target_matchers, labels):
@@ -91,9 +112,11 @@ def inhibited_by(w: Warning, rules: list[InhibitRule], peers: list[Warning]) -> 
             sl = src.labels()
             if matches_all(rule.source_matchers, sl) and all(sl.get(k) == labels.get(k)
                                                               for k in rule.equal):
+                where = src.station_name or src.station
                 return (f"inhibited by {Grade(src.grade).label} {src.incident} ({src.rule_name} "
-                        f"at {src.station_name or src.station})")
-    return ""
+                        f"at {where})",
+                        phrases.inhibited(Grade(src.grade), src.incident, src.rule_name, where))
+    return None
 
 
 def inhibit_stage(rules: list[InhibitRule], peers: Callable[[Warning], list[Warning]]) -> Stage:
@@ -102,10 +125,10 @@ def inhibit_stage(rules: list[InhibitRule], peers: Callable[[Warning], list[Warn
         out = []
         for it in items:
             w = it.warning
-            why = inhibited_by(w, rules, peers(w)) if w.open else ""
-            if why and it.notice.kind in ACTIONABLE:
-                _mute(w, why, now_ms)
-            elif why and w.incident and not w.notified:
+            held = inhibition(w, rules, peers(w)) if w.open else None
+            if held and it.notice.kind in ACTIONABLE:
+                mute(w, held, now_ms)
+            elif held and w.incident and not w.notified:
                 pass  # nobody heard of it: nothing to downgrade or clear for them
             else:
                 out.append(it)
@@ -121,7 +144,7 @@ def silence_stage(silences: Callable[[], list[Silence]]) -> Stage:
             w = it.warning
             s = silencing(active, w.labels(), now_ms)
             if s is not None and it.notice.kind in ACTIONABLE:
-                _mute(w, f"silenced by {describe(s)}", now_ms)
+                mute(w, silence_hold(s), now_ms)
             elif s is not None and not w.notified:
                 pass
             else:
@@ -151,7 +174,8 @@ def route_stage(roster: Roster | None, fallback: Callable[[int], list[str]]) -> 
                 for role in n.roles:
                     pid, why = _holder(roster, w, role, now_ms)
                     if pid is None:
-                        w.log(now_ms, "held", f"nobody to page as {role}: {why}")
+                        w.log(now_ms, "held", f"nobody to page as {role}: {why}",
+                              **phrases.nobody_holds(role, why).kw())
                         continue
                     _add(people, roster, pid, role)
                 for pid in n.people:

@@ -1,10 +1,10 @@
-"""Message text, per channel: SMS (≤ 70 characters), markdown (DingTalk/WeCom), e-mail/text.
+"""Message text, per channel: SMS (one segment), markdown (DingTalk/WeCom), e-mail/text.
 
 Chinese by default, English available. One message may carry several
 warnings of a group (a storm over many gauges is one message with a list).
 E-mail and text carry the response plan (一点一方案) and the acknowledge link;
-SMS carries only what fits in one 70-character message (one SMS segment of
-Chinese text), so it never splits into parts that arrive out of order.
+SMS carries only what fits in one segment, so it never splits into parts that
+arrive out of order: 70 characters of Chinese (UCS-2), 160 of English (GSM-7).
 """
 
 from __future__ import annotations
@@ -12,15 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from yujing.alerts.phrases import KIND_ZH, ROLE_EN, ROLE_ZH
 from yujing.alerts.records import Rendered, Warning
 from yujing.clock import DEFAULT_ZONE, local_time
 from yujing.domain import Grade
 
-SMS_LIMIT = 70
+SMS_LIMIT = 70        # one SMS segment of Chinese (UCS-2)
+SMS_LIMIT_EN = 160    # one SMS segment of English (GSM-7)
+SMS_LIMITS = {"zh": SMS_LIMIT, "en": SMS_LIMIT_EN}
 
-NOTICE_ZH = {"raised": "发布", "upgraded": "升级", "downgraded": "降级", "cleared": "解除",
-             "escalated": "未确认·升级呼叫", "reminder": "未确认·提醒", "unmuted": "发布"}
-ROLE_ZH = {"A": "A岗", "B": "B岗", "leader": "带班领导", "informed": "知会"}
+NOTICE_ZH = {**KIND_ZH, "unmuted": "发布"}
 
 
 @dataclass
@@ -29,7 +30,12 @@ class Line:
 
     kind: str        # notice kind
     warning: Warning
-    reason: str      # the notice's reason (why this person hears about it now)
+    reason: str      # the notice's reason (why this person hears about it now): the English
+    reason_zh: str = ""   # sentence of before words; these are the words
+    reason_en: str = ""
+
+    def why_now(self, lang: str) -> str:
+        return (self.reason_en if lang == "en" else self.reason_zh) or self.reason
 
 
 def _grade(w: Warning) -> Grade:
@@ -69,14 +75,14 @@ def _line_text(ln: Line, lang: str, plan: str, full: bool) -> str:
     detail = full and w.reason and why(w, lang) != w.reason  # the expression, for analysts
     if lang == "en":
         s = (f"{w.rule_name} {g.label} ({g.roman}) {ln.kind} at {place}: {why(w, lang)}. "
-             f"Incident {w.incident}. Why now: {ln.reason}.")
+             f"Incident {w.incident}. Why now: {ln.why_now(lang)}.")
         if full and plan:
             s += f" Response plan: {plan}"
         if detail:
             s += f"\n  Detail: {w.reason}"
         return s
     s = (f"{place}{w.rule_name}{g.zh}（{g.roman}级）预警{_kind_word(ln.kind, lang)}。"
-         f"依据：{why(w, lang)}。事件编号 {w.incident}。通知原因：{ln.reason}。")
+         f"依据：{why(w, lang)}。事件编号 {w.incident}。通知原因：{ln.why_now(lang)}。")
     if full and plan:
         s += f"\n  处置方案：{plan}"
     if detail:
@@ -90,7 +96,8 @@ def render(lines: list[Line], person: str, roles: list[str], link: str | None,
     """All channel variants of one message; notify.py picks one per contact. Times are
     wall times in ``zone``, the duty officers' (config ``timezone:``)."""
     t = message_title(lines, lang)
-    role = "、".join(ROLE_ZH.get(r, r) for r in roles) if lang == "zh" else ", ".join(roles)
+    role = ("、".join(ROLE_ZH.get(r, r) for r in roles) if lang == "zh"
+            else ", ".join(ROLE_EN.get(r, r) for r in roles))
     if lang == "zh":
         head = f"{person}（{role}）：{local_time(now_ms, zone)} 起，以下预警需要您处理。"
         ack = f"一键确认：{link}" if link else "请在值班系统或用 yujing ack 确认。"
@@ -113,10 +120,12 @@ def render(lines: list[Line], person: str, roles: list[str], link: str | None,
     return Rendered(title=t, sms=sms(lines, lang), markdown=md, text=text)
 
 
-def sms(lines: list[Line], lang: str = "zh", limit: int = SMS_LIMIT) -> str:
-    """One short message within ``limit`` characters: station, window, value, unit and grade
-    (「虎门镇雨量站3小时雨量103.5毫米，红色预警发布」). A long station name is cut, never
-    the measurement or the grade; the count of other stations and the ask come first to go."""
+def sms(lines: list[Line], lang: str = "zh", limit: int | None = None) -> str:
+    """One short message within one SMS segment (``SMS_LIMITS`` of ``lang`` unless ``limit``):
+    station, window, value, unit and grade (「虎门镇雨量站3小时雨量103.5毫米，红色预警发布」).
+    A long station name is cut, never the measurement or the grade; the count of other
+    stations and the ask come first to go."""
+    limit = limit or SMS_LIMITS.get(lang, SMS_LIMIT)
     top = max(lines, key=lambda ln: ln.warning.grade)
     w, g = top.warning, _grade(top.warning)
     name = w.station_name or w.station
@@ -128,9 +137,10 @@ def sms(lines: list[Line], lang: str = "zh", limit: int = SMS_LIMIT) -> str:
         extras = [f"{more}。请尽快确认。{w.incident[-4:]}", f"{more}。请尽快确认。", f"{more}。", "。"]
     else:
         measure = w.measure_en or f"{w.rule_name} {w.value:g}"
-        core = f": {measure}, {g.label} {top.kind}"
+        core = f": {measure}, {g.label} warning {top.kind}"
         more = f" (+{n - 1} stations)" if n > 1 else (f" (+{others} more)" if others else "")
-        extras = [f"{more}. Ack pls.", f"{more}.", "."]
+        extras = [f"{more}. Please acknowledge. Incident {w.incident}", f"{more}. Please "
+                  "acknowledge.", f"{more}.", "."]
     for extra in extras:  # keep at least a few characters of the name before dropping extras
         room = limit - len(core) - len(extra)
         if room >= min(len(name), 6):

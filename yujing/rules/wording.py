@@ -20,6 +20,7 @@ import pydantic
 import yaml
 
 from yujing.domain import Grade, Term
+from yujing.durations import duration_en, duration_zh
 from yujing.rules.indices import beaufort
 
 SYMBOL = {">=": "≥", ">": "＞", "<": "＜", "<=": "≤", "==": "＝", "!=": "≠"}
@@ -72,24 +73,6 @@ class Words:
     measure_en: str
 
 
-def duration_zh(ms: int) -> str:
-    parts, rest = [], int(ms)
-    for size, name in ((86_400_000, "天"), (3_600_000, "小时"), (60_000, "分钟"), (1000, "秒")):
-        if rest >= size:
-            parts.append(f"{rest // size}{name}")
-            rest %= size
-    return "".join(parts) or "0分钟"
-
-
-def duration_en(ms: int) -> str:
-    parts, rest = [], int(ms)
-    for size, name in ((86_400_000, "d"), (3_600_000, "h"), (60_000, "min"), (1000, "s")):
-        if rest >= size:
-            parts.append(f"{rest // size} {name}")
-            rest %= size
-    return " ".join(parts) or "0 min"
-
-
 def _word(metric: str) -> Word:
     """The glossary's entry; a metric it lacks (a site's own pack) reads by its id."""
     return glossary().metrics.get(metric) or Word(zh=metric, en=metric)
@@ -116,6 +99,8 @@ class Said:
     thr_en: str = ""
     short_zh: str = ""   # without 过去/累计: for SMS
     short_en: str = ""
+    base_zh: str = ""    # the measured side and value alone (no 「超警戒水位…」), to merge twins
+    base_en: str = ""
 
 
 def _value(t: Term, w: Word, unit_zh: str, unit_en: str, digits: int) -> tuple[str, str]:
@@ -224,6 +209,10 @@ def say(t: Term) -> Said:
         return Said(f"{within_zh}未再{w.event_zh}", f"{w.none_en or 'no ' + w.en}{within_en}",
                     short_zh=f"未再{w.event_zh}", short_en=w.none_en)
     unit_zh, unit_en, digits = w.unit_zh, w.unit_en, w.digits
+    if fn == "spread" and t.op == "==" and t.threshold == 0:
+        wz, we = duration_zh(t.window_ms), duration_en(t.window_ms)
+        return Said(f"过去{wz}{w.zh}读数没有任何变化", f"{w.en} readings unchanged over {we}",
+                    short_zh=f"{wz}{w.zh}无变化", short_en=f"{w.en} unchanged {we}")
     if fn == "rate":
         unit_zh, unit_en = f"{w.unit_zh}/小时", f"{w.unit_en}/h"
     elif fn == "days_since":
@@ -235,7 +224,8 @@ def say(t: Term) -> Said:
     if w.kind == "beaufort" and t.fn.startswith("beaufort:"):
         tz, te = (f"{w.zh}{SYMBOL[t.op]}{_g(t.threshold)}级",
                   f"{w.en} force {SYMBOL_EN[t.op]} {_g(t.threshold)}")
-    return Said(f"{zh}{vz}{bz}", f"{en} {ve}{be}", tz, te, f"{szh}{vz}", f"{sen} {ve}")
+    return Said(f"{zh}{vz}{bz}", f"{en} {ve}{be}", tz, te, f"{szh}{vz}", f"{sen} {ve}",
+                f"{zh}{vz}", f"{en} {ve}")
 
 
 def _say_group(t: Term) -> Said:
@@ -342,22 +332,75 @@ def _with(text: str, thr: str, open_: str, close: str, sep: str) -> str:
     return f"{text}{open_}{thr}{close}"
 
 
+def _guard(t: Term, terms: list[Term]) -> str:
+    """What a term is if it only says the data is there or the machine runs, else ''.
+
+    ``fresh`` (a reading arrived lately) and ``count`` (enough readings, or any reading of
+    the collector's metrics) say the data is there; a mean of a metric above a fraction of
+    its station field, beside a deviation of the same metric from that field, says the
+    machine runs (the dust filter's idle guard). The sentence names what happened and
+    gives these as a short clause, or leaves them out."""
+    fn = t.fn.split(":")[-1]
+    if t.fn == "fresh":
+        return "fresh"
+    if fn == "count" and t.op in (">=", ">"):
+        return "count" if len(t.metrics) <= 1 else "fresh"
+    if t.op in (">", ">=") and t.field and t.scale < 1 and not t.fn.startswith("deviation:") \
+            and any(o.fn.startswith("deviation:") and o.metric == t.metric for o in terms):
+        return "running"
+    return ""
+
+
+def _clause(t: Term, guard: str) -> tuple[str, str] | None:
+    if guard == "count":
+        n = _g(t.value) or "0"
+        return f"期间共{n}条读数", f"over {n} readings"
+    if guard == "running":
+        return "设备运行中", "the unit running"
+    return None
+
+
+def _merged(pairs: list[tuple[Term, Said]]) -> list[Said]:
+    """Two comparisons of the same measured side read as one with both thresholds
+    (「气温25.0℃（≥-5℃，≤45℃）」): a range check that holds, or its clear."""
+    out: list[Said] = []
+    keys: list[tuple] = []
+    for t, s in pairs:
+        key = (t.fn, t.metric, t.window_ms, t.value, s.base_zh or s.zh)
+        if key in keys and s.thr_zh:
+            twin = out[keys.index(key)]
+            out[keys.index(key)] = Said(twin.base_zh or twin.zh, twin.base_en or twin.en,
+                                        f"{twin.thr_zh}，{s.thr_zh}", f"{twin.thr_en}, {s.thr_en}",
+                                        twin.short_zh, twin.short_en)
+        else:
+            out.append(s)
+            keys.append(key)
+    return out
+
+
 def describe(kind: str, grade: Grade, terms: list[Term], hold_ms: int = 0) -> Words:
     """The reason of one event in words. ``kind``: pending, raised, upgraded, downgraded,
     cleared, or ended (a pending warning whose condition went away)."""
-    said = [say(t) for t in terms]
     if terms and all(t.fn in NODATA_FNS for t in terms):
-        s = said[0]
+        s = say(terms[0])
         return Words(s.zh, s.en[:1].upper() + s.en[1:], s.short_zh, s.short_en)
     vz, az, ve, ae = _verdict(kind, Grade(grade), hold_ms)
-    if not said:
+    if not terms:
         return Words(f"规则条件成立，{vz}{az}", f"The rule's condition holds, {ve}{ae}", "", "")
-    if len(said) == 1:
+    guards = [_guard(t, terms) for t in terms]
+    if all(guards):
+        guards = [""] * len(terms)  # a condition of guards alone reads as it is
+    said = _merged([(t, say(t)) for t, g in zip(terms, guards) if not g])
+    clauses = [c for t, g in zip(terms, guards) if g and (c := _clause(t, g))]
+    extra_zh = "".join(f"，{c[0]}" for c in clauses)
+    extra_en = "".join(f", {c[1]}" for c in clauses)
+    if len(said) == 1 and not clauses:
         s = said[0]
         zh = f"{s.zh}，{vz}" + (f"（{s.thr_zh}）" if s.thr_zh else "") + az
         en = f"{s.en}, {ve}" + (f" ({s.thr_en})" if s.thr_en else "") + ae
     else:
-        zh = "，且".join(_with(s.zh, s.thr_zh, "（", "）", "，") for s in said) + f"，{vz}{az}"
-        en = "; and ".join(_with(s.en, s.thr_en, " (", ")", ", ") for s in said) + f": {ve}{ae}"
+        zh = "，且".join(_with(s.zh, s.thr_zh, "（", "）", "，") for s in said) + extra_zh + f"，{vz}{az}"
+        en = "; and ".join(_with(s.en, s.thr_en, " (", ")", ", ") for s in said) + extra_en + \
+            f": {ve}{ae}"
     first = said[0]
     return Words(zh, en[:1].upper() + en[1:], first.short_zh, first.short_en)
