@@ -237,3 +237,15 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_other_slot(damage: str):
         del t.data["3:0:2"]
     m, raw = load_checkpoint(t.get, 3)
     assert (m.seq, m.offset, raw) == (7, 70, old)
+
+
+def test_rewording_a_rule_s_message_keeps_its_state(setup):
+    rules, registry = setup
+    a = Pipeline(rules, registry)
+    feed(a, chunks(storm(), 23)[:6])
+    reworded = [r.model_copy(update={"message": {"zh": "{station_name}雨量{value:.1f}毫米"}})
+                if r.id == "rainstorm-guangdong" else r for r in rules]
+    b = Pipeline(reworded, registry)
+    b.restore(a.snapshot())
+    st = b.engine.station_index["DG-HM-R01"]
+    assert b.engine._state["rainstorm-guangdong"].last_eval.a[st] > 0          # resumed

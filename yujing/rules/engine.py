@@ -256,8 +256,10 @@ class Engine:
 
 
 def _fingerprint(c: CompiledRule) -> int:
-    """A rule's definition: state saved under another definition is not reused."""
-    return zlib.crc32(c.rule.model_dump_json().encode())
+    """A rule's definition: state saved under another definition is not reused. The message
+    template is left out (as if unset, so rules without one keep the fingerprints they
+    always had): rewording a message must not reset a rule's timers and grades."""
+    return zlib.crc32(c.rule.model_copy(update={"message": None}).model_dump_json().encode())
 
 
 def _group_nodes(c: CompiledRule) -> list[GroupCount]:
