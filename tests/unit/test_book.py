@@ -398,6 +398,8 @@ def test_silence_reminder_goes_to_its_creator_once():
     assert r.tick(45 * MIN).reminders == []
     fx = r.tick(6 * MIN)
     assert fx.reminders and fx.reminders[0][0] == "a1" and "ends at" in fx.reminders[0][1]
+    zh = fx.reminders[0][1].splitlines()[0]     # Chinese first: the SMS cut keeps it
+    assert zh.startswith("您设置的静默 s1") and "结束" in zh and "延长" in zh
     assert r.tick(1 * MIN).reminders == []
     assert r.store.silences["0:s1"].audit[-1].action == "reminded"
 

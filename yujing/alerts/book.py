@@ -220,8 +220,9 @@ class Book:
                 if k.startswith(prefix) and sil.needs_reminder(s, now_ms, self.reminder_ms):
                     st.silences[k] = sil.reminded(s, now_ms)
                     fx.silences.append(st.silences[k])
-                    fx.reminders.append((s.created_by, f"{sil.describe(s)} ends at "
-                                         f"{local_time(s.ends_ms, self.zone)}: extend it or let it end"))
+                    t = phrases.silence_ending(s.id, ", ".join(str(m) for m in s.matchers),
+                                               s.reason, local_time(s.ends_ms, self.zone))
+                    fx.reminders.append((s.created_by, f"{t.zh}\n{t.en}"))
         return fx
 
     def _collect(self, p: int, iid: str, due_key: str) -> bool:

@@ -181,6 +181,14 @@ def silenced(silence_id: str, by: str, reason: str) -> Text:
                 f"Notifications held: silence {silence_id} is on (set by {by}: {reason})")
 
 
+def silence_ending(silence_id: str, what: str, reason: str, ends: str) -> Text:
+    """To the person who set a silence, before it ends."""
+    return Text(f"您设置的静默 {silence_id}（{what}；原因：{reason}）将于 {ends} 结束。"
+                "如仍需静默请延长，否则到期后恢复通知。",
+                f"Your silence {silence_id} ({what}; reason: {reason}) ends at {ends}. "
+                "Extend it if it is still needed; otherwise notifications resume then.")
+
+
 def unheld(was: Text) -> Text:
     return Text(f"恢复通知（此前{was.zh.removeprefix('暂停通知：')}），现在通知",
                 f"Notifications resume (held before: {was.en.removeprefix('Notifications held: ')})")
