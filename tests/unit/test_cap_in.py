@@ -12,6 +12,7 @@ from tests.support.capxml import SENDER, cap_xml
 from yujing.alerts.caparea import inside, within
 from yujing.alerts.capin import CapError, parse_cap
 from yujing.alerts.capmap import SignalBook, grade_of, hazard_of, signal_key
+from yujing.connectors.auth import OPEN, TokenEntry, Tokens
 from yujing.domain import EventKind, Grade
 from yujing.stations import load_registry
 
@@ -186,3 +187,13 @@ def test_already_expired_alert_raises_nothing():
 def test_nothing_to_warn(kw, note):
     out = book().apply(parse_cap(cap_xml("A1", **kw)), NOW)
     assert out.events == [] and note in out.note
+
+
+def test_the_right_to_post_official_signals():
+    only = TokenEntry(gateway="gdqx", sha256="0" * 64, official_signals=True)
+    device = TokenEntry(gateway="gauge", sha256="1" * 64, all_stations=True)
+    ids = [ident for _, ident in Tokens([only, device]).entries]
+    assert [i.official_signals for i in ids] == [True, False]
+    assert OPEN.official_signals   # open ingest (a drill): everything, as for readings
+    with pytest.raises(ValueError, match="scope"):
+        TokenEntry(gateway="none", sha256="2" * 64)
