@@ -12,9 +12,11 @@ import yaml
 from aiohttp import web
 
 from tests.support.capxml import cap_xml
-from tests.support.run import local_app
+from tests.support.run import ROOT, local_app
+from yujing.alerts.capmap import SignalBook
 from yujing.connectors.auth import hash_token
 from yujing.connectors.embedded import free_port
+from yujing.stations import load_registry
 
 CST = timezone(timedelta(hours=8))
 BUREAU, DEVICE = "bureau-0123456789abcdef0123456789abcdef", "device-0123456789abcdef0123456789abcd"
@@ -98,3 +100,7 @@ async def test_cap_posted_updated_cancelled_expired_and_polled(receiver, run_fac
             await receiver.wait_for(lambda m: "长安" in m["title"] and "黄色" in m["title"], 60)
             gone = await receiver.wait_for(lambda m: "长安" in m["title"] and "到期" in m["message"], 60)
             assert "官方预警信号到期" in gone["message"]
+    # what a restarted gateway takes up: only the typhoon signal is still in force
+    saved = SignalBook(load_registry(ROOT / "stations.yaml"))
+    saved.load((tmp_path / ".yujing" / "cap-signals.json").read_bytes())
+    assert [s.root[1] for s in saved.signals.values()] == ["TY1"]

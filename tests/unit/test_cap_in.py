@@ -197,3 +197,16 @@ def test_the_right_to_post_official_signals():
     assert OPEN.official_signals   # open ingest (a drill): everything, as for readings
     with pytest.raises(ValueError, match="scope"):
         TokenEntry(gateway="none", sha256="2" * 64)
+
+
+def test_dump_and_load_keep_the_chain_and_expiry():
+    b = book()
+    b.apply(parse_cap(cap_xml("A1", expires="2026-06-01T09:00:00+08:00")), NOW)
+    again = book()
+    again.load(b.dump())
+    assert again.signals == b.signals and again.chain == b.chain
+    up = again.apply(parse_cap(cap_xml("A2", "暴雨红色预警信号", "Update", sent="2026-06-01T08:30:00+08:00",
+                                       expires="2026-06-01T09:00:00+08:00", refs=[("A1", T0)])), NOW)
+    assert {(e.station, e.kind, e.grade) for e in up.events} == {
+        (HM, EventKind.UPGRADED, Grade.RED), (CA, EventKind.UPGRADED, Grade.RED)}
+    assert len(again.expire(1_780_272_000_000 + 3_600_000)) == 2

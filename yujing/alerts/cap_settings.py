@@ -12,6 +12,8 @@ Example::
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from yujing.durations import Duration
@@ -39,4 +41,7 @@ class CapSettings(_Strict):
     station_kinds: list[str] | None = Field(
         default_factory=lambda: list(HYDROMET), description="station kinds an official signal "
         "reaches (null: every station of the covered towns and shapes)")
+    state_file: Path | None = Field(
+        Path(".yujing/cap-signals.json"), description="where the gateway keeps the signals in "
+        "force across a restart (their expiry, their chains); null: in memory only")
     max_bytes: int = Field(1024 * 1024, ge=1024, description="largest CAP message or feed taken")

@@ -32,6 +32,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
+import msgspec
+
 from yujing.alerts.caparea import AreaIndex
 from yujing.alerts.capin import CapAlert, Info
 from yujing.clock import DEFAULT_ZONE, local_time
@@ -96,6 +98,14 @@ class Outcome:
     note: str = ""                   # why nothing was raised, for the sender's reply
 
 
+@dataclass
+class Saved:
+    """What a :class:`SignalBook` keeps across a restart (:meth:`SignalBook.dump`)."""
+
+    signals: list[Signal]
+    chain: list[tuple[tuple[str, str], tuple[str, str]]]
+
+
 class SignalBook:
     """The official signals in force, and the warning events each new message makes."""
 
@@ -105,6 +115,15 @@ class SignalBook:
         self.areas = AreaIndex(registry, geocodes, kinds)
         self.signals: dict[tuple[str, str], Signal] = {}     # root -> signal
         self.chain: dict[tuple[str, str], tuple[str, str]] = {}  # any message -> its root
+
+    def dump(self) -> bytes:
+        """The signals in force and their chains as JSON, so a restart keeps expiry and updates."""
+        return msgspec.json.encode(Saved(list(self.signals.values()), list(self.chain.items())))
+
+    def load(self, raw: bytes) -> None:
+        saved = msgspec.json.decode(raw, type=Saved)
+        self.signals = {s.root: s for s in saved.signals}
+        self.chain = dict(saved.chain)
 
     def set_registry(self, registry: Registry) -> None:
         self.registry, self.areas = registry, AreaIndex(registry, self.geocodes, self.kinds)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from io import BytesIO
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
@@ -53,6 +54,15 @@ class CapIngest:
         self.lock = asyncio.Lock()   # one message at a time: the book's chain is shared state
         self.taken = 0
         self.seen: dict[Any, None] = {}   # messages (sender, id) and links taken: not again
+        self.state = c.state_file
+        if self.state is not None and self.state.exists():
+            try:
+                self.book.load(self.state.read_bytes())
+                log.info("CAP: %d official signals in force (from %s)", len(self.book.signals),
+                         self.state)
+            except (OSError, ValueError) as exc:
+                log.error("CAP: %s unreadable, starting without the signals in force: %s",
+                          self.state, exc)
 
     def start(self) -> list[asyncio.Task[Any]]:
         tasks = [asyncio.create_task(self._expiry())]
@@ -75,10 +85,23 @@ class CapIngest:
             out = self.book.apply(alert, clock.now_ms())
             await self.publish(out.events)
             self._saw(alert.ref)
+            self._save()
         self.taken += 1
         log.info("CAP %s %s from %s (%s): %d warning events %s", alert.msg_type, alert.identifier,
                  alert.sender, source, len(out.events), out.note)
         return out
+
+    def _save(self) -> None:
+        """Write the signals in force (small: a few per service) beside the old copy, then swap."""
+        if self.state is None:
+            return
+        try:
+            self.state.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.state.with_suffix(".tmp")
+            tmp.write_bytes(self.book.dump())
+            os.replace(tmp, self.state)
+        except OSError as exc:
+            log.error("CAP: signals in force not saved to %s: %s", self.state, exc)
 
     def _saw(self, what: Any) -> None:
         self.seen[what] = None
@@ -130,6 +153,7 @@ class CapIngest:
                         await self.publish(events)
                     except Exception as exc:
                         log.error("expired CAP signals: clears not published: %s", exc)
+                    self._save()
 
     async def _poll(self, feed: CapFeed) -> None:
         timeout = aiohttp.ClientTimeout(total=feed.timeout_s)
