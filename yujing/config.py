@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import limits
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from yujing.alerts.cap_settings import CapSettings
 from yujing.alerts.selfcheck_settings import WatchdogSettings
 from yujing.alerts.settings import AlertsSettings, ConsoleSettings
 from yujing.domain import GRADE_NAMES
@@ -278,6 +279,7 @@ class Config(_Strict):
     console: ConsoleSettings = ConsoleSettings()
     influx: InfluxConfig | None = None
     watchdog: WatchdogSettings = WatchdogSettings()
+    cap: CapSettings = Field(CapSettings(), description="official signals in (CAP 1.2)")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     timezone: str = Field("Asia/Shanghai", description="IANA time zone of the people on duty: "
                           "local times in messages, the console and the demo")

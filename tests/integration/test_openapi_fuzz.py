@@ -51,7 +51,8 @@ BUDGET_S = 240             # what the run may take on a loaded 2-core machine
 def _config(tmp: Path):
     tokens = tmp / "tokens.yaml"
     tokens.write_text(yaml.safe_dump({"tokens": [
-        {"gateway": "fuzz", "sha256": hash_token(TOKEN), "stations": ["DG-*"]}]}))
+        {"gateway": "fuzz", "sha256": hash_token(TOKEN), "stations": ["DG-*"],
+         "official_signals": True}]}))   # so POST /v1/cap is fuzzed past its 403
     roster = tmp / "roster.yaml"
     roster.write_text(yaml.safe_dump({
         "people": [{"id": "fz", "name": "模糊测试", "contacts": []}],

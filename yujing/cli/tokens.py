@@ -43,6 +43,8 @@ def token_new(gateway: Annotated[str | None, typer.Option(
               enterprise: Annotated[list[str] | None, typer.Option(
                   help="enterprise whose stations it may write (repeatable)")] = None,
               all_stations: Annotated[bool, typer.Option(help="may write every station")] = False,
+              official_signals: Annotated[bool, typer.Option(
+                  help="may post official signals (CAP 1.2) to /v1/cap")] = False,
               person: Annotated[str | None, typer.Option(
                   help="a person's id in the roster: a console and CLI token")] = None,
               file: Annotated[Path | None, typer.Option(
@@ -50,20 +52,21 @@ def token_new(gateway: Annotated[str | None, typer.Option(
               ) -> None:
     """Make a token: prints it once (stderr) and the entry with its hash (stdout, or --file)."""
     if person is not None:
-        if gateway or station or enterprise or all_stations or file:
+        if gateway or station or enterprise or all_stations or official_signals or file:
             raise _fail("either --person ID (a person's token, for console.tokens) or --gateway "
                         "NAME with a scope and optionally --file (an ingest token), not both")
         _person_token(person)
         return
     if not gateway:
         raise _fail("say whose token: --gateway NAME (HTTP ingest) or --person ID (console, CLI)")
-    if not (station or enterprise or all_stations):
-        raise _fail("give the token a scope: --station ID (or pattern), --enterprise ID "
-                    "or --all-stations")
+    if not (station or enterprise or all_stations or official_signals):
+        raise _fail("give the token a scope: --station ID (or pattern), --enterprise ID, "
+                    "--all-stations or --official-signals")
     token = new_token()
     try:
         entry = TokenEntry(gateway=gateway, sha256=hash_token(token), stations=station or [],
-                           enterprises=enterprise or [], all_stations=all_stations)
+                           enterprises=enterprise or [], all_stations=all_stations,
+                           official_signals=official_signals)
     except ValueError as exc:
         raise _fail(f"gateway name {gateway!r} is not allowed: use 1-64 letters, digits, "
                     f"'_', '-', '.', ':' ({exc.__class__.__name__})") from None

@@ -61,10 +61,11 @@ class TokenEntry(BaseModel):
     stations: list[str] = Field(default_factory=list)
     enterprises: list[str] = Field(default_factory=list)
     all_stations: bool = False
+    official_signals: bool = Field(False, description="may post CAP alerts to /v1/cap")
 
     @model_validator(mode="after")
     def _one_scope(self) -> TokenEntry:
-        if not (self.stations or self.enterprises or self.all_stations):
+        if not (self.stations or self.enterprises or self.all_stations or self.official_signals):
             raise ValueError("give the token a scope: stations: [...], enterprises: [...] "
                              "or all_stations: true")
         return self
@@ -83,6 +84,7 @@ class Identity:
     stations: tuple[str, ...] = ()
     enterprises: tuple[str, ...] = ()
     all_stations: bool = False
+    official_signals: bool = False   # may post CAP alerts (POST /v1/cap)
 
     def may_write(self, station: str, registry: Registry) -> bool:
         if self.all_stations:
@@ -95,13 +97,14 @@ class Identity:
         return False
 
 
-OPEN = Identity("anonymous", all_stations=True)
+OPEN = Identity("anonymous", all_stations=True, official_signals=True)
 
 
 class Tokens:
     def __init__(self, entries: list[TokenEntry]) -> None:
         self.entries = [(bytes.fromhex(e.sha256), Identity(e.gateway, tuple(e.stations),
-                                                           tuple(e.enterprises), e.all_stations))
+                                                           tuple(e.enterprises), e.all_stations,
+                                                           e.official_signals))
                         for e in entries]
 
     def identify(self, authorization: str | None) -> Identity | None:

@@ -27,6 +27,7 @@ from yujing import metrics as m
 from yujing.config import Config
 from yujing.connectors.admission import RateLimit, summary
 from yujing.connectors.auth import OPEN, Identity, Tokens, load_tokens
+from yujing.connectors.capfeed import CapIngest
 from yujing.connectors.http import make_app
 from yujing.connectors.kafka import Batcher, DeadLetters, producer
 from yujing.connectors.mqtt import Message, MqttSubscriber, parse_topic, topic_parts
@@ -81,6 +82,7 @@ class Gateway:
         self.mqtt: MqttSubscriber | None = None
         self.tasks: list[asyncio.Task[Any]] = []
         self.watchdog = WatchdogStatus.of(cfg.watchdog)
+        self.cap = CapIngest(self)   # official signals in: POST /v1/cap, cap.feeds
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -116,6 +118,7 @@ class Gateway:
             self.tasks.append(asyncio.create_task(self._mqtt_loop()))
         h = self.cfg.http
         app = make_app(self, h.max_body_bytes)
+        self.tasks += self.cap.start()
         if mount is not None:
             mount(app)
         self.runner = web.AppRunner(app, access_log=None)
@@ -139,6 +142,7 @@ class Gateway:
 
     def _set_registry(self, reg: Registry) -> None:
         self.registry = reg
+        self.cap.set_registry()
         log.info("gateway: station registry now has %d stations", len(reg))
 
     def _set_tokens(self, tokens: Tokens) -> None:

@@ -4,6 +4,7 @@
 - ``POST /api/v2/write`` InfluxDB line protocol (Telegraf, influxdb-client, any
   device that already writes to InfluxDB); InfluxDB's status codes;
 - ``POST /v1/events``    camera detections and industrial events;
+- ``POST /v1/cap``       official signals, CAP 1.2 (:mod:`yujing.connectors.capfeed`);
 - ``GET /healthz`` (503 while the watchdog reports a fault), ``GET /metrics`` (Prometheus);
 - ``GET /openapi.yaml`` the OpenAPI description of every route of the server.
 
@@ -265,6 +266,11 @@ async def post_events(request: web.Request) -> web.Response:
                               **_items(rejected, gw.cfg.http.max_listed)}, status=status)
 
 
+async def post_cap(request: web.Request) -> web.Response:
+    """Official signals in (CAP 1.2): yujing/connectors/capfeed.py."""
+    return await _gw(request).cap.post(request)
+
+
 async def healthz(request: web.Request) -> web.Response:
     """200, or 503 while the watchdog reports a fault of the system (系统自身故障)."""
     doc = _gw(request).health()
@@ -291,6 +297,7 @@ def make_app(gw: Gateway, max_body_bytes: int) -> web.Application:
     app.router.add_post("/v1/readings", post_readings)
     app.router.add_post("/api/v2/write", post_write)
     app.router.add_post("/v1/events", post_events)
+    app.router.add_post("/v1/cap", post_cap)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/openapi.yaml", openapi)
