@@ -10,11 +10,13 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from yujing.domain import EventKind, Grade, Reading
+from yujing.domain import EventKind, Grade, Reading, Term
 from yujing.envelope import decode, encode_readings
 from yujing.pipeline import Pipeline
+from yujing.pipeline.held import LastReadings
 from yujing.rules.loader import load_rules
 from yujing.rules.schema import Rule
+from yujing.rules.wording import describe
 from yujing.stations import Registry, Station
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -164,3 +166,34 @@ def test_a_timed_rule_is_not_cleared_by_its_window_emptying_while_silent():
     low = of(run(Pipeline([TIMED, RAIN], REG), river([5.0] * 9)), "level-timed")
     assert [e.kind for e in low] == [EventKind.RAISED, EventKind.CLEARED]
     assert low[-1].ts >= BACK
+
+
+def test_last_readings_keep_the_newest_per_watched_series_and_ignore_late_ones():
+    last = LastReadings()
+    for i in range(10):   # more series than the first allocation
+        last.watch(f"S{i}", "water_level_m")
+    r = [Reading("S1", "water_level_m", 3 * MIN, 7.5), Reading("S1", "water_level_m", 1 * MIN, 9.9),
+         Reading("S1", "rain_mm", 4 * MIN, 2.0), Reading("X", "water_level_m", 5 * MIN, 1.0),
+         Reading("S9", "water_level_m", 2 * MIN, 6.0)]
+    last.update(decode(encode_readings(r)))
+    assert last.get("S1", "water_level_m") == (3 * MIN, 7.5)
+    assert last.get("S9", "water_level_m") == (2 * MIN, 6.0)
+    assert last.get("S2", "water_level_m") is None and last.get("X", "water_level_m") is None
+    last.update(decode(encode_readings([Reading("S1", "water_level_m", 2 * MIN, 0.1)])))
+    assert last.get("S1", "water_level_m") == (3 * MIN, 7.5)   # late: not the last reading
+    last.unwatch("S1", "water_level_m")
+    last.watch("S1", "water_level_m")                            # a fresh series, nothing yet
+    assert last.get("S1", "water_level_m") is None
+    assert last.items() == {"S9": {"water_level_m": [2 * MIN, 6.0]}}
+
+
+def test_a_last_reading_of_another_day_carries_its_date_on_the_officers_clock():
+    at = int(datetime(2020, 1, 22, 22, 40, tzinfo=UTC).timestamp() * 1000)   # 23:40 in Paris
+    term = Term("no_data", ">", metric="water_level_m", window_ms=30 * MIN, value=30.0, raw=7.423,
+                at_ms=at)
+    paris = describe("raised", Grade.ORANGE, [term], zone="Europe/Paris")
+    assert paris.zh == "水位站已30分钟无数据；最后读数7.42米（1月22日23:40），当时为橙色预警"
+    assert paris.en == ("Water level gauge silent for 30 min; last reading 7.42 m (22 Jan 23:40), "
+                        "under the orange warning then")
+    shanghai = describe("raised", Grade.ORANGE, [term])   # 06:40 and 07:10 on the 23rd
+    assert "最后读数7.42米（06:40）" in shanghai.zh

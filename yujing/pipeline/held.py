@@ -21,12 +21,83 @@ from yujing.envelope import Columns
 from yujing.rules import nodata
 
 Open = dict[str, tuple[int, str]]   # warning key → (grade, metric its rule reads)
+NOT_YET = np.iinfo(np.int64).min
+
+
+class LastReadings:
+    """The newest reading of chosen (station, metric) series, in arrays: an envelope costs
+    one pass per watched metric, with Python once per station of the envelope (not once
+    per reading, nor per series updated)."""
+
+    def __init__(self) -> None:
+        self.slots: dict[str, dict[str, int]] = {}   # metric → station → slot
+        self.ts = np.empty(0, np.int64)
+        self.v = np.empty(0, np.float64)
+        self._free: list[int] = []
+
+    def watch(self, station: str, metric: str) -> None:
+        by_station = self.slots.setdefault(metric, {})
+        if station in by_station:
+            return
+        if not self._free:
+            n = self.ts.size
+            self.ts = np.concatenate((self.ts, np.full(max(n, 8), NOT_YET, np.int64)))
+            self.v = np.concatenate((self.v, np.zeros(max(n, 8))))
+            self._free = list(range(self.ts.size - 1, n - 1, -1))
+        slot = by_station[station] = self._free.pop()
+        self.ts[slot] = NOT_YET
+
+    def unwatch(self, station: str, metric: str) -> None:
+        slot = self.slots.get(metric, {}).pop(station, None)
+        if slot is not None:
+            self._free.append(slot)
+            if not self.slots[metric]:
+                del self.slots[metric]
+
+    def get(self, station: str, metric: str) -> tuple[int, float] | None:
+        slot = self.slots.get(metric, {}).get(station)
+        if slot is None or self.ts[slot] == NOT_YET:
+            return None
+        return int(self.ts[slot]), float(self.v[slot])
+
+    def put(self, station: str, metric: str, ts: int, v: float) -> None:
+        self.watch(station, metric)
+        slot = self.slots[metric][station]
+        self.ts[slot], self.v[slot] = ts, v
+
+    def update(self, cols: Columns) -> None:
+        for metric, by_station in self.slots.items():
+            if metric not in cols.metrics:
+                continue
+            sel = np.flatnonzero(cols.mi == cols.metrics.index(metric))
+            to_slot = np.fromiter((by_station.get(s, -1) for s in cols.stations), np.int64,
+                                  len(cols.stations))
+            slot = to_slot[cols.si[sel]]
+            hit = slot >= 0
+            slot, t, v = slot[hit], cols.ts[sel][hit].astype(np.int64), cols.val[sel][hit]
+            if not slot.size:
+                continue
+            order = np.lexsort((t, slot))
+            slot, t, v = slot[order], t[order], v[order]
+            last = np.append(slot[1:] != slot[:-1], True)   # the newest per slot
+            slot, t, v = slot[last], t[last], v[last]
+            newer = t >= self.ts[slot]                       # a late reading is not the last
+            self.ts[slot[newer]], self.v[slot[newer]] = t[newer], v[newer]
+
+    def items(self) -> dict[str, dict[str, list]]:
+        """station → metric → [ts, value], of the series read so far."""
+        out: dict[str, dict[str, list]] = {}
+        for metric, by_station in self.slots.items():
+            for station, slot in by_station.items():
+                if self.ts[slot] != NOT_YET:
+                    out.setdefault(station, {})[metric] = [int(self.ts[slot]), float(self.v[slot])]
+        return out
 
 
 class OpenWarnings:
     def __init__(self) -> None:
         self.open: dict[str, Open] = {}                       # station → its open warnings
-        self.last: dict[str, tuple[int, float]] = {}         # "station|metric" → (ts, value)
+        self.last = LastReadings()                            # of each open warning's metric
         self._before: dict[str, Open] = {}                    # this chunk: state before it
         self._journal: list[tuple[int, str, str, int, str]] = []  # (ts, station, key, grade, metric)
         self._cols: Columns | None = None
@@ -43,6 +114,7 @@ class OpenWarnings:
         here = self.open.setdefault(ev.station, {})
         if ev.station not in self._before:
             self._before[ev.station] = dict(here)
+        had = {m for _g, m in here.values() if m}
         if ev.kind == EventKind.CLEARED:
             here.pop(ev.key, None)
             grade, metric = 0, ""
@@ -50,6 +122,11 @@ class OpenWarnings:
             metric = next((t.metric for t in ev.terms if t.metric), "")
             grade = int(ev.grade)
             here[ev.key] = (grade, metric)
+        kept = {m for _g, m in here.values() if m}
+        for m in had - kept:
+            self.last.unwatch(ev.station, m)   # a reading no open warning rests on any more
+        for m in kept:
+            self.last.watch(ev.station, m)
         if not here:
             del self.open[ev.station]
         self._journal.append((ev.ts, ev.station, ev.key, grade, metric))
@@ -75,16 +152,8 @@ class OpenWarnings:
     def record(self, cols: Columns) -> None:
         """Keep the newest reading of each open warning's metric (only those: the common
         case, no warning open, costs one dictionary check)."""
-        if not self.open or not len(cols):
-            return
-        for station, warnings in self.open.items():
-            for _grade, metric in warnings.values():
-                found = _newest(cols, station, metric, None)
-                if found is not None:
-                    self.last[f"{station}|{metric}"] = found
-        wanted = {f"{s}|{m}" for s, ws in self.open.items() for _g, m in ws.values()}
-        for k in [k for k in self.last if k not in wanted]:
-            del self.last[k]
+        if self.open and len(cols):
+            self.last.update(cols)
 
     def context(self, station: str, since: int) -> nodata.Held | None:
         """The warning open at ``station`` when it fell silent at ``since``, and its last
@@ -97,7 +166,7 @@ class OpenWarnings:
         if metric and self._cols is not None:
             found = _newest(self._cols, station, metric, since)
         if found is None and metric:
-            found = self.last.get(f"{station}|{metric}")
+            found = self.last.get(station, metric)
         if found is None:
             return nodata.Held(Grade(grade), metric, None, 0)
         return nodata.Held(Grade(grade), metric, found[1], found[0])
@@ -105,7 +174,7 @@ class OpenWarnings:
     # -- durability -------------------------------------------------------------------
     def snapshot(self) -> dict:
         return {"open": {s: {k: list(v) for k, v in ws.items()} for s, ws in self.open.items()},
-                "last": {k: list(v) for k, v in self.last.items()}}
+                "last": self.last.items()}
 
     def restore(self, snap: dict | None, active: dict) -> None:
         """Resume from :meth:`snapshot`; a checkpoint written before it (``snap`` None)
@@ -116,11 +185,18 @@ class OpenWarnings:
                 rule, _, station = key.partition("@")
                 if rule != nodata.RULE_ID and not a.pending and a.grade > Grade.NONE:
                     self.open.setdefault(station, {})[key] = (int(a.grade), "")
-            self.last = {}
+            self.last = LastReadings()
             return
         self.open = {s: {k: (int(g), str(m)) for k, (g, m) in ws.items()}
                      for s, ws in snap["open"].items()}
-        self.last = {k: (int(t), float(v)) for k, (t, v) in snap["last"].items()}
+        self.last = LastReadings()
+        for station, ws in self.open.items():
+            for _g, metric in ws.values():
+                if metric:
+                    self.last.watch(station, metric)
+        for station, ms in snap["last"].items():
+            for metric, (t, v) in ms.items():
+                self.last.put(station, metric, int(t), float(v))
 
 
 def _newest(cols: Columns, station: str, metric: str, upto: int | None) -> tuple[int, float] | None:
