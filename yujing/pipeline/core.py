@@ -14,7 +14,7 @@ import msgspec
 
 from yujing.alerts.lifecycle import Lifecycle, RuleMeta
 from yujing.clock import local_time
-from yujing.domain import Grade, Reading, WarningEvent
+from yujing.domain import Grade, Reading, WarningEvent, warning_key
 from yujing.durations import parse_duration_ms
 from yujing.envelope import Columns
 from yujing.models.scoring import score_series
@@ -87,7 +87,7 @@ class Pipeline:
         for f in findings:
             if f.station in self.nodata.offline and f.ts > self.nodata.last_seen.get(f.station, 0) \
                     and f.ts < _first_reading(cols, f.station):
-                cur = self.lifecycle.active.get(f"{f.rule}@{f.station}")
+                cur = self.lifecycle.active.get(warning_key(f.rule, f.station))
                 if cur is not None and not cur.pending and (f.clear or f.grade < cur.grade):
                     self.engine.forget_outcome(f.rule, f.station)
                     continue
