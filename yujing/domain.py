@@ -88,6 +88,7 @@ class Term(msgspec.Struct, frozen=True, omit_defaults=True):
     scale: float = 1.0
     by: str = ""                                  # count_stations: the registry field grouped by
     metrics: list[str] = msgspec.field(default_factory=list)  # every metric the side reads
+    at_ms: int = 0                                # no_data during a warning: the last reading's time
 
 
 class Finding(msgspec.Struct, frozen=True):

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from yujing.clock import DEFAULT_ZONE
 from yujing.domain import EventKind, Finding, Grade, WarningEvent, episode_ref, warning_key
 from yujing.rules.wording import describe
 
@@ -45,8 +46,9 @@ class RuleMeta:
 class Lifecycle:
     """Findings → transition events, per warning key (rule@station)."""
 
-    def __init__(self) -> None:
+    def __init__(self, zone: str = DEFAULT_ZONE) -> None:
         self.active: dict[str, Active] = {}
+        self.zone = zone  # the duty officers' zone: times named in reasons (a silent gauge's)
         # Set for a live lifecycle that starts empty although the book may hold warnings
         # raised before (a worker that found no checkpoint to restore): the first clear of
         # each key since start is passed on; the book ignores it when nothing is open.
@@ -140,14 +142,14 @@ class Lifecycle:
                        for k, _episode, g, since, pending, last in snap["active"]}
         self._looked_at = set(snap["looked_at"])
 
-    @staticmethod
-    def _event(kind: EventKind, key: str, cur: Active, f: Finding, meta: RuleMeta,
+    def _event(self, kind: EventKind, key: str, cur: Active, f: Finding, meta: RuleMeta,
                previous: Grade, reason: str, now_ms: int, grade: Grade,
                ended: bool = False) -> WarningEvent:
         """``reason`` is the expression (the analysts' detail); the reason in words is
         made here from the finding's terms (a pending grade reads at its own grade)."""
         value = None if math.isnan(f.value) else f.value
-        words = describe("ended" if ended else kind.value, f.grade or grade, f.terms, f.hold_ms)
+        words = describe("ended" if ended else kind.value, f.grade or grade, f.terms, f.hold_ms,
+                         self.zone)
         return WarningEvent(kind=kind, key=key, episode=episode_ref(key, cur.since_ts),
                             opened_ts=cur.since_ts, rule=f.rule, rule_name=meta.name,
                             hazard=meta.hazard, station=f.station, grade=grade,

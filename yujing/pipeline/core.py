@@ -14,10 +14,11 @@ import msgspec
 
 from yujing.alerts.lifecycle import Lifecycle, RuleMeta
 from yujing.clock import local_time
-from yujing.domain import Grade, Reading, WarningEvent
+from yujing.domain import Grade, Reading, WarningEvent, warning_key
 from yujing.durations import parse_duration_ms
 from yujing.envelope import Columns
 from yujing.models.scoring import score_series
+from yujing.pipeline.held import OpenWarnings
 from yujing.pipeline.models_view import ModelsView
 from yujing.rules import nodata
 from yujing.rules.engine import Engine
@@ -52,7 +53,8 @@ class Pipeline:
         self.engine = Engine(rules, lateness_ms, self.registry, self.models, scorer=score_series,
                              tz=tz)
         self.tz = tz  # the duty officers' zone: rules' hour()/month() and {time} in messages
-        self.lifecycle = Lifecycle()
+        self.lifecycle = Lifecycle(tz)
+        self.held = OpenWarnings()  # open warnings per station: a silent gauge keeps their grade
         self.meta = {r.id: RuleMeta(r.name, r.hazard) for r in rules}
         self.templates = {r.id: r.message for r in rules if r.message}
         self.meta[nodata.RULE_ID] = RuleMeta("数据中断", "nodata")
@@ -65,10 +67,32 @@ class Pipeline:
     def handle(self, cols: Columns, now_ms: int) -> Outcome:
         findings, late_idx = self.engine.process(cols.stations, cols.si, cols.metrics, cols.mi,
                                                  cols.ts, cols.val)
+        self.held.begin(cols)
+        events = self._events(self._hold(findings, cols), now_ms)
         if len(cols):
-            self.nodata.observe(cols.stations, cols.si, cols.ts)
+            self.nodata.observe(cols.stations, cols.si, cols.ts, self.held.context)
+            self.held.record(cols)
             self.watermark = max(self.watermark, int(cols.ts.max()))
-        return Outcome(self._events(findings, now_ms), [cols.reading(i) for i in late_idx])
+        self.held.begin(None)
+        return Outcome(events, [cols.reading(i) for i in late_idx])
+
+    def _hold(self, findings: list, cols: Columns) -> list:
+        """Drop what missing data says about an open warning: a clear or a lower grade
+        judged at a silent station after its last reading (a timed rule's window emptying).
+        The warning holds until data returns (the rule then judges it afresh) or a person
+        clears it."""
+        if not self.nodata.offline or not findings:
+            return findings
+        kept = []
+        for f in findings:
+            if f.station in self.nodata.offline and f.ts > self.nodata.last_seen.get(f.station, 0) \
+                    and f.ts < _first_reading(cols, f.station):
+                cur = self.lifecycle.active.get(warning_key(f.rule, f.station))
+                if cur is not None and not cur.pending and (f.clear or f.grade < cur.grade):
+                    self.engine.forget_outcome(f.rule, f.station)
+                    continue
+            kept.append(f)
+        return kept
 
     def check_nodata(self, now_ms: int, clock: str = "wall",
                      owns=lambda station: True) -> list[WarningEvent]:
@@ -91,13 +115,14 @@ class Pipeline:
                 self.nodata.watch_from = max(self.nodata.watch_from or 0, now_ms)
             if now_ms - self._wall_start < self.nodata_grace_ms:
                 return []
-        return self._events(self.nodata.check(at, owns), now_ms)
+        return self._events(self.nodata.check(at, owns, self.held.context), now_ms)
 
     def _events(self, findings: list, now_ms: int) -> list[WarningEvent]:
         events = []
         for f in findings:
             ev = self.lifecycle.apply(f, self.meta[f.rule], now_ms)
             if ev is not None:
+                self.held.note(ev)
                 events.append(self._describe(ev))
         return events
 
@@ -124,7 +149,7 @@ class Pipeline:
         return _snap_encoder.encode({
             "v": SNAPSHOT_VERSION, "watermark": self.watermark,
             "engine": self.engine.snapshot(), "lifecycle": self.lifecycle.snapshot(),
-            "nodata": self.nodata.snapshot()})
+            "nodata": self.nodata.snapshot(), "held": self.held.snapshot()})
 
     def restore(self, raw: bytes) -> None:
         """Load :meth:`snapshot` into this fresh pipeline (ValueError on a foreign document)."""
@@ -138,6 +163,7 @@ class Pipeline:
         self.engine.restore(snap["engine"])
         self.lifecycle.restore(snap["lifecycle"])
         self.nodata.restore(snap["nodata"])
+        self.held.restore(snap.get("held"), self.lifecycle.active)  # absent before issue 15
         self.watermark = int(snap["watermark"])
 
     def reload_models(self) -> list[str]:
@@ -168,3 +194,12 @@ class Pipeline:
         return msgspec.structs.replace(ev, station_name=name, town=town, messages=messages)
 
 
+
+
+def _first_reading(cols: Columns, station: str) -> int:
+    """The event time of ``station``'s first reading in ``cols`` (beyond any time if none)."""
+    if station in cols.stations:
+        ts = cols.ts[cols.si == cols.stations.index(station)]
+        if ts.size:
+            return int(ts.min())
+    return 2 ** 62

@@ -212,6 +212,14 @@ class Engine:
         judged = tr.judge(c, state, conds, clear, pst, pt, nst)
         return tr.findings(c, judged, pst, pt, self.store.station_names, ev)
 
+    def forget_outcome(self, rule_id: str, station: str) -> None:
+        """Report the rule's next judgement of ``station`` whatever it is: the pipeline held
+        back a finding (a silent station's window emptying), so it must not count as said."""
+        nst = len(self.store.station_names)
+        if rule_id in self._state and station in self.store.station_names:
+            i = self.store.station_names.index(station)
+            self._state[rule_id].last_outcome.ensure(nst)[i] = tr.NO_OUTCOME
+
     # -- durability -----------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:

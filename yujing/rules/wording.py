@@ -11,14 +11,17 @@ analysts' detail line; nothing here is parsed back.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from importlib import resources
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pydantic
 import yaml
 
+from yujing.clock import DEFAULT_ZONE
 from yujing.domain import Grade, Term
 from yujing.durations import duration_en, duration_zh
 from yujing.rules.indices import beaufort
@@ -298,6 +301,38 @@ def _say_nodata(t: Term) -> Said:
                 short_zh=f"{wz}无数据", short_en=f"silent {we}")
 
 
+def _say_silent(t: Term, grade: Grade, zone: str) -> Words:
+    """A gauge silent during an open warning: how long, its last reading and when, and the
+    grade it stood at (「水位站已42分钟无数据；最后读数7.31米（14:05），当时为橙色预警」). A
+    warning whose rule names no metric gives the time of the station's last reading alone."""
+    wz, we = duration_zh(t.window_ms), duration_en(t.window_ms)
+    w = _word(t.metric) if t.metric else Word(zh="", en="")
+    at_zh, at_en = _clock(t.at_ms, t.at_ms + t.window_ms, zone)
+    who_zh, who_en = (f"{w.zh}站", f"{w.en} gauge") if t.metric else ("站点", "station")
+    if t.raw is not None:
+        v = f"{t.raw:.{w.digits}f}"
+        last_zh = f"最后读数{v}{w.unit_zh}（{at_zh}）"
+        last_en = f"last reading {v} {w.unit_en}".rstrip() + f" ({at_en})"
+        short_zh, short_en = f"{wz}无数据，最后{v}{w.unit_zh}", f"silent {we}, last {v} {w.unit_en}".rstrip()
+    else:
+        last_zh, last_en = f"最后读数时间{at_zh}", f"last reading at {at_en}"
+        short_zh, short_en = f"{wz}无数据", f"silent {we}"
+    zh = f"{who_zh}已{wz}无数据；{last_zh}，当时为{grade.zh}预警"
+    en = f"{who_en} silent for {we}; {last_en}, under the {grade.label} warning then"
+    return Words(zh, en[:1].upper() + en[1:], short_zh, short_en)
+
+
+def _clock(at_ms: int, now_ms: int, zone: str) -> tuple[str, str]:
+    """The wall time of ``at_ms``: 「14:05」 on the day of ``now_ms``, with the date before
+    it on another day (a gauge silent 34 h)."""
+    tz = ZoneInfo(zone)
+    at, now = datetime.fromtimestamp(at_ms / 1000, tz), datetime.fromtimestamp(now_ms / 1000, tz)
+    hm = at.strftime("%H:%M")
+    if at.date() == now.date():
+        return hm, hm
+    return f"{at.month}月{at.day}日{hm}", f"{at.day} {at.strftime('%b')} {hm}"
+
+
 # -- the sentence -----------------------------------------------------------------------
 
 
@@ -378,9 +413,13 @@ def _merged(pairs: list[tuple[Term, Said]]) -> list[Said]:
     return out
 
 
-def describe(kind: str, grade: Grade, terms: list[Term], hold_ms: int = 0) -> Words:
+def describe(kind: str, grade: Grade, terms: list[Term], hold_ms: int = 0,
+             zone: str = DEFAULT_ZONE) -> Words:
     """The reason of one event in words. ``kind``: pending, raised, upgraded, downgraded,
-    cleared, or ended (a pending warning whose condition went away)."""
+    cleared, or ended (a pending warning whose condition went away). ``zone`` is the duty
+    officers' time zone, for the time of a silent gauge's last reading."""
+    if terms and terms[0].fn == "no_data" and terms[0].at_ms:
+        return _say_silent(terms[0], Grade(grade), zone)
     if terms and all(t.fn in NODATA_FNS for t in terms):
         s = say(terms[0])
         return Words(s.zh, s.en[:1].upper() + s.en[1:], s.short_zh, s.short_en)
