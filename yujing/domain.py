@@ -88,6 +88,7 @@ class Term(msgspec.Struct, frozen=True, omit_defaults=True):
     scale: float = 1.0
     by: str = ""                                  # count_stations: the registry field grouped by
     metrics: list[str] = msgspec.field(default_factory=list)  # every metric the side reads
+    horizon_ms: int = 0                           # eta, project: how far ahead the trend looked
 
 
 class Finding(msgspec.Struct, frozen=True):

@@ -18,6 +18,7 @@ import numpy as np
 
 from yujing.rules import localtime
 from yujing.rules import tree as ex
+from yujing.rules import trend as tr
 from yujing.rules import windows as wn
 from yujing.rules.arrays import truth
 from yujing.rules.indices import beaufort, fire_index
@@ -72,6 +73,14 @@ class Interpreter:
             if node.fn == "jump":
                 return wn.jump(flat, sid, pt)
             return wn.days_since(flat, sid, pt, node.threshold, node.horizon_ms)
+        if isinstance(node, ex.Trend):
+            sid = self.store.lookup(pst, node.metric)
+            slope, level, newest = tr.fit(flat, sid, pt, node.window_ms)
+            if node.fn == "eta":
+                return tr.eta(slope, level, newest, ev(node.threshold))
+            return tr.project(slope, level, node.horizon_ms)
+        if isinstance(node, ex.Dur):
+            return np.full(pt.shape, node.ms / tr.HOUR_MS)
         if isinstance(node, ex.Call):
             args = [ev(a) for a in node.args]
             if node.fn == "abs":
