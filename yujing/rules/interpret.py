@@ -74,8 +74,12 @@ class Interpreter:
                 return wn.jump(flat, sid, pt)
             return wn.days_since(flat, sid, pt, node.threshold, node.horizon_ms)
         if isinstance(node, ex.Trend):
-            sid = self.store.lookup(pst, node.metric)
-            slope, level, newest = tr.fit(flat, sid, pt, node.window_ms)
+            # one fit per metric and window: a rule's grade and clear share it
+            memo = ev.memo if isinstance(ev, Evaluation) else {}
+            key = ("trend", node.metric, node.window_ms)
+            if key not in memo:
+                memo[key] = tr.fit(flat, self.store.lookup(pst, node.metric), pt, node.window_ms)
+            slope, level, newest = memo[key]
             if node.fn == "eta":
                 return tr.eta(slope, level, newest, ev(node.threshold))
             return tr.project(slope, level, node.horizon_ms)
@@ -170,7 +174,7 @@ class Evaluation:
     def __init__(self, interp: Interpreter, flat: wn.Flat, pst: np.ndarray, pt: np.ndarray,
                  group_hits: dict[int, deque]) -> None:
         self.interp, self.flat, self.pst, self.pt, self.group_hits = interp, flat, pst, pt, group_hits
-        self.memo: dict[int, np.ndarray] = {}
+        self.memo: dict[object, Any] = {}  # node id → array; a trend's key → its fit
 
     def __call__(self, node: object) -> np.ndarray:
         key = id(node)

@@ -10,9 +10,9 @@ once. Points are grouped by how many readings their window holds; each group's
 pairwise slopes are one ``(points, pairs)`` array and ``np.median`` along its rows
 gives all the slopes together, in blocks that keep the array small. A window with
 more than ``MAX_READINGS`` readings (a one-minute gauge over an hour) is thinned to
-that many evenly spaced readings, always its first and its newest: 120 pairs per
-point instead of 1,770, and a median of 120 slopes is as robust for a trend over
-the hour.
+that many evenly spaced readings, always its first and its newest: 66 pairs per
+point instead of 1,770 (a five-minute gauge's hour is used whole). The median of 66
+slopes still ignores up to three wild readings of the twelve.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 from yujing.rules.windows import Flat
 
 HOUR_MS = 3_600_000
-MAX_READINGS = 16
+MAX_READINGS = 12
 _BLOCK = 1 << 21  # slopes held at once (16 MB of float64)
 
 
