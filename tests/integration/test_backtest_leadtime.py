@@ -20,7 +20,7 @@ rules:
     grades:
       yellow: "eta(water_level_m, station.warning_level_m, 1h) <= 2h and count(water_level_m, 1h) >= 6"
     clear:
-      when: "not (eta(water_level_m, station.warning_level_m, 1h) <= 3h)"
+      when: "not (eta(water_level_m, station.warning_level_m, 1h) <= 2h)"
       for: 30m
 """
 REGISTRY = """

@@ -21,7 +21,7 @@ T0 = 1_750_000_000_000 - 1_750_000_000_000 % 3_600_000
 RULE = Rule.model_validate({
     "id": "level-eta", "name": "预计超警", "hazard": "flood",
     "grades": {"yellow": "eta(level_m, station.warning_level_m, 1h) <= 2h and count(level_m, 1h) >= 6"},
-    "clear": {"when": "not (eta(level_m, station.warning_level_m, 1h) <= 3h)", "for": "30m"}})
+    "clear": {"when": "not (eta(level_m, station.warning_level_m, 1h) <= 2h)", "for": "30m"}})
 
 
 def readings(series: dict[str, np.ndarray], step_min: int = 5) -> Readings:

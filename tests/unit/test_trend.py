@@ -44,7 +44,8 @@ def test_slope_and_level_agree_with_scipy_theilslopes_for_many_series_at_once():
         series.append((ts, v))
     flat = flat_of(series)
     t = np.full(len(series), T0 + 60 * MIN)
-    slope, level, newest = tr.fit(flat, np.arange(len(series)), t, 61 * MIN)
+    f = tr.fit(flat, np.arange(len(series)), t, 61 * MIN)
+    slope, level, newest = f.slope, f.level, f.newest
     for i, (ts, v) in enumerate(series):
         x = (ts - t[i]) / tr.HOUR_MS
         want = theilslopes(v, x)
@@ -58,7 +59,7 @@ def test_a_long_window_is_thinned_to_evenly_spaced_readings_first_and_newest_inc
     v = np.random.default_rng(8).normal(0, 1, 60)
     flat = flat_of([(ts, v)])
     t = np.asarray([ts[-1]])
-    slope, level, _ = tr.fit(flat, np.asarray([0]), t, 3_600_000)
+    slope = tr.fit(flat, np.asarray([0]), t, 3_600_000).slope
     keep = np.rint(np.arange(tr.MAX_READINGS) / (tr.MAX_READINGS - 1) * 59).astype(int)
     assert keep[0] == 0 and keep[-1] == 59
     want = theilslopes(v[keep], (ts[keep] - t[0]) / tr.HOUR_MS)
@@ -70,14 +71,41 @@ def test_eta_is_hours_to_the_threshold_zero_when_over_infinite_when_flat_or_fall
     rising = 3.0 + 0.05 * np.arange(13)          # 0.6 m/h, 3.6 m at the hour
     flat = flat_of([(ts, rising), (ts, np.full(13, 3.0)), (ts, rising[::-1]), (ts[:1], rising[:1])])
     t = np.full(4, ts[-1])
-    slope, level, newest = tr.fit(flat, np.arange(4), t, 3_600_000 + 1)
-    hours = tr.eta(slope, level, newest, np.full(4, 4.8))
+    f = tr.fit(flat, np.arange(4), t, 3_600_000 + 1)
+    hours = tr.eta(f, np.full(4, 4.8))
     assert hours[0] == pytest.approx(2.0)
     assert hours[1] == np.inf and hours[2] == np.inf
     assert np.isnan(hours[3])                     # one reading: no trend
-    assert tr.eta(slope, level, newest, np.full(4, 3.6))[0] == 0.0
-    assert np.isnan(tr.eta(slope, level, newest, np.full(4, np.nan))[0])  # no threshold
-    assert tr.project(slope, level, 30 * MIN)[0] == pytest.approx(3.9)
+    assert tr.eta(f, np.full(4, 3.6))[0] == 0.0
+    assert np.isnan(tr.eta(f, np.full(4, np.nan))[0])  # no threshold
+    assert tr.project(f, 30 * MIN)[0] == pytest.approx(3.9)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_skipping_points_that_cannot_reach_in_time_never_changes_a_comparison(seed):
+    rng = np.random.default_rng(seed)
+    series = []
+    for _ in range(40):  # random walks, trends and spikes, irregular times, 1-90 readings
+        n = int(rng.integers(1, 90))
+        ts = T0 + np.sort(rng.choice(24 * 60, n, replace=False)) * MIN
+        v = np.cumsum(rng.normal(rng.normal(0, 0.05), rng.uniform(0.001, 0.3), n))
+        v[rng.random(n) < 0.05] += rng.normal(0, 3)
+        series.append((ts, v))
+    flat = flat_of(series)
+    sid = np.repeat(np.arange(40), 50)
+    t = T0 + rng.integers(0, 25 * 60, sid.size) * MIN
+    thr = rng.normal(1.0, 2.0, sid.size)
+    thr[rng.random(sid.size) < 0.05] = np.nan
+    for limit_ms in (15 * MIN, 2 * tr.HOUR_MS, 6 * tr.HOUR_MS):
+        full = tr.eta(tr.fit(flat, sid, t, tr.HOUR_MS), thr)
+        part = tr.fit(flat, sid, t, tr.HOUR_MS, (thr, limit_ms))
+        skipped = tr.eta(part, thr)
+        h = limit_ms / tr.HOUR_MS
+        with np.errstate(invalid="ignore"):
+            for op in (np.less_equal, np.less, np.greater, np.greater_equal):
+                assert (op(full, h) == op(skipped, h)).all()
+        assert (np.isnan(full) == np.isnan(skipped)).all()
+        assert part.beyond.any() and not part.beyond.all()
 
 
 def test_eta_and_project_parse_and_read_back():

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from yujing.durations import parse_duration_ms
 from yujing.rules.tree import (  # noqa: F401 - re-exported: ex.Node, ex.walk … are the parser's public names
@@ -156,7 +156,7 @@ class _Parser:
             if self.peek().text in COMPARATORS:
                 raise ExprError("chained comparisons are not allowed: join them with 'and'",
                                 self.peek().col)
-            return Binary(t.text, left, right)
+            return Binary(t.text, _limited(left, right), _limited(right, left))
         return left
 
     def additive(self) -> object:
@@ -369,6 +369,14 @@ def _is_bool(node: object) -> bool:
     if isinstance(node, Binary):
         return node.op in COMPARATORS or node.op in ("and", "or")
     return isinstance(node, Unary) and node.op == "not"
+
+
+def _limited(side: object, other: object) -> object:
+    """An eta() compared with a duration knows it: only points whose trend could reach
+    the threshold within that time need a fit (``trend.fit``)."""
+    if isinstance(side, Trend) and side.fn == "eta" and isinstance(other, Dur):
+        return replace(side, limit_ms=other.ms)
+    return side
 
 
 def _not_a_level(node: object) -> str:

@@ -74,15 +74,7 @@ class Interpreter:
                 return wn.jump(flat, sid, pt)
             return wn.days_since(flat, sid, pt, node.threshold, node.horizon_ms)
         if isinstance(node, ex.Trend):
-            # one fit per metric and window: a rule's grade and clear share it
-            memo = ev.memo if isinstance(ev, Evaluation) else {}
-            key = ("trend", node.metric, node.window_ms)
-            if key not in memo:
-                memo[key] = tr.fit(flat, self.store.lookup(pst, node.metric), pt, node.window_ms)
-            slope, level, newest = memo[key]
-            if node.fn == "eta":
-                return tr.eta(slope, level, newest, ev(node.threshold))
-            return tr.project(slope, level, node.horizon_ms)
+            return self._trend(node, flat, pst, pt, ev)
         if isinstance(node, ex.Dur):
             return np.full(pt.shape, node.ms / tr.HOUR_MS)
         if isinstance(node, ex.Call):
@@ -115,6 +107,23 @@ class Interpreter:
                     return truth(a) | truth(b)
                 return BINARY[node.op](a, b)
         raise TypeError(f"unknown expression node {node!r}")
+
+    def _trend(self, node: ex.Trend, flat: wn.Flat, pst: np.ndarray, pt: np.ndarray,
+               ev: Callable[[object], np.ndarray]) -> np.ndarray:
+        """eta() or project(). A fit is shared by the rule's nodes of the same metric, window
+        (and for eta the same threshold and limit: a grade and its clear written alike); an
+        eta() fit only covers the points that could reach its threshold in time."""
+        memo = ev.memo if isinstance(ev, Evaluation) else {}
+        threshold = ev(node.threshold) if node.fn == "eta" else None
+        limit = node.limit_ms if node.fn == "eta" else 0
+        key = ("trend", node.metric, node.window_ms, limit, ex.unparse(node.threshold))
+        if key not in memo:
+            reach = (threshold, limit) if limit else None
+            memo[key] = tr.fit(flat, self.store.lookup(pst, node.metric), pt, node.window_ms,
+                               reach)
+        if node.fn == "eta":
+            return tr.eta(memo[key], threshold)
+        return tr.project(memo[key], node.horizon_ms)
 
     def _anomaly(self, node: ex.Anomaly, flat: wn.Flat, pst: np.ndarray, pt: np.ndarray
                  ) -> np.ndarray:

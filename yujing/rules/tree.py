@@ -63,6 +63,7 @@ class Trend:
     window_ms: int
     threshold: object = None
     horizon_ms: int = 0
+    limit_ms: int = 0  # eta: the duration it is compared with (the parser sets it)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ slopes still ignores up to three wild readings of the twelve.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from yujing.rules.windows import Flat
@@ -26,19 +28,34 @@ MAX_READINGS = 12
 _BLOCK = 1 << 21  # slopes held at once (16 MB of float64)
 
 
-def fit(flat: Flat, sid: np.ndarray, t: np.ndarray, window_ms: int
-        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(slope per hour, trend level at t, newest reading) of series ``sid`` over
-    ``(t - W, t]`` at each point; NaN where the window holds fewer than two readings."""
-    slope = np.full(t.shape, np.nan)
-    level = np.full(t.shape, np.nan)
-    newest = np.full(t.shape, np.nan)
+@dataclass
+class Fit:
+    """Per point: the slope per hour, the trend's level at the point, the newest reading,
+    and whether the fit was skipped as unable to reach a threshold in time."""
+
+    slope: np.ndarray
+    level: np.ndarray
+    newest: np.ndarray
+    beyond: np.ndarray
+
+
+def fit(flat: Flat, sid: np.ndarray, t: np.ndarray, window_ms: int,
+        reach: tuple[np.ndarray, int] | None = None) -> Fit:
+    """The trend of series ``sid`` over ``(t - W, t]`` at each point (NaN where the window
+    holds fewer than two readings).
+
+    With ``reach`` = (threshold at each point, limit ms), points whose trend provably
+    cannot reach the threshold within the limit are not fitted: ``Fit.beyond`` marks
+    them (see :func:`_beyond`). In quiet times that is nearly every point.
+    """
+    out = Fit(np.full(t.shape, np.nan), np.full(t.shape, np.nan), np.full(t.shape, np.nan),
+              np.zeros(t.shape, dtype=bool))
     lo, hi = flat.bounds(sid, t, window_ms)
     n = hi - lo
     if not flat.v.size or not (n >= 1).any():
-        return slope, level, newest
+        return out
     has = n >= 1
-    newest[has] = flat.v[hi[has] - 1]
+    out.newest[has] = flat.v[hi[has] - 1]
     m = np.minimum(n, MAX_READINGS)
     for size in np.unique(m[m >= 2]).tolist():
         at = np.flatnonzero(m == size)
@@ -51,22 +68,53 @@ def fit(flat: Flat, sid: np.ndarray, t: np.ndarray, window_ms: int
             idx = lo[sel, None] + offs
             x = (flat.ts[idx] - t[sel, None]).astype(np.float64) / HOUR_MS
             y = flat.v[idx]
+            if reach is not None:
+                skip = _beyond(x, y, out.newest[sel], reach[0][sel], reach[1] / HOUR_MS)
+                out.beyond[sel] = skip
+                sel, x, y = sel[~skip], x[~skip], y[~skip]
             s = np.median((y[:, j] - y[:, i]) / (x[:, j] - x[:, i]), axis=1)
-            slope[sel] = s
-            level[sel] = np.median(y - s[:, None] * x, axis=1)
-    return slope, level, newest
+            out.slope[sel] = s
+            out.level[sel] = np.median(y - s[:, None] * x, axis=1)
+    return out
 
 
-def eta(slope: np.ndarray, level: np.ndarray, newest: np.ndarray, threshold: np.ndarray
-        ) -> np.ndarray:
+def _beyond(x: np.ndarray, y: np.ndarray, newest: np.ndarray, threshold: np.ndarray,
+            hours: float) -> np.ndarray:
+    """Rows whose Theil–Sen trend cannot reach ``threshold`` within ``hours``, by a bound
+    that needs no pairwise slopes.
+
+    Of the m(m-1)/2 pairs, those at least ``g`` readings apart are more than half (g is
+    the largest such gap), and each is at least ``d`` hours apart (the smallest span of
+    g consecutive readings), so each of their slopes is at most spread / d and so is the
+    median slope s. The trend's value after ``hours`` is the median of
+    y_i + s * (hours - x_i), at most max(y) + s * (hours + age of the oldest reading).
+    Below the threshold (and the newest reading too), eta is more than ``hours``.
+    """
+    size = x.shape[1]
+    pairs = size * (size - 1) // 2
+    g = max(k for k in range(1, size) if (size - k) * (size - k + 1) // 2 >= pairs // 2 + 1)
+    d = np.min(x[:, g:] - x[:, :-g], axis=1)
+    top = y.max(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        bound = np.maximum((top - y.min(axis=1)) / d, 0.0)
+        reach = top + bound * (hours - x[:, 0])
+    margin = 1e-9 * np.maximum(np.abs(threshold), 1.0)
+    return (reach < threshold - margin) & (newest < threshold)
+
+
+def eta(f: Fit, threshold: np.ndarray) -> np.ndarray:
     """Hours until the trend reaches ``threshold`` from below: 0 once the newest reading
-    is at or over it, infinite when the trend is flat or falling, NaN without a trend."""
+    is at or over it, infinite when the trend is flat or falling (or, for points the fit
+    skipped, cannot get there within its limit: the same to any comparison with the
+    limit, the only thing the grammar lets eta() meet), NaN without a trend."""
+    slope, level = f.slope, f.level
     with np.errstate(invalid="ignore", divide="ignore"):
         ahead = np.where(slope > 0, np.maximum((threshold - level) / slope, 0.0), np.inf)
-        out = np.where(newest >= threshold, 0.0, ahead)
-    return np.where(np.isnan(slope) | np.isnan(threshold), np.nan, out)
+        out = np.where(f.newest >= threshold, 0.0, ahead)
+    out = np.where(f.beyond, np.inf, out)
+    return np.where((np.isnan(slope) & ~f.beyond) | np.isnan(threshold), np.nan, out)
 
 
-def project(slope: np.ndarray, level: np.ndarray, horizon_ms: int) -> np.ndarray:
+def project(f: Fit, horizon_ms: int) -> np.ndarray:
     """The trend's value ``horizon_ms`` after each point (NaN without a trend)."""
-    return level + slope * (horizon_ms / HOUR_MS)
+    return f.level + f.slope * (horizon_ms / HOUR_MS)
