@@ -162,6 +162,13 @@ def test_eta_reads_as_expected_to_reach_the_warning_level_within():
     w = words("eta(water_level_m, 6.5, 1h) <= 2h",
               {"eta(water_level_m, 6.5, 1h)": 0.25, "2h": 2.0})
     assert w.zh.startswith("按近1小时趋势，预计15分钟内达到6.5米，")
+    tree = ex.parse_condition("not (eta(water_level_m, station.warning_level_m, 1h) <= 2h)").tree
+    values = {"eta(water_level_m, station.warning_level_m, 1h)": np.inf, "2h": 2.0,
+              "station.warning_level_m": 6.5}
+    terms = facts.terms(tree, lambda n: False, lambda n: values[unparse(n)])
+    w = describe("cleared", Grade.YELLOW, terms, 30 * MIN)
+    assert w.zh == ("按近1小时趋势，水位预计2小时内不会达到警戒水位6.5米，"
+                    "达到解除条件（预计到达时间＞2小时），已持续30分钟")
 
 
 def test_project_reads_as_the_depth_expected_after_the_horizon():

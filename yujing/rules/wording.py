@@ -252,9 +252,11 @@ def _say_eta(t: Term) -> Said:
         if t.field and not t.offset and t.scale == 1.0:
             f = _field(t.field)
             level_zh, level_en = f"{f.zh}{level_zh}", f"the {f.en} {level_en}"
-    if t.value is None:
-        zh = f"按近{wz}趋势，{w.zh}不会达到{level_zh}"
-        en = f"on the {we} trend {w.en} will not reach {level_en}"
+    if t.value is None:  # never on this trend, or (not fitted) not within the limit
+        lz, le = _hours(t.threshold) if t.threshold else ("", "")
+        zh = f"按近{wz}趋势，{w.zh}预计{lz}内不会达到{level_zh}" if lz else \
+            f"按近{wz}趋势，{w.zh}不会达到{level_zh}"
+        en = f"on the {we} trend {w.en} will not reach {level_en}" + (f" within {le}" if le else "")
         short_zh, short_en = f"{w.zh}未见上涨趋势", f"{w.en} not rising"
     elif t.value == 0:
         zh, en = f"{w.zh}已达到{level_zh}", f"{w.en} has reached {level_en}"
