@@ -17,10 +17,9 @@ from yujing.rules import facts
 from yujing.rules import trend as tr
 from yujing.rules import windows as wn
 from yujing.rules.loader import load_rules
-from yujing.rules.schema import Rule
 from yujing.rules.tree import Num, unparse
 from yujing.rules.wording import describe
-from yujing.stations import load_registry
+from yujing.stations import Registry, load_registry
 from yujing.yamlsrc import SourceError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -179,10 +178,10 @@ def test_project_reads_as_the_depth_expected_after_the_horizon():
 
 
 def test_the_river_pack_raises_a_projected_crossing_with_its_reason_in_words():
-    registry = load_registry(ROOT / "stations.yaml")
+    shilong = load_registry(ROOT / "stations.yaml").get("DG-SL-H01")
+    registry = Registry([shilong.model_copy(update={  # Shilong, opted in
+        "thresholds": {**shilong.thresholds, "projection": 1.0}})])
     rule = next(r for r in load_rules(ROOT / "rules") if r.id == "river-level-trend")
-    rule = Rule.model_validate({**rule.model_dump(mode="json", exclude_none=True),
-                                "select": {"kind": "river_gauge"}})  # Shilong has no tag
     # 0.72 m/h from 4.5 m: 5.04 m at 45m is 2 h 5 min short of 6.5 m, 5.1 m at 50m 1.94 h
     readings = [Reading("DG-SL-H01", "water_level_m", T0 + i * 5 * MIN, 4.5 + 0.06 * i)
                 for i in range(13)]
@@ -192,3 +191,22 @@ def test_the_river_pack_raises_a_projected_crossing_with_its_reason_in_words():
     assert raised[0].reason_zh.startswith("按近1小时趋势，预计1.9小时内达到警戒水位6.5米")
     assert "期间共11条读数" in raised[0].reason_zh
     assert raised[0].terms[0].fn == "eta" and raised[0].terms[0].raw == 6.5
+
+
+def test_a_station_that_has_not_opted_in_costs_no_trend_fit(monkeypatch):
+    """The packs' projection rules select ``has: [projection]``: a station without that
+    registry setting is not watched by them at all."""
+    calls = []
+    real = tr.fit
+    monkeypatch.setattr(tr, "fit", lambda *a, **k: calls.append(1) or real(*a, **k))
+    rule = next(r for r in load_rules(ROOT / "rules") if r.id == "river-level-trend")
+    readings = [Reading("DG-SL-H01", "water_level_m", T0 + i * 5 * MIN, 4.5 + 0.3 * i)
+                for i in range(13)]
+    registry = load_registry(ROOT / "stations.yaml")  # Shilong has no projection setting
+    events = Pipeline([rule], registry).handle(decode(encode_readings(readings)), 0).events
+    assert events == [] and calls == []
+    shilong = registry.get("DG-SL-H01")
+    opted = Registry([shilong.model_copy(update={
+        "thresholds": {**shilong.thresholds, "projection": 1.0}})])
+    events = Pipeline([rule], opted).handle(decode(encode_readings(readings)), 0).events
+    assert [e.kind.value for e in events] == ["raised"] and calls
