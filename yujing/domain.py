@@ -89,6 +89,7 @@ class Term(msgspec.Struct, frozen=True, omit_defaults=True):
     by: str = ""                                  # count_stations: the registry field grouped by
     metrics: list[str] = msgspec.field(default_factory=list)  # every metric the side reads
     at_ms: int = 0                                # no_data during a warning: the last reading's time
+    horizon_ms: int = 0                           # eta, project: how far ahead the trend looked
 
 
 class Finding(msgspec.Struct, frozen=True):

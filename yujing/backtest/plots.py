@@ -36,7 +36,7 @@ _SIMPLE = re.compile(r"^\s*(?:(?P<agg>sum|mean|max|min|last|count)\(\s*(?P<m1>\w
 
 
 _METRIC_ARG = re.compile(r"\b(?:sum|mean|max|min|last|count|first|delta|rate|spread|jump|"
-                         r"days_since)\(\s*([a-z_]\w*)")
+                         r"days_since|eta|project)\(\s*([a-z_]\w*)")
 
 
 @dataclass(frozen=True)
@@ -186,6 +186,31 @@ def plot_station(path: Path, station: str, title: str,
                     ha="center", va="center", transform=ax.transAxes, color="#555555")
         ax.grid(alpha=0.3)
     axes[-1, 0].xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M", tz=tz))
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def plot_lead_times(path: Path, rows: pd.DataFrame, title: str) -> Path:
+    """A histogram per projection rule of the minutes its warnings gained before the
+    crossing they foresaw (``leadtime.lead_times`` rows); false alarms in the legend."""
+    rules = sorted(rows["rule"].unique())
+    fig, axes = plt.subplots(len(rules), 1, figsize=(9, 2.6 * len(rules) + 0.6), squeeze=False)
+    for ax, rule in zip(axes[:, 0], rules):
+        g = rows[rows["rule"] == rule]
+        lead = g.loc[g["outcome"] == "crossed", "lead_min"].to_numpy(dtype=np.float64)
+        false = int((g["outcome"] == "false alarm").sum())
+        if lead.size:
+            ax.hist(lead, bins=min(30, max(5, lead.size)), color=GRADE_COLOURS[2], alpha=0.8,
+                    label=f"crossed: {lead.size}, median {np.median(lead):.0f} min")
+            ax.axvline(float(np.median(lead)), color="#333333", ls="--", lw=1)
+        ax.plot([], [], " ", label=f"false alarms: {false}")
+        ax.set_title(rule, fontsize=10, loc="left")
+        ax.set_xlabel("minutes from the projection warning to the observed crossing")
+        ax.legend(fontsize=8, loc="upper right")
+        ax.grid(alpha=0.3)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=90)

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from yujing.backtest import leadtime
 from yujing.backtest import stats as stats
 from yujing.domain import WarningEvent
 from yujing.pipeline import Pipeline
@@ -136,6 +137,7 @@ def run_backtest(opts: Options) -> int:
     written = _write(reports[0], opts.out, data.tz)
     _print_summary(out_console, reports[0], data.tz)
     written += _plots(reports[0], data, registry, opts.out, opts.plots)
+    written += _lead_times(out_console, reports[0], results[0], data, opts.out)
     if len(reports) == 2:
         written += _write(reports[1], opts.out / "compare", data.tz)
         cmp = stats.compare(reports[0].incidents, reports[1].incidents)
@@ -152,6 +154,37 @@ def run_backtest(opts: Options) -> int:
         + (f"; {late} late readings rejected" if late else ""))
     out_console.print("wrote " + ", ".join(str(p) for p in written))
     return 0
+
+
+def _lead_times(console, rep: Report, res: Replay, data: Readings, out: Path) -> list[Path]:
+    """Projection warnings (eta, project): minutes gained before the crossing they foresaw,
+    and false alarms; printed, written to lead_time.csv and drawn in plots/lead_time.png."""
+    from rich.table import Table
+
+    from yujing.backtest import plots as bp
+
+    rows = leadtime.lead_times(res.events, data)
+    if rows.empty:
+        return []
+    summ = leadtime.summary(rows)
+    t = Table(title=f"Lead time of projection warnings in {rep.label} (minutes from the warning "
+                    f"to the observed crossing; false alarm: none within the horizon + "
+                    f"{leadtime.SLACK_MS // 60_000} min)")
+    for col in ("rule", "warnings", "crossed", "false alarms", "undecided", "median",
+                "p25", "p75", "min", "max"):
+        t.add_column(col, justify="left" if col == "rule" else "right")
+    for r in summ.itertuples(index=False):
+        q = [r.lead_median_min, r.lead_p25_min, r.lead_p75_min, r.lead_min_min, r.lead_max_min]
+        t.add_row(r.rule, str(r.warnings), str(r.crossed), str(r.false_alarms), str(r.undecided),
+                  *["-" if pd.isna(x) else f"{x:.0f}" for x in q])
+    console.print(t)
+    path = out / "lead_time.csv"
+    _iso_columns(rows, ["raised_ms", "crossed_ms"], data.tz).rename(
+        columns={"raised_ms": "raised", "crossed_ms": "crossed"}).to_csv(path, index=False)
+    (out / "plots").mkdir(parents=True, exist_ok=True)
+    plot = bp.plot_lead_times(out / "plots" / "lead_time.png", rows,
+                              f"Lead time of projection warnings: {rep.label}")
+    return [path, plot]
 
 
 def _note_references(console, rules_dir: Path, registry: Registry) -> None:

@@ -53,7 +53,8 @@ class CompiledRule:
         if ids is not None and station_id not in ids:
             return False
         sel = self.rule.select
-        if sel.kind is None and sel.town is None and sel.tags is None and sel.enterprise is None:
+        if sel.kind is None and sel.town is None and sel.tags is None and sel.enterprise is None \
+                and sel.has is None:
             return True
         if entry is None:
             return False  # a registry selector cannot match an unregistered station
@@ -64,6 +65,8 @@ class CompiledRule:
         if sel.enterprise is not None and getattr(entry, "enterprise", None) not in sel.enterprise:
             return False
         if sel.tags is not None and not set(getattr(entry, "tags", []) or []) & set(sel.tags):
+            return False
+        if sel.has is not None and not set(sel.has) <= set(getattr(entry, "thresholds", {}) or {}):
             return False
         return True
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from yujing.durations import parse_duration_ms
 from yujing.rules.tree import (  # noqa: F401 - re-exported: ex.Node, ex.walk â€¦ are the parser's public names
@@ -27,18 +27,21 @@ from yujing.rules.tree import (  # noqa: F401 - re-exported: ex.Node, ex.walk â€
     NUMERIC_FUNCS,
     SERIES_FUNCS,
     TIME_FUNCS,
+    TREND_FUNCS,
     UNBOUNDED_MS,
     WINDOW_AGGS,
     Agg,
     Anomaly,
     Binary,
     Call,
+    Dur,
     Expr,
     GroupCount,
     Num,
     SeriesFn,
     StationField,
     TimeOf,
+    Trend,
     Unary,
     children,
     first_window_ms,
@@ -118,6 +121,7 @@ class _Parser:
         t = self.peek()
         if t.kind != "end":
             raise ExprError(f"unexpected {t.text!r} after a complete expression", t.col)
+        _check_durations(tree)
         self.info.tree = tree
         self.info.is_condition = _is_bool(tree)
         self.info.optional_fields = self.info.station_fields - self._required
@@ -152,7 +156,7 @@ class _Parser:
             if self.peek().text in COMPARATORS:
                 raise ExprError("chained comparisons are not allowed: join them with 'and'",
                                 self.peek().col)
-            return Binary(t.text, left, right)
+            return Binary(t.text, _limited(left, right), _limited(right, left))
         return left
 
     def additive(self) -> object:
@@ -183,9 +187,8 @@ class _Parser:
             inner = self.or_expr()
             self.expect(")")
             return inner
-        if t.kind == "duration":
-            raise ExprError(f"a duration ({t.text}) only goes inside a window function, "
-                            "e.g. sum(rain_mm, 3h)", t.col)
+        if t.kind == "duration":  # only beside eta(): _check_durations says so otherwise
+            return Dur(parse_duration_ms(t.text), t.col)
         if t.kind == "name" and t.text not in _KEYWORDS:
             if t.text == "station":
                 self.expect(".")
@@ -247,13 +250,15 @@ class _Parser:
             return self._anomaly()
         if fn == "count_stations":
             return self._count_stations(name)
+        if fn in TREND_FUNCS:
+            return self._trend(fn)
         if fn in TIME_FUNCS:
             self.expect(")")
             return TimeOf(fn)
         if fn in NUMERIC_FUNCS:
             return self._numeric(fn)
         known = sorted([*WINDOW_AGGS, *SERIES_FUNCS, *NUMERIC_FUNCS, *GROUP_FUNCS, *MODEL_FUNCS,
-                        *TIME_FUNCS])
+                        *TIME_FUNCS, *TREND_FUNCS])
         close = difflib.get_close_matches(fn, known, n=1)
         hint = f"did you mean {close[0]}()?" if close else f"known: {', '.join(known)}"
         raise ExprError(f"unknown function {fn!r}: {hint}", name.col)
@@ -272,6 +277,29 @@ class _Parser:
         agg = Agg(fn, metric, window)
         self.info.aggs.add(agg)
         return agg
+
+    def _trend(self, fn: str) -> Trend:
+        """eta(metric, threshold, window) or project(metric, window, horizon)."""
+        metric = self._metric()
+        self.expect(",")
+        if fn == "eta":
+            at = self.peek()
+            threshold = self.additive()
+            bad = _not_a_level(threshold)
+            if bad:
+                raise ExprError(f"the threshold of eta() is a number or a station field, not "
+                                f"{bad}: eta({metric}, station.warning_level_m, 1h)", at.col)
+            self.expect(",")
+            window = self._duration()
+            self.expect(")")
+            self._horizon(window)
+            return Trend("eta", metric, window, threshold)
+        window = self._duration()
+        self.expect(",")
+        horizon = self._duration()
+        self.expect(")")
+        self._horizon(window)
+        return Trend("project", metric, window, None, horizon)
 
     def _days_since(self) -> SeriesFn:
         metric = self._metric()
@@ -341,6 +369,49 @@ def _is_bool(node: object) -> bool:
     if isinstance(node, Binary):
         return node.op in COMPARATORS or node.op in ("and", "or")
     return isinstance(node, Unary) and node.op == "not"
+
+
+def _limited(side: object, other: object) -> object:
+    """An eta() compared with a duration knows it: only points whose trend could reach
+    the threshold within that time need a fit (``trend.fit``)."""
+    if isinstance(side, Trend) and side.fn == "eta" and isinstance(other, Dur):
+        return replace(side, limit_ms=other.ms)
+    return side
+
+
+def _not_a_level(node: object) -> str:
+    """What in an eta() threshold is not a number or a station field ('' if all is)."""
+    if isinstance(node, (Num, StationField)):
+        return ""
+    if isinstance(node, Binary) and node.op in ("+", "-", "*", "/"):
+        return _not_a_level(node.left) or _not_a_level(node.right)
+    if isinstance(node, Unary) and node.op == "-":
+        return _not_a_level(node.arg)
+    if isinstance(node, Call) and node.fn == "default":
+        return _not_a_level(node.args[0]) or _not_a_level(node.args[1])
+    return repr(unparse(node))
+
+
+def _check_durations(node: object, beside_eta: bool = False) -> None:
+    """A duration stands only as one side of a comparison whose other side is eta(), and
+    eta() is only compared with a duration: its hours are not a number to reckon with."""
+    if isinstance(node, Dur) and not beside_eta:
+        raise ExprError(f"a duration ({unparse(node)}) only goes inside a window function, "
+                        "e.g. sum(rain_mm, 3h), or compared with eta(), e.g. "
+                        "eta(water_level_m, station.warning_level_m, 1h) <= 2h", node.col)
+    if isinstance(node, Trend) and node.fn == "eta" and not beside_eta:
+        raise ExprError(f"compare {unparse(node)} with a duration, e.g. {unparse(node)} <= 2h",
+                        0)
+    if isinstance(node, Binary) and node.op in COMPARATORS:
+        pair = {type(node.left), type(node.right)}
+        eta = any(isinstance(s, Trend) and s.fn == "eta" for s in (node.left, node.right))
+        if eta and pair == {Trend, Dur}:
+            for side in (node.left, node.right):
+                if isinstance(side, Trend):
+                    _check_durations(side.threshold)
+            return
+    for child in children(node):
+        _check_durations(child)
 
 
 def parse(text: str) -> Expr:

@@ -60,13 +60,28 @@ def comparison(node: ex.Binary, value: Value, negate: bool = False) -> Term | No
         (a,), (b,) = _counts(left), _counts(right)
         return Term(fn="fresh", op=op, metric=a.metric, window_ms=abs(a.window_ms - b.window_ms),
                     value=_num(value(left)), threshold=_num(value(right)), metrics=[a.metric])
+    if isinstance(left, ex.Trend) and left.fn == "eta":
+        return _eta_term(left, op, value(left), value(right), value)
     term = _subject(left, value)
     field, field_value, offset, scale = _threshold_shape(right, value)
     return Term(fn=term["fn"], op=op, metric=term.get("metric", ""),
                 window_ms=term.get("window_ms", 0), value=_num(value(left)),
                 raw=term.get("raw"), threshold=_num(value(right)), field=field,
                 field_value=field_value, offset=offset, scale=scale, by=term.get("by", ""),
-                metrics=sorted(_metrics(left)))
+                metrics=sorted(_metrics(left)), horizon_ms=term.get("horizon_ms", 0))
+
+
+def _eta_term(node: ex.Trend, op: str, hours: float, limit: float, value: Value) -> Term:
+    """eta(m, level, W) <= H: the value is the hours to go (None: never, on this trend),
+    the threshold H in hours, ``raw`` the level it would reach and ``field`` where that
+    level comes from; ``horizon_ms`` is H, the time the projection looked ahead."""
+    field, field_value, offset, scale = _threshold_shape(node.threshold, value)
+    hours_f = float(hours)
+    return Term(fn="eta", op=op, metric=node.metric, window_ms=node.window_ms,
+                value=_num(hours_f) if math.isfinite(hours_f) else None,
+                raw=_num(value(node.threshold)), threshold=_num(limit), field=field,
+                field_value=field_value, offset=offset, scale=scale, metrics=[node.metric],
+                horizon_ms=int(round(float(limit) * 3_600_000)) if math.isfinite(limit) else 0)
 
 
 def _subject(node: object, value: Value) -> dict:
@@ -76,6 +91,9 @@ def _subject(node: object, value: Value) -> dict:
         return {"fn": node.fn, "metric": node.metric, "window_ms": window}
     if isinstance(node, ex.SeriesFn):
         return {"fn": node.fn, "metric": node.metric}
+    if isinstance(node, ex.Trend):
+        return {"fn": node.fn, "metric": node.metric, "window_ms": node.window_ms,
+                "horizon_ms": node.horizon_ms}
     if isinstance(node, ex.Anomaly):
         return {"fn": "anomaly"}
     if isinstance(node, ex.GroupCount):
@@ -141,13 +159,13 @@ def _counts(node: object) -> list[ex.Agg]:
 
 def _measures(node: object) -> bool:
     """Does this side read a measurement (a metric, a model, a group count)?"""
-    if isinstance(node, (ex.Agg, ex.SeriesFn, ex.Anomaly, ex.GroupCount)):
+    if isinstance(node, (ex.Agg, ex.SeriesFn, ex.Anomaly, ex.GroupCount, ex.Trend)):
         return True
     return any(_measures(child) for child in ex.children(node))
 
 
 def _metrics(node: object) -> set[str]:
-    out = {node.metric} if isinstance(node, (ex.Agg, ex.SeriesFn)) else set()
+    out = {node.metric} if isinstance(node, (ex.Agg, ex.SeriesFn, ex.Trend)) else set()
     for child in ex.children(node):
         out |= _metrics(child)
     return out

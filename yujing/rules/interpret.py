@@ -18,6 +18,7 @@ import numpy as np
 
 from yujing.rules import localtime
 from yujing.rules import tree as ex
+from yujing.rules import trend as tr
 from yujing.rules import windows as wn
 from yujing.rules.arrays import truth
 from yujing.rules.indices import beaufort, fire_index
@@ -72,6 +73,10 @@ class Interpreter:
             if node.fn == "jump":
                 return wn.jump(flat, sid, pt)
             return wn.days_since(flat, sid, pt, node.threshold, node.horizon_ms)
+        if isinstance(node, ex.Trend):
+            return self._trend(node, flat, pst, pt, ev)
+        if isinstance(node, ex.Dur):
+            return np.full(pt.shape, node.ms / tr.HOUR_MS)
         if isinstance(node, ex.Call):
             args = [ev(a) for a in node.args]
             if node.fn == "abs":
@@ -102,6 +107,23 @@ class Interpreter:
                     return truth(a) | truth(b)
                 return BINARY[node.op](a, b)
         raise TypeError(f"unknown expression node {node!r}")
+
+    def _trend(self, node: ex.Trend, flat: wn.Flat, pst: np.ndarray, pt: np.ndarray,
+               ev: Callable[[object], np.ndarray]) -> np.ndarray:
+        """eta() or project(). A fit is shared by the rule's nodes of the same metric, window
+        (and for eta the same threshold and limit: a grade and its clear written alike); an
+        eta() fit only covers the points that could reach its threshold in time."""
+        memo = ev.memo if isinstance(ev, Evaluation) else {}
+        threshold = ev(node.threshold) if node.fn == "eta" else None
+        limit = node.limit_ms if node.fn == "eta" else 0
+        key = ("trend", node.metric, node.window_ms, limit, ex.unparse(node.threshold))
+        if key not in memo:
+            reach = (threshold, limit) if limit else None
+            memo[key] = tr.fit(flat, self.store.lookup(pst, node.metric), pt, node.window_ms,
+                               reach)
+        if node.fn == "eta":
+            return tr.eta(memo[key], threshold)
+        return tr.project(memo[key], node.horizon_ms)
 
     def _anomaly(self, node: ex.Anomaly, flat: wn.Flat, pst: np.ndarray, pt: np.ndarray
                  ) -> np.ndarray:
@@ -161,7 +183,7 @@ class Evaluation:
     def __init__(self, interp: Interpreter, flat: wn.Flat, pst: np.ndarray, pt: np.ndarray,
                  group_hits: dict[int, deque]) -> None:
         self.interp, self.flat, self.pst, self.pt, self.group_hits = interp, flat, pst, pt, group_hits
-        self.memo: dict[int, np.ndarray] = {}
+        self.memo: dict[object, Any] = {}  # node id → array; a trend's key → its fit
 
     def __call__(self, node: object) -> np.ndarray:
         key = id(node)

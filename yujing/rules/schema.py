@@ -12,9 +12,18 @@ the warning is pending) and the clear condition a ``for:`` (minimum clear time).
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from yujing.durations import Duration, format_duration
 from yujing.rules.messages import check_template
@@ -96,14 +105,27 @@ class Select(BaseModel):
     town: list[str] | None = None
     tags: list[str] | None = Field(None, description="any of these tags")
     enterprise: list[str] | None = None
+    # stations whose registry thresholds carry every one of these fields: an opt-in by
+    # setting, e.g. `has: [projection]` for the projection rules (`projection: 1`)
+    has: list[str] | None = None
 
-    @field_validator("kind", "town", "tags", "enterprise", "stations", mode="before")
+    @field_validator("kind", "town", "tags", "enterprise", "stations", "has", mode="before")
     @classmethod
     def _listify(cls, v: object) -> object:
         return [v] if isinstance(v, str) else v
 
+    @model_serializer(mode="wrap")
+    def _without_unset_has(self, handler: Any) -> dict:
+        """``has`` came later: left out while unset, so a rule's dump (its state fingerprint in
+        checkpoints) is what it was before the field existed."""
+        out = handler(self)
+        if isinstance(out, dict) and out.get("has") is None:
+            out.pop("has", None)
+        return out
+
     def is_empty(self) -> bool:
-        return not any((self.stations, self.kind, self.town, self.tags, self.enterprise))
+        return not any((self.stations, self.kind, self.town, self.tags, self.enterprise,
+                        self.has))
 
 
 class Rule(BaseModel):

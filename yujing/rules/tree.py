@@ -18,6 +18,7 @@ NUMERIC_FUNCS = {"abs": 1, "fire_index": (4, 5), "beaufort": 1, "default": 2}
 TIME_FUNCS = {"month", "hour"}  # of the evaluation time, in the engine's zone (Asia/Shanghai)
 GROUP_FUNCS = {"count_stations"}
 MODEL_FUNCS = {"anomaly"}
+TREND_FUNCS = {"eta", "project"}  # look ahead along a window's robust trend (trend.py)
 COMPARATORS = (">=", "<=", "==", "!=", ">", "<")
 UNBOUNDED_MS = 100 * 365 * 86_400_000  # last(x) with no window: anything retained
 
@@ -49,6 +50,28 @@ class SeriesFn:
     metric: str
     threshold: float = 0.0
     horizon_ms: int = 10 * 86_400_000
+
+
+@dataclass(frozen=True)
+class Trend:
+    """``eta(metric, threshold, window)``: hours until the window's Theil–Sen trend reaches
+    ``threshold`` (an expression of numbers and station fields); or
+    ``project(metric, window, horizon)``: the trend's value ``horizon_ms`` ahead."""
+
+    fn: str
+    metric: str
+    window_ms: int
+    threshold: object = None
+    horizon_ms: int = 0
+    limit_ms: int = 0  # eta: the duration it is compared with (the parser sets it)
+
+
+@dataclass(frozen=True)
+class Dur:
+    """A duration compared with eta() (``eta(...) <= 2h``); evaluates to hours, eta's unit."""
+
+    ms: int
+    col: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)
@@ -126,6 +149,13 @@ def unparse(node: object) -> str:
         return f"days_since({node.metric}, {node.threshold:g})"
     if isinstance(node, Call):
         return f"{node.fn}({', '.join(unparse(a) for a in node.args)})"
+    if isinstance(node, Trend):
+        if node.fn == "eta":
+            return f"eta({node.metric}, {unparse(node.threshold)}, {format_duration(node.window_ms)})"
+        return (f"project({node.metric}, {format_duration(node.window_ms)}, "
+                f"{format_duration(node.horizon_ms)})")
+    if isinstance(node, Dur):
+        return format_duration(node.ms)
     if isinstance(node, GroupCount):
         return f"count_stations({unparse(node.cond)}, {format_duration(node.window_ms)}, {node.by})"
     if isinstance(node, Anomaly):
@@ -156,7 +186,7 @@ def primary(node: object, truth=None) -> object | None:
     """
     if isinstance(node, Binary):
         if node.op in COMPARATORS:
-            return node.left if not isinstance(node.left, Num) else node.right
+            return node.left if not isinstance(node.left, (Num, Dur)) else node.right
         if node.op == "or" and truth is not None and not truth(node.left) and truth(node.right):
             return primary(node.right, truth) or primary(node.left, truth)
         return primary(node.left, truth) or primary(node.right, truth)
@@ -168,7 +198,7 @@ def primary(node: object, truth=None) -> object | None:
 def first_window_ms(node: object) -> int:
     if isinstance(node, Agg):
         return node.window_ms if node.window_ms < UNBOUNDED_MS else 0
-    if isinstance(node, GroupCount):
+    if isinstance(node, (GroupCount, Trend)):
         return node.window_ms
     for child in children(node):
         w = first_window_ms(child)
@@ -186,6 +216,8 @@ def children(node: object) -> tuple:
         return node.args
     if isinstance(node, GroupCount):
         return (node.cond,)
+    if isinstance(node, Trend) and node.threshold is not None:
+        return (node.threshold,)
     return ()
 
 

@@ -123,6 +123,7 @@ def _subject(t: Term, w: Word) -> tuple[str, str, str, str]:
     """(zh, en, short zh, short en) of the measured side, without its value."""
     fn = t.fn.split(":")[-1]
     wz, we = duration_zh(t.window_ms), duration_en(t.window_ms)
+    hz, he = duration_zh(t.horizon_ms), duration_en(t.horizon_ms)
     most = "最大" if w.kind == "beaufort" else "最高"
     table = {
         "sum": (f"过去{wz}累计{w.zh}", f"{we} {w.en} total", f"{wz}{w.zh}", f"{we} {w.en}"),
@@ -141,6 +142,8 @@ def _subject(t: Term, w: Word) -> tuple[str, str, str, str]:
         "jump": (f"{w.zh}相邻读数跳变", f"{w.en} jump between readings", f"{w.zh}跳变",
                  f"{w.en} jump"),
         "days_since": (f"连续无{w.zh}", f"days without {w.en}", f"无{w.zh}", f"no {w.en} for"),
+        "project": (f"按近{wz}趋势，预计{hz}后{w.zh}", f"{w.en} projected {he} ahead on the {we} "
+                    "trend at", f"预计{hz}后{w.zh}", f"{w.en} in {he}"),
     }
     zh, en, szh, sen = table.get(fn, (w.zh, w.en, w.zh, w.en))
     if t.fn.startswith("deviation:"):
@@ -191,6 +194,8 @@ def say(t: Term) -> Said:
         return _say_nodata(t)
     if fn == "count_stations":
         return _say_group(t)
+    if fn == "eta" and t.metric:
+        return _say_eta(t)
     if fn in ("fire_index", "anomaly", "expr", "fresh") or not t.metric or (
             fn == "count" and len(t.metrics) > 1):
         return _say_other(t)
@@ -229,6 +234,46 @@ def say(t: Term) -> Said:
                   f"{w.en} force {SYMBOL_EN[t.op]} {_g(t.threshold)}")
     return Said(f"{zh}{vz}{bz}", f"{en} {ve}{be}", tz, te, f"{szh}{vz}", f"{sen} {ve}",
                 f"{zh}{vz}", f"{en} {ve}")
+
+
+def _hours(h: float) -> tuple[str, str]:
+    """1.5小时 / 1.5 h from one hour on, else whole minutes (at least 1)."""
+    if h >= 1:
+        return f"{h:.1f}".rstrip("0").rstrip(".") + "小时", f"{h:.1f}".rstrip("0").rstrip(".") + " h"
+    m = max(1, round(h * 60))
+    return f"{m}分钟", f"{m} min"
+
+
+def _say_eta(t: Term) -> Said:
+    """「按近1小时趋势，预计1.5小时内达到警戒水位6.5米」: the value is hours to go (None:
+    the trend never gets there), ``raw`` the level and ``field`` its registry name."""
+    w = _word(t.metric)
+    wz, we = duration_zh(t.window_ms), duration_en(t.window_ms)
+    level_zh = level_en = ""
+    if t.raw is not None:
+        level_zh, level_en = f"{_g(t.raw)}{w.unit_zh}", f"{_g(t.raw)} {w.unit_en}".rstrip()
+        if t.field and not t.offset and t.scale == 1.0:
+            f = _field(t.field)
+            level_zh, level_en = f"{f.zh}{level_zh}", f"the {f.en} {level_en}"
+    if t.value is None:  # never on this trend, or (not fitted) not within the limit
+        lz, le = _hours(t.threshold) if t.threshold else ("", "")
+        zh = f"按近{wz}趋势，{w.zh}预计{lz}内不会达到{level_zh}" if lz else \
+            f"按近{wz}趋势，{w.zh}不会达到{level_zh}"
+        en = f"on the {we} trend {w.en} will not reach {level_en}" + (f" within {le}" if le else "")
+        short_zh, short_en = f"{w.zh}未见上涨趋势", f"{w.en} not rising"
+    elif t.value == 0:
+        zh, en = f"{w.zh}已达到{level_zh}", f"{w.en} has reached {level_en}"
+        short_zh, short_en = f"{w.zh}已达{level_zh}", f"{w.en} at {level_en}"
+    else:
+        hz, he = _hours(t.value)
+        zh = f"按近{wz}趋势，预计{hz}内达到{level_zh}"
+        en = f"on the {we} trend {w.en} expected to reach {level_en} within {he}"
+        short_zh, short_en = f"预计{hz}达{level_zh}", f"{w.en} to reach {level_en} in {he}"
+    thr_zh = thr_en = ""
+    if t.threshold is not None:
+        lz, le = _hours(t.threshold)
+        thr_zh, thr_en = f"预计到达时间{SYMBOL[t.op]}{lz}", f"time to reach {SYMBOL_EN[t.op]} {le}"
+    return Said(zh, en, thr_zh, thr_en, short_zh, short_en)
 
 
 def _say_group(t: Term) -> Said:
