@@ -17,10 +17,11 @@ from yujing.pipeline import Pipeline
 from yujing.rules import expr as ex
 from yujing.rules import facts
 from yujing.rules.compiled import compile_rule
+from yujing.rules.glossary import glossary
 from yujing.rules.loader import load_rules
 from yujing.rules.schema import Rule
 from yujing.rules.tree import Num, unparse
-from yujing.rules.wording import describe, glossary
+from yujing.rules.wording import describe
 from yujing.stations import load_registry
 
 ROOT = Path(__file__).resolve().parents[2]

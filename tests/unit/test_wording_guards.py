@@ -11,8 +11,9 @@ from yujing.domain import Grade, Term
 from yujing.rules import expr as ex
 from yujing.rules import facts
 from yujing.rules.compiled import compile_rule
+from yujing.rules.glossary import glossary
 from yujing.rules.tree import Num, unparse
-from yujing.rules.wording import describe, glossary
+from yujing.rules.wording import describe
 
 GUARDED = ("dust-", "quality-")
 ZH_MAX, EN_MAX = 70, 200      # characters of one reason, pending's 「持续10分钟后发布」 included

@@ -11,6 +11,10 @@ Parsing turns the text into a tree of plain dataclasses (``tree.py``, whose
 names are re-exported here); ``interpret.py`` maps that tree onto numpy
 arrays. Errors carry the column of the offending token so the loader can
 point at it.
+
+One module over the 400-line guide on purpose: it is one recursive-descent grammar (the
+tokenizer, the precedence levels and each function's argument checks call each other),
+and a grammar split over files is harder to read whole than to read long.
 """
 
 from __future__ import annotations
