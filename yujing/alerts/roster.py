@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from yujing.alerts.roster_file import (
     DEFAULT_DOMAINS,
     DOMAINS,
+    ORG_DOMAINS,
     ROLES,
     Person,
     RosterFile,
@@ -131,6 +132,8 @@ class Roster:
     def team_for(self, hazard: str, region: str) -> tuple[str | None, str]:
         """The team that answers for a hazard in a region, and why that one."""
         domain = self.domains.get(hazard, "duty_room")
+        if domain in ORG_DOMAINS:   # a level, not a hazard's domain (check() says so)
+            domain = "duty_room"
         for dom in (domain, "duty_room") if domain != "duty_room" else ("duty_room",):
             exact = [t for t in self.spec.teams if t.domain == dom and region in t.regions]
             if exact:
@@ -139,6 +142,16 @@ class Roster:
             if wide:
                 return wide[0].id, f"{DOMAINS[dom]} team for all regions"
         return None, f"no team for {hazard} ({domain}) in {region} and no duty room team"
+
+    def org_team(self, level: str, key: str) -> str | None:
+        """The team of an enterprise (``level`` enterprise, ``key`` its id) or of a town's
+        regulators (``level`` town, ``key`` the town's name), or None."""
+        if not key or level not in ORG_DOMAINS:
+            return None
+        for t in self.spec.teams:
+            if t.domain == level and (t.enterprise if level == "enterprise" else t.town) == key:
+                return t.id
+        return None
 
     def person(self, pid: str) -> Person | None:
         return self.people.get(pid)
@@ -181,6 +194,10 @@ class Roster:
         for hazard, dom in self.domains.items():
             if dom not in DOMAINS:
                 problems.append(f"domains: {hazard}: unknown domain {dom!r}")
+        for hazard, dom in self.domains.items():
+            if dom in ORG_DOMAINS:
+                problems.append(f"domains: {hazard}: {dom} is a level, not a hazard's domain: "
+                                "warnings reach enterprises and towns by alerts.levels")
         if not any(t.domain == "duty_room" for t in self.spec.teams):
             problems.append("no duty room (值班室) team: warnings no other team covers reach nobody")
         end = from_ms + horizon_ms
