@@ -22,13 +22,12 @@ town's; the bureau on all (:class:`Scope`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from yujing.alerts.roster import Roster, load_roster
+from yujing.alerts.roster import Roster, Scope, load_roster
 from yujing.alerts.roster_file import Person, RosterFile, Rotation, Shift, Slot, Team
 from yujing.stations import Registry
 from yujing.yamlsrc import Problem, SourceError, load_yaml, parse_yaml, validate
@@ -86,31 +85,6 @@ class OrgsFile(_Strict):
     people: list[Person] = Field(default_factory=list)
     towns: list[Town] = Field(default_factory=list)
     enterprises: list[Enterprise] = Field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Scope:
-    """What a person sees and acts on: the bureau (everything), one town, or one enterprise."""
-
-    level: str = "bureau"        # bureau, town, enterprise
-    key: str = ""                # the town's name or the enterprise's id
-    town: str = ""               # an enterprise's town
-
-    def sees(self, town: str, enterprise: str) -> bool:
-        """Whether a station or warning of this town and enterprise is within the scope."""
-        if self.level == "bureau":
-            return True
-        if self.level == "enterprise":
-            return enterprise == self.key
-        return town == self.key or (bool(enterprise) and enterprise in self._town_enterprises)
-
-    # set by Orgs for a town scope: the enterprises of the town (their stations may sit
-    # in a neighbouring town's area, e.g. a park that spans two towns)
-    _town_enterprises: frozenset[str] = frozenset()
-
-    def words(self) -> str:
-        return {"bureau": "市应急管理局", "town": f"{self.key}（镇街/园区）",
-                "enterprise": f"企业 {self.key}"}[self.level]
 
 
 class Orgs:
@@ -234,7 +208,9 @@ def merge(roster: Roster, orgs: Orgs) -> Roster:
                                         "teams": spec.teams + orgs.teams()})
     extra = {t: rows for t, rows in roster.shifts.items() if t in roster.teams}
     extra = {t: rows[len(roster.teams[t].shifts):] for t, rows in extra.items()}
-    return Roster(merged, extra, roster.source)
+    out = Roster(merged, extra, roster.source)
+    out.scopes = dict(orgs.scopes)
+    return out
 
 
 def unregistered(roster: Roster | None, registry: Registry | None) -> list[str]:

@@ -50,6 +50,30 @@ class Duty:
         return {"A": self.A, "B": self.B, "leader": self.leader}[role]
 
 
+@dataclass(frozen=True)
+class Scope:
+    """What a person sees and acts on: the bureau (everything), one town, or one enterprise."""
+
+    level: str = "bureau"        # bureau, town, enterprise
+    key: str = ""                # the town's name or the enterprise's id
+    town: str = ""               # an enterprise's town
+    # a town's enterprises: their stations may sit in a neighbouring town's area (a park
+    # spanning two towns) and still be the town's to oversee
+    enterprises: frozenset[str] = frozenset()
+
+    def sees(self, town: str, enterprise: str) -> bool:
+        """Whether a station or warning of this town and enterprise is within the scope."""
+        if self.level == "bureau":
+            return True
+        if self.level == "enterprise":
+            return enterprise == self.key
+        return town == self.key or (bool(enterprise) and enterprise in self.enterprises)
+
+    def words(self) -> str:
+        return {"bureau": "市应急管理局", "town": f"{self.key}（镇街/园区）",
+                "enterprise": f"企业 {self.key}"}[self.level]
+
+
 class Roster:
     def __init__(self, spec: RosterFile, extra_shifts: dict[str, list[Shift]] | None = None,
                  source: str = "<roster>") -> None:
@@ -62,6 +86,8 @@ class Roster:
         self.shifts: dict[str, list[Shift]] = {t.id: list(t.shifts) for t in spec.teams}
         for team, rows in (extra_shifts or {}).items():
             self.shifts.setdefault(team, []).extend(rows)
+        # who belongs to an enterprise or a town (yujing.alerts.orgs.merge); the rest: the bureau
+        self.scopes: dict[str, Scope] = {}
         self.holidays = {spec_h.start + timedelta(days=i)
                          for spec_h in spec.holidays
                          for i in range((spec_h.end - spec_h.start).days + 1)}
@@ -152,6 +178,9 @@ class Roster:
             if t.domain == level and (t.enterprise if level == "enterprise" else t.town) == key:
                 return t.id
         return None
+
+    def scope_of(self, person: str) -> Scope:
+        return self.scopes.get(person, Scope())
 
     def person(self, pid: str) -> Person | None:
         return self.people.get(pid)
