@@ -286,3 +286,27 @@ def test_the_live_stream_carries_only_what_the_person_may_see():
     assert _streamed("removed", "I-A", "e1.safety", scope, sent)
     assert not _streamed("removed", "I-B", "e1.safety", scope, sent)
     assert _streamed("incident", b, "room.a", roster.scope_of("room.a"), set())
+
+
+# -- yujing config check ------------------------------------------------------------------
+
+def _check(tmp_path: Path, registry: Path) -> tuple[int, str]:
+    from typer.testing import CliRunner
+
+    from yujing.cli.app import app
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"alerts: {{roster: {ROOT / 'roster.yaml'}, enterprises: "
+                   f"{ROOT / 'enterprises.yaml'}}}\nworker: {{rules_dir: {ROOT / 'rules'}, "
+                   f"registry: {registry}}}\n")
+    r = CliRunner().invoke(app, ["config", "check", str(cfg)])
+    return r.exit_code, r.output
+
+
+def test_config_check_loads_the_example_enterprises_and_refuses_an_unregistered_one(tmp_path):
+    code, out = _check(tmp_path, ROOT / "stations.yaml")
+    assert code == 0 and "enterprises" in out and "4 enterprises, 4 towns" in out, out
+    bad = tmp_path / "stations.yaml"
+    bad.write_text((ROOT / "stations.yaml").read_text(encoding="utf-8").replace(
+        "enterprise: ENT-DG-0003", "enterprise: ENT-DG-0999"), encoding="utf-8")
+    code, out = _check(tmp_path, bad)
+    assert code == 2 and "station DG-DL-D01: enterprise 'ENT-DG-0999' is not in" in out, out
