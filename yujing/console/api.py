@@ -17,8 +17,9 @@ and the limits (sizes, texts, a silence's length) are ``alerts.commands``.
 
 The same read model (``state.py``) serves the web console at ``/console``
 (``web.py``). A person acts only on warnings of their roster teams
-(``rights.py``): others get 403. The console's login keeps the person's token
-in a cookie, accepted like the Bearer header (``session.py``).
+(``rights.py``): others get 403. A person of an enterprise or a town (``alerts.enterprises``)
+reads only its warnings: the list is filtered, another's warning is a 403 with the reason.
+The console's login keeps the person's token in a cookie, accepted like the Bearer header (``session.py``).
 
 Commands are not applied here: they go to ``yujing.commands`` on the partition
 of the warning's book (known from the incident snapshots the console reads
