@@ -315,7 +315,8 @@ class Config(_Strict):
             return p if p is None or p.is_absolute() else (base / p)
 
         self = self.model_copy(update={"alerts": self.alerts.model_copy(
-            update={"roster": fix(self.alerts.roster)})})
+            update={"roster": fix(self.alerts.roster),
+                    "enterprises": fix(self.alerts.enterprises)})})
         tls = self.mqtt.tls
         if tls is not None:
             tls = tls.model_copy(update={k: fix(getattr(tls, k))

@@ -158,6 +158,7 @@ class WarningEvent(msgspec.Struct, frozen=True):
     emitted_ms: int = 0
     station_name: str = ""
     town: str = ""
+    enterprise: str = ""           # the station's owning enterprise, from the registry
     messages: dict[str, str] = {}  # the rule's own message per language (zh, en), if it has one
     opened_ts: int = 0             # event time the episode opened; 0 from an older worker
     # The reason in words (Chinese, English) and the measured value alone (「3小时雨量103.5毫米」,

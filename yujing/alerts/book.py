@@ -29,7 +29,7 @@ from yujing.alerts.outbox import Outbox
 from yujing.alerts.phrases import Text
 from yujing.alerts.records import Command, DeliveryResult, Notice, State, Warning
 from yujing.alerts.roster import Roster
-from yujing.alerts.settings import AlertsSettings
+from yujing.alerts.settings import AlertsSettings, GradePolicy
 from yujing.alerts.stages import inhibition, mute, silence_hold
 from yujing.alerts.store import Effects, Store, pkey
 from yujing.clock import DEFAULT_ZONE, local_time
@@ -56,6 +56,12 @@ class Book:
         self.zone = zone  # the duty officers' time zone, for times in texts
         self.outbox = Outbox(settings, store, roster, fallback_urls, plan_of, link_for, run_id,
                              lang, zone)
+
+    def _policy(self, w: Warning) -> GradePolicy:
+        """Levels for a registered enterprise's station (enterprise → town → bureau), else the
+        grade's A → B → leader chain."""
+        ent = bool(self.roster and self.roster.org_team("enterprise", w.enterprise))
+        return self.s.policy(w.grade, w.hazard, ent)
 
     # -- evaluator events --------------------------------------------------
     def on_event(self, p: int, ev: WarningEvent, now_ms: int) -> Effects:
@@ -100,7 +106,7 @@ class Book:
         """What follows a change of an incident: CAP, escalation, notices, bookkeeping."""
         st = self.store
         box = self.outbox
-        policy = self.s.policy(w.grade)
+        policy = self._policy(w)
         if kind in ("raised", "upgraded"):
             cap.add_ref(w, kind, now_ms)
             notice = escalation.start(w, policy, kind, now_ms)
@@ -246,7 +252,7 @@ class Book:
         if w.muted:
             self._recheck_held(p, w, now_ms, fx)
             return
-        notice = escalation.due(w, self.s.policy(w.grade), now_ms)
+        notice = escalation.due(w, self._policy(w), now_ms)
         if notice is not None:
             w.log(now_ms, notice.kind, notice.reason, grade=w.grade, actor="system",
                   reason_zh=notice.reason_zh, reason_en=notice.reason_en)
@@ -270,7 +276,7 @@ class Book:
                   **phrases.unheld(_held_words(w)).kw())
             w.muted = ""
             if w.state == State.ACTIVE:
-                notice = escalation.start(w, self.s.policy(w.grade), "unmuted", now_ms)
+                notice = escalation.start(w, self._policy(w), "unmuted", now_ms)
                 notice.reason = f"no longer held: {notice.reason}"
                 words = phrases.released(Text(notice.reason_zh, notice.reason_en))
                 notice.reason_zh, notice.reason_en = words

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from yujing.alerts import phrases
 from yujing.alerts.records import Escalation, Notice, State, Warning
-from yujing.alerts.settings import GradePolicy
+from yujing.alerts.settings import ALL_ROLES, GradePolicy
 from yujing.domain import Grade
 from yujing.durations import format_duration
 
-ROLES = ["A", "B", "leader"]
+ROLES = ALL_ROLES   # the order roles are named in: A, B, leader, then the levels'
 
 
 def start(w: Warning, policy: GradePolicy, kind: str, now_ms: int) -> Notice:
@@ -33,7 +33,7 @@ def start(w: Warning, policy: GradePolicy, kind: str, now_ms: int) -> Notice:
 
 def _next_due(esc: Escalation, policy: GradePolicy, last_ms: int) -> int:
     if esc.step < len(policy.steps):
-        return last_ms + policy.timeout_ms
+        return last_ms + policy.wait_ms(esc.step)
     return last_ms + policy.repeat_ms if policy.repeat_ms > 0 else 0
 
 
@@ -51,10 +51,11 @@ def due(w: Warning, policy: GradePolicy, now_ms: int) -> Notice | None:
     waited = format_duration(since_ms // 1000 * 1000)
     if esc.step < len(steps):
         roles = list(steps[esc.step])
-        reason = (f"no acknowledgement in {format_duration(policy.timeout_ms)} "
+        wait_ms = policy.wait_ms(esc.step)
+        reason = (f"no acknowledgement in {format_duration(wait_ms)} "
                   f"({waited} since the raise): escalated to {_roles(roles)}")
         paged = sorted({r for s in steps[:esc.step] for r in s}, key=ROLES.index)
-        words = phrases.escalated(paged, policy.timeout_ms, since_ms, roles)
+        words = phrases.escalated(paged, wait_ms, since_ms, roles)
         kind = "escalated"
     else:
         roles = sorted({r for s in steps for r in s}, key=ROLES.index)

@@ -34,7 +34,8 @@ class Change:
 def new_warning(ev: WarningEvent, incident: str, partition: int, now_ms: int) -> Warning:
     return Warning(incident=incident, key=ev.key, rule=ev.rule, rule_name=ev.rule_name,
                    hazard=ev.hazard, station=ev.station, station_name=ev.station_name,
-                   town=ev.town, group=group_key(ev.town, ev.hazard, ev.station),
+                   town=ev.town, enterprise=ev.enterprise,
+                   group=group_key(ev.town, ev.hazard, ev.station),
                    partition=partition, grade=0, first_ts=ev.ts, source_id=ev.episode,
                    updated_ms=now_ms)
 

@@ -15,9 +15,18 @@ from typing import NamedTuple
 from yujing.domain import Grade
 from yujing.durations import duration_en, duration_zh
 
-ROLE_ZH = {"A": "A岗", "B": "B岗", "leader": "带班领导", "informed": "知会"}
+ROLE_ZH = {"A": "A岗", "B": "B岗", "leader": "带班领导", "informed": "知会",
+           "enterprise": "企业值班安全员", "enterprise.B": "企业B岗安全员",
+           "enterprise.leader": "企业安全负责人", "town": "镇街监管人员", "town.B": "镇街监管B岗",
+           "town.leader": "镇街监管负责人", "bureau": "市局值班员", "bureau.B": "市局B岗值班员",
+           "bureau.leader": "市局带班领导"}
 ROLE_EN = {"A": "officer A", "B": "officer B", "leader": "the shift leader",
-           "informed": "informed"}
+           "informed": "informed", "enterprise": "the enterprise's safety officer on duty",
+           "enterprise.B": "the enterprise's officer B", "enterprise.leader": "the enterprise's "
+           "safety manager", "town": "the town's regulator", "town.B": "the town's regulator B",
+           "town.leader": "the town's lead regulator", "bureau": "the bureau's duty officer",
+           "bureau.B": "the bureau's officer B", "bureau.leader": "the bureau's shift leader"}
+LEVEL_ROLES = {r for r in ROLE_ZH if r.split(".")[0] in ("enterprise", "town", "bureau")}
 KIND_ZH = {"raised": "发布", "upgraded": "升级", "downgraded": "降级", "cleared": "解除",
            "escalated": "未确认·升级呼叫", "reminder": "未确认·提醒", "unmuted": "恢复通知"}
 KIND_EN = {"raised": "raise", "upgraded": "upgrade", "downgraded": "downgrade",
@@ -72,6 +81,11 @@ def released(why: Text) -> Text:
 def escalated(waited_for: list[str], timeout_ms: int, since_ms: int, roles: list[str]) -> Text:
     """「A岗15分钟未确认（发布后已过17分钟），已升级通知B岗」."""
     since = _minutes(since_ms)
+    if LEVEL_ROLES.intersection(roles):   # up a level: 「企业值班安全员未在10分钟内确认，升级至镇街监管人员」
+        return Text(f"{roles_zh(waited_for)}未在{duration_zh(timeout_ms)}内确认（发布后已过"
+                    f"{duration_zh(since)}），升级至{roles_zh(roles)}",
+                    f"Not acknowledged by {roles_en(waited_for)} within {duration_en(timeout_ms)} "
+                    f"({duration_en(since)} since it was raised): escalated to {roles_en(roles)}")
     return Text(f"{roles_zh(waited_for)}{duration_zh(timeout_ms)}未确认（发布后已过{duration_zh(since)}），"
                 f"已升级通知{roles_zh(roles)}",
                 f"Not acknowledged by {roles_en(waited_for)} in {duration_en(timeout_ms)} "
@@ -195,6 +209,11 @@ def unheld(was: Text) -> Text:
 
 
 # -- delivery ---------------------------------------------------------------------------------
+
+
+def nobody_at_level(role: str, why: str) -> Text:
+    return Text(f"无人可通知（{ROLE_ZH.get(role, role)}）：企业或镇街当前无人当班，请检查企业名录的值班安排",
+                f"Nobody to page as {ROLE_EN.get(role, role)}: {why}")
 
 
 def notified(name: str, roles: list[str], channel: str, failed: int, kind: str) -> Text:

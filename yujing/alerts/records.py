@@ -67,6 +67,7 @@ class Warning(msgspec.Struct, omit_defaults=True):
     station: str
     station_name: str = ""
     town: str = ""
+    enterprise: str = ""         # the station's enterprise (stations.yaml): its levels apply
     group: str = ""
     partition: int = 0
     state: State = State.PENDING

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from yujing.alerts.roster_file import (
     DEFAULT_DOMAINS,
     DOMAINS,
+    ORG_DOMAINS,
     ROLES,
     Person,
     RosterFile,
@@ -49,6 +50,30 @@ class Duty:
         return {"A": self.A, "B": self.B, "leader": self.leader}[role]
 
 
+@dataclass(frozen=True)
+class Scope:
+    """What a person sees and acts on: the bureau (everything), one town, or one enterprise."""
+
+    level: str = "bureau"        # bureau, town, enterprise
+    key: str = ""                # the town's name or the enterprise's id
+    town: str = ""               # an enterprise's town
+    # a town's enterprises: their stations may sit in a neighbouring town's area (a park
+    # spanning two towns) and still be the town's to oversee
+    enterprises: frozenset[str] = frozenset()
+
+    def sees(self, town: str, enterprise: str) -> bool:
+        """Whether a station or warning of this town and enterprise is within the scope."""
+        if self.level == "bureau":
+            return True
+        if self.level == "enterprise":
+            return enterprise == self.key
+        return town == self.key or (bool(enterprise) and enterprise in self.enterprises)
+
+    def words(self) -> str:
+        return {"bureau": "市应急管理局", "town": f"{self.key}（镇街/园区）",
+                "enterprise": f"企业 {self.key}"}[self.level]
+
+
 class Roster:
     def __init__(self, spec: RosterFile, extra_shifts: dict[str, list[Shift]] | None = None,
                  source: str = "<roster>") -> None:
@@ -61,6 +86,8 @@ class Roster:
         self.shifts: dict[str, list[Shift]] = {t.id: list(t.shifts) for t in spec.teams}
         for team, rows in (extra_shifts or {}).items():
             self.shifts.setdefault(team, []).extend(rows)
+        # who belongs to an enterprise or a town (yujing.alerts.orgs.merge); the rest: the bureau
+        self.scopes: dict[str, Scope] = {}
         self.holidays = {spec_h.start + timedelta(days=i)
                          for spec_h in spec.holidays
                          for i in range((spec_h.end - spec_h.start).days + 1)}
@@ -131,6 +158,8 @@ class Roster:
     def team_for(self, hazard: str, region: str) -> tuple[str | None, str]:
         """The team that answers for a hazard in a region, and why that one."""
         domain = self.domains.get(hazard, "duty_room")
+        if domain in ORG_DOMAINS:   # a level, not a hazard's domain (check() says so)
+            domain = "duty_room"
         for dom in (domain, "duty_room") if domain != "duty_room" else ("duty_room",):
             exact = [t for t in self.spec.teams if t.domain == dom and region in t.regions]
             if exact:
@@ -139,6 +168,19 @@ class Roster:
             if wide:
                 return wide[0].id, f"{DOMAINS[dom]} team for all regions"
         return None, f"no team for {hazard} ({domain}) in {region} and no duty room team"
+
+    def org_team(self, level: str, key: str) -> str | None:
+        """The team of an enterprise (``level`` enterprise, ``key`` its id) or of a town's
+        regulators (``level`` town, ``key`` the town's name), or None."""
+        if not key or level not in ORG_DOMAINS:
+            return None
+        for t in self.spec.teams:
+            if t.domain == level and (t.enterprise if level == "enterprise" else t.town) == key:
+                return t.id
+        return None
+
+    def scope_of(self, person: str) -> Scope:
+        return self.scopes.get(person, Scope())
 
     def person(self, pid: str) -> Person | None:
         return self.people.get(pid)
@@ -181,6 +223,10 @@ class Roster:
         for hazard, dom in self.domains.items():
             if dom not in DOMAINS:
                 problems.append(f"domains: {hazard}: unknown domain {dom!r}")
+        for hazard, dom in self.domains.items():
+            if dom in ORG_DOMAINS:
+                problems.append(f"domains: {hazard}: {dom} is a level, not a hazard's domain: "
+                                "warnings reach enterprises and towns by alerts.levels")
         if not any(t.domain == "duty_room" for t in self.spec.teams):
             problems.append("no duty room (值班室) team: warnings no other team covers reach nobody")
         end = from_ms + horizon_ms

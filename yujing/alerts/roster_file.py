@@ -21,7 +21,10 @@ from yujing.durations import parse_duration_ms
 from yujing.yamlsrc import Problem, SourceError
 
 DOMAINS = {"flood": "三防", "forest": "森防", "chemical": "危化", "industrial": "工贸",
-           "duty_room": "值班室"}
+           "duty_room": "值班室", "enterprise": "企业值班", "town": "镇街监管"}
+# The levels a warning at an enterprise's station climbs (yujing.alerts.orgs): a team of the
+# enterprise or town domain serves one enterprise or one town and is never picked by hazard.
+ORG_DOMAINS = ("enterprise", "town")
 DEFAULT_DOMAINS = {"rainstorm": "flood", "flood": "flood", "wind": "flood", "typhoon": "flood",
                    "waterlogging": "flood", "reservoir": "flood", "river": "flood",
                    "forest_fire": "forest", "fire": "forest", "gas": "chemical",
@@ -136,6 +139,10 @@ class Team(_Strict):
     rotation: Rotation | None = None
     holiday_rotation: Rotation | None = None
     shifts: list[Shift] = Field(default_factory=list)
+    enterprise: str | None = Field(None, description="domain enterprise: the enterprise id "
+                                   "(stations.yaml enterprise:) whose own duty staff this is")
+    town: str | None = Field(None, description="domain town: the 镇街/园区 whose regulators this "
+                             "is; domain enterprise: the enterprise's town")
 
     @field_validator("domain")
     @classmethod
@@ -144,6 +151,17 @@ class Team(_Strict):
             raise ValueError(f"unknown domain {v!r}: use one of "
                              + ", ".join(f"{k} ({z})" for k, z in DOMAINS.items()))
         return v
+
+    @model_validator(mode="after")
+    def _org(self) -> Team:
+        if self.domain == "enterprise" and not self.enterprise:
+            raise ValueError("a team of domain enterprise names its enterprise: (the id "
+                             "stations.yaml uses)")
+        if self.domain == "town" and not self.town:
+            raise ValueError("a team of domain town names its town: (the 镇街 stations.yaml uses)")
+        if self.domain not in ORG_DOMAINS and (self.enterprise or self.town):
+            raise ValueError("enterprise:/town: belong to teams of domain enterprise or town")
+        return self
 
 
 class Holiday(_Strict):

@@ -28,14 +28,30 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+LEVELS = ("enterprise", "town", "bureau")
+# A role is A, B or leader of the team the roster routes the hazard to (today's chain), or a
+# level's: "enterprise" (its on-duty safety officer, A), "town.B", "bureau.leader", ...
+ALL_ROLES = list(ROLES) + [f"{lv}{sub}" for lv in LEVELS for sub in ("", ".B", ".leader")]
+
+
+def _role(v: str) -> str:
+    v = v[:-2] if v.endswith(".A") else v
+    if v not in ALL_ROLES:
+        raise ValueError(f"unknown role {v!r}: use A, B, leader, or a level enterprise, town, "
+                         "bureau (its A), optionally .B or .leader, e.g. town.B")
+    return v
+
+
 class GradePolicy(_Strict):
     """Who is paged first, how long to wait for an acknowledgement, who next."""
 
-    first: list[Literal["A", "B", "leader"]] = Field(description="roles paged at the raise")
+    first: list[str] = Field(description="roles paged at the raise, e.g. [A] or [enterprise]")
     ack_timeout: Duration = Field(description="wait this long for an acknowledgement before each "
                                          "next step, e.g. 10m")
-    then: list[list[Literal["A", "B", "leader"]]] = Field(
+    then: list[list[str]] = Field(
         default_factory=list, description="roles paged at each later step, e.g. [[B], [leader]]")
+    waits: list[Duration] = Field(default_factory=list, description="the wait before each step "
+                                  "of then: in turn (missing ones: ack_timeout)")
     repeat: Duration | None = Field(None, description="after the last step, remind everyone paged "
                                                  "at this interval; null = ack_timeout; 0s = never")
 
@@ -44,7 +60,19 @@ class GradePolicy(_Strict):
     def _first(cls, v: list[str]) -> list[str]:
         if not v:
             raise ValueError("page at least one role first, e.g. [A]")
-        return v
+        return [_role(r) for r in v]
+
+    @field_validator("then")
+    @classmethod
+    def _then(cls, v: list[list[str]]) -> list[list[str]]:
+        return [[_role(r) for r in step] for step in v]
+
+    @model_validator(mode="after")
+    def _waits(self) -> GradePolicy:
+        if len(self.waits) > len(self.then):
+            raise ValueError(f"waits: {len(self.waits)} waits for {len(self.then)} later steps "
+                             "(then:): give one wait per step")
+        return self
 
     @property
     def steps(self) -> list[list[str]]:
@@ -53,6 +81,10 @@ class GradePolicy(_Strict):
     @property
     def timeout_ms(self) -> int:
         return self.ack_timeout.ms
+
+    def wait_ms(self, step: int) -> int:
+        """The wait before step ``step`` (1 = the first of ``then``)."""
+        return self.waits[step - 1].ms if 0 < step <= len(self.waits) else self.timeout_ms
 
     @property
     def repeat_ms(self) -> int:
@@ -66,6 +98,25 @@ def _default_policies() -> dict[str, GradePolicy]:
         "yellow": GradePolicy(first=["A"], ack_timeout="15m", then=[["B"], ["leader"]]),
         "blue": GradePolicy(first=["A"], ack_timeout="30m", then=[["B"], ["leader"]]),
     }
+
+
+def _default_levels() -> dict[str, GradePolicy]:
+    """A warning at an enterprise's station: the enterprise, then the town, then the bureau;
+    red pages all three at once."""
+    def up(wait: str) -> GradePolicy:
+        return GradePolicy(first=["enterprise"], ack_timeout=wait,
+                           then=[["town"], ["bureau"], ["bureau.leader"]])
+    return {"red": GradePolicy(first=["enterprise", "town", "bureau"], ack_timeout="5m",
+                               then=[["bureau.leader"]]),
+            "orange": up("10m"), "yellow": up("15m"), "blue": up("30m")}
+
+
+def _check_grades(v: dict[str, GradePolicy], defaults: dict[str, GradePolicy]
+                  ) -> dict[str, GradePolicy]:
+    for name in v:
+        if name not in GRADE_NAMES:
+            raise ValueError(f"unknown grade {name!r}: use {', '.join(GRADE_NAMES)}")
+    return {**defaults, **v}
 
 
 class Grouping(_Strict):
@@ -159,6 +210,13 @@ class AlertsSettings(_Strict):
     inhibit: list[InhibitRule] = Field(default_factory=lambda: [
         InhibitRule(source=["grade=red"], target=["grade!=red"])])
     escalation: dict[str, GradePolicy] = Field(default_factory=_default_policies)
+    enterprises: Path | None = Field(None, description="enterprises.yaml: enterprises and towns "
+                                     "with their duty staff (needs roster:)")
+    levels: dict[str, GradePolicy] = Field(default_factory=_default_levels, description="per "
+                                           "grade: the levels a warning at an enterprise's "
+                                           "station climbs (enterprise, town, bureau)")
+    levels_by_hazard: dict[str, dict[str, GradePolicy]] = Field(
+        default_factory=dict, description="hazard: {grade: policy} replacing levels: for it")
     delivery: DeliverySettings = DeliverySettings()
     silence_reminder: Duration = Field(Duration("30m"), description="remind a silence's creator this long "
                                                      "before it ends")
@@ -168,15 +226,34 @@ class AlertsSettings(_Strict):
     @field_validator("escalation")
     @classmethod
     def _grades(cls, v: dict[str, GradePolicy]) -> dict[str, GradePolicy]:
-        for name in v:
-            if name not in GRADE_NAMES:
-                raise ValueError(f"unknown grade {name!r}: use {', '.join(GRADE_NAMES)}")
-        merged = _default_policies()
-        merged.update(v)
-        return merged
+        return _check_grades(v, _default_policies())
 
-    def policy(self, grade: int) -> GradePolicy:
-        return self.escalation[Grade(max(1, grade)).label]
+    @field_validator("levels")
+    @classmethod
+    def _levels(cls, v: dict[str, GradePolicy]) -> dict[str, GradePolicy]:
+        return _check_grades(v, _default_levels())
+
+    @field_validator("levels_by_hazard")
+    @classmethod
+    def _by_hazard(cls, v: dict[str, dict[str, GradePolicy]]) -> dict[str, dict[str, GradePolicy]]:
+        for per in v.values():
+            _check_grades(per, {})
+        return v
+
+    @model_validator(mode="after")
+    def _orgs_need_roster(self) -> AlertsSettings:
+        if self.enterprises is not None and self.roster is None:
+            raise ValueError("enterprises: needs roster: too (the bureau's duty room is the last "
+                             "level a warning climbs): set alerts.roster, e.g. roster.yaml")
+        return self
+
+    def policy(self, grade: int, hazard: str = "", enterprise: bool = False) -> GradePolicy:
+        """The grade's policy; for a warning at a registered enterprise's station, the levels'
+        (the hazard's own if ``levels_by_hazard`` names it)."""
+        label = Grade(max(1, grade)).label
+        if enterprise:
+            return self.levels_by_hazard.get(hazard, {}).get(label) or self.levels[label]
+        return self.escalation[label]
 
     @property
     def tick_s(self) -> float:

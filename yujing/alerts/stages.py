@@ -174,8 +174,9 @@ def route_stage(roster: Roster | None, fallback: Callable[[int], list[str]]) -> 
                 for role in n.roles:
                     pid, why = _holder(roster, w, role, now_ms)
                     if pid is None:
-                        w.log(now_ms, "held", f"nobody to page as {role}: {why}",
-                              **phrases.nobody_holds(role, why).kw())
+                        words = (phrases.nobody_at_level(role, why) if role in phrases.LEVEL_ROLES
+                                 else phrases.nobody_holds(role, why))
+                        w.log(now_ms, "held", f"nobody to page as {role}: {why}", **words.kw())
                         continue
                     _add(people, roster, pid, role)
                 for pid in n.people:
@@ -189,6 +190,11 @@ def route_stage(roster: Roster | None, fallback: Callable[[int], list[str]]) -> 
 
 
 def _holder(roster: Roster, w: Warning, role: str, now_ms: int) -> tuple[str | None, str]:
+    level, _, sub = role.partition(".")
+    if level in ("enterprise", "town"):
+        return _org_holder(roster, w, level, sub or "A", now_ms)
+    if level == "bureau":   # the bureau's level is the chain of before: hazard team, duty room
+        role = sub or "A"
     team, why = roster.team_for(w.hazard, w.town)
     tried = []
     for t in [team] + [t.id for t in roster.spec.teams if t.domain == "duty_room" and t.id != team]:
@@ -200,6 +206,24 @@ def _holder(roster: Roster, w: Warning, role: str, now_ms: int) -> tuple[str | N
             return pid, why
         tried.append(f"team {t} has no {role} on duty ({'; '.join(d.why)})")
     return None, "; ".join(tried) or why
+
+
+def _org_holder(roster: Roster, w: Warning, level: str, role: str, now_ms: int
+                ) -> tuple[str | None, str]:
+    """The enterprise's own duty staff, or the regulators of its town (镇街/园区)."""
+    ent = roster.org_team("enterprise", w.enterprise)
+    if level == "enterprise":
+        team, what = ent, f"enterprise {w.enterprise}"
+    else:
+        town = (roster.teams[ent].town if ent else "") or w.town
+        team, what = roster.org_team("town", town), f"town {town}"
+    if team is None:
+        return None, f"no duty team for {what} in the enterprises file"
+    d = roster.duty(team, now_ms)
+    pid = d.who(role)
+    if pid and roster.person(pid):
+        return pid, f"{what} on duty"
+    return None, f"team {team} has no {role} on duty ({'; '.join(d.why)})"
 
 
 def _add(people: dict[str, Recipient], roster: Roster, pid: str, role: str) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import typer
 
+from yujing.alerts.orgs import load_orgs, merge
 from yujing.alerts.roster import load_roster
 from yujing.cli.tokens import tokens_file_problems
 from yujing.config import Config, load_config
@@ -95,6 +96,20 @@ def _roster(cfg: Config, problems: list[Problem], said: list[str]) -> None:
         problems.extend(exc.problems)
         return
     said.append(f"roster {cfg.alerts.roster} ({len(r.people)} people, {len(r.teams)} teams)")
+    if cfg.alerts.enterprises is None:
+        return
+    try:
+        orgs = load_orgs(cfg.alerts.enterprises)
+        merge(r, orgs)
+        reg = load_registry(cfg.worker.registry)
+    except SourceError as exc:
+        problems.extend(exc.problems)
+        return
+    problems.extend(Problem(str(cfg.worker.registry), 0, "enterprise", p)
+                    for p in orgs.unknown_enterprises({s.id: s.enterprise
+                                                       for s in reg.stations.values()}))
+    said.append(f"enterprises {cfg.alerts.enterprises} ({len(orgs.enterprises)} enterprises, "
+                f"{len(orgs.towns)} towns)")
 
 
 def _models(cfg: Config, rules: list[tuple[Rule, Origin]], problems: list[Problem],

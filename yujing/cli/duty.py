@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 import typer
 
 from yujing import clock
+from yujing.alerts.orgs import load_duty
 from yujing.alerts.roster import Roster, load_roster
 from yujing.alerts.settings import person_hash
 from yujing.cli.common import load
@@ -58,15 +59,17 @@ def _parse_time(text: str | None, zone: ZoneInfo) -> int:
 
 
 def _roster(config: Path | None, file: Path | None) -> Roster:
-    """The roster file given, else the config's alerts.roster (exit 2 when neither loads)."""
+    """The roster file given, else the config's alerts.roster with its alerts.enterprises
+    (exit 2 when neither loads)."""
+    orgs = None
     if file is None:
         cfg = load(config)
-        file = cfg.alerts.roster
+        file, orgs = cfg.alerts.roster, cfg.alerts.enterprises
         if file is None:
             typer.echo("no roster: pass the file, or set alerts.roster in the config", err=True)
             raise typer.Exit(2)
     try:
-        return load_roster(file)
+        return load_duty(file, orgs) or load_roster(file)
     except SourceError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None

@@ -17,8 +17,9 @@ and the limits (sizes, texts, a silence's length) are ``alerts.commands``.
 
 The same read model (``state.py``) serves the web console at ``/console``
 (``web.py``). A person acts only on warnings of their roster teams
-(``rights.py``): others get 403. The console's login keeps the person's token
-in a cookie, accepted like the Bearer header (``session.py``).
+(``rights.py``): others get 403. A person of an enterprise or a town (``alerts.enterprises``)
+reads only its warnings: the list is filtered, another's warning is a 403 with the reason.
+The console's login keeps the person's token in a cookie, accepted like the Bearer header (``session.py``).
 
 Commands are not applied here: they go to ``yujing.commands`` on the partition
 of the warning's book (known from the incident snapshots the console reads
@@ -66,9 +67,11 @@ def _summary(w: Warning) -> dict:
 
 async def list_warnings(request: web.Request) -> web.Response:
     c = console_of(request)
-    need_user(request)  # timelines name officers and carry their notes
+    # timelines name officers and carry their notes; an enterprise's or town's people see
+    # theirs only (the list is filtered, one warning not theirs is a 403)
+    who = need_user(request)
     state = request.query.get("state", "open")
-    out = [w for w in c.incidents.values()
+    out = [w for w in c.visible(who)
            if state == "all" or (state == "open" and w.state in (State.ACTIVE, State.ACKNOWLEDGED))
            or w.state.value == state]
     out.sort(key=lambda w: (-w.grade, w.incident))
@@ -77,11 +80,14 @@ async def list_warnings(request: web.Request) -> web.Response:
 
 async def get_warning(request: web.Request) -> web.Response:
     c = console_of(request)
-    need_user(request)
+    who = need_user(request)
     w = c.incidents.get(request.match_info["id"])
     if w is None:
         return _error(404, f"unknown incident {request.match_info['id']!r}: GET /v1/warnings "
                            "lists the open ones")
+    verdict = c.may_read(who, w)
+    if not verdict.ok:
+        return _error(403, verdict.why)
     return web.json_response(warning_dict(w))
 
 
@@ -154,11 +160,13 @@ def _any_silence_view(s: Silence, now_ms: int, zone: str) -> dict:
 
 async def list_silences(request: web.Request) -> web.Response:
     c = console_of(request)
-    need_user(request)
+    who = need_user(request)
     now = clock.now_ms()
     show_all = request.query.get("all") in ("1", "true")
+    # a silence names stations and rules: an enterprise's or town's people see their own only
+    own = c.rights.scope_of(who).level != "bureau"
     out = [_any_silence_view(s, now, c.cfg.timezone) for s in c.silences.values()
-           if show_all or s.ends_ms > now]
+           if (show_all or s.ends_ms > now) and not (own and s.created_by != who)]
     return web.json_response(sorted(out, key=lambda s: s["starts_ms"]))
 
 

@@ -134,6 +134,8 @@ _T: dict[str, tuple[str, str]] = {
     "d_chemical": ("危化", "Hazardous chemicals"),
     "d_industrial": ("工贸", "Industrial safety"),
     "d_duty_room": ("值班室", "Duty room"),
+    "d_enterprise": ("企业值班", "Enterprise duty"),
+    "d_town": ("镇街监管", "Town regulators"),
     "outline": ("东莞市（手绘示意轮廓，非测绘数据）", "Dongguan (hand-drawn outline, not survey data)"),
     "uptime": ("运行时间", "Uptime"),
     "mqtt": ("MQTT 连接", "MQTT connected"),

@@ -15,7 +15,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from yujing import clock
-from yujing.alerts.roster import DOMAINS, Roster
+from yujing.alerts.roster import DOMAINS, ORG_DOMAINS, Roster
 from yujing.console import mapsvg
 from yujing.console.i18n import LANGS, t, table
 from yujing.console.session import (
@@ -191,7 +191,7 @@ async def board_page(request: web.Request) -> web.Response:
 <section class="filters">
 <label>{e(t("town", lang))} <select id="f-town"><option value="">{e(t("all", lang))}</option></select></label>
 <label>{e(t("domain", lang))} <select id="f-domain"><option value="">{e(t("all", lang))}</option>
-{"".join(f'<option value="{d}">{e(t("d_" + d, lang))}</option>' for d in DOMAINS)}</select></label>
+{"".join(f'<option value="{d}">{e(t("d_" + d, lang))}</option>' for d in DOMAINS if d not in ORG_DOMAINS)}</select></label>
 <label>{e(t("hazard", lang))} <select id="f-hazard"><option value="">{e(t("all", lang))}</option></select></label>
 <label>{e(t("grade", lang))} <select id="f-grade">{_grade_select(lang)}</select></label>
 <label class="check"><input type="checkbox" id="f-cleared"> {e(t("show_cleared", lang))}</label>
@@ -215,7 +215,8 @@ async def map_page(request: web.Request) -> web.Response:
     lang = lang_of(request)
     c = console_of(request)
     reg = c.registry()
-    svg = mapsvg.render(reg.stations.values() if reg else [], t("outline", lang))
+    svg = mapsvg.render([s for s in (reg.stations.values() if reg else [])
+                         if c.sees_station(who, s)], t("outline", lang))
     e = html.escape
     legend = "".join(f'<span class="badge g{g}"><i class="ico"></i>{e(t(f"grade_{g}", lang))}'
                      f'</span>' for g in (4, 3, 2, 1))
@@ -314,15 +315,16 @@ async def roster_page(request: web.Request) -> web.Response:
             f'<th>{e(t("role_B", lang))}</th><th>{e(t("role_leader", lang))}</th>'
             f'<th>{e(t("since", lang))}/{e(t("until", lang))} · {e(t("why", lang))}</th>'
             f'<th>{e(t("duty_next", lang))} (A / B / {e(t("role_leader", lang))})</th></tr>')
-    doms = [d for d in DOMAINS if d != "duty_room"]
+    doms = [d for d in DOMAINS if d not in ("duty_room", *ORG_DOMAINS)]
     thead = (f'<tr><th>{e(t("town", lang))}</th>'
              + "".join(f'<th>{e(t("d_" + d, lang))}</th>' for d in doms) + "</tr>")
     body = (f'<h2>{e(t("per_team", lang))}</h2><div class="scrollx"><table class="roster" '
             f'id="roster-teams"><thead>{head}</thead><tbody>'
             f'{"".join(_team_rows(c, r, who, lang, now))}</tbody></table></div>'
-            f'<h2>{e(t("per_town", lang))}</h2><div class="scrollx"><table class="roster" '
-            f'id="roster-towns"><thead>{thead}</thead><tbody>'
-            f'{"".join(_town_rows(c, r, doms, now))}</tbody></table></div>'
+            + ("" if c.rights.scope_of(who).level != "bureau" else  # the bureau's own rota
+               f'<h2>{e(t("per_town", lang))}</h2><div class="scrollx"><table class="roster" '
+               f'id="roster-towns"><thead>{thead}</thead><tbody>'
+               f'{"".join(_town_rows(c, r, doms, now))}</tbody></table></div>') +
             f'<p class="help">{e(r.source)} · {e(str(r.tz))}</p>')
     return _layout(request, "roster", t("roster", lang), body, who)
 
@@ -331,7 +333,12 @@ def _team_rows(c: Console, r: Roster, who: str, lang: str, now: int) -> list[str
     """Per team: who is A, B and leader now, since when and why, and who comes next."""
     e = html.escape
     rows = []
+    scope = c.rights.scope_of(who)
     for tid, team in r.teams.items():
+        # an enterprise's or town's people see their own duty (a town: its enterprises' too)
+        if scope.level != "bureau" and not (team.domain in ORG_DOMAINS and scope.sees(
+                team.town or "", team.enterprise or "")):
+            continue
         d = r.duty(tid, now)
         n = r.duty(tid, d.end_ms) if d.end_ms > now else None
         regions = "、".join(team.regions) if team.regions != ["*"] else t("all", lang)

@@ -13,8 +13,15 @@ acknowledge, annotate, clear or silence it when they are
 - listed in ``console.admins``.
 
 Without a roster there are no teams to derive rights from, so every person
-with a console token may act (the tokens are the only gate). Everybody with a
-token may *read* every warning.
+with a console token may act (the tokens are the only gate).
+
+Scopes (``alerts.enterprises``, :mod:`yujing.alerts.orgs`): a person of an
+enterprise reads only that enterprise's stations and warnings, a town's
+regulator only the town's; everyone else (the bureau) reads all. Acting needs
+the scope AND a right: an enterprise's or town's people act on the warnings of
+enterprise stations within their scope (their level is in those warnings'
+chain), never on the bureau's own (a flood warning in their town they only
+read), and never on all at once (no silences beyond one warning).
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from yujing.alerts.roster import DEFAULT_DOMAINS, DOMAINS, ROLES, Roster
+from yujing.alerts.roster import DEFAULT_DOMAINS, DOMAINS, ROLES, Roster, Scope
 
 
 @dataclass(frozen=True)
@@ -79,8 +86,27 @@ class Rights:
             return None, "no roster"
         return self.roster.team_for(hazard, town)
 
+    def scope_of(self, person: str) -> Scope:
+        return self.roster.scope_of(person) if self.roster is not None else Scope()
+
+    def may_read(self, person: str, town: str, enterprise: str) -> Verdict:
+        """May ``person`` see a station or warning of this town and enterprise? The reason
+        (Chinese first: it is the 403 body an enterprise's officer reads)."""
+        scope = self.scope_of(person)
+        if scope.sees(town, enterprise):
+            return Verdict(True, f"{person} belongs to {scope.level} {scope.key}".strip())
+        whose = f"企业 {enterprise}" if enterprise else f"{town or '市局'}"
+        return Verdict(False, f"无权查看：该预警属于{whose}，{person} 属于{scope.words()}，只能查看"
+                              f"本{'企业' if scope.level == 'enterprise' else '镇街/园区'}的站点和预警 / "
+                              f"not yours to see: it belongs to {enterprise or town}, {person} "
+                              f"to {scope.level} {scope.key}")
+
     def acts_on_all(self, person: str) -> Verdict:
         """Rights over every warning (needed for silences not pinned to one warning)."""
+        scope = self.scope_of(person)
+        if scope.level != "bureau":
+            return Verdict(False, f"{person} belongs to {scope.level} {scope.key}: only the "
+                                  "bureau acts on every warning")
         if self.roster is None:
             return Verdict(True, "no roster: every console user may act")
         if person in self.admins:
@@ -90,8 +116,20 @@ class Rights:
         return Verdict(False, f"{person} is neither a console admin (console.admins) nor on a "
                               "duty room (值班室) rota")
 
-    def may_act(self, person: str, hazard: str, town: str) -> Verdict:
+    def may_act(self, person: str, hazard: str, town: str, enterprise: str = "") -> Verdict:
         """May ``person`` acknowledge, annotate, clear or silence this warning?"""
+        read = self.may_read(person, town, enterprise)
+        if not read.ok:
+            return read
+        scope = self.scope_of(person)
+        if scope.level != "bureau":
+            if enterprise and self.roster is not None \
+                    and self.roster.org_team("enterprise", enterprise):
+                return Verdict(True, f"{person} is on duty for {scope.level} {scope.key}, a level "
+                                     "of this warning's chain", self.roster.org_team("enterprise",
+                                                                                     enterprise))
+            return Verdict(False, f"无权处置：该预警由市局值班处置，{person} 只能查看 / the bureau's "
+                                  f"duty handles it; {person} ({scope.level} {scope.key}) may read it")
         team, _why = self.team_for(hazard, town)
         every = self.acts_on_all(person)
         if every.ok:

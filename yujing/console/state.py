@@ -14,13 +14,15 @@ import asyncio
 import logging
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import msgspec
 
 from yujing import clock
+from yujing.alerts.orgs import load_duty
 from yujing.alerts.records import Command, Silence, Warning
-from yujing.alerts.roster import Roster, load_roster
+from yujing.alerts.roster import Roster
 from yujing.config import Config
 from yujing.console.bus import Bus
 from yujing.console.feeds import DeadLetterRing, EventRing, ReadingsWindow
@@ -62,7 +64,7 @@ class Console:
         s = self.cfg.console
         # A roster that does not load stops the gateway here, before any port opens: without
         # it the console could not tell who may act on what.
-        self.roster = load_roster(self.cfg.alerts.roster) if self.cfg.alerts.roster else None
+        self.roster = load_duty(self.cfg.alerts.roster, self.cfg.alerts.enterprises)
         self.rights = Rights(self.roster, s.admins)
         self.sessions = Sessions(s.session_ttl.ms, s.session_idle.ms)
         self.login_limit = FailureLimit(s.login_failures, s.login_window.ms)
@@ -93,8 +95,17 @@ class Console:
             k.topics.events, 2000, lambda key, value: self.events.add_payload(value))))
         self.tasks.append(asyncio.create_task(self._sample()))
         if self.cfg.alerts.roster:
-            watcher = FileWatcher(self.cfg.alerts.roster, load_roster, self._set_roster, "roster")
+            watcher = FileWatcher(self.cfg.alerts.roster, self._load_duty, self._set_roster,
+                                  "roster")
             self.tasks.append(asyncio.create_task(watcher.run()))
+        if self.cfg.alerts.roster and self.cfg.alerts.enterprises:
+            orgs = FileWatcher(self.cfg.alerts.enterprises,
+                               lambda p: load_duty(self.cfg.alerts.roster, p), self._set_roster,
+                               "enterprises")
+            self.tasks.append(asyncio.create_task(orgs.run()))
+
+    def _load_duty(self, path: str) -> Roster | None:
+        return load_duty(Path(path), self.cfg.alerts.enterprises)
 
     def _set_roster(self, roster: Roster) -> None:
         self.roster = roster
@@ -155,7 +166,19 @@ class Console:
         return reg.get(sid) if reg is not None else None
 
     def may_act(self, who: str, w: Warning) -> Verdict:
-        return self.rights.may_act(who, w.hazard, w.town)
+        return self.rights.may_act(who, w.hazard, w.town, w.enterprise)
+
+    def may_read(self, who: str, w: Warning) -> Verdict:
+        return self.rights.may_read(who, w.town, w.enterprise)
+
+    def visible(self, who: str) -> list[Warning]:
+        """The incidents ``who`` may see (an enterprise's or town's people: theirs only)."""
+        scope = self.rights.scope_of(who)
+        return [w for w in self.incidents.values() if scope.sees(w.town, w.enterprise)]
+
+    def sees_station(self, who: str, st: Station | None) -> bool:
+        scope = self.rights.scope_of(who)
+        return scope.level == "bureau" or (st is not None and scope.sees(st.town, st.enterprise))
 
     def person_of(self, given: str) -> str | None:
         """The person whose console token ``given`` is (compared in constant time)."""

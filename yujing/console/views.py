@@ -24,7 +24,7 @@ from aiohttp import web
 from yujing import clock
 from yujing import metrics as m
 from yujing.alerts.records import State, Warning
-from yujing.alerts.roster import DOMAINS, Roster
+from yujing.alerts.roster import DOMAINS, Roster, Scope
 from yujing.console import storm
 from yujing.console import thresholds as th
 from yujing.console.health import counter_by
@@ -86,9 +86,10 @@ async def api_board(request: web.Request) -> web.Response:
     c = console_of(request)
     who = need_web_user(request)
     now = clock.now_ms()
-    ws = [summary(c, w, who, lang_of(request)) for w in c.incidents.values() if _on_board(w, now)]
+    ws = [summary(c, w, who, lang_of(request)) for w in c.visible(who) if _on_board(w, now)]
     reg = c.registry()
-    towns = sorted({s.town for s in (reg.stations.values() if reg else []) if s.town}
+    towns = sorted({s.town for s in (reg.stations.values() if reg else [])
+                    if s.town and c.sees_station(who, s)}
                    | {w["town"] for w in ws if w["town"]})
     hazards = sorted({r.hazard for r in c.rules.values()} | {w["hazard"] for w in ws})
     return web.json_response({"warnings": ws, "towns": towns, "hazards": hazards,
@@ -152,7 +153,8 @@ def _duty(c: Console, roster: Roster | None, team: str | None, now: int) -> dict
 def _escalation(c: Console, w: Warning) -> dict:
     if w.esc is None or not w.esc.next_ms:
         return {"running": False}
-    steps = c.cfg.alerts.policy(w.grade).steps
+    levels = bool(c.roster and c.roster.org_team("enterprise", w.enterprise))
+    steps = c.cfg.alerts.policy(w.grade, w.hazard, levels).steps
     roles = steps[w.esc.step] if w.esc.step < len(steps) else ["reminder"]
     return {"running": True, "next_ms": w.esc.next_ms, "roles": roles, "step": w.esc.step,
             "reminders": w.esc.reminders}
@@ -165,6 +167,8 @@ async def api_warning(request: web.Request) -> web.Response:
     if w is None:
         return web.json_response({"error": f"unknown incident {request.match_info['id']!r}"},
                                  status=404)
+    if not (seen := c.may_read(who, w)).ok:
+        return web.json_response({"error": seen.why}, status=403)
     now = clock.now_ms()
     lang = lang_of(request)
     d = summary(c, w, who, lang)
@@ -208,14 +212,17 @@ async def api_storm(request: web.Request) -> web.Response:
     who = need_web_user(request)
     now = clock.now_ms()
     reg = c.registry()
-    stations = reg.stations.values() if reg is not None else []
+    stations = [s for s in (reg.stations.values() if reg is not None else [])
+                if c.sees_station(who, s)]
     rules = list(c.rules.values())
     rain = c.readings.metric_series(storm.RAIN)
+    if c.rights.scope_of(who).level != "bureau":   # an enterprise's or town's own gauges only
+        rain = {sid: v for sid, v in rain.items() if c.sees_station(who, c.station(sid))}
     as_of = storm.as_of_time(rain, now)
     gauges = {s.id: s for s in stations if s.kind == "rain_gauge"} | {
         sid: reg.get(sid) for sid in rain if reg is not None and reg.get(sid) is not None}
     hazards = storm.storm_hazards(rules)
-    ws = [summary(c, w, who, lang_of(request)) for w in c.incidents.values()
+    ws = [summary(c, w, who, lang_of(request)) for w in c.visible(who)
           if w.hazard in hazards and (w.open or w.state == State.PENDING)]
     return web.json_response({
         "now": now, "as_of": as_of, "hazards": hazards,
@@ -235,9 +242,14 @@ async def api_station(request: web.Request) -> web.Response:
     latest = c.readings.latest(sid)
     if st is None and not latest:
         return web.json_response({"error": f"unknown station {sid!r}"}, status=404)
+    if not c.sees_station(who, st):
+        scope = c.rights.scope_of(who)
+        return web.json_response({"error": f"无权查看：站点 {sid} 不属于{scope.words()} / station "
+                                           f"{sid} is not within {scope.level} {scope.key}"},
+                                 status=403)
     newest = max((ts for ts, _ in latest.values()), default=clock.now_ms())
     lines: list[dict] = []
-    ws = sorted((w for w in c.incidents.values() if w.station == sid),
+    ws = sorted((w for w in c.visible(who) if w.station == sid),
                 key=lambda w: (not w.open, -w.grade, -w.updated_ms))
     for rid in dict.fromkeys(w.rule for w in ws):
         if rid in c.rules:
@@ -257,7 +269,12 @@ async def api_station(request: web.Request) -> web.Response:
 
 async def api_health(request: web.Request) -> web.Response:
     c = console_of(request)
-    need_web_user(request)
+    who = need_web_user(request)
+    scope = c.rights.scope_of(who)
+    if scope.level != "bureau":   # dead letters and rates name every station of the city
+        return web.json_response({"error": f"无权查看：系统运行状态仅供市局查看，{who} 属于"
+                                           f"{scope.words()} / the health page is the bureau's"},
+                                 status=403)
     async with aiohttp.ClientSession() as session:
         scraped = await c.health.scrape(session)
     return web.json_response({
@@ -279,6 +296,8 @@ async def events(request: web.Request) -> web.StreamResponse:
     who = need_web_user(request)
     q: asyncio.Queue = asyncio.Queue(maxsize=2000)
     c.subscribers.add(q)
+    scope = c.rights.scope_of(who)
+    sent: set[str] = set()   # incidents this stream told of: the only ones it tells removed
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
                                        "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
     try:
@@ -295,6 +314,8 @@ async def events(request: web.Request) -> web.StreamResponse:
             if item is None:
                 break
             kind, obj = item
+            if not _streamed(kind, obj, who, scope, sent):
+                continue
             if kind == "incident":
                 data = summary(c, obj, who, lang_of(request))
             elif kind == "removed":
@@ -308,3 +329,15 @@ async def events(request: web.Request) -> web.StreamResponse:
     finally:
         c.subscribers.discard(q)
     return resp
+
+
+def _streamed(kind: str, obj: Any, who: str, scope: Scope, sent: set[str]) -> bool:
+    """Whether the live stream of ``who`` (of ``scope``) carries this event."""
+    if kind == "incident":
+        if not scope.sees(obj.town, obj.enterprise):
+            return False
+        sent.add(obj.incident)
+        return True
+    if kind == "removed":
+        return scope.level == "bureau" or obj in sent
+    return scope.level == "bureau" or getattr(obj, "created_by", "") == who

@@ -179,6 +179,7 @@ class Pipeline:
         """Add the station's name and town, and the rule's own message if it has one."""
         st = self.registry.get(ev.station)
         name, town, plan = (st.name, st.town, st.plan) if st is not None else ("", "", "")
+        enterprise = st.enterprise if st is not None else ""
         messages = {}
         for lang, text in self.templates.get(ev.rule, {}).items():
             g = Grade(ev.grade)
@@ -191,7 +192,8 @@ class Pipeline:
                 "reason": (ev.reason_en if lang == "en" else ev.reason_zh) or ev.reason,
                 "incident": ev.episode, "kind": ev.kind.value,
                 "kind_zh": KIND_ZH.get(ev.kind.value, ev.kind.value)})
-        return msgspec.structs.replace(ev, station_name=name, town=town, messages=messages)
+        return msgspec.structs.replace(ev, station_name=name, town=town, enterprise=enterprise,
+                                       messages=messages)
 
 
 

@@ -27,6 +27,7 @@ import msgspec
 from yujing import clock, metrics
 from yujing.alerts.book import Book, Effects, Store
 from yujing.alerts.notify import Counters, Deliverer
+from yujing.alerts.orgs import load_duty, unregistered
 from yujing.alerts.records import (
     Attempt,
     Command,
@@ -37,7 +38,7 @@ from yujing.alerts.records import (
     Silence,
     Warning,
 )
-from yujing.alerts.roster import Roster, load_roster
+from yujing.alerts.roster import Roster
 from yujing.alerts.signing import sign
 from yujing.config import Config, KafkaConfig
 from yujing.connectors.topics import declare
@@ -155,7 +156,9 @@ class Alerting:
                        "due": self.store.due}
         self.fence = Fence(self.tables.values(), lambda: app.producer.flush())
         app.on_rebalance_complete.connect(self._recovered)
-        self.roster: Roster | None = load_roster(cfg.alerts.roster) if cfg.alerts.roster else None
+        self.roster: Roster | None = load_duty(cfg.alerts.roster, cfg.alerts.enterprises)
+        for problem in unregistered(self.roster, registry):
+            log.warning("alerting: %s; its warnings take the bureau's chain", problem)
         self.registry = registry
         self.pipeline = pipeline
         self.book = Book(cfg.alerts, self.store, self.roster,
