@@ -20,7 +20,7 @@ from yujing.models.base import ModelError
 from yujing.models.registry import ModelRegistry
 from yujing.models.signing import resolve_key
 from yujing.rules.compiled import compile_rule
-from yujing.rules.loader import Origin, check_references, load_rules_located
+from yujing.rules.loader import Origin, check_references, field_warnings, load_rules_located
 from yujing.rules.schema import Rule
 from yujing.stations import load_registry
 from yujing.yamlsrc import Problem, SourceError
@@ -62,6 +62,8 @@ def _rules_and_registry(cfg: Config, problems: list[Problem],
         try:
             registry = load_registry(w.registry)
             problems.extend(check_references(rules, registry))
+            for note in field_warnings(rules, registry):
+                typer.echo(f"warning: {note}", err=True)
             said.append(f"registry {w.registry}")
         except SourceError as exc:
             problems.extend(exc.problems)
