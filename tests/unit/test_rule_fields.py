@@ -122,8 +122,18 @@ def test_a_known_field_no_station_carries_is_a_warning_not_a_refusal(tmp_path):
     assert [(w.key, w.line) for w in warned] == [
         ("rules[0].select.has", line_of(folder, "has:")),
         ("rules[0].grades.yellow", line_of(folder, "depth_yellow_m"))]
-    assert all("fires nowhere" in w.message for w in warned)
+    assert "the rule watches no station here" in warned[0].message
     assert "thresholds.projection" in warned[0].message
+    assert "default() always stands in, or the condition never holds" in warned[1].message
+
+
+def test_a_field_missing_at_the_stations_a_rule_watches_is_said_once_as_an_error(tmp_path):
+    folder = pack(tmp_path, "    select: {kind: waterlogging}\n"
+                            "    grades: {yellow: 'last(waterlogging_depth_m) >= station.depth_yellow_m'}\n")
+    located = load_rules_located(folder)
+    [p] = check_references(located, Registry([POINT]))
+    assert "station.depth_yellow_m is missing at W1" in p.message
+    assert field_warnings(located, Registry([POINT])) == []
 
 
 def test_the_cli_prints_warnings_and_passes(tmp_path):

@@ -117,12 +117,13 @@ class FieldUse:
     line: int
     key: str
     written: str
+    selects: bool = False   # in select.has (only threshold keys count there)
 
 
 def field_uses(rule: Rule, origin: Origin) -> list[FieldUse]:
     """Every station field a rule names, with the line and key it is written at."""
     uses = [FieldUse(name, origin.line("select", "has", k), f"rules[{origin.index}].select.has",
-                     f"has: [{name}]")
+                     f"has: [{name}]", selects=True)
             for k, name in enumerate(rule.select.has or [])]
     compiled = compile_rule(rule)
     specs = list(rule.grades.items()) + ([("clear", rule.clear)] if rule.clear is not None else [])
@@ -187,7 +188,10 @@ def field_warnings(rules: list[tuple[Rule, Origin]], registry: Any | None = None
     for rule, origin in rules:
         if not rule.enabled:
             continue
+        said = _said_by_references(rule, registry)
         for use in field_uses(rule, origin):
+            if not use.selects and use.name in said:
+                continue
             if registry is None and use.name not in known:
                 hint = _hint(use.name, known)
                 out.append(Problem(origin.file, use.line, use.key,
@@ -196,12 +200,26 @@ def field_warnings(rules: list[tuple[Rule, Origin]], registry: Any | None = None
                                    "field: check the rules against the registry with --registry)"))
             elif registry is not None and use.name in known and use.name not in carried:
                 hint = _hint(use.name, carried)
+                effect = ("the rule watches no station here" if use.selects else
+                          "its default() always stands in, or the condition never holds")
                 out.append(Problem(origin.file, use.line, use.key,
                                    f"rule {rule.id}: {use.written}: no station of the registry "
-                                   f"carries {use.name!r}, so the rule fires nowhere: add "
+                                   f"carries {use.name!r}, so {effect}: add "
                                    f"thresholds.{use.name} to the stations it is for"
                                    + (f" ({hint})" if hint else "")))
     return out
+
+
+def _said_by_references(rule: Rule, registry: Any | None) -> set[str]:
+    """Required fields ``check_references`` reports as missing at the rule's stations (the
+    rule watches some): not told twice."""
+    if registry is None:
+        return set()
+    compiled = compile_rule(rule)
+    required = compiled.station_fields - compiled.optional_fields
+    if required and any(compiled.eligible(s.id, s) for s in registry.stations.values()):
+        return required
+    return set()
 
 
 def check_references(rules: list[tuple[Rule, Origin]], registry: Any) -> list[Problem]:
