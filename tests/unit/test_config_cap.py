@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from yujing.cli.app import app
@@ -67,3 +68,19 @@ def test_a_misspelt_key_in_the_uncommented_example_is_refused_with_its_line(tmp_
     assert r.exit_code == 2
     assert f"config.yaml:{line}: cap.feeds[0].intervall:" in r.output
     assert "interval" in r.output.split("intervall:", 1)[1]
+
+
+@pytest.mark.parametrize("old, new, key, fix", [
+    ('"441900113": [虎门镇]', '"441900113": [虎门]', "cap.geocodes.441900113", "did you mean '虎门镇'?"),
+    ("station_kinds: [rain_gauge,", "station_kinds: [rain_guage,", "cap.station_kinds",
+     "did you mean 'rain_gauge'?"),
+])
+def test_a_town_or_kind_no_station_has_is_refused_against_the_registry(tmp_path, old, new, key, fix):
+    """A geocode mapped to a misspelt town would reach no station: the area mapping drops
+    names the registry does not know, so config check says so."""
+    path = shipped_with_cap(tmp_path, lambda s: s.replace(old, new))
+    lines = path.read_text(encoding="utf-8").splitlines()
+    line = next(i for i, x in enumerate(lines, 1) if new.split(":")[-1].strip(" [,") in x)
+    r = runner.invoke(app, ["config", "check", str(path)])
+    assert r.exit_code == 2, r.output
+    assert f"config.yaml:{line}: {key}:" in r.output and fix in r.output
