@@ -12,11 +12,15 @@ Example::
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from yujing.durations import Duration
+from yujing.yamlsrc import Problem
 
 HYDROMET = ["rain_gauge", "river_gauge", "reservoir", "waterlogging", "weather"]
 
@@ -45,3 +49,32 @@ class CapSettings(_Strict):
         Path(".yujing/cap-signals.json"), description="where the gateway keeps the signals in "
         "force across a restart (their expiry, their chains); null: in memory only")
     max_bytes: int = Field(1024 * 1024, ge=1024, description="largest CAP message or feed taken")
+
+
+def registry_problems(cap: CapSettings, registry: Any, file: str,
+                      line_of: Callable[[tuple], int]) -> list[Problem]:
+    """Towns of ``cap.geocodes`` and set ``cap.station_kinds`` that no station of the registry
+    has: a signal for such a town would reach no one (the area mapping drops names it does
+    not know), so ``yujing config check`` refuses them with a did-you-mean."""
+    stations = list(registry.stations.values())
+    towns = sorted({s.town for s in stations if s.town})
+    kinds = sorted({s.kind for s in stations})
+    out = []
+    for code, named in cap.geocodes.items():
+        for i, town in enumerate(named):
+            if town != "*" and town not in towns:
+                out.append(Problem(file, line_of(("cap", "geocodes", code, i)),
+                                   f"cap.geocodes.{code}", f"no station of the registry is in "
+                                   f"town {town!r}: {_hint(town, towns)}"))
+    if "station_kinds" in cap.model_fields_set:
+        for i, kind in enumerate(cap.station_kinds or []):
+            if kind not in kinds:
+                out.append(Problem(file, line_of(("cap", "station_kinds", i)), "cap.station_kinds",
+                                   f"no station of the registry is of kind {kind!r}: "
+                                   f"{_hint(kind, kinds)}"))
+    return out
+
+
+def _hint(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    return f"did you mean {close[0]!r}?" if close else f"the registry has {', '.join(known) or 'none'}"

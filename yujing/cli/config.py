@@ -13,6 +13,7 @@ from pathlib import Path
 
 import typer
 
+from yujing.alerts.cap_settings import registry_problems
 from yujing.alerts.orgs import load_orgs, merge
 from yujing.alerts.roster import load_roster
 from yujing.cli.tokens import tokens_file_problems
@@ -21,10 +22,10 @@ from yujing.models.base import ModelError
 from yujing.models.registry import ModelRegistry
 from yujing.models.signing import resolve_key
 from yujing.rules.compiled import compile_rule
-from yujing.rules.loader import Origin, check_references, load_rules_located
+from yujing.rules.loader import Origin, check_references, field_warnings, load_rules_located
 from yujing.rules.schema import Rule
 from yujing.stations import load_registry
-from yujing.yamlsrc import Problem, SourceError
+from yujing.yamlsrc import Problem, SourceError, load_yaml
 
 app = typer.Typer(help="Check configuration files.", no_args_is_help=True)
 
@@ -40,7 +41,7 @@ def config_check(file: Path) -> None:
         raise typer.Exit(2) from None
     problems: list[Problem] = []
     said: list[str] = []
-    rules = _rules_and_registry(cfg, problems, said)
+    rules = _rules_and_registry(cfg, problems, said, file)
     _tokens(cfg, problems, said)
     _roster(cfg, problems, said)
     _models(cfg, rules, problems, said)
@@ -50,8 +51,8 @@ def config_check(file: Path) -> None:
     typer.echo(f"{file}: ok ({', '.join(said)})")
 
 
-def _rules_and_registry(cfg: Config, problems: list[Problem],
-                        said: list[str]) -> list[tuple[Rule, Origin]]:
+def _rules_and_registry(cfg: Config, problems: list[Problem], said: list[str],
+                        cfg_file: Path) -> list[tuple[Rule, Origin]]:
     w = cfg.worker
     try:
         rules = load_rules_located(w.rules_dir)
@@ -63,6 +64,10 @@ def _rules_and_registry(cfg: Config, problems: list[Problem],
         try:
             registry = load_registry(w.registry)
             problems.extend(check_references(rules, registry))
+            for note in field_warnings(rules, registry):
+                typer.echo(f"warning: {note}", err=True)
+            src = load_yaml(cfg_file)  # the cap section's lines, for the registry's cross-check
+            problems.extend(registry_problems(cfg.cap, registry, str(cfg_file), src.line_of))
             said.append(f"registry {w.registry}")
         except SourceError as exc:
             problems.extend(exc.problems)

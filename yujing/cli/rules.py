@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from yujing.backtest.ruletests import run_folder
-from yujing.rules.loader import check_references, load_rules_located
+from yujing.rules.loader import check_references, field_warnings, load_rules_located
 from yujing.stations import load_registry
 from yujing.yamlsrc import SourceError
 
@@ -23,7 +23,10 @@ def rules_check(folder: Path,
     """Validate every rule file in a folder (exit 2 on any error)."""
     try:
         located = load_rules_located(folder)
-        problems = check_references(located, load_registry(registry)) if registry else []
+        reg = load_registry(registry) if registry else None
+        problems = check_references(located, reg) if reg is not None else []
+        for w in field_warnings(located, reg):
+            typer.echo(f"warning: {w}", err=True)
     except SourceError as exc:
         problems = exc.problems
         located = []

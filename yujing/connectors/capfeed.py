@@ -34,7 +34,7 @@ from yujing import clock
 from yujing.alerts.cap_settings import CapFeed
 from yujing.alerts.capin import NS, CapError, parse_cap
 from yujing.alerts.capmap import Outcome, SignalBook
-from yujing.connectors.http import Refused, _admit, _count, _source
+from yujing.connectors.http import Refused, admit, count_request, source_of
 from yujing.domain import WarningEvent, group_key
 
 if TYPE_CHECKING:
@@ -118,27 +118,27 @@ class CapIngest:
     # -- POST /v1/cap ------------------------------------------------------------------------
     async def post(self, request: web.Request) -> web.Response:
         try:
-            ident, raw = await _admit(request, "cap")
+            ident, raw = await admit(request, "cap")
         except Refused as r:
-            _count("cap", r.status)
+            count_request("cap", r.status)
             return web.json_response({"error": r.message}, status=r.status, headers=r.headers)
         if not ident.official_signals:
-            _count("cap", 403)
+            count_request("cap", 403)
             return web.json_response({"error": f"token {ident.gateway!r} may not post official "
                                       "signals: grant it official_signals: true in the tokens "
                                       "file"}, status=403)
         try:
-            out = await self.take(raw, _source("cap", ident, request))
+            out = await self.take(raw, source_of("cap", ident, request))
         except CapError as err:
-            _count("cap", 400)
+            count_request("cap", 400)
             return web.json_response({"error": err.reason, "code": err.code}, status=400)
         except Exception as exc:  # Kafka did not take the events
             log.error("CAP not published: %s", exc or type(exc).__name__)
-            _count("cap", 503)
+            count_request("cap", 503)
             return web.json_response({"error": "not stored: Kafka is unavailable; retry after the "
                                       "Retry-After seconds"}, status=503,
                                      headers={"Retry-After": str(self.gw.cfg.http.retry_after_s)})
-        _count("cap", 200)
+        count_request("cap", 200)
         return web.json_response({"accepted": True, "warnings": len(out.events), "note": out.note})
 
     # -- expiry and feeds --------------------------------------------------------------------

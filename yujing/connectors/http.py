@@ -56,8 +56,10 @@ class Refused(Exception):
         self.status, self.code, self.message, self.headers = status, code, message, headers or {}
 
 
-async def _admit(request: web.Request, kind: str) -> tuple[Identity, bytes]:
-    """Authenticate, then read the body within the size limit."""
+async def admit(request: web.Request, kind: str) -> tuple[Identity, bytes]:
+    """Authenticate, then read the body within the size limit: the first step of every POST
+    endpoint of the gateway (readings, line protocol, events, CAP), so each refuses a missing
+    token, a token over its rate and an oversized body the same way; raises Refused."""
     gw = _gw(request)
     ident = gw.identify(request.headers.get("Authorization"))
     if ident is None:
@@ -85,7 +87,7 @@ def _too_large(gw: Gateway, kind: str, ident: Identity, request: web.Request,
     what = f"{size} bytes are" if size is not None else "the body (decompressed) is"
     reason = (f"request too large: {what} over the limit of {limit} bytes; send smaller batches "
               "(or raise http.max_body_bytes)")
-    gw.deadletters.send(_source(kind, ident, request), reason, None, None, "too_large")
+    gw.deadletters.send(source_of(kind, ident, request), reason, None, None, "too_large")
     m.READINGS_REJECTED.labels(kind, "too_large").inc()
     return Refused(413, "request too large", reason)
 
@@ -118,7 +120,7 @@ async def _parse(request: web.Request, kind: str, ident: Identity, raw: bytes, p
         items, bad = parse(raw, *args)
     await _room(gw)  # from here to the handler's report nothing awaits
     if bad and bad[0].code == "too_many":
-        gw.report(kind, _source(kind, ident, request), bad[:1])
+        gw.report(kind, source_of(kind, ident, request), bad[:1])
         raise Refused(413, "request too large", bad[0].reason)
     wait = gw.rate.take(ident.gateway, len(items) + len(bad))
     if wait is not None:
@@ -126,7 +128,8 @@ async def _parse(request: web.Request, kind: str, ident: Identity, raw: bytes, p
     return items, bad
 
 
-def _source(kind: str, ident: Identity, request: web.Request) -> str:
+def source_of(kind: str, ident: Identity, request: web.Request) -> str:
+    """Who sent a request, as dead letters and reports name it (``http:gw-1@10.0.0.5``)."""
     return f"{kind}:{ident.gateway}@{request.remote}"
 
 
@@ -156,33 +159,35 @@ def _unavailable(gw: Gateway, exc: BaseException, n: int) -> dict[str, Any]:
     return {"status": 503, "headers": {"Retry-After": str(gw.cfg.http.retry_after_s)}}
 
 
-def _count(endpoint: str, status: int) -> None:
+def count_request(endpoint: str, status: int) -> None:
+    """Count a request's reply by endpoint and status (yujing_gateway_http_requests_total), once per
+    request whichever way it ends."""
     m.REQUESTS.labels(endpoint, str(status)).inc()
 
 
 async def post_readings(request: web.Request) -> web.Response:
     gw = _gw(request)
     try:
-        ident, raw = await _admit(request, "http")
+        ident, raw = await admit(request, "http")
         items, bad = await _parse(request, "http", ident, raw, parse_payload_indexed, None,
                                   gw.cfg.http.max_items)
     except Refused as r:
-        _count("readings", r.status)
+        count_request("readings", r.status)
         return web.json_response({"error": r.message}, status=r.status, headers=r.headers)
     s = gw.screen(items, ident)
     rejected = bad + s.rejected
-    gw.report("http", _source("http", ident, request), rejected, s)
+    gw.report("http", source_of("http", ident, request), rejected, s)
     body = {"accepted": len(s.keep), "duplicates": s.duplicates,
             **_items(rejected, gw.cfg.http.max_listed)}
     try:
         await gw.store("http", s.keep)
     except Exception as exc:
         u = _unavailable(gw, exc, len(s.keep))
-        _count("readings", 503)
+        count_request("readings", 503)
         return web.json_response({"error": "readings not stored: Kafka is unavailable; retry "
                                   "after the Retry-After seconds", **body, "accepted": 0}, **u)
     status = _status(len(s.keep) + s.duplicates, rejected)
-    _count("readings", status)
+    count_request("readings", status)
     return web.json_response(body, status=status)
 
 
@@ -194,34 +199,34 @@ async def post_write(request: web.Request) -> web.Response:
     """
     gw = _gw(request)
     try:
-        ident, raw = await _admit(request, "lineproto")
+        ident, raw = await admit(request, "lineproto")
         lines, cap = raw.count(b"\n") + 1, gw.cfg.http.max_items
         if lines > cap:
             refused = Rejected(None, too_many(lines, cap, "lines"), None, "too_many")
-            gw.report("lineproto", _source("lineproto", ident, request), [refused])
+            gw.report("lineproto", source_of("lineproto", ident, request), [refused])
             raise Refused(413, "request too large", refused.reason)
         items, bad = await _parse(request, "lineproto", ident, raw, parse_lines_indexed,
                                   request.query.get("precision", "ns"), clock.now_ms())
     except Refused as r:
-        _count("write", r.status)
+        count_request("write", r.status)
         return web.json_response({"code": r.code, "message": r.message}, status=r.status,
                                  headers=r.headers)
     s = gw.screen(items, ident)
     rejected = bad + s.rejected
-    gw.report("lineproto", _source("lineproto", ident, request), rejected, s)
+    gw.report("lineproto", source_of("lineproto", ident, request), rejected, s)
     try:
         await gw.store("lineproto", s.keep)
     except Exception as exc:
         u = _unavailable(gw, exc, len(s.keep))
-        _count("write", 503)
+        count_request("write", 503)
         return web.json_response({"code": "unavailable", "message": "points not stored: Kafka "
                                   "is unavailable; retry later"}, **u)
     if not rejected:
-        _count("write", 204)
+        count_request("write", 204)
         return web.Response(status=204)
     status = _status(len(s.keep) + s.duplicates, rejected)
     status = 400 if status == 200 else status
-    _count("write", status)
+    count_request("write", status)
     first = min(rejected, key=lambda r: r.index or 0).reason
     what = "partial write" if s.keep or s.duplicates else "nothing written"
     return web.json_response({"code": "forbidden" if status == 403 else "invalid",
@@ -233,16 +238,16 @@ async def post_write(request: web.Request) -> web.Response:
 async def post_events(request: web.Request) -> web.Response:
     gw = _gw(request)
     try:
-        ident, raw = await _admit(request, "events")
+        ident, raw = await admit(request, "events")
         parsed, bad = await _parse(request, "events", ident, raw, parse_events,
                                    gw.cfg.http.max_items)
     except Refused as r:
-        _count("events", r.status)
+        count_request("events", r.status)
         return web.json_response({"error": r.message}, status=r.status, headers=r.headers)
     details = {i: d for i, _, d in parsed}
     s = gw.screen([(i, r) for i, r, _ in parsed], ident)
     rejected = bad + s.rejected
-    source = _source("events", ident, request)
+    source = source_of("events", ident, request)
     gw.report("events", source, rejected, s)
     now = clock.now_ms()
     kept = [{**details[i], "gateway": ident.gateway, "recv_ms": now} for i in s.kept_index]
@@ -256,12 +261,12 @@ async def post_events(request: web.Request) -> web.Response:
                 raise
     except Exception as exc:
         u = _unavailable(gw, exc, len(s.keep))
-        _count("events", 503)
+        count_request("events", 503)
         return web.json_response({"error": "events not stored: Kafka is unavailable; retry "
                                   "after the Retry-After seconds", "accepted": 0,
                                   **_items(rejected, gw.cfg.http.max_listed)}, **u)
     status = _status(len(s.keep) + s.duplicates, rejected)
-    _count("events", status)
+    count_request("events", status)
     return web.json_response({"accepted": len(s.keep), "duplicates": s.duplicates,
                               **_items(rejected, gw.cfg.http.max_listed)}, status=status)
 

@@ -97,7 +97,8 @@ async def command(request: web.Request) -> web.Response:
     iid, action = request.match_info["id"], request.match_info["action"]
     w = c.incidents.get(iid)
     if w is None:
-        return _error(404, f"unknown incident {iid!r}: GET /v1/warnings lists the open ones")
+        return _error(404, f"未找到预警 {iid} / unknown incident {iid!r}: GET /v1/warnings lists "
+                           "the open ones")
     verdict = c.may_act(who, w)
     if not verdict.ok:
         return _error(403, verdict.why)
@@ -177,8 +178,9 @@ def _may_change(c: Console, who: str, s: Silence) -> Verdict:
     v = c.rights.acts_on_all(who)
     if v.ok:
         return v
-    return Verdict(False, f"silence {s.id} was made by {s.created_by}: only they, a console "
-                          f"admin or the duty room may change or expire it ({v.why})")
+    return Verdict(False, f"静默 {s.id} 由 {s.created_by} 设置：只有本人、值班台管理员或值班室可以"
+                          f"修改或撤销 / silence {s.id} was made by {s.created_by}: only they, a "
+                          f"console admin or the duty room may change or expire it ({v.why})")
 
 
 async def add_silence(request: web.Request) -> web.Response:

@@ -1,10 +1,13 @@
 """The console's words in Chinese (first) and English. Pure data.
 
 A rule's reasons come from the book in both languages (``reason_zh``, ``reason_en``, picked in
-``views.py``); officers' notes are shown as written.
+``views.py``); officers' notes are shown as written. Why a warning's notifications are held
+(the "⏸ 暂停通知" tooltip) comes from its timeline the same way: :func:`held_why`.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 LANGS = ("zh", "en")
 
@@ -208,3 +211,19 @@ def t(key: str, lang: str) -> str:
 def table(lang: str) -> dict[str, str]:
     i = 1 if lang == "en" else 0
     return {k: v[i] for k, v in _T.items()}
+
+
+def held_why(w: Any, lang: str) -> str:
+    """Why ``w``'s notifications are held, in the reader's language ('' when they are not).
+
+    ``w.muted`` is the book's English sentence ("silenced by silence s1 [station=g1] …"),
+    kept to tell one hold from the next; the timeline entry the hold wrote carries it in
+    words in both languages (「暂停通知：静默 s1 生效中（b1设置：…）」). A record from before
+    words has only the sentence, shown as it is.
+    """
+    if not w.muted:
+        return ""
+    for e in reversed(w.timeline):
+        if e.kind in ("inhibited", "silenced") and e.reason == w.muted:
+            return (e.reason_en if lang == "en" else e.reason_zh) or e.reason
+    return w.muted

@@ -113,8 +113,8 @@ class Rights:
             return Verdict(True, f"{person} is a console admin")
         if person in self._room:
             return Verdict(True, f"{person} is on the duty room (值班室) rota")
-        return Verdict(False, f"{person} is neither a console admin (console.admins) nor on a "
-                              "duty room (值班室) rota")
+        return Verdict(False, f"{person} 既不是值班台管理员，也不在值班室排班中 / {person} is neither "
+                              "a console admin (console.admins) nor on a duty room (值班室) rota")
 
     def may_act(self, person: str, hazard: str, town: str, enterprise: str = "") -> Verdict:
         """May ``person`` acknowledge, annotate, clear or silence this warning?"""
@@ -139,5 +139,8 @@ class Rights:
         name = self.roster.teams[team].name if team and self.roster else ""
         dom = DOMAINS.get(self.domain_of(hazard), "")
         where = f"team {team} ({name})" if team else f"no team ({dom} {town})"
-        return Verdict(False, f"{person} is not on the rota of {where}, nor on the duty room's, "
-                              "nor a console admin: ask that team's duty officer", team)
+        where_zh = f"责任组{name or team}" if team else f"{dom}{town}（无责任组）"
+        return Verdict(False, f"{person} 不在{where_zh}的排班中，也不在值班室排班中，也不是值班台"
+                              f"管理员：请联系该组值班员 / {person} is not on the rota of {where}, "
+                              "nor on the duty room's, nor a console admin: ask that team's duty "
+                              "officer", team)

@@ -28,6 +28,7 @@ from yujing.alerts.roster import DOMAINS, Roster, Scope
 from yujing.console import storm
 from yujing.console import thresholds as th
 from yujing.console.health import counter_by
+from yujing.console.i18n import held_why
 from yujing.console.plans import plan_for
 from yujing.console.session import console_of, lang_of, name_of, need_web_user, who_is
 from yujing.console.state import Console, warning_dict
@@ -58,7 +59,7 @@ def summary(c: Console, w: Warning, who: str, lang: str = "zh") -> dict[str, Any
             "reason": _words(w.reason_zh, w.reason_en, w.reason, lang), "detail": w.reason,
             "reason_zh": w.reason_zh, "reason_en": w.reason_en, "last_ts": w.last_ts,
             "hold": _hold(c, w) if w.state == State.PENDING else "",
-            "muted": w.muted, "team": team or "", "team_name": team_name,
+            "muted": held_why(w, lang), "team": team or "", "team_name": team_name,
             "can_act": v.ok, "why": v.why, "entries": len(w.timeline)}
 
 
@@ -165,7 +166,8 @@ async def api_warning(request: web.Request) -> web.Response:
     who = need_web_user(request)
     w = c.incidents.get(request.match_info["id"])
     if w is None:
-        return web.json_response({"error": f"unknown incident {request.match_info['id']!r}"},
+        iid = request.match_info["id"]
+        return web.json_response({"error": f"未找到预警 {iid} / unknown incident {iid!r}"},
                                  status=404)
     if not (seen := c.may_read(who, w)).ok:
         return web.json_response({"error": seen.why}, status=403)

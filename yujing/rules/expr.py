@@ -49,6 +49,7 @@ from yujing.rules.tree import (  # noqa: F401 - re-exported: ex.Node, ex.walk â€
     Unary,
     children,
     first_window_ms,
+    not_a_level,
     primary,
     unparse,
 )
@@ -283,21 +284,26 @@ class _Parser:
         return agg
 
     def _trend(self, fn: str) -> Trend:
-        """eta(metric, threshold, window) or project(metric, window, horizon)."""
+        """eta(metric, threshold, window[, falling]) or project(metric, window, horizon)."""
         metric = self._metric()
         self.expect(",")
         if fn == "eta":
             at = self.peek()
             threshold = self.additive()
-            bad = _not_a_level(threshold)
+            bad = not_a_level(threshold)
             if bad:
                 raise ExprError(f"the threshold of eta() is a number or a station field, not "
                                 f"{bad}: eta({metric}, station.warning_level_m, 1h)", at.col)
             self.expect(",")
             window = self._duration()
+            way = self.take() if self.peek().text == "," else None  # a direction may follow
+            way = way and self.take()
+            if way and way.text not in ("falling", "rising"):
+                raise ExprError(f"eta() looks rising or falling, not {way.text!r}: eta({metric}, "
+                                "station.level_min_m, 1h, falling)", way.col)
             self.expect(")")
             self._horizon(window)
-            return Trend("eta", metric, window, threshold)
+            return Trend("eta", metric, window, threshold, falling=bool(way) and way.text == "falling")
         window = self._duration()
         self.expect(",")
         horizon = self._duration()
@@ -381,19 +387,6 @@ def _limited(side: object, other: object) -> object:
     if isinstance(side, Trend) and side.fn == "eta" and isinstance(other, Dur):
         return replace(side, limit_ms=other.ms)
     return side
-
-
-def _not_a_level(node: object) -> str:
-    """What in an eta() threshold is not a number or a station field ('' if all is)."""
-    if isinstance(node, (Num, StationField)):
-        return ""
-    if isinstance(node, Binary) and node.op in ("+", "-", "*", "/"):
-        return _not_a_level(node.left) or _not_a_level(node.right)
-    if isinstance(node, Unary) and node.op == "-":
-        return _not_a_level(node.arg)
-    if isinstance(node, Call) and node.fn == "default":
-        return _not_a_level(node.args[0]) or _not_a_level(node.args[1])
-    return repr(unparse(node))
 
 
 def _check_durations(node: object, beside_eta: bool = False) -> None:

@@ -74,10 +74,12 @@ def comparison(node: ex.Binary, value: Value, negate: bool = False) -> Term | No
 def _eta_term(node: ex.Trend, op: str, hours: float, limit: float, value: Value) -> Term:
     """eta(m, level, W) <= H: the value is the hours to go (None: never, on this trend),
     the threshold H in hours, ``raw`` the level it would reach and ``field`` where that
-    level comes from; ``horizon_ms`` is H, the time the projection looked ahead."""
+    level comes from; ``horizon_ms`` is H, the time the projection looked ahead. A falling
+    eta is ``falling:eta`` (backtest's lead time counts rising crossings only)."""
     field, field_value, offset, scale = _threshold_shape(node.threshold, value)
     hours_f = float(hours)
-    return Term(fn="eta", op=op, metric=node.metric, window_ms=node.window_ms,
+    return Term(fn="falling:eta" if node.falling else "eta", op=op, metric=node.metric,
+                window_ms=node.window_ms,
                 value=_num(hours_f) if math.isfinite(hours_f) else None,
                 raw=_num(value(node.threshold)), threshold=_num(limit), field=field,
                 field_value=field_value, offset=offset, scale=scale, metrics=[node.metric],

@@ -116,13 +116,14 @@ class Interpreter:
         memo = ev.memo if isinstance(ev, Evaluation) else {}
         threshold = ev(node.threshold) if node.fn == "eta" else None
         limit = node.limit_ms if node.fn == "eta" else 0
-        key = ("trend", node.metric, node.window_ms, limit, ex.unparse(node.threshold))
+        key = ("trend", node.metric, node.window_ms, limit, ex.unparse(node.threshold),
+               node.falling)
         if key not in memo:
             reach = (threshold, limit) if limit else None
             memo[key] = tr.fit(flat, self.store.lookup(pst, node.metric), pt, node.window_ms,
-                               reach)
+                               reach, node.falling)
         if node.fn == "eta":
-            return tr.eta(memo[key], threshold)
+            return tr.eta(memo[key], threshold, node.falling)
         return tr.project(memo[key], node.horizon_ms)
 
     def _anomaly(self, node: ex.Anomaly, flat: wn.Flat, pst: np.ndarray, pt: np.ndarray

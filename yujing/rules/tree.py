@@ -55,7 +55,8 @@ class SeriesFn:
 @dataclass(frozen=True)
 class Trend:
     """``eta(metric, threshold, window)``: hours until the window's Theil–Sen trend reaches
-    ``threshold`` (an expression of numbers and station fields); or
+    ``threshold`` (an expression of numbers and station fields) from below, or with
+    ``falling`` (``eta(metric, threshold, window, falling)``) from above; or
     ``project(metric, window, horizon)``: the trend's value ``horizon_ms`` ahead."""
 
     fn: str
@@ -64,6 +65,7 @@ class Trend:
     threshold: object = None
     horizon_ms: int = 0
     limit_ms: int = 0  # eta: the duration it is compared with (the parser sets it)
+    falling: bool = False  # eta: towards a low threshold (a drawdown, a recession)
 
 
 @dataclass(frozen=True)
@@ -151,7 +153,8 @@ def unparse(node: object) -> str:
         return f"{node.fn}({', '.join(unparse(a) for a in node.args)})"
     if isinstance(node, Trend):
         if node.fn == "eta":
-            return f"eta({node.metric}, {unparse(node.threshold)}, {format_duration(node.window_ms)})"
+            return (f"eta({node.metric}, {unparse(node.threshold)}, {format_duration(node.window_ms)}"
+                    + (", falling)" if node.falling else ")"))
         return (f"project({node.metric}, {format_duration(node.window_ms)}, "
                 f"{format_duration(node.horizon_ms)})")
     if isinstance(node, Dur):
@@ -237,3 +240,16 @@ def group_nodes(trees: list[object]) -> list[GroupCount]:
     for tree in trees:
         walk(tree)
     return out
+
+
+def not_a_level(node: object) -> str:
+    """What in an eta() threshold is not a number or a station field ('' if all is)."""
+    if isinstance(node, (Num, StationField)):
+        return ""
+    if isinstance(node, Binary) and node.op in ("+", "-", "*", "/"):
+        return not_a_level(node.left) or not_a_level(node.right)
+    if isinstance(node, Unary) and node.op == "-":
+        return not_a_level(node.arg)
+    if isinstance(node, Call) and node.fn == "default":
+        return not_a_level(node.args[0]) or not_a_level(node.args[1])
+    return repr(unparse(node))

@@ -1,5 +1,8 @@
 """Looking ahead along a window's robust trend: ``eta()`` and ``project()`` of the rules.
 
+``eta()`` looks for a rising crossing, or with ``falling`` for a falling one (the same
+arithmetic on the mirrored series: ``-y`` reaching ``-threshold``).
+
 The trend is the Theil–Sen line of the readings in ``(t - W, t]``: its slope is the
 median of the slopes between every pair of readings, its level at ``t`` the median
 of ``y - slope * x``. One bad reading moves neither, where a least-squares line (or
@@ -40,13 +43,14 @@ class Fit:
 
 
 def fit(flat: Flat, sid: np.ndarray, t: np.ndarray, window_ms: int,
-        reach: tuple[np.ndarray, int] | None = None) -> Fit:
+        reach: tuple[np.ndarray, int] | None = None, falling: bool = False) -> Fit:
     """The trend of series ``sid`` over ``(t - W, t]`` at each point (NaN where the window
     holds fewer than two readings).
 
     With ``reach`` = (threshold at each point, limit ms), points whose trend provably
-    cannot reach the threshold within the limit are not fitted: ``Fit.beyond`` marks
-    them (see :func:`_beyond`). In quiet times that is nearly every point.
+    cannot reach the threshold within the limit (from below; ``falling``: from above)
+    are not fitted: ``Fit.beyond`` marks them (see :func:`_beyond`). In quiet times that
+    is nearly every point.
     """
     out = Fit(np.full(t.shape, np.nan), np.full(t.shape, np.nan), np.full(t.shape, np.nan),
               np.zeros(t.shape, dtype=bool))
@@ -68,8 +72,10 @@ def fit(flat: Flat, sid: np.ndarray, t: np.ndarray, window_ms: int,
             idx = lo[sel, None] + offs
             x = (flat.ts[idx] - t[sel, None]).astype(np.float64) / HOUR_MS
             y = flat.v[idx]
-            if reach is not None:
-                skip = _beyond(x, y, out.newest[sel], reach[0][sel], reach[1] / HOUR_MS)
+            if reach is not None:  # falling: the same bound on the mirrored series
+                sign = -1.0 if falling else 1.0
+                skip = _beyond(x, sign * y, sign * out.newest[sel], sign * reach[0][sel],
+                               reach[1] / HOUR_MS)
                 out.beyond[sel] = skip
                 sel, x, y = sel[~skip], x[~skip], y[~skip]
             s = np.median((y[:, j] - y[:, i]) / (x[:, j] - x[:, i]), axis=1)
@@ -102,15 +108,21 @@ def _beyond(x: np.ndarray, y: np.ndarray, newest: np.ndarray, threshold: np.ndar
     return (reach < threshold - margin) & (newest < threshold)
 
 
-def eta(f: Fit, threshold: np.ndarray) -> np.ndarray:
+def eta(f: Fit, threshold: np.ndarray, falling: bool = False) -> np.ndarray:
     """Hours until the trend reaches ``threshold`` from below: 0 once the newest reading
     is at or over it, infinite when the trend is flat or falling (or, for points the fit
     skipped, cannot get there within its limit: the same to any comparison with the
-    limit, the only thing the grammar lets eta() meet), NaN without a trend."""
-    slope, level = f.slope, f.level
+    limit, the only thing the grammar lets eta() meet), NaN without a trend.
+
+    ``falling`` looks the other way, for a low threshold (a reservoir drawn down to its
+    dead level, a recession back under the warning level): 0 once the newest reading is
+    at or under it, infinite while the trend is flat or rising. It is the rising case
+    of the mirrored series, so the two cannot drift apart."""
+    sign = -1.0 if falling else 1.0
+    slope, level, threshold = sign * f.slope, sign * f.level, sign * threshold
     with np.errstate(invalid="ignore", divide="ignore"):
         ahead = np.where(slope > 0, np.maximum((threshold - level) / slope, 0.0), np.inf)
-        out = np.where(f.newest >= threshold, 0.0, ahead)
+        out = np.where(sign * f.newest >= threshold, 0.0, ahead)
     out = np.where(f.beyond, np.inf, out)
     return np.where((np.isnan(slope) & ~f.beyond) | np.isnan(threshold), np.nan, out)
 

@@ -216,20 +216,25 @@ def _say_eta(t: Term) -> Said:
         if t.field and not t.offset and t.scale == 1.0:
             f = _field(t.field)
             level_zh, level_en = f"{f.zh}{level_zh}", f"the {f.en} {level_en}"
+    # falling:eta looks down to a low level (「降至」) where eta looks up to one (「达到」)
+    down = t.fn.startswith("falling:")
+    reach_zh, reached_zh, reach_en = ("降至", "已降至", "fall to") if down else ("达到", "已达到", "reach")
+    short_zh_to, has_en = ("降至", "has fallen to") if down else ("达", "has reached")
     if t.value is None:  # never on this trend, or (not fitted) not within the limit
         lz, le = _hours(t.threshold) if t.threshold else ("", "")
-        zh = f"按近{wz}趋势，{w.zh}预计{lz}内不会达到{level_zh}" if lz else \
-            f"按近{wz}趋势，{w.zh}不会达到{level_zh}"
-        en = f"on the {we} trend {w.en} will not reach {level_en}" + (f" within {le}" if le else "")
-        short_zh, short_en = f"{w.zh}未见上涨趋势", f"{w.en} not rising"
+        zh = f"按近{wz}趋势，{w.zh}预计{lz}内不会{reach_zh}{level_zh}" if lz else \
+            f"按近{wz}趋势，{w.zh}不会{reach_zh}{level_zh}"
+        en = f"on the {we} trend {w.en} will not {reach_en} {level_en}" + (f" within {le}" if le else "")
+        short_zh, short_en = ((f"{w.zh}未见下降趋势", f"{w.en} not falling") if down else
+                              (f"{w.zh}未见上涨趋势", f"{w.en} not rising"))
     elif t.value == 0:
-        zh, en = f"{w.zh}已达到{level_zh}", f"{w.en} has reached {level_en}"
-        short_zh, short_en = f"{w.zh}已达{level_zh}", f"{w.en} at {level_en}"
+        zh, en = f"{w.zh}{reached_zh}{level_zh}", f"{w.en} {has_en} {level_en}"
+        short_zh, short_en = f"{w.zh}已{short_zh_to}{level_zh}", f"{w.en} at {level_en}"
     else:
         hz, he = _hours(t.value)
-        zh = f"按近{wz}趋势，预计{hz}内达到{level_zh}"
-        en = f"on the {we} trend {w.en} expected to reach {level_en} within {he}"
-        short_zh, short_en = f"预计{hz}达{level_zh}", f"{w.en} to reach {level_en} in {he}"
+        zh = f"按近{wz}趋势，预计{hz}内{reach_zh}{level_zh}"
+        en = f"on the {we} trend {w.en} expected to {reach_en} {level_en} within {he}"
+        short_zh, short_en = f"预计{hz}{short_zh_to}{level_zh}", f"{w.en} to {reach_en} {level_en} in {he}"
     thr_zh = thr_en = ""
     if t.threshold is not None:
         lz, le = _hours(t.threshold)

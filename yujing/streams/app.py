@@ -20,7 +20,7 @@ from yujing.config import Config
 from yujing.connectors.kafka_security import ssl_context
 from yujing.kafka_settings import KafkaSecurity, read_password
 from yujing.pipeline import ModelsView
-from yujing.rules.loader import load_rules
+from yujing.rules.loader import check_references, field_warnings, load_rules_located
 from yujing.stations import load_registry, watch_registry
 from yujing.streams.alerting import install_alerting
 from yujing.streams.evaluator import Evaluator, Outbox
@@ -36,8 +36,11 @@ def make_app(cfg: Config, bootstrap: str, embedded: bool) -> faust.App:
     w.data_dir.mkdir(parents=True, exist_ok=True)
     app = faust.App("yujing-worker", **app_settings(cfg, bootstrap, embedded))
 
-    rules = load_rules(w.rules_dir)
+    located = load_rules_located(w.rules_dir)
+    rules = [r for r, _ in located]
     registry = load_registry(w.registry)
+    for p in check_references(located, registry) + field_warnings(located, registry):
+        log.warning("%s", p)  # a rule that cannot fire here: said at start, not refused
     models = (ModelsView(w.models_dir, w.models_key_file, preload=rules)
               if w.models_dir is not None else None)
     readings = app.topic(k.topics.readings, value_serializer="raw", partitions=k.partitions)
