@@ -316,10 +316,14 @@ def load_roster(path: str | Path) -> Roster:
     # not a list: parse_roster's validation says so, with the line
     for name in names if isinstance(names, list) else []:
         f = p.parent / str(name)
-        if f.is_file():
-            try:
+        try:
+            if f.is_file():
                 tables[str(name)] = f.read_text(encoding="utf-8")
-            except UnicodeDecodeError:
-                raise SourceError([Problem(str(f), 0, "", "not UTF-8 text: save the shift "
-                                           "table as UTF-8 CSV")]) from None
+        except UnicodeDecodeError:
+            raise SourceError([Problem(str(f), 0, "", "not UTF-8 text: save the shift "
+                                       "table as UTF-8 CSV")]) from None
+        except OSError as exc:  # a name the file system cannot hold (too long, NUL, …)
+            raise SourceError([Problem(str(p), src.line_of(("shift_tables",)), "shift_tables",
+                                       f"cannot open {str(name)[:60]!r}: {exc.strerror}; "
+                                       "name a CSV file beside the roster")]) from None
     return parse_roster(p.read_text(encoding="utf-8"), str(p), tables)
