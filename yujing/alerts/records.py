@@ -36,6 +36,22 @@ class Entry(msgspec.Struct, omit_defaults=True):
     ok: bool | None = None  # delivery result
 
 
+class Report(msgspec.Struct, omit_defaults=True):
+    """A report-back (回报) on a warning: what the people on the spot did. Checked by
+    :mod:`yujing.alerts.reportback` before it is sent; kept on the warning for good."""
+
+    id: str                 # the command id: applying it twice changes nothing
+    at: int                 # wall-clock ms the book recorded it
+    by: str                 # person id
+    status: str             # handling (处置中), done (已处置), support (需支援)
+    measures: str = ""      # 措施
+    evacuated: int = 0      # 转移人数
+    withdrawn: int = 0      # 撤离人数
+    stopped: bool | None = None   # 停产: None = not said
+    photos: list[str] = msgspec.field(default_factory=list)   # http(s) URLs
+    text: str = ""          # free text
+
+
 class Escalation(msgspec.Struct, omit_defaults=True):
     """Where an unacknowledged warning is in its grade's escalation policy."""
 
@@ -98,6 +114,7 @@ class Warning(msgspec.Struct, omit_defaults=True):
     notified: list[str] = msgspec.field(default_factory=list)
     commands: list[str] = msgspec.field(default_factory=list)
     cap: list[CapRef] = msgspec.field(default_factory=list)
+    reports: list[Report] = msgspec.field(default_factory=list)   # 回报, oldest first
     timeline: list[Entry] = msgspec.field(default_factory=list)
 
     def labels(self) -> dict[str, str]:
@@ -234,7 +251,7 @@ class Silence(msgspec.Struct, omit_defaults=True):
 class Command(msgspec.Struct, omit_defaults=True):
     """What travels on ``yujing.commands``: officers' commands, ticks, delivery results."""
 
-    cmd: str                # ack, note, clear, silence_add, silence_expire, tick, result
+    cmd: str                # ack, note, clear, report, silence_add, silence_expire, tick, result
     id: str = ""            # unique per command: applying it twice changes nothing
     actor: str = ""
     incident: str = ""
@@ -244,6 +261,7 @@ class Command(msgspec.Struct, omit_defaults=True):
     silence_id: str = ""
     result: DeliveryResult | None = None
     delivery: str = ""
+    report: Report | None = None
 
 
-COMMANDS = ("ack", "note", "clear", "silence_add", "silence_expire")
+COMMANDS = ("ack", "note", "clear", "report", "silence_add", "silence_expire")
