@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TextIO
 
+import msgspec
 import numpy as np
 
 from yujing.alerts import reportback
@@ -146,3 +147,25 @@ def unit_of(by: str, station_of: Callable[[str], object | None]) -> Callable[[Wa
             return w.town or getattr(st, "town", "") or ""
         return getattr(st, "enterprise", "") or ""
     return unit
+
+
+def incidents_of(records: Iterable[tuple[bytes | None, bytes | None]]) -> dict[str, Warning]:
+    """The newest snapshot of each incident from ``yujing.incidents`` records, as the console
+    keeps them: a tombstone forgets one, silences and undecodable records are skipped."""
+    dec = msgspec.json.Decoder(Warning)
+    out: dict[str, Warning] = {}
+    for key, value in records:
+        key = key or b""
+        if key.startswith(b"silence:"):
+            continue
+        if value is None:
+            out.pop(key.decode(errors="replace"), None)
+            continue
+        try:
+            w = dec.decode(value)
+        except msgspec.DecodeError:
+            continue
+        old = out.get(w.incident)
+        if old is None or w.updated_ms >= old.updated_ms or len(w.timeline) >= len(old.timeline):
+            out[w.incident] = w
+    return out
