@@ -96,13 +96,13 @@ async def command(request: web.Request) -> web.Response:
     verdict = c.may_act(who, w)
     if not verdict.ok:
         return _error(403, verdict.why)
-    if action == "clear" and (refused := reports_api.clear_refused(c, w)) is not None:
-        return refused
     limits = c.cfg.alerts.commands
     try:
         text = command_text(await _read(request, limits), action, limits)
     except BodyError as exc:
         return _error(400, str(exc))
+    if action == "clear" and (refused := reports_api.clear_refused(c, w)) is not None:
+        return refused
     cmd = Command(action, id=uuid.uuid4().hex, actor=who, incident=iid, text=text,
                   at=clock.now_ms())
     await c.send(cmd, w.partition)
