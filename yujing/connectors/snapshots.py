@@ -26,10 +26,8 @@ async def read_all(bootstrap: str, topic: str, timeout_s: float = 30.0,
                               fetch_max_wait_ms=100, request_timeout_ms=int(timeout_s * 1000))
     await consumer.start()
     try:
-        parts = consumer.partitions_for_topic(topic)
-        if not parts:
-            await consumer.force_metadata_update()
-            parts = consumer.partitions_for_topic(topic) or set()
+        await consumer.topics()   # fetches the cluster's metadata
+        parts = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
         if not tps:
             return []
@@ -41,7 +39,9 @@ async def read_all(bootstrap: str, topic: str, timeout_s: float = 30.0,
             batch = await consumer.getmany(timeout_ms=500)
             for records in batch.values():
                 out.extend((r.key, r.value) for r in records)
-            reached = all(await consumer.position(tp) >= end[tp] for tp in tps)
+            reached = True
+            for tp in tps:
+                reached = reached and await consumer.position(tp) >= end[tp]
             if reached and not batch:
                 return out
         raise TimeoutError(f"{topic} not read whole within {timeout_s:g}s")
