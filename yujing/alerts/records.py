@@ -26,7 +26,8 @@ class Entry(msgspec.Struct, omit_defaults=True):
 
     at: int                 # wall-clock ms of the decision
     kind: str               # pending, raised, upgraded, downgraded, acknowledged, note, cleared,
-                            # escalated, reminder, notified, failed, inhibited, silenced, unmuted
+                            # escalated, reminder, notified, failed, inhibited, silenced, unmuted,
+                            # report (a report-back), refused (a clear refused for want of one)
     reason: str
     grade: int = 0
     actor: str = ""         # person id, "rule" or "system"

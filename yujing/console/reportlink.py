@@ -19,7 +19,6 @@ import msgspec
 from aiohttp import web
 
 from yujing import clock
-from yujing.alerts.records import Report
 from yujing.alerts.reportback import STATUS, ReportError, parse_report
 from yujing.alerts.signing import Claim, TokenError, verify
 from yujing.console.acklink import own_origin, page
@@ -123,7 +122,7 @@ async def submit(request: web.Request) -> web.Response:
     except ReportError as exc:
         return page("处置回报 / Report back", _form(c, claim, token, given, str(exc)), 400)
     digest = hashlib.sha256(token.encode() + b"\0" + _body(given)).hexdigest()[:32]
-    report = Report(**{**msgspec.structs.asdict(report), "id": f"link:{digest}", "by": claim.p})
+    report = msgspec.structs.replace(report, id=f"link:{digest}", by=claim.p)
     await send_report(c, w, report)
     return page("已提交 / sent", f"<p>{html.escape(name_of(c, claim.p))}：回报已提交，将显示在预警时间线上。"
                 f"<br><small>Report sent; it shows on the warning's timeline.</small></p>")
