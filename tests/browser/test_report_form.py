@@ -31,7 +31,8 @@ def test_report_form_on_the_warning_page_and_the_report_page(duty, browser):
     page.fill("#f-report textarea[name=photos]", "https://img.example/my/1.jpg")
     page.click("#btn-report")
     entry = page.wait_for_selector('#timeline li[data-kind="report"]', timeout=15_000)
-    assert "回报（已处置）；措施：疏通排水口，转移低洼住户；转移17人，撤离0人；未停产；照片1张" in entry.inner_text()
+    assert ("回报（已处置）；措施：疏通排水口，转移低洼住户；转移17人，撤离0人；未停产；照片1张"
+            in entry.inner_text())
     page.wait_for_selector("#report-due", state="hidden", timeout=10_000)
     shot(page, "warning-report")
     page.goto(f"{base}/console/")
