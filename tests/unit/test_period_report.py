@@ -7,12 +7,16 @@ from __future__ import annotations
 import csv
 import io
 from types import SimpleNamespace
+from zoneinfo import ZoneInfo
 
 import msgspec
+import pytest
+import typer
 
 from yujing.alerts import period_report as pr
 from yujing.alerts.records import Report, State, Warning
 from yujing.alerts.report_settings import ReportSettings
+from yujing.cli.report import parse_local
 
 T0 = 1_764_547_200_000          # 2025-12-01 00:00 UTC
 MIN = 60_000
@@ -101,3 +105,14 @@ def test_the_newest_snapshot_of_each_incident_and_tombstones():
     got = pr.incidents_of([(b"a", enc(a1)), (b"b", enc(b)), (b"a", enc(a2)), (b"b", None),
                            (b"silence:x", b"{}"), (b"c", b"not json")])
     assert list(got) == ["a"] and got["a"].grade == 4
+
+
+def test_the_cli_reads_local_dates_and_an_end_date_is_included():
+    zone = ZoneInfo("Asia/Shanghai")
+    day = parse_local("2025-12-01", zone, "--from")
+    assert day == T0 - 8 * 3_600_000                       # midnight in Dongguan
+    assert parse_local("2025-12-01", zone, "--to", end=True) == day + DAY
+    assert parse_local("2025-12-01 08:00", zone, "--to", end=True) == T0
+    assert parse_local("2025-12-01T00:00:00+00:00", zone, "--from") == T0
+    with pytest.raises(typer.Exit):
+        parse_local("1 Dec", zone, "--from")

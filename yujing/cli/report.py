@@ -24,11 +24,14 @@ from yujing.stations import load_registry
 from yujing.yamlsrc import SourceError
 
 
-def parse_local(text: str, zone: ZoneInfo, option: str) -> int:
+def parse_local(text: str, zone: ZoneInfo, option: str, end: bool = False) -> int:
     """A local date or time (``2026-12-01``, ``2026-12-01 08:00``) or an ISO time with an
-    offset, as epoch ms; exit 2 with an example when it is neither."""
+    offset, as epoch ms; exit 2 with an example when it is neither. A date alone as the
+    ``end`` of a period means the end of that day (the console's report page reads it so)."""
     try:
         dt = datetime.fromisoformat(text)
+        if end and len(text.strip()) == 10:
+            dt += timedelta(days=1)
     except ValueError:
         typer.echo(f"{option} {text!r}: write e.g. 2026-12-01 or '2026-12-01 08:00' "
                    f"({zone.key}) or an ISO time with an offset", err=True)
@@ -41,7 +44,8 @@ def parse_local(text: str, zone: ZoneInfo, option: str) -> int:
 def report(
         from_: Annotated[str | None, typer.Option("--from", help="start, local (default: a day "
                                                   "before --to)")] = None,
-        to: Annotated[str | None, typer.Option("--to", help="end, local, excluded (default: now)")] = None,
+        to: Annotated[str | None, typer.Option("--to", help="end, local: a date is included, a time "
+                                               "excluded (default: now)")] = None,
         by: Annotated[str, typer.Option("--by", help="town or enterprise")] = "town",
         out: Annotated[Path | None, typer.Option("--out", "-o", help="CSV file (default: stdout)")] = None,
         lang: Annotated[str, typer.Option("--lang", help="column headers: zh or en")] = "zh",
@@ -60,7 +64,7 @@ def report(
     cfg = load(config)
     logging.getLogger().setLevel(logging.WARNING)
     zone = ZoneInfo(cfg.timezone)
-    to_ms = parse_local(to, zone, "--to") if to else clock.now_ms()
+    to_ms = parse_local(to, zone, "--to", end=True) if to else clock.now_ms()
     from_ms = (parse_local(from_, zone, "--from") if from_
                else to_ms - int(timedelta(days=1).total_seconds() * 1000))
     if from_ms >= to_ms:
