@@ -116,7 +116,7 @@ def clear_refusal(w: Warning, s: ReportSettings) -> Text | None:
     """Why a manual clear of ``w`` is refused now, or None if it may go ahead."""
     if w.state == State.CLEARED or not report_due(w, s):
         return None
-    grades = sorted(Grade.parse(g) for g in s.required_for)
+    grades = sorted({Grade.parse(g) for g in s.required_for})
     if grades == list(range(grades[0], Grade.RED + 1)) and grades[0] < Grade.RED:
         zh, en = f"{grades[0].zh}及以上", f"{grades[0].label} and above"
     else:
