@@ -4,7 +4,8 @@ channels: apprise json:// to a local webhook receiver and mailto:// to a local S
 One run walks the whole path, to keep the suite's time modest:
 A's first channel is dead → fallback to A's second; A does not acknowledge → B gets an
 e-mail after the (shortened) timeout; B clicks the signed link → escalation stops, the
-leader is never paged; the CLI adds a note and clears; the CAP messages validate against
+leader is never paged; the CLI adds a note, its clear is refused until a report-back (回报)
+is in, then clears; the CAP messages validate against
 the OASIS schema; a silence holds a second warning until it is expired.
 """
 
@@ -136,6 +137,14 @@ async def test_fallback_escalation_signed_link_cli_cap_and_silence(hooks, smtp, 
         # CLI: a note, then a manual clear (销警) with a reason; API needs a token
         out = cli(config, "note", iid, "--as", "a1", "--text", "抽水泵已到位")
         assert out.returncode == 0, out.stderr
+        # an orange warning is cleared after its report-back (回报), refused before it
+        out = cli(config, "clear", iid, "--as", "b1", "--reason", "雨停，积水已退")
+        assert out.returncode == 1 and "橙色及以上预警销警前须先提交处置回报" in out.stderr
+        async with http.post(f"{r.http}/v1/warnings/{iid}/reports",
+                             json={"status": "done", "measures": "泵车抽排"},
+                             headers={"Authorization": f"Bearer {TOKENS['b1']}"}) as resp:
+            assert resp.status == 202, await resp.text()
+        await wait_incident(http, r.http, lambda w: w["incident"] == iid and w["reports"])
         out = cli(config, "clear", iid, "--as", "b1", "--reason", "雨停，积水已退")
         assert out.returncode == 0, out.stderr
         assert "cleared" in out.stdout

@@ -102,7 +102,8 @@ async def _until_seen(base: str, timeout: float = 30) -> None:
 
 def _st_config(tmp: Path) -> Path:
     link = sign(SECRET.encode(), "ack", "fz", [INCIDENT], int(time.time() * 1000) + 3_600_000)
-    known = [INCIDENT, SILENCE, link, "DG-HM-R01", "console.js"]
+    report = sign(SECRET.encode(), "report", "fz", [INCIDENT], int(time.time() * 1000) + 3_600_000)
+    known = [INCIDENT, SILENCE, link, report, "DG-HM-R01", "console.js"]
     conf = tmp / "schemathesis.toml"
     conf.write_text("[dictionaries.known]\nvalues = [" + ", ".join(f'"{k}"' for k in known)
                     + "]\n\n[parameters]\n"

@@ -8,7 +8,15 @@ import pytest
 
 from yujing.alerts.book import Book, Store
 from yujing.alerts.lifecycle import Lifecycle, RuleMeta
-from yujing.alerts.records import Attempt, Command, DeliveryResult, Silence, State, Weekly
+from yujing.alerts.records import (
+    Attempt,
+    Command,
+    DeliveryResult,
+    Report,
+    Silence,
+    State,
+    Weekly,
+)
 from yujing.alerts.roster import parse_roster
 from yujing.alerts.settings import AlertsSettings
 from yujing.alerts.silences import parse_matcher
@@ -139,6 +147,7 @@ def test_manual_clear_then_same_grade_stays_cleared_and_higher_grade_reopens():
     r.find(Grade.ORANGE)
     r.deliver_all()
     first = r.only().incident
+    r.cmd("report", first, "a1", report=Report("rep-1", 0, "a1", "done", "leaves removed"))
     r.cmd("clear", first, "a1", "sensor blocked by leaves")
     w = r.store.incidents[f"0:{first}"]
     assert (w.state, w.cleared_by, w.manual_grade) == (State.CLEARED, "a1", Grade.ORANGE)

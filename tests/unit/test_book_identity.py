@@ -19,7 +19,7 @@ import pytest
 from yujing.alerts.book import Book, Store
 from yujing.alerts.incident_ids import incident_id
 from yujing.alerts.lifecycle import Lifecycle, RuleMeta
-from yujing.alerts.records import Command, State
+from yujing.alerts.records import Command, Report, State
 from yujing.alerts.settings import AlertsSettings
 from yujing.domain import Finding, Grade, WarningEvent, episode_ref
 
@@ -72,6 +72,10 @@ class Rig:
             getattr(self.store, args[0]).clear()
         elif op == "manual-clear":
             iid = self.store.open[f"{self.p}:rain@{args[0]}"]
+            # an orange or red warning is cleared by hand after its report-back (回报)
+            self.book.on_command(self.p, Command("report", id=f"r-{iid}", actor="a1", incident=iid,
+                                                 report=Report(f"r-{iid}", 0, "a1", "done",
+                                                               "checked on site")), T)
             self.book.on_command(self.p, Command("clear", id=f"c-{iid}", actor="a1",
                                                  incident=iid, text="by hand"), T)
         elif op == "restart":                # a worker that found no checkpoint

@@ -11,7 +11,7 @@ import pytest
 
 from tests.unit.test_book import MIN, Rig, silence
 from yujing.alerts import escalation, incidents
-from yujing.alerts.records import Entry, Group, Notice, State, Warning
+from yujing.alerts.records import Entry, Group, Notice, Report, State, Warning
 from yujing.alerts.settings import AlertsSettings
 from yujing.alerts.templates import Line, render
 from yujing.domain import Grade
@@ -143,7 +143,9 @@ def test_every_entry_the_book_writes_has_words():
     r.clock.advance(MIN)
     r.find(Grade.ORANGE)                              # a new acknowledgement is needed
     r.deliver_all()
+    r.cmd("clear", iid, "a1", "雨停")                  # refused: orange needs a report first
     r.clock.advance(MIN)
+    r.cmd("report", iid, "b1", report=Report("rep-1", 0, "b1", "done", "抽排积水", evacuated=3))
     r.cmd("clear", iid, "b1", "雨停")
     r.cmd("clear", iid, "a1")                         # not needed
     r.find(Grade.YELLOW)                              # the rule falls back: not re-raised
@@ -158,7 +160,7 @@ def test_every_entry_the_book_writes_has_words():
             seen.add(e.kind)
             assert not re.search(r"leader|\b\d+m\b", zh), zh
     assert {"pending", "raised", "escalated", "acknowledged", "upgraded", "cleared",
-            "note", "notified"} <= seen, seen
+            "note", "notified", "refused", "report"} <= seen, seen
     old = next(w for w in r.store.incidents.values() if w.reopened_as)
     assert any(e.reason_zh == f"销警后升至红色：另开新事件 {old.reopened_as}" for e in old.timeline)
     upgraded = next(e for e in old.timeline if e.kind == "upgraded")

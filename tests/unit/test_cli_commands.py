@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TREE = {
     "run": None, "demo": None, "gateway": None, "worker": None, "mqtt-broker": None,
     "backtest": None, "sink": None, "watchdog": None, "ack": None, "note": None, "clear": None,
-    "mqtt-acl": None,
+    "report": None, "mqtt-acl": None,
     "config": ["check"], "rules": ["check", "test"],
     "models": ["train", "evaluate", "list", "keygen"],
     "deadletter": ["tail"], "topics": ["check", "apply"], "token": ["new", "hash"],

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from yujing.alerts import cap, escalation, incidents, phrases
+from yujing.alerts import cap, escalation, incidents, phrases, reportback
 from yujing.alerts import silences as sil
 from yujing.alerts.identity import Identity
 from yujing.alerts.outbox import Outbox
@@ -161,10 +161,19 @@ class Book:
         elif cmd.cmd == "note":
             ch = incidents.add_note(w, cmd.actor, cmd.text, now_ms, cmd.id)
         elif cmd.cmd == "clear":
-            ch = incidents.manual_clear(w, cmd.actor, cmd.text, now_ms, cmd.id)
+            refused = reportback.clear_refusal(w, self.s.reports)
+            if refused is None:
+                ch = incidents.manual_clear(w, cmd.actor, cmd.text, now_ms, cmd.id)
+            else:
+                ch = reportback.refuse_clear(w, cmd.actor, refused, now_ms, cmd.id)
+                fx.errors.append(f"clear of {w.incident} by {cmd.actor} refused: {refused.en}")
+        elif cmd.cmd == "report" and cmd.report is not None:
+            ch = reportback.add_report(w, cmd.report, now_ms)
+            if ch.applied and w.open and w.cap:
+                cap.add_ref(w, "report", now_ms)   # an Update that carries the report
         else:
-            fx.errors.append(f"unknown command {cmd.cmd!r}: use ack, note, clear, silence_add or "
-                             "silence_expire")
+            fx.errors.append(f"unknown command {cmd.cmd!r}: use ack, note, clear, report, "
+                             "silence_add or silence_expire")
             return fx
         if ch.applied:
             self._after_change(p, w, ch.kind, ch.notify, now_ms, fx)

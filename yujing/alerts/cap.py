@@ -6,7 +6,9 @@ Update, clear → Cancel) is one CAP message; its identifier is
 of the incident, as CAP asks. Severity from the grade is our choice
 (STANDARDS.md): red→Extreme, orange→Severe, yellow→Moderate, blue→Minor.
 The area is the station (name, town, a 1 km circle at its coordinates, the
-administrative code); the instruction is the station's response plan.
+administrative code); the instruction is the station's response plan, then the
+latest report-back's (回报) status and measures; the alert's ``note`` carries that
+report whole (:mod:`reportback`), so a receiver sees what was done.
 Times carry seconds and an explicit offset, as the CAP schema's pattern demands.
 """
 
@@ -17,6 +19,7 @@ from typing import Any
 from xml.etree import ElementTree as ET
 from zoneinfo import ZoneInfo
 
+from yujing.alerts import reportback
 from yujing.alerts.records import CapRef, Warning
 from yujing.domain import Grade
 
@@ -72,6 +75,9 @@ def render_cap(w: Warning, station: Any = None, sender: str = "yujing@dg.gov.cn.
     _sub(alert, "status", "Actual")
     _sub(alert, "msgType", ref.msg_type)
     _sub(alert, "scope", "Public")
+    report = reportback.latest(w)
+    if report is not None:
+        _sub(alert, "note", reportback.words(report).zh)
     earlier = [r for r in w.cap if r.n < ref.n]
     if earlier and ref.msg_type != "Alert":
         _sub(alert, "references", " ".join(f"{sender},{identifier(w, r)},{cap_time(r.sent_ms)}"
@@ -98,6 +104,11 @@ def render_cap(w: Warning, station: Any = None, sender: str = "yujing@dg.gov.cn.
     _sub(info, "headline", f"{w.town}{place}{w.rule_name}{g.zh}预警{verb}")
     _sub(info, "description", w.reason_zh or w.reason or w.rule_name)
     plan = getattr(station, "plan", "") if station is not None else ""
+    if report is not None:
+        status = reportback.STATUS.get(report.status)
+        done = f"处置回报：{status.zh if status else report.status}"
+        done += f"；措施：{report.measures}" if report.measures else ""
+        plan = f"{plan}\n{done}" if plan else done
     if plan:
         _sub(info, "instruction", plan)
     if web:

@@ -26,7 +26,8 @@ class Entry(msgspec.Struct, omit_defaults=True):
 
     at: int                 # wall-clock ms of the decision
     kind: str               # pending, raised, upgraded, downgraded, acknowledged, note, cleared,
-                            # escalated, reminder, notified, failed, inhibited, silenced, unmuted
+                            # escalated, reminder, notified, failed, inhibited, silenced, unmuted,
+                            # report (a report-back), refused (a clear refused for want of one)
     reason: str
     grade: int = 0
     actor: str = ""         # person id, "rule" or "system"
@@ -34,6 +35,22 @@ class Entry(msgspec.Struct, omit_defaults=True):
     reason_en: str = ""
     channel: str = ""       # redacted channel (scheme://host) of a delivery
     ok: bool | None = None  # delivery result
+
+
+class Report(msgspec.Struct, omit_defaults=True):
+    """A report-back (回报) on a warning: what the people on the spot did. Checked by
+    :mod:`yujing.alerts.reportback` before it is sent; kept on the warning for good."""
+
+    id: str                 # the command id: applying it twice changes nothing
+    at: int                 # wall-clock ms the book recorded it
+    by: str                 # person id
+    status: str             # handling (处置中), done (已处置), support (需支援)
+    measures: str = ""      # 措施
+    evacuated: int = 0      # 转移人数
+    withdrawn: int = 0      # 撤离人数
+    stopped: bool | None = None   # 停产: None = not said
+    photos: list[str] = msgspec.field(default_factory=list)   # http(s) URLs
+    text: str = ""          # free text
 
 
 class Escalation(msgspec.Struct, omit_defaults=True):
@@ -99,6 +116,7 @@ class Warning(msgspec.Struct, omit_defaults=True):
     notified: list[str] = msgspec.field(default_factory=list)
     commands: list[str] = msgspec.field(default_factory=list)
     cap: list[CapRef] = msgspec.field(default_factory=list)
+    reports: list[Report] = msgspec.field(default_factory=list)   # 回报, oldest first
     timeline: list[Entry] = msgspec.field(default_factory=list)
 
     def labels(self) -> dict[str, str]:
@@ -235,7 +253,7 @@ class Silence(msgspec.Struct, omit_defaults=True):
 class Command(msgspec.Struct, omit_defaults=True):
     """What travels on ``yujing.commands``: officers' commands, ticks, delivery results."""
 
-    cmd: str                # ack, note, clear, silence_add, silence_expire, tick, result
+    cmd: str                # ack, note, clear, report, silence_add, silence_expire, tick, result
     id: str = ""            # unique per command: applying it twice changes nothing
     actor: str = ""
     incident: str = ""
@@ -245,6 +263,7 @@ class Command(msgspec.Struct, omit_defaults=True):
     silence_id: str = ""
     result: DeliveryResult | None = None
     delivery: str = ""
+    report: Report | None = None
 
 
-COMMANDS = ("ack", "note", "clear", "silence_add", "silence_expire")
+COMMANDS = ("ack", "note", "clear", "report", "silence_add", "silence_expire")

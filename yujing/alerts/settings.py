@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from yujing.alerts.records import Matcher
+from yujing.alerts.report_settings import ReportSettings
 from yujing.alerts.silences import parse_matcher
 from yujing.domain import GRADE_NAMES, Grade
 from yujing.durations import Duration
@@ -222,6 +223,7 @@ class AlertsSettings(_Strict):
                                                      "before it ends")
     retention: Duration = Field(Duration("7d"), description="cleared incidents are kept this long")
     commands: CommandLimits = CommandLimits()
+    reports: ReportSettings = ReportSettings()
 
     @field_validator("escalation")
     @classmethod

@@ -3,7 +3,7 @@
 This file is the table of contents: the order here is the order of ``yujing
 --help``. The commands themselves live in run.py (the processes), backtest.py,
 duty.py (roster, ack, note, clear, silence), config.py, rules.py, models.py,
-deadletter.py, topics.py, tokens.py and mqtt_acl.py.
+deadletter.py, topics.py, tokens.py, mqtt_acl.py and report.py.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from yujing.cli import (
     duty,
     models,
     mqtt_acl,
+    report,
     rules,
     run,
     tokens,
@@ -38,6 +39,7 @@ app.command()(watchdog.watchdog)
 app.command()(duty.ack)
 app.command()(duty.note)
 app.command()(duty.clear)
+app.command()(report.report)
 app.command("mqtt-acl")(mqtt_acl.mqtt_acl)
 
 app.add_typer(config.app, name="config")

@@ -22,7 +22,7 @@ from aiohttp import web
 
 from yujing import clock
 from yujing.alerts.records import Command, State
-from yujing.alerts.signing import Claim, TokenError, verify
+from yujing.alerts.signing import Claim, TokenError, sign, verify
 from yujing.console.session import console_of, name_of
 from yujing.console.state import Console
 from yujing.domain import Grade
@@ -38,7 +38,7 @@ _STYLE = ("body{font:16px/1.5 system-ui,sans-serif;margin:1.5em;max-width:40em}"
           "li{margin:.4em 0}button{font-size:1.2em;padding:.6em 1.6em;margin-top:1em}")
 
 
-def _page(title: str, body: str, status: int = 200) -> web.Response:
+def page(title: str, body: str, status: int = 200) -> web.Response:
     return web.Response(text=f"<!doctype html><meta charset=utf-8><meta name=viewport "
                              f"content='width=device-width'><title>{html.escape(title)}</title>"
                              f"<style>{_STYLE}</style><h1>{html.escape(title)}</h1>{body}",
@@ -49,17 +49,27 @@ def _claim(request: web.Request) -> Claim | web.Response:
     """The link's valid claim, or the page that says why it is refused."""
     c = console_of(request)
     if c.secret is None:
-        return _page("链接不可用 / link disabled", "<p>no link secret is configured</p>", 503)
+        return page("链接不可用 / link disabled", "<p>no link secret is configured</p>", 503)
     try:
         claim = verify(c.secret, request.match_info["token"], clock.now_ms())
     except TokenError as exc:
-        return _page("链接无效 / link refused", f"<p>{html.escape(str(exc))}</p>", 403)
+        return page("链接无效 / link refused", f"<p>{html.escape(str(exc))}</p>", 403)
     if claim.a != "ack":
-        return _page("链接无效 / link refused", "<p>this link does not acknowledge</p>", 403)
+        return page("链接无效 / link refused", "<p>this link does not acknowledge</p>", 403)
     return claim
 
 
-def _row(c: Console, iid: str) -> str:
+def _report_link(c: Console, claim: Claim, iid: str) -> str:
+    """The link to the report-back form of one warning, signed for the same person and
+    expiring with this link (a relative URL: ``/v1/report/{token}``)."""
+    if c.secret is None:
+        return ""
+    token = sign(c.secret, "report", claim.p, [iid], claim.e)
+    return (f' <a class=report href="../report/{html.escape(token, quote=True)}">'
+            "填写处置回报 / report back</a>")
+
+
+def _row(c: Console, iid: str, report: str = "") -> str:
     w = c.incidents.get(iid)
     if w is None:
         return f"<li>{html.escape(iid)}：未找到 / unknown</li>"
@@ -69,7 +79,8 @@ def _row(c: Console, iid: str) -> str:
              State.PENDING: "待定 / pending"}.get(w.state, w.state.value)
     what = " · ".join(x for x in (f"{grade.zh}预警 {grade.label}", w.rule_name or w.rule,
                                   w.town, w.station_name or w.station) if x)
-    return f"<li><b>{html.escape(what)}</b><br><small>{html.escape(iid)} — {html.escape(state)}</small></li>"
+    return (f"<li><b>{html.escape(what)}</b><br><small>{html.escape(iid)} — "
+            f"{html.escape(state)}</small>{report}</li>")
 
 
 async def show(request: web.Request) -> web.Response:
@@ -80,9 +91,9 @@ async def show(request: web.Request) -> web.Response:
     c = console_of(request)
     name = name_of(c, claim.p)
     who = html.escape(f"{name} ({claim.p})" if name != claim.p else claim.p)
-    rows = "".join(_row(c, iid) for iid in claim.i)
+    rows = "".join(_row(c, iid, _report_link(c, claim, iid)) for iid in claim.i)
     action = html.escape(request.match_info["token"], quote=True)   # this same URL, relative
-    return _page("确认预警 / Acknowledge warnings",
+    return page("确认预警 / Acknowledge warnings",
                  f"<p>{who}：确认以下预警后，升级呼叫停止。<br>"
                  f"<small>Acknowledge these warnings as {who}? Escalation to the next person "
                  f"stops.</small></p><ul>{rows}</ul>"
@@ -90,7 +101,7 @@ async def show(request: web.Request) -> web.Response:
                  f"<button type=submit>确认 / Acknowledge</button></form>")
 
 
-def _own_origin(request: web.Request, c: Console) -> bool:
+def own_origin(request: web.Request, c: Console) -> bool:
     """True unless the request says it comes from a page of another site."""
     origin = request.headers.get("Origin")
     if origin is None:
@@ -106,8 +117,8 @@ async def confirm(request: web.Request) -> web.Response:
     if isinstance(claim, web.Response):
         return claim
     c = console_of(request)
-    if not _own_origin(request, c):
-        return _page("来源不符 / refused", "<p>来源不是本站：请直接打开消息中的链接。<br>"
+    if not own_origin(request, c):
+        return page("来源不符 / refused", "<p>来源不是本站：请直接打开消息中的链接。<br>"
                      "<small>This request came from another site: open the link from the "
                      "message itself.</small></p>", 403)
     done, missing = [], []
@@ -121,8 +132,8 @@ async def confirm(request: web.Request) -> web.Response:
                              at=clock.now_ms()), w.partition)
         done.append(iid)
     body = (f"<p>{html.escape(name_of(c, claim.p))}：{len(done)} 条预警已确认，升级呼叫停止。<br>"
-            f"<small>{len(done)} acknowledged; escalation stops.</small></p><p>"
-            + "<br>".join(html.escape(i) for i in done) + "</p>")
+            f"<small>{len(done)} acknowledged; escalation stops.</small></p><ul>"
+            + "".join(_row(c, i, _report_link(c, claim, i)) for i in done) + "</ul>")
     if missing:
         body += "<p>未找到 / unknown: " + ", ".join(html.escape(i) for i in missing) + "</p>"
-    return _page("已确认 / acknowledged", body)
+    return page("已确认 / acknowledged", body)

@@ -3,10 +3,11 @@
 An aiohttp sub-application mounted at ``/v1`` on the gateway's HTTP server:
 
 - ``GET  /v1/warnings[?state=open|all]``, ``GET /v1/warnings/{id}`` (with timeline)
-- ``POST /v1/warnings/{id}/ack|note|clear`` — ``Authorization: Bearer <token>``
+- ``POST /v1/warnings/{id}/ack|note|clear|reports`` — ``Authorization: Bearer <token>``
   (``console.tokens``: one token per person; the person is the actor on the timeline)
 - ``GET  /v1/ack/{token}`` — the signed, expiring link in a message: a confirmation
-  page, no login; its button's ``POST /v1/ack/{token}`` acknowledges (``acklink.py``)
+  page, no login; its button's ``POST /v1/ack/{token}`` acknowledges (``acklink.py``);
+  ``GET|POST /v1/report/{token}``: the report-back form it leads to (``reportlink.py``)
 - ``GET|POST /v1/silences``, ``POST /v1/silences/{id}/expire``: the server makes
   silence ids; a body naming an ``id`` replaces that silence, which (like expiring
   it) only its creator or a console admin / duty-room member may do
@@ -44,7 +45,7 @@ from yujing.alerts.settings import CommandLimits
 from yujing.alerts.silences import add as _check_silence
 from yujing.alerts.silences import describe, is_active
 from yujing.clock import local_time
-from yujing.console import acklink
+from yujing.console import acklink, reportlink, reports_api
 from yujing.console.bodies import BodyError, command_text, expire_reason, silence_request
 from yujing.console.rights import Verdict
 from yujing.console.session import CONSOLE_KEY, console_of, need_user
@@ -107,6 +108,8 @@ async def command(request: web.Request) -> web.Response:
         text = command_text(await _read(request, limits), action, limits)
     except BodyError as exc:
         return _error(400, str(exc))
+    if action == "clear" and (refused := reports_api.clear_refused(c, w)) is not None:
+        return refused
     cmd = Command(action, id=uuid.uuid4().hex, actor=who, incident=iid, text=text,
                   at=clock.now_ms())
     await c.send(cmd, w.partition)
@@ -283,6 +286,9 @@ def make_console(console: Console) -> web.Application:
     r.add_post(r"/warnings/{id}/{action:ack|note|clear}", command)
     r.add_get("/ack/{token}", acklink.show)       # a confirmation page: link scanners open it
     r.add_post("/ack/{token}", acklink.confirm)
+    r.add_post("/warnings/{id}/reports", reports_api.post_report)
+    r.add_get("/report/{token}", reportlink.show)
+    r.add_post("/report/{token}", reportlink.submit)
     r.add_get("/silences", list_silences)
     r.add_post("/silences", add_silence)
     r.add_post("/silences/{id}/expire", expire_silence)

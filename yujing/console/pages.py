@@ -35,7 +35,7 @@ from yujing.console.session import (
 from yujing.console.state import Console
 
 NAV = (("board", "/"), ("storm", "/storm"), ("map", "/map"), ("roster", "/roster"),
-       ("health", "/health"))
+       ("report", "/report"), ("health", "/health"))
 
 
 def _layout(request: web.Request, page: str, title: str, body: str, who: str | None,
@@ -74,6 +74,9 @@ window.T = {js_t};</script>
 </body></html>"""
     return web.Response(text=text, content_type="text/html", charset="utf-8",
                         headers={"Cache-Control": "no-store"})
+
+
+layout = _layout   # for the pages of other modules (report_page.py)
 
 
 async def login_page(request: web.Request, wait_s: int = 0) -> web.Response:
@@ -206,7 +209,9 @@ async def board_page(request: web.Request) -> web.Response:
 <table class="board" id="pending"><thead><tr><th>{e(t("grade", lang))}</th><th>{e(t("hazard", lang))}</th>
 <th>{e(t("station", lang))}</th><th>{e(t("town", lang))}</th><th>{e(t("held", lang))}</th>
 <th>{e(t("reason", lang))}</th></tr></thead><tbody></tbody></table>
-<p id="pending-empty" class="empty" hidden>{e(t("no_pending", lang))}</p></section>"""
+<p id="pending-empty" class="empty" hidden>{e(t("no_pending", lang))}</p></section>
+<section id="due-box" class="pending"><h2>{e(t("report_due", lang))} <b id="due-n">0</b></h2>
+<p class="help">{e(t("due_help", lang))}</p><ul id="due-list" class="cards"></ul></section>"""
     return _layout(request, "board", t("board", lang), body, who)
 
 
@@ -242,6 +247,7 @@ async def warning_page(request: web.Request) -> web.Response:
 <form id="f-note"><input name="text" required placeholder="{e(t("note_req", lang))}"><button id="btn-note" type="submit">{e(t("note", lang))}</button></form>
 <form id="f-clear"><input name="reason" required placeholder="{e(t("reason_req", lang))}"><button id="btn-clear" type="submit">{e(t("clear", lang))}</button></form>
 <p id="act-msg" class="msg" role="status"></p></div>
+{_report_form(lang)}
 <div class="actions more" id="actions-more">
 <form id="f-silence"><label>{e(t("silence_for", lang))} <select name="duration">{silence_opts}</select></label><input name="reason" required placeholder="{e(t("silence_reason", lang))}"><button id="btn-silence" type="submit">{e(t("silence", lang))}</button></form></div>
 <div class="cols"><div class="col">
@@ -251,6 +257,25 @@ async def warning_page(request: web.Request) -> web.Response:
 <div class="col"><h2>{e(t("chart", lang))}</h2><div id="chart"></div>
 <h2>{e(t("duty_now", lang))}</h2><div id="duty"></div></div></div></section>"""
     return _layout(request, "warning", iid, body, who, {"incident": iid})
+
+
+def _report_form(lang: str) -> str:
+    """The report-back (回报) form of the warning page; console.js posts it to
+    ``/v1/warnings/{id}/reports``."""
+    e = html.escape
+    status = "".join(f'<option value="{k}">{e(t("rs_" + k, lang))}</option>'
+                     for k in ("handling", "done", "support"))
+    stopped = "".join(f'<option value="{v}">{e(t(k, lang))}</option>'
+                      for v, k in (("", "stop_unsaid"), ("yes", "stop_yes"), ("no", "stop_no")))
+    return f"""<details class="actions more" id="report-box"><summary>{e(t("report_back", lang))} <b id="report-due" hidden>{e(t("report_due", lang))}</b></summary>
+<form id="f-report"><label>{e(t("report_status", lang))} <select name="status">{status}</select></label>
+<label>{e(t("report_measures", lang))} <textarea name="measures" rows="2" required></textarea></label>
+<label>{e(t("report_evac", lang))} <input name="evacuated" type="number" min="0" value="0"></label>
+<label>{e(t("report_withdrawn", lang))} <input name="withdrawn" type="number" min="0" value="0"></label>
+<label>{e(t("report_stopped", lang))} <select name="stopped">{stopped}</select></label>
+<label>{e(t("report_photos", lang))} <textarea name="photos" rows="2" placeholder="https://…"></textarea></label>
+<label>{e(t("report_text", lang))} <input name="text"></label>
+<button id="btn-report" type="submit">{e(t("report_send", lang))}</button></form></details>"""
 
 
 async def storm_page(request: web.Request) -> web.Response:

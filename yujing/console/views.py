@@ -23,6 +23,7 @@ from aiohttp import web
 
 from yujing import clock
 from yujing import metrics as m
+from yujing.alerts import reportback
 from yujing.alerts.records import State, Warning
 from yujing.alerts.roster import DOMAINS, Roster, Scope
 from yujing.console import storm
@@ -60,7 +61,8 @@ def summary(c: Console, w: Warning, who: str, lang: str = "zh") -> dict[str, Any
             "reason_zh": w.reason_zh, "reason_en": w.reason_en, "last_ts": w.last_ts,
             "hold": _hold(c, w) if w.state == State.PENDING else "",
             "muted": held_why(w, lang), "team": team or "", "team_name": team_name,
-            "can_act": v.ok, "why": v.why, "entries": len(w.timeline)}
+            "can_act": v.ok, "why": v.why, "entries": len(w.timeline),
+            "report_due": reportback.report_due(w, c.cfg.alerts.reports)}
 
 
 def _words(zh: str, en: str, expression: str, lang: str) -> str:

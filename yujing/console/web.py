@@ -10,6 +10,7 @@ map tiles, no fonts.
 - ``/console/warnings/{id}``   warning detail      ``/console/stations/{id}``
 - ``/console/roster``          who is on duty      ``/console/health``  health
 - ``/console/storm``           storm view (暴雨专题): rain sums ranked, waterlogging depths
+- ``/console/report``          period report per town or enterprise (and ``report.csv``)
 - ``/console/events``          SSE: ``incident``, ``removed``, ``silence`` events as the
                                incident snapshots arrive from ``yujing.incidents``
 - ``/console/api/...``         the JSON the pages read
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from yujing.console import pages, views
+from yujing.console import pages, report_page, views
 from yujing.console.api import make_console
 from yujing.console.session import CONSOLE_KEY
 from yujing.console.state import Console
@@ -48,6 +49,8 @@ def make_web(console: Console) -> web.Application:
     r.add_get("/roster", pages.roster_page)
     r.add_get("/health", pages.health_page)
     r.add_get("/storm", pages.storm_page)
+    r.add_get("/report", report_page.report_page)
+    r.add_get("/report.csv", report_page.report_csv)
     r.add_get("/warnings/{id}", pages.warning_page)
     r.add_get("/stations/{id}", pages.station_page)
     r.add_get("/events", views.events)

@@ -170,6 +170,7 @@
             h("br"), h("small", {}, w.station)),
           cell("town", {}, w.town),
           cell("state", {}, stateChip(w.state), w.acked_name ? h("small", {}, " " + w.acked_name) : null,
+            w.report_due ? h("div", {}, h("b", {class: "due"}, tr("report_due"))) : null,
             w.muted ? h("div", {}, h("small", {title: w.muted}, "⏸ " + tr("muted"))) : null),
           cell("raised", {}, when(w.raised_ms)),
           cell("reason", {class: "reason", title: w.detail || ""}, reasonOf(w)),
@@ -179,6 +180,7 @@
       for (const w of rows) seen.add(w.incident);
       $("#empty").hidden = rows.length > 0;
       pending(all);
+      due(all);
     }
     // warnings whose condition holds but whose for: has not run out: nobody is told yet
     function pending(all) {
@@ -198,6 +200,14 @@
         cell("held", {class: "held"}, `${since((w.last_ts || 0) - (w.first_ts || 0))} / ${w.hold || "—"}`),
         cell("reason", {class: "reason"}, reasonOf(w)))));
       $("#pending-empty").hidden = ps.length > 0;
+    }
+    // 待回报: orange and red warnings (open, or closed by their rule) with no report-back yet
+    function due(all) {
+      const ds = all.filter((w) => w.report_due).sort((a, b) => b.grade - a.grade || a.raised_ms - b.raised_ms);
+      $("#due-n").textContent = ds.length;
+      put($("#due-list"), ...ds.map((w) => h("li", {"data-incident": w.incident}, badge(w.grade), " ",
+        h("a", {href: P + "/warnings/" + encodeURIComponent(w.incident)}, `${w.rule_name} · ${w.station_name}`),
+        " ", stateChip(w.state), h("small", {}, ` ${w.town} · ${when(w.raised_ms)}`))));
     }
     for (const el of Object.values(f)) el.addEventListener("change", () => render(null));
     live(s.handlers, () => s.load());
@@ -341,6 +351,9 @@
       for (const el of [...acts.querySelectorAll("input, select"), ...more.querySelectorAll("input, select")])
         el.disabled = !d.can_act;
       if (!d.can_act) setMsg(tr("no_rights") + ": " + d.why, true);
+      $("#report-due").hidden = !d.report_due;
+      $("#report-box").open = $("#report-box").open || !!(d.report_due && d.can_act);
+      for (const el of $("#f-report").querySelectorAll("input, select, textarea, button")) el.disabled = !d.can_act;
       const tl = $("#timeline");
       put(tl, ...d.timeline.map((e) => h("li", {class: "k-" + e.kind, "data-kind": e.kind},
         h("span", {}, when(e.at)),
@@ -413,6 +426,10 @@
     wire("f-ack", "ack", (d) => [base + "/ack", {note: d.note || ""}]);
     wire("f-note", "note", (d) => [base + "/note", {text: d.text}]);
     wire("f-clear", "clear", (d) => [base + "/clear", {reason: d.reason}]);
+    wire("f-report", "report_back", (d) => [base + "/reports", {status: d.status, measures: d.measures,
+      evacuated: Number(d.evacuated || 0), withdrawn: Number(d.withdrawn || 0),
+      stopped: d.stopped === "" ? null : d.stopped === "yes",
+      photos: (d.photos || "").split("\n").map((u) => u.trim()).filter(Boolean), text: d.text || ""}]);
     wire("f-silence", "silence", (d) => ["/v1/silences", {incident: iid, duration: d.duration, reason: d.reason}]);
     // refetch when this incident changes (coalesced: a burst of snapshots is one fetch)
     const again = () => {
