@@ -7,6 +7,8 @@ over /v1 (enterprise B's is a 403 and missing from the list) and acknowledges A'
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import time
 from pathlib import Path
 
@@ -121,6 +123,16 @@ async def test_enterprise_town_bureau_levels_and_scopes(hooks, run_factory, tmp_
         # the bureau sees both
         status, all_ = await get(http, f"{r.http}/v1/warnings", "ind.a")
         assert {a["incident"], b["incident"]} <= {w["incident"] for w in all_}
+        # the period report counts what each may see: A's officer A's enterprise only
+        units = {}
+        for who in ("e1.safety", "ind.a"):
+            async with http.get(f"{r.http}/console/report.csv?by=enterprise&lang=en",
+                                headers={"Authorization": f"Bearer {TOKENS[who]}"}) as resp:
+                assert resp.status == 200
+                rows = list(csv.DictReader(io.StringIO((await resp.read()).decode("utf-8-sig"))))
+            units[who] = {row["enterprise"] for row in rows} - {"total"}
+        assert units["e1.safety"] == {ENT_A}
+        assert {ENT_A, ENT_B} <= units["ind.a"]
 
         # A's officer acknowledges A's warning
         async with http.post(f"{r.http}/v1/warnings/{a['incident']}/ack", json={"note": "已停机"},

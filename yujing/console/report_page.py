@@ -45,10 +45,13 @@ def _span(q: dict[str, str], zone: ZoneInfo, now_ms: int) -> tuple[date, date, s
     return start, end, by
 
 
-def _rows(c: Console, start: date, end: date, by: str, zone: ZoneInfo) -> list[pr.Row]:
+def _rows(c: Console, who: str, start: date, end: date, by: str,
+          zone: ZoneInfo) -> list[pr.Row]:
+    """The period's rows over the warnings ``who`` may see: an enterprise's people count
+    their enterprise only, a town's its town (the same scope as the board)."""
     t0 = int(datetime.combine(start, time(), zone).timestamp() * 1000)
     t1 = int(datetime.combine(end + timedelta(days=1), time(), zone).timestamp() * 1000)
-    return pr.aggregate(list(c.incidents.values()), pr.unit_of(by, c.station), t0, t1,
+    return pr.aggregate(c.visible(who), pr.unit_of(by, c.station), t0, t1,
                         c.cfg.alerts.reports)
 
 
@@ -63,7 +66,7 @@ async def report_page(request: web.Request) -> web.Response:
         start, end, by = _span(q, zone, clock.now_ms())
     except _Bad as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
-    rows = _rows(c, start, end, by, zone)
+    rows = _rows(c, who, start, end, by, zone)
     head = "".join(f"<th>{e(h)}</th>" for h in pr.headers(by, lang))
     body_rows = []
     for row in rows:
@@ -91,7 +94,7 @@ async def report_page(request: web.Request) -> web.Response:
 
 
 async def report_csv(request: web.Request) -> web.Response:
-    need_web_user(request)
+    who = need_web_user(request)
     c = console_of(request)
     zone = ZoneInfo(c.cfg.timezone)
     q = dict(request.query)
@@ -101,7 +104,7 @@ async def report_csv(request: web.Request) -> web.Response:
     except _Bad as exc:
         return web.json_response({"error": str(exc)}, status=400)
     buf = io.StringIO()
-    pr.write_csv(_rows(c, start, end, by, zone), by, lang, buf)
+    pr.write_csv(_rows(c, who, start, end, by, zone), by, lang, buf)
     name = f"yujing-report-{by}-{start.isoformat()}-{end.isoformat()}.csv"
     return web.Response(body=("\ufeff" + buf.getvalue()).encode(), charset="utf-8",
                         content_type="text/csv",
