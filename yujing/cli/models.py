@@ -343,7 +343,8 @@ def list_cmd(registry: Annotated[Path, typer.Argument(help="model registry folde
         meta = reg.meta(n)
         tr = meta.get("training", {})
         typer.echo(f"{n}\tv{reg.latest_version(n)} ({len(reg.versions(n))} versions)\t"
-                   f"{meta.get('kind')}\t{meta.get('metric')}\t{tr.get('rows')} rows\t"
+                   f"{meta.get('kind')}\t{'+'.join(meta.get('metrics') or [str(meta.get('metric'))])}\t"
+                   f"{tr.get('rows')} rows\t"
                    f"schema {meta.get('schema', {}).get('hash')}\t"
                    f"{'signed' if 'signature' in meta else 'UNSIGNED: retrain'}")
 
