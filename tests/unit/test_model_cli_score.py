@@ -119,3 +119,16 @@ def test_bad_labels_name_the_formats(tmp_path):
     bad.write_text("when,where\n1,2\n")
     with pytest.raises(ModelError, match="start,end,station"):
         read_labels(bad)
+
+
+def test_readings_in_epoch_ms_are_read_as_utc_and_a_bad_one_is_named(tmp_path):
+    from yujing.readings_csv import BacktestInputError, read_readings
+
+    good = tmp_path / "ms.csv"
+    good.write_text(f"ts,station,metric,value\n{T0 + STEP},s,m,2\n{T0},s,m,1\n")
+    r = read_readings(good)
+    assert r.ts.tolist() == [T0, T0 + STEP] and r.val.tolist() == [1.0, 2.0]
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"ts,station,metric,value\n{T0},s,m,1\n17356608x0000,s,m,2\n")
+    with pytest.raises(BacktestInputError, match=r"bad.csv:3: ts '17356608x0000' is not an ISO 8601"):
+        read_readings(bad)
