@@ -209,3 +209,10 @@ def test_anomaly_in_a_rule_scores_the_station_row_of_a_station_model(models):
     direct_ts, direct = models["pca"].score_station(series_of(probe, "dc-1"),
                                                     models["pca"].new_state("dc-1"))
     assert direct[direct_ts == min(raised)][0] >= 0.9
+
+
+def test_a_station_without_enough_complete_rows_is_scored_with_the_pooled_set(history):
+    sparse = station_frame(30, seed=71, stations=("dc-3",))
+    model = make_detector("pca").fit(pd.concat([history, sparse], ignore_index=True))
+    assert model.meta["training"]["pooled_only"] == ["dc-3"]
+    assert model.new_state("dc-3").key == "*" and model.new_state("dc-1").key == "dc-1"

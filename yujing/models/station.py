@@ -115,15 +115,21 @@ class StationDetector(Detector):
         keyed: dict[str, list[dict[str, Series]]] = {}
         for station, series in per_station.items():
             keyed.setdefault(self.groups.get(station, station), []).append(series)
-        self.params = {key: self._fit_key_rows(parts) for key, parts in keyed.items()}
-        self.params[POOLED] = self._fit_key_rows(list(per_station.values()))
+        self.params = {POOLED: self._fit_key_rows(list(per_station.values()))}
+        too_short = []
+        for key, parts in keyed.items():
+            try:
+                self.params[key] = self._fit_key_rows(parts)
+            except ModelError:  # too few complete rows: this key is scored with the pooled set
+                too_short.append(key)
         self.meta = {
             "format": FORMAT, "kind": self.kind, "metric": self.metric, "metrics": self.metrics,
             "seed": self.seed, "schema": self.schema.as_dict(), "hyper": self.hyper(),
-            "training": {"rows": int(sum(p["rows"] for k, p in self.params.items() if k != POOLED)),
+            "training": {"rows": int(self.params[POOLED]["rows"]),
                          "readings": int(len(frame)), "series": len(per_station),
                          "start_ms": int(frame["ts"].min()), "end_ms": int(frame["ts"].max()),
-                         "keys": len(keyed), "per": "group" if self.groups else "station"},
+                         "keys": len(keyed), "per": "group" if self.groups else "station",
+                         "pooled_only": too_short},
             "libraries": library_versions(),
         }
         return self
