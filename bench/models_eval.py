@@ -34,7 +34,7 @@ from yujing.models.alarm import fit_calibrated  # noqa: E402
 from yujing.models.labelled import judge, positives  # noqa: E402
 
 ROW_METRIC = "+".join(METRICS)
-HYPER = {"ensemble": {"record": 0}, "iforest": {}}
+HYPER: dict[str, dict] = {"ensemble": {"record": 0}, "iforest": {}}
 
 
 def station_rows(kind: str, train: pd.DataFrame, test: pd.DataFrame, far: float, seed: int
@@ -43,7 +43,8 @@ def station_rows(kind: str, train: pd.DataFrame, test: pd.DataFrame, far: float,
     full = pd.concat([train, test], ignore_index=True)
     cut = int(test["ts"].min())
     if kind in STATION_KINDS:
-        det = fit_calibrated(train, kind, far, seed=seed)  # every metric: the four sensors
+        det = fit_calibrated(train, kind, far, seed=seed,  # every metric: the four sensors
+                             hyper=HYPER.get(kind))
         rows = []
         for station, (ts, s) in det.score_frame(full).items():
             keep = ts >= cut
@@ -108,7 +109,11 @@ def main() -> None:
     ap.add_argument("--per-kind", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--scale", type=float, default=1.0, help="fault size (bench/faults.py)")
+    ap.add_argument("--mcd-support", type=float, help="MinCovDet support_fraction (default: "
+                    "scikit-learn's, about half the rows)")
     a = ap.parse_args()
+    if a.mcd_support:
+        HYPER["mcd"] = {"support": a.mcd_support}
     train, test, labels = build(a.data, per_kind=a.per_kind, seed=a.seed, scale=a.scale)
     print(f"train {len(train)} readings, test {len(test)} readings, {len(labels)} faults, "
           f"seed {a.seed}, fault scale {a.scale:g}")

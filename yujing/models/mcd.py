@@ -33,16 +33,19 @@ class RobustMahalanobis(StationDetector):
     schema = FeatureSchema("mcd-lagged", 1, ("robust_scaled_value", "step", "log_mean_abs_step"))
 
     def __init__(self, seed: int = 0, metrics: list[str] | tuple[str, ...] = (),
-                 max_age_ms: int = 0, window: int = 6, max_fit_rows: int = 5000) -> None:
+                 max_age_ms: int = 0, window: int = 6, max_fit_rows: int = 5000,
+                 support: float | None = None) -> None:
         super().__init__(seed, metrics, max_age_ms)
         if int(window) < 2:
             raise ValueError(f"mcd: window {window} must be at least 2 rows")
         self.window = int(window)
         self.max_fit_rows = int(max_fit_rows)
+        self.support = None if support is None else float(support)
         self.lags = self.window
 
     def hyper(self) -> dict[str, Any]:
-        return dict(super().hyper(), window=self.window, max_fit_rows=self.max_fit_rows)
+        return dict(super().hyper(), window=self.window, max_fit_rows=self.max_fit_rows,
+                    support=self.support)
 
     def _features(self, z: np.ndarray, start: int) -> np.ndarray:
         n, m = z.shape
@@ -68,7 +71,7 @@ class RobustMahalanobis(StationDetector):
         rng = np.random.default_rng(self.seed)
         sample = f if f.shape[0] <= self.max_fit_rows else f[
             np.sort(rng.choice(f.shape[0], self.max_fit_rows, replace=False))]
-        mcd = MinCovDet(random_state=self.seed).fit(sample)
+        mcd = MinCovDet(random_state=self.seed, support_fraction=self.support).fit(sample)
         cov = mcd.covariance_ + 1e-6 * np.eye(f.shape[1])  # constant features stay invertible
         params = {"location": mcd.location_.copy(), "precision": np.linalg.inv(cov)}
         params["ref"] = reference(self._distance(f, params), floor=1e-9)
