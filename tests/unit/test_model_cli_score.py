@@ -132,3 +132,10 @@ def test_readings_in_epoch_ms_are_read_as_utc_and_a_bad_one_is_named(tmp_path):
     bad.write_text(f"ts,station,metric,value\n{T0},s,m,1\n17356608x0000,s,m,2\n")
     with pytest.raises(BacktestInputError, match=r"bad.csv:3: ts '17356608x0000' is not an ISO 8601"):
         read_readings(bad)
+
+
+def test_train_says_which_option_each_kind_of_model_takes(tmp_path):
+    runner = CliRunner(env={"YUJING_MODELS_KEY": KEY_TEXT})
+    r = runner.invoke(app, ["models", "train", "--data", str(tmp_path / "r.csv"), "--out",
+                            str(tmp_path / "reg"), "--detector", "spike", "--metrics", "a,b"])
+    assert r.exit_code == 2 and "--metric" in r.output and "station models mcd, pca" in r.output

@@ -97,8 +97,9 @@ def train_cmd(
     if per not in ("station", "group"):
         _fail(f"models train: --per {per!r}: use station or group")
     station_model = detector in STATION_KINDS
-    if not station_model and not metric:
-        _fail(f"models train: {detector} models one metric: pass --metric, e.g. water_level_m")
+    if not station_model and (not metric or metrics):
+        _fail(f"models train: {detector} models one metric: pass --metric, e.g. water_level_m "
+              f"(--metrics is for the station models {', '.join(sorted(STATION_KINDS))})")
     hyper = {"metrics": [m.strip() for m in metrics.split(",") if m.strip()]} if metrics else {}
     what = "station" if station_model else str(metric).replace("_", "-")
     name = name or f"{what}-{detector}"
