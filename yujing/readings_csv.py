@@ -1,4 +1,4 @@
-"""Readings CSV (``ts,station,metric,value``, ISO 8601 with an offset): the one format
+"""Readings CSV (``ts,station,metric,value``, ISO 8601 with an offset, or epoch ms): the one format
 every offline command reads (backtest, rule tuning, model training).
 
 Bad rows stop the read with every bad line listed (up to a limit) rather than
@@ -23,6 +23,7 @@ COLUMNS = ("ts", "station", "metric", "value")
 READ_BLOCK = 1_000_000  # CSV rows parsed at once: bounds the transient string memory
 MAX_LISTED = 10  # bad rows named in one error
 _OFFSET = re.compile(r"(?:Z|[+-]\d\d(?::?\d\d)?)$")
+_EPOCH_MS = r"-?\d{1,16}"  # epoch milliseconds, UTC
 _FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 
 
@@ -115,7 +116,11 @@ def _check_header(path: Path) -> None:
 
 
 def _parse_ts(text: pd.Series) -> tuple[np.ndarray | None, str]:
-    """Epoch ms and the offset's name, or None when some row needs a closer look."""
+    """Epoch ms and the offset's name, or None when some row needs a closer look.
+    A column of plain integers is epoch milliseconds (UTC), as exports and NAB-style
+    tools write them."""
+    if text.str.fullmatch(_EPOCH_MS).all():
+        return text.astype("int64").to_numpy(), "UTC"
     try:
         dt = pd.to_datetime(text, format="ISO8601")
     except (ValueError, TypeError):  # mixed offsets (fine) or bad text (not fine)
@@ -180,7 +185,7 @@ def _diagnose(path: Path) -> None:
         shown = f" (the first {MAX_LISTED} shown)" if count > MAX_LISTED else ""
         raise BacktestInputError(
             f"{path}: {count} bad row(s){shown}; each row must be ts,station,metric,value with "
-            "ts in ISO 8601 with a UTC offset (2025-06-01T08:00:00+08:00) and a numeric "
+            "ts in ISO 8601 with a UTC offset (2025-06-01T08:00:00+08:00) or epoch ms, and a numeric "
             "value:\n" + "\n".join(bad) + "\nFix or delete these rows and run again.")
 
 
@@ -188,13 +193,14 @@ def _row_problems(block: pd.DataFrame) -> list[tuple[int, str]]:
     """(row index in block, reason) for every bad row; vectorised per column."""
     text = {c: block[c].astype("str").str.strip() for c in COLUMNS}
     blank = np.logical_and.reduce([(text[c] == "").to_numpy() for c in COLUMNS])
+    epoch = text["ts"].str.fullmatch(_EPOCH_MS).to_numpy()
     ts = pd.to_datetime(text["ts"], format="ISO8601", utc=True, errors="coerce")
-    no_offset = ~text["ts"].str.contains(_OFFSET).to_numpy()
+    no_offset = ~(text["ts"].str.contains(_OFFSET).to_numpy() | epoch)
     value = pd.to_numeric(text["value"], errors="coerce")
     checks = [
         (blank, lambda i: "blank line: delete it"),
         ((text["ts"] == "").to_numpy(), lambda i: "ts is empty"),
-        (ts.isna().to_numpy(), lambda i: f"ts {text['ts'].iloc[i]!r} is not an ISO 8601 time"),
+        (ts.isna().to_numpy() & ~epoch, lambda i: f"ts {text['ts'].iloc[i]!r} is not an ISO 8601 time"),
         (no_offset, lambda i: f"ts {text['ts'].iloc[i]!r} has no UTC offset: add one, "
                               "e.g. +08:00"),
         ((text["station"] == "").to_numpy(), lambda i: "station is empty"),

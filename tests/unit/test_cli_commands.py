@@ -18,7 +18,7 @@ TREE = {
     "backtest": None, "sink": None, "watchdog": None, "ack": None, "note": None, "clear": None,
     "report": None, "mqtt-acl": None,
     "config": ["check"], "rules": ["check", "test"],
-    "models": ["train", "evaluate", "list", "keygen"],
+    "models": ["train", "evaluate", "list", "keygen", "score"],
     "deadletter": ["tail"], "topics": ["check", "apply"], "token": ["new", "hash"],
     "roster": ["show", "check"],
     "silence": ["add", "list", "expire"],

@@ -10,9 +10,12 @@ from yujing.models.baseline import SeasonalBaseline
 from yujing.models.ensemble import EnsembleDetector
 from yujing.models.errors import ChecksumError, ModelError, SchemaError, SignatureError
 from yujing.models.iforest import IsolationForestDetector
+from yujing.models.mcd import RobustMahalanobis
+from yujing.models.pca import PcaT2Q
 from yujing.models.persist import load_model
 from yujing.models.signing import ModelKey
 from yujing.models.spike import SpikeDetector
+from yujing.models.station import StationDetector
 
 KINDS: dict[str, type[Detector]] = {
     SeasonalBaseline.kind: SeasonalBaseline,
@@ -21,17 +24,27 @@ KINDS: dict[str, type[Detector]] = {
     EnsembleDetector.kind: EnsembleDetector,
 }
 
+# station-level detectors: one model over several metrics of a station (station.py); they
+# score station rows, not one series, so the per-series contract and NAB do not apply
+STATION_KINDS: dict[str, type[StationDetector]] = {
+    PcaT2Q.kind: PcaT2Q,
+    RobustMahalanobis.kind: RobustMahalanobis,
+}
+ALL_KINDS: dict[str, type[Detector]] = {**KINDS, **STATION_KINDS}
+
 
 def make_detector(kind: str, **hyper) -> Detector:
-    """A fresh detector of a kind: baseline, iforest, spike or ensemble."""
+    """A fresh detector of a kind: baseline, iforest, spike, ensemble (one metric) or pca,
+    mcd (station models over several metrics)."""
     try:
-        cls = KINDS[kind]
+        cls = ALL_KINDS[kind]
     except KeyError:
         raise ModelError(f"unknown detector {kind!r}: choose one of "
-                         f"{', '.join(sorted(KINDS))}") from None
+                         f"{', '.join(sorted(ALL_KINDS))}") from None
     return cls(**hyper)
 
 
-__all__ = ["KINDS", "ChecksumError", "Detector", "EnsembleDetector", "IsolationForestDetector",
-           "ModelError", "ModelKey", "SchemaError", "SeasonalBaseline", "SeriesState",
-           "SignatureError", "SpikeDetector", "load_model", "make_detector"]
+__all__ = ["ALL_KINDS", "KINDS", "STATION_KINDS", "ChecksumError", "Detector", "EnsembleDetector",
+           "IsolationForestDetector", "ModelError", "ModelKey", "PcaT2Q", "RobustMahalanobis",
+           "SchemaError", "SeasonalBaseline", "SeriesState", "SignatureError", "SpikeDetector",
+           "StationDetector", "load_model", "make_detector"]

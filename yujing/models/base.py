@@ -277,6 +277,15 @@ class Detector(ABC):
                params: dict[str, Any]) -> np.ndarray:
         """Scores of ``v[start:]``; ``v[:start]`` is past context. Only the past may be used."""
 
+    def alarm(self, scores: np.ndarray) -> np.ndarray:
+        """Alarm decisions for scores: above the threshold calibrated at training for the
+        target false-alarm rate (alarm.py; ``models train --far``), never chosen on labels."""
+        cal = self.meta.get("alarm") or {}
+        if "threshold" not in cal:
+            raise ModelError(f"{self.kind}: this model has no alarm threshold: retrain it with "
+                             "`yujing models train --far 0.001`")
+        return np.asarray(scores, dtype=np.float64) > float(cal["threshold"])
+
     def hyper(self) -> dict[str, Any]:
         """Hyper-parameters recorded in the metadata and passed back to ``__init__`` on load."""
         return {"seed": self.seed}

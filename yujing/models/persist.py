@@ -88,7 +88,7 @@ def load_model(path: str | Path, key: signing.ModelKey | None,
     ``published_as``: the (name, version) a registry found it under, which its signed
     metadata must name (registry.py)."""
     # not at the top: yujing.models (the kinds' table) imports this module
-    from yujing.models import KINDS
+    from yujing.models import ALL_KINDS as KINDS
 
     folder = Path(path)
     meta = read_meta(folder)
@@ -127,6 +127,8 @@ def load_model(path: str | Path, key: signing.ModelKey | None,
         raise ModelError(f"{folder}: hyper-parameters this build does not take ({exc}): "
                          "retrain with `yujing models train`") from None
     det.metric = meta.get("metric")
+    if isinstance(meta.get("metrics"), list):
+        det.metrics = [str(m) for m in meta["metrics"]]
     det.params = data["params"]
     det.groups = data["groups"]
     det.meta = {k: v for k, v in meta.items() if k not in ("sha256", signing.FIELD)}

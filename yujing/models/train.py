@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from yujing.models import make_detector
+from yujing.models import STATION_KINDS, make_detector
+from yujing.models.alarm import fit_calibrated
 from yujing.models.base import Detector, ModelError
 
 OPEN_END = np.iinfo(np.int64).max
@@ -89,21 +90,37 @@ class TrainResult:
     excluded: int
 
 
-def train(readings: pd.DataFrame, metric: str, kind: str = "iforest", seed: int = 0,
+def train(readings: pd.DataFrame, metric: str | None, kind: str = "iforest", seed: int = 0,
           groups: Mapping[str, str] | None = None, exclusions: pd.DataFrame | None = None,
-          include_hazards: bool = False, hyper: dict | None = None) -> TrainResult:
-    """Fit one detector on the readings of ``metric`` (hazard periods dropped unless asked)."""
-    frame = readings[readings["metric"] == metric]
+          include_hazards: bool = False, hyper: dict | None = None, far: float | None = None,
+          series: int = 1) -> TrainResult:
+    """Fit one detector on the readings of ``metric`` (hazard periods dropped unless asked).
+
+    A station kind (pca, mcd) takes the metrics in ``hyper['metrics']`` (or every metric
+    of the data) and ignores ``metric``. With ``far``, the detector is fitted on the first
+    part of the range and its alarm threshold set on the rest (alarm.py)."""
+    hyper = dict(hyper or {})
+    if kind in STATION_KINDS:
+        wanted = hyper.get("metrics") or sorted(map(str, readings["metric"].unique()))
+        frame = readings[readings["metric"].astype(str).isin(wanted)]
+        what = "+".join(wanted)
+    else:
+        frame = readings[readings["metric"] == metric]
+        what = str(metric)
     if frame.empty:
         known = ", ".join(sorted(map(str, readings["metric"].unique())))
-        raise ModelError(f"no readings of metric {metric!r} to train on (the data has: {known})")
+        raise ModelError(f"no readings of metric {what!r} to train on (the data has: {known})")
     excluded = 0
     if exclusions is not None and not include_hazards:
         frame, excluded = drop_periods(frame, exclusions)
         if frame.empty:
-            raise ModelError(f"every reading of {metric!r} lies inside a hazard period: "
+            raise ModelError(f"every reading of {what!r} lies inside a hazard period: "
                              "pass --include-hazards to train on them anyway")
-    det = make_detector(kind, seed=seed, **(hyper or {})).fit(frame, metric, groups)
+    if far is not None:
+        det = fit_calibrated(frame, kind, far, metric, series, seed=seed, hyper=hyper,
+                             groups=groups)
+    else:
+        det = make_detector(kind, seed=seed, **hyper).fit(frame, metric, groups)
     det.meta["training"]["excluded_rows"] = excluded
     det.meta["training"]["include_hazards"] = bool(include_hazards)
     return TrainResult(det, len(frame), excluded)

@@ -85,9 +85,11 @@ class Engine:
             for name in c.models:
                 model = self.models.get(name) if self.models is not None else None
                 metric = getattr(model, "metric", None)
-                if metric:
-                    c.metrics.add(metric)
-                    keep[metric] = max(keep.get(metric, 1), int(getattr(model, "history", 0)) + 1)
+                # a station model (yujing.models.station) reads several metrics
+                for m in (getattr(model, "metrics", None) or [metric]) if metric else []:
+                    c.metrics.add(m)
+                    keep[m] = max(keep.get(m, 1), int(getattr(model, "history", 0)) + 1,
+                                  int(getattr(model, "lags", 0)) + 1)
 
     def set_models(self, models: Any | None) -> None:
         """Use reloaded anomaly models (new versions from the model registry)."""

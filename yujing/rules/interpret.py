@@ -138,6 +138,8 @@ class Interpreter:
         model = self.models.get(node.model) if self.models is not None else None
         if model is None or not getattr(model, "metric", None):
             return out
+        if getattr(model, "station_level", False):
+            return self._station_anomaly(model, flat, pst, pt)
         sid = self.store.lookup(pst, model.metric)
         for s in np.unique(sid[sid >= 0]).tolist():
             a, b = np.searchsorted(flat.sid, [s, s + 1])
@@ -149,6 +151,25 @@ class Interpreter:
             scores = self.scorer(model, seg_ts, seg_v, station)
             i = np.searchsorted(seg_ts, pt[sel], side="right") - 1
             out[sel] = np.where(i >= 0, scores[np.clip(i, 0, None)], np.nan)
+        return out
+
+    def _station_anomaly(self, model: Any, flat: wn.Flat, pst: np.ndarray, pt: np.ndarray
+                         ) -> np.ndarray:
+        """A station model (several metrics): the score of each point's newest station row,
+        from the station's retained readings of every metric the model names."""
+        out = np.full(pt.size, np.nan)
+        sids = [self.store.lookup(pst, m) for m in model.metrics]
+        for s in np.unique(pst).tolist():
+            sel = np.flatnonzero(pst == s)
+            series = {}
+            for metric, sid in zip(model.metrics, sids):
+                a, b = np.searchsorted(flat.sid, [sid[sel[0]], sid[sel[0]] + 1])
+                if sid[sel[0]] >= 0 and b > a:
+                    series[metric] = (flat.ts[a:b], flat.v[a:b])
+            if series:
+                row_ts, scores = model.score_station(series, model.new_state(self.store.station_names[s]))
+                i = np.searchsorted(row_ts, pt[sel], side="right") - 1
+                out[sel] = np.where(i >= 0, scores[np.clip(i, 0, None)], np.nan) if row_ts.size else np.nan
         return out
 
     def _group_count(self, node: ex.GroupCount, hits: deque, cond: np.ndarray,

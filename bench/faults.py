@@ -1,0 +1,160 @@
+"""A labelled multivariate fault set built from real sensor series (issue 16).
+
+Each Beijing site of ``beijing-hourly`` (UCI dataset 501) becomes a four-sensor "station":
+TEMP (°C), PRES (hPa), DEWP (°C), WSPM (m/s), hourly, 2013-03 to 2017-02; temperature and
+dew point are strongly correlated, pressure moves against temperature. The first part of
+the range (``--train-share``, default half) is written clean for training; into the rest
+this injects six kinds of sensor fault, each on one sensor of one station for a random
+duration, never overlapping:
+
+| fault | what the sensor does |
+|---|---|
+| stuck | repeats its value at the fault's start |
+| drift | adds a ramp growing to ``3 u`` at the end |
+| spike | 1 to 3 readings ``± 3 u`` off |
+| step | an offset of ``± 2 u`` |
+| noisy | adds Gaussian noise of ``1 u`` |
+| decouple | DEWP follows its own values of 14 days before, shifted to its level at the |
+|          | start: plausible alone, no longer tied to TEMP |
+
+``u`` is the sensor's 99th percentile of absolute hourly steps in the data (TEMP about
+4.6 °C, PRES 5 hPa, DEWP 5.2 °C, WSPM 2.6 m/s at Aotizhongxin), times ``--scale``
+(default 1): a fault is as large as a rare but real change of the weather, so the
+faults cannot be found by size alone (half of them by size at all: stuck, decouple and
+the start of a drift are inside the normal range).
+
+Labels are windows ``start,end,station,metric,fault`` (epoch ms, inclusive) written beside
+the readings. Seeded: the same seed gives the same files.
+
+    .venv/bin/python bench/faults.py --data ../shared/data/beijing-hourly --out /tmp/faults
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+METRICS = ("TEMP", "PRES", "DEWP", "WSPM")
+HOUR_MS = 3_600_000
+KINDS = ("stuck", "drift", "spike", "step", "noisy", "decouple")
+DURATION_H = {"stuck": (12, 48), "drift": (24, 72), "spike": (1, 3), "step": (12, 48),
+              "noisy": (12, 48), "decouple": (24, 72)}
+GAP_H = 72  # hours of clean readings at least between two faults of a station
+
+
+def load_beijing(folder: Path, sites: int = 4) -> pd.DataFrame:
+    """Readings (ts epoch ms, station, metric, value) of the first ``sites`` sites; missing
+    values are left out (no reading), as a gateway would not send them."""
+    frames = []
+    for path in sorted(Path(folder).glob("PRSA_Data_*.csv"))[:sites]:
+        raw = pd.read_csv(path)
+        local = pd.to_datetime(raw[["year", "month", "day", "hour"]])
+        ts = (local - pd.Timedelta(hours=8)).astype("datetime64[ms]").astype("int64").to_numpy()
+        for m in METRICS:
+            frames.append(pd.DataFrame({"ts": ts, "station": str(raw["station"].iloc[0]),
+                                        "metric": m, "value": raw[m].to_numpy(np.float64)}))
+    if not frames:
+        raise SystemExit(f"{folder}: no PRSA_Data_*.csv files (beijing-hourly)")
+    df = pd.concat(frames, ignore_index=True)
+    return df[np.isfinite(df["value"].to_numpy())].reset_index(drop=True)
+
+
+def fault_unit(v: np.ndarray) -> float:
+    """The 99th percentile of the absolute steps between readings."""
+    d = np.abs(np.diff(v))
+    d = d[np.isfinite(d)]
+    return float(max(np.percentile(d, 99), 1e-3)) if d.size else 1.0
+
+
+def inject(test: pd.DataFrame, per_kind: int, seed: int, scale: float = 1.0
+           ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Faults injected into ``test`` (per station: ``per_kind`` of each kind) and their labels."""
+    rng = np.random.default_rng(seed)
+    out = test.copy()
+    labels = []
+    for station, g in test.groupby("station", sort=True):
+        ts_all = np.unique(g["ts"].to_numpy())
+        plan = [k for k in KINDS for _ in range(per_kind)]
+        rng.shuffle(plan)
+        slot = len(ts_all) // max(len(plan), 1)
+        for i, kind in enumerate(plan):
+            lo, hi = DURATION_H[kind]
+            dur = int(rng.integers(lo, hi + 1))
+            first = i * slot + int(rng.integers(GAP_H // 2, max(slot - dur - GAP_H // 2, GAP_H // 2 + 1)))
+            start, end = int(ts_all[first]), int(ts_all[first]) + (dur - 1) * HOUR_MS
+            metric = "DEWP" if kind == "decouple" else str(rng.choice(METRICS))
+            if _apply(out, station, metric, kind, start, end, rng, scale):
+                labels.append((start, end, station, metric, kind))
+    return out, pd.DataFrame(labels, columns=["start", "end", "station", "metric", "fault"])
+
+
+def _apply(df: pd.DataFrame, station: str, metric: str, kind: str, start: int, end: int,
+           rng: np.random.Generator, scale: float) -> bool:
+    series = (df["station"] == station) & (df["metric"] == metric)
+    sel = series & (df["ts"] >= start) & (df["ts"] <= end)
+    idx = df.index[sel]
+    if idx.size == 0:
+        return False
+    v = df.loc[idx, "value"].to_numpy(np.float64)
+    u = scale * fault_unit(df.loc[series, "value"].to_numpy())
+    sign = float(rng.choice([-1.0, 1.0]))
+    if kind == "stuck":
+        v = np.full(v.size, v[0])
+    elif kind == "drift":
+        v = v + sign * 3 * u * np.linspace(1 / v.size, 1, v.size)
+    elif kind == "spike":
+        v = v + sign * 3 * u
+    elif kind == "step":
+        v = v + sign * 2 * u
+    elif kind == "noisy":
+        v = v + rng.normal(0, u, v.size)
+    elif kind == "decouple":
+        lag = 14 * 24 * HOUR_MS
+        past = df[series & (df["ts"] >= start - lag) & (df["ts"] <= end - lag)]
+        by_ts = dict(zip(past["ts"].to_numpy() + lag, past["value"].to_numpy()))
+        ts = df.loc[idx, "ts"].to_numpy()
+        old = np.array([by_ts.get(int(t), np.nan) for t in ts])
+        if not np.isfinite(old).any():
+            return False
+        old = np.where(np.isfinite(old), old, np.nanmean(old))
+        v = old - old[0] + v[0]
+    df.loc[idx, "value"] = v
+    return True
+
+
+def build(folder: Path, train_share: float = 0.5, per_kind: int = 5, seed: int = 0, sites: int = 4,
+          scale: float = 1.0) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(clean training readings, test readings with faults, labels)."""
+    df = load_beijing(folder, sites)
+    t0, t1 = int(df["ts"].min()), int(df["ts"].max())
+    cut = t0 + int(train_share * (t1 - t0))
+    train = df[df["ts"] < cut].reset_index(drop=True)
+    test, labels = inject(df[df["ts"] >= cut].reset_index(drop=True), per_kind, seed, scale)
+    return train, test, labels
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, required=True, help="the beijing-hourly folder")
+    ap.add_argument("--out", type=Path, required=True, help="folder for train.csv, test.csv, "
+                                                            "labels.csv")
+    ap.add_argument("--train-share", type=float, default=0.5)
+    ap.add_argument("--per-kind", type=int, default=5, help="faults of each kind per station")
+    ap.add_argument("--sites", type=int, default=4)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--scale", type=float, default=1.0, help="fault size in units u")
+    a = ap.parse_args()
+    train, test, labels = build(a.data, a.train_share, a.per_kind, a.seed, a.sites, a.scale)
+    a.out.mkdir(parents=True, exist_ok=True)
+    train.to_csv(a.out / "train.csv", index=False)
+    test.to_csv(a.out / "test.csv", index=False)
+    labels.to_csv(a.out / "labels.csv", index=False)
+    print(f"{len(train)} training readings, {len(test)} test readings, {len(labels)} faults "
+          f"({', '.join(f'{k} {n}' for k, n in labels['fault'].value_counts().items())}) → {a.out}")
+
+
+if __name__ == "__main__":
+    main()
