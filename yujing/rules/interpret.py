@@ -17,11 +17,11 @@ from typing import Any, Protocol
 import numpy as np
 
 from yujing.rules import localtime
-from yujing.rules.forecast import ForecastTable
 from yujing.rules import tree as ex
 from yujing.rules import trend as tr
 from yujing.rules import windows as wn
 from yujing.rules.arrays import truth
+from yujing.rules.forecast import ForecastTable
 from yujing.rules.indices import beaufort, fire_index
 from yujing.rules.lookup import StationLookup
 from yujing.rules.series import SeriesStore
