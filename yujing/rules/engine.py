@@ -79,6 +79,7 @@ class Engine:
                 self._horizon_by_metric[m] = max(self._horizon_by_metric.get(m, 0), c.horizon_ms)
         self._metric_used = np.zeros(0, dtype=bool)
         self._state = {c.id: tr.RuleState() for c in self.compiled}
+        self.stream_ms = 0  # newest event time of any reading: "now" when a forecast arrives
 
     def _resolve_models(self) -> None:
         """Add each named model's metric to its rules, and keep enough readings for it."""
@@ -171,6 +172,8 @@ class Engine:
         n = int(ts.size)
         self.stats.readings += n
         fpoints = self._take_forecasts(forecasts) if forecasts is not None else {}
+        if n:  # after the forecasts: they look ahead from the stream time they arrived at
+            self.stream_ms = max(self.stream_ms, int(ts.max()))
         if n == 0 and not fpoints:
             return [], []
         st_map = np.fromiter((self._station(s) for s in stations), np.int64, len(stations))
@@ -215,8 +218,10 @@ class Engine:
     def _take_forecasts(self, fc: Any) -> pts.Points:
         """Put forecast rows in the table; the points (station, now) where the rules that
         read them judge their stations. "now" is the stream's event time (the newest
-        reading of the partition), or the issue time when that is later: a forecast
-        judged alone, before any reading, looks ahead from when it was issued."""
+        reading of the partition, whatever its metric, before this envelope), or the issue
+        time when that is later: a forecast judged alone, before any reading, looks ahead
+        from when it was issued. (Not the envelope's own readings: a backtest chunk of
+        hours would otherwise judge a forecast at the end of the chunk.)"""
         wanted = set().union(*(c.forecasts for c in self.compiled))
         if not len(fc) or not wanted:
             return {}
@@ -230,7 +235,7 @@ class Engine:
                 continue
             st = np.fromiter((self._station(fc.stations[int(i)]) for i in fc.si[rows]), np.int64,
                              rows.size)
-            now = np.maximum(fc.issued[rows].astype(np.int64), self.store.watermark)
+            now = np.maximum(fc.issued[rows].astype(np.int64), self.stream_ms)
             pick = self.lookup.selected(c, st)
             if pick.any():
                 out[c] = wn.split_keys(np.unique(wn.keys(st[pick], now[pick])))
@@ -272,6 +277,7 @@ class Engine:
                                 **self._state[c.id].snapshot(nst, _group_nodes(c))}
                          for c in self.compiled}
         snap["forecasts"] = self.forecasts.snapshot()
+        snap["stream_ms"] = self.stream_ms
         snap["stats"] = [self.stats.readings, self.stats.evaluated, self.stats.late,
                          self.stats.unmatched]
         return snap
@@ -290,7 +296,8 @@ class Engine:
         for name in snap["metrics"]:
             self._metric(name)
         self.store.restore(snap)
-        self.forecasts.restore(snap.get("forecasts"))  # absent before forecasts
+        self.forecasts.restore(snap.get("forecasts"))  # both absent before forecasts
+        self.stream_ms = int(snap.get("stream_ms", 0))
         (self.stats.readings, self.stats.evaluated, self.stats.late,
          self.stats.unmatched) = snap["stats"]
         nst = len(self.store.station_names)

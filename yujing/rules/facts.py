@@ -125,10 +125,18 @@ def _past_ahead(node: object) -> tuple[ex.Agg, ex.Ahead] | None:
     added up, the forecast-driven rainstorm signal's measure."""
     if isinstance(node, ex.Binary) and node.op == "+":
         for a, b in ((node.left, node.right), (node.right, node.left)):
+            a, b = _undefault(a), _undefault(b)
             if isinstance(a, ex.Agg) and a.fn == "sum" and isinstance(b, ex.Ahead) \
                     and b.fn == "sum_ahead":
                 return a, b
     return None
+
+
+def _undefault(node: object) -> object:
+    """default(x, 0) reads as x (a gauge with no reading in the window counts as dry)."""
+    if isinstance(node, ex.Call) and node.fn == "default":
+        return node.args[0]
+    return node
 
 
 def _deviation(node: object) -> ex.Agg | None:
