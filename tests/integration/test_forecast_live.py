@@ -1,0 +1,91 @@
+"""Forecast readings on `yujing run` (embedded Tansu and amqtt): a forecast posted over HTTP
+raises Guangdong's yellow rainstorm signal, a later issue with lower values replaces it and
+the warning clears; a forecast published over MQTT raises one too; malformed forecasts are
+refused with their reasons and dead-lettered while the rest goes on."""
+
+from __future__ import annotations
+
+import time
+
+import aiohttp
+import orjson
+
+from tests.integration.test_duty_e2e import get, wait_incident
+from tests.integration.test_run import dead_letters
+from tests.support.duty import alert_config, write_roster
+from tests.support.services import mqtt_publish
+
+MIN, HOUR = 60_000, 3_600_000
+RULE = "rainstorm-guangdong"
+
+
+def issue(station: str, issued: int, values: list[float], grid: int) -> dict:
+    """One compact issue: hourly values valid at ``grid`` + 1 h, + 2 h, … (a later issue
+    names the same valid times, as a model's hourly steps do)."""
+    return {"station": station, "metric": "rain_mm_fcst", "issued": issued,
+            "steps": [[grid + (k + 1) * HOUR, v] for k, v in enumerate(values)]}
+
+
+async def post(http: aiohttp.ClientSession, url: str, body) -> tuple[int, dict]:
+    async with http.post(url, json=body) as resp:
+        return resp.status, await resp.json()
+
+
+async def test_forecasts_over_http_and_mqtt_raise_yellow_and_a_later_issue_clears_it(
+        hooks, smtp, run_factory, tmp_path):
+    roster = write_roster(tmp_path, hooks, smtp)
+    r = run_factory(hooks.port, **alert_config(roster, 0), kafka={"partitions": 1})
+    now = int(time.time() * 1000)
+    async with aiohttp.ClientSession() as http:
+        # a dry hour at Humen: the stream's event time is now
+        dry = [{"station": "DG-HM-R01", "metric": "rain_mm", "ts": now - HOUR + k * 5 * MIN,
+                "value": 0.0} for k in range(13)]
+        status, body = await post(http, f"{r.http}/v1/readings", dry)
+        assert status == 200 and body["accepted"] == 13, body
+
+        # issue 1: 52 mm within the next 5 hours → yellow (with one malformed item beside it)
+        status, body = await post(http, f"{r.http}/v1/forecasts", [
+            issue("DG-HM-R01", now, [10, 20, 15, 5, 2], now),
+            {"station": "DG-HM-R01", "metric": "rain_mm", "issued": now, "valid": now + HOUR,
+             "value": 80}])
+        assert status == 200, body
+        assert body["accepted"] == 5
+        assert body["rejected"][0]["index"] == 1 and "_fcst" in body["rejected"][0]["reason"]
+        raised = await wait_incident(http, r.http, lambda w: w["rule"] == RULE
+                                     and w["station"] == "DG-HM-R01" and w["grade"] == 2, 60)
+        assert raised["state"] != "cleared"
+        assert any("未来5小时预报雨量" in str(e) for e in raised["timeline"]), raised["timeline"]
+
+        # issue 2, a second later, for the same hours: 6 mm → the warning clears
+        status, body = await post(http, f"{r.http}/v1/forecasts",
+                                  issue("DG-HM-R01", now + 1000, [2, 3, 1, 0, 0], now))
+        assert status == 200 and body["accepted"] == 5, body
+        await wait_incident(http, r.http, lambda w: w["incident"] == raised["incident"]
+                            and w["state"] == "cleared", 60)
+        # issue 1 again (a retry arriving late) does not raise it again
+        status, body = await post(http, f"{r.http}/v1/forecasts",
+                                  issue("DG-HM-R01", now, [10, 20, 15, 5, 2], now))
+        assert status == 200, body
+
+        # MQTT: Chang'an's forecast on its own forecast topic, and a malformed one
+        mqtt_publish(r.mqtt_port, [
+            ("yujing/test/DG-CA-R01/forecast", orjson.dumps({"metric": "rain_mm_fcst",
+                                                             "issued": now, "steps": "lots"})),
+            ("yujing/test/DG-CA-R01/forecast",
+             orjson.dumps({k: v for k, v in issue("DG-CA-R01", now, [30, 30], now).items()
+                           if k != "station"})),
+        ])
+        changan = await wait_incident(http, r.http, lambda w: w["rule"] == RULE
+                                      and w["station"] == "DG-CA-R01" and w["grade"] == 2, 60)
+        assert changan["state"] != "cleared"
+
+        letters = await dead_letters(r.kafka, 2)
+        reasons = {d["source"].split(":")[0]: d["reason"] for d in letters}
+        assert "_fcst" in reasons["forecasts"]
+        assert reasons["mqtt"] == "steps must be a non-empty list of [valid, value] pairs"
+
+        # the retried issue 1 raised nothing at Humen: one incident there, cleared
+        status, ws = await get(http, f"{r.http}/v1/warnings?state=all")
+        assert status == 200, ws
+        humen = [w for w in ws if w["rule"] == RULE and w["station"] == "DG-HM-R01"]
+        assert [w["incident"] for w in humen] == [raised["incident"]]
