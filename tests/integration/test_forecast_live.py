@@ -9,14 +9,27 @@ import time
 
 import aiohttp
 import orjson
+import yaml
 
 from tests.integration.test_duty_e2e import get, wait_incident
 from tests.integration.test_run import dead_letters
 from tests.support.duty import alert_config, write_roster
+from tests.support.run import ROOT
 from tests.support.services import mqtt_publish
 
 MIN, HOUR = 60_000, 3_600_000
-RULE = "rainstorm-guangdong"
+RULE = "rainstorm-guangdong-forecast"
+QPF = ("DG-HM-R01", "DG-CA-R01")   # the gauges that receive a QPF (qpf: 1 opts them in)
+
+
+def registry_with_qpf(tmp_path) -> str:
+    doc = yaml.safe_load((ROOT / "stations.yaml").read_text(encoding="utf-8"))
+    for st in doc["stations"]:
+        if st["id"] in QPF:
+            st["thresholds"] = {**(st.get("thresholds") or {}), "qpf": 1}
+    path = tmp_path / "stations.yaml"
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    return str(path)
 
 
 def issue(station: str, issued: int, values: list[float], grid: int) -> dict:
@@ -34,7 +47,8 @@ async def post(http: aiohttp.ClientSession, url: str, body) -> tuple[int, dict]:
 async def test_forecasts_over_http_and_mqtt_raise_yellow_and_a_later_issue_clears_it(
         hooks, smtp, run_factory, tmp_path):
     roster = write_roster(tmp_path, hooks, smtp)
-    r = run_factory(hooks.port, **alert_config(roster, 0), kafka={"partitions": 1})
+    r = run_factory(hooks.port, **alert_config(roster, 0), kafka={"partitions": 1},
+                    worker={"registry": registry_with_qpf(tmp_path)})
     now = int(time.time() * 1000)
     async with aiohttp.ClientSession() as http:
         # a dry hour at Humen: the stream's event time is now

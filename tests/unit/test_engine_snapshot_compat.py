@@ -7,8 +7,6 @@ format ever changes, the reader of the old one must stay and this test must keep
 When the packs dropped their `message:` templates (issue 13: no channel showed them), the
 fingerprints the fixture records for those 23 rules were recomputed from the packs as they
 are now; the snapshot's format and state are the old engine's, byte for byte otherwise.
-When rainstorm-guangdong gained its forecast-driven yellow grade (issue 15), its fingerprint
-was recomputed the same way (its checks' timers, none saved, would move one place up).
 
 The scenario is arithmetic (no random generator), so the readings after the checkpoint
 are the very readings the old engine would have seen next.

@@ -3,6 +3,8 @@ and the forecast table surviving a checkpoint (yujing.rules.forecast, engine, wo
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from yujing.domain import Forecast, Reading
@@ -10,7 +12,9 @@ from yujing.envelope import decode, encode_readings
 from yujing.pipeline import Pipeline
 from yujing.rules import expr as ex
 from yujing.rules.compiled import compile_rule
+from yujing.rules.loader import load_rules
 from yujing.rules.schema import Rule
+from yujing.stations import Registry, Station, load_registry
 
 T = 1_750_000_000_000
 H = 3_600_000
@@ -83,7 +87,6 @@ def test_a_later_lower_issue_clears_and_a_late_older_one_does_not_raise_again():
 
 
 def test_max_ahead_against_a_station_field_reads_in_words():
-    from yujing.stations import Registry, Station
     reg = Registry([Station.model_validate({"id": "H1", "name": "石龙", "kind": "river_gauge",
                                              "thresholds": {"warning_level_m": 6.5}})])
     p = Pipeline([rule("max_ahead(water_level_m_fcst, 6h) >= station.warning_level_m")], reg)
@@ -108,6 +111,17 @@ def test_a_rule_that_allows_for_a_silent_gauge_raises_on_the_forecast_alone():
     ev = feed(p, fc(T + H, 60.0, T))
     assert [(e.kind.value, e.ts) for e in ev] == [("raised", T)]
     assert ev[0].reason_zh.startswith("过去1小时实测与未来2小时预报雨量合计60.0毫米")
+
+
+def test_the_pack_s_forecast_yellow_judges_only_gauges_that_opt_in():
+    root = Path(__file__).resolve().parents[2]
+    rules = [r for r in load_rules(root / "rules") if r.id == "rainstorm-guangdong-forecast"]
+    reg = load_registry(root / "stations.yaml")   # no example gauge has qpf: 1
+    p = Pipeline(rules, reg)
+    assert feed(p, fc(T + H, 60.0, T, "DG-HM-R01")) == []
+    reg.stations["DG-HM-R01"].thresholds["qpf"] = 1.0
+    p = Pipeline(rules, reg)
+    assert [e.kind.value for e in feed(p, fc(T + H, 60.0, T, "DG-HM-R01"))] == ["raised"]
 
 
 def test_forecasts_are_neither_readings_of_the_station_nor_its_clock():
