@@ -59,7 +59,9 @@ def test_a_bad_issue_time_is_refused(tmp_path):
 def test_the_backtest_raises_on_issue_1_and_clears_on_issue_2_whatever_the_chunks(tmp_path, chunk):
     data = read_readings(write(tmp_path / "fc.csv"))
     rules = [r for r in load_rules(ROOT / "rules") if r.id == "rainstorm-guangdong-forecast"]
-    p = Pipeline(rules, load_registry(ROOT / "stations.yaml"))
+    registry = load_registry(ROOT / "stations.yaml")
+    registry.stations["DG-HM-R01"].thresholds["qpf"] = 1.0   # the gauge receives a QPF
+    p = Pipeline(rules, registry)
     (out,) = replay([p], data, chunk)
     hours = [(e.kind.value, e.grade.label, (e.ts - int(T0.timestamp() * 1000)) / 3_600_000)
              for e in out.events if e.rule == "rainstorm-guangdong-forecast"]
