@@ -1,7 +1,9 @@
 """Forecast readings on `yujing run` (embedded Tansu and amqtt): a forecast posted over HTTP
 raises Guangdong's yellow rainstorm signal, a later issue with lower values replaces it and
 the warning clears; a forecast published over MQTT raises one too; malformed forecasts are
-refused with their reasons and dead-lettered while the rest goes on."""
+refused with their reasons and dead-lettered while the rest goes on. And on a gateway with
+tokens (Tansu): a token writes its own stations' forecasts only, and they reach Kafka in
+the station's envelope with their issue times."""
 
 from __future__ import annotations
 
@@ -15,7 +17,16 @@ from tests.integration.test_duty_e2e import get, wait_incident
 from tests.integration.test_run import dead_letters
 from tests.support.duty import alert_config, write_roster
 from tests.support.run import ROOT
-from tests.support.services import mqtt_publish
+from tests.support.services import (
+    TopicReader,
+    gateway_config,
+    mqtt_publish,
+    readings_of,
+    running_gateway,
+)
+from yujing.connectors.auth import hash_token, new_token
+from yujing.domain import Forecast
+from yujing.envelope import decode
 
 MIN, HOUR = 60_000, 3_600_000
 RULE = "rainstorm-guangdong-forecast"
@@ -103,3 +114,34 @@ async def test_forecasts_over_http_and_mqtt_raise_yellow_and_a_later_issue_clear
         assert status == 200, ws
         humen = [w for w in ws if w["rule"] == RULE and w["station"] == "DG-HM-R01"]
         assert [w["incident"] for w in humen] == [raised["incident"]]
+
+
+async def test_a_token_writes_its_own_stations_forecasts_only_and_they_reach_kafka_with_issue_times(
+        kafka, tmp_path):
+    humen = new_token()
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text(yaml.safe_dump({"tokens": [
+        {"gateway": "humen", "sha256": hash_token(humen), "stations": ["DG-HM-*"]}]}))
+    cfg = gateway_config(tmp_path, http={"tokens_file": str(tokens)})
+    now = int(time.time() * 1000)
+    own, neighbour = issue("DG-HM-R01", now, [4, 5], now), issue("DG-CA-R01", now, [9], now)
+    async with running_gateway(cfg, kafka):
+        url = f"http://127.0.0.1:{cfg.http.port}/v1/forecasts"
+        async with aiohttp.ClientSession() as http:
+            headers = {"Authorization": f"Bearer {humen}"}
+            async with http.post(url, json=[own, neighbour], headers=headers) as resp:
+                status, body = resp.status, await resp.json()
+            assert status == 200 and body["accepted"] == 2, body
+            assert body["rejected"] == [{"index": 1, "status": 403, "reason": (
+                "gateway 'humen' may not write station 'DG-CA-R01': ask the bureau to add it "
+                "to this token's scope")}]
+            async with http.post(url, json=neighbour, headers=headers) as resp:
+                assert resp.status == 403
+            async with http.post(url, json=own) as resp:   # no token
+                assert resp.status == 401
+        async with TopicReader(kafka, cfg.kafka.topics.readings) as rd:
+            await rd.until(lambda recs: len(readings_of(recs)) >= 2)
+            records = await rd.settle()
+    got = [c.reading(i) for c in (decode(r.value) for r in records) for i in range(len(c))]
+    assert got == [Forecast("DG-HM-R01", "rain_mm_fcst", now + HOUR, 4.0, now),
+                   Forecast("DG-HM-R01", "rain_mm_fcst", now + 2 * HOUR, 5.0, now)]
