@@ -122,3 +122,12 @@ def test_many_points_at_once_match_the_newest_issue_read_point_by_point(fn):
         vals = [v for valid, v in t.current(ST[s], "rain_mm_fcst", x).items() if x < valid <= x + 3 * H]
         alone.append((sum(vals) if fn == "sum_ahead" else max(vals)) if vals else np.nan)
     assert np.array_equal(together, np.array(alone), equal_nan=True)
+
+
+def test_the_engine_s_sweeps_wait_for_the_cut_to_move_a_step():
+    t = ForecastTable()
+    issue(t, T, [1, 2, 3], T + H)
+    assert t.expire(T + H, step_ms=300_000) == 1          # the first sweep
+    assert t.expire(T + 2 * H - 1, step_ms=H) == 0        # not a step on: skipped
+    assert len(t) == 2 and at(t, "sum_ahead", T + 2 * H, H) == 3   # never read: looks ahead
+    assert t.expire(T + 2 * H, step_ms=H) == 1

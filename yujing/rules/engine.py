@@ -31,7 +31,7 @@ from yujing.rules import transitions as tr
 from yujing.rules import windows as wn
 from yujing.rules.arrays import truth
 from yujing.rules.compiled import CompiledRule, compile_rule
-from yujing.rules.forecast import ForecastTable
+from yujing.rules.forecast import EXPIRY_STEP_MS, ForecastTable
 from yujing.rules.interpret import Interpreter, Scorer, score_with_model
 from yujing.rules.localtime import DEFAULT_ZONE, zone
 from yujing.rules.lookup import StationLookup
@@ -207,7 +207,7 @@ class Engine:
             findings.extend(self._evaluate(c, flat, pst, pt))
         if sid.size:
             self.store.write_back(flat, np.unique(sid))
-        self.forecasts.expire(self.store.watermark - self.lateness_ms)
+        self.forecasts.expire(self.store.watermark - self.lateness_ms, EXPIRY_STEP_MS)
         findings.sort(key=lambda f: (f.ts, f.rule, f.station))
         return findings, late
 

@@ -29,6 +29,7 @@ import numpy as np
 
 FORECAST_SUFFIX = "_fcst"
 AHEAD_FNS = ("sum_ahead", "max_ahead")
+EXPIRY_STEP_MS = 300_000  # a sweep per 5 minutes of stream time, not per envelope
 
 
 class ForecastTable:
@@ -36,6 +37,7 @@ class ForecastTable:
         # (station, metric) -> (valid ms, issued ms) -> value
         self._rows: dict[tuple[str, str], dict[tuple[int, int], float]] = {}
         self._arrays: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._swept_to = -1  # the cut of the last sweep
 
     def __len__(self) -> int:
         return sum(len(r) for r in self._rows.values())
@@ -60,9 +62,14 @@ class ForecastTable:
                 taken += 1
         return taken
 
-    def expire(self, before_ms: int) -> int:
+    def expire(self, before_ms: int, step_ms: int = 0) -> int:
         """Drop what no point at or after ``before_ms`` can read: values valid by then, and
-        values of an issue replaced by a newer one out by then. Returns how many."""
+        values of an issue replaced by a newer one out by then. Returns how many. With
+        ``step_ms`` the sweep is skipped until the cut has moved that far (the engine calls
+        this per envelope; what stays a while longer is never read: points look ahead)."""
+        if not self._rows or (step_ms and before_ms < self._swept_to + step_ms):
+            return 0
+        self._swept_to = before_ms
         dropped = 0
         for key in list(self._rows):
             rows = self._rows[key]
