@@ -10,10 +10,11 @@ from yujing.rules.forecast import ForecastTable
 T = 1_750_000_000_000
 H = 3_600_000
 ST = ["S1", "S2"]
+IDS = {name: i for i, name in enumerate(ST)}
 
 
 def at(table: ForecastTable, fn: str, t: int, window_ms: int, station: int = 0) -> float:
-    return float(table.ahead(fn, ST, "rain_mm_fcst", np.array([station]), np.array([t]),
+    return float(table.ahead(fn, IDS, "rain_mm_fcst", np.array([station]), np.array([t]),
                              window_ms)[0])
 
 
@@ -100,8 +101,8 @@ def test_snapshot_and_restore_give_the_same_table():
     assert again.snapshot() == t.snapshot()
     for fn in ("sum_ahead", "max_ahead"):
         pts = np.array([0, 1, 0]), np.array([T, T + H, T + 30 * 60_000])
-        assert np.array_equal(again.ahead(fn, ST, "rain_mm_fcst", *pts, 3 * H),
-                              t.ahead(fn, ST, "rain_mm_fcst", *pts, 3 * H), equal_nan=True)
+        assert np.array_equal(again.ahead(fn, IDS, "rain_mm_fcst", *pts, 3 * H),
+                              t.ahead(fn, IDS, "rain_mm_fcst", *pts, 3 * H), equal_nan=True)
     empty = ForecastTable()
     empty.restore(None)   # a checkpoint from before forecasts
     assert len(empty) == 0
@@ -116,7 +117,7 @@ def test_many_points_at_once_match_the_newest_issue_read_point_by_point(fn):
         issue(t, T + k * 25 * 60_000, rng.uniform(0, 30, 5).round(1).tolist(), T + 2 * H, station="S2")
     pst = np.array([0, 1, 0, 1, 0, 1] * 5)
     pt = T + np.arange(30) * 11 * 60_000
-    together = t.ahead(fn, ST, "rain_mm_fcst", pst, pt, 3 * H)
+    together = t.ahead(fn, IDS, "rain_mm_fcst", pst, pt, 3 * H)
     alone = []
     for s, x in zip(pst.tolist(), pt.tolist(), strict=True):
         vals = [v for valid, v in t.current(ST[s], "rain_mm_fcst", x).items() if x < valid <= x + 3 * H]
@@ -131,3 +132,12 @@ def test_the_engine_s_sweeps_wait_for_the_cut_to_move_a_step():
     assert t.expire(T + 2 * H - 1, step_ms=H) == 0        # not a step on: skipped
     assert len(t) == 2 and at(t, "sum_ahead", T + 2 * H, H) == 3   # never read: looks ahead
     assert t.expire(T + 2 * H, step_ms=H) == 1
+
+
+def test_a_station_the_engine_meets_after_its_forecast_is_found():
+    t = ForecastTable()
+    issue(t, T, [7], T + H, station="S2")
+    one = float(t.ahead("sum_ahead", {"S1": 0}, "rain_mm_fcst", np.array([0]), np.array([T]), H)[0])
+    assert np.isnan(one)
+    two = t.ahead("sum_ahead", IDS, "rain_mm_fcst", np.array([1, 0]), np.array([T, T]), H)
+    assert two[0] == 7 and np.isnan(two[1])

@@ -23,6 +23,7 @@ Pure: no I/O, time passed in. The engine snapshots the table with its series.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -32,12 +33,24 @@ AHEAD_FNS = ("sum_ahead", "max_ahead")
 EXPIRY_STEP_MS = 300_000  # a sweep per 5 minutes of stream time, not per envelope
 
 
+@dataclass(frozen=True)
+class _Flat:
+    rows: dict[str, int]        # station -> its row
+    starts: np.ndarray          # per row: first entry
+    lens: np.ndarray            # per row: entries
+    valid: np.ndarray           # per entry, sorted by (station, valid, issued)
+    issued: np.ndarray
+    value: np.ndarray
+    same_next: np.ndarray       # the next entry is the same station's and valid time's
+
+
 class ForecastTable:
     def __init__(self) -> None:
         # (station, metric) -> (valid ms, issued ms) -> value
         self._rows: dict[tuple[str, str], dict[tuple[int, int], float]] = {}
-        self._arrays: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._cache: dict[str, _Flat] = {}  # metric -> its values laid out for ahead()
         self._swept_to = -1  # the cut of the last sweep
+        self._row_maps: dict[str, tuple[int, np.ndarray]] = {}  # metric -> (stations, rows)
 
     def __len__(self) -> int:
         return sum(len(r) for r in self._rows.values())
@@ -47,7 +60,7 @@ class ForecastTable:
         point reads, for each valid time, the newest issue out at its own time."""
         key = (station, metric)
         self._rows.setdefault(key, {})[(valid, issued)] = value
-        self._arrays.pop(key, None)
+        self._forget(metric)
 
     def add_columns(self, stations: list[str], si: np.ndarray, metrics: list[str],
                     mi: np.ndarray, issued: np.ndarray, valid: np.ndarray, val: np.ndarray,
@@ -82,7 +95,7 @@ class ForecastTable:
                 del rows[k]
             if old:
                 dropped += len(old)
-                self._arrays.pop(key, None)
+                self._forget(key[1])
             if not rows:
                 del self._rows[key]
         return dropped
@@ -95,45 +108,81 @@ class ForecastTable:
                 out[valid] = (issued, v)
         return {t: v for t, (_, v) in sorted(out.items())}
 
-    def _series(self, key: tuple[str, str]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """(valid, issued, value) sorted by valid then issue time, cached until it changes."""
-        arr = self._arrays.get(key)
-        if arr is None:
-            rows = self._rows.get(key)
-            if not rows:
-                return None
-            keys = sorted(rows)
-            arr = self._arrays[key] = (np.array([k[0] for k in keys], dtype=np.int64),
-                                       np.array([k[1] for k in keys], dtype=np.int64),
-                                       np.array([rows[k] for k in keys], dtype=np.float64))
-        return arr
+    def _forget(self, metric: str) -> None:
+        self._cache.pop(metric, None)
+        self._row_maps.pop(metric, None)
 
-    def ahead(self, fn: str, stations: list[str], metric: str, pst: np.ndarray, pt: np.ndarray,
-              window_ms: int) -> np.ndarray:
+    def _flat(self, metric: str) -> _Flat | None:
+        """Every station's values of ``metric`` end to end, sorted by (station, valid, issue),
+        cached until a value of that metric changes."""
+        flat = self._cache.get(metric)
+        if flat is None:
+            keys = sorted(k for k in self._rows if k[1] == metric)
+            if not keys:
+                return None
+            names, starts, lens, rows = [], [], [], []
+            for station, _ in keys:
+                entries = sorted(self._rows[(station, metric)].items())
+                names.append(station)
+                starts.append(len(rows))
+                lens.append(len(entries))
+                rows.extend((valid, issued, v) for (valid, issued), v in entries)
+            valid, issued, value = (np.array(c) for c in zip(*rows, strict=True))
+            owner = np.repeat(np.arange(len(names)), lens)
+            # the next entry is the same station's, for the same valid time (a newer issue)
+            same_next = np.append((valid[1:] == valid[:-1]) & (owner[1:] == owner[:-1]), False)
+            flat = self._cache[metric] = _Flat(
+                {n: i for i, n in enumerate(names)}, np.array(starts, np.int64),
+                np.array(lens, np.int64), valid.astype(np.int64), issued.astype(np.int64),
+                value.astype(np.float64), same_next)
+        return flat
+
+    def _row_of(self, metric: str, flat: _Flat, station_index: dict[str, int]) -> np.ndarray:
+        """Engine station id -> row of ``flat`` (-1: no forecast), kept while neither the
+        values of the metric nor the engine's stations change (ids are only ever added)."""
+        kept = self._row_maps.get(metric)
+        if kept is not None and kept[0] == len(station_index):
+            return kept[1]
+        row_of = np.full(len(station_index), -1, np.int64)
+        for name, row in flat.rows.items():
+            i = station_index.get(name)
+            if i is not None:
+                row_of[i] = row
+        self._row_maps[metric] = (len(station_index), row_of)
+        return row_of
+
+    def ahead(self, fn: str, station_index: dict[str, int], metric: str, pst: np.ndarray,
+              pt: np.ndarray, window_ms: int) -> np.ndarray:
         """``fn`` (sum_ahead, max_ahead) over valid times in (t, t + W], each valid time
-        with the value of the newest issue out at t, at every point (station
-        ``stations[pst[i]]``, time ``pt[i]``)."""
+        with the value of the newest issue out at t, at every point (station id ``pst[i]``
+        in ``station_index``, time ``pt[i]``), as one array operation over all points."""
         out = np.full(pt.shape, np.nan)
-        for s in np.unique(pst).tolist():
-            arr = self._series((stations[s], metric))
-            if arr is None:
-                continue
-            valid, issued, value = arr
-            at = np.flatnonzero(pst == s)
-            t = pt[at][:, None]
-            out_then = issued[None, :] <= t
-            # within one valid time the issues are sorted, so those out at t are a prefix:
-            # the newest of them is the one whose successor (same valid time) is not out yet
-            same_next = np.append(valid[1:] == valid[:-1], False)
-            next_out = np.concatenate((out_then[:, 1:], np.zeros((t.shape[0], 1), bool)), axis=1)
-            newest = out_then & ~(same_next[None, :] & next_out)
-            inside = newest & (valid[None, :] > t) & (valid[None, :] <= t + window_ms)
-            some = inside.any(axis=1)
-            if fn == "sum_ahead":
-                agg = np.where(inside, value[None, :], 0.0).sum(axis=1)
-            else:
-                agg = np.where(inside, value[None, :], -np.inf).max(axis=1)
-            out[at[some]] = agg[some]
+        flat = self._flat(metric)
+        if flat is None or not pt.size:
+            return out
+        row_of = self._row_of(metric, flat, station_index)
+        rows = np.where(pst < row_of.size, row_of[np.minimum(pst, row_of.size - 1)], -1)
+        has = rows >= 0
+        if not has.any():
+            return out
+        at, rows, t = np.flatnonzero(has), rows[has], pt[has][:, None]
+        n = flat.lens[rows]
+        cols = np.arange(int(n.max()))
+        real = cols[None, :] < n[:, None]
+        idx = np.where(real, flat.starts[rows][:, None] + cols[None, :], 0)
+        valid, issued = flat.valid[idx], flat.issued[idx]
+        out_then = real & (issued <= t)
+        # within one valid time the issues are sorted, so those out at t are a prefix:
+        # the newest of them is the one whose successor (same valid time) is not out yet
+        next_out = np.concatenate((out_then[:, 1:], np.zeros((t.shape[0], 1), bool)), axis=1)
+        newest = out_then & ~(flat.same_next[idx] & next_out)
+        inside = newest & (valid > t) & (valid <= t + window_ms)
+        some = inside.any(axis=1)
+        if fn == "sum_ahead":
+            agg = np.where(inside, flat.value[idx], 0.0).sum(axis=1)
+        else:
+            agg = np.where(inside, flat.value[idx], -np.inf).max(axis=1)
+        out[at[some]] = agg[some]
         return out
 
     # -- durability ----------------------------------------------------------------------
@@ -146,6 +195,7 @@ class ForecastTable:
     def restore(self, rows: list[list[Any]] | None) -> None:
         """Load :meth:`snapshot` (None: a snapshot from before forecasts, an empty table)."""
         self._rows.clear()
-        self._arrays.clear()
+        self._cache.clear()
+        self._row_maps.clear()
         for st, m, t, i, v in rows or []:
             self.add(st, m, int(i), int(t), float(v))

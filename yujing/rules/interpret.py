@@ -78,7 +78,7 @@ class Interpreter:
         if isinstance(node, ex.Trend):
             return self._trend(node, flat, pst, pt, ev)
         if isinstance(node, ex.Ahead):
-            return self.forecasts.ahead(node.fn, self.store.station_names, node.metric, pst, pt,
+            return self.forecasts.ahead(node.fn, self.store.station_index, node.metric, pst, pt,
                                         node.window_ms)
         if isinstance(node, ex.Dur):
             return np.full(pt.shape, node.ms / tr.HOUR_MS)
