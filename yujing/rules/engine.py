@@ -166,7 +166,7 @@ class Engine:
 
         ``forecasts`` are the envelope's forecast rows (``Columns.split``): they go to the
         forecast table, and each station they name is judged by the rules that read them
-        (``_forecast_points``). Returns the findings in (event time, rule, station) order
+        (``_take_forecasts``). Returns the findings in (event time, rule, station) order
         and the indices of readings rejected as too late.
         """
         n = int(ts.size)
