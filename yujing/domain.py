@@ -59,6 +59,15 @@ class Reading(msgspec.Struct, frozen=True):
     value: float
 
 
+class Forecast(Reading, frozen=True):
+    """A forecast value: ``ts`` is its valid time, ``issued`` when the forecast was issued
+    (epoch ms). It travels with the readings (same partition, same envelope; a column of
+    its own) and lands in the engine's forecast table, never in a station's observed
+    series. Its metric ends in ``_fcst`` (``rain_mm_fcst``)."""
+
+    issued: int
+
+
 class Term(msgspec.Struct, frozen=True, omit_defaults=True):
     """One comparison of the condition that decided a finding, as it stood at that point:
     what a reason in words is made of (:mod:`yujing.rules.wording`), so a duty officer

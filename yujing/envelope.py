@@ -5,6 +5,13 @@ pays about 0.3 ms per record here while decoding columns is nearly free.
 Columns are dictionary-encoded (station and metric names once, indices per
 reading) and numeric columns are raw little-endian arrays inside msgpack, so
 the worker gets numpy arrays without a per-reading loop.
+
+Forecasts (:class:`yujing.domain.Forecast`) ride in the same envelope as their station's
+readings, so they reach the worker on the station's partition in order with them: an
+envelope holding any gets version 2 and one more column, ``iss`` (int64 issue time per
+row, 0 for an observation; ``ts`` is then the valid time). An envelope without forecasts
+is version 1 and byte for byte what it always was, and a worker older than forecasts
+refuses a version 2 envelope with its reason instead of taking forecasts for observations.
 """
 
 from __future__ import annotations
@@ -15,9 +22,10 @@ from dataclasses import dataclass
 import msgspec
 import numpy as np
 
-from yujing.domain import Reading
+from yujing.domain import Forecast, Reading
 
 VERSION = 1
+FORECAST_VERSION = 2  # an envelope holding forecasts: one more column, ``iss``
 
 
 def partition_for(station: str, partitions: int) -> int:
@@ -40,8 +48,15 @@ class Envelope(msgspec.Struct, array_like=True):
         return len(self.ts) // 8
 
 
+class ForecastEnvelope(Envelope, array_like=True):
+    """Version 2: the columns of :class:`Envelope` and the issue time of every row. The
+    decoder reads both versions with this type (``iss`` is empty in version 1)."""
+
+    iss: bytes = b""  # int64 issue time, epoch ms; 0 for an observation
+
+
 _encoder = msgspec.msgpack.Encoder()
-_decoder = msgspec.msgpack.Decoder(Envelope)
+_decoder = msgspec.msgpack.Decoder(ForecastEnvelope)
 
 
 @dataclass
@@ -56,13 +71,29 @@ class Columns:
     mi: np.ndarray
     ts: np.ndarray
     val: np.ndarray
+    issued: np.ndarray | None = None  # per row: the forecast's issue time, 0 for observations
 
     def __len__(self) -> int:
         return int(self.ts.size)
 
     def reading(self, i: int) -> Reading:
-        return Reading(self.stations[int(self.si[i])], self.metrics[int(self.mi[i])],
-                       int(self.ts[i]), float(self.val[i]))
+        st, m = self.stations[int(self.si[i])], self.metrics[int(self.mi[i])]
+        if self.issued is not None and self.issued[i]:
+            return Forecast(st, m, int(self.ts[i]), float(self.val[i]), int(self.issued[i]))
+        return Reading(st, m, int(self.ts[i]), float(self.val[i]))
+
+    def split(self) -> tuple[Columns, Columns | None]:
+        """(observations, forecasts or None): the two go separate ways in the worker."""
+        if self.issued is None:
+            return self, None
+        fc = self.issued != 0
+        if not fc.any():
+            return Columns(*self._take(slice(None))), None
+        return Columns(*self._take(~fc)), Columns(*self._take(fc), self.issued[fc])
+
+    def _take(self, rows: np.ndarray | slice) -> tuple:
+        return (self.partition, self.recv_ms, self.stations, self.metrics, self.si[rows],
+                self.mi[rows], self.ts[rows], self.val[rows])
 
 
 class EnvelopeBuilder:
@@ -79,6 +110,7 @@ class EnvelopeBuilder:
         self._mi: list[int] = []
         self._ts: list[int] = []
         self._val: list[float] = []
+        self._iss: list[int] = []  # filled only once a forecast is added
         self.recv_ms = 0
 
     def __len__(self) -> int:
@@ -93,13 +125,19 @@ class EnvelopeBuilder:
         self._mi.append(mi)
         self._ts.append(r.ts)
         self._val.append(r.value)
+        if isinstance(r, Forecast):
+            self._iss.extend([0] * (len(self._ts) - 1 - len(self._iss)))
+            self._iss.append(r.issued)
 
     def build(self) -> bytes:
-        env = Envelope(VERSION, self.partition, self.recv_ms, list(self._stations),
-                       list(self._metrics), np.asarray(self._si, "<u4").tobytes(),
-                       np.asarray(self._mi, "<u4").tobytes(), np.asarray(self._ts, "<i8").tobytes(),
-                       np.asarray(self._val, "<f8").tobytes())
-        return _encoder.encode(env)
+        cols = (self.partition, self.recv_ms, list(self._stations), list(self._metrics),
+                np.asarray(self._si, "<u4").tobytes(), np.asarray(self._mi, "<u4").tobytes(),
+                np.asarray(self._ts, "<i8").tobytes(), np.asarray(self._val, "<f8").tobytes())
+        if not self._iss:
+            return _encoder.encode(Envelope(VERSION, *cols))
+        iss = self._iss + [0] * (len(self._ts) - len(self._iss))
+        return _encoder.encode(ForecastEnvelope(FORECAST_VERSION, *cols,
+                                                np.asarray(iss, "<i8").tobytes()))
 
 
 def encode_readings(readings: list[Reading], partition: int = 0, recv_ms: int = 0) -> bytes:
@@ -115,17 +153,21 @@ def decode(payload: bytes) -> Columns:
         env = _decoder.decode(payload)
     except msgspec.DecodeError as exc:
         raise ValueError(f"not a yujing envelope: {exc}") from None
-    if env.v != VERSION:
-        raise ValueError(f"envelope version {env.v} is not supported (this worker reads {VERSION})")
+    if env.v not in (VERSION, FORECAST_VERSION):
+        raise ValueError(f"envelope version {env.v} is not supported (this worker reads "
+                         f"{VERSION} and {FORECAST_VERSION})")
     n = len(env.ts) // 8
     if not (len(env.si) == len(env.mi) == 4 * n and len(env.val) == 8 * n and len(env.ts) == 8 * n):
         raise ValueError("envelope columns differ in length")
+    if (env.v == FORECAST_VERSION) != (len(env.iss) == 8 * n and n > 0):
+        raise ValueError("envelope issue-time column does not fit its version")
     si = np.frombuffer(env.si, "<u4")
     mi = np.frombuffer(env.mi, "<u4")
     if n and (si.max() >= len(env.stations) or mi.max() >= len(env.metrics)):
         raise ValueError("envelope index out of range")
     return Columns(env.partition, env.recv_ms, env.stations, env.metrics, si, mi,
-                   np.frombuffer(env.ts, "<i8"), np.frombuffer(env.val, "<f8"))
+                   np.frombuffer(env.ts, "<i8"), np.frombuffer(env.val, "<f8"),
+                   np.frombuffer(env.iss, "<i8") if env.v == FORECAST_VERSION else None)
 
 
 def count(payload: bytes) -> int:

@@ -42,22 +42,29 @@ class Readings:
     ts: np.ndarray  # int64 epoch ms, UTC
     val: np.ndarray  # float64
     tz: tzinfo = UTC  # offset of the file's timestamps, for output
+    issued: np.ndarray | None = None  # int64 issue time of forecast rows, 0 for readings
 
     def __len__(self) -> int:
         return int(self.ts.size)
 
     def chunks(self, size: int) -> Iterator[Columns]:
-        """Envelope-shaped slices (views) of at most ``size`` readings, in event-time order."""
+        """Envelope-shaped slices (views) of at most ``size`` readings, in arrival order
+        (event time; a forecast arrives at its issue time)."""
         for a in range(0, len(self), size):
             b = a + size
             yield Columns(0, 0, self.stations, self.metrics, self.si[a:b], self.mi[a:b],
-                          self.ts[a:b], self.val[a:b])
+                          self.ts[a:b], self.val[a:b],
+                          None if self.issued is None else self.issued[a:b])
 
 
 # ------------------------------------------------------------------- reading the CSV
 
 def read_readings(path: Path, on_rows: Callable[[int], None] | None = None) -> Readings:
     """Parse a ``ts,station,metric,value`` CSV (DESIGN's readings format) into sorted columns.
+
+    An optional ``issued`` column makes a row a forecast (docs/rules.md "Forecast
+    readings"): ``ts`` is then its valid time and the row arrives at its issue time;
+    rows with ``issued`` empty are readings.
 
     Fast path: pandas' C parser with dtype hints (stations and metrics straight to
     categoricals, values to float64) and vectorised ISO 8601 parsing, in blocks.
@@ -68,25 +75,26 @@ def read_readings(path: Path, on_rows: Callable[[int], None] | None = None) -> R
     if not path.is_file():
         raise BacktestInputError(f"{path}: file not found: pass a readings CSV with columns "
                                  "ts,station,metric,value")
-    _check_header(path)
-    parts: list[tuple[pd.Index, np.ndarray, pd.Index, np.ndarray, np.ndarray, np.ndarray]] = []
+    extra = ["issued"] if "issued" in _check_header(path) else []
+    parts: list[tuple] = []  # per block: stations, si, metrics, mi, ts, value, issued
     tzs: set[str] = set()
     try:
         # No usecols: with it pandas drops a row's extra fields silently instead of failing.
         reader = pd.read_csv(path, index_col=False, engine="c",
                              encoding="utf-8-sig", skip_blank_lines=False, chunksize=READ_BLOCK,
                              dtype={"ts": "str", "station": "category", "metric": "category",
-                                    "value": "float64"})
+                                    "value": "float64", "issued": "str"})
         with reader:
             for block in reader:
-                block = block[list(COLUMNS)]
+                block = block[list(COLUMNS) + extra]
                 ts, tz = _parse_ts(block["ts"])
-                if ts is None or block.isna().to_numpy().any():
+                if ts is None or block[list(COLUMNS)].isna().to_numpy().any():
                     raise _Broken()
                 tzs.add(tz)
                 st, me = block["station"].cat, block["metric"].cat
                 parts.append((st.categories, st.codes.to_numpy(), me.categories,
-                              me.codes.to_numpy(), ts, block["value"].to_numpy(np.float64)))
+                              me.codes.to_numpy(), ts, block["value"].to_numpy(np.float64),
+                              _issued(block) if extra else np.zeros(len(block), np.int64)))
                 if on_rows:
                     on_rows(len(block))
     except pd.errors.ParserError as exc:
@@ -104,7 +112,19 @@ class _Broken(Exception):
     pass
 
 
-def _check_header(path: Path) -> None:
+def _issued(block: pd.DataFrame) -> np.ndarray:
+    """Epoch ms of the ``issued`` column, 0 where it is empty (a reading)."""
+    out = np.zeros(len(block), np.int64)
+    given = block["issued"].notna().to_numpy()
+    if given.any():
+        iss, _ = _parse_ts(block["issued"][given])
+        if iss is None:
+            raise _Broken()
+        out[given] = iss
+    return out
+
+
+def _check_header(path: Path) -> list[str]:
     with open(path, encoding="utf-8-sig") as f:
         header = f.readline().strip()
     names = [h.strip() for h in header.split(",")]
@@ -113,6 +133,7 @@ def _check_header(path: Path) -> None:
         raise BacktestInputError(
             f"{path}:1: header {header!r} lacks {', '.join(missing)}: the first line must be "
             "ts,station,metric,value")
+    return names
 
 
 def _parse_ts(text: pd.Series) -> tuple[np.ndarray | None, str]:
@@ -144,13 +165,15 @@ def _assemble(parts: list, tzs: set[str]) -> Readings:
     mi = np.concatenate([metrics.get_indexer(p[2])[p[3]] for p in parts]).astype(np.uint32)
     ts = np.concatenate([p[4] for p in parts])
     val = np.concatenate([p[5] for p in parts])
-    order = np.argsort(ts, kind="stable")  # file order among equal times, as a gateway keeps it
+    issued = np.concatenate([p[6] for p in parts])
+    arrival = np.where(issued != 0, issued, ts)   # a forecast arrives when it is issued
+    order = np.argsort(arrival, kind="stable")  # file order among equal times, as a gateway keeps it
     tz: tzinfo = UTC
     if len(tzs) == 1:
         name = next(iter(tzs))
         tz = pd.Timestamp(0, tz=name).tzinfo if name != "UTC" else UTC
     return Readings([str(s) for s in stations], [str(m) for m in metrics], si[order], mi[order],
-                    ts[order], val[order], tz)
+                    ts[order], val[order], tz, issued[order] if issued.any() else None)
 
 
 def _located_parser_error(path: Path, exc: Exception) -> BacktestInputError:

@@ -90,8 +90,10 @@ def test_wrong_types_inside_an_envelope_are_rejected():
 
 
 def test_unsupported_version():
-    with pytest.raises(ValueError, match=r"envelope version 2 is not supported \(this worker reads 1\)"):
-        decode(raw_envelope(v=2))
+    # version 2 is the envelope with forecasts (test_forecast_envelope.py)
+    with pytest.raises(ValueError,
+                       match=r"envelope version 3 is not supported \(this worker reads 1 and 2\)"):
+        decode(raw_envelope(v=3))
 
 
 @pytest.mark.parametrize("lengths", [

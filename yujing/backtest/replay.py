@@ -56,7 +56,8 @@ def replay(pipelines: list[Pipeline], data: Readings, chunk: int,
         raise ValueError("chunk size must be at least 1 reading")
     out = [Replay() for _ in pipelines]
     for cols in data.chunks(chunk):
-        now = int(cols.ts[-1])
+        # the newest arrival (rows come in arrival order; a forecast arrives when issued)
+        now = int(cols.issued[-1] if cols.issued is not None and cols.issued[-1] else cols.ts[-1])
         for p, r in zip(pipelines, out):
             res = p.handle(cols, now)
             r.events += res.events

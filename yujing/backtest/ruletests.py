@@ -12,6 +12,9 @@ Series notation (values at ``interval`` steps from ``start``)::
     "10-1x3"      10 9 8 7
     "2x3"         2 2 2 2
     "_ _x2"       no reading for 1, then 3 steps
+
+Forecasts (``forecasts:``) use the same notation for their values at valid times
+``issued + first``, ``+ interval`` …; an issue reaches the rules at its issue time.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from yujing.domain import Reading
+from yujing.domain import Forecast, Reading
 from yujing.durations import format_duration, parse_duration_ms
 from yujing.envelope import decode, encode_readings
 from yujing.pipeline import Pipeline
@@ -73,6 +76,24 @@ class SeriesSpec(BaseModel):
         return v
 
 
+class ForecastSpec(BaseModel):
+    """One forecast issue: values at valid times issued + first, + interval, …"""
+
+    model_config = ConfigDict(extra="forbid")
+    station: str
+    metric: str = Field(description="a forecast metric, e.g. rain_mm_fcst")
+    issued: str = Field(description="issue time after start, e.g. 1h")
+    values: str
+    interval: str = Field("1h", description="between valid times")
+    first: str | None = Field(None, description="first valid time after the issue (default: interval)")
+
+    @field_validator("values")
+    @classmethod
+    def _values(cls, v: str) -> str:
+        expand(v)
+        return v
+
+
 class Expected(BaseModel):
     model_config = ConfigDict(extra="forbid")
     station: str
@@ -102,6 +123,7 @@ class Case(BaseModel):
     interval: str = "5m"
     stations: list[dict] = Field(default_factory=list, description="registry entries for this test")
     series: list[SeriesSpec]
+    forecasts: list[ForecastSpec] = Field(default_factory=list)
     expect: list[Check] = Field(default_factory=list)
     transitions: list[Transition] | None = None
 
@@ -138,14 +160,26 @@ def _readings(case: Case, start: int) -> list[Reading]:
         for k, value in enumerate(expand(s.values)):
             if value is not None:
                 out.append(Reading(s.station, s.metric, t0 + k * step, value))
-    out.sort(key=lambda r: r.ts)
+    for f in case.forecasts:
+        issued = start + parse_duration_ms(f.issued)
+        step = parse_duration_ms(f.interval)
+        t0 = issued + parse_duration_ms(f.first or f.interval)
+        for k, value in enumerate(expand(f.values)):
+            if value is not None:
+                out.append(Forecast(f.station, f.metric, t0 + k * step, value, issued))
+    out.sort(key=_arrival)
     return out
+
+
+def _arrival(r: Reading) -> int:
+    """When a test's item reaches the rules: a reading at its time, a forecast when issued."""
+    return r.issued if isinstance(r, Forecast) else r.ts
 
 
 def _world(case: Case, base_registry: Registry | None) -> Registry:
     """The test's world: stations it feeds or declares, so the no-data check does not
     warn about every other station of the shared registry."""
-    fed = {s.station for s in case.series}
+    fed = {s.station for s in case.series} | {f.station for f in case.forecasts}
     stations = {k: v for k, v in base_registry.stations.items() if k in fed} \
         if base_registry is not None else {}
     for entry in case.stations:
@@ -174,7 +208,7 @@ def run_case(case: Case, rules: list, base_registry: Registry | None, file: str)
     seen: list[tuple[int, str, str, str, str]] = []
     checks = sorted(case.expect, key=lambda c: parse_duration_ms(c.at))
     marks = sorted({parse_duration_ms(c.at) for c in checks} |
-                   {(readings[-1].ts - start) if readings else 0})
+                   {(_arrival(readings[-1]) - start) if readings else 0})
     pos = 0
 
     def apply(events) -> None:
@@ -190,7 +224,7 @@ def run_case(case: Case, rules: list, base_registry: Registry | None, file: str)
     for mark in marks:
         upto = start + mark
         chunk = []
-        while pos < len(readings) and readings[pos].ts <= upto:
+        while pos < len(readings) and _arrival(readings[pos]) <= upto:
             chunk.append(readings[pos])
             pos += 1
         if chunk:

@@ -28,6 +28,7 @@ from yujing.config import Config
 from yujing.connectors.admission import RateLimit, summary
 from yujing.connectors.auth import OPEN, Identity, Tokens, load_tokens
 from yujing.connectors.capfeed import CapIngest
+from yujing.connectors.forecasts import MQTT_KIND, parse_forecasts_indexed
 from yujing.connectors.http import make_app
 from yujing.connectors.kafka import Batcher, DeadLetters, producer
 from yujing.connectors.mqtt import Message, MqttSubscriber, parse_topic, topic_parts
@@ -281,8 +282,13 @@ class Gateway:
                 "too_large")])
             self._ack(msg)
             return
-        items, bad = parse_payload_indexed(msg.payload, topic_parts(msg.topic),
-                                           self.cfg.mqtt.max_items)
+        t = parse_topic(msg.topic)
+        if t is not None and t.kind == MQTT_KIND:   # yujing/<source>/<station>/forecast
+            items, bad = parse_forecasts_indexed(msg.payload, topic_parts(msg.topic, MQTT_KIND),
+                                                 self.cfg.mqtt.max_items)
+        else:
+            items, bad = parse_payload_indexed(msg.payload, topic_parts(msg.topic),
+                                               self.cfg.mqtt.max_items)
         ident = self.mqtt_identity(msg.topic)
         if ident is None:
             bad += [Rejected(i, unknown_source(msg.topic), None, "forbidden") for i, _ in items]

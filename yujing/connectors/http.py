@@ -1,6 +1,7 @@
 """HTTP ingest on the gateway.
 
 - ``POST /v1/readings``  JSON: one reading, a multi-metric record, or a list;
+- ``POST /v1/forecasts`` JSON forecasts (issue and valid times; :mod:`.forecasts`);
 - ``POST /api/v2/write`` InfluxDB line protocol (Telegraf, influxdb-client, any
   device that already writes to InfluxDB); InfluxDB's status codes;
 - ``POST /v1/events``    camera detections and industrial events;
@@ -31,6 +32,7 @@ from yujing import clock
 from yujing import metrics as m
 from yujing.connectors.auth import Identity
 from yujing.connectors.events import parse_events
+from yujing.connectors.forecasts import parse_forecasts_indexed
 from yujing.connectors.lineproto import parse_lines_indexed
 from yujing.connectors.parse import Rejected, parse_payload_indexed, too_many
 
@@ -166,28 +168,37 @@ def count_request(endpoint: str, status: int) -> None:
 
 
 async def post_readings(request: web.Request) -> web.Response:
+    return await _post_json(request, "http", "readings", parse_payload_indexed)
+
+
+async def post_forecasts(request: web.Request) -> web.Response:
+    """Forecasts: their own route, because a readings record takes every unknown key for a
+    metric ("issued" would be one); same tokens, scope, checks and replies as readings."""
+    return await _post_json(request, "forecasts", "forecasts", parse_forecasts_indexed)
+
+
+async def _post_json(request: web.Request, kind: str, endpoint: str, parse: Any) -> web.Response:
     gw = _gw(request)
     try:
-        ident, raw = await admit(request, "http")
-        items, bad = await _parse(request, "http", ident, raw, parse_payload_indexed, None,
-                                  gw.cfg.http.max_items)
+        ident, raw = await admit(request, kind)
+        items, bad = await _parse(request, kind, ident, raw, parse, None, gw.cfg.http.max_items)
     except Refused as r:
-        count_request("readings", r.status)
+        count_request(endpoint, r.status)
         return web.json_response({"error": r.message}, status=r.status, headers=r.headers)
     s = gw.screen(items, ident)
     rejected = bad + s.rejected
-    gw.report("http", source_of("http", ident, request), rejected, s)
+    gw.report(kind, source_of(kind, ident, request), rejected, s)
     body = {"accepted": len(s.keep), "duplicates": s.duplicates,
             **_items(rejected, gw.cfg.http.max_listed)}
     try:
-        await gw.store("http", s.keep)
+        await gw.store(kind, s.keep)
     except Exception as exc:
         u = _unavailable(gw, exc, len(s.keep))
-        count_request("readings", 503)
-        return web.json_response({"error": "readings not stored: Kafka is unavailable; retry "
+        count_request(endpoint, 503)
+        return web.json_response({"error": f"{endpoint} not stored: Kafka is unavailable; retry "
                                   "after the Retry-After seconds", **body, "accepted": 0}, **u)
     status = _status(len(s.keep) + s.duplicates, rejected)
-    count_request("readings", status)
+    count_request(endpoint, status)
     return web.json_response(body, status=status)
 
 
@@ -300,6 +311,7 @@ def make_app(gw: Gateway, max_body_bytes: int) -> web.Application:
     app = web.Application(client_max_size=max_body_bytes)
     app[GATEWAY_KEY] = gw
     app.router.add_post("/v1/readings", post_readings)
+    app.router.add_post("/v1/forecasts", post_forecasts)
     app.router.add_post("/api/v2/write", post_write)
     app.router.add_post("/v1/events", post_events)
     app.router.add_post("/v1/cap", post_cap)

@@ -79,7 +79,7 @@ def parse_topic(topic: str) -> Topic | None:
     return None
 
 
-def topic_parts(topic: str) -> dict[str, str]:
+def topic_parts(topic: str, payload_kind: str | None = None) -> dict[str, str]:
     """``yujing/<source>/<station>/<kind>`` → what binds and completes the payload's readings.
 
     ``station`` is binding: an item naming another station is refused (parse.py), so a
@@ -90,6 +90,8 @@ def topic_parts(topic: str) -> dict[str, str]:
     t = parse_topic(topic)
     if t is None:
         return {}
+    if payload_kind is not None and t.kind == payload_kind:  # the kind names the payload's form
+        return {} if t.station is None else {"station": t.station}
     return {"metric": t.kind} if t.station is None else {"station": t.station, "metric": t.kind}
 
 

@@ -17,7 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from yujing.domain import Reading
+from yujing.domain import Forecast, Reading
 
 # Physical ranges per metric: values outside are sensor faults or unit mistakes
 # (mm sent as 0.1 mm counts, cm sent as m), never weather. Deliberately loose:
@@ -103,6 +103,25 @@ class Problem:
     reason: str
 
 
+FORECAST_HORIZON_MS = 16 * 86_400_000  # valid times further ahead of their issue: a unit slip
+
+
+def _forecast_problem(r: Reading) -> tuple[Problem | None, int]:
+    """A forecast's own checks, and the time the age checks apply to (its issue time);
+    an observation with a forecast's name is refused (it would never reach a rule)."""
+    if not isinstance(r, Forecast):
+        if r.metric.endswith("_fcst"):
+            return Problem("forecast_as_reading", f"{r.metric} is a forecast metric: send it "
+                           "with issued and valid to POST /v1/forecasts (MQTT: "
+                           "yujing/<source>/<station>/forecast)"), r.ts
+        return None, r.ts
+    if not r.issued <= r.ts <= r.issued + FORECAST_HORIZON_MS:
+        return Problem("valid", f"valid time must lie from the issue time to "
+                       f"{FORECAST_HORIZON_MS // 86_400_000} days after it: check both are in "
+                       "ms (or ISO 8601 with offset)"), r.issued
+    return None, r.issued
+
+
 def check(r: Reading, now_ms: int, limits: Limits,
           known: Callable[[str], bool] | None = None) -> Problem | None:
     """The first reason ``r`` must not enter the stream, or None.
@@ -115,17 +134,21 @@ def check(r: Reading, now_ms: int, limits: Limits,
     if limits.reject_unknown_stations and known is not None and not known(r.station):
         return Problem("unknown_station", f"station {r.station!r} is not in the station registry: "
                                           "add it there, or set gateway.unknown_station: accept")
-    if r.ts > now_ms + limits.max_future_ms:
-        ahead = (r.ts - now_ms) / 60_000
-        return Problem("future", f"ts is {ahead:.1f} min in the future (limit "
+    problem, ts = _forecast_problem(r)
+    if problem is not None:
+        return problem
+    what = "issued" if isinstance(r, Forecast) else "ts"
+    if ts > now_ms + limits.max_future_ms:
+        ahead = (ts - now_ms) / 60_000
+        return Problem("future", f"{what} is {ahead:.1f} min in the future (limit "
                                  f"{limits.max_future_ms // 60_000} min): check the device clock "
                                  "and its time zone (send UTC ms or an ISO time with offset)")
-    if r.ts < now_ms - limits.max_age_ms:
-        days = (now_ms - r.ts) / 86_400_000
-        return Problem("too_old", f"ts is {days:.1f} days old (limit "
+    if ts < now_ms - limits.max_age_ms:
+        days = (now_ms - ts) / 86_400_000
+        return Problem("too_old", f"{what} is {days:.1f} days old (limit "
                                   f"{limits.max_age_ms / 86_400_000:g} d): backfill older history "
                                   "with the CSV import, not live ingest")
-    rng = limits.range_of(r.metric)
+    rng = limits.range_of(r.metric.removesuffix("_fcst"))
     if rng is not None and not rng[0] <= r.value <= rng[1]:
         return Problem("range", f"{r.metric} {r.value:g} is outside its physical range "
                                 f"{rng[0]:g}..{rng[1]:g}: check the sensor and the unit "
@@ -152,7 +175,7 @@ class Deduper:
 
     def __init__(self, capacity: int = 200_000) -> None:
         self.capacity = capacity
-        self._seen: OrderedDict[tuple[str, str, int], float] = OrderedDict()
+        self._seen: OrderedDict[tuple, float] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._seen)
@@ -161,7 +184,7 @@ class Deduper:
         """'new' (remembered now), 'repeat' (same value seen: drop) or 'correction'."""
         if self.capacity <= 0:
             return "new"
-        key = (r.station, r.metric, r.ts)
+        key = _key(r)
         old = self._seen.get(key)
         if old is not None and old == r.value:
             return "repeat"
@@ -173,4 +196,11 @@ class Deduper:
 
     def forget(self, readings: Iterable[Reading]) -> None:
         for r in readings:
-            self._seen.pop((r.station, r.metric, r.ts), None)
+            self._seen.pop(_key(r), None)
+
+
+def _key(r: Reading) -> tuple:
+    """A forecast is one value per issue and valid time: a new issue is no repeat."""
+    if isinstance(r, Forecast):
+        return (r.station, r.metric, r.ts, r.issued)
+    return (r.station, r.metric, r.ts)

@@ -65,8 +65,9 @@ class Pipeline:
         self.nodata_grace_ms = 120_000
 
     def handle(self, cols: Columns, now_ms: int) -> Outcome:
+        cols, forecasts = cols.split()  # forecasts are no readings: not seen, not the clock
         findings, late_idx = self.engine.process(cols.stations, cols.si, cols.metrics, cols.mi,
-                                                 cols.ts, cols.val)
+                                                 cols.ts, cols.val, forecasts)
         self.held.begin(cols)
         events = self._events(self._hold(findings, cols), now_ms)
         if len(cols):

@@ -42,6 +42,7 @@ class CompiledRule:
     models: set[str] = field(default_factory=set)
     optional_fields: set[str] = field(default_factory=set)
     tick_ms: int = 0
+    forecasts: set[str] = field(default_factory=set)  # forecast metrics of sum_ahead()/max_ahead()
 
     @property
     def id(self) -> str:
@@ -103,6 +104,7 @@ def compile_rule(rule: Rule) -> CompiledRule:
     clear = _check(rule, rule.clear, ("clear",), None) if rule.clear is not None else None
     checks = [c for _, c in grades] + ([clear] if clear else [])
     metrics: set[str] = set()
+    forecasts: set[str] = set()
     fields: set[str] = set()
     groups: set[str] = set()
     models: set[str] = set()
@@ -110,12 +112,13 @@ def compile_rule(rule: Rule) -> CompiledRule:
     horizon = 0
     for c in checks:
         metrics |= c.expr.metrics
+        forecasts |= c.expr.forecasts
         models |= c.expr.models
         optional |= c.expr.optional_fields
         fields |= c.expr.station_fields
         horizon = max(horizon, c.expr.horizon_ms + c.hold_ms)
         _group_fields(c.expr.tree, groups)
-    if not metrics and not models:
+    if not metrics and not models and not forecasts:
         raise CompileError(("grades",), "the rule reads no metric: use a window function such "
                                         "as sum(rain_mm, 3h) in a condition")
     required = set()
@@ -123,4 +126,4 @@ def compile_rule(rule: Rule) -> CompiledRule:
         required |= c.expr.station_fields - c.expr.optional_fields
     tick = rule.evaluate_every.ms if rule.evaluate_every is not None else 0
     return CompiledRule(rule, grades, clear, metrics, fields, horizon, groups, models,
-                        fields - required, tick)
+                        fields - required, tick, forecasts)

@@ -28,8 +28,10 @@ import numpy as np
 from yujing.domain import Finding
 from yujing.rules import points as pts
 from yujing.rules import transitions as tr
+from yujing.rules import windows as wn
 from yujing.rules.arrays import truth
 from yujing.rules.compiled import CompiledRule, compile_rule
+from yujing.rules.forecast import EXPIRY_STEP_MS, ForecastTable
 from yujing.rules.interpret import Interpreter, Scorer, score_with_model
 from yujing.rules.localtime import DEFAULT_ZONE, zone
 from yujing.rules.lookup import StationLookup
@@ -77,6 +79,7 @@ class Engine:
                 self._horizon_by_metric[m] = max(self._horizon_by_metric.get(m, 0), c.horizon_ms)
         self._metric_used = np.zeros(0, dtype=bool)
         self._state = {c.id: tr.RuleState() for c in self.compiled}
+        self.stream_ms = 0  # newest event time of any reading: "now" when a forecast arrives
 
     def _resolve_models(self) -> None:
         """Add each named model's metric to its rules, and keep enough readings for it."""
@@ -159,15 +162,21 @@ class Engine:
     # -- the chunk ------------------------------------------------------------------------
 
     def process(self, stations: list[str], si: np.ndarray, metrics: list[str], mi: np.ndarray,
-                ts: np.ndarray, v: np.ndarray) -> tuple[list[Finding], list[int]]:
+                ts: np.ndarray, v: np.ndarray, forecasts: Any | None = None
+                ) -> tuple[list[Finding], list[int]]:
         """Evaluate one envelope or chunk (dictionary-encoded columns, arrival order).
 
-        Returns the findings in (event time, rule, station) order and the
-        indices of readings rejected as too late.
+        ``forecasts`` are the envelope's forecast rows (``Columns.split``): they go to the
+        forecast table, and each station they name is judged by the rules that read them
+        (``_take_forecasts``). Returns the findings in (event time, rule, station) order
+        and the indices of readings rejected as too late.
         """
         n = int(ts.size)
         self.stats.readings += n
-        if n == 0:
+        fpoints = self._take_forecasts(forecasts) if forecasts is not None else {}
+        if n:  # after the forecasts: they look ahead from the stream time they arrived at
+            self.stream_ms = max(self.stream_ms, int(ts.max()))
+        if n == 0 and not fpoints:
             return [], []
         st_map = np.fromiter((self._station(s) for s in stations), np.int64, len(stations))
         m_map = np.fromiter((self._metric(x) for x in metrics), np.int64, len(metrics))
@@ -175,8 +184,6 @@ class Engine:
         used = self._metric_used[m_all]
         self.stats.unmatched += int(n - used.sum())
         idx = np.flatnonzero(used)
-        if idx.size == 0:
-            return [], []
         st, m = st_all[idx], m_all[idx]
         t = ts[idx].astype(np.int64)
         val = v[idx].astype(np.float64)
@@ -185,22 +192,56 @@ class Engine:
         late = idx[~ok].tolist()
         self.stats.late += len(late)
         keep = np.flatnonzero(ok)
-        if keep.size == 0:
+        if keep.size == 0 and not fpoints:
             return [], late
         st, m, t, val, sid = st[keep], m[keep], t[keep], val[keep], sid[keep]
 
         nst = len(self.store.station_names)
         points = pts.of_readings(self.compiled, self.store, self.lookup, st, m, t)
-        self.store.watermark = max(self.store.watermark, int(t.max()))
+        _merge_points(points, fpoints)
+        if t.size:
+            self.store.watermark = max(self.store.watermark, int(t.max()))
         pts.add_ticks(self.compiled, self._state, points, self.store.watermark, nst)
         flat = self.store.merge(pts.series_read(points, self.store, sid), sid, t, val)
 
         findings: list[Finding] = []
         for c, (pst, pt) in points.items():
             findings.extend(self._evaluate(c, flat, pst, pt))
-        self.store.write_back(flat, np.unique(sid))
+        if sid.size:
+            self.store.write_back(flat, np.unique(sid))
+        self.forecasts.expire(self.store.watermark - self.lateness_ms, EXPIRY_STEP_MS)
         findings.sort(key=lambda f: (f.ts, f.rule, f.station))
         return findings, late
+
+    @property
+    def forecasts(self) -> ForecastTable:
+        return self.interpreter.forecasts
+
+    def _take_forecasts(self, fc: Any) -> pts.Points:
+        """Put forecast rows in the table; the points (station, now) where the rules that
+        read them judge their stations. "now" is the stream's event time (the newest
+        reading of the partition, whatever its metric, before this envelope), or the issue
+        time when that is later: a forecast judged alone, before any reading, looks ahead
+        from when it was issued. (Not the envelope's own readings: a backtest chunk of
+        hours would otherwise judge a forecast at the end of the chunk.)"""
+        wanted = set().union(*(c.forecasts for c in self.compiled))
+        if not len(fc) or not wanted:
+            return {}
+        self.forecasts.add_columns(fc.stations, fc.si, fc.metrics, fc.mi, fc.issued, fc.ts,
+                                   fc.val, wanted)
+        out: pts.Points = {}
+        for c in self.compiled:
+            rows = np.flatnonzero(np.isin(np.asarray(fc.metrics, dtype=object)[fc.mi],
+                                          list(c.forecasts))) if c.forecasts else np.empty(0, int)
+            if rows.size == 0:
+                continue
+            st = np.fromiter((self._station(fc.stations[int(i)]) for i in fc.si[rows]), np.int64,
+                             rows.size)
+            now = np.maximum(fc.issued[rows].astype(np.int64), self.stream_ms)
+            pick = self.lookup.selected(c, st)
+            if pick.any():
+                out[c] = wn.split_keys(np.unique(wn.keys(st[pick], now[pick])))
+        return out
 
     def _evaluate(self, c: CompiledRule, flat: Flat, pst: np.ndarray, pt: np.ndarray
                   ) -> list[Finding]:
@@ -237,6 +278,8 @@ class Engine:
         snap["rules"] = {c.id: {"fp": _fingerprint(c),
                                 **self._state[c.id].snapshot(nst, _group_nodes(c))}
                          for c in self.compiled}
+        snap["forecasts"] = self.forecasts.snapshot()
+        snap["stream_ms"] = self.stream_ms
         snap["stats"] = [self.stats.readings, self.stats.evaluated, self.stats.late,
                          self.stats.unmatched]
         return snap
@@ -255,6 +298,8 @@ class Engine:
         for name in snap["metrics"]:
             self._metric(name)
         self.store.restore(snap)
+        self.forecasts.restore(snap.get("forecasts"))  # both absent before forecasts
+        self.stream_ms = int(snap.get("stream_ms", 0))
         (self.stats.readings, self.stats.evaluated, self.stats.late,
          self.stats.unmatched) = snap["stats"]
         nst = len(self.store.station_names)
@@ -263,6 +308,15 @@ class Engine:
             if saved is None or saved["fp"] != _fingerprint(c):
                 continue
             self._state[c.id].restore(saved, nst, _group_nodes(c), self.lookup.group)
+
+
+def _merge_points(points: pts.Points, more: pts.Points) -> None:
+    """Add ``more`` points to ``points`` (each rule's points stay sorted and unique)."""
+    for c, (pst, pt) in more.items():
+        if c in points:
+            old = points[c]
+            pst, pt = wn.split_keys(np.unique(np.concatenate((wn.keys(*old), wn.keys(pst, pt)))))
+        points[c] = (pst, pt)
 
 
 def _fingerprint(c: CompiledRule) -> int:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 
 from yujing.durations import parse_duration_ms
 from yujing.rules.tree import (  # noqa: F401 - re-exported: ex.Node, ex.walk â€¦ are the parser's public names
+    AHEAD_FUNCS,
     COMPARATORS,
     GROUP_FUNCS,
     MODEL_FUNCS,
@@ -35,6 +36,7 @@ from yujing.rules.tree import (  # noqa: F401 - re-exported: ex.Node, ex.walk â€
     UNBOUNDED_MS,
     WINDOW_AGGS,
     Agg,
+    Ahead,
     Anomaly,
     Binary,
     Call,
@@ -257,13 +259,15 @@ class _Parser:
             return self._count_stations(name)
         if fn in TREND_FUNCS:
             return self._trend(fn)
+        if fn in AHEAD_FUNCS:
+            return self._ahead(fn)
         if fn in TIME_FUNCS:
             self.expect(")")
             return TimeOf(fn)
         if fn in NUMERIC_FUNCS:
             return self._numeric(fn)
         known = sorted([*WINDOW_AGGS, *SERIES_FUNCS, *NUMERIC_FUNCS, *GROUP_FUNCS, *MODEL_FUNCS,
-                        *TIME_FUNCS, *TREND_FUNCS])
+                        *TIME_FUNCS, *TREND_FUNCS, *AHEAD_FUNCS])
         close = difflib.get_close_matches(fn, known, n=1)
         hint = f"did you mean {close[0]}()?" if close else f"known: {', '.join(known)}"
         raise ExprError(f"unknown function {fn!r}: {hint}", name.col)
@@ -310,6 +314,19 @@ class _Parser:
         self.expect(")")
         self._horizon(window)
         return Trend("project", metric, window, None, horizon)
+
+    def _ahead(self, fn: str) -> Ahead:
+        """sum_ahead(metric_fcst, W) / max_ahead(metric_fcst, W): forecasts, not readings
+        (they look forward, so they add nothing to how far back the rule reads)."""
+        t = self.take()
+        if t.kind != "name" or not t.text.endswith("_fcst"):
+            raise ExprError(f"{fn}() reads a forecast metric, whose name ends in _fcst: "
+                            f"{fn}(rain_mm_fcst, 3h)", t.col)
+        self.expect(",")
+        window = self._duration()
+        self.expect(")")
+        self.info.forecasts.add(t.text)
+        return Ahead(fn, t.text, window)
 
     def _days_since(self) -> SeriesFn:
         metric = self._metric()

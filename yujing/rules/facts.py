@@ -96,6 +96,13 @@ def _subject(node: object, value: Value) -> dict:
     if isinstance(node, ex.Trend):
         return {"fn": node.fn, "metric": node.metric, "window_ms": node.window_ms,
                 "horizon_ms": node.horizon_ms}
+    if isinstance(node, ex.Ahead):
+        return {"fn": node.fn, "metric": node.metric, "horizon_ms": node.window_ms}
+    past_ahead = _past_ahead(node)
+    if past_ahead is not None:
+        past, ahead = past_ahead
+        return {"fn": "sum_past_ahead", "metric": past.metric, "window_ms": past.window_ms,
+                "horizon_ms": ahead.window_ms, "raw": _num(value(ahead))}
     if isinstance(node, ex.Anomaly):
         return {"fn": "anomaly"}
     if isinstance(node, ex.GroupCount):
@@ -113,6 +120,25 @@ def _subject(node: object, value: Value) -> dict:
         inner = _subject(deviation, value)
         return {**inner, "fn": f"deviation:{inner['fn']}", "raw": _num(value(deviation))}
     return {"fn": "expr"}
+
+
+def _past_ahead(node: object) -> tuple[ex.Agg, ex.Ahead] | None:
+    """sum(m, W1) + sum_ahead(m_fcst, W2) (either order): observed past and forecast ahead
+    added up, the forecast-driven rainstorm signal's measure."""
+    if isinstance(node, ex.Binary) and node.op == "+":
+        for a, b in ((node.left, node.right), (node.right, node.left)):
+            a, b = _undefault(a), _undefault(b)
+            if isinstance(a, ex.Agg) and a.fn == "sum" and isinstance(b, ex.Ahead) \
+                    and b.fn == "sum_ahead":
+                return a, b
+    return None
+
+
+def _undefault(node: object) -> object:
+    """default(x, 0) reads as x (a gauge with no reading in the window counts as dry)."""
+    if isinstance(node, ex.Call) and node.fn == "default":
+        return node.args[0]
+    return node
 
 
 def _deviation(node: object) -> ex.Agg | None:
@@ -161,13 +187,13 @@ def _counts(node: object) -> list[ex.Agg]:
 
 def _measures(node: object) -> bool:
     """Does this side read a measurement (a metric, a model, a group count)?"""
-    if isinstance(node, (ex.Agg, ex.SeriesFn, ex.Anomaly, ex.GroupCount, ex.Trend)):
+    if isinstance(node, (ex.Agg, ex.SeriesFn, ex.Anomaly, ex.GroupCount, ex.Trend, ex.Ahead)):
         return True
     return any(_measures(child) for child in ex.children(node))
 
 
 def _metrics(node: object) -> set[str]:
-    out = {node.metric} if isinstance(node, (ex.Agg, ex.SeriesFn, ex.Trend)) else set()
+    out = {node.metric} if isinstance(node, (ex.Agg, ex.SeriesFn, ex.Trend, ex.Ahead)) else set()
     for child in ex.children(node):
         out |= _metrics(child)
     return out

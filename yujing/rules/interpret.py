@@ -21,6 +21,7 @@ from yujing.rules import tree as ex
 from yujing.rules import trend as tr
 from yujing.rules import windows as wn
 from yujing.rules.arrays import truth
+from yujing.rules.forecast import ForecastTable
 from yujing.rules.indices import beaufort, fire_index
 from yujing.rules.lookup import StationLookup
 from yujing.rules.series import SeriesStore
@@ -53,6 +54,7 @@ class Interpreter:
         self.store, self.lookup = store, lookup
         self.lateness_ms = lateness_ms
         self.models, self.scorer, self.tz = models, scorer, tz
+        self.forecasts = ForecastTable()  # the engine's; sum_ahead()/max_ahead() read it
 
     def evaluator(self, flat: wn.Flat, pst: np.ndarray, pt: np.ndarray,
                   group_hits: dict[int, deque]) -> Callable[[object], np.ndarray]:
@@ -75,6 +77,9 @@ class Interpreter:
             return wn.days_since(flat, sid, pt, node.threshold, node.horizon_ms)
         if isinstance(node, ex.Trend):
             return self._trend(node, flat, pst, pt, ev)
+        if isinstance(node, ex.Ahead):
+            return self.forecasts.ahead(node.fn, self.store.station_index, node.metric, pst, pt,
+                                        node.window_ms)
         if isinstance(node, ex.Dur):
             return np.full(pt.shape, node.ms / tr.HOUR_MS)
         if isinstance(node, ex.Call):

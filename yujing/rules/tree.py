@@ -19,6 +19,7 @@ TIME_FUNCS = {"month", "hour"}  # of the evaluation time, in the engine's zone (
 GROUP_FUNCS = {"count_stations"}
 MODEL_FUNCS = {"anomaly"}
 TREND_FUNCS = {"eta", "project"}  # look ahead along a window's robust trend (trend.py)
+AHEAD_FUNCS = {"sum_ahead", "max_ahead"}  # over forecast valid times ahead (forecast.py)
 COMPARATORS = (">=", "<=", "==", "!=", ">", "<")
 UNBOUNDED_MS = 100 * 365 * 86_400_000  # last(x) with no window: anything retained
 
@@ -66,6 +67,16 @@ class Trend:
     horizon_ms: int = 0
     limit_ms: int = 0  # eta: the duration it is compared with (the parser sets it)
     falling: bool = False  # eta: towards a low threshold (a drawdown, a recession)
+
+
+@dataclass(frozen=True)
+class Ahead:
+    """``sum_ahead(metric, W)`` / ``max_ahead(metric, W)``: a forecast metric (``…_fcst``)
+    over the valid times in (t, t + W] of its newest issues (:mod:`yujing.rules.forecast`)."""
+
+    fn: str
+    metric: str
+    window_ms: int
 
 
 @dataclass(frozen=True)
@@ -124,6 +135,7 @@ class Expr:
     text: str
     tree: object
     metrics: set[str] = field(default_factory=set)
+    forecasts: set[str] = field(default_factory=set)  # forecast metrics read by *_ahead()
     station_fields: set[str] = field(default_factory=set)
     aggs: set[Agg] = field(default_factory=set)
     models: set[str] = field(default_factory=set)
@@ -157,6 +169,8 @@ def unparse(node: object) -> str:
                     + (", falling)" if node.falling else ")"))
         return (f"project({node.metric}, {format_duration(node.window_ms)}, "
                 f"{format_duration(node.horizon_ms)})")
+    if isinstance(node, Ahead):
+        return f"{node.fn}({node.metric}, {format_duration(node.window_ms)})"
     if isinstance(node, Dur):
         return format_duration(node.ms)
     if isinstance(node, GroupCount):

@@ -105,6 +105,13 @@ def _subject(t: Term, w: Word) -> tuple[str, str, str, str]:
         "days_since": (f"连续无{w.zh}", f"days without {w.en}", f"无{w.zh}", f"no {w.en} for"),
         "project": (f"按近{wz}趋势，预计{hz}后{w.zh}", f"{w.en} projected {he} ahead on the {we} "
                     "trend at", f"预计{hz}后{w.zh}", f"{w.en} in {he}"),
+        "sum_ahead": (f"未来{hz}{w.zh}", f"{w.en} over the next {he}", f"未来{hz}{w.zh}",
+                      f"next {he} {w.en}"),
+        "max_ahead": (f"未来{hz}最高{w.zh}", f"highest {w.en} in the next {he}",
+                      f"未来{hz}最高{w.zh}", f"next {he} max {w.en}"),
+        "sum_past_ahead": (f"过去{wz}实测与未来{hz}预报{w.zh}合计", f"{w.en} observed over the "
+                           f"past {we} and forecast for the next {he}",
+                           f"{wz}实测+{hz}预报{w.zh}", f"{we} observed + {he} forecast {w.en}"),
     }
     zh, en, szh, sen = table.get(fn, (w.zh, w.en, w.zh, w.en))
     if t.fn.startswith("deviation:"):
