@@ -7,6 +7,7 @@ format ever changes, the reader of the old one must stay and this test must keep
 When the packs dropped their `message:` templates (issue 13: no channel showed them), the
 fingerprints the fixture records for those 23 rules were recomputed from the packs as they
 are now; the snapshot's format and state are the old engine's, byte for byte otherwise.
+The scenario runs the rules the fixture holds; rules added later start empty on a restore.
 
 The scenario is arithmetic (no random generator), so the readings after the checkpoint
 are the very readings the old engine would have seen next.
@@ -52,8 +53,17 @@ def value(metric: str, m: int, k: int) -> float:
     return round(lo + (hi - lo) * (0.6 * wave + 0.4 * pulse), 1)
 
 
+def fixture_rules() -> set[str]:
+    """The rules the old engine's checkpoint holds state for."""
+    return set(msgspec.msgpack.decode(zlib.decompress(FIXTURE.read_bytes()))["rules"])
+
+
 def scenario():
-    rules = load_rules(ROOT / "rules")
+    # Only the rules the fixture knows: a rule added to the packs since (the forecast and
+    # projection rules, issue 15) has no state in an old checkpoint and starts empty on restore,
+    # so a run from the beginning cannot match it; and its metrics would change the scenario.
+    known = fixture_rules()
+    rules = [r for r in load_rules(ROOT / "rules") if r.id in known]
     registry = load_registry(ROOT / "stations.yaml")
     compiled = [compile_rule(r) for r in rules if r.enabled]
     series = []

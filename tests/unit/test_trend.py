@@ -182,14 +182,15 @@ def test_the_river_pack_raises_a_projected_crossing_with_its_reason_in_words():
     registry = Registry([shilong.model_copy(update={  # Shilong, opted in
         "thresholds": {**shilong.thresholds, "projection": 1.0}})])
     rule = next(r for r in load_rules(ROOT / "rules") if r.id == "river-level-trend")
-    # 0.72 m/h from 4.5 m: 5.04 m at 45m is 2 h 5 min short of 6.5 m, 5.1 m at 50m 1.94 h
+    # 0.72 m/h from 4.5 m: 6.5 m is under 3 h away from the start, but the rule wants 12
+    # readings in its 2 h window: the 12th, 5.16 m at 55m, is 1.86 h short of it
     readings = [Reading("DG-SL-H01", "water_level_m", T0 + i * 5 * MIN, 4.5 + 0.06 * i)
-                for i in range(13)]
+                for i in range(14)]
     events = Pipeline([rule], registry).handle(decode(encode_readings(readings)), 0).events
     raised = [e for e in events if e.kind.value == "raised"]
-    assert [e.ts for e in raised] == [T0 + 50 * MIN]
-    assert raised[0].reason_zh.startswith("按近1小时趋势，预计1.9小时内达到警戒水位6.5米")
-    assert "期间共11条读数" in raised[0].reason_zh
+    assert [e.ts for e in raised] == [T0 + 55 * MIN]
+    assert raised[0].reason_zh.startswith("按近2小时趋势，预计1.9小时内达到警戒水位6.5米")
+    assert "期间共12条读数" in raised[0].reason_zh
     assert raised[0].terms[0].fn == "eta" and raised[0].terms[0].raw == 6.5
 
 
