@@ -18,7 +18,7 @@ STEP = 600_000  # 10 minutes
 T0 = 1_735_660_800_000  # 2025-01-01T00:00:00Z
 KEY = ModelKey.from_text("station-test-key-" + "0" * 32, "test")
 METRICS = {"inlet_temp_c": (80.0, 6.0), "filter_dp_kpa": (1.2, 0.25), "airflow_m3h": (900.0, 60.0)}
-STATION_KINDS = ["mcd", "pca"]
+STATION_KINDS = ["mcd", "pca", "residual"]
 
 
 def station_frame(n: int, seed: int, stations=("dc-1", "dc-2"), start: int = T0) -> pd.DataFrame:

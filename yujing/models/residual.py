@@ -1,0 +1,161 @@
+"""Sensor faults that last: each sensor predicted from the others, plus stuck and noisy checks.
+
+Why another station detector: the window-based detectors (spike, mcd) compare a reading
+with the readings just before it, so they see a long fault only at its start — after a
+few hours a step, a drift or a stuck value *is* the recent past. A duty officer needs a
+fault flagged for as long as it lasts. So this detector compares each sensor with
+references that do not move with the fault:
+
+- **residual** — each sensor's robust-scaled value predicted from the station's other
+  sensors by a linear regression fitted on normal history (least squares on the training
+  rows). A step, a drift or a decoupled pair leaves the residual off for as long as the
+  fault lasts. Three views of it: the current residual, and its mean over the last
+  ``fast`` (6) and ``slow`` (24) rows — a windowed mean stands in for an EWMA, so a score
+  depends on a bounded past (``lags`` rows) and chunked scoring stays exact;
+- **step** — the absolute step from the previous row (a spike);
+- **noisy** — the log of the mean absolute step over the last ``fast`` and ``slow`` rows,
+  above its training range (a sensor gone noisy; the slow one is steadier, the fast one
+  earlier);
+- **stuck** — how many rows back the sensor has kept (nearly) the same value: the longest
+  trailing window of ``RUN_WINDOWS`` whose steps all stay within ``eps``, where ``eps`` is
+  a tenth of the sensor's median training step (identical values when that median is 0).
+
+Every component is divided by its training 99th percentile (of the distance from its
+training median; the run length by its 99th percentile, at least 2 rows); the row's
+statistic is the largest over components and sensors, calibrated like every detector's
+score (0.5 = the rarest 1 % of training rows). Rows without ``lags`` rows of past score 0.
+
+The features are computed without fitted parameters (values, window means, steps, window
+step maxima); the regression, ``eps`` and the references are applied in ``_score_rows``.
+The residual of a window mean is the window mean of the residual, because the regression
+is linear.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from yujing.models.base import FeatureSchema, calibrate, reference
+from yujing.models.station import StationDetector
+
+RUN_WINDOWS = (2, 3, 4, 6, 8, 12, 16, 24, 32, 48)  # trailing windows tried for a stuck run
+STEP_FLOOR = 1e-3  # scaled units: the log of a zero mean step is finite
+EPS_SHARE = 0.1  # a step within a tenth of the median training step counts as "no change"
+
+
+def _trailing(x: np.ndarray, w: int, how: str) -> np.ndarray:
+    """Per row, the nan-mean or nan-max of ``x`` over the ``w`` rows ending at it (NaN
+    before ``w`` rows or when every value of the window is missing)."""
+    out = np.full(x.shape, np.nan)
+    if x.shape[0] < w:
+        return out
+    view = sliding_window_view(x, w, axis=0)
+    with warnings.catch_warnings():  # an all-missing window is NaN, which is what we want
+        warnings.simplefilter("ignore", RuntimeWarning)
+        out[w - 1:] = np.nanmean(view, axis=-1) if how == "mean" else np.nanmax(view, axis=-1)
+    return out
+
+
+class StationResidual(StationDetector):
+    kind = "residual"
+    schema = FeatureSchema("residual-stuck-noisy", 1, (
+        "robust_scaled_value", "mean_fast", "mean_slow", "abs_step", "log_mean_abs_step_fast",
+        "log_mean_abs_step_slow",
+        *(f"max_abs_step_{w}" for w in RUN_WINDOWS)))
+
+    def __init__(self, seed: int = 0, metrics: list[str] | tuple[str, ...] = (),
+                 max_age_ms: int = 0, fast: int = 6, slow: int = 24) -> None:
+        super().__init__(seed, metrics, max_age_ms)
+        if not 2 <= int(fast) <= int(slow):
+            raise ValueError(f"residual: need 2 <= fast ({fast}) <= slow ({slow}) rows")
+        self.fast, self.slow = int(fast), int(slow)
+        self.lags = max(self.slow, RUN_WINDOWS[-1])
+
+    def hyper(self) -> dict[str, Any]:
+        return dict(super().hyper(), fast=self.fast, slow=self.slow)
+
+    # -- features (no fitted parameters) -----------------------------------------------------
+
+    def _features(self, z: np.ndarray, start: int) -> np.ndarray:
+        step = np.full_like(z, np.nan)
+        step[1:] = np.abs(z[1:] - z[:-1])
+        parts = [z, _trailing(z, self.fast, "mean"), _trailing(z, self.slow, "mean"), step,
+                 np.log(np.maximum(_trailing(step, self.fast, "mean"), STEP_FLOOR)),
+                 np.log(np.maximum(_trailing(step, self.slow, "mean"), STEP_FLOOR))]
+        parts += [_trailing(step, w, "max") for w in RUN_WINDOWS]
+        f = np.concatenate(parts, axis=1)[start:]
+        # a row without its full past gets NaN (it scores 0); later gaps are bridged by the
+        # nan-means, but the row itself must be complete
+        f[np.arange(start, z.shape[0]) < self.lags] = np.nan
+        return f
+
+    def _split(self, f: np.ndarray) -> dict[str, np.ndarray]:
+        m = len(self.metrics)
+        names = ("value", "fast", "slow", "step", "noisy", "noisy_slow")
+        out = {n: f[:, k * m:(k + 1) * m] for k, n in enumerate(names)}
+        out["runs"] = f[:, 6 * m:].reshape(f.shape[0], len(RUN_WINDOWS), m)
+        return out
+
+    # -- fitting and scoring -----------------------------------------------------------------
+
+    def _fit_rows(self, f: np.ndarray) -> dict[str, Any]:
+        parts = self._split(f)
+        x, m = parts["value"], len(self.metrics)
+        coef = np.zeros((m, m))  # coef[j, k]: weight of metric k in the prediction of j
+        intercept = np.zeros(m)
+        for j in range(m):
+            others = [k for k in range(m) if k != j]
+            design = np.column_stack((np.ones(x.shape[0]), x[:, others]))
+            beta = np.linalg.lstsq(design, x[:, j], rcond=None)[0]
+            intercept[j], coef[j, others] = beta[0], beta[1:]
+        med_step = np.median(parts["step"], axis=0)
+        params: dict[str, Any] = {"coef": coef, "intercept": intercept,
+                                  "eps": np.where(med_step > 0, EPS_SHARE * med_step, 1e-9)}
+        comps = self._components(parts, params)
+        # (the names differ from the station's own "center" and "scale", set by station.py)
+        center = {n: np.median(c, axis=0) for n, c in comps.items()}
+        center["stuck"] = np.zeros(m)  # a run length is judged from none, one-sided
+        params["comp_center"] = center
+        params["comp_refs"] = {n: np.array([reference(np.abs(c[:, j] - center[n][j]),
+                                                      floor=2.0 if n == "stuck" else 1e-9)
+                                            for j in range(m)]) for n, c in comps.items()}
+        params["ref"] = reference(self._statistic(comps, params), floor=1e-9)
+        return params
+
+    def _components(self, parts: dict[str, np.ndarray], params: dict[str, Any]
+                    ) -> dict[str, np.ndarray]:
+        """Each component per row and metric, before its training reference."""
+        def resid(x: np.ndarray) -> np.ndarray:
+            return x - (x @ params["coef"].T + params["intercept"])
+
+        within = parts["runs"] <= params["eps"][None, None, :]  # rows × windows × metrics
+        longest = np.where(within, np.array(RUN_WINDOWS)[None, :, None], 0).max(axis=1)
+        return {"residual": resid(parts["value"]), "residual_fast": resid(parts["fast"]),
+                "residual_slow": resid(parts["slow"]), "step": parts["step"],
+                "noisy": parts["noisy"], "noisy_slow": parts["noisy_slow"],
+                "stuck": longest.astype(np.float64)}
+
+    @staticmethod
+    def _statistic(comps: dict[str, np.ndarray], params: dict[str, Any]) -> np.ndarray:
+        out = None
+        for name, c in comps.items():
+            d = c - params["comp_center"][name]
+            if name in ("noisy", "noisy_slow", "stuck"):  # only more movement (noisy) or longer runs count
+                d = np.maximum(d, 0.0)
+            s = (np.abs(d) / params["comp_refs"][name]).max(axis=1)
+            out = s if out is None else np.maximum(out, s)
+        return out
+
+    def _score_rows(self, f: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+        comps = self._components(self._split(f), params)
+        return calibrate(self._statistic(comps, params), params["ref"])
+
+    def explain(self, f: np.ndarray, params: dict[str, Any]) -> dict[str, np.ndarray]:
+        """Per component, each row's largest normalised value over the metrics (for tables
+        and tests: which check fired)."""
+        comps = self._components(self._split(f), params)
+        return {n: self._statistic({n: c}, params) for n, c in comps.items()}
