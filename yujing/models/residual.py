@@ -45,6 +45,7 @@ from yujing.models.station import StationDetector
 RUN_WINDOWS = (2, 3, 4, 6, 8, 12, 16, 24, 32, 48)  # trailing windows tried for a stuck run
 STEP_FLOOR = 1e-3  # scaled units: the log of a zero mean step is finite
 EPS_SHARE = 0.1  # a step within a tenth of the median training step counts as "no change"
+VIEWS = ("value", "fast", "slow", "step", "noisy", "noisy_slow", "change_slow", "change_long")
 
 
 def _trailing(x: np.ndarray, w: int, how: str) -> np.ndarray:
@@ -60,11 +61,31 @@ def _trailing(x: np.ndarray, w: int, how: str) -> np.ndarray:
     return out
 
 
+def _change(z: np.ndarray, w: int) -> np.ndarray:
+    """Per row, the change from ``w`` rows before (NaN for the first ``w`` rows)."""
+    out = np.full_like(z, np.nan)
+    out[w:] = z[w:] - z[:-w]
+    return out
+
+
+def _regress(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(coef, intercept): each column predicted from the others by least squares;
+    coef[j, k] is the weight of column k in the prediction of column j (0 on the diagonal)."""
+    m = x.shape[1]
+    coef, intercept = np.zeros((m, m)), np.zeros(m)
+    for j in range(m):
+        others = [k for k in range(m) if k != j]
+        design = np.column_stack((np.ones(x.shape[0]), x[:, others]))
+        beta = np.linalg.lstsq(design, x[:, j], rcond=None)[0]
+        intercept[j], coef[j, others] = beta[0], beta[1:]
+    return coef, intercept
+
+
 class StationResidual(StationDetector):
     kind = "residual"
     schema = FeatureSchema("residual-stuck-noisy", 1, (
         "robust_scaled_value", "mean_fast", "mean_slow", "abs_step", "log_mean_abs_step_fast",
-        "log_mean_abs_step_slow",
+        "log_mean_abs_step_slow", "change_slow", "change_long",
         *(f"max_abs_step_{w}" for w in RUN_WINDOWS)))
 
     def __init__(self, seed: int = 0, metrics: list[str] | tuple[str, ...] = (),
@@ -73,7 +94,7 @@ class StationResidual(StationDetector):
         if not 2 <= int(fast) <= int(slow):
             raise ValueError(f"residual: need 2 <= fast ({fast}) <= slow ({slow}) rows")
         self.fast, self.slow = int(fast), int(slow)
-        self.lags = max(self.slow, RUN_WINDOWS[-1])
+        self.lags = max(2 * self.slow, RUN_WINDOWS[-1])
 
     def hyper(self) -> dict[str, Any]:
         return dict(super().hyper(), fast=self.fast, slow=self.slow)
@@ -85,7 +106,8 @@ class StationResidual(StationDetector):
         step[1:] = np.abs(z[1:] - z[:-1])
         parts = [z, _trailing(z, self.fast, "mean"), _trailing(z, self.slow, "mean"), step,
                  np.log(np.maximum(_trailing(step, self.fast, "mean"), STEP_FLOOR)),
-                 np.log(np.maximum(_trailing(step, self.slow, "mean"), STEP_FLOOR))]
+                 np.log(np.maximum(_trailing(step, self.slow, "mean"), STEP_FLOOR)),
+                 _change(z, self.slow), _change(z, 2 * self.slow)]
         parts += [_trailing(step, w, "max") for w in RUN_WINDOWS]
         f = np.concatenate(parts, axis=1)[start:]
         # a row without its full past gets NaN (it scores 0); later gaps are bridged by the
@@ -95,26 +117,19 @@ class StationResidual(StationDetector):
 
     def _split(self, f: np.ndarray) -> dict[str, np.ndarray]:
         m = len(self.metrics)
-        names = ("value", "fast", "slow", "step", "noisy", "noisy_slow")
-        out = {n: f[:, k * m:(k + 1) * m] for k, n in enumerate(names)}
-        out["runs"] = f[:, 6 * m:].reshape(f.shape[0], len(RUN_WINDOWS), m)
+        out = {n: f[:, k * m:(k + 1) * m] for k, n in enumerate(VIEWS)}
+        out["runs"] = f[:, len(VIEWS) * m:].reshape(f.shape[0], len(RUN_WINDOWS), m)
         return out
 
     # -- fitting and scoring -----------------------------------------------------------------
 
     def _fit_rows(self, f: np.ndarray) -> dict[str, Any]:
         parts = self._split(f)
-        x, m = parts["value"], len(self.metrics)
-        coef = np.zeros((m, m))  # coef[j, k]: weight of metric k in the prediction of j
-        intercept = np.zeros(m)
-        for j in range(m):
-            others = [k for k in range(m) if k != j]
-            design = np.column_stack((np.ones(x.shape[0]), x[:, others]))
-            beta = np.linalg.lstsq(design, x[:, j], rcond=None)[0]
-            intercept[j], coef[j, others] = beta[0], beta[1:]
+        m = len(self.metrics)
         med_step = np.median(parts["step"], axis=0)
-        params: dict[str, Any] = {"coef": coef, "intercept": intercept,
-                                  "eps": np.where(med_step > 0, EPS_SHARE * med_step, 1e-9)}
+        params: dict[str, Any] = {"eps": np.where(med_step > 0, EPS_SHARE * med_step, 1e-9)}
+        for view in ("value", "change_slow", "change_long"):  # one regression per view
+            params[f"coef_{view}"], params[f"intercept_{view}"] = _regress(parts[view])
         comps = self._components(parts, params)
         # (the names differ from the station's own "center" and "scale", set by station.py)
         center = {n: np.median(c, axis=0) for n, c in comps.items()}
@@ -129,14 +144,16 @@ class StationResidual(StationDetector):
     def _components(self, parts: dict[str, np.ndarray], params: dict[str, Any]
                     ) -> dict[str, np.ndarray]:
         """Each component per row and metric, before its training reference."""
-        def resid(x: np.ndarray) -> np.ndarray:
-            return x - (x @ params["coef"].T + params["intercept"])
+        def resid(x: np.ndarray, view: str = "value") -> np.ndarray:
+            return x - (x @ params[f"coef_{view}"].T + params[f"intercept_{view}"])
 
         within = parts["runs"] <= params["eps"][None, None, :]  # rows × windows × metrics
         longest = np.where(within, np.array(RUN_WINDOWS)[None, :, None], 0).max(axis=1)
         return {"residual": resid(parts["value"]), "residual_fast": resid(parts["fast"]),
                 "residual_slow": resid(parts["slow"]), "step": parts["step"],
                 "noisy": parts["noisy"], "noisy_slow": parts["noisy_slow"],
+                "change_slow": resid(parts["change_slow"], "change_slow"),
+                "change_long": resid(parts["change_long"], "change_long"),
                 "stuck": longest.astype(np.float64)}
 
     @staticmethod
