@@ -112,7 +112,7 @@ def f1_at_test_far(rows: pd.DataFrame, pos: np.ndarray, far: float) -> float:
     """Row F1 with the threshold that gives the target false-alarm rate on the test's normal
     rows. Reads the labels: a diagnostic, not a deployable setting."""
     scores = rows["score"].to_numpy(np.float64)
-    threshold = np.quantile(scores[~pos], 1.0 - far)
+    threshold = np.quantile(scores[~pos], 1.0 - far, method="higher")  # rate at most ``far``
     alarm = scores > threshold
     tp, fp = int((alarm & pos).sum()), int((alarm & ~pos).sum())
     p, r = (tp / (tp + fp) if tp + fp else 0.0), tp / max(int(pos.sum()), 1)
