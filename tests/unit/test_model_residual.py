@@ -15,6 +15,8 @@ from yujing.models import make_detector
 from yujing.models.alarm import fit_calibrated, held_out_scores
 from yujing.models.residual import RUN_WINDOWS
 from yujing.models.station import station_series
+from yujing.rules.engine import Engine
+from yujing.rules.schema import Rule
 
 STEP = 600_000
 T0 = 1_735_660_800_000
@@ -108,3 +110,30 @@ def test_windows_must_be_ordered_and_the_past_is_bounded():
         make_detector("residual", fast=30, slow=10)
     det = make_detector("residual", fast=4, slow=12)
     assert det.lags == max(12, RUN_WINDOWS[-1]) and det.hyper()["slow"] == 12
+
+
+class Models(dict):
+    def get(self, name):
+        return super().get(name)
+
+
+def test_a_rule_on_the_residual_model_warns_during_a_stuck_sensor(model):
+    from_rules = Rule.model_validate({"id": "dc", "name": "dc", "hazard": "test",
+                                      "grades": {"yellow": "anomaly(model=dc-res) >= 0.9"},
+                                      "clear": "anomaly(model=dc-res) < 0.5"})
+    engine = Engine([from_rules], models=Models({"dc-res": model}))
+    probe = with_fault(frame(500, seed=61), "airflow_m3h", 300, 400, lambda v: np.full(v.size, v[0]))
+    probe = probe.sort_values(["ts", "metric"], kind="stable")
+    names = list(METRICS)
+    mi = np.asarray([names.index(m) for m in probe["metric"]], np.uint32)
+    found = []
+    for a in range(0, len(probe), 300):  # envelopes of 100 station rows: the model's past spans two
+        part = probe.iloc[a:a + 300]
+        got, _ = engine.process(["dc-1"], np.zeros(len(part), np.uint32), names, mi[a:a + 300],
+                                part["ts"].to_numpy(np.int64), part["value"].to_numpy(np.float64))
+        found += got
+    raised = [f.ts for f in found if not f.clear]
+    assert raised and T0 + 300 * STEP < min(raised) < T0 + 400 * STEP
+    direct_ts, direct = model.score_station(station_series(probe, names)["dc-1"],
+                                            model.new_state("dc-1"))
+    assert direct[direct_ts == min(raised)][0] >= 0.9

@@ -12,6 +12,12 @@ references that do not move with the fault:
   fault lasts. Three views of it: the current residual, and its mean over the last
   ``fast`` (6) and ``slow`` (24) rows — a windowed mean stands in for an EWMA, so a score
   depends on a bounded past (``lags`` rows) and chunked scoring stays exact;
+- **change residual** — each sensor's change over the last ``slow`` and ``2 × slow`` rows
+  predicted from the others' changes over the same span (a regression of its own).
+  Changes are coupled more tightly than levels (over 24 hourly rows the daily cycle
+  cancels), so a step, a drift or a decoupled sensor stands out for up to ``2 × slow``
+  rows after it starts even where the levels of the sensors are only loosely tied; the
+  price is that a fault's end is seen for as long;
 - **step** — the absolute step from the previous row (a spike);
 - **noisy** — the log of the mean absolute step over the last ``fast`` and ``slow`` rows,
   above its training range (a sensor gone noisy; the slow one is steadier, the fast one
@@ -25,8 +31,8 @@ training median; the run length by its 99th percentile, at least 2 rows); the ro
 statistic is the largest over components and sensors, calibrated like every detector's
 score (0.5 = the rarest 1 % of training rows). Rows without ``lags`` rows of past score 0.
 
-The features are computed without fitted parameters (values, window means, steps, window
-step maxima); the regression, ``eps`` and the references are applied in ``_score_rows``.
+The features are computed without fitted parameters (values, window means, changes,
+steps, window step maxima); the regression, ``eps`` and the references are applied in ``_score_rows``.
 The residual of a window mean is the window mean of the residual, because the regression
 is linear.
 """
