@@ -127,6 +127,21 @@ def _apply(df: pd.DataFrame, station: str, metric: str, kind: str, start: int, e
     return True
 
 
+def neighbour_spread(df: pd.DataFrame) -> dict[str, tuple[float, float]]:
+    """metric → (u, 99th percentile of |site − mean of the other sites − its median|) for the
+    first site: how closely a sensor follows the same sensor at the neighbouring sites, the
+    reference a station model lacks (docs/models.md)."""
+    wide = df.pivot_table(index="ts", columns=["metric", "station"], values="value")
+    out = {}
+    for m in METRICS:
+        sites = wide[m]
+        first = sites.columns[0]
+        dev = (sites[first] - sites.drop(columns=first).mean(axis=1)).dropna()
+        own = df[(df["station"] == first) & (df["metric"] == m)].sort_values("ts")["value"]
+        out[m] = (fault_unit(own.to_numpy()), float(np.percentile(np.abs(dev - dev.median()), 99)))
+    return out
+
+
 def build(folder: Path, train_share: float = 0.5, per_kind: int = 5, seed: int = 0, sites: int = 4,
           scale: float = 1.0) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(clean training readings, test readings with faults, labels). The test frame has a

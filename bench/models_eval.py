@@ -36,7 +36,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/faults.py beside this file
 
-from faults import HOUR_MS, METRICS, build  # noqa: E402
+from faults import HOUR_MS, METRICS, build, neighbour_spread  # noqa: E402
 
 from yujing.models import STATION_KINDS  # noqa: E402
 from yujing.models.alarm import fit_calibrated  # noqa: E402
@@ -162,6 +162,9 @@ def main() -> None:
     test = test.drop(columns="offset_u")
     print(f"train {len(train)} readings, test {len(test)} readings, {len(labels)} faults, "
           f"seed {a.seed}, fault scale {a.scale:g}, fitted share {a.split:g}")
+    spread = neighbour_spread(train)
+    print("neighbours (training half, first site): " + ", ".join(
+        f"{m} u {u:.2f}, p99 |site - others| {p:.2f}" for m, (u, p) in spread.items()))
     kinds = a.detector or ["baseline", "spike", "iforest", "ensemble", "pca", "mcd", "residual"]
     names = sorted(labels["fault"].unique())
     print("| detector | target FAR | F1 | precision | recall | FAR | missed | AUC | F1 at test FAR | "

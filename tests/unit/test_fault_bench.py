@@ -106,3 +106,14 @@ def test_a_held_out_fold_at_the_choosing_threshold_matches_nab_at_its_own_best()
     assert abs(ref.normalised - best) < 1e-9 and ref.threshold == threshold
     lower, *_ = nab_folds.score_at(sweeps, 0.0)  # every row detected: far worse
     assert lower < best
+
+
+def test_neighbour_spread_measures_how_far_a_site_strays_from_the_others():
+    df = weather(500, stations=("A", "B", "C"))
+    same = df[df["station"] == "A"]
+    copies = [same.assign(station=s, value=same["value"] + k) for k, s in ((0.0, "A"), (5.0, "B"),
+                                                                          (-5.0, "C"))]
+    tied = faults.neighbour_spread(pd.concat(copies, ignore_index=True))
+    assert all(p < 1e-9 for _, p in tied.values())  # a constant offset is no deviation
+    loose = faults.neighbour_spread(df)  # three independent random walks
+    assert all(p > 1.0 for _, p in loose.values())
