@@ -39,7 +39,6 @@ is linear.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
@@ -54,16 +53,41 @@ EPS_SHARE = 0.1  # a step within a tenth of the median training step counts as "
 VIEWS = ("value", "fast", "slow", "step", "noisy", "noisy_slow", "change_slow", "change_long")
 
 
-def _trailing(x: np.ndarray, w: int, how: str) -> np.ndarray:
-    """Per row, the nan-mean or nan-max of ``x`` over the ``w`` rows ending at it (NaN
-    before ``w`` rows or when every value of the window is missing)."""
-    out = np.full(x.shape, np.nan)
-    if x.shape[0] < w:
+def _trailing_mean(x: np.ndarray, w: int, start: int) -> np.ndarray:
+    """Rows ``start:`` of the mean of ``x`` over the ``w`` rows ending at each row, missing
+    values left out (NaN before ``w`` rows or when the whole window is missing). Only the
+    rows asked for are computed: a streaming call needs a few rows after its past."""
+    n = x.shape[0]
+    out = np.full((n - start, x.shape[1]), np.nan)
+    first = max(start, w - 1)  # the first row with a full window
+    if n <= first:
         return out
-    view = sliding_window_view(x, w, axis=0)
-    with warnings.catch_warnings():  # an all-missing window is NaN, which is what we want
-        warnings.simplefilter("ignore", RuntimeWarning)
-        out[w - 1:] = np.nanmean(view, axis=-1) if how == "mean" else np.nanmax(view, axis=-1)
+    view = sliding_window_view(x[first - w + 1:], w, axis=0)  # rows first..n-1
+    ok = np.isfinite(view)
+    total, count = np.where(ok, view, 0.0).sum(axis=-1), ok.sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out[first - start:] = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    return out
+
+
+def _trailing_maxes(x: np.ndarray, windows: tuple[int, ...], start: int) -> list[np.ndarray]:
+    """Rows ``start:`` of the maximum of ``x`` over the trailing ``w`` rows, for each ``w``
+    (missing values left out). By doubling: the maximum over 2p rows is the larger of two
+    of p, and a window of w is covered by two overlapping power-of-two windows. Exact, and
+    a few array operations for every window at once."""
+    levels = {1: x}
+    p = 1
+    while 2 * p <= max(windows):
+        shifted = np.full_like(x, np.nan)
+        shifted[p:] = levels[p][:-p]
+        levels[2 * p] = np.fmax(levels[p], shifted)
+        p *= 2
+    out = []
+    for w in windows:
+        p = 1 << (w.bit_length() - 1)  # the largest power of two not above w
+        back = np.full_like(x, np.nan)
+        back[w - p:] = levels[p][:x.shape[0] - (w - p)] if w > p else levels[p]
+        out.append(np.fmax(levels[p], back)[start:])
     return out
 
 
@@ -110,12 +134,13 @@ class StationResidual(StationDetector):
     def _features(self, z: np.ndarray, start: int) -> np.ndarray:
         step = np.full_like(z, np.nan)
         step[1:] = np.abs(z[1:] - z[:-1])
-        parts = [z, _trailing(z, self.fast, "mean"), _trailing(z, self.slow, "mean"), step,
-                 np.log(np.maximum(_trailing(step, self.fast, "mean"), STEP_FLOOR)),
-                 np.log(np.maximum(_trailing(step, self.slow, "mean"), STEP_FLOOR)),
-                 _change(z, self.slow), _change(z, 2 * self.slow)]
-        parts += [_trailing(step, w, "max") for w in RUN_WINDOWS]
-        f = np.concatenate(parts, axis=1)[start:]
+        parts = [z[start:], _trailing_mean(z, self.fast, start), _trailing_mean(z, self.slow, start),
+                 step[start:],
+                 np.log(np.maximum(_trailing_mean(step, self.fast, start), STEP_FLOOR)),
+                 np.log(np.maximum(_trailing_mean(step, self.slow, start), STEP_FLOOR)),
+                 _change(z, self.slow)[start:], _change(z, 2 * self.slow)[start:]]
+        parts += _trailing_maxes(step, RUN_WINDOWS, start)
+        f = np.concatenate(parts, axis=1)
         # a row without its full past gets NaN (it scores 0); later gaps are bridged by the
         # nan-means, but the row itself must be complete
         f[np.arange(start, z.shape[0]) < self.lags] = np.nan
