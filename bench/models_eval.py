@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/faults.py besi
 from faults import HOUR_MS, METRICS, build, neighbour_spread  # noqa: E402
 
 from yujing.models import STATION_KINDS  # noqa: E402
-from yujing.models.alarm import fit_calibrated  # noqa: E402
+from yujing.models.alarm import fit_calibrated, sidak  # noqa: E402
 from yujing.models.labelled import judge, positives  # noqa: E402
 
 ROW_METRIC = "+".join(METRICS)
@@ -48,7 +48,22 @@ HYPER: dict[str, dict] = {"ensemble": {"record": 0}, "iforest": {}}
 
 def station_rows(kind: str, train: pd.DataFrame, test: pd.DataFrame, far: float, seed: int,
                  split: float = 0.7) -> pd.DataFrame:
-    """ts, station, metric (a+b+c+d), score, alarm for every test row of every station."""
+    """ts, station, metric (a+b+c+d), score, alarm for every test row of every station.
+
+    ``a|b`` runs both detectors, each calibrated for its Šidák share of ``far`` (two
+    alarm streams), and alarms when either does; the row's score is the larger."""
+    if "|" in kind:
+        parts = kind.split("|")
+        share = sidak(far, len(parts))
+        each = [station_rows(k, train, test, share, seed, split) for k in parts]
+        out = each[0].copy()
+        for other in each[1:]:
+            merged = out.merge(other, on=["station", "ts"], how="outer", suffixes=("", "_o"))
+            merged["score"] = merged[["score", "score_o"]].max(axis=1)
+            merged["alarm"] = merged["alarm"].fillna(False).astype(bool) | merged["alarm_o"].fillna(
+                False).astype(bool)
+            out = merged[["ts", "station", "score", "alarm", "metric"]].assign(metric=ROW_METRIC)
+        return out.sort_values(["station", "ts"], kind="stable").reset_index(drop=True)
     full = pd.concat([train, test], ignore_index=True)
     cut = int(test["ts"].min())
     if kind in STATION_KINDS:
@@ -146,7 +161,7 @@ def main() -> None:
     ap.add_argument("--far", type=float, action="append", help="target false-alarm rate "
                     "(repeatable; default 0.01)")
     ap.add_argument("--detector", action="append", help="default: baseline spike iforest "
-                    "ensemble pca mcd residual")
+                    "ensemble pca mcd residual; a|b runs both and alarms when either does")
     ap.add_argument("--per-kind", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--scale", type=float, default=1.0, help="fault size (bench/faults.py)")
@@ -179,7 +194,7 @@ def main() -> None:
             found = found_per_fault(rows, labels)
             ep, _, ef1, runs = events(rows, labels)
             oracle = f1_at_test_far(rows, positives(rows, win), far)
-            name = kind if kind in STATION_KINDS else f"{kind} (any sensor)"
+            name = kind if kind in STATION_KINDS or "|" in kind else f"{kind} (any sensor)"
             print(f"| {name} | {far:g} | {j.f1:.3f} | {j.precision:.3f} | {j.recall:.3f} | "
                   f"{j.far:.4f} | {j.missed:.3f} | {j.auc:.3f} | {oracle:.3f} | {ef1:.3f} | "
                   f"{ep:.3f} | {runs} | " + " | ".join(f"{found[k]:.2f}" for k in names)
