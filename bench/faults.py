@@ -74,6 +74,7 @@ def inject(test: pd.DataFrame, per_kind: int, seed: int, scale: float = 1.0
     """Faults injected into ``test`` (per station: ``per_kind`` of each kind) and their labels."""
     rng = np.random.default_rng(seed)
     out = test.copy()
+    out["offset_u"] = 0.0  # how far the fault moved the reading, in units u (for the size tables)
     labels = []
     for station, g in test.groupby("station", sort=True):
         ts_all = np.unique(g["ts"].to_numpy())
@@ -121,13 +122,30 @@ def _apply(df: pd.DataFrame, station: str, metric: str, kind: str, start: int, e
             return False
         old = np.where(np.isfinite(old), old, np.nanmean(old))
         v = old - old[0] + v[0]
+    df.loc[idx, "offset_u"] = (v - df.loc[idx, "value"].to_numpy(np.float64)) / (u / scale)
     df.loc[idx, "value"] = v
     return True
 
 
+def neighbour_spread(df: pd.DataFrame) -> dict[str, tuple[float, float]]:
+    """metric → (u, 99th percentile of |site − mean of the other sites − its median|) for the
+    first site: how closely a sensor follows the same sensor at the neighbouring sites, the
+    reference a station model lacks (docs/models.md)."""
+    wide = df.pivot_table(index="ts", columns=["metric", "station"], values="value")
+    out = {}
+    for m in METRICS:
+        sites = wide[m]
+        first = sites.columns[0]
+        dev = (sites[first] - sites.drop(columns=first).mean(axis=1)).dropna()
+        own = df[(df["station"] == first) & (df["metric"] == m)].sort_values("ts")["value"]
+        out[m] = (fault_unit(own.to_numpy()), float(np.percentile(np.abs(dev - dev.median()), 99)))
+    return out
+
+
 def build(folder: Path, train_share: float = 0.5, per_kind: int = 5, seed: int = 0, sites: int = 4,
           scale: float = 1.0) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(clean training readings, test readings with faults, labels)."""
+    """(clean training readings, test readings with faults, labels). The test frame has a
+    column ``offset_u`` besides the readings: the injected change in units u (0 outside faults)."""
     df = load_beijing(folder, sites)
     t0, t1 = int(df["ts"].min()), int(df["ts"].max())
     cut = t0 + int(train_share * (t1 - t0))
@@ -150,7 +168,7 @@ def main() -> None:
     train, test, labels = build(a.data, a.train_share, a.per_kind, a.seed, a.sites, a.scale)
     a.out.mkdir(parents=True, exist_ok=True)
     train.to_csv(a.out / "train.csv", index=False)
-    test.to_csv(a.out / "test.csv", index=False)
+    test.drop(columns="offset_u").to_csv(a.out / "test.csv", index=False)
     labels.to_csv(a.out / "labels.csv", index=False)
     print(f"{len(train)} training readings, {len(test)} test readings, {len(labels)} faults "
           f"({', '.join(f'{k} {n}' for k, n in labels['fault'].value_counts().items())}) → {a.out}")

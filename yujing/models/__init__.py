@@ -13,6 +13,7 @@ from yujing.models.iforest import IsolationForestDetector
 from yujing.models.mcd import RobustMahalanobis
 from yujing.models.pca import PcaT2Q
 from yujing.models.persist import load_model
+from yujing.models.residual import StationResidual
 from yujing.models.signing import ModelKey
 from yujing.models.spike import SpikeDetector
 from yujing.models.station import StationDetector
@@ -29,13 +30,14 @@ KINDS: dict[str, type[Detector]] = {
 STATION_KINDS: dict[str, type[StationDetector]] = {
     PcaT2Q.kind: PcaT2Q,
     RobustMahalanobis.kind: RobustMahalanobis,
+    StationResidual.kind: StationResidual,
 }
 ALL_KINDS: dict[str, type[Detector]] = {**KINDS, **STATION_KINDS}
 
 
 def make_detector(kind: str, **hyper) -> Detector:
     """A fresh detector of a kind: baseline, iforest, spike, ensemble (one metric) or pca,
-    mcd (station models over several metrics)."""
+    mcd, residual (station models over several metrics)."""
     try:
         cls = ALL_KINDS[kind]
     except KeyError:
@@ -47,4 +49,4 @@ def make_detector(kind: str, **hyper) -> Detector:
 __all__ = ["ALL_KINDS", "KINDS", "STATION_KINDS", "ChecksumError", "Detector", "EnsembleDetector",
            "IsolationForestDetector", "ModelError", "ModelKey", "PcaT2Q", "RobustMahalanobis",
            "SchemaError", "SeasonalBaseline", "SeriesState", "SignatureError", "SpikeDetector",
-           "StationDetector", "load_model", "make_detector"]
+           "StationDetector", "StationResidual", "load_model", "make_detector"]
