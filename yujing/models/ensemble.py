@@ -185,6 +185,12 @@ class EnsembleDetector(Detector):
 
     # -- a worker's envelope: every station at once ---------------------------------------
 
+    def prepare(self) -> None:
+        """Flatten the forest member now (see ``IsolationForestDetector.prepare``)."""
+        if self.params:
+            self._member_tables()
+            self.members["iforest"].prepare()
+
     def score_many(self, states: Sequence[SeriesState], ts: np.ndarray, values: np.ndarray,
                    bounds: np.ndarray) -> np.ndarray:
         """:meth:`Detector.score_many`, vectorised: the members' own ``score_many`` over

@@ -54,14 +54,13 @@ def float32_below(t: np.ndarray) -> np.ndarray:
 
 def breadth_first(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """Node ids in breadth-first order with each node's two children adjacent."""
-    order = [0]
-    i = 0
-    while i < len(order):
-        node = order[i]
-        if left[node] != LEAF:
-            order += (int(left[node]), int(right[node]))
-        i += 1
-    return np.array(order, dtype=np.int64)
+    level = np.zeros(1, dtype=np.int64)
+    parts = []
+    while level.size:
+        parts.append(level)
+        inner = level[left[level] != LEAF]
+        level = np.stack((left[inner], right[inner]), axis=1).reshape(-1)
+    return np.concatenate(parts)
 
 
 def flatten_tree(tree: Any, value: np.ndarray, base: int

@@ -130,6 +130,12 @@ class IsolationForestDetector(Detector):
                                    ForestBank(forests))
         return cached[1], cached[2]
 
+    def prepare(self) -> None:
+        """Flatten the forests now (a second or two for 50 stations) rather than at the
+        first envelope: the worker calls this where it loads models, off its event loop."""
+        if self.params:
+            self.bank(self.params)
+
     def score_many(self, states: Sequence[SeriesState], ts: np.ndarray, values: np.ndarray,
                    bounds: np.ndarray) -> np.ndarray:
         """:meth:`Detector.score_many`, vectorised across series: series whose state holds

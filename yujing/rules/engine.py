@@ -239,6 +239,9 @@ class Engine:
                          for c in self.compiled}
         snap["stats"] = [self.stats.readings, self.stats.evaluated, self.stats.late,
                          self.stats.unmatched]
+        scorer = self.interpreter.scorer
+        if hasattr(scorer, "snapshot"):  # anomaly models' streaming state (models/stream.py)
+            snap["anomaly"] = scorer.snapshot()
         return snap
 
     def restore(self, snap: dict[str, Any]) -> None:
@@ -257,6 +260,8 @@ class Engine:
         self.store.restore(snap)
         (self.stats.readings, self.stats.evaluated, self.stats.late,
          self.stats.unmatched) = snap["stats"]
+        if hasattr(self.interpreter.scorer, "restore"):  # absent before issue 16: rebuilt
+            self.interpreter.scorer.restore(snap.get("anomaly"))
         nst = len(self.store.station_names)
         for c in self.compiled:
             saved = snap["rules"].get(c.id)
