@@ -7,10 +7,10 @@ whole cost (2.5 k readings/s). Here the nodes of all the forests of a detector a
 end to end in one array and all (reading, tree) pairs descend one level per numpy step;
 a forest of 256-sample trees is at most 8 levels deep.
 
-Each node is two 4-byte entries (a float32 threshold; the feature in 3 bits and the
-first child in 29) and each tree is renumbered breadth first with the two children of a
-node side by side, so a level is a few numpy operations on (trees × readings) arrays of
-32-bit values, written into buffers allocated once per call.
+Each node is one 8-byte record (a float32 threshold; the feature in 3 bits and the first
+child in 29), so a visit reads one cache line, and each tree is renumbered breadth first
+with the two children of a node side by side; a level is a few numpy operations on
+(trees × readings) arrays of 32-bit values, written into buffers allocated once per call.
 
 The numbers are scikit-learn's own: ``tree.apply`` compares a float32 feature with a
 float64 threshold; the record stores the largest float32 not above the threshold, which
@@ -114,8 +114,11 @@ class ForestBank:
         self.trees = max((r.size for r in roots), default=0)
         if any(r.size != self.trees for r in roots):
             raise ValueError("forest bank: every forest must have the same number of trees")
-        self.threshold = np.concatenate(thresholds) if thresholds else np.empty(0, np.float32)
-        self.link = np.concatenate(links) if links else np.empty(0, np.uint32)
+        threshold = np.concatenate(thresholds) if thresholds else np.empty(0, np.float32)
+        link = np.concatenate(links) if links else np.empty(0, np.uint32)
+        # one 8-byte record per node (threshold bits low, link high): one cache line a visit
+        self.nodes = threshold.view(np.uint32).astype(np.uint64) | (
+            link.astype(np.uint64) << np.uint64(32))
         self.value = np.concatenate(values) if values else np.empty(0)
         self.roots = np.stack(roots) if roots else np.empty((0, 0), np.uint32)
         self.denom = np.array(denom, dtype=np.float64)
@@ -130,20 +133,20 @@ class ForestBank:
         x32 = np.ascontiguousarray(X.T, dtype=np.float32).reshape(-1)
         node = self.roots[key].T.copy()  # (trees, rows): tree-major, summed in tree order
         rows = np.arange(n, dtype=np.uint32)
-        link = np.empty_like(node)
+        rec = np.empty(node.shape, np.uint64)
+        words = rec.view(np.uint32)  # (trees, 2·rows): threshold bits, link, threshold, ...
+        threshold, link = words[:, 0::2].view(np.float32), words[:, 1::2]
         at = np.empty_like(node)
-        thr = np.empty(node.shape, np.float32)
         x = np.empty(node.shape, np.float32)
         right = np.empty(node.shape, bool)
         mask, shift, scale = np.uint32(2 ** FEATURE_BITS - 1), np.uint32(FEATURE_BITS), np.uint32(n)
         for _ in range(self.depth):
-            np.take(self.link, node, out=link)
-            np.take(self.threshold, node, out=thr)
+            np.take(self.nodes, node, out=rec)
             np.bitwise_and(link, mask, out=at)
             np.multiply(at, scale, out=at)
             np.add(at, rows, out=at)
             np.take(x32, at, out=x)
-            np.greater(x, thr, out=right)
+            np.greater(x, threshold, out=right)
             np.right_shift(link, shift, out=node)
             np.add(node, right, out=node, casting="unsafe")
         # scikit-learn adds the trees' contributions one tree after the other
