@@ -80,11 +80,7 @@ def envelopes(live: pd.DataFrame, size: int) -> list[tuple]:
 
 def look_back(det) -> int:
     """Readings per series (rows per station) a score looks back on."""
-    return int(getattr(det, "lags", 0)) if kind_of(det) in STATION_KINDS else int(det.history)
-
-
-def kind_of(det) -> str:
-    return det.kind
+    return int(getattr(det, "lags", 0)) if det.kind in STATION_KINDS else int(det.history)
 
 
 def warm_states(det, warm: pd.DataFrame) -> Scorer | StationScorer:
@@ -125,8 +121,9 @@ def rescoring(det, warm: pd.DataFrame):
             old = tails[name]
             for j, m in enumerate(metrics):
                 sel = (si == k) & (mi == j)
-                t = np.concatenate((old[m][0], ts[sel]))[-keep - 8:]
-                x = np.concatenate((old[m][1], values[sel]))[-keep - 8:]
+                n = keep + int(sel.sum())  # the engine keeps `keep`, plus the new ones
+                t = np.concatenate((old[m][0], ts[sel]))[-n:]
+                x = np.concatenate((old[m][1], values[sel]))[-n:]
                 old[m] = (t, x)
             det.score_station(old, det.new_state(name))
     return score
