@@ -92,6 +92,10 @@ class ForestBank:
         base = 0
         self.depth = 0
         for forest in forests:
+            width = int(forest.n_features_in_)
+            if any(not np.array_equal(f, np.arange(width)) for f in forest.estimators_features_):
+                raise ValueError("forest bank: a forest with feature subsampling "
+                                 "(max_features < 1.0) is not supported")
             lengths = getattr(forest, "_decision_path_lengths", None)
             averages = getattr(forest, "_average_path_length_per_tree", None)
             starts = []
@@ -129,21 +133,24 @@ class ForestBank:
         n, width = X.shape
         if n == 0:
             return np.empty(0)
-        # feature-major: the value of feature f of row i sits at f·n + i
-        x32 = np.ascontiguousarray(X.T, dtype=np.float32).reshape(-1)
+        if width > 2 ** FEATURE_BITS:
+            raise ValueError(f"forest bank: {width} features, at most {2 ** FEATURE_BITS}")
+        # rows padded to 8 features: feature f of row i sits at 8·i + f
+        x32 = np.zeros((n, 2 ** FEATURE_BITS), np.float32)
+        x32[:, :width] = X
+        x32 = x32.reshape(-1)
         node = self.roots[key].T.copy()  # (trees, rows): tree-major, summed in tree order
-        rows = np.arange(n, dtype=np.uint32)
+        rows = np.arange(n, dtype=np.uint32) * np.uint32(2 ** FEATURE_BITS)
         rec = np.empty(node.shape, np.uint64)
         words = rec.view(np.uint32)  # (trees, 2·rows): threshold bits, link, threshold, ...
         threshold, link = words[:, 0::2].view(np.float32), words[:, 1::2]
         at = np.empty_like(node)
         x = np.empty(node.shape, np.float32)
         right = np.empty(node.shape, bool)
-        mask, shift, scale = np.uint32(2 ** FEATURE_BITS - 1), np.uint32(FEATURE_BITS), np.uint32(n)
+        mask, shift = np.uint32(2 ** FEATURE_BITS - 1), np.uint32(FEATURE_BITS)
         for _ in range(self.depth):
             np.take(self.nodes, node, out=rec)
             np.bitwise_and(link, mask, out=at)
-            np.multiply(at, scale, out=at)
             np.add(at, rows, out=at)
             np.take(x32, at, out=x)
             np.greater(x, threshold, out=right)
