@@ -30,17 +30,17 @@ below twice the training reference (docs/models.md).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from yujing.models.base import Detector, FeatureSchema, SeriesState, unusualness
+from yujing.models.base import Detector, FeatureSchema, ModelError, SeriesState, unusualness
 from yujing.models.baseline import SeasonalBaseline
 from yujing.models.iforest import IsolationForestDetector
-from yujing.models.spike import SpikeDetector
+from yujing.models.spike import SpikeDetector, SpikeState
 
 MEMBERS: dict[str, type[Detector]] = {
     SeasonalBaseline.kind: SeasonalBaseline,
@@ -55,10 +55,12 @@ class EnsembleState(SeriesState):
     """A series' tail plus each member's z of the newest of those readings (a cache)."""
 
     z: np.ndarray = field(default_factory=lambda: np.empty((0, len(MEMBERS))))
+    # the spike member's clipped level residuals of the newest readings (SpikeState.r)
+    r: np.ndarray = field(default_factory=lambda: np.empty(0))
 
     def copy(self) -> EnsembleState:
         return EnsembleState(self.station, self.key, self.ts.copy(), self.v.copy(),
-                             self.z.copy())
+                             self.z.copy(), self.r.copy())
 
 
 def _schema() -> FeatureSchema:
@@ -111,10 +113,27 @@ class EnsembleDetector(Detector):
     # -- scoring ------------------------------------------------------------------------
 
     def _member_z(self, ts: np.ndarray, v: np.ndarray, start: int,
-                  params: dict[str, Any]) -> np.ndarray:
-        """(len(v) - start, members) unusualness of each member for ``v[start:]``."""
-        return np.stack([unusualness(m._score(ts, v, start, params[k]))
-                         for k, m in self.members.items()], axis=1)
+                  params: dict[str, Any], state: SeriesState | None = None) -> np.ndarray:
+        """(len(v) - start, members) unusualness of each member for ``v[start:]``; an
+        :class:`EnsembleState` gets the spike member's residual cache of ``v``'s newest."""
+        cols = []
+        for k, m in self.members.items():
+            if isinstance(m, SpikeDetector) and isinstance(state, EnsembleState):
+                p = params[k]
+                raw, r = m._raw(v, start, p["floor"], p["dfloor"])
+                state.r = r[-m.cusum_span:].copy() if r.size >= m.cusum_span else r[:0]
+                cols.append(unusualness(m._calibrated(raw, p)))
+            else:
+                cols.append(unusualness(m._score(ts, v, start, params[k])))
+        return np.stack(cols, axis=1)
+
+    def _member_tables(self) -> None:
+        """Point each member's ``params`` at its part of the ensemble's (key → parameters),
+        so the members' vectorised ``score_many`` can run on the ensemble's states."""
+        if getattr(self, "_tables_of", None) is not self.params:
+            for k, m in self.members.items():
+                m.params = {key: p[k] for key, p in self.params.items()}
+            self._tables_of = self.params
 
     def _combine(self, past: np.ndarray, z: np.ndarray) -> np.ndarray:
         """Scores of the rows of ``z`` given the members' z of (up to) ``record`` readings
@@ -153,7 +172,7 @@ class EnsembleDetector(Detector):
                 np.empty((0, len(self.members)))
         else:
             past = cache[cache.shape[0] - need:]
-        z = self._member_z(ts, v, start, params)
+        z = self._member_z(ts, v, start, params, state)
         if isinstance(state, EnsembleState):
             keep = min(self.record, past.shape[0] + z.shape[0])
             state.z = np.concatenate((past, z))[-keep:] if keep else past[:0]
@@ -163,3 +182,89 @@ class EnsembleDetector(Detector):
         super()._advance(state, ts, v)
         if isinstance(state, EnsembleState):
             state.z = state.z[max(state.z.shape[0] - min(self.record, state.v.size), 0):]
+
+    # -- a worker's envelope: every station at once ---------------------------------------
+
+    def prepare(self) -> None:
+        """Flatten the forest member now (see ``IsolationForestDetector.prepare``)."""
+        if self.params:
+            self._member_tables()
+            self.members["iforest"].prepare()
+
+    def score_many(self, states: Sequence[SeriesState], ts: np.ndarray, values: np.ndarray,
+                   bounds: np.ndarray) -> np.ndarray:
+        """:meth:`Detector.score_many`, vectorised: the members' own ``score_many`` over
+        every station, then the record filters of all stations at once. Series whose state
+        is full (``history`` readings, ``record`` cached z, the spike residuals) and whose
+        new readings are finite take this path; the rest go through :meth:`score`."""
+        if not self.params:
+            raise ModelError(f"{self.kind}: score() before fit(): train or load the model first")
+        ts = np.asarray(ts, dtype=np.int64)
+        values = np.asarray(values, dtype=np.float64)
+        bounds = np.asarray(bounds, dtype=np.int64)
+        out = np.empty(ts.size)
+        lens = np.diff(bounds)
+        k = len(states)
+        spike = self.members["spike"]
+        ok = (lens > 0) & ((lens <= self.record) | (self.record == 0)) & np.fromiter(
+            (isinstance(s, EnsembleState) and s.v.size >= self.history
+             and s.z.shape[0] == self.record and s.r.size == spike.cusum_span
+             for s in states), bool, k)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            ok[np.repeat(np.arange(k), lens)[bad]] = False
+        for j in np.flatnonzero(~ok & (lens > 0)).tolist():
+            a, b = bounds[j], bounds[j + 1]
+            out[a:b] = self.score(ts[a:b], values[a:b], states[j])
+        fast = np.flatnonzero(ok)
+        if fast.size:
+            where = IsolationForestDetector.ranges(bounds[fast], lens[fast])
+            out[where] = self._score_fast([states[j] for j in fast.tolist()], ts[where],
+                                          values[where], lens[fast])
+        return out
+
+    def _score_fast(self, states: list[EnsembleState], ts: np.ndarray, values: np.ndarray,
+                    n: np.ndarray) -> np.ndarray:
+        self._member_tables()
+        bounds = np.concatenate(([0], np.cumsum(n)))
+        z = np.empty((ts.size, len(self.members)))
+        for c, (name, m) in enumerate(self.members.items()):
+            # each member on its own tail of the ensemble's readings, as alone
+            h = m.history
+            tmp = [SpikeState(s.station, s.key, s.ts[-h:], s.v[-h:], s.r) if name == "spike"
+                   else SeriesState(s.station, s.key, s.ts[-h:] if h else s.ts[:0],
+                                    s.v[-h:] if h else s.v[:0]) for s in states]
+            z[:, c] = unusualness(m.score_many(tmp, ts, values, bounds))
+            if name == "spike":
+                for s, t in zip(states, tmp):
+                    s.r = t.r
+        scores = self._combine_many(states, z, n)
+        h = self.history
+        for j, s in enumerate(states):
+            a, b = bounds[j], bounds[j + 1]
+            s.ts = np.concatenate((s.ts, ts[a:b]))[-h:]
+            s.v = np.concatenate((s.v, values[a:b]))[-h:]
+            if self.record:
+                s.z = np.concatenate((s.z, z[a:b]))[-self.record:]
+        return scores
+
+    def _combine_many(self, states: list[EnsembleState], z: np.ndarray, n: np.ndarray
+                      ) -> np.ndarray:
+        """:meth:`_combine` of every station at once. The maximum over a reading's previous
+        ``record`` z is the larger of the cached z from its position on (a suffix maximum)
+        and the new z before it (a prefix maximum): the same values, no sliding window."""
+        if not self.record:
+            return -np.expm1(-np.log(2.0) * z.max(axis=1))
+        k, m = len(states), int(n.max())
+        row = np.repeat(np.arange(k), n)
+        q = np.arange(z.shape[0]) - np.repeat(np.cumsum(n) - n, n)
+        cache = np.stack([s.z for s in states])  # (stations, record, members)
+        suffix = np.maximum.accumulate(cache[:, ::-1], axis=1)[:, ::-1]
+        new = np.zeros((k, m + 1, z.shape[1]))  # z >= 0: a zero before the first is neutral
+        new[row, q + 1] = z
+        prefix = np.maximum.accumulate(new, axis=1)
+        prev = np.maximum(suffix[row, q], prefix[row, q])
+        floors = np.array([self.floors[name] for name in self.members])
+        r = z / np.maximum(prev, floors)
+        filtered = np.where(r > 1.0, -np.expm1(-np.log(2.0) * r), 0.0)
+        return filtered.max(axis=1)

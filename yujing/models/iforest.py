@@ -13,16 +13,35 @@ group of stations):
 
 The forest's raw score (``-score_samples``) is turned into a robust z against the
 training rows and calibrated like every detector (``base.calibrate``).
+
+:meth:`IsolationForestDetector.score_many` scores a worker's mixed envelope in one pass:
+the features of every station's new readings are built at once on a stations × (tail +
+new) layout, with the same arithmetic as :meth:`features` (row-wise cumulative sums
+from each tail's first reading, the same window medians), and every station's forest is
+walked at once (forest.py). The scores equal those of :meth:`score` per station
+(``tests/unit/test_model_speed.py``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
-from yujing.models.base import Detector, FeatureSchema, ModelError, calibrate, reference, robust_scale
-from yujing.models.features import past_mean_std, past_median_scale
+from yujing.models.base import (
+    Detector,
+    FeatureSchema,
+    ModelError,
+    SeriesState,
+    calibrate,
+    calibrate_rows,
+    reference,
+    robust_scale,
+)
+from yujing.models.features import past_mean_std, past_median_scale, robust_rows
+from yujing.models.forest import ForestBank
 
 FEATURES = ("value_z", "level_z", "jump_z", "mean_resid", "std_ratio", "rate_z")
 LIMIT = 50.0
@@ -99,6 +118,121 @@ class IsolationForestDetector(Detector):
         z = (raw - centre) / spread
         return {"forest": forest, "scales": scales, "centre": centre, "spread": spread,
                 "ref": reference(z)}
+
+    def bank(self, table: dict[str, dict[str, Any]]) -> tuple[dict[str, int], ForestBank]:
+        """key → index into a :class:`ForestBank` of the forests of ``table`` (key →
+        parameters), built once per set of forests (a reload or refit builds a new one)."""
+        forests = tuple(p["forest"] for p in table.values())
+        cached = getattr(self, "_bank", None)
+        if cached is None or len(cached[0]) != len(forests) or any(
+                a is not b for a, b in zip(cached[0], forests)):
+            cached = self._bank = (forests, {k: i for i, k in enumerate(table)},
+                                   ForestBank(forests))
+        return cached[1], cached[2]
+
+    def prepare(self) -> None:
+        """Flatten the forests now (a second or two for 50 stations) rather than at the
+        first envelope: the worker calls this where it loads models, off its event loop."""
+        if self.params:
+            self.bank(self.params)
+
+    def score_many(self, states: Sequence[SeriesState], ts: np.ndarray, values: np.ndarray,
+                   bounds: np.ndarray) -> np.ndarray:
+        """:meth:`Detector.score_many`, vectorised across series: series whose state holds
+        ``window`` readings and whose new readings are all finite are scored together; the
+        rest (a station's first readings, a missing value) go through :meth:`score`."""
+        if not self.params:
+            raise ModelError(f"{self.kind}: score() before fit(): train or load the model first")
+        ts = np.asarray(ts, dtype=np.int64)
+        values = np.asarray(values, dtype=np.float64)
+        bounds = np.asarray(bounds, dtype=np.int64)
+        out = np.empty(ts.size)
+        lens = np.diff(bounds)
+        k = len(states)
+        ok = (np.fromiter((s.v.size for s in states), np.int64, k) >= self.window) & (lens > 0)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            ok[np.repeat(np.arange(k), lens)[bad]] = False
+        for j in np.flatnonzero(~ok & (lens > 0)).tolist():
+            a, b = bounds[j], bounds[j + 1]
+            out[a:b] = self.score(ts[a:b], values[a:b], states[j])
+        fast = np.flatnonzero(ok)
+        if fast.size:
+            sel = [states[j] for j in fast.tolist()]
+            out[self.ranges(bounds[fast], lens[fast])] = self.score_tails(
+                sel, self.params, [values[bounds[j]:bounds[j + 1]] for j in fast.tolist()],
+                [ts[bounds[j]:bounds[j + 1]] for j in fast.tolist()])
+        return out
+
+    @staticmethod
+    def ranges(first: np.ndarray, n: np.ndarray) -> np.ndarray:
+        """The positions first[k] ... first[k] + n[k] - 1 of every k, concatenated."""
+        return np.repeat(first - np.cumsum(n) + n, n) + np.arange(int(n.sum()))
+
+    def score_tails(self, states: Sequence[SeriesState], table: dict[str, dict[str, Any]],
+                    news: list[np.ndarray], new_ts: list[np.ndarray]) -> np.ndarray:
+        """Scores of each state's new readings (finite; the state holds at least ``window``
+        readings), concatenated; each state is advanced (``table``: key → parameters)."""
+        w, k = self.window, len(states)
+        n = np.fromiter((x.size for x in news), np.int64, k)
+        width = w + int(n.max())
+        V = np.zeros((k, width))
+        for r, (s, x) in enumerate(zip(states, news)):
+            V[r, :w] = s.v[-w:]
+            V[r, w:w + x.size] = x
+        row = np.repeat(np.arange(k), n)
+        pos = w + np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+        index, bank = self.bank(table)
+        params = [table[s.key] for s in states]
+        key = np.array([index[s.key] for s in states])[row]
+        col = {name: np.array([p["scales"][name] for p in params])[row]
+               for name in ("median", "level", "step", "floor")}
+        out = self._features_rows(V, row, pos, col)
+        centre = np.array([p["centre"] for p in params])[row]
+        spread = np.array([p["spread"] for p in params])[row]
+        ref = np.array([p["ref"] for p in params])[row]
+        raw = bank.raw(out, key)
+        scores = calibrate_rows((raw - centre) / spread, ref)
+        for r, (s, x, t) in enumerate(zip(states, news, new_ts)):
+            s.v = V[r, x.size:w + x.size].copy()
+            s.ts = np.concatenate((s.ts[-w:], t))[-w:]
+        return scores
+
+    def _features_rows(self, V: np.ndarray, row: np.ndarray, pos: np.ndarray,
+                       col: dict[str, np.ndarray]) -> np.ndarray:
+        """:meth:`features` of the readings ``V[row, pos]``, each with a full window behind
+        it in its row; the same operations on the same numbers."""
+        w, short = self.window, self.short
+        x = V[row, pos]
+        floor = col["floor"]
+        out = np.empty((x.size, len(FEATURES)))
+        out[:, 0] = (x - col["median"]) / col["level"]
+        med, sc = robust_rows(sliding_window_view(V, w, axis=1)[row, pos - w])
+        out[:, 1] = (x - med) / np.maximum(sc, floor)
+        out[:, 2] = (x - V[row, pos - 1]) / col["step"]
+        # features.past_mean_std: sums centred on each row's first value, cumulated per row
+        c1 = np.zeros((V.shape[0], V.shape[1] + 1))
+        c2 = np.zeros_like(c1)
+        centred = V - V[:, :1]
+        np.cumsum(centred, axis=1, out=c1[:, 1:])
+        np.cumsum(centred * centred, axis=1, out=c2[:, 1:])
+        mean, std = self._mean_std(c1, c2, row, pos, w, float(w))
+        mean = mean + V[row, 0]
+        out[:, 3] = (x - mean) / np.maximum(std, floor)
+        _, sstd = self._mean_std(c1, c2, row, pos + 1, short, float(short))
+        out[:, 4] = np.log((sstd + floor) / (std + floor))
+        out[:, 5] = (x - V[row, pos - short]) / (short * col["step"])
+        np.clip(out, -LIMIT, LIMIT, out=out)
+        return out
+
+    @staticmethod
+    def _mean_std(c1: np.ndarray, c2: np.ndarray, row: np.ndarray, end: np.ndarray,
+                  span: int, cnt: float) -> tuple[np.ndarray, np.ndarray]:
+        s1 = c1[row, end] - c1[row, end - span]
+        s2 = c2[row, end] - c2[row, end - span]
+        mean = s1 / cnt
+        var = np.maximum(s2 / cnt - mean * mean, 0.0)
+        return mean, np.sqrt(var)
 
     def _score(self, ts: np.ndarray, v: np.ndarray, start: int,
                params: dict[str, Any]) -> np.ndarray:

@@ -15,11 +15,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from yujing.models.base import Detector, SeriesState
+from yujing.models.station_batch import ready, score_stations
 
 
 def score_series(model: Detector, ts: np.ndarray, values: np.ndarray,
@@ -170,3 +172,72 @@ class RecordFilter:
         self.tail = pad[-k:].copy() if k else self.tail
         r = z / np.maximum(prev, self.floor)
         return np.where(r > 1.0, -np.expm1(-np.log(2.0) * r), 0.0)
+
+
+class StationScorer:
+    """Per-station streaming state of a station model (pca, mcd) over mixed envelopes.
+
+    Each reading of a metric the model uses gets the score of its station's row at its
+    timestamp (station.py: a row at every distinct timestamp of any of the metrics); a
+    reading of another metric, or of a row already scored (a replay), gets NaN. Only
+    the envelope's new readings are scored: each station's :class:`StationState` carries
+    the newest reading of every metric and the rows the model looks back on.
+    """
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.states: dict[str, Any] = {}
+
+    def score_envelope(self, stations: Sequence[str], si: np.ndarray, metrics: Sequence[str],
+                       mi: np.ndarray, ts: np.ndarray, values: np.ndarray) -> np.ndarray:
+        ts = np.asarray(ts, dtype=np.int64)
+        out = np.full(ts.size, np.nan)
+        code = {m: j for j, m in enumerate(metrics)}
+        used = np.full(len(metrics) + 1, -1)
+        for k, m in enumerate(self.model.metrics):
+            if m in code:
+                used[code[m]] = k
+        mk = used[np.asarray(mi)]
+        sel = np.flatnonzero(mk >= 0)
+        if sel.size == 0:
+            return out
+        si = np.asarray(si)
+        v = np.asarray(values, dtype=np.float64)
+        order = sel[np.lexsort((ts[sel], mk[sel], si[sel]))]  # station, metric, time; stable
+        st = si[order]
+        cuts = np.concatenate(([0], np.flatnonzero(st[1:] != st[:-1]) + 1, [order.size]))
+        states, slow = [], []
+        for a, b in zip(cuts[:-1].tolist(), cuts[1:].tolist()):
+            name = stations[int(st[a])]
+            state = self.states.get(name)
+            if state is None:
+                state = self.states[name] = self.model.new_state(name)
+            (states if ready(self.model, state) else slow).append((state, a, b))
+        for state, a, b in slow:  # a station's first rows: one by one
+            self._one(state, order[a:b], mk, ts, v, out)
+        if states:  # the steady state: every station at once (station_batch.py)
+            part = order[np.concatenate([np.arange(a, b) for _, a, b in states])]
+            k = np.repeat(np.arange(len(states)), [b - a for _, a, b in states])
+            rk, rt, scores = score_stations(self.model, [s for s, _, _ in states], k, mk[part],
+                                            ts[part], v[part])
+            if rk.size:
+                span = int(max(rt.max(), ts[part].max())) + 1 - int(min(rt.min(), ts[part].min()))
+                lo = int(min(rt.min(), ts[part].min()))
+                keys = rk * span + (rt - lo)
+                want = k * span + (ts[part] - lo)
+                i = np.clip(np.searchsorted(keys, want), 0, keys.size - 1)
+                out[part] = np.where(keys[i] == want, scores[i], np.nan)
+        return out
+
+    def _one(self, state: Any, part: np.ndarray, mk: np.ndarray, ts: np.ndarray,
+             v: np.ndarray, out: np.ndarray) -> None:
+        names = self.model.metrics
+        pm = mk[part]
+        mcuts = np.concatenate(([0], np.flatnonzero(pm[1:] != pm[:-1]) + 1, [part.size]))
+        series = {names[int(pm[c])]: (ts[part[c:d]], v[part[c:d]])
+                  for c, d in zip(mcuts[:-1].tolist(), mcuts[1:].tolist())}
+        row_ts, scores = self.model.score_station(series, state)
+        if row_ts.size:
+            t = ts[part]
+            i = np.clip(np.searchsorted(row_ts, t), 0, row_ts.size - 1)
+            out[part] = np.where(row_ts[i] == t, scores[i], np.nan)

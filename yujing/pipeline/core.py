@@ -17,7 +17,7 @@ from yujing.clock import local_time
 from yujing.domain import Grade, Reading, WarningEvent, warning_key
 from yujing.durations import parse_duration_ms
 from yujing.envelope import Columns
-from yujing.models.scoring import score_series
+from yujing.models.stream import StreamScorer
 from yujing.pipeline.held import OpenWarnings
 from yujing.pipeline.models_view import ModelsView
 from yujing.rules import nodata
@@ -50,7 +50,7 @@ class Pipeline:
         self.registry = registry or Registry([])
         self.models = models if models is not None else (
             ModelsView(models_dir) if models_dir is not None else None)
-        self.engine = Engine(rules, lateness_ms, self.registry, self.models, scorer=score_series,
+        self.engine = Engine(rules, lateness_ms, self.registry, self.models, scorer=StreamScorer(),
                              tz=tz)
         self.tz = tz  # the duty officers' zone: rules' hour()/month() and {time} in messages
         self.lifecycle = Lifecycle(tz)

@@ -51,7 +51,7 @@ class ModelsView:
         if name in self._missing:
             return None
         try:
-            return self.registry.load_latest(name)
+            return prepared(self.registry.load_latest(name))
         except Exception as exc:
             log.warning("anomaly model %s not available: %s", name, exc)
             self._missing.add(name)
@@ -59,4 +59,16 @@ class ModelsView:
 
     def reload(self) -> list[str]:
         self._missing.clear()
-        return sorted(self.registry.reload_if_changed())
+        changed = self.registry.reload_if_changed()
+        for model in changed.values():
+            prepared(model)
+        return sorted(changed)
+
+
+def prepared(model: Any) -> Any:
+    """The model with its scoring tables built (a forest flattened: models/forest.py), so
+    the first envelope after a load does not pay for it on the event loop."""
+    prepare = getattr(model, "prepare", None)
+    if prepare is not None:
+        prepare()
+    return model

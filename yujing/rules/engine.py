@@ -282,6 +282,9 @@ class Engine:
         snap["stream_ms"] = self.stream_ms
         snap["stats"] = [self.stats.readings, self.stats.evaluated, self.stats.late,
                          self.stats.unmatched]
+        scorer = self.interpreter.scorer
+        if hasattr(scorer, "snapshot"):  # anomaly models' streaming state (models/stream.py)
+            snap["anomaly"] = scorer.snapshot()
         return snap
 
     def restore(self, snap: dict[str, Any]) -> None:
@@ -302,6 +305,8 @@ class Engine:
         self.stream_ms = int(snap.get("stream_ms", 0))
         (self.stats.readings, self.stats.evaluated, self.stats.late,
          self.stats.unmatched) = snap["stats"]
+        if hasattr(self.interpreter.scorer, "restore"):  # absent before issue 16: rebuilt
+            self.interpreter.scorer.restore(snap.get("anomaly"))
         nst = len(self.store.station_names)
         for c in self.compiled:
             saved = snap["rules"].get(c.id)

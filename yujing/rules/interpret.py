@@ -135,9 +135,10 @@ class Interpreter:
                  ) -> np.ndarray:
         """The model's score for each point's newest reading of the model's metric.
 
-        Each station's retained series is scored whole (scores use only the past and the
+        The scorer gets each station's retained series (scores use only the past and the
         engine keeps the readings a model looks back on), so the result does not depend
-        on how readings were batched.
+        on how readings were batched; the worker's scorer (models/stream.py) scores only
+        the readings it has not scored yet.
         """
         out = np.full(pt.size, np.nan)
         model = self.models.get(node.model) if self.models is not None else None
@@ -172,7 +173,10 @@ class Interpreter:
                 if sid[sel[0]] >= 0 and b > a:
                     series[metric] = (flat.ts[a:b], flat.v[a:b])
             if series:
-                row_ts, scores = model.score_station(series, model.new_state(self.store.station_names[s]))
+                name = self.store.station_names[s]
+                rows = getattr(self.scorer, "station", None)  # a streaming scorer keeps state
+                row_ts, scores = rows(model, series, name) if rows is not None else \
+                    model.score_station(series, model.new_state(name))
                 i = np.searchsorted(row_ts, pt[sel], side="right") - 1
                 out[sel] = np.where(i >= 0, scores[np.clip(i, 0, None)], np.nan) if row_ts.size else np.nan
         return out

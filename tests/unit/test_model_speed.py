@@ -1,0 +1,90 @@
+"""The fast paths of the detectors give the numbers of the reference paths.
+
+The flattened forests (forest.py) equal scikit-learn's ``score_samples`` exactly; the
+vectorised envelope scoring of iforest and the ensemble equals scoring station by station
+(within 1e-12: only the float rounding of window sums may differ) on random envelopes
+with late stations, replays, duplicate timestamps, missing values and a model reload.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.ensemble import IsolationForest
+
+from tests.unit.test_model_detectors import DAY, _random_envelopes, train_frame
+from yujing.models import make_detector
+from yujing.models.forest import ForestBank, float32_below
+from yujing.models.scoring import Scorer
+
+
+def test_forest_bank_equals_score_samples_for_several_forests():
+    rng = np.random.default_rng(0)
+    forests = [IsolationForest(n_estimators=30, max_samples=64 + 32 * i, random_state=i)
+               .fit(rng.normal(size=(400, 6)) * (i + 1)) for i in range(4)]
+    bank = ForestBank(forests)
+    X = np.concatenate((rng.normal(size=(300, 6)) * 3, rng.standard_cauchy((100, 6))))
+    key = rng.integers(0, 4, X.shape[0])
+    want = np.empty(X.shape[0])
+    for k, f in enumerate(forests):
+        want[key == k] = -f.score_samples(X[key == k])
+    assert np.array_equal(bank.raw(X, key), want)
+    # a feature equal to a threshold, as float32, splits as in scikit-learn
+    tree = forests[0].estimators_[0].tree_
+    node = int(np.flatnonzero(tree.children_left >= 0)[0])
+    edge = np.zeros((2, 6))
+    edge[:, tree.feature[node]] = [np.float32(tree.threshold[node]), tree.threshold[node]]
+    assert np.array_equal(bank.raw(edge, np.zeros(2, int)), -forests[0].score_samples(edge))
+
+
+def test_float32_below_splits_every_float32_alike():
+    rng = np.random.default_rng(1)
+    t = rng.normal(size=2000) * 10.0 ** rng.integers(-5, 5, 2000)
+    x = np.concatenate((t.astype(np.float32), np.nextafter(t.astype(np.float32), np.float32(np.inf)),
+                        np.nextafter(t.astype(np.float32), np.float32(-np.inf))))
+    below = float32_below(t)
+    assert (below.astype(np.float64) <= t).all()
+    for shift in range(3):
+        xs = x[shift * 2000:(shift + 1) * 2000]
+        assert np.array_equal(xs > t, xs > below)
+
+
+@pytest.mark.parametrize("kind", ["iforest", "ensemble", "ensemble-plain"])
+def test_vectorised_envelopes_equal_the_per_station_path(kind):
+    rng = np.random.default_rng(4)
+    stations = 8
+    hist = [train_frame(DAY * 2, station=f"g{k:02d}").assign(
+        value=lambda d, k=k: d["value"] + 0.1 * k) for k in range(stations)]
+    small = {"n_estimators": 20}
+    if kind == "iforest":
+        det = make_detector("iforest", **small)
+    else:  # a short record keeps the test quick; the layout is the same at 1000
+        det = make_detector("ensemble", record=0 if kind == "ensemble-plain" else 40,
+                            members={"iforest": small})
+    det.fit(pd.concat(hist), groups={"g00": "town", "g01": "town"})
+    batch, each = Scorer(det), Scorer(det, batch=False)
+    fast_rows = []
+    name = "score_tails" if kind == "iforest" else "_score_fast"
+    original = getattr(det, name)
+
+    def counted(states, *args):
+        fast_rows.append(len(states))
+        return original(states, *args)
+
+    fast = 0
+    for e, env in enumerate(_random_envelopes(rng, stations, 26, 300)):
+        if e == 18:  # a reloaded model: states keep their readings, not their caches
+            batch.set_model(det)
+            each.set_model(det)
+        fast += sum(s.v.size >= det.history for s in batch.states.values())
+        setattr(det, name, counted)
+        a = batch.score_envelope(*env)
+        setattr(det, name, original)
+        b = each.score_envelope(*env)
+        assert np.array_equal(np.isnan(a), np.isnan(b))
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+    assert fast > stations * 5 and sum(fast_rows) > stations * 5  # the fast path ran
+    for name, st in batch.states.items():
+        assert np.array_equal(st.ts, each.states[name].ts)
+        assert np.array_equal(st.v, each.states[name].v)
