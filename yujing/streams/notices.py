@@ -74,6 +74,9 @@ class NoticeEdge:
         except Exception:
             log.exception("notice desk failed on %s", cmd.cmd)
             fx = None
+        if cmd.cmd == "notice_ack":
+            log.info("notice %s: %s of %s by %s %s", cmd.notice_id, cmd.ack, cmd.enterprise,
+                     cmd.actor, "recorded" if fx and fx.changed else "changed nothing")
         return fx, cmd.cmd == "tick"
 
     async def effects(self, fx: NoticeEffects) -> None:
