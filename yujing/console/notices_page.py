@@ -4,34 +4,27 @@ The bureau's people get a send form (title, body, kind, severity, a link, and th
 enterprises by industry tag, town or id) and the tracking of every notice:
 已确认 x/y, and the enterprises still missing, reminded or 未确认. An enterprise's
 people get the notices sent to their enterprise, each with 已收到 / 已落实 buttons; a
-town's the rows of its enterprises. Server-rendered forms posting back here (same
-origin only); the work is ``notices_api.py``'s, shared with ``/v1/notices``.
+town's the rows of its enterprises. Server-rendered; the forms are sent by
+``static/notices.js`` as JSON to ``/v1/notices`` (the session cookie counts for JSON only,
+which a cross-site form cannot send), so the checks are ``notices_api.py``'s.
 """
 
 from __future__ import annotations
 
 import html
-import uuid
-from urllib.parse import quote
 
-import msgspec
 from aiohttp import web
 
-from yujing import clock
 from yujing.alerts import notices as nt
-from yujing.alerts.notice_desk import NoticeCommand
 from yujing.clock import local_time
 from yujing.console.notices_api import (
     notice_dict,
     orgs_of,
-    refuse_ack,
     refuse_sender,
-    send_command,
-    send_notice,
     visible,
 )
 from yujing.console.pages import layout
-from yujing.console.session import PREFIX, console_of, lang_of, name_of, need_page_user, same_origin
+from yujing.console.session import PREFIX, console_of, lang_of, name_of, need_page_user
 from yujing.console.state import Console
 from yujing.yamlsrc import SourceError
 
@@ -46,7 +39,7 @@ def _split(text: str) -> list[str]:
     return [x.strip() for x in text.replace("，", ",").replace("、", ",").split(",") if x.strip()]
 
 
-def _form(c: Console, lang: str, given: dict[str, str], error: str) -> str:
+def _form(c: Console, lang: str) -> str:
     s = c.cfg.alerts.notices
     try:
         orgs = orgs_of(c)
@@ -54,19 +47,17 @@ def _form(c: Console, lang: str, given: dict[str, str], error: str) -> str:
         orgs = None
     tags = sorted({t for en in (orgs.spec.enterprises if orgs else []) for t in en.industry})
     towns = sorted(orgs.towns) if orgs else []
-    kinds = "".join(f'<option{" selected" if given.get("kind") == k else ""}>{e(k)}</option>'
-                    for k in s.kinds)
-    sev = "".join(f'<option value="{k}"{" selected" if given.get("severity", "warning") == k else ""}>'
+    kinds = "".join(f"<option>{e(k)}</option>" for k in s.kinds)
+    sev = "".join(f'<option value="{k}"{" selected" if k == "warning" else ""}>'
                   f"{e(_w(lang, v.zh, v.en))}</option>" for k, v in nt.SEVERITIES.items())
-    err = f'<p class="err" role="alert" id="notice-error">{e(error)}</p>' if error else ""
     def field(name: str, label: str, hint: str = "", size: int = 30) -> str:
         return (f'<label>{label} <input name="{name}" size="{size}" '
-                f'value="{e(given.get(name, ""))}" placeholder="{e(hint)}"></label>')
+                f'placeholder="{e(hint)}"></label>')
 
-    return (f'<form id="notice-form" method="post" action="{PREFIX}/notices">{err}'
+    return (f'<form id="notice-form">'
             f'<p>{field("title", _w(lang, "标题", "Title"), size=50)}</p>'
             f'<p><label>{_w(lang, "正文", "Body")}<br><textarea name="body" rows="4" cols="60">'
-            f'{e(given.get("body", ""))}</textarea></label></p>'
+            f'</textarea></label></p>'
             f'<p><label>{_w(lang, "类别", "Kind")} <select name="kind">{kinds}</select></label> '
             f'<label>{_w(lang, "紧急程度", "Severity")} <select name="severity">{sev}</select>'
             f'</label></p><p>{field("link", _w(lang, "链接（可选）", "Link (optional)"), size=40)}</p>'
@@ -98,8 +89,8 @@ def _tracking(c: Console, n: nt.Notice, lang: str) -> str:
 
 
 def _ack_buttons(n: nt.Notice, lang: str) -> str:
-    return (f'<form class="inline notice-ack" method="post" action="{PREFIX}/notices/'
-            f'{quote(n.id)}/ack"><button name="ack" value="received" type="submit">'
+    return (f'<form class="inline notice-ack" data-notice="{e(n.id)}"><button name="ack" '
+            f'value="received" type="submit">'
             f'{_w(lang, "已收到", "Received")}</button> <button name="ack" value="done" '
             f'type="submit">{_w(lang, "已落实", "Carried out")}</button></form>')
 
@@ -117,61 +108,17 @@ def _section(c: Console, who: str, n: nt.Notice, lang: str, bureau: bool) -> str
             f"{_tracking(c, n, lang)}</section>")
 
 
-def _page(request: web.Request, who: str, given: dict[str, str], error: str = "",
-          status: int = 200) -> web.Response:
+async def notices_page(request: web.Request) -> web.Response:
+    who = need_page_user(request)
     c = console_of(request)
     lang = lang_of(request)
     bureau = refuse_sender(c, who) is None
-    sent = request.query.get("sent", "")
+    sent = request.query.get("sent", "")   # set by notices.js after a send
     note = (f'<p class="ok" id="notice-sent">{_w(lang, "已发送", "Sent")} {e(sent)}：'
             f'{_w(lang, "跟踪表稍后更新", "the tracking appears in a moment")}</p>' if sent else "")
     items = "".join(_section(c, who, n, lang, bureau) for n in visible(c, who))
     body = (f'<section id="notices"><h1>{_w(lang, "安全提示", "Safety notices")}</h1>{note}'
-            + (_form(c, lang, given, error) if bureau else "")
+            + (_form(c, lang) if bureau else "")
             + (items or f"<p>{_w(lang, '暂无通知', 'No notices')}</p>") + "</section>")
-    resp = layout(request, "notices", _w(lang, "安全提示", "Safety notices"), body, who)
-    resp.set_status(status)
-    return resp
-
-
-async def notices_page(request: web.Request) -> web.Response:
-    return _page(request, need_page_user(request), {})
-
-
-async def send_form(request: web.Request) -> web.Response:
-    who = need_page_user(request)
-    if not same_origin(request):
-        raise web.HTTPForbidden(text="cross-site form refused")
-    form = await request.post()
-    given = {k: str(form.get(k, ""))[:20_000] for k in
-             ("title", "body", "kind", "severity", "link", "tags", "towns", "enterprises")}
-    body = {"title": given["title"], "body": given["body"], "kind": given["kind"] or "安全提示",
-            "severity": given["severity"] or "warning", "link": given["link"].strip(),
-            "to": {"tags": _split(given["tags"]), "towns": _split(given["towns"]),
-                   "enterprises": _split(given["enterprises"])}}
-    status, out = await send_notice(console_of(request), who, msgspec.json.encode(body))
-    if status == 202:
-        raise web.HTTPSeeOther(f"{PREFIX}/notices?sent={quote(out['notice'])}")
-    return _page(request, who, given, out["error"], status)
-
-
-async def ack_form(request: web.Request) -> web.Response:
-    who = need_page_user(request)
-    if not same_origin(request):
-        raise web.HTTPForbidden(text="cross-site form refused")
-    c = console_of(request)
-    n = c.notices.get(request.match_info["id"])
-    if n is None:
-        raise web.HTTPNotFound(text="unknown notice")
-    enterprise, why = refuse_ack(c, who, n)
-    if why:
-        raise web.HTTPForbidden(text=why)
-    form = await request.post()
-    try:
-        kind = nt.ack_kind(str(form.get("ack", "received")))
-    except nt.NoticeError as exc:
-        raise web.HTTPBadRequest(text=str(exc)) from None
-    await send_command(c, NoticeCommand("notice_ack", id=uuid.uuid4().hex, actor=who,
-                                        at=clock.now_ms(), notice_id=n.id, enterprise=enterprise,
-                                        ack=kind))
-    raise web.HTTPSeeOther(f"{PREFIX}/notices")
+    body += f'<script src="{PREFIX}/static/notices.js" defer></script>'
+    return layout(request, "notices", _w(lang, "安全提示", "Safety notices"), body, who)

@@ -53,8 +53,6 @@ def make_web(console: Console) -> web.Application:
     r.add_get("/report", report_page.report_page)
     r.add_get("/report.csv", report_page.report_csv)
     r.add_get("/notices", notices_page.notices_page)
-    r.add_post("/notices", notices_page.send_form)
-    r.add_post("/notices/{id}/ack", notices_page.ack_form)
     r.add_get("/warnings/{id}", pages.warning_page)
     r.add_get("/stations/{id}", pages.station_page)
     r.add_get("/events", views.events)
