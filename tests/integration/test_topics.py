@@ -127,7 +127,7 @@ def test_partitions_grow_with_apply_and_are_never_shrunk(kafka_broker, tmp_path)
 def test_on_tansu_configs_are_set_at_creation_and_a_change_is_told_apart(kafka, tmp_path):
     cfg = config(tmp_path, kafka)
     code, out = topics("apply", cfg)
-    assert code == 0 and out.count("created") == 15, out
+    assert code == 0 and out.count("created") == 17, out
     assert topics("check", cfg)[0] == 0
     code, out = topics("apply", config(tmp_path, kafka, "two.yaml", retention={"readings": "2d"}))
     assert code == 1

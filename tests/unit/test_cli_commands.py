@@ -22,6 +22,7 @@ TREE = {
     "deadletter": ["tail"], "topics": ["check", "apply"], "token": ["new", "hash"],
     "roster": ["show", "check"],
     "silence": ["add", "list", "expire"],
+    "notice": ["send", "list", "ack"],
 }
 
 

@@ -45,7 +45,7 @@ def test_every_topic_has_the_one_partition_count_and_its_retention_or_compaction
     assert specs["yujing.incidents"].configs["cleanup.policy"] == "compact"
     assert "retention.ms" not in specs["yujing.incidents"].configs
     changelogs = [n for n in specs if n.endswith("-changelog")]
-    assert len(changelogs) == len(TABLES) == 8
+    assert len(changelogs) == len(TABLES) == 10
     assert all(specs[n].configs["cleanup.policy"] == "compact" for n in changelogs)
 
 
@@ -137,7 +137,7 @@ def test_changelog_names_are_those_faust_gives_the_workers_tables() -> None:
 def test_on_three_brokers_every_topic_has_three_replicas_and_needs_two_in_sync() -> None:
     """With the producers' acks=all, a write is on two brokers before it is acknowledged."""
     specs = declared(KafkaConfig(), 3)
-    assert len(specs) == 15
+    assert len(specs) == 17
     assert {(s.replication, s.configs["min.insync.replicas"]) for s in specs} == {(3, "2")}
     assert {(s.replication, s.configs["min.insync.replicas"])
             for s in declared(KafkaConfig(), 2)} == {(2, "1")}

@@ -44,7 +44,9 @@ class Book:
                  plan_of: Callable[[str], str] = lambda station: "",
                  link_for: Callable[[str, list[str], int], str | None] = lambda p, i, now: None,
                  partitions: int = 1, run_id: str = "run", lang: str = "zh",
-                 zone: str = DEFAULT_ZONE) -> None:
+                 zone: str = DEFAULT_ZONE,
+                 report_link_for: Callable[[str, list[str], int], str | None] | None = None
+                 ) -> None:
         self.s = settings
         self.store = store
         self.roster = roster
@@ -55,7 +57,7 @@ class Book:
         self.ids = Identity(store, settings.region_code, partitions)
         self.zone = zone  # the duty officers' time zone, for times in texts
         self.outbox = Outbox(settings, store, roster, fallback_urls, plan_of, link_for, run_id,
-                             lang, zone)
+                             lang, zone, report_link_for)
 
     def _policy(self, w: Warning) -> GradePolicy:
         """Levels for a registered enterprise's station (enterprise → town → bureau), else the

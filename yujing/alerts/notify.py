@@ -32,7 +32,7 @@ log = logging.getLogger("yujing.notify")
 
 # A signed acknowledge link works for whoever holds it: the log and terminal get the
 # message without the link's token (the people paged get it through their own channel).
-_ACK_TOKEN = re.compile(r"(/v1/ack/)[A-Za-z0-9._~%-]+")
+_ACK_TOKEN = re.compile(r"(/v1/(?:ack|report|notice-link)/)[A-Za-z0-9._~%-]+")
 
 
 @apprise_notify(on="yujing", name="Yujing terminal log")

@@ -24,6 +24,7 @@ from collections.abc import Callable
 
 from yujing.alerts import phrases
 from yujing.alerts.records import Delivery, DeliveryResult, Group, Notice, State, Warning
+from yujing.alerts.reportback import report_due
 from yujing.alerts.roster import Roster
 from yujing.alerts.settings import AlertsSettings
 from yujing.alerts.stages import (
@@ -48,13 +49,16 @@ class Outbox:
     def __init__(self, settings: AlertsSettings, store: Store, roster: Roster | None,
                  fallback_urls: Callable[[int], list[str]], plan_of: Callable[[str], str],
                  link_for: Callable[[str, list[str], int], str | None], run_id: str,
-                 lang: str, zone: str = DEFAULT_ZONE) -> None:
+                 lang: str, zone: str = DEFAULT_ZONE,
+                 report_link_for: Callable[[str, list[str], int], str | None] | None = None
+                 ) -> None:
         self.s = settings
         self.store = store
         self.roster = roster
         self.fallback_urls = fallback_urls
         self.plan_of = plan_of
         self.link_for = link_for
+        self.report_link_for = report_link_for
         self.run_id = run_id
         self.lang = lang
         self.zone = zone
@@ -150,7 +154,7 @@ class Outbox:
         actionable = [it.warning.incident for it in chunk if it.warning.state == State.ACTIVE]
         link = self.link_for(rec.id, actionable, now_ms) if actionable else None
         msg = render(lines, rec.name, rec.roles, link, self.plan_of, now_ms, self.lang,
-                     self.zone)
+                     self.zone, self._report_links(rec.id, chunk, now_ms))
         did = f"{g.key}:{g.seq}:{now_ms}:{rec.id}:{n}"
         d = Delivery(id=did, group=g.key, partition=p, person=rec.id, person_name=rec.name,
                      roles=list(rec.roles), contacts=list(rec.contacts), incidents=incidents,
@@ -164,6 +168,19 @@ class Outbox:
                 w.log(now_ms, "failed", f"{rec.name} ({'/'.join(rec.roles)}) has no contacts: "
                       "add some to the roster", actor=rec.id, ok=False,
                       **phrases.no_contacts(rec.name, rec.roles).kw())
+
+    def _report_links(self, person: str, chunk: list[Item], now_ms: int) -> dict[str, str]:
+        """Report-back links for the warnings of ``chunk`` that still need a report."""
+        if self.report_link_for is None:
+            return {}
+        out = {}
+        for it in chunk:
+            w = it.warning
+            if w.incident not in out and report_due(w, self.s.reports):
+                link = self.report_link_for(person, [w.incident], now_ms)
+                if link:
+                    out[w.incident] = link
+        return out
 
     # -- in flight and results ---------------------------------------------
     def resend_in_flight(self, p: int, now_ms: int, fx: Effects) -> None:

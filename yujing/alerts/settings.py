@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from yujing.alerts.notice_settings import NoticeSettings
 from yujing.alerts.records import Matcher
 from yujing.alerts.report_settings import ReportSettings
 from yujing.alerts.silences import parse_matcher
@@ -224,6 +225,7 @@ class AlertsSettings(_Strict):
     retention: Duration = Field(Duration("7d"), description="cleared incidents are kept this long")
     commands: CommandLimits = CommandLimits()
     reports: ReportSettings = ReportSettings()
+    notices: NoticeSettings = NoticeSettings()
 
     @field_validator("escalation")
     @classmethod

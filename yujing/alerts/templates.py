@@ -92,9 +92,16 @@ def _line_text(ln: Line, lang: str, plan: str, full: bool) -> str:
 
 def render(lines: list[Line], person: str, roles: list[str], link: str | None,
            plan_of: Callable[[str], str], now_ms: int, lang: str = "zh",
-           zone: str = DEFAULT_ZONE) -> Rendered:
+           zone: str = DEFAULT_ZONE, report_links: dict[str, str] | None = None) -> Rendered:
     """All channel variants of one message; notify.py picks one per contact. Times are
-    wall times in ``zone``, the duty officers' (config ``timezone:``)."""
+    wall times in ``zone``, the duty officers' (config ``timezone:``).
+
+    ``report_links``: incident → its signed report-back (回报) link, for warnings whose
+    grade needs a report and that have none yet, cleared ones included (a warning a rule
+    cleared while 待回报 has no acknowledge page to lead there). Text, e-mail and
+    markdown carry them; SMS never does (a signed link alone is longer than 70
+    characters, and a split SMS arrives in pieces)."""
+    report_links = report_links or {}
     t = message_title(lines, lang)
     role = ("、".join(ROLE_ZH.get(r, r) for r in roles) if lang == "zh"
             else ", ".join(ROLE_EN.get(r, r) for r in roles))
@@ -106,6 +113,7 @@ def render(lines: list[Line], person: str, roles: list[str], link: str | None,
                 "these warnings need you.")
         ack = f"Acknowledge: {link}" if link else "Acknowledge in the console or with yujing ack."
     text_lines = [f"{i + 1}. {_line_text(ln, lang, plan_of(ln.warning.station), True)}"
+                  + _report_line(report_links.get(ln.warning.incident), lang)
                   for i, ln in enumerate(lines)]
     actionable = any(ln.kind not in ("cleared", "downgraded") for ln in lines)
     text = "\n".join([head, *text_lines] + ([ack] if actionable else []))
@@ -113,11 +121,19 @@ def render(lines: list[Line], person: str, roles: list[str], link: str | None,
     for ln in lines:
         w, g = ln.warning, _grade(ln.warning)
         md_lines.append(f"- **{g.zh if lang == 'zh' else g.label}** {w.station_name or w.station}"
-                        f"（{w.station}）{_kind_word(ln.kind, lang)}：{why(w, lang)} `{w.incident}`")
+                        f"（{w.station}）{_kind_word(ln.kind, lang)}：{why(w, lang)} `{w.incident}`"
+                        + (f" [{'填写处置回报' if lang == 'zh' else 'report back'}]"
+                           f"({report_links[w.incident]})" if w.incident in report_links else ""))
     md = "\n".join([f"### {t}", head, "", *md_lines]
                    + ([f"\n[{'一键确认' if lang == 'zh' else 'Acknowledge'}]({link})"]
                       if link and actionable else []))
     return Rendered(title=t, sms=sms(lines, lang), markdown=md, text=text)
+
+
+def _report_line(link: str | None, lang: str) -> str:
+    if not link:
+        return ""
+    return f"\n  填写处置回报：{link}" if lang == "zh" else f"\n  Report back: {link}"
 
 
 def sms(lines: list[Line], lang: str = "zh", limit: int | None = None) -> str:

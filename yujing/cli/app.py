@@ -3,7 +3,7 @@
 This file is the table of contents: the order here is the order of ``yujing
 --help``. The commands themselves live in run.py (the processes), backtest.py,
 duty.py (roster, ack, note, clear, silence), config.py, rules.py, models.py,
-deadletter.py, topics.py, tokens.py, mqtt_acl.py and report.py.
+deadletter.py, topics.py, tokens.py, mqtt_acl.py, report.py and notice.py.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from yujing.cli import (
     duty,
     models,
     mqtt_acl,
+    notice,
     report,
     rules,
     run,
@@ -50,6 +51,7 @@ app.add_typer(topics.app, name="topics")
 app.add_typer(tokens.app, name="token")
 app.add_typer(duty.roster_app, name="roster")
 app.add_typer(duty.silence_app, name="silence")
+app.add_typer(notice.app, name="notice")
 
 
 def main() -> None:

@@ -28,7 +28,8 @@ from yujing.durations import format_duration
 # tests/unit/test_topicspec.py reads the names back from those files.
 APP_ID = "yujing-worker"
 TABLES = ("yujing-pipeline", "yujing-incidents", "yujing-open", "yujing-alias",
-          "yujing-groups", "yujing-deliveries", "yujing-silences", "yujing-due")
+          "yujing-groups", "yujing-deliveries", "yujing-silences", "yujing-due",
+          "yujing-notices", "yujing-notice_deliveries")
 APPLY = "yujing topics apply"
 LEADER = f"{APP_ID}-__assignor-__leader"   # faust/assignor/leader_assignor.py, one partition
 

@@ -45,7 +45,7 @@ from yujing.alerts.settings import CommandLimits
 from yujing.alerts.silences import add as _check_silence
 from yujing.alerts.silences import describe, is_active
 from yujing.clock import local_time
-from yujing.console import acklink, reportlink, reports_api
+from yujing.console import acklink, notices_api, reportlink, reports_api
 from yujing.console.bodies import BodyError, command_text, expire_reason, silence_request
 from yujing.console.rights import Verdict
 from yujing.console.session import CONSOLE_KEY, console_of, need_user
@@ -292,6 +292,7 @@ def make_console(console: Console) -> web.Application:
     r.add_get("/silences", list_silences)
     r.add_post("/silences", add_silence)
     r.add_post("/silences/{id}/expire", expire_silence)
+    notices_api.add_routes(r)   # safety notices: /notices..., /notice-link/{token}
     r.add_get("/cap/feed.xml", cap_feed)
     r.add_get(r"/cap/{id:[^/]+}.xml", cap_message)
     return sub

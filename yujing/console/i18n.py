@@ -130,6 +130,7 @@ _T: dict[str, tuple[str, str]] = {
     "k_report": ("处置回报", "report"),
     "k_refused": ("销警被拒", "clear refused"),
     "report": ("统计报表", "Reports"),
+    "notices": ("安全提示", "Notices"),
     "report_from": ("开始日期", "From"),
     "report_to": ("结束日期（含）", "To (included)"),
     "report_by": ("按", "By"),

@@ -35,7 +35,7 @@ from yujing.console.session import (
 from yujing.console.state import Console
 
 NAV = (("board", "/"), ("storm", "/storm"), ("map", "/map"), ("roster", "/roster"),
-       ("report", "/report"), ("health", "/health"))
+       ("report", "/report"), ("notices", "/notices"), ("health", "/health"))
 
 
 def _layout(request: web.Request, page: str, title: str, body: str, who: str | None,

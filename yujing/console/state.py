@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 
 from yujing import clock
+from yujing.alerts.notices import Notice
 from yujing.alerts.orgs import load_duty
 from yujing.alerts.records import Command, Silence, Warning
 from yujing.alerts.roster import Roster
@@ -36,6 +37,7 @@ log = logging.getLogger("yujing.console")
 _enc = msgspec.json.Encoder()
 _warning = msgspec.json.Decoder(Warning)
 _silence = msgspec.json.Decoder(Silence)
+_notice = msgspec.json.Decoder(Notice)
 
 
 class Console:
@@ -54,6 +56,7 @@ class Console:
         self.gateway_health = gateway_health
         self.incidents: dict[str, Warning] = {}
         self.silences: dict[str, Silence] = {}
+        self.notices: dict[str, Notice] = {}     # safety notices (notices_api.py)
         self.tokens = PersonTokens(self.cfg.console.tokens)
         secret = self.cfg.console.link_secret or os.environ.get("YUJING_LINK_SECRET")
         self.secret = secret.encode() if secret else None
@@ -141,7 +144,10 @@ class Console:
                 self.publish(("removed", iid))
             return
         try:
-            if key.startswith(b"silence:"):
+            if key.startswith(b"notice:"):
+                n = _notice.decode(value)
+                self.notices[n.id] = n
+            elif key.startswith(b"silence:"):
                 s = _silence.decode(value)
                 self.silences[s.id] = s
                 self.publish(("silence", s))

@@ -11,6 +11,7 @@ map tiles, no fonts.
 - ``/console/roster``          who is on duty      ``/console/health``  health
 - ``/console/storm``           storm view (暴雨专题): rain sums ranked, waterlogging depths
 - ``/console/report``          period report per town or enterprise (and ``report.csv``)
+- ``/console/notices``         safety notices: the bureau sends and tracks, enterprises acknowledge
 - ``/console/events``          SSE: ``incident``, ``removed``, ``silence`` events as the
                                incident snapshots arrive from ``yujing.incidents``
 - ``/console/api/...``         the JSON the pages read
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from yujing.console import pages, report_page, views
+from yujing.console import notices_page, pages, report_page, views
 from yujing.console.api import make_console
 from yujing.console.session import CONSOLE_KEY
 from yujing.console.state import Console
@@ -51,6 +52,7 @@ def make_web(console: Console) -> web.Application:
     r.add_get("/storm", pages.storm_page)
     r.add_get("/report", report_page.report_page)
     r.add_get("/report.csv", report_page.report_csv)
+    r.add_get("/notices", notices_page.notices_page)
     r.add_get("/warnings/{id}", pages.warning_page)
     r.add_get("/stations/{id}", pages.station_page)
     r.add_get("/events", views.events)

@@ -26,6 +26,7 @@ import msgspec
 
 from yujing import clock, metrics
 from yujing.alerts.book import Book, Effects, Store
+from yujing.alerts.notices import Notice
 from yujing.alerts.notify import Counters, Deliverer
 from yujing.alerts.orgs import load_duty, unregistered
 from yujing.alerts.records import (
@@ -45,6 +46,7 @@ from yujing.connectors.topics import declare
 from yujing.domain import Grade, WarningEvent, group_key
 from yujing.stations import Registry
 from yujing.streams.changelog import FENCE_KEY, Fence, digest, partition_of
+from yujing.streams.notices import NoticeEdge
 
 log = logging.getLogger("yujing.alerting")
 _enc = msgspec.json.Encoder()
@@ -111,17 +113,20 @@ class Coded(MutableMapping):
         return [(k, self._d(v)) for k, v in list(self.t.items()) if v is not None]
 
 
-def link_maker(cfg: Config) -> Callable[[str, list[str], int], str | None]:
+def link_maker(cfg: Config, action: str = "ack") -> Callable[[str, list[str], int], str | None]:
+    """Signed one-click links: ``ack`` (``/v1/ack/...``) or ``report`` (``/v1/report/...``,
+    one incident each: the report-back form)."""
     secret = cfg.console.link_secret or os.environ.get("YUJING_LINK_SECRET")
     base = (cfg.console.public_url or f"http://{cfg.http.host}:{cfg.http.port}").rstrip("/")
     ttl = cfg.console.link_ttl.ms
     if not secret:
-        log.warning("no console.link_secret or $YUJING_LINK_SECRET: messages carry no "
-                    "acknowledge link")
+        if action == "ack":
+            log.warning("no console.link_secret or $YUJING_LINK_SECRET: messages carry no "
+                        "acknowledge link")
         return lambda person, incidents, now: None
 
     def link(person: str, incidents: list[str], now_ms: int) -> str:
-        return f"{base}/v1/ack/{sign(secret.encode(), 'ack', person, incidents, now_ms + ttl)}"
+        return f"{base}/v1/{action}/{sign(secret.encode(), action, person, incidents, now_ms + ttl)}"
     return link
 
 
@@ -154,6 +159,9 @@ class Alerting:
                        "alias": self.store.alias, "groups": self.store.groups,
                        "deliveries": self.store.deliveries, "silences": self.store.silences,
                        "due": self.store.due}
+        self.notices = NoticeEdge(self, Coded(table("notices"), Notice),
+                                  Coded(table("notice_deliveries"), Delivery))
+        self.tables.update(self.notices.tables)
         self.fence = Fence(self.tables.values(), lambda: app.producer.flush())
         app.on_rebalance_complete.connect(self._recovered)
         self.roster: Roster | None = load_duty(cfg.alerts.roster, cfg.alerts.enterprises)
@@ -164,7 +172,8 @@ class Alerting:
         self.book = Book(cfg.alerts, self.store, self.roster,
                          fallback_urls=self._fallback, plan_of=self._plan,
                          link_for=link_maker(cfg), partitions=k.partitions, run_id=self.run_id,
-                         lang=cfg.notify.language, zone=cfg.timezone)
+                         lang=cfg.notify.language, zone=cfg.timezone,
+                         report_link_for=link_maker(cfg, "report"))
         self.deliverer = Deliverer(cfg.alerts.delivery, clock.now_ms, self.counters)
         self.tasks: set[asyncio.Task] = set()
         source = app.topic(k.topics.warnings, k.topics.commands, value_serializer="raw",
@@ -190,7 +199,11 @@ class Alerting:
         async for event in stream.events():
             msg = event.message
             self.consumed[f"{msg.topic}[{msg.partition}]"] = msg.offset
-            fx = self._step(msg, event.value)
+            nfx, book_too = (self.notices.step(msg.partition, event.value)
+                             if msg.topic == self.cfg.kafka.topics.commands else (None, True))
+            if nfx is not None:
+                await self.notices.effects(nfx)
+            fx = self._step(msg, event.value) if book_too else None
             if fx is not None:
                 await self._effects(msg.partition, fx)
             # before the next message (and so before this one's offset can be committed):
