@@ -14,6 +14,7 @@ import time
 import pytest
 import yaml
 
+from tests.browser.pages import login_as
 from tests.browser.test_console import shot
 from tests.support.console import Hooks, http
 from tests.support.run import alive, start_run, stop_run, write_config
@@ -72,15 +73,7 @@ def orgs_run(tmp_path_factory):
 
 
 def login(browser, base: str, who: str):
-    ctx = browser.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN")
-    page = ctx.new_page()
-    page.errors = []
-    page.on("pageerror", lambda e: page.errors.append(str(e)))
-    page.goto(f"{base}/console/login")
-    page.fill("#token", TOKENS[who])
-    page.click("#login")
-    page.wait_for_selector("#live:not([hidden])", timeout=10_000)
-    return page
+    return login_as(browser, base, TOKENS[who])
 
 
 def test_an_enterprise_officer_sees_only_the_enterprise(orgs_run, browser):

@@ -15,6 +15,7 @@ import os
 import time
 from pathlib import Path
 
+from tests.browser.pages import login_as
 from tests.support.console import TOKENS, http, incidents
 from tests.support.readings import HOUR, MIN, rain
 
@@ -30,16 +31,9 @@ def shot(page, name: str) -> None:
 
 
 def login(browser, base: str, who: str, viewport: dict):
-    ctx = browser.new_context(viewport=viewport, locale="zh-CN", has_touch=viewport is PHONE,
-                              is_mobile=viewport is PHONE, device_scale_factor=2 if viewport is PHONE else 1)
-    page = ctx.new_page()
-    page.errors = []
-    page.on("pageerror", lambda e: page.errors.append(str(e)))
-    page.goto(f"{base}/console/login")
-    page.fill("#token", TOKENS[who])
-    page.click("#login")
-    page.wait_for_selector("#live:not([hidden])", timeout=10_000)
-    return page
+    phone = viewport is PHONE
+    return login_as(browser, base, TOKENS[who], viewport=viewport, has_touch=phone,
+                    is_mobile=phone, device_scale_factor=2 if phone else 1)
 
 
 def post(base: str, path: str, body: object) -> None:

@@ -22,10 +22,9 @@ from yujing.connectors.parse import (
     METRIC,
     STATION,
     Rejected,
-    TopicMismatch,
     check_bound,
-    load_items,
     parse_ts,
+    split_items,
 )
 from yujing.connectors.validate import unit_problem
 from yujing.domain import Forecast
@@ -115,29 +114,9 @@ def parse_forecasts_indexed(raw: bytes, defaults: dict[str, str] | None = None,
                             ) -> tuple[list[tuple[int | None, Forecast]], list[Rejected]]:
     """Forecasts from a JSON body (one item or a list), each with its item's index, and
     the rejected items with their reasons (as :func:`parse.parse_payload_indexed`)."""
-    items, is_list, refused = load_items(raw, max_items)
-    if refused is not None:
-        return [], [refused]
-    ok: list[tuple[int | None, Forecast]] = []
-    bad: list[Rejected] = []
-    for i, item in enumerate(items):
-        index = i if is_list else None
-        try:
-            if isinstance(item, dict) and "steps" in item:
-                values, problems = issue_from(item, defaults)
-                ok.extend((index, f) for f in values)
-                bad.extend(Rejected(index, p, item, _code(p)) for p in problems)
-            else:
-                ok.append((index, forecast_from(item, defaults)))
-        except ValueError as exc:
-            code = "topic_mismatch" if isinstance(exc, TopicMismatch) else _code(str(exc))
-            bad.append(Rejected(index, str(exc), item, code))
-    return ok, bad
+    return split_items(raw, defaults, max_items, _is_issue, issue_from, forecast_from)
 
 
-def _code(reason: str) -> str:
-    if "not finite" in reason:
-        return "not_finite"
-    if reason.startswith("unit "):
-        return "unit"
-    return "invalid"
+def _is_issue(item: Any) -> bool:
+    """One issue with its list of steps (the compact form), not a single forecast value."""
+    return isinstance(item, dict) and "steps" in item

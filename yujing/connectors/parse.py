@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -193,27 +194,40 @@ def parse_payload_indexed(raw: bytes, defaults: dict[str, str] | None = None,
 
     The index lets a later check (range, scope) name the item in the reply.
     """
+    return split_items(raw, defaults, max_items, is_record, readings_from_record, reading_from)
+
+
+def split_items(raw: bytes, defaults: dict[str, str] | None, max_items: int | None,
+                is_many: Callable[[Any], bool],
+                many: Callable[[Any, dict[str, str] | None], tuple[list[Any], list[str]]],
+                one: Callable[[Any, dict[str, str] | None], Any]
+                ) -> tuple[list[tuple[int | None, Any]], list[Rejected]]:
+    """Items of a JSON body (one or a list) into values with their item's index, and the
+    rejected items with their reasons: an item ``is_many`` gives several values (a station's
+    record, a forecast issue's steps) and the reasons of its bad parts, another gives one.
+    Shared by readings and forecasts so both refuse alike."""
     items, is_list, refused = load_items(raw, max_items)
     if refused is not None:
         return [], [refused]
-    ok: list[tuple[int | None, Reading]] = []
+    ok: list[tuple[int | None, Any]] = []
     bad: list[Rejected] = []
     for i, item in enumerate(items):
         index = i if is_list else None
         try:
-            if is_record(item):
-                readings, problems = readings_from_record(item, defaults)
-                ok.extend((index, r) for r in readings)
-                bad.extend(Rejected(index, p, item, _code(p)) for p in problems)
+            if is_many(item):
+                values, problems = many(item, defaults)
+                ok.extend((index, v) for v in values)
+                bad.extend(Rejected(index, p, item, reason_code(p)) for p in problems)
             else:
-                ok.append((index, reading_from(item, defaults)))
+                ok.append((index, one(item, defaults)))
         except ValueError as exc:
-            code = "topic_mismatch" if isinstance(exc, TopicMismatch) else _code(str(exc))
+            code = "topic_mismatch" if isinstance(exc, TopicMismatch) else reason_code(str(exc))
             bad.append(Rejected(index, str(exc), item, code))
     return ok, bad
 
 
-def _code(reason: str) -> str:
+def reason_code(reason: str) -> str:
+    """The machine code of a refusal's reason (the dead letter's and the reply's ``code``)."""
     if "not finite" in reason:
         return "not_finite"
     if reason.startswith("unit "):

@@ -45,8 +45,10 @@ def page(title: str, body: str, status: int = 200) -> web.Response:
                         content_type="text/html", status=status, headers=_HEADERS)
 
 
-def _claim(request: web.Request) -> Claim | web.Response:
-    """The link's valid claim, or the page that says why it is refused."""
+def claim_of(request: web.Request, action: str, items: int | None = None,
+             not_it: str = "this link does not acknowledge") -> Claim | web.Response:
+    """The link's valid claim for ``action`` (with exactly ``items`` ids, when given), or the
+    page that says why it is refused. Shared by the acknowledge, report and notice links."""
     c = console_of(request)
     if c.secret is None:
         return page("链接不可用 / link disabled", "<p>no link secret is configured</p>", 503)
@@ -54,9 +56,13 @@ def _claim(request: web.Request) -> Claim | web.Response:
         claim = verify(c.secret, request.match_info["token"], clock.now_ms())
     except TokenError as exc:
         return page("链接无效 / link refused", f"<p>{html.escape(str(exc))}</p>", 403)
-    if claim.a != "ack":
-        return page("链接无效 / link refused", "<p>this link does not acknowledge</p>", 403)
+    if claim.a != action or (items is not None and len(claim.i) != items):
+        return page("链接无效 / link refused", f"<p>{html.escape(not_it)}</p>", 403)
     return claim
+
+
+def _claim(request: web.Request) -> Claim | web.Response:
+    return claim_of(request, "ack")
 
 
 def _report_link(c: Console, claim: Claim, iid: str) -> str:

@@ -34,8 +34,8 @@ from yujing import clock
 from yujing.alerts import notices as nt
 from yujing.alerts.notice_desk import NoticeCommand, P
 from yujing.alerts.orgs import Orgs, load_orgs
-from yujing.alerts.signing import Claim, TokenError, verify
-from yujing.console.acklink import own_origin, page
+from yujing.alerts.signing import Claim
+from yujing.console.acklink import claim_of, own_origin, page
 from yujing.console.reports_api import read_body
 from yujing.console.session import console_of, name_of, need_user
 from yujing.console.state import Console
@@ -180,17 +180,7 @@ async def ack_notice(request: web.Request) -> web.Response:
 
 # -- the link in the message ---------------------------------------------------
 def _claim(request: web.Request) -> Claim | web.Response:
-    c = console_of(request)
-    if c.secret is None:
-        return page("链接不可用 / link disabled", "<p>no link secret is configured</p>", 503)
-    try:
-        claim = verify(c.secret, request.match_info["token"], clock.now_ms())
-    except TokenError as exc:
-        return page("链接无效 / link refused", f"<p>{html.escape(str(exc))}</p>", 403)
-    if claim.a != "notice" or len(claim.i) != 2:
-        return page("链接无效 / link refused", "<p>this link does not acknowledge a notice</p>",
-                    403)
-    return claim
+    return claim_of(request, "notice", 2, "this link does not acknowledge a notice")
 
 
 def _notice_html(n: nt.Notice | None, nid: str) -> str:

@@ -18,10 +18,9 @@ import html
 import msgspec
 from aiohttp import web
 
-from yujing import clock
 from yujing.alerts.reportback import STATUS, ReportError, parse_report
-from yujing.alerts.signing import Claim, TokenError, verify
-from yujing.console.acklink import own_origin, page
+from yujing.alerts.signing import Claim
+from yujing.console.acklink import claim_of, own_origin, page
 from yujing.console.reports_api import send_report
 from yujing.console.session import console_of, name_of
 from yujing.console.state import Console
@@ -31,16 +30,7 @@ _FIELDS = ("status", "measures", "evacuated", "withdrawn", "stopped", "photos", 
 
 
 def _claim(request: web.Request) -> Claim | web.Response:
-    c = console_of(request)
-    if c.secret is None:
-        return page("链接不可用 / link disabled", "<p>no link secret is configured</p>", 503)
-    try:
-        claim = verify(c.secret, request.match_info["token"], clock.now_ms())
-    except TokenError as exc:
-        return page("链接无效 / link refused", f"<p>{html.escape(str(exc))}</p>", 403)
-    if claim.a != "report" or len(claim.i) != 1:
-        return page("链接无效 / link refused", "<p>this link is not a report link</p>", 403)
-    return claim
+    return claim_of(request, "report", 1, "this link is not a report link")
 
 
 def _form(c: Console, claim: Claim, token: str, given: dict[str, str], error: str = "") -> str:
