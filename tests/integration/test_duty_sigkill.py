@@ -121,3 +121,39 @@ async def test_sigkill_mid_escalation_resends_nothing_delivered_and_keeps_acks(h
     kinds = [e["kind"] for e in w["timeline"]]
     assert kinds.count("escalated") == 2 and kinds[-1] in ("acknowledged", "notified")
     assert os.path.exists(tmp_path / "worker2.log")
+
+
+async def test_an_acknowledgement_made_while_the_worker_is_down_is_applied_by_the_next(
+        hooks, procs, tmp_path, broker_kind):
+    """The console stays up when the worker dies: an acknowledgement it accepts (202) in the
+    gap is a command on yujing.commands, and the next worker must apply it — the warning is
+    acknowledged and B is never paged for it, however long the gap."""
+    broker = broker_kind.start(procs, tmp_path)
+    hport = free_port()
+    roster = write_roster(tmp_path, hooks, NoSmtp())
+    cfg = {"kafka": {"bootstrap": broker.bootstrap, "partitions": 2},
+           "http": {"port": hport},
+           "worker": {"rules_dir": str(ROOT / "rules"), "registry": str(ROOT / "stations.yaml"),
+                      "data_dir": str(tmp_path / "worker"), "nodata_check_s": 3600},
+           "notify": {"default": [hooks.url("default")]},
+           **alert_config(roster, hport, timeout="8s")}
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(cfg, allow_unicode=True))
+    yj = [sys.executable, "-m", "yujing"]
+    worker = [*yj, "worker", "--config", str(config), "--embedded-kafka"]
+    procs.start("gateway", [*yj, "gateway", "--config", str(config)])
+    procs.start("worker", worker)
+    base = f"http://127.0.0.1:{hport}"
+    assert wait_port("127.0.0.1", hport, 30)
+    start = int(time.time() * 1000) - 4 * HOUR
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{base}/v1/readings", json=rain("DG-HM-R01", start, 36, 1.5)) as r:
+            assert r.status == 200
+        hm = await incident(http, base, "虎门镇", lambda w: "a1" in w["notified"], 120)
+        procs.procs["worker"].send_signal(signal.SIGKILL)
+        procs.procs["worker"].wait(10)
+        await api(http, base, f"/v1/warnings/{hm['incident']}/ack", {"note": "停机期间确认"})
+        procs.start("worker2", worker)
+        w = await incident(http, base, "虎门镇", lambda w: w["state"] == "acknowledged", 90)
+    assert w["acked_by"] == "a1"
+    assert not any(hm["incident"] in m["message"] for m in hooks.to("b1"))
