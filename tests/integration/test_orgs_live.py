@@ -102,8 +102,14 @@ async def test_enterprise_town_bureau_levels_and_scopes(hooks, run_factory, tmp_
         # level 3: the bureau (the 工贸 team's A)
         bureau = (await hooks.wait("ind.a", lambda m: a["incident"] in m["message"], 20))[0]
         assert "升级至市局值班员" in bureau["message"]
-        status, full = await get(http, f"{r.http}/v1/warnings/{a['incident']}", "ind.a")
-        steps = [e["reason_zh"] for e in full["timeline"] if e["kind"] == "escalated"]
+        # the console's view follows the book a moment after the message went out
+        deadline = time.monotonic() + 20
+        while True:
+            status, full = await get(http, f"{r.http}/v1/warnings/{a['incident']}", "ind.a")
+            steps = [e["reason_zh"] for e in full["timeline"] if e["kind"] == "escalated"]
+            if len(steps) >= 2 or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
         assert len(steps) == 2 and steps[0].startswith("企业值班安全员未在3秒内确认")
 
         # scopes: A's officer lists A's warnings only; B's is a 403 with the reason in Chinese

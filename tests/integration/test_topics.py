@@ -79,7 +79,7 @@ def test_check_reports_missing_topics_apply_creates_them_then_check_passes(kafka
     assert sorted(line for line in out.splitlines() if line.startswith("done:")) == \
         sorted(f"done: {t}: created" for t in [*OURS, LEADER])
     code, out = topics("check", cfg)
-    assert (code, out.strip()) == (0, f"ok: 15 topics on {kafka_broker} as declared")
+    assert (code, out.strip()) == (0, f"ok: 17 topics on {kafka_broker} as declared")
     assert asyncio.run(configs_of(kafka_broker, "yujing.incidents"))["cleanup.policy"] == "compact"
     assert asyncio.run(configs_of(kafka_broker, "yujing.commands"))["retention.ms"] == str(30 * DAY)
 
