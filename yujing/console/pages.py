@@ -3,6 +3,10 @@
 Each page carries the words of the chosen language and what is cheap to draw
 on the server (the roster tables, the station map); the live parts come from
 the JSON in ``views.py``. Login, logout and the language switch live here too.
+
+At 417 lines it is over the house limit: the report and notices nav entries and the report
+form (issue 14) grew it. The next split is the warning page and its report form into a
+module of their own; not done in the session that grew it.
 """
 
 from __future__ import annotations
