@@ -12,18 +12,18 @@ names are re-exported here); ``interpret.py`` maps that tree onto numpy
 arrays. Errors carry the column of the offending token so the loader can
 point at it.
 
-One module over the 400-line guide on purpose: it is one recursive-descent grammar (the
-tokenizer, the precedence levels and each function's argument checks call each other),
-and a grammar split over files is harder to read whole than to read long.
+This module is the recursive-descent grammar: the precedence levels and the
+arguments of each function. The tokens and the cursor over them are ``cursor.py``
+(``ExprError`` is re-exported here); the arguments of eta(), project() and the
+forecast functions, and where a duration may stand, are ``trendargs.py``.
 """
 
 from __future__ import annotations
 
 import difflib
-import re
-from dataclasses import dataclass, replace
 
 from yujing.durations import parse_duration_ms
+from yujing.rules.cursor import KEYWORDS, ExprError, Tok
 from yujing.rules.tree import (  # noqa: F401 - re-exported: ex.Node, ex.walk â€¦ are the parser's public names
     AHEAD_FUNCS,
     COMPARATORS,
@@ -55,80 +55,19 @@ from yujing.rules.tree import (  # noqa: F401 - re-exported: ex.Node, ex.walk â€
     primary,
     unparse,
 )
+from yujing.rules.trendargs import TrendArgs, check_durations, limited
 
 
-class ExprError(ValueError):
-    def __init__(self, message: str, col: int) -> None:
-        self.col = col
-        super().__init__(f"col {col + 1}: {message}")
-
-
-# ---- tokens -----------------------------------------------------------------------------
-
-_TOKEN = re.compile(r"""
-    (?P<ws>\s+)
-  | (?P<duration>\d+(?:\.\d+)?(?:ms|s|m|h|d|w)(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w))*(?![A-Za-z0-9_]))
-  | (?P<number>\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)
-  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<op>>=|<=|==|!=|[-+*/(),.<>=])
-""", re.VERBOSE)
-_KEYWORDS = {"and", "or", "not"}
-
-
-@dataclass(frozen=True)
-class Tok:
-    kind: str
-    text: str
-    col: int
-
-
-def tokenize(text: str) -> list[Tok]:
-    pos, out = 0, []
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if not m:
-            raise ExprError(f"unexpected character {text[pos]!r}", pos)
-        kind = m.lastgroup or ""
-        if kind != "ws":
-            out.append(Tok(kind, m.group(), pos))
-        pos = m.end()
-    out.append(Tok("end", "", len(text)))
-    return out
-
-
-# ---- parser -----------------------------------------------------------------------------
-
-
-class _Parser:
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.toks = tokenize(text)
-        self.i = 0
-        self.info = Expr(text, None)
-        self._in_default = 0
-        self._required: set[str] = set()
-
-    def peek(self) -> Tok:
-        return self.toks[self.i]
-
-    def take(self) -> Tok:
-        t = self.toks[self.i]
-        self.i += 1
-        return t
-
-    def expect(self, text: str) -> Tok:
-        t = self.take()
-        if t.text != text:
-            found = "the end" if t.kind == "end" else repr(t.text)
-            raise ExprError(f"expected {text!r} but found {found}", t.col)
-        return t
+class _Parser(TrendArgs):
+    """The grammar, lowest precedence first; the cursor and the eta()/forecast arguments
+    are ``TrendArgs``'s."""
 
     def parse(self) -> Expr:
         tree = self.or_expr()
         t = self.peek()
         if t.kind != "end":
             raise ExprError(f"unexpected {t.text!r} after a complete expression", t.col)
-        _check_durations(tree)
+        check_durations(tree)
         self.info.tree = tree
         self.info.is_condition = _is_bool(tree)
         self.info.optional_fields = self.info.station_fields - self._required
@@ -163,7 +102,7 @@ class _Parser:
             if self.peek().text in COMPARATORS:
                 raise ExprError("chained comparisons are not allowed: join them with 'and'",
                                 self.peek().col)
-            return Binary(t.text, _limited(left, right), _limited(right, left))
+            return Binary(t.text, limited(left, right), limited(right, left))
         return left
 
     def additive(self) -> object:
@@ -194,9 +133,9 @@ class _Parser:
             inner = self.or_expr()
             self.expect(")")
             return inner
-        if t.kind == "duration":  # only beside eta(): _check_durations says so otherwise
+        if t.kind == "duration":  # only beside eta(): check_durations says so otherwise
             return Dur(parse_duration_ms(t.text), t.col)
-        if t.kind == "name" and t.text not in _KEYWORDS:
+        if t.kind == "name" and t.text not in KEYWORDS:
             if t.text == "station":
                 self.expect(".")
                 f = self.take()
@@ -212,35 +151,6 @@ class _Parser:
                             f"last({t.text}) or sum({t.text}, 1h)", t.col)
         found = "the end of the expression" if t.kind == "end" else repr(t.text)
         raise ExprError(f"expected a number, a function or '(' but found {found}", t.col)
-
-    def _metric(self) -> str:
-        t = self.take()
-        if t.kind != "name" or t.text in _KEYWORDS or t.text == "station":
-            raise ExprError("expected a metric name such as rain_mm", t.col)
-        self.info.metrics.add(t.text)
-        return t.text
-
-    def _duration(self) -> int:
-        t = self.take()
-        if t.kind != "duration":
-            raise ExprError("expected a window such as 10m, 3h or 1d", t.col)
-        ms = parse_duration_ms(t.text)
-        if ms <= 0:
-            raise ExprError("a window must be longer than zero", t.col)
-        return ms
-
-    def _number(self) -> float:
-        neg = False
-        if self.peek().text == "-":
-            self.take()
-            neg = True
-        t = self.take()
-        if t.kind != "number":
-            raise ExprError("expected a number", t.col)
-        return -float(t.text) if neg else float(t.text)
-
-    def _horizon(self, ms: int) -> None:
-        self.info.horizon_ms = max(self.info.horizon_ms, ms if ms < UNBOUNDED_MS else 0)
 
     def call(self, name: Tok) -> object:
         fn = name.text
@@ -286,47 +196,6 @@ class _Parser:
         agg = Agg(fn, metric, window)
         self.info.aggs.add(agg)
         return agg
-
-    def _trend(self, fn: str) -> Trend:
-        """eta(metric, threshold, window[, falling]) or project(metric, window, horizon)."""
-        metric = self._metric()
-        self.expect(",")
-        if fn == "eta":
-            at = self.peek()
-            threshold = self.additive()
-            bad = not_a_level(threshold)
-            if bad:
-                raise ExprError(f"the threshold of eta() is a number or a station field, not "
-                                f"{bad}: eta({metric}, station.warning_level_m, 1h)", at.col)
-            self.expect(",")
-            window = self._duration()
-            way = self.take() if self.peek().text == "," else None  # a direction may follow
-            way = way and self.take()
-            if way and way.text not in ("falling", "rising"):
-                raise ExprError(f"eta() looks rising or falling, not {way.text!r}: eta({metric}, "
-                                "station.level_min_m, 1h, falling)", way.col)
-            self.expect(")")
-            self._horizon(window)
-            return Trend("eta", metric, window, threshold, falling=bool(way) and way.text == "falling")
-        window = self._duration()
-        self.expect(",")
-        horizon = self._duration()
-        self.expect(")")
-        self._horizon(window)
-        return Trend("project", metric, window, None, horizon)
-
-    def _ahead(self, fn: str) -> Ahead:
-        """sum_ahead(metric_fcst, W) / max_ahead(metric_fcst, W): forecasts, not readings
-        (they look forward, so they add nothing to how far back the rule reads)."""
-        t = self.take()
-        if t.kind != "name" or not t.text.endswith("_fcst"):
-            raise ExprError(f"{fn}() reads a forecast metric, whose name ends in _fcst: "
-                            f"{fn}(rain_mm_fcst, 3h)", t.col)
-        self.expect(",")
-        window = self._duration()
-        self.expect(")")
-        self.info.forecasts.add(t.text)
-        return Ahead(fn, t.text, window)
 
     def _days_since(self) -> SeriesFn:
         metric = self._metric()
@@ -397,35 +266,6 @@ def _is_bool(node: object) -> bool:
         return node.op in COMPARATORS or node.op in ("and", "or")
     return isinstance(node, Unary) and node.op == "not"
 
-
-def _limited(side: object, other: object) -> object:
-    """An eta() compared with a duration knows it: only points whose trend could reach
-    the threshold within that time need a fit (``trend.fit``)."""
-    if isinstance(side, Trend) and side.fn == "eta" and isinstance(other, Dur):
-        return replace(side, limit_ms=other.ms)
-    return side
-
-
-def _check_durations(node: object, beside_eta: bool = False) -> None:
-    """A duration stands only as one side of a comparison whose other side is eta(), and
-    eta() is only compared with a duration: its hours are not a number to reckon with."""
-    if isinstance(node, Dur) and not beside_eta:
-        raise ExprError(f"a duration ({unparse(node)}) only goes inside a window function, "
-                        "e.g. sum(rain_mm, 3h), or compared with eta(), e.g. "
-                        "eta(water_level_m, station.warning_level_m, 1h) <= 2h", node.col)
-    if isinstance(node, Trend) and node.fn == "eta" and not beside_eta:
-        raise ExprError(f"compare {unparse(node)} with a duration, e.g. {unparse(node)} <= 2h",
-                        0)
-    if isinstance(node, Binary) and node.op in COMPARATORS:
-        pair = {type(node.left), type(node.right)}
-        eta = any(isinstance(s, Trend) and s.fn == "eta" for s in (node.left, node.right))
-        if eta and pair == {Trend, Dur}:
-            for side in (node.left, node.right):
-                if isinstance(side, Trend):
-                    _check_durations(side.threshold)
-            return
-    for child in children(node):
-        _check_durations(child)
 
 
 def parse(text: str) -> Expr:
