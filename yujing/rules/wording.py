@@ -7,17 +7,13 @@ names and units (``glossary.yaml``), and into the measured value alone
 (「3小时雨量52.5毫米」) for SMS. The rule expression stays on the event as the
 analysts' detail line; nothing here is parsed back.
 
-The glossary itself is ``glossary.py``. The rest stays one module over the 400-line guide:
-``say`` dispatches over the kinds of term and ``describe`` composes their sentences; every
-part shares the ``Said`` record and the value, subject and threshold helpers, and split up
-they would scatter one small grammar over files that only make sense together.
+The glossary itself is ``glossary.py``. Here ``say`` words a window function's value
+against its threshold (the value, subject and threshold helpers) and hands the other kinds
+of term (eta(), a silent gauge, stations counted, no data, a detector's confidence) to
+``sayers.py``; ``describe`` composes the terms' sentences into the reason of one event.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -28,43 +24,24 @@ from yujing.rules.glossary import Word
 from yujing.rules.glossary import field as _field
 from yujing.rules.glossary import word as _word
 from yujing.rules.indices import beaufort
+from yujing.rules.sayers import (
+    SYMBOL,
+    SYMBOL_EN,
+    Said,
+    Words,
+    num,
+    say_confidence,
+    say_eta,
+    say_group,
+    say_nodata,
+    say_other,
+    say_silent,
+)
 
-SYMBOL = {">=": "≥", ">": "＞", "<": "＜", "<=": "≤", "==": "＝", "!=": "≠"}
-SYMBOL_EN = {">=": "≥", ">": ">", "<": "<", "<=": "≤", "==": "=", "!=": "≠"}
 NODATA_FNS = {"no_data", "never_reported", "data_back"}
-GROUP_BY = {"town": ("镇街", "town"), "enterprise": ("企业", "enterprise"),
-            "kind": ("类型", "kind")}
-
-
-@dataclass(frozen=True)
-class Words:
-    """A reason in words, and the measured value alone, in both languages."""
-
-    zh: str
-    en: str
-    measure_zh: str
-    measure_en: str
-
-
-def _g(x: float | None) -> str:
-    return "" if x is None else f"{x:.6g}"
 
 
 # -- one term ---------------------------------------------------------------------------
-
-
-@dataclass
-class Said:
-    """One term in words: the measured side with its value, and the threshold."""
-
-    zh: str
-    en: str
-    thr_zh: str = ""
-    thr_en: str = ""
-    short_zh: str = ""   # without 过去/累计: for SMS
-    short_en: str = ""
-    base_zh: str = ""    # the measured side and value alone (no 「超警戒水位…」), to merge twins
-    base_en: str = ""
 
 
 def _value(t: Term, w: Word, unit_zh: str, unit_en: str, digits: int) -> tuple[str, str]:
@@ -124,18 +101,18 @@ def _subject(t: Term, w: Word) -> tuple[str, str, str, str]:
 def _threshold(t: Term, unit_zh: str, unit_en: str) -> tuple[str, str]:
     if t.threshold is None:
         return "", ""
-    sym, sym_en, thr = SYMBOL[t.op], SYMBOL_EN[t.op], _g(t.threshold)
+    sym, sym_en, thr = SYMBOL[t.op], SYMBOL_EN[t.op], num(t.threshold)
     if not t.field:
         return f"{sym}{thr}{unit_zh}", f"{SYMBOL_EN[t.op]} {thr} {unit_en}".rstrip()
     f = _field(t.field)
-    fv = _g(t.field_value)
+    fv = num(t.field_value)
     if t.scale != 1.0:
-        pct = _g(t.scale * 100)
+        pct = num(t.scale * 100)
         return (f"{sym}{f.zh}{fv}{unit_zh}的{pct}%，即{thr}{unit_zh}",
                 f"{sym_en} {pct} % of the {f.en} {fv} {unit_en}, i.e. {thr} {unit_en}")
     if t.offset:
         side_zh, side_en = ("以下", "below") if t.offset < 0 else ("以上", "above")
-        off = _g(abs(t.offset))
+        off = num(abs(t.offset))
         return (f"{sym}{f.zh}{fv}{unit_zh}{side_zh}{off}{unit_zh}，即{thr}{unit_zh}",
                 f"{sym_en} {off} {unit_en} {side_en} the {f.en} {fv} {unit_en}, i.e. {thr} {unit_en}")
     return f"{sym}{f.zh}{fv}{unit_zh}", f"{sym_en} the {f.en} {fv} {unit_en}".rstrip()
@@ -159,23 +136,23 @@ def say(t: Term) -> Said:
     """One term in words."""
     fn = t.fn.split(":")[-1]
     if t.fn in NODATA_FNS:
-        return _say_nodata(t)
+        return say_nodata(t)
     if fn == "count_stations":
-        return _say_group(t)
+        return say_group(t)
     if fn == "eta" and t.metric:
-        return _say_eta(t)
+        return say_eta(t)
     if fn in ("fire_index", "anomaly", "expr", "fresh") or not t.metric or (
             fn == "count" and len(t.metrics) > 1):
-        return _say_other(t)
+        return say_other(t)
     w = _word(t.metric)
     if fn == "count":
         wz, we = duration_zh(t.window_ms), duration_en(t.window_ms)
-        n = _g(t.value) or "0"
+        n = num(t.value) or "0"
         return Said(f"过去{wz}{w.zh}读数{n}条", f"{n} {w.en} readings in the past {we}",
-                    f"{SYMBOL[t.op]}{_g(t.threshold)}条", f"{SYMBOL_EN[t.op]} {_g(t.threshold)}",
+                    f"{SYMBOL[t.op]}{num(t.threshold)}条", f"{SYMBOL_EN[t.op]} {num(t.threshold)}",
                     f"{wz}{w.zh}读数{n}条", f"{n} {w.en} readings in {we}")
     if w.kind == "confidence" and fn in ("max", "last"):
-        return _say_confidence(t, w)
+        return say_confidence(t, w)
     if w.kind == "event" and fn in ("max", "sum", "last", "count") and (t.threshold or 0) <= 1:
         wz, we = duration_zh(t.window_ms), duration_en(t.window_ms)
         within_zh, within_en = (f"过去{wz}内", f" in the past {we}") if t.window_ms else ("", "")
@@ -198,157 +175,11 @@ def say(t: Term) -> Said:
     bz, be = _beyond(t, digits, unit_zh, unit_en)
     tz, te = _threshold(t, unit_zh, unit_en)
     if w.kind == "beaufort" and t.fn.startswith("beaufort:"):
-        tz, te = (f"{w.zh}{SYMBOL[t.op]}{_g(t.threshold)}级",
-                  f"{w.en} force {SYMBOL_EN[t.op]} {_g(t.threshold)}")
+        tz, te = (f"{w.zh}{SYMBOL[t.op]}{num(t.threshold)}级",
+                  f"{w.en} force {SYMBOL_EN[t.op]} {num(t.threshold)}")
     return Said(f"{zh}{vz}{bz}", f"{en} {ve}{be}", tz, te, f"{szh}{vz}", f"{sen} {ve}",
                 f"{zh}{vz}", f"{en} {ve}")
 
-
-def _hours(h: float) -> tuple[str, str]:
-    """1.5小时 / 1.5 h from one hour on, else whole minutes (at least 1)."""
-    if h >= 1:
-        return f"{h:.1f}".rstrip("0").rstrip(".") + "小时", f"{h:.1f}".rstrip("0").rstrip(".") + " h"
-    m = max(1, round(h * 60))
-    return f"{m}分钟", f"{m} min"
-
-
-def _say_eta(t: Term) -> Said:
-    """「按近1小时趋势，预计1.5小时内达到警戒水位6.5米」: the value is hours to go (None:
-    the trend never gets there), ``raw`` the level and ``field`` its registry name."""
-    w = _word(t.metric)
-    wz, we = duration_zh(t.window_ms), duration_en(t.window_ms)
-    level_zh = level_en = ""
-    if t.raw is not None:
-        level_zh, level_en = f"{_g(t.raw)}{w.unit_zh}", f"{_g(t.raw)} {w.unit_en}".rstrip()
-        if t.field and not t.offset and t.scale == 1.0:
-            f = _field(t.field)
-            level_zh, level_en = f"{f.zh}{level_zh}", f"the {f.en} {level_en}"
-    # falling:eta looks down to a low level (「降至」) where eta looks up to one (「达到」)
-    down = t.fn.startswith("falling:")
-    reach_zh, reached_zh, reach_en = ("降至", "已降至", "fall to") if down else ("达到", "已达到", "reach")
-    short_zh_to, has_en = ("降至", "has fallen to") if down else ("达", "has reached")
-    if t.value is None:  # never on this trend, or (not fitted) not within the limit
-        lz, le = _hours(t.threshold) if t.threshold else ("", "")
-        zh = f"按近{wz}趋势，{w.zh}预计{lz}内不会{reach_zh}{level_zh}" if lz else \
-            f"按近{wz}趋势，{w.zh}不会{reach_zh}{level_zh}"
-        en = f"on the {we} trend {w.en} will not {reach_en} {level_en}" + (f" within {le}" if le else "")
-        short_zh, short_en = ((f"{w.zh}未见下降趋势", f"{w.en} not falling") if down else
-                              (f"{w.zh}未见上涨趋势", f"{w.en} not rising"))
-    elif t.value == 0:
-        zh, en = f"{w.zh}{reached_zh}{level_zh}", f"{w.en} {has_en} {level_en}"
-        short_zh, short_en = f"{w.zh}已{short_zh_to}{level_zh}", f"{w.en} at {level_en}"
-    else:
-        hz, he = _hours(t.value)
-        zh = f"按近{wz}趋势，预计{hz}内{reach_zh}{level_zh}"
-        en = f"on the {we} trend {w.en} expected to {reach_en} {level_en} within {he}"
-        short_zh, short_en = f"预计{hz}{short_zh_to}{level_zh}", f"{w.en} to {reach_en} {level_en} in {he}"
-    thr_zh = thr_en = ""
-    if t.threshold is not None:
-        lz, le = _hours(t.threshold)
-        thr_zh, thr_en = f"预计到达时间{SYMBOL[t.op]}{lz}", f"time to reach {SYMBOL_EN[t.op]} {le}"
-    return Said(zh, en, thr_zh, thr_en, short_zh, short_en)
-
-
-def _say_group(t: Term) -> Said:
-    things_zh = "或".join(_word(m).thing_zh or _word(m).zh for m in t.metrics)
-    things_en = " or ".join(_word(m).thing_en or _word(m).en for m in t.metrics)
-    by_zh, by_en = GROUP_BY.get(t.by, (t.by, t.by))
-    wz, we = duration_zh(t.window_ms), duration_en(t.window_ms)
-    n = _g(t.value) or "0"
-    zh = f"过去{wz}同一{by_zh}有{n}个站点监测到{things_zh}"
-    en = f"{n} stations of the same {by_en} detected {things_en} in the past {we}"
-    return Said(zh, en, f"{SYMBOL[t.op]}{_g(t.threshold)}个站点",
-                f"{SYMBOL_EN[t.op]} {_g(t.threshold)} stations", f"同{by_zh}{n}站{things_zh}",
-                f"{n} stations {things_en}")
-
-
-def _say_other(t: Term) -> Said:
-    fn = t.fn.split(":")[-1]
-    v = _g(t.value) or "无数据"
-    if fn == "fire_index":
-        zh, en = f"森林火险指数{t.value:.0f}" if t.value is not None else "森林火险指数无数据", \
-            f"forest fire danger index {_g(t.value)}"
-        return Said(zh, en, f"{SYMBOL[t.op]}{_g(t.threshold)}",
-                    f"{SYMBOL_EN[t.op]} {_g(t.threshold)}", zh, en)
-    if fn == "anomaly":
-        return Said(f"异常检测评分{v}", f"anomaly score {v}", f"{SYMBOL[t.op]}{_g(t.threshold)}",
-                    f"{SYMBOL_EN[t.op]} {_g(t.threshold)}", f"异常评分{v}", f"anomaly score {v}")
-    names_zh = "或".join(_word(m).zh for m in t.metrics) or "数据"
-    names_en = " or ".join(_word(m).en for m in t.metrics) or "data"
-    if fn == "fresh":
-        wz, we = duration_zh(t.window_ms), duration_en(t.window_ms)
-        if t.op in (">", ">="):
-            zh, en = f"最近{wz}有新的{names_zh}读数", f"new {names_en} readings in the last {we}"
-        else:
-            zh, en = f"最近{wz}无新的{names_zh}读数", f"no new {names_en} readings in the last {we}"
-        return Said(zh, en, short_zh=zh, short_en=en)
-    if fn == "count" and t.op in (">=", ">") and (t.threshold or 0) <= 1:
-        wz, we = duration_zh(t.window_ms), duration_en(t.window_ms)
-        zh, en = f"过去{wz}有{names_zh}读数", f"{names_en} readings in the past {we}"
-        return Said(zh, en, short_zh=zh, short_en=en)
-    return Said(f"{names_zh}综合值{v}", f"{names_en} combined {v}",
-                f"{SYMBOL[t.op]}{_g(t.threshold)}", f"{SYMBOL_EN[t.op]} {_g(t.threshold)}",
-                f"{names_zh}{v}", f"{names_en} {v}")
-
-
-def _say_confidence(t: Term, w: Word) -> Said:
-    """A detector's confidence: 「过去10分钟识别到烟雾（置信度0.80）」 / 「过去1小时未识别到烟雾」."""
-    wz, we = duration_zh(t.window_ms), duration_en(t.window_ms)
-    within_zh, within_en = (f"过去{wz}", f" in the past {we}") if t.window_ms else ("", "")
-    thing_zh, thing_en = w.thing_zh or w.zh, w.thing_en or w.en
-    if t.op in (">=", ">") and t.value is not None:
-        v = f"{t.value:.{w.digits}f}"
-        return Said(f"{within_zh}识别到{thing_zh}（置信度{v}）", f"{thing_en} detected{within_en} "
-                    f"(confidence {v})", f"置信度{SYMBOL[t.op]}{_g(t.threshold)}",
-                    f"confidence {SYMBOL_EN[t.op]} {_g(t.threshold)}", f"识别到{thing_zh}{v}",
-                    f"{thing_en} {v}")
-    return Said(f"{within_zh}未识别到{thing_zh}", f"no {thing_en} detected{within_en}",
-                short_zh=f"未识别到{thing_zh}", short_en=f"no {thing_en}")
-
-
-def _say_nodata(t: Term) -> Said:
-    wz, we = duration_zh(t.window_ms), duration_en(t.window_ms)
-    if t.fn == "data_back":
-        gap = f"{(t.value or 0):.0f}"
-        return Said(f"数据恢复（中断{gap}分钟）", f"data arriving again after {gap} min",
-                    short_zh=f"数据恢复，中断{gap}分钟", short_en=f"data back after {gap} min")
-    if t.fn == "never_reported":
-        return Said(f"超过{wz}从未收到数据", f"never reported in {we}",
-                    short_zh=f"{wz}无数据", short_en=f"silent {we}")
-    return Said(f"超过{wz}未收到数据", f"no data for more than {we}",
-                short_zh=f"{wz}无数据", short_en=f"silent {we}")
-
-
-def _say_silent(t: Term, grade: Grade, zone: str) -> Words:
-    """A gauge silent during an open warning: how long, its last reading and when, and the
-    grade it stood at (「水位站已42分钟无数据；最后读数7.31米（14:05），当时为橙色预警」). A
-    warning whose rule names no metric gives the time of the station's last reading alone."""
-    wz, we = duration_zh(t.window_ms), duration_en(t.window_ms)
-    w = _word(t.metric) if t.metric else Word(zh="", en="")
-    at_zh, at_en = _clock(t.at_ms, t.at_ms + t.window_ms, zone)
-    who_zh, who_en = (f"{w.zh}站", f"{w.en} gauge") if t.metric else ("站点", "station")
-    if t.raw is not None:
-        v = f"{t.raw:.{w.digits}f}"
-        last_zh = f"最后读数{v}{w.unit_zh}（{at_zh}）"
-        last_en = f"last reading {v} {w.unit_en}".rstrip() + f" ({at_en})"
-        short_zh, short_en = f"{wz}无数据，最后{v}{w.unit_zh}", f"silent {we}, last {v} {w.unit_en}".rstrip()
-    else:
-        last_zh, last_en = f"最后读数时间{at_zh}", f"last reading at {at_en}"
-        short_zh, short_en = f"{wz}无数据", f"silent {we}"
-    zh = f"{who_zh}已{wz}无数据；{last_zh}，当时为{grade.zh}预警"
-    en = f"{who_en} silent for {we}; {last_en}, under the {grade.label} warning then"
-    return Words(zh, en[:1].upper() + en[1:], short_zh, short_en)
-
-
-def _clock(at_ms: int, now_ms: int, zone: str) -> tuple[str, str]:
-    """The wall time of ``at_ms``: 「14:05」 on the day of ``now_ms``, with the date before
-    it on another day (a gauge silent 34 h)."""
-    tz = ZoneInfo(zone)
-    at, now = datetime.fromtimestamp(at_ms / 1000, tz), datetime.fromtimestamp(now_ms / 1000, tz)
-    hm = at.strftime("%H:%M")
-    if at.date() == now.date():
-        return hm, hm
-    return f"{at.month}月{at.day}日{hm}", f"{at.day} {at.strftime('%b')} {hm}"
 
 
 # -- the sentence -----------------------------------------------------------------------
@@ -406,7 +237,7 @@ def _guard(t: Term, terms: list[Term]) -> str:
 
 def _clause(t: Term, guard: str) -> tuple[str, str] | None:
     if guard == "count":
-        n = _g(t.value) or "0"
+        n = num(t.value) or "0"
         return f"期间共{n}条读数", f"over {n} readings"
     if guard == "running":
         return "设备运行中", "the unit running"
@@ -437,7 +268,7 @@ def describe(kind: str, grade: Grade, terms: list[Term], hold_ms: int = 0,
     cleared, or ended (a pending warning whose condition went away). ``zone`` is the duty
     officers' time zone, for the time of a silent gauge's last reading."""
     if terms and terms[0].fn == "no_data" and terms[0].at_ms:
-        return _say_silent(terms[0], Grade(grade), zone)
+        return say_silent(terms[0], Grade(grade), zone)
     if terms and all(t.fn in NODATA_FNS for t in terms):
         s = say(terms[0])
         return Words(s.zh, s.en[:1].upper() + s.en[1:], s.short_zh, s.short_en)
