@@ -4,9 +4,11 @@ Each page carries the words of the chosen language and what is cheap to draw
 on the server (the roster tables, the station map); the live parts come from
 the JSON in ``views.py``. Login, logout and the language switch live here too.
 
-At 417 lines it is over the house limit: the report and notices nav entries and the report
-form (issue 14) grew it. The next split is the warning page and its report form into a
-module of their own; not done in the session that grew it.
+``layout`` is every page's frame (header, nav, language switch, the config console.js
+reads); the pages with more to them have modules of their own that use it: the warning
+page with its report-back form (``warning_page.py``), the duty roster
+(``roster_page.py``), the period report (``report_page.py``) and the notices
+(``notices_page.py``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from yujing import clock
-from yujing.alerts.roster import DOMAINS, ORG_DOMAINS, Roster
+from yujing.alerts.roster import DOMAINS, ORG_DOMAINS
 from yujing.console import mapsvg
 from yujing.console.i18n import LANGS, t, table
 from yujing.console.session import (
@@ -36,13 +38,12 @@ from yujing.console.session import (
     start_session,
     who_is,
 )
-from yujing.console.state import Console
 
 NAV = (("board", "/"), ("storm", "/storm"), ("map", "/map"), ("roster", "/roster"),
        ("report", "/report"), ("notices", "/notices"), ("health", "/health"))
 
 
-def _layout(request: web.Request, page: str, title: str, body: str, who: str | None,
+def layout(request: web.Request, page: str, title: str, body: str, who: str | None,
             data: dict | None = None) -> web.Response:
     c = console_of(request)
     lang = lang_of(request)
@@ -80,9 +81,6 @@ window.T = {js_t};</script>
                         headers={"Cache-Control": "no-store"})
 
 
-layout = _layout   # for the pages of other modules (report_page.py)
-
-
 async def login_page(request: web.Request, wait_s: int = 0) -> web.Response:
     lang = lang_of(request)
     nxt = request.query.get("next", f"{PREFIX}/")
@@ -97,7 +95,7 @@ async def login_page(request: web.Request, wait_s: int = 0) -> web.Response:
 <button id="login" type="submit">{e(t("login", lang))}</button>
 {f'<p class="error" role="alert">{e(error)}</p>' if error else ''}
 <p class="help">{e(t("token_help", lang))}</p></form></section>"""
-    resp = _layout(request, "login", t("login", lang), body, None)
+    resp = layout(request, "login", t("login", lang), body, None)
     if wait_s:
         resp.set_status(429)
         resp.headers["Retry-After"] = str(wait_s)
@@ -155,7 +153,7 @@ async def logout_page(request: web.Request) -> web.Response:
     body = (f'<section class="login"><h1>{e(t("logout_ask", lang))}</h1>'
             f'<form method="post" action="{PREFIX}/logout"><button id="logout-confirm" '
             f'type="submit">{e(t("logout", lang))}</button></form></section>')
-    return _layout(request, "logout", t("logout", lang), body, who)
+    return layout(request, "logout", t("logout", lang), body, who)
 
 
 async def logout(request: web.Request) -> web.Response:
@@ -216,7 +214,7 @@ async def board_page(request: web.Request) -> web.Response:
 <p id="pending-empty" class="empty" hidden>{e(t("no_pending", lang))}</p></section>
 <section id="due-box" class="pending"><h2>{e(t("report_due", lang))} <b id="due-n">0</b></h2>
 <p class="help">{e(t("due_help", lang))}</p><ul id="due-list" class="cards"></ul></section>"""
-    return _layout(request, "board", t("board", lang), body, who)
+    return layout(request, "board", t("board", lang), body, who)
 
 
 async def map_page(request: web.Request) -> web.Response:
@@ -235,51 +233,7 @@ async def map_page(request: web.Request) -> web.Response:
 <p class="help">{e(t("outline", lang))}</p>
 <p class="help" id="no-bounds">{e(t("no_town_bounds", lang))}</p>
 <ul id="map-list" class="maplist"></ul></aside></section>"""
-    return _layout(request, "map", t("map", lang), body, who)
-
-
-async def warning_page(request: web.Request) -> web.Response:
-    who = need_page_user(request)
-    lang = lang_of(request)
-    iid = request.match_info["id"]
-    e = html.escape
-    silence_opts = "".join(f'<option value="{d}">{d}</option>' for d in ("1h", "2h", "6h", "24h"))
-    body = f"""<section id="detail" data-incident="{e(iid)}">
-<div class="head" id="w-head"></div>
-<div class="actions" id="actions" role="group" aria-label="{e(t("actions", lang))}">
-<form id="f-ack"><input name="note" placeholder="{e(t("note_ph", lang))}"><button id="btn-ack" type="submit">{e(t("ack", lang))}</button></form>
-<form id="f-note"><input name="text" required placeholder="{e(t("note_req", lang))}"><button id="btn-note" type="submit">{e(t("note", lang))}</button></form>
-<form id="f-clear"><input name="reason" required placeholder="{e(t("reason_req", lang))}"><button id="btn-clear" type="submit">{e(t("clear", lang))}</button></form>
-<p id="act-msg" class="msg" role="status"></p></div>
-{_report_form(lang)}
-<div class="actions more" id="actions-more">
-<form id="f-silence"><label>{e(t("silence_for", lang))} <select name="duration">{silence_opts}</select></label><input name="reason" required placeholder="{e(t("silence_reason", lang))}"><button id="btn-silence" type="submit">{e(t("silence", lang))}</button></form></div>
-<div class="cols"><div class="col">
-<h2>{e(t("plan", lang))}</h2><div id="plan" class="plan"></div>
-<div id="events-box" hidden><h2>{e(t("events", lang))}</h2><div id="events"></div></div>
-<h2>{e(t("timeline", lang))}</h2><ol id="timeline" class="timeline"></ol></div>
-<div class="col"><h2>{e(t("chart", lang))}</h2><div id="chart"></div>
-<h2>{e(t("duty_now", lang))}</h2><div id="duty"></div></div></div></section>"""
-    return _layout(request, "warning", iid, body, who, {"incident": iid})
-
-
-def _report_form(lang: str) -> str:
-    """The report-back (回报) form of the warning page; console.js posts it to
-    ``/v1/warnings/{id}/reports``."""
-    e = html.escape
-    status = "".join(f'<option value="{k}">{e(t("rs_" + k, lang))}</option>'
-                     for k in ("handling", "done", "support"))
-    stopped = "".join(f'<option value="{v}">{e(t(k, lang))}</option>'
-                      for v, k in (("", "stop_unsaid"), ("yes", "stop_yes"), ("no", "stop_no")))
-    return f"""<details class="actions more" id="report-box"><summary>{e(t("report_back", lang))} <b id="report-due" hidden>{e(t("report_due", lang))}</b></summary>
-<form id="f-report"><label>{e(t("report_status", lang))} <select name="status">{status}</select></label>
-<label>{e(t("report_measures", lang))} <textarea name="measures" rows="2" required></textarea></label>
-<label>{e(t("report_evac", lang))} <input name="evacuated" type="number" min="0" value="0"></label>
-<label>{e(t("report_withdrawn", lang))} <input name="withdrawn" type="number" min="0" value="0"></label>
-<label>{e(t("report_stopped", lang))} <select name="stopped">{stopped}</select></label>
-<label>{e(t("report_photos", lang))} <textarea name="photos" rows="2" placeholder="https://…"></textarea></label>
-<label>{e(t("report_text", lang))} <input name="text"></label>
-<button id="btn-report" type="submit">{e(t("report_send", lang))}</button></form></details>"""
+    return layout(request, "map", t("map", lang), body, who)
 
 
 async def storm_page(request: web.Request) -> web.Response:
@@ -296,7 +250,7 @@ async def storm_page(request: web.Request) -> web.Response:
 <div class="col"><h2>{e(t("storm_warnings", lang))} <b id="sw-n">0</b></h2><ul id="storm-warnings" class="cards"></ul>
 <p id="sw-empty" class="empty" hidden>{e(t("no_warnings", lang))}</p>
 <h2>{e(t("points", lang))}</h2><ul id="points" class="cards"></ul></div></div></section>"""
-    return _layout(request, "storm", t("storm", lang), body, who)
+    return layout(request, "storm", t("storm", lang), body, who)
 
 
 async def station_page(request: web.Request) -> web.Response:
@@ -312,98 +266,7 @@ async def station_page(request: web.Request) -> web.Response:
 <h2>{e(t("plan", lang))}</h2><div id="plan" class="plan"></div>
 <h2>{e(t("contacts", lang))}</h2><ul id="s-contacts"></ul></div>
 <div class="col"><h2>{e(t("chart", lang))}</h2><div id="chart"></div></div></div></section>"""
-    return _layout(request, "station", sid, body, who, {"station": sid})
-
-
-def _person(c: Console, pid: str | None) -> str:
-    if not pid:
-        return '<span class="gap">—</span>'
-    p = c.roster.person(pid) if c.roster is not None else None
-    name = p.name if p else pid
-    phone = f' <span class="phone">{html.escape(p.phone)}</span>' if p and p.phone else ""
-    return f'<span class="person" data-person="{html.escape(pid)}">{html.escape(name)}</span>{phone}'
-
-
-def _local(c: Console, ms: int) -> str:
-    r = c.roster
-    return r.local(ms).strftime("%m-%d %H:%M") if r is not None else str(ms)
-
-
-async def roster_page(request: web.Request) -> web.Response:
-    who = need_page_user(request)
-    lang = lang_of(request)
-    c = console_of(request)
-    e = html.escape
-    r = c.roster
-    if r is None:
-        return _layout(request, "roster", t("roster", lang),
-                       f'<p class="empty">{e(t("no_roster", lang))}</p>', who)
-    now = clock.now_ms()
-    head = (f'<tr><th>{e(t("team", lang))}</th><th>{e(t("domain", lang))}</th>'
-            f'<th>{e(t("town", lang))}</th><th>{e(t("role_A", lang))}</th>'
-            f'<th>{e(t("role_B", lang))}</th><th>{e(t("role_leader", lang))}</th>'
-            f'<th>{e(t("since", lang))}/{e(t("until", lang))} · {e(t("why", lang))}</th>'
-            f'<th>{e(t("duty_next", lang))} (A / B / {e(t("role_leader", lang))})</th></tr>')
-    doms = [d for d in DOMAINS if d not in ("duty_room", *ORG_DOMAINS)]
-    thead = (f'<tr><th>{e(t("town", lang))}</th>'
-             + "".join(f'<th>{e(t("d_" + d, lang))}</th>' for d in doms) + "</tr>")
-    body = (f'<h2>{e(t("per_team", lang))}</h2><div class="scrollx"><table class="roster" '
-            f'id="roster-teams"><thead>{head}</thead><tbody>'
-            f'{"".join(_team_rows(c, r, who, lang, now))}</tbody></table></div>'
-            + ("" if c.rights.scope_of(who).level != "bureau" else  # the bureau's own rota
-               f'<h2>{e(t("per_town", lang))}</h2><div class="scrollx"><table class="roster" '
-               f'id="roster-towns"><thead>{thead}</thead><tbody>'
-               f'{"".join(_town_rows(c, r, doms, now))}</tbody></table></div>') +
-            f'<p class="help">{e(r.source)} · {e(str(r.tz))}</p>')
-    return _layout(request, "roster", t("roster", lang), body, who)
-
-
-def _team_rows(c: Console, r: Roster, who: str, lang: str, now: int) -> list[str]:
-    """Per team: who is A, B and leader now, since when and why, and who comes next."""
-    e = html.escape
-    rows = []
-    scope = c.rights.scope_of(who)
-    for tid, team in r.teams.items():
-        # an enterprise's or town's people see their own duty (a town: its enterprises' too)
-        if scope.level != "bureau" and not (team.domain in ORG_DOMAINS and scope.sees(
-                team.town or "", team.enterprise or "")):
-            continue
-        d = r.duty(tid, now)
-        n = r.duty(tid, d.end_ms) if d.end_ms > now else None
-        regions = "、".join(team.regions) if team.regions != ["*"] else t("all", lang)
-        mine = " mine" if who in c.rights._members.get(tid, set()) else ""
-        rows.append(
-            f'<tr class="team{mine}" data-team="{e(tid)}"><td><b>{e(team.name)}</b><br>'
-            f'<small>{e(tid)}</small></td><td>{e(t("d_" + team.domain, lang))}</td>'
-            f'<td>{e(regions)}</td><td class="now">{_person(c, d.A)}</td>'
-            f'<td class="now">{_person(c, d.B)}</td><td>{_person(c, d.leader)}</td>'
-            f'<td><small>{e(_local(c, d.start_ms))} – {e(_local(c, d.end_ms))}<br>'
-            f'{e("; ".join(d.why))}</small></td>'
-            + (f'<td>{_person(c, n.A)} / {_person(c, n.B)} / {_person(c, n.leader)}<br><small>'
-               f'{e(t("since", lang))} {e(_local(c, n.start_ms))}</small></td>' if n else "<td></td>")
-            + "</tr>")
-    return rows
-
-
-def _town_rows(c: Console, r: Roster, doms: list[str], now: int) -> list[str]:
-    """Per town of the registry: which team and who answers for each domain there, now."""
-    e = html.escape
-    reg = c.registry()
-    towns = sorted({s.town for s in (reg.stations.values() if reg else []) if s.town})
-    rows = []
-    for town in towns:
-        cells = []
-        for dom in doms:
-            hazard = next((h for h, d in r.domains.items() if d == dom), dom)
-            tid, _ = r.team_for(hazard, town)
-            if tid is None:
-                cells.append('<td class="gap">—</td>')
-                continue
-            d = r.duty(tid, now)
-            cells.append(f'<td><small>{e(r.teams[tid].name)}</small><br>A {_person(c, d.A)}'
-                         f' · B {_person(c, d.B)}</td>')
-        rows.append(f'<tr data-town="{e(town)}"><th>{e(town)}</th>{"".join(cells)}</tr>')
-    return rows
+    return layout(request, "station", sid, body, who, {"station": sid})
 
 
 async def health_page(request: web.Request) -> web.Response:
@@ -418,4 +281,4 @@ async def health_page(request: web.Request) -> web.Response:
 <div class="card"><h2>{e(t("kafka_incidents", lang))} · {e(t("window", lang))}</h2><div id="h-console"></div></div>
 <div class="card wide"><h2>{e(t("deadletters", lang))}</h2><div id="h-dead"></div></div>
 </section>"""
-    return _layout(request, "health", t("health", lang), body, who)
+    return layout(request, "health", t("health", lang), body, who)

@@ -1,8 +1,9 @@
 """The duty console (值班台) at ``/console``: pages, their JSON, and a live event stream.
 
-Server-rendered page shells (``pages.py``: with the words of the chosen
-language and the roster and map drawn here) plus one small vanilla JS file that
-fills the live parts from JSON (``views.py``) and keeps them current over
+Server-rendered page shells (``pages.py``, ``warning_page.py``, ``roster_page.py``:
+with the words of the chosen language and the roster and map drawn there) plus one
+small vanilla JS file that fills the live parts from JSON (``views.py``) and keeps
+them current over
 Server-Sent Events. Every asset ships in the package (``static/``): no CDN, no
 map tiles, no fonts.
 
@@ -26,7 +27,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from yujing.console import notices_page, pages, report_page, views
+from yujing.console import notices_page, pages, report_page, roster_page, views, warning_page
 from yujing.console.api import make_console
 from yujing.console.session import CONSOLE_KEY
 from yujing.console.state import Console
@@ -47,13 +48,13 @@ def make_web(console: Console) -> web.Application:
     r.add_get("/lang", pages.lang_page)
     r.add_post("/lang", pages.set_lang)
     r.add_get("/map", pages.map_page)
-    r.add_get("/roster", pages.roster_page)
+    r.add_get("/roster", roster_page.roster_page)
     r.add_get("/health", pages.health_page)
     r.add_get("/storm", pages.storm_page)
     r.add_get("/report", report_page.report_page)
     r.add_get("/report.csv", report_page.report_csv)
     r.add_get("/notices", notices_page.notices_page)
-    r.add_get("/warnings/{id}", pages.warning_page)
+    r.add_get("/warnings/{id}", warning_page.warning_page)
     r.add_get("/stations/{id}", pages.station_page)
     r.add_get("/events", views.events)
     r.add_get("/api/board", views.api_board)
