@@ -3,9 +3,8 @@
 Server-rendered page shells (``pages.py``, ``warning_page.py``, ``roster_page.py``:
 with the words of the chosen language and the roster and map drawn there) plus one
 small vanilla JS file that fills the live parts from JSON (``views.py``) and keeps
-them current over
-Server-Sent Events. Every asset ships in the package (``static/``): no CDN, no
-map tiles, no fonts.
+them current over Server-Sent Events. Every asset ships in the package
+(``static/``): no CDN, no map tiles, no fonts.
 
 - ``/console/``                the live board      ``/console/map``     station map
 - ``/console/warnings/{id}``   warning detail      ``/console/stations/{id}``
