@@ -264,6 +264,28 @@ def test_downtime_resumes_one_step_at_a_time():
     assert r.sent == []                                        # the leader waits their own timeout
 
 
+def test_a_dead_runs_tick_taken_late_does_not_escalate_past_an_ack_behind_it():
+    """The worker died before committing; its last tick and the acknowledgement accepted
+    while no worker ran are taken by the next worker 45 minutes later, in log order."""
+    r = Rig()
+    r.find(Grade.ORANGE)
+    w = r.only()
+    r.deliver_all()
+    sent = r.clock.t + 2 * S
+    r.clock.advance(45 * MIN)
+    r.apply(r.book.on_command(0, Command("tick", actor="dead-run", at=sent), r.clock.t))
+    assert r.sent == []                                        # as of then, A still had time
+    r.cmd("ack", w.incident, "a1", "停机期间确认")
+    r.apply(r.book.on_command(0, Command("tick", actor="", at=r.clock.t), r.clock.t))
+    assert r.sent == [] and r.only().state == State.ACKNOWLEDGED
+    # without a sending time (an older worker's tick) it acts now: B is paged
+    r2 = Rig()
+    r2.find(Grade.ORANGE)
+    r2.deliver_all()
+    r2.clock.advance(45 * MIN)
+    r2.apply(r2.book.on_command(0, Command("tick", actor="dead-run"), r2.clock.t))
+    assert r2.who() == [("b1", ("escalated",))]
+
 def test_a_role_nobody_holds_falls_back_to_the_duty_room():
     r = Rig()
     r.find(Grade.ORANGE, town="清溪镇", station="q1")         # no flood team for 清溪镇

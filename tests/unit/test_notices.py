@@ -200,6 +200,21 @@ def test_a_tick_reminds_the_silent_enterprises_a_and_b(orgs, roster):
     assert nt.tally(n, T + 30 * MIN, S).words() == "已确认 2/3"
 
 
+def test_a_dead_runs_tick_taken_late_reminds_only_what_was_due_when_it_was_sent(orgs, roster):
+    """A worker killed before committing leaves its ticks to the next one; ENT-B's
+    acknowledgement, accepted while no worker ran, comes after them in the log."""
+    d = desk(roster, "run2")
+    d.on_command(NoticeCommand("notice_send", notice=three(orgs)), T)
+    late = T + 40 * MIN                                    # the next worker takes them now
+    assert d.on_command(NoticeCommand("tick", actor="run1", at=T + 20 * MIN), late).dispatch == []
+    d.on_command(NoticeCommand("notice_ack", id="b1", actor="b.s", notice_id="N1",
+                               enterprise="ENT-B", ack="received"), late)
+    fx = d.on_command(NoticeCommand("tick", actor="run2", at=late), late)
+    assert {x.incidents[1] for x in fx.dispatch} == {"ENT-A", "ENT-C"}   # not ENT-B
+    # a tick stamped in the future acts on the present, not ahead of it
+    assert d.on_command(NoticeCommand("tick", actor="run2", at=late + 90 * MIN),
+                        late + MIN).dispatch == []
+
 def test_results_mark_delivery_and_a_restart_resends_what_was_in_flight(orgs, roster):
     notices, deliveries = {}, {}
     d = desk(roster, "run1", notices, deliveries)

@@ -27,7 +27,7 @@ from yujing.alerts import silences as sil
 from yujing.alerts.identity import Identity
 from yujing.alerts.outbox import Outbox
 from yujing.alerts.phrases import Text
-from yujing.alerts.records import Command, DeliveryResult, Notice, State, Warning
+from yujing.alerts.records import Command, DeliveryResult, Notice, State, Warning, tick_time
 from yujing.alerts.roster import Roster
 from yujing.alerts.settings import AlertsSettings, GradePolicy
 from yujing.alerts.stages import inhibition, mute, silence_hold
@@ -147,7 +147,7 @@ class Book:
             # Only this run's own ticks resend what a dead run left in flight: they come after
             # every result the dead run produced, so those are already recorded. A re-consumed
             # tick of the dead run could come before a result and resend a delivered message.
-            return self.on_tick(p, now_ms, own=cmd.actor in ("", self.run_id))
+            return self.on_tick(p, tick_time(cmd.at, now_ms), own=cmd.actor in ("", self.run_id))
         if cmd.cmd == "result" and cmd.result is not None:
             return self.on_result(p, cmd.result, now_ms)
         if cmd.cmd in ("silence_add", "silence_expire"):

@@ -22,7 +22,7 @@ import msgspec
 
 from yujing.alerts import notices as nt
 from yujing.alerts.notice_settings import NoticeSettings
-from yujing.alerts.records import Delivery, DeliveryResult
+from yujing.alerts.records import Delivery, DeliveryResult, tick_time
 from yujing.alerts.roster import Roster
 from yujing.alerts.store import pkey
 from yujing.clock import DEFAULT_ZONE
@@ -69,7 +69,7 @@ class Desk:
     def on_command(self, cmd: NoticeCommand, now_ms: int) -> NoticeEffects:
         fx = NoticeEffects()
         if cmd.cmd == "tick":
-            self.on_tick(now_ms, fx, own=cmd.actor in ("", self.run_id))
+            self.on_tick(tick_time(cmd.at, now_ms), fx, own=cmd.actor in ("", self.run_id))
         elif cmd.cmd == "notice_send" and cmd.notice is not None:
             self._send(cmd.notice, now_ms, fx)
         elif cmd.cmd == "notice_ack":

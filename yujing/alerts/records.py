@@ -267,3 +267,16 @@ class Command(msgspec.Struct, omit_defaults=True):
 
 
 COMMANDS = ("ack", "note", "clear", "report", "silence_add", "silence_expire")
+
+
+def tick_time(sent_ms: int, now_ms: int) -> int:
+    """The moment a tick acts as of: when it was sent, never later than now.
+
+    Ticks share ``yujing.commands`` with officers' commands, and a partition is applied in
+    offset order. A worker that dies before committing leaves its last ticks to the next
+    one, which may take them long after: acting on them "now" would escalate a warning
+    whose acknowledgement is the very next record (accepted while no worker ran). Taken as
+    of the moment they were sent, they act on what was due then; the new worker's own
+    ticks, after the acknowledgement, act on the present. Ticks without a time (older
+    workers) act on the present."""
+    return min(sent_ms, now_ms) if sent_ms > 0 else now_ms

@@ -137,7 +137,6 @@ class Alerting:
         self.cfg, self.app, self.partitions = cfg, app, k.partitions
         self.counters = Counters()
         self.run_id = uuid.uuid4().hex[:12]
-        self.tick_msg = _enc.encode(Command("tick", actor=self.run_id))
         _declare(app, k)
         self.commands = app.topic(k.topics.commands, value_serializer="raw",
                                   key_serializer="raw", partitions=k.partitions)
@@ -294,9 +293,12 @@ class Alerting:
 
     async def _tick(self) -> None:
         topic = self.cfg.kafka.topics.commands
+        # each tick carries when it was sent: re-consumed by a later worker, it acts as of
+        # then (records.tick_time), not on commands that came after it
+        tick = _enc.encode(Command("tick", actor=self.run_id, at=clock.now_ms()))
         for tp in self.app.assignor.assigned_actives():
             if tp.topic == topic:
-                await self.commands.send(value=self.tick_msg, partition=tp.partition)
+                await self.commands.send(value=tick, partition=tp.partition)
 
 
 def _declare(app: faust.App, k: KafkaConfig) -> None:
