@@ -16,7 +16,6 @@ import sys
 import time
 
 import aiohttp
-import pytest
 import yaml
 
 from tests.support.duty import ROOT, TOKENS, alert_config, write_roster
@@ -124,10 +123,6 @@ async def test_sigkill_mid_escalation_resends_nothing_delivered_and_keeps_acks(h
     assert os.path.exists(tmp_path / "worker2.log")
 
 
-@pytest.mark.skip(reason="KNOWN DEFECT, open (closing note of 2026-12-02): a worker killed "
-                  "within its first offset-commit interval leaves no committed offset, and the "
-                  "next worker skipped the commands accepted in the gap, on Apache Kafka and on "
-                  "Tansu (3 of 4 runs). This test reproduces it; unskip it with the fix.")
 async def test_an_acknowledgement_made_while_the_worker_is_down_is_applied_by_the_next(
         hooks, procs, tmp_path, broker_kind):
     """The console stays up when the worker dies: an acknowledgement it accepts (202) in the

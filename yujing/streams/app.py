@@ -24,8 +24,10 @@ from yujing.rules.loader import check_references, field_warnings, load_rules_loc
 from yujing.stations import load_registry, watch_registry
 from yujing.streams.alerting import install_alerting
 from yujing.streams.evaluator import Evaluator, Outbox
+from yujing.streams.recovery_watch import watch_recovery
 from yujing.streams.state import Pipelines
 from yujing.streams.tables import CheckpointTable
+from yujing.streams.transport import App
 from yujing.streams.tuning import shorten_fetch_wait
 
 log = logging.getLogger(__name__)
@@ -34,7 +36,8 @@ log = logging.getLogger(__name__)
 def make_app(cfg: Config, bootstrap: str, embedded: bool) -> faust.App:
     k, w = cfg.kafka, cfg.worker
     w.data_dir.mkdir(parents=True, exist_ok=True)
-    app = faust.App("yujing-worker", **app_settings(cfg, bootstrap, embedded))
+    app = App("yujing-worker", **app_settings(cfg, bootstrap, embedded))
+    watch_recovery(app)
 
     located = load_rules_located(w.rules_dir)
     rules = [r for r, _ in located]

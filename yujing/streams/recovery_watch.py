@@ -1,0 +1,59 @@
+"""A recovery that waits for changelog records that will not come is reported and read again.
+
+See streams/stall.py for why Faust's recovery can wait forever. Every few seconds, while
+Faust recovers, the offsets it has read are compared with the last look; when none moved
+for ``stall_s`` and some partition is still behind, the worker logs, per partition, how
+far the recovery got, the end it waits for, the consumer's position and whether Faust has
+the partition paused, then seeks the partition back to what the recovery has read so
+its records are fetched again (re-read records are skipped by the recovery).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import faust
+
+from yujing import clock
+from yujing.streams.stall import StallWatch
+
+log = logging.getLogger("yujing.recovery")
+
+LOOK_S = 5.0
+
+
+def watch_recovery(app: faust.App, stall_s: float = 20.0) -> StallWatch:
+    """Look at ``app``'s changelog recovery every :data:`LOOK_S` seconds."""
+    watch = StallWatch(stall_s)
+
+    @app.timer(LOOK_S, name="yujing.recovery_watch")
+    async def _look() -> None:
+        rec = app.tables.recovery
+        if not rec.in_recovery:
+            watch.reset()
+            return
+        stalled = watch.look(dict(rec.active_offsets), rec.active_remaining(),
+                             clock.monotonic())
+        for tp, offset in sorted(stalled.items()):
+            await _read_again(app, rec, tp, offset, stall_s)
+
+    return watch
+
+
+async def _read_again(app: faust.App, rec: Any, tp: Any, offset: int, stall_s: float) -> None:
+    consumer = app.consumer
+    try:
+        position = await asyncio.wait_for(consumer.position(tp), 5.0)
+    except Exception as exc:   # a diagnosis only: the seek below is what matters
+        position = f"unknown ({exc!r})"
+    log.warning("recovery of %s[%d] stalled for %.0fs: read to %d of %s, consumer at %s, "
+                "paused by Faust: %s, read offset %s; reading it again from %d",
+                tp.topic, tp.partition, stall_s, offset, rec.active_highwaters.get(tp),
+                position, tp in getattr(consumer, "_paused_partitions", ()),
+                getattr(consumer, "_read_offset", {}).get(tp), max(offset, 0))
+    try:
+        await asyncio.wait_for(consumer.seek(tp, max(offset, 0)), 5.0)
+    except Exception:
+        log.exception("recovery of %s[%d]: seeking back failed", tp.topic, tp.partition)
