@@ -22,12 +22,15 @@ and are left alone.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 import faust
 from faust.transport.drivers import aiokafka as faust_kafka
 from faust.types import TP
+
+log = logging.getLogger("yujing.transport")
 
 
 class ConsumerThread(faust_kafka.AIOKafkaConsumerThread):
@@ -39,6 +42,8 @@ class ConsumerThread(faust_kafka.AIOKafkaConsumerThread):
         never = [tp for tp, offset in committed.items()
                  if (offset is None or offset <= 0) and tp.topic not in changelogs]
         if never:
+            log.info("never committed, read from the beginning: %s", ", ".join(
+                sorted(f"{tp.topic}[{tp.partition}]" for tp in never)))
             await self.seek_to_beginning(*never)
         return committed
 
