@@ -48,11 +48,15 @@ async def _read_again(app: faust.App, rec: Any, tp: Any, offset: int, stall_s: f
         position = await asyncio.wait_for(consumer.position(tp), 5.0)
     except Exception as exc:   # a diagnosis only: the seek below is what matters
         position = f"unknown ({exc!r})"
+    fetcher = getattr(app, "_fetcher", None)
     log.warning("recovery of %s[%d] stalled for %.0fs: read to %d of %s, consumer at %s, "
-                "paused by Faust: %s, read offset %s; reading it again from %d",
+                "paused by Faust: %s, read offset %s, flow active: %s, fetcher: %s; "
+                "reading it again from %d",
                 tp.topic, tp.partition, stall_s, offset, rec.active_highwaters.get(tp),
                 position, tp in getattr(consumer, "_paused_partitions", ()),
-                getattr(consumer, "_read_offset", {}).get(tp), max(offset, 0))
+                getattr(consumer, "_read_offset", {}).get(tp),
+                getattr(consumer, "flow_active", None),
+                getattr(fetcher, "state", None), max(offset, 0))
     try:
         await asyncio.wait_for(consumer.seek(tp, max(offset, 0)), 5.0)
     except Exception:
