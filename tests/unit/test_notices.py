@@ -200,6 +200,19 @@ def test_a_tick_reminds_the_silent_enterprises_a_and_b(orgs, roster):
     assert nt.tally(n, T + 30 * MIN, S).words() == "已确认 2/3"
 
 
+def test_a_notice_past_retention_is_forgotten_and_reminds_nobody(orgs, roster):
+    notices = {}
+    d = desk(roster, notices=notices)
+    d.on_command(NoticeCommand("notice_send", notice=three(orgs)), T)
+    keep = d.s.retention.ms
+    fx = d.on_command(NoticeCommand("tick"), T + keep - 1)
+    assert fx.removed == [] and len(notices) == 1
+    fx = d.on_command(NoticeCommand("tick"), T + keep)
+    assert fx.removed == ["N1"] and notices == {} and fx.dispatch == []
+    fx = d.on_command(NoticeCommand("notice_ack", id="late", actor="a.s", notice_id="N1",
+                                    enterprise="ENT-A", ack="received"), T + keep + 1)
+    assert fx.errors and fx.changed == {}          # an ack of a forgotten notice is refused
+
 def test_a_dead_runs_tick_taken_late_reminds_only_what_was_due_when_it_was_sent(orgs, roster):
     """A worker killed before committing leaves its ticks to the next one; ENT-B's
     acknowledgement, accepted while no worker ran, comes after them in the log."""

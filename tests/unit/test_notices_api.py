@@ -166,3 +166,15 @@ async def test_the_console_page_bureau_form_and_tracking_enterprise_buttons(api)
     assert "/console/static/notices.js" in page
     r = await api.get("/console/static/notices.js")
     assert r.status == 200 and "/v1/notices" in await r.text()
+
+
+async def test_a_notice_past_retention_leaves_the_console_with_its_tombstone(api):
+    n = three(parse_orgs(ORGS))
+    snapshot(api, n)
+    r = await api.get(f"/v1/notices/{n.id}", headers=auth("room.a"))
+    assert r.status == 200
+    api.bus.followed["yujing.incidents"](f"notice:{n.id}".encode(), None)
+    r = await api.get(f"/v1/notices/{n.id}", headers=auth("room.a"))
+    assert r.status == 404
+    r = await api.get("/v1/notices", headers=auth("room.a"))
+    assert await r.json() == []

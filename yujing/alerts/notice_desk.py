@@ -52,6 +52,7 @@ class NoticeEffects:
     dispatch: list[Delivery] = field(default_factory=list)
     changed: dict[str, nt.Notice] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)    # notices past retention
 
 
 class Desk:
@@ -157,8 +158,13 @@ class Desk:
 
     # -- ticks ---------------------------------------------------------------
     def on_tick(self, now_ms: int, fx: NoticeEffects, own: bool = True) -> None:
-        """Reminders that are due; with this run's own tick, what a dead run left in flight."""
-        for _, n in list(self.notices.items()):
+        """Reminders that are due; with this run's own tick, what a dead run left in flight.
+        Notices past ``retention`` are forgotten first."""
+        for k, n in list(self.notices.items()):
+            if n.at + self.s.retention.ms <= now_ms:
+                del self.notices[k]
+                fx.removed.append(n.id)
+                continue
             due = nt.next_due(n, self.s)
             if due is None or due > now_ms:
                 continue

@@ -138,9 +138,11 @@ class Console:
                 _offer(q, None, force=True)
 
     def _apply(self, key: bytes, value: bytes | None) -> None:
-        if value is None:  # past retention in the book
+        if value is None:  # past retention in the book or on the notice desk
             iid = key.decode(errors="replace")
-            if self.incidents.pop(iid, None) is not None:
+            if iid.startswith("notice:"):
+                self.notices.pop(iid[len("notice:"):], None)
+            elif self.incidents.pop(iid, None) is not None:
                 self.publish(("removed", iid))
             return
         try:

@@ -83,6 +83,8 @@ class NoticeEdge:
         for n in fx.changed.values():
             await self.a.incidents.send(key=f"notice:{n.id}".encode(), value=_enc.encode(n),
                                         partition=P)
+        for nid in fx.removed:     # a tombstone: the console forgets it too
+            await self.a.incidents.send(key=f"notice:{nid}".encode(), value=None, partition=P)
         for d in fx.dispatch:
             self.a._spawn(self._deliver(d))
         for err in fx.errors:
