@@ -18,7 +18,7 @@ from yujing.connectors.influx import is_transient, reading_lines, warning_line
 from yujing.connectors.lineproto import parse_lines
 from yujing.connectors.parse import parse_payload, parse_payload_indexed
 from yujing.connectors.validate import Deduper, Limits, check, unit_problem
-from yujing.domain import Reading
+from yujing.domain import Forecast, Reading
 from yujing.envelope import decode, encode_readings
 from yujing.stations import FileWatcher, Registry, Station, load_registry, parse_registry_csv
 from yujing.yamlsrc import SourceError
@@ -313,6 +313,19 @@ def test_reading_lines_use_kind_town_and_escape():
         f"rain\\ gauge,metric=rain_mm,station=DG-1,town=Hu\\ men\\,\\=1 value=1.5 {TS}",
         f"unregistered,metric=water_level_m,station=X:2 value=0.1 {TS + 1}"]
 
+
+def test_forecast_values_go_apart_with_their_issue_time():
+    reg = Registry([Station(id="DG-1", name="n", kind="rain_gauge", town="虎门镇")])
+    issued = 1_764_662_400_000                       # 2025-12-02T08:00:00Z
+    cols = decode(encode_readings([Reading("DG-1", "rain_mm", TS, 1.5),
+                                   Forecast("DG-1", "rain_mm", TS, 20.0, issued),
+                                   Forecast("DG-1", "rain_mm", TS, 25.0, issued + 3_600_000)]))
+    assert reading_lines(cols, reg) == [
+        f"rain_gauge,metric=rain_mm,station=DG-1,town=虎门镇 value=1.5 {TS}",
+        f"rain_gauge_forecast,metric=rain_mm,station=DG-1,town=虎门镇,issued=2025-12-02T08:00:00Z "
+        f"value=20.0 {TS}",
+        f"rain_gauge_forecast,metric=rain_mm,station=DG-1,town=虎门镇,issued=2025-12-02T09:00:00Z "
+        f"value=25.0 {TS}"]
 
 def test_warning_line_has_grade_state_rule_incident():
     ev = {"kind": "raised", "key": "r@S", "incident": "i-7", "rule": "rain-3h", "hazard": "rainstorm",

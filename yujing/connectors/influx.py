@@ -6,7 +6,8 @@ Kafka holds what the sink has not written yet.
 
 - ``yujing.readings`` envelopes → one point per reading: measurement = the
   station's kind from the registry (``unregistered`` when unknown), tags
-  ``metric``, ``station``, ``town``, field ``value``, time = event time (ms).
+  ``metric``, ``station``, ``town``, field ``value``, time = event time (ms). Forecast
+  values go to ``<kind>_forecast`` with an ``issued`` tag (the issue time, UTC).
 - ``yujing.warnings`` events → measurement ``warning``, tags ``grade``, ``hazard``,
   ``incident``, ``rule``, ``state``, ``station``, ``town``; fields ``level``
   (0 none … 4 red), ``value`` and ``reason``; time = the event time. ``incident`` is
@@ -33,6 +34,7 @@ import logging
 import signal
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 import orjson
@@ -74,24 +76,36 @@ def _esc_str(s: str) -> str:
 
 
 def reading_lines(cols: Columns, registry: Registry) -> list[str]:
-    """One line per reading of an envelope (precision ms)."""
-    prefixes: dict[tuple[int, int], str] = {}
+    """One line per reading of an envelope (precision ms). A forecast value goes to
+    ``<kind>_forecast`` with its issue time as the ``issued`` tag: it never stands in for an
+    observation at the same time (nor is overwritten by it), and every issue is kept, so
+    forecasts can be verified against what was observed, lead time by lead time."""
+    prefixes: dict[tuple[int, int, int], str] = {}
     out: list[str] = []
     si, mi, ts, val = cols.si.tolist(), cols.mi.tolist(), cols.ts.tolist(), cols.val.tolist()
+    iss = cols.issued.tolist() if cols.issued is not None else [0] * len(ts)
     for k in range(len(ts)):
-        key = (si[k], mi[k])
+        key = (si[k], mi[k], iss[k])
         prefix = prefixes.get(key)
         if prefix is None:
-            sid = cols.stations[si[k]]
-            st = registry.get(sid)
-            meas = _esc_key(st.kind if st is not None and st.kind else "unregistered")
-            prefix = f"{meas},metric={_esc_key(cols.metrics[mi[k]])},station={_esc_key(sid)}"
-            if st is not None and st.town:
-                prefix += f",town={_esc_key(st.town)}"
-            prefix += " value="
-            prefixes[key] = prefix
+            prefix = prefixes[key] = _prefix(cols.stations[si[k]], cols.metrics[mi[k]], iss[k],
+                                             registry)
         out.append(f"{prefix}{val[k]!r} {ts[k]}")
     return out
+
+
+def _prefix(sid: str, metric: str, issued_ms: int, registry: Registry) -> str:
+    st = registry.get(sid)
+    meas = st.kind if st is not None and st.kind else "unregistered"
+    if issued_ms:
+        meas += "_forecast"
+    prefix = f"{_esc_key(meas)},metric={_esc_key(metric)},station={_esc_key(sid)}"
+    if st is not None and st.town:
+        prefix += f",town={_esc_key(st.town)}"
+    if issued_ms:
+        issued = datetime.fromtimestamp(issued_ms / 1000, tz=timezone.utc)
+        prefix += f",issued={issued.strftime('%Y-%m-%dT%H:%M:%SZ')}"
+    return prefix + " value="
 
 
 def warning_line(ev: dict[str, Any], registry: Registry, measurement: str = "warning") -> str:
