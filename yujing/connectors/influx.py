@@ -34,7 +34,7 @@ import logging
 import signal
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -103,7 +103,7 @@ def _prefix(sid: str, metric: str, issued_ms: int, registry: Registry) -> str:
     if st is not None and st.town:
         prefix += f",town={_esc_key(st.town)}"
     if issued_ms:
-        issued = datetime.fromtimestamp(issued_ms / 1000, tz=timezone.utc)
+        issued = datetime.fromtimestamp(issued_ms / 1000, tz=UTC)
         prefix += f",issued={issued.strftime('%Y-%m-%dT%H:%M:%SZ')}"
     return prefix + " value="
 
