@@ -28,10 +28,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +42,7 @@ import msgspec
 import yaml
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -51,7 +54,9 @@ from yujing.domain import WarningEvent  # noqa: E402
 from yujing.envelope import decode  # noqa: E402
 from yujing.supervisor import Supervisor  # noqa: E402
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 PROBE = re.compile(r"LP[a-z]\d+-\d+")
+Cpu = Callable[[], dict[str, float]]  # CPU seconds so far of each child process, by name
 COMPARED = ("in_kafka_p50_ms", "in_kafka_p99_ms", "warning_p50_ms", "warning_p99_ms",
             "notify_p50_ms", "notify_p99_ms", "readings_per_envelope")
 
@@ -62,6 +67,14 @@ def kafka_installed() -> bool:
     except KafkaNotInstalled:
         return False
     return True
+
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+    except (OSError, IndexError, ValueError):
+        return float("nan")
 
 
 def log(msg: str) -> None:
@@ -88,12 +101,14 @@ def pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, max(0, round(q * len(xs) + 0.5) - 1))]
 
 
-def write_config(tmp: Path, mode: str, broker: str, hook_port: int, partitions: int) -> Path:
+def write_config(tmp: Path, mode: str, broker: str, hook_port: int, partitions: int,
+                 metrics_port: int) -> Path:
     cfg = {"kafka": {"embedded": broker, "partitions": partitions},
            "http": {"host": "127.0.0.1", "port": free_port()},
            "gateway": {"batching": mode},
            "notify": {"default": [f"json://127.0.0.1:{hook_port}/notify"]},
-           "worker": {"rules_dir": str(ROOT / "rules"), "data_dir": str(tmp / "w")},
+           "worker": {"rules_dir": str(ROOT / "rules"), "data_dir": str(tmp / "w"),
+                      "metrics_port": metrics_port},
            "log_level": "info"}
     path = tmp / "config.yaml"
     path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
@@ -172,13 +187,29 @@ async def until(cond, timeout_s: float, step_s: float = 0.05) -> bool:
     return cond()
 
 
+async def worker_eval(s: aiohttp.ClientSession, url: str) -> list[float]:
+    """The worker's evaluation time per envelope and gateway-receive → evaluated time (sums and
+    counts of its two Prometheus histograms), to split the latency between worker and hops."""
+    async with s.get(url) as r:
+        text = await r.text()
+    got = dict.fromkeys(("yujing_worker_eval_seconds_sum", "yujing_worker_eval_seconds_count",
+                         "yujing_worker_ingest_to_eval_seconds_sum",
+                         "yujing_worker_ingest_to_eval_seconds_count"), 0.0)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in got:
+                got[sample.name] += sample.value
+    return list(got.values())
+
+
 async def health(s: aiohttp.ClientSession, http: str) -> dict:
     async with s.get(f"{http}/healthz") as r:
         return await r.json()
 
 
-async def run_rate(s: aiohttp.ClientSession, http: str, tag: str, rate: int, seconds: float,
-                   probes_per_s: float, probes: Probes) -> dict[str, float]:
+async def run_rate(s: aiohttp.ClientSession, http: str, metrics_url: str, tag: str, rate: int,
+                   seconds: float, probes_per_s: float, probes: Probes, cpu: Cpu
+                   ) -> dict[str, float]:
     """Load at ``rate`` for ``seconds`` with probes interleaved; figures of this rate."""
     url = f"{http}/v1/readings"
     batch = max(1, rate // 200)
@@ -187,6 +218,8 @@ async def run_rate(s: aiohttp.ClientSession, http: str, tag: str, rate: int, sec
     tasks: set[asyncio.Task] = set()
     names: list[str] = []
     before = await health(s, http)
+    cpu0, own0 = cpu(), time.process_time()
+    eval0 = await worker_eval(s, metrics_url)
     t0 = time.perf_counter()
     k = sent = 0
     next_probe = t0
@@ -211,10 +244,13 @@ async def run_rate(s: aiohttp.ClientSession, http: str, tag: str, rate: int, sec
             continue
         await asyncio.sleep(min(due, next_probe) - now)
     elapsed = time.perf_counter() - t0
+    cpu1, own1 = cpu(), time.process_time()
     if tasks:
         await asyncio.wait(list(tasks), timeout=30)
     await until(lambda: all(n in probes.warned and n in probes.notified for n in names), 15)
     after = await health(s, http)
+    eval1 = await worker_eval(s, metrics_url)
+    ingest_eval = [(eval1[k] - eval0[k]) for k in range(4)]
     stored = probes.lat_ms(probes.stored, names)
     warn, note = probes.lat_ms(probes.warned, names), probes.lat_ms(probes.notified, names)
     envs = after["envelopes"] - before["envelopes"]
@@ -224,11 +260,16 @@ async def run_rate(s: aiohttp.ClientSession, http: str, tag: str, rate: int, sec
             "warning_p50_ms": pct(warn, 0.5), "warning_p99_ms": pct(warn, 0.99),
             "notify_p50_ms": pct(note, 0.5), "notify_p99_ms": pct(note, 0.99),
             "readings_per_envelope": (after["accepted"] - before["accepted"]) / max(envs, 1),
-            "failed_requests": failures[0]}
+            "failed_requests": failures[0],
+            "worker_eval_ms_per_envelope": 1000 * ingest_eval[0] / max(ingest_eval[1], 1),
+            "worker_ingest_to_eval_mean_ms": 1000 * ingest_eval[2] / max(ingest_eval[3], 1),
+            **{f"cpu_cores_{name}": (cpu1[name] - cpu0[name]) / elapsed for name in cpu0},
+            "cpu_cores_bench_client": (own1 - own0) / elapsed}
 
 
-async def session(http: str, bootstrap: str, topics: tuple[str, str], partitions: int, hook_port: int,
-                  mode: str, rates: list[int], args: argparse.Namespace) -> dict[int, dict]:
+async def session(http: str, metrics_url: str, bootstrap: str, topics: tuple[str, str],
+                  partitions: int, hook_port: int, mode: str, rates: list[int],
+                  args: argparse.Namespace, cpu: Cpu) -> dict[int, dict]:
     probes = Probes()
     runner = await hook_server(hook_port, probes)
     watcher = asyncio.create_task(watch(bootstrap, topics, partitions, probes))
@@ -248,8 +289,9 @@ async def session(http: str, bootstrap: str, topics: tuple[str, str], partitions
                 raise RuntimeError(f"no warning notified within {args.ready_timeout:.0f} s")
             for i, rate in enumerate(rates, 1):
                 log(f"{mode}: {rate} readings/s for {args.seconds:.0f} s")
-                out[rate] = await run_rate(s, http, f"{mode[0]}{i}", rate, args.seconds,
-                                           args.probes_per_s, probes)
+                out[rate] = await run_rate(s, http, metrics_url, f"{mode[0]}{i}", rate,
+                                           args.seconds,
+                                           args.probes_per_s, probes, cpu)
     finally:
         watcher.cancel()
         await asyncio.gather(watcher, return_exceptions=True)
@@ -260,14 +302,17 @@ async def session(http: str, bootstrap: str, topics: tuple[str, str], partitions
 def run_mode(mode: str, broker: str, rates: list[int], args: argparse.Namespace) -> dict[int, dict]:
     tmp = Path(tempfile.mkdtemp(prefix=f"yujing-latrate-{mode}-"))
     hook_port = free_port()
-    path = write_config(tmp, mode, broker, hook_port, args.partitions)
+    metrics_port = free_port()
+    path = write_config(tmp, mode, broker, hook_port, args.partitions, metrics_port)
     cfg = load_config(path)
     sup = Supervisor(cfg, path, log_dir=tmp / "logs")
     ends = sup.start(quiet_children=True)
     try:
         topics = (cfg.kafka.topics.readings, cfg.kafka.topics.warnings)
-        return asyncio.run(session(ends.http, ends.kafka, topics,
-                                   cfg.kafka.partitions, hook_port, mode, rates, args))
+        return asyncio.run(session(ends.http, f"http://127.0.0.1:{metrics_port}/metrics",
+                                   ends.kafka, topics,
+                                   cfg.kafka.partitions, hook_port, mode, rates, args,
+                                   lambda: {c.name: cpu_seconds(c.proc.pid) for c in sup.children}))
     finally:
         sup.stop()
 

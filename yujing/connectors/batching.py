@@ -1,17 +1,20 @@
 """When the gateway sends a partition's envelope: the batching policy, pure logic (time passed in).
 
 A fixed linger makes every reading wait for a batch: on a quiet night a lone red reading waits
-the whole ``linger_ms`` for company that never comes. The adaptive policy works like TCP with
-Nagle's algorithm on a per-partition basis, or a Kafka producer's linger with an idle fast path:
+the whole ``linger_ms`` for company that never comes. The adaptive policy is a Kafka producer's
+linger with an idle fast path, per partition:
 
-* nothing of the partition is in flight → send what is waiting at the end of this event-loop
-  turn (everything added in the same turn still shares the envelope);
-* an envelope is in flight → keep filling; send when it is acknowledged, when ``max_envelope``
-  readings wait, or when the oldest has waited ``linger_ms``, whichever comes first.
+* the partition sent nothing in the last ``linger_ms`` → what waits goes at the end of this
+  event-loop turn (everything added in the same turn still shares the envelope);
+* it did → keep filling until ``linger_ms`` after its last envelope (or ``max_envelope``).
 
-So a low rate pays no linger at all, and a high rate, whose sends are always in flight, fills
-big envelopes. ``fixed`` keeps the old behaviour (wait ``linger_ms`` or ``max_envelope``): it
-is the baseline bench/latency_rate.py measures against, chosen by ``gateway.batching``.
+So a low rate pays no linger at all, and a high rate fills the same big envelopes as the fixed
+linger: a partition never sends more than one envelope per ``linger_ms`` besides full ones.
+That bound matters more than it looks: the worker's cost per envelope is several ms whatever
+its size (bench/latency_rate.py prints it), so sending on every broker acknowledgement (Nagle's
+rule, tried first) made envelopes of ~25 readings at 5,000/s and the worker fell seconds behind.
+``fixed`` keeps the old behaviour (every reading waits ``linger_ms`` or ``max_envelope``): it is
+the baseline bench/latency_rate.py measures against, chosen by ``gateway.batching``.
 """
 
 from __future__ import annotations
@@ -24,27 +27,26 @@ Mode = Literal["adaptive", "fixed"]
 
 @dataclass
 class Lane:
-    """One partition's batching state: readings waiting, since when, envelopes unacknowledged."""
+    """One partition's batching state: readings waiting, since when, and its last envelope."""
 
     waiting: int = 0
     first_ms: int | None = None
-    in_flight: int = 0
+    last_sent_ms: int | None = None
 
 
 class Batching:
     """Decides, per partition, the time its waiting readings are to be sent.
 
-    The Batcher tells it what happened (:meth:`added`, :meth:`sent`, :meth:`acked`) and
-    asks :meth:`due`: ``None`` means nothing to send, a time at or before ``now_ms`` means
-    send now, a later time means arm a timer for then.
+    The Batcher tells it what happened (:meth:`added`, :meth:`sent`) and asks :meth:`due`:
+    ``None`` means nothing to send, a time at or before ``now_ms`` means send now, a later
+    time means arm a timer for then.
     """
 
     def __init__(self, partitions: int, mode: Mode = "adaptive", linger_ms: int = 50,
-                 max_envelope: int = 500, max_in_flight: int = 1) -> None:
+                 max_envelope: int = 500) -> None:
         if mode not in ("adaptive", "fixed"):
             raise ValueError(f"batching mode {mode!r}: use adaptive or fixed")
         self.mode, self.linger_ms, self.max_envelope = mode, linger_ms, max_envelope
-        self.max_in_flight = max_in_flight
         self.lanes = [Lane() for _ in range(partitions)]
 
     def added(self, p: int, n: int, now_ms: int) -> None:
@@ -53,18 +55,13 @@ class Batching:
             lane.first_ms = now_ms
         lane.waiting += n
 
-    def sent(self, p: int) -> int:
-        """The waiting readings left in one envelope (returned: how many); it is in flight."""
+    def sent(self, p: int, now_ms: int) -> int:
+        """The waiting readings left in one envelope at ``now_ms``; returns how many."""
         lane = self.lanes[p]
         n, lane.waiting, lane.first_ms = lane.waiting, 0, None
         if n:
-            lane.in_flight += 1
+            lane.last_sent_ms = now_ms
         return n
-
-    def acked(self, p: int) -> None:
-        """An envelope of ``p`` was acknowledged (or failed): it is no longer in flight."""
-        lane = self.lanes[p]
-        lane.in_flight = max(0, lane.in_flight - 1)
 
     def due(self, p: int, now_ms: int) -> int | None:
         lane = self.lanes[p]
@@ -72,6 +69,8 @@ class Batching:
             return None
         if lane.waiting >= self.max_envelope:
             return now_ms
-        if self.mode == "adaptive" and lane.in_flight < self.max_in_flight:
-            return now_ms
-        return lane.first_ms + self.linger_ms
+        if self.mode == "fixed":
+            return lane.first_ms + self.linger_ms
+        if lane.last_sent_ms is None:
+            return lane.first_ms
+        return max(lane.first_ms, lane.last_sent_ms + self.linger_ms)

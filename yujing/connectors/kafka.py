@@ -90,9 +90,9 @@ class Batcher:
     """Groups readings into one envelope per partition and produces them.
 
     When a partition's envelope goes out is :class:`yujing.connectors.batching.Batching`'s
-    call: adaptive (default) sends at once when nothing of the partition is in flight and
-    fills envelopes while one is; fixed waits ``linger_ms`` (or until ``max_envelope``
-    readings are waiting). ``add`` returns a future that resolves when every envelope
+    call: adaptive (default) sends at once when the partition sent nothing in the last
+    ``linger_ms`` and fills envelopes when it did; fixed waits ``linger_ms`` (or until
+    ``max_envelope`` readings are waiting). ``add`` returns a future that resolves when every envelope
     holding those readings is acknowledged by Kafka, so HTTP can answer 503
     instead of dropping readings silently.
     """
@@ -164,7 +164,7 @@ class Batcher:
             return
         payload, n = b.build(), len(b)
         b.clear()
-        self.policy.sent(p)
+        self.policy.sent(p, _mono_ms())
         m.ENVELOPE_READINGS.observe(n)
         m.ENVELOPE_BYTES.observe(len(payload))
         task = asyncio.ensure_future(self._send(p, payload, n, fut))
@@ -186,9 +186,6 @@ class Batcher:
             log.error("envelope of %d readings to partition %d failed: %s", n, p, exc)
             if not fut.done():
                 fut.set_exception(exc)
-        finally:
-            self.policy.acked(p)
-            self._schedule(p, _mono_ms())  # adaptive: what waited for this ack goes now
 
     async def flush_all(self) -> None:
         for p in range(self.partitions):
