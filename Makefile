@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   the main job on embedded brokers (also: make run)
 #   make test   lint, then the whole test suite (tiers: pytest -m unit|pipeline|integration|browser)
+#   make bench  the benchmarks' quick profile: one markdown table of every figure
 #   make kafka  Apache Kafka's broker jars from Maven Central (Java and Maven with apt when
 #               missing), for kafka.embedded: kafka and the tests on Kafka; make test runs it
 PY ?= python3
@@ -40,8 +41,10 @@ kafka:
 test-unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
 
+# the benchmarks' quick profile (minutes): one markdown table of every figure, in
+# .yujing/bench/report.md (logs beside it); Apache Kafka when `make kafka` installed it
 bench: $(STAMP)
-	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/report.py
 
 clean:
 	rm -rf $(VENV) .yujing *.egg-info

@@ -178,8 +178,14 @@ class HttpConfig(_Strict):
 
 
 class GatewayConfig(_Strict):
+    batching: Literal["adaptive", "fixed"] = Field(
+        "adaptive", description="adaptive: a reading goes at once when its partition sent "
+                                "nothing in the last linger_ms, else waits for the next envelope "
+                                "(low rates: no wait; high rates: big envelopes); fixed: every "
+                                "reading waits linger_ms")
     linger_ms: int = Field(50, ge=0, le=5000,
-                           description="longest a reading waits to join an envelope")
+                           description="longest a reading waits to join an envelope (adaptive: "
+                                       "the least time between two envelopes of a partition)")
     max_envelope: int = Field(500, ge=1, le=100_000)
     deadletter_raw_bytes: int = Field(1024, ge=16, description="raw payload kept per dead letter")
     deadletters_per_request: int = Field(100, ge=1, description="rejected items of one request "

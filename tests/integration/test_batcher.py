@@ -52,3 +52,41 @@ async def test_add_fails_loudly_when_kafka_is_gone(kafka):
     with pytest.raises(Exception):  # noqa: B017 - whichever error aiokafka raises for a closed producer
         await asyncio.wait_for(b.add([Reading("S1", "rain_mm", 1_700_000_000_000, 1.0)]), 10)
     assert b.failed_envelopes == 1
+
+
+async def test_adaptive_sends_a_lone_reading_at_once_and_batches_what_follows(kafka):
+    await ensure_topics(kafka, ["t.lone"], 1)
+    prod = producer(kafka)
+    await prod.start()
+    try:
+        # a linger far longer than the wait below: only the idle fast path can meet it
+        b = Batcher(prod, "t.lone", 1, linger_ms=5000, max_envelope=500, mode="adaptive")
+        await asyncio.wait_for(b.add([Reading("S1", "rain_mm", 1_700_000_000_000, 1.0)]), 4)
+        assert b.sent_envelopes == 1
+        # 300 adds of one reading in quick succession, within the linger after that envelope
+        futs = []
+        for i in range(300):
+            futs.append(b.add([Reading("S1", "rain_mm", 1_700_000_001_000 + i, 1.0)]))
+            if i % 10 == 0:
+                await asyncio.sleep(0)  # let sends start between adds
+        await asyncio.wait_for(asyncio.gather(*futs), 30)
+        assert b.sent_readings == 301
+        assert b.sent_envelopes == 2, "readings after an envelope share the next one"
+    finally:
+        await prod.stop()
+
+
+async def test_fixed_batching_holds_a_lone_reading_for_the_linger(kafka):
+    await ensure_topics(kafka, ["t.fixed"], 1)
+    prod = producer(kafka)
+    await prod.start()
+    try:
+        b = Batcher(prod, "t.fixed", 1, linger_ms=5000, max_envelope=500, mode="fixed")
+        fut = b.add([Reading("S1", "rain_mm", 1_700_000_000_000, 1.0)])
+        done, _ = await asyncio.wait([fut], timeout=1)
+        assert not done and b.sent_envelopes == 0  # still lingering
+        await b.flush_all()
+        await asyncio.wait_for(fut, 10)
+        assert b.sent_envelopes == 1
+    finally:
+        await prod.stop()

@@ -252,10 +252,10 @@ GROUPING = [
      ({"wait": "5s", "interval": "30s"},
       STORM[:1] + [tick(5), notice(10, "g1", kind="downgraded"), tick(15), tick(34), tick(35)]),
      [(5, "notify-0", ("g1",)), (35, "notify-0", ("g1",))]),
-    ("a red notice only waits the group wait",
+    ("a new red notice skips the group wait and interval (issue 17)",
      ({"wait": "5s", "interval": "30s"},
       STORM[:1] + [tick(5), notice(10, "g2", grade=Grade.RED), tick(14), tick(15)]),
-     [(5, "notify-0", ("g1",)), (15, "notify-0", ("g2",))]),
+     [(5, "notify-0", ("g1",)), (10, "notify-0", ("g2",))]),
     ("an escalation only waits the group wait",
      ({"wait": "5s", "interval": "30s"},
       STORM[:1] + [tick(5), notice(10, "g1", kind="escalated"), tick(15)]),
@@ -264,7 +264,7 @@ GROUPING = [
      ({"wait": "5s", "interval": "30s"},
       STORM[:1] + [tick(5), notice(10, "g2", kind="downgraded"),
                    notice(12, "g3", grade=Grade.RED), tick(15), tick(35)]),
-     [(5, "notify-0", ("g1",)), (15, "notify-0", ("g2", "g3"))]),
+     [(5, "notify-0", ("g1",)), (12, "notify-0", ("g2", "g3"))]),
 ]
 
 

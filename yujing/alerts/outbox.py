@@ -82,10 +82,13 @@ class Outbox:
         interval = self.s.grouping.interval_ms
         at = g.first_ms + wait
         # The interval spaces out routine updates of a group; a red warning, an escalation
-        # or a reminder only waits the short group wait (an escalation is already late).
+        # or a reminder only waits the short group wait (an escalation is already late), and
+        # a new red (raised or upgraded) not even that: delivery starts with its event.
         urgent = notice.grade >= Grade.RED or notice.kind in ("escalated", "reminder")
         if g.last_flush_ms and not urgent:
             at = max(at, g.last_flush_ms + interval)
+        if notice.grade >= Grade.RED and notice.kind in ("raised", "upgraded"):
+            at = now_ms  # a new red skips the group wait too: it goes with this very event
         current = self.store.due.get(pkey(p, "#" + g.key))
         if current is not None and current < at:
             at = current

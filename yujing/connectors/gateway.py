@@ -100,7 +100,7 @@ class Gateway:
         await self.prod.start()
         g = self.cfg.gateway
         self.batcher = Batcher(self.prod, k.topics.readings, k.partitions, g.linger_ms,
-                               g.max_envelope)
+                               g.max_envelope, g.batching)
         self.deadletters = DeadLetters(self.prod, k.topics.deadletter, g.deadletter_raw_bytes)
         self.queue: asyncio.Queue[Message] = asyncio.Queue(maxsize=100_000)
         self._watch_files()

@@ -17,6 +17,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from yujing import clock
 from yujing import metrics as m
+from yujing.connectors.batching import Batching, Mode
 from yujing.connectors.kafka_security import aiokafka_auth
 from yujing.domain import Reading
 from yujing.envelope import EnvelopeBuilder, partition_for
@@ -26,6 +27,10 @@ log = logging.getLogger(__name__)
 
 
 PLAINTEXT = KafkaSecurity()
+
+
+def _mono_ms() -> int:
+    return int(clock.monotonic() * 1000)
 
 
 def consumer(bootstrap: str, *topics: str, security: KafkaSecurity,
@@ -84,19 +89,23 @@ def producer(bootstrap: str, compression: str = "none",
 class Batcher:
     """Groups readings into one envelope per partition and produces them.
 
-    A reading waits at most ``linger_ms`` (or until ``max_envelope`` readings
-    are waiting). ``add`` returns a future that resolves when every envelope
+    When a partition's envelope goes out is :class:`yujing.connectors.batching.Batching`'s
+    call: adaptive (default) sends at once when the partition sent nothing in the last
+    ``linger_ms`` and fills envelopes when it did; fixed waits ``linger_ms`` (or until
+    ``max_envelope`` readings are waiting). ``add`` returns a future that resolves when every envelope
     holding those readings is acknowledged by Kafka, so HTTP can answer 503
     instead of dropping readings silently.
     """
 
     def __init__(self, prod: AIOKafkaProducer, topic: str, partitions: int,
-                 linger_ms: int = 50, max_envelope: int = 500) -> None:
+                 linger_ms: int = 50, max_envelope: int = 500, mode: Mode = "adaptive") -> None:
         self.prod, self.topic, self.partitions = prod, topic, partitions
-        self.linger_s, self.max_envelope = linger_ms / 1000, max_envelope
+        self.max_envelope = max_envelope
+        self.policy = Batching(partitions, mode, linger_ms, max_envelope)
         self.builders = [EnvelopeBuilder(p) for p in range(partitions)]
         self.batch_futs: list[asyncio.Future[None] | None] = [None] * partitions
-        self.timers: list[asyncio.TimerHandle | None] = [None] * partitions
+        # the pending flush of each partition and the monotonic ms it is armed for
+        self.timers: list[tuple[asyncio.Handle, int] | None] = [None] * partitions
         self.tasks: set[asyncio.Task[None]] = set()
         # FIFO per partition: envelopes must reach Kafka in the order they were
         # built, or a burst makes earlier readings look late (seen in bench).
@@ -113,24 +122,41 @@ class Batcher:
         return fut
 
     def add(self, readings: list[Reading], recv_ms: int | None = None) -> asyncio.Future[Any]:
-        loop = asyncio.get_running_loop()
         recv_ms = clock.now_ms() if recv_ms is None else recv_ms
+        now = _mono_ms()
         futs: set[asyncio.Future[None]] = set()
+        touched: set[int] = set()
         for r in readings:
             p = partition_for(r.station, self.partitions)
             futs.add(self._batch_future(p))
             b = self.builders[p]
             b.add(r, recv_ms)
+            self.policy.added(p, 1, now)
             if len(b) >= self.max_envelope:
                 self._flush(p)
-            elif self.timers[p] is None:
-                self.timers[p] = loop.call_later(self.linger_s, self._flush, p)
+            touched.add(p)
+        for p in touched:
+            self._schedule(p, now)
         return asyncio.gather(*futs)
 
+    def _schedule(self, p: int, now: int) -> None:
+        """Arm (or bring forward) partition ``p``'s flush for the time the policy names; a flush
+        due now runs at the end of this event-loop turn, so one turn's readings share it."""
+        at = self.policy.due(p, now)
+        armed = self.timers[p]
+        if at is None or (armed is not None and armed[1] <= at):
+            return
+        if armed is not None:
+            armed[0].cancel()
+        loop = asyncio.get_running_loop()
+        handle = (loop.call_soon(self._flush, p) if at <= now
+                  else loop.call_later((at - now) / 1000, self._flush, p))
+        self.timers[p] = (handle, at)
+
     def _flush(self, p: int) -> None:
-        timer = self.timers[p]
-        if timer is not None:
-            timer.cancel()
+        armed = self.timers[p]
+        if armed is not None:
+            armed[0].cancel()
             self.timers[p] = None
         b = self.builders[p]
         fut, self.batch_futs[p] = self.batch_futs[p], None
@@ -138,6 +164,7 @@ class Batcher:
             return
         payload, n = b.build(), len(b)
         b.clear()
+        self.policy.sent(p, _mono_ms())
         m.ENVELOPE_READINGS.observe(n)
         m.ENVELOPE_BYTES.observe(len(payload))
         task = asyncio.ensure_future(self._send(p, payload, n, fut))
