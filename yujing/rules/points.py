@@ -83,13 +83,19 @@ def rejudge_stale(pst: np.ndarray, pt: np.ndarray, last_eval: np.ndarray
                                                    wn.keys(again, last_eval[again])))))
 
 
-def series_read(points: Points, store: SeriesStore, written: np.ndarray) -> np.ndarray:
-    """Sorted ids of the series a chunk needs: those it writes to, and every series of a
-    metric its rules read at the stations they judge."""
-    needed = set(np.unique(written).tolist())
+def series_read(points: Points, store: SeriesStore, nst: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted ids of the series a chunk's rules read at the stations they judge, and for
+    each the time of the earliest point at its station (its windows reach back from there)."""
+    if not points:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    first = np.full(nst, np.iinfo(np.int64).max, dtype=np.int64)
+    for pst, pt in points.values():
+        np.minimum.at(first, pst, pt)
+    ids = []
     for c, (pst, _) in points.items():
         ust = np.unique(pst)
         for metric in c.metrics:
-            look = store.lookup(ust, metric)
-            needed.update(look[look >= 0].tolist())
-    return np.array(sorted(needed), dtype=np.int64)
+            ids.append(store.lookup(ust, metric))
+    sid = np.concatenate(ids) if ids else np.empty(0, np.int64)
+    sid = np.unique(sid[sid >= 0])
+    return sid, first[store.station_of(sid)]

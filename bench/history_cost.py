@@ -1,0 +1,152 @@
+"""The rule engine's CPU per reading after 1 h, 24 h and 10 days of event-time history.
+
+    .venv/bin/python bench/history_cost.py                  # 100 stations, 3 runs
+    .venv/bin/python bench/history_cost.py --stations 200 --runs 5 --profile
+
+Issue 17, target 2: a worker's cost per reading must not grow with the history it
+keeps. The same envelopes (the last ``--measure-min`` minutes of the dataset, one
+envelope per minute holding every station's reading of that minute, as the
+gateway batches a live feed) are processed by a fresh ``Engine`` with every rule
+pack under rules/, after 1 h, 24 h and 10 days of event-time history per station
+fed to it in large chunks first (accelerated: no clock, no broker). Only the
+measured envelopes are timed, in CPU time (``time.process_time``), one envelope
+at a time as the worker calls ``Engine.process``.
+
+The data is the synthetic city of bench/backtest.py (rain gauges with storm
+cells, rivers, reservoirs, weather stations feeding the 241 h fire-danger rule,
+dust collectors, gas detectors; one reading per station-minute): the real data
+under the shared data folder has no station kind for most packs (hourly Beijing
+weather, 12 French river gauges), so it would leave most rules idle.
+
+Printed figures (``name: value``), medians over ``--runs``:
+
+* ``cpu_us_per_reading_<h>``: engine CPU microseconds per measured reading after
+  history ``h`` (1h, 24h, 10d);
+* ``ratio_<h>_vs_1h``: that figure over the 1 h one measured in the same run
+  (target: every ratio within 0.8-1.2);
+* ``retained_readings_<h>``: readings the engine retains after the measurement.
+
+Before and after the series-store change of issue 17 (100 stations, 3 runs, all
+packs, 2-core machine shared with other jobs; medians):
+
+    history   before µs/reading  ratio   after µs/reading  ratio
+    1 h       (filled in below)
+    24 h
+    10 d
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import pstats
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from backtest import make_dataset  # noqa: E402  (bench/ is not a package)
+
+from yujing.readings_csv import Readings, read_readings  # noqa: E402
+from yujing.rules.engine import Engine  # noqa: E402
+from yujing.rules.loader import load_rules  # noqa: E402
+from yujing.stations import load_registry  # noqa: E402
+
+MINUTE = 60_000
+HISTORIES = {"1h": 60, "24h": 24 * 60, "10d": 10 * 24 * 60}  # minutes
+HISTORY_CHUNK = 100_000  # readings per chunk while the history is fed
+
+
+def log(msg: str) -> None:
+    print(f"# {msg}", file=sys.stderr, flush=True)
+
+
+def envelopes(data: Readings, t0: int, t1: int, per: int) -> list[tuple]:
+    """Columns of readings in [t0, t1), one envelope per ``per`` ms of event time."""
+    out = []
+    for a in range(t0, t1, per):
+        lo, hi = np.searchsorted(data.ts, [a, a + per])
+        if hi > lo:
+            out.append((data.stations, data.si[lo:hi], data.metrics, data.mi[lo:hi],
+                        data.ts[lo:hi], data.val[lo:hi]))
+    return out
+
+
+def run_once(data: Readings, rules, registry, history_min: int, t_measure: int,
+             measure: list[tuple], prof: cProfile.Profile | None = None) -> tuple[float, int]:
+    """CPU seconds of the measured envelopes after ``history_min`` minutes of history."""
+    engine = Engine(rules, registry=registry)
+    lo, hi = np.searchsorted(data.ts, [t_measure - history_min * MINUTE, t_measure])
+    for a in range(int(lo), int(hi), HISTORY_CHUNK):
+        b = min(a + HISTORY_CHUNK, int(hi))
+        engine.process(data.stations, data.si[a:b], data.metrics, data.mi[a:b], data.ts[a:b],
+                       data.val[a:b])
+    if prof is not None:
+        prof.enable()
+    c0 = time.process_time()
+    for env in measure:
+        engine.process(*env)
+    cpu = time.process_time() - c0
+    if prof is not None:
+        prof.disable()
+    retained = sum(int(a.size) for a in engine.series_ts)
+    return cpu, retained
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--stations", type=int, default=100)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--measure-min", type=int, default=60, help="minutes of measured envelopes")
+    ap.add_argument("--envelope-s", type=int, default=60, help="event time per envelope")
+    ap.add_argument("--profile", action="store_true", help="cProfile the 10 d measurement")
+    args = ap.parse_args()
+
+    days = 11 + args.measure_min // 1440
+    csv_path, reg_path = make_dataset(args.stations, days)
+    data = read_readings(csv_path)
+    rules, registry = load_rules(ROOT / "rules"), load_registry(reg_path)
+    t_measure = int(data.ts[-1]) + MINUTE - args.measure_min * MINUTE
+    measure = envelopes(data, t_measure, t_measure + args.measure_min * MINUTE,
+                        args.envelope_s * 1000)
+    n = sum(int(e[4].size) for e in measure)
+    print(f"dataset: {csv_path.relative_to(ROOT)}")
+    print(f"stations: {len(data.stations)}")
+    print(f"rules: {len(rules)}")
+    print(f"measured_envelopes: {len(measure)}")
+    print(f"measured_readings: {n}")
+    per_run: dict[str, list[float]] = {h: [] for h in HISTORIES}
+    ratios: dict[str, list[float]] = {h: [] for h in HISTORIES}
+    retained: dict[str, int] = {}
+    for run in range(args.runs):
+        for h, minutes in HISTORIES.items():
+            cpu, retained[h] = run_once(data, rules, registry, minutes, t_measure, measure)
+            per_run[h].append(cpu / n * 1e6)
+            log(f"run {run + 1}: {h} history: {per_run[h][-1]:.1f} µs/reading")
+        for h in HISTORIES:
+            ratios[h].append(per_run[h][-1] / per_run["1h"][-1])
+    for h in HISTORIES:
+        print(f"cpu_us_per_reading_{h}: {statistics.median(per_run[h]):.1f}")
+    for h in HISTORIES:
+        print(f"ratio_{h}_vs_1h: {statistics.median(ratios[h]):.2f}")
+    for h in HISTORIES:
+        print(f"retained_readings_{h}: {retained[h]}")
+    print("target_ratio: within 0.80-1.20")
+    if args.profile:
+        prof = cProfile.Profile()
+        run_once(data, rules, registry, HISTORIES["10d"], t_measure, measure, prof)
+        buf = io.StringIO()
+        pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats(30)
+        for line in buf.getvalue().splitlines():
+            print(f"#   {line}")
+
+
+if __name__ == "__main__":
+    main()
