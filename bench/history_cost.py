@@ -21,8 +21,9 @@ weather, 12 French river gauges), so it would leave most rules idle.
 Printed figures (``name: value``), medians over ``--runs``:
 
 * ``cpu_us_per_reading_<h>``: engine CPU microseconds per measured reading after
-  history ``h`` (1h, 24h, 10d);
-* ``ratio_<h>_vs_1h``: that figure over the 1 h one measured in the same run
+  history ``h`` (1h, 24h, 10d); per run the median of ``--reps`` repetitions, each on a
+  copy of the engine, the three histories interleaved so they share the machine's load;
+* ``ratio_<h>_vs_1h``: that figure over the 1 h one of the same repetition
   (target: every ratio within 0.8-1.2);
 * ``retained_readings_<h>``: readings the engine retains after the measurement.
 
@@ -38,6 +39,7 @@ packs, 2-core machine shared with other jobs; medians):
 from __future__ import annotations
 
 import argparse
+import copy
 import cProfile
 import io
 import pstats
@@ -79,15 +81,22 @@ def envelopes(data: Readings, t0: int, t1: int, per: int) -> list[tuple]:
     return out
 
 
-def run_once(data: Readings, rules, registry, history_min: int, t_measure: int,
-             measure: list[tuple], prof: cProfile.Profile | None = None) -> tuple[float, int]:
-    """CPU seconds of the measured envelopes after ``history_min`` minutes of history."""
+def with_history(data: Readings, rules, registry, history_min: int, t_measure: int) -> Engine:
+    """A fresh engine fed ``history_min`` minutes of readings before ``t_measure``."""
     engine = Engine(rules, registry=registry)
     lo, hi = np.searchsorted(data.ts, [t_measure - history_min * MINUTE, t_measure])
     for a in range(int(lo), int(hi), HISTORY_CHUNK):
         b = min(a + HISTORY_CHUNK, int(hi))
         engine.process(data.stations, data.si[a:b], data.metrics, data.mi[a:b], data.ts[a:b],
                        data.val[a:b])
+    return engine
+
+
+def measure_cpu(engine: Engine, measure: list[tuple], prof: cProfile.Profile | None = None
+                ) -> float:
+    """CPU seconds of the measured envelopes, one ``process`` call each, on a copy of the
+    engine (the same history serves every repetition)."""
+    engine = copy.deepcopy(engine)
     if prof is not None:
         prof.enable()
     c0 = time.process_time()
@@ -96,14 +105,14 @@ def run_once(data: Readings, rules, registry, history_min: int, t_measure: int,
     cpu = time.process_time() - c0
     if prof is not None:
         prof.disable()
-    retained = sum(int(a.size) for a in engine.series_ts)
-    return cpu, retained
+    return cpu
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--stations", type=int, default=100)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=5, help="interleaved repetitions per run")
     ap.add_argument("--measure-min", type=int, default=60, help="minutes of measured envelopes")
     ap.add_argument("--envelope-s", type=int, default=60, help="event time per envelope")
     ap.add_argument("--profile", action="store_true", help="cProfile the 10 d measurement")
@@ -126,12 +135,17 @@ def main() -> None:
     ratios: dict[str, list[float]] = {h: [] for h in HISTORIES}
     retained: dict[str, int] = {}
     for run in range(args.runs):
-        for h, minutes in HISTORIES.items():
-            cpu, retained[h] = run_once(data, rules, registry, minutes, t_measure, measure)
-            per_run[h].append(cpu / n * 1e6)
-            log(f"run {run + 1}: {h} history: {per_run[h][-1]:.1f} µs/reading")
+        engines = {h: with_history(data, rules, registry, m, t_measure) for h, m in HISTORIES.items()}
+        retained = {h: sum(int(a.size) for a in e.series_ts) for h, e in engines.items()}
+        reps: dict[str, list[float]] = {h: [] for h in HISTORIES}
+        for _ in range(args.reps):  # interleaved: the three see the same load from other jobs
+            for h, e in engines.items():
+                reps[h].append(measure_cpu(e, measure) / n * 1e6)
         for h in HISTORIES:
-            ratios[h].append(per_run[h][-1] / per_run["1h"][-1])
+            per_run[h].append(statistics.median(reps[h]))
+            ratios[h].append(statistics.median(a / b for a, b in zip(reps[h], reps["1h"])))
+        log(f"run {run + 1}: " + ", ".join(f"{h} {per_run[h][-1]:.1f}" for h in HISTORIES)
+            + " µs/reading")
     for h in HISTORIES:
         print(f"cpu_us_per_reading_{h}: {statistics.median(per_run[h]):.1f}")
     for h in HISTORIES:
@@ -141,7 +155,7 @@ def main() -> None:
     print("target_ratio: within 0.80-1.20")
     if args.profile:
         prof = cProfile.Profile()
-        run_once(data, rules, registry, HISTORIES["10d"], t_measure, measure, prof)
+        measure_cpu(with_history(data, rules, registry, HISTORIES["10d"], t_measure), measure, prof)
         buf = io.StringIO()
         pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats(30)
         for line in buf.getvalue().splitlines():

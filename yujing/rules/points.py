@@ -26,11 +26,15 @@ def of_readings(compiled: list[CompiledRule], store: SeriesStore, lookup: Statio
                 st: np.ndarray, m: np.ndarray, t: np.ndarray) -> Points:
     """The readings' points (station, time) per rule that watches them."""
     out = {}
+    present = np.zeros(len(store.metric_names), dtype=bool)
+    present[m] = True
     for c in compiled:
         mids = [store.metric_index[x] for x in c.metrics if x in store.metric_index]
-        if not mids:
+        if not mids or not present[mids].any():
             continue
-        idx = np.flatnonzero(np.isin(m, mids))
+        wanted = np.zeros(present.size, dtype=bool)  # a lookup, not np.isin: one pass over m
+        wanted[mids] = True
+        idx = np.flatnonzero(wanted[m])
         if idx.size == 0:
             continue
         idx = idx[lookup.selected(c, st[idx])]
