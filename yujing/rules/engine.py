@@ -38,7 +38,7 @@ from yujing.rules.localtime import DEFAULT_ZONE, zone
 from yujing.rules.lookup import StationLookup
 from yujing.rules.schema import Rule
 from yujing.rules.series import SeriesStore, SeriesView
-from yujing.rules.tree import GroupCount, group_nodes
+from yujing.rules.tree import Anomaly, GroupCount, children, group_nodes
 from yujing.rules.windows import Flat
 
 
@@ -80,6 +80,7 @@ class Engine:
                 self._horizon_by_metric[m] = max(self._horizon_by_metric.get(m, 0), c.horizon_ms)
         self._metric_used = np.zeros(0, dtype=bool)
         self._reach = self._reaches()
+        self.interpreter.same = _equal_nodes(self.compiled)
         self._state = {c.id: tr.RuleState() for c in self.compiled}
         self.stream_ms = 0  # newest event time of any reading: "now" when a forecast arrives
 
@@ -352,6 +353,30 @@ def _trees(c: CompiledRule) -> list[object]:
     """The rule's expression trees: its grades', then its clear condition's."""
     trees = [check.expr.tree for _, check in c.grades]
     return trees + ([c.clear.expr.tree] if c.clear is not None else [])
+
+
+def _equal_nodes(compiled: list[CompiledRule]) -> dict[int, int]:
+    """id(node) -> id of the first equal node of the same rule: a grade and its clear often
+    read the same window (``sum(rain_mm, 1h) >= 50`` ... ``sum(rain_mm, 1h) < 10``), which is
+    then computed once per chunk. ``count_stations`` and ``anomaly`` keep state per node, so
+    those, and the nodes above them, are each computed themselves."""
+    out: dict[int, int] = {}
+    for c in compiled:
+        first: dict[object, int] = {}  # per rule: node -> id of the first equal one
+        for t in _trees(c):
+            _intern(t, first, out)
+    return out
+
+
+def _intern(node: object, first: dict[object, int], out: dict[int, int]) -> bool:
+    """Map the stateless nodes of ``node``'s tree to their first equal node; True if the
+    tree holds a node with state."""
+    stateful = isinstance(node, (GroupCount, Anomaly))
+    for child in children(node):
+        stateful = _intern(child, first, out) or stateful
+    if not stateful:
+        out[id(node)] = first.setdefault(node, id(node))
+    return stateful
 
 
 def _group_nodes(c: CompiledRule) -> list[GroupCount]:
