@@ -179,12 +179,13 @@ class SeriesStore:
         rules need at or before it), to its newest reading. Stored series are sorted
         and unique already: nothing is sorted here."""
         parts_ts, parts_v, lens = [], [], []
+        by_metric = [reach.get(name) for name in self.metric_names]
         for s, t0 in zip(needed.tolist(), t_min.tolist()):
             ts, v = self._buf[s].views()
-            r = reach.get(self.metric_names[self.metric_of[s]])
-            if r is not None and r.ms != WHOLE and ts.size:
-                a = int(np.searchsorted(ts, t0 - r.ms, side="right"))
-                a = max(0, min(a, int(np.searchsorted(ts, t0, side="right")) - r.readings))
+            r = by_metric[self.metric_of[s]]
+            if r is not None and r.ms != WHOLE and ts.size and ts[0] <= t0 - r.ms:
+                a, b = np.searchsorted(ts, (t0 - r.ms, t0), side="right").tolist()
+                a = max(0, min(a, b - r.readings))
                 ts, v = ts[a:], v[a:]
             parts_ts.append(ts)
             parts_v.append(v)
