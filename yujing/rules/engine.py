@@ -9,7 +9,9 @@ were split into envelopes.
 
 The engine only coordinates; each job has its own module:
 
-- ``series.py``: the series store (ids, lateness, merge, trimming, its snapshot);
+- ``series.py``: the series store (ids, lateness, merge, trimming, its snapshot), each
+  series in an append-only ``buffer.py``; ``reach.py``: how far back the rules read
+  each metric, so a chunk lays out only the slice of each series its windows need;
 - ``lookup.py``: what the rules read from the station registry;
 - ``points.py``: where each rule is judged (readings, the ``evaluate_every`` grid);
 - ``windows.py``: the window aggregates;

@@ -7,6 +7,12 @@ reading that arrived before it in its series is late: it is reported, never
 merged silently. After a chunk each touched series is trimmed to its horizon
 (the longest window of the rules that read it, plus the lateness), and to at
 least the readings an anomaly model looks back on.
+
+Each series lives in its own append-only buffer (``buffer.py``), so a chunk costs
+in proportion to its readings, not to the windows the series keep: new readings
+are appended, trimming moves an offset, and the windows are computed on the
+slice of each series the chunk's points can read (``reach.py``), laid end to end
+without sorting anything already stored.
 """
 
 from __future__ import annotations
