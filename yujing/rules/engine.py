@@ -9,7 +9,9 @@ were split into envelopes.
 
 The engine only coordinates; each job has its own module:
 
-- ``series.py``: the series store (ids, lateness, merge, trimming, its snapshot);
+- ``series.py``: the series store (ids, lateness, merge, trimming, its snapshot), each
+  series in an append-only ``buffer.py``; ``reach.py``: how far back the rules read
+  each metric, so a chunk lays out only the slice of each series its windows need;
 - ``lookup.py``: what the rules read from the station registry;
 - ``points.py``: where each rule is judged (readings, the ``evaluate_every`` grid);
 - ``windows.py``: the window aggregates;
@@ -27,6 +29,7 @@ import numpy as np
 
 from yujing.domain import Finding
 from yujing.rules import points as pts
+from yujing.rules import reach
 from yujing.rules import transitions as tr
 from yujing.rules import windows as wn
 from yujing.rules.arrays import truth
@@ -37,7 +40,7 @@ from yujing.rules.localtime import DEFAULT_ZONE, zone
 from yujing.rules.lookup import StationLookup
 from yujing.rules.schema import Rule
 from yujing.rules.series import SeriesStore, SeriesView
-from yujing.rules.tree import GroupCount, group_nodes
+from yujing.rules.tree import Anomaly, GroupCount, children, group_nodes
 from yujing.rules.windows import Flat
 
 
@@ -78,6 +81,8 @@ class Engine:
             for m in c.metrics:
                 self._horizon_by_metric[m] = max(self._horizon_by_metric.get(m, 0), c.horizon_ms)
         self._metric_used = np.zeros(0, dtype=bool)
+        self._reach = self._reaches()
+        self.interpreter.same = _equal_nodes(self.compiled)
         self._state = {c.id: tr.RuleState() for c in self.compiled}
         self.stream_ms = 0  # newest event time of any reading: "now" when a forecast arrives
 
@@ -103,7 +108,21 @@ class Engine:
                 self._horizon_by_metric[m] = max(self._horizon_by_metric.get(m, 0), c.horizon_ms)
                 if m in self.store.metric_index:
                     self._metric_used[self.store.metric_index[m]] = True
+        self._reach = self._reaches()
         self.store.recompute_horizons()
+
+    def _reaches(self) -> dict[str, reach.Reach]:
+        """How far back each metric is read (the slice of its series a chunk lays out);
+        the metrics anomaly models read are read whole."""
+        trees = [t for c in self.compiled for t in _trees(c)]
+        whole = set()
+        for c in self.compiled:
+            whole.update(c.metrics - reach.of_trees(_trees(c), set()).keys())  # read otherwise
+            for name in c.models:
+                model = self.models.get(name) if self.models is not None else None
+                metric = getattr(model, "metric", None)
+                whole.update((getattr(model, "metrics", None) or [metric]) if metric else [])
+        return reach.of_trees(trees, whole)
 
     def set_registry(self, registry: Any | None) -> None:
         """Use a reloaded station registry: selectors and station fields are looked up again."""
@@ -202,13 +221,14 @@ class Engine:
         if t.size:
             self.store.watermark = max(self.store.watermark, int(t.max()))
         pts.add_ticks(self.compiled, self._state, points, self.store.watermark, nst)
-        flat = self.store.merge(pts.series_read(points, self.store, sid), sid, t, val)
+        touched = self.store.insert(sid, t, val)
+        needed, t_min = pts.series_read(points, self.store, nst)
+        flat = self.store.flat(needed, t_min, self._reach)
 
         findings: list[Finding] = []
         for c, (pst, pt) in points.items():
             findings.extend(self._evaluate(c, flat, pst, pt))
-        if sid.size:
-            self.store.write_back(flat, np.unique(sid))
+        self.store.trim(touched)
         self.forecasts.expire(self.store.watermark - self.lateness_ms, EXPIRY_STEP_MS)
         findings.sort(key=lambda f: (f.ts, f.rule, f.station))
         return findings, late
@@ -331,7 +351,36 @@ def _fingerprint(c: CompiledRule) -> int:
     return zlib.crc32(c.rule.model_copy(update={"message": None}).model_dump_json().encode())
 
 
+def _trees(c: CompiledRule) -> list[object]:
+    """The rule's expression trees: its grades', then its clear condition's."""
+    trees = [check.expr.tree for _, check in c.grades]
+    return trees + ([c.clear.expr.tree] if c.clear is not None else [])
+
+
+def _equal_nodes(compiled: list[CompiledRule]) -> dict[int, int]:
+    """id(node) -> id of the first equal node of the same rule: a grade and its clear often
+    read the same window (``sum(rain_mm, 1h) >= 50`` ... ``sum(rain_mm, 1h) < 10``), which is
+    then computed once per chunk. ``count_stations`` and ``anomaly`` keep state per node, so
+    those, and the nodes above them, are each computed themselves."""
+    out: dict[int, int] = {}
+    for c in compiled:
+        first: dict[object, int] = {}  # per rule: node -> id of the first equal one
+        for t in _trees(c):
+            _intern(t, first, out)
+    return out
+
+
+def _intern(node: object, first: dict[object, int], out: dict[int, int]) -> bool:
+    """Map the stateless nodes of ``node``'s tree to their first equal node; True if the
+    tree holds a node with state."""
+    stateful = isinstance(node, (GroupCount, Anomaly))
+    for child in children(node):
+        stateful = _intern(child, first, out) or stateful
+    if not stateful:
+        out[id(node)] = first.setdefault(node, id(node))
+    return stateful
+
+
 def _group_nodes(c: CompiledRule) -> list[GroupCount]:
     """The rule's group-count nodes in a stable order (their state is keyed by it)."""
-    trees = [check.expr.tree for _, check in c.grades]
-    return group_nodes(trees + ([c.clear.expr.tree] if c.clear is not None else []))
+    return group_nodes(_trees(c))

@@ -55,6 +55,7 @@ class Interpreter:
         self.lateness_ms = lateness_ms
         self.models, self.scorer, self.tz = models, scorer, tz
         self.forecasts = ForecastTable()  # the engine's; sum_ahead()/max_ahead() read it
+        self.same: dict[int, int] = {}  # id(node) -> id of an equal node computed in its stead
 
     def evaluator(self, flat: wn.Flat, pst: np.ndarray, pt: np.ndarray,
                   group_hits: dict[int, deque]) -> Callable[[object], np.ndarray]:
@@ -217,7 +218,7 @@ class Evaluation:
         self.memo: dict[object, Any] = {}  # node id → array; a trend's key → its fit
 
     def __call__(self, node: object) -> np.ndarray:
-        key = id(node)
+        key = self.interp.same.get(id(node), id(node))
         out = self.memo.get(key)
         if out is None:
             out = self.memo[key] = self.interp._node(node, self.flat, self.pst, self.pt,

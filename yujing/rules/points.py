@@ -26,11 +26,15 @@ def of_readings(compiled: list[CompiledRule], store: SeriesStore, lookup: Statio
                 st: np.ndarray, m: np.ndarray, t: np.ndarray) -> Points:
     """The readings' points (station, time) per rule that watches them."""
     out = {}
+    present = np.zeros(len(store.metric_names), dtype=bool)
+    present[m] = True
     for c in compiled:
         mids = [store.metric_index[x] for x in c.metrics if x in store.metric_index]
-        if not mids:
+        if not mids or not present[mids].any():
             continue
-        idx = np.flatnonzero(np.isin(m, mids))
+        wanted = np.zeros(present.size, dtype=bool)  # a lookup, not np.isin: one pass over m
+        wanted[mids] = True
+        idx = np.flatnonzero(wanted[m])
         if idx.size == 0:
             continue
         idx = idx[lookup.selected(c, st[idx])]
@@ -83,13 +87,19 @@ def rejudge_stale(pst: np.ndarray, pt: np.ndarray, last_eval: np.ndarray
                                                    wn.keys(again, last_eval[again])))))
 
 
-def series_read(points: Points, store: SeriesStore, written: np.ndarray) -> np.ndarray:
-    """Sorted ids of the series a chunk needs: those it writes to, and every series of a
-    metric its rules read at the stations they judge."""
-    needed = set(np.unique(written).tolist())
+def series_read(points: Points, store: SeriesStore, nst: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted ids of the series a chunk's rules read at the stations they judge, and for
+    each the time of the earliest point at its station (its windows reach back from there)."""
+    if not points:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    first = np.full(nst, np.iinfo(np.int64).max, dtype=np.int64)
+    for pst, pt in points.values():
+        np.minimum.at(first, pst, pt)
+    ids = []
     for c, (pst, _) in points.items():
         ust = np.unique(pst)
         for metric in c.metrics:
-            look = store.lookup(ust, metric)
-            needed.update(look[look >= 0].tolist())
-    return np.array(sorted(needed), dtype=np.int64)
+            ids.append(store.lookup(ust, metric))
+    sid = np.concatenate(ids) if ids else np.empty(0, np.int64)
+    sid = np.unique(sid[sid >= 0])
+    return sid, first[store.station_of(sid)]

@@ -7,6 +7,12 @@ reading that arrived before it in its series is late: it is reported, never
 merged silently. After a chunk each touched series is trimmed to its horizon
 (the longest window of the rules that read it, plus the lateness), and to at
 least the readings an anomaly model looks back on.
+
+Each series lives in its own append-only buffer (``buffer.py``), so a chunk costs
+in proportion to its readings, not to the windows the series keep: new readings
+are appended, trimming moves an offset, and the windows are computed on the
+slice of each series the chunk's points can read (``reach.py``), laid end to end
+without sorting anything already stored.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ import numpy as np
 
 from yujing.rules import windows as wn
 from yujing.rules.arrays import NONE, Grow, from_bytes, shuffle, to_bytes, unshuffle
+from yujing.rules.buffer import Buffer
+from yujing.rules.reach import WHOLE, Reach
 
 
 @dataclass(frozen=True)
@@ -39,8 +47,8 @@ class SeriesStore:
         self.station_names: list[str] = []
         self.metric_index: dict[str, int] = {}
         self.metric_names: list[str] = []
-        self.ts: list[np.ndarray] = []
-        self.v: list[np.ndarray] = []
+        self._buf: list[Buffer] = []
+        self._station_of = Grow(-1, np.int64)  # series id -> station id
         self.metric_of: list[int] = []
         self.horizon_of: list[int] = []  # window kept: the longest rule on that station
         self._sid = np.full((64, 8), -1, dtype=np.int64)
@@ -79,14 +87,30 @@ class SeriesStore:
         missing = sid < 0
         if missing.any():
             for s, mm in np.unique(np.stack((st[missing], m[missing]), axis=1), axis=0).tolist():
-                self._sid[s, mm] = len(self.ts)
-                self.ts.append(np.empty(0, np.int64))
-                self.v.append(np.empty(0, np.float64))
+                self._sid[s, mm] = len(self._buf)
+                self._station_of.ensure(len(self._buf) + 1)[len(self._buf)] = s
+                self._buf.append(Buffer())
                 self.metric_of.append(mm)
                 self.horizon_of.append(self._horizon_for(s, mm))
-            self.newest.ensure(len(self.ts))
+            self.newest.ensure(len(self._buf))
             sid = self._sid[st, m]
         return sid
+
+    def station_of(self, sid: np.ndarray) -> np.ndarray:
+        """The station id of each series id."""
+        return self._station_of.a[sid]
+
+    @property
+    def ts(self) -> list[np.ndarray]:
+        """Each series' retained timestamps (views, valid until the next chunk)."""
+        return [b.views()[0] for b in self._buf]
+
+    @property
+    def v(self) -> list[np.ndarray]:
+        return [b.views()[1] for b in self._buf]
+
+    def __len__(self) -> int:
+        return len(self._buf)
 
     def lookup(self, st: np.ndarray, metric: str) -> np.ndarray:
         """Series ids of ``metric`` at stations ``st``; -1 where there is none."""
@@ -115,7 +139,7 @@ class SeriesStore:
             for mi, metric in enumerate(self.metric_names):
                 if st < rows and mi < cols and self._sid[st, mi] >= 0:
                     s = int(self._sid[st, mi])
-                    out[(name, metric)] = SeriesView(self.ts[s], self.v[s])
+                    out[(name, metric)] = SeriesView(*self._buf[s].views())
         return out
 
     # -- a chunk ----------------------------------------------------------------------------
@@ -127,7 +151,7 @@ class SeriesStore:
         order = np.argsort(sid, kind="stable")
         s_sorted, t_sorted = sid[order], t[order]
         running = np.maximum.accumulate(wn.keys(s_sorted, t_sorted)) - s_sorted * wn.SPAN + wn.EPOCH
-        newest = self.newest.ensure(len(self.ts))
+        newest = self.newest.ensure(len(self._buf))
         seen = np.maximum(running, newest[s_sorted])
         ok_sorted = t_sorted >= seen - self.lateness_ms
         ok = np.zeros(sid.size, dtype=bool)
@@ -135,34 +159,54 @@ class SeriesStore:
         np.maximum.at(newest, sid[ok], t[ok])
         return ok
 
-    def merge(self, needed: np.ndarray, sid: np.ndarray, t: np.ndarray, val: np.ndarray
-              ) -> wn.Flat:
-        """The retained readings of the ``needed`` series (sorted ids) with the new ones
-        (arrival order; the last to arrive wins a timestamp), laid out for the windows."""
-        old_ts = [self.ts[s] for s in needed.tolist()]
-        lens = np.fromiter((a.size for a in old_ts), np.int64, len(old_ts))
-        o_sid = np.repeat(needed, lens)
-        o_ts = np.concatenate(old_ts) if old_ts else np.empty(0, np.int64)
-        o_v = np.concatenate([self.v[s] for s in needed.tolist()]) if old_ts else np.empty(0)
-        return wn.layout(np.concatenate((o_sid, sid)), np.concatenate((o_ts, t)),
-                         np.concatenate((o_v, val)))
+    def insert(self, sid: np.ndarray, t: np.ndarray, val: np.ndarray) -> np.ndarray:
+        """Add accepted readings (arrival order; the last to arrive wins a timestamp) to
+        their series; returns the touched series ids, sorted. A series' readings that
+        all come after its newest one are appended (the live case: work in proportion
+        to the new readings); an older or repeated timestamp merges that series alone."""
+        if not sid.size:
+            return np.empty(0, np.int64)
+        order = np.lexsort((np.arange(sid.size), t, sid))
+        sid, t, val = sid[order], t[order], val[order]
+        last = np.ones(sid.size, dtype=bool)
+        last[:-1] = (sid[1:] != sid[:-1]) | (t[1:] != t[:-1])
+        sid, t, val = sid[last], t[last], val[last]
+        cut = np.flatnonzero(np.diff(sid)) + 1
+        touched = sid[np.concatenate(([0], cut))]
+        bounds = np.concatenate(([0], cut, [sid.size])).tolist()
+        for i, s in enumerate(touched.tolist()):
+            self._buf[s].add(t[bounds[i]:bounds[i + 1]], val[bounds[i]:bounds[i + 1]])
+        return touched
 
-    def write_back(self, flat: wn.Flat, touched: np.ndarray) -> None:
+    def flat(self, needed: np.ndarray, t_min: np.ndarray, reach: dict[str, Reach]) -> wn.Flat:
+        """The readings of the ``needed`` series (sorted ids) a chunk's points can read,
+        laid out for the windows: for each series from the start of the longest window
+        of its metric before its earliest point ``t_min`` (and at least the readings the
+        rules need at or before it), to its newest reading. Stored series are sorted
+        and unique already: nothing is sorted here."""
+        parts_ts, parts_v, lens = [], [], []
+        by_metric = [reach.get(name) for name in self.metric_names]
+        for s, t0 in zip(needed.tolist(), t_min.tolist()):
+            ts, v = self._buf[s].views()
+            r = by_metric[self.metric_of[s]]
+            if r is not None and r.ms != WHOLE and ts.size and ts[0] <= t0 - r.ms:
+                a, b = np.searchsorted(ts, (t0 - r.ms, t0), side="right").tolist()
+                a = max(0, min(a, b - r.readings))
+                ts, v = ts[a:], v[a:]
+            parts_ts.append(ts)
+            parts_v.append(v)
+            lens.append(ts.size)
+        if not parts_ts:
+            return wn.Flat(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0))
+        return wn.Flat(np.repeat(needed, lens), np.concatenate(parts_ts), np.concatenate(parts_v))
+
+    def trim(self, touched: np.ndarray) -> None:
         """Keep each touched series' readings within its horizon of its newest reading."""
-        lo = np.searchsorted(flat.sid, touched, side="left")
-        hi = np.searchsorted(flat.sid, touched, side="right")
         newest = self.newest.a[touched]
-        horizon = np.asarray([self.horizon_of[s] for s in touched.tolist()], dtype=np.int64)
-        cut = np.searchsorted(flat.key, wn.keys(touched, np.maximum(newest - horizon, wn.EPOCH)),
-                              side="right")
-        if self.keep_points:  # anomaly models look back a number of readings, not a time
-            keep = np.asarray([self.keep_points.get(self.metric_names[self.metric_of[s]], 1)
-                               for s in touched.tolist()], dtype=np.int64)
-            cut = np.minimum(cut, hi - keep)
-        cut = np.minimum(np.maximum(cut, lo), hi - 1)  # always keep the newest reading
-        for s, a, b in zip(touched.tolist(), cut.tolist(), hi.tolist()):
-            self.ts[s] = flat.ts[a:b].copy()
-            self.v[s] = flat.v[a:b].copy()
+        for s, top in zip(touched.tolist(), newest.tolist()):
+            keep = self.keep_points.get(self.metric_names[self.metric_of[s]], 1) \
+                if self.keep_points else 0
+            self._buf[s].trim(max(top - self.horizon_of[s], wn.EPOCH), keep)
 
     # -- snapshot ---------------------------------------------------------------------------
 
@@ -170,7 +214,7 @@ class SeriesStore:
         """The series as plain values and little-endian bytes. Timestamps are stored as
         deltas and both big columns byte-transposed: regular series then compress to
         almost nothing."""
-        n = len(self.ts)
+        n = len(self._buf)
         rows, cols = np.nonzero(self._sid >= 0)
         sid = self._sid[rows, cols]
         st = np.empty(n, np.int64)
@@ -200,9 +244,10 @@ class SeriesStore:
         ts = np.cumsum(unshuffle(snap["ts_delta"], np.int64))
         v = unshuffle(snap["v"], np.float64)
         bounds = np.cumsum(lens)[:-1]
-        self.ts = list(np.split(ts, bounds)) if n else []
-        self.v = list(np.split(v, bounds)) if n else []
+        self._buf = [Buffer(a, b) for a, b in zip(np.split(ts, bounds), np.split(v, bounds))] \
+            if n else []
         self.metric_of = m.tolist()
+        self._station_of.ensure(n)[:n] = st
         self.horizon_of = [self._horizon_for(s, mm) for s, mm in zip(st.tolist(), m.tolist())]
         self.newest.ensure(n)[:n] = from_bytes(snap["newest"], np.int64)
         self.watermark = int(snap["watermark"])

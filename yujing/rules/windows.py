@@ -109,6 +109,11 @@ class Flat:
         if not ok.any():
             return out
         lo_ok, hi_ok = lo[ok], hi[ok]
+        if int((hi_ok - lo_ok).sum()) <= 2 * self.v.size:  # few points (a live envelope):
+            # reduce each window directly rather than build a table over every reading
+            v = self.v if hi_ok.max() < self.v.size else np.append(self.v, np.nan)
+            out[ok] = fn.reduceat(v, np.stack((lo_ok, hi_ok), axis=1).ravel())[::2]
+            return out
         k = np.floor(np.log2(hi_ok - lo_ok)).astype(np.int64)
         table = self._table(fn, int(k.max()))
         res = np.empty(lo_ok.shape)

@@ -1,0 +1,74 @@
+"""One series' retained readings: sorted, unique timestamps, in a growable buffer.
+
+A live series gets a few readings at a time, each newer than the last: they are
+appended in place (amortised O(new readings)), and trimming the old end only moves
+an offset; the live part is moved to the front when the dead part outgrows it. So
+a worker's cost per reading does not grow with the window a series keeps. A
+reading older than the newest, or one repeating a timestamp (a replay: the last
+to arrive wins), merges into this series alone.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+MIN_CAPACITY = 16
+
+
+class Buffer:
+    __slots__ = ("ts", "v", "lo", "hi")
+
+    def __init__(self, ts: np.ndarray | None = None, v: np.ndarray | None = None) -> None:
+        self.ts = np.empty(MIN_CAPACITY, np.int64) if ts is None else np.ascontiguousarray(ts, np.int64)
+        self.v = np.empty(MIN_CAPACITY, np.float64) if v is None else np.ascontiguousarray(v, np.float64)
+        self.lo, self.hi = 0, 0 if ts is None else int(self.ts.size)
+
+    def __len__(self) -> int:
+        return self.hi - self.lo
+
+    def views(self) -> tuple[np.ndarray, np.ndarray]:
+        """The retained (ts, v): views, valid until the next change."""
+        return self.ts[self.lo:self.hi], self.v[self.lo:self.hi]
+
+    def add(self, ts: np.ndarray, v: np.ndarray) -> None:
+        """Readings sorted by time with unique timestamps (the chunk's own duplicates
+        resolved already) into the series; a new reading wins over a stored one."""
+        if self.hi > self.lo and ts[0] <= self.ts[self.hi - 1]:
+            old_ts, old_v = self.views()
+            all_ts = np.concatenate((old_ts, ts))
+            all_v = np.concatenate((old_v, v))
+            order = np.argsort(all_ts, kind="stable")  # stored first, so new ones come last
+            all_ts, all_v = all_ts[order], all_v[order]
+            last = np.ones(all_ts.size, dtype=bool)
+            last[:-1] = all_ts[1:] != all_ts[:-1]
+            self.ts, self.v = all_ts[last], all_v[last]
+            self.lo, self.hi = 0, int(self.ts.size)
+            return
+        n = int(ts.size)
+        if self.hi + n > self.ts.size:
+            self._make_room(n)
+        self.ts[self.hi:self.hi + n] = ts
+        self.v[self.hi:self.hi + n] = v
+        self.hi += n
+
+    def _make_room(self, n: int) -> None:
+        """Move the live part to the front, into a larger buffer when it is over half full."""
+        live = self.hi - self.lo
+        size = self.ts.size
+        if live + n > size // 2:
+            size = max(MIN_CAPACITY, 2 * (live + n))
+        ts, v = np.empty(size, np.int64), np.empty(size, np.float64)
+        ts[:live] = self.ts[self.lo:self.hi]
+        v[:live] = self.v[self.lo:self.hi]
+        self.ts, self.v, self.lo, self.hi = ts, v, 0, live
+
+    def trim(self, floor: int, keep: int) -> None:
+        """Drop readings at or before ``floor``, but keep the newest ``keep`` readings
+        (what an anomaly model looks back on) and always the newest one."""
+        n = self.hi - self.lo
+        if n == 0:
+            return
+        cut = int(np.searchsorted(self.ts[self.lo:self.hi], floor, side="right"))
+        if keep:
+            cut = min(cut, n - keep)
+        self.lo += min(max(cut, 0), n - 1)
