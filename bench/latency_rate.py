@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
 import sys
 import tempfile
@@ -47,6 +46,7 @@ from prometheus_client.parser import text_string_to_metric_families
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.throughput import cpu_seconds  # noqa: E402
 from yujing.config import load_config  # noqa: E402
 from yujing.connectors.embedded import free_port  # noqa: E402
 from yujing.connectors.kafka_broker import KafkaNotInstalled, check_installed, kafka_home  # noqa: E402
@@ -54,7 +54,6 @@ from yujing.domain import WarningEvent  # noqa: E402
 from yujing.envelope import decode  # noqa: E402
 from yujing.supervisor import Supervisor  # noqa: E402
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 PROBE = re.compile(r"LP[a-z]\d+-\d+")
 Cpu = Callable[[], dict[str, float]]  # CPU seconds so far of each child process, by name
 COMPARED = ("in_kafka_p50_ms", "in_kafka_p99_ms", "warning_p50_ms", "warning_p99_ms",
@@ -67,14 +66,6 @@ def kafka_installed() -> bool:
     except KafkaNotInstalled:
         return False
     return True
-
-
-def cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
-    except (OSError, IndexError, ValueError):
-        return float("nan")
 
 
 def log(msg: str) -> None:

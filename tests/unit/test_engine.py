@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.support.columns import columns
 from yujing.domain import Finding, Grade, Reading
 from yujing.rules.engine import Engine
 from yujing.rules.loader import load_rules
@@ -18,17 +19,6 @@ RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
 MIN = 60_000
 H = 3_600_000
 T0 = 1_750_000_000_000 - 1_750_000_000_000 % H  # an hour boundary in June 2025
-
-
-def columns(readings: list[Reading]):
-    """Dictionary-encoded columns, in the order the readings are given (arrival order)."""
-    stations: dict[str, int] = {}
-    metrics: dict[str, int] = {}
-    si = [stations.setdefault(r.station, len(stations)) for r in readings]
-    mi = [metrics.setdefault(r.metric, len(metrics)) for r in readings]
-    return (list(stations), np.asarray(si, np.uint32), list(metrics), np.asarray(mi, np.uint32),
-            np.asarray([r.ts for r in readings], np.int64),
-            np.asarray([r.value for r in readings], np.float64))
 
 
 def run(engine: Engine, readings: list[Reading]) -> tuple[list[Finding], list[int]]:

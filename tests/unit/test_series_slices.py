@@ -8,6 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.support.columns import columns
 from yujing.domain import Reading
 from yujing.rules.buffer import Buffer
 from yujing.rules.engine import Engine
@@ -18,16 +19,6 @@ from yujing.rules.schema import Rule
 MIN = 60_000
 H = 3_600_000
 T0 = 1_750_000_000_000 - 1_750_000_000_000 % H
-
-
-def columns(readings: list[Reading]):
-    stations: dict[str, int] = {}
-    metrics: dict[str, int] = {}
-    si = [stations.setdefault(r.station, len(stations)) for r in readings]
-    mi = [metrics.setdefault(r.metric, len(metrics)) for r in readings]
-    return (list(stations), np.asarray(si, np.uint32), list(metrics), np.asarray(mi, np.uint32),
-            np.asarray([r.ts for r in readings], np.int64),
-            np.asarray([r.value for r in readings], np.float64))
 
 
 def rule(rid: str, grades: dict[str, str], clear: str) -> Rule:
