@@ -259,7 +259,15 @@ class EnsembleDetector(Detector):
         row = np.repeat(np.arange(k), n)
         q = np.arange(z.shape[0]) - np.repeat(np.cumsum(n) - n, n)
         cache = np.stack([s.z for s in states])  # (stations, record, members)
-        suffix = np.maximum.accumulate(cache[:, ::-1], axis=1)[:, ::-1]
+        # only positions q < m are asked for: the maximum of the cache from q on is that of
+        # its first m z from q on and of all the rest (z >= 0: an empty rest counts 0)
+        # (member by member: numpy's maximum over the middle axis of a (.., .., 3) array is
+        # twenty times slower)
+        rest = np.zeros(cache[:, 0].shape)
+        if m < cache.shape[1]:
+            rest = np.stack([cache[:, m:, j].max(axis=1) for j in range(cache.shape[2])], axis=1)
+        suffix = np.maximum(np.maximum.accumulate(cache[:, m - 1::-1], axis=1)[:, ::-1],
+                            rest[:, None, :])
         new = np.zeros((k, m + 1, z.shape[1]))  # z >= 0: a zero before the first is neutral
         new[row, q + 1] = z
         prefix = np.maximum.accumulate(new, axis=1)
