@@ -1,4 +1,7 @@
-"""Issue 16's envelope fast paths give the numbers of the reference paths.
+"""Issue 16's fast paths give the numbers of the reference paths.
+
+IsolationForest (and the ensemble's forest member) score one series through the flattened
+forests (forest.py), with scikit-learn's numbers bit for bit.
 
 The residual station model scores an envelope's new rows of every station at once
 (``StationResidual.score_new_rows``); the reference is the generic station path
@@ -14,8 +17,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.unit.test_model_detectors import DAY, daily, train_frame
 from tests.unit.test_model_station import METRICS, STEP, T0, station_frame
 from yujing.models import make_detector
+from yujing.models.forest import ForestBank
 from yujing.models.scoring import StationScorer
 from yujing.models.station import station_series
 
@@ -81,3 +86,27 @@ def test_residual_envelopes_equal_the_station_path_and_one_pass(residual, seed, 
                & np.isfinite(frame["value"].to_numpy()))
         i = np.searchsorted(row_ts, frame["ts"].to_numpy()[sel])
         np.testing.assert_allclose(fast[sel], want[i], rtol=1e-9, atol=0)
+
+
+@pytest.mark.parametrize("kind", ["iforest", "ensemble"])
+def test_one_series_walks_the_forest_bank_with_scikit_learns_numbers(kind, monkeypatch):
+    """``score`` of one station (the worker's StreamScorer calls it per station) walks the
+    flattened forests; the scores are those of scikit-learn's ``score_samples``, bit for bit."""
+    hist = [train_frame(DAY * 2, station=f"g{k}").assign(value=lambda d, k=k: d["value"] + k)
+            for k in range(3)]
+    small = {"n_estimators": 20}
+    det = (make_detector("iforest", **small) if kind == "iforest" else
+           make_detector("ensemble", record=40, members={"iforest": small})).fit(pd.concat(hist))
+    forest = det if kind == "iforest" else det.members["iforest"]
+    ts, v = daily(DAY * 2, seed=5)
+    v[[100, 300]] += [2.0, -3.0]
+    walked = []
+    original = ForestBank.raw
+    monkeypatch.setattr(ForestBank, "raw", lambda self, X, key: walked.append(key.size)
+                        or original(self, X, key))
+    got = {s: det.score(ts, v, det.new_state(s)) for s in ("g1", "unknown")}
+    assert sum(walked) >= 2 * (ts.size - 200)  # both stations' rows went through the bank
+    monkeypatch.setattr(forest, "_raw", lambda X, params: -params["forest"].score_samples(X))
+    for station, scores in got.items():
+        assert np.array_equal(scores, det.score(ts, v, det.new_state(station)))
+    assert (got["g1"] > 0.5).sum() >= 2

@@ -153,6 +153,7 @@ class EnsembleDetector(Detector):
                params: dict[str, Any]) -> np.ndarray:
         if start == v.size:
             return np.empty(0)
+        self._member_tables()  # the forest member then walks its bank (iforest._raw)
         # every member's z of the readings the record filter looks back on, then filter
         z0 = max(start - self.record, 0)
         z = self._member_z(ts, v, z0, params)
@@ -162,6 +163,7 @@ class EnsembleDetector(Detector):
                      start: int) -> np.ndarray:
         if start == v.size:  # nothing new (every new reading was missing)
             return np.empty(0)
+        self._member_tables()
         params = self.params[state.key]
         cache = getattr(state, "z", None)
         need = min(self.record, start)

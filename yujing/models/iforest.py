@@ -127,8 +127,20 @@ class IsolationForestDetector(Detector):
         if cached is None or len(cached[0]) != len(forests) or any(
                 a is not b for a, b in zip(cached[0], forests)):
             cached = self._bank = (forests, {k: i for i, k in enumerate(table)},
-                                   ForestBank(forests))
+                                   ForestBank(forests),
+                                   {id(f): i for i, f in enumerate(forests)})
         return cached[1], cached[2]
+
+    def _raw(self, X: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+        """``-score_samples`` of the rows of ``X`` under ``params``' forest: walked in the
+        bank when the forest is one of this detector's (the same numbers, without
+        scikit-learn's ten microseconds per tree and call), else by scikit-learn."""
+        if self.params:
+            _, bank = self.bank(self.params)
+            at = self._bank[3].get(id(params["forest"]))
+            if at is not None and self._bank[0][at] is params["forest"]:
+                return bank.raw(X, np.full(X.shape[0], at, np.int64))
+        return -params["forest"].score_samples(X)
 
     def prepare(self) -> None:
         """Flatten the forests now (a second or two for 50 stations) rather than at the
@@ -240,7 +252,7 @@ class IsolationForestDetector(Detector):
         ok = ~np.isnan(X).any(axis=1)
         out = np.zeros(X.shape[0])
         if ok.any():
-            raw = -params["forest"].score_samples(X[ok])
+            raw = self._raw(X[ok], params)
             out[ok] = calibrate((raw - params["centre"]) / params["spread"], params["ref"])
         return out
 
