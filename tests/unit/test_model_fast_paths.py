@@ -20,6 +20,7 @@ import pytest
 from tests.unit.test_model_detectors import DAY, daily, train_frame
 from tests.unit.test_model_station import METRICS, STEP, T0, station_frame
 from yujing.models import make_detector
+from yujing.models.ensemble import window_max
 from yujing.models.forest import ForestBank
 from yujing.models.scoring import StationScorer
 from yujing.models.station import station_series
@@ -110,3 +111,12 @@ def test_one_series_walks_the_forest_bank_with_scikit_learns_numbers(kind, monke
     for station, scores in got.items():
         assert np.array_equal(scores, det.score(ts, v, det.new_state(station)))
     assert (got["g1"] > 0.5).sum() >= 2
+
+
+@pytest.mark.parametrize(("rows", "k"), [(1000, 1000), (1005, 1000), (2999, 1000), (10, 1),
+                                         (57, 7), (40, 40)])
+def test_the_ensembles_window_maximum_is_the_sliding_maximum(rows, k):
+    x = np.random.default_rng(rows).exponential(size=(rows, 3))
+    x[::17] = 0.0
+    want = np.lib.stride_tricks.sliding_window_view(x, k, axis=0).max(axis=2)
+    assert np.array_equal(window_max(x, k), want)
