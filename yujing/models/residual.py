@@ -144,6 +144,9 @@ class StationResidual(StationDetector):
     # -- features (no fitted parameters) -----------------------------------------------------
 
     def _features(self, z: np.ndarray, start: int) -> np.ndarray:
+        if self.lags <= start < z.shape[0]:  # streaming: every new row has its whole past
+            rows = np.arange(start, z.shape[0])
+            return features_new(self, z[None], np.zeros(rows.size, np.int64), rows)
         step = np.full_like(z, np.nan)
         step[1:] = np.abs(z[1:] - z[:-1])
         parts = [z[start:], _trailing_mean(z, self.fast, start), _trailing_mean(z, self.slow, start),
