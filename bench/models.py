@@ -15,7 +15,8 @@ would. Only that streaming is timed:
   dictionary-encoded, one streaming state per station, only the new readings scored.
 * ``<kind>_reference_readings_per_s``, the baseline measured in the same run, on the
   first ``--reference-envelopes`` envelopes: per-metric models scored station by station
-  (``Scorer(batch=False)``, the path every detector but baseline and spike took before);
+  (``Scorer(batch=False)``, the path every detector but baseline and spike took before;
+  iforest and the ensemble walk the flattened forests there too since issue 16);
   station models as the rules scored them before, every station's retained rows (the
   model's look-back and the new readings) from a fresh state at each envelope.
 * ``<kind>_ratio``: mixed ÷ reference.
