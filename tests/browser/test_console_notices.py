@@ -95,6 +95,7 @@ def test_the_bureau_sends_and_tracks_an_enterprise_acknowledges(notices_run, bro
     assert "高温粉尘防爆提示" in officer.inner_text("#notices")
     assert "乙厂" not in officer.inner_text("#notices")          # its own row only
     officer.click(".notice-ack button[value=received]")
+    officer.wait_for_selector("#notice-acked")   # posted and reloaded: a goto now cannot cut it
     until(officer, f"{base}/console/notices", "已确认 1/1")
     shot(officer, "notices-enterprise-acked")
     assert not officer.errors

@@ -116,6 +116,10 @@ async def notices_page(request: web.Request) -> web.Response:
     sent = request.query.get("sent", "")   # set by notices.js after a send
     note = (f'<p class="ok" id="notice-sent">{_w(lang, "已发送", "Sent")} {e(sent)}：'
             f'{_w(lang, "跟踪表稍后更新", "the tracking appears in a moment")}</p>' if sent else "")
+    acked = request.query.get("acked", "")   # set by notices.js after 已收到/已落实
+    if acked:
+        note += (f'<p class="ok" id="notice-acked">{_w(lang, "已确认", "Acknowledged")} {e(acked)}：'
+                 f'{_w(lang, "状态稍后更新", "the status appears in a moment")}</p>')
     items = "".join(_section(c, who, n, lang, bureau) for n in visible(c, who))
     body = (f'<section id="notices"><h1>{_w(lang, "安全提示", "Safety notices")}</h1>{note}'
             + (_form(c, lang) if bureau else "")
