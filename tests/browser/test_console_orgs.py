@@ -1,6 +1,7 @@
 """The console as an enterprise's safety officer (Chromium, playwright, `yujing run`): the
 board lists only the enterprise's warnings, another enterprise's warning page says 无权查看,
-the map draws only the enterprise's stations, and the bureau sees both.
+the map draws only the enterprise's stations, the town's regulator sees its town's enterprise only, and
+the bureau sees both; the header names each one's scope.
 
 Its own run (the shared `duty` fixture has no enterprises): a roster with the 工贸 team and
 the duty room, and an enterprises file with two dust enterprises in two towns.
@@ -20,7 +21,7 @@ from tests.support.console import Hooks, http
 from tests.support.run import alive, start_run, stop_run, write_config
 from yujing.alerts.settings import person_hash
 
-TOKENS = {p: f"token-{p}-0123456789abcdef" for p in ("e1.safety", "ind.a")}
+TOKENS = {p: f"token-{p}-0123456789abcdef" for p in ("e1.safety", "ind.a", "ca.reg")}
 
 
 def hot(station: str) -> list[dict]:
@@ -84,6 +85,8 @@ def test_an_enterprise_officer_sees_only_the_enterprise(orgs_run, browser):
     rows = page.eval_on_selector_all("#board tbody tr[data-incident]",
                                      "rs => rs.map(r => r.dataset.incident)")
     assert rows == [mine]
+    assert page.inner_text("#scope") == "企业：甲厂"           # what this officer is scoped to
+    assert page.get_attribute("#scope", "data-level") == "enterprise"
     shot(page, "orgs-board-enterprise")
 
     page.goto(f"{run.http}/console/warnings/{theirs}")
@@ -97,8 +100,16 @@ def test_an_enterprise_officer_sees_only_the_enterprise(orgs_run, browser):
     assert not page.errors
     page.context.close()
 
+    page = login(browser, run.http, "ca.reg")                # 长安镇's regulator: 甲厂 only
+    page.wait_for_selector(f"#board tbody tr[data-incident='{mine}']", timeout=15_000)
+    assert page.query_selector(f"#board tbody tr[data-incident='{theirs}']") is None
+    assert page.inner_text("#scope") == "镇街/园区：长安镇"
+    assert not page.errors
+    page.context.close()
+
     page = login(browser, run.http, "ind.a")                 # the bureau sees both
     for iid in (mine, theirs):
         page.wait_for_selector(f"#board tbody tr[data-incident='{iid}']", timeout=15_000)
+    assert page.inner_text("#scope") == "市局：全市"
     assert not page.errors
     page.context.close()

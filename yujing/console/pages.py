@@ -43,6 +43,22 @@ NAV = (("board", "/"), ("storm", "/storm"), ("map", "/map"), ("roster", "/roster
        ("report", "/report"), ("notices", "/notices"), ("health", "/health"))
 
 
+def scope_badge(c, who: str, lang: str) -> str:
+    """What the signed-in person sees and acts on, always in view: an enterprise's officer
+    must not wonder why the bureau's warnings are missing from the board."""
+    scope = c.rights.scope_of(who)
+    if scope.level == "enterprise":
+        team = c.roster.teams.get(c.roster.org_team("enterprise", scope.key) or "") \
+            if c.roster is not None else None
+        label = f'{t("scope_enterprise", lang)}：{team.name if team else scope.key}'
+    elif scope.level == "town":
+        label = f'{t("scope_town", lang)}：{scope.key}'
+    else:
+        label = t("scope_bureau", lang)
+    return (f'<span id="scope" class="scope scope-{scope.level}" data-level="{scope.level}" '
+            f'title="{html.escape(t("scope_title", lang))}">{html.escape(label)}</span>')
+
+
 def layout(request: web.Request, page: str, title: str, body: str, who: str | None,
             data: dict | None = None) -> web.Response:
     c = console_of(request)
@@ -52,7 +68,7 @@ def layout(request: web.Request, page: str, title: str, body: str, who: str | No
     nav = "".join(f'<a href="{PREFIX}{path}" class="{"on" if page == key else ""}">'
                   f'{e(t(key, lang))}</a>' for key, path in NAV) if who else ""
     user = (f'<span class="user">{e(t("signed_in", lang))}: <b id="me">{e(name_of(c, who))}</b> '
-            f'({e(who)})</span><form class="inline" method="post" action="{PREFIX}/logout">'
+            f'({e(who)}) {scope_badge(c, who, lang)}</span><form class="inline" method="post" action="{PREFIX}/logout">'
             f'<button id="logout" type="submit">{e(t("logout", lang))}</button></form>'
             if who else "")
     cfg = {"page": page, "prefix": PREFIX, "lang": lang, "user": who or "",
