@@ -1,7 +1,8 @@
-"""Safety notices over HTTP: ``/v1/notices`` (bureau only may send: 403 otherwise; 400 with
-the reasons), lists filtered by scope, acknowledgement by an enterprise's people only, the
-signed link in the message, and the console page. The console runs on a bus in memory:
-what it sends is checked here, the worker's side is test_notices.py."""
+"""Safety notices over HTTP: ``/v1/notices`` (the bureau sends to any enterprise, a town's
+regulator to the town's only, an enterprise never: 403 otherwise; 400 with the reasons),
+lists filtered by scope, acknowledgement by an enterprise's people only, the signed link in
+the message, and the console page. The console runs on a bus in memory: what it sends is
+checked here, the worker's side is test_notices.py."""
 
 from __future__ import annotations
 
@@ -71,12 +72,32 @@ async def test_the_bureau_sends_and_the_enterprises_are_resolved_at_send_time(ap
     assert [t.enterprise for t in cmd.notice.targets] == ["ENT-A", "ENT-B", "ENT-D"]
 
 
-@pytest.mark.parametrize("person", ["a.s", "ca.reg"])
-async def test_only_the_bureau_may_send(api, person):
+async def test_an_enterprise_may_not_send(api):
     body = {"title": "t", "body": "b", "to": {"tags": ["粉尘涉爆"]}}
-    r = await api.post("/v1/notices", json=body, headers=auth(person))
+    r = await api.post("/v1/notices", json=body, headers=auth("a.s"))
     assert r.status == 403
-    assert "只有市局人员可以发送" in (await r.json())["error"]
+    assert "只有市局和镇街监管人员可以发送" in (await r.json())["error"]
+    assert sent(api) == []
+
+
+async def test_a_town_regulator_sends_to_the_town_s_enterprises_only(api):
+    body = {"title": "长安镇粉尘提示", "body": "检查除尘器", "to": {"tags": ["粉尘涉爆", "危化"]}}
+    r = await api.post("/v1/notices", json=body, headers=auth("ca.reg"))
+    out = await r.json()
+    assert r.status == 202, out
+    assert out["enterprises"] == ["ENT-A", "ENT-C"]          # 长安镇's; ENT-B of 厚街镇 left out
+    [(cmd, _)] = sent(api)
+    assert cmd.actor == "ca.reg" and [t.enterprise for t in cmd.notice.targets] == ["ENT-A", "ENT-C"]
+
+
+@pytest.mark.parametrize("to, why", [({"towns": ["厚街镇"]}, "无权发送给镇街 '厚街镇'"),
+                                     ({"enterprises": ["ENT-A", "ENT-B"]}, "无权发送给企业 'ENT-B'"),
+                                     ({"tags": ["工贸"]}, "本镇街（长安镇）没有符合条件的企业")])
+async def test_a_town_regulator_is_refused_beyond_the_town(api, to, why):
+    r = await api.post("/v1/notices", json={"title": "t", "body": "b", "to": to},
+                       headers=auth("ca.reg"))
+    assert r.status == 403
+    assert why in (await r.json())["error"]
     assert sent(api) == []
 
 

@@ -131,6 +131,23 @@ def select(orgs: Orgs, sel: Selector) -> tuple[list[str], list[str]]:
     return chosen, problems
 
 
+def for_town(orgs: Orgs, sel: Selector, chosen: list[str], town: str,
+             own: frozenset[str] = frozenset()) -> tuple[list[str], list[str]]:
+    """A town regulator's send: only the enterprises of ``town`` (and ``own``, the
+    enterprises it oversees in a neighbouring town's area). Tags select within them; naming
+    another town or one of its enterprises is refused, not silently dropped, so the sender
+    learns the notice would not have reached them."""
+    mine = {e.id for e in orgs.spec.enterprises if e.town == town} | set(own)
+    problems = [f"无权发送给镇街 {t!r}：只能发送给本镇街（{town}）的企业 / a town sends to its own "
+                f"enterprises only, not to {t!r}" for t in sel.towns if t != town]
+    problems += [f"无权发送给企业 {e!r}：它不属于{town} / {e!r} is not an enterprise of {town}"
+                 for e in sel.enterprises if e not in mine]
+    kept = [e for e in chosen if e in mine]
+    if not problems and not kept:
+        problems.append(f"本镇街（{town}）没有符合条件的企业 / no enterprise of {town} matches")
+    return kept, problems
+
+
 def parse_order(raw: bytes, orgs: Orgs | None, s: NoticeSettings) -> tuple[Order, list[str]]:
     """The order a JSON body asks for and the enterprises it resolves to, or NoticeError
     with every reason."""

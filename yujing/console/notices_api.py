@@ -3,7 +3,8 @@
 - ``POST /v1/notices``: the bureau sends a notice (JSON: title, body, kind, severity,
   link, ``to`` by industry tags, towns or enterprise ids). The enterprises are
   resolved here against the enterprises file as it is now and stored with the
-  notice; a bad body is a 400 with every reason, a person outside the bureau a 403.
+  notice; a bad body is a 400 with every reason. A town's regulator sends to the
+  town's enterprises only (naming others is a 403); an enterprise's people never.
 - ``GET /v1/notices``, ``GET /v1/notices/{id}``: filtered by scope: an enterprise's
   people see the notices sent to their enterprise (and only their own row of the
   tracking), a town's the rows of its enterprises, the bureau everything.
@@ -49,12 +50,14 @@ def _error(status: int, message: str) -> web.Response:
 
 
 def refuse_sender(c: Console, who: str) -> str | None:
-    """Why ``who`` may not send notices (only the bureau's people may), or None."""
+    """Why ``who`` may not send notices, or None: the bureau sends to any enterprise, a town's
+    regulators to their town's (checked per send, ``nt.for_town``), an enterprise to none."""
     scope = c.rights.scope_of(who)
-    if scope.level == "bureau":
+    if scope.level in ("bureau", "town"):
         return None
-    return (f"无权发送通知：{who} 属于{scope.words()}，只有市局人员可以发送安全提示 / only the bureau "
-            f"sends notices; {who} belongs to {scope.level} {scope.key}")
+    return (f"无权发送通知：{who} 属于{scope.words()}，只有市局和镇街监管人员可以发送安全提示 / only "
+            f"the bureau and the towns' regulators send notices; {who} belongs to {scope.level} "
+            f"{scope.key}")
 
 
 def orgs_of(c: Console) -> Orgs | None:
@@ -77,6 +80,11 @@ async def send_notice(c: Console, who: str, raw: bytes) -> tuple[int, dict]:
         order, chosen = nt.parse_order(raw, orgs, c.cfg.alerts.notices)
     except (nt.NoticeError, SourceError) as exc:
         return 400, {"error": str(exc)}
+    scope = c.rights.scope_of(who)
+    if scope.level == "town":
+        chosen, beyond = nt.for_town(orgs, order.to, chosen, scope.key, scope.enterprises)
+        if beyond:
+            return 403, {"error": "; ".join(beyond)}
     now = clock.now_ms()
     n = nt.new_notice(new_id(now, c.cfg.timezone), order, chosen, orgs, who, now)
     await send_command(c, NoticeCommand("notice_send", id=n.id, actor=who, at=now, notice=n))

@@ -11,7 +11,8 @@ them current over Server-Sent Events. Every asset ships in the package
 - ``/console/roster``          who is on duty      ``/console/health``  health
 - ``/console/storm``           storm view (暴雨专题): rain sums ranked, waterlogging depths
 - ``/console/report``          period report per town or enterprise (and ``report.csv``)
-- ``/console/notices``         safety notices: the bureau sends and tracks, enterprises acknowledge
+- ``/console/notices``         safety notices: the bureau (a town: its own) sends and tracks,
+                               enterprises acknowledge
 - ``/console/events``          SSE: ``incident``, ``removed``, ``silence`` events as the
                                incident snapshots arrive from ``yujing.incidents``
 - ``/console/api/...``         the JSON the pages read
