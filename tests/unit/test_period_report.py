@@ -17,6 +17,7 @@ from yujing.alerts import period_report as pr
 from yujing.alerts.records import Report, State, Warning
 from yujing.alerts.report_settings import ReportSettings
 from yujing.cli.report import parse_local
+from yujing.durations import Duration
 
 T0 = 1_764_547_200_000          # 2025-12-01 00:00 UTC
 MIN = 60_000
@@ -116,3 +117,11 @@ def test_the_cli_reads_local_dates_and_an_end_date_is_included():
     assert parse_local("2025-12-01T00:00:00+00:00", zone, "--from") == T0
     with pytest.raises(typer.Exit):
         parse_local("1 Dec", zone, "--from")
+
+
+def test_a_period_older_than_the_retention_is_said_to_be_incomplete():
+    seven = Duration("7d")
+    now = T0 + 30 * DAY
+    assert pr.incomplete(now - 7 * DAY, now, seven) is None            # just within
+    why = pr.incomplete(now - 7 * DAY - 1, now, seven)
+    assert why.startswith("统计不完整") and "alerts.retention 7d" in why

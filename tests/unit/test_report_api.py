@@ -154,6 +154,11 @@ async def test_the_console_report_page_and_csv(api):
     row = dict(zip(head, table[1]))
     assert head[0] == "town" and row["town"] == "虎门镇"
     assert (row["warnings"], row["orange"], row["reports missing"]) == ("1", "1", "1")
+    assert "X-Yujing-Incomplete" not in r.headers and "统计不完整" not in text   # yesterday-today
+    r = await api.get("/console/report.csv?from=2020-01-01&to=2020-01-31", headers=AUTH)
+    assert "alerts.retention" in r.headers["X-Yujing-Incomplete"]
+    r = await api.get("/console/report?from=2020-01-01&to=2020-01-31", headers=AUTH)
+    assert 'id="report-incomplete"' in await r.text()
     r = await api.get("/console/report.csv?from=2026-13-01", headers=AUTH)
     assert r.status == 400
     r = await api.get("/console/report?by=nobody", headers=AUTH)

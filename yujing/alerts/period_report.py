@@ -10,7 +10,9 @@ people transferred (转移) and withdrawn (撤离). Each report gives the totals
 so a warning's latest report counts, not the sum of its reports.
 
 Cleared incidents leave the book after ``alerts.retention`` (7 days by default):
-a period older than that reads what is left, and the report says how many it saw.
+a period older than that reads what is left, and the report says it is incomplete
+(``incomplete``: a line on the console page, on stderr of ``yujing report``, and the
+``X-Yujing-Incomplete`` header of the CSV download).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import numpy as np
 from yujing.alerts import reportback
 from yujing.alerts.records import Warning
 from yujing.alerts.report_settings import ReportSettings
+from yujing.durations import Duration
 
 NONE_ZH, NONE_EN = "（未登记）", "(none)"
 # (key, Chinese header, English header) in column order
@@ -81,6 +84,17 @@ def _minutes(ms: list[int], q: int) -> str:
 def in_period(w: Warning, from_ms: int, to_ms: int) -> bool:
     """Raised (past pending) within [from_ms, to_ms)."""
     return w.raised_ms > 0 and from_ms <= w.raised_ms < to_ms
+
+
+def incomplete(from_ms: int, now_ms: int, retention: Duration) -> str | None:
+    """Why a period that starts before the book's retention cannot be whole (Chinese, then
+    English), or None. Cleared warnings leave the book ``alerts.retention`` after clearing,
+    so such a report would undercount without a word: the duty leader must be told."""
+    if from_ms >= now_ms - retention.ms:
+        return None
+    return (f"统计不完整：本报表起始时间早于预警保留期（alerts.retention {retention}），"
+            f"此前已解除的预警已不再保存 / incomplete: the period starts more than {retention} "
+            "ago (alerts.retention); warnings cleared before then are no longer kept")
 
 
 def aggregate(warnings: Iterable[Warning], unit_of: Callable[[Warning], str], from_ms: int,

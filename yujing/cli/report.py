@@ -85,6 +85,9 @@ def report(
     station_of = registry.get if registry is not None else (lambda sid: None)
     rows = pr.aggregate(pr.incidents_of(records).values(), pr.unit_of(by, station_of), from_ms,
                         to_ms, cfg.alerts.reports)
+    why = pr.incomplete(from_ms, clock.now_ms(), cfg.alerts.retention)
+    if why:
+        typer.echo(why, err=True)
     buf = io.StringIO()
     pr.write_csv(rows, by, lang, buf)
     if out is None:

@@ -49,10 +49,15 @@ def _rows(c: Console, who: str, start: date, end: date, by: str,
           zone: ZoneInfo) -> list[pr.Row]:
     """The period's rows over the warnings ``who`` may see: an enterprise's people count
     their enterprise only, a town's its town (the same scope as the board)."""
-    t0 = int(datetime.combine(start, time(), zone).timestamp() * 1000)
-    t1 = int(datetime.combine(end + timedelta(days=1), time(), zone).timestamp() * 1000)
+    t0, t1 = _bounds(start, end, zone)
     return pr.aggregate(c.visible(who), pr.unit_of(by, c.station), t0, t1,
                         c.cfg.alerts.reports)
+
+
+def _bounds(start: date, end: date, zone: ZoneInfo) -> tuple[int, int]:
+    """Epoch ms of the start day's midnight and of the day after the end (included)."""
+    return (int(datetime.combine(start, time(), zone).timestamp() * 1000),
+            int(datetime.combine(end + timedelta(days=1), time(), zone).timestamp() * 1000))
 
 
 async def report_page(request: web.Request) -> web.Response:
@@ -79,6 +84,8 @@ async def report_page(request: web.Request) -> web.Response:
     by_opts = "".join(f'<option value="{k}"{" selected" if k == by else ""}>'
                       f"{e(v[0] if lang == 'zh' else v[1])}</option>"
                       for k, v in pr.UNIT_HEADERS.items())
+    why = pr.incomplete(_bounds(start, end, zone)[0], clock.now_ms(), c.cfg.alerts.retention)
+    gap = f'<p class="warn" id="report-incomplete" role="status">{e(why)}</p>' if why else ""
     csv_q = urlencode({"from": start.isoformat(), "to": end.isoformat(), "by": by, "lang": lang})
     body = f"""<section id="report"><h1>{e(t("report", lang))}</h1>
 <form class="filters" method="get" action="report">
@@ -87,7 +94,7 @@ async def report_page(request: web.Request) -> web.Response:
 <label>{e(t("report_by", lang))} <select name="by">{by_opts}</select></label>
 <button type="submit">{e(t("report_show", lang))}</button>
 <a id="report-csv" href="report.csv?{e(csv_q)}">CSV</a></form>
-<p class="help">{e(t("report_help", lang))}</p>
+<p class="help">{e(t("report_help", lang))}</p>{gap}
 <div class="scrollx"><table class="board" id="report-table"><thead><tr>{head}</tr></thead>
 <tbody>{"".join(body_rows)}</tbody></table></div></section>"""
     return layout(request, "report", t("report", lang), body, who)
@@ -106,7 +113,9 @@ async def report_csv(request: web.Request) -> web.Response:
     buf = io.StringIO()
     pr.write_csv(_rows(c, who, start, end, by, zone), by, lang, buf)
     name = f"yujing-report-{by}-{start.isoformat()}-{end.isoformat()}.csv"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"}
+    why = pr.incomplete(_bounds(start, end, zone)[0], clock.now_ms(), c.cfg.alerts.retention)
+    if why:   # a header carries ASCII only: the English half
+        headers["X-Yujing-Incomplete"] = why.split(" / ", 1)[1]
     return web.Response(body=("\ufeff" + buf.getvalue()).encode(), charset="utf-8",
-                        content_type="text/csv",
-                        headers={"Content-Disposition": f'attachment; filename="{name}"',
-                                 "Cache-Control": "no-store"})
+                        content_type="text/csv", headers=headers)
