@@ -84,3 +84,45 @@ def test_project_warnings_count_and_a_raise_near_the_end_is_undecided():
                                 event(T0, [other]), event(T0, [proj], kind="cleared")], data)
     assert rows["outcome"].tolist() == ["crossed", "undecided"]
     assert rows["lead_min"].iloc[0] == 10.0  # 0.3 m read at 20 min, warned at 10
+
+
+def rain(values: list[float], step_min: int = 10) -> Readings:
+    ts = T0 + np.arange(len(values), dtype=np.int64) * step_min * MIN
+    return Readings(["S"], ["rain_mm"], np.zeros(len(values), np.uint32),
+                    np.zeros(len(values), np.uint32), ts, np.asarray(values, np.float64))
+
+
+def test_forecast_warnings_are_scored_against_the_observed_amounts():
+    # 10-minute rain: 5 mm before the raise (at 30 min), then 10 mm every 10 min from 40 min
+    data = rain([0, 0, 5, 0, 10, 10, 10, 10, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+    raised = T0 + 30 * MIN
+    # past 1 h observed + next 5 h forecast >= 50: 5 mm before the raise + 10+10+10+10+10 →
+    # 55 mm at 80 min, 50 mm first at 80 min (5 + 4 x 10 = 45 at 70 min)
+    past_ahead = Term(fn="sum_past_ahead", op=">=", metric="rain_mm", window_ms=60 * MIN,
+                      horizon_ms=5 * 60 * MIN, value=52.0, raw=47.0, threshold=50.0)
+    # the next 3 h forecast >= 1 mm: the first observed millimetre after the raise, at 40 min
+    ahead = Term(fn="sum_ahead", op=">=", metric="rain_mm_fcst", horizon_ms=3 * 60 * MIN,
+                 value=2.0, threshold=1.0)
+    # the next 1 h's highest 10-minute amount >= 20 mm: never observed → false alarm
+    peak = Term(fn="max_ahead", op=">=", metric="rain_mm_fcst", horizon_ms=60 * MIN,
+                value=25.0, threshold=20.0)
+    # a forecast compared from below (dry ahead) foresaw no crossing: not scored
+    dry = Term(fn="sum_ahead", op="<", metric="rain_mm_fcst", horizon_ms=60 * MIN,
+               value=0.0, threshold=1.0)
+    rows = leadtime.lead_times([event(raised, [past_ahead]), event(raised, [ahead]),
+                                event(raised, [peak]), event(raised, [dry])], data)
+    assert rows["metric"].tolist() == ["rain_mm"] * 3
+    assert rows["outcome"].tolist() == ["crossed", "crossed", "false alarm"]
+    assert rows["crossed_ms"].iloc[0] == T0 + 80 * MIN and rows["lead_min"].iloc[0] == 50.0
+    assert rows["lead_min"].iloc[1] == 10.0
+    assert rows["level"].tolist() == [50.0, 1.0, 20.0]
+
+
+def test_a_past_and_ahead_sum_already_reached_at_the_raise_gains_nothing():
+    data = rain([30, 30, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+    term = Term(fn="sum_past_ahead", op=">=", metric="rain_mm", window_ms=60 * MIN,
+                horizon_ms=2 * 60 * MIN, value=60.0, raw=0.0, threshold=50.0)
+    [row] = leadtime.lead_times([event(T0 + 20 * MIN, [term])], data).itertuples(index=False)
+    assert row.outcome == "crossed" and row.lead_min == 0.0

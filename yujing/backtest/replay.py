@@ -158,8 +158,9 @@ def run_backtest(opts: Options) -> int:
 
 
 def _lead_times(console, rep: Report, res: Replay, data: Readings, out: Path) -> list[Path]:
-    """Projection warnings (eta, project): minutes gained before the crossing they foresaw,
-    and false alarms; printed, written to lead_time.csv and drawn in plots/lead_time.png."""
+    """Projection and forecast warnings (eta, project, sum_ahead, max_ahead, past + ahead):
+    minutes gained before the crossing they foresaw, and false alarms; printed, written to
+    lead_time.csv and drawn in plots/lead_time.png."""
     from rich.table import Table
 
     from yujing.backtest import plots as bp
@@ -168,7 +169,7 @@ def _lead_times(console, rep: Report, res: Replay, data: Readings, out: Path) ->
     if rows.empty:
         return []
     summ = leadtime.summary(rows)
-    t = Table(title=f"Lead time of projection warnings in {rep.label} (minutes from the warning "
+    t = Table(title=f"Lead time of projection and forecast warnings in {rep.label} (minutes from the warning "
                     f"to the observed crossing; false alarm: none within the horizon + "
                     f"{leadtime.SLACK_MS // 60_000} min)")
     for col in ("rule", "warnings", "crossed", "false alarms", "undecided", "median",
