@@ -171,11 +171,14 @@ def rules_rate(det, warm: pd.DataFrame, envs: list[tuple]) -> float:
     for env in envelopes(warm, 5000):
         pipe.handle(columns(env), 0)
     t = time.perf_counter()
-    n = 0
+    n = events = 0
     for env in envs:
-        pipe.handle(columns(env), 0)
+        events += len(pipe.handle(columns(env), 0).events)
         n += env[4].size
-    return n / (time.perf_counter() - t)
+    rate = n / (time.perf_counter() - t)
+    if det is not None:
+        print(f"{det.kind}_rules_warning_events: {events}")
+    return rate
 
 
 def columns(env: tuple) -> Columns:

@@ -199,3 +199,29 @@ def test_the_engine_gives_the_findings_and_values_of_the_station_by_station_path
     assert len(found[0]) >= 4 and any(f[3] for f in found[0])
     np.testing.assert_allclose([f[4] for f in found[0]], [f[4] for f in found[1]], rtol=1e-9)
     assert together.scored == each.inner.scored and together.rebuilt == each.inner.rebuilt >= 1
+
+
+class Calls(StreamScorer):
+    """Counts the engine's batched calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def many(self, *args):
+        self.calls += 1
+        return super().many(*args)
+
+
+def test_a_grade_and_its_clear_asking_the_same_model_score_once_per_envelope():
+    model = fitted("spike")
+    rule = Rule.model_validate({"id": "an", "name": "an", "hazard": "test",
+                                "grades": {"yellow": "anomaly(model=m) >= 0.3"},
+                                "clear": "anomaly(model=m) < 0.2"})
+    scorer = Calls()
+    engine = Engine([rule], models=Models({"m": model}), scorer=scorer)
+    envs = envelopes_for("spike")
+    found = []
+    for env in envs:
+        found += engine.process(*env)[0]
+    assert scorer.calls == len(envs) and found
