@@ -35,7 +35,8 @@ BINARY = {
 
 class Scorer(Protocol):
     """Anomaly scores in [0, 1] of one station's sorted series, reading i using only
-    readings <= i (``yujing.models.scoring.score_series`` is one)."""
+    readings <= i (``yujing.models.scoring.score_series`` is one). A scorer that also has
+    ``many`` and ``stations`` (models/stream.py) is asked once for all stations of a chunk."""
 
     def __call__(self, model: Any, ts: np.ndarray, values: np.ndarray,
                  station: str) -> np.ndarray: ...
