@@ -22,6 +22,12 @@ would. Only that streaming is timed:
 * ``<kind>_ratio``: mixed ÷ reference.
 * ``<kind>_single_readings_per_s`` (per-metric models): ``Detector.score`` on envelopes
   of one series.
+* ``<kind>_rules_readings_per_s`` (``--rules``): the worker's whole path, a rule
+  ``anomaly(model=<kind>) >= 0.95`` (clear below 0.5) run by the engine through
+  ``Pipeline.handle`` on the same envelopes (warmed on the same readings), and
+  ``<kind>_rules_ratio``: that rate ÷ the detector's own mixed rate in the same run.
+  ``rules_plain_readings_per_s`` is the floor the engine sets: a threshold rule on the
+  same metrics, no model.
 
 Target (issue 16): 100,000/s or more for every detector on mixed envelopes of 50 stations.
 """
@@ -40,8 +46,11 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from yujing.envelope import Columns
 from yujing.models import ALL_KINDS, STATION_KINDS, make_detector
 from yujing.models.scoring import Scorer, StationScorer
+from yujing.pipeline import Pipeline
+from yujing.rules.schema import Rule
 
 STEP = 300_000
 T0 = 1_735_660_800_000
@@ -130,6 +139,53 @@ def rescoring(det, warm: pd.DataFrame):
     return score
 
 
+class Models:
+    """The models a pipeline's rules may name (``ModelsView`` without a registry)."""
+
+    def __init__(self, **models) -> None:
+        self.models = models
+
+    def get(self, name: str):
+        return self.models.get(name)
+
+
+def anomaly_rule(kind: str | None, metrics: list[str]) -> Rule:
+    """anomaly(model=kind) as a duty rule; without a kind a plain threshold on the metrics."""
+    if kind is None:
+        grade = " or ".join(f"last({m}) >= 1000" for m in metrics)
+        clear = " and ".join(f"last({m}) < 900" for m in metrics)
+    else:
+        grade, clear = f"anomaly(model={kind}) >= 0.95", f"anomaly(model={kind}) < 0.5"
+    return Rule.model_validate({"id": "bench", "name": "bench", "hazard": "test",
+                                "grades": {"yellow": grade}, "clear": clear})
+
+
+def rules_rate(det, warm: pd.DataFrame, envs: list[tuple]) -> float:
+    """Readings/s of ``Pipeline.handle`` on the envelopes, after the warm readings went
+    through the same pipeline (the models' streaming state and the retained windows)."""
+    metrics = list(det.metrics) if det is not None and det.kind in STATION_KINDS else \
+        [METRICS[0]] if det is not None else sorted(warm["metric"].unique())
+    models = Models(**({det.kind: det} if det is not None else {}))
+    pipe = Pipeline([anomaly_rule(det.kind if det is not None else None, metrics)],
+                    models=models)
+    for env in envelopes(warm, 5000):
+        pipe.handle(columns(env), 0)
+    t = time.perf_counter()
+    n = events = 0
+    for env in envs:
+        events += len(pipe.handle(columns(env), 0).events)
+        n += env[4].size
+    rate = n / (time.perf_counter() - t)
+    if det is not None:
+        print(f"{det.kind}_rules_warning_events: {events}")
+    return rate
+
+
+def columns(env: tuple) -> Columns:
+    stations, si, metrics, mi, ts, v = env
+    return Columns(0, 0, stations, metrics, si.astype(np.int32), mi.astype(np.int32), ts, v)
+
+
 def single_rate(det, live: pd.DataFrame, envelope: int) -> float:
     one = live[live["station"] == "st000"]
     one_ts, one_v = one["ts"].to_numpy(np.int64), one["value"].to_numpy()
@@ -154,6 +210,10 @@ def main() -> None:
     ap.add_argument("--reference-envelopes", type=int, default=6,
                     help="envelopes the (slow) reference path is timed on")
     ap.add_argument("--detector", action="append", choices=sorted(ALL_KINDS))
+    ap.add_argument("--rules", action="store_true",
+                    help="also time anomaly() in a rule through the engine (Pipeline)")
+    ap.add_argument("--no-reference", action="store_true",
+                    help="skip the (slow) station-by-station reference")
     args = ap.parse_args()
     kinds = args.detector or sorted(ALL_KINDS)
     print(f"stations: {args.stations}")
@@ -177,9 +237,14 @@ def main() -> None:
         live = data[(data["ts"] >= b) & (data["ts"] < b + args.live_days * DAY * STEP)]
         envs = envelopes(live, args.envelope)
         ref_envs = envs[:args.reference_envelopes]
-        mixed, reference, single = [], [], []
+        mixed, reference, single, rules, plain = [], [], [], [], []
         for _ in range(args.runs):
             mixed.append(rate(warm_states(det, warm).score_envelope, envs))
+            if args.rules:
+                rules.append(rules_rate(det, warm, envs))
+                plain.append(rules_rate(None, warm, envs))
+            if args.no_reference:
+                continue
             if kind in STATION_KINDS:
                 reference.append(rate(rescoring(det, warm), ref_envs))
             else:
@@ -189,8 +254,13 @@ def main() -> None:
                 single.append(single_rate(det, live, args.envelope))
         print(f"{kind}_live_readings: {len(live)}")
         print(f"{kind}_mixed_readings_per_s: {statistics.median(mixed):,.0f}")
-        print(f"{kind}_reference_readings_per_s: {statistics.median(reference):,.0f}")
-        print(f"{kind}_ratio: {statistics.median(mixed) / statistics.median(reference):.1f}")
+        if reference:
+            print(f"{kind}_reference_readings_per_s: {statistics.median(reference):,.0f}")
+            print(f"{kind}_ratio: {statistics.median(mixed) / statistics.median(reference):.1f}")
+        if rules:
+            print(f"{kind}_rules_readings_per_s: {statistics.median(rules):,.0f}")
+            print(f"{kind}_rules_ratio: {statistics.median(rules) / statistics.median(mixed):.2f}")
+            print(f"{kind}_rules_plain_readings_per_s: {statistics.median(plain):,.0f}")
         if single:
             print(f"{kind}_single_readings_per_s: {statistics.median(single):,.0f}")
 

@@ -38,6 +38,15 @@ def test_forest_bank_equals_score_samples_for_several_forests():
     assert np.array_equal(bank.raw(edge, np.zeros(2, int)), -forests[0].score_samples(edge))
 
 
+def test_forest_bank_of_single_leaf_trees_equals_score_samples():
+    """Constant training rows give trees of one node: the walk has no level at all."""
+    forest = IsolationForest(n_estimators=10, random_state=0).fit(np.ones((50, 6)))
+    bank = ForestBank([forest, forest])
+    X = np.random.default_rng(2).normal(size=(20, 6))
+    assert bank.depth == 0
+    assert np.array_equal(bank.raw(X, np.zeros(20, int)), -forest.score_samples(X))
+
+
 def test_float32_below_splits_every_float32_alike():
     rng = np.random.default_rng(1)
     t = rng.normal(size=2000) * 10.0 ** rng.integers(-5, 5, 2000)

@@ -132,6 +132,7 @@ class ForestBank:
             link.astype(np.uint64) << np.uint64(32))
         self.value = np.concatenate(values) if values else np.empty(0)
         self.roots = np.stack(roots) if roots else np.empty((0, 0), np.uint32)
+        self.root_records = self.nodes[self.roots]  # (keys, trees): level 0 of every walk
         self.denom = np.array(denom, dtype=np.float64)
 
     def raw(self, X: np.ndarray, key: np.ndarray) -> np.ndarray:
@@ -148,19 +149,21 @@ class ForestBank:
         x32 = x32.reshape(-1)
         # (rows, trees): a row's trees one after the other, rows of one key side by side, so
         # a level reads each forest's nodes in address order while they are in cache
-        node = self.roots[key]
+        # level 0 is every tree's root: its records are one row per key, copied whole
+        rec = self.root_records[key]
         rows = (np.arange(n, dtype=np.uint32) * np.uint32(2 ** FEATURE_BITS))[:, None]
-        rec = np.empty(node.shape, np.uint64)
         words = rec.view(np.uint32)  # (rows, 2·trees): threshold bits, link, threshold, ...
         threshold, link = words[:, 0::2].view(np.float32), words[:, 1::2]
+        node = self.roots[key] if self.depth == 0 else np.empty(rec.shape, np.uint32)
         at = np.empty_like(node)
         x = np.empty(node.shape, np.float32)
         right = np.empty(node.shape, bool)
         mask, shift = np.uint32(2 ** FEATURE_BITS - 1), np.uint32(FEATURE_BITS)
         # mode "clip": the indices are always in range, and with mode "raise" numpy buffers
         # ``out`` (a copy of every gather: six times slower)
-        for _ in range(self.depth):
-            np.take(self.nodes, node, out=rec, mode="clip")
+        for level in range(self.depth):
+            if level:
+                np.take(self.nodes, node, out=rec, mode="clip")
             np.bitwise_and(link, mask, out=at)
             np.add(at, rows, out=at)
             np.take(x32, at, out=x, mode="clip")
@@ -168,7 +171,8 @@ class ForestBank:
             np.right_shift(link, shift, out=node)
             np.add(node, right, out=node, casting="unsafe")
         # scikit-learn adds the trees' contributions one tree after the other, from zero: a
-        # running sum along a row's trees adds in that order (a sum would add pairwise)
-        depths = np.cumsum(np.take(self.value, node), axis=1)[:, -1]
+        # sum over the first axis of a (trees, rows) array adds row after row in that order
+        # (numpy sums pairwise only along the contiguous axis)
+        depths = np.add.reduce(np.take(self.value, node.T), axis=0)
         d = self.denom[key]
         return 2 ** (-np.divide(depths, d, out=np.ones_like(depths), where=d != 0))

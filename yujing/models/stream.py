@@ -13,6 +13,13 @@ continue what was scored (a late reading merged in before the newest, a changed 
 the window trimmed past the ring), that station is scored again from its retained
 window, as before, and streaming resumes from there.
 
+Batches: the engine asks :meth:`StreamScorer.many` (per-metric models) and
+:meth:`StreamScorer.stations` (station models) for every station of an envelope at once.
+Which readings are new, and whether each station's window still continues its ring, is
+worked out on the stations' readings laid end to end, and the new readings of all
+stations go to the model's ``score_many`` (``station_batch.score_stations``) in one
+call: the numbers of calling :meth:`StreamScorer.__call__` station by station.
+
 Durability: :meth:`snapshot` gives plain values and little-endian bytes (states, rings)
 that the engine checkpoints with its own state; :meth:`restore` keeps them until the
 same model (the sha256 of its signed payload) asks for that station again. A checkpoint
@@ -22,14 +29,17 @@ without them, or a model that changed, simply rebuilds from the retained reading
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from yujing.models.base import Detector
+from yujing.models.station_batch import ranges, ready, score_stations
 
 Series = tuple[np.ndarray, np.ndarray]
+NONE_SCORED = np.iinfo(np.int64).min
+BLANK: Series = (np.empty(0, np.int64), np.empty(0))  # no readings of a metric yet
 
 
 @dataclasses.dataclass
@@ -104,6 +114,44 @@ class StreamScorer:
             return -1
         return old
 
+    def many(self, model: Detector, stations: Sequence[str], ts: np.ndarray,
+             values: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+        """:meth:`__call__` for several stations at once: ``ts[bounds[k]:bounds[k + 1]]``
+        is station ``stations[k]``'s retained series (sorted, one value per timestamp);
+        returns the scores of all of them, laid out as ``ts``. One ``score_many`` call
+        scores the new readings of every station."""
+        entries = self._entries(model)
+        ts = np.asarray(ts, dtype=np.int64)
+        values = np.asarray(values, dtype=np.float64)
+        bounds = np.asarray(bounds, dtype=np.int64)
+        ents = [entries.get(name) or self._claim(model, name) for name in stations]
+        rings = [(e.ts, e.v) if e is not None else BLANK for e in ents]
+        last = np.array([t[-1] if t.size else NONE_SCORED for t, _ in rings], np.int64)
+        old = _continued(rings, last, ts, values, bounds, start_ok=False)
+        for k in np.flatnonzero(old < 0).tolist():
+            self.rebuilt += ents[k] is not None
+            ents[k] = Entry(model.new_state(stations[k]), ts[:0], values[:0], np.empty(0))
+        old = np.maximum(old, 0)
+        size = np.diff(bounds)
+        new = size - old
+        out = np.empty(ts.size)
+        fresh = ranges(bounds[:-1] + old, new)
+        if fresh.size:
+            live = np.flatnonzero(new > 0)
+            out[fresh] = model.score_many([ents[k].state for k in live.tolist()], ts[fresh],
+                                          values[fresh], np.concatenate(([0], np.cumsum(new[live]))))
+            self.scored += int(fresh.size)
+        have = np.flatnonzero(old > 0)
+        if have.size:
+            out[ranges(bounds[have], old[have])] = np.concatenate(
+                [ents[k].scores[ents[k].scores.size - o:] for k, o in
+                 zip(have.tolist(), old[have].tolist())])
+        for k, (a, b) in enumerate(zip(bounds[:-1].tolist(), bounds[1:].tolist())):
+            e = ents[k]
+            e.ts, e.v, e.scores = ts[a:b], values[a:b], out[a:b]
+            entries[stations[k]] = e
+        return out
+
     # -- station models ----------------------------------------------------------------------
 
     def station(self, model: Any, series: Mapping[str, Series], station: str
@@ -128,6 +176,84 @@ class StreamScorer:
         entry.seen = series
         entries[station] = entry
         return entry.row_ts, entry.scores
+
+    def stations(self, model: Any, stations: Sequence[str], ts: np.ndarray, values: np.ndarray,
+                 bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`station` for several stations at once. ``bounds`` has one segment per
+        (station, metric of ``model.metrics``), station-major: segment ``k * m + j`` is
+        station k's retained readings of metric j (sorted, may be empty). Returns every
+        station's scored rows (station index, row ts, score), sorted by station and time;
+        the stations' new readings are scored in one pass (station_batch.py) once their
+        states hold their look-back rows."""
+        entries = self._entries(model)
+        ts = np.asarray(ts, dtype=np.int64)
+        values = np.asarray(values, dtype=np.float64)
+        bounds = np.asarray(bounds, dtype=np.int64)
+        m = len(model.metrics)
+        ents = [entries.get(name) or self._claim(model, name) for name in stations]
+        after = np.array([e.row_ts[-1] if e is not None and e.row_ts.size else NONE_SCORED
+                          for e in ents], np.int64)
+        rings = [e.seen.get(metric, BLANK) if e is not None else BLANK
+                 for e in ents for metric in model.metrics]
+        old = _continued(rings, np.repeat(after, m), ts, values, bounds, start_ok=True)
+        size = np.diff(bounds)
+        bad = ((old < 0).reshape(-1, m).any(axis=1) | (after == NONE_SCORED)) & (
+            size.reshape(-1, m).sum(axis=1) > 0)
+        for k in np.flatnonzero(bad).tolist():
+            self.rebuilt += ents[k] is not None
+            ents[k] = Entry(model.new_state(stations[k]), np.empty(0, np.int64), np.empty(0),
+                            np.empty(0))
+        old = np.where(np.repeat(bad, m), 0, old)
+        new = size - old
+        keep = np.maximum(size.reshape(-1, m).sum(axis=1), 1)
+        fast = np.array([e is not None and ready(model, e.state) for e in ents], bool) & ~bad
+        rows = self._rows_together(model, ents, ts, values, bounds, old, new, fast)
+        for k in np.flatnonzero(~fast & (new.reshape(-1, m).sum(axis=1) > 0)).tolist():
+            series = {model.metrics[j]: (ts[a:b], values[a:b]) for j, (a, b) in enumerate(
+                zip(bounds[k * m:k * m + m].tolist(), bounds[k * m + 1:k * m + m + 1].tolist()))
+                if b > a}
+            rows[k] = model.score_station(series, ents[k].state)
+        out_k, out_t, out_s = [], [], []
+        for k, e in enumerate(ents):
+            if size[k * m:k * m + m].sum() == 0:
+                continue
+            row_ts, new_s = rows.get(k, (np.empty(0, np.int64), np.empty(0)))
+            self.scored += row_ts.size
+            e.row_ts = np.concatenate((e.row_ts, row_ts))[-int(keep[k]):]
+            e.scores = np.concatenate((e.scores, new_s))[-int(keep[k]):]
+            e.seen = {metric: (ts[bounds[k * m + j]:bounds[k * m + j + 1]],
+                               values[bounds[k * m + j]:bounds[k * m + j + 1]])
+                      for j, metric in enumerate(model.metrics)
+                      if bounds[k * m + j + 1] > bounds[k * m + j]}
+            entries[stations[k]] = e
+            out_k.append(np.full(e.row_ts.size, k))
+            out_t.append(e.row_ts)
+            out_s.append(e.scores)
+        if not out_k:
+            return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
+        return np.concatenate(out_k), np.concatenate(out_t), np.concatenate(out_s)
+
+    def _rows_together(self, model: Any, ents: list[Entry], ts: np.ndarray, values: np.ndarray,
+                       bounds: np.ndarray, old: np.ndarray, new: np.ndarray, fast: np.ndarray
+                       ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """The new readings of the stations in ``fast`` scored in one station_batch pass:
+        station index → (row ts, scores)."""
+        m = len(model.metrics)
+        seg = np.repeat(fast, m) & (new > 0)
+        if not seg.any():
+            return {}
+        live = np.flatnonzero(fast & (new.reshape(-1, m).sum(axis=1) > 0))
+        code = np.full(len(ents), -1)
+        code[live] = np.arange(live.size)
+        pos = ranges(bounds[:-1][seg] + old[seg], new[seg])
+        segs = np.flatnonzero(seg)
+        k = np.repeat(code[segs // m], new[seg])
+        j = np.repeat(segs % m, new[seg])
+        rk, rt, scores = score_stations(model, [ents[i].state for i in live.tolist()], k, j,
+                                        ts[pos], values[pos])
+        cut = np.searchsorted(rk, np.arange(live.size + 1))
+        return {int(live[i]): (rt[cut[i]:cut[i + 1]], scores[cut[i]:cut[i + 1]])
+                for i in range(live.size)}
 
     @staticmethod
     def _new_readings(entry: Entry, series: Mapping[str, Series]) -> dict[str, Series] | None:
@@ -171,6 +297,29 @@ class StreamScorer:
             return decode_entry(saved, model.new_state(station))
         except (KeyError, TypeError, ValueError):  # another layout: rebuild from the window
             return None
+
+
+def _continued(rings: Sequence[Series], last: np.ndarray, ts: np.ndarray, v: np.ndarray,
+               bounds: np.ndarray, start_ok: bool) -> np.ndarray:
+    """Per segment ``ts[bounds[k]:bounds[k + 1]]``: how many readings at its start were
+    scored (its readings at or before ``last[k]``, which must be the newest of
+    ``rings[k]``), or -1 when they are not the ring's. ``StreamScorer._continues`` (and
+    ``_new_readings``) for every segment at once; ``start_ok``: a segment with nothing
+    scored yet continues (a station model's metric), else it is -1 (a per-metric one)."""
+    n = bounds.size - 1
+    seg = np.repeat(np.arange(n), np.diff(bounds))
+    old = np.bincount(seg, weights=ts <= last[seg], minlength=n).astype(np.int64)
+    length = np.fromiter((r[0].size for r in rings), np.int64, n)
+    ok = (old <= length) & (start_ok | (old > 0))
+    check = np.flatnonzero(ok & (old > 0))
+    if check.size:
+        pairs = list(zip(check.tolist(), old[check].tolist()))
+        rt = np.concatenate([rings[k][0][length[k] - o:] for k, o in pairs])
+        rv = np.concatenate([rings[k][1][length[k] - o:] for k, o in pairs])
+        at = ranges(bounds[check], old[check])
+        same = (rt == ts[at]) & ((rv == v[at]) | (np.isnan(rv) & np.isnan(v[at])))
+        ok[check[np.unique(np.repeat(np.arange(check.size), old[check])[~same])]] = False
+    return np.where(ok, old, -1)
 
 
 def _array(a: np.ndarray) -> dict[str, Any]:

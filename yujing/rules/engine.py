@@ -40,7 +40,7 @@ from yujing.rules.localtime import DEFAULT_ZONE, zone
 from yujing.rules.lookup import StationLookup
 from yujing.rules.schema import Rule
 from yujing.rules.series import SeriesStore, SeriesView
-from yujing.rules.tree import Anomaly, GroupCount, children, group_nodes
+from yujing.rules.tree import GroupCount, children, group_nodes
 from yujing.rules.windows import Flat
 
 
@@ -360,8 +360,10 @@ def _trees(c: CompiledRule) -> list[object]:
 def _equal_nodes(compiled: list[CompiledRule]) -> dict[int, int]:
     """id(node) -> id of the first equal node of the same rule: a grade and its clear often
     read the same window (``sum(rain_mm, 1h) >= 50`` ... ``sum(rain_mm, 1h) < 10``), which is
-    then computed once per chunk. ``count_stations`` and ``anomaly`` keep state per node, so
-    those, and the nodes above them, are each computed themselves."""
+    then computed once per chunk. ``count_stations`` keeps state per node, so it, and the
+    nodes above it, are each computed themselves; ``anomaly`` keeps its state per model and
+    station (models/stream.py), so a grade and its clear asking the same model share one
+    computation."""
     out: dict[int, int] = {}
     for c in compiled:
         first: dict[object, int] = {}  # per rule: node -> id of the first equal one
@@ -373,7 +375,7 @@ def _equal_nodes(compiled: list[CompiledRule]) -> dict[int, int]:
 def _intern(node: object, first: dict[object, int], out: dict[int, int]) -> bool:
     """Map the stateless nodes of ``node``'s tree to their first equal node; True if the
     tree holds a node with state."""
-    stateful = isinstance(node, (GroupCount, Anomaly))
+    stateful = isinstance(node, GroupCount)
     for child in children(node):
         stateful = _intern(child, first, out) or stateful
     if not stateful:

@@ -35,7 +35,8 @@ BINARY = {
 
 class Scorer(Protocol):
     """Anomaly scores in [0, 1] of one station's sorted series, reading i using only
-    readings <= i (``yujing.models.scoring.score_series`` is one)."""
+    readings <= i (``yujing.models.scoring.score_series`` is one). A scorer that also has
+    ``many`` and ``stations`` (models/stream.py) is asked once for all stations of a chunk."""
 
     def __call__(self, model: Any, ts: np.ndarray, values: np.ndarray,
                  station: str) -> np.ndarray: ...
@@ -148,6 +149,8 @@ class Interpreter:
         if getattr(model, "station_level", False):
             return self._station_anomaly(model, flat, pst, pt)
         sid = self.store.lookup(pst, model.metric)
+        if hasattr(self.scorer, "many"):  # every station in one call (models/stream.py)
+            return self._anomaly_together(model, flat, sid, pst, pt)
         for s in np.unique(sid[sid >= 0]).tolist():
             a, b = np.searchsorted(flat.sid, [s, s + 1])
             if b <= a:
@@ -160,10 +163,34 @@ class Interpreter:
             out[sel] = np.where(i >= 0, scores[np.clip(i, 0, None)], np.nan)
         return out
 
+    def _anomaly_together(self, model: Any, flat: wn.Flat, sid: np.ndarray, pst: np.ndarray,
+                          pt: np.ndarray) -> np.ndarray:
+        """``_anomaly`` with one scorer call for the series of all the points' stations
+        (laid end to end); each point reads its series' newest score at or before it."""
+        out = np.full(pt.size, np.nan)
+        have = sid >= 0
+        series, first = np.unique(sid[have], return_index=True)
+        a, b = np.searchsorted(flat.sid, series), np.searchsorted(flat.sid, series + 1)
+        keep = b > a
+        series, first, a, n = series[keep], first[keep], a[keep], (b - a)[keep]
+        if series.size == 0:
+            return out
+        bounds = np.concatenate(([0], np.cumsum(n)))
+        pos = np.repeat(a - bounds[:-1], n) + np.arange(int(bounds[-1]))
+        names = [self.store.station_names[s] for s in pst[have][first].tolist()]
+        scores = self.scorer.many(model, names, flat.ts[pos], flat.v[pos], bounds)
+        k = np.clip(np.searchsorted(series, sid), 0, series.size - 1)
+        i = np.searchsorted(flat.key, wn.keys(sid, pt), side="right") - 1
+        ok = have & (series[k] == sid) & (i >= a[k])
+        out[ok] = scores[i[ok] - a[k[ok]] + bounds[k[ok]]]
+        return out
+
     def _station_anomaly(self, model: Any, flat: wn.Flat, pst: np.ndarray, pt: np.ndarray
                          ) -> np.ndarray:
         """A station model (several metrics): the score of each point's newest station row,
         from the station's retained readings of every metric the model names."""
+        if hasattr(self.scorer, "stations"):  # every station in one call (models/stream.py)
+            return self._stations_together(model, flat, pst, pt)
         out = np.full(pt.size, np.nan)
         sids = [self.store.lookup(pst, m) for m in model.metrics]
         for s in np.unique(pst).tolist():
@@ -180,6 +207,33 @@ class Interpreter:
                     model.score_station(series, model.new_state(name))
                 i = np.searchsorted(row_ts, pt[sel], side="right") - 1
                 out[sel] = np.where(i >= 0, scores[np.clip(i, 0, None)], np.nan) if row_ts.size else np.nan
+        return out
+
+    def _stations_together(self, model: Any, flat: wn.Flat, pst: np.ndarray, pt: np.ndarray
+                           ) -> np.ndarray:
+        """``_station_anomaly`` with one scorer call: segment ``k * m + j`` is station k's
+        retained readings of the model's metric j; each point reads its station's newest
+        row at or before it."""
+        out = np.full(pt.size, np.nan)
+        st = np.unique(pst)
+        sid = np.stack([self.store.lookup(st, m) for m in model.metrics], axis=1)
+        a = np.searchsorted(flat.sid, sid)
+        n = np.where(sid >= 0, np.searchsorted(flat.sid, sid + 1) - a, 0)
+        keep = n.sum(axis=1) > 0
+        st, a, n = st[keep], a[keep].ravel(), n[keep].ravel()
+        if st.size == 0:
+            return out
+        bounds = np.concatenate(([0], np.cumsum(n)))
+        pos = np.repeat(a - bounds[:-1], n) + np.arange(int(bounds[-1]))
+        names = [self.store.station_names[s] for s in st.tolist()]
+        rk, rt, scores = self.scorer.stations(model, names, flat.ts[pos], flat.v[pos], bounds)
+        if rk.size == 0:
+            return out
+        k = np.clip(np.searchsorted(st, pst), 0, st.size - 1)
+        i = np.searchsorted(wn.keys(rk, rt), wn.keys(k, pt), side="right") - 1
+        ic = np.clip(i, 0, None)
+        ok = (st[k] == pst) & (i >= 0) & (rk[ic] == k)
+        out[ok] = scores[ic[ok]]
         return out
 
     def _group_count(self, node: ex.GroupCount, hits: deque, cond: np.ndarray,
