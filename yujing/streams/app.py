@@ -23,6 +23,7 @@ from yujing.pipeline import ModelsView
 from yujing.rules.loader import check_references, field_warnings, load_rules_located
 from yujing.stations import load_registry, watch_registry
 from yujing.streams.alerting import install_alerting
+from yujing.streams.commit_watch import watch_commits
 from yujing.streams.evaluator import Evaluator, Outbox
 from yujing.streams.recovery_watch import watch_recovery
 from yujing.streams.state import Pipelines
@@ -38,6 +39,7 @@ def make_app(cfg: Config, bootstrap: str, embedded: bool) -> faust.App:
     w.data_dir.mkdir(parents=True, exist_ok=True)
     app = App("yujing-worker", **app_settings(cfg, bootstrap, embedded))
     watch_recovery(app)
+    watch_commits(app)
 
     located = load_rules_located(w.rules_dir)
     rules = [r for r, _ in located]

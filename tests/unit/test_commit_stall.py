@@ -1,0 +1,38 @@
+"""CommitWatch (yujing/streams/commit_stall.py): a head gap between Faust's committed offset
+and the lowest acknowledged one that stays put is named once per period; a gap Faust
+tolerates, one that moves or closes, or a partition never committed is never named."""
+
+from yujing.streams.commit_stall import CommitWatch
+
+P6, P7 = ("yujing.readings", 6), ("yujing.readings", 7)
+
+
+def test_a_gap_that_stays_is_named_with_the_committed_offset_once_per_period():
+    w = CommitWatch(30)
+    committed, lowest = {P6: 1139, P7: 500}, {P6: 1400, P7: 500}
+    assert w.look(committed, lowest, 100) == {}
+    assert w.look(committed, lowest, 129.9) == {}
+    assert w.look(committed, lowest, 130) == {P6: 1139}       # P7 has no gap: it commits
+    assert w.look(committed, lowest, 140) == {}                # once per period
+    assert w.look(committed, lowest, 160) == {P6: 1139}
+
+
+def test_gaps_faust_tolerates_moving_gaps_and_never_committed_partitions_are_left_alone():
+    w = CommitWatch(30)
+    for t in range(0, 200, 5):
+        # one above the committed offset: Faust's _new_offset still commits
+        assert w.look({P6: 100}, {P6: 101}, t) == {}
+        # never committed (None or 0): Faust commits whatever it has
+        assert w.look({P7: None}, {P7: 900}, t) == {}
+    w2 = CommitWatch(30)
+    for t in range(0, 200, 5):                                # records still coming in order:
+        assert w2.look({P6: 100 + t}, {P6: 110 + t}, t) == {}  # the gap moves, commits follow
+
+
+def test_a_gap_that_closes_starts_the_count_again():
+    w = CommitWatch(30)
+    assert w.look({P6: 100}, {P6: 200}, 0) == {}
+    assert w.look({P6: 100}, {P6: 101}, 20) == {}              # the missing records came
+    assert w.look({P6: 150}, {P6: 200}, 25) == {}              # a new gap: counted from 25
+    assert w.look({P6: 150}, {P6: 200}, 50) == {}
+    assert w.look({P6: 150}, {P6: 200}, 55) == {P6: 150}

@@ -1,0 +1,51 @@
+"""A partition whose offset commit is stuck behind records that never came is read again.
+
+See streams/commit_stall.py for how Faust's commits can stop for good. Every few seconds the
+worker compares, per assigned partition, Faust's committed offset with the lowest offset its
+agents acknowledged since; when a gap between them stays for ``stuck_s``, it logs the
+partition, both offsets and how many acknowledgements wait behind the gap, then seeks the
+partition back to the committed offset so the missing records are delivered again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import faust
+
+from yujing import clock
+from yujing.streams.commit_stall import CommitWatch
+
+log = logging.getLogger("yujing.commits")
+
+LOOK_S = 5.0
+
+
+def watch_commits(app: faust.App, stuck_s: float = 30.0) -> CommitWatch:
+    """Look at ``app``'s consumer's commit bookkeeping every :data:`LOOK_S` seconds.
+
+    Reads Faust's private ``_committed_offset`` and ``_acked`` (faust-streaming is pinned
+    below its next minor version; a missing attribute makes the look a no-op)."""
+    watch = CommitWatch(stuck_s)
+
+    @app.timer(LOOK_S, name="yujing.commit_watch")
+    async def _look() -> None:
+        consumer = app.consumer
+        acked = getattr(consumer, "_acked", None)
+        committed = getattr(consumer, "_committed_offset", None)
+        if acked is None or committed is None or app.tables.recovery.in_recovery:
+            return
+        lowest = {tp: min(offsets) for tp, offsets in list(acked.items()) if offsets}
+        stuck = watch.look({tp: committed.get(tp) for tp in lowest}, lowest, clock.monotonic())
+        for tp, offset in sorted(stuck.items()):
+            log.warning("commits of %s[%d] stuck for %.0fs at %d: the lowest acknowledged "
+                        "offset is %d (%d acknowledgements wait behind the gap); reading it "
+                        "again from %d", tp.topic, tp.partition, stuck_s, offset, lowest[tp],
+                        len(acked.get(tp, ())), offset)
+            try:
+                await asyncio.wait_for(consumer.seek(tp, offset), 5.0)
+            except Exception:
+                log.exception("commits of %s[%d]: seeking back failed", tp.topic, tp.partition)
+
+    return watch
