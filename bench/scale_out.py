@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from cluster_parts import Plan, Run, count, expected_known, sleep_until, stream, wait_caught_up
-from scale_parts import Stack, beats, evaluations, longest_gap, moved, probe
+from scale_parts import Stack, beats, evaluations, joins, longest_gap, moved, probe, probe_stations
 from throughput import Watcher, cpu_seconds, make_batches, marker_stations, markers, publish_http
 
 EVENTS = (("join", "join_at", None), ("leave", "leave_at", signal.SIGTERM),
@@ -160,7 +160,10 @@ def split_phase(a: argparse.Namespace, top: Path) -> None:
 # ---------------------------------------------------------------- rebalance
 
 class Schedule:
-    """The events of the event run, beside the stream (cluster_parts.stream calls run())."""
+    """The events of the event run, beside the stream (cluster_parts.stream calls run()).
+    Each event waits for its time and for the split after the one before it to settle (the
+    live workers' heartbeats hold every partition), so two rebalances never overlap; the
+    run's feed goes on until the last one has settled."""
 
     def __init__(self, stack: Stack, a: argparse.Namespace) -> None:
         self.stack, self.a = stack, a
@@ -168,17 +171,23 @@ class Schedule:
     async def run(self, run: Run) -> None:
         for (name, at, sig), target in zip(EVENTS, ("w3", "w1", "w2")):
             await sleep_until(run.started + getattr(self.a, at))
-            run.faults[name] = time.time()
+            run.faults[name] = t = time.time()
             if sig is None:
                 self.stack.add_worker()
             else:
                 self.stack.send(target, sig)
-            log(f"{name}: {target} at {run.faults[name] - run.started:.1f} s")
+            log(f"{name}: {target} at {t - run.started:.1f} s")
+            held = await self.stack.wait_split(t, 240)
+            run.figures[f"{name}_settled_s"] = time.time() - t
+            log(f"{name}: settled after {time.time() - t:.1f} s: "
+                + "; ".join(f"{n}: {sorted(p)}" for n, p in held.items()))
+        if time.time() > run.started + self.a.seconds:
+            log("the events outlasted the feed: raise --seconds")
 
 
 async def rebalance_run(a: argparse.Namespace, plan: Plan, stack: Stack, events: bool):
     await stack.wait_split(time.time(), 180)
-    probes = marker_stations("probe", a.partitions)
+    probes = probe_stations(a.partitions)
     stop = asyncio.Event()
     ticks = asyncio.create_task(probe(stack.http + "/v1/readings", probes, plan.t0,
                                       a.probe_every, stop))
@@ -192,6 +201,8 @@ async def rebalance_run(a: argparse.Namespace, plan: Plan, stack: Stack, events:
     if caught is None:
         run.problems.append(problem)
     await count(run, plan, stack.bootstrap, a.partitions)
+    # the probe's own events (a partition that starts empty forwards a first clear of every key)
+    run.transitions = {t for t in run.transitions if t[1] not in probes}
     evals = await evaluations(stack.bootstrap, a.partitions, probes)
     got = sum(len(v) for v in evals.values())
     if got != sent * a.partitions:
@@ -212,21 +223,30 @@ def rebalance_once(a: argparse.Namespace, plan: Plan, events: bool, tmp: Path):
 def gaps_report(a: argparse.Namespace, base, ev) -> list[str]:
     (brun, bevals, _), (run, evals, stack) = base, ev
     s0 = brun.started + 5   # the probe's first seconds: the gateway's first envelopes
-    steady = max(longest_gap(ts, s0, brun.faults["end"]) for ts in bevals.values())
+    steady = max(longest_gap(ts, s0, brun.faults["end"])[0] for ts in bevals.values())
     print(f"probe_every_s: {a.probe_every}")
     print(f"session_timeout_s: {a.session_timeout} (kafka.session_timeout_s and "
           "rebalance_timeout_s of the workers)")
     print(f"baseline_longest_gap_s: {steady:.2f} (any partition, no event)")
+    joined = [t for t, _ in joins(stack.log("w3"))]
+    if joined:
+        print(f"join_launch_to_group_join_s: {joined[0] - run.faults['join']:.2f} (the new worker's "
+              "own start, before any partition stops)")
     names = [e[0] for e in EVENTS] + ["end"]
     reasons = []
     for i, name in enumerate(names[:-1]):
         t0, t1 = run.faults[name], run.faults[names[i + 1]]
         mv = sorted(moved(stack, t0, t1))
-        gm = max((longest_gap(evals[p], t0, t1) for p in mv), default=float("nan"))
-        ga = max(longest_gap(ts, t0, t1) for ts in evals.values())
-        worst = max(evals, key=lambda p: longest_gap(evals[p], t0, t1))
+        gaps = {p: longest_gap(ts, t0, t1) for p, ts in evals.items()}
+        gm = max((gaps[p][0] for p in mv), default=float("nan"))
+        worst = max(gaps, key=lambda p: gaps[p][0])
         print(f"{name}_gap_s: {gm:.2f} (moved partitions {','.join(map(str, mv)) or 'none'})")
-        print(f"{name}_gap_any_partition_s: {ga:.2f} (partition {worst})")
+        print(f"{name}_gap_any_partition_s: {gaps[worst][0]:.2f} (partition {worst}, from "
+              f"{gaps[worst][1] - t0:+.2f} s after the event)")
+        print(f"{name}_settled_s: {run.figures[name + '_settled_s']:.2f} (the event until the "
+              "heartbeats of the live workers hold every partition)")
+        log(f"{name}: per partition (gap s, start after the event s): " + ", ".join(
+            f"{p}: {g:.2f}@{st - t0:+.1f}" for p, (g, st) in sorted(gaps.items())))
         if not mv:
             reasons.append(f"{name}: no partition moved")
     return reasons
@@ -273,7 +293,7 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=8, help="split: requests in flight")
     ap.add_argument("--timeout", type=float, default=180, help="split: seconds per phase of a run")
     ap.add_argument("--rate", type=int, default=2000, help="rebalance: readings per second")
-    ap.add_argument("--seconds", type=float, default=120.0, help="rebalance: length of the feed")
+    ap.add_argument("--seconds", type=float, default=150.0, help="rebalance: length of the feed")
     ap.add_argument("--plan-stations", type=int, default=400, help="rebalance: rain gauges")
     ap.add_argument("--clients", type=int, default=4, help="rebalance: HTTP clients")
     ap.add_argument("--join-at", type=float, default=25.0)

@@ -2,8 +2,8 @@
 workers as child processes, what each worker's log says (its partitions, the readings it
 evaluated), and the probe that times every partition's evaluations for the rebalance gaps.
 
-The probe: one gauge per partition (``probe-MARK<i>``, the gateway's own station hash) gets
-one reading at the stream's first minute, then every ``--probe-every`` seconds a reading 3 h
+The probe: one gauge per partition (``PROBE-R<n>``, by the gateway's own station hash) gets
+one reading a minute before the stream's first, then every ``--probe-every`` seconds a reading 3 h
 older than that (each with its own event time, so the gateway's repeat filter passes it).
 Each is more than the worker's lateness (1 h) behind its series, so the worker that owns the
 partition dead-letters it (``worker:late``) with its own clock in ``received_ms``: one time
@@ -33,9 +33,11 @@ from restart import stamp
 
 from yujing.connectors.embedded import free_port, wait_port
 from yujing.connectors.kafka_broker import bootstrap_of, cluster, cluster_id, kafka_home, prepare
+from yujing.envelope import partition_for
 
 HEARTBEAT = re.compile(STAMP + r"worker: (\d+) readings, \d+ late, \d+ active warnings "
                        r"\(partitions ([\d,]*)\)")
+JOINED = re.compile(STAMP + r"Revoking previously assigned partitions set\(\)()")
 RESTORED = re.compile(STAMP + r"partition (\d+): (?:restored checkpoint|no checkpoint)")
 
 
@@ -59,6 +61,12 @@ def restores(path: Path) -> list[tuple[float, int]]:
     """(wall time, partition) of every partition this worker restored or started empty."""
     text = path.read_text("utf-8", "replace") if path.exists() else ""
     return [(stamp(s), int(p)) for s, p in RESTORED.findall(text)]
+
+
+def joins(path: Path) -> list[tuple[float, str]]:
+    """Wall time of a worker's first group join (it revokes the empty set it started with)."""
+    text = path.read_text("utf-8", "replace") if path.exists() else ""
+    return [(stamp(s), x) for s, x in JOINED.findall(text)]
 
 
 @dataclass
@@ -163,6 +171,17 @@ class Stack:
 
 # ---------------------------------------------------------------- the probe and the gaps
 
+def probe_stations(partitions: int) -> list[str]:
+    """One gauge per partition, named ``PROBE-R<n>`` (n from 90000) so that cluster_parts,
+    which reads a gauge's number after its last R, takes it for one it never sent to."""
+    found: dict[int, str] = {}
+    for n in range(90_000, 190_000):
+        found.setdefault(partition_for(f"PROBE-R{n}", partitions), f"PROBE-R{n}")
+        if len(found) == partitions:
+            return [found[p] for p in range(partitions)]
+    raise RuntimeError("no probe station found for every partition")
+
+
 async def probe(url: str, stations: list[str], t0_ms: int, every: float,
                 stop: asyncio.Event) -> int:
     """Post one late reading per probe gauge every ``every`` s until ``stop``; returns how
@@ -213,14 +232,17 @@ async def evaluations(bootstrap: str, partitions: int, probes: list[str]) -> dic
     return {p: sorted(ts) for p, ts in out.items()}
 
 
-def longest_gap(times: list[float], t0: float, t1: float) -> float:
-    """The longest interval without an evaluation that overlaps [t0, t1] (an interval still
-    open at t1, no evaluation since, counts up to t1)."""
-    inside = [t for t in times if t0 <= t <= t1]
-    before = [t for t in times if t < t0][-1:]
-    after = [t for t in times if t > t1][:1]
-    pts = before + inside + (after or [t1])
-    return max((b - a for a, b in zip(pts, pts[1:])), default=t1 - t0)
+def longest_gap(times: list[float], t0: float, t1: float) -> tuple[float, float]:
+    """(length, start) of the longest interval between two evaluations that ends in (t0, t1]:
+    a rebalance's pause begins before its event is over and ends after it, so it counts for
+    the window it ends in. No evaluation in the window: the open interval up to t1."""
+    before = [t for t in times if t <= t0][-1:]
+    inside = [t for t in times if t0 < t <= t1]
+    if not inside:
+        start = before[0] if before else t0
+        return t1 - start, start
+    pts = before + inside
+    return max(((b - a, a) for a, b in zip(pts, pts[1:])), default=(0.0, pts[0]))
 
 
 def moved(stack: Stack, t0: float, t1: float) -> set[int]:
