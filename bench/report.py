@@ -10,7 +10,8 @@ the value is a number, optionally followed by words (a unit, a ratio's terms). E
 runs as its own process (``sys.executable``, the repo on ``PYTHONPATH``), its stdout is parsed
 for such lines and its stderr kept in a log beside the report. A step that fails or times out
 is a row saying so, and the other steps still run. Benches that need a data set (lead time,
-NAB, models_eval) or take hours (soak) are not in the quick profile: run them by hand.
+NAB, models_eval), take hours (soak) or start many stacks one after another (scale_out:
+five fresh Kafka stacks, about 15 minutes) are not in the quick profile: run them by hand.
 """
 
 from __future__ import annotations
