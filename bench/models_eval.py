@@ -9,7 +9,9 @@ the training part). Judged per station row (one row per hour and site):
   sensor, Šidák-corrected for the four sensors, combined by "any sensor" (the row alarms
   when one sensor does; the row's score is the largest sensor score, for the AUC);
 - station models: pca (T² + Q), mcd (robust Mahalanobis over lagged rows) and residual
-  (each sensor predicted from the others, stuck and noisy checks; residual.py).
+  (each sensor predicted from the others, stuck and noisy checks; residual.py);
+- neighbours (``--detector neighbours``): each sensor predicted from the same sensor at
+  the other sites, the four sites fitted together (yujing/models/neighbours.py).
 
 The first table also gives, per fault kind, the share of faults with at least one alarm,
 and "F1 at test FAR", the row F1 when the threshold is set so that the test's false-alarm

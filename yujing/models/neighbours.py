@@ -18,17 +18,22 @@ fault keeps the residual off for as long as it lasts.
 - three views of ``z``, each divided by its training 99th percentile (of the absolute
   value): ``z`` itself (a spike), an EWMA of ``z`` (a step of one to two MADs held for
   hours accumulates), and a two-sided CUSUM of ``z`` with allowance ``CUSUM_K`` (a
-  drift). The EWMA span is chosen per metric on training data only: the span whose
-  calibrated threshold, in units of a sustained shift of ``z``, is smallest (an EWMA of a
-  held shift converges to the shift), preferring the shortest span within ``SPAN_TIE`` of
-  it (a shorter span alarms sooner). Labels are never read;
+  drift). The EWMA span is chosen per metric among ``SPANS[1:]`` on training data only:
+  the span whose calibrated threshold, in units of a sustained shift of ``z``, is
+  smallest (an EWMA of a held shift converges to the shift), preferring the shortest
+  span within ``SPAN_TIE`` of it (a shorter span alarms sooner). Labels are never read;
+- the EWMA and the CUSUM count only as far as a fast EWMA (span ``SPANS[0]``) agrees in
+  sign and size: the shift has lasted *and is still there*, so a fault's end is not
+  alarmed for a day and a slow change of the sites' relation does not pile up in the
+  CUSUM (docs/models.md "Neighbours": the training-only check that showed both);
 - the statistic of a station and metric is the largest of the three views.
 
 **Calibration (split conformal, like alarm.py).** The training range is split in time:
 the regressions, scales and view references come from the first ``split`` share, the
 rest is scored in streaming order (EWMA and CUSUM warmed on the first part) and gives
 each station and metric its threshold, the conformal quantile at Šidák's share of the
-target rate for the station's metrics. A metric whose neighbour residual in the
+target rate for the metrics named (those left out below included: a little
+conservative). A metric whose neighbour residual in the
 calibration part is more than ``STABLE_RATIO`` times as wide as in the fitted part is
 left out for that station (the relation between the sites changed inside the training
 data itself, e.g. a change of instrument; its threshold would be set by that change):
