@@ -9,7 +9,9 @@ the training part). Judged per station row (one row per hour and site):
   sensor, Šidák-corrected for the four sensors, combined by "any sensor" (the row alarms
   when one sensor does; the row's score is the largest sensor score, for the AUC);
 - station models: pca (T² + Q), mcd (robust Mahalanobis over lagged rows) and residual
-  (each sensor predicted from the others, stuck and noisy checks; residual.py).
+  (each sensor predicted from the others, stuck and noisy checks; residual.py);
+- neighbours (``--detector neighbours``): each sensor predicted from the same sensor at
+  the other sites, the four sites fitted together (yujing/models/neighbours.py).
 
 The first table also gives, per fault kind, the share of faults with at least one alarm,
 and "F1 at test FAR", the row F1 when the threshold is set so that the test's false-alarm
@@ -41,6 +43,7 @@ from faults import HOUR_MS, METRICS, build, neighbour_spread  # noqa: E402
 from yujing.models import STATION_KINDS  # noqa: E402
 from yujing.models.alarm import fit_calibrated, sidak  # noqa: E402
 from yujing.models.labelled import judge, positives  # noqa: E402
+from yujing.models.neighbours import NeighbourDetector  # noqa: E402
 
 ROW_METRIC = "+".join(METRICS)
 HYPER: dict[str, dict] = {"ensemble": {"record": 0}, "iforest": {}}
@@ -66,7 +69,9 @@ def station_rows(kind: str, train: pd.DataFrame, test: pd.DataFrame, far: float,
         return out.sort_values(["station", "ts"], kind="stable").reset_index(drop=True)
     full = pd.concat([train, test], ignore_index=True)
     cut = int(test["ts"].min())
-    if kind in STATION_KINDS:
+    if kind == "neighbours":
+        out = neighbour_rows(train, full, cut, far, split)
+    elif kind in STATION_KINDS:
         det = fit_calibrated(train, kind, far, seed=seed,  # every metric: the four sensors
                              hyper=HYPER.get(kind), split=split)
         rows = []
@@ -92,6 +97,35 @@ def station_rows(kind: str, train: pd.DataFrame, test: pd.DataFrame, far: float,
                .agg(score=("score", "max"), alarm=("alarm", "any")))
     out["metric"] = ROW_METRIC
     return out.sort_values(["station", "ts"], kind="stable").reset_index(drop=True)
+
+
+def wide(frame: pd.DataFrame) -> tuple[np.ndarray, list[str], dict[str, np.ndarray]]:
+    """(timestamps, stations, metric → rows × stations with NaN for a missing reading)."""
+    table = frame.pivot_table(index="ts", columns=["metric", "station"], values="value",
+                              aggfunc="last")
+    stations = sorted(frame["station"].unique())
+    cols = pd.MultiIndex.from_product([list(METRICS), stations])
+    table = table.reindex(columns=cols)
+    return (table.index.to_numpy(np.int64), stations,
+            {m: table[m].to_numpy(np.float64) for m in METRICS})
+
+
+def neighbour_rows(train: pd.DataFrame, full: pd.DataFrame, cut: int, far: float,
+                   split: float) -> pd.DataFrame:
+    """Rows of the neighbours detector (yujing/models/neighbours.py): fitted and calibrated
+    on the training readings, scoring the whole range in streaming order (state warmed on
+    training); a row for each station and hour at which the station has any reading."""
+    ts, stations, values = wide(train)
+    det = NeighbourDetector(stations, METRICS).fit(ts, values, far, split)
+    print(f"  neighbours: EWMA spans {det.meta['spans']}, left out {det.meta['dropped'] or 'none'}",
+          flush=True)
+    ts, stations, values = wide(full)
+    scores = det.score(values)
+    have = np.any([np.isfinite(values[m]) for m in METRICS], axis=0)
+    keep = (ts >= cut)[:, None] & have
+    r, c = np.nonzero(keep)
+    return pd.DataFrame({"ts": ts[r], "station": np.array(stations)[c], "score": scores[r, c],
+                         "alarm": det.alarm(scores[r, c])})
 
 
 def found_per_fault(rows: pd.DataFrame, labels: pd.DataFrame) -> dict[str, float]:
@@ -161,7 +195,7 @@ def main() -> None:
     ap.add_argument("--far", type=float, action="append", help="target false-alarm rate "
                     "(repeatable; default 0.01)")
     ap.add_argument("--detector", action="append", help="default: baseline spike iforest "
-                    "ensemble pca mcd residual; a|b runs both and alarms when either does")
+                    "ensemble pca mcd residual (also: neighbours); a|b runs both and alarms when either does")
     ap.add_argument("--per-kind", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--scale", type=float, default=1.0, help="fault size (bench/faults.py)")
@@ -194,7 +228,8 @@ def main() -> None:
             found = found_per_fault(rows, labels)
             ep, _, ef1, runs = events(rows, labels)
             oracle = f1_at_test_far(rows, positives(rows, win), far)
-            name = kind if kind in STATION_KINDS or "|" in kind else f"{kind} (any sensor)"
+            group_model = kind in STATION_KINDS or "|" in kind or kind == "neighbours"
+            name = kind if group_model else f"{kind} (any sensor)"
             print(f"| {name} | {far:g} | {j.f1:.3f} | {j.precision:.3f} | {j.recall:.3f} | "
                   f"{j.far:.4f} | {j.missed:.3f} | {j.auc:.3f} | {oracle:.3f} | {ef1:.3f} | "
                   f"{ep:.3f} | {runs} | " + " | ".join(f"{found[k]:.2f}" for k in names)

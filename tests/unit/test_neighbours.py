@@ -1,0 +1,115 @@
+"""The neighbours detector (yujing/models/neighbours.py) on a synthetic group of stations:
+one weather signal seen by every station with its own offset, gain and sensor noise."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from yujing.models.base import ModelError
+from yujing.models.neighbours import NeighbourDetector, NeighbourState
+
+STATIONS = ["a", "b", "c", "d"]
+HOUR = 3_600_000
+
+
+def group(rows: int, seed: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Hourly rows of two metrics at four stations: shared weather (a daily cycle and a
+    slow random walk), a per-station offset and gain, independent noise of 0.5."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(rows)
+    weather = 5 * np.sin(2 * np.pi * t / 24) + np.cumsum(rng.normal(0, 0.3, rows))
+    wind = 3 + np.abs(np.cumsum(rng.normal(0, 0.2, rows))) % 6
+    temp = np.column_stack([off + gain * weather + rng.normal(0, 0.5, rows)
+                            for off, gain in ((0, 1), (2, 0.9), (-1, 1.1), (4, 1))])
+    wspm = np.column_stack([wind * gain + rng.normal(0, 0.3, rows) for gain in (1, 1.2, 0.8, 1)])
+    return t.astype(np.int64) * HOUR, {"TEMP": temp, "WSPM": wspm}
+
+
+def fitted(far: float, seed: int = 1) -> NeighbourDetector:
+    ts, values = group(6000, seed)
+    return NeighbourDetector(STATIONS, ["TEMP", "WSPM"]).fit(ts, values, far)
+
+
+@pytest.fixture(scope="module")
+def det() -> NeighbourDetector:
+    return fitted(0.002)
+
+
+def test_a_held_step_alarms_for_as_long_as_it_lasts_and_not_before(det: NeighbourDetector) -> None:
+    _, values = group(1500, seed=2)
+    values["TEMP"][1000:1048, 0] += 3.0  # 6 noise sigmas, far below the daily swing of 10
+    alarm = det.alarm(det.score(values))
+    assert not alarm[900:1000, 0].any()
+    assert alarm[:1000].sum() <= 10  # the rate it was calibrated for (2 in 1000 rows)
+    assert alarm[1000:1048, 0].mean() > 0.8  # flagged for most of its rows, not only the onset
+    assert alarm[1000:1003, 0].any()  # seen at once
+    assert not alarm[1000:1048, 1:].any()  # the neighbours themselves are not blamed
+    assert not alarm[1060:1200, 0].any()  # gone within hours after the step ends
+
+
+def test_a_slow_drift_is_found_before_its_end(det: NeighbourDetector) -> None:
+    _, values = group(1500, seed=3)
+    values["TEMP"][1000:1072, 2] += np.linspace(0, 4.0, 72)
+    alarm = det.alarm(det.score(values))
+    assert not alarm[900:1000].any()
+    first = 1000 + int(np.flatnonzero(alarm[1000:1072, 2])[0])
+    assert first < 1060
+    assert alarm[1060:1072, 2].all()
+
+
+def test_missing_neighbours_predict_from_those_present_and_none_present_is_no_score(
+        det: NeighbourDetector) -> None:
+    _, values = group(1200, seed=4)
+    values["TEMP"][600:700, 1:3] = np.nan  # two of three neighbours away
+    values["TEMP"][800:850, 1:] = np.nan  # every neighbour away
+    values["WSPM"][800:850, 1:] = np.nan
+    values["TEMP"][900:950, 0] = np.nan  # the sensor itself missing
+    values["WSPM"][900:950, 0] = np.nan
+    scores = det.score(values)
+    z = det.residual_z("TEMP", values["TEMP"])
+    assert np.isfinite(z[600:700, 0]).all()  # still predicted, from the one left
+    assert np.abs(z[600:700, 0]).max() < 10
+    assert np.isnan(z[800:850, 0]).all() and (scores[800:850, 0] == 0).all()
+    assert (scores[900:950, 0] == 0).all()
+    assert not det.alarm(scores)[800:950, 0].any()
+
+
+def test_calibration_hits_its_rate_on_held_out_normal_data() -> None:
+    for far in (0.01, 0.05):
+        det = fitted(far, seed=5)
+        _, values = group(6000, seed=6)
+        rate = det.alarm(det.score(values)).mean()
+        assert far / 2.5 <= rate <= far * 2.5, (far, rate)
+
+
+def test_chunked_scoring_equals_scoring_at_once(det: NeighbourDetector) -> None:
+    _, values = group(700, seed=7)
+    whole = det.score(values)
+    state = det.new_state()
+    assert isinstance(state, NeighbourState)
+    parts = [det.score({m: v[a:b] for m, v in values.items()}, state)
+             for a, b in ((0, 5), (5, 333), (333, 700))]
+    assert np.allclose(np.concatenate(parts), whole, atol=1e-12)
+
+
+def test_a_metric_whose_relation_changes_inside_training_is_left_out() -> None:
+    ts, values = group(4000, seed=8)
+    values["WSPM"][3000:, 0] += np.random.default_rng(9).normal(0, 5, 1000)  # the calibration part
+    det = NeighbourDetector(STATIONS, ["WSPM"]).fit(ts, values, 0.01)
+    assert det.meta["dropped"] == ["a/WSPM"]
+    _, test = group(1000, seed=10)
+    test["WSPM"][500:540, 0] += 5.0
+    scores = det.score(test)
+    assert (scores[:, 0] == 0).all()  # left to other detectors
+    assert scores[:, 1:].max() > 0
+
+
+def test_bad_arguments_fail_with_the_fix() -> None:
+    with pytest.raises(ModelError, match="two or more stations"):
+        NeighbourDetector(["a"], ["TEMP"])
+    ts, values = group(1000, seed=1)
+    with pytest.raises(ModelError, match="between 0 and 1"):
+        NeighbourDetector(STATIONS, ["TEMP"]).fit(ts, values, 1.5)
+    with pytest.raises(ModelError, match="before fit"):
+        NeighbourDetector(STATIONS, ["TEMP"]).score(values)

@@ -1,0 +1,291 @@
+"""Neighbours: each sensor predicted from the same sensor at the other stations of a group.
+
+Why: a station's own sensors are loosely coupled (dew point from temperature depends on
+the air mass), so a single-station model sees a step or a drift only at its onset and
+then loses it in the weather. The same sensor at nearby stations follows the same
+weather: on the Beijing sites temperature, dew point and wind speed stay within about
+one hourly 99th-percentile step of the mean of the other sites (docs/models.md), so a
+fault keeps the residual off for as long as it lasts.
+
+**Model (per station and metric, fitted on normal history only).**
+
+- a Huber regression of the sensor on each other station's same sensor (robust to the
+  odd bad reading in the history); the prediction is the median of the predictions of
+  the neighbours present at that time (a missing neighbour is left out; none present, or
+  the sensor itself missing: no score, never an alarm); a median, so that a fault at one
+  station does not move its neighbours' predictions;
+- the residual standardised by its median and 1.4826 · MAD: ``z``;
+- three views of ``z``, each divided by its training 99th percentile (of the absolute
+  value): ``z`` itself (a spike), an EWMA of ``z`` (a step of one to two MADs held for
+  hours accumulates), and a two-sided CUSUM of ``z`` with allowance ``CUSUM_K`` (a
+  drift). The EWMA span is chosen per metric among ``SPANS[1:]`` on training data only:
+  the span whose calibrated threshold, in units of a sustained shift of ``z``, is
+  smallest (an EWMA of a held shift converges to the shift), preferring the shortest
+  span within ``SPAN_TIE`` of it (a shorter span alarms sooner). Labels are never read;
+- the EWMA and the CUSUM count only as far as a fast EWMA (span ``SPANS[0]``) agrees in
+  sign and size: the shift has lasted *and is still there*, so a fault's end is not
+  alarmed for a day and a slow change of the sites' relation does not pile up in the
+  CUSUM (docs/models.md "Neighbours": the training-only check that showed both);
+- the statistic of a station and metric is the largest of the three views.
+
+**Calibration (split conformal, like alarm.py).** The training range is split in time:
+the regressions, scales and view references come from the first ``split`` share, the
+rest is scored in streaming order (EWMA and CUSUM warmed on the first part) and gives
+each station and metric its threshold, the conformal quantile at Šidák's share of the
+target rate for the metrics named (those left out below included: a little
+conservative). A metric whose neighbour residual in the
+calibration part is more than ``STABLE_RATIO`` times as wide as in the fitted part is
+left out for that station (the relation between the sites changed inside the training
+data itself, e.g. a change of instrument; its threshold would be set by that change):
+``dropped`` lists them.
+
+**Rows.** One row per station and timestamp of the group's aligned readings (the caller
+aligns them: ``values[metric]`` is rows × stations with NaN for a missing reading). The
+row's score is ``calibrate(max over metrics of statistic / threshold)``: 0.5 at the
+threshold, so ``alarm`` is ``score > 0.5`` and the row alarms when any metric does.
+
+**Streaming.** The score of a row depends on that row and on the EWMA and CUSUM state
+(:class:`NeighbourState`), so scoring in chunks gives the same numbers as at once. The
+stations of a group must be scored together (see docs/models.md "Neighbours" for what
+running this in the worker needs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from yujing.models.alarm import conformal_threshold, sidak
+from yujing.models.base import ModelError, calibrate, reference, robust_scale
+
+SPANS = (3, 6, 12, 24)  # EWMA spans (rows): the first is the "still there" check, the rest compared
+SPAN_TIE = 0.1  # a span within 10 % of the best threshold counts as as good
+CUSUM_K = 1.0  # CUSUM allowance in MADs: half a held shift of 2 MADs (docs/models.md "Neighbours")
+STABLE_RATIO = 3.0  # calibration p99 / fitted p99 of |z| above this: the metric is left out
+FIT_ROWS = 4000  # a line of two variables needs no more rows than this (evenly spaced)
+MIN_ROWS = 200  # rows with the sensor and a neighbour present, to fit a station and metric
+VIEWS = ("z", "ewma", "cusum")
+
+
+@dataclass
+class NeighbourState:
+    """Streaming state: per metric, EWMA (per span) and CUSUM (up, down) per station."""
+
+    ewma: dict[str, np.ndarray]  # metric → spans × stations
+    up: dict[str, np.ndarray]  # metric → stations
+    down: dict[str, np.ndarray]
+
+    def copy(self) -> NeighbourState:
+        return NeighbourState({m: a.copy() for m, a in self.ewma.items()},
+                              {m: a.copy() for m, a in self.up.items()},
+                              {m: a.copy() for m, a in self.down.items()})
+
+
+def huber_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(slope, intercept) of a Huber regression of ``y`` on ``x`` (a few bad readings in the
+    history do not pull the line)."""
+    # lazy: scikit-learn is heavy; only fitting needs it
+    from sklearn.linear_model import HuberRegressor
+
+    sx = robust_scale(x) or 1.0
+    sy = robust_scale(y) or 1.0
+    mx, my = float(np.median(x)), float(np.median(y))
+    reg = HuberRegressor(max_iter=500).fit(((x - mx) / sx)[:, None], (y - my) / sy)
+    slope = float(reg.coef_[0]) * sy / sx
+    return slope, my + sy * float(reg.intercept_) - slope * mx
+
+
+class NeighbourDetector:
+    """Fit on a group of stations' aligned readings, score and alarm per station row."""
+
+    kind = "neighbours"
+
+    def __init__(self, stations: Sequence[str], metrics: Sequence[str], spans: Sequence[int] = SPANS
+                 ) -> None:
+        if len(stations) < 2:
+            raise ModelError(f"neighbours: a group needs two or more stations, got {list(stations)}")
+        if not metrics:
+            raise ModelError("neighbours: name the metrics to model (e.g. TEMP, DEWP, WSPM)")
+        self.stations, self.metrics = [str(s) for s in stations], [str(m) for m in metrics]
+        self.spans = tuple(int(s) for s in spans)
+        self.params: dict[str, dict[str, np.ndarray]] = {}
+        self.meta: dict[str, Any] = {}
+
+    # -- the residual ---------------------------------------------------------------------
+
+    def residual_z(self, metric: str, v: np.ndarray) -> np.ndarray:
+        """Standardised residual (rows × stations) of one metric; NaN where the sensor or
+        every neighbour is missing. The prediction is the median of the neighbours' (a
+        faulty neighbour moves a median of three not at all, a mean by a third of its fault)."""
+        p = self.params[metric]
+        # guess[t, i, j]: station i at row t as predicted from station j (NaN on the diagonal)
+        guess = p["slope"][None] * v[:, None, :] + p["intercept"][None]
+        pred = np.full(v.shape, np.nan)
+        some = np.isfinite(guess).any(axis=2)
+        pred[some] = np.nanmedian(guess[some], axis=1)
+        return (v - pred - p["center"]) / p["scale"]
+
+    def _fit_lines(self, v: np.ndarray) -> dict[str, np.ndarray]:
+        k = v.shape[1]
+        slope, intercept = np.zeros((k, k)), np.zeros((k, k))
+        for i in range(k):
+            for j in range(k):
+                ok = np.isfinite(v[:, i]) & np.isfinite(v[:, j])
+                if i == j or ok.sum() < MIN_ROWS:
+                    slope[i, j] = intercept[i, j] = np.nan  # this neighbour never predicts i
+                    continue
+                rows = np.flatnonzero(ok)[:: max(1, int(ok.sum()) // FIT_ROWS)]  # even in time
+                slope[i, j], intercept[i, j] = huber_line(v[rows, j], v[rows, i])
+        return {"slope": slope, "intercept": intercept}
+
+    # -- fitting and calibration ----------------------------------------------------------
+
+    def fit(self, ts: np.ndarray, values: Mapping[str, np.ndarray], far: float,
+            split: float = 0.7) -> NeighbourDetector:
+        """Fit on the first ``split`` of the time range, calibrate alarms for ``far`` (per
+        station row) on the rest. ``values[metric]``: rows × stations, NaN = missing."""
+        if not 0 < far < 1:
+            raise ModelError(f"neighbours: --far {far}: a false-alarm rate lies between 0 and 1")
+        ts = np.asarray(ts, dtype=np.int64)
+        if ts.size < 2 * MIN_ROWS:
+            raise ModelError(f"neighbours: only {ts.size} rows to train on: give more history")
+        cut = int(ts.min()) + int(split * (int(ts.max()) - int(ts.min())))
+        first = ts < cut
+        self.params = {}
+        for m in self.metrics:
+            v = np.asarray(values[m], dtype=np.float64)
+            p = self._fit_lines(v[first])
+            self.params[m] = dict(p, center=np.zeros(len(self.stations)), scale=np.ones(len(self.stations)))
+            r = self.residual_z(m, v[first])
+            center = np.nanmedian(r, axis=0)
+            scale = np.array([robust_scale(r[:, i] - center[i]) or 1.0 for i in range(r.shape[1])])
+            self.params[m].update(center=center, scale=scale)
+        self._fit_views(ts, values, first, far)
+        return self
+
+    def _fit_views(self, ts: np.ndarray, values: Mapping[str, np.ndarray], first: np.ndarray,
+                   far: float) -> None:
+        """View references on the fitted part; span choice, dropped metrics and thresholds
+        on the calibration part."""
+        k = len(self.stations)
+        raw = self._views_all(values, self.new_state(), range(len(self.spans)))
+        alpha = sidak(far, len(self.metrics))
+        dropped, chosen, short = [], {}, []
+        for m, (z, ewmas, cusum) in raw.items():
+            p = self.params[m]
+            p["ref_z"] = np.array([reference(np.abs(z[first, i]), floor=1e-9) for i in range(k)])
+            both = np.fmax(cusum[0], cusum[1])
+            p["ref_cusum"] = np.array([reference(both[first, i], floor=1e-9) for i in range(k)])
+            p["ref_fast"] = np.array([reference(np.abs(ewmas[0][first, i]), floor=1e-9)
+                                      for i in range(k)])
+            ref_cal = np.array([reference(np.abs(z[~first, i]), floor=1e-9) for i in range(k)])
+            p["use"] = ref_cal <= STABLE_RATIO * p["ref_z"]
+            dropped += [f"{s}/{m}" for s, ok in zip(self.stations, p["use"]) if not ok]
+            # span: the smallest calibrated threshold of |EWMA| (a held shift of z, in MADs)
+            thr = np.array([np.median([conformal_threshold(np.abs(e[~first, i]), alpha)[0]
+                                       for i in range(k)]) for e in ewmas[1:]])
+            best = 1 + int(np.flatnonzero(thr <= (1 + SPAN_TIE) * thr.min())[0])
+            chosen[m] = self.spans[best]
+            p["span_index"] = np.array(best)
+            p["ref_ewma"] = np.array([reference(np.abs(ewmas[best][first, i]), floor=1e-9)
+                                      for i in range(k)])
+            stat = self._statistic(m, z, ewmas, cusum)
+            cal = [conformal_threshold(stat[~first, i], alpha) for i in range(k)]
+            # too few calibration rows for the rate: no threshold that keeps it, so no alarm
+            p["threshold"] = np.array([t if enough else np.inf for t, enough in cal])
+            short += [f"{s}/{m}" for s, (_, enough) in zip(self.stations, cal) if not enough]
+        self.meta = {"kind": self.kind, "far": far, "per_metric_far": alpha, "spans": chosen,
+                     "dropped": dropped, "too_few_calibration_rows": short,
+                     "stations": self.stations, "metrics": self.metrics,
+                     "calibration_from_ms": int(ts[~first].min()) if (~first).any() else None}
+
+    # -- scoring --------------------------------------------------------------------------
+
+    def new_state(self) -> NeighbourState:
+        k, s = len(self.stations), len(self.spans)
+        return NeighbourState({m: np.zeros((s, k)) for m in self.metrics},
+                              {m: np.zeros(k) for m in self.metrics},
+                              {m: np.zeros(k) for m in self.metrics})
+
+    def _views_all(self, values: Mapping[str, np.ndarray], state: NeighbourState,
+                   spans: Sequence[int] | range) -> dict[str, tuple]:
+        """metric → (z, [EWMA of z per span index], CUSUM), rows × stations; ``state`` advanced."""
+        out = {}
+        for m in self.metrics:
+            z = self.residual_z(m, np.asarray(values[m], dtype=np.float64))
+            ewmas = [self._ewma(z, state.ewma[m], int(s)) for s in spans]
+            out[m] = (z, ewmas, self._cusum(z, state.up[m], state.down[m]))
+        return out
+
+    def _ewma(self, z: np.ndarray, state: np.ndarray, index: int) -> np.ndarray:
+        """Causal EWMA of ``z`` with span ``spans[index]``; a missing ``z`` leaves it as it was
+        (and its row has no score). ``state[index]`` is advanced in place."""
+        a = 2.0 / (self.spans[index] + 1.0)
+        out = np.empty_like(z)
+        e = state[index]
+        for t in range(z.shape[0]):
+            ok = np.isfinite(z[t])
+            e = np.where(ok, (1 - a) * e + a * np.where(ok, z[t], 0.0), e)
+            out[t] = e
+        state[index] = e
+        return np.where(np.isfinite(z), out, np.nan)
+
+    @staticmethod
+    def _cusum(z: np.ndarray, up: np.ndarray, down: np.ndarray) -> np.ndarray:
+        """Two-sided CUSUM of ``z`` with allowance ``CUSUM_K``: (up, down) per row."""
+        hi, lo = np.empty_like(z), np.empty_like(z)
+        for t in range(z.shape[0]):
+            ok = np.isfinite(z[t])
+            zt = np.where(ok, z[t], 0.0)
+            up[:] = np.where(ok, np.maximum(0.0, up + zt - CUSUM_K), up)
+            down[:] = np.where(ok, np.maximum(0.0, down - zt - CUSUM_K), down)
+            hi[t], lo[t] = up, down
+        return hi, lo
+
+    def _statistic(self, metric: str, z: np.ndarray, ewmas: list[np.ndarray], cusum: tuple
+                   ) -> np.ndarray:
+        """The largest view: ``|z|``, then the slow EWMA and the CUSUM, each counted only as far
+        as the fast EWMA (span ``spans[0]``) agrees in sign and size: a shift that has lasted
+        *and is still there*. Without that gate a held fault leaves the slow views high for a
+        day after it ends (measured: the false alarms after each fault, docs/models.md)."""
+        p = self.params[metric]
+        fast = ewmas[0] / p["ref_fast"]
+        slow = ewmas[int(p["span_index"])] / p["ref_ewma"]
+        up, down = cusum[0] / p["ref_cusum"], cusum[1] / p["ref_cusum"]
+        held = np.where(fast * slow > 0, np.minimum(np.abs(fast), np.abs(slow)), 0.0)
+        drift = np.fmax(np.minimum(up, np.maximum(fast, 0.0)), np.minimum(down, np.maximum(-fast, 0.0)))
+        out = np.fmax(np.fmax(np.abs(z) / p["ref_z"], held), drift)
+        return np.where(np.isfinite(z), out, np.nan)
+
+    def score(self, values: Mapping[str, np.ndarray], state: NeighbourState | None = None
+              ) -> np.ndarray:
+        """Row scores (rows × stations) in [0, 1], 0.5 at the alarm threshold; 0 where no
+        metric has a score. ``state`` is advanced in place (None: from scratch)."""
+        if not self.params or "threshold" not in self.params[self.metrics[0]]:
+            raise ModelError("neighbours: score before fit: train the model first")
+        state = self.new_state() if state is None else state
+        worst = None
+        for m, (z, ewmas, cusum) in self._views_all(values, state, range(len(self.spans))).items():
+            p = self.params[m]
+            rel = self._statistic(m, z, ewmas, cusum) / p["threshold"]
+            rel = np.where(p["use"], rel, np.nan)
+            worst = rel if worst is None else np.fmax(worst, rel)
+        return calibrate(np.nan_to_num(worst, nan=0.0), 1.0)
+
+    def explain(self, values: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """metric → its statistic ÷ threshold (rows × stations), from scratch: which sensor
+        alarmed (> 1), for tables and tests."""
+        out = {}
+        for m, (z, ewmas, cusum) in self._views_all(values, self.new_state(),
+                                                    range(len(self.spans))).items():
+            p = self.params[m]
+            out[m] = self._statistic(m, z, ewmas, cusum) / p["threshold"]
+        return out
+
+    @staticmethod
+    def alarm(scores: np.ndarray) -> np.ndarray:
+        """Alarm decisions: a score above 0.5 is a metric above its calibrated threshold."""
+        return np.asarray(scores, dtype=np.float64) > 0.5
