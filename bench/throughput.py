@@ -20,14 +20,18 @@ three figures are measured:
   appears on ``yujing.warnings`` (Kafka keeps partition order, and the worker
   processes a partition in order). The worker's own 5 s heartbeat count in
   ``worker.log`` is then checked to cover every reading sent.
-* ``decode_ceiling_readings_per_s``: after the run, a raw aiokafka consumer
-  (no group, partitions assigned, from the earliest offset) reads every
-  envelope of ``yujing.readings`` so far and decodes each with
-  ``yujing.envelope.decode``: what one consumer could do with no Faust and no rules.
+* ``engine_readings_per_cpu_s``: after the run, the run's envelopes are read back from
+  ``yujing.readings`` per partition and put through the worker's own rule path in this
+  process (fresh ``Pipeline`` per partition, every pack, ``decode`` + ``Pipeline.handle``
+  per envelope; bench/worker_cost.py), in CPU seconds. ``decode_readings_per_cpu_s`` is the
+  decode share of that replay.
+* ``worker_readings_per_cpu_s``: readings over the worker's CPU seconds (``/proc``) during
+  the end-to-end part, and ``ratio_worker_to_engine`` (issue 17 target: >= 0.5).
 
-Figures are printed per run and as the median over ``--runs``, with the ratio
-end-to-end / decode ceiling, plus the CPU seconds each child process used
-during the end-to-end part (which process is the bottleneck).
+Figures are printed per run and as the median over ``--runs``, plus the CPU seconds each
+child process used during the end-to-end part (which process is the bottleneck).
+``--profile DIR`` records the worker with py-spy during the runs and cProfiles one engine
+replay, and prints the top frames of both (files kept in DIR).
 Everything listens on 127.0.0.1; every wait has a timeout; the stack is always stopped.
 """
 
@@ -48,15 +52,20 @@ from pathlib import Path
 
 import orjson
 
-from yujing.config import load_config
-from yujing.connectors.embedded import free_port
-from yujing.envelope import decode
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from worker_cost import (  # noqa: E402  (bench/ is not a package)
+    EngineCost,
+    Profiler,
+    engine_profile,
+    engine_replay,
+    read_back,
+    top_frames,
+)
 
-try:
-    from yujing.envelope import partition_for
-except ImportError:  # older layout
-    from yujing.connectors.kafka import partition_for
-from yujing.supervisor import Supervisor
+from yujing.config import load_config  # noqa: E402
+from yujing.connectors.embedded import free_port  # noqa: E402
+from yujing.envelope import decode, partition_for  # noqa: E402
+from yujing.supervisor import Supervisor  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 READY = re.compile(r"Worker\]: Ready|worker: \d+ readings")
@@ -166,6 +175,8 @@ class Watcher:
         self.counts: dict[str, int] = {}
         self.envelopes: dict[str, int] = {}
         self.warned: dict[str, float] = {}  # station -> monotonic time its warning was seen
+        self.warnings: dict[str, int] = {}  # run prefix -> warning events seen
+        self.kinds: dict[tuple, int] = {}  # (rule, kind) -> warning events seen
         self.changed = asyncio.Event()
         self.tasks: list[asyncio.Task] = []
 
@@ -202,8 +213,13 @@ class Watcher:
         self.envelopes[prefix] = self.envelopes.get(prefix, 0) + 1
 
     def _on_warning(self, partition: int, offset: int, value: bytes) -> None:
-        station = orjson.loads(value).get("station", "")
+        ev = orjson.loads(value)
+        station = ev.get("station", "")
         self.warned.setdefault(station, time.monotonic())
+        prefix = station.split("-", 1)[0]
+        self.warnings[prefix] = self.warnings.get(prefix, 0) + 1
+        key = (ev.get("rule"), ev.get("kind"))
+        self.kinds[key] = self.kinds.get(key, 0) + 1
 
     async def wait(self, cond, timeout_s: float, what: str) -> float:
         """Wait until cond() holds; returns the monotonic time it was first seen true."""
@@ -224,37 +240,10 @@ class Watcher:
             t.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         for c in self.consumers:
-            await asyncio.wait_for(c.stop(), 10)
-
-
-async def decode_ceiling(bootstrap: str, topic: str, partitions: int, expected: int,
-                         timeout_s: float) -> tuple[float, int, int]:
-    """Read every envelope of the topic from the earliest offset and decode each one.
-
-    Returns (seconds, envelopes, readings); stops once ``expected`` readings are decoded.
-    """
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                         auto_offset_reset="earliest", request_timeout_ms=10_000,
-                         fetch_max_wait_ms=20, max_partition_fetch_bytes=8 * 1024 * 1024)
-    await asyncio.wait_for(c.start(), 30)
-    try:
-        c.assign([TopicPartition(topic, p) for p in range(partitions)])
-        await c.seek_to_beginning()
-        got = envelopes = 0
-        t0 = time.perf_counter()
-        deadline = time.monotonic() + timeout_s
-        while got < expected:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"decode ceiling: {got} of {expected} readings in {timeout_s:.0f} s")
-            batches = await c.getmany(timeout_ms=200, max_records=5000)
-            for msgs in batches.values():
-                for m in msgs:
-                    got += len(decode(m.value))
-                    envelopes += 1
-        return time.perf_counter() - t0, envelopes, got
-    finally:
-        await asyncio.wait_for(c.stop(), 10)
+            try:
+                await asyncio.wait_for(c.stop(), 10)
+            except (asyncio.CancelledError, Exception) as exc:  # a fetch timed out under load
+                log(f"watcher consumer stop: {exc!r}")
 
 
 # ---------------------------------------------------------------- publishers
@@ -321,10 +310,14 @@ def publish_mqtt_blocking(mqtt_url: str, bodies: list[tuple[str, bytes]], timeou
 class RunResult:
     ingest_s: float
     e2e_s: float
-    decode_per_s: float
-    decode_envelopes: int  # whole topic, decoded by the ceiling consumer
+    engine: EngineCost  # this run's envelopes replayed in-process
     envelopes: int  # this run's envelopes
     cpu: dict[str, float] = field(default_factory=dict)
+    warnings: int = 0  # warning events of this run's stations seen on yujing.warnings
+
+    def worker_per_cpu_s(self, n: int) -> float:
+        cpu = self.cpu.get("worker", 0.0)
+        return n / cpu if cpu > 0 else float("nan")
 
 
 async def one_run(run: int, args: argparse.Namespace, ep, cfg, sup: Supervisor,
@@ -376,25 +369,46 @@ async def one_run(run: int, args: argparse.Namespace, ep, cfg, sup: Supervisor,
     elif hb[1]:
         log(f"run {run}: worker counted {hb[1]} late readings")
 
-    in_topic = sum(watcher.counts.values())
-    dec_s, dec_env, dec_n = await decode_ceiling(ep.kafka, cfg.kafka.topics.readings, parts,
-                                                 in_topic, 60)
+    envs = await read_back(ep.kafka, cfg.kafka.topics.readings, parts, prefix, n + len(marks), 60)
+    cost = engine_replay(cfg, envs)
+    if args.profile is not None and run == 1:
+        text = engine_profile(cfg, envs)
+        (args.profile / "engine_cprofile.txt").write_text(text, encoding="utf-8")
     run_env = watcher.envelopes.get(prefix, 0)
     cpu = {k: cpu1[k] - cpu0.get(k, 0.0) for k in cpu1}
-    return RunResult(t_ingest - t0, t_e2e - t0, dec_n / dec_s, dec_env, run_env, cpu)
+    log(f"run {run}: warning events so far by (rule, kind): {watcher.kinds}")
+    return RunResult(t_ingest - t0, t_e2e - t0, cost, run_env, cpu, watcher.warnings.get(prefix, 0))
 
 
 def report(label: str, n: int, r: RunResult) -> None:
-    e2e, ingest, dec = n / r.e2e_s, n / r.ingest_s, r.decode_per_s
+    e2e, ingest = n / r.e2e_s, n / r.ingest_s
+    eng, worker = r.engine.engine_per_cpu_s, r.worker_per_cpu_s(n)
     print(f"[{label}] end_to_end_readings_per_s: {e2e:.0f}")
     print(f"[{label}] ingest_readings_per_s: {ingest:.0f}")
-    print(f"[{label}] decode_ceiling_readings_per_s: {dec:.0f}")
-    print(f"[{label}] ratio_end_to_end_to_decode_ceiling: {e2e / dec:.3f}")
+    print(f"[{label}] worker_readings_per_cpu_s: {worker:.0f}")
+    print(f"[{label}] engine_readings_per_cpu_s: {eng:.0f}")
+    print(f"[{label}] decode_readings_per_cpu_s: {r.engine.decode_per_cpu_s:.0f}")
+    print(f"[{label}] ratio_worker_to_engine: {worker / eng:.3f} (target >= 0.5)")
     print(f"[{label}] envelopes: {r.envelopes} ({n / max(r.envelopes, 1):.0f} readings/envelope); "
-          f"decode ceiling read {r.decode_envelopes} (the whole topic)")
+          f"replayed {r.engine.envelopes} with {r.engine.readings} readings (markers included)")
+    print(f"[{label}] warning_events: worker {r.warnings}, replay {r.engine.events}")
     wall = r.e2e_s
     print(f"[{label}] cpu_s_during_end_to_end: " + " ".join(
         f"{k}={v:.2f}({100 * v / wall:.0f}%)" for k, v in r.cpu.items()) + f" wall={wall:.2f}")
+
+
+def median_result(results: list[RunResult]) -> RunResult:
+    """Each figure's median over the runs (the engine's as its CPU seconds)."""
+    med = statistics.median
+    eng = EngineCost(int(med(r.engine.readings for r in results)),
+                     int(med(r.engine.envelopes for r in results)),
+                     med(r.engine.decode_cpu_s for r in results),
+                     med(r.engine.engine_cpu_s for r in results),
+                     int(med(r.engine.events for r in results)))
+    return RunResult(med(r.ingest_s for r in results), med(r.e2e_s for r in results), eng,
+                     int(med(r.envelopes for r in results)),
+                     {name: med(r.cpu[name] for r in results) for name in results[0].cpu},
+                     int(med(r.warnings for r in results)))
 
 
 async def bench(args: argparse.Namespace, ep, cfg, sup: Supervisor, worker_log: Path,
@@ -418,18 +432,21 @@ async def bench(args: argparse.Namespace, ep, cfg, sup: Supervisor, worker_log: 
         log(f"warm-up processed after {time.monotonic() - t:.1f} s")
         sent = len(warm)
         results = []
-        for run in range(1, args.runs + 1):
-            r = await one_run(run, args, ep, cfg, sup, watcher, worker_log, sent)
-            sent += args.readings + k.partitions
-            report(f"{broker} run {run}", args.readings, r)
-            results.append(r)
-        med = RunResult(statistics.median(r.ingest_s for r in results),
-                        statistics.median(r.e2e_s for r in results),
-                        statistics.median(r.decode_per_s for r in results),
-                        int(statistics.median(r.decode_envelopes for r in results)),
-                        int(statistics.median(r.envelopes for r in results)),
-                        {name: statistics.median(r.cpu[name] for r in results)
-                         for name in results[0].cpu})
+        spy = (Profiler(next(c.proc.pid for c in sup.children if c.name == "worker"),
+                        args.profile / f"worker_{broker}.pyspy.txt")
+               if args.profile is not None else None)
+        try:
+            for run in range(1, args.runs + 1):
+                r = await one_run(run, args, ep, cfg, sup, watcher, worker_log, sent)
+                sent += args.readings + k.partitions
+                report(f"{broker} run {run}", args.readings, r)
+                results.append(r)
+        finally:
+            if spy is not None:
+                spy.stop()
+        if spy is not None:
+            print_profile(spy.out, args.profile / "engine_cprofile.txt")
+        med = median_result(results)
         report(f"{broker} median of {len(results)}", args.readings, med)
         return med
     finally:
@@ -464,11 +481,26 @@ def run_broker(args: argparse.Namespace, broker: str) -> RunResult:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def print_profile(worker: Path, engine: Path) -> None:
+    """The worker's top frames (py-spy, own and inclusive share of samples; whole runs,
+    the in-process replays excluded as they run in this process) and the engine's."""
+    for own in (True, False):
+        print(f"# worker py-spy, {'own' if own else 'inclusive'} share of samples ({worker}):")
+        for frame, share in top_frames(worker, 30, own):
+            print(f"#   {100 * share:5.1f}%  {frame}")
+    if engine.exists():
+        print(f"# engine replay cProfile ({engine}):")
+        for line in engine.read_text("utf-8").splitlines()[:45]:
+            print(f"#   {line}")
+
+
 def report_ratio(n: int, kafka: RunResult, tansu: RunResult) -> None:
     """Each median figure on Kafka divided by the same figure on Tansu (this invocation)."""
     pairs = {"end_to_end_readings_per_s": (n / kafka.e2e_s, n / tansu.e2e_s),
              "ingest_readings_per_s": (n / kafka.ingest_s, n / tansu.ingest_s),
-             "decode_ceiling_readings_per_s": (kafka.decode_per_s, tansu.decode_per_s)}
+             "worker_readings_per_cpu_s": (kafka.worker_per_cpu_s(n), tansu.worker_per_cpu_s(n)),
+             "engine_readings_per_cpu_s": (kafka.engine.engine_per_cpu_s,
+                                           tansu.engine.engine_per_cpu_s)}
     for name, (k, t) in pairs.items():
         print(f"[kafka/tansu] {name}: {k:.0f} / {t:.0f} = {k / t:.2f}")
     for proc in sorted(set(kafka.cpu) & set(tansu.cpu)):
@@ -491,7 +523,11 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs) afterwards")
     ap.add_argument("--broker", choices=("kafka", "tansu", "both"), default="both",
                     help="embedded broker; both: Kafka then Tansu, with the ratio kafka/tansu")
+    ap.add_argument("--profile", type=Path, default=None, metavar="DIR",
+                    help="py-spy the worker during the runs, cProfile one engine replay; files in DIR")
     args = ap.parse_args()
+    if args.profile is not None:
+        args.profile.mkdir(parents=True, exist_ok=True)
     if min(args.readings, args.stations, args.batch, args.runs) < 1:
         ap.error("--readings, --stations, --batch and --runs must be >= 1")
 

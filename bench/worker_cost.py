@@ -1,0 +1,189 @@
+"""The worker's CPU per reading against the engine's on the same envelopes (issue 17, target 1).
+
+Used by bench/throughput.py, which prints the figures (run it, not this module):
+
+    .venv/bin/python bench/throughput.py --readings 100000 --runs 3 --broker tansu
+    .venv/bin/python bench/throughput.py --readings 100000 --runs 3 --broker tansu --profile out/
+
+After each run, :func:`read_back` reads that run's envelopes back from ``yujing.readings``
+(a plain aiokafka consumer, partitions assigned, from the earliest offset), grouped by
+partition and in offset order: the very records the worker consumed. :func:`engine_replay`
+then puts them through the worker's own rule path in this process: one fresh
+:class:`~yujing.pipeline.Pipeline` per partition built as ``Pipelines`` builds it (every pack
+under the configured rules_dir, the registry, lateness and time zone of the config), one
+``decode`` and one ``Pipeline.handle`` per envelope, timed in CPU seconds
+(``time.process_time``). That is the engine-only cost the worker's CPU is compared with
+(target: worker readings per CPU-second >= 0.5 x engine readings per CPU-second).
+
+``--profile DIR`` makes throughput.py record the worker with py-spy during the runs
+(:class:`Profiler`, ``py-spy record --format raw``: collapsed stacks) and cProfile the
+engine replay (:func:`engine_profile`), and prints the top frames of both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import cProfile
+import io
+import pstats
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from yujing import clock
+from yujing.config import Config
+from yujing.envelope import decode, partition_for
+from yujing.pipeline import Pipeline
+from yujing.rules.loader import load_rules
+from yujing.stations import load_registry
+from yujing.streams.runner import PartitionRunner
+
+
+@dataclass
+class EngineCost:
+    readings: int
+    envelopes: int
+    decode_cpu_s: float
+    engine_cpu_s: float  # Pipeline.handle only
+    events: int = 0  # warning events the replay raised
+
+    @property
+    def engine_per_cpu_s(self) -> float:
+        return self.readings / self.engine_cpu_s if self.engine_cpu_s > 0 else float("nan")
+
+    @property
+    def decode_per_cpu_s(self) -> float:
+        return self.readings / self.decode_cpu_s if self.decode_cpu_s > 0 else float("nan")
+
+
+async def read_back(bootstrap: str, topic: str, partitions: int, prefix: str, expected: int,
+                    timeout_s: float) -> dict[int, list[bytes]]:
+    """This run's envelopes (first station named ``<prefix>-...``), per partition in offset
+    order, once they hold ``expected`` readings."""
+    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                         auto_offset_reset="earliest", request_timeout_ms=10_000,
+                         fetch_max_wait_ms=20, max_partition_fetch_bytes=8 * 1024 * 1024)
+    await asyncio.wait_for(c.start(), 30)
+    try:
+        c.assign([TopicPartition(topic, p) for p in range(partitions)])
+        await c.seek_to_beginning()
+        out: dict[int, list[bytes]] = {p: [] for p in range(partitions)}
+        got = 0
+        deadline = time.monotonic() + timeout_s
+        while got < expected:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"read back {got} of {expected} readings in {timeout_s:.0f} s")
+            batches = await c.getmany(timeout_ms=200, max_records=5000)
+            for tp, msgs in batches.items():
+                for m in msgs:
+                    cols = decode(m.value)
+                    if cols.stations and cols.stations[0].split("-", 1)[0] == prefix:
+                        out[tp.partition].append(m.value)
+                        got += len(cols)
+        return out
+    finally:
+        await asyncio.wait_for(c.stop(), 10)
+
+
+def pipelines_like_worker(cfg: Config) -> dict[int, Pipeline]:
+    """Fresh pipelines as the worker's ``Pipelines._new_pipeline`` makes them, started as a
+    partition without a checkpoint starts (``PartitionRunner.start_empty``: the first clear
+    of each key is passed on, as the bench's worker does for every fresh station)."""
+    w, parts = cfg.worker, cfg.kafka.partitions
+    rules, registry = load_rules(w.rules_dir), load_registry(w.registry)
+    pipes = {}
+    for p in range(parts):
+        runner = PartitionRunner(p, Pipeline(rules, registry, w.lateness.ms,
+                                             owns=lambda s, p=p: partition_for(s, parts) == p,
+                                             tz=cfg.timezone))
+        runner.start_empty()
+        pipes[p] = runner.pipeline
+    return pipes
+
+
+def engine_replay(cfg: Config, envelopes: dict[int, list[bytes]],
+                  prof: cProfile.Profile | None = None) -> EngineCost:
+    """Decode and handle every envelope, partition by partition, on fresh pipelines."""
+    pipes = pipelines_like_worker(cfg)
+    now = clock.now_ms()
+    n = count = events = 0
+    dec = eng = 0.0
+    if prof is not None:
+        prof.enable()
+    for p, payloads in envelopes.items():
+        pipe = pipes[p]
+        for payload in payloads:
+            c0 = time.process_time()
+            cols = decode(payload)
+            c1 = time.process_time()
+            out = pipe.handle(cols, now)
+            eng += time.process_time() - c1
+            dec += c1 - c0
+            n += len(cols)
+            count += 1
+            events += len(out.events)
+    if prof is not None:
+        prof.disable()
+    return EngineCost(n, count, dec, eng, events)
+
+
+def engine_profile(cfg: Config, envelopes: dict[int, list[bytes]], top: int = 25) -> str:
+    """cProfile of one engine replay: the top functions by own time."""
+    prof = cProfile.Profile()
+    engine_replay(cfg, envelopes, prof)
+    buf = io.StringIO()
+    pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(top)
+    return buf.getvalue()
+
+
+class Profiler:
+    """py-spy recording one process (the worker) until :meth:`stop`; raw collapsed stacks."""
+
+    def __init__(self, pid: int, out: Path, rate: int = 200) -> None:
+        exe = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
+        if exe is None:
+            raise RuntimeError("py-spy not found: .venv/bin/pip install py-spy (a tool, not a "
+                               "project dependency)")
+        self.out = out
+        self.proc = subprocess.Popen([exe, "record", "--format", "raw", "--rate", str(rate),
+                                      "--nonblocking", "-o", str(out), "-p", str(pid)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def stop(self, timeout_s: float = 30) -> None:
+        self.proc.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+        try:
+            self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+        # the file can appear a moment after py-spy exits: wait for it to stop growing
+        deadline, size = time.monotonic() + timeout_s, -1
+        while time.monotonic() < deadline:
+            now = self.out.stat().st_size if self.out.exists() else -1
+            if now > 0 and now == size:
+                return
+            size = now
+            time.sleep(0.5)
+
+
+def top_frames(collapsed: Path, top: int = 25, own: bool = True) -> list[tuple[str, float]]:
+    """Share of samples per frame: own time (leaf frame) or inclusive (anywhere in the stack),
+    from py-spy's raw output (``frame;frame;... count`` per line)."""
+    totals: Counter[str] = Counter()
+    total = 0
+    for line in collapsed.read_text("utf-8", "replace").splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not stack or not n.isdigit():
+            continue
+        frames = stack.split(";")
+        total += int(n)
+        for f in ([frames[-1]] if own else set(frames)):
+            totals[f] += int(n)
+    return [(f, c / max(total, 1)) for f, c in totals.most_common(top)]
