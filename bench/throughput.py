@@ -174,6 +174,7 @@ class Watcher:
         self.partitions = partitions
         self.counts: dict[str, int] = {}
         self.envelopes: dict[str, int] = {}
+        self.next_offset: dict[int, int] = {}  # partition -> offset after the last reading seen
         self.warned: dict[str, float] = {}  # station -> monotonic time its warning was seen
         self.warnings: dict[str, int] = {}  # run prefix -> warning events seen
         self.kinds: dict[tuple, int] = {}  # (rule, kind) -> warning events seen
@@ -205,6 +206,7 @@ class Watcher:
                 self.changed.set()
 
     def _on_reading(self, partition: int, offset: int, value: bytes) -> None:
+        self.next_offset[partition] = max(self.next_offset.get(partition, 0), offset + 1)
         cols = decode(value)
         if not cols.stations:
             return
@@ -337,6 +339,11 @@ async def one_run(run: int, args: argparse.Namespace, ep, cfg, sup: Supervisor,
     url = ep.http + "/v1/readings"
     n = args.readings
     timeout = args.timeout
+    if args.introduce:
+        await introduce(args, ep, watcher, batches, prefix)
+    start = dict(watcher.next_offset)  # the timed envelopes begin here in each partition
+    before = watcher.counts.get(prefix, 0)  # the introducing readings
+    warned_before = watcher.warnings.get(prefix, 0)  # and their first-look clears
 
     cpu0 = cpu_snapshot(sup)
     t0 = time.monotonic()
@@ -346,19 +353,19 @@ async def one_run(run: int, args: argparse.Namespace, ep, cfg, sup: Supervisor,
     else:
         await asyncio.to_thread(publish_mqtt_blocking, ep.mqtt, bodies + mark_bodies, timeout)
     t_pub = time.monotonic()
-    t_ingest = await watcher.wait(lambda: watcher.counts.get(prefix, 0) >= n, timeout,
+    t_ingest = await watcher.wait(lambda: watcher.counts.get(prefix, 0) - before >= n, timeout,
                                   f"{n} readings of run {run} in Kafka")
     t_e2e = await watcher.wait(lambda: all(s in watcher.warned for s in marks), timeout,
                                f"the worker's warnings for the markers of run {run}")
     cpu1 = cpu_snapshot(sup)
-    if watcher.counts.get(prefix, 0) != n + len(marks):
-        log(f"run {run}: Kafka holds {watcher.counts.get(prefix, 0)} readings of this run, "
+    if watcher.counts.get(prefix, 0) - before != n + len(marks):
+        log(f"run {run}: Kafka holds {watcher.counts.get(prefix, 0) - before} readings of this run, "
             f"sent {n + len(marks)} (duplicates or loss)")
     log(f"run {run}: published in {t_pub - t0:.2f} s, in Kafka after {t_ingest - t0:.2f} s, "
         f"evaluated after {t_e2e - t0:.2f} s")
 
     # The heartbeat (every 5 s) must eventually count every reading sent so far.
-    expected_total = sent_before + n + len(marks)
+    expected_total = sent_before + n + len(marks) + (args.stations if args.introduce else 0)
     deadline = time.monotonic() + 12
     hb = last_heartbeat(worker_log)
     while (hb is None or hb[0] < expected_total) and time.monotonic() < deadline:
@@ -369,15 +376,41 @@ async def one_run(run: int, args: argparse.Namespace, ep, cfg, sup: Supervisor,
     elif hb[1]:
         log(f"run {run}: worker counted {hb[1]} late readings")
 
-    envs = await read_back(ep.kafka, cfg.kafka.topics.readings, parts, prefix, n + len(marks), 60)
-    cost = engine_replay(cfg, envs)
+    envs = await read_back(ep.kafka, cfg.kafka.topics.readings, parts, prefix,
+                           n + len(marks) + (args.stations if args.introduce else 0), 60)
+    cost = engine_replay(cfg, envs, start)
     if args.profile is not None and run == 1:
-        text = engine_profile(cfg, envs)
+        text = engine_profile(cfg, envs, start)
         (args.profile / "engine_cprofile.txt").write_text(text, encoding="utf-8")
     run_env = watcher.envelopes.get(prefix, 0)
     cpu = {k: cpu1[k] - cpu0.get(k, 0.0) for k in cpu1}
     log(f"run {run}: warning events so far by (rule, kind): {watcher.kinds}")
-    return RunResult(t_ingest - t0, t_e2e - t0, cost, run_env, cpu, watcher.warnings.get(prefix, 0))
+    return RunResult(t_ingest - t0, t_e2e - t0, cost, run_env, cpu,
+                     watcher.warnings.get(prefix, 0) - warned_before)
+
+
+async def introduce(args: argparse.Namespace, ep, watcher: Watcher, batches: list[list[dict]],
+                    prefix: str) -> None:
+    """One reading per station a minute before its first, untimed, and wait until the worker
+    has judged each: a worker that started without a checkpoint passes on the first clear of
+    every new (rule, station) key (Lifecycle.forward_first_clear), and ``--introduce`` keeps
+    those events out of the timed part (a worker that knows its stations)."""
+    first: dict[str, dict] = {}
+    for item in (i for b in batches for i in b):
+        first.setdefault(item["station"], item)
+    intro = [{**it, "ts": it["ts"] - MINUTE_MS, "value": 0.0} for it in first.values()]
+    if args.via == "http":
+        await publish_http(ep.http + "/v1/readings",
+                           [orjson.dumps(intro[i:i + args.batch]) for i in range(0, len(intro), args.batch)],
+                           args.concurrency, args.timeout)
+    else:
+        await asyncio.to_thread(publish_mqtt_blocking, ep.mqtt,
+                                [("yujing/bench/_/rain_mm", orjson.dumps(intro[i:i + args.batch]))
+                                 for i in range(0, len(intro), args.batch)], args.timeout)
+    await watcher.wait(lambda: all(s in watcher.warned for s in first), args.timeout,
+                       f"the worker's first clears of the {len(first)} stations of run {prefix}")
+    await watcher.wait(lambda: watcher.counts.get(prefix, 0) >= len(intro), args.timeout,
+                       "the introducing readings on the readings topic")
 
 
 def report(label: str, n: int, r: RunResult) -> None:
@@ -438,7 +471,7 @@ async def bench(args: argparse.Namespace, ep, cfg, sup: Supervisor, worker_log: 
         try:
             for run in range(1, args.runs + 1):
                 r = await one_run(run, args, ep, cfg, sup, watcher, worker_log, sent)
-                sent += args.readings + k.partitions
+                sent += args.readings + k.partitions + (args.stations if args.introduce else 0)
                 report(f"{broker} run {run}", args.readings, r)
                 results.append(r)
         finally:
@@ -523,6 +556,8 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs) afterwards")
     ap.add_argument("--broker", choices=("kafka", "tansu", "both"), default="both",
                     help="embedded broker; both: Kafka then Tansu, with the ratio kafka/tansu")
+    ap.add_argument("--introduce", action="store_true",
+                    help="one untimed reading per station first: no first-look clears timed")
     ap.add_argument("--profile", type=Path, default=None, metavar="DIR",
                     help="py-spy the worker during the runs, cProfile one engine replay; files in DIR")
     args = ap.parse_args()
