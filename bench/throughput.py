@@ -45,7 +45,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,8 +57,10 @@ from worker_cost import (  # noqa: E402  (bench/ is not a package)
     Profiler,
     engine_profile,
     engine_replay,
+    print_profile,
+    publish_http,
+    publish_mqtt_blocking,
     read_back,
-    top_frames,
 )
 
 from yujing.config import load_config  # noqa: E402
@@ -248,62 +249,25 @@ class Watcher:
                 log(f"watcher consumer stop: {exc!r}")
 
 
-# ---------------------------------------------------------------- publishers
+# ---------------------------------------------------------------- publishing
 
-async def publish_http(url: str, bodies: list[bytes], concurrency: int, timeout_s: float) -> None:
-    import aiohttp
-    queue: asyncio.Queue[bytes] = asyncio.Queue()
-    for b in bodies:
-        queue.put_nowait(b)
-    timeout = aiohttp.ClientTimeout(total=30)
-    conn = aiohttp.TCPConnector(limit=concurrency)
-
-    async def worker(session: aiohttp.ClientSession) -> None:
-        while not queue.empty():
-            body = queue.get_nowait()
-            for attempt in range(5):
-                async with session.post(url, data=body,
-                                        headers={"Content-Type": "application/json"}) as r:
-                    reply = await r.read()
-                    if r.status == 200:
-                        break
-                    if r.status == 503 and attempt < 4:
-                        await asyncio.sleep(0.5)
-                        continue
-                    raise RuntimeError(f"gateway answered {r.status}: {reply[:300]!r}")
-
-    async with aiohttp.ClientSession(timeout=timeout, connector=conn) as session:
-        await asyncio.wait_for(asyncio.gather(*(worker(session) for _ in range(concurrency))),
-                               timeout_s)
+def serialise(args: argparse.Namespace, batches: list[list[dict]], marks: list[str]) -> tuple:
+    """(bodies, marker bodies) for ``publish``: done before a clock starts, as the client's
+    JSON work is not the system's. MQTT: many stations per message, a marker per topic."""
+    if args.via == "http":
+        return [orjson.dumps(b) for b in batches], [orjson.dumps(markers(marks))]
+    return ([("yujing/bench/_/rain_mm", orjson.dumps(b)) for b in batches],
+            [(f"yujing/bench/{m['station']}/rain_mm", orjson.dumps([m])) for m in markers(marks)])
 
 
-def publish_mqtt_blocking(mqtt_url: str, bodies: list[tuple[str, bytes]], timeout_s: float) -> None:
-    """QoS-1 publish of every body; returns when every PUBACK has arrived."""
-    import paho.mqtt.client as paho
-    from paho.mqtt.enums import CallbackAPIVersion
-
-    from yujing.connectors.mqtt import parse_url
-    addr = parse_url(mqtt_url)
-    c = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-{os.getpid()}-{time.time_ns()}",
-                    protocol=paho.MQTTv311)
-    c.max_inflight_messages_set(50)
-    c.max_queued_messages_set(0)
-    connected = threading.Event()
-    c.on_connect = lambda *a: connected.set()
-    c.connect(addr.host, addr.port, keepalive=30)
-    c.loop_start()
-    try:
-        if not connected.wait(10):
-            raise TimeoutError("MQTT connect timed out")
-        infos = [c.publish(topic, body, qos=1) for topic, body in bodies]
-        deadline = time.monotonic() + timeout_s
-        for info in infos:
-            info.wait_for_publish(max(0.1, deadline - time.monotonic()))
-            if not info.is_published():
-                raise TimeoutError("MQTT publish not acknowledged in time")
-    finally:
-        c.disconnect()
-        c.loop_stop()
+async def publish(args: argparse.Namespace, ep, bodies: list, mark_bodies: list,
+                  timeout_s: float) -> None:
+    """The bodies, then the markers once every body is acknowledged."""
+    if args.via == "http":
+        await publish_http(ep.http + "/v1/readings", bodies, args.concurrency, timeout_s)
+        await publish_http(ep.http + "/v1/readings", mark_bodies, 1, 30)
+    else:
+        await asyncio.to_thread(publish_mqtt_blocking, ep.mqtt, bodies + mark_bodies, timeout_s)
 
 
 # ---------------------------------------------------------------- one run
@@ -317,8 +281,10 @@ class RunResult:
     cpu: dict[str, float] = field(default_factory=dict)
     warnings: int = 0  # warning events of this run's stations seen on yujing.warnings
 
-    def worker_per_cpu_s(self, n: int) -> float:
-        cpu = self.cpu.get("worker", 0.0)
+    def worker_per_cpu_s(self, n: int, idle_per_s: float = 0.0) -> float:
+        """Readings per worker CPU-second; with ``idle_per_s``, over the CPU beyond what the
+        idle worker spends in the same wall time."""
+        cpu = self.cpu.get("worker", 0.0) - idle_per_s * self.e2e_s
         return n / cpu if cpu > 0 else float("nan")
 
 
@@ -328,30 +294,18 @@ async def one_run(run: int, args: argparse.Namespace, ep, cfg, sup: Supervisor,
     parts = cfg.kafka.partitions
     batches = make_batches(run, args.readings, args.stations, args.batch)
     marks = marker_stations(prefix, parts)
-    # Bodies are serialised before the clock starts: the client's JSON work is not the system's.
-    if args.via == "http":
-        bodies = [orjson.dumps(b) for b in batches]
-        mark_bodies = [orjson.dumps(markers(marks))]
-    else:
-        bodies = [("yujing/bench/_/rain_mm", orjson.dumps(b)) for b in batches]  # many stations
-        mark_bodies = [(f"yujing/bench/{m['station']}/rain_mm", orjson.dumps([m]))
-                       for m in markers(marks)]
-    url = ep.http + "/v1/readings"
+    bodies, mark_bodies = serialise(args, batches, marks)
     n = args.readings
     timeout = args.timeout
     if args.introduce:
-        await introduce(args, ep, watcher, batches, prefix)
+        await introduce(args, ep, watcher, batches, prefix, parts)
     start = dict(watcher.next_offset)  # the timed envelopes begin here in each partition
     before = watcher.counts.get(prefix, 0)  # the introducing readings
     warned_before = watcher.warnings.get(prefix, 0)  # and their first-look clears
 
     cpu0 = cpu_snapshot(sup)
     t0 = time.monotonic()
-    if args.via == "http":
-        await publish_http(url, bodies, args.concurrency, timeout)
-        await publish_http(url, mark_bodies, 1, 30)
-    else:
-        await asyncio.to_thread(publish_mqtt_blocking, ep.mqtt, bodies + mark_bodies, timeout)
+    await publish(args, ep, bodies, mark_bodies, timeout)
     t_pub = time.monotonic()
     t_ingest = await watcher.wait(lambda: watcher.counts.get(prefix, 0) - before >= n, timeout,
                                   f"{n} readings of run {run} in Kafka")
@@ -365,7 +319,7 @@ async def one_run(run: int, args: argparse.Namespace, ep, cfg, sup: Supervisor,
         f"evaluated after {t_e2e - t0:.2f} s")
 
     # The heartbeat (every 5 s) must eventually count every reading sent so far.
-    expected_total = sent_before + n + len(marks) + (args.stations if args.introduce else 0)
+    expected_total = sent_before + n + len(marks) + (2 * args.stations + parts if args.introduce else 0)
     deadline = time.monotonic() + 12
     hb = last_heartbeat(worker_log)
     while (hb is None or hb[0] < expected_total) and time.monotonic() < deadline:
@@ -377,7 +331,7 @@ async def one_run(run: int, args: argparse.Namespace, ep, cfg, sup: Supervisor,
         log(f"run {run}: worker counted {hb[1]} late readings")
 
     envs = await read_back(ep.kafka, cfg.kafka.topics.readings, parts, prefix,
-                           n + len(marks) + (args.stations if args.introduce else 0), 60)
+                           n + len(marks) + (2 * args.stations if args.introduce else 0), 60)
     cost = engine_replay(cfg, envs, start)
     if args.profile is not None and run == 1:
         text = engine_profile(cfg, envs, start)
@@ -390,35 +344,34 @@ async def one_run(run: int, args: argparse.Namespace, ep, cfg, sup: Supervisor,
 
 
 async def introduce(args: argparse.Namespace, ep, watcher: Watcher, batches: list[list[dict]],
-                    prefix: str) -> None:
-    """One reading per station a minute before its first, untimed, and wait until the worker
-    has judged each: a worker that started without a checkpoint passes on the first clear of
-    every new (rule, station) key (Lifecycle.forward_first_clear), and ``--introduce`` keeps
-    those events out of the timed part (a worker that knows its stations)."""
+                    prefix: str, partitions: int) -> None:
+    """Two readings per station, 31 min and 1 min before its first, untimed: a worker that
+    started without a checkpoint passes on the first clear of every new (rule, station) key
+    (Lifecycle.forward_first_clear; a "clears after 30 min" rule gives it only once it has
+    30 min of data), and ``--introduce`` keeps those events out of the timed part, as for
+    a worker that knows its stations. Done when a marker per partition sent after them is
+    evaluated (the worker takes a partition in order)."""
     first: dict[str, dict] = {}
     for item in (i for b in batches for i in b):
         first.setdefault(item["station"], item)
-    intro = [{**it, "ts": it["ts"] - MINUTE_MS, "value": 0.0} for it in first.values()]
-    if args.via == "http":
-        await publish_http(ep.http + "/v1/readings",
-                           [orjson.dumps(intro[i:i + args.batch]) for i in range(0, len(intro), args.batch)],
-                           args.concurrency, args.timeout)
-    else:
-        await asyncio.to_thread(publish_mqtt_blocking, ep.mqtt,
-                                [("yujing/bench/_/rain_mm", orjson.dumps(intro[i:i + args.batch]))
-                                 for i in range(0, len(intro), args.batch)], args.timeout)
-    await watcher.wait(lambda: all(s in watcher.warned for s in first), args.timeout,
-                       f"the worker's first clears of the {len(first)} stations of run {prefix}")
+    intro = [{**it, "ts": it["ts"] - back * MINUTE_MS, "value": 0.0}
+             for back in (31, 1) for it in first.values()]
+    marks = marker_stations(f"{prefix}i", partitions)
+    batches = [intro[i:i + args.batch] for i in range(0, len(intro), args.batch)]
+    await publish(args, ep, *serialise(args, batches, marks), args.timeout)
+    await watcher.wait(lambda: all(s in watcher.warned for s in marks), args.timeout,
+                       f"the worker's warnings for the introducing markers of run {prefix}")
     await watcher.wait(lambda: watcher.counts.get(prefix, 0) >= len(intro), args.timeout,
                        "the introducing readings on the readings topic")
 
 
-def report(label: str, n: int, r: RunResult) -> None:
+def report(label: str, n: int, r: RunResult, idle: float) -> None:
     e2e, ingest = n / r.e2e_s, n / r.ingest_s
     eng, worker = r.engine.engine_per_cpu_s, r.worker_per_cpu_s(n)
     print(f"[{label}] end_to_end_readings_per_s: {e2e:.0f}")
     print(f"[{label}] ingest_readings_per_s: {ingest:.0f}")
     print(f"[{label}] worker_readings_per_cpu_s: {worker:.0f}")
+    print(f"[{label}] worker_readings_per_cpu_s_above_idle: {r.worker_per_cpu_s(n, idle):.0f}")
     print(f"[{label}] engine_readings_per_cpu_s: {eng:.0f}")
     print(f"[{label}] decode_readings_per_cpu_s: {r.engine.decode_per_cpu_s:.0f}")
     print(f"[{label}] ratio_worker_to_engine: {worker / eng:.3f} (target >= 0.5)")
@@ -454,15 +407,17 @@ async def bench(args: argparse.Namespace, ep, cfg, sup: Supervisor, worker_log: 
         # each partition's marker has produced a warning.
         warm = marker_stations("warm", k.partitions)
         t = time.monotonic()
-        if args.via == "http":
-            await publish_http(ep.http + "/v1/readings", [orjson.dumps(markers(warm))], 1, 30)
-        else:
-            await asyncio.to_thread(publish_mqtt_blocking, ep.mqtt,
-                                    [(f"yujing/bench/{m['station']}/rain_mm", orjson.dumps([m]))
-                                     for m in markers(warm)], 30)
+        await publish(args, ep, *serialise(args, [], warm), 30)
         await watcher.wait(lambda: all(s in watcher.warned for s in warm), 90,
                            "the worker to process the warm-up markers")
         log(f"warm-up processed after {time.monotonic() - t:.1f} s")
+        # A measuring window, not a wait for a condition: the worker's CPU with nothing to do
+        # (fetch polling, timers), part of every run's CPU in proportion to its wall time.
+        idle0, t_idle = cpu_snapshot(sup), time.monotonic()
+        await asyncio.sleep(args.idle_s)
+        idle = {k: (v - idle0.get(k, 0.0)) / (time.monotonic() - t_idle)
+                for k, v in cpu_snapshot(sup).items()}
+        print(f"[{broker}] idle_cpu_s_per_s: " + " ".join(f"{k}={v:.3f}" for k, v in idle.items()))
         sent = len(warm)
         results = []
         spy = (Profiler(next(c.proc.pid for c in sup.children if c.name == "worker"),
@@ -471,8 +426,9 @@ async def bench(args: argparse.Namespace, ep, cfg, sup: Supervisor, worker_log: 
         try:
             for run in range(1, args.runs + 1):
                 r = await one_run(run, args, ep, cfg, sup, watcher, worker_log, sent)
-                sent += args.readings + k.partitions + (args.stations if args.introduce else 0)
-                report(f"{broker} run {run}", args.readings, r)
+                sent += args.readings + k.partitions + (2 * args.stations + k.partitions
+                                                         if args.introduce else 0)
+                report(f"{broker} run {run}", args.readings, r, idle.get("worker", 0.0))
                 results.append(r)
         finally:
             if spy is not None:
@@ -480,7 +436,10 @@ async def bench(args: argparse.Namespace, ep, cfg, sup: Supervisor, worker_log: 
         if spy is not None:
             print_profile(spy.out, args.profile / "engine_cprofile.txt")
         med = median_result(results)
-        report(f"{broker} median of {len(results)}", args.readings, med)
+        report(f"{broker} median of {len(results)}", args.readings, med, idle.get("worker", 0.0))
+        ratios = [r.worker_per_cpu_s(args.readings) / r.engine.engine_per_cpu_s for r in results]
+        print(f"[{broker} median of {len(results)}] ratio_worker_to_engine_per_run: "
+              f"{statistics.median(ratios):.3f} (" + " ".join(f"{x:.3f}" for x in ratios) + ")")
         return med
     finally:
         await watcher.stop()
@@ -514,19 +473,6 @@ def run_broker(args: argparse.Namespace, broker: str) -> RunResult:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def print_profile(worker: Path, engine: Path) -> None:
-    """The worker's top frames (py-spy, own and inclusive share of samples; whole runs,
-    the in-process replays excluded as they run in this process) and the engine's."""
-    for own in (True, False):
-        print(f"# worker py-spy, {'own' if own else 'inclusive'} share of samples ({worker}):")
-        for frame, share in top_frames(worker, 30, own):
-            print(f"#   {100 * share:5.1f}%  {frame}")
-    if engine.exists():
-        print(f"# engine replay cProfile ({engine}):")
-        for line in engine.read_text("utf-8").splitlines()[:45]:
-            print(f"#   {line}")
-
-
 def report_ratio(n: int, kafka: RunResult, tansu: RunResult) -> None:
     """Each median figure on Kafka divided by the same figure on Tansu (this invocation)."""
     pairs = {"end_to_end_readings_per_s": (n / kafka.e2e_s, n / tansu.e2e_s),
@@ -556,6 +502,7 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs) afterwards")
     ap.add_argument("--broker", choices=("kafka", "tansu", "both"), default="both",
                     help="embedded broker; both: Kafka then Tansu, with the ratio kafka/tansu")
+    ap.add_argument("--idle-s", type=float, default=5.0, help="window for the idle CPU figure")
     ap.add_argument("--introduce", action="store_true",
                     help="one untimed reading per station first: no first-look clears timed")
     ap.add_argument("--profile", type=Path, default=None, metavar="DIR",

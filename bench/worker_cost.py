@@ -1,6 +1,7 @@
 """The worker's CPU per reading against the engine's on the same envelopes (issue 17, target 1).
 
-Used by bench/throughput.py, which prints the figures (run it, not this module):
+Used by bench/throughput.py, which prints the figures (run it, not this module); its HTTP and
+MQTT publishers live here too, to keep throughput.py short:
 
     .venv/bin/python bench/throughput.py --readings 100000 --runs 3 --broker tansu
     .venv/bin/python bench/throughput.py --readings 100000 --runs 3 --broker tansu --profile out/
@@ -25,11 +26,13 @@ from __future__ import annotations
 import asyncio
 import cProfile
 import io
+import os
 import pstats
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -45,6 +48,65 @@ from yujing.rules.loader import load_rules
 from yujing.stations import load_registry
 from yujing.streams.runner import PartitionRunner
 
+# ---------------------------------------------------------------- the bench's clients (throughput.py)
+
+async def publish_http(url: str, bodies: list[bytes], concurrency: int, timeout_s: float) -> None:
+    import aiohttp
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for b in bodies:
+        queue.put_nowait(b)
+    timeout = aiohttp.ClientTimeout(total=30)
+    conn = aiohttp.TCPConnector(limit=concurrency)
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        while not queue.empty():
+            body = queue.get_nowait()
+            for attempt in range(5):
+                async with session.post(url, data=body,
+                                        headers={"Content-Type": "application/json"}) as r:
+                    reply = await r.read()
+                    if r.status == 200:
+                        break
+                    if r.status == 503 and attempt < 4:
+                        await asyncio.sleep(0.5)
+                        continue
+                    raise RuntimeError(f"gateway answered {r.status}: {reply[:300]!r}")
+
+    async with aiohttp.ClientSession(timeout=timeout, connector=conn) as session:
+        await asyncio.wait_for(asyncio.gather(*(worker(session) for _ in range(concurrency))),
+                               timeout_s)
+
+
+def publish_mqtt_blocking(mqtt_url: str, bodies: list[tuple[str, bytes]], timeout_s: float) -> None:
+    """QoS-1 publish of every body; returns when every PUBACK has arrived."""
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from yujing.connectors.mqtt import parse_url
+    addr = parse_url(mqtt_url)
+    c = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-{os.getpid()}-{time.time_ns()}",
+                    protocol=paho.MQTTv311)
+    c.max_inflight_messages_set(50)
+    c.max_queued_messages_set(0)
+    connected = threading.Event()
+    c.on_connect = lambda *a: connected.set()
+    c.connect(addr.host, addr.port, keepalive=30)
+    c.loop_start()
+    try:
+        if not connected.wait(10):
+            raise TimeoutError("MQTT connect timed out")
+        infos = [c.publish(topic, body, qos=1) for topic, body in bodies]
+        deadline = time.monotonic() + timeout_s
+        for info in infos:
+            info.wait_for_publish(max(0.1, deadline - time.monotonic()))
+            if not info.is_published():
+                raise TimeoutError("MQTT publish not acknowledged in time")
+    finally:
+        c.disconnect()
+        c.loop_stop()
+
+
+# ---------------------------------------------------------------- engine replay
 
 @dataclass
 class EngineCost:
@@ -190,3 +252,16 @@ def top_frames(collapsed: Path, top: int = 25, own: bool = True) -> list[tuple[s
         for f in ([frames[-1]] if own else set(frames)):
             totals[f] += int(n)
     return [(f, c / max(total, 1)) for f, c in totals.most_common(top)]
+
+
+def print_profile(worker: Path, engine: Path) -> None:
+    """The worker's top frames (py-spy, own and inclusive share of samples; whole runs,
+    the in-process replays excluded as they run in this process) and the engine's."""
+    for own in (True, False):
+        print(f"# worker py-spy, {'own' if own else 'inclusive'} share of samples ({worker}):")
+        for frame, share in top_frames(worker, 30, own):
+            print(f"#   {100 * share:5.1f}%  {frame}")
+    if engine.exists():
+        print(f"# engine replay cProfile ({engine}):")
+        for line in engine.read_text("utf-8").splitlines()[:45]:
+            print(f"#   {line}")
