@@ -280,11 +280,12 @@ class RunResult:
     envelopes: int  # this run's envelopes
     cpu: dict[str, float] = field(default_factory=dict)
     warnings: int = 0  # warning events of this run's stations seen on yujing.warnings
+    cpu_wall_s: float = 0.0  # first publish until the worker settled: the CPU window
 
     def worker_per_cpu_s(self, n: int, idle_per_s: float = 0.0) -> float:
         """Readings per worker CPU-second; with ``idle_per_s``, over the CPU beyond what the
         idle worker spends in the same wall time."""
-        cpu = self.cpu.get("worker", 0.0) - idle_per_s * self.e2e_s
+        cpu = self.cpu.get("worker", 0.0) - idle_per_s * self.cpu_wall_s
         return n / cpu if cpu > 0 else float("nan")
 
 
@@ -298,7 +299,7 @@ async def one_run(run: int, args: argparse.Namespace, ep, cfg, sup: Supervisor,
     n = args.readings
     timeout = args.timeout
     if args.introduce:
-        await introduce(args, ep, watcher, batches, prefix, parts)
+        await introduce(args, ep, sup, watcher, batches, prefix, parts)
     start = dict(watcher.next_offset)  # the timed envelopes begin here in each partition
     before = watcher.counts.get(prefix, 0)  # the introducing readings
     warned_before = watcher.warnings.get(prefix, 0)  # and their first-look clears
@@ -311,7 +312,10 @@ async def one_run(run: int, args: argparse.Namespace, ep, cfg, sup: Supervisor,
                                   f"{n} readings of run {run} in Kafka")
     t_e2e = await watcher.wait(lambda: all(s in watcher.warned for s in marks), timeout,
                                f"the worker's warnings for the markers of run {run}")
-    cpu1 = cpu_snapshot(sup)
+    # The run's CPU is counted until the worker is back near idle: its book may still be
+    # taking the run's warning events after the markers' warnings are out.
+    await settle(sup, args.idle_worker, timeout)
+    cpu1, t_cpu = cpu_snapshot(sup), time.monotonic()
     if watcher.counts.get(prefix, 0) - before != n + len(marks):
         log(f"run {run}: Kafka holds {watcher.counts.get(prefix, 0) - before} readings of this run, "
             f"sent {n + len(marks)} (duplicates or loss)")
@@ -340,17 +344,17 @@ async def one_run(run: int, args: argparse.Namespace, ep, cfg, sup: Supervisor,
     cpu = {k: cpu1[k] - cpu0.get(k, 0.0) for k in cpu1}
     log(f"run {run}: warning events so far by (rule, kind): {watcher.kinds}")
     return RunResult(t_ingest - t0, t_e2e - t0, cost, run_env, cpu,
-                     watcher.warnings.get(prefix, 0) - warned_before)
+                     watcher.warnings.get(prefix, 0) - warned_before, t_cpu - t0)
 
 
-async def introduce(args: argparse.Namespace, ep, watcher: Watcher, batches: list[list[dict]],
-                    prefix: str, partitions: int) -> None:
+async def introduce(args: argparse.Namespace, ep, sup: Supervisor, watcher: Watcher,
+                    batches: list[list[dict]], prefix: str, partitions: int) -> None:
     """Two readings per station, 31 min and 1 min before its first, untimed: a worker that
     started without a checkpoint passes on the first clear of every new (rule, station) key
     (Lifecycle.forward_first_clear; a "clears after 30 min" rule gives it only once it has
     30 min of data), and ``--introduce`` keeps those events out of the timed part, as for
     a worker that knows its stations. Done when a marker per partition sent after them is
-    evaluated (the worker takes a partition in order)."""
+    evaluated (the worker takes a partition in order) and the worker's CPU is back near idle."""
     first: dict[str, dict] = {}
     for item in (i for b in batches for i in b):
         first.setdefault(item["station"], item)
@@ -363,6 +367,20 @@ async def introduce(args: argparse.Namespace, ep, watcher: Watcher, batches: lis
                        f"the worker's warnings for the introducing markers of run {prefix}")
     await watcher.wait(lambda: watcher.counts.get(prefix, 0) >= len(intro), args.timeout,
                        "the introducing readings on the readings topic")
+    await settle(sup, args.idle_worker, args.timeout)
+
+
+async def settle(sup: Supervisor, idle_per_s: float, timeout_s: float) -> None:
+    """Until the worker's CPU over half a second is back near idle: its book may still be
+    taking the first-look clears after the agent has moved on."""
+    pid = next(c.proc.pid for c in sup.children if c.name == "worker")
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        c0, t0 = cpu_seconds(pid), time.monotonic()
+        await asyncio.sleep(0.5)
+        if (cpu_seconds(pid) - c0) / (time.monotonic() - t0) <= max(3 * idle_per_s, 0.1):
+            return
+    log("the worker did not settle after the introducing readings")
 
 
 def report(label: str, n: int, r: RunResult, idle: float) -> None:
@@ -378,8 +396,8 @@ def report(label: str, n: int, r: RunResult, idle: float) -> None:
     print(f"[{label}] envelopes: {r.envelopes} ({n / max(r.envelopes, 1):.0f} readings/envelope); "
           f"replayed {r.engine.envelopes} with {r.engine.readings} readings (markers included)")
     print(f"[{label}] warning_events: worker {r.warnings}, replay {r.engine.events}")
-    wall = r.e2e_s
-    print(f"[{label}] cpu_s_during_end_to_end: " + " ".join(
+    wall = r.cpu_wall_s
+    print(f"[{label}] cpu_s_until_settled: " + " ".join(
         f"{k}={v:.2f}({100 * v / wall:.0f}%)" for k, v in r.cpu.items()) + f" wall={wall:.2f}")
 
 
@@ -394,7 +412,7 @@ def median_result(results: list[RunResult]) -> RunResult:
     return RunResult(med(r.ingest_s for r in results), med(r.e2e_s for r in results), eng,
                      int(med(r.envelopes for r in results)),
                      {name: med(r.cpu[name] for r in results) for name in results[0].cpu},
-                     int(med(r.warnings for r in results)))
+                     int(med(r.warnings for r in results)), med(r.cpu_wall_s for r in results))
 
 
 async def bench(args: argparse.Namespace, ep, cfg, sup: Supervisor, worker_log: Path,
@@ -417,6 +435,7 @@ async def bench(args: argparse.Namespace, ep, cfg, sup: Supervisor, worker_log: 
         await asyncio.sleep(args.idle_s)
         idle = {k: (v - idle0.get(k, 0.0)) / (time.monotonic() - t_idle)
                 for k, v in cpu_snapshot(sup).items()}
+        args.idle_worker = idle.get("worker", 0.0)
         print(f"[{broker}] idle_cpu_s_per_s: " + " ".join(f"{k}={v:.3f}" for k, v in idle.items()))
         sent = len(warm)
         results = []
