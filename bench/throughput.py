@@ -26,10 +26,12 @@ three figures are measured:
   per envelope; bench/worker_cost.py), in CPU seconds. ``decode_readings_per_cpu_s`` is the
   decode share of that replay.
 * ``worker_readings_per_cpu_s``: readings over the worker's CPU seconds (``/proc``) during
-  the end-to-end part, and ``ratio_worker_to_engine`` (issue 17 target: >= 0.5).
+  the run (first publish until the worker is back near idle), and
+  ``ratio_worker_to_engine`` (issue 17 target: >= 0.5). ``--introduce`` sends each station's
+  first readings before the timed part (see bench/README.md, worker cost).
 
 Figures are printed per run and as the median over ``--runs``, plus the CPU seconds each
-child process used during the end-to-end part (which process is the bottleneck).
+child process used in that window (which process is the bottleneck).
 ``--profile DIR`` records the worker with py-spy during the runs and cProfiles one engine
 replay, and prints the top frames of both (files kept in DIR).
 Everything listens on 127.0.0.1; every wait has a timeout; the stack is always stopped.
