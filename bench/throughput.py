@@ -57,6 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from worker_cost import (  # noqa: E402  (bench/ is not a package)
     EngineCost,
     Profiler,
+    Watcher,
     engine_profile,
     engine_replay,
     print_profile,
@@ -67,7 +68,7 @@ from worker_cost import (  # noqa: E402  (bench/ is not a package)
 
 from yujing.config import load_config  # noqa: E402
 from yujing.connectors.embedded import free_port  # noqa: E402
-from yujing.envelope import decode, partition_for  # noqa: E402
+from yujing.envelope import partition_for  # noqa: E402
 from yujing.supervisor import Supervisor  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -159,96 +160,6 @@ def make_batches(run: int, n: int, stations: int, batch: int) -> list[list[dict]
 def markers(stations: list[str]) -> list[dict]:
     now = int(time.time() * 1000)
     return [{"station": s, "metric": "rain_mm", "ts": now, "value": 100.0} for s in stations]
-
-
-# ---------------------------------------------------------------- Kafka side
-
-class Watcher:
-    """Counts readings per run prefix on yujing.readings and collects warnings.
-
-    Plain aiokafka consumers with hand-assigned partitions: no group join, so
-    no wait for Tansu's rebalance timeout, and nothing committed.
-    """
-
-    def __init__(self, bootstrap: str, readings_topic: str, warnings_topic: str,
-                 partitions: int) -> None:
-        self.bootstrap = bootstrap
-        self.readings_topic, self.warnings_topic = readings_topic, warnings_topic
-        self.partitions = partitions
-        self.counts: dict[str, int] = {}
-        self.envelopes: dict[str, int] = {}
-        self.next_offset: dict[int, int] = {}  # partition -> offset after the last reading seen
-        self.warned: dict[str, float] = {}  # station -> monotonic time its warning was seen
-        self.warnings: dict[str, int] = {}  # run prefix -> warning events seen
-        self.kinds: dict[tuple, int] = {}  # (rule, kind) -> warning events seen
-        self.changed = asyncio.Event()
-        self.tasks: list[asyncio.Task] = []
-
-    async def start(self) -> None:
-        from aiokafka import AIOKafkaConsumer, TopicPartition
-        self.consumers = []
-        for topic, handler in ((self.readings_topic, self._on_reading),
-                               (self.warnings_topic, self._on_warning)):
-            c = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
-                                 enable_auto_commit=False, auto_offset_reset="earliest",
-                                 request_timeout_ms=10_000, fetch_max_wait_ms=20,
-                                 max_partition_fetch_bytes=8 * 1024 * 1024)
-            await asyncio.wait_for(c.start(), 30)
-            c.assign([TopicPartition(topic, p) for p in range(self.partitions)])
-            await c.seek_to_beginning()
-            self.consumers.append(c)
-            self.tasks.append(asyncio.create_task(self._loop(c, handler)))
-
-    async def _loop(self, c, handler) -> None:
-        while True:
-            batches = await c.getmany(timeout_ms=100, max_records=2000)
-            for tp, msgs in batches.items():
-                for m in msgs:
-                    handler(tp.partition, m.offset, m.value)
-            if batches:
-                self.changed.set()
-
-    def _on_reading(self, partition: int, offset: int, value: bytes) -> None:
-        self.next_offset[partition] = max(self.next_offset.get(partition, 0), offset + 1)
-        cols = decode(value)
-        if not cols.stations:
-            return
-        prefix = cols.stations[0].split("-", 1)[0]
-        self.counts[prefix] = self.counts.get(prefix, 0) + len(cols)
-        self.envelopes[prefix] = self.envelopes.get(prefix, 0) + 1
-
-    def _on_warning(self, partition: int, offset: int, value: bytes) -> None:
-        ev = orjson.loads(value)
-        station = ev.get("station", "")
-        self.warned.setdefault(station, time.monotonic())
-        prefix = station.split("-", 1)[0]
-        self.warnings[prefix] = self.warnings.get(prefix, 0) + 1
-        key = (ev.get("rule"), ev.get("kind"))
-        self.kinds[key] = self.kinds.get(key, 0) + 1
-
-    async def wait(self, cond, timeout_s: float, what: str) -> float:
-        """Wait until cond() holds; returns the monotonic time it was first seen true."""
-        deadline = time.monotonic() + timeout_s
-        while not cond():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {what}")
-            self.changed.clear()
-            try:
-                await asyncio.wait_for(self.changed.wait(), min(left, 0.5))
-            except TimeoutError:
-                pass
-        return time.monotonic()
-
-    async def stop(self) -> None:
-        for t in self.tasks:
-            t.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-        for c in self.consumers:
-            try:
-                await asyncio.wait_for(c.stop(), 10)
-            except (asyncio.CancelledError, Exception) as exc:  # a fetch timed out under load
-                log(f"watcher consumer stop: {exc!r}")
 
 
 # ---------------------------------------------------------------- publishing
