@@ -24,7 +24,7 @@ from yujing.rules.loader import check_references, field_warnings, load_rules_loc
 from yujing.stations import load_registry, watch_registry
 from yujing.streams.alerting import install_alerting
 from yujing.streams.commit_watch import watch_commits
-from yujing.streams.evaluator import Evaluator, Outbox
+from yujing.streams.evaluator import Evaluator, Outbox, Send
 from yujing.streams.recovery_watch import watch_recovery
 from yujing.streams.state import Pipelines
 from yujing.streams.tables import CheckpointTable
@@ -32,6 +32,13 @@ from yujing.streams.transport import App
 from yujing.streams.tuning import shorten_fetch_wait
 
 log = logging.getLogger(__name__)
+
+# Faust's default linger is 0: every warning event and table write went out in a produce
+# request of its own as soon as the sender task ran (bench/throughput.py --profile: a storm of
+# events spent more worker CPU in produce requests and socket writes than in the rules). 5 ms,
+# the gateway's own linger, lets one request carry what an envelope produced; a warning waits at
+# most that long more.
+PRODUCER_LINGER_S = 0.005
 
 
 def make_app(cfg: Config, bootstrap: str, embedded: bool) -> faust.App:
@@ -57,7 +64,7 @@ def make_app(cfg: Config, bootstrap: str, embedded: bool) -> faust.App:
 
     # One pipeline per assigned partition of yujing.readings, checkpointed to the table above
     # and restored (plus the readings after its checkpoint) on assignment: streams/state.py.
-    outbox = Outbox(warnings.send, deadletter.send, w.lateness)
+    outbox = Outbox(producer_send(app, k.topics.warnings), deadletter.send, w.lateness)
     pipelines = Pipelines(rules, registry, w.lateness.ms, models,
                           k.partitions, checkpoints, bootstrap, k.topics.readings, outbox.emit,
                           flush=lambda: app.producer.flush(),
@@ -113,6 +120,7 @@ def app_settings(cfg: Config, bootstrap: str, embedded: bool) -> dict[str, Any]:
         datadir=str(cfg.worker.data_dir), web_enabled=False,
         consumer_auto_offset_reset="earliest",
         producer_compression_type=None if k.compression == "none" else k.compression,
+        producer_linger=PRODUCER_LINGER_S,
         **extra)
 
 
@@ -130,6 +138,26 @@ def faust_credentials(sec: KafkaSecurity) -> faust.types.auth.CredentialsT | Non
         return faust.SSLCredentials(ctx)
     return faust.SASLCredentials(username=sec.sasl.username, password=read_password(sec.sasl),
                                  ssl_context=ctx, mechanism=sec.sasl.mechanism)
+
+
+def producer_send(app: faust.App, topic: str) -> Send:
+    """``send(key=, value=)`` of raw bytes to ``topic`` on the app's producer itself.
+
+    Faust's ``Topic.send`` wraps every record in a FutureMessage, PendingMessage, sensors and
+    callbacks; for warning events (bytes already, no schema) that cost more than the send
+    (bench/throughput.py --profile). The record, its partition (the producer's key hash), the
+    producer and ``app.producer.flush()`` before a checkpoint are the same; a failed delivery
+    is logged, as Faust's own callback does."""
+    async def send(key: bytes | None = None, value: bytes | None = None) -> Any:
+        fut = await app.producer.send(topic, key, value, None, None, None)
+        fut.add_done_callback(_delivery)
+        return fut
+    return send
+
+
+def _delivery(fut: Any) -> None:
+    if not fut.cancelled() and fut.exception() is not None:
+        log.error("worker: a warning event was not delivered: %r", fut.exception())
 
 
 def follow_assignment(app: faust.App, pipelines: Pipelines, topic: str) -> None:
