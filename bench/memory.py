@@ -125,7 +125,8 @@ def child(series: int, hours: int, chunk: int, block: int, trace: bool, policy: 
     names = [f"MEM-{i:06d}" for i in range(stations)]
     values = np.random.default_rng(7).uniform(0.0, 2.0, block * len(METRICS) * chunk)
     gc.collect()
-    rss0 = heap_figures()["rss"]
+    before = heap_figures()
+    rss0 = before["rss"]
     cpu0, events, readings = time.process_time(), 0, 0
     for m0 in range(0, hours * 60, chunk):
         minutes = range(m0, min(m0 + chunk, hours * 60))
@@ -141,7 +142,8 @@ def child(series: int, hours: int, chunk: int, block: int, trace: bool, policy: 
     out = {"policy": policy, "series": series, "stations": stations, "hours": hours, "readings": readings,
            "events": events, "evaluated": pipe.engine.stats.evaluated, "cpu_s": cpu,
            "rss_before": rss0, "rss_after": after["rss"], "rss_trimmed": trimmed["rss"],
-           "heap_in_use": trimmed["in_use"], "mmapped": trimmed["mmapped"],
+           "heap_in_use_before": before["in_use"], "heap_in_use": trimmed["in_use"],
+           "heap_free": trimmed["free"], "mmapped": trimmed["mmapped"],
            **store_figures(pipe)}
     if trace:
         snap = tracemalloc.take_snapshot()
@@ -175,6 +177,11 @@ def report(r: dict) -> None:
           f"({r['capacity_bytes'] / r['retained']:.1f} B per retained reading); the rest of the "
           f"growth {(grown - r['capacity_bytes']) / MB:.0f} MB "
           f"({(grown - r['capacity_bytes']) / r['series']:.0f} B per series)")
+    if "heap_free" in r:
+        objects = (r["heap_in_use"] - r["heap_in_use_before"]) * MB - r["capacity_bytes"]
+        print(f"  of the rest: other objects in use {objects / MB:.0f} MB "
+              f"({objects / r['series']:.0f} B per series); free inside glibc's heap "
+              f"{r['heap_free']:.0f} MB (holes left by freed chunk arrays)")
     print(f"  bytes_per_retained_reading (RSS growth): {grown / r['retained']:.1f} "
           f"(minimum {MIN_BYTES}: x{grown / r['retained'] / MIN_BYTES:.2f})")
     if "top" in r:
