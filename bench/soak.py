@@ -13,10 +13,10 @@ cloudburst), each reporting one reading per event-minute. The event clock runs a
 wall clock (rate / stations event-minutes per second; ``worker.nodata_clock: event``, as in
 the demo; the gateway's ``max_age`` is raised to the feed's event span). The longest series
 a worker keeps is ``rain_mm`` at the forest weather stations: 10 days plus the lateness
-(``days_since(rain_mm, 0.1)`` in the forest-fire rule), so its RSS is flat only once the event time has passed 241 h: for a
-10-minute soak at 5,000/s, ``--stations 100`` (20.8 days of event time, 10.4 in the first
-half); with more stations the second half still shows those windows filling (about 20 B per
-reading retained, bench/memory.py). The example stations of stations.yaml get no readings
+(``days_since(rain_mm, 0.1)`` in the forest-fire rule), so its RSS is flat only once the
+event time has passed 241 h: for a 10-minute soak at 5,000/s, ``--stations 100`` (20.8
+days of event time, 10.4 in the first half); with more stations the second half still shows
+those windows filling (about 22 B per reading retained, bench/memory.py). The example stations of stations.yaml get no readings
 and raise no-data warnings, as silent stations do.
 
 Every ``--sample`` seconds the RSS of each process (psutil, children included) is read with
