@@ -16,8 +16,8 @@ a worker keeps is ``rain_mm`` at the forest weather stations: 10 days plus the l
 (``days_since(rain_mm, 0.1)`` in the forest-fire rule), so its RSS is flat only once the
 event time has passed 241 h: for a 10-minute soak at 5,000/s, ``--stations 100`` (20.8
 days of event time, 10.4 in the first half); with more stations the second half still shows
-those windows filling (about 22 B per reading retained, bench/memory.py). The example stations of stations.yaml get no readings
-and raise no-data warnings, as silent stations do.
+those windows filling (about 22 B per reading retained, bench/memory.py). The example
+stations of stations.yaml get no readings and raise no-data warnings, as silent stations do.
 
 Every ``--sample`` seconds the RSS of each process (psutil, children included) is read with
 the readings accepted so far, the readings the worker has evaluated (its /metrics) and the
