@@ -143,6 +143,20 @@ def test_appending_in_order_reuses_the_buffer_and_trimming_moves_an_offset():
     assert buf.ts.size <= 4 * 100  # the dead part was reclaimed, not grown without end
 
 
+def test_a_settled_buffer_holds_a_quarter_more_than_its_readings_and_shrinks_with_them():
+    buf = Buffer()
+    sizes = []
+    for i in range(10_000):  # a day of minutes keeping 1,500, then 3 h more keeping 100
+        buf.add(np.array([i], np.int64), np.array([float(i)]))
+        buf.trim(i - (1500 if i < 9_000 else 100), 0)
+        sizes.append(buf.ts.size)
+        assert buf.views()[0].tolist() == list(range(max(0, i - (1499 if i < 9_000 else 99)), i + 1))
+    settled = max(sizes[3000:9000])
+    assert 1500 < settled <= 1500 * 5 // 4 + 1  # was 2 to 4 x: double when over half full
+    assert buf.ts.size <= 100 * 5 // 4 + 16  # the buffer shrank with the series
+    assert buf.v.size == buf.ts.size
+
+
 # --- reach -----------------------------------------------------------------------------------
 
 

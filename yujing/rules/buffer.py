@@ -2,8 +2,11 @@
 
 A live series gets a few readings at a time, each newer than the last: they are
 appended in place (amortised O(new readings)), and trimming the old end only moves
-an offset; the live part is moved to the front when the dead part outgrows it. So
-a worker's cost per reading does not grow with the window a series keeps. A
+an offset; when the end is reached the live part is moved to the front of a buffer
+sized from it (a quarter of room beyond the live readings), so a series that keeps
+1,500 readings holds about 1.25 x its readings, not two to four times, and a buffer shrinks
+when its series does. So a worker's cost per reading does not grow with the window a
+series keeps (each reading is copied about four times by these moves). A
 reading older than the newest, or one repeating a timestamp (a replay: the last
 to arrive wins), merges into this series alone.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 MIN_CAPACITY = 16
+HEADROOM = 4  # a moved buffer has room for a quarter of its live readings more
 
 
 class Buffer:
@@ -52,11 +56,14 @@ class Buffer:
         self.hi += n
 
     def _make_room(self, n: int) -> None:
-        """Move the live part to the front, into a larger buffer when it is over half full."""
+        """Move the live part to the front of a buffer sized from the live readings plus
+        ``n``, with a quarter of that as room (at least MIN_CAPACITY): it grows as a series
+        fills and shrinks when the series keeps fewer readings. Sizing from the old size
+        instead (double when over half full, else the same size) settled at about twice
+        the live readings (bench/memory.py: 34.6 against 21.6 B per reading)."""
         live = self.hi - self.lo
-        size = self.ts.size
-        if live + n > size // 2:
-            size = max(MIN_CAPACITY, 2 * (live + n))
+        need = live + n
+        size = need + max(MIN_CAPACITY, need // HEADROOM)
         ts, v = np.empty(size, np.int64), np.empty(size, np.float64)
         ts[:live] = self.ts[self.lo:self.hi]
         v[:live] = self.v[self.lo:self.hi]
