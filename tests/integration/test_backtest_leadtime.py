@@ -46,7 +46,7 @@ def test_backtest_prints_and_writes_the_lead_time_of_projection_warnings(tmp_pat
                           str(tmp_path / "stations.yaml"), "--out", str(out)],
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
-    assert "Lead time of projection warnings" in res.stdout
+    assert "Lead time of projection and forecast" in res.stdout
     rows = pd.read_csv(out / "lead_time.csv", keep_default_na=False).set_index("station")
     assert rows.loc["RISE", "outcome"] == "crossed"
     assert rows.loc["RISE", "raised"] == "2025-06-01T03:05:00+08:00"

@@ -57,6 +57,8 @@ async def test_a_notice_and_its_acks_survive_a_worker_sigkill(hooks, procs, tmp_
         nid = out["notice"]
         for _, _, _, p in ENTS:      # a fresh Kafka waits for its group coordinator
             await hooks.wait(p, lambda m: "台风停工提示" in m["title"], 120)
+        # the desk stores the snapshot before it sends; the console reads it from Kafka
+        await tracking(http, base, nid, lambda n: n["total"] == 3, 30)
         async with http.post(f"{base}/v1/notices/{nid}/ack", json={"ack": "received"},
                              headers=bearer("e1.safety")) as r:
             assert r.status == 202
