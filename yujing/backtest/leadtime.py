@@ -26,10 +26,10 @@ import pandas as pd
 
 from yujing.domain import Term, WarningEvent
 from yujing.readings_csv import Readings
+from yujing.rules.forecast import AHEAD_FNS, FORECAST_SUFFIX
 
 PROJECTIONS = ("eta", "project")
-FORECASTS = ("sum_past_ahead", "sum_ahead", "max_ahead")
-FORECAST_SUFFIX = "_fcst"
+FORECASTS = ("sum_past_ahead", *AHEAD_FNS)
 RAISING = ("raised", "upgraded")
 # A projection that comes true 30 minutes after its horizon still gave warning in time for
 # the crossing it named (a trend is not a forecast to the minute): our choice.
@@ -59,7 +59,7 @@ def _level(t: Term) -> float | None:
 
 def observed(t: Term) -> str:
     """The observed metric a term foresaw (a forecast metric without its suffix)."""
-    return t.metric.removesuffix(FORECAST_SUFFIX) if t.fn in ("sum_ahead", "max_ahead") else t.metric
+    return t.metric.removesuffix(FORECAST_SUFFIX) if t.fn in AHEAD_FNS else t.metric
 
 
 def first_crossing(t: Term, level: float, raised: int, ts: np.ndarray,
