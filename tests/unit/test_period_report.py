@@ -124,4 +124,5 @@ def test_a_period_older_than_the_retention_is_said_to_be_incomplete():
     now = T0 + 30 * DAY
     assert pr.incomplete(now - 7 * DAY, now, seven) is None            # just within
     why = pr.incomplete(now - 7 * DAY - 1, now, seven)
-    assert why.startswith("统计不完整") and "alerts.retention 7d" in why
+    assert why.zh.startswith("统计不完整") and "alerts.retention 7d" in why.zh
+    assert why.en.startswith("incomplete") and "7d" in why.en

@@ -26,6 +26,7 @@ import msgspec
 import numpy as np
 
 from yujing.alerts import reportback
+from yujing.alerts.phrases import Text
 from yujing.alerts.records import Warning
 from yujing.alerts.report_settings import ReportSettings
 from yujing.durations import Duration
@@ -86,15 +87,16 @@ def in_period(w: Warning, from_ms: int, to_ms: int) -> bool:
     return w.raised_ms > 0 and from_ms <= w.raised_ms < to_ms
 
 
-def incomplete(from_ms: int, now_ms: int, retention: Duration) -> str | None:
-    """Why a period that starts before the book's retention cannot be whole (Chinese, then
-    English), or None. Cleared warnings leave the book ``alerts.retention`` after clearing,
+def incomplete(from_ms: int, now_ms: int, retention: Duration) -> Text | None:
+    """Why a period that starts before the book's retention cannot be whole, in both
+    languages, or None. Cleared warnings leave the book ``alerts.retention`` after clearing,
     so such a report would undercount without a word: the duty leader must be told."""
     if from_ms >= now_ms - retention.ms:
         return None
-    return (f"统计不完整：本报表起始时间早于预警保留期（alerts.retention {retention}），"
-            f"此前已解除的预警已不再保存 / incomplete: the period starts more than {retention} "
-            "ago (alerts.retention); warnings cleared before then are no longer kept")
+    return Text(f"统计不完整：本报表起始时间早于预警保留期（alerts.retention {retention}），"
+                "此前已解除的预警已不再保存",
+                f"incomplete: the period starts more than {retention} ago (alerts.retention); "
+                "warnings cleared before then are no longer kept")
 
 
 def aggregate(warnings: Iterable[Warning], unit_of: Callable[[Warning], str], from_ms: int,

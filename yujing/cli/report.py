@@ -87,7 +87,7 @@ def report(
                         to_ms, cfg.alerts.reports)
     why = pr.incomplete(from_ms, clock.now_ms(), cfg.alerts.retention)
     if why:
-        typer.echo(why, err=True)
+        typer.echo(f"{why.zh} / {why.en}", err=True)
     buf = io.StringIO()
     pr.write_csv(rows, by, lang, buf)
     if out is None:

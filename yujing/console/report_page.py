@@ -19,6 +19,7 @@ from aiohttp import web
 
 from yujing import clock
 from yujing.alerts import period_report as pr
+from yujing.alerts.phrases import Text
 from yujing.console.i18n import t
 from yujing.console.pages import layout
 from yujing.console.session import console_of, lang_of, need_page_user, need_web_user
@@ -46,12 +47,14 @@ def _span(q: dict[str, str], zone: ZoneInfo, now_ms: int) -> tuple[date, date, s
 
 
 def _rows(c: Console, who: str, start: date, end: date, by: str,
-          zone: ZoneInfo) -> list[pr.Row]:
-    """The period's rows over the warnings ``who`` may see: an enterprise's people count
-    their enterprise only, a town's its town (the same scope as the board)."""
+          zone: ZoneInfo) -> tuple[list[pr.Row], Text | None]:
+    """The period's rows over the warnings ``who`` may see (an enterprise's people count
+    their enterprise only, a town's its town: the same scope as the board), and why they
+    are incomplete, if the period starts before the book's retention."""
     t0, t1 = _bounds(start, end, zone)
-    return pr.aggregate(c.visible(who), pr.unit_of(by, c.station), t0, t1,
+    rows = pr.aggregate(c.visible(who), pr.unit_of(by, c.station), t0, t1,
                         c.cfg.alerts.reports)
+    return rows, pr.incomplete(t0, clock.now_ms(), c.cfg.alerts.retention)
 
 
 def _bounds(start: date, end: date, zone: ZoneInfo) -> tuple[int, int]:
@@ -71,7 +74,7 @@ async def report_page(request: web.Request) -> web.Response:
         start, end, by = _span(q, zone, clock.now_ms())
     except _Bad as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
-    rows = _rows(c, who, start, end, by, zone)
+    rows, why = _rows(c, who, start, end, by, zone)
     head = "".join(f"<th>{e(h)}</th>" for h in pr.headers(by, lang))
     body_rows = []
     for row in rows:
@@ -84,8 +87,8 @@ async def report_page(request: web.Request) -> web.Response:
     by_opts = "".join(f'<option value="{k}"{" selected" if k == by else ""}>'
                       f"{e(v[0] if lang == 'zh' else v[1])}</option>"
                       for k, v in pr.UNIT_HEADERS.items())
-    why = pr.incomplete(_bounds(start, end, zone)[0], clock.now_ms(), c.cfg.alerts.retention)
-    gap = f'<p class="warn" id="report-incomplete" role="status">{e(why)}</p>' if why else ""
+    gap = (f'<p class="warn" id="report-incomplete" role="status">'
+           f'{e(why.zh if lang == "zh" else why.en)}</p>' if why else "")
     csv_q = urlencode({"from": start.isoformat(), "to": end.isoformat(), "by": by, "lang": lang})
     body = f"""<section id="report"><h1>{e(t("report", lang))}</h1>
 <form class="filters" method="get" action="report">
@@ -110,12 +113,12 @@ async def report_csv(request: web.Request) -> web.Response:
         start, end, by = _span(q, zone, clock.now_ms())
     except _Bad as exc:
         return web.json_response({"error": str(exc)}, status=400)
+    rows, why = _rows(c, who, start, end, by, zone)
     buf = io.StringIO()
-    pr.write_csv(_rows(c, who, start, end, by, zone), by, lang, buf)
+    pr.write_csv(rows, by, lang, buf)
     name = f"yujing-report-{by}-{start.isoformat()}-{end.isoformat()}.csv"
     headers = {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"}
-    why = pr.incomplete(_bounds(start, end, zone)[0], clock.now_ms(), c.cfg.alerts.retention)
-    if why:   # a header carries ASCII only: the English half
-        headers["X-Yujing-Incomplete"] = why.split(" / ", 1)[1]
+    if why:   # a header carries ASCII only: the English text
+        headers["X-Yujing-Incomplete"] = why.en
     return web.Response(body=("\ufeff" + buf.getvalue()).encode(), charset="utf-8",
                         content_type="text/csv", headers=headers)
