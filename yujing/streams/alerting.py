@@ -18,7 +18,7 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from typing import Any
 
 import faust
@@ -62,13 +62,25 @@ def routing_key(ev: WarningEvent) -> bytes:
 
 class Coded(MutableMapping):
     """A Faust table seen as a mapping of decoded values (msgspec JSON bytes inside).
-    ``written``: set by every write, cleared by the :class:`Fence` that closes the step."""
+    ``written``: set by every write, cleared by the :class:`Fence` that closes the step.
+
+    Reads go to the table's store dict itself (the book's tables are ``memory://``).
+    Faust's own ``get`` calls its sensors and, for a missing key, raises and catches a
+    KeyError in ``__missing__``; the book reads far more than it writes (each warning
+    event looks up its alias, its key's open incident and up to two ids) and most of
+    those keys are missing. Writes still go through the table: they are its changelog.
+    """
 
     def __init__(self, table: Any, typ: type | None) -> None:
         self.t = table
         self.typ = typ
         self.dec = msgspec.json.Decoder(typ) if typ is not None else None
         self.written = False
+
+    def _raw(self) -> Mapping:
+        """The values as stored: the memory store's dict, else the table (another store)."""
+        d = getattr(getattr(self.t, "data", None), "data", None)
+        return d if isinstance(d, dict) else self.t
 
     def _d(self, v: Any) -> Any:
         if self.dec is None:
@@ -80,13 +92,13 @@ class Coded(MutableMapping):
         return msgspec.convert(v, self.typ)
 
     def __getitem__(self, k: str) -> Any:
-        v = self.t.get(k)
+        v = self._raw().get(k)
         if v is None:
             raise KeyError(k)
         return self._d(v)
 
     def get(self, k: str, default: Any = None) -> Any:
-        v = self.t.get(k)
+        v = self._raw().get(k)
         return default if v is None else self._d(v)
 
     def __setitem__(self, k: str, v: Any) -> None:
@@ -101,16 +113,16 @@ class Coded(MutableMapping):
         self.t.send_changelog(p, FENCE_KEY, None, value_serializer="raw")
 
     def __contains__(self, k: object) -> bool:
-        return self.t.get(k) is not None
+        return self._raw().get(k) is not None
 
     def __iter__(self) -> Iterator[str]:
-        return iter([k for k, v in list(self.t.items()) if v is not None])
+        return iter([k for k, v in list(self._raw().items()) if v is not None])
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
 
     def items(self):
-        return [(k, self._d(v)) for k, v in list(self.t.items()) if v is not None]
+        return [(k, self._d(v)) for k, v in list(self._raw().items()) if v is not None]
 
 
 def link_maker(cfg: Config, action: str = "ack") -> Callable[[str, list[str], int], str | None]:
