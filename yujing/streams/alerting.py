@@ -18,7 +18,7 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping, Sequence
 from typing import Any
 
 import faust
@@ -46,7 +46,7 @@ from yujing.connectors.topics import declare
 from yujing.domain import Grade, WarningEvent, group_key
 from yujing.stations import Registry
 from yujing.streams.changelog import FENCE_KEY, Fence, digest, partition_of
-from yujing.streams.notices import NoticeEdge
+from yujing.streams.notices import STORE_WAIT_S, NoticeEdge
 
 log = logging.getLogger("yujing.alerting")
 _enc = msgspec.json.Encoder()
@@ -257,9 +257,10 @@ class Alerting:
                      name, ",".join(map(str, sorted(mine))) or "-", n, fp)
 
     async def _effects(self, p: int, fx: Effects) -> None:
+        stored: dict[str, Awaitable] = {}   # incident -> its snapshot's send, until acknowledged
         for w in fx.changed.values():
-            await self.incidents.send(key=w.incident.encode(), value=_enc.encode(w),
-                                      partition=p)
+            stored[w.incident] = await self.incidents.send(
+                key=w.incident.encode(), value=_enc.encode(w), partition=p)
         if p == 0:  # every partition keeps a copy of each silence; partition 0 publishes it
             for s in fx.silences:
                 await self.incidents.send(key=f"silence:{s.id}".encode(),
@@ -267,7 +268,7 @@ class Alerting:
         for iid in fx.removed:   # a tombstone: the console forgets it too
             await self.incidents.send(key=iid.encode(), value=None, partition=p)
         for d in fx.dispatch:
-            self._spawn(self._deliver(d))
+            self._spawn(self._deliver(d, [stored[i] for i in d.incidents if i in stored]))
         for person, text in fx.reminders:
             self._spawn(self._remind(person, text))
         for err in fx.errors:
@@ -278,7 +279,8 @@ class Alerting:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _deliver(self, d: Delivery) -> None:
+    async def _deliver(self, d: Delivery, snapshots: Sequence[Awaitable] = ()) -> None:
+        await self._stored(d, snapshots)
         try:
             res = await self.deliverer.deliver(d)
         except Exception as exc:
@@ -290,6 +292,24 @@ class Alerting:
         await self.commands.send(key=d.group.encode(), partition=d.partition,
                                  value=_enc.encode(Command("result", result=res,
                                                            delivery=d.id)))
+
+    @staticmethod
+    async def _stored(d: Delivery, snapshots: Sequence[Awaitable]) -> None:
+        """Wait until the snapshots of the incidents ``d`` names are in Kafka (at most
+        :data:`STORE_WAIT_S`), as the notice desk does: the console learns incidents from
+        ``yujing.incidents``, and an officer who follows the message's acknowledge link the
+        moment it arrives must find the incident there, not a 404. The wait is in the
+        delivery's own task, so the book agent goes on with the next message. A broker that
+        does not answer in time does not hold the message back: it goes out anyway."""
+        if not snapshots:
+            return
+        done, pending = await asyncio.wait([asyncio.ensure_future(f) for f in snapshots],
+                                           timeout=STORE_WAIT_S)
+        failed = sum(1 for f in done if f.cancelled() or f.exception() is not None)
+        if pending or failed:
+            log.warning("delivery %s: %d of %d incident snapshots not stored (%d unanswered "
+                        "after %.0f s, %d failed): sending anyway", d.id, len(pending) + failed,
+                        len(snapshots), len(pending), STORE_WAIT_S, failed)
 
     async def _remind(self, person: str, text: str) -> None:
         p = self.roster.person(person) if self.roster else None
