@@ -47,3 +47,17 @@ def test_a_table_without_a_memory_store_is_read_through_its_own_get():
     c = Coded(plain, str)
     assert c.get("0:k") == "incident-1" and "0:k" in c and "0:x" not in c
     assert c.get("0:x") is None and list(c) == ["0:k"]
+
+
+async def test_the_book_source_decodes_records_as_the_raw_codec_does():
+    from faust.types.tuples import Message
+
+    from yujing.streams.alerting import RawRecords
+    app = faust.App("raw-test", broker="kafka://127.0.0.1:1", store="memory://")
+    ours = RawRecords(key_serializer="raw", value_serializer="raw").compile(app)
+    fausts = faust.Schema(key_serializer="raw", value_serializer="raw").compile(app)
+    for key, value in ((b"DG|rain", b'{"kind":"cleared"}'), (None, b"{}"), (b"k", None),
+                       (b"", b"")):
+        msg = Message("yujing.warnings", 1, 7, 0.0, 0, None, key, value, None)
+        a, b = await ours(msg), await fausts(msg)
+        assert (a.key, a.value, a.message) == (b.key, b.value, b.message) == (key, value, msg)
