@@ -18,7 +18,7 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping, Sequence
 from typing import Any
 
 import faust
@@ -46,7 +46,7 @@ from yujing.connectors.topics import declare
 from yujing.domain import Grade, WarningEvent, group_key
 from yujing.stations import Registry
 from yujing.streams.changelog import FENCE_KEY, Fence, digest, partition_of
-from yujing.streams.notices import NoticeEdge
+from yujing.streams.notices import STORE_WAIT_S, NoticeEdge
 
 log = logging.getLogger("yujing.alerting")
 _enc = msgspec.json.Encoder()
@@ -60,15 +60,41 @@ def routing_key(ev: WarningEvent) -> bytes:
     return group_key(ev.town, ev.hazard, ev.station).encode()
 
 
+class RawRecords(faust.Schema):
+    """The book's source as Kafka holds it: keys and values stay bytes.
+
+    What Faust's ``raw`` codec returns too, but without its serializer registry (codec
+    lookup, a try block and payload preparation, twice per record): a storm's warning
+    events and every worker's first clears arrive here by the thousand."""
+
+    def loads_key(self, app: Any, message: Any, **kwargs: Any) -> Any:
+        return message.key
+
+    def loads_value(self, app: Any, message: Any, **kwargs: Any) -> Any:
+        return message.value
+
+
 class Coded(MutableMapping):
     """A Faust table seen as a mapping of decoded values (msgspec JSON bytes inside).
-    ``written``: set by every write, cleared by the :class:`Fence` that closes the step."""
+    ``written``: set by every write, cleared by the :class:`Fence` that closes the step.
+
+    Reads go to the table's store dict itself (the book's tables are ``memory://``).
+    Faust's own ``get`` calls its sensors and, for a missing key, raises and catches a
+    KeyError in ``__missing__``; the book reads far more than it writes (each warning
+    event looks up its alias, its key's open incident and up to two ids) and most of
+    those keys are missing. Writes still go through the table: they are its changelog.
+    """
 
     def __init__(self, table: Any, typ: type | None) -> None:
         self.t = table
         self.typ = typ
         self.dec = msgspec.json.Decoder(typ) if typ is not None else None
         self.written = False
+
+    def _raw(self) -> Mapping:
+        """The values as stored: the memory store's dict, else the table (another store)."""
+        d = getattr(getattr(self.t, "data", None), "data", None)
+        return d if isinstance(d, dict) else self.t
 
     def _d(self, v: Any) -> Any:
         if self.dec is None:
@@ -80,13 +106,13 @@ class Coded(MutableMapping):
         return msgspec.convert(v, self.typ)
 
     def __getitem__(self, k: str) -> Any:
-        v = self.t.get(k)
+        v = self._raw().get(k)
         if v is None:
             raise KeyError(k)
         return self._d(v)
 
     def get(self, k: str, default: Any = None) -> Any:
-        v = self.t.get(k)
+        v = self._raw().get(k)
         return default if v is None else self._d(v)
 
     def __setitem__(self, k: str, v: Any) -> None:
@@ -101,16 +127,16 @@ class Coded(MutableMapping):
         self.t.send_changelog(p, FENCE_KEY, None, value_serializer="raw")
 
     def __contains__(self, k: object) -> bool:
-        return self.t.get(k) is not None
+        return self._raw().get(k) is not None
 
     def __iter__(self) -> Iterator[str]:
-        return iter([k for k, v in list(self.t.items()) if v is not None])
+        return iter([k for k, v in list(self._raw().items()) if v is not None])
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
 
     def items(self):
-        return [(k, self._d(v)) for k, v in list(self.t.items()) if v is not None]
+        return [(k, self._d(v)) for k, v in list(self._raw().items()) if v is not None]
 
 
 def link_maker(cfg: Config, action: str = "ack") -> Callable[[str, list[str], int], str | None]:
@@ -175,8 +201,8 @@ class Alerting:
                          report_link_for=link_maker(cfg, "report"))
         self.deliverer = Deliverer(cfg.alerts.delivery, clock.now_ms, self.counters)
         self.tasks: set[asyncio.Task] = set()
-        source = app.topic(k.topics.warnings, k.topics.commands, value_serializer="raw",
-                           key_serializer="raw", partitions=k.partitions)
+        source = app.topic(k.topics.warnings, k.topics.commands, partitions=k.partitions,
+                           schema=RawRecords(key_serializer="raw", value_serializer="raw"))
         app.agent(source, name="yujing.book")(self._agent)
         app.timer(cfg.alerts.tick_s, name="yujing.tick")(self._tick)
         self.consumed: dict[str, int] = {}     # "topic[p]" -> last offset the book took
@@ -245,9 +271,10 @@ class Alerting:
                      name, ",".join(map(str, sorted(mine))) or "-", n, fp)
 
     async def _effects(self, p: int, fx: Effects) -> None:
+        stored: dict[str, Awaitable] = {}   # incident -> its snapshot's send, until acknowledged
         for w in fx.changed.values():
-            await self.incidents.send(key=w.incident.encode(), value=_enc.encode(w),
-                                      partition=p)
+            stored[w.incident] = await self.incidents.send(
+                key=w.incident.encode(), value=_enc.encode(w), partition=p)
         if p == 0:  # every partition keeps a copy of each silence; partition 0 publishes it
             for s in fx.silences:
                 await self.incidents.send(key=f"silence:{s.id}".encode(),
@@ -255,7 +282,7 @@ class Alerting:
         for iid in fx.removed:   # a tombstone: the console forgets it too
             await self.incidents.send(key=iid.encode(), value=None, partition=p)
         for d in fx.dispatch:
-            self._spawn(self._deliver(d))
+            self._spawn(self._deliver(d, [stored[i] for i in d.incidents if i in stored]))
         for person, text in fx.reminders:
             self._spawn(self._remind(person, text))
         for err in fx.errors:
@@ -266,7 +293,8 @@ class Alerting:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _deliver(self, d: Delivery) -> None:
+    async def _deliver(self, d: Delivery, snapshots: Sequence[Awaitable] = ()) -> None:
+        await self._stored(d, snapshots)
         try:
             res = await self.deliverer.deliver(d)
         except Exception as exc:
@@ -278,6 +306,24 @@ class Alerting:
         await self.commands.send(key=d.group.encode(), partition=d.partition,
                                  value=_enc.encode(Command("result", result=res,
                                                            delivery=d.id)))
+
+    @staticmethod
+    async def _stored(d: Delivery, snapshots: Sequence[Awaitable]) -> None:
+        """Wait until the snapshots of the incidents ``d`` names are in Kafka (at most
+        :data:`STORE_WAIT_S`), as the notice desk does: the console learns incidents from
+        ``yujing.incidents``, and an officer who follows the message's acknowledge link the
+        moment it arrives must find the incident there, not a 404. The wait is in the
+        delivery's own task, so the book agent goes on with the next message. A broker that
+        does not answer in time does not hold the message back: it goes out anyway."""
+        if not snapshots:
+            return
+        done, pending = await asyncio.wait([asyncio.ensure_future(f) for f in snapshots],
+                                           timeout=STORE_WAIT_S)
+        failed = sum(1 for f in done if f.cancelled() or f.exception() is not None)
+        if pending or failed:
+            log.warning("delivery %s: %d of %d incident snapshots not stored (%d unanswered "
+                        "after %.0f s, %d failed): sending anyway", d.id, len(pending) + failed,
+                        len(snapshots), len(pending), STORE_WAIT_S, failed)
 
     async def _remind(self, person: str, text: str) -> None:
         p = self.roster.person(person) if self.roster else None
