@@ -24,7 +24,8 @@ fault keeps the residual off for as long as it lasts.
   value): ``z`` itself (a spike), an EWMA of ``z`` (a step of one to two MADs held for
   hours accumulates), and a two-sided CUSUM of ``z`` with allowance ``CUSUM_K`` (a
   drift), and the median of its last ``NOISE_ROWS`` absolute steps (a sensor gone
-  noisy: its readings stay near the truth, its steps do not). The EWMA span is chosen per metric among ``SPANS[1:]`` on training data only:
+  noisy: its readings stay near the truth, its steps do not). The EWMA span is chosen
+  per metric among ``SPANS[1:]`` on training data only:
   the span whose calibrated threshold, in units of a sustained shift of ``z``, is
   smallest (an EWMA of a held shift converges to the shift), preferring the shortest
   span within ``SPAN_TIE`` of it (a shorter span alarms sooner). Labels are never read;
@@ -53,7 +54,8 @@ row's score is ``calibrate(max over metrics of statistic / threshold)``: 0.5 at 
 threshold, so ``alarm`` is ``score > 0.5`` and the row alarms when any metric does.
 
 **Streaming.** The score of a row depends on that row and on the state
-(:class:`NeighbourState`: EWMA, CUSUM and the last ``BASELINE_ROWS`` residuals), so scoring in chunks gives the same numbers as at once. The
+(:class:`NeighbourState`: EWMA, CUSUM and the last ``BASELINE_ROWS`` residuals), so
+scoring in chunks gives the same numbers as at once. The
 stations of a group must be scored together (see docs/models.md "Neighbours" for what
 running this in the worker needs).
 """
