@@ -136,11 +136,13 @@ def test_a_noisy_sensor_is_flagged_for_most_of_its_rows(det: NeighbourDetector) 
     assert not alarm[1060:1200, 1].any()
 
 
-def test_a_faulty_calibration_block_is_left_out_not_the_metric() -> None:
+def test_screened_by_blocks_a_faulty_calibration_block_is_left_out_not_the_metric() -> None:
     ts, values = group(6000, seed=14)
     clean = NeighbourDetector(STATIONS, ["WSPM"]).fit(ts, values, 0.01)
     values["WSPM"][4250:4900, 0] += np.random.default_rng(15).normal(0, 5, 650)
-    det = NeighbourDetector(STATIONS, ["WSPM"]).fit(ts, values, 0.01)
+    whole = NeighbourDetector(STATIONS, ["WSPM"]).fit(ts, values, 0.01)
+    assert whole.meta["dropped"] == ["a/WSPM"]  # the default: the metric, as it was
+    det = NeighbourDetector(STATIONS, ["WSPM"], screen="blocks").fit(ts, values, 0.01)
     assert det.meta["dropped"] == []
     assert det.meta["calibration_rows_left_out"] == {"a/WSPM": 720}  # its 30-day block
     ratio = det.params["WSPM"]["threshold"][0] / clean.params["WSPM"]["threshold"][0]

@@ -46,7 +46,10 @@ percentile of |z|) as in the fitted part is left out for that station and metric
 fault of the training data itself, e.g. the Beijing pressure of 2014-11 to 2015-02; its
 threshold would be set by that fault): ``calibration_rows_left_out`` counts them. A
 station and metric with fewer than ``MIN_ROWS`` calibration rows left is not scored:
-``dropped`` lists them.
+``dropped`` lists them. ``screen="metric"`` (the default) reads the calibration part as
+one block, so such a metric is left out whole; ``screen="blocks"`` keeps it, calibrated
+on the blocks left, which may not cover the seasons (docs/models.md: on Beijing the
+pressure then alarms above its rate).
 
 **Rows.** One row per station and timestamp of the group's aligned readings (the caller
 aligns them: ``values[metric]`` is rows × stations with NaN for a missing reading). The
@@ -81,7 +84,8 @@ MIN_ROWS = 200  # rows with the sensor and a neighbour present, to fit a station
 VIEWS = ("z", "ewma", "cusum", "noise")
 BASELINE_ROWS = 336  # 14 days of hourly rows: the local level of the residual (a median)
 BASELINE_MIN = 24  # rows of history before the local level is used (before: the fitted one)
-BLOCK_ROWS = 720  # calibration is screened in blocks of 30 days of hourly rows
+BLOCK_ROWS = 720  # screen="blocks": calibration screened in blocks of 30 days of hourly rows
+SCREENS = ("metric", "blocks")  # calibration screened as one block, or in BLOCK_ROWS blocks
 NOISE_ROWS = 6  # the noise view: median of the last six |steps| of the residual
 
 
@@ -120,14 +124,17 @@ class NeighbourDetector:
 
     kind = "neighbours"
 
-    def __init__(self, stations: Sequence[str], metrics: Sequence[str], spans: Sequence[int] = SPANS
-                 ) -> None:
+    def __init__(self, stations: Sequence[str], metrics: Sequence[str], spans: Sequence[int] = SPANS,
+                 screen: str = "metric") -> None:
         if len(stations) < 2:
             raise ModelError(f"neighbours: a group needs two or more stations, got {list(stations)}")
         if not metrics:
             raise ModelError("neighbours: name the metrics to model (e.g. TEMP, DEWP, WSPM)")
         self.stations, self.metrics = [str(s) for s in stations], [str(m) for m in metrics]
         self.spans = tuple(int(s) for s in spans)
+        if screen not in SCREENS:
+            raise ModelError(f"neighbours: screen {screen!r}: one of {', '.join(SCREENS)}")
+        self.screen = screen
         self.params: dict[str, dict[str, np.ndarray]] = {}
         self.meta: dict[str, Any] = {}
 
@@ -246,7 +253,8 @@ class NeighbourDetector:
             p["ref_cusum"] = np.array([reference(both[first, i], floor=1e-9) for i in range(k)])
             p["ref_fast"] = np.array([reference(np.abs(ewmas[0][first, i]), floor=1e-9)
                                       for i in range(k)])
-            cal_rows = self._screen(z, first, p["ref_z"])
+            cal_rows = self._screen(z, first, p["ref_z"],
+                                    BLOCK_ROWS if self.screen == "blocks" else len(z))
             for i, s in enumerate(self.stations):
                 left = int((~first).sum() - cal_rows[:, i].sum())
                 if left:
@@ -273,16 +281,17 @@ class NeighbourDetector:
                      "calibration_from_ms": int(ts[~first].min()) if (~first).any() else None}
 
     @staticmethod
-    def _screen(z: np.ndarray, first: np.ndarray, ref_z: np.ndarray) -> np.ndarray:
+    def _screen(z: np.ndarray, first: np.ndarray, ref_z: np.ndarray, block_rows: int
+                ) -> np.ndarray:
         """Calibration rows to keep (rows × stations): the calibration part in blocks of
-        ``BLOCK_ROWS``; a block whose 99th percentile of |z| is more than ``STABLE_RATIO``
-        times the fitted part's is left out for that station (a fault of the training data
+        ``block_rows`` (the whole part: ``screen="metric"``); a block whose 99th percentile
+        of |z| is more than ``STABLE_RATIO`` times the fitted part's is left out for that station (a fault of the training data
         itself, e.g. the Beijing pressure of 2014-11 to 2015-02, read to whole hPa and
         apart by 10 hPa between sites: it would set the threshold). Labels are never read."""
         keep = np.zeros(z.shape, dtype=bool)
         rows = np.flatnonzero(~first)
-        for lo in range(0, rows.size, BLOCK_ROWS):
-            block = rows[lo:lo + BLOCK_ROWS]
+        for lo in range(0, rows.size, block_rows):
+            block = rows[lo:lo + block_rows]
             for i in range(z.shape[1]):
                 wide = reference(np.abs(z[block, i]), floor=1e-9) > STABLE_RATIO * ref_z[i]
                 keep[block, i] = not wide
