@@ -286,8 +286,9 @@ class NeighbourDetector:
         """Calibration rows to keep (rows × stations): the calibration part in blocks of
         ``block_rows`` (the whole part: ``screen="metric"``); a block whose 99th percentile
         of |z| is more than ``STABLE_RATIO`` times the fitted part's is left out for that
-        station (a fault of the training data itself, e.g. the Beijing pressure of 2014-11 to 2015-02, read to whole hPa and
-        apart by 10 hPa between sites: it would set the threshold). Labels are never read."""
+        station (a fault of the training data itself, e.g. the Beijing pressure of 2014-11
+        to 2015-02, read to whole hPa and apart by 10 hPa between sites: it would set the
+        threshold). Labels are never read."""
         keep = np.zeros(z.shape, dtype=bool)
         rows = np.flatnonzero(~first)
         for lo in range(0, rows.size, block_rows):
