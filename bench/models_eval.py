@@ -12,6 +12,9 @@ the training part). Judged per station row (one row per hour and site):
   (each sensor predicted from the others, stuck and noisy checks; residual.py);
 - neighbours (``--detector neighbours``): each sensor predicted from the same sensor at
   the other sites, the four sites fitted together (yujing/models/neighbours.py).
+  ``--screen`` says how it treats a metric whose calibration part is much wider than
+  its fitted part (the Beijing pressure of 2014-11 to 2015-02): left out whole
+  (``metric``, the default) or only its 30-day blocks that are (``blocks``).
 
 The first table also gives, per fault kind, the share of faults with at least one alarm,
 and "F1 at test FAR", the row F1 when the threshold is set so that the test's false-alarm
