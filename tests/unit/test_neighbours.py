@@ -113,3 +113,37 @@ def test_bad_arguments_fail_with_the_fix() -> None:
         NeighbourDetector(STATIONS, ["TEMP"]).fit(ts, values, 1.5)
     with pytest.raises(ModelError, match="before fit"):
         NeighbourDetector(STATIONS, ["TEMP"]).score(values)
+
+
+def test_a_lasting_change_of_the_relation_is_absorbed_by_the_local_level(
+        det: NeighbourDetector) -> None:
+    _, values = group(1500, seed=11)
+    values["TEMP"][300:, 0] += 3.0  # a sensor moved or replaced: a new offset, for good
+    alarm = det.alarm(det.score(values))
+    assert alarm[300:340, 0].mean() > 0.8  # a step at first
+    assert alarm[300 + 200:, 0].mean() <= 0.005  # then the new normal (past half of 14 days):
+    # the calibrated rate (2 in 1000 rows), where a fixed level would alarm on every row
+
+
+def test_a_noisy_sensor_is_flagged_for_most_of_its_rows(det: NeighbourDetector) -> None:
+    _, values = group(1500, seed=12)
+    noise = np.random.default_rng(13).normal(0, 3.0, 48)  # 6 noise sigmas (the bench: 1 u), no offset
+    values["TEMP"][1000:1048, 1] += noise
+    alarm = det.alarm(det.score(values))
+    assert alarm[1003:1048, 1].mean() > 0.8
+    # the neighbours: at most the calibrated rate (2 in 1000 rows each), not the fault's rows
+    assert alarm[1000:1048, [0, 2, 3]].sum() <= 1
+    assert not alarm[1060:1200, 1].any()
+
+
+def test_screened_by_blocks_a_faulty_calibration_block_is_left_out_not_the_metric() -> None:
+    ts, values = group(6000, seed=14)
+    clean = NeighbourDetector(STATIONS, ["WSPM"]).fit(ts, values, 0.01)
+    values["WSPM"][4250:4900, 0] += np.random.default_rng(15).normal(0, 5, 650)
+    whole = NeighbourDetector(STATIONS, ["WSPM"]).fit(ts, values, 0.01)
+    assert whole.meta["dropped"] == ["a/WSPM"]  # the default: the metric, as it was
+    det = NeighbourDetector(STATIONS, ["WSPM"], screen="blocks").fit(ts, values, 0.01)
+    assert det.meta["dropped"] == []
+    assert det.meta["calibration_rows_left_out"] == {"a/WSPM": 720}  # its 30-day block
+    ratio = det.params["WSPM"]["threshold"][0] / clean.params["WSPM"]["threshold"][0]
+    assert 0.7 < ratio < 1.3  # the threshold is the clean one's, not the noise's

@@ -13,12 +13,19 @@ fault keeps the residual off for as long as it lasts.
   odd bad reading in the history); the prediction is the median of the predictions of
   the neighbours present at that time (a missing neighbour is left out; none present, or
   the sensor itself missing: no score, never an alarm); a median, so that a fault at one
-  station does not move its neighbours' predictions;
-- the residual standardised by its median and 1.4826 · MAD: ``z``;
-- three views of ``z``, each divided by its training 99th percentile (of the absolute
+  station does not move its neighbours' predictions; and at each row the station
+  furthest off predicts the others no more (a median of three still moves by up to a
+  MAD when one of them is off);
+- the residual standardised by its median and 1.4826 · MAD, less its local level (the
+  median of its previous ``BASELINE_ROWS`` rows, 14 days) and divided by the MAD of
+  that: ``z``. A lasting change of the sites' relation (a sensor moved, the seasons) is
+  absorbed within a week, a fault of up to three days is not;
+- four views of ``z``, each divided by its training 99th percentile (of the absolute
   value): ``z`` itself (a spike), an EWMA of ``z`` (a step of one to two MADs held for
   hours accumulates), and a two-sided CUSUM of ``z`` with allowance ``CUSUM_K`` (a
-  drift). The EWMA span is chosen per metric among ``SPANS[1:]`` on training data only:
+  drift), and the median of its last ``NOISE_ROWS`` absolute steps (a sensor gone
+  noisy: its readings stay near the truth, its steps do not). The EWMA span is chosen
+  per metric among ``SPANS[1:]`` on training data only:
   the span whose calibrated threshold, in units of a sustained shift of ``z``, is
   smallest (an EWMA of a held shift converges to the shift), preferring the shortest
   span within ``SPAN_TIE`` of it (a shorter span alarms sooner). Labels are never read;
@@ -26,26 +33,32 @@ fault keeps the residual off for as long as it lasts.
   sign and size: the shift has lasted *and is still there*, so a fault's end is not
   alarmed for a day and a slow change of the sites' relation does not pile up in the
   CUSUM (docs/models.md "Neighbours": the training-only check that showed both);
-- the statistic of a station and metric is the largest of the three views.
+- the statistic of a station and metric is the largest of the four views.
 
 **Calibration (split conformal, like alarm.py).** The training range is split in time:
 the regressions, scales and view references come from the first ``split`` share, the
 rest is scored in streaming order (EWMA and CUSUM warmed on the first part) and gives
 each station and metric its threshold, the conformal quantile at Šidák's share of the
 target rate for the metrics named (those left out below included: a little
-conservative). A metric whose neighbour residual in the
-calibration part is more than ``STABLE_RATIO`` times as wide as in the fitted part is
-left out for that station (the relation between the sites changed inside the training
-data itself, e.g. a change of instrument; its threshold would be set by that change):
-``dropped`` lists them.
+conservative). The calibration part is read in blocks of ``BLOCK_ROWS`` (30 days): a
+block whose neighbour residual is more than ``STABLE_RATIO`` times as wide (99th
+percentile of |z|) as in the fitted part is left out for that station and metric (a
+fault of the training data itself, e.g. the Beijing pressure of 2014-11 to 2015-02; its
+threshold would be set by that fault): ``calibration_rows_left_out`` counts them. A
+station and metric with fewer than ``MIN_ROWS`` calibration rows left is not scored:
+``dropped`` lists them. ``screen="metric"`` (the default) reads the calibration part as
+one block, so such a metric is left out whole; ``screen="blocks"`` keeps it, calibrated
+on the blocks left, which may not cover the seasons (docs/models.md: on Beijing the
+pressure then alarms above its rate).
 
 **Rows.** One row per station and timestamp of the group's aligned readings (the caller
 aligns them: ``values[metric]`` is rows × stations with NaN for a missing reading). The
 row's score is ``calibrate(max over metrics of statistic / threshold)``: 0.5 at the
 threshold, so ``alarm`` is ``score > 0.5`` and the row alarms when any metric does.
 
-**Streaming.** The score of a row depends on that row and on the EWMA and CUSUM state
-(:class:`NeighbourState`), so scoring in chunks gives the same numbers as at once. The
+**Streaming.** The score of a row depends on that row and on the state
+(:class:`NeighbourState`: EWMA, CUSUM and the last ``BASELINE_ROWS`` residuals), so
+scoring in chunks gives the same numbers as at once. The
 stations of a group must be scored together (see docs/models.md "Neighbours" for what
 running this in the worker needs).
 """
@@ -57,6 +70,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from yujing.models.alarm import conformal_threshold, sidak
 from yujing.models.base import ModelError, calibrate, reference, robust_scale
@@ -67,7 +81,12 @@ CUSUM_K = 1.0  # CUSUM allowance in MADs: half a held shift of 2 MADs (docs/mode
 STABLE_RATIO = 3.0  # calibration p99 / fitted p99 of |z| above this: the metric is left out
 FIT_ROWS = 4000  # a line of two variables needs no more rows than this (evenly spaced)
 MIN_ROWS = 200  # rows with the sensor and a neighbour present, to fit a station and metric
-VIEWS = ("z", "ewma", "cusum")
+VIEWS = ("z", "ewma", "cusum", "noise")
+BASELINE_ROWS = 336  # 14 days of hourly rows: the local level of the residual (a median)
+BASELINE_MIN = 24  # rows of history before the local level is used (before: the fitted one)
+BLOCK_ROWS = 720  # screen="blocks": calibration screened in blocks of 30 days of hourly rows
+SCREENS = ("metric", "blocks")  # calibration screened as one block, or in BLOCK_ROWS blocks
+NOISE_ROWS = 6  # the noise view: median of the last six |steps| of the residual
 
 
 @dataclass
@@ -77,11 +96,13 @@ class NeighbourState:
     ewma: dict[str, np.ndarray]  # metric → spans × stations
     up: dict[str, np.ndarray]  # metric → stations
     down: dict[str, np.ndarray]
+    past: dict[str, np.ndarray]  # metric → the last BASELINE_ROWS rows × stations of raw z
 
     def copy(self) -> NeighbourState:
         return NeighbourState({m: a.copy() for m, a in self.ewma.items()},
                               {m: a.copy() for m, a in self.up.items()},
-                              {m: a.copy() for m, a in self.down.items()})
+                              {m: a.copy() for m, a in self.down.items()},
+                              {m: a.copy() for m, a in self.past.items()})
 
 
 def huber_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -103,14 +124,17 @@ class NeighbourDetector:
 
     kind = "neighbours"
 
-    def __init__(self, stations: Sequence[str], metrics: Sequence[str], spans: Sequence[int] = SPANS
-                 ) -> None:
+    def __init__(self, stations: Sequence[str], metrics: Sequence[str], spans: Sequence[int] = SPANS,
+                 screen: str = "metric") -> None:
         if len(stations) < 2:
             raise ModelError(f"neighbours: a group needs two or more stations, got {list(stations)}")
         if not metrics:
             raise ModelError("neighbours: name the metrics to model (e.g. TEMP, DEWP, WSPM)")
         self.stations, self.metrics = [str(s) for s in stations], [str(m) for m in metrics]
         self.spans = tuple(int(s) for s in spans)
+        if screen not in SCREENS:
+            raise ModelError(f"neighbours: screen {screen!r}: one of {', '.join(SCREENS)}")
+        self.screen = screen
         self.params: dict[str, dict[str, np.ndarray]] = {}
         self.meta: dict[str, Any] = {}
 
@@ -123,10 +147,53 @@ class NeighbourDetector:
         p = self.params[metric]
         # guess[t, i, j]: station i at row t as predicted from station j (NaN on the diagonal)
         guess = p["slope"][None] * v[:, None, :] + p["intercept"][None]
-        pred = np.full(v.shape, np.nan)
+        z = (v - self._median(guess) - p["center"]) / p["scale"]
+        # the station furthest off at a row predicts the others no more: a fault at one
+        # station moves a median of three neighbours by up to a MAD, which would blame them
+        rows = np.flatnonzero(np.isfinite(z).any(axis=1))
+        worst = np.full(v.shape[0], -1)
+        worst[rows] = np.nanargmax(np.abs(z[rows]), axis=1)
+        left = guess.copy()
+        left[rows, :, worst[rows]] = np.nan
+        others = np.isfinite(left).any(axis=2)
+        others[rows, worst[rows]] = False  # the worst station keeps its full prediction
+        z[others] = ((v - self._median(left) - p["center"]) / p["scale"])[others]
+        return z
+
+    @staticmethod
+    def _median(guess: np.ndarray) -> np.ndarray:
+        """Per row and station the median of the neighbours' predictions (NaN: none)."""
+        pred = np.full(guess.shape[:2], np.nan)
         some = np.isfinite(guess).any(axis=2)
         pred[some] = np.nanmedian(guess[some], axis=1)
-        return (v - pred - p["center"]) / p["scale"]
+        return pred
+
+    def local_z(self, metric: str, v: np.ndarray, state: NeighbourState) -> np.ndarray:
+        """The residual less its local level, the median of its previous ``BASELINE_ROWS``
+        rows, in local MADs; ``state.past`` is advanced. Why: the sites' relation moves
+        slowly (seasons, a sensor replaced or moved: at the Beijing sites the pressure
+        offsets changed by about 1 hPa in 2015-01, ten MADs), and a fault held for three
+        days moves a 14-day median not at all. Until ``BASELINE_MIN`` rows of history
+        exist the level is the fitted one (0)."""
+        return self._local(metric, v, state)[0]
+
+    def _local(self, metric: str, v: np.ndarray, state: NeighbourState
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """(:meth:`local_z`, the noise view): the median of the residual's last
+        ``NOISE_ROWS`` absolute steps, in local MADs. Why: a sensor gone noisy moves about
+        its truth, so most single readings stay inside the weather, but every step of its
+        residual is large; a median of six steps ignores the one or two jumps at a spike's
+        or a step's ends."""
+        raw = self.residual_z(metric, v)
+        past = state.past[metric]
+        both = pd.DataFrame(np.vstack([past, raw]))
+        level = (both.rolling(BASELINE_ROWS, min_periods=BASELINE_MIN).median()
+                 .shift(1).to_numpy()[past.shape[0]:])
+        steps = both.diff().abs().rolling(NOISE_ROWS, min_periods=NOISE_ROWS // 2).median()
+        state.past[metric] = both.to_numpy()[-BASELINE_ROWS:]
+        scale = self.params[metric]["local_scale"]
+        noise = steps.to_numpy()[past.shape[0]:] / scale
+        return (raw - np.nan_to_num(level, nan=0.0)) / scale, np.where(np.isfinite(raw), noise, np.nan)
 
     def _fit_lines(self, v: np.ndarray) -> dict[str, np.ndarray]:
         k = v.shape[1]
@@ -162,7 +229,11 @@ class NeighbourDetector:
             r = self.residual_z(m, v[first])
             center = np.nanmedian(r, axis=0)
             scale = np.array([robust_scale(r[:, i] - center[i]) or 1.0 for i in range(r.shape[1])])
-            self.params[m].update(center=center, scale=scale)
+            self.params[m].update(center=center, scale=scale, local_scale=np.ones(len(self.stations)))
+            state = self.new_state()
+            loc = self.local_z(m, v[first], state)
+            self.params[m]["local_scale"] = np.array([robust_scale(loc[:, i]) or 1.0
+                                                      for i in range(loc.shape[1])])
         self._fit_views(ts, values, first, far)
         return self
 
@@ -173,34 +244,59 @@ class NeighbourDetector:
         k = len(self.stations)
         raw = self._views_all(values, self.new_state(), range(len(self.spans)))
         alpha = sidak(far, len(self.metrics))
-        dropped, chosen, short = [], {}, []
-        for m, (z, ewmas, cusum) in raw.items():
+        dropped, chosen, short, screened = [], {}, [], {}
+        for m, (z, ewmas, cusum, noise) in raw.items():
             p = self.params[m]
+            p["ref_noise"] = np.array([reference(noise[first, i], floor=1e-9) for i in range(k)])
             p["ref_z"] = np.array([reference(np.abs(z[first, i]), floor=1e-9) for i in range(k)])
             both = np.fmax(cusum[0], cusum[1])
             p["ref_cusum"] = np.array([reference(both[first, i], floor=1e-9) for i in range(k)])
             p["ref_fast"] = np.array([reference(np.abs(ewmas[0][first, i]), floor=1e-9)
                                       for i in range(k)])
-            ref_cal = np.array([reference(np.abs(z[~first, i]), floor=1e-9) for i in range(k)])
-            p["use"] = ref_cal <= STABLE_RATIO * p["ref_z"]
+            cal_rows = self._screen(z, first, p["ref_z"],
+                                    BLOCK_ROWS if self.screen == "blocks" else len(z))
+            for i, s in enumerate(self.stations):
+                left = int((~first).sum() - cal_rows[:, i].sum())
+                if left:
+                    screened[f"{s}/{m}"] = left
+            p["use"] = cal_rows.sum(axis=0) >= MIN_ROWS
             dropped += [f"{s}/{m}" for s, ok in zip(self.stations, p["use"]) if not ok]
             # span: the smallest calibrated threshold of |EWMA| (a held shift of z, in MADs)
-            thr = np.array([np.median([conformal_threshold(np.abs(e[~first, i]), alpha)[0]
+            thr = np.array([np.median([conformal_threshold(np.abs(e[cal_rows[:, i], i]), alpha)[0]
                                        for i in range(k)]) for e in ewmas[1:]])
             best = 1 + int(np.flatnonzero(thr <= (1 + SPAN_TIE) * thr.min())[0])
             chosen[m] = self.spans[best]
             p["span_index"] = np.array(best)
             p["ref_ewma"] = np.array([reference(np.abs(ewmas[best][first, i]), floor=1e-9)
                                       for i in range(k)])
-            stat = self._statistic(m, z, ewmas, cusum)
-            cal = [conformal_threshold(stat[~first, i], alpha) for i in range(k)]
+            stat = self._statistic(m, z, ewmas, cusum, noise)
+            cal = [conformal_threshold(stat[cal_rows[:, i], i], alpha) for i in range(k)]
             # too few calibration rows for the rate: no threshold that keeps it, so no alarm
             p["threshold"] = np.array([t if enough else np.inf for t, enough in cal])
             short += [f"{s}/{m}" for s, (_, enough) in zip(self.stations, cal) if not enough]
         self.meta = {"kind": self.kind, "far": far, "per_metric_far": alpha, "spans": chosen,
                      "dropped": dropped, "too_few_calibration_rows": short,
+                     "calibration_rows_left_out": screened,
                      "stations": self.stations, "metrics": self.metrics,
                      "calibration_from_ms": int(ts[~first].min()) if (~first).any() else None}
+
+    @staticmethod
+    def _screen(z: np.ndarray, first: np.ndarray, ref_z: np.ndarray, block_rows: int
+                ) -> np.ndarray:
+        """Calibration rows to keep (rows × stations): the calibration part in blocks of
+        ``block_rows`` (the whole part: ``screen="metric"``); a block whose 99th percentile
+        of |z| is more than ``STABLE_RATIO`` times the fitted part's is left out for that
+        station (a fault of the training data itself, e.g. the Beijing pressure of 2014-11
+        to 2015-02, read to whole hPa and apart by 10 hPa between sites: it would set the
+        threshold). Labels are never read."""
+        keep = np.zeros(z.shape, dtype=bool)
+        rows = np.flatnonzero(~first)
+        for lo in range(0, rows.size, block_rows):
+            block = rows[lo:lo + block_rows]
+            for i in range(z.shape[1]):
+                wide = reference(np.abs(z[block, i]), floor=1e-9) > STABLE_RATIO * ref_z[i]
+                keep[block, i] = not wide
+        return keep & np.isfinite(z)
 
     # -- scoring --------------------------------------------------------------------------
 
@@ -208,16 +304,17 @@ class NeighbourDetector:
         k, s = len(self.stations), len(self.spans)
         return NeighbourState({m: np.zeros((s, k)) for m in self.metrics},
                               {m: np.zeros(k) for m in self.metrics},
-                              {m: np.zeros(k) for m in self.metrics})
+                              {m: np.zeros(k) for m in self.metrics},
+                              {m: np.empty((0, k)) for m in self.metrics})
 
     def _views_all(self, values: Mapping[str, np.ndarray], state: NeighbourState,
                    spans: Sequence[int] | range) -> dict[str, tuple]:
         """metric → (z, [EWMA of z per span index], CUSUM), rows × stations; ``state`` advanced."""
         out = {}
         for m in self.metrics:
-            z = self.residual_z(m, np.asarray(values[m], dtype=np.float64))
+            z, noise = self._local(m, np.asarray(values[m], dtype=np.float64), state)
             ewmas = [self._ewma(z, state.ewma[m], int(s)) for s in spans]
-            out[m] = (z, ewmas, self._cusum(z, state.up[m], state.down[m]))
+            out[m] = (z, ewmas, self._cusum(z, state.up[m], state.down[m]), noise)
         return out
 
     def _ewma(self, z: np.ndarray, state: np.ndarray, index: int) -> np.ndarray:
@@ -245,8 +342,8 @@ class NeighbourDetector:
             hi[t], lo[t] = up, down
         return hi, lo
 
-    def _statistic(self, metric: str, z: np.ndarray, ewmas: list[np.ndarray], cusum: tuple
-                   ) -> np.ndarray:
+    def _statistic(self, metric: str, z: np.ndarray, ewmas: list[np.ndarray], cusum: tuple,
+                   noise: np.ndarray) -> np.ndarray:
         """The largest view: ``|z|``, then the slow EWMA and the CUSUM, each counted only as far
         as the fast EWMA (span ``spans[0]``) agrees in sign and size: a shift that has lasted
         *and is still there*. Without that gate a held fault leaves the slow views high for a
@@ -258,6 +355,7 @@ class NeighbourDetector:
         held = np.where(fast * slow > 0, np.minimum(np.abs(fast), np.abs(slow)), 0.0)
         drift = np.fmax(np.minimum(up, np.maximum(fast, 0.0)), np.minimum(down, np.maximum(-fast, 0.0)))
         out = np.fmax(np.fmax(np.abs(z) / p["ref_z"], held), drift)
+        out = np.fmax(out, noise / p["ref_noise"])
         return np.where(np.isfinite(z), out, np.nan)
 
     def score(self, values: Mapping[str, np.ndarray], state: NeighbourState | None = None
@@ -268,9 +366,10 @@ class NeighbourDetector:
             raise ModelError("neighbours: score before fit: train the model first")
         state = self.new_state() if state is None else state
         worst = None
-        for m, (z, ewmas, cusum) in self._views_all(values, state, range(len(self.spans))).items():
+        for m, (z, ewmas, cusum, noise) in self._views_all(values, state,
+                                                           range(len(self.spans))).items():
             p = self.params[m]
-            rel = self._statistic(m, z, ewmas, cusum) / p["threshold"]
+            rel = self._statistic(m, z, ewmas, cusum, noise) / p["threshold"]
             rel = np.where(p["use"], rel, np.nan)
             worst = rel if worst is None else np.fmax(worst, rel)
         return calibrate(np.nan_to_num(worst, nan=0.0), 1.0)
@@ -279,10 +378,10 @@ class NeighbourDetector:
         """metric → its statistic ÷ threshold (rows × stations), from scratch: which sensor
         alarmed (> 1), for tables and tests."""
         out = {}
-        for m, (z, ewmas, cusum) in self._views_all(values, self.new_state(),
-                                                    range(len(self.spans))).items():
+        for m, (z, ewmas, cusum, noise) in self._views_all(values, self.new_state(),
+                                                           range(len(self.spans))).items():
             p = self.params[m]
-            out[m] = self._statistic(m, z, ewmas, cusum) / p["threshold"]
+            out[m] = self._statistic(m, z, ewmas, cusum, noise) / p["threshold"]
         return out
 
     @staticmethod
