@@ -28,11 +28,12 @@ from yujing.config import Config
 from yujing.connectors.admission import RateLimit, summary
 from yujing.connectors.auth import OPEN, Identity, Tokens, load_tokens
 from yujing.connectors.capfeed import CapIngest
+from yujing.connectors.fastparse import parse_readings
 from yujing.connectors.forecasts import MQTT_KIND, parse_forecasts_indexed
 from yujing.connectors.http import make_app
 from yujing.connectors.kafka import Batcher, DeadLetters, producer
 from yujing.connectors.mqtt import Message, MqttSubscriber, parse_topic, topic_parts
-from yujing.connectors.parse import Rejected, parse_payload_indexed
+from yujing.connectors.parse import Rejected
 from yujing.connectors.topics import declare
 from yujing.connectors.validate import DEFAULT_RANGES, Deduper, Limits, check
 from yujing.connectors.watchdog_status import WatchdogStatus
@@ -287,8 +288,8 @@ class Gateway:
             items, bad = parse_forecasts_indexed(msg.payload, topic_parts(msg.topic, MQTT_KIND),
                                                  self.cfg.mqtt.max_items)
         else:
-            items, bad = parse_payload_indexed(msg.payload, topic_parts(msg.topic),
-                                               self.cfg.mqtt.max_items)
+            items, bad = parse_readings(msg.payload, topic_parts(msg.topic),
+                                        self.cfg.mqtt.max_items)
         ident = self.mqtt_identity(msg.topic)
         if ident is None:
             bad += [Rejected(i, unknown_source(msg.topic), None, "forbidden") for i, _ in items]
