@@ -35,7 +35,7 @@ from yujing.connectors.kafka import Batcher, DeadLetters, producer
 from yujing.connectors.mqtt import Message, MqttSubscriber, parse_topic, topic_parts
 from yujing.connectors.parse import Rejected
 from yujing.connectors.topics import declare
-from yujing.connectors.validate import DEFAULT_RANGES, Deduper, Limits, check
+from yujing.connectors.validate import DEFAULT_RANGES, Deduper, Limits, all_pass, check
 from yujing.connectors.watchdog_status import WatchdogStatus
 from yujing.domain import Reading
 from yujing.stations import FileWatcher, Registry, load_registry, reload_on_sighup
@@ -178,9 +178,12 @@ class Gateway:
         return OPEN if self.tokens is None else self.tokens.identify(authorization)
 
     def screen(self, items: list[tuple[int | None, Reading]], ident: Identity) -> Screened:
-        out = Screened()
         now = clock.now_ms()
         known = self.known()
+        clean = self.screen_clean(items, ident, now, known)
+        if clean is not None:
+            return clean
+        out = Screened()
         for index, r in items:
             if not ident.may_write(r.station, self.registry):
                 # raw=None: nothing of a refused item is kept, only the refusal
@@ -201,6 +204,21 @@ class Gateway:
             out.keep.append(r)
             out.kept_index.append(index)
         return out
+
+    def screen_clean(self, items: list[tuple[int | None, Reading]], ident: Identity, now: int,
+                     known: Callable[[str], bool] | None) -> Screened | None:
+        """:meth:`screen` for a batch that passes every check, done per batch (each station's
+        scope once, the checks over columns, the duplicate filter in one step); None when
+        an item may fail, and then :meth:`screen` looks at each item for its reason."""
+        readings = [r for _, r in items]
+        if not ident.all_stations and not all(ident.may_write(s, self.registry)
+                                              for s in {r.station for r in readings}):
+            return None
+        if not all_pass(readings, now, self.limits, known):
+            return None
+        if not self.dedup.offer_all_new(readings):
+            return None
+        return Screened(readings, [i for i, _ in items])
 
     def report(self, kind: str, source: str, rejected: list[Rejected], s: Screened | None = None
                ) -> None:
