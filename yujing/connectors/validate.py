@@ -13,9 +13,10 @@ and a ``reason`` a device integrator can act on.
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from operator import attrgetter
 
 import numpy as np
@@ -252,11 +253,12 @@ class Deduper:
         else:
             keys = list(map(_key, readings))
         seen = self._seen
-        if len(set(keys)) != len(keys) or any(map(seen.__contains__, keys)):
+        fresh = dict(zip(keys, map(_value, readings)))
+        if len(fresh) != len(keys) or not seen.keys().isdisjoint(fresh):
             return False
-        seen.update(zip(keys, map(_value, readings)))
-        for _ in range(len(seen) - self.capacity):   # the oldest go, as offer() evicts them
-            seen.popitem(last=False)
+        seen.update(fresh)
+        # the oldest go, as offer() evicts them (a deque of length 0 runs the pops in C)
+        deque(map(seen.popitem, repeat(False, len(seen) - self.capacity)), 0)
         return True
 
     def forget(self, readings: Iterable[Reading]) -> None:
