@@ -152,10 +152,10 @@ class Batcher:
             b, done = self.builders[p], 0
             while done < len(part):   # as reading by reading: full envelopes go at once
                 futs.add(self._batch_future(p))
-                take = max(1, self.max_envelope - len(b))
-                b.add_many(part[done:done + take], recv_ms)
-                self.policy.added(p, len(part[done:done + take]), now)
-                done += take
+                chunk = part[done:done + max(1, self.max_envelope - len(b))]
+                b.add_many(chunk, recv_ms)
+                self.policy.added(p, len(chunk), now)
+                done += len(chunk)
                 if len(b) >= self.max_envelope:
                     self._flush(p)
         for p in touched:
