@@ -21,6 +21,15 @@ Kafka). A watcher (plain aiokafka consumer, no group, fetch wait 5 ms) reads
   as its value; latency = time the watcher sees its envelope − send time, i.e. publish
   → envelope in Kafka (includes the gateway's linger).
 
+* ``*_gateway_cpu_s_per_100k``: the gateway process's CPU seconds (``/proc``, user +
+  system) from the first send until the last reading is in Kafka, per 100,000 readings.
+
+``--baseline SRC`` measures a second gateway, run from the source tree SRC (a checkout of
+the commit to compare with), on the same brokers: each run starts the baseline's gateway,
+floods it, stops it, then does the same with this tree's, so the two alternate (A B A B…).
+It prints each figure for both and the ratio this / baseline of the medians. The latency
+runs are made with this tree's gateway only.
+
 Each figure is the median of ``--runs`` runs. Everything listens on 127.0.0.1; every
 wait has a timeout; every process started here is stopped by its pid.
 """
@@ -29,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import subprocess
 import sys
@@ -49,6 +59,8 @@ from yujing.connectors.embedded import free_port, tansu_command, wait_port
 from yujing.envelope import decode
 
 TOPIC = "yujing.readings"
+ROOT = Path(__file__).resolve().parent.parent
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 METRIC = "bench_send_ms"  # no physical range: the value is a send time in ms
 
 
@@ -208,18 +220,30 @@ def pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
 class Stack:
+    """Tansu and an MQTT broker for the whole benchmark, and one gateway at a time."""
+
     def __init__(self, tmp: Path, mqtt: str, partitions: int) -> None:
         self.tmp, self.mqtt, self.partitions = tmp, mqtt, partitions
         self.procs: list[subprocess.Popen] = []
+        self.gateway: subprocess.Popen | None = None
 
-    def _spawn(self, argv: list[str], log: str) -> subprocess.Popen:
-        p = subprocess.Popen(argv, stdout=open(self.tmp / log, "wb"), stderr=subprocess.STDOUT)
+    def _spawn(self, argv: list[str], log: str, src: Path | None = None) -> subprocess.Popen:
+        # ``python -m`` puts the working directory first on the path: it must be ``src`` too
+        env = None if src is None else {**os.environ, "PYTHONPATH": str(src)}
+        p = subprocess.Popen(argv, stdout=open(self.tmp / log, "ab"), stderr=subprocess.STDOUT,
+                             env=env, cwd=src)
         self.procs.append(p)
         return p
 
     def start(self) -> None:
-        kport, self.mport, hport = free_port(), free_port(), free_port()
+        kport, self.mport = free_port(), free_port()
         self._spawn(tansu_command(kport), "tansu.log")
         if self.mqtt == "mosquitto":
             conf = self.tmp / "mosquitto.conf"
@@ -234,6 +258,10 @@ class Stack:
             if not wait_port("127.0.0.1", port, 20):
                 raise RuntimeError(f"port {port} did not open; see {self.tmp}")
         self.bootstrap = f"127.0.0.1:{kport}"
+
+    def start_gateway(self, src: Path = ROOT) -> None:
+        """A gateway (``yujing gateway``) run from the source tree ``src``."""
+        hport = free_port()
         cfg = self.tmp / "config.yaml"
         cfg.write_text(yaml.safe_dump({
             "kafka": {"bootstrap": self.bootstrap, "partitions": self.partitions},
@@ -241,7 +269,8 @@ class Stack:
             # capacity is measured here: no per-token rate limit
             "http": {"port": hport, "max_body_bytes": 16 << 20, "rate_limit": None},
             "log_level": "warning"}))
-        self._spawn([sys.executable, "-m", "yujing", "gateway", "-c", str(cfg)], "gateway.log")
+        self.gateway = self._spawn([sys.executable, "-m", "yujing", "gateway", "-c", str(cfg)],
+                                   "gateway.log", src)
         self.http = f"http://127.0.0.1:{hport}"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -254,57 +283,91 @@ class Stack:
             time.sleep(0.2)
         raise RuntimeError(f"gateway not healthy; see {self.tmp}/gateway.log")
 
+    def stop_gateway(self) -> None:
+        if self.gateway is not None:
+            _stop(self.gateway)
+            self.procs.remove(self.gateway)
+            self.gateway = None
+
     def stop(self) -> None:
         for p in reversed(self.procs):
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(15)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait(5)
+            _stop(p)
+
+
+def _stop(p: subprocess.Popen) -> None:
+    if p.poll() is None:
+        p.terminate()
+        try:
+            p.wait(15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(5)
+
+
+async def floods(stack: Stack, w: Watcher, args: argparse.Namespace, run: int, tag: str,
+                 out: dict[str, list[float]], http_too: bool) -> None:
+    """Each flood once through the running gateway: readings per second and its CPU."""
+    label = f"mqtt_{stack.mqtt}"
+    cases = [(label, args.mqtt_readings, lambda p, n: asyncio.to_thread(
+        mqtt_flood, stack.mport, p, n, args.mqtt_batch))]
+    if http_too:
+        cases += [("http_json", args.http_readings, lambda p, n: http_json(
+                      stack.http, p, n, args.batch, args.concurrency)),
+                  ("http_lineproto", args.http_readings, lambda p, n: http_lines(
+                      stack.http, p, n, args.batch, args.concurrency))]
+    assert stack.gateway is not None
+    for name, n, send in cases:
+        prefix = f"{name.replace('_', '')}{run}x{time.monotonic_ns() % 10**6}"
+        w.reset(prefix)
+        cpu0, t0 = cpu_seconds(stack.gateway.pid), time.monotonic()
+        await send(prefix, n)
+        if not await w.wait_for(n, args.timeout):
+            raise RuntimeError(f"{name}: only {w.count} of {n} readings reached Kafka")
+        rps = n / (time.monotonic() - t0)
+        cpu = (cpu_seconds(stack.gateway.pid) - cpu0) * 100_000 / n
+        out.setdefault(f"{tag}{name}_readings_per_s", []).append(rps)
+        out.setdefault(f"{tag}{name}_gateway_cpu_s_per_100k", []).append(cpu)
+        print(f"run {run + 1} {tag}{name}_readings_per_s: {rps:,.0f} (gateway {cpu:.2f} CPU-s "
+              f"per 100k, load {os.getloadavg()[0]:.1f})", flush=True)
+
+
+async def latencies(stack: Stack, w: Watcher, args: argparse.Namespace, run: int,
+                    out: dict[str, list[float]], http_too: bool) -> None:
+    lat = [(f"mqtt_{stack.mqtt}", lambda p: mqtt_paced(stack.mport, p, args.rate, args.duration))]
+    if http_too:
+        lat.append(("http_json", lambda p: http_paced(stack.http, p, args.rate, args.duration)))
+    for name, send in lat:
+        prefix = f"lat{name.replace('_', '')}{run}x{time.monotonic_ns() % 10**6}"
+        w.reset(prefix, latency=True)
+        sent = await asyncio.to_thread(send, prefix)
+        await w.wait_for(sent, args.timeout)
+        p50, p99 = pct(w.latencies, 0.5), pct(w.latencies, 0.99)
+        out.setdefault(f"{name}_latency_p50_ms", []).append(p50)
+        out.setdefault(f"{name}_latency_p99_ms", []).append(p99)
+        print(f"run {run + 1} {name} latency at {args.rate:.0f} readings/s: p50 {p50:.1f} ms, "
+              f"p99 {p99:.1f} ms ({w.count} of {sent} seen; send→gateway receive p50 "
+              f"{pct(w.gateway_part, 0.5):.1f} ms)", flush=True)
 
 
 async def bench(stack: Stack, args: argparse.Namespace, out: dict[str, list[float]],
                 http_too: bool) -> None:
-    w = Watcher(stack.bootstrap)
-    await w.start()
-    label = f"mqtt_{stack.mqtt}"
+    w: Watcher | None = None
+    gateways = ([("baseline_", args.baseline)] if args.baseline else []) + [("", ROOT)]
     try:
         for run in range(args.runs):
-            cases = [(label, args.mqtt_readings, lambda p, n: asyncio.to_thread(
-                mqtt_flood, stack.mport, p, n, args.mqtt_batch))]
-            if http_too:
-                cases += [("http_json", args.http_readings, lambda p, n: http_json(
-                              stack.http, p, n, args.batch, args.concurrency)),
-                          ("http_lineproto", args.http_readings, lambda p, n: http_lines(
-                              stack.http, p, n, args.batch, args.concurrency))]
-            for name, n, send in cases:
-                prefix = f"{name.replace('_', '')}{run}x{time.monotonic_ns() % 10**6}"
-                w.reset(prefix)
-                t0 = time.monotonic()
-                await send(prefix, n)
-                if not await w.wait_for(n, args.timeout):
-                    raise RuntimeError(f"{name}: only {w.count} of {n} readings reached Kafka")
-                rps = n / (time.monotonic() - t0)
-                out.setdefault(f"{name}_readings_per_s", []).append(rps)
-                print(f"run {run + 1} {name}_readings_per_s: {rps:,.0f}", flush=True)
-            lat = [(label, lambda p: mqtt_paced(stack.mport, p, args.rate, args.duration))]
-            if http_too:
-                lat.append(("http_json", lambda p: http_paced(stack.http, p, args.rate, args.duration)))
-            for name, send in lat:
-                prefix = f"lat{name.replace('_', '')}{run}x{time.monotonic_ns() % 10**6}"
-                w.reset(prefix, latency=True)
-                sent = await asyncio.to_thread(send, prefix)
-                await w.wait_for(sent, args.timeout)
-                p50, p99 = pct(w.latencies, 0.5), pct(w.latencies, 0.99)
-                out.setdefault(f"{name}_latency_p50_ms", []).append(p50)
-                out.setdefault(f"{name}_latency_p99_ms", []).append(p99)
-                print(f"run {run + 1} {name} latency at {args.rate:.0f} readings/s: p50 {p50:.1f} ms, "
-                      f"p99 {p99:.1f} ms ({w.count} of {sent} seen; send→gateway receive p50 "
-                      f"{pct(w.gateway_part, 0.5):.1f} ms)", flush=True)
+            for tag, src in gateways:   # A B A B…: the baseline's gateway, then this tree's
+                stack.start_gateway(src)
+                if w is None:   # the gateway has declared the topic now
+                    w = Watcher(stack.bootstrap)
+                    await w.start()
+                await floods(stack, w, args, run, tag, out, http_too)
+                if not tag and not args.no_latency:
+                    await latencies(stack, w, args, run, out, http_too)
+                stack.stop_gateway()
     finally:
-        await w.stop()
+        stack.stop_gateway()
+        if w is not None:
+            await w.stop()
 
 
 def main() -> None:
@@ -320,6 +383,9 @@ def main() -> None:
     ap.add_argument("--partitions", type=int, default=4)
     ap.add_argument("--timeout", type=float, default=120)
     ap.add_argument("--amqtt", action="store_true", help="also measure MQTT through amqtt")
+    ap.add_argument("--baseline", type=Path, default=None, metavar="SRC",
+                    help="also measure a gateway run from this source tree, alternating")
+    ap.add_argument("--no-latency", action="store_true", help="floods only")
     args = ap.parse_args()
     out: dict[str, list[float]] = {}
     brokers = ["mosquitto"] + (["amqtt"] if args.amqtt else [])
@@ -334,8 +400,14 @@ def main() -> None:
     print(f"\nmedian of {args.runs} runs (one gateway, Kafka = Tansu, {args.partitions} partitions, "
           f"linger 50 ms):")
     for name, xs in out.items():
-        unit = "" if "per_s" in name else " ms"
-        print(f"{name}: {statistics.median(xs):,.1f}{unit}")
+        if name.startswith("baseline_"):
+            continue
+        unit = " ms" if name.endswith("_ms") else ""
+        line = f"{name}: {statistics.median(xs):,.2f}{unit}"
+        if f"baseline_{name}" in out:
+            base = statistics.median(out[f"baseline_{name}"])
+            line += f" (baseline {base:,.2f}; ratio this/baseline {statistics.median(xs) / base:.2f})"
+        print(line)
 
 
 if __name__ == "__main__":

@@ -28,13 +28,14 @@ from yujing.config import Config
 from yujing.connectors.admission import RateLimit, summary
 from yujing.connectors.auth import OPEN, Identity, Tokens, load_tokens
 from yujing.connectors.capfeed import CapIngest
+from yujing.connectors.fastparse import parse_readings
 from yujing.connectors.forecasts import MQTT_KIND, parse_forecasts_indexed
 from yujing.connectors.http import make_app
 from yujing.connectors.kafka import Batcher, DeadLetters, producer
 from yujing.connectors.mqtt import Message, MqttSubscriber, parse_topic, topic_parts
-from yujing.connectors.parse import Rejected, parse_payload_indexed
+from yujing.connectors.parse import Rejected
 from yujing.connectors.topics import declare
-from yujing.connectors.validate import DEFAULT_RANGES, Deduper, Limits, check
+from yujing.connectors.validate import DEFAULT_RANGES, Deduper, Limits, all_pass, check
 from yujing.connectors.watchdog_status import WatchdogStatus
 from yujing.domain import Reading
 from yujing.stations import FileWatcher, Registry, load_registry, reload_on_sighup
@@ -177,9 +178,12 @@ class Gateway:
         return OPEN if self.tokens is None else self.tokens.identify(authorization)
 
     def screen(self, items: list[tuple[int | None, Reading]], ident: Identity) -> Screened:
-        out = Screened()
         now = clock.now_ms()
         known = self.known()
+        clean = self.screen_clean(items, ident, now, known)
+        if clean is not None:
+            return clean
+        out = Screened()
         for index, r in items:
             if not ident.may_write(r.station, self.registry):
                 # raw=None: nothing of a refused item is kept, only the refusal
@@ -200,6 +204,21 @@ class Gateway:
             out.keep.append(r)
             out.kept_index.append(index)
         return out
+
+    def screen_clean(self, items: list[tuple[int | None, Reading]], ident: Identity, now: int,
+                     known: Callable[[str], bool] | None) -> Screened | None:
+        """:meth:`screen` for a batch that passes every check, done per batch (each station's
+        scope once, the checks over columns, the duplicate filter in one step); None when
+        an item may fail, and then :meth:`screen` looks at each item for its reason."""
+        readings = [r for _, r in items]
+        if not ident.all_stations and not all(ident.may_write(s, self.registry)
+                                              for s in {r.station for r in readings}):
+            return None
+        if not all_pass(readings, now, self.limits, known):
+            return None
+        if not self.dedup.offer_all_new(readings):
+            return None
+        return Screened(readings, [i for i, _ in items])
 
     def report(self, kind: str, source: str, rejected: list[Rejected], s: Screened | None = None
                ) -> None:
@@ -287,8 +306,8 @@ class Gateway:
             items, bad = parse_forecasts_indexed(msg.payload, topic_parts(msg.topic, MQTT_KIND),
                                                  self.cfg.mqtt.max_items)
         else:
-            items, bad = parse_payload_indexed(msg.payload, topic_parts(msg.topic),
-                                               self.cfg.mqtt.max_items)
+            items, bad = parse_readings(msg.payload, topic_parts(msg.topic),
+                                        self.cfg.mqtt.max_items)
         ident = self.mqtt_identity(msg.topic)
         if ident is None:
             bad += [Rejected(i, unknown_source(msg.topic), None, "forbidden") for i, _ in items]

@@ -32,9 +32,10 @@ from yujing import clock
 from yujing import metrics as m
 from yujing.connectors.auth import Identity
 from yujing.connectors.events import parse_events
+from yujing.connectors.fastparse import parse_readings
 from yujing.connectors.forecasts import parse_forecasts_indexed
 from yujing.connectors.lineproto import parse_lines_indexed
-from yujing.connectors.parse import Rejected, parse_payload_indexed, too_many
+from yujing.connectors.parse import Rejected, too_many
 
 if TYPE_CHECKING:
     from yujing.connectors.gateway import Gateway
@@ -168,7 +169,7 @@ def count_request(endpoint: str, status: int) -> None:
 
 
 async def post_readings(request: web.Request) -> web.Response:
-    return await _post_json(request, "http", "readings", parse_payload_indexed)
+    return await _post_json(request, "http", "readings", parse_readings)
 
 
 async def post_forecasts(request: web.Request) -> web.Response:

@@ -8,8 +8,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import reprlib
+from functools import lru_cache
+from itertools import repeat
+from operator import attrgetter, itemgetter
 from typing import Any
 
+import numpy as np
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -24,6 +28,9 @@ from yujing.envelope import EnvelopeBuilder, partition_for
 from yujing.kafka_settings import KafkaSecurity
 
 log = logging.getLogger(__name__)
+_station = attrgetter("station")
+# a station's partition is a crc32 of its name: worked out once per station, not per reading
+_partition = lru_cache(maxsize=1 << 16)(partition_for)
 
 
 PLAINTEXT = KafkaSecurity()
@@ -86,6 +93,21 @@ def producer(bootstrap: str, compression: str = "none",
         max_batch_size=1024 * 1024, max_request_size=8 * 1024 * 1024, enable_idempotence=False)
 
 
+def by_partition(readings: list[Reading], partitions: int) -> dict[int, list[Reading]]:
+    """``readings`` split by partition (partitions in the order of their first reading), each
+    part in the order given."""
+    parts = list(map(_partition, map(_station, readings), repeat(partitions)))
+    distinct = set(parts)
+    if len(distinct) <= 1:
+        return {p: readings for p in distinct}
+    col = np.array(parts)
+    out = {}
+    for p in sorted(distinct, key=parts.index):
+        rows = np.flatnonzero(col == p).tolist()
+        out[p] = [readings[rows[0]]] if len(rows) == 1 else list(itemgetter(*rows)(readings))
+    return out
+
+
 class Batcher:
     """Groups readings into one envelope per partition and produces them.
 
@@ -125,16 +147,17 @@ class Batcher:
         recv_ms = clock.now_ms() if recv_ms is None else recv_ms
         now = _mono_ms()
         futs: set[asyncio.Future[None]] = set()
-        touched: set[int] = set()
-        for r in readings:
-            p = partition_for(r.station, self.partitions)
-            futs.add(self._batch_future(p))
-            b = self.builders[p]
-            b.add(r, recv_ms)
-            self.policy.added(p, 1, now)
-            if len(b) >= self.max_envelope:
-                self._flush(p)
-            touched.add(p)
+        touched = by_partition(readings, self.partitions)
+        for p, part in touched.items():
+            b, done = self.builders[p], 0
+            while done < len(part):   # as reading by reading: full envelopes go at once
+                futs.add(self._batch_future(p))
+                chunk = part[done:done + max(1, self.max_envelope - len(b))]
+                b.add_many(chunk, recv_ms)
+                self.policy.added(p, len(chunk), now)
+                done += len(chunk)
+                if len(b) >= self.max_envelope:
+                    self._flush(p)
         for p in touched:
             self._schedule(p, now)
         return asyncio.gather(*futs)

@@ -37,7 +37,7 @@ _KEYS = {"station", "metric", "ts", "value", "quality", "seq", "unit"}
 # keys of a multi-metric record that are not metrics
 _RECORD_KEYS = {"station", "ts", "quality", "seq"}
 # Event times before 2000 or after 2100 are unit mistakes (seconds vs ms), not data.
-_MIN_TS, _MAX_TS = 946_684_800_000, 4_102_444_800_000
+MIN_TS, MAX_TS = 946_684_800_000, 4_102_444_800_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -85,8 +85,8 @@ def parse_ts(value: Any) -> int:
         ts = (dt - _EPOCH) // timedelta(milliseconds=1)
     else:
         raise ValueError("ts must be epoch milliseconds or an ISO 8601 time")
-    if not _MIN_TS <= ts <= _MAX_TS:
-        hint = " (looks like seconds: send milliseconds)" if ts < _MIN_TS and ts * 1000 >= _MIN_TS else ""
+    if not MIN_TS <= ts <= MAX_TS:
+        hint = " (looks like seconds: send milliseconds)" if ts < MIN_TS and ts * 1000 >= MIN_TS else ""
         raise ValueError(f"ts {ts} is outside 2000..2100{hint}")
     return ts
 

@@ -13,9 +13,13 @@ and a ``reason`` a device integrator can act on.
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import attrgetter
+
+import numpy as np
 
 from yujing.domain import Forecast, Reading
 
@@ -156,6 +160,48 @@ def check(r: Reading, now_ms: int, limits: Limits,
     return None
 
 
+_station, _metric, _ts, _value = (attrgetter(a) for a in ("station", "metric", "ts", "value"))
+
+
+def all_pass(readings: Sequence[Reading], now_ms: int, limits: Limits,
+             known: Callable[[str], bool] | None = None) -> bool:
+    """True when :func:`check` finds nothing wrong with any of ``readings``; False when one
+    of them may be wrong, and then :func:`check` must look at each for its reason.
+
+    The same checks as :func:`check`, done per batch: each distinct station and metric
+    once, times and values as columns. Forecasts are left to :func:`check`.
+    """
+    if not readings or set(map(type, readings)) != {Reading}:
+        return False
+    values = list(map(_value, readings))
+    if not all(map(math.isfinite, values)):
+        return False
+    if limits.reject_unknown_stations and known is not None and not all(
+            map(known, set(map(_station, readings)))):
+        return False
+    metrics = list(map(_metric, readings))
+    distinct = set(metrics)
+    if any(m.endswith("_fcst") for m in distinct):   # forecast_as_reading
+        return False
+    ts = list(map(_ts, readings))
+    if max(ts) > now_ms + limits.max_future_ms or min(ts) < now_ms - limits.max_age_ms:
+        return False
+    ranges = {m: r for m in distinct if (r := limits.range_of(m)) is not None}
+    if not ranges:
+        return True
+    if len(distinct) == 1:
+        lo, hi = ranges[metrics[0]]
+        return lo <= min(values) and max(values) <= hi
+    names = list(ranges)
+    code = {m: i for i, m in enumerate(names)}
+    unranged = len(names)   # metrics without a range compare with ±inf
+    lo = np.array([ranges[m][0] for m in names] + [-math.inf])
+    hi = np.array([ranges[m][1] for m in names] + [math.inf])
+    rows = np.array([code.get(m, unranged) for m in metrics])
+    v = np.array(values)
+    return bool(((lo[rows] <= v) & (v <= hi[rows])).all())
+
+
 class Deduper:
     """Remembers recently accepted (station, metric, ts) keys, bounded.
 
@@ -193,6 +239,27 @@ class Deduper:
         if len(self._seen) > self.capacity:
             self._seen.popitem(last=False)
         return "new" if old is None else "correction"
+
+    def offer_all_new(self, readings: Sequence[Reading]) -> bool:
+        """Remember every reading at once when none was seen before, nor twice among them:
+        :meth:`offer` would call each of them "new". False, with nothing remembered, when one
+        may be a repeat or a correction (then :meth:`offer` takes them one by one)."""
+        if self.capacity <= 0:
+            return True
+        if len(readings) > self.capacity:
+            return False
+        if set(map(type, readings)) == {Reading}:
+            keys = list(zip(map(_station, readings), map(_metric, readings), map(_ts, readings)))
+        else:
+            keys = list(map(_key, readings))
+        seen = self._seen
+        fresh = dict(zip(keys, map(_value, readings)))
+        if len(fresh) != len(keys) or not seen.keys().isdisjoint(fresh):
+            return False
+        seen.update(fresh)
+        # the oldest go, as offer() evicts them (a deque of length 0 runs the pops in C)
+        deque(map(seen.popitem, repeat(False, len(seen) - self.capacity)), 0)
+        return True
 
     def forget(self, readings: Iterable[Reading]) -> None:
         for r in readings:
