@@ -99,8 +99,8 @@ def test_append_rows_is_a_concatenation_per_row():
     for tails, new in ((rng.normal(size=(4, 5)), rng.normal(size=n.sum())),
                        (rng.integers(0, 9, (4, 5, 3)), rng.integers(10, 19, (n.sum(), 3)))):
         got = append_rows(tails, new, row, q, n)
-        assert got.dtype == tails.dtype
         for r in range(4):
+            assert got[r].dtype == tails.dtype
             assert np.array_equal(got[r], np.concatenate((tails[r], new[row == r]))[-5:])
 
 

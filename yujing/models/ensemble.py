@@ -290,16 +290,17 @@ class EnsembleDetector(Detector):
 
 
 def append_rows(tails: np.ndarray, new: np.ndarray, row: np.ndarray, q: np.ndarray,
-                n: np.ndarray) -> np.ndarray:
+                n: np.ndarray) -> list[np.ndarray]:
     """Each row of ``tails`` (series, length, ...) followed by its new items (item ``i``
     of ``new`` is the ``q[i]``-th new one of series ``row[i]``; ``n`` per series), cut
-    to the last ``length``: ``concatenate((tails[r], its new))[-length:]`` for every row
-    at once (one gather instead of a concatenation per series)."""
+    to the last ``length``: ``concatenate((tails[r], its new))[-length:]`` for every row,
+    as views into one array filled in two numpy steps (a concatenation per series, or one
+    fancy-indexed gather of all of them, costs several times more)."""
     k, length = tails.shape[:2]
-    wide = np.zeros((k, length + int(n.max())) + tails.shape[2:], tails.dtype)
+    wide = np.empty((k, length + int(n.max())) + tails.shape[2:], tails.dtype)
     wide[:, :length] = tails
     wide[row, length + q] = new
-    return wide[np.arange(k)[:, None], n[:, None] + np.arange(length)]
+    return [wide[r, m:m + length] for r, m in enumerate(n.tolist())]
 
 
 def window_max(x: np.ndarray, k: int) -> np.ndarray:
