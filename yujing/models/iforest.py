@@ -191,7 +191,7 @@ class IsolationForestDetector(Detector):
                                     [s.key for s in states], table, values, n)
         ends = np.cumsum(n).tolist()
         for r, (s, m, b) in enumerate(zip(states, n.tolist(), ends)):
-            s.v = V[r, m:w + m].copy()
+            s.v = V[r, m:w + m]  # a view: V is this call's own and is not written again
             s.ts = np.concatenate((s.ts[-w:], ts[b - m:b]))[-w:]
         return scores
 
