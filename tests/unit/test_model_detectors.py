@@ -264,6 +264,28 @@ def test_median_rows_is_numpys_median():
         assert np.array_equal(median_rows(x), np.median(x, axis=1))
 
 
+def test_robust_rows_are_numpys_median_and_mad():
+    """One sorted copy serves both medians: the numbers of np.median on the window and on
+    its absolute deviations, and the mean deviation (in window order) on tied rows."""
+    from yujing.models.features import MAD_TO_SIGMA, MEAN_AD_TO_SIGMA, robust_rows
+    rng = np.random.default_rng(3)
+    for m in (1, 2, 7, 96, 97):
+        for x in (rng.normal(size=(60, m)) * 10.0 ** rng.integers(-3, 4, (60, 1)) + 1e3,
+                  np.round(rng.normal(size=(60, m)), 0),  # quantised: tied rows
+                  np.full((3, m), 2.5)):
+            win = x.copy()
+            med, scale = robust_rows(win)
+            assert np.array_equal(win, x)  # the window is not touched
+            want_med = np.median(x, axis=1)
+            dev = np.abs(x - want_med[:, None])
+            want = MAD_TO_SIGMA * np.median(dev, axis=1)
+            tied = want == 0
+            want[tied] = MEAN_AD_TO_SIGMA * dev[tied].mean(axis=1)
+            assert np.array_equal(med, want_med)
+            assert np.array_equal(scale, want)
+        assert tied.any()
+
+
 # -- the ensemble ----------------------------------------------------------------------------
 
 ENS = {"members": {"iforest": {"n_estimators": 30}}}

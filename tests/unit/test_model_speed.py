@@ -15,7 +15,8 @@ from sklearn.ensemble import IsolationForest
 
 from tests.unit.test_model_detectors import DAY, _random_envelopes, train_frame
 from yujing.models import make_detector
-from yujing.models.forest import ForestBank, float32_below
+from yujing.models.ensemble import append_rows
+from yujing.models.forest import ForestBank, float32_below, float32_key
 from yujing.models.scoring import Scorer
 
 
@@ -57,6 +58,50 @@ def test_float32_below_splits_every_float32_alike():
     for shift in range(3):
         xs = x[shift * 2000:(shift + 1) * 2000]
         assert np.array_equal(xs > t, xs > below)
+
+
+def test_float32_key_orders_as_the_floats():
+    """The walk compares integer keys: every pair of float32 (zeros of both signs,
+    subnormals, infinities, neighbours) must compare as the floats do."""
+    rng = np.random.default_rng(3)
+    f32 = np.float32
+    special = np.array([0.0, -0.0, np.inf, -np.inf, 1e-45, -1e-45, 1.1754942e-38,
+                        -1.1754942e-38, 3.4028235e38, -3.4028235e38], np.float32)
+    x = np.concatenate((special, (rng.normal(size=600) * 10.0 ** rng.integers(-30, 30, 600))
+                        .astype(np.float32)))
+    with np.errstate(over="ignore"):  # the neighbours of the largest floats are infinite
+        x = np.concatenate((x, np.nextafter(x, f32(np.inf)), np.nextafter(x, f32(-np.inf))))
+    k = float32_key(x)
+    assert k.dtype == np.int64 and k.min() >= -2 ** 31 and k.max() < 2 ** 31
+    assert np.array_equal(x[:, None] > x[None, :], k[:, None] > k[None, :])
+
+
+def test_forest_bank_splits_at_zero_and_at_thresholds_as_score_samples():
+    """Features that sit on a threshold, on zero of either sign, or one float32 away."""
+    rng = np.random.default_rng(5)
+    X = rng.integers(-2, 3, size=(300, 3)).astype(np.float64) * 0.5
+    forest = IsolationForest(n_estimators=40, random_state=1).fit(X)
+    thresholds = np.concatenate([e.tree_.threshold[e.tree_.children_left >= 0]
+                                 for e in forest.estimators_])
+    t32 = thresholds.astype(np.float32)
+    probe = np.concatenate((t32, np.nextafter(t32, np.float32(np.inf)),
+                            np.nextafter(t32, np.float32(-np.inf)), [0.0, -0.0])).astype(np.float64)
+    Q = np.stack([rng.permutation(probe) for _ in range(3)], axis=1)
+    bank = ForestBank([forest])
+    assert np.array_equal(bank.raw(Q, np.zeros(Q.shape[0], int)), -forest.score_samples(Q))
+
+
+def test_append_rows_is_a_concatenation_per_row():
+    rng = np.random.default_rng(6)
+    n = np.array([3, 1, 7, 2])
+    row = np.repeat(np.arange(4), n)
+    q = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
+    for tails, new in ((rng.normal(size=(4, 5)), rng.normal(size=n.sum())),
+                       (rng.integers(0, 9, (4, 5, 3)), rng.integers(10, 19, (n.sum(), 3)))):
+        got = append_rows(tails, new, row, q, n)
+        for r in range(4):
+            assert got[r].dtype == tails.dtype
+            assert np.array_equal(got[r], np.concatenate((tails[r], new[row == r]))[-5:])
 
 
 @pytest.mark.parametrize("kind", ["iforest", "ensemble", "ensemble-plain"])

@@ -227,39 +227,49 @@ class EnsembleDetector(Detector):
     def _score_fast(self, states: list[EnsembleState], ts: np.ndarray, values: np.ndarray,
                     n: np.ndarray) -> np.ndarray:
         self._member_tables()
+        k, h = len(states), self.history
         bounds = np.concatenate(([0], np.cumsum(n)))
+        row = np.repeat(np.arange(k), n)
+        q = np.arange(ts.size) - np.repeat(bounds[:-1], n)  # a reading's place among its new
+        # score_many let only full states through: each one's last h readings side by side
+        V = np.stack([s.v[-h:] for s in states])
         z = np.empty((ts.size, len(self.members)))
-        for c, (name, m) in enumerate(self.members.items()):
+        for c, m in enumerate(self.members.values()):
             # each member on its own tail of the ensemble's readings, as alone
-            h = m.history
-            tmp = [SpikeState(s.station, s.key, s.ts[-h:], s.v[-h:], s.r) if name == "spike"
-                   else SeriesState(s.station, s.key, s.ts[-h:] if h else s.ts[:0],
-                                    s.v[-h:] if h else s.v[:0]) for s in states]
-            z[:, c] = unusualness(m.score_many(tmp, ts, values, bounds))
-            if name == "spike":
+            if isinstance(m, IsolationForestDetector):  # on the tails: no states to advance
+                w = m.window
+                raw, _ = m.score_rows(V[:, h - w:], [s.key for s in states], m.params, values, n)
+            elif m.history == 0:  # the baseline reads no past, only the states' keys
+                raw = m.score_many(states, ts, values, bounds)
+            else:  # the spike detector advances its own residuals (kept, as EnsembleState.r)
+                tmp = [SpikeState(s.station, s.key, s.ts[-m.history:], s.v[-m.history:], s.r)
+                       for s in states]
+                raw = m.score_many(tmp, ts, values, bounds)
                 for s, t in zip(states, tmp):
                     s.r = t.r
-        scores = self._combine_many(states, z, n)
-        h = self.history
+            z[:, c] = unusualness(raw)
+        cache = np.stack([s.z for s in states]) if self.record else None
+        scores = self._combine_many(cache, z, n, row, q)
+        # every state's last h readings (and record z) after its new ones, in one gather each
+        new_v = append_rows(V, values, row, q, n)
+        new_t = append_rows(np.stack([s.ts[-h:] for s in states]), ts, row, q, n)
+        new_z = append_rows(cache, z, row, q, n) if cache is not None else None
         for j, s in enumerate(states):
-            a, b = bounds[j], bounds[j + 1]
-            s.ts = np.concatenate((s.ts, ts[a:b]))[-h:]
-            s.v = np.concatenate((s.v, values[a:b]))[-h:]
-            if self.record:
-                s.z = np.concatenate((s.z, z[a:b]))[-self.record:]
+            s.ts, s.v = new_t[j], new_v[j]
+            if new_z is not None:
+                s.z = new_z[j]
         return scores
 
-    def _combine_many(self, states: list[EnsembleState], z: np.ndarray, n: np.ndarray
-                      ) -> np.ndarray:
-        """:meth:`_combine` of every station at once. The maximum over a reading's previous
+    def _combine_many(self, cache: np.ndarray | None, z: np.ndarray, n: np.ndarray,
+                      row: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """:meth:`_combine` of every station at once (``cache``: the stations' cached z,
+        (stations, record, members); ``row``, ``q``: a reading's station and its place
+        among the station's new readings). The maximum over a reading's previous
         ``record`` z is the larger of the cached z from its position on (a suffix maximum)
         and the new z before it (a prefix maximum): the same values, no sliding window."""
-        if not self.record:
+        if cache is None:
             return -np.expm1(-np.log(2.0) * z.max(axis=1))
-        k, m = len(states), int(n.max())
-        row = np.repeat(np.arange(k), n)
-        q = np.arange(z.shape[0]) - np.repeat(np.cumsum(n) - n, n)
-        cache = np.stack([s.z for s in states])  # (stations, record, members)
+        k, m = cache.shape[0], int(n.max())
         # only positions q < m are asked for: the maximum of the cache from q on is that of
         # its first m z from q on and of all the rest (z >= 0: an empty rest counts 0)
         # (member by member: numpy's maximum over the middle axis of a (.., .., 3) array is
@@ -277,6 +287,20 @@ class EnsembleDetector(Detector):
         r = z / np.maximum(prev, floors)
         filtered = np.where(r > 1.0, -np.expm1(-np.log(2.0) * r), 0.0)
         return filtered.max(axis=1)
+
+
+def append_rows(tails: np.ndarray, new: np.ndarray, row: np.ndarray, q: np.ndarray,
+                n: np.ndarray) -> list[np.ndarray]:
+    """Each row of ``tails`` (series, length, ...) followed by its new items (item ``i``
+    of ``new`` is the ``q[i]``-th new one of series ``row[i]``; ``n`` per series), cut
+    to the last ``length``: ``concatenate((tails[r], its new))[-length:]`` for every row,
+    as views into one array filled in two numpy steps (a concatenation per series, or one
+    fancy-indexed gather of all of them, costs several times more)."""
+    k, length = tails.shape[:2]
+    wide = np.empty((k, length + int(n.max())) + tails.shape[2:], tails.dtype)
+    wide[:, :length] = tails
+    wide[row, length + q] = new
+    return [wide[r, m:m + length] for r, m in enumerate(n.tolist())]
 
 
 def window_max(x: np.ndarray, k: int) -> np.ndarray:

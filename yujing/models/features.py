@@ -22,21 +22,35 @@ def median_rows(x: np.ndarray) -> np.ndarray:
     two middle values), but by a full row sort: numpy's vectorised sort is about ten
     times faster than its partition on rows of a hundred values.
     """
-    s = np.sort(x, axis=1)
-    m = x.shape[1]
+    return _middle(np.sort(x, axis=1))
+
+
+def _middle(s: np.ndarray) -> np.ndarray:
+    """The median of each row of a row-sorted 2-d array (as ``np.median``)."""
+    m = s.shape[1]
     if m % 2:
-        return s[:, m // 2]
+        return s[:, m // 2].copy()
     return (s[:, m // 2 - 1] + s[:, m // 2]) / 2
 
 
 def robust_rows(win: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Median and robust scale (1.4826·MAD; mean absolute deviation on ties) per row."""
-    med = median_rows(win)
-    dev = np.abs(win - med[:, None])
-    scale = MAD_TO_SIGMA * median_rows(dev)
+    """Median and robust scale (1.4826·MAD; mean absolute deviation on ties) per row.
+
+    One sorted copy of ``win`` serves both medians: the deviations from the median are
+    taken from the sorted values and sorted in place (a median does not depend on the
+    order of its values), so a call allocates one array of ``win``'s size, not four
+    (fresh large arrays cost page faults, more than the arithmetic).
+    """
+    s = np.sort(win, axis=1)
+    med = _middle(s)
+    dev = np.subtract(s, med[:, None], out=s)
+    np.abs(dev, out=dev)
+    dev.sort(axis=1)
+    scale = MAD_TO_SIGMA * _middle(dev)
     tied = scale == 0
     if tied.any():  # more than half the window equal (quantised or flat sensors)
-        scale[tied] = MEAN_AD_TO_SIGMA * dev[tied].mean(axis=1)
+        # a mean depends on the order of its terms: the window's own order, as before
+        scale[tied] = MEAN_AD_TO_SIGMA * np.abs(win[tied] - med[tied, None]).mean(axis=1)
     return med, scale
 
 

@@ -186,25 +186,37 @@ class IsolationForestDetector(Detector):
         """Scores of each state's new readings (``n[r]`` of them for state ``r``, one after
         the other in ``values``/``ts``; finite; the state holds at least ``window``
         readings), concatenated; each state is advanced (``table``: key → parameters)."""
-        w, k = self.window, len(states)
+        w = self.window
+        scores, V = self.score_rows(np.stack([s.v[-w:] for s in states]),
+                                    [s.key for s in states], table, values, n)
+        ends = np.cumsum(n).tolist()
+        for r, (s, m, b) in enumerate(zip(states, n.tolist(), ends)):
+            s.v = V[r, m:w + m]  # a view: V is this call's own and is not written again
+            s.ts = np.concatenate((s.ts[-w:], ts[b - m:b]))[-w:]
+        return scores
+
+    def score_rows(self, tails: np.ndarray, keys: Sequence[str],
+                   table: dict[str, dict[str, Any]], values: np.ndarray, n: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`score_tails` without states: ``tails[r]`` is series ``r``'s last
+        ``window`` readings and ``keys[r]`` its key. Returns the scores and the
+        (series, window + most new) array of each tail followed by its new readings (the
+        ensemble keeps its own states and only needs the scores)."""
+        w, k = self.window, len(keys)
         row = np.repeat(np.arange(k), n)
         pos = w + np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
         V = np.zeros((k, w + int(n.max())))
-        V[:, :w] = np.stack([s.v[-w:] for s in states])
+        V[:, :w] = tails
         V[row, pos] = values
         index, bank = self.bank(table)
         arrays = self._bank[4]
-        key = np.fromiter((index[s.key] for s in states), np.int64, k)[row]
+        key = np.fromiter((index[s] for s in keys), np.int64, k)[row]
         col = {name: arrays[name][key] for name in ("median", "level", "step", "floor")}
         out = self._features_rows(V, row, pos, col)
         raw = bank.raw(out, key)
         scores = calibrate_rows((raw - arrays["centre"][key]) / arrays["spread"][key],
                                 arrays["ref"][key])
-        ends = np.cumsum(n).tolist()
-        for r, (s, m, b) in enumerate(zip(states, n.tolist(), ends)):
-            s.v = V[r, m:w + m].copy()
-            s.ts = np.concatenate((s.ts[-w:], ts[b - m:b]))[-w:]
-        return scores
+        return scores, V
 
     def _features_rows(self, V: np.ndarray, row: np.ndarray, pos: np.ndarray,
                        col: dict[str, np.ndarray]) -> np.ndarray:
