@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import re
 import sys
 import tempfile
@@ -123,10 +124,11 @@ APPEND_TIME = 1  # aiokafka ConsumerRecord.timestamp_type of LogAppendTime
 
 
 def pct(xs: list[float], q: float) -> float:
-    """The q-quantile by the nearest-rank rule (q=0.99 of 100 values: the 99th)."""
+    """The q-quantile by the nearest-rank rule (q=0.99 of 100 values: the 99th). The rank is
+    ceil(q·n), rounded first: 0.07·100 is 7.000000000000001 in floats, and the rank is 7."""
     if not xs:
         return float("nan")
-    return xs[min(len(xs) - 1, max(0, round(q * len(xs) + 0.5) - 1))]
+    return xs[min(len(xs) - 1, max(0, math.ceil(round(q * len(xs), 9)) - 1))]
 
 
 def write_config(tmp: Path, mode: str, broker: str, hook_port: int, partitions: int,
