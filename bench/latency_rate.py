@@ -17,20 +17,28 @@ one whole stack is started with ``Supervisor`` on an embedded broker (Apache Kaf
   aiokafka consumer, and (b) its notification arrives at a real HTTP server of this process
   that apprise posts to (``json://``: a notification handed to apprise, plus one local POST).
 
+The probes, the watcher and the webhook run on an event loop of their own (``Meter``), apart
+from the load's requests. Each probe's way is split into hops at wall-clock marks
+(``HOPS``): POST → in Kafka (the broker's append time) → the worker's pipeline took it
+(the event's ``emitted_ms``) → its event in Kafka → the watcher saw it.
+
 Prints, per mode and rate, ``warning_p50_ms``/``warning_p99_ms``, ``notify_p50_ms``/
-``notify_p99_ms``, probes answered, the readings per envelope the gateway built (its
-/healthz counters), the load actually sent, and the ratio fixed / adaptive of each
-percentile. The group wait is the book's setting (alerts.grouping); a red warning's notice
-skips it. Everything listens on 127.0.0.1; every wait has a deadline; the stack is stopped.
+``notify_p99_ms``, ``hop_<name>_p50_ms``/``p99``, probes answered, the readings per
+envelope the gateway built (its /healthz counters), the load actually sent, and the ratio
+fixed / adaptive of each percentile. The group wait is the book's setting (alerts.grouping);
+a red warning's notice skips it. Everything listens on 127.0.0.1; every wait has a deadline;
+the stack is stopped.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import re
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,6 +49,8 @@ import msgspec
 import yaml
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,22 +84,51 @@ def log(msg: str) -> None:
 
 @dataclass
 class Probes:
-    """Start, warning-event and notification times (perf_counter) of each probe station."""
+    """Start, warning-event and notification times (perf_counter) of each probe station, and
+    the wall-clock marks (ms) its hops are split at."""
 
     sent: dict[str, float] = field(default_factory=dict)
     stored: dict[str, float] = field(default_factory=dict)
     warned: dict[str, float] = field(default_factory=dict)
     notified: dict[str, float] = field(default_factory=dict)
+    marks: dict[str, dict[str, float]] = field(default_factory=dict)
+    append_time: bool = True  # every record seen had the broker's append time
 
     def lat_ms(self, seen: dict[str, float], names: list[str]) -> list[float]:
         return sorted((seen[s] - self.sent[s]) * 1000 for s in names if s in seen)
 
+    def mark(self, station: str, name: str, wall_ms: float) -> None:
+        self.marks.setdefault(station, {}).setdefault(name, wall_ms)
+
+    def hop_ms(self, start: str, end: str, names: list[str]) -> list[float]:
+        """Per probe, wall ms from mark ``start`` to mark ``end`` (probes with both)."""
+        out = []
+        for s in names:
+            m = self.marks.get(s, {})
+            if start in m and end in m:
+                out.append(m[end] - m[start])
+        return sorted(out)
+
+
+# A probe's hops, between wall-clock marks taken by different processes of this one machine
+# (so one clock): the bench's POST; the envelope's Kafka timestamp, which is the broker's append
+# time (the bench sets message.timestamp.type=LogAppendTime on both topics); the event's
+# emitted_ms (the worker's clock when its pipeline took the envelope); the event's append time;
+# the watcher's receipt. Kafka and emitted_ms times are whole ms: each hop is within ±1 ms.
+HOPS = (("gateway", "post", "in_kafka"),           # HTTP, batching, producer linger, append
+        ("to_worker", "in_kafka", "emitted"),      # worker's fetch, its loop's queue
+        ("evaluate", "emitted", "event_in_kafka"),  # pipeline, producer linger, append
+        ("watcher", "event_in_kafka", "warned"),   # the measurement's own hop (warnings)
+        ("watcher_readings", "in_kafka", "stored"))  # the measurement's own hop (readings)
+APPEND_TIME = 1  # aiokafka ConsumerRecord.timestamp_type of LogAppendTime
+
 
 def pct(xs: list[float], q: float) -> float:
-    """The q-quantile by the nearest-rank rule (q=0.99 of 100 values: the 99th)."""
+    """The q-quantile by the nearest-rank rule (q=0.99 of 100 values: the 99th). The rank is
+    ceil(q·n), rounded first: 0.07·100 is 7.000000000000001 in floats, and the rank is 7."""
     if not xs:
         return float("nan")
-    return xs[min(len(xs) - 1, max(0, round(q * len(xs) + 0.5) - 1))]
+    return xs[min(len(xs) - 1, max(0, math.ceil(round(q * len(xs), 9)) - 1))]
 
 
 def write_config(tmp: Path, mode: str, broker: str, hook_port: int, partitions: int,
@@ -137,18 +176,114 @@ async def watch(bootstrap: str, topics: tuple[str, str], partitions: int,
     try:
         while True:
             for tp, recs in (await c.getmany(timeout_ms=50)).items():
-                got = time.perf_counter()
+                got, wall = time.perf_counter(), time.time() * 1000
                 for rec in recs:
+                    probes.append_time &= rec.timestamp_type == APPEND_TIME
                     if tp.topic == readings:
+                        if b"LP" not in rec.value:
+                            continue  # no probe in it: not worth decoding
                         for st in decode(rec.value).stations:
                             if st in probes.sent:
                                 probes.stored.setdefault(st, got)
+                                probes.mark(st, "in_kafka", rec.timestamp)
+                                probes.mark(st, "stored", wall)
                     elif tp.topic == warnings:
                         ev = dec.decode(rec.value)
                         if ev.grade >= 4 and ev.station in probes.sent:
                             probes.warned.setdefault(ev.station, got)
+                            probes.mark(ev.station, "emitted", ev.emitted_ms)
+                            probes.mark(ev.station, "event_in_kafka", rec.timestamp)
+                            probes.mark(ev.station, "warned", wall)
     finally:
         await c.stop()
+
+
+async def stamp_on_append(bootstrap: str, topics: tuple[str, ...]) -> None:
+    """Kafka timestamps of ``topics`` become the broker's append time, so a hop can end at
+    "in Kafka" rather than at the producer's send (a bench setting; the stack reads none)."""
+    client = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await client.start()
+    try:
+        await client.alter_configs([
+            ConfigResource(ConfigResourceType.TOPIC, t,
+                           configs={"message.timestamp.type": "LogAppendTime"})
+            for t in topics])
+    finally:
+        await client.close()
+
+
+class Meter:
+    """The measuring side, on an event loop and thread of its own: the probes' POSTs, the
+    watcher consumer and the webhook apprise posts to.
+
+    The load (hundreds of requests a second) runs on the main loop. When the probes and the
+    watcher shared that loop, each probe's POST and each receipt waited for the load's turns,
+    which the bench then counted as latency of the stack."""
+
+    def __init__(self, probes: Probes) -> None:
+        self.probes = probes
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="meter", daemon=True)
+        self.thread.start()
+        self.session: aiohttp.ClientSession | None = None
+        self.hook: web.AppRunner | None = None
+        self.watcher: asyncio.Task | None = None
+
+    def run(self, coro) -> asyncio.Future:
+        """Run ``coro`` on the meter's loop; await the result on the caller's."""
+        return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
+
+    async def _start(self, bootstrap: str, topics: tuple[str, str], partitions: int,
+                     hook_port: int) -> None:
+        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64))
+        self.hook = await hook_server(hook_port, self.probes)
+        self.watcher = asyncio.create_task(watch(bootstrap, topics, partitions, self.probes))
+
+    async def _stop(self) -> None:
+        if self.watcher is not None:
+            self.watcher.cancel()
+            await asyncio.gather(self.watcher, return_exceptions=True)
+        if self.hook is not None:
+            await self.hook.cleanup()
+        if self.session is not None:
+            await self.session.close()
+
+    async def start(self, bootstrap: str, topics: tuple[str, str], partitions: int,
+                    hook_port: int) -> None:
+        await self.run(self._start(bootstrap, topics, partitions, hook_port))
+
+    async def stop(self) -> None:
+        try:
+            await self.run(self._stop())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            await asyncio.to_thread(self.thread.join, 10)
+
+    async def _probe(self, url: str, station: str, failures: list[int]) -> None:
+        assert self.session is not None
+        await probe(self.session, url, station, self.probes, failures)
+
+    async def _series(self, url: str, tag: str, seconds: float, per_s: float,
+                      names: list[str], failures: list[int]) -> None:
+        t0 = time.perf_counter()
+        tasks = []
+        while (now := time.perf_counter()) < t0 + seconds:
+            due = t0 + len(names) / per_s
+            if now < due:
+                await asyncio.sleep(due - now)
+                continue
+            names.append(f"LP{tag}-{len(names)}")
+            tasks.append(asyncio.create_task(self._probe(url, names[-1], failures)))
+        await asyncio.gather(*tasks)
+
+    def one(self, url: str, station: str, failures: list[int]) -> asyncio.Future:
+        """Post one probe (from the meter's loop)."""
+        return self.run(self._probe(url, station, failures))
+
+    def series(self, url: str, tag: str, seconds: float, per_s: float, names: list[str],
+               failures: list[int]) -> asyncio.Future:
+        """Post a probe every 1/per_s s for ``seconds``; their names are appended to ``names``."""
+        return self.run(self._series(url, tag, seconds, per_s, names, failures))
 
 
 async def post(s: aiohttp.ClientSession, url: str, items: list[dict], failures: list[int]) -> None:
@@ -166,6 +301,7 @@ async def probe(s: aiohttp.ClientSession, url: str, station: str, probes: Probes
     item = [{"station": station, "metric": "rain_mm", "ts": int(time.time() * 1000),
              "value": 100.0}]
     probes.sent[station] = time.perf_counter()
+    probes.mark(station, "post", time.time() * 1000)
     await post(s, url, item, failures)
 
 
@@ -198,9 +334,9 @@ async def health(s: aiohttp.ClientSession, http: str) -> dict:
         return await r.json()
 
 
-async def run_rate(s: aiohttp.ClientSession, http: str, metrics_url: str, tag: str, rate: int,
-                   seconds: float, probes_per_s: float, probes: Probes, cpu: Cpu
-                   ) -> dict[str, float]:
+async def run_rate(s: aiohttp.ClientSession, meter: Meter, http: str, metrics_url: str,
+                   tag: str, rate: int, seconds: float, probes_per_s: float, probes: Probes,
+                   cpu: Cpu) -> dict[str, float]:
     """Load at ``rate`` for ``seconds`` with probes interleaved; figures of this rate."""
     url = f"{http}/v1/readings"
     batch = max(1, rate // 200)
@@ -212,16 +348,9 @@ async def run_rate(s: aiohttp.ClientSession, http: str, metrics_url: str, tag: s
     cpu0, own0 = cpu(), time.process_time()
     eval0 = await worker_eval(s, metrics_url)
     t0 = time.perf_counter()
+    probing = meter.series(url, tag, seconds, probes_per_s, names, failures)
     k = sent = 0
-    next_probe = t0
     while (now := time.perf_counter()) < t0 + seconds:
-        if now >= next_probe:
-            name = f"LP{tag}-{len(names)}"
-            names.append(name)
-            t = asyncio.create_task(probe(s, url, name, probes, failures))
-            tasks.add(t)
-            t.add_done_callback(tasks.discard)
-            next_probe += 1 / probes_per_s
         due = t0 + k * dt
         if now >= due:
             ms = int(time.time() * 1000)
@@ -233,9 +362,10 @@ async def run_rate(s: aiohttp.ClientSession, http: str, metrics_url: str, tag: s
             k += 1
             sent += batch
             continue
-        await asyncio.sleep(min(due, next_probe) - now)
+        await asyncio.sleep(due - now)
     elapsed = time.perf_counter() - t0
     cpu1, own1 = cpu(), time.process_time()
+    await asyncio.wait_for(probing, 30)
     if tasks:
         await asyncio.wait(list(tasks), timeout=30)
     await until(lambda: all(n in probes.warned and n in probes.notified for n in names), 15)
@@ -250,6 +380,9 @@ async def run_rate(s: aiohttp.ClientSession, http: str, metrics_url: str, tag: s
             "in_kafka_p50_ms": pct(stored, 0.5), "in_kafka_p99_ms": pct(stored, 0.99),
             "warning_p50_ms": pct(warn, 0.5), "warning_p99_ms": pct(warn, 0.99),
             "notify_p50_ms": pct(note, 0.5), "notify_p99_ms": pct(note, 0.99),
+            **{f"hop_{hop}_{q}_ms": pct(probes.hop_ms(a, b, names), v)
+               for hop, a, b in HOPS for q, v in (("p50", 0.5), ("p99", 0.99))},
+            "append_time": probes.append_time,
             "readings_per_envelope": (after["accepted"] - before["accepted"]) / max(envs, 1),
             "failed_requests": failures[0],
             "worker_eval_ms_per_envelope": 1000 * ingest_eval[0] / max(ingest_eval[1], 1),
@@ -262,17 +395,18 @@ async def session(http: str, metrics_url: str, bootstrap: str, topics: tuple[str
                   partitions: int, hook_port: int, mode: str, rates: list[int],
                   args: argparse.Namespace, cpu: Cpu) -> dict[int, dict]:
     probes = Probes()
-    runner = await hook_server(hook_port, probes)
-    watcher = asyncio.create_task(watch(bootstrap, topics, partitions, probes))
+    meter = Meter(probes)
     out: dict[int, dict] = {}
     try:
+        await stamp_on_append(bootstrap, topics)
+        await meter.start(bootstrap, topics, partitions, hook_port)
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as s:
             # warm up: the worker has joined and the book delivers once a first probe is notified
             warm = f"LP{mode[0]}0-{int(time.time())}"
             fails = [0]
             ready = False
             for _ in range(int(args.ready_timeout / 5)):
-                await probe(s, f"{http}/v1/readings", warm, probes, fails)
+                await meter.one(f"{http}/v1/readings", warm, fails)
                 if await until(lambda: warm in probes.notified, 5):
                     ready = True
                     break
@@ -280,13 +414,10 @@ async def session(http: str, metrics_url: str, bootstrap: str, topics: tuple[str
                 raise RuntimeError(f"no warning notified within {args.ready_timeout:.0f} s")
             for i, rate in enumerate(rates, 1):
                 log(f"{mode}: {rate} readings/s for {args.seconds:.0f} s")
-                out[rate] = await run_rate(s, http, metrics_url, f"{mode[0]}{i}", rate,
-                                           args.seconds,
-                                           args.probes_per_s, probes, cpu)
+                out[rate] = await run_rate(s, meter, http, metrics_url, f"{mode[0]}{i}", rate,
+                                           args.seconds, args.probes_per_s, probes, cpu)
     finally:
-        watcher.cancel()
-        await asyncio.gather(watcher, return_exceptions=True)
-        await runner.cleanup()
+        await meter.stop()
     return out
 
 
@@ -325,6 +456,10 @@ def main() -> None:
     results = {mode: run_mode(mode, broker, rates, args) for mode in modes}
     print(f"broker: embedded {broker}; partitions: {args.partitions}; {args.seconds:.0f} s per "
           f"rate; {args.probes_per_s:g} probes/s")
+    stamps = all(s.pop("append_time") for by_rate in results.values() for s in by_rate.values())
+    print("hop marks: Kafka append time" if stamps else
+          "hop marks: some records had the producer's time, not the append time: in_kafka is "
+          "when the producer took the record")
     for mode, by_rate in results.items():
         for rate, f in by_rate.items():
             for name, v in f.items():
