@@ -132,10 +132,10 @@ def pct(xs: list[float], q: float) -> float:
 
 
 def write_config(tmp: Path, mode: str, broker: str, hook_port: int, partitions: int,
-                 metrics_port: int) -> Path:
+                 metrics_port: int, linger_ms: int = 50) -> Path:
     cfg = {"kafka": {"embedded": broker, "partitions": partitions},
            "http": {"host": "127.0.0.1", "port": free_port()},
-           "gateway": {"batching": mode},
+           "gateway": {"batching": mode, "linger_ms": linger_ms},
            "notify": {"default": [f"json://127.0.0.1:{hook_port}/notify"]},
            "worker": {"rules_dir": str(ROOT / "rules"), "data_dir": str(tmp / "w"),
                       "metrics_port": metrics_port},
@@ -425,7 +425,8 @@ def run_mode(mode: str, broker: str, rates: list[int], args: argparse.Namespace)
     tmp = Path(tempfile.mkdtemp(prefix=f"yujing-latrate-{mode}-"))
     hook_port = free_port()
     metrics_port = free_port()
-    path = write_config(tmp, mode, broker, hook_port, args.partitions, metrics_port)
+    path = write_config(tmp, mode, broker, hook_port, args.partitions, metrics_port,
+                        args.linger_ms)
     cfg = load_config(path)
     sup = Supervisor(cfg, path, log_dir=tmp / "logs")
     ends = sup.start(quiet_children=True)
@@ -448,6 +449,7 @@ def main() -> None:
     ap.add_argument("--broker", choices=("kafka", "tansu"), default=None,
                     help="default: kafka when `make kafka` installed it, else tansu")
     ap.add_argument("--partitions", type=int, default=4)
+    ap.add_argument("--linger-ms", type=int, default=50, help="gateway.linger_ms")
     ap.add_argument("--ready-timeout", type=float, default=120)
     args = ap.parse_args()
     broker = args.broker or ("kafka" if kafka_installed() else "tansu")
