@@ -65,23 +65,13 @@ class Interpreter:
 
     def _node(self, node: object, flat: wn.Flat, pst: np.ndarray, pt: np.ndarray,
               group_hits: dict[int, deque], ev: Callable[[object], np.ndarray]) -> np.ndarray:
-        # the commonest kinds first: a chunk evaluates many small trees, so the order of
-        # these checks is a visible share of a reading's cost
-        if isinstance(node, ex.Binary):
-            a, b = ev(node.left), ev(node.right)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                if node.op == "and":
-                    return truth(a) & truth(b)
-                if node.op == "or":
-                    return truth(a) | truth(b)
-                return BINARY[node.op](a, b)
-        if isinstance(node, ex.Agg):
-            lo, hi = self._bounds(node.metric, node.window_ms, flat, pst, pt, ev)
-            return wn.over(flat, node.fn, lo, hi, pt)
         if isinstance(node, ex.Num):
             return np.full(pt.shape, node.value)
         if isinstance(node, ex.StationField):
             return self.lookup.field(node.name)[pst]
+        if isinstance(node, ex.Agg):
+            return wn.aggregate(flat, node.fn, self.store.lookup(pst, node.metric), pt,
+                                node.window_ms)
         if isinstance(node, ex.SeriesFn):
             sid = self.store.lookup(pst, node.metric)
             if node.fn == "jump":
@@ -115,18 +105,15 @@ class Interpreter:
         if isinstance(node, ex.Unary):
             a = ev(node.arg)
             return ~truth(a) if node.op == "not" else -a
+        if isinstance(node, ex.Binary):
+            a, b = ev(node.left), ev(node.right)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                if node.op == "and":
+                    return truth(a) & truth(b)
+                if node.op == "or":
+                    return truth(a) | truth(b)
+                return BINARY[node.op](a, b)
         raise TypeError(f"unknown expression node {node!r}")
-
-    def _bounds(self, metric: str, window_ms: int, flat: wn.Flat, pst: np.ndarray,
-                pt: np.ndarray, ev: Callable[[object], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """The points' window bounds of ``metric`` over ``window_ms``, found once per
-        evaluation: the quality rules read spread and count of one window, the fire index
-        max and min of one day."""
-        memo = ev.memo if isinstance(ev, Evaluation) else {}
-        key = ("bounds", metric, window_ms)
-        if key not in memo:
-            memo[key] = flat.bounds(self.store.lookup(pst, metric), pt, window_ms)
-        return memo[key]
 
     def _trend(self, node: ex.Trend, flat: wn.Flat, pst: np.ndarray, pt: np.ndarray,
                ev: Callable[[object], np.ndarray]) -> np.ndarray:

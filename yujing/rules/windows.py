@@ -152,12 +152,6 @@ def layout(sid: np.ndarray, ts: np.ndarray, v: np.ndarray) -> Flat:
 def aggregate(flat: Flat, fn: str, sid: np.ndarray, t: np.ndarray, window_ms: int) -> np.ndarray:
     """``fn`` over ``(t - W, t]`` of series ``sid`` for each evaluation point (NaN if empty)."""
     lo, hi = flat.bounds(sid, t, window_ms)
-    return over(flat, fn, lo, hi, t)
-
-
-def over(flat: Flat, fn: str, lo: np.ndarray, hi: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """``fn`` over the readings ``[lo, hi)`` of each point (``Flat.bounds``): a rule that
-    reads one window of a metric several ways (spread and count) finds the bounds once."""
     n = (hi - lo).astype(np.float64)
     empty = hi <= lo
     if fn == "count":
