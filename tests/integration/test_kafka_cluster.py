@@ -95,7 +95,9 @@ async def wait_all_in_sync(admin: AIOKafkaAdminClient, timeout: float) -> list[d
     while True:
         try:
             parts = await partitions(admin)
-            if all(len(p["isr"]) == 3 for p in parts):
+            # A topic just created may be described with no partitions yet: all() of
+            # nothing is true, so the count is checked first.
+            if len(parts) == K.partitions and all(len(p["isr"]) == 3 for p in parts):
                 return parts
         except Exception:   # a node that is starting may answer with an error: ask again
             parts = []
