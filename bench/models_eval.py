@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -41,16 +42,20 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/faults.py beside this file
 
-from faults import HOUR_MS, METRICS, build, neighbour_spread  # noqa: E402
+from faults import HOUR_MS, METRICS, build, inject, neighbour_spread  # noqa: E402
 
 from yujing.models import STATION_KINDS  # noqa: E402
 from yujing.models.alarm import fit_calibrated, sidak  # noqa: E402
+from yujing.models.holdoff import RowAlarm  # noqa: E402
 from yujing.models.labelled import judge, positives  # noqa: E402
 from yujing.models.neighbours import NeighbourDetector  # noqa: E402
 
 ROW_METRIC = "+".join(METRICS)
 HYPER: dict[str, dict] = {"ensemble": {"record": 0}, "iforest": {}}
-SCREEN = {"neighbours": "metric"}  # --screen
+SCREEN = {"neighbours": "metric", "station": "all"}  # --screen, --station-screen
+HOLDS = [(1, 1), (2, 3), (3, 6), (6, 12)]  # --hold auto: the hold-offs tried (k of n rows)
+SYN_PER_KIND, SYN_SEED = 2, 1000  # --hold auto: faults injected into the calibration part
+LEFT_OUT: list[str] = []  # metrics the neighbours' screen left out at every station
 
 
 def station_rows(kind: str, train: pd.DataFrame, test: pd.DataFrame, far: float, seed: int,
@@ -119,10 +124,19 @@ def neighbour_rows(train: pd.DataFrame, full: pd.DataFrame, cut: int, far: float
     """Rows of the neighbours detector (yujing/models/neighbours.py): fitted and calibrated
     on the training readings, scoring the whole range in streaming order (state warmed on
     training); a row for each station and hour at which the station has any reading."""
+    return neighbour_scored(fit_neighbours(train, far, split), full, cut)
+
+
+def fit_neighbours(train: pd.DataFrame, far: float, split: float) -> NeighbourDetector:
     ts, stations, values = wide(train)
     det = NeighbourDetector(stations, METRICS, screen=SCREEN["neighbours"]).fit(ts, values, far, split)
     print(f"  neighbours: EWMA spans {det.meta['spans']}, left out {det.meta['dropped'] or 'none'}",
           flush=True)
+    return det
+
+
+def neighbour_scored(det: NeighbourDetector, full: pd.DataFrame, cut: int) -> pd.DataFrame:
+    """Rows at or after ``cut`` of ``full`` scored from its start (ts, station, score, alarm)."""
     ts, stations, values = wide(full)
     scores = det.score(values)
     have = np.any([np.isfinite(values[m]) for m in METRICS], axis=0)
@@ -130,6 +144,106 @@ def neighbour_rows(train: pd.DataFrame, full: pd.DataFrame, cut: int, far: float
     r, c = np.nonzero(keep)
     return pd.DataFrame({"ts": ts[r], "station": np.array(stations)[c], "score": scores[r, c],
                          "alarm": det.alarm(scores[r, c])})
+
+
+def fit_part(kind: str, train: pd.DataFrame, far: float, seed: int, split: float
+             ) -> tuple[Callable[[pd.DataFrame], pd.DataFrame], int]:
+    """(a scorer: readings → ts, station, score of every row, in streaming order from the
+    first reading; the start of the detector's calibration part)."""
+    if kind == "neighbours":
+        det = fit_neighbours(train, far, split)
+        by_metric = pd.Series([d.split("/")[1] for d in det.meta["dropped"]]).value_counts()
+        LEFT_OUT[:] = [m for m, n in by_metric.items() if n == len(det.stations)]
+        return (lambda f: neighbour_scored(det, f, int(f["ts"].min())),
+                int(det.meta["calibration_from_ms"]))
+    if kind not in STATION_KINDS:
+        raise SystemExit(f"--calibrate rows: {kind} is no station model (use pca, mcd, residual, "
+                         "neighbours)")
+    hyper = dict(HYPER.get(kind) or {})
+    if SCREEN["station"] == "follow" and LEFT_OUT:
+        hyper["metrics"] = [m for m in METRICS if m not in LEFT_OUT]
+        print(f"  {kind}: metrics {'+'.join(hyper['metrics'])} (the neighbours' screen left "
+              f"out {'+'.join(LEFT_OUT)})", flush=True)
+    det = fit_calibrated(train, kind, far, seed=seed, hyper=hyper, split=split)
+
+    def score(frame: pd.DataFrame) -> pd.DataFrame:
+        return pd.concat([pd.DataFrame({"ts": ts, "station": station, "score": s})
+                          for station, (ts, s) in det.score_frame(frame).items()], ignore_index=True)
+
+    return score, int(det.meta["alarm"]["calibration_from_ms"])
+
+
+def merged_scores(scorers: list, frame: pd.DataFrame, start: int) -> pd.DataFrame:
+    """ts, station, s0, s1, …: every detector's score per station row from ``start`` on,
+    sorted by station, then time (a row one detector lacks: NaN, ranked lowest)."""
+    merged = None
+    for i, score in enumerate(scorers):
+        f = score(frame)[["ts", "station", "score"]].rename(columns={"score": f"s{i}"})
+        merged = f if merged is None else merged.merge(f, on=["station", "ts"], how="outer")
+    merged = merged.sort_values(["station", "ts"], kind="stable")
+    return merged[merged["ts"] >= start].reset_index(drop=True)
+
+
+def choose_hold(scorers: list, train: pd.DataFrame, start: int, clean: pd.DataFrame,
+                far: float, seed: int) -> tuple[int, int]:
+    """``--hold auto``: the hold-off chosen on training data only. Faults (bench/faults.py,
+    ``SYN_PER_KIND`` of each kind per station, seed ``SYN_SEED + seed``) are injected into
+    the calibration part of training; each candidate of ``HOLDS``, calibrated on the clean
+    part, alarms on the faulty copy; the best row F1 + event F1 wins."""
+    cal = train[train["ts"] >= start].reset_index(drop=True)
+    syn, syn_labels = inject(cal, SYN_PER_KIND, SYN_SEED + seed)
+    frame = pd.concat([train[train["ts"] < start], syn.drop(columns="offset_u")], ignore_index=True)
+    faulty = merged_scores(scorers, frame, start)
+    cols = [c for c in clean.columns if c.startswith("s") and c != "station"]
+    win = syn_labels[["station", "metric", "start", "end"]]
+    best, best_score = HOLDS[0], -1.0
+    for k, n in HOLDS:
+        ra = RowAlarm.fit([clean[c].to_numpy(np.float64) for c in cols],
+                          clean["station"].to_numpy(), far, k, n)
+        rows = faulty[["ts", "station"]].assign(metric=ROW_METRIC)
+        rows["alarm"] = ra.alarm([faulty[c].to_numpy(np.float64) for c in cols],
+                                 faulty["station"].to_numpy())
+        rows["score"] = rows["alarm"].astype(float)
+        both = judge(rows, win).f1 + events(rows, syn_labels)["f1"]
+        print(f"  hold {k}/{n} on training faults: row F1 + event F1 {both:.3f}", flush=True)
+        if both > best_score:
+            best, best_score = (k, n), both
+    return best
+
+
+def row_calibrated(kind: str, train: pd.DataFrame, test: pd.DataFrame, far: float, seed: int,
+                   split: float, holds: list[tuple[int, int]] | None
+                   ) -> dict[tuple[int, int], pd.DataFrame]:
+    """``--calibrate rows``: the detectors of ``a|b`` fitted as before, then one row alarm
+    over them (yujing/models/holdoff.py) calibrated on the held-out training part for
+    ``far``, per hold-off (k, n) (None: chosen by :func:`choose_hold`). Test rows: ts,
+    station, metric, score (combined rank), alarm."""
+    cut = int(test["ts"].min())
+    scorers, starts = [], []
+    # neighbours first: with --station-screen follow, its screen names the metrics to leave out
+    for k in sorted(kind.split("|"), key=lambda k: k != "neighbours"):
+        score, start = fit_part(k, train, far, seed, split)
+        scorers.append(score)
+        starts.append(start)
+    merged = merged_scores(scorers, pd.concat([train, test], ignore_index=True), max(starts))
+    names = [c for c in merged.columns if c.startswith("s") and c != "station"]
+    cols = [merged[c].to_numpy(np.float64) for c in names]
+    group = merged["station"].to_numpy()
+    cal = merged["ts"].to_numpy(np.int64) < cut
+    keep = ~cal
+    if holds is None:
+        holds = [choose_hold(scorers, train, max(starts), merged[cal], far, seed)]
+    out = {}
+    for k, n in holds:
+        ra = RowAlarm.fit([c[cal] for c in cols], group[cal], far, k, n)
+        alarm = ra.alarm(cols, group)
+        print(f"  rows {k}/{n}: threshold rank {ra.threshold:.5f}, single {ra.single:.5f}, "
+              f"calibration rate {ra.calibration_rate:.4f} ({int(cal.sum())} rows)", flush=True)
+        out[(k, n)] = pd.DataFrame({"ts": merged["ts"].to_numpy()[keep], "station": group[keep],
+                                    "metric": ROW_METRIC,
+                                    "score": RowAlarm.combined(ra.references, [c[keep] for c in cols]),
+                                    "alarm": alarm[keep]})
+    return out
 
 
 def found_per_fault(rows: pd.DataFrame, labels: pd.DataFrame) -> dict[str, float]:
@@ -144,21 +258,37 @@ def found_per_fault(rows: pd.DataFrame, labels: pd.DataFrame) -> dict[str, float
     return out
 
 
-def events(rows: pd.DataFrame, labels: pd.DataFrame) -> tuple[float, float, float, int]:
-    """Event level, as a duty officer counts: a fault is found when any of its rows alarms;
-    a false alarm is a run of consecutive alarmed rows outside every fault.
-    (precision, recall, F1, false alarm runs)."""
+def events(rows: pd.DataFrame, labels: pd.DataFrame) -> dict[str, float]:
+    """Event scores (docs/models.md "Event scoring"). Rows sorted by station, then time.
+
+    - an alarm run: consecutive alarmed rows of one station; it is true when one of its
+      rows lies in a fault window of that station;
+    - event recall: faults with at least one alarmed row inside their window ÷ faults;
+    - event precision: true alarm runs ÷ alarm runs; event F1 from the two;
+    - time to detect: the median, over found faults, of rows from the fault's first row
+      to its first alarmed row (0: alarmed at once)."""
     pos = positives(rows, labels[["station", "metric", "start", "end"]])
     alarm = rows["alarm"].to_numpy(bool)
-    outside = alarm & ~pos
-    same = (rows["station"].to_numpy()[1:] == rows["station"].to_numpy()[:-1])
-    runs = int(outside[0]) + int((outside[1:] & ~(outside[:-1] & same)).sum()) if len(rows) else 0
-    found = sum(found_per_fault(rows, labels).get(k, 0.0) * n
-                for k, n in labels["fault"].value_counts().items())
-    precision = found / (found + runs) if found + runs else float("nan")
+    st = rows["station"].to_numpy()
+    new_run = alarm.copy()
+    new_run[1:] &= ~(alarm[:-1] & (st[1:] == st[:-1]))
+    run_id = np.cumsum(new_run) - 1
+    runs = int(new_run.sum())
+    true_runs = int(np.unique(run_id[alarm & pos]).size)
+    ts = rows["ts"].to_numpy(np.int64)
+    found, delays = 0, []
+    for w in labels.itertuples(index=False):
+        sel = np.flatnonzero((st == w.station) & (ts >= w.start) & (ts <= w.end))
+        hit = np.flatnonzero(alarm[sel])
+        if hit.size:
+            found += 1
+            delays.append(int(hit[0]))
+    precision = true_runs / runs if runs else float("nan")
     recall = found / len(labels) if len(labels) else float("nan")
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
-    return precision, recall, f1, runs
+    f1 = 2 * precision * recall / (precision + recall) if runs and precision + recall > 0 else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1, "runs": runs,
+            "false_runs": runs - true_runs,
+            "ttd": float(np.median(delays)) if delays else float("nan")}
 
 
 def f1_at_test_far(rows: pd.DataFrame, pos: np.ndarray, far: float) -> float:
@@ -210,8 +340,18 @@ def main() -> None:
     ap.add_argument("--screen", choices=["metric", "blocks"], default="metric",
                     help="neighbours: a metric whose calibration part is much wider than its "
                     "fitted part is left out whole (metric), or only its 30-day blocks that are")
+    ap.add_argument("--calibrate", choices=["parts", "rows"], default="parts",
+                    help="parts: each detector (and metric) for its Sidak share of the rate; "
+                    "rows: one threshold on the combined row (yujing/models/holdoff.py)")
+    ap.add_argument("--hold", action="append", help="with --calibrate rows: alarm when K of "
+                    "the last N rows of a station are above the threshold, as K/N (repeatable; "
+                    "default 1/1), or auto: chosen on faults injected into training")
+    ap.add_argument("--station-screen", choices=["all", "follow"], default="all",
+                    help="--calibrate rows: station models on every metric (all), or without "
+                    "the metrics the neighbours' screen left out at every station (follow)")
     a = ap.parse_args()
     SCREEN["neighbours"] = a.screen
+    SCREEN["station"] = a.station_screen
     if a.mcd_support:
         HYPER["mcd"] = {"support": a.mcd_support}
     train, test, labels = build(a.data, per_kind=a.per_kind, seed=a.seed, scale=a.scale)
@@ -224,25 +364,35 @@ def main() -> None:
         f"{m} u {u:.2f}, p99 |site - others| {p:.2f}" for m, (u, p) in spread.items()))
     kinds = a.detector or ["baseline", "spike", "iforest", "ensemble", "pca", "mcd", "residual"]
     names = sorted(labels["fault"].unique())
+    holds = (None if a.hold == ["auto"] else
+             [tuple(int(x) for x in h.split("/")) for h in (a.hold or ["1/1"])])
     print("| detector | target FAR | F1 | precision | recall | FAR | missed | AUC | F1 at test FAR | "
-          "event F1 | event precision | false alarm runs | " + " | ".join(names) + " | seconds |")
+          "event recall | event precision | event F1 | TTD rows | alarm runs | "
+          + " | ".join(names) + " | seconds |")
     detail = []
     for far in a.far or [0.01]:
         for kind in kinds:
             t = time.perf_counter()
-            rows = station_rows(kind, train, test, far, a.seed, a.split)
-            win = labels[["station", "metric", "start", "end"]]
-            j = judge(rows, win)
-            found = found_per_fault(rows, labels)
-            ep, _, ef1, runs = events(rows, labels)
-            oracle = f1_at_test_far(rows, positives(rows, win), far)
-            group_model = kind in STATION_KINDS or "|" in kind or kind == "neighbours"
-            name = kind if group_model else f"{kind} (any sensor)"
-            print(f"| {name} | {far:g} | {j.f1:.3f} | {j.precision:.3f} | {j.recall:.3f} | "
-                  f"{j.far:.4f} | {j.missed:.3f} | {j.auc:.3f} | {oracle:.3f} | {ef1:.3f} | "
-                  f"{ep:.3f} | {runs} | " + " | ".join(f"{found[k]:.2f}" for k in names)
-                  + f" | {time.perf_counter() - t:.0f} |", flush=True)
-            detail.append((name, far, per_kind(rows, labels, visible)))
+            if a.calibrate == "rows":
+                runs = {f"{kind} rows {k}/{n}": r for (k, n), r in
+                        row_calibrated(kind, train, test, far, a.seed, a.split, holds).items()}
+            else:
+                group_model = kind in STATION_KINDS or "|" in kind or kind == "neighbours"
+                name = kind if group_model else f"{kind} (any sensor)"
+                runs = {name: station_rows(kind, train, test, far, a.seed, a.split)}
+            for name, rows in runs.items():
+                win = labels[["station", "metric", "start", "end"]]
+                j = judge(rows, win)
+                found = found_per_fault(rows, labels)
+                ev = events(rows, labels)
+                oracle = f1_at_test_far(rows, positives(rows, win), far)
+                print(f"| {name} | {far:g} | {j.f1:.3f} | {j.precision:.3f} | {j.recall:.3f} | "
+                      f"{j.far:.4f} | {j.missed:.3f} | {j.auc:.3f} | {oracle:.3f} | "
+                      f"{ev['recall']:.3f} | {ev['precision']:.3f} | {ev['f1']:.3f} | "
+                      f"{ev['ttd']:.0f} | {ev['runs']} | "
+                      + " | ".join(f"{found[k]:.2f}" for k in names)
+                      + f" | {time.perf_counter() - t:.0f} |", flush=True)
+                detail.append((name, far, per_kind(rows, labels, visible)))
     print("\n| detector | target FAR | fault | found | median delay h | rows alarmed | "
           "visible rows alarmed |")
     for name, far, kinds_out in detail:
