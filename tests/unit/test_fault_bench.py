@@ -63,8 +63,23 @@ def test_per_kind_counts_delay_rows_and_visible_rows():
     found, delay, rec, rec_vis = out["step"]
     assert (found, delay, rec, rec_vis) == (1.0, 2.0, 0.5, 0.5)  # rows 1-4: alarms at 3, 4
     assert out["stuck"][0] == 0.0 and np.isnan(out["stuck"][1])
-    precision, recall, f1, runs = models_eval.events(rows, labels)
-    assert runs == 1 and recall == 0.5 and precision == 0.5  # row 8 is one false alarm run
+    ev = models_eval.events(rows, labels)
+    # two alarm runs: rows 3-4 (in the step) and row 8 (outside every fault)
+    assert (ev["runs"], ev["false_runs"], ev["precision"], ev["recall"]) == (2, 1, 0.5, 0.5)
+    assert ev["f1"] == 0.5 and ev["ttd"] == 2.0  # the step starts at row 1, first alarm row 3
+
+
+def test_an_alarm_run_that_only_touches_a_fault_is_true_and_stations_split_runs():
+    #             0  1  2  3  4  5
+    rows = pd.concat([rows_of([0, 1, 1, 1, 0, 1]), rows_of([1, 1, 0, 0, 0, 1], "S2")],
+                     ignore_index=True)
+    labels = pd.DataFrame({"start": [T0 + 3 * HOUR], "end": [T0 + 5 * HOUR], "station": "S1",
+                           "metric": "TEMP", "fault": ["drift"]})
+    ev = models_eval.events(rows, labels)
+    # S1: rows 1-3 touch the drift at row 3, row 5 lies in it: two true runs. S2: two
+    # false runs; S1's row 5 and S2's rows 0-1 are not one run
+    assert (ev["runs"], ev["false_runs"], ev["recall"], ev["ttd"]) == (4, 2, 1.0, 0.0)
+    assert ev["precision"] == 0.5 and ev["f1"] == 2 / 3
 
 
 def test_f1_at_test_far_reads_the_normal_rows_quantile():
