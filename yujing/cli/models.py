@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from yujing.models import ALL_KINDS, KINDS, STATION_KINDS
+from yujing.models import ALL_KINDS, GROUP_KINDS, KINDS, STATION_KINDS
 from yujing.models.errors import ModelError
 from yujing.models.registry import ModelRegistry
 from yujing.models.signing import ENV_KEY_FILE, NO_KEY_FIX, ModelKey, new_key_file, resolve_key
@@ -29,7 +29,8 @@ app = typer.Typer(help="Anomaly models: train (signed), evaluate against NAB, li
 
 DETECTOR_HELP = f"detector: {', '.join(sorted(KINDS))}"
 TRAIN_DETECTOR_HELP = (f"detector: {', '.join(sorted(KINDS))} (one metric) or "
-                       f"{', '.join(sorted(STATION_KINDS))} (a station model over --metrics)")
+                       f"{', '.join(sorted(STATION_KINDS))} (a station model over --metrics) or "
+                       f"{', '.join(sorted(GROUP_KINDS))} (a group of --stations, needs --far)")
 KEY_HELP = (f"the model signing key (`yujing models keygen FILE`); default ${ENV_KEY_FILE}, "
             "then $YUJING_MODELS_KEY")
 
@@ -65,6 +66,9 @@ def train_cmd(
     metrics: Annotated[str | None, typer.Option(
         help="station models: the station's metrics, comma-separated (default: every metric "
              "in the data)")] = None,
+    stations: Annotated[str | None, typer.Option(
+        help="neighbours: the group's stations, comma-separated (default: every station in "
+             "the data); scoring needs the readings of all of them")] = None,
     far: Annotated[float | None, typer.Option(
         help="target false-alarm rate, e.g. 0.001: fit on the first 70 percent of the range, set "
              "the alarm threshold on the rest (stored, signed, in meta.json)")] = None,
@@ -96,12 +100,17 @@ def train_cmd(
               f"{', '.join(sorted(ALL_KINDS))}")
     if per not in ("station", "group"):
         _fail(f"models train: --per {per!r}: use station or group")
-    station_model = detector in STATION_KINDS
+    station_model = detector in STATION_KINDS or detector in GROUP_KINDS
     if not station_model and (not metric or metrics):
         _fail(f"models train: {detector} models one metric: pass --metric, e.g. water_level_m "
               f"(--metrics is for the station models {', '.join(sorted(STATION_KINDS))})")
     hyper = {"metrics": [m.strip() for m in metrics.split(",") if m.strip()]} if metrics else {}
-    what = "station" if station_model else str(metric).replace("_", "-")
+    if stations:
+        if detector not in GROUP_KINDS:
+            _fail(f"models train: --stations is for the group models {', '.join(GROUP_KINDS)}")
+        hyper["stations"] = [s.strip() for s in stations.split(",") if s.strip()]
+    what = ("group" if detector in GROUP_KINDS else "station" if station_model
+            else str(metric).replace("_", "-"))
     name = name or f"{what}-{detector}"
     key = _key(key_file, "train")
     with _progress(quiet) as bar:

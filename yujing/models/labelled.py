@@ -26,6 +26,7 @@ import pandas as pd
 
 from yujing.models import nab
 from yujing.models.base import Detector, ModelError
+from yujing.models.group import GroupNeighbours
 from yujing.models.station import StationDetector
 
 
@@ -33,7 +34,9 @@ def score_readings(det: Detector, frame: pd.DataFrame) -> pd.DataFrame:
     """ts, station, metric, score (and alarm when the model is calibrated), in time order
     per station; each station scored from scratch in streaming order."""
     parts = []
-    if isinstance(det, StationDetector):
+    if isinstance(det, GroupNeighbours):
+        parts.append(det.score_group(frame))
+    elif isinstance(det, StationDetector):
         name = "+".join(det.metrics)
         for station, (row_ts, scores) in det.score_frame(frame).items():
             parts.append(pd.DataFrame({"ts": row_ts, "station": station, "metric": name,

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from yujing.models import STATION_KINDS, make_detector
+from yujing.models import GROUP_KINDS, STATION_KINDS, make_detector
 from yujing.models.alarm import fit_calibrated
 from yujing.models.base import Detector, ModelError
 
@@ -97,10 +97,12 @@ def train(readings: pd.DataFrame, metric: str | None, kind: str = "iforest", see
     """Fit one detector on the readings of ``metric`` (hazard periods dropped unless asked).
 
     A station kind (pca, mcd) takes the metrics in ``hyper['metrics']`` (or every metric
-    of the data) and ignores ``metric``. With ``far``, the detector is fitted on the first
+    of the data) and ignores ``metric``; so does the group kind neighbours, which also
+    takes ``hyper['stations']`` (default: every station of the data) and needs ``far``.
+    With ``far``, the detector is fitted on the first
     part of the range and its alarm threshold set on the rest (alarm.py)."""
     hyper = dict(hyper or {})
-    if kind in STATION_KINDS:
+    if kind in STATION_KINDS or kind in GROUP_KINDS:
         wanted = hyper.get("metrics") or sorted(map(str, readings["metric"].unique()))
         frame = readings[readings["metric"].astype(str).isin(wanted)]
         what = "+".join(wanted)
@@ -116,7 +118,12 @@ def train(readings: pd.DataFrame, metric: str | None, kind: str = "iforest", see
         if frame.empty:
             raise ModelError(f"every reading of {what!r} lies inside a hazard period: "
                              "pass --include-hazards to train on them anyway")
-    if far is not None:
+    if kind in GROUP_KINDS:
+        if far is None:
+            raise ModelError(f"{kind}: its scores are relative to thresholds calibrated for a "
+                             "false-alarm rate: pass --far, e.g. 0.01")
+        det = GROUP_KINDS[kind](seed=seed, **hyper).fit_calibrated(frame, far)
+    elif far is not None:
         det = fit_calibrated(frame, kind, far, metric, series, seed=seed, hyper=hyper,
                              groups=groups)
     else:

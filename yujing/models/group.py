@@ -1,0 +1,139 @@
+"""The neighbours detector as a registry model: one model per group of stations.
+
+Why a wrapper: :class:`~yujing.models.neighbours.NeighbourDetector` works on aligned
+arrays (rows × stations per metric); the registry, ``models train`` and ``models score``
+work on readings frames (``ts, station, metric, value``) and on :class:`Detector`'s save
+and load. This class aligns the readings and carries the fitted arrays as the model's
+parameters, so a neighbours model is signed, checksummed and loaded like any other.
+
+**Contract (docs/models.md "Registering neighbours").** A group is a fixed list of two or
+more stations (``stations``; default: every station of the training data) and of metrics
+(``metrics``; default: every metric). Training needs the readings of every station of the
+group and a target false-alarm rate (the scores are relative to the thresholds calibrated
+for it). Scoring needs the readings of every station of the group over the same time: a
+station's row is predicted from the others at the same timestamp. A station of the group
+absent from the data is refused with the fix (give its readings, or retrain the group
+without it); a station not in the group is ignored. One row per station and timestamp at
+which that station has a reading; metric column ``a+b+c``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from yujing.models.alarm import DEFAULT_SPLIT
+from yujing.models.base import FORMAT, Detector, FeatureSchema, ModelError, library_versions
+from yujing.models.neighbours import SCREENS, VIEWS, NeighbourDetector
+
+
+class GroupNeighbours(Detector):
+    kind = "neighbours"
+    schema = FeatureSchema("neighbours-residual", 1, VIEWS)
+
+    def __init__(self, seed: int = 0, stations: Sequence[str] = (), metrics: Sequence[str] = (),
+                 screen: str = "metric", split: float = DEFAULT_SPLIT) -> None:
+        super().__init__(seed)
+        self.stations = [str(s) for s in stations]
+        self.metrics = [str(m) for m in metrics]
+        if screen not in SCREENS:
+            raise ModelError(f"neighbours: screen {screen!r}: one of {', '.join(SCREENS)}")
+        self.screen, self.split = screen, float(split)
+
+    def hyper(self) -> dict[str, Any]:
+        return {"seed": self.seed, "stations": list(self.stations), "metrics": list(self.metrics),
+                "screen": self.screen, "split": self.split}
+
+    # -- aligning readings ---------------------------------------------------------------------
+
+    def _aligned(self, frame: pd.DataFrame, doing: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """(timestamps, metric → rows × stations, NaN for a missing reading); refuses a
+        group station or a metric with no readings, naming the fix."""
+        missing = {"ts", "station", "metric", "value"} - set(frame.columns)
+        if missing:
+            raise ModelError(f"neighbours: the readings lack column(s) {', '.join(sorted(missing))}")
+        st = frame["station"].astype(str)
+        have = set(st.unique())
+        absent = [s for s in self.stations if s not in have]
+        if absent:
+            raise ModelError(
+                f"neighbours: {doing} needs the readings of every station of the group "
+                f"({', '.join(self.stations)}); none of {', '.join(absent)}: give their readings "
+                f"in the same file, or retrain the group without them (--stations)")
+        mt = frame["metric"].astype(str)
+        gone = [m for m in self.metrics if not (mt == m).any()]
+        if gone:
+            raise ModelError(f"neighbours: no readings of {', '.join(gone)} to {doing} (the "
+                             f"model's metrics are {', '.join(self.metrics)})")
+        sub = frame[st.isin(self.stations) & mt.isin(self.metrics)]
+        table = sub.assign(station=st, metric=mt).pivot_table(
+            index="ts", columns=["metric", "station"], values="value", aggfunc="last")
+        table = table.reindex(columns=pd.MultiIndex.from_product([self.metrics, self.stations]))
+        return (table.index.to_numpy(np.int64),
+                {m: table[m].to_numpy(np.float64) for m in self.metrics})
+
+    def _inner(self) -> NeighbourDetector:
+        det = NeighbourDetector(self.stations, self.metrics, screen=self.screen)
+        det.params = self.params
+        return det
+
+    # -- fitting and scoring -------------------------------------------------------------------
+
+    def fit_calibrated(self, history: pd.DataFrame, far: float) -> GroupNeighbours:
+        """Fit on the first ``split`` of the range, thresholds for ``far`` on the rest."""
+        if not self.stations:
+            self.stations = sorted(map(str, history["station"].unique()))
+        if not self.metrics:
+            self.metrics = sorted(map(str, history["metric"].unique()))
+        ts, values = self._aligned(history, "training")
+        det = NeighbourDetector(self.stations, self.metrics, screen=self.screen)
+        det.fit(ts, values, far, self.split)
+        self.params = det.params
+        self.metric = "+".join(self.metrics)
+        self.meta = {
+            "format": FORMAT, "kind": self.kind, "metric": self.metric, "metrics": self.metrics,
+            "seed": self.seed, "schema": self.schema.as_dict(), "hyper": self.hyper(),
+            "training": {"rows": int(ts.size), "series": len(self.stations),
+                         "start_ms": int(ts.min()), "end_ms": int(ts.max()), "keys": 1,
+                         "per": "group"},
+            "neighbours": {k: v for k, v in det.meta.items() if k not in ("kind", "far")},
+            "libraries": library_versions(),
+            # the scores are relative to the calibrated thresholds: 0.5 is the threshold
+            "alarm": {"far": far, "series": len(self.metrics),
+                      "per_series_far": det.meta["per_metric_far"], "threshold": 0.5,
+                      "method": "split conformal per station and metric, Sidak over metrics",
+                      "split": self.split, "calibration_from_ms": det.meta["calibration_from_ms"],
+                      "calibration_scores": int(np.sum(ts >= det.meta["calibration_from_ms"])),
+                      "enough_scores": not det.meta["too_few_calibration_rows"]},
+        }
+        return self
+
+    def fit(self, history: pd.DataFrame, metric: str | None = None,
+            groups: Mapping[str, str] | None = None) -> GroupNeighbours:
+        raise ModelError("neighbours: its scores are relative to calibrated thresholds: train "
+                         "it with a false-alarm rate (`yujing models train --far 0.01`)")
+
+    def score_group(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """ts, station, metric (``a+b+c``), score: the group scored from scratch in time
+        order, one row per station and timestamp with a reading of that station."""
+        if not self.params:
+            raise ModelError("neighbours: score before fit: train or load the model first")
+        ts, values = self._aligned(frame, "scoring")
+        scores = self._inner().score(values)
+        have = np.any([np.isfinite(values[m]) for m in self.metrics], axis=0)
+        r, c = np.nonzero(have)
+        order = np.lexsort((ts[r], c))
+        r, c = r[order], c[order]
+        return pd.DataFrame({"ts": ts[r], "station": np.array(self.stations)[c],
+                             "metric": "+".join(self.metrics), "score": scores[r, c]})
+
+    def _fit_key(self, series: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, Any]:
+        raise ModelError("neighbours fits a group of stations together: fit_calibrated")
+
+    def _score(self, ts: np.ndarray, v: np.ndarray, start: int, params: dict[str, Any]
+               ) -> np.ndarray:
+        raise ModelError("neighbours scores a group of stations together, not one series: "
+                         "score_group (yujing models score)")
