@@ -49,6 +49,7 @@ from yujing.models.alarm import fit_calibrated, sidak  # noqa: E402
 from yujing.models.holdoff import RowAlarm  # noqa: E402
 from yujing.models.labelled import judge, positives  # noqa: E402
 from yujing.models.neighbours import NeighbourDetector  # noqa: E402
+from yujing.models.stuck import StuckCheck  # noqa: E402
 
 ROW_METRIC = "+".join(METRICS)
 HYPER: dict[str, dict] = {"ensemble": {"record": 0}, "iforest": {}}
@@ -156,9 +157,11 @@ def fit_part(kind: str, train: pd.DataFrame, far: float, seed: int, split: float
         LEFT_OUT[:] = [m for m, n in by_metric.items() if n == len(det.stations)]
         return (lambda f: neighbour_scored(det, f, int(f["ts"].min())),
                 int(det.meta["calibration_from_ms"]))
+    if kind == "stuck":
+        return fit_stuck(train, split)
     if kind not in STATION_KINDS:
         raise SystemExit(f"--calibrate rows: {kind} is no station model (use pca, mcd, residual, "
-                         "neighbours)")
+                         "neighbours, stuck)")
     hyper = dict(HYPER.get(kind) or {})
     if SCREEN["station"] == "follow" and LEFT_OUT:
         hyper["metrics"] = [m for m in METRICS if m not in LEFT_OUT]
@@ -171,6 +174,22 @@ def fit_part(kind: str, train: pd.DataFrame, far: float, seed: int, split: float
                           for station, (ts, s) in det.score_frame(frame).items()], ignore_index=True)
 
     return score, int(det.meta["alarm"]["calibration_from_ms"])
+
+
+def fit_stuck(train: pd.DataFrame, split: float) -> tuple[Callable, int]:
+    """The per-sensor stuck check (yujing/models/stuck.py): references from the fitted part
+    of training (the first ``split`` of its range), scoring every station row."""
+    ts, _, values = wide(train)
+    start = int(ts.min()) + int(split * (int(ts.max()) - int(ts.min())))
+    check = StuckCheck(METRICS).fit({m: v[ts < start] for m, v in values.items()})
+
+    def score(frame: pd.DataFrame) -> pd.DataFrame:
+        t, stations, vals = wide(frame)
+        stat = check.statistic(vals)
+        r, c = np.nonzero(np.isfinite(stat))
+        return pd.DataFrame({"ts": t[r], "station": np.array(stations)[c], "score": stat[r, c]})
+
+    return score, start
 
 
 def merged_scores(scorers: list, frame: pd.DataFrame, start: int) -> pd.DataFrame:

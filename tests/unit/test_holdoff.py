@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from yujing.models.holdoff import RowAlarm, k_of_n, tail_rank, threshold_for_rate
+from yujing.models.stuck import StuckCheck, run_lengths
 
 
 def test_k_of_n_counts_within_a_group_only() -> None:
@@ -73,3 +74,22 @@ def test_a_hold_off_keeps_single_row_spikes_by_their_own_share() -> None:
     held = RowAlarm.fit([x[:15_000]], group[:15_000], 0.04, k=3, n=6, single_share=0.0)
     assert not held.alarm([spike], np.zeros(10)).any()
 
+
+
+def test_run_lengths_count_repeats_and_skip_missing_readings() -> None:
+    v = np.array([[1.0, 5.0], [1.0, np.nan], [2.0, 5.0], [2.0, 6.0], [2.0, 6.0]])
+    runs = run_lengths(v)
+    assert runs[:, 0].tolist() == [1, 2, 1, 2, 3]
+    assert np.isnan(runs[1, 1]) and runs[[0, 2, 3, 4], 1].tolist() == [1, 2, 1, 2]
+
+
+def test_the_stuck_check_judges_each_sensor_against_its_own_habit() -> None:
+    rng = np.random.default_rng(7)
+    coarse = np.round(rng.normal(0, 1, (2000, 2)))  # read to whole units: repeats often
+    fine = rng.normal(0, 1, (2000, 2))  # never repeats
+    check = StuckCheck(["PRES", "TEMP"]).fit({"PRES": coarse, "TEMP": fine})
+    assert check.ref["PRES"].min() > check.ref["TEMP"].max() == 2.0
+    fine_new, coarse_new = rng.normal(0, 1, (30, 2)), np.round(rng.normal(0, 1, (30, 2)))
+    fine_new[10:, 1] = fine_new[10, 1]  # station 1's temperature stuck for 20 rows
+    stat = check.statistic({"PRES": coarse_new, "TEMP": fine_new})
+    assert stat[-1, 1] == 20 / 2.0 and stat[-1, 0] < 3
