@@ -33,6 +33,12 @@ def readings(rows: int, seed: int) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
+def test_the_group_schema_and_screens_follow_the_neighbours_detector() -> None:
+    from yujing.models import group, neighbours
+
+    assert group.VIEWS == neighbours.VIEWS and group.SCREENS == neighbours.SCREENS
+
+
 def test_train_publish_load_score_round_trip(tmp_path) -> None:
     history = readings(4000, 1)
     model = train(history, None, "neighbours", far=0.01).model

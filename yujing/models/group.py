@@ -20,14 +20,20 @@ which that station has a reading; metric column ``a+b+c``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from yujing.models.alarm import DEFAULT_SPLIT
 from yujing.models.base import FORMAT, Detector, FeatureSchema, ModelError, library_versions
-from yujing.models.neighbours import SCREENS, VIEWS, NeighbourDetector
+
+if TYPE_CHECKING:  # pandas and neighbours.py (which needs pandas) load when a group is used:
+    import pandas as pd  # the CLI imports the model kinds before any command runs
+
+    from yujing.models.neighbours import NeighbourDetector
+
+VIEWS = ("z", "ewma", "cusum", "noise")  # neighbours.VIEWS (a unit test keeps them equal)
+SCREENS = ("metric", "blocks")  # neighbours.SCREENS
 
 
 class GroupNeighbours(Detector):
@@ -68,6 +74,8 @@ class GroupNeighbours(Detector):
         if gone:
             raise ModelError(f"neighbours: no readings of {', '.join(gone)} to {doing} (the "
                              f"model's metrics are {', '.join(self.metrics)})")
+        import pandas as pd  # lazy: see the imports
+
         sub = frame[st.isin(self.stations) & mt.isin(self.metrics)]
         table = sub.assign(station=st, metric=mt).pivot_table(
             index="ts", columns=["metric", "station"], values="value", aggfunc="last")
@@ -76,6 +84,8 @@ class GroupNeighbours(Detector):
                 {m: table[m].to_numpy(np.float64) for m in self.metrics})
 
     def _inner(self) -> NeighbourDetector:
+        from yujing.models.neighbours import NeighbourDetector  # lazy: see the imports
+
         det = NeighbourDetector(self.stations, self.metrics, screen=self.screen)
         det.params = self.params
         return det
@@ -89,7 +99,7 @@ class GroupNeighbours(Detector):
         if not self.metrics:
             self.metrics = sorted(map(str, history["metric"].unique()))
         ts, values = self._aligned(history, "training")
-        det = NeighbourDetector(self.stations, self.metrics, screen=self.screen)
+        det = self._inner()
         det.fit(ts, values, far, self.split)
         self.params = det.params
         self.metric = "+".join(self.metrics)
@@ -127,6 +137,8 @@ class GroupNeighbours(Detector):
         r, c = np.nonzero(have)
         order = np.lexsort((ts[r], c))
         r, c = r[order], c[order]
+        import pandas as pd  # lazy: see the imports
+
         return pd.DataFrame({"ts": ts[r], "station": np.array(self.stations)[c],
                              "metric": "+".join(self.metrics), "score": scores[r, c]})
 
