@@ -95,9 +95,9 @@ def train_cmd(
     # lazy: pandas and the detectors (see the module's docstring)
     from yujing.models.train import exclusion_periods, train
 
-    if detector not in ALL_KINDS:
+    if detector not in ALL_KINDS and detector not in GROUP_KINDS:
         _fail(f"models train: unknown detector {detector!r}: choose one of "
-              f"{', '.join(sorted(ALL_KINDS))}")
+              f"{', '.join(sorted([*ALL_KINDS, *GROUP_KINDS]))}")
     if per not in ("station", "group"):
         _fail(f"models train: --per {per!r}: use station or group")
     station_model = detector in STATION_KINDS or detector in GROUP_KINDS

@@ -38,22 +38,21 @@ ALL_KINDS: dict[str, type[Detector]] = {**KINDS, **STATION_KINDS}
 def make_detector(kind: str, **hyper) -> Detector:
     """A fresh detector of a kind: baseline, iforest, spike, ensemble (one metric) or pca,
     mcd, residual (station models over several metrics)."""
-    made = {**KINDS, **STATION_KINDS}
     try:
-        cls = made[kind]
+        cls = ALL_KINDS[kind]
     except KeyError:
         raise ModelError(f"unknown detector {kind!r}: choose one of "
-                         f"{', '.join(sorted(made))}") from None
+                         f"{', '.join(sorted(ALL_KINDS))}") from None
     return cls(**hyper)
 
 
 # the group model (group.py) last: it imports alarm.py, which needs make_detector above
 from yujing.models.group import GroupNeighbours  # noqa: E402
 
-# a group of stations scored together (neighbours.py): a model kind of the registry, but
-# trained and scored through its own path (train.py, labelled.py), never make_detector
+# a group of stations scored together (neighbours.py): a model kind of the registry
+# (persist.py loads it), trained and scored through its own path (train.py, labelled.py);
+# not in ALL_KINDS, the kinds that score one series or one station in a worker's stream
 GROUP_KINDS: dict[str, type[Detector]] = {GroupNeighbours.kind: GroupNeighbours}
-ALL_KINDS[GroupNeighbours.kind] = GroupNeighbours
 
 __all__ = ["ALL_KINDS", "GROUP_KINDS", "KINDS", "STATION_KINDS", "ChecksumError", "Detector",
            "EnsembleDetector", "GroupNeighbours",

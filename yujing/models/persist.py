@@ -88,7 +88,9 @@ def load_model(path: str | Path, key: signing.ModelKey | None,
     ``published_as``: the (name, version) a registry found it under, which its signed
     metadata must name (registry.py)."""
     # not at the top: yujing.models (the kinds' table) imports this module
-    from yujing.models import ALL_KINDS as KINDS
+    from yujing.models import ALL_KINDS, GROUP_KINDS
+
+    KINDS = {**ALL_KINDS, **GROUP_KINDS}
 
     folder = Path(path)
     meta = read_meta(folder)
