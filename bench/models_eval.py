@@ -16,6 +16,14 @@ the training part). Judged per station row (one row per hour and site):
   its fitted part (the Beijing pressure of 2014-11 to 2015-02): left out whole
   (``metric``, the default) or only its 30-day blocks that are (``blocks``).
 
+``--calibrate rows`` (docs/models.md "Calibrating the row") fits the detectors of
+``a|b|c`` as before, then sets one threshold on the row, over their tail ranks, for the
+target rate on the held-out training rows (yujing/models/holdoff.py), with a hold-off
+``--hold K/N`` or ``auto`` (chosen on faults injected into the calibration part of
+training). Parts: pca, mcd, residual, neighbours and ``stuck`` (yujing/models/stuck.py).
+``--station-screen follow`` leaves out of the station models the metrics the neighbours'
+screen left out at every station. The event columns: docs/models.md "Event scoring".
+
 The first table also gives, per fault kind, the share of faults with at least one alarm,
 and "F1 at test FAR", the row F1 when the threshold is set so that the test's false-alarm
 rate equals the target: it reads the labels, so it is no deployable figure, only a way to
