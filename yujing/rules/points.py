@@ -28,10 +28,11 @@ def of_readings(compiled: list[CompiledRule], store: SeriesStore, lookup: Statio
     out = {}
     present = np.zeros(len(store.metric_names), dtype=bool)
     present[m] = True
+    names = {store.metric_names[i] for i in np.flatnonzero(present).tolist()}
     for c in compiled:
-        mids = [store.metric_index[x] for x in c.metrics if x in store.metric_index]
-        if not mids or not present[mids].any():
+        if c.metrics.isdisjoint(names):  # most rules, in a small envelope: no numpy work
             continue
+        mids = [store.metric_index[x] for x in c.metrics if x in store.metric_index]
         wanted = np.zeros(present.size, dtype=bool)  # a lookup, not np.isin: one pass over m
         wanted[mids] = True
         idx = np.flatnonzero(wanted[m])

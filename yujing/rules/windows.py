@@ -27,7 +27,7 @@ AGGREGATES = ("sum", "mean", "max", "min", "spread", "count", "first", "last", "
 
 
 def keys(sid: np.ndarray, ts: np.ndarray) -> np.ndarray:
-    return sid.astype(np.int64) * SPAN + (ts.astype(np.int64) - EPOCH)
+    return sid.astype(np.int64, copy=False) * SPAN + (ts.astype(np.int64, copy=False) - EPOCH)
 
 
 def split_keys(k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -63,10 +63,11 @@ class Flat:
 
     def bounds(self, sid: np.ndarray, t: np.ndarray, window_ms: int) -> tuple[np.ndarray, np.ndarray]:
         """[lo, hi) of points of series ``sid`` in ``(t - W, t]``; empty where sid < 0."""
-        at = keys(np.maximum(sid, 0), t)
-        lo_t = np.maximum(t.astype(np.int64) - window_ms, EPOCH - 1)
-        lo = np.searchsorted(self.key, keys(np.maximum(sid, 0), lo_t), side="right")
-        hi = np.searchsorted(self.key, at, side="right")
+        t = t.astype(np.int64, copy=False)
+        base = np.maximum(sid, 0).astype(np.int64, copy=False) * SPAN - EPOCH  # keys() of ts 0
+        lo_t = np.maximum(t - window_ms, EPOCH - 1)
+        lo = np.searchsorted(self.key, base + lo_t, side="right")
+        hi = np.searchsorted(self.key, base + t, side="right")
         missing = sid < 0
         if missing.any():
             hi = np.where(missing, lo, hi)
