@@ -78,7 +78,8 @@ def run(registry, rows, seed: int) -> tuple[list[str], list[int]]:
     engine = Engine(load_rules(ROOT / "rules"), registry=registry)
     found, late, at = [], [], 0
     while at < len(rows):
-        env = rows[at:at + int(rng.integers(1, 90))]
+        size = int(rng.integers(1, 90)) if rng.random() < 0.9 else int(rng.integers(200, 900))
+        env = rows[at:at + size]  # mostly a worker's envelopes, some a backtest's chunks
         stations = sorted({r[0] for r in env})
         metrics = sorted({r[1] for r in env})
         si = np.array([stations.index(r[0]) for r in env], dtype=np.uint32)

@@ -21,7 +21,7 @@ import numpy as np
 
 from yujing.domain import Finding, Grade
 from yujing.durations import format_duration
-from yujing.rules import facts
+from yujing.rules import facts, few
 from yujing.rules import tree as ex
 from yujing.rules import windows as wn
 from yujing.rules.arrays import NONE, Grow, from_bytes, seg_first, seg_last, to_bytes, truth
@@ -144,6 +144,8 @@ def judge(c: CompiledRule, state: RuleState, conds: list[np.ndarray],
           clear_cond: np.ndarray | None, pst: np.ndarray, pt: np.ndarray, nst: int) -> Judged:
     """Grade the points from each grade's condition (in ``c.grades`` order) and the
     clear condition (None: the rule clears when no grade condition holds)."""
+    if pst.size <= few.FEW:  # a live envelope's handful of points: walk them
+        return _judge_few(c, state, conds, clear_cond, pst, pt, nst)
     grade = np.zeros(pst.size, dtype=np.int64)
     pend = np.zeros(pst.size, dtype=np.int64)
     any_cond = np.zeros(pst.size, dtype=bool)
@@ -175,6 +177,21 @@ def judge(c: CompiledRule, state: RuleState, conds: list[np.ndarray],
     last_out[seg.last_st] = outcome[last]
     state.last_eval.ensure(nst)[seg.last_st] = pt[last]
     return Judged(grade, pend, clear, np.flatnonzero(outcome != prev))
+
+
+def _judge_few(c: CompiledRule, state: RuleState, conds: list[np.ndarray],
+               clear_cond: np.ndarray | None, pst: np.ndarray, pt: np.ndarray, nst: int
+               ) -> Judged:
+    checks = [(int(g), check.hold_ms, _starts(state, i, check, nst))
+              for i, (g, check) in enumerate(c.grades)]
+    clear_check = None
+    if c.clear is not None and clear_cond is not None:
+        clear_check = (c.clear.hold_ms, _starts(state, len(c.grades), c.clear, nst))
+    grade, pend, clear, changed = few.judge_points(
+        checks, clear_check, c.rule.downgrade, conds, clear_cond, pst, pt,
+        state.sticky.ensure(nst), state.last_outcome.ensure(nst), state.last_eval.ensure(nst))
+    return Judged(np.array(grade, dtype=np.int64), np.array(pend, dtype=np.int64),
+                  np.array(clear, dtype=bool), np.array(changed, dtype=np.intp))
 
 
 def _starts(state: RuleState, i: int, check: Check, nst: int) -> np.ndarray:
