@@ -69,6 +69,24 @@ def of_readings(compiled: list[CompiledRule], store: SeriesStore, lookup: Statio
     return out
 
 
+def series_read(points: Points, store: SeriesStore, nst: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted ids of the series a chunk's rules read at the stations they judge, and for
+    each the time of the earliest point at its station (its windows reach back from there)."""
+    if not points:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    first = np.full(nst, np.iinfo(np.int64).max, dtype=np.int64)
+    for pst, pt in points.values():
+        np.minimum.at(first, pst, pt)
+    ids = []
+    for c, (pst, _) in points.items():
+        ust = np.unique(pst)
+        for metric in c.metrics:
+            ids.append(store.lookup(ust, metric))
+    sid = np.concatenate(ids) if ids else np.empty(0, np.int64)
+    sid = np.unique(sid[sid >= 0])
+    return sid, first[store.station_of(sid)]
+
+
 def flat(self, needed: np.ndarray, t_min: np.ndarray, reach: dict[str, Reach]) -> wn.Flat:
     """The readings of the ``needed`` series (sorted ids) a chunk's points can read,
     laid out for the windows: for each series from the start of the longest window

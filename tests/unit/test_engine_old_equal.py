@@ -41,7 +41,8 @@ RANGE = {
 }
 OLD = [  # (owner, name, the old function)
     (windows, "keys", old.keys), (windows.Flat, "bounds", old.bounds),
-    (points, "of_readings", old.of_readings), (series.SeriesStore, "flat", old.flat),
+    (points, "of_readings", old.of_readings), (points, "series_read", old.series_read),
+    (series.SeriesStore, "flat", old.flat),
     (buffer.Buffer, "trim", old.trim), (lookup.StationLookup, "selected", old.selected),
     (interpret.Interpreter, "_node", old._node), (interpret.Interpreter, "_trend", old._trend),
     (transitions, "held", old.held), (transitions, "sticky", old.sticky),
