@@ -197,7 +197,10 @@ def _judge_few(c: CompiledRule, state: RuleState, conds: list[np.ndarray],
 def _starts(state: RuleState, i: int, check: Check, nst: int) -> np.ndarray:
     if not check.hold_ms:
         return np.empty(0, np.int64)  # not used: a check without for: holds at once
-    return state.run_start.setdefault(i, Grow(NONE, np.int64)).ensure(nst)
+    grow = state.run_start.get(i)
+    if grow is None:  # not setdefault: that would build a new Grow on every call
+        grow = state.run_start[i] = Grow(NONE, np.int64)
+    return grow.ensure(nst)
 
 
 def findings(c: CompiledRule, j: Judged, pst: np.ndarray, pt: np.ndarray,
