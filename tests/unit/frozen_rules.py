@@ -24,7 +24,7 @@ from yujing.rules.lookup import StationLookup
 from yujing.rules.reach import WHOLE, Reach
 from yujing.rules.series import SeriesStore
 from yujing.rules.transitions import Judged, RuleState, _starts
-from yujing.rules.windows import EPOCH, SPAN
+from yujing.rules.windows import EPOCH, SPAN, Flat
 
 Points = dict[CompiledRule, tuple[np.ndarray, np.ndarray]]
 
@@ -45,6 +45,41 @@ def bounds(self, sid: np.ndarray, t: np.ndarray, window_ms: int) -> tuple[np.nda
     return lo, hi
 
 # -- aggregates -----------------------------------------------------------------------
+
+
+def aggregate(flat: Flat, fn: str, sid: np.ndarray, t: np.ndarray, window_ms: int) -> np.ndarray:
+    """``fn`` over ``(t - W, t]`` of series ``sid`` for each evaluation point (NaN if empty)."""
+    lo, hi = flat.bounds(sid, t, window_ms)
+    n = (hi - lo).astype(np.float64)
+    empty = hi <= lo
+    if fn == "count":
+        return n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if fn in ("sum", "mean"):
+            s = flat.window_sum(lo, hi)
+            s = np.where(empty, np.nan, s)
+            return s if fn == "sum" else s / n
+        if fn == "max":
+            return flat.window_extreme(lo, hi, np.maximum)
+        if fn == "min":
+            return flat.window_extreme(lo, hi, np.minimum)
+        if fn == "spread":
+            return flat.window_extreme(lo, hi, np.maximum) - flat.window_extreme(lo, hi, np.minimum)
+        last_i = np.where(empty, 0, hi - 1)
+        first_i = np.where(empty, 0, lo)
+        if fn == "last":
+            return np.where(empty, np.nan, flat.v[last_i] if flat.v.size else np.nan)
+        if fn == "first":
+            return np.where(empty, np.nan, flat.v[first_i] if flat.v.size else np.nan)
+        if not flat.v.size:
+            return np.full(t.shape, np.nan)
+        d = flat.v[last_i] - flat.v[first_i]
+        if fn == "delta":
+            return np.where(hi - lo >= 2, d, np.nan)
+        if fn == "rate":  # per hour
+            dt = (flat.ts[last_i] - flat.ts[first_i]).astype(np.float64)
+            return np.where((hi - lo >= 2) & (dt > 0), d / np.maximum(dt, 1) * 3_600_000, np.nan)
+    raise ValueError(f"unknown aggregate {fn!r}")
 
 
 def of_readings(compiled: list[CompiledRule], store: SeriesStore, lookup: StationLookup,
@@ -138,7 +173,7 @@ def _node(self, node: object, flat: wn.Flat, pst: np.ndarray, pt: np.ndarray,
     if isinstance(node, ex.StationField):
         return self.lookup.field(node.name)[pst]
     if isinstance(node, ex.Agg):
-        return wn.aggregate(flat, node.fn, self.store.lookup(pst, node.metric), pt,
+        return aggregate(flat, node.fn, self.store.lookup(pst, node.metric), pt,
                             node.window_ms)
     if isinstance(node, ex.SeriesFn):
         sid = self.store.lookup(pst, node.metric)

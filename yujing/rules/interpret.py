@@ -69,8 +69,13 @@ class Interpreter:
         if type(node) is ex.Binary:  # the commonest nodes first: this runs per node and chunk
             return self._binary(node, ev)
         if type(node) is ex.Agg:
-            return wn.aggregate(flat, node.fn, self._sid(ev, pst, node.metric), pt,
-                                node.window_ms)
+            if not isinstance(ev, Evaluation):
+                return wn.aggregate(flat, node.fn, self._sid(ev, pst, node.metric), pt,
+                                    node.window_ms)
+            key = ("bounds", node.metric, node.window_ms)  # shared by the rule's aggregates
+            if key not in ev.memo:
+                ev.memo[key] = flat.bounds(self._sid(ev, pst, node.metric), pt, node.window_ms)
+            return wn.of_bounds(flat, node.fn, *ev.memo[key], pt)
         if isinstance(node, ex.Num):
             return np.full(pt.shape, node.value)
         if isinstance(node, ex.StationField):

@@ -153,6 +153,12 @@ def layout(sid: np.ndarray, ts: np.ndarray, v: np.ndarray) -> Flat:
 def aggregate(flat: Flat, fn: str, sid: np.ndarray, t: np.ndarray, window_ms: int) -> np.ndarray:
     """``fn`` over ``(t - W, t]`` of series ``sid`` for each evaluation point (NaN if empty)."""
     lo, hi = flat.bounds(sid, t, window_ms)
+    return of_bounds(flat, fn, lo, hi, t)
+
+
+def of_bounds(flat: Flat, fn: str, lo: np.ndarray, hi: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """``aggregate`` of windows whose bounds are known (``Flat.bounds``): a rule's aggregates
+    of one metric and window share them."""
     n = (hi - lo).astype(np.float64)
     empty = hi <= lo
     if fn == "count":
