@@ -159,25 +159,26 @@ def aggregate(flat: Flat, fn: str, sid: np.ndarray, t: np.ndarray, window_ms: in
 def of_bounds(flat: Flat, fn: str, lo: np.ndarray, hi: np.ndarray, t: np.ndarray) -> np.ndarray:
     """``aggregate`` of windows whose bounds are known (``Flat.bounds``): a rule's aggregates
     of one metric and window share them."""
+    if fn == "last":  # the commonest first, without the work the others need
+        empty = hi <= lo
+        return np.where(empty, np.nan, flat.v[np.where(empty, 0, hi - 1)] if flat.v.size else np.nan)
+    if fn == "max":
+        return flat.window_extreme(lo, hi, np.maximum)
+    if fn == "min":
+        return flat.window_extreme(lo, hi, np.minimum)
     n = (hi - lo).astype(np.float64)
-    empty = hi <= lo
     if fn == "count":
         return n
+    empty = hi <= lo
     with np.errstate(invalid="ignore", divide="ignore"):
         if fn in ("sum", "mean"):
             s = flat.window_sum(lo, hi)
             s = np.where(empty, np.nan, s)
             return s if fn == "sum" else s / n
-        if fn == "max":
-            return flat.window_extreme(lo, hi, np.maximum)
-        if fn == "min":
-            return flat.window_extreme(lo, hi, np.minimum)
         if fn == "spread":
             return flat.window_extreme(lo, hi, np.maximum) - flat.window_extreme(lo, hi, np.minimum)
         last_i = np.where(empty, 0, hi - 1)
         first_i = np.where(empty, 0, lo)
-        if fn == "last":
-            return np.where(empty, np.nan, flat.v[last_i] if flat.v.size else np.nan)
         if fn == "first":
             return np.where(empty, np.nan, flat.v[first_i] if flat.v.size else np.nan)
         if not flat.v.size:
