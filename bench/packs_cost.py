@@ -124,7 +124,8 @@ def main() -> None:
         return
     packs = args.packs.split(",") if args.packs else sorted(
         p.stem for p in (ROOT / "rules").glob("*.yaml") if not p.stem.endswith(".test"))
-    packs.append("all")
+    if "all" not in packs:
+        packs.append("all")
     codes = {"this": ROOT, **({"base": Path(args.base)} if args.base else {})}
     rates: dict[tuple[str, str, int], list[float]] = {}
     events: dict[tuple[str, str, int], int] = {}
