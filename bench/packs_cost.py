@@ -37,11 +37,17 @@ def child(code: Path, pack: str, stations: int, hours: int, minutes: int, folder
           envelope_size: int, profile: str = "") -> None:
     """One measurement with the engine of ``code``; prints one JSON line. With ``profile``
     the timed loop (only) runs under cProfile, its statistics written to that file."""
-    sys.path[:0] = [str(code), str(ROOT / "bench")]
+    sys.path.insert(0, str(ROOT / "bench"))
     import numpy as np
     import yaml
     from soak import make_feed
 
+    # soak.py puts this tree first on the path and imports yujing from it: drop those
+    # modules, so the engine measured is the one under ``code`` (the baseline too)
+    for name in [m for m in sys.modules if m == "yujing" or m.startswith("yujing.")]:
+        del sys.modules[name]
+    sys.path.insert(0, str(code))
+    import yujing
     from yujing.envelope import Columns
     from yujing.pipeline import Pipeline
     from yujing.rules.loader import load_rules_located
@@ -81,7 +87,8 @@ def child(code: Path, pack: str, stations: int, hours: int, minutes: int, folder
         prof.disable()
         prof.dump_stats(profile)
     cpu = time.process_time() - cpu0
-    print(json.dumps({"readings": int(n - start), "events": events, "cpu_s": cpu}))
+    print(json.dumps({"readings": int(n - start), "events": events, "cpu_s": cpu,
+                      "code": str(Path(yujing.__file__).resolve().parent.parent)}))
 
 
 def measure(code: Path, pack: str, hours: int, args: argparse.Namespace, folder: str) -> dict:
@@ -90,7 +97,10 @@ def measure(code: Path, pack: str, hours: int, args: argparse.Namespace, folder:
                           "--minutes", str(args.minutes), "--folder", folder,
                           "--envelope", str(args.envelope)],
                          check=True, capture_output=True, text=True, env={**os.environ})
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    if Path(got["code"]) != code.resolve():
+        raise SystemExit(f"measured the engine in {got['code']}, not {code}")
+    return got
 
 
 def main() -> None:
@@ -114,7 +124,8 @@ def main() -> None:
         return
     packs = args.packs.split(",") if args.packs else sorted(
         p.stem for p in (ROOT / "rules").glob("*.yaml") if not p.stem.endswith(".test"))
-    packs.append("all")
+    if "all" not in packs:
+        packs.append("all")
     codes = {"this": ROOT, **({"base": Path(args.base)} if args.base else {})}
     rates: dict[tuple[str, str, int], list[float]] = {}
     events: dict[tuple[str, str, int], int] = {}

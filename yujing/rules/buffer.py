@@ -75,7 +75,9 @@ class Buffer:
         n = self.hi - self.lo
         if n == 0:
             return
-        cut = int(np.searchsorted(self.ts[self.lo:self.hi], floor, side="right"))
+        if self.ts[self.lo] > floor:  # the live case: nothing has aged out yet
+            return
+        cut = int(self.ts[self.lo:self.hi].searchsorted(floor, side="right"))
         if keep:
             cut = min(cut, n - keep)
         self.lo += min(max(cut, 0), n - 1)

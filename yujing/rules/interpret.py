@@ -31,6 +31,7 @@ BINARY = {
     "==": np.equal, "!=": np.not_equal, "+": np.add, "-": np.subtract, "*": np.multiply,
     "/": np.divide,
 }
+COMPARE = frozenset((">=", ">", "<=", "<", "==", "!="))
 
 
 class Scorer(Protocol):
@@ -65,15 +66,22 @@ class Interpreter:
 
     def _node(self, node: object, flat: wn.Flat, pst: np.ndarray, pt: np.ndarray,
               group_hits: dict[int, deque], ev: Callable[[object], np.ndarray]) -> np.ndarray:
+        if type(node) is ex.Binary:  # the commonest nodes first: this runs per node and chunk
+            return self._binary(node, ev)
+        if type(node) is ex.Agg:
+            if not isinstance(ev, Evaluation):
+                return wn.aggregate(flat, node.fn, self._sid(ev, pst, node.metric), pt,
+                                    node.window_ms)
+            key = ("bounds", node.metric, node.window_ms)  # shared by the rule's aggregates
+            if key not in ev.memo:
+                ev.memo[key] = flat.bounds(self._sid(ev, pst, node.metric), pt, node.window_ms)
+            return wn.of_bounds(flat, node.fn, *ev.memo[key], pt)
         if isinstance(node, ex.Num):
             return np.full(pt.shape, node.value)
         if isinstance(node, ex.StationField):
             return self.lookup.field(node.name)[pst]
-        if isinstance(node, ex.Agg):
-            return wn.aggregate(flat, node.fn, self.store.lookup(pst, node.metric), pt,
-                                node.window_ms)
         if isinstance(node, ex.SeriesFn):
-            sid = self.store.lookup(pst, node.metric)
+            sid = self._sid(ev, pst, node.metric)
             if node.fn == "jump":
                 return wn.jump(flat, sid, pt)
             return wn.days_since(flat, sid, pt, node.threshold, node.horizon_ms)
@@ -105,15 +113,29 @@ class Interpreter:
         if isinstance(node, ex.Unary):
             a = ev(node.arg)
             return ~truth(a) if node.op == "not" else -a
-        if isinstance(node, ex.Binary):
-            a, b = ev(node.left), ev(node.right)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                if node.op == "and":
-                    return truth(a) & truth(b)
-                if node.op == "or":
-                    return truth(a) | truth(b)
-                return BINARY[node.op](a, b)
         raise TypeError(f"unknown expression node {node!r}")
+
+    def _sid(self, ev: Callable[[object], np.ndarray], pst: np.ndarray, metric: str
+             ) -> np.ndarray:
+        """The series ids of ``metric`` at the points, looked up once per evaluation."""
+        if not isinstance(ev, Evaluation):
+            return self.store.lookup(pst, metric)
+        key = ("sid", metric)
+        if key not in ev.memo:
+            ev.memo[key] = self.store.lookup(pst, metric)
+        return ev.memo[key]
+
+    @staticmethod
+    def _binary(node: ex.Binary, ev: Callable[[object], np.ndarray]) -> np.ndarray:
+        a, b = ev(node.left), ev(node.right)
+        if node.op == "and":
+            return truth(a) & truth(b)
+        if node.op == "or":
+            return truth(a) | truth(b)
+        if node.op in COMPARE:  # NaN compares false without a warning: no errstate needed
+            return BINARY[node.op](a, b)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return BINARY[node.op](a, b)
 
     def _trend(self, node: ex.Trend, flat: wn.Flat, pst: np.ndarray, pt: np.ndarray,
                ev: Callable[[object], np.ndarray]) -> np.ndarray:
@@ -127,7 +149,7 @@ class Interpreter:
                node.falling)
         if key not in memo:
             reach = (threshold, limit) if limit else None
-            memo[key] = tr.fit(flat, self.store.lookup(pst, node.metric), pt, node.window_ms,
+            memo[key] = tr.fit(flat, self._sid(ev, pst, node.metric), pt, node.window_ms,
                                reach, node.falling)
         if node.fn == "eta":
             return tr.eta(memo[key], threshold, node.falling)

@@ -64,7 +64,13 @@ class StationLookup:
 
     def selected(self, c: CompiledRule, st: np.ndarray) -> np.ndarray:
         """Does ``c`` watch each station id in ``st``?"""
-        elig = self._eligible.setdefault(c.id, Grow(-1, np.int8)).ensure(len(self.names))
+        grow = self._eligible.get(c.id)
+        if grow is None:  # not setdefault: that would build a new Grow on every call
+            grow = self._eligible[c.id] = Grow(-1, np.int8)
+        elig = grow.ensure(len(self.names))
+        known = elig[st]
+        if known.min(initial=0) >= 0:  # every station decided already (the usual chunk)
+            return known == 1
         cand = np.unique(st)
         for s in cand[elig[cand] < 0].tolist():
             elig[s] = 1 if c.eligible(self.names[s], self.entry(self.names[s])) else 0

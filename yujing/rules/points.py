@@ -28,19 +28,22 @@ def of_readings(compiled: list[CompiledRule], store: SeriesStore, lookup: Statio
     out = {}
     present = np.zeros(len(store.metric_names), dtype=bool)
     present[m] = True
+    names = {store.metric_names[i] for i in np.flatnonzero(present).tolist()}
+    ukeys = inverse = ust = ut = None  # the envelope's distinct (station, time), once
     for c in compiled:
-        mids = [store.metric_index[x] for x in c.metrics if x in store.metric_index]
-        if not mids or not present[mids].any():
+        if c.metrics.isdisjoint(names):  # most rules, in a small envelope: no numpy work
             continue
+        if ukeys is None:
+            ukeys, inverse = np.unique(wn.keys(st, t), return_inverse=True)
+            ust, ut = wn.split_keys(ukeys)
+        mids = [store.metric_index[x] for x in c.metrics if x in store.metric_index]
         wanted = np.zeros(present.size, dtype=bool)  # a lookup, not np.isin: one pass over m
         wanted[mids] = True
-        idx = np.flatnonzero(wanted[m])
-        if idx.size == 0:
-            continue
-        idx = idx[lookup.selected(c, st[idx])]
-        if idx.size == 0:
-            continue
-        out[c] = wn.split_keys(np.unique(wn.keys(st[idx], t[idx])))
+        hit = np.zeros(ukeys.size, dtype=bool)
+        hit[inverse[wanted[m]]] = True  # a (station, time) with a reading the rule reads
+        hit &= lookup.selected(c, ust)
+        if hit.any():
+            out[c] = (ust[hit], ut[hit])
     return out
 
 
@@ -93,13 +96,13 @@ def series_read(points: Points, store: SeriesStore, nst: int) -> tuple[np.ndarra
     if not points:
         return np.empty(0, np.int64), np.empty(0, np.int64)
     first = np.full(nst, np.iinfo(np.int64).max, dtype=np.int64)
-    for pst, pt in points.values():
-        np.minimum.at(first, pst, pt)
-    ids = []
+    np.minimum.at(first, np.concatenate([p[0] for p in points.values()]),
+                  np.concatenate([p[1] for p in points.values()]))
+    by_metric: dict[str, list[np.ndarray]] = {}  # each metric looked up once, for all rules
     for c, (pst, _) in points.items():
-        ust = np.unique(pst)
         for metric in c.metrics:
-            ids.append(store.lookup(ust, metric))
+            by_metric.setdefault(metric, []).append(pst)
+    ids = [store.lookup(np.unique(np.concatenate(sts)), metric) for metric, sts in by_metric.items()]
     sid = np.concatenate(ids) if ids else np.empty(0, np.int64)
     sid = np.unique(sid[sid >= 0])
     return sid, first[store.station_of(sid)]

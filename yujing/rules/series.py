@@ -190,7 +190,8 @@ class SeriesStore:
             ts, v = self._buf[s].views()
             r = by_metric[self.metric_of[s]]
             if r is not None and r.ms != WHOLE and ts.size and ts[0] <= t0 - r.ms:
-                a, b = np.searchsorted(ts, (t0 - r.ms, t0), side="right").tolist()
+                a = int(ts.searchsorted(t0 - r.ms, side="right"))
+                b = int(ts.searchsorted(t0, side="right"))
                 a = max(0, min(a, b - r.readings))
                 ts, v = ts[a:], v[a:]
             parts_ts.append(ts)

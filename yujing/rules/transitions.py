@@ -15,13 +15,13 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from yujing.domain import Finding, Grade
 from yujing.durations import format_duration
-from yujing.rules import facts
+from yujing.rules import facts, few
 from yujing.rules import tree as ex
 from yujing.rules import windows as wn
 from yujing.rules.arrays import NONE, Grow, from_bytes, seg_first, seg_last, to_bytes, truth
@@ -69,14 +69,32 @@ class RuleState:
             self.group_hits[id(node)] = deque((int(t), int(s), int(codes[s])) for t, s in hits)
 
 
+class Segments(NamedTuple):
+    """Where each station's points begin and end (points sorted by station, time),
+    worked out once per rule and chunk for ``held``, ``sticky`` and ``judge``."""
+
+    first: np.ndarray
+    last: np.ndarray
+    last_st: np.ndarray  # the station of each last point
+
+    @classmethod
+    def of(cls, pst: np.ndarray) -> Segments:
+        last = seg_last(pst)
+        return cls(seg_first(pst), last, pst[last])
+
+
 def held(cond: np.ndarray, pst: np.ndarray, pt: np.ndarray, hold_ms: int,
-         starts: np.ndarray) -> np.ndarray:
+         starts: np.ndarray, seg: Segments | None = None) -> np.ndarray:
     """``cond`` that has held for ``hold_ms`` (event time). ``starts`` (by station) is
     the start of the true run each station ended its previous chunk in, or NONE; it
     is updated for the next chunk."""
     if not hold_ms:
         return cond
-    first = seg_first(pst)
+    seg = seg or Segments.of(pst)
+    if not cond.any():  # the usual quiet chunk: no run starts, every station's run ends
+        starts[seg.last_st] = NONE
+        return cond
+    first = seg.first
     prev_true = np.empty_like(cond)
     prev_true[1:] = cond[:-1]
     prior = starts[pst]
@@ -87,24 +105,27 @@ def held(cond: np.ndarray, pst: np.ndarray, pt: np.ndarray, hold_ms: int,
     marker = np.where(new_run | ~cond | (first & cond), wn.keys(pst, np.maximum(begin, wn.EPOCH)), 0)
     run_start = np.maximum.accumulate(marker) - pst * wn.SPAN + wn.EPOCH
     out = cond & (pt - run_start >= hold_ms)
-    last = seg_last(pst)
-    starts[pst[last]] = np.where(cond[last], run_start[last], NONE)
+    last = seg.last
+    starts[seg.last_st] = np.where(cond[last], run_start[last], NONE)
     return out
 
 
-def sticky(grade: np.ndarray, clear: np.ndarray, pst: np.ndarray, carry: np.ndarray
-           ) -> np.ndarray:
+def sticky(grade: np.ndarray, clear: np.ndarray, pst: np.ndarray, carry: np.ndarray,
+           seg: Segments | None = None) -> np.ndarray:
     """Without ``downgrade: true`` a warning keeps its highest grade until it clears:
     a running maximum of the grade that restarts at every clear. ``carry`` (by station)
     is the grade held at the end of the previous chunk; it is updated."""
-    first = seg_first(pst)
+    seg = seg or Segments.of(pst)
+    if clear.all():  # every point clears: nothing is carried, each grade stands alone
+        carry[seg.last_st] = grade[seg.last]
+        return grade.copy()
+    first = seg.first
     val = grade.copy()
     carried = first & ~clear
     val[carried] = np.maximum(val[carried], carry[pst[carried]])
     group = np.cumsum(first | clear)
     out = np.maximum.accumulate(group * 16 + val) - group * 16
-    last = seg_last(pst)
-    carry[pst[last]] = out[last]
+    carry[seg.last_st] = out[seg.last]
     return out
 
 
@@ -123,40 +144,63 @@ def judge(c: CompiledRule, state: RuleState, conds: list[np.ndarray],
           clear_cond: np.ndarray | None, pst: np.ndarray, pt: np.ndarray, nst: int) -> Judged:
     """Grade the points from each grade's condition (in ``c.grades`` order) and the
     clear condition (None: the rule clears when no grade condition holds)."""
+    if pst.size <= few.FEW:  # a live envelope's handful of points: walk them
+        return _judge_few(c, state, conds, clear_cond, pst, pt, nst)
     grade = np.zeros(pst.size, dtype=np.int64)
     pend = np.zeros(pst.size, dtype=np.int64)
     any_cond = np.zeros(pst.size, dtype=bool)
+    seg = Segments.of(pst)
     for i, ((g, check), cond) in enumerate(zip(c.grades, conds)):
-        ok = held(cond, pst, pt, check.hold_ms, _starts(state, i, check, nst))
+        ok = held(cond, pst, pt, check.hold_ms, _starts(state, i, check, nst), seg)
+        if not cond.any():  # nothing true: no grade, nothing pending (held() kept its state)
+            continue
         any_cond |= cond
         grade[ok & (int(g) > grade)] = int(g)
         pend[cond & ~ok & (int(g) > pend)] = int(g)
     if c.clear is not None and clear_cond is not None:
         k = len(c.grades)
-        clear = held(clear_cond, pst, pt, c.clear.hold_ms, _starts(state, k, c.clear, nst)) \
-            & ~any_cond
+        clear = held(clear_cond, pst, pt, c.clear.hold_ms, _starts(state, k, c.clear, nst),
+                     seg) & ~any_cond
     else:
         clear = ~any_cond
     if not c.rule.downgrade:
-        grade = sticky(grade, clear, pst, state.sticky.ensure(nst))
+        grade = sticky(grade, clear, pst, state.sticky.ensure(nst), seg)
     pend = np.where(pend > grade, pend, 0)
     outcome = grade * 16 + pend * 2 + clear.astype(np.int64)
 
     last_out = state.last_outcome.ensure(nst)
-    first = seg_first(pst)
+    first = seg.first
     prev = np.empty_like(outcome)
     prev[1:] = outcome[:-1]
     prev[first] = last_out[pst[first]]
-    last = seg_last(pst)
-    last_out[pst[last]] = outcome[last]
-    state.last_eval.ensure(nst)[pst[last]] = pt[last]
+    last = seg.last
+    last_out[seg.last_st] = outcome[last]
+    state.last_eval.ensure(nst)[seg.last_st] = pt[last]
     return Judged(grade, pend, clear, np.flatnonzero(outcome != prev))
+
+
+def _judge_few(c: CompiledRule, state: RuleState, conds: list[np.ndarray],
+               clear_cond: np.ndarray | None, pst: np.ndarray, pt: np.ndarray, nst: int
+               ) -> Judged:
+    checks = [(int(g), check.hold_ms, _starts(state, i, check, nst))
+              for i, (g, check) in enumerate(c.grades)]
+    clear_check = None
+    if c.clear is not None and clear_cond is not None:
+        clear_check = (c.clear.hold_ms, _starts(state, len(c.grades), c.clear, nst))
+    grade, pend, clear, changed = few.judge_points(
+        checks, clear_check, c.rule.downgrade, conds, clear_cond, pst, pt,
+        state.sticky.ensure(nst), state.last_outcome.ensure(nst), state.last_eval.ensure(nst))
+    return Judged(np.array(grade, dtype=np.int64), np.array(pend, dtype=np.int64),
+                  np.array(clear, dtype=bool), np.array(changed, dtype=np.intp))
 
 
 def _starts(state: RuleState, i: int, check: Check, nst: int) -> np.ndarray:
     if not check.hold_ms:
         return np.empty(0, np.int64)  # not used: a check without for: holds at once
-    return state.run_start.setdefault(i, Grow(NONE, np.int64)).ensure(nst)
+    grow = state.run_start.get(i)
+    if grow is None:  # not setdefault: that would build a new Grow on every call
+        grow = state.run_start[i] = Grow(NONE, np.int64)
+    return grow.ensure(nst)
 
 
 def findings(c: CompiledRule, j: Judged, pst: np.ndarray, pt: np.ndarray,

@@ -27,7 +27,7 @@ AGGREGATES = ("sum", "mean", "max", "min", "spread", "count", "first", "last", "
 
 
 def keys(sid: np.ndarray, ts: np.ndarray) -> np.ndarray:
-    return sid.astype(np.int64) * SPAN + (ts.astype(np.int64) - EPOCH)
+    return sid.astype(np.int64, copy=False) * SPAN + (ts.astype(np.int64, copy=False) - EPOCH)
 
 
 def split_keys(k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -63,10 +63,11 @@ class Flat:
 
     def bounds(self, sid: np.ndarray, t: np.ndarray, window_ms: int) -> tuple[np.ndarray, np.ndarray]:
         """[lo, hi) of points of series ``sid`` in ``(t - W, t]``; empty where sid < 0."""
-        at = keys(np.maximum(sid, 0), t)
-        lo_t = np.maximum(t.astype(np.int64) - window_ms, EPOCH - 1)
-        lo = np.searchsorted(self.key, keys(np.maximum(sid, 0), lo_t), side="right")
-        hi = np.searchsorted(self.key, at, side="right")
+        t = t.astype(np.int64, copy=False)
+        base = np.maximum(sid, 0).astype(np.int64, copy=False) * SPAN - EPOCH  # keys() of ts 0
+        lo_t = np.maximum(t - window_ms, EPOCH - 1)
+        lo = np.searchsorted(self.key, base + lo_t, side="right")
+        hi = np.searchsorted(self.key, base + t, side="right")
         missing = sid < 0
         if missing.any():
             hi = np.where(missing, lo, hi)
@@ -152,25 +153,32 @@ def layout(sid: np.ndarray, ts: np.ndarray, v: np.ndarray) -> Flat:
 def aggregate(flat: Flat, fn: str, sid: np.ndarray, t: np.ndarray, window_ms: int) -> np.ndarray:
     """``fn`` over ``(t - W, t]`` of series ``sid`` for each evaluation point (NaN if empty)."""
     lo, hi = flat.bounds(sid, t, window_ms)
+    return of_bounds(flat, fn, lo, hi, t)
+
+
+def of_bounds(flat: Flat, fn: str, lo: np.ndarray, hi: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """``aggregate`` of windows whose bounds are known (``Flat.bounds``): a rule's aggregates
+    of one metric and window share them."""
+    if fn == "last":  # the commonest first, without the work the others need
+        empty = hi <= lo
+        return np.where(empty, np.nan, flat.v[np.where(empty, 0, hi - 1)] if flat.v.size else np.nan)
+    if fn == "max":
+        return flat.window_extreme(lo, hi, np.maximum)
+    if fn == "min":
+        return flat.window_extreme(lo, hi, np.minimum)
     n = (hi - lo).astype(np.float64)
-    empty = hi <= lo
     if fn == "count":
         return n
+    empty = hi <= lo
     with np.errstate(invalid="ignore", divide="ignore"):
         if fn in ("sum", "mean"):
             s = flat.window_sum(lo, hi)
             s = np.where(empty, np.nan, s)
             return s if fn == "sum" else s / n
-        if fn == "max":
-            return flat.window_extreme(lo, hi, np.maximum)
-        if fn == "min":
-            return flat.window_extreme(lo, hi, np.minimum)
         if fn == "spread":
             return flat.window_extreme(lo, hi, np.maximum) - flat.window_extreme(lo, hi, np.minimum)
         last_i = np.where(empty, 0, hi - 1)
         first_i = np.where(empty, 0, lo)
-        if fn == "last":
-            return np.where(empty, np.nan, flat.v[last_i] if flat.v.size else np.nan)
         if fn == "first":
             return np.where(empty, np.nan, flat.v[first_i] if flat.v.size else np.nan)
         if not flat.v.size:
