@@ -15,7 +15,7 @@ from sklearn.ensemble import IsolationForest
 
 from tests.unit.test_model_detectors import DAY, _random_envelopes, train_frame
 from yujing.models import make_detector
-from yujing.models.ensemble import append_rows
+from yujing.models.ensemble import behind
 from yujing.models.forest import ForestBank, float32_below, float32_key
 from yujing.models.scoring import Scorer
 
@@ -91,17 +91,20 @@ def test_forest_bank_splits_at_zero_and_at_thresholds_as_score_samples():
     assert np.array_equal(bank.raw(Q, np.zeros(Q.shape[0], int)), -forest.score_samples(Q))
 
 
-def test_append_rows_is_a_concatenation_per_row():
+def test_behind_is_a_concatenation_per_row():
     rng = np.random.default_rng(6)
     n = np.array([3, 1, 7, 2])
     row = np.repeat(np.arange(4), n)
     q = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
     for tails, new in ((rng.normal(size=(4, 5)), rng.normal(size=n.sum())),
                        (rng.integers(0, 9, (4, 5, 3)), rng.integers(10, 19, (n.sum(), 3)))):
-        got = append_rows(tails, new, row, q, n)
+        got = behind(list(tails), new, row, q, int(n.max()))
+        assert got.dtype == tails.dtype
         for r in range(4):
-            assert got[r].dtype == tails.dtype
-            assert np.array_equal(got[r], np.concatenate((tails[r], new[row == r]))[-5:])
+            whole = np.concatenate((tails[r], new[row == r]))
+            assert np.array_equal(got[r, :5 + n[r]], whole)
+            assert np.array_equal(got[r, n[r]:n[r] + 5], whole[-5:])
+            assert not got[r, 5 + n[r]:].any()  # zeros after a series' new items
 
 
 @pytest.mark.parametrize("kind", ["iforest", "ensemble", "ensemble-plain"])
