@@ -200,8 +200,7 @@ class IsolationForestDetector(Detector):
                    ) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`score_tails` without states: ``tails[r]`` is series ``r``'s last
         ``window`` readings and ``keys[r]`` its key. Returns the scores and the
-        (series, window + most new) array of each tail followed by its new readings (the
-        ensemble keeps its own states and only needs the scores)."""
+        (series, window + most new) array of each tail followed by its new readings."""
         w, k = self.window, len(keys)
         row = np.repeat(np.arange(k), n)
         pos = w + np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
