@@ -15,7 +15,7 @@ from sklearn.ensemble import IsolationForest
 
 from tests.unit.test_model_detectors import DAY, _random_envelopes, train_frame
 from yujing.models import make_detector
-from yujing.models.ensemble import append_rows
+from yujing.models.ensemble import behind
 from yujing.models.forest import ForestBank, float32_below, float32_key
 from yujing.models.scoring import Scorer
 
@@ -91,17 +91,20 @@ def test_forest_bank_splits_at_zero_and_at_thresholds_as_score_samples():
     assert np.array_equal(bank.raw(Q, np.zeros(Q.shape[0], int)), -forest.score_samples(Q))
 
 
-def test_append_rows_is_a_concatenation_per_row():
+def test_behind_is_a_concatenation_per_row():
     rng = np.random.default_rng(6)
     n = np.array([3, 1, 7, 2])
     row = np.repeat(np.arange(4), n)
     q = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
     for tails, new in ((rng.normal(size=(4, 5)), rng.normal(size=n.sum())),
                        (rng.integers(0, 9, (4, 5, 3)), rng.integers(10, 19, (n.sum(), 3)))):
-        got = append_rows(tails, new, row, q, n)
+        got = behind(list(tails), new, row, q, int(n.max()))
+        assert got.dtype == tails.dtype
         for r in range(4):
-            assert got[r].dtype == tails.dtype
-            assert np.array_equal(got[r], np.concatenate((tails[r], new[row == r]))[-5:])
+            whole = np.concatenate((tails[r], new[row == r]))
+            assert np.array_equal(got[r, :5 + n[r]], whole)
+            assert np.array_equal(got[r, n[r]:n[r] + 5], whole[-5:])
+            assert not got[r, 5 + n[r]:].any()  # zeros after a series' new items
 
 
 @pytest.mark.parametrize("kind", ["iforest", "ensemble", "ensemble-plain"])
@@ -142,3 +145,41 @@ def test_vectorised_envelopes_equal_the_per_station_path(kind):
     for name, st in batch.states.items():
         assert np.array_equal(st.ts, each.states[name].ts)
         assert np.array_equal(st.v, each.states[name].v)
+
+
+def test_ensemble_envelopes_at_full_record_equal_the_per_station_path_exactly():
+    """The ensemble's one-matrix path (the members on one stations × readings array, the
+    spike member and the forest sharing the level window's median and scale) at the
+    default record of 1000 gives the per-station scores bit for bit, and leaves the same
+    states: readings, the members' z cache and the spike residuals. The envelopes carry
+    late stations, replays, duplicate timestamps and missing values; a reload midway drops
+    the caches."""
+    rng = np.random.default_rng(11)
+    stations = 5
+    hist = [train_frame(DAY * 2, station=f"g{k:02d}").assign(
+        value=lambda d, k=k: d["value"] + 0.2 * k) for k in range(stations)]
+    det = make_detector("ensemble", members={"iforest": {"n_estimators": 15}})
+    det.fit(pd.concat(hist), groups={"g03": "town", "g04": "town"})
+    batch, each = Scorer(det), Scorer(det, batch=False)
+    fast_at = []
+    original = det._score_fast
+
+    def counted(states, *args):
+        fast_at.append(e)
+        return original(states, *args)
+
+    det._score_fast = counted
+    for e, env in enumerate(_random_envelopes(rng, stations, 40, 250)):
+        if e == 33:
+            batch.set_model(det)
+            each.set_model(det)
+        a = batch.score_envelope(*env)
+        del det._score_fast  # the per-station path must not take the fast one
+        b = each.score_envelope(*env)
+        det._score_fast = counted
+        np.testing.assert_array_equal(a, b)
+    assert len(fast_at) > 5 and fast_at[-1] > 33  # the fast path ran, after the reload too
+    for name, st in batch.states.items():
+        other = each.states[name]
+        for field in ("ts", "v", "z", "r"):
+            np.testing.assert_array_equal(getattr(st, field), getattr(other, field))

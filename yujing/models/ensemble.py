@@ -35,11 +35,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
-from yujing.models.base import Detector, FeatureSchema, ModelError, SeriesState, unusualness
+from yujing.models.base import (
+    Detector,
+    FeatureSchema,
+    ModelError,
+    SeriesState,
+    calibrate_rows,
+    unusualness,
+)
 from yujing.models.baseline import SeasonalBaseline
+from yujing.models.features import robust_rows
 from yujing.models.iforest import IsolationForestDetector
-from yujing.models.spike import SpikeDetector, SpikeState
+from yujing.models.spike import SpikeDetector
 
 MEMBERS: dict[str, type[Detector]] = {
     SeasonalBaseline.kind: SeasonalBaseline,
@@ -224,40 +233,75 @@ class EnsembleDetector(Detector):
                                           values[where], lens[fast])
         return out
 
+    def _key_table(self) -> tuple[dict[str, int], dict[str, np.ndarray]]:
+        """key → index, and the baseline's and spike member's parameters of every key as
+        arrays in that order (the forest bank's), so an envelope's readings take theirs
+        by indexing. Built once per parameter table (a reload or refit builds anew)."""
+        if getattr(self, "_keys_of", None) is not self.params:
+            self._member_tables()
+            forest = self.members["iforest"]
+            index, _ = forest.bank(forest.params)
+            spike = [p["spike"] for p in self.params.values()]
+            base = [p["baseline"] for p in self.params.values()]
+            self._keys = (index, {
+                "floor": np.array([p["floor"] for p in spike]),
+                "dfloor": np.array([p["dfloor"] for p in spike]),
+                "refs": np.array([p["refs"] for p in spike], dtype=np.float64).reshape(-1, 3),
+                "median": np.stack([p["median"] for p in base]),
+                "scale": np.stack([p["scale"] for p in base]),
+                "ref": np.array([p["ref"] for p in base], dtype=np.float64)})
+            self._keys_of = self.params
+        return self._keys
+
     def _score_fast(self, states: list[EnsembleState], ts: np.ndarray, values: np.ndarray,
                     n: np.ndarray) -> np.ndarray:
-        self._member_tables()
-        k, h = len(states), self.history
-        bounds = np.concatenate(([0], np.cumsum(n)))
+        """Every member on one (stations, history + most new) matrix of the readings: each
+        state's last ``history`` readings followed by its new ones. The members compute
+        what they compute alone, on the same numbers (the same windows, the forest's
+        running sums from the same first reading), so the scores are theirs; the spike
+        member and the forest share the median and scale of the window before a reading."""
+        index, tab = self._key_table()
+        spike = self.members["spike"]
+        forest = self.members["iforest"]
+        base = self.members["baseline"]
+        k, h, m = len(states), self.history, int(n.max())
+        first = np.cumsum(n) - n
         row = np.repeat(np.arange(k), n)
-        q = np.arange(ts.size) - np.repeat(bounds[:-1], n)  # a reading's place among its new
+        q = np.arange(ts.size) - np.repeat(first, n)  # a reading's place among its new
+        key = np.fromiter((index[s.key] for s in states), np.int64, k)[row]
         # score_many let only full states through: each one's last h readings side by side
-        V = np.stack([s.v[-h:] for s in states])
-        z = np.empty((ts.size, len(self.members)))
-        for c, m in enumerate(self.members.values()):
-            # each member on its own tail of the ensemble's readings, as alone
-            if isinstance(m, IsolationForestDetector):  # on the tails: no states to advance
-                w = m.window
-                raw, _ = m.score_rows(V[:, h - w:], [s.key for s in states], m.params, values, n)
-            elif m.history == 0:  # the baseline reads no past, only the states' keys
-                raw = m.score_many(states, ts, values, bounds)
-            else:  # the spike detector advances its own residuals (kept, as EnsembleState.r)
-                tmp = [SpikeState(s.station, s.key, s.ts[-m.history:], s.v[-m.history:], s.r)
-                       for s in states]
-                raw = m.score_many(tmp, ts, values, bounds)
-                for s, t in zip(states, tmp):
-                    s.r = t.r
-            z[:, c] = unusualness(raw)
-        cache = np.stack([s.z for s in states]) if self.record else None
-        scores = self._combine_many(cache, z, n, row, q)
-        # every state's last h readings (and record z) after its new ones, in one gather each
-        new_v = append_rows(V, values, row, q, n)
-        new_t = append_rows(np.stack([s.ts[-h:] for s in states]), ts, row, q, n)
-        new_z = append_rows(cache, z, row, q, n) if cache is not None else None
-        for j, s in enumerate(states):
-            s.ts, s.v = new_t[j], new_v[j]
-            if new_z is not None:
-                s.z = new_z[j]
+        wide = behind([s.v[-h:] for s in states], values, row, q, m)
+        pos = h + q
+        w = spike.window
+        level = robust_rows(sliding_window_view(wide, w, axis=1)[row, pos - w])
+        cols: dict[str, np.ndarray] = {}
+        # the spike member: steps from the reading window + 1 before the first new one on
+        b0 = h - w - 1
+        steps = np.diff(wide[:, b0:], axis=1)  # steps[:, c]: the step into column b0 + c + 1
+        cols["spike"], r = spike.score_rows(
+            values, level, steps[row, q + w], sliding_window_view(steps, w, axis=1)[row, q],
+            np.stack([s.r for s in states]), row, q, tab["floor"][key], tab["dfloor"][key],
+            tab["refs"][key])
+        # the forest: its rows start its window before the first new reading
+        fw = forest.window
+        cols["iforest"] = forest.score_matrix(wide[:, h - fw:], row, fw + q, key,
+                                              level if fw == w else None)
+        # the baseline reads no past, only the keys' tables
+        slot = base._slots(ts)
+        bz = np.abs(values - tab["median"][key, slot]) / tab["scale"][key, slot]
+        cols["baseline"] = calibrate_rows(bz, tab["ref"][key])
+        z = np.stack([unusualness(cols[name]) for name in self.members], axis=1)
+        # every state's last h readings and record z followed by its new ones, written
+        # once: the states keep views into this call's arrays, which are not written again
+        wide_t = behind([s.ts[-h:] for s in states], ts, row, q, m)
+        wide_z = behind([s.z for s in states], z, row, q, m) if self.record else None
+        scores = self._combine_many(wide_z[:, :self.record] if self.record else None,
+                                    z, n, row, q)
+        span = spike.cusum_span
+        for j, (s, c) in enumerate(zip(states, n.tolist())):
+            s.ts, s.v, s.r = wide_t[j, c:c + h], wide[j, c:c + h], r[j, c:c + span]
+            if wide_z is not None:
+                s.z = wide_z[j, c:c + self.record]
         return scores
 
     def _combine_many(self, cache: np.ndarray | None, z: np.ndarray, n: np.ndarray,
@@ -289,18 +333,21 @@ class EnsembleDetector(Detector):
         return filtered.max(axis=1)
 
 
-def append_rows(tails: np.ndarray, new: np.ndarray, row: np.ndarray, q: np.ndarray,
-                n: np.ndarray) -> list[np.ndarray]:
-    """Each row of ``tails`` (series, length, ...) followed by its new items (item ``i``
-    of ``new`` is the ``q[i]``-th new one of series ``row[i]``; ``n`` per series), cut
-    to the last ``length``: ``concatenate((tails[r], its new))[-length:]`` for every row,
-    as views into one array filled in two numpy steps (a concatenation per series, or one
-    fancy-indexed gather of all of them, costs several times more)."""
-    k, length = tails.shape[:2]
-    wide = np.empty((k, length + int(n.max())) + tails.shape[2:], tails.dtype)
-    wide[:, :length] = tails
-    wide[row, length + q] = new
-    return [wide[r, m:m + length] for r, m in enumerate(n.tolist())]
+def behind(tails: list[np.ndarray], new: np.ndarray, row: np.ndarray, q: np.ndarray,
+           most: int) -> np.ndarray:
+    """One (series, length + most, ...) array: row ``r`` is ``tails[r]`` (all of one
+    shape) followed by its new items (item ``i`` of ``new`` is the ``q[i]``-th new one
+    of series ``row[i]``), then zeros. Each series' last ``length`` items after its new
+    ones are then a view, ``out[r, n_r:n_r + length]``: one array filled in three numpy
+    steps (a concatenation per series costs several times more, and stacking the tails
+    first and copying them in again twice as much)."""
+    length = tails[0].shape[0]
+    out = np.empty((len(tails), length + most) + tails[0].shape[1:], np.result_type(*tails[:1],
+                                                                                     new))
+    np.stack(tails, out=out[:, :length])
+    out[:, length:] = 0
+    out[row, length + q] = new
+    return out
 
 
 def window_max(x: np.ndarray, k: int) -> np.ndarray:

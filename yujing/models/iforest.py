@@ -200,26 +200,34 @@ class IsolationForestDetector(Detector):
                    ) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`score_tails` without states: ``tails[r]`` is series ``r``'s last
         ``window`` readings and ``keys[r]`` its key. Returns the scores and the
-        (series, window + most new) array of each tail followed by its new readings (the
-        ensemble keeps its own states and only needs the scores)."""
+        (series, window + most new) array of each tail followed by its new readings."""
         w, k = self.window, len(keys)
         row = np.repeat(np.arange(k), n)
         pos = w + np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
         V = np.zeros((k, w + int(n.max())))
         V[:, :w] = tails
         V[row, pos] = values
-        index, bank = self.bank(table)
-        arrays = self._bank[4]
+        index, _ = self.bank(table)
         key = np.fromiter((index[s] for s in keys), np.int64, k)[row]
+        return self.score_matrix(V, row, pos, key), V
+
+    def score_matrix(self, V: np.ndarray, row: np.ndarray, pos: np.ndarray, key: np.ndarray,
+                     level: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """Scores of the readings ``V[row, pos]`` under the forests ``key`` (indices into the
+        bank :meth:`bank` built last). Each row of ``V`` starts ``window`` readings before
+        its first new one: the running sums start there, as in :meth:`score_rows`.
+        ``level``: the median and scale of each reading's window when the caller has them
+        (the ensemble shares them with the spike member), else computed here."""
+        arrays = self._bank[4]
         col = {name: arrays[name][key] for name in ("median", "level", "step", "floor")}
-        out = self._features_rows(V, row, pos, col)
-        raw = bank.raw(out, key)
-        scores = calibrate_rows((raw - arrays["centre"][key]) / arrays["spread"][key],
-                                arrays["ref"][key])
-        return scores, V
+        out = self._features_rows(V, row, pos, col, level)
+        raw = self._bank[2].raw(out, key)
+        return calibrate_rows((raw - arrays["centre"][key]) / arrays["spread"][key],
+                              arrays["ref"][key])
 
     def _features_rows(self, V: np.ndarray, row: np.ndarray, pos: np.ndarray,
-                       col: dict[str, np.ndarray]) -> np.ndarray:
+                       col: dict[str, np.ndarray],
+                       level: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """:meth:`features` of the readings ``V[row, pos]``, each with a full window behind
         it in its row; the same operations on the same numbers."""
         w, short = self.window, self.short
@@ -227,7 +235,8 @@ class IsolationForestDetector(Detector):
         floor = col["floor"]
         out = np.empty((x.size, len(FEATURES)))
         out[:, 0] = (x - col["median"]) / col["level"]
-        med, sc = robust_rows(sliding_window_view(V, w, axis=1)[row, pos - w])
+        med, sc = level if level is not None else \
+            robust_rows(sliding_window_view(V, w, axis=1)[row, pos - w])
         out[:, 1] = (x - med) / np.maximum(sc, floor)
         out[:, 2] = (x - V[row, pos - 1]) / col["step"]
         # features.past_mean_std: sums centred on each row's first value, cumulated per row

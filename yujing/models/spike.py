@@ -207,29 +207,12 @@ class SpikeDetector(Detector):
         refs = np.array([p["refs"] for p in params], dtype=np.float64).reshape(k, 3)
         # level: robust z against the previous window
         med, scale = robust_rows(sliding_window_view(flat_v, window)[pos - window])
-        resid = (flat_v[pos] - med) / np.maximum(scale, floor[row])
-        level = np.abs(resid)
         # jump: the step against the previous window of steps
         dv = np.diff(flat_v)
-        dmed, dscale = robust_rows(sliding_window_view(dv, window)[pos - 1 - window])
-        jump = np.abs(dv[pos - 1] - dmed) / np.maximum(dscale, dfloor[row])
-        # windowed CUSUM, row by row over [the tail's span residuals, the new ones]: the
-        # cumulative sums start where score() starts them, so they are the same numbers
-        width = span + int(n.max())
-        r = np.zeros((k, width))
-        r[:, :span] = np.stack([s.r for s in states])
-        col = ramp + span
-        r[row, col] = np.nan_to_num(np.clip(resid, -CLIP, CLIP), nan=0.0)
-        up = np.cumsum(r - self.drift, axis=1)
-        down = np.cumsum(-r - self.drift, axis=1)
-        up_min = sliding_window_view(up, span + 1, axis=1).min(axis=2)
-        down_min = sliding_window_view(down, span + 1, axis=1).min(axis=2)
-        up_s = up[row, col] - up_min[row, ramp]
-        down_s = down[row, col] - down_min[row, ramp]
-        cus = np.maximum(np.maximum(up_s, down_s), 0.0)
-        s = np.zeros(total)
-        for j, raw in enumerate((level, jump, cus)):
-            s = np.maximum(s, calibrate_rows(raw, refs[row, j]))
+        s, r = self.score_rows(flat_v[pos], (med, scale), dv[pos - 1],
+                               sliding_window_view(dv, window)[pos - 1 - window],
+                               np.stack([s.r for s in states]), row, ramp,
+                               floor[row], dfloor[row], refs[row])
         # back to the input order: the k-th fast series' readings sit at first[k]...
         out[np.repeat(first, n) + ramp] = s
         flat_t = np.concatenate(t_parts)
@@ -239,3 +222,40 @@ class SpikeDetector(Detector):
             st.ts = flat_t[a:b].copy()
             st.v = flat_v[a:b].copy()
             st.r = r[j, m:m + span].copy()
+
+    def score_rows(self, x: np.ndarray, level: tuple[np.ndarray, np.ndarray], step: np.ndarray,
+                   steps: np.ndarray, past_r: np.ndarray, row: np.ndarray, q: np.ndarray,
+                   floor: np.ndarray, dfloor: np.ndarray, refs: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """Scores of readings ``x`` of several series given what their windows hold:
+        ``level`` the median and scale of the ``window`` readings before each, ``step``
+        its step from the previous reading and ``steps`` the ``window`` steps before
+        that (one row per reading), ``past_r`` each series' newest ``cusum_span``
+        residuals; ``row``/``q``: a reading's series and its place among the series' new
+        readings; ``floor``, ``dfloor``, ``refs``: its key's parameters. Returns the
+        scores and the (series, span + most new) residuals: series ``j``'s newest span
+        are ``r[j, n_j:n_j + span]``. Shared by :meth:`score_many` and the ensemble,
+        which takes the level statistics from the window IsolationForest reads too."""
+        med, scale = level
+        span = self.cusum_span
+        resid = (x - med) / np.maximum(scale, floor)
+        level_z = np.abs(resid)
+        dmed, dscale = robust_rows(steps)
+        jump = np.abs(step - dmed) / np.maximum(dscale, dfloor)
+        # windowed CUSUM, row by row over [the tail's span residuals, the new ones]: the
+        # cumulative sums start where score() starts them, so they are the same numbers
+        r = np.zeros((past_r.shape[0], span + int(q.max()) + 1))
+        r[:, :span] = past_r
+        col = q + span
+        r[row, col] = np.nan_to_num(np.clip(resid, -CLIP, CLIP), nan=0.0)
+        up = np.cumsum(r - self.drift, axis=1)
+        down = np.cumsum(-r - self.drift, axis=1)
+        up_min = sliding_window_view(up, span + 1, axis=1).min(axis=2)
+        down_min = sliding_window_view(down, span + 1, axis=1).min(axis=2)
+        up_s = up[row, col] - up_min[row, q]
+        down_s = down[row, col] - down_min[row, q]
+        cus = np.maximum(np.maximum(up_s, down_s), 0.0)
+        s = np.zeros(x.size)
+        for j, raw in enumerate((level_z, jump, cus)):
+            s = np.maximum(s, calibrate_rows(raw, refs[:, j]))
+        return s, r
