@@ -7,7 +7,6 @@ need them.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -16,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from yujing.cli.models_output import fmt, iso, print_tables
 from yujing.models import ALL_KINDS, GROUP_KINDS, KINDS, STATION_KINDS
 from yujing.models.errors import ModelError
 from yujing.models.registry import ModelRegistry
@@ -242,49 +242,12 @@ def evaluate_cmd(
         reports.append(ev.evaluate(corpus, ev.combine(scores, singles),
                                    "max(" + ",".join(singles) + ")"))
     rows = [row for rep in reports for row in rep.rows(corpus)]
-    _print_tables(rows, corpus, files,
+    print_tables(rows, corpus, files,
                   f"record={record}, record_floor={record_floor:g}, refit_every={refit_every}")
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         pd.DataFrame(rows).to_csv(out, index=False)
         typer.echo(f"wrote {out}")
-
-
-def _print_tables(rows: list[dict], corpus: list, files: bool, settings: str) -> None:
-    """The totals per detector and profile, the standard profile per category, and (with
-    ``--files``) per file."""
-    console = Console(width=max(Console().width, 120))
-    t = Table(title=f"NAB scores ({len(corpus)} files, {sum(len(s.windows) for s in corpus)} "
-                    f"windows; {settings})")
-    for col in ("detector", "profile", "NAB", "threshold", "found", "false alarms",
-                "precision", "recall", "F1"):
-        t.add_column(col, justify="left" if col in ("detector", "profile") else "right")
-    for row in rows:
-        if row["level"] != "total":
-            continue
-        t.add_row(row["detector"], row["profile"], _f(row["normalised"], 1),
-                  _f(row["threshold"], 4), f"{row['found']}/{row['windows']}",
-                  str(row["false_alarms"]), _f(row["precision"], 2), _f(row["recall"], 2),
-                  _f(row["f1"], 2))
-    console.print(t)
-    cats = Table(title="standard profile per category (NAB normalised; window F1)")
-    cats.add_column("detector")
-    cats.add_column("category")
-    cats.add_column("NAB", justify="right")
-    cats.add_column("F1", justify="right")
-    for row in rows:
-        if row["level"] == "category" and row["profile"] == "standard":
-            cats.add_row(row["detector"], row["name"], _f(row["normalised"], 1), _f(row["f1"], 2))
-    console.print(cats)
-    if files:
-        ft = Table(title="standard profile per file (raw NAB score at the corpus threshold)")
-        for col in ("detector", "file", "raw", "found", "false alarms"):
-            ft.add_column(col)
-        for row in rows:
-            if row["level"] == "file" and row["profile"] == "standard":
-                ft.add_row(row["detector"], row["name"], _f(row["raw"], 2),
-                           f"{row['found']}/{row['windows']}", str(row["false_alarms"]))
-        console.print(ft)
 
 
 def _load_model(name: str, models: Path | None, key_file: Path | None, command: str):
@@ -333,7 +296,7 @@ def _evaluate_model(name: str, models: Path | None, data: Path, labels: Path,
     t.add_column("measure")
     t.add_column("value", justify="right")
     for k, v in result.items():
-        t.add_row(k.replace("_", " "), str(v) if isinstance(v, int) else _f(v, 4))
+        t.add_row(k.replace("_", " "), str(v) if isinstance(v, int) else fmt(v, 4))
     Console(width=max(Console().width, 100)).print(t)
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -384,7 +347,7 @@ def score_cmd(
     """Score a readings CSV with a trained model in streaming order: one row per reading of
     its metric (a station model: per station row, metric a+b+c), with the calibrated alarm."""
     det, scored = _score(model, models, data, key_file, quiet, "score")
-    scored = scored.assign(ts=_iso(scored["ts"]))
+    scored = scored.assign(ts=iso(scored["ts"]))
     if "alarm" not in scored:
         scored["alarm"] = ""  # not calibrated: train with --far for alarms
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -393,17 +356,6 @@ def score_cmd(
     typer.echo(f"wrote {out}: {len(scored)} scores, {n} alarms"
                + ("" if det.meta.get("alarm") else
                   " (the model has no alarm threshold: train it with --far)"))
-
-
-def _iso(ts):
-    # lazy: pandas (see the module's docstring)
-    import pandas as pd
-
-    return pd.to_datetime(ts, unit="ms", utc=True).dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "Z"
-
-
-def _f(x: float, digits: int) -> str:
-    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
 
 
 __all__ = ["app"]
