@@ -315,13 +315,15 @@ async def until(cond, timeout_s: float, step_s: float = 0.05) -> bool:
 
 
 async def worker_eval(s: aiohttp.ClientSession, url: str) -> list[float]:
-    """The worker's evaluation time per envelope and gateway-receive → evaluated time (sums and
-    counts of its two Prometheus histograms), to split the latency between worker and hops."""
+    """The worker's evaluation time per engine pass and gateway-receive → evaluated time (sums
+    and counts of its two Prometheus histograms), to split the latency between worker and hops;
+    then its envelopes and engine passes (envelopes waiting together are one pass)."""
     async with s.get(url) as r:
         text = await r.text()
     got = dict.fromkeys(("yujing_worker_eval_seconds_sum", "yujing_worker_eval_seconds_count",
                          "yujing_worker_ingest_to_eval_seconds_sum",
-                         "yujing_worker_ingest_to_eval_seconds_count"), 0.0)
+                         "yujing_worker_ingest_to_eval_seconds_count",
+                         "yujing_worker_envelopes_total", "yujing_worker_passes_total"), 0.0)
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name in got:
@@ -371,7 +373,7 @@ async def run_rate(s: aiohttp.ClientSession, meter: Meter, http: str, metrics_ur
     await until(lambda: all(n in probes.warned and n in probes.notified for n in names), 15)
     after = await health(s, http)
     eval1 = await worker_eval(s, metrics_url)
-    ingest_eval = [(eval1[k] - eval0[k]) for k in range(4)]
+    ingest_eval = [(eval1[k] - eval0[k]) for k in range(6)]
     stored = probes.lat_ms(probes.stored, names)
     warn, note = probes.lat_ms(probes.warned, names), probes.lat_ms(probes.notified, names)
     envs = after["envelopes"] - before["envelopes"]
@@ -385,7 +387,8 @@ async def run_rate(s: aiohttp.ClientSession, meter: Meter, http: str, metrics_ur
             "append_time": probes.append_time,
             "readings_per_envelope": (after["accepted"] - before["accepted"]) / max(envs, 1),
             "failed_requests": failures[0],
-            "worker_eval_ms_per_envelope": 1000 * ingest_eval[0] / max(ingest_eval[1], 1),
+            "worker_eval_ms_per_pass": 1000 * ingest_eval[0] / max(ingest_eval[1], 1),
+            "worker_envelopes_per_pass": ingest_eval[4] / max(ingest_eval[5], 1),
             "worker_ingest_to_eval_mean_ms": 1000 * ingest_eval[2] / max(ingest_eval[3], 1),
             **{f"cpu_cores_{name}": (cpu1[name] - cpu0[name]) / elapsed for name in cpu0},
             "cpu_cores_bench_client": (own1 - own0) / elapsed}

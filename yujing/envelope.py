@@ -189,6 +189,33 @@ def decode(payload: bytes) -> Columns:
                    np.frombuffer(env.iss, "<i8") if env.v == FORECAST_VERSION else None)
 
 
+def concat(parts: Sequence[Columns]) -> Columns:
+    """Consecutive observation envelopes of one partition as one, rows in arrival order.
+
+    The worker evaluates what is already waiting in one engine pass (streams/evaluator.py):
+    its cost per pass is largely fixed, and the gateway's envelope boundaries carry no
+    meaning (every reading is an evaluation point, lateness is judged in arrival order), so
+    this is the envelope the gateway would have built had it waited. Station and metric
+    names stay unique (the dictionaries are merged); ``recv_ms`` is the first part's."""
+    if len(parts) == 1:
+        return parts[0]
+    stations: dict[str, int] = {}
+    metrics: dict[str, int] = {}
+    si, mi = [], []
+    for c in parts:
+        if c.issued is not None:
+            raise ValueError("forecast envelopes are evaluated on their own")
+        smap = np.fromiter((stations.setdefault(s, len(stations)) for s in c.stations),
+                           np.uint32, len(c.stations))
+        mmap = np.fromiter((metrics.setdefault(m, len(metrics)) for m in c.metrics),
+                           np.uint32, len(c.metrics))
+        si.append(smap[c.si])
+        mi.append(mmap[c.mi])
+    return Columns(parts[0].partition, parts[0].recv_ms, list(stations), list(metrics),
+                   np.concatenate(si), np.concatenate(mi),
+                   np.concatenate([c.ts for c in parts]), np.concatenate([c.val for c in parts]))
+
+
 def count(payload: bytes) -> int:
     """Number of readings in an envelope without building arrays."""
     return len(_decoder.decode(payload))

@@ -12,8 +12,8 @@ import pytest
 
 from tests.support.book import book_run
 from yujing.clock import FakeClock
-from yujing.domain import Reading
-from yujing.envelope import encode_readings
+from yujing.domain import Forecast, Reading
+from yujing.envelope import decode, encode_readings
 from yujing.streams.checkpoint import MemoryTable, load_checkpoint
 
 from .storm import MIN, T0, reference, storm_envelopes, strip
@@ -120,3 +120,46 @@ async def test_a_partition_revoked_during_a_checkpoint_write_writes_nothing():
     assert w.pipes.states == {}
     await w.evaluator.envelope(0, 2, topic[2])        # a straggler restores it again
     assert w.pipes.states[0] is not ps and w.pipes.states[0].applied == 2
+
+
+async def test_records_waiting_together_are_one_engine_pass_with_the_same_events():
+    """The agent hands the evaluator what was waiting: consecutive observation envelopes
+    become one pass; an undecodable record and a forecast envelope keep their place."""
+    envelopes = storm_envelopes(minutes=3)
+    forecast = encode_readings([Forecast("DG-HM-R01", "rain_mm_fcst", T0 + 400 * MIN, 9.0,
+                                         T0 + 30 * MIN)])
+    topic = envelopes[:10] + [b"\x00not an envelope"] + envelopes[10:20] + [forecast] \
+        + envelopes[20:]
+    want = reference([e for e in topic if e != b"\x00not an envelope"])
+    w = Worker(MemoryTable(), topic, FakeClock(T0))
+    await w.start()
+    ps = w.pipes.states[0]
+    passes: list[int] = []
+    handle = ps.handle
+
+    def counted(cols, now_ms):
+        passes.append(len(cols))
+        return handle(cols, now_ms)
+    ps.handle = counted
+    for start in range(0, len(topic), 8):                 # eight records wait each time
+        await w.evaluator.records([(0, off, topic[off])
+                                   for off in range(start, min(start + 8, len(topic)))])
+    assert strip(w.topics.warnings) == strip([e for evs in want for e in evs])
+    assert [(d["source"], d["raw"][:4]) for d in w.topics.dead] == [("worker:decode", "\x00not")]
+    assert ps.applied == len(topic) - 1
+    assert sum(passes) == sum(len(decode(e)) for e in envelopes) + 1
+    assert len(passes) < len(topic) / 4                   # ~ one pass per batch, not per record
+    assert 1 in passes                                     # the forecast went alone
+
+
+async def test_a_batch_skips_what_the_state_holds_and_catches_up_a_gap():
+    envelopes = storm_envelopes(minutes=3)
+    topic = envelopes[:30]
+    want = reference(topic)
+    w = Worker(MemoryTable(), topic, FakeClock(T0))
+    await w.start()
+    await w.evaluator.records([(0, off, topic[off]) for off in range(0, 6)])
+    await w.evaluator.records([(0, off, topic[off]) for off in range(3, 9)])   # 3..5 again
+    await w.evaluator.records([(0, off, topic[off]) for off in range(12, 30)])  # 9..11 missed
+    assert w.pipes.states[0].applied == 29
+    assert strip(w.topics.warnings) == strip([e for evs in want for e in evs])

@@ -8,8 +8,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from yujing.domain import Reading
-from yujing.envelope import VERSION, Envelope, EnvelopeBuilder, count, decode, encode_readings
+from yujing.domain import Forecast, Reading
+from yujing.envelope import (
+    VERSION,
+    Envelope,
+    EnvelopeBuilder,
+    concat,
+    count,
+    decode,
+    encode_readings,
+)
 
 TS = 1_748_764_800_000
 READINGS = [
@@ -117,3 +125,32 @@ def test_index_out_of_range():
 def test_count_of_garbage_is_a_value_error():
     with pytest.raises(ValueError):
         count(b"garbage")
+
+
+def _readings(cols) -> list[Reading]:
+    return [cols.reading(i) for i in range(len(cols))]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.sampled_from(["DG001", "DG002", "DG003"]),
+                                   st.sampled_from(["rain_mm", "water_level_m"]),
+                                   st.integers(0, 10_000),
+                                   st.floats(-5, 500, allow_nan=False)), max_size=6),
+                min_size=1, max_size=5))
+def test_concatenated_envelopes_are_their_readings_in_arrival_order(parts):
+
+    envs = [decode(encode_readings([Reading(s, m, TS + t, v) for s, m, t, v in p], recv_ms=i + 1))
+            for i, p in enumerate(parts)]
+    merged = concat(envs)
+    assert _readings(merged) == [r for c in envs for r in _readings(c)]
+    assert len(set(merged.stations)) == len(merged.stations)   # names stay unique
+    assert len(set(merged.metrics)) == len(merged.metrics)
+    assert merged.recv_ms == envs[0].recv_ms and merged.issued is None
+
+
+def test_a_forecast_envelope_is_not_concatenated():
+
+
+    fc = decode(encode_readings([Forecast("DG001", "rain_mm_fcst", TS, 3.0, TS - 1)]))
+    with pytest.raises(ValueError, match="forecast"):
+        concat([decode(encode_readings(READINGS)), fc])

@@ -221,23 +221,36 @@ class Alerting:
         return getattr(st, "plan", "") or ""
 
     async def _agent(self, stream: Any) -> None:
-        async for event in stream.events():
-            msg = event.message
-            self.consumed[f"{msg.topic}[{msg.partition}]"] = msg.offset
-            nfx, book_too = (self.notices.step(msg.partition, event.value)
-                             if msg.topic == self.cfg.kafka.topics.commands else (None, True))
-            if nfx is not None:
-                await self.notices.effects(nfx)
-            fx = self._step(msg, event.value) if book_too else None
-            if fx is not None:
-                await self._effects(msg.partition, fx)
-            # before the next message (and so before this one's offset can be committed):
-            # what the step wrote is recoverable from the changelog, on Tansu too
-            try:
-                await self.fence.after_step(msg.partition)
-            except Exception:   # the tables stay marked: the next step's fence covers them
-                log.exception("changelog fence after %s[%d]@%d failed", msg.topic,
-                              msg.partition, msg.offset)
+        """Each message's step, then handed to the fence beside the agent, which acks it
+        once what the step wrote is recoverable from the changelog (streams/changelog.py)."""
+        stream = stream.noack()
+        fencing = asyncio.ensure_future(self.fence.run(stream.ack, self._fence_failed))
+        try:
+            async for event in stream.events():
+                msg = event.message
+                try:
+                    await self._handle(msg, event.value)
+                finally:
+                    self.fence.after_step(msg.partition, event)
+        finally:
+            fencing.cancel()
+
+    async def _handle(self, msg: Any, value: bytes) -> None:
+        self.consumed[f"{msg.topic}[{msg.partition}]"] = msg.offset
+        nfx, book_too = (self.notices.step(msg.partition, value)
+                         if msg.topic == self.cfg.kafka.topics.commands else (None, True))
+        if nfx is not None:
+            await self.notices.effects(nfx)
+        fx = self._step(msg, value) if book_too else None
+        if fx is not None:
+            await self._effects(msg.partition, fx)
+
+    @staticmethod
+    async def _fence_failed(exc: BaseException) -> None:
+        """A fence round failed (the broker is away): its steps stay held, unacked, and the
+        round is tried again after a second."""
+        log.error("changelog fence failed, retrying: %r", exc)
+        await asyncio.sleep(1.0)
 
     def _step(self, msg: Any, value: bytes) -> Effects | None:
         now = clock.now_ms()

@@ -9,14 +9,23 @@ round touches many), and while one produce request is in flight the producer pac
 the next writes into one batch, so a worker killed after a burst came back without
 part of it: acknowledgements, silences, what was already delivered.
 
-:class:`Fence` closes that gap: after a book step that wrote a table, it waits until the
+:class:`Fence` closes that gap: after book steps that wrote a table, it waits until the
 producer has delivered everything (those records are acknowledged, in batches of their
 own) and then sends one tombstone of a key nobody uses to each changelog partition the
-step wrote. That tombstone starts a later batch, so no record of a finished step can sit
-after the first record of a last batch; recovering it deletes a key that does not
-exist. Apache Kafka reports true end offsets and needs none of this; it costs one
-produce round trip per book step that wrote, on either broker.
+steps wrote. That tombstone starts a later batch, so no record of a finished step can sit
+after the first record of a last batch; recovering it deletes a key that does not exist.
+Apache Kafka reports true end offsets and needs none of this.
 
+The fence runs **beside** the book's agent, not in its path: the agent takes one message
+after another (its stream does not ack) and hands each finished step to the fence; a fence
+round takes every step finished since the last round, flushes, sends the tombstones,
+flushes again (the tombstones themselves are in Kafka), and only then acks those steps'
+messages. A message's offset is committed only once it is acked, so what the old fence in
+the agent's path guaranteed still holds: a committed step's book records are recoverable.
+A storm's burst of steps now costs one round (two produce round trips) instead of one per
+step, and the agent never waits for the broker between messages. A step not yet fenced when
+the worker dies is not committed either: its message is consumed again, and the book takes
+messages at least once already (replayed warning events, ticks and commands).
 :func:`digest` fingerprints a table's live records (sorted keys, values in one
 canonical JSON form), so the worker's log after a recovery can be compared with the
 changelog read back from the broker (tests/integration/test_book_recovery.py).
@@ -24,6 +33,7 @@ changelog read back from the broker (tests/integration/test_book_recovery.py).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
@@ -45,24 +55,64 @@ class Written(Protocol):
 
 
 class Fence:
-    """After each book step: flush, then one tombstone per changelog partition written."""
+    """Book steps' changelog writes made recoverable, and their messages acked, in rounds.
+
+    ``after_step`` (the agent, synchronous) notes what a step wrote and holds its message;
+    :meth:`run` (a task beside the agent) fences and acks in rounds, each covering every step
+    finished before it began."""
 
     def __init__(self, tables: Iterable[Written], flush: Callable[[], Awaitable[None]]) -> None:
         self.tables = list(tables)
         self.flush = flush
-        self.fences = 0
+        self.fences = 0                        # rounds that sent tombstones
+        self.dirty: set[tuple[int, int]] = set()   # (table index, changelog partition)
+        self.held: list[Any] = []              # messages of steps not yet fenced, in order
+        self._wake = asyncio.Event()
 
-    async def after_step(self, p: int) -> None:
-        """Close the step just processed on partition ``p`` (every book write of a step goes
-        to the partition of the message being processed)."""
-        written = [t for t in self.tables if t.written]
-        if not written:
-            return
-        await self.flush()
-        for t in written:
-            t.fence(p)
-            t.written = False
-        self.fences += 1
+    def after_step(self, p: int, message: Any) -> None:
+        """The step of ``message`` on partition ``p`` is done (every book write of a step
+        goes to the partition of the message being processed)."""
+        for i, t in enumerate(self.tables):
+            if t.written:
+                self.dirty.add((i, p))
+                t.written = False
+        self.held.append(message)
+        self._wake.set()
+
+    async def round(self, ack: Callable[[Any], Awaitable[Any]]) -> int:
+        """Fence what the held steps wrote, then ack their messages; returns how many. On a
+        failure nothing is acked and everything stays held for the next round."""
+        held, dirty = self.held, self.dirty
+        self.held, self.dirty = [], set()
+        try:
+            if dirty:
+                await self.flush()
+                for i, p in sorted(dirty):
+                    self.tables[i].fence(p)
+                await self.flush()
+                self.fences += 1
+        except BaseException:
+            self.held, self.dirty = held + self.held, dirty | self.dirty
+            raise
+        for message in held:
+            await ack(message)
+        return len(held)
+
+    async def run(self, ack: Callable[[Any], Awaitable[Any]],
+                  on_error: Callable[[BaseException], Awaitable[None]]) -> None:
+        """Rounds for as long as the agent runs: one as soon as a step is held, the next as
+        soon as it ends (steps finished meanwhile wait for it, which is what batches them).
+        ``on_error`` is awaited after a failed round (log it, back off) before the retry."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self.round(ack)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._wake.set()
+                await on_error(exc)
 
 
 def canonical(value: Any) -> bytes:

@@ -1,17 +1,18 @@
 """What the worker's evaluating agent and its timers do, with Faust left to app.py.
 
-Per envelope: decode → the partition's pipeline → warning events to
-``yujing.warnings``, late and undecodable readings to the dead-letter topic,
-then a checkpoint when one is due. The timers check for silent stations, reload
-anomaly models and log a heartbeat. Topics are reached through their ``send``
-and the rebalance signals are app.py's, so nothing here needs a running Faust app.
+Per batch of waiting envelopes: decode → the partition's pipeline (one engine pass
+over consecutive envelopes) → warning events to ``yujing.warnings``, late and
+undecodable readings to the dead-letter topic, then a checkpoint when one is due.
+The timers check for silent stations, reload anomaly models and log a heartbeat.
+Topics are reached through their ``send`` and the rebalance signals are app.py's, so
+nothing here needs a running Faust app.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -19,7 +20,7 @@ import orjson
 
 from yujing import clock, metrics
 from yujing.domain import WarningEvent
-from yujing.envelope import decode
+from yujing.envelope import Columns, concat, decode
 from yujing.pipeline import Outcome
 from yujing.stations import Registry
 from yujing.streams.alerting import routing_key
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 _event_encoder = msgspec.json.Encoder()
 
 Send = Callable[..., Awaitable[Any]]   # a Faust topic's send(key=..., value=...)
+Record = tuple[int, int, bytes]        # (partition, offset, value) of yujing.readings
 
 
 def dead_letter(source: str, reason: str, raw: object, now_ms: int) -> bytes:
@@ -76,29 +78,78 @@ class Evaluator:
 
     async def envelope(self, partition: int, offset: int, payload: bytes,
                        observe_lag: Callable[[], None] = lambda: None) -> None:
-        """One record of yujing.readings, as the agent receives it."""
+        """One record of yujing.readings."""
+        await self.records([(partition, offset, payload)], observe_lag)
+
+    async def records(self, batch: Sequence[Record],
+                      observe_lag: Callable[[], None] = lambda: None) -> None:
+        """Records of yujing.readings that were waiting together, in arrival order.
+
+        Each partition's envelopes go to its pipeline in offset order; consecutive
+        observation envelopes are evaluated in one engine pass (envelope.concat), since the
+        engine's cost per pass is largely fixed: small envelopes (a short gateway linger,
+        low latency) then cost the worker what a big one does. An undecodable envelope is
+        dead-lettered and a forecast envelope is evaluated on its own, each in its place."""
+        by_partition: dict[int, list[tuple[int, bytes]]] = {}
+        for partition, offset, payload in batch:
+            by_partition.setdefault(partition, []).append((offset, payload))
+        for partition, records in by_partition.items():
+            await self._partition(partition, records, observe_lag)
+
+    async def _partition(self, partition: int, records: list[tuple[int, bytes]],
+                         observe_lag: Callable[[], None]) -> None:
         pipes = self.pipelines
         ps = await pipes.get(partition)
-        step = ps.step(offset)
-        if not pipes.owns(ps) or step is Step.SKIP:
-            return  # revoked meanwhile, or already in the restored state
-        if step is Step.CATCH_UP:
-            await pipes.catch_up(ps, offset)
-        try:
-            cols = decode(payload)
-        except ValueError as exc:
-            await self.outbox.dead("worker:decode", str(exc), payload[:256])
-            ps.done(offset)
+        run: list[tuple[int, Columns]] = []   # decoded, contiguous, not yet evaluated
+        for offset, payload in records:
+            if not pipes.owns(ps):
+                return  # revoked meanwhile: the new owner evaluates these
+            if run and offset == run[-1][0] + 1:
+                step = Step.APPLY
+            else:
+                await self._evaluate(ps, run, observe_lag)
+                step = ps.step(offset)
+            if step is Step.SKIP:
+                continue  # already in the restored state
+            if step is Step.CATCH_UP:
+                await pipes.catch_up(ps, offset)
+            try:
+                cols = decode(payload)
+            except ValueError as exc:
+                await self._evaluate(ps, run, observe_lag)
+                await self.outbox.dead("worker:decode", str(exc), payload[:256])
+                ps.done(offset)
+                continue
+            if cols.issued is not None:
+                await self._evaluate(ps, run, observe_lag)
+                await self._evaluate(ps, [(offset, cols)], observe_lag)
+            else:
+                run.append((offset, cols))
+        if pipes.owns(ps):
+            await self._evaluate(ps, run, observe_lag)
+
+    async def _evaluate(self, ps: Any, run: list[tuple[int, Columns]],
+                        observe_lag: Callable[[], None]) -> None:
+        """One engine pass over ``run`` (emptied), its events sent, then a checkpoint when
+        one is due."""
+        if not run:
             return
+        if not self.pipelines.owns(ps):
+            run.clear()   # revoked meanwhile: the new owner evaluates these
+            return
+        cols = concat([c for _, c in run])
+        last = run[-1][0]
+        recv = [c.recv_ms for _, c in run]
+        run.clear()
         t0 = clock.monotonic()
         out = ps.handle(cols, self.now_ms())
-        metrics.observe_evaluation(len(cols), cols.recv_ms, clock.monotonic() - t0,
-                                   len(out.late), self.now_ms())
+        metrics.observe_evaluation(len(cols), recv, clock.monotonic() - t0, len(out.late),
+                                   self.now_ms())
         observe_lag()
         await self.outbox.emit(out)
-        ps.done(offset)
-        if pipes.due(ps):
-            await pipes.checkpoint(ps)
+        ps.done(last)
+        if self.pipelines.due(ps):
+            await self.pipelines.checkpoint(ps)
 
     async def check_nodata(self) -> None:
         """Each pipeline watches the stations of its own partition."""
