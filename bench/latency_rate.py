@@ -132,7 +132,7 @@ def pct(xs: list[float], q: float) -> float:
 
 
 def write_config(tmp: Path, mode: str, broker: str, hook_port: int, partitions: int,
-                 metrics_port: int, linger_ms: int = 50) -> Path:
+                 metrics_port: int, linger_ms: int = 20) -> Path:
     cfg = {"kafka": {"embedded": broker, "partitions": partitions},
            "http": {"host": "127.0.0.1", "port": free_port()},
            "gateway": {"batching": mode, "linger_ms": linger_ms},
@@ -452,7 +452,7 @@ def main() -> None:
     ap.add_argument("--broker", choices=("kafka", "tansu"), default=None,
                     help="default: kafka when `make kafka` installed it, else tansu")
     ap.add_argument("--partitions", type=int, default=4)
-    ap.add_argument("--linger-ms", type=int, default=50, help="gateway.linger_ms")
+    ap.add_argument("--linger-ms", type=int, default=20, help="gateway.linger_ms")
     ap.add_argument("--ready-timeout", type=float, default=120)
     args = ap.parse_args()
     broker = args.broker or ("kafka" if kafka_installed() else "tansu")

@@ -183,7 +183,7 @@ class GatewayConfig(_Strict):
                                 "nothing in the last linger_ms, else waits for the next envelope "
                                 "(low rates: no wait; high rates: big envelopes); fixed: every "
                                 "reading waits linger_ms")
-    linger_ms: int = Field(50, ge=0, le=5000,
+    linger_ms: int = Field(20, ge=0, le=5000,
                            description="longest a reading waits to join an envelope (adaptive: "
                                        "the least time between two envelopes of a partition)")
     max_envelope: int = Field(500, ge=1, le=100_000)

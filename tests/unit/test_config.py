@@ -34,7 +34,7 @@ def test_no_path_gives_the_defaults(monkeypatch, tmp_path):
     assert cfg.kafka.partitions == 4
     assert cfg.kafka.topics.readings == "yujing.readings"
     assert cfg.http.port == 8080
-    assert cfg.gateway.linger_ms == 50 and cfg.gateway.max_envelope == 500
+    assert cfg.gateway.linger_ms == 20 and cfg.gateway.max_envelope == 500
     assert cfg.worker.lateness == "1h"
     assert cfg.worker.rules_dir == tmp_path / "rules"
     assert cfg.notify.default == ["yujing://"]
