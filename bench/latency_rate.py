@@ -6,7 +6,9 @@
 For each gateway batching mode (``gateway.batching``: ``fixed``, the old 50 ms linger, is the
 baseline measured in the same invocation; ``adaptive`` sends at once when a partition is idle)
 one whole stack is started with ``Supervisor`` on an embedded broker (Apache Kafka from
-``make kafka`` when installed, else Tansu) and, per rate:
+``make kafka`` when installed, else Tansu) and, per rate, after ``--warmup`` seconds of the
+background load alone (its stations' first readings are new series, each partition's first
+envelope is checkpointed at once: a start-up transient, not the steady state measured):
 
 * background load: quiet ``rain_mm`` readings (0 mm, one per station and request slot) posted
   over HTTP at ``rate`` readings per second, paced on the clock (requests of rate/200
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import math
 import re
 import sys
@@ -338,33 +341,42 @@ async def health(s: aiohttp.ClientSession, http: str) -> dict:
 
 async def run_rate(s: aiohttp.ClientSession, meter: Meter, http: str, metrics_url: str,
                    tag: str, rate: int, seconds: float, probes_per_s: float, probes: Probes,
-                   cpu: Cpu) -> dict[str, float]:
-    """Load at ``rate`` for ``seconds`` with probes interleaved; figures of this rate."""
+                   cpu: Cpu, warmup_s: float = 5.0) -> dict[str, float]:
+    """Load at ``rate`` for ``warmup_s`` (not measured: the background stations' first
+    readings, each a new series, the partitions' first checkpoints), then for ``seconds``
+    with probes interleaved; figures of those ``seconds``."""
     url = f"{http}/v1/readings"
     batch = max(1, rate // 200)
     dt = batch / rate
     failures = [0]
     tasks: set[asyncio.Task] = set()
     names: list[str] = []
+
+    async def pace(span_s: float) -> int:
+        """Post the background load for ``span_s``, paced on the clock; readings sent."""
+        start = time.perf_counter()
+        k = 0
+        while (now := time.perf_counter()) < start + span_s:
+            due = start + k * dt
+            if now >= due:
+                ms = int(time.time() * 1000)
+                items = [{"station": f"BG{(k * batch + i) % 1000:04d}", "metric": "rain_mm",
+                          "ts": ms, "value": 0.0} for i in range(batch)]
+                t = asyncio.create_task(post(s, url, items, failures))
+                tasks.add(t)
+                t.add_done_callback(tasks.discard)
+                k += 1
+                continue
+            await asyncio.sleep(due - now)
+        return k * batch
+
+    await pace(warmup_s)
     before = await health(s, http)
     cpu0, own0 = cpu(), time.process_time()
     eval0 = await worker_eval(s, metrics_url)
     t0 = time.perf_counter()
     probing = meter.series(url, tag, seconds, probes_per_s, names, failures)
-    k = sent = 0
-    while (now := time.perf_counter()) < t0 + seconds:
-        due = t0 + k * dt
-        if now >= due:
-            ms = int(time.time() * 1000)
-            items = [{"station": f"BG{(k * batch + i) % 1000:04d}", "metric": "rain_mm",
-                      "ts": ms, "value": 0.0} for i in range(batch)]
-            t = asyncio.create_task(post(s, url, items, failures))
-            tasks.add(t)
-            t.add_done_callback(tasks.discard)
-            k += 1
-            sent += batch
-            continue
-        await asyncio.sleep(due - now)
+    sent = await pace(seconds)
     elapsed = time.perf_counter() - t0
     cpu1, own1 = cpu(), time.process_time()
     await asyncio.wait_for(probing, 30)
@@ -418,9 +430,14 @@ async def session(http: str, metrics_url: str, bootstrap: str, topics: tuple[str
             for i, rate in enumerate(rates, 1):
                 log(f"{mode}: {rate} readings/s for {args.seconds:.0f} s")
                 out[rate] = await run_rate(s, meter, http, metrics_url, f"{mode[0]}{i}", rate,
-                                           args.seconds, args.probes_per_s, probes, cpu)
+                                           args.seconds, args.probes_per_s, probes, cpu,
+                                           args.warmup)
     finally:
         await meter.stop()
+    if args.dump is not None:   # every probe's wall-clock marks, to trace a slow one
+        with args.dump.open("a", encoding="utf-8") as f:
+            for station, marks in probes.marks.items():
+                f.write(json.dumps({"mode": mode, "probe": station, **marks}) + "\n")
     return out
 
 
@@ -454,6 +471,10 @@ def main() -> None:
     ap.add_argument("--partitions", type=int, default=4)
     ap.add_argument("--linger-ms", type=int, default=20, help="gateway.linger_ms")
     ap.add_argument("--ready-timeout", type=float, default=120)
+    ap.add_argument("--warmup", type=float, default=5.0,
+                    help="seconds of load at each rate before the probes and figures start")
+    ap.add_argument("--dump", type=Path, default=None, metavar="FILE",
+                    help="append each probe's wall-clock marks (ms) to FILE as JSON lines")
     args = ap.parse_args()
     broker = args.broker or ("kafka" if kafka_installed() else "tansu")
     rates = [int(r) for r in args.rates.split(",")]
