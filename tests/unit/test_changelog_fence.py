@@ -13,6 +13,7 @@ import msgspec
 import pytest
 
 from yujing.streams.changelog import FENCE_KEY, Fence, canonical, digest, partition_of
+from yujing.streams.fencing import run_rounds
 
 
 class Table:
@@ -74,7 +75,8 @@ async def test_a_failed_round_acks_nothing_and_keeps_everything_for_the_next():
 
 
 async def test_the_fence_task_acks_each_step_after_its_writes_are_fenced():
-    """run() beside an agent: every message acked once, never before its step's fence."""
+    """run_rounds() beside an agent: every message acked once, never before its step's
+    fence."""
     log: list = []
     a = Table("a", log)
     acked = asyncio.Queue()
@@ -91,7 +93,7 @@ async def test_the_fence_task_acks_each_step_after_its_writes_are_fenced():
         raise AssertionError(exc)
 
     fence = Fence([a], flush)
-    task = asyncio.ensure_future(fence.run(ack, failed))
+    task = asyncio.ensure_future(run_rounds(fence, ack, failed))
     for i in range(20):
         a.written = i % 3 == 0
         log.append(("step", i))

@@ -46,6 +46,7 @@ from yujing.connectors.topics import declare
 from yujing.domain import Grade, WarningEvent, group_key
 from yujing.stations import Registry
 from yujing.streams.changelog import FENCE_KEY, Fence, digest, partition_of
+from yujing.streams.fencing import run_rounds
 from yujing.streams.notices import STORE_WAIT_S, NoticeEdge
 
 log = logging.getLogger("yujing.alerting")
@@ -224,7 +225,7 @@ class Alerting:
         """Each message's step, then handed to the fence beside the agent, which acks it
         once what the step wrote is recoverable from the changelog (streams/changelog.py)."""
         stream = stream.noack()
-        fencing = asyncio.ensure_future(self.fence.run(stream.ack, self._fence_failed))
+        fencing = asyncio.ensure_future(run_rounds(self.fence, stream.ack, self._fence_failed))
         try:
             async for event in stream.events():
                 msg = event.message

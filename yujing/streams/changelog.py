@@ -33,7 +33,6 @@ changelog read back from the broker (tests/integration/test_book_recovery.py).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
@@ -58,8 +57,8 @@ class Fence:
     """Book steps' changelog writes made recoverable, and their messages acked, in rounds.
 
     ``after_step`` (the agent, synchronous) notes what a step wrote and holds its message;
-    :meth:`run` (a task beside the agent) fences and acks in rounds, each covering every step
-    finished before it began."""
+    :meth:`round`, run by a task beside the agent (streams/fencing.py), fences and acks every
+    step finished before it began."""
 
     def __init__(self, tables: Iterable[Written], flush: Callable[[], Awaitable[None]]) -> None:
         self.tables = list(tables)
@@ -67,7 +66,7 @@ class Fence:
         self.fences = 0                        # rounds that sent tombstones
         self.dirty: set[tuple[int, int]] = set()   # (table index, changelog partition)
         self.held: list[Any] = []              # messages of steps not yet fenced, in order
-        self._wake = asyncio.Event()
+        self.on_held: Callable[[], None] = lambda: None   # wakes the task running rounds
 
     def after_step(self, p: int, message: Any) -> None:
         """The step of ``message`` on partition ``p`` is done (every book write of a step
@@ -77,7 +76,7 @@ class Fence:
                 self.dirty.add((i, p))
                 t.written = False
         self.held.append(message)
-        self._wake.set()
+        self.on_held()
 
     async def round(self, ack: Callable[[Any], Awaitable[Any]]) -> int:
         """Fence what the held steps wrote, then ack their messages; returns how many. On a
@@ -97,22 +96,6 @@ class Fence:
         for message in held:
             await ack(message)
         return len(held)
-
-    async def run(self, ack: Callable[[Any], Awaitable[Any]],
-                  on_error: Callable[[BaseException], Awaitable[None]]) -> None:
-        """Rounds for as long as the agent runs: one as soon as a step is held, the next as
-        soon as it ends (steps finished meanwhile wait for it, which is what batches them).
-        ``on_error`` is awaited after a failed round (log it, back off) before the retry."""
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            try:
-                await self.round(ack)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self._wake.set()
-                await on_error(exc)
 
 
 def canonical(value: Any) -> bytes:
