@@ -168,6 +168,36 @@ def test_reach_is_the_longest_window_and_whole_for_model_metrics():
     assert reach["a"].ms == 3 * H
     assert reach["b"].ms == 0 and reach["b"].readings >= 2
     assert reach["c"].ms == 0 and reach["c"].readings >= 1
-    assert reach["e"].ms == 10 * 24 * H
+    assert reach["e"].ms == 0      # days_since reads the retained series, not the layout
     assert reach["f"].ms == 2 * H
     assert reach["m"].ms == WHOLE
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 30 * 24 * 60),
+                          st.sampled_from([0.0, 0.05, 0.1, 2.0])), min_size=1, max_size=60),
+       st.lists(st.tuples(st.integers(-1, 2), st.integers(-60, 32 * 24 * 60)), min_size=1,
+                max_size=20),
+       st.sampled_from([3, 10]))
+def test_days_since_from_the_store_equals_it_on_the_whole_layout(rows, points, days):
+    """SeriesStore.days_since (the engine's) against windows.days_since on a layout of every
+    retained reading (the former path): the same days, caps and NaNs at any point."""
+    from yujing.rules import windows as wn
+    engine = Engine([rule("dry", {"yellow": f"days_since(dd, 0.1, {days}d) >= 1"},
+                          f"days_since(dd, 0.1, {days}d) < 1")], lateness_ms=40 * 24 * H)
+    readings = [Reading(f"s{k}", "dd", T0 + m * MIN, v) for k, m, v in rows]
+    engine.process(*columns(readings))
+    store = engine.store
+    ids = {f"s{k}": int(store.lookup(np.array([store.station_index[f"s{k}"]]), "dd")[0])
+           for k in {k for k, _, _ in rows}}
+    sid = np.array([ids.get(f"s{k}", -1) if k >= 0 else -1 for k, _ in points], np.int64)
+    t = np.array([T0 + m * MIN for _, m in points], np.int64)
+    order = np.argsort(sid, kind="stable")
+    live = sorted(s for s in ids.values())
+    ts = [store._buf[s].views()[0] for s in live]
+    vs = [store._buf[s].views()[1] for s in live]
+    flat = wn.Flat(np.repeat(np.array(live, np.int64), [a.size for a in ts]),
+                   np.concatenate(ts), np.concatenate(vs))
+    want = wn.days_since(flat, sid[order], t[order], 0.1, days * 24 * H)
+    got = store.days_since(sid[order], t[order], 0.1, days * 24 * H)
+    np.testing.assert_array_equal(got, want)

@@ -84,7 +84,7 @@ class Interpreter:
             sid = self._sid(ev, pst, node.metric)
             if node.fn == "jump":
                 return wn.jump(flat, sid, pt)
-            return wn.days_since(flat, sid, pt, node.threshold, node.horizon_ms)
+            return self.store.days_since(sid, pt, node.threshold, node.horizon_ms)
         if isinstance(node, ex.Trend):
             return self._trend(node, flat, pst, pt, ev)
         if isinstance(node, ex.Ahead):

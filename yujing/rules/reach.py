@@ -6,7 +6,8 @@ plus the lateness (and for ``for:`` and held grades, their duration), but a poin
 at ``t`` only reads ``(t - W, t]`` for the windows ``W`` of the nodes that read the
 metric. ``Reach`` says, per metric, that time span and how many readings at or
 before the point a node needs whatever their age (``jump`` the newest two,
-``last(x)`` and ``days_since`` the newest one). A metric read by an anomaly model,
+``last(x)`` the newest one; ``days_since`` reads the retained series itself,
+``SeriesStore.days_since``). A metric read by an anomaly model,
 or by a node not listed here, is read whole.
 """
 
@@ -37,8 +38,8 @@ def of_trees(trees: list[object], whole: set[str]) -> dict[str, Reach]:
         if isinstance(node, ex.Agg):
             need(node.metric, 0 if node.window_ms >= ex.UNBOUNDED_MS and node.fn == "last"
                  else WHOLE if node.window_ms >= ex.UNBOUNDED_MS else node.window_ms)
-        elif isinstance(node, ex.SeriesFn):
-            need(node.metric, 0 if node.fn == "jump" else node.horizon_ms)
+        elif isinstance(node, ex.SeriesFn):   # days_since reads the store, not the layout
+            need(node.metric, 0)
         elif isinstance(node, ex.Trend):
             need(node.metric, node.window_ms)
         for child in ex.children(node):

@@ -201,6 +201,29 @@ class SeriesStore:
             return wn.Flat(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0))
         return wn.Flat(np.repeat(needed, lens), np.concatenate(parts_ts), np.concatenate(parts_v))
 
+    def days_since(self, sid: np.ndarray, t: np.ndarray, threshold: float,
+                   horizon_ms: int) -> np.ndarray:
+        """``days_since``: whole days from each point ``(sid, t)`` back to the newest reading
+        of its series at or before ``t`` with a value >= ``threshold``, capped at the
+        horizon (no such reading: the cap); NaN where the series has no reading at or
+        before ``t``. Read from the retained series itself, not from the chunk's flat
+        layout: the horizon (ten days of rain for the fire-danger rule) would otherwise lay
+        out that whole history at every envelope (bench/history_cost.py). The series is
+        retained for at least the horizon, and an older wet reading is beyond the cap."""
+        cap = horizon_ms // wn.DAY_MS
+        out = np.full(t.shape, np.nan)
+        for s in np.unique(sid[sid >= 0]).tolist():
+            at = np.flatnonzero(sid == s)
+            ts, v = self._buf[s].views()
+            tp = t[at]
+            upto = ts.searchsorted(tp, side="right")          # readings at or before each point
+            wet = np.flatnonzero(v >= threshold)
+            k = wet.searchsorted(upto, side="left") - 1        # the newest wet one before upto
+            days = np.where(k >= 0, (tp - ts[wet[np.maximum(k, 0)]]) // wn.DAY_MS, cap) \
+                if wet.size else np.full(tp.shape, cap)
+            out[at] = np.where(upto > 0, np.minimum(days, cap), np.nan)
+        return out
+
     def trim(self, touched: np.ndarray) -> None:
         """Keep each touched series' readings within its horizon of its newest reading."""
         newest = self.newest.a[touched]

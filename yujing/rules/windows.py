@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 EPOCH = 946_684_800_000          # 2000-01-01: gateways reject older event times
+DAY_MS = 86_400_000
 SPAN = np.int64(1) << np.int64(42)  # ~139 years of ms per series: keys never overlap
 _FIXED = 1e6                      # sums in integer micro-units are exact
 _FIXED_LIMIT = 9.0e18
@@ -206,8 +207,9 @@ def jump(flat: Flat, sid: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 def days_since(flat: Flat, sid: np.ndarray, t: np.ndarray, threshold: float,
                horizon_ms: int) -> np.ndarray:
-    """Whole days since the series last reached ``threshold``, capped at the horizon."""
-    cap = horizon_ms // 86_400_000
+    """Whole days since the series last reached ``threshold``, capped at the horizon, on a
+    flat layout (the engine reads the store instead: ``SeriesStore.days_since``)."""
+    cap = horizon_ms // DAY_MS
     out = np.full(t.shape, np.nan)
     _, hi = flat.bounds(sid, t, int(SPAN))
     has = (sid >= 0) & (hi > 0)
@@ -216,7 +218,7 @@ def days_since(flat: Flat, sid: np.ndarray, t: np.ndarray, threshold: float,
     last = flat.last_index_at_least(threshold)[np.clip(hi - 1, 0, None)]
     same = has & (hi - 1 >= 0) & (flat.sid[np.clip(hi - 1, 0, None)] == np.maximum(sid, 0))
     hit = same & (last >= 0)
-    days = np.where(hit, (t - flat.ts[np.clip(last, 0, None)]) // 86_400_000, cap)
+    days = np.where(hit, (t - flat.ts[np.clip(last, 0, None)]) // DAY_MS, cap)
     return np.where(same, np.minimum(days, cap).astype(np.float64), np.nan)
 
 
