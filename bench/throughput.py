@@ -93,6 +93,7 @@ def write_config(tmp: Path, partitions: int, broker: str = "tansu") -> Path:
         "http:\n"
         "  host: 127.0.0.1\n"
         f"  port: {free_port()}\n"
+        "  rate_limit: null\n"   # capacity, not the admission limit: 1 M/minute stops 600 k runs
         "worker:\n"
         f"  rules_dir: {ROOT / 'rules'}\n"
         f"  data_dir: {tmp / 'worker'}\n"
