@@ -226,6 +226,7 @@ class Run:
     lag_at_end: float = 0.0
     catch_up_s: float = float("nan")
     sink_points: float = 0.0
+    sink_wait_s: float = 0.0  # after the worker caught up, until the sink had written it all
     warnings: float = 0.0
     samples: list[Sample] = field(default_factory=list)
 
@@ -328,10 +329,21 @@ class Soak:
                 sampler.cancel()
                 await asyncio.gather(sampler, return_exceptions=True)
             await self.sample(http)
-            sink = await scrape(http, self.cfg.influx.metrics_port, "yujing_sink_points_written")
-            self.run.sink_points = sum(sink.values())
-            warned = await scrape(http, self.cfg.worker.metrics_port, "yujing_worker_warnings_total")
-            self.run.warnings = sum(warned.values())
+            # the sink reads both topics on its own: give it until it has written every
+            # reading and every warning event the worker sent (or 60 s), then count
+            t = time.monotonic()
+            while True:
+                sink = await scrape(http, self.cfg.influx.metrics_port,
+                                    "yujing_sink_points_written")
+                warned = await scrape(http, self.cfg.worker.metrics_port,
+                                      "yujing_worker_warnings_total")
+                self.run.sink_points = sum(sink.values())
+                self.run.warnings = sum(warned.values())
+                self.run.sink_wait_s = time.monotonic() - t
+                if (self.run.sink_points >= self.run.accepted + self.run.warnings
+                        or self.run.sink_wait_s > 60):
+                    break
+                await asyncio.sleep(0.5)
         return self.run
 
 
@@ -375,7 +387,8 @@ def report_stream(run: Run) -> None:
           f"caught up after {run.catch_up_s:.1f} s; evaluated {s[-1].evaluated:.0f}; "
           f"max lag during the run {max(x.accepted - x.evaluated for x in s):.0f}; "
           f"median load average {statistics.median(x.load for x in s):.1f} on {psutil.cpu_count()} cpus")
-    print(f"[{run.interval}] sink points written {run.sink_points:.0f}; warning events "
+    print(f"[{run.interval}] sink points written {run.sink_points:.0f} "
+          f"({run.sink_wait_s:.1f} s after the worker caught up); warning events "
           f"{run.warnings:.0f}; checkpoints {s[-1].checkpoints} "
           f"({s[-1].stored_bytes / MB:.1f} MB stored)")
 
