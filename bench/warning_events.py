@@ -37,15 +37,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.latency_rate import (  # noqa: E402
-    Meter,
-    Probes,
-    kafka_installed,
-    log,
-    post,
-    until,
-    write_config,
-)
+from bench.latency_meter import Meter, Probes, post, until  # noqa: E402
+from bench.latency_rate import kafka_installed, log, write_config  # noqa: E402
 from bench.throughput import cpu_seconds  # noqa: E402
 from yujing.config import load_config  # noqa: E402
 from yujing.connectors.embedded import free_port  # noqa: E402
