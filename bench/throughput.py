@@ -44,6 +44,7 @@ import asyncio
 import os
 import re
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -64,6 +65,7 @@ from worker_cost import (  # noqa: E402  (bench/ is not a package)
     publish_http,
     publish_mqtt_blocking,
     read_back,
+    worker_counters,
 )
 
 from yujing.config import load_config  # noqa: E402
@@ -95,6 +97,7 @@ def write_config(tmp: Path, partitions: int, broker: str = "tansu") -> Path:
         f"  port: {free_port()}\n"
         "  rate_limit: null\n"   # capacity, not the admission limit: 1 M/minute stops 600 k runs
         "worker:\n"
+        f"  metrics_port: {free_port()}\n"   # its pass and engine-CPU counters
         f"  rules_dir: {ROOT / 'rules'}\n"
         f"  data_dir: {tmp / 'worker'}\n"
         "notify:\n"
@@ -125,6 +128,19 @@ def cpu_seconds(pid: int) -> float:
         return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
     except (OSError, IndexError, ValueError):
         return float("nan")
+
+
+def wakeups(pid: int) -> int:
+    """Voluntary context switches of every thread of ``pid``: how often it slept and was
+    woken (a fetch answered, a timer, a handover between its threads)."""
+    total = 0
+    for status in Path(f"/proc/{pid}/task").glob("*/status"):
+        try:
+            total += int(next(ln.split()[1] for ln in status.read_text().splitlines()
+                              if ln.startswith("voluntary_ctxt_switches")))
+        except (OSError, StopIteration, ValueError):
+            pass  # a thread that ended between the listing and the read
+    return total
 
 
 def cpu_snapshot(sup: Supervisor) -> dict[str, float]:
@@ -195,6 +211,8 @@ class RunResult:
     cpu: dict[str, float] = field(default_factory=dict)
     warnings: int = 0  # warning events of this run's stations seen on yujing.warnings
     cpu_wall_s: float = 0.0  # first publish until the worker settled: the CPU window
+    wakeups: int = 0  # the worker's voluntary context switches in that window
+    counters: dict[str, float] = field(default_factory=dict)  # its /metrics counters' growth
 
     def worker_per_cpu_s(self, n: int, idle_per_s: float = 0.0) -> float:
         """Readings per worker CPU-second; with ``idle_per_s``, over the CPU beyond what the
@@ -218,18 +236,28 @@ async def one_run(run: int, args: argparse.Namespace, ep, cfg, sup: Supervisor,
     before = watcher.counts.get(prefix, 0)  # the introducing readings
     warned_before = watcher.warnings.get(prefix, 0)  # and their first-look clears
 
-    cpu0 = cpu_snapshot(sup)
+    cpu0, woke0 = cpu_snapshot(sup), wakeups(worker_pid(sup))
+    metrics_url = f"http://127.0.0.1:{cfg.worker.metrics_port}/metrics"
+    count0 = worker_counters(metrics_url)
     t0 = time.monotonic()
-    await publish(args, ep, bodies, mark_bodies, timeout)
-    t_pub = time.monotonic()
-    t_ingest = await watcher.wait(lambda: watcher.counts.get(prefix, 0) - before >= n, timeout,
-                                  f"{n} readings of run {run} in Kafka")
+    held = worker_pid(sup) if args.hold_worker else None
+    if held is not None:
+        os.kill(held, signal.SIGSTOP)
+    try:
+        await publish(args, ep, bodies, mark_bodies, timeout)
+        t_pub = time.monotonic()
+        t_ingest = await watcher.wait(lambda: watcher.counts.get(prefix, 0) - before >= n, timeout,
+                                      f"{n} readings of run {run} in Kafka")
+    finally:
+        if held is not None:
+            os.kill(held, signal.SIGCONT)
     t_e2e = await watcher.wait(lambda: all(s in watcher.warned for s in marks), timeout,
                                f"the worker's warnings for the markers of run {run}")
     # The run's CPU is counted until the worker is back near idle: its book may still be
     # taking the run's warning events after the markers' warnings are out.
     await settle(sup, args.idle_worker, timeout)
-    cpu1, t_cpu = cpu_snapshot(sup), time.monotonic()
+    cpu1, t_cpu, woke1 = cpu_snapshot(sup), time.monotonic(), wakeups(worker_pid(sup))
+    count1 = worker_counters(metrics_url)
     if watcher.counts.get(prefix, 0) - before != n + len(marks):
         log(f"run {run}: Kafka holds {watcher.counts.get(prefix, 0) - before} readings of this run, "
             f"sent {n + len(marks)} (duplicates or loss)")
@@ -258,7 +286,8 @@ async def one_run(run: int, args: argparse.Namespace, ep, cfg, sup: Supervisor,
     cpu = {k: cpu1[k] - cpu0.get(k, 0.0) for k in cpu1}
     log(f"run {run}: warning events so far by (rule, kind): {watcher.kinds}")
     return RunResult(t_ingest - t0, t_e2e - t0, cost, run_env, cpu,
-                     watcher.warnings.get(prefix, 0) - warned_before, t_cpu - t0)
+                     watcher.warnings.get(prefix, 0) - warned_before, t_cpu - t0, woke1 - woke0,
+                     {k: v - count0.get(k, 0.0) for k, v in count1.items()})
 
 
 async def introduce(args: argparse.Namespace, ep, sup: Supervisor, watcher: Watcher,
@@ -284,10 +313,14 @@ async def introduce(args: argparse.Namespace, ep, sup: Supervisor, watcher: Watc
     await settle(sup, args.idle_worker, args.timeout)
 
 
+def worker_pid(sup: Supervisor) -> int:
+    return next(c.proc.pid for c in sup.children if c.name == "worker")
+
+
 async def settle(sup: Supervisor, idle_per_s: float, timeout_s: float) -> None:
     """Until the worker's CPU over half a second is back near idle: its book may still be
     taking the first-look clears after the agent has moved on."""
-    pid = next(c.proc.pid for c in sup.children if c.name == "worker")
+    pid = worker_pid(sup)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         c0, t0 = cpu_seconds(pid), time.monotonic()
@@ -310,6 +343,15 @@ def report(label: str, n: int, r: RunResult, idle: float) -> None:
     print(f"[{label}] envelopes: {r.envelopes} ({n / max(r.envelopes, 1):.0f} readings/envelope); "
           f"replayed {r.engine.envelopes} with {r.engine.readings} readings (markers included)")
     print(f"[{label}] warning_events: worker {r.warnings}, replay {r.engine.events}")
+    c = r.counters
+    if c.get("yujing_worker_passes"):
+        passes, eval_cpu = c["yujing_worker_passes"], c.get("yujing_worker_eval_cpu_seconds", 0.0)
+        share = 100 * eval_cpu / max(r.cpu.get("worker", 0.0), 1e-9)
+        print(f"[{label}] worker_engine_passes: {passes:.0f} "
+              f"({c.get('yujing_worker_envelopes', 0.0) / passes:.2f} envelopes/pass); "
+              f"engine passes' CPU {eval_cpu:.2f} s = {share:.0f} % of the worker's, "
+              f"{n / max(eval_cpu, 1e-9):.0f} readings per pass CPU-s")
+    print(f"[{label}] worker_wakeups: {r.wakeups} ({r.wakeups / max(r.envelopes, 1):.1f} per envelope)")
     wall = r.cpu_wall_s
     print(f"[{label}] cpu_s_until_settled: " + " ".join(
         f"{k}={v:.2f}({100 * v / wall:.0f}%)" for k, v in r.cpu.items()) + f" wall={wall:.2f}")
@@ -326,7 +368,9 @@ def median_result(results: list[RunResult]) -> RunResult:
     return RunResult(med(r.ingest_s for r in results), med(r.e2e_s for r in results), eng,
                      int(med(r.envelopes for r in results)),
                      {name: med(r.cpu[name] for r in results) for name in results[0].cpu},
-                     int(med(r.warnings for r in results)), med(r.cpu_wall_s for r in results))
+                     int(med(r.warnings for r in results)), med(r.cpu_wall_s for r in results),
+                     int(med(r.wakeups for r in results)),
+                     {k: med(r.counters.get(k, 0.0) for r in results) for k in results[0].counters})
 
 
 async def bench(args: argparse.Namespace, ep, cfg, sup: Supervisor, worker_log: Path,
@@ -397,6 +441,11 @@ def run_broker(args: argparse.Namespace, broker: str) -> RunResult:
             raise RuntimeError(f"the worker did not get ready in 120 s; see {worker_log}")
         log(f"stack on {broker} ready after {time.monotonic() - t:.1f} s; logs in "
             f"{cfg.worker.data_dir}")
+        if args.pin_worker is not None:
+            pid = worker_pid(sup)
+            for task in Path(f"/proc/{pid}/task").iterdir():  # every thread, not only the main one
+                os.sched_setaffinity(int(task.name), {args.pin_worker})
+            log(f"worker {pid} pinned to CPU {args.pin_worker}")
         return asyncio.run(bench(args, ep, cfg, sup, worker_log, broker))
     finally:
         sup.stop()
@@ -438,6 +487,12 @@ def main() -> int:
     ap.add_argument("--idle-s", type=float, default=5.0, help="window for the idle CPU figure")
     ap.add_argument("--introduce", action="store_true",
                     help="one untimed reading per station first: no first-look clears timed")
+    ap.add_argument("--hold-worker", action="store_true",
+                    help="stop the worker (SIGSTOP) while publishing, resume it once every reading "
+                         "is in Kafka: its CPU per reading without sharing the cores with the "
+                         "gateway and a live stream (end-to-end figures then include the hold)")
+    ap.add_argument("--pin-worker", type=int, default=None, metavar="CPU",
+                    help="pin every thread of the worker to this CPU once it is ready")
     ap.add_argument("--profile", type=Path, default=None, metavar="DIR",
                     help="py-spy the worker during the runs, cProfile one engine replay; files in DIR")
     args = ap.parse_args()

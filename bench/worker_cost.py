@@ -34,12 +34,14 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
 
 from yujing import clock
 from yujing.config import Config
@@ -50,6 +52,22 @@ from yujing.stations import load_registry
 from yujing.streams.runner import PartitionRunner
 
 # ---------------------------------------------------------------- the bench's clients (throughput.py)
+
+WORKER_COUNTERS = ("yujing_worker_passes", "yujing_worker_envelopes",
+                   "yujing_worker_eval_cpu_seconds")
+
+
+def worker_counters(url: str) -> dict[str, float]:
+    """The worker's own pass, envelope and engine-CPU counters from its /metrics (empty
+    when it does not answer: the figures that need them are then left out)."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            text = resp.read().decode("utf-8")
+    except OSError:
+        return {}
+    return {fam.name: sum(s.value for s in fam.samples if s.name.endswith("_total"))
+            for fam in text_string_to_metric_families(text) if fam.name in WORKER_COUNTERS}
+
 
 class Watcher:
     """Counts readings per run prefix on yujing.readings and collects warnings.

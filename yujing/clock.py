@@ -27,6 +27,12 @@ def monotonic() -> float:
     return time.monotonic()
 
 
+def thread_cpu() -> float:
+    """CPU seconds this thread has used: what a pass cost, apart from the time it waited
+    for a core or the GIL."""
+    return time.thread_time()
+
+
 def local_time(ts_ms: int, zone: str = DEFAULT_ZONE) -> str:
     """``ts_ms`` (epoch ms, UTC) as wall time in ``zone`` (an IANA name), for duty officers.
 

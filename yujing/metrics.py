@@ -61,6 +61,8 @@ WORKER_PASSES = Counter("yujing_worker_passes_total", "Engine passes: the envelo
                         "together on a partition are evaluated in one")
 EVAL_SECONDS = Histogram("yujing_worker_eval_seconds", "Rule evaluation time per engine pass",
                          buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1))
+EVAL_CPU_SECONDS = Counter("yujing_worker_eval_cpu_seconds_total", "CPU seconds of the engine "
+                           "passes (the rest of the worker's CPU is transport, book and sends)")
 INGEST_TO_EVAL_SECONDS = Histogram(
     "yujing_worker_ingest_to_eval_seconds",
     "Gateway receive time (envelope recv_ms) to end of evaluation",
@@ -108,9 +110,11 @@ def start_server(port: int, host: str = "127.0.0.1", what: str = "metrics") -> b
 # --- helpers the worker's thin agents call (one line each in streams/app.py) ----------------
 
 def observe_evaluation(readings: int, recv_ms: Sequence[int], seconds: float, late: int,
-                       now_ms: int) -> None:
-    """One engine pass over the envelopes received at ``recv_ms`` (gateway clock)."""
+                       now_ms: int, cpu_s: float = 0.0) -> None:
+    """One engine pass over the envelopes received at ``recv_ms`` (gateway clock), which
+    took ``seconds`` of wall time and ``cpu_s`` of its thread's CPU."""
     WORKER_PASSES.inc()
+    EVAL_CPU_SECONDS.inc(max(cpu_s, 0.0))
     WORKER_ENVELOPES.inc(len(recv_ms))
     WORKER_READINGS.inc(readings)
     EVAL_SECONDS.observe(seconds)

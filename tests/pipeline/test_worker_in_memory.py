@@ -163,3 +163,23 @@ async def test_a_batch_skips_what_the_state_holds_and_catches_up_a_gap():
     await w.evaluator.records([(0, off, topic[off]) for off in range(12, 30)])  # 9..11 missed
     assert w.pipes.states[0].applied == 29
     assert strip(w.topics.warnings) == strip([e for evs in want for e in evs])
+
+
+async def test_each_pass_counts_its_envelopes_and_its_engine_cpu():
+    """``yujing_worker_eval_cpu_seconds_total`` is the engine's share of the worker's CPU
+    (bench/throughput.py reads it beside the process's CPU)."""
+    from prometheus_client import REGISTRY
+
+    def value(name: str) -> float:
+        return REGISTRY.get_sample_value(name) or 0.0
+    topic = storm_envelopes(minutes=2)[:12]
+    w = Worker(MemoryTable(), topic, FakeClock(T0))
+    await w.start()
+    before = {n: value(n) for n in ("yujing_worker_passes_total", "yujing_worker_envelopes_total",
+                                    "yujing_worker_eval_cpu_seconds_total")}
+    await w.evaluator.records([(0, off, topic[off]) for off in range(6)])   # one pass
+    for off in range(6, 12):                                                # six passes
+        await w.evaluator.envelope(0, off, topic[off])
+    assert value("yujing_worker_passes_total") - before["yujing_worker_passes_total"] == 7
+    assert value("yujing_worker_envelopes_total") - before["yujing_worker_envelopes_total"] == 12
+    assert value("yujing_worker_eval_cpu_seconds_total") > before["yujing_worker_eval_cpu_seconds_total"]

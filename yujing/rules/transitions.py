@@ -203,14 +203,21 @@ def _starts(state: RuleState, i: int, check: Check, nst: int) -> np.ndarray:
     return grow.ensure(nst)
 
 
+GRADES = tuple(Grade)  # by value: indexing is far cheaper than Grade(n) per finding
+
+
 def findings(c: CompiledRule, j: Judged, pst: np.ndarray, pt: np.ndarray,
              station_names: list[str], ev: Callable[[object], np.ndarray]) -> list[Finding]:
     """A Finding at each changed point, with the value and reason it quotes: the measured
     side of the deciding condition (``ev`` gives any node's array at the points)."""
     out = []
     checks = dict(c.grades)
-    for i in j.changed.tolist():
-        g, p = Grade(int(j.grade[i])), Grade(int(j.pend[i]))
+    changed = j.changed.tolist()
+    if not changed:
+        return out
+    grade, pend = j.grade.tolist(), j.pend.tolist()
+    for i in changed:
+        g, p = GRADES[grade[i]], GRADES[pend[i]]
         if g:
             check, label, is_pending, is_clear = checks[g], g.label, False, False
         elif p:

@@ -141,10 +141,10 @@ class Evaluator:
         last = run[-1][0]
         recv = [c.recv_ms for _, c in run]
         run.clear()
-        t0 = clock.monotonic()
+        t0, cpu0 = clock.monotonic(), clock.thread_cpu()
         out = ps.handle(cols, self.now_ms())
         metrics.observe_evaluation(len(cols), recv, clock.monotonic() - t0, len(out.late),
-                                   self.now_ms())
+                                   self.now_ms(), clock.thread_cpu() - cpu0)
         observe_lag()
         await self.outbox.emit(out)
         ps.done(last)
