@@ -233,6 +233,10 @@ class WorkerConfig(_Strict):
     checkpoint_interval: Duration = Field(
         Duration("5m"), description="at most how often each partition's window and warning state is "
                            "checkpointed; a restart re-processes the readings since then")
+    commit_stall: Duration = Field(
+        Duration("30s"), description="a partition whose offset commit has waited this long "
+                                     "behind records that never came is read again from its "
+                                     "committed offset (streams/commit_stall.py)")
 
 
 

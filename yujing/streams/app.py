@@ -49,7 +49,7 @@ def make_app(cfg: Config, bootstrap: str, embedded: bool) -> faust.App:
     w.data_dir.mkdir(parents=True, exist_ok=True)
     app = App("yujing-worker", **app_settings(cfg, bootstrap, embedded))
     watch_recovery(app)
-    watch_commits(app)
+    watch_commits(app, w.commit_stall.s)
 
     located = load_rules_located(w.rules_dir)
     rules = [r for r, _ in located]

@@ -1,0 +1,104 @@
+"""The commit watch acting in a real worker (yujing/streams/commit_watch.py).
+
+Two records of ``yujing.readings[0]`` are lost inside Faust right after the worker starts
+(tests/support/drop_head, a sitecustomize the run's children load): Faust's offset commit for
+that partition then waits behind them for good. The watch must see the gap stand for
+``worker.commit_stall``, say so in the log, and read the partition again from its committed
+offset, after which the group's commit reaches the end of the partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import time
+from pathlib import Path
+
+import aiohttp
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from tests.support.readings import MIN, rain
+from tests.support.run import Running, start_run, stop_run, write_config
+
+STATION = "DG-HM-R01"            # partition 0 of 2
+READINGS = TopicPartition("yujing.readings", 0)
+FAULT = Path(__file__).resolve().parents[1] / "support" / "drop_head"
+
+
+async def offsets(bootstrap: str) -> tuple[int, int]:
+    """The worker group's committed offset of READINGS (0: none) and the partition's end."""
+    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id="yujing-worker",
+                         enable_auto_commit=False)
+    await c.start()
+    try:
+        committed = await c.committed(READINGS) or 0
+        end = (await c.end_offsets([READINGS]))[READINGS]
+        return committed, end
+    finally:
+        await c.stop()
+
+
+async def until(pred, what: str, r: Running, timeout: float = 60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = await pred()
+        if got:
+            return got
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"{what} not within {timeout}s; log:\n{r.text()[-4000:]}")
+
+
+async def post_each(r: Running, readings: list[dict]) -> None:
+    """One reading per request, each in Kafka before the next: one envelope each."""
+    async with aiohttp.ClientSession() as http:
+        for reading in readings:
+            _, end = await offsets(r.kafka)
+            async with http.post(f"{r.http}/v1/readings", json=[reading]) as resp:
+                assert resp.status == 200, await resp.text()
+
+            async def grew(end=end):
+                return (await offsets(r.kafka))[1] > end
+            await until(grew, "the envelope in Kafka", r, 20)
+
+
+async def test_a_commit_stuck_behind_lost_records_is_read_again(kafka_home, receiver, tmp_path,
+                                                                 monkeypatch):
+    config, http_port, mqtt_port = write_config(
+        tmp_path, receiver.port, kafka={"embedded": "kafka", "partitions": 2},
+        worker={"checkpoint_interval": "2s", "commit_stall": "2s"})
+    t0 = int(time.time() * 1000) - 2 * 3_600_000
+    readings = rain(STATION, t0, 12, 0.2)
+
+    first = start_run(tmp_path, config, http_port, mqtt_port, timeout=180)
+    try:
+        await post_each(first, readings[:3])
+
+        async def committed():
+            c, end = await offsets(first.kafka)
+            return c > 0 and c == end
+        await until(committed, "a first commit of yujing.readings[0]", first)
+    finally:
+        assert stop_run(first, signal.SIGTERM, timeout=90) == 0, first.text()[-3000:]
+
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        p for p in (str(FAULT), os.environ.get("PYTHONPATH", "")) if p))
+    monkeypatch.setenv("YUJING_TEST_DROP_HEAD", f"{READINGS.topic}:{READINGS.partition}")
+    (tmp_path / "run.log").rename(tmp_path / "first.log")
+    second = start_run(tmp_path, config, http_port, mqtt_port, timeout=180)
+    try:
+        before, _ = await offsets(second.kafka)
+        await post_each(second, [dict(x, ts=x["ts"] + 30 * MIN) for x in readings[3:9]])
+        text = await until(lambda: asyncio.sleep(0, re.search(
+            r"commits of yujing\.readings\[0\] stuck for \d+s at (\d+)", second.text())),
+            "the commit watch's warning", second)
+        assert int(text.group(1)) == before          # stuck at the commit the first run left
+        assert "test fault: dropped" in second.text()
+
+        async def caught_up():
+            c, end = await offsets(second.kafka)
+            return c == end and c >= before + 6
+        await until(caught_up, "the commit at the end of yujing.readings[0]", second)
+    finally:
+        assert stop_run(second, signal.SIGTERM, timeout=90) == 0, second.text()[-3000:]
