@@ -11,6 +11,7 @@ from yujing.models.ensemble import EnsembleDetector
 from yujing.models.errors import ChecksumError, ModelError, SchemaError, SignatureError
 from yujing.models.iforest import IsolationForestDetector
 from yujing.models.mcd import RobustMahalanobis
+from yujing.models.novelty import NoveltyDetector
 from yujing.models.pca import PcaT2Q
 from yujing.models.persist import load_model
 from yujing.models.residual import StationResidual
@@ -23,6 +24,7 @@ KINDS: dict[str, type[Detector]] = {
     IsolationForestDetector.kind: IsolationForestDetector,
     SpikeDetector.kind: SpikeDetector,
     EnsembleDetector.kind: EnsembleDetector,
+    NoveltyDetector.kind: NoveltyDetector,
 }
 
 # station-level detectors: one model over several metrics of a station (station.py); they
@@ -36,7 +38,7 @@ ALL_KINDS: dict[str, type[Detector]] = {**KINDS, **STATION_KINDS}
 
 
 def make_detector(kind: str, **hyper) -> Detector:
-    """A fresh detector of a kind: baseline, iforest, spike, ensemble (one metric) or pca,
+    """A fresh detector of a kind: baseline, iforest, spike, ensemble, novelty (one metric) or pca,
     mcd, residual (station models over several metrics)."""
     try:
         cls = ALL_KINDS[kind]
@@ -56,6 +58,7 @@ GROUP_KINDS: dict[str, type[Detector]] = {GroupNeighbours.kind: GroupNeighbours}
 
 __all__ = ["ALL_KINDS", "GROUP_KINDS", "KINDS", "STATION_KINDS", "ChecksumError", "Detector",
            "EnsembleDetector", "GroupNeighbours",
-           "IsolationForestDetector", "ModelError", "ModelKey", "PcaT2Q", "RobustMahalanobis",
+           "IsolationForestDetector", "ModelError", "ModelKey", "NoveltyDetector", "PcaT2Q",
+           "RobustMahalanobis",
            "SchemaError", "SeasonalBaseline", "SeriesState", "SignatureError", "SpikeDetector",
            "StationDetector", "StationResidual", "load_model", "make_detector"]
