@@ -8,6 +8,7 @@ from __future__ import annotations
 from yujing.models.base import Detector, SeriesState
 from yujing.models.baseline import SeasonalBaseline
 from yujing.models.ensemble import EnsembleDetector
+from yujing.models.entropy import EntropyDetector
 from yujing.models.errors import ChecksumError, ModelError, SchemaError, SignatureError
 from yujing.models.iforest import IsolationForestDetector
 from yujing.models.mcd import RobustMahalanobis
@@ -25,6 +26,7 @@ KINDS: dict[str, type[Detector]] = {
     SpikeDetector.kind: SpikeDetector,
     EnsembleDetector.kind: EnsembleDetector,
     NoveltyDetector.kind: NoveltyDetector,
+    EntropyDetector.kind: EntropyDetector,
 }
 
 # station-level detectors: one model over several metrics of a station (station.py); they
@@ -38,7 +40,7 @@ ALL_KINDS: dict[str, type[Detector]] = {**KINDS, **STATION_KINDS}
 
 
 def make_detector(kind: str, **hyper) -> Detector:
-    """A fresh detector of a kind: baseline, iforest, spike, ensemble, novelty (one metric) or pca,
+    """A fresh detector of a kind: baseline, iforest, spike, ensemble, novelty, entropy (one metric) or pca,
     mcd, residual (station models over several metrics)."""
     try:
         cls = ALL_KINDS[kind]
@@ -57,7 +59,7 @@ from yujing.models.group import GroupNeighbours  # noqa: E402
 GROUP_KINDS: dict[str, type[Detector]] = {GroupNeighbours.kind: GroupNeighbours}
 
 __all__ = ["ALL_KINDS", "GROUP_KINDS", "KINDS", "STATION_KINDS", "ChecksumError", "Detector",
-           "EnsembleDetector", "GroupNeighbours",
+           "EnsembleDetector", "EntropyDetector", "GroupNeighbours",
            "IsolationForestDetector", "ModelError", "ModelKey", "NoveltyDetector", "PcaT2Q",
            "RobustMahalanobis",
            "SchemaError", "SeasonalBaseline", "SeriesState", "SignatureError", "SpikeDetector",
