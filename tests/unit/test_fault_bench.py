@@ -132,3 +132,26 @@ def test_neighbour_spread_measures_how_far_a_site_strays_from_the_others():
     assert all(p < 1e-9 for _, p in tied.values())  # a constant offset is no deviation
     loose = faults.neighbour_spread(df)  # three independent random walks
     assert all(p > 1.0 for _, p in loose.values())
+
+
+def test_the_inner_split_reads_only_the_choosing_fold_and_each_half_chooses_for_the_other():
+    rng = np.random.default_rng(2)
+    corpus = [series(f"{cat}/f{i}.csv") for cat in ("a", "b") for i in range(4)]
+    scores = {s.name: rng.uniform(0, 0.6, 400) for s in corpus}
+    windows = {s.name: s.windows for s in corpus}
+    sw = {s.name: s for s in nab_folds.sweeps_of(scores, windows, list(scores))}
+    fold, held = nab_folds.halves(list(sw))
+    one, two = nab_folds.halves(fold)
+    assert one == ["a/f0.csv", "b/f0.csv"] and two == ["a/f2.csv", "b/f2.csv"]
+    only = {f: sw[f] for f in fold}  # a held-out file read would raise KeyError
+    want = np.mean([nab_folds.score_at([sw[f] for f in test],
+                                       nab_folds.best_on([sw[f] for f in train])[0])[0]
+                    for train, test in ((one, two), (two, one))])
+    assert nab_folds.inner_score(only, fold) == want
+
+
+def test_rank_keys_put_the_best_first_by_each_rule():
+    a = ("a", {"A": (0.5, 60.0)}, {"A": 50.0}, {})
+    b = ("b", {"A": (0.5, 55.0)}, {"A": 52.0}, {})
+    assert sorted([a, b], key=lambda r: nab_folds.rank_key(r, "inner", "A"))[0] is b
+    assert sorted([a, b], key=lambda r: nab_folds.rank_key(r, "argmax", "A"))[0] is a

@@ -46,12 +46,14 @@ def history() -> pd.DataFrame:
 
 # small forests keep the contract test quick; the contract is the same. The ensemble's
 # record memory is shortened so that the probe (600 readings) runs past its history
-# (record + the spike's 121) and the cached member scores are trimmed and reused.
+# (record + the spike's 121) and the cached member scores are trimmed and reused; so is
+# novelty's context memory.
 HYPER = {"iforest": {"n_estimators": 25},
-         "ensemble": {"record": 200, "members": {"iforest": {"n_estimators": 25}}}}
+         "ensemble": {"record": 200, "members": {"iforest": {"n_estimators": 25}}},
+         "novelty": {"memory": 200, "rate": 100}}  # history 306: the probe runs past it
 
 # every detector runs the whole contract; a new kind must be added here
-CONTRACT_KINDS = ["baseline", "ensemble", "iforest", "spike"]
+CONTRACT_KINDS = ["baseline", "ensemble", "entropy", "iforest", "novelty", "spike"]
 
 
 def fitted(kind: str, history: pd.DataFrame, seed: int = 7):

@@ -8,9 +8,11 @@ from __future__ import annotations
 from yujing.models.base import Detector, SeriesState
 from yujing.models.baseline import SeasonalBaseline
 from yujing.models.ensemble import EnsembleDetector
+from yujing.models.entropy import EntropyDetector
 from yujing.models.errors import ChecksumError, ModelError, SchemaError, SignatureError
 from yujing.models.iforest import IsolationForestDetector
 from yujing.models.mcd import RobustMahalanobis
+from yujing.models.novelty import NoveltyDetector
 from yujing.models.pca import PcaT2Q
 from yujing.models.persist import load_model
 from yujing.models.residual import StationResidual
@@ -23,6 +25,8 @@ KINDS: dict[str, type[Detector]] = {
     IsolationForestDetector.kind: IsolationForestDetector,
     SpikeDetector.kind: SpikeDetector,
     EnsembleDetector.kind: EnsembleDetector,
+    NoveltyDetector.kind: NoveltyDetector,
+    EntropyDetector.kind: EntropyDetector,
 }
 
 # station-level detectors: one model over several metrics of a station (station.py); they
@@ -36,7 +40,7 @@ ALL_KINDS: dict[str, type[Detector]] = {**KINDS, **STATION_KINDS}
 
 
 def make_detector(kind: str, **hyper) -> Detector:
-    """A fresh detector of a kind: baseline, iforest, spike, ensemble (one metric) or pca,
+    """A fresh detector of a kind: baseline, iforest, spike, ensemble, novelty, entropy (one metric) or pca,
     mcd, residual (station models over several metrics)."""
     try:
         cls = ALL_KINDS[kind]
@@ -55,7 +59,8 @@ from yujing.models.group import GroupNeighbours  # noqa: E402
 GROUP_KINDS: dict[str, type[Detector]] = {GroupNeighbours.kind: GroupNeighbours}
 
 __all__ = ["ALL_KINDS", "GROUP_KINDS", "KINDS", "STATION_KINDS", "ChecksumError", "Detector",
-           "EnsembleDetector", "GroupNeighbours",
-           "IsolationForestDetector", "ModelError", "ModelKey", "PcaT2Q", "RobustMahalanobis",
+           "EnsembleDetector", "EntropyDetector", "GroupNeighbours",
+           "IsolationForestDetector", "ModelError", "ModelKey", "NoveltyDetector", "PcaT2Q",
+           "RobustMahalanobis",
            "SchemaError", "SeasonalBaseline", "SeriesState", "SignatureError", "SpikeDetector",
            "StationDetector", "StationResidual", "load_model", "make_detector"]
