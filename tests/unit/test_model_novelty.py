@@ -113,3 +113,35 @@ def test_bad_hyper_parameters_are_refused():
         make_detector("novelty", levels=0)
     with pytest.raises(ValueError, match="64-bit"):
         make_detector("novelty", levels=50, orders=12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), cuts=st.lists(st.integers(1, 400), min_size=1, max_size=6),
+       direction=st.booleans())
+def test_streaming_contexts_give_the_batch_numbers(seed, cuts, direction):
+    """The kept contexts (``Contexts``) score new readings exactly as the batch functions
+    score the tail and the new readings together, chunk by chunk, and a state that lost
+    its cache (a copy, a restore) rebuilds it from the tail to the same numbers."""
+    rng = np.random.default_rng(seed)
+    train = np.round(rng.normal(0, 1, 600).cumsum(), 1)
+    det = fit(train, memory=150, rate=60, orders=4, levels=3, direction=direction)
+    params = det.params[det.new_state("s").key]
+    v = np.round(rng.normal(0, 1, 1200).cumsum(), 1)
+    v[300:340] = v[299]                                    # a plateau: contexts repeat
+    ts = T0 + np.arange(v.size, dtype=np.int64) * STEP
+    state, got, at = det.new_state("s"), [], 0
+    for n, cut in enumerate(cuts + [v.size]):
+        end = min(at + cut, v.size)
+        if n == 2:
+            state = state.copy()                           # no cache: rebuilt from the tail
+        if end > at:
+            got.append(det.score(ts[at:end], v[at:end], state))
+        at = end
+        if at == v.size:
+            break
+    streamed = np.concatenate(got)
+    h = det.history
+    for i in range(0, v.size, 97):                         # the batch path, window by window
+        lo = max(0, i - h)
+        want = det._score(ts[lo:i + 1], v[lo:i + 1], i - lo, params)
+        assert streamed[i] == want[0], (i, streamed[i], want[0])
