@@ -25,6 +25,7 @@ from yujing.stations import load_registry, watch_registry
 from yujing.streams.alerting import install_alerting
 from yujing.streams.commit_watch import watch_commits
 from yujing.streams.evaluator import Evaluator, Outbox, Send
+from yujing.streams.malloc import keep_freed_memory
 from yujing.streams.recovery_watch import watch_recovery
 from yujing.streams.state import Pipelines
 from yujing.streams.tables import CheckpointTable
@@ -209,6 +210,7 @@ def follow_assignment(app: faust.App, pipelines: Pipelines, topic: str) -> None:
 def run_worker(cfg: Config, bootstrap: str, embedded: bool) -> None:
     """Run a Faust worker in this process until SIGTERM/SIGINT."""
     shorten_fetch_wait(cfg.kafka.fetch_max_wait_ms)
+    keep_freed_memory()
     app = make_app(cfg, bootstrap, embedded)
     metrics.start_server(cfg.worker.metrics_port, cfg.worker.metrics_host, "worker metrics")
     worker = faust.Worker(app, loglevel=cfg.log_level.upper() if cfg.log_level != "warning" else "WARN",
