@@ -221,7 +221,7 @@ class RunResult:
     cpu_wall_s: float = 0.0  # first publish until the worker settled: the CPU window
     wakeups: int = 0  # the worker's voluntary context switches in that window
     counters: dict[str, float] = field(default_factory=dict)  # its /metrics counters' growth
-    faults: int = 0  # the worker's minor page faults in that window
+    faults: dict[str, int] = field(default_factory=dict)  # minor page faults per child, same window
 
     def worker_per_cpu_s(self, n: int, idle_per_s: float = 0.0) -> float:
         """Readings per worker CPU-second; with ``idle_per_s``, over the CPU beyond what the
@@ -246,7 +246,7 @@ async def one_run(run: int, args: argparse.Namespace, ep, cfg, sup: Supervisor,
     warned_before = watcher.warnings.get(prefix, 0)  # and their first-look clears
 
     cpu0, woke0 = cpu_snapshot(sup), wakeups(worker_pid(sup))
-    faults0 = minor_faults(worker_pid(sup))
+    faults0 = {c.name: minor_faults(c.proc.pid) for c in sup.children}
     metrics_url = f"http://127.0.0.1:{cfg.worker.metrics_port}/metrics"
     count0 = worker_counters(metrics_url)
     t0 = time.monotonic()
@@ -268,7 +268,7 @@ async def one_run(run: int, args: argparse.Namespace, ep, cfg, sup: Supervisor,
     await settle(sup, args.idle_worker, timeout)
     cpu1, t_cpu, woke1 = cpu_snapshot(sup), time.monotonic(), wakeups(worker_pid(sup))
     count1 = worker_counters(metrics_url)
-    faults1 = minor_faults(worker_pid(sup))
+    faults1 = {c.name: minor_faults(c.proc.pid) for c in sup.children}
     if watcher.counts.get(prefix, 0) - before != n + len(marks):
         log(f"run {run}: Kafka holds {watcher.counts.get(prefix, 0) - before} readings of this run, "
             f"sent {n + len(marks)} (duplicates or loss)")
@@ -298,7 +298,8 @@ async def one_run(run: int, args: argparse.Namespace, ep, cfg, sup: Supervisor,
     log(f"run {run}: warning events so far by (rule, kind): {watcher.kinds}")
     return RunResult(t_ingest - t0, t_e2e - t0, cost, run_env, cpu,
                      watcher.warnings.get(prefix, 0) - warned_before, t_cpu - t0, woke1 - woke0,
-                     {k: v - count0.get(k, 0.0) for k, v in count1.items()}, faults1 - faults0)
+                     {k: v - count0.get(k, 0.0) for k, v in count1.items()},
+                     {k: v - faults0.get(k, 0) for k, v in faults1.items()})
 
 
 async def introduce(args: argparse.Namespace, ep, sup: Supervisor, watcher: Watcher,
@@ -363,7 +364,7 @@ def report(label: str, n: int, r: RunResult, idle: float) -> None:
               f"engine passes' CPU {eval_cpu:.2f} s = {share:.0f} % of the worker's, "
               f"{n / max(eval_cpu, 1e-9):.0f} readings per pass CPU-s")
     print(f"[{label}] worker_wakeups: {r.wakeups} ({r.wakeups / max(r.envelopes, 1):.1f} per envelope); "
-          f"minor page faults: {r.faults}")
+          "minor page faults: " + " ".join(f"{k}={v}" for k, v in r.faults.items()))
     wall = r.cpu_wall_s
     print(f"[{label}] cpu_s_until_settled: " + " ".join(
         f"{k}={v:.2f}({100 * v / wall:.0f}%)" for k, v in r.cpu.items()) + f" wall={wall:.2f}")
@@ -383,7 +384,7 @@ def median_result(results: list[RunResult]) -> RunResult:
                      int(med(r.warnings for r in results)), med(r.cpu_wall_s for r in results),
                      int(med(r.wakeups for r in results)),
                      {k: med(r.counters.get(k, 0.0) for r in results) for k in results[0].counters},
-                     int(med(r.faults for r in results)))
+                     {k: int(med(r.faults.get(k, 0) for r in results)) for k in results[0].faults})
 
 
 async def bench(args: argparse.Namespace, ep, cfg, sup: Supervisor, worker_log: Path,

@@ -1,4 +1,4 @@
-"""The worker keeps freed memory in its heap (yujing/streams/malloc.py): the same churn of
+"""The worker keeps freed memory in its heap (yujing/malloc.py): the same churn of
 array allocations makes fewer page faults with the thresholds set than without."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ CHURN = """
 import resource, sys
 import numpy as np
 if sys.argv[1] == "keep":
-    from yujing.streams.malloc import keep_freed_memory
+    from yujing.malloc import keep_freed_memory
     assert keep_freed_memory()
 sizes = np.random.default_rng(0).integers(20_000, 600_000, 400).tolist()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt

@@ -51,9 +51,11 @@ def gateway(config: ConfigOpt = None,
             embedded_kafka: Annotated[bool, typer.Option(hidden=True)] = False) -> None:
     """Run the ingest gateway alone (MQTT + HTTP → Kafka)."""
     from yujing.cli.serve import serve  # lazy: see the module's docstring
+    from yujing.malloc import keep_freed_memory
 
     cfg = load(config)
     bootstrap = bootstrap_of(cfg, kafka_bootstrap, "gateway")
+    keep_freed_memory()
     try:
         asyncio.run(serve(cfg, bootstrap, mqtt_url or cfg.mqtt.url, mqtt_client_id))
     except SourceError as exc:  # registry or tokens file broken at start

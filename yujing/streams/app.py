@@ -19,13 +19,13 @@ from yujing import clock, metrics
 from yujing.config import Config
 from yujing.connectors.kafka_security import ssl_context
 from yujing.kafka_settings import KafkaSecurity, read_password
+from yujing.malloc import keep_freed_memory
 from yujing.pipeline import ModelsView
 from yujing.rules.loader import check_references, field_warnings, load_rules_located
 from yujing.stations import load_registry, watch_registry
 from yujing.streams.alerting import install_alerting
 from yujing.streams.commit_watch import watch_commits
 from yujing.streams.evaluator import Evaluator, Outbox, Send
-from yujing.streams.malloc import keep_freed_memory
 from yujing.streams.recovery_watch import watch_recovery
 from yujing.streams.state import Pipelines
 from yujing.streams.tables import CheckpointTable

@@ -1,4 +1,5 @@
-"""Keep freed memory in the worker's heap instead of handing it back to the kernel.
+"""Keep freed memory in the heap of a worker or gateway instead of handing it back to the
+kernel.
 
 glibc gives memory back as soon as the free top of its heap passes ``M_TRIM_THRESHOLD``
 (128 KiB at first) and serves large blocks with ``mmap`` (from 128 KiB, rising with what
@@ -6,9 +7,11 @@ was freed). The rule engine allocates and frees arrays of every size at each env
 flat layout of the series a pass reads, prefix sums, concatenations), so the heap kept
 shrinking and growing again: 83,000–125,000 minor page faults per 200,000 readings in
 bench/throughput.py, about 300 per envelope, each one a kernel entry that maps and zeroes a
-page. With the thresholds below the same run takes 1,400–2,900 faults, and the worker keeps
-what its busiest envelope needed (its resident memory settles at that peak instead of
-returning to the kernel between envelopes).
+page. With the thresholds below the same run takes 1,300–3,200 faults, and the engine's
+passes inside the worker cost what they cost in a replay of the same envelopes (they had
+cost 1.3–1.5 times that). The process keeps what its busiest envelope needed (its resident
+memory settles at that peak instead of returning to the kernel between envelopes). The
+gateway, which builds and frees envelopes the same way, gets the same thresholds.
 
 Only glibc has ``mallopt``; elsewhere nothing is changed.
 """
