@@ -2,7 +2,7 @@
 subpackages never import each other in a cycle.
 
 Layers, lowest first (DESIGN.md "Layout"; issue 10):
-  0  domain, clock, durations, yamlsrc, envelope, metrics, readings_csv, stations
+  0  domain, clock, durations, yamlsrc, envelope, metrics, readings_csv, stations, malloc
   1  rules, models, alerts
   2  pipeline (a module or a package), config, kafka_settings
   3  streams, connectors, console, backtest, sim, supervisor, watchdog
@@ -21,7 +21,8 @@ from pathlib import Path
 from tests.unit.test_purity import PKG, imports
 
 LAYER_NAMES: list[list[str]] = [
-    ["domain", "clock", "durations", "yamlsrc", "envelope", "metrics", "readings_csv", "stations"],
+    ["domain", "clock", "durations", "yamlsrc", "envelope", "metrics", "readings_csv", "stations",
+     "malloc"],
     ["rules", "models", "alerts"],
     ["pipeline", "config", "kafka_settings"],
     ["streams", "connectors", "console", "backtest", "sim", "supervisor", "watchdog"],
