@@ -30,9 +30,11 @@ rate equals the target: it reads the labels, so it is no deployable figure, only
 tell a calibration that missed its rate from a detector that cannot rank. The second table
 (``--per-kind``) gives, per detector and fault kind: the share found, the median delay from
 the fault's start to its first alarm (hours), the share of the fault's rows alarmed, and the
-same share over the rows where the fault had moved its sensor by at least 1 u from the true
-value ("visible" rows: a drift's first hours or a stuck value that happens to match the
-weather are not visible to any detector, in principle).
+same share over the detectable rows (bench/faults.py "Detectable rows": moved by at least
+1 u from the true value, a stuck run longer than any of the sensor's clean training runs,
+or a noisy window). The first table gives row F1, precision and recall twice: over all
+fault rows, and over the detectable rows only (a fault row that is not detectable then
+counts neither as positive nor as negative). Both are reported; neither replaces the other.
 
     .venv/bin/python bench/models_eval.py --data ../shared/data/beijing-hourly [--far 0.01]
 """
@@ -219,7 +221,8 @@ def choose_hold(scorers: list, train: pd.DataFrame, start: int, clean: pd.DataFr
     part, alarms on the faulty copy; the best row F1 + event F1 wins."""
     cal = train[train["ts"] >= start].reset_index(drop=True)
     syn, syn_labels = inject(cal, SYN_PER_KIND, SYN_SEED + seed)
-    frame = pd.concat([train[train["ts"] < start], syn.drop(columns="offset_u")], ignore_index=True)
+    frame = pd.concat([train[train["ts"] < start], syn.drop(columns=["offset_u", "visible"])],
+                      ignore_index=True)
     faulty = merged_scores(scorers, frame, start)
     cols = [c for c in clean.columns if c.startswith("s") and c != "station"]
     win = syn_labels[["station", "metric", "start", "end"]]
@@ -329,8 +332,22 @@ def f1_at_test_far(rows: pd.DataFrame, pos: np.ndarray, far: float) -> float:
     return 2 * p * r / (p + r) if p + r else 0.0
 
 
+def detectable_f1(rows: pd.DataFrame, pos: np.ndarray, detectable: pd.Series
+                  ) -> tuple[float, float, float]:
+    """(F1, precision, recall) over the detectable rows (bench/faults.py "Detectable
+    rows"): a fault row that is not detectable counts neither as positive nor as negative
+    (its alarm is no true and no false alarm); normal rows count as before."""
+    det = detectable.reindex(pd.MultiIndex.from_frame(rows[["station", "ts"]])).fillna(False)
+    det = det.to_numpy(bool) & pos
+    alarm = rows["alarm"].to_numpy(bool)
+    tp, fp, fn = int((alarm & det).sum()), int((alarm & ~pos).sum()), int((~alarm & det).sum())
+    p, r = (tp / (tp + fp) if tp + fp else 0.0), (tp / (tp + fn) if tp + fn else 0.0)
+    return (2 * p * r / (p + r) if p + r else 0.0), p, r
+
+
 def per_kind(rows: pd.DataFrame, labels: pd.DataFrame, visible: pd.Series) -> dict[str, tuple]:
-    """fault kind → (share found, median delay h, row recall, row recall over visible rows)."""
+    """fault kind → (share found, median delay h, row recall, row recall over visible rows:
+    ``visible`` at least 1, an offset in u or a detectable flag)."""
     out = {}
     vis = visible.reindex(pd.MultiIndex.from_frame(rows[["station", "ts"]])).to_numpy() >= 1.0
     for kind, g in labels.groupby("fault", sort=True):
@@ -382,8 +399,9 @@ def main() -> None:
     if a.mcd_support:
         HYPER["mcd"] = {"support": a.mcd_support}
     train, test, labels = build(a.data, per_kind=a.per_kind, seed=a.seed, scale=a.scale)
-    visible = test["offset_u"].abs().groupby([test["station"], test["ts"]]).max()
-    test = test.drop(columns="offset_u")
+    detectable = test["visible"].groupby([test["station"], test["ts"]]).any()
+    print(f"fault rows detectable (bench/faults.py \"Detectable rows\"): {int(detectable.sum())}")
+    test = test.drop(columns=["offset_u", "visible"])
     print(f"train {len(train)} readings, test {len(test)} readings, {len(labels)} faults, "
           f"seed {a.seed}, fault scale {a.scale:g}, fitted share {a.split:g}")
     spread = neighbour_spread(train)
@@ -393,7 +411,8 @@ def main() -> None:
     names = sorted(labels["fault"].unique())
     holds = (None if a.hold == ["auto"] else
              [tuple(int(x) for x in h.split("/")) for h in (a.hold or ["1/1"])])
-    print("| detector | target FAR | F1 | precision | recall | FAR | missed | AUC | F1 at test FAR | "
+    print("| detector | target FAR | F1 | precision | recall | FAR | missed | F1 detectable | "
+          "precision detectable | recall detectable | AUC | F1 at test FAR | "
           "event recall | event precision | event F1 | TTD rows | alarm runs | "
           + " | ".join(names) + " | seconds |")
     detail = []
@@ -412,16 +431,19 @@ def main() -> None:
                 j = judge(rows, win)
                 found = found_per_fault(rows, labels)
                 ev = events(rows, labels)
-                oracle = f1_at_test_far(rows, positives(rows, win), far)
+                pos = positives(rows, win)
+                oracle = f1_at_test_far(rows, pos, far)
+                dets = detectable_f1(rows, pos, detectable)
                 print(f"| {name} | {far:g} | {j.f1:.3f} | {j.precision:.3f} | {j.recall:.3f} | "
-                      f"{j.far:.4f} | {j.missed:.3f} | {j.auc:.3f} | {oracle:.3f} | "
+                      f"{j.far:.4f} | {j.missed:.3f} | {dets[0]:.3f} | {dets[1]:.3f} | {dets[2]:.3f} | "
+                      f"{j.auc:.3f} | {oracle:.3f} | "
                       f"{ev['recall']:.3f} | {ev['precision']:.3f} | {ev['f1']:.3f} | "
                       f"{ev['ttd']:.0f} | {ev['runs']} | "
                       + " | ".join(f"{found[k]:.2f}" for k in names)
                       + f" | {time.perf_counter() - t:.0f} |", flush=True)
-                detail.append((name, far, per_kind(rows, labels, visible)))
+                detail.append((name, far, per_kind(rows, labels, detectable.astype(float))))
     print("\n| detector | target FAR | fault | found | median delay h | rows alarmed | "
-          "visible rows alarmed |")
+          "detectable rows alarmed |")
     for name, far, kinds_out in detail:
         for k, (share, delay, rec, rec_vis) in kinds_out.items():
             print(f"| {name} | {far:g} | {k} | {share:.2f} | {delay:.1f} | {rec:.2f} | {rec_vis:.2f} |")
