@@ -20,7 +20,9 @@ the training part). Judged per station row (one row per hour and site):
 ``a|b|c`` as before, then sets one threshold on the row, over their tail ranks, for the
 target rate on the held-out training rows (yujing/models/holdoff.py), with a hold-off
 ``--hold K/N`` or ``auto`` (chosen on faults injected into the calibration part of
-training). Parts: pca, mcd, residual, neighbours and ``stuck`` (yujing/models/stuck.py).
+training). Parts: pca, mcd, residual, neighbours, ``stuck`` (yujing/models/stuck.py) and
+``local`` (yujing/models/local.py: the neighbour residual in the units of its last two weeks,
+pressure included).
 ``--station-screen follow`` leaves out of the station models the metrics the neighbours'
 screen left out at every station. The event columns: docs/models.md "Event scoring".
 
@@ -58,6 +60,7 @@ from yujing.models import STATION_KINDS  # noqa: E402
 from yujing.models.alarm import fit_calibrated, sidak  # noqa: E402
 from yujing.models.holdoff import RowAlarm  # noqa: E402
 from yujing.models.labelled import judge, positives  # noqa: E402
+from yujing.models.local import LocalResidual  # noqa: E402
 from yujing.models.neighbours import NeighbourDetector  # noqa: E402
 from yujing.models.stuck import StuckCheck  # noqa: E402
 
@@ -169,9 +172,11 @@ def fit_part(kind: str, train: pd.DataFrame, far: float, seed: int, split: float
                 int(det.meta["calibration_from_ms"]))
     if kind == "stuck":
         return fit_stuck(train, split)
+    if kind == "local":
+        return fit_local(train, split)
     if kind not in STATION_KINDS:
         raise SystemExit(f"--calibrate rows: {kind} is no station model (use pca, mcd, residual, "
-                         "neighbours, stuck)")
+                         "neighbours, stuck, local)")
     hyper = dict(HYPER.get(kind) or {})
     if SCREEN["station"] == "follow" and LEFT_OUT:
         hyper["metrics"] = [m for m in METRICS if m not in LEFT_OUT]
@@ -196,6 +201,23 @@ def fit_stuck(train: pd.DataFrame, split: float) -> tuple[Callable, int]:
     def score(frame: pd.DataFrame) -> pd.DataFrame:
         t, stations, vals = wide(frame)
         stat = check.statistic(vals)
+        r, c = np.nonzero(np.isfinite(stat))
+        return pd.DataFrame({"ts": t[r], "station": np.array(stations)[c], "score": stat[r, c]})
+
+    return score, start
+
+
+def fit_local(train: pd.DataFrame, split: float) -> tuple[Callable, int]:
+    """The local neighbour residual (yujing/models/local.py), every metric: references from
+    the fitted part of training (the first ``split`` of its range), scoring every station row."""
+    ts, _, values = wide(train)
+    start = int(ts.min()) + int(split * (int(ts.max()) - int(ts.min())))
+    model = LocalResidual(sorted(train["station"].unique()), METRICS).fit(
+        {m: v[ts < start] for m, v in values.items()})
+
+    def score(frame: pd.DataFrame) -> pd.DataFrame:
+        t, stations, vals = wide(frame)
+        stat = model.statistic(vals)
         r, c = np.nonzero(np.isfinite(stat))
         return pd.DataFrame({"ts": t[r], "station": np.array(stations)[c], "score": stat[r, c]})
 
