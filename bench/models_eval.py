@@ -67,7 +67,8 @@ from yujing.models.stuck import StuckCheck  # noqa: E402
 ROW_METRIC = "+".join(METRICS)
 HYPER: dict[str, dict] = {"ensemble": {"record": 0}, "iforest": {}}
 SCREEN = {"neighbours": "metric", "station": "all"}  # --screen, --station-screen
-HOLDS = [(1, 1), (2, 3), (3, 6), (6, 12)]  # --hold auto: the hold-offs tried (k of n rows)
+# --hold auto: the hold-offs tried (k of n rows, ending within m rows of the evidence, 0: not)
+HOLDS = [(1, 1, 0), (2, 3, 0), (3, 6, 0), (6, 12, 0), (3, 6, 2), (6, 12, 2)]
 SYN_PER_KIND, SYN_SEED = 2, 1000  # --hold auto: faults injected into the calibration part
 LEFT_OUT: list[str] = []  # metrics the neighbours' screen left out at every station
 
@@ -235,6 +236,11 @@ def merged_scores(scorers: list, frame: pd.DataFrame, start: int) -> pd.DataFram
     return merged[merged["ts"] >= start].reset_index(drop=True)
 
 
+def hold_name(k: int, n: int, m: int = 0) -> str:
+    """"k/n", or "k/n/m" when the alarm ends within m rows of its evidence (holdoff.py)."""
+    return f"{k}/{n}" + (f"/{m}" if m else "")
+
+
 def choose_hold(scorers: list, train: pd.DataFrame, start: int, clean: pd.DataFrame,
                 far: float, seed: int) -> tuple[int, int]:
     """``--hold auto``: the hold-off chosen on training data only. Faults (bench/faults.py,
@@ -249,26 +255,26 @@ def choose_hold(scorers: list, train: pd.DataFrame, start: int, clean: pd.DataFr
     cols = [c for c in clean.columns if c.startswith("s") and c != "station"]
     win = syn_labels[["station", "metric", "start", "end"]]
     best, best_score = HOLDS[0], -1.0
-    for k, n in HOLDS:
+    for k, n, m in HOLDS:
         ra = RowAlarm.fit([clean[c].to_numpy(np.float64) for c in cols],
-                          clean["station"].to_numpy(), far, k, n)
+                          clean["station"].to_numpy(), far, k, n, ends=m)
         rows = faulty[["ts", "station"]].assign(metric=ROW_METRIC)
         rows["alarm"] = ra.alarm([faulty[c].to_numpy(np.float64) for c in cols],
                                  faulty["station"].to_numpy())
         rows["score"] = rows["alarm"].astype(float)
         both = judge(rows, win).f1 + events(rows, syn_labels)["f1"]
-        print(f"  hold {k}/{n} on training faults: row F1 + event F1 {both:.3f}", flush=True)
+        print(f"  hold {hold_name(k, n, m)} on training faults: row F1 + event F1 {both:.3f}", flush=True)
         if both > best_score:
-            best, best_score = (k, n), both
+            best, best_score = (k, n, m), both
     return best
 
 
 def row_calibrated(kind: str, train: pd.DataFrame, test: pd.DataFrame, far: float, seed: int,
-                   split: float, holds: list[tuple[int, int]] | None
-                   ) -> dict[tuple[int, int], pd.DataFrame]:
+                   split: float, holds: list[tuple[int, int, int]] | None
+                   ) -> dict[tuple[int, int, int], pd.DataFrame]:
     """``--calibrate rows``: the detectors of ``a|b`` fitted as before, then one row alarm
     over them (yujing/models/holdoff.py) calibrated on the held-out training part for
-    ``far``, per hold-off (k, n) (None: chosen by :func:`choose_hold`). Test rows: ts,
+    ``far``, per hold-off (k, n, m) (None: chosen by :func:`choose_hold`). Test rows: ts,
     station, metric, score (combined rank), alarm."""
     cut = int(test["ts"].min())
     scorers, starts = [], []
@@ -286,12 +292,12 @@ def row_calibrated(kind: str, train: pd.DataFrame, test: pd.DataFrame, far: floa
     if holds is None:
         holds = [choose_hold(scorers, train, max(starts), merged[cal], far, seed)]
     out = {}
-    for k, n in holds:
-        ra = RowAlarm.fit([c[cal] for c in cols], group[cal], far, k, n)
+    for k, n, m in holds:
+        ra = RowAlarm.fit([c[cal] for c in cols], group[cal], far, k, n, ends=m)
         alarm = ra.alarm(cols, group)
-        print(f"  rows {k}/{n}: threshold rank {ra.threshold:.5f}, single {ra.single:.5f}, "
+        print(f"  rows {hold_name(k, n, m)}: threshold rank {ra.threshold:.5f}, single {ra.single:.5f}, "
               f"calibration rate {ra.calibration_rate:.4f} ({int(cal.sum())} rows)", flush=True)
-        out[(k, n)] = pd.DataFrame({"ts": merged["ts"].to_numpy()[keep], "station": group[keep],
+        out[(k, n, m)] = pd.DataFrame({"ts": merged["ts"].to_numpy()[keep], "station": group[keep],
                                     "metric": ROW_METRIC,
                                     "score": RowAlarm.combined(ra.references, [c[keep] for c in cols]),
                                     "alarm": alarm[keep]})
@@ -410,7 +416,8 @@ def main() -> None:
                     help="parts: each detector (and metric) for its Sidak share of the rate; "
                     "rows: one threshold on the combined row (yujing/models/holdoff.py)")
     ap.add_argument("--hold", action="append", help="with --calibrate rows: alarm when K of "
-                    "the last N rows of a station are above the threshold, as K/N (repeatable; "
+                    "the last N rows of a station are above the threshold, as K/N, or K/N/M: and "
+                    "one of the last M (the alarm ends with its evidence) (repeatable; "
                     "default 1/1), or auto: chosen on faults injected into training")
     ap.add_argument("--station-screen", choices=["all", "follow"], default="all",
                     help="--calibrate rows: station models on every metric (all), or without "
@@ -432,7 +439,7 @@ def main() -> None:
     kinds = a.detector or ["baseline", "spike", "iforest", "ensemble", "pca", "mcd", "residual"]
     names = sorted(labels["fault"].unique())
     holds = (None if a.hold == ["auto"] else
-             [tuple(int(x) for x in h.split("/")) for h in (a.hold or ["1/1"])])
+             [(*(int(x) for x in h.split("/")), 0)[:3] for h in (a.hold or ["1/1"])])
     print("| detector | target FAR | F1 | precision | recall | FAR | missed | F1 detectable | "
           "precision detectable | recall detectable | AUC | F1 at test FAR | "
           "event recall | event precision | event F1 | TTD rows | alarm runs | "
@@ -442,7 +449,7 @@ def main() -> None:
         for kind in kinds:
             t = time.perf_counter()
             if a.calibrate == "rows":
-                runs = {f"{kind} rows {k}/{n}": r for (k, n), r in
+                runs = {f"{kind} rows {hold_name(*h)}": r for h, r in
                         row_calibrated(kind, train, test, far, a.seed, a.split, holds).items()}
             else:
                 group_model = kind in STATION_KINDS or "|" in kind or kind == "neighbours"
