@@ -22,7 +22,8 @@ target rate on the held-out training rows (yujing/models/holdoff.py), with a hol
 ``--hold K/N`` or ``auto`` (chosen on faults injected into the calibration part of
 training). Parts: pca, mcd, residual, neighbours, ``stuck`` (yujing/models/stuck.py) and
 ``local`` (yujing/models/local.py: the neighbour residual in the units of its last two weeks,
-pressure included).
+pressure included) and ``saturation`` (yujing/models/saturation.py: a dew point above the
+temperature).
 ``--station-screen follow`` leaves out of the station models the metrics the neighbours'
 screen left out at every station. The event columns: docs/models.md "Event scoring".
 
@@ -62,6 +63,7 @@ from yujing.models.holdoff import RowAlarm  # noqa: E402
 from yujing.models.labelled import judge, positives  # noqa: E402
 from yujing.models.local import LocalResidual  # noqa: E402
 from yujing.models.neighbours import NeighbourDetector  # noqa: E402
+from yujing.models.saturation import SaturationCheck  # noqa: E402
 from yujing.models.stuck import StuckCheck  # noqa: E402
 
 ROW_METRIC = "+".join(METRICS)
@@ -175,9 +177,11 @@ def fit_part(kind: str, train: pd.DataFrame, far: float, seed: int, split: float
         return fit_stuck(train, split)
     if kind == "local":
         return fit_local(train, split)
+    if kind == "saturation":
+        return fit_saturation(train, split)
     if kind not in STATION_KINDS:
         raise SystemExit(f"--calibrate rows: {kind} is no station model (use pca, mcd, residual, "
-                         "neighbours, stuck, local)")
+                         "neighbours, stuck, local, saturation)")
     hyper = dict(HYPER.get(kind) or {})
     if SCREEN["station"] == "follow" and LEFT_OUT:
         hyper["metrics"] = [m for m in METRICS if m not in LEFT_OUT]
@@ -219,6 +223,22 @@ def fit_local(train: pd.DataFrame, split: float) -> tuple[Callable, int]:
     def score(frame: pd.DataFrame) -> pd.DataFrame:
         t, stations, vals = wide(frame)
         stat = model.statistic(vals)
+        r, c = np.nonzero(np.isfinite(stat))
+        return pd.DataFrame({"ts": t[r], "station": np.array(stations)[c], "score": stat[r, c]})
+
+    return score, start
+
+
+def fit_saturation(train: pd.DataFrame, split: float) -> tuple[Callable, int]:
+    """The saturation check (yujing/models/saturation.py): dew point above temperature,
+    less its largest value on the fitted part of training."""
+    ts, _, values = wide(train)
+    start = int(ts.min()) + int(split * (int(ts.max()) - int(ts.min())))
+    check = SaturationCheck().fit({m: v[ts < start] for m, v in values.items()})
+
+    def score(frame: pd.DataFrame) -> pd.DataFrame:
+        t, stations, vals = wide(frame)
+        stat = check.statistic(vals)
         r, c = np.nonzero(np.isfinite(stat))
         return pd.DataFrame({"ts": t[r], "station": np.array(stations)[c], "score": stat[r, c]})
 
