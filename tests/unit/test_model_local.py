@@ -74,3 +74,11 @@ def test_errors_say_what_is_missing() -> None:
         LocalResidual(STATIONS, ["TEMP"]).statistic(group(500, 0))
     with pytest.raises(ModelError, match="need"):
         LocalResidual(STATIONS, ["TEMP"]).fit(group(100, 0))
+
+
+def test_a_station_is_off_only_as_far_as_against_every_neighbour() -> None:
+    z = np.array([[3.0, 2.0, 5.0],      # all above: the nearest to 0
+                  [-4.0, -1.5, np.nan],  # a missing pair is left out
+                  [6.0, 0.5, -0.2],      # one neighbour disagrees: not off
+                  [np.nan, np.nan, 2.5]])
+    assert local.agreed(z).tolist() == [2.0, -1.5, 0.0, 2.5]

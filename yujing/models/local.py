@@ -17,24 +17,28 @@ up to three days stays a minority of the window (a median and a quartile move li
 interquartile range ÷ 1.349 (a normal's standard deviation), both of the previous
 ``WINDOW`` rows; the width has a floor, ``FLOOR_SHARE`` of the pair's median width on the
 fitted part (a calm spell of a sensor read to whole units can have a range of 0).
-Station ``i``'s ``z`` is the median of ``z_ij`` over its neighbours ``j``. Why pairs: a
-faulty neighbour moves one pair of a sound station, and the median of three pairs then
-stays with the two sound ones; against a median of the neighbours' readings, a fault at
-one site leaked into the others' residuals (measured: the normal rows of the other
-stations alarmed during faults, five times the calibrated rate).
+Station ``i``'s ``z`` is the ``z_ij`` nearest 0 over its neighbours ``j`` when they all
+agree in sign, else 0 (:func:`agreed`): a station is off only as far as it is off
+against every neighbour. Why pairs: a faulty neighbour moves one pair of a sound station,
+which then keeps the value of a sound pair. Against a median of the neighbours'
+readings, a fault at one site leaked into the others' residuals (the normal rows of the
+other stations alarmed during faults, five times the calibrated rate, seed 0); a median
+of the three pairs still moved to the larger of the two sound ones.
 
 **Views**, each divided by its 99th percentile on the fitted part (per station and metric):
 
 - ``level``: ``|z|`` (a spike, a step, a large drift);
-- ``held``: the mean of ``z`` over the last ``SLOW`` rows, counted only as far as the mean
-  over the last ``FAST`` rows agrees in sign and size (a small shift held for a day; the
-  fast mean ends it within a few rows of the fault's end, so the day after a step is not
-  alarmed);
+- ``held``: the mean of ``z`` over the last ``SLOW`` rows, counted only as far as the
+  median of the last ``FAST`` rows agrees in sign and size (a small shift held for a day;
+  the fast median ends it within two rows of the fault's end, so the day after a step is
+  not alarmed; a median, so that one row, a spike or a fault's last jump, cannot hold the
+  gate open);
 - ``steps``: per pair, the mean of the squared hourly steps of ``x`` over the last
   ``SHORT`` rows ÷ their rolling median over the previous ``WINDOW`` rows (at least the
-  floor squared): a variance ratio, counted only as far as the same ratio over the last
-  ``FAST`` rows agrees (the noise is still there: a half-day mean would alarm for half a
-  day after a noisy sensor recovers); the station's view is the smallest ratio over its
+  floor squared): a variance ratio, counted only as far as the median of the last
+  ``FAST`` squared steps agrees (the noise is still there: a half-day mean would alarm
+  for half a day after a noisy sensor recovers, and one jump, at a spike or at a fault's
+  end, is not noise); the station's view is the smallest ratio over its
   pairs. A noisy sensor keeps its level but its steps no longer match any neighbour's,
   so every pair of it is wide; a noisy *neighbour* widens one pair only. A decoupled
   sensor (its own values of another day) moves in steps no neighbour makes, like a noisy one.
@@ -69,7 +73,7 @@ from yujing.models.base import ModelError, reference
 
 WINDOW = 336  # 14 days of hourly rows: the yardsticks (level, width, step width)
 MIN_ROWS = 24  # rows of history before a yardstick counts
-FAST, SLOW = 3, 24  # held view: the slow mean counts as far as the fast one agrees
+FAST, SLOW = 3, 24  # held view: the slow mean counts as far as the fast median agrees
 SHORT = 12  # steps view: squared steps averaged over half a day
 FLOOR_SHARE = 0.25  # the width's floor: this share of the pair's fitted median width
 COMMON_RATIO = 2.0  # the group's step ratio this many times its fitted p99: a common change
@@ -80,10 +84,12 @@ HISTORY = WINDOW + SHORT + SLOW  # rows a streaming caller passes before its new
 
 def _rolling(x: np.ndarray, window: int, how: str, q: float = 0.5) -> np.ndarray:
     """A rolling statistic of a column: ``how="past"`` the quantile ``q`` of the previous
-    ``window`` rows (this row excluded), ``"mean"`` the mean of the last ``window`` rows."""
+    ``window`` rows (this row excluded), ``"mean"`` or ``"median"`` of the last ``window`` rows."""
     s = pd.Series(x)
     if how == "mean":
         return s.rolling(window, min_periods=max(1, window // 2)).mean().to_numpy()
+    if how == "median":
+        return s.rolling(window, min_periods=max(1, window // 2)).median().to_numpy()
     return s.rolling(window, min_periods=MIN_ROWS).quantile(q).shift(1).to_numpy()
 
 
@@ -94,8 +100,16 @@ def _pair(x: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray, np.ndarr
     z = (x - _rolling(x, WINDOW, "past", 0.5)) / width
     sq = np.square(np.diff(x, prepend=np.nan))
     usual = np.fmax(_rolling(sq, WINDOW, "past", 0.5), floor ** 2)
-    ratio = np.fmin(_rolling(sq, SHORT, "mean"), _rolling(sq, FAST, "mean")) / usual
+    ratio = np.fmin(_rolling(sq, SHORT, "mean"), _rolling(sq, FAST, "median")) / usual
     return z, ratio, width
+
+
+def agreed(z: np.ndarray) -> np.ndarray:
+    """Per row (rows × pairs, NaN = missing pair, at least one present): the pair value
+    nearest 0 when every present pair agrees in sign, else 0. A station is off only as
+    far as it is off against *every* neighbour; a faulty neighbour moves one pair."""
+    lo, hi = np.nanmin(z, axis=1), np.nanmax(z, axis=1)
+    return np.where(lo > 0, lo, np.where(hi < 0, hi, 0.0))
 
 
 def views(v: np.ndarray, floor: np.ndarray | None = None, usual: np.ndarray | None = None,
@@ -118,11 +132,11 @@ def views(v: np.ndarray, floor: np.ndarray | None = None, usual: np.ndarray | No
             width[:, i, j] = width[:, j, i] = wp
     zi, steps = np.full((n, k), np.nan), np.full((n, k), np.nan)
     some = np.isfinite(z).any(axis=2)
-    zi[some] = np.nanmedian(z[some], axis=1)
+    zi[some] = agreed(z[some])
     some = np.isfinite(ratio).any(axis=2)
     steps[some] = np.nanmin(ratio[some], axis=1)
     zf = pd.DataFrame(zi)
-    fast = zf.rolling(FAST, min_periods=1).mean().to_numpy()
+    fast = zf.rolling(FAST, min_periods=1).median().to_numpy()
     slow = zf.rolling(SLOW, min_periods=SLOW // 2).mean().to_numpy()
     held = np.where(fast * slow > 0, np.minimum(np.abs(fast), np.abs(slow)), 0.0)
     own = np.column_stack([_rolling(np.square(np.diff(v[:, i], prepend=np.nan)), SHORT, "mean")
