@@ -55,7 +55,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/faults.py beside this file
 
-from faults import HOUR_MS, METRICS, build, inject, neighbour_spread  # noqa: E402
+from fault_scores import detectable_f1, events, f1_at_test_far, found_per_fault, per_kind  # noqa: E402
+from faults import METRICS, build, inject, neighbour_spread  # noqa: E402
 
 from yujing.models import STATION_KINDS  # noqa: E402
 from yujing.models.alarm import fit_calibrated, sidak  # noqa: E402
@@ -173,12 +174,8 @@ def fit_part(kind: str, train: pd.DataFrame, far: float, seed: int, split: float
         LEFT_OUT[:] = [m for m, n in by_metric.items() if n == len(det.stations)]
         return (lambda f: neighbour_scored(det, f, int(f["ts"].min())),
                 int(det.meta["calibration_from_ms"]))
-    if kind == "stuck":
-        return fit_stuck(train, split)
-    if kind == "local":
-        return fit_local(train, split)
-    if kind == "saturation":
-        return fit_saturation(train, split)
+    if kind in GROUP_CHECKS:
+        return fit_group_check(train, split, GROUP_CHECKS[kind])
     if kind not in STATION_KINDS:
         raise SystemExit(f"--calibrate rows: {kind} is no station model (use pca, mcd, residual, "
                          "neighbours, stuck, local, saturation)")
@@ -196,12 +193,13 @@ def fit_part(kind: str, train: pd.DataFrame, far: float, seed: int, split: float
     return score, int(det.meta["alarm"]["calibration_from_ms"])
 
 
-def fit_stuck(train: pd.DataFrame, split: float) -> tuple[Callable, int]:
-    """The per-sensor stuck check (yujing/models/stuck.py): references from the fitted part
-    of training (the first ``split`` of its range), scoring every station row."""
+def fit_group_check(train: pd.DataFrame, split: float, make: Callable) -> tuple[Callable, int]:
+    """A group check fitted on the first ``split`` of the training range (``make(values)``
+    → an object with ``statistic(values)``, rows × stations), scoring every station row:
+    stuck (yujing/models/stuck.py), local (local.py), saturation (saturation.py)."""
     ts, _, values = wide(train)
     start = int(ts.min()) + int(split * (int(ts.max()) - int(ts.min())))
-    check = StuckCheck(METRICS).fit({m: v[ts < start] for m, v in values.items()})
+    check = make({m: v[ts < start] for m, v in values.items()})
 
     def score(frame: pd.DataFrame) -> pd.DataFrame:
         t, stations, vals = wide(frame)
@@ -212,37 +210,11 @@ def fit_stuck(train: pd.DataFrame, split: float) -> tuple[Callable, int]:
     return score, start
 
 
-def fit_local(train: pd.DataFrame, split: float) -> tuple[Callable, int]:
-    """The local neighbour residual (yujing/models/local.py), every metric: references from
-    the fitted part of training (the first ``split`` of its range), scoring every station row."""
-    ts, _, values = wide(train)
-    start = int(ts.min()) + int(split * (int(ts.max()) - int(ts.min())))
-    model = LocalResidual(sorted(train["station"].unique()), METRICS).fit(
-        {m: v[ts < start] for m, v in values.items()})
-
-    def score(frame: pd.DataFrame) -> pd.DataFrame:
-        t, stations, vals = wide(frame)
-        stat = model.statistic(vals)
-        r, c = np.nonzero(np.isfinite(stat))
-        return pd.DataFrame({"ts": t[r], "station": np.array(stations)[c], "score": stat[r, c]})
-
-    return score, start
-
-
-def fit_saturation(train: pd.DataFrame, split: float) -> tuple[Callable, int]:
-    """The saturation check (yujing/models/saturation.py): dew point above temperature,
-    less its largest value on the fitted part of training."""
-    ts, _, values = wide(train)
-    start = int(ts.min()) + int(split * (int(ts.max()) - int(ts.min())))
-    check = SaturationCheck().fit({m: v[ts < start] for m, v in values.items()})
-
-    def score(frame: pd.DataFrame) -> pd.DataFrame:
-        t, stations, vals = wide(frame)
-        stat = check.statistic(vals)
-        r, c = np.nonzero(np.isfinite(stat))
-        return pd.DataFrame({"ts": t[r], "station": np.array(stations)[c], "score": stat[r, c]})
-
-    return score, start
+GROUP_CHECKS: dict[str, Callable] = {
+    "stuck": lambda v: StuckCheck(METRICS).fit(v),
+    "local": lambda v: LocalResidual(range(v[METRICS[0]].shape[1]), METRICS).fit(v),
+    "saturation": lambda v: SaturationCheck().fit(v),
+}
 
 
 def merged_scores(scorers: list, frame: pd.DataFrame, start: int) -> pd.DataFrame:
@@ -321,97 +293,6 @@ def row_calibrated(kind: str, train: pd.DataFrame, test: pd.DataFrame, far: floa
                                     "metric": ROW_METRIC,
                                     "score": RowAlarm.combined(ra.references, [c[keep] for c in cols]),
                                     "alarm": alarm[keep]})
-    return out
-
-
-def found_per_fault(rows: pd.DataFrame, labels: pd.DataFrame) -> dict[str, float]:
-    """Per fault kind: the share of faults with at least one alarm inside their window."""
-    out = {}
-    for kind, g in labels.groupby("fault", sort=True):
-        hit = []
-        for w in g.itertuples(index=False):
-            sel = (rows["station"] == w.station) & (rows["ts"] >= w.start) & (rows["ts"] <= w.end)
-            hit.append(bool(rows.loc[sel, "alarm"].any()))
-        out[kind] = float(np.mean(hit))
-    return out
-
-
-def events(rows: pd.DataFrame, labels: pd.DataFrame) -> dict[str, float]:
-    """Event scores (docs/models.md "Event scoring"). Rows sorted by station, then time.
-
-    - an alarm run: consecutive alarmed rows of one station; it is true when one of its
-      rows lies in a fault window of that station;
-    - event recall: faults with at least one alarmed row inside their window ÷ faults;
-    - event precision: true alarm runs ÷ alarm runs; event F1 from the two;
-    - time to detect: the median, over found faults, of rows from the fault's first row
-      to its first alarmed row (0: alarmed at once)."""
-    pos = positives(rows, labels[["station", "metric", "start", "end"]])
-    alarm = rows["alarm"].to_numpy(bool)
-    st = rows["station"].to_numpy()
-    new_run = alarm.copy()
-    new_run[1:] &= ~(alarm[:-1] & (st[1:] == st[:-1]))
-    run_id = np.cumsum(new_run) - 1
-    runs = int(new_run.sum())
-    true_runs = int(np.unique(run_id[alarm & pos]).size)
-    ts = rows["ts"].to_numpy(np.int64)
-    found, delays = 0, []
-    for w in labels.itertuples(index=False):
-        sel = np.flatnonzero((st == w.station) & (ts >= w.start) & (ts <= w.end))
-        hit = np.flatnonzero(alarm[sel])
-        if hit.size:
-            found += 1
-            delays.append(int(hit[0]))
-    precision = true_runs / runs if runs else float("nan")
-    recall = found / len(labels) if len(labels) else float("nan")
-    f1 = 2 * precision * recall / (precision + recall) if runs and precision + recall > 0 else 0.0
-    return {"precision": precision, "recall": recall, "f1": f1, "runs": runs,
-            "false_runs": runs - true_runs,
-            "ttd": float(np.median(delays)) if delays else float("nan")}
-
-
-def f1_at_test_far(rows: pd.DataFrame, pos: np.ndarray, far: float) -> float:
-    """Row F1 with the threshold that gives the target false-alarm rate on the test's normal
-    rows. Reads the labels: a diagnostic, not a deployable setting."""
-    scores = rows["score"].to_numpy(np.float64)
-    threshold = np.quantile(scores[~pos], 1.0 - far, method="higher")  # rate at most ``far``
-    alarm = scores > threshold
-    tp, fp = int((alarm & pos).sum()), int((alarm & ~pos).sum())
-    p, r = (tp / (tp + fp) if tp + fp else 0.0), tp / max(int(pos.sum()), 1)
-    return 2 * p * r / (p + r) if p + r else 0.0
-
-
-def detectable_f1(rows: pd.DataFrame, pos: np.ndarray, detectable: pd.Series
-                  ) -> tuple[float, float, float]:
-    """(F1, precision, recall) over the detectable rows (bench/faults.py "Detectable
-    rows"): a fault row that is not detectable counts neither as positive nor as negative
-    (its alarm is no true and no false alarm); normal rows count as before."""
-    det = detectable.reindex(pd.MultiIndex.from_frame(rows[["station", "ts"]])).fillna(False)
-    det = det.to_numpy(bool) & pos
-    alarm = rows["alarm"].to_numpy(bool)
-    tp, fp, fn = int((alarm & det).sum()), int((alarm & ~pos).sum()), int((~alarm & det).sum())
-    p, r = (tp / (tp + fp) if tp + fp else 0.0), (tp / (tp + fn) if tp + fn else 0.0)
-    return (2 * p * r / (p + r) if p + r else 0.0), p, r
-
-
-def per_kind(rows: pd.DataFrame, labels: pd.DataFrame, visible: pd.Series) -> dict[str, tuple]:
-    """fault kind → (share found, median delay h, row recall, row recall over visible rows:
-    ``visible`` at least 1, an offset in u or a detectable flag)."""
-    out = {}
-    vis = visible.reindex(pd.MultiIndex.from_frame(rows[["station", "ts"]])).to_numpy() >= 1.0
-    for kind, g in labels.groupby("fault", sort=True):
-        found, delays, hit, seen, hit_vis, seen_vis = 0, [], 0, 0, 0, 0
-        for w in g.itertuples(index=False):
-            sel = ((rows["station"] == w.station) & (rows["ts"] >= w.start)
-                   & (rows["ts"] <= w.end)).to_numpy()
-            alarm = rows["alarm"].to_numpy(bool)[sel]
-            ts = rows["ts"].to_numpy()[sel]
-            if alarm.any():
-                found += 1
-                delays.append((ts[alarm][0] - w.start) / HOUR_MS)
-            hit, seen = hit + int(alarm.sum()), seen + int(sel.sum())
-            hit_vis, seen_vis = hit_vis + int((alarm & vis[sel]).sum()), seen_vis + int(vis[sel].sum())
-        out[kind] = (found / len(g), float(np.median(delays)) if delays else float("nan"),
-                     hit / max(seen, 1), hit_vis / max(seen_vis, 1))
     return out
 
 
