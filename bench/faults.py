@@ -26,6 +26,23 @@ the start of a drift are inside the normal range).
 Labels are windows ``start,end,station,metric,fault`` (epoch ms, inclusive) written beside
 the readings. Seeded: the same seed gives the same files.
 
+**Detectable rows** (column ``visible`` of the test frame; a rule of physics fixed before
+any F1 was read, not chosen on results). A faulty reading counts as detectable when
+
+- it differs from the true value by at least ``VISIBLE_U`` (1 u): a change as large as
+  a rare hourly step of the weather (every spike and step row; a drift from a third of
+  its length on; a decouple or stuck value only where it has left the truth by 1 u);
+- stuck, also: once the run of identical readings ending at it (readings equal to the
+  stuck value just before the fault included) is longer than the longest run of identical
+  readings of that station's sensor in the clean training part (``max_runs``; without it,
+  only the size rule): no clean reading of that sensor ever repeated so long;
+- noisy: every row of the window (the sensor's steps, not its level, carry the fault:
+  Gaussian noise of 1 u makes every step of the window about ``√2 u`` wide).
+
+A station row is detectable when one of its faulty readings is. Rows of a fault that are
+not detectable are neither positive nor negative in the "detectable rows" figures of
+bench/models_eval.py; the figures over all fault rows are always reported beside them.
+
     .venv/bin/python bench/faults.py --data ../shared/data/beijing-hourly --out /tmp/faults
 """
 
@@ -43,6 +60,7 @@ KINDS = ("stuck", "drift", "spike", "step", "noisy", "decouple")
 DURATION_H = {"stuck": (12, 48), "drift": (24, 72), "spike": (1, 3), "step": (12, 48),
               "noisy": (12, 48), "decouple": (24, 72)}
 GAP_H = 72  # hours of clean readings at least between two faults of a station
+VISIBLE_U = 1.0  # a faulty reading this far (in u) from the truth is detectable by size
 
 
 def load_beijing(folder: Path, sites: int = 4) -> pd.DataFrame:
@@ -69,12 +87,33 @@ def fault_unit(v: np.ndarray) -> float:
     return float(max(np.percentile(d, 99), 1e-3)) if d.size else 1.0
 
 
-def inject(test: pd.DataFrame, per_kind: int, seed: int, scale: float = 1.0
-           ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Faults injected into ``test`` (per station: ``per_kind`` of each kind) and their labels."""
+def max_runs(train: pd.DataFrame) -> dict[tuple[str, str], int]:
+    """(station, metric) → the longest run of identical consecutive readings in ``train``
+    (the stuck rule of "Detectable rows")."""
+    out = {}
+    for (station, metric), g in train.groupby(["station", "metric"], sort=True):
+        v = g.sort_values("ts")["value"].to_numpy(np.float64)
+        out[(str(station), str(metric))] = int(_runs(v).max()) if v.size else 0
+    return out
+
+
+def _runs(v: np.ndarray) -> np.ndarray:
+    """Per reading, the number of consecutive readings equal to it ending there."""
+    if v.size == 0:
+        return np.zeros(0, np.int64)
+    changed = np.concatenate(([True], v[1:] != v[:-1]))
+    i = np.arange(v.size)
+    return i - np.maximum.accumulate(np.where(changed, i, 0)) + 1
+
+
+def inject(test: pd.DataFrame, per_kind: int, seed: int, scale: float = 1.0,
+           runs: dict[tuple[str, str], int] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Faults injected into ``test`` (per station: ``per_kind`` of each kind) and their labels.
+    ``runs``: :func:`max_runs` of the training part, for the stuck rule of ``visible``."""
     rng = np.random.default_rng(seed)
     out = test.copy()
     out["offset_u"] = 0.0  # how far the fault moved the reading, in units u (for the size tables)
+    out["visible"] = False  # detectable by the rule of the module's docstring
     labels = []
     for station, g in test.groupby("station", sort=True):
         ts_all = np.unique(g["ts"].to_numpy())
@@ -89,6 +128,7 @@ def inject(test: pd.DataFrame, per_kind: int, seed: int, scale: float = 1.0
             metric = "DEWP" if kind == "decouple" else str(rng.choice(METRICS))
             if _apply(out, station, metric, kind, start, end, rng, scale):
                 labels.append((start, end, station, metric, kind))
+                _mark_visible(out, station, metric, kind, start, end, (runs or {}).get((station, metric)))
     return out, pd.DataFrame(labels, columns=["start", "end", "station", "metric", "fault"])
 
 
@@ -127,6 +167,26 @@ def _apply(df: pd.DataFrame, station: str, metric: str, kind: str, start: int, e
     return True
 
 
+def _mark_visible(df: pd.DataFrame, station: str, metric: str, kind: str, start: int, end: int,
+                  longest: int | None) -> None:
+    """Set ``visible`` on the fault's readings by the rule of "Detectable rows"."""
+    series = df.index[(df["station"] == station) & (df["metric"] == metric)]
+    ts = df.loc[series, "ts"].to_numpy(np.int64)
+    order = np.argsort(ts, kind="stable")
+    idx, ts = series[order], ts[order]
+    inside = (ts >= start) & (ts <= end)
+    seen = np.abs(df.loc[idx, "offset_u"].to_numpy(np.float64)) >= VISIBLE_U
+    if kind == "noisy":
+        seen = np.ones(idx.size, dtype=bool)
+    elif kind == "stuck" and longest is not None:
+        # runs over the series up to the fault's end: identical readings just before count
+        upto = ts <= end
+        run = np.zeros(idx.size, np.int64)
+        run[upto] = _runs(df.loc[idx[upto], "value"].to_numpy(np.float64))
+        seen |= run > longest
+    df.loc[idx[inside & seen], "visible"] = True
+
+
 def neighbour_spread(df: pd.DataFrame) -> dict[str, tuple[float, float]]:
     """metric → (u, 99th percentile of |site − mean of the other sites − its median|) for the
     first site: how closely a sensor follows the same sensor at the neighbouring sites, the
@@ -144,13 +204,15 @@ def neighbour_spread(df: pd.DataFrame) -> dict[str, tuple[float, float]]:
 
 def build(folder: Path, train_share: float = 0.5, per_kind: int = 5, seed: int = 0, sites: int = 4,
           scale: float = 1.0) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(clean training readings, test readings with faults, labels). The test frame has a
-    column ``offset_u`` besides the readings: the injected change in units u (0 outside faults)."""
+    """(clean training readings, test readings with faults, labels). The test frame has two
+    columns besides the readings: ``offset_u``, the injected change in units u (0 outside
+    faults), and ``visible``, detectable by the rule of "Detectable rows"."""
     df = load_beijing(folder, sites)
     t0, t1 = int(df["ts"].min()), int(df["ts"].max())
     cut = t0 + int(train_share * (t1 - t0))
     train = df[df["ts"] < cut].reset_index(drop=True)
-    test, labels = inject(df[df["ts"] >= cut].reset_index(drop=True), per_kind, seed, scale)
+    test, labels = inject(df[df["ts"] >= cut].reset_index(drop=True), per_kind, seed, scale,
+                          runs=max_runs(train))
     return train, test, labels
 
 
@@ -168,7 +230,7 @@ def main() -> None:
     train, test, labels = build(a.data, a.train_share, a.per_kind, a.seed, a.sites, a.scale)
     a.out.mkdir(parents=True, exist_ok=True)
     train.to_csv(a.out / "train.csv", index=False)
-    test.drop(columns="offset_u").to_csv(a.out / "test.csv", index=False)
+    test.drop(columns=["offset_u", "visible"]).to_csv(a.out / "test.csv", index=False)
     labels.to_csv(a.out / "labels.csv", index=False)
     print(f"{len(train)} training readings, {len(test)} test readings, {len(labels)} faults "
           f"({', '.join(f'{k} {n}' for k, n in labels['fault'].value_counts().items())}) → {a.out}")

@@ -20,7 +20,10 @@ the training part). Judged per station row (one row per hour and site):
 ``a|b|c`` as before, then sets one threshold on the row, over their tail ranks, for the
 target rate on the held-out training rows (yujing/models/holdoff.py), with a hold-off
 ``--hold K/N`` or ``auto`` (chosen on faults injected into the calibration part of
-training). Parts: pca, mcd, residual, neighbours and ``stuck`` (yujing/models/stuck.py).
+training). Parts: pca, mcd, residual, neighbours, ``stuck`` (yujing/models/stuck.py) and
+``local`` (yujing/models/local.py: the neighbour residual in the units of its last two weeks,
+pressure included) and ``saturation`` (yujing/models/saturation.py: a dew point above the
+temperature).
 ``--station-screen follow`` leaves out of the station models the metrics the neighbours'
 screen left out at every station. The event columns: docs/models.md "Event scoring".
 
@@ -30,9 +33,11 @@ rate equals the target: it reads the labels, so it is no deployable figure, only
 tell a calibration that missed its rate from a detector that cannot rank. The second table
 (``--per-kind``) gives, per detector and fault kind: the share found, the median delay from
 the fault's start to its first alarm (hours), the share of the fault's rows alarmed, and the
-same share over the rows where the fault had moved its sensor by at least 1 u from the true
-value ("visible" rows: a drift's first hours or a stuck value that happens to match the
-weather are not visible to any detector, in principle).
+same share over the detectable rows (bench/faults.py "Detectable rows": moved by at least
+1 u from the true value, a stuck run longer than any of the sensor's clean training runs,
+or a noisy window). The first table gives row F1, precision and recall twice: over all
+fault rows, and over the detectable rows only (a fault row that is not detectable then
+counts neither as positive nor as negative). Both are reported; neither replaces the other.
 
     .venv/bin/python bench/models_eval.py --data ../shared/data/beijing-hourly [--far 0.01]
 """
@@ -50,19 +55,23 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/faults.py beside this file
 
-from faults import HOUR_MS, METRICS, build, inject, neighbour_spread  # noqa: E402
+from fault_scores import detectable_f1, events, f1_at_test_far, found_per_fault, per_kind  # noqa: E402
+from faults import METRICS, build, inject, neighbour_spread  # noqa: E402
 
 from yujing.models import STATION_KINDS  # noqa: E402
 from yujing.models.alarm import fit_calibrated, sidak  # noqa: E402
 from yujing.models.holdoff import RowAlarm  # noqa: E402
 from yujing.models.labelled import judge, positives  # noqa: E402
+from yujing.models.local import LocalResidual  # noqa: E402
 from yujing.models.neighbours import NeighbourDetector  # noqa: E402
+from yujing.models.saturation import SaturationCheck  # noqa: E402
 from yujing.models.stuck import StuckCheck  # noqa: E402
 
 ROW_METRIC = "+".join(METRICS)
 HYPER: dict[str, dict] = {"ensemble": {"record": 0}, "iforest": {}}
 SCREEN = {"neighbours": "metric", "station": "all"}  # --screen, --station-screen
-HOLDS = [(1, 1), (2, 3), (3, 6), (6, 12)]  # --hold auto: the hold-offs tried (k of n rows)
+# --hold auto: the hold-offs tried (k of n rows, ending within m rows of the evidence, 0: not)
+HOLDS = [(1, 1, 0), (2, 3, 0), (3, 6, 0), (6, 12, 0), (3, 6, 2), (6, 12, 2)]
 SYN_PER_KIND, SYN_SEED = 2, 1000  # --hold auto: faults injected into the calibration part
 LEFT_OUT: list[str] = []  # metrics the neighbours' screen left out at every station
 
@@ -165,11 +174,11 @@ def fit_part(kind: str, train: pd.DataFrame, far: float, seed: int, split: float
         LEFT_OUT[:] = [m for m, n in by_metric.items() if n == len(det.stations)]
         return (lambda f: neighbour_scored(det, f, int(f["ts"].min())),
                 int(det.meta["calibration_from_ms"]))
-    if kind == "stuck":
-        return fit_stuck(train, split)
+    if kind in GROUP_CHECKS:
+        return fit_group_check(train, split, GROUP_CHECKS[kind])
     if kind not in STATION_KINDS:
         raise SystemExit(f"--calibrate rows: {kind} is no station model (use pca, mcd, residual, "
-                         "neighbours, stuck)")
+                         "neighbours, stuck, local, saturation)")
     hyper = dict(HYPER.get(kind) or {})
     if SCREEN["station"] == "follow" and LEFT_OUT:
         hyper["metrics"] = [m for m in METRICS if m not in LEFT_OUT]
@@ -184,12 +193,13 @@ def fit_part(kind: str, train: pd.DataFrame, far: float, seed: int, split: float
     return score, int(det.meta["alarm"]["calibration_from_ms"])
 
 
-def fit_stuck(train: pd.DataFrame, split: float) -> tuple[Callable, int]:
-    """The per-sensor stuck check (yujing/models/stuck.py): references from the fitted part
-    of training (the first ``split`` of its range), scoring every station row."""
+def fit_group_check(train: pd.DataFrame, split: float, make: Callable) -> tuple[Callable, int]:
+    """A group check fitted on the first ``split`` of the training range (``make(values)``
+    → an object with ``statistic(values)``, rows × stations), scoring every station row:
+    stuck (yujing/models/stuck.py), local (local.py), saturation (saturation.py)."""
     ts, _, values = wide(train)
     start = int(ts.min()) + int(split * (int(ts.max()) - int(ts.min())))
-    check = StuckCheck(METRICS).fit({m: v[ts < start] for m, v in values.items()})
+    check = make({m: v[ts < start] for m, v in values.items()})
 
     def score(frame: pd.DataFrame) -> pd.DataFrame:
         t, stations, vals = wide(frame)
@@ -198,6 +208,13 @@ def fit_stuck(train: pd.DataFrame, split: float) -> tuple[Callable, int]:
         return pd.DataFrame({"ts": t[r], "station": np.array(stations)[c], "score": stat[r, c]})
 
     return score, start
+
+
+GROUP_CHECKS: dict[str, Callable] = {
+    "stuck": lambda v: StuckCheck(METRICS).fit(v),
+    "local": lambda v: LocalResidual(range(v[METRICS[0]].shape[1]), METRICS).fit(v),
+    "saturation": lambda v: SaturationCheck().fit(v),
+}
 
 
 def merged_scores(scorers: list, frame: pd.DataFrame, start: int) -> pd.DataFrame:
@@ -211,6 +228,11 @@ def merged_scores(scorers: list, frame: pd.DataFrame, start: int) -> pd.DataFram
     return merged[merged["ts"] >= start].reset_index(drop=True)
 
 
+def hold_name(k: int, n: int, m: int = 0) -> str:
+    """"k/n", or "k/n/m" when the alarm ends within m rows of its evidence (holdoff.py)."""
+    return f"{k}/{n}" + (f"/{m}" if m else "")
+
+
 def choose_hold(scorers: list, train: pd.DataFrame, start: int, clean: pd.DataFrame,
                 far: float, seed: int) -> tuple[int, int]:
     """``--hold auto``: the hold-off chosen on training data only. Faults (bench/faults.py,
@@ -219,31 +241,32 @@ def choose_hold(scorers: list, train: pd.DataFrame, start: int, clean: pd.DataFr
     part, alarms on the faulty copy; the best row F1 + event F1 wins."""
     cal = train[train["ts"] >= start].reset_index(drop=True)
     syn, syn_labels = inject(cal, SYN_PER_KIND, SYN_SEED + seed)
-    frame = pd.concat([train[train["ts"] < start], syn.drop(columns="offset_u")], ignore_index=True)
+    frame = pd.concat([train[train["ts"] < start], syn.drop(columns=["offset_u", "visible"])],
+                      ignore_index=True)
     faulty = merged_scores(scorers, frame, start)
     cols = [c for c in clean.columns if c.startswith("s") and c != "station"]
     win = syn_labels[["station", "metric", "start", "end"]]
     best, best_score = HOLDS[0], -1.0
-    for k, n in HOLDS:
+    for k, n, m in HOLDS:
         ra = RowAlarm.fit([clean[c].to_numpy(np.float64) for c in cols],
-                          clean["station"].to_numpy(), far, k, n)
+                          clean["station"].to_numpy(), far, k, n, ends=m)
         rows = faulty[["ts", "station"]].assign(metric=ROW_METRIC)
         rows["alarm"] = ra.alarm([faulty[c].to_numpy(np.float64) for c in cols],
                                  faulty["station"].to_numpy())
         rows["score"] = rows["alarm"].astype(float)
         both = judge(rows, win).f1 + events(rows, syn_labels)["f1"]
-        print(f"  hold {k}/{n} on training faults: row F1 + event F1 {both:.3f}", flush=True)
+        print(f"  hold {hold_name(k, n, m)} on training faults: row F1 + event F1 {both:.3f}", flush=True)
         if both > best_score:
-            best, best_score = (k, n), both
+            best, best_score = (k, n, m), both
     return best
 
 
 def row_calibrated(kind: str, train: pd.DataFrame, test: pd.DataFrame, far: float, seed: int,
-                   split: float, holds: list[tuple[int, int]] | None
-                   ) -> dict[tuple[int, int], pd.DataFrame]:
+                   split: float, holds: list[tuple[int, int, int]] | None
+                   ) -> dict[tuple[int, int, int], pd.DataFrame]:
     """``--calibrate rows``: the detectors of ``a|b`` fitted as before, then one row alarm
     over them (yujing/models/holdoff.py) calibrated on the held-out training part for
-    ``far``, per hold-off (k, n) (None: chosen by :func:`choose_hold`). Test rows: ts,
+    ``far``, per hold-off (k, n, m) (None: chosen by :func:`choose_hold`). Test rows: ts,
     station, metric, score (combined rank), alarm."""
     cut = int(test["ts"].min())
     scorers, starts = [], []
@@ -261,92 +284,15 @@ def row_calibrated(kind: str, train: pd.DataFrame, test: pd.DataFrame, far: floa
     if holds is None:
         holds = [choose_hold(scorers, train, max(starts), merged[cal], far, seed)]
     out = {}
-    for k, n in holds:
-        ra = RowAlarm.fit([c[cal] for c in cols], group[cal], far, k, n)
+    for k, n, m in holds:
+        ra = RowAlarm.fit([c[cal] for c in cols], group[cal], far, k, n, ends=m)
         alarm = ra.alarm(cols, group)
-        print(f"  rows {k}/{n}: threshold rank {ra.threshold:.5f}, single {ra.single:.5f}, "
+        print(f"  rows {hold_name(k, n, m)}: threshold rank {ra.threshold:.5f}, single {ra.single:.5f}, "
               f"calibration rate {ra.calibration_rate:.4f} ({int(cal.sum())} rows)", flush=True)
-        out[(k, n)] = pd.DataFrame({"ts": merged["ts"].to_numpy()[keep], "station": group[keep],
+        out[(k, n, m)] = pd.DataFrame({"ts": merged["ts"].to_numpy()[keep], "station": group[keep],
                                     "metric": ROW_METRIC,
                                     "score": RowAlarm.combined(ra.references, [c[keep] for c in cols]),
                                     "alarm": alarm[keep]})
-    return out
-
-
-def found_per_fault(rows: pd.DataFrame, labels: pd.DataFrame) -> dict[str, float]:
-    """Per fault kind: the share of faults with at least one alarm inside their window."""
-    out = {}
-    for kind, g in labels.groupby("fault", sort=True):
-        hit = []
-        for w in g.itertuples(index=False):
-            sel = (rows["station"] == w.station) & (rows["ts"] >= w.start) & (rows["ts"] <= w.end)
-            hit.append(bool(rows.loc[sel, "alarm"].any()))
-        out[kind] = float(np.mean(hit))
-    return out
-
-
-def events(rows: pd.DataFrame, labels: pd.DataFrame) -> dict[str, float]:
-    """Event scores (docs/models.md "Event scoring"). Rows sorted by station, then time.
-
-    - an alarm run: consecutive alarmed rows of one station; it is true when one of its
-      rows lies in a fault window of that station;
-    - event recall: faults with at least one alarmed row inside their window ÷ faults;
-    - event precision: true alarm runs ÷ alarm runs; event F1 from the two;
-    - time to detect: the median, over found faults, of rows from the fault's first row
-      to its first alarmed row (0: alarmed at once)."""
-    pos = positives(rows, labels[["station", "metric", "start", "end"]])
-    alarm = rows["alarm"].to_numpy(bool)
-    st = rows["station"].to_numpy()
-    new_run = alarm.copy()
-    new_run[1:] &= ~(alarm[:-1] & (st[1:] == st[:-1]))
-    run_id = np.cumsum(new_run) - 1
-    runs = int(new_run.sum())
-    true_runs = int(np.unique(run_id[alarm & pos]).size)
-    ts = rows["ts"].to_numpy(np.int64)
-    found, delays = 0, []
-    for w in labels.itertuples(index=False):
-        sel = np.flatnonzero((st == w.station) & (ts >= w.start) & (ts <= w.end))
-        hit = np.flatnonzero(alarm[sel])
-        if hit.size:
-            found += 1
-            delays.append(int(hit[0]))
-    precision = true_runs / runs if runs else float("nan")
-    recall = found / len(labels) if len(labels) else float("nan")
-    f1 = 2 * precision * recall / (precision + recall) if runs and precision + recall > 0 else 0.0
-    return {"precision": precision, "recall": recall, "f1": f1, "runs": runs,
-            "false_runs": runs - true_runs,
-            "ttd": float(np.median(delays)) if delays else float("nan")}
-
-
-def f1_at_test_far(rows: pd.DataFrame, pos: np.ndarray, far: float) -> float:
-    """Row F1 with the threshold that gives the target false-alarm rate on the test's normal
-    rows. Reads the labels: a diagnostic, not a deployable setting."""
-    scores = rows["score"].to_numpy(np.float64)
-    threshold = np.quantile(scores[~pos], 1.0 - far, method="higher")  # rate at most ``far``
-    alarm = scores > threshold
-    tp, fp = int((alarm & pos).sum()), int((alarm & ~pos).sum())
-    p, r = (tp / (tp + fp) if tp + fp else 0.0), tp / max(int(pos.sum()), 1)
-    return 2 * p * r / (p + r) if p + r else 0.0
-
-
-def per_kind(rows: pd.DataFrame, labels: pd.DataFrame, visible: pd.Series) -> dict[str, tuple]:
-    """fault kind → (share found, median delay h, row recall, row recall over visible rows)."""
-    out = {}
-    vis = visible.reindex(pd.MultiIndex.from_frame(rows[["station", "ts"]])).to_numpy() >= 1.0
-    for kind, g in labels.groupby("fault", sort=True):
-        found, delays, hit, seen, hit_vis, seen_vis = 0, [], 0, 0, 0, 0
-        for w in g.itertuples(index=False):
-            sel = ((rows["station"] == w.station) & (rows["ts"] >= w.start)
-                   & (rows["ts"] <= w.end)).to_numpy()
-            alarm = rows["alarm"].to_numpy(bool)[sel]
-            ts = rows["ts"].to_numpy()[sel]
-            if alarm.any():
-                found += 1
-                delays.append((ts[alarm][0] - w.start) / HOUR_MS)
-            hit, seen = hit + int(alarm.sum()), seen + int(sel.sum())
-            hit_vis, seen_vis = hit_vis + int((alarm & vis[sel]).sum()), seen_vis + int(vis[sel].sum())
-        out[kind] = (found / len(g), float(np.median(delays)) if delays else float("nan"),
-                     hit / max(seen, 1), hit_vis / max(seen_vis, 1))
     return out
 
 
@@ -371,7 +317,8 @@ def main() -> None:
                     help="parts: each detector (and metric) for its Sidak share of the rate; "
                     "rows: one threshold on the combined row (yujing/models/holdoff.py)")
     ap.add_argument("--hold", action="append", help="with --calibrate rows: alarm when K of "
-                    "the last N rows of a station are above the threshold, as K/N (repeatable; "
+                    "the last N rows of a station are above the threshold, as K/N, or K/N/M: and "
+                    "one of the last M (the alarm ends with its evidence) (repeatable; "
                     "default 1/1), or auto: chosen on faults injected into training")
     ap.add_argument("--station-screen", choices=["all", "follow"], default="all",
                     help="--calibrate rows: station models on every metric (all), or without "
@@ -382,8 +329,9 @@ def main() -> None:
     if a.mcd_support:
         HYPER["mcd"] = {"support": a.mcd_support}
     train, test, labels = build(a.data, per_kind=a.per_kind, seed=a.seed, scale=a.scale)
-    visible = test["offset_u"].abs().groupby([test["station"], test["ts"]]).max()
-    test = test.drop(columns="offset_u")
+    detectable = test["visible"].groupby([test["station"], test["ts"]]).any()
+    print(f"fault rows detectable (bench/faults.py \"Detectable rows\"): {int(detectable.sum())}")
+    test = test.drop(columns=["offset_u", "visible"])
     print(f"train {len(train)} readings, test {len(test)} readings, {len(labels)} faults, "
           f"seed {a.seed}, fault scale {a.scale:g}, fitted share {a.split:g}")
     spread = neighbour_spread(train)
@@ -392,8 +340,9 @@ def main() -> None:
     kinds = a.detector or ["baseline", "spike", "iforest", "ensemble", "pca", "mcd", "residual"]
     names = sorted(labels["fault"].unique())
     holds = (None if a.hold == ["auto"] else
-             [tuple(int(x) for x in h.split("/")) for h in (a.hold or ["1/1"])])
-    print("| detector | target FAR | F1 | precision | recall | FAR | missed | AUC | F1 at test FAR | "
+             [(*(int(x) for x in h.split("/")), 0)[:3] for h in (a.hold or ["1/1"])])
+    print("| detector | target FAR | F1 | precision | recall | FAR | missed | F1 detectable | "
+          "precision detectable | recall detectable | AUC | F1 at test FAR | "
           "event recall | event precision | event F1 | TTD rows | alarm runs | "
           + " | ".join(names) + " | seconds |")
     detail = []
@@ -401,7 +350,7 @@ def main() -> None:
         for kind in kinds:
             t = time.perf_counter()
             if a.calibrate == "rows":
-                runs = {f"{kind} rows {k}/{n}": r for (k, n), r in
+                runs = {f"{kind} rows {hold_name(*h)}": r for h, r in
                         row_calibrated(kind, train, test, far, a.seed, a.split, holds).items()}
             else:
                 group_model = kind in STATION_KINDS or "|" in kind or kind == "neighbours"
@@ -412,16 +361,19 @@ def main() -> None:
                 j = judge(rows, win)
                 found = found_per_fault(rows, labels)
                 ev = events(rows, labels)
-                oracle = f1_at_test_far(rows, positives(rows, win), far)
+                pos = positives(rows, win)
+                oracle = f1_at_test_far(rows, pos, far)
+                dets = detectable_f1(rows, pos, detectable)
                 print(f"| {name} | {far:g} | {j.f1:.3f} | {j.precision:.3f} | {j.recall:.3f} | "
-                      f"{j.far:.4f} | {j.missed:.3f} | {j.auc:.3f} | {oracle:.3f} | "
+                      f"{j.far:.4f} | {j.missed:.3f} | {dets[0]:.3f} | {dets[1]:.3f} | {dets[2]:.3f} | "
+                      f"{j.auc:.3f} | {oracle:.3f} | "
                       f"{ev['recall']:.3f} | {ev['precision']:.3f} | {ev['f1']:.3f} | "
                       f"{ev['ttd']:.0f} | {ev['runs']} | "
                       + " | ".join(f"{found[k]:.2f}" for k in names)
                       + f" | {time.perf_counter() - t:.0f} |", flush=True)
-                detail.append((name, far, per_kind(rows, labels, visible)))
+                detail.append((name, far, per_kind(rows, labels, detectable.astype(float))))
     print("\n| detector | target FAR | fault | found | median delay h | rows alarmed | "
-          "visible rows alarmed |")
+          "detectable rows alarmed |")
     for name, far, kinds_out in detail:
         for k, (share, delay, rec, rec_vis) in kinds_out.items():
             print(f"| {name} | {far:g} | {k} | {share:.2f} | {delay:.1f} | {rec:.2f} | {rec_vis:.2f} |")

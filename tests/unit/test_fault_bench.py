@@ -155,3 +155,47 @@ def test_rank_keys_put_the_best_first_by_each_rule():
     b = ("b", {"A": (0.5, 55.0)}, {"A": 52.0}, {})
     assert sorted([a, b], key=lambda r: nab_folds.rank_key(r, "inner", "A"))[0] is b
     assert sorted([a, b], key=lambda r: nab_folds.rank_key(r, "argmax", "A"))[0] is a
+
+
+def test_detectable_rows_follow_the_stated_rule():
+    clean = weather(3000)
+    train, test = clean[clean["ts"] < T0 + 1000 * HOUR], clean[clean["ts"] >= T0 + 1000 * HOUR]
+    runs = faults.max_runs(train)
+    assert all(n == 1 for n in runs.values())  # a random walk never repeats a reading
+    out, labels = faults.inject(test.reset_index(drop=True), per_kind=2, seed=5, runs=runs)
+    vis = out["visible"].to_numpy(bool)
+    assert not (vis & (out["offset_u"].to_numpy() == 0) & ~out.index.isin(
+        _rows(out, labels[labels["fault"].isin(["noisy", "stuck"])]))).any()
+    for w in labels.itertuples(index=False):
+        rows = _rows(out, pd.DataFrame([w]))
+        seen, off = vis[rows], np.abs(out["offset_u"].to_numpy()[rows])
+        if w.fault == "noisy":
+            assert seen.all()
+        elif w.fault == "stuck":
+            # clean runs never exceed 1: from the fault's second reading on, every row counts
+            assert seen[1:].all()
+        else:
+            assert (seen == (off >= faults.VISIBLE_U)).all()
+    # without training runs, a stuck value counts only by size
+    bare, _ = faults.inject(test.reset_index(drop=True), per_kind=2, seed=5)
+    stuck = _rows(bare, labels[labels["fault"] == "stuck"])
+    assert (bare["visible"].to_numpy()[stuck] == (np.abs(bare["offset_u"].to_numpy()[stuck]) >= 1)).all()
+
+
+def _rows(out: pd.DataFrame, labels: pd.DataFrame) -> np.ndarray:
+    sel = np.zeros(len(out), dtype=bool)
+    for w in labels.itertuples(index=False):
+        sel |= ((out["station"] == w.station) & (out["metric"] == w.metric)
+                & (out["ts"] >= w.start) & (out["ts"] <= w.end)).to_numpy()
+    return np.flatnonzero(sel)
+
+
+def test_detectable_f1_leaves_undetectable_fault_rows_out():
+    #             0  1  2  3  4  5  6  7
+    rows = rows_of([0, 1, 1, 0, 0, 1, 0, 0])
+    pos = np.array([0, 1, 1, 1, 1, 0, 0, 0], bool)
+    det = pd.Series([0, 1, 1, 0, 0, 0, 0, 0], index=pd.MultiIndex.from_arrays([rows["station"], rows["ts"]]),
+                    dtype=bool)
+    f1, p, r = models_eval.detectable_f1(rows, pos, det)
+    # detectable: rows 1, 2 (both alarmed); rows 3, 4 are faulty but left out; row 5 false
+    assert (p, r) == (2 / 3, 1.0) and abs(f1 - 0.8) < 1e-12

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from yujing.models.holdoff import RowAlarm, k_of_n, tail_rank, threshold_for_rate
+from yujing.models.holdoff import RowAlarm, held_alarm, k_of_n, tail_rank, threshold_for_rate
 from yujing.models.stuck import StuckCheck, run_lengths
 
 
@@ -73,6 +73,25 @@ def test_a_hold_off_keeps_single_row_spikes_by_their_own_share() -> None:
     # without the single-row share the spike is lost
     held = RowAlarm.fit([x[:15_000]], group[:15_000], 0.04, k=3, n=6, single_share=0.0)
     assert not held.alarm([spike], np.zeros(10)).any()
+
+
+def test_an_ending_hold_off_stops_within_m_rows_of_its_evidence_and_keeps_the_rate() -> None:
+    #               0  1  2  3  4  5  6  7  8  9 10 11 12 13 14
+    raw = np.array([0, 1, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0], bool)
+    group = np.zeros(raw.size)
+    plain = held_alarm(raw, group, 4, 8)
+    ending = held_alarm(raw, group, 4, 8, ends=2)
+    # 4 of 8: on from row 4 until row 11 (rows 4-11 still hold 4), three rows past the evidence
+    assert np.flatnonzero(plain).tolist() == list(range(4, 12))
+    # ending within 2 rows: bridges the dip at row 5, stops after row 9
+    assert np.flatnonzero(ending).tolist() == list(range(4, 10))
+    assert (ending <= plain).all()
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=40_000)
+    grp = np.repeat(np.arange(4), 10_000)
+    ra = RowAlarm.fit([x[:20_000]], grp[:20_000], 0.03, k=3, n=6, ends=2)
+    assert ra.ends == 2 and ra.calibration_rate <= 0.03
+    assert 0.02 < ra.alarm([x[20_000:]], grp[20_000:]).mean() < 0.04
 
 
 

@@ -13,6 +13,13 @@ fault lasts hours, a false alarm of a correlated score is a run of one or two ro
 lower threshold held for ``k`` rows buys recall at the same rate. The threshold is chosen
 for the alarms after the hold-off. Labels are never read here; time is passed in as row
 order (rows sorted by station, then time).
+
+**Ending.** ``k`` of ``n`` keeps alarming for up to ``n − k`` rows after the evidence has
+gone: with detectors that follow a fault to its end, that tail was half the false alarms
+on the fault set (rows just after a fault are normal). With ``ends = m`` the alarm also
+needs one of the last ``m`` rows above the threshold: it starts as late as before and
+stops within ``m`` rows of the last row above it (``m = 2`` bridges a one-row dip inside
+a fault). The threshold is calibrated for the rule as used, so the rate still holds.
 """
 
 from __future__ import annotations
@@ -53,10 +60,20 @@ def k_of_n(raw: np.ndarray, group: np.ndarray, k: int, n: int) -> np.ndarray:
     return (c[i + 1] - c[lo]) >= k
 
 
+def held_alarm(raw: np.ndarray, group: np.ndarray, k: int, n: int, ends: int = 0) -> np.ndarray:
+    """``k`` of the last ``n`` rows of ``raw`` (:func:`k_of_n`), and with ``ends`` > 0 also
+    one of the last ``ends`` rows (the alarm stops soon after its evidence)."""
+    out = k_of_n(raw, group, k, n)
+    if ends > 0:
+        out &= k_of_n(raw, group, 1, ends)
+    return out
+
+
 def threshold_for_rate(stat: np.ndarray, group: np.ndarray, far: float, k: int = 1,
-                       n: int = 1, also: np.ndarray | None = None) -> tuple[float, float]:
+                       n: int = 1, also: np.ndarray | None = None, ends: int = 0
+                       ) -> tuple[float, float]:
     """(threshold, rate): the lowest threshold on ``stat`` whose alarms (``stat >
-    threshold``, then ``k`` of ``n``; or ``also``) occur on at most ``far`` of the rows, and
+    threshold``, then ``k`` of ``n`` with ``ends``; or ``also``) occur on at most ``far`` of the rows, and
     that rate. Alarms only fall as the threshold rises, so a bisection over the sorted
     values finds it."""
     s = np.nan_to_num(np.asarray(stat, dtype=np.float64), nan=-np.inf)
@@ -66,7 +83,7 @@ def threshold_for_rate(stat: np.ndarray, group: np.ndarray, far: float, k: int =
     extra = np.zeros(s.size, dtype=bool) if also is None else np.asarray(also, dtype=bool)
 
     def rate(t: float) -> float:
-        return float((k_of_n(s > t, group, k, n) | extra).mean())
+        return float((held_alarm(s > t, group, k, n, ends) | extra).mean())
 
     lo, hi = 0, values.size - 1  # values[hi] never alarms (nothing above the maximum)
     if rate(values[lo]) <= far:
@@ -92,6 +109,7 @@ class RowAlarm:
     n: int = 1
     single: float = float("inf")
     calibration_rate: float = float("nan")
+    ends: int = 0
 
     @staticmethod
     def combined(references: Sequence[np.ndarray], scores: Sequence[np.ndarray]) -> np.ndarray:
@@ -101,7 +119,7 @@ class RowAlarm:
 
     @classmethod
     def fit(cls, scores: Sequence[np.ndarray], group: np.ndarray, far: float, k: int = 1,
-            n: int = 1, single_share: float = SINGLE_SHARE) -> RowAlarm:
+            n: int = 1, single_share: float = SINGLE_SHARE, ends: int = 0) -> RowAlarm:
         """Calibrate on held-out normal rows: ``scores[d]`` is detector d's score per row.
         With a hold-off (k > 1), ``single_share`` of the rate goes to single rows first,
         the hold-off threshold then takes the union up to ``far``."""
@@ -112,10 +130,10 @@ class RowAlarm:
         single = float("inf")
         if k > 1 and single_share > 0:
             single = threshold_for_rate(stat, group, single_share * far)[0]
-        threshold, rate = threshold_for_rate(stat, group, far, k, n, also=stat > single)
-        return cls(refs, threshold, k, n, single, rate)
+        threshold, rate = threshold_for_rate(stat, group, far, k, n, also=stat > single, ends=ends)
+        return cls(refs, threshold, k, n, single, rate, ends)
 
     def alarm(self, scores: Sequence[np.ndarray], group: np.ndarray) -> np.ndarray:
         """Alarms of rows sorted by group, then time (the hold-off starts afresh)."""
         stat = self.combined(self.references, scores)
-        return k_of_n(stat > self.threshold, group, self.k, self.n) | (stat > self.single)
+        return held_alarm(stat > self.threshold, group, self.k, self.n, self.ends) | (stat > self.single)
