@@ -233,6 +233,10 @@ class WorkerConfig(_Strict):
     checkpoint_interval: Duration = Field(
         Duration("5m"), description="at most how often each partition's window and warning state is "
                            "checkpointed; a restart re-processes the readings since then")
+    coalesce_wait: Duration = Field(
+        Duration("5ms"), description="a busy worker (engine passes over 40 % of its recent "
+                                     "time) waits this long once before a pass, so envelopes "
+                                     "on their way share it; 0 = never wait (streams/pacing.py)")
     commit_stall: Duration = Field(
         Duration("30s"), description="a partition whose offset commit has waited this long "
                                      "behind records that never came is read again from its "

@@ -10,6 +10,7 @@ count.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -26,6 +27,7 @@ from yujing.stations import load_registry, watch_registry
 from yujing.streams.alerting import install_alerting
 from yujing.streams.commit_watch import watch_commits
 from yujing.streams.evaluator import Evaluator, Outbox, Send
+from yujing.streams.pacing import Pacer
 from yujing.streams.recovery_watch import watch_recovery
 from yujing.streams.state import Pipelines
 from yujing.streams.tables import CheckpointTable
@@ -80,7 +82,8 @@ def make_app(cfg: Config, bootstrap: str, embedded: bool) -> faust.App:
 
     @app.agent(readings, name="yujing.streams.app.evaluate")
     async def evaluate(stream):
-        await evaluate_waiting(stream.noack(), evaluator, app)
+        await evaluate_waiting(stream.noack(), evaluator, app,
+                               Pacer(w.coalesce_wait.s, now_s=clock.monotonic()))
 
     # Warning events go to the book (yujing.alerts.book via streams/alerting.py): lifecycle,
     # grouping, inhibition, silences, AB escalation and delivery, state in Faust tables.
@@ -97,17 +100,21 @@ def make_app(cfg: Config, bootstrap: str, embedded: bool) -> faust.App:
     return app
 
 
-async def evaluate_waiting(stream: Any, evaluator: Evaluator, app: faust.App) -> None:
+async def evaluate_waiting(stream: Any, evaluator: Evaluator, app: faust.App,
+                           pacer: Pacer | None = None) -> None:
     """The readings agent: each envelope with those already fetched behind it.
 
     An envelope is taken alone when nothing waits behind it in the agent's queue (no wait
     is added at low rates), and together with up to :data:`COALESCE_MAX` - 1 waiting ones
-    under load, which the evaluator runs as one engine pass. The stream does not ack
+    under load, which the evaluator runs as one engine pass; a busy agent (``pacer``) first
+    waits ``worker.coalesce_wait`` once for the envelopes on their way. The stream does not ack
     (``noack``): an envelope is acked only after its pass, so the committed offset never
     passes an envelope whose events were not sent."""
+    pacer = pacer or Pacer(0.0)
     queue = getattr(stream.channel, "queue", None)
     waiting = (lambda: not queue.empty()) if queue is not None else (lambda: False)
     batch: list[Any] = []
+    held = False   # this batch has had its wait (streams/pacing.py): at most one per pass
 
     def lag() -> None:
         metrics.observe_lag(app.consumer, batch[-1] if batch else None)
@@ -116,13 +123,22 @@ async def evaluate_waiting(stream: Any, evaluator: Evaluator, app: faust.App) ->
         batch.append(event)
         if len(batch) < COALESCE_MAX and waiting():
             continue
+        wait = 0.0 if held or len(batch) >= COALESCE_MAX else pacer.hold(clock.monotonic())
+        if wait:
+            held = True
+            await asyncio.sleep(wait)   # a busy worker's linger, like the gateway's
+            if waiting():
+                continue
+        start = clock.monotonic()
         try:
             await evaluator.records([(e.message.partition, e.message.offset, e.value)
                                      for e in batch], lag)
         finally:
+            pacer.passed(start, clock.monotonic())
             for e in batch:
                 await stream.ack(e)
             batch.clear()
+            held = False
 
 
 def app_settings(cfg: Config, bootstrap: str, embedded: bool) -> dict[str, Any]:
