@@ -5,22 +5,17 @@ only a bounded past is read)."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.support.series import STEP, T0, fit_one
 from yujing.models import make_detector
 from yujing.models.entropy import bin_of, window_bits
 
-STEP = 300_000
-T0 = 1_735_660_800_000
-
 
 def fit(v: np.ndarray, **hyper):
-    ts = T0 + np.arange(v.size, dtype=np.int64) * STEP
-    frame = pd.DataFrame({"ts": ts, "station": "s", "metric": "m", "value": v})
-    return make_detector("entropy", **hyper).fit(frame)
+    return fit_one("entropy", v, **hyper)
 
 
 def score(det, v: np.ndarray) -> np.ndarray:

@@ -5,22 +5,17 @@ bounded past is read)."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.support.series import STEP, T0, fit_one
 from yujing.models import make_detector
 from yujing.models.novelty import novel_flags, surprise, symbols, with_direction
 
-STEP = 300_000
-T0 = 1_735_660_800_000
-
 
 def fit(v: np.ndarray, **hyper):
-    ts = T0 + np.arange(v.size, dtype=np.int64) * STEP
-    frame = pd.DataFrame({"ts": ts, "station": "s", "metric": "m", "value": v})
-    return make_detector("novelty", **hyper).fit(frame)
+    return fit_one("novelty", v, **hyper)
 
 
 def score(det, v: np.ndarray, t0: int = 0) -> np.ndarray:

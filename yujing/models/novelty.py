@@ -187,11 +187,10 @@ class Contexts:
             return out
         q = symbols(v, params["lo"], params["step"], d.levels)
         base = 3 * d.levels
-        if d.direction:
-            before = np.empty(v.size)
-            before[1:] = v[:-1]
-            before[0] = v[0] if self.prev_v is None else self.prev_v
-            q, base = 3 * q + (np.sign(v - before).astype(np.int64) + 1), 3 * base
+        if d.direction:   # the first reading's direction is from the last one run before
+            q = with_direction(q, v) if self.prev_v is None else with_direction(
+                np.concatenate(([0], q)), np.concatenate(([self.prev_v], v)))[1:]
+            base = 3 * base
         orders, memory, rate = d.orders, d.memory, d.rate
         last, flags, counts = self.last, self.flags, self.counts
         ctx, i = self.ctx, self.i
