@@ -13,7 +13,7 @@ def run(p: Pacer, t: float, seconds: float, pass_s: float, every_s: float) -> fl
     """Passes of ``pass_s`` every ``every_s`` for ``seconds`` from ``t``; the end time."""
     end = t + seconds
     while t < end:
-        p.passed(t, t + pass_s)
+        p.spent(pass_s, t + pass_s)
         t += every_s
     return t
 
@@ -42,6 +42,6 @@ def test_off_when_the_wait_is_zero():
 def test_the_share_stays_between_zero_and_one(steps):
     p, t = Pacer(0.005), 0.0
     for busy, idle in steps:
-        p.passed(t, t + busy)
+        p.spent(busy, t + busy)
         t += busy + idle
         assert 0.0 <= p.share(t) <= 1.0 + 1e-9

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
@@ -101,7 +102,8 @@ def make_app(cfg: Config, bootstrap: str, embedded: bool) -> faust.App:
 
 
 async def evaluate_waiting(stream: Any, evaluator: Evaluator, app: faust.App,
-                           pacer: Pacer | None = None) -> None:
+                           pacer: Pacer | None = None,
+                           sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
     """The readings agent: each envelope with those already fetched behind it.
 
     An envelope is taken alone when nothing waits behind it in the agent's queue (no wait
@@ -126,15 +128,15 @@ async def evaluate_waiting(stream: Any, evaluator: Evaluator, app: faust.App,
         wait = 0.0 if held or len(batch) >= COALESCE_MAX else pacer.hold(clock.monotonic())
         if wait:
             held = True
-            await asyncio.sleep(wait)   # a busy worker's linger, like the gateway's
+            await sleep(wait)   # a busy worker's linger, like the gateway's
             if waiting():
                 continue
-        start = clock.monotonic()
+        engine_s = evaluator.engine_s
         try:
             await evaluator.records([(e.message.partition, e.message.offset, e.value)
                                      for e in batch], lag)
         finally:
-            pacer.passed(start, clock.monotonic())
+            pacer.spent(evaluator.engine_s - engine_s, clock.monotonic())
             for e in batch:
                 await stream.ack(e)
             batch.clear()

@@ -75,6 +75,7 @@ class Evaluator:
                  models: Any | None = None, now_ms: Callable[[], int] = clock.now_ms) -> None:
         self.pipelines, self.outbox = pipelines, outbox
         self.nodata_clock, self.models, self.now_ms = nodata_clock, models, now_ms
+        self.engine_s = 0.0   # wall seconds inside the engine's passes (streams/pacing.py)
 
     async def envelope(self, partition: int, offset: int, payload: bytes,
                        observe_lag: Callable[[], None] = lambda: None) -> None:
@@ -143,7 +144,9 @@ class Evaluator:
         run.clear()
         t0, cpu0 = clock.monotonic(), clock.thread_cpu()
         out = ps.handle(cols, self.now_ms())
-        metrics.observe_evaluation(len(cols), recv, clock.monotonic() - t0, len(out.late),
+        took = clock.monotonic() - t0
+        self.engine_s += took
+        metrics.observe_evaluation(len(cols), recv, took, len(out.late),
                                    self.now_ms(), clock.thread_cpu() - cpu0)
         observe_lag()
         await self.outbox.emit(out)

@@ -4,11 +4,13 @@ time is passed in.
 The engine's cost is mostly per pass and per series touched (bench/README.md, "Inside the
 worker"): taken from a backlog, seven envelopes of a partition in one pass cost a quarter
 of seven passes. A worker that keeps up never has a backlog, so it pays the full price per
-envelope exactly when it is busiest. :class:`Pacer` measures how busy the agent has been
-(an exponentially weighted share of the recent wall time spent in passes, half-life
-``half_life_s``); above ``busy_share`` the agent waits ``wait_s`` once before a pass, for
-the envelopes already on their way. A quiet worker never waits: at 5,000 readings/s the
-passes take about a quarter of its time, under the default share of 0.4.
+envelope exactly when it is busiest. :class:`Pacer` measures how busy the engine has been
+(an exponentially weighted share of the recent wall time spent inside engine passes,
+half-life ``half_life_s``); above ``busy_share`` the agent waits ``wait_s`` once before a
+pass, for the envelopes already on their way. A quiet worker never waits: at 5,000
+readings/s the passes take about a quarter of its time, under the default share of 0.4.
+Only the engine's own time counts, not the awaited sends of a pass's warnings and dead
+letters: a slow broker must not make a lightly loaded worker wait.
 """
 
 from __future__ import annotations
@@ -38,10 +40,10 @@ class Pacer:
         self._age(now_s)
         return self.busy / self.span if self.span > 0 else 0.0
 
-    def passed(self, start_s: float, end_s: float) -> None:
-        """A pass ran from ``start_s`` to ``end_s``."""
-        self._age(end_s)
-        d = max(end_s - start_s, 0.0)
+    def spent(self, busy_s: float, now_s: float) -> None:
+        """The engine has just spent ``busy_s`` seconds in a pass that ended at ``now_s``."""
+        self._age(now_s)
+        d = max(busy_s, 0.0)
         self.busy += (1 - math.exp(-self.rate * d)) / self.rate   # weighted as the span is
 
     def hold(self, now_s: float) -> float:
