@@ -108,3 +108,54 @@ async def test_a_commit_stuck_behind_lost_records_is_read_again(kafka_home, rece
         await until(caught_up, "the commit at the end of yujing.readings[0]", second)
     finally:
         assert stop_run(second, signal.SIGTERM, timeout=90) == 0, second.text()[-3000:]
+
+
+async def test_a_warning_record_lost_inside_the_worker_still_reaches_the_duty_officer(
+        kafka_home, receiver, tmp_path, monkeypatch):
+    """The first ``raised`` event Faust takes from ``yujing.warnings`` is dropped before the
+    book's agent sees it, behind first-look clears that went through (a hole in the middle
+    of the partition, which Faust notes as a gap). Faust's own bookkeeping commits over
+    such a record: the warning is never routed. The strict commit
+    (yujing/streams/offsets.py) waits for it and the commit watch reads the partition
+    again, so the officer is paged."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        p for p in (str(FAULT), os.environ.get("PYTHONPATH", "")) if p))
+    monkeypatch.setenv("YUJING_TEST_DROP_HEAD", "yujing.warnings:*")
+    monkeypatch.setenv("YUJING_TEST_DROP_COUNT", "1")
+    monkeypatch.setenv("YUJING_TEST_DROP_NOTED", "1")
+    monkeypatch.setenv("YUJING_TEST_DROP_MATCH", '"kind":"raised"')
+    config, http_port, mqtt_port = write_config(
+        tmp_path, receiver.port, kafka={"embedded": "kafka", "partitions": 2},
+        worker={"commit_stall": "2s"})
+    run = start_run(tmp_path, config, http_port, mqtt_port, timeout=180)
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{run.http}/v1/readings", json=rain(STATION)) as resp:
+                assert resp.status == 200, await resp.text()
+        dropped = await until(lambda: asyncio.sleep(0, re.search(
+            r"test fault: dropped 1 record\(s\) of yujing\.warnings\[(\d)\] at offset (\d+)",
+            run.text())), "the fault dropping a raised event", run)
+        partition, offset = int(dropped.group(1)), int(dropped.group(2))
+        lost = await warning_at(run.kafka, partition, offset)
+        assert lost.station == STATION and lost.kind.value == "raised", lost
+        page = await receiver.wait_for(
+            lambda m: lost.rule_name in m["title"] + m.get("message", ""), 90)
+        assert "虎门" in page["title"], page
+        assert re.search(rf"commits of yujing\.warnings\[{partition}\] stuck", run.text())
+    finally:
+        assert stop_run(run, signal.SIGTERM, timeout=90) == 0, run.text()[-3000:]
+
+
+async def warning_at(bootstrap: str, partition: int, offset: int):
+    """The warning event at ``offset`` of ``yujing.warnings[partition]``, as the book reads it."""
+    from yujing.streams.alerting import decode_event
+    tp = TopicPartition("yujing.warnings", partition)
+    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await c.start()
+    try:
+        c.assign([tp])
+        c.seek(tp, offset)
+        record = await asyncio.wait_for(c.getone(), 20)
+        return decode_event(record.value)
+    finally:
+        await c.stop()

@@ -36,3 +36,13 @@ def test_a_gap_that_closes_starts_the_count_again():
     assert w.look({P6: 150}, {P6: 200}, 25) == {}              # a new gap: counted from 25
     assert w.look({P6: 150}, {P6: 200}, 50) == {}
     assert w.look({P6: 150}, {P6: 200}, 55) == {P6: 150}
+
+
+def test_on_a_strict_partition_one_missing_record_and_offset_zero_are_gaps():
+    w = CommitWatch(30)
+    strict = {P6, P7}
+    assert w.look({P6: 100, P7: 0}, {P6: 101, P7: 2}, 0, strict) == {}
+    assert w.look({P6: 100, P7: 0}, {P6: 101, P7: 2}, 30, strict) == {P6: 100, P7: 0}
+    w2 = CommitWatch(30)
+    for t in range(0, 200, 5):                 # no gap, or the start not known yet
+        assert w2.look({P6: 100, P7: None}, {P6: 100, P7: 5}, t, strict) == {}

@@ -52,6 +52,8 @@ def make_app(cfg: Config, bootstrap: str, embedded: bool) -> faust.App:
     k, w = cfg.kafka, cfg.worker
     w.data_dir.mkdir(parents=True, exist_ok=True)
     app = App("yujing-worker", **app_settings(cfg, bootstrap, embedded))
+    # the agents' topics: delete policy, no transactions, every offset a record
+    app.strict_topics = frozenset({k.topics.readings, k.topics.warnings, k.topics.commands})
     watch_recovery(app)
     watch_commits(app, w.commit_stall.s)
 

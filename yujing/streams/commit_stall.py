@@ -19,7 +19,7 @@ the pipelines and the book).
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Collection, Hashable, Mapping
 
 
 class CommitWatch:
@@ -30,16 +30,23 @@ class CommitWatch:
         self._gaps: dict[Hashable, tuple[int, int, float]] = {}   # tp → (committed, lowest, since)
 
     def look(self, committed: Mapping[Hashable, int | None], lowest_acked: Mapping[Hashable, int],
-             now_s: float) -> dict[Hashable, int]:
+             now_s: float, strict: Collection[Hashable] = ()) -> dict[Hashable, int]:
         """The partitions to read again from their committed offset: those whose lowest
-        acknowledged offset has stood more than one above the committed offset, unchanged,
-        for ``stuck_s`` seconds. A gap that closes or moves starts the count again; after a
-        partition is named, its count starts again too (read again at most once per period)."""
+        acknowledged offset has stood above the committed offset, unchanged, for
+        ``stuck_s`` seconds. A gap that closes or moves starts the count again; after a
+        partition is named, its count starts again too (read again at most once per period).
+
+        A partition in ``strict`` is committed by streams/offsets.py: any offset missing at
+        the head is a gap, and 0 is a known committed offset. The others follow Faust's own
+        test: a gap is more than one offset, and a committed offset of 0 or None is unknown."""
         out: dict[Hashable, int] = {}
         gaps: dict[Hashable, tuple[int, int, float]] = {}
         for tp, low in lowest_acked.items():
             c = committed.get(tp)
-            if not c or low - c <= 1:       # Faust's own test: no head gap, it commits
+            if tp in strict:
+                if c is None or low <= c:
+                    continue
+            elif not c or low - c <= 1:       # Faust's own test: no head gap, it commits
                 continue
             was = self._gaps.get(tp)
             since = was[2] if was is not None and was[:2] == (c, low) else now_s

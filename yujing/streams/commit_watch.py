@@ -4,15 +4,19 @@ See streams/commit_stall.py for how Faust's commits can stop for good. Every few
 worker compares, per assigned partition, Faust's committed offset with the lowest offset its
 agents acknowledged since; when a gap between them stays for ``stuck_s``, it logs the
 partition, both offsets and how many acknowledgements wait behind the gap, then seeks the
-partition back to the committed offset so the missing records are delivered again.
+partition back to the committed offset so the missing records are delivered again. On
+yujing's own topics (streams/offsets.py) any missing offset at the head is such a gap;
+records that retention deleted before they were read are not waited for.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import faust
+from faust.types import TP
 
 from yujing import clock
 from yujing.streams.commit_stall import CommitWatch
@@ -37,8 +41,14 @@ def watch_commits(app: faust.App, stuck_s: float = 30.0) -> CommitWatch:
         if acked is None or committed is None or app.tables.recovery.in_recovery:
             return
         lowest = {tp: min(offsets) for tp, offsets in list(acked.items()) if offsets}
-        stuck = watch.look({tp: committed.get(tp) for tp in lowest}, lowest, clock.monotonic())
+        is_strict = getattr(consumer, "is_strict", lambda tp: False)
+        strict = {tp for tp in lowest if is_strict(tp)}
+        start = {tp: consumer.start_of(tp) if tp in strict else committed.get(tp)
+                 for tp in lowest}
+        stuck = watch.look(start, lowest, clock.monotonic(), strict)
         for tp, offset in sorted(stuck.items()):
+            if tp in strict and await expired(consumer, tp, offset):
+                continue
             log.warning("commits of %s[%d] stuck for %.0fs at %d: the lowest acknowledged "
                         "offset is %d (%d acknowledgements wait behind the gap); reading it "
                         "again from %d", tp.topic, tp.partition, stuck_s, offset, lowest[tp],
@@ -49,3 +59,19 @@ def watch_commits(app: faust.App, stuck_s: float = 30.0) -> CommitWatch:
                 log.exception("commits of %s[%d]: seeking back failed", tp.topic, tp.partition)
 
     return watch
+
+
+async def expired(consumer: Any, tp: TP, offset: int) -> bool:
+    """Whether retention deleted the records from ``offset`` on before they were read
+    (the consumer then reads on from the first record left, and the strict commit must
+    start there too: streams/transport.py ``note_read_from``, which says so)."""
+    try:
+        first = (await asyncio.wait_for(consumer.earliest_offsets(tp), 5.0)).get(tp)
+    except Exception:
+        log.exception("commits of %s[%d]: the first offset left is not known", tp.topic,
+                      tp.partition)
+        return False
+    if first is None or first <= offset:
+        return False
+    consumer.note_read_from({tp: offset}, {tp: first})
+    return True

@@ -1,5 +1,6 @@
 """Faust's Kafka transport, with a partition that has no committed offset rewound to its
-beginning when Faust seeks back to the committed offsets.
+beginning when Faust seeks back to the committed offsets, and the partitions of yujing's
+own topics committed strictly (streams/offsets.py).
 
 Faust can take records from aiokafka and then drop them: when a rebalance or the end of
 a recovery changes the flow while a batch is being handed out
@@ -30,6 +31,8 @@ import faust
 from faust.transport.drivers import aiokafka as faust_kafka
 from faust.types import TP
 
+from yujing.streams.offsets import committable, start_of
+
 log = logging.getLogger("yujing.transport")
 
 
@@ -45,12 +48,64 @@ class ConsumerThread(faust_kafka.AIOKafkaConsumerThread):
             log.info("never committed, read from the beginning: %s", ", ".join(
                 sorted(f"{tp.topic}[{tp.partition}]" for tp in never)))
             await self.seek_to_beginning(*never)
+        strict = [tp for tp in committed if tp.topic in self.app.strict_topics]
+        if strict:
+            self.consumer.note_read_from(committed, await self.earliest_offsets(*strict))
         return committed
 
 
 class Consumer(faust_kafka.Consumer):
+    """Faust's consumer; on :attr:`App.strict_topics` the commit never passes a record no
+    agent acknowledged (streams/offsets.py)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.read_from: dict[TP, int] = {}   # where the last assignment read each partition from
+
     def _new_consumer_thread(self) -> faust_kafka.AIOKafkaConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    def is_strict(self, tp: TP) -> bool:
+        return tp.topic in self.app.strict_topics
+
+    def start_of(self, tp: TP) -> int | None:
+        """The first offset of ``tp`` not committed yet (None: not known yet)."""
+        return start_of(self._committed_offset[tp], self.read_from.get(tp))
+
+    def note_read_from(self, committed: Mapping[TP, int | None],
+                             earliest: Mapping[TP, int]) -> None:
+        """At an assignment: each strict partition is read from its committed offset, or
+        from its first record when it has none or when retention deleted the records
+        before it (those are gone: said, not waited for)."""
+        for tp, first in earliest.items():
+            c = committed.get(tp)
+            c = c if c is not None and c > 0 else None
+            if c is not None and first > c:
+                log.error("%s[%d]: records %d to %d expired (retention) before this group "
+                          "read them; reading on from %d", tp.topic, tp.partition, c,
+                          first - 1, first)
+            self.read_from[tp] = first if c is None else max(c, first)
+
+    def _new_offset(self, tp: TP) -> int | None:
+        if not self.is_strict(tp):
+            return super()._new_offset(tp)
+        acked = self._acked[tp]
+        acked.sort()
+        done, offset = committable(acked, self.start_of(tp))
+        if done:
+            self._acked_index[tp].difference_update(acked[:done])
+            del acked[:done]
+        return offset
+
+    async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
+        if not self.is_strict(tp):
+            await super()._add_gap(tp, offset_from, offset_to)
+            return
+        # Faust passes the offset after the last one read and the offset of the record
+        # that came instead (faust/transport/consumer.py, ``_drain_messages``)
+        log.warning("%s[%d]: records %d to %d were fetched but reached no agent; the offset "
+                    "commit waits before them until they are read again (worker.commit_stall)",
+                    tp.topic, tp.partition, offset_from, offset_to - 1)
 
 
 class Transport(faust_kafka.Transport):
@@ -58,7 +113,12 @@ class Transport(faust_kafka.Transport):
 
 
 class App(faust.App):
-    """faust.App whose consumer uses :class:`Transport` (the producer is Faust's own)."""
+    """faust.App whose consumer uses :class:`Transport` (the producer is Faust's own).
+
+    ``strict_topics``: the delete-policy topics without transactions whose agents must
+    see every record (streams/offsets.py); set before the worker starts."""
+
+    strict_topics: frozenset[str] = frozenset()
 
     def _new_transport(self) -> Any:
         return Transport(self.conf.broker_consumer, self)
