@@ -101,11 +101,18 @@ class Consumer(faust_kafka.Consumer):
         if not self.is_strict(tp):
             await super()._add_gap(tp, offset_from, offset_to)
             return
-        # Faust passes the offset after the last one read and the offset of the record
-        # that came instead (faust/transport/consumer.py, ``_drain_messages``)
-        log.warning("%s[%d]: records %d to %d were fetched but reached no agent; the offset "
-                    "commit waits before them until they are read again (worker.commit_stall)",
-                    tp.topic, tp.partition, offset_from, offset_to - 1)
+        # Faust passes the offset after the last one read and the offset of the record that
+        # came instead (faust/transport/consumer.py, ``_drain_messages``). Its last-read
+        # offset is also reset by the assignment's seek while records fetched just before
+        # it are still with the agents: those are delivered, not missing.
+        delivered = set(self._acked_index[tp])
+        delivered.update(m.offset for m in list(self._unacked_messages) if m.tp == tp)
+        missing = [o for o in range(offset_from, offset_to) if o not in delivered]
+        if missing:
+            log.warning("%s[%d]: %d record(s) from offset %d to %d were fetched but reached "
+                        "no agent; the offset commit waits before them until they are read "
+                        "again (worker.commit_stall)", tp.topic, tp.partition, len(missing),
+                        missing[0], missing[-1])
 
 
 class Transport(faust_kafka.Transport):
