@@ -23,7 +23,8 @@ target rate on the held-out training rows (yujing/models/holdoff.py), with a hol
 training). Parts: pca, mcd, residual, neighbours, ``stuck`` (yujing/models/stuck.py) and
 ``local`` (yujing/models/local.py: the neighbour residual in the units of its last two weeks,
 pressure included) and ``saturation`` (yujing/models/saturation.py: a dew point above the
-temperature).
+temperature), ``local.level``, ``local.held``, ``local.steps`` (one view of ``local`` each,
+ranked as its own part) and ``limits`` (yujing/models/limits.py: a negative wind speed).
 ``--station-screen follow`` leaves out of the station models the metrics the neighbours'
 screen left out at every station. The event columns: docs/models.md "Event scoring".
 
@@ -62,6 +63,7 @@ from yujing.models import STATION_KINDS  # noqa: E402
 from yujing.models.alarm import fit_calibrated, sidak  # noqa: E402
 from yujing.models.holdoff import RowAlarm  # noqa: E402
 from yujing.models.labelled import judge, positives  # noqa: E402
+from yujing.models.limits import LimitsCheck  # noqa: E402
 from yujing.models.local import LocalResidual  # noqa: E402
 from yujing.models.neighbours import NeighbourDetector  # noqa: E402
 from yujing.models.saturation import SaturationCheck  # noqa: E402
@@ -178,7 +180,8 @@ def fit_part(kind: str, train: pd.DataFrame, far: float, seed: int, split: float
         return fit_group_check(train, split, GROUP_CHECKS[kind])
     if kind not in STATION_KINDS:
         raise SystemExit(f"--calibrate rows: {kind} is no station model (use pca, mcd, residual, "
-                         "neighbours, stuck, local, saturation)")
+                         "neighbours, stuck, local, local.level, local.held, local.steps, saturation, "
+                         "limits)")
     hyper = dict(HYPER.get(kind) or {})
     if SCREEN["station"] == "follow" and LEFT_OUT:
         hyper["metrics"] = [m for m in METRICS if m not in LEFT_OUT]
@@ -214,7 +217,24 @@ GROUP_CHECKS: dict[str, Callable] = {
     "stuck": lambda v: StuckCheck(METRICS).fit(v),
     "local": lambda v: LocalResidual(range(v[METRICS[0]].shape[1]), METRICS).fit(v),
     "saturation": lambda v: SaturationCheck().fit(v),
+    "limits": lambda v: LimitsCheck().fit(v),
 }
+
+
+class _OneView:
+    """``local.level``, ``local.held``, ``local.steps``: one view of ``local`` as its own part
+    (its own tail rank in the row alarm; LocalResidual.statistic)."""
+
+    def __init__(self, values: dict, view: str) -> None:
+        self.model = LocalResidual(range(values[METRICS[0]].shape[1]), METRICS).fit(values)
+        self.view = view
+
+    def statistic(self, values: dict) -> np.ndarray:
+        return self.model.statistic(values, view=self.view)
+
+
+for _view in ("level", "held", "steps"):
+    GROUP_CHECKS[f"local.{_view}"] = (lambda view: lambda v: _OneView(v, view))(_view)
 
 
 def merged_scores(scorers: list, frame: pd.DataFrame, start: int) -> pd.DataFrame:
