@@ -23,8 +23,9 @@ target rate on the held-out training rows (yujing/models/holdoff.py), with a hol
 training). Parts: pca, mcd, residual, neighbours, ``stuck`` (yujing/models/stuck.py) and
 ``local`` (yujing/models/local.py: the neighbour residual in the units of its last two weeks,
 pressure included) and ``saturation`` (yujing/models/saturation.py: a dew point above the
-temperature), ``local.level``, ``local.held``, ``local.steps`` (one view of ``local`` each,
-ranked as its own part) and ``limits`` (yujing/models/limits.py: a negative wind speed).
+temperature), ``local.size`` (``local``'s views level and held), ``local.steps``,
+``local.level``, ``local.held`` (views of ``local`` ranked as parts of their own) and
+``limits`` (yujing/models/limits.py: a negative wind speed).
 ``--station-screen follow`` leaves out of the station models the metrics the neighbours'
 screen left out at every station. The event columns: docs/models.md "Event scoring".
 
@@ -180,8 +181,8 @@ def fit_part(kind: str, train: pd.DataFrame, far: float, seed: int, split: float
         return fit_group_check(train, split, GROUP_CHECKS[kind])
     if kind not in STATION_KINDS:
         raise SystemExit(f"--calibrate rows: {kind} is no station model (use pca, mcd, residual, "
-                         "neighbours, stuck, local, local.level, local.held, local.steps, saturation, "
-                         "limits)")
+                         "neighbours, stuck, local, local.size, local.steps, local.level, local.held, "
+                         "saturation, limits)")
     hyper = dict(HYPER.get(kind) or {})
     if SCREEN["station"] == "follow" and LEFT_OUT:
         hyper["metrics"] = [m for m in METRICS if m not in LEFT_OUT]
@@ -221,11 +222,12 @@ GROUP_CHECKS: dict[str, Callable] = {
 }
 
 
-class _OneView:
-    """``local.level``, ``local.held``, ``local.steps``: one view of ``local`` as its own part
-    (its own tail rank in the row alarm; LocalResidual.statistic)."""
+class _SomeViews:
+    """``local.size`` (views level and held), ``local.level``, ``local.held``,
+    ``local.steps``: views of ``local`` as a part of their own (their own tail rank in the
+    row alarm; LocalResidual.statistic)."""
 
-    def __init__(self, values: dict, view: str) -> None:
+    def __init__(self, values: dict, view: tuple[str, ...]) -> None:
         self.model = LocalResidual(range(values[METRICS[0]].shape[1]), METRICS).fit(values)
         self.view = view
 
@@ -233,8 +235,9 @@ class _OneView:
         return self.model.statistic(values, view=self.view)
 
 
-for _view in ("level", "held", "steps"):
-    GROUP_CHECKS[f"local.{_view}"] = (lambda view: lambda v: _OneView(v, view))(_view)
+for _name, _views in {"size": ("level", "held"), "level": ("level",), "held": ("held",),
+                      "steps": ("steps",)}.items():
+    GROUP_CHECKS[f"local.{_name}"] = (lambda views: lambda v: _SomeViews(v, views))(_views)
 
 
 def merged_scores(scorers: list, frame: pd.DataFrame, start: int) -> pd.DataFrame:

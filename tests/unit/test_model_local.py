@@ -93,3 +93,4 @@ def test_one_view_alone_is_its_part_of_the_statistic() -> None:
     assert np.nanmedian(level[1000:1048, 2]) > 3 and np.nanmedian(steps[1002:1048, 2]) < 2
     with pytest.raises(ModelError, match="no view"):
         model.statistic(values, view="slope")
+    assert np.allclose(model.statistic(values, view=("level", "held")), np.fmax(level, held), equal_nan=True)
