@@ -23,7 +23,9 @@ target rate on the held-out training rows (yujing/models/holdoff.py), with a hol
 training). Parts: pca, mcd, residual, neighbours, ``stuck`` (yujing/models/stuck.py) and
 ``local`` (yujing/models/local.py: the neighbour residual in the units of its last two weeks,
 pressure included) and ``saturation`` (yujing/models/saturation.py: a dew point above the
-temperature).
+temperature), ``local.size`` (``local``'s views level and held), ``local.steps``,
+``local.level``, ``local.held`` (views of ``local`` ranked as parts of their own) and
+``limits`` (yujing/models/limits.py: a negative wind speed).
 ``--station-screen follow`` leaves out of the station models the metrics the neighbours'
 screen left out at every station. The event columns: docs/models.md "Event scoring".
 
@@ -62,6 +64,7 @@ from yujing.models import STATION_KINDS  # noqa: E402
 from yujing.models.alarm import fit_calibrated, sidak  # noqa: E402
 from yujing.models.holdoff import RowAlarm  # noqa: E402
 from yujing.models.labelled import judge, positives  # noqa: E402
+from yujing.models.limits import LimitsCheck  # noqa: E402
 from yujing.models.local import LocalResidual  # noqa: E402
 from yujing.models.neighbours import NeighbourDetector  # noqa: E402
 from yujing.models.saturation import SaturationCheck  # noqa: E402
@@ -178,7 +181,8 @@ def fit_part(kind: str, train: pd.DataFrame, far: float, seed: int, split: float
         return fit_group_check(train, split, GROUP_CHECKS[kind])
     if kind not in STATION_KINDS:
         raise SystemExit(f"--calibrate rows: {kind} is no station model (use pca, mcd, residual, "
-                         "neighbours, stuck, local, saturation)")
+                         "neighbours, stuck, local, local.size, local.steps, local.level, local.held, "
+                         "saturation, limits)")
     hyper = dict(HYPER.get(kind) or {})
     if SCREEN["station"] == "follow" and LEFT_OUT:
         hyper["metrics"] = [m for m in METRICS if m not in LEFT_OUT]
@@ -214,7 +218,26 @@ GROUP_CHECKS: dict[str, Callable] = {
     "stuck": lambda v: StuckCheck(METRICS).fit(v),
     "local": lambda v: LocalResidual(range(v[METRICS[0]].shape[1]), METRICS).fit(v),
     "saturation": lambda v: SaturationCheck().fit(v),
+    "limits": lambda v: LimitsCheck().fit(v),
 }
+
+
+class _SomeViews:
+    """``local.size`` (views level and held), ``local.level``, ``local.held``,
+    ``local.steps``: views of ``local`` as a part of their own (their own tail rank in the
+    row alarm; LocalResidual.statistic)."""
+
+    def __init__(self, values: dict, view: tuple[str, ...]) -> None:
+        self.model = LocalResidual(range(values[METRICS[0]].shape[1]), METRICS).fit(values)
+        self.view = view
+
+    def statistic(self, values: dict) -> np.ndarray:
+        return self.model.statistic(values, view=self.view)
+
+
+for _name, _views in {"size": ("level", "held"), "level": ("level",), "held": ("held",),
+                      "steps": ("steps",)}.items():
+    GROUP_CHECKS[f"local.{_name}"] = (lambda views: lambda v: _SomeViews(v, views))(_views)
 
 
 def merged_scores(scorers: list, frame: pd.DataFrame, start: int) -> pd.DataFrame:

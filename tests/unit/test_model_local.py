@@ -82,3 +82,15 @@ def test_a_station_is_off_only_as_far_as_against_every_neighbour() -> None:
                   [6.0, 0.5, -0.2],      # one neighbour disagrees: not off
                   [np.nan, np.nan, 2.5]])
     assert local.agreed(z).tolist() == [2.0, -1.5, 0.0, 2.5]
+
+
+def test_one_view_alone_is_its_part_of_the_statistic() -> None:
+    model = fitted()
+    values = group(1500, seed=6)
+    values["TEMP"][1000:1048, 2] += 4.0  # a step: the level and held views, not the steps view
+    level, held, steps = (model.statistic(values, view=v) for v in ("level", "held", "steps"))
+    assert np.allclose(model.statistic(values), np.fmax(np.fmax(level, held), steps), equal_nan=True)
+    assert np.nanmedian(level[1000:1048, 2]) > 3 and np.nanmedian(steps[1002:1048, 2]) < 2
+    with pytest.raises(ModelError, match="no view"):
+        model.statistic(values, view="slope")
+    assert np.allclose(model.statistic(values, view=("level", "held")), np.fmax(level, held), equal_nan=True)

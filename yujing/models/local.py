@@ -207,10 +207,23 @@ class LocalResidual:
             out[m] = {n: raw[n] / self.refs[m][n][None, :] for n in VIEWS}
         return out
 
-    def statistic(self, values: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Rows × stations: the largest view ÷ reference over views and metrics (NaN: none)."""
+    def statistic(self, values: Mapping[str, np.ndarray],
+                  view: str | Sequence[str] | None = None) -> np.ndarray:
+        """Rows × stations: the largest view ÷ reference over views and metrics (NaN: none);
+        with ``view`` (a name or several), over those views only.
+
+        Why a subset: ranked as one score, the views share one tail, and the view with the
+        heaviest tail on normal rows takes most of the alarm budget. Ranked as separate
+        parts (holdoff.py), each gets its own tail: bench/models_eval.py ranks the size
+        views (``level``, ``held``) apart from ``steps`` (bench/README.md round "faults4")."""
+        wanted = VIEWS if view is None else ((view,) if isinstance(view, str) else tuple(view))
+        unknown = [v for v in wanted if v not in VIEWS]
+        if unknown or not wanted:
+            raise ModelError(f"local: no view {', '.join(map(repr, unknown)) or 'named'} "
+                             f"(views: {', '.join(VIEWS)})")
         out = None
         for per_view in self.explain(values).values():
-            for s in per_view.values():
-                out = s if out is None else np.fmax(out, s)
+            for name, s in per_view.items():
+                if name in wanted:
+                    out = s if out is None else np.fmax(out, s)
         return out
