@@ -172,6 +172,33 @@ def test_record_filter_alarms_once_per_anomaly_and_streams_like_batch():
     assert np.array_equal(parts, whole)
 
 
+
+def _score_of(z: np.ndarray) -> np.ndarray:
+    return 1.0 - 2.0 ** -np.asarray(z, dtype=np.float64)
+
+
+def test_fading_record_is_beaten_by_less_as_it_ages():
+    memory, age = 400, 300
+    bar = 8.0 * np.exp(-age / memory)       # the record of z 8, faded over 300 readings
+    for z, alarms in ((bar * 1.01, True), (bar * 0.99, False)):
+        s = np.zeros(1000)
+        s[100], s[100 + age] = _score_of(8.0), _score_of(z)
+        out = RecordFilter(memory, floor=1.0, fading=True)(s)
+        assert out[100] > 0.99
+        assert bool(out[100 + age] > 0) is alarms
+        assert np.count_nonzero(out) == 1 + alarms
+
+
+def test_fading_record_filter_streams_like_batch():
+    rng = np.random.default_rng(3)
+    s = _score_of(rng.exponential(1.0, 5000))
+    whole = RecordFilter(700, floor=1.5, fading=True)(s)
+    f = RecordFilter(700, floor=1.5, fading=True)
+    parts = np.concatenate([f(s[a:a + 123]) for a in range(0, s.size, 123)])
+    assert np.array_equal(parts > 0, whole > 0)
+    assert np.allclose(parts, whole, rtol=1e-12, atol=0)
+
+
 # -- vectorised scoring of mixed envelopes ----------------------------------------------------
 
 def _random_envelopes(rng, stations: int, n_env: int, size: int):
