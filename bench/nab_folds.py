@@ -144,6 +144,9 @@ def main() -> None:
     ap.add_argument("--top", type=int, default=5, help="settings listed per choosing fold")
     ap.add_argument("--filter", choices=sorted(GRIDS), default="fading",
                     help="record filter: fading (round nab3) or window (round nab2)")
+    ap.add_argument("--set", action="append", default=[], metavar="M+M+...",
+                    help="search only these member sets (repeatable), e.g. "
+                    "novelty+baseline+spike96+iforest+entropy; default: the 18 sets")
     a = ap.parse_args()
     corpus = evaluate.load_corpus(a.data / "data", a.data / "labels" / "combined_windows.json")
     windows = {s.name: s.windows for s in corpus}
@@ -158,7 +161,11 @@ def main() -> None:
     cache |= {(m, mem, fl): filtered(plain[m], mem, fl, fading)
               for m in own_filter for mem, fl in novelty_filters}
     results = []  # (setting, {fold: (threshold, best score)}, {fold: inner score}, combined)
-    for members, mem, fl in itertools.product(SETS, memories, floors):
+    sets = [tuple(x.split("+")) for x in a.set] or SETS
+    unknown = {m for x in sets for m in x} - set(MEMBERS)
+    if unknown:
+        ap.error(f"--set: unknown members {sorted(unknown)}; known: {sorted(MEMBERS)}")
+    for members, mem, fl in itertools.product(sets, memories, floors):
         for nov in novelty_filters if own_filter & set(members) else [None]:
             keys = [(m, *nov) if nov and m in NOVELTY else (m, mem, fl) for m in members]
             combined = {f: np.max(np.stack([cache[k][f] for k in keys]), axis=0)

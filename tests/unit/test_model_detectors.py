@@ -199,6 +199,22 @@ def test_fading_record_filter_streams_like_batch():
     assert np.allclose(parts, whole, rtol=1e-12, atol=0)
 
 
+
+def test_evaluate_streams_a_fading_record_like_filtering_the_plain_scores():
+    from yujing.models import evaluate
+    rng = np.random.default_rng(1)
+    ts = np.arange(3000, dtype=np.int64) * 300_000
+    v = 10 + rng.normal(0, 0.5, ts.size)
+    v[2000] += 9.0
+    s = evaluate.Series("cat/s.csv", ts, v, [(1990, 2010)])
+    plain = evaluate.stream_scores(lambda: make_detector("spike"), s, chunk=137)
+    faded = evaluate.stream_scores(lambda: make_detector("spike"), s, chunk=137,
+                                   record=300, record_floor=1.0, record_fading=True)
+    assert np.allclose(faded, RecordFilter(300, 1.0, fading=True)(plain), rtol=1e-12, atol=0)
+    assert faded[2000] > 0.5
+    assert not np.array_equal(faded > 0, RecordFilter(300, 1.0)(plain) > 0)
+
+
 # -- vectorised scoring of mixed envelopes ----------------------------------------------------
 
 def _random_envelopes(rng, stations: int, n_env: int, size: int):
