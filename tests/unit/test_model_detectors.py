@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as hs
 
 from yujing.models import make_detector
 from yujing.models.scoring import RecordFilter, Scorer, score_series
@@ -189,15 +191,16 @@ def test_fading_record_is_beaten_by_less_as_it_ages():
         assert np.count_nonzero(out) == 1 + alarms
 
 
-def test_fading_record_filter_streams_like_batch():
-    rng = np.random.default_rng(3)
-    s = _score_of(rng.exponential(1.0, 5000))
-    whole = RecordFilter(700, floor=1.5, fading=True)(s)
-    f = RecordFilter(700, floor=1.5, fading=True)
-    parts = np.concatenate([f(s[a:a + 123]) for a in range(0, s.size, 123)])
-    assert np.array_equal(parts > 0, whole > 0)
-    assert np.allclose(parts, whole, rtol=1e-12, atol=0)
-
+@settings(max_examples=40, deadline=None)
+@given(seed=hs.integers(0, 10_000), memory=hs.integers(1, 3000),
+       cuts=hs.lists(hs.integers(0, 2000), max_size=10))
+def test_fading_record_filter_streams_like_batch(seed, memory, cuts):
+    rng = np.random.default_rng(seed)
+    s = _score_of(rng.exponential(1.0, 2000))
+    whole = RecordFilter(memory, floor=1.5, fading=True)(s)
+    f = RecordFilter(memory, floor=1.5, fading=True)
+    parts = np.concatenate([f(part) for part in np.split(s, sorted(cuts))])  # empty ones too
+    np.testing.assert_allclose(parts, whole, rtol=1e-12, atol=0)
 
 
 def test_evaluate_streams_a_fading_record_like_filtering_the_plain_scores():
