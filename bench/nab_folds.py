@@ -10,11 +10,13 @@ the other, both ways. A setting is:
   novelty (contextual novelty, yujing/models/novelty.py; 4 or 8 levels) and entropy
   (histogram change, yujing/models/entropy.py; window 24 with 6 bins or 52 with 5);
   18 sets;
-- the record filter's memory (500, 1000, 2000 rows) and floor (1.5, 2, 3; iforest's
-  floor is the smaller of that and 1, as in the ensemble);
-- in sets with novelty, its own filter's memory (300, 1000, 2000) and floor (1.5, 2):
-  a new context is a short event on its own scale of surprise bits, so it is not
-  forced to share the other members' memory;
+- the record filter (scoring.RecordFilter). With ``--filter fading`` (the default,
+  round nab3): one fading record shared by all members, its e-folding memory (3000,
+  5000, 10000, 20000 rows) and floor (1.25, 1.5, 2); 216 settings. With ``--filter
+  window`` (round nab2): a window's memory (500, 1000, 2000 rows) and floor (1.5, 2,
+  3), and in sets with novelty its own filter's memory (300, 1000, 2000) and floor
+  (1.5, 2); 612 settings. iforest's floor is the smaller of the floor and 1, as in the
+  ensemble;
 - the threshold: NAB's best threshold on the choosing fold, standard profile — the
   held-out fold is scored at that threshold, not at its own best.
 
@@ -24,6 +26,8 @@ other, and the setting with the best mean of those two inner held-out scores win
 the previous round chose the best score on the whole choosing fold (rule "argmax",
 still printed), and that overfitted (the best setting on A was among the worst on B);
 the inner split asks the question the folds ask, using the choosing fold only.
+Round nab3 keeps that rule, with the fading grid (fixed before the folds were run;
+the fading filter and its grid were developed looking at fold A only, never at B).
 
 Each detector's plain scores are computed once per file, streaming, as
 ``yujing models evaluate`` does (fit on the probationary rows; evaluate.py); the filters
@@ -58,9 +62,9 @@ SETS = (("spike96",), ("spike48",), ("baseline",), ("baseline", "spike96"), ("ba
         ("novelty", "baseline", "spike96", "iforest", "entropy"),
         ("novelty8", "baseline", "spike96", "entropy"), ("novelty", "baseline", "spike96", "entropy52"))
 NOVELTY = ("novelty", "novelty8")
-MEMORIES = (500, 1000, 2000)
-FLOORS = (1.5, 2.0, 3.0)
-NOVELTY_FILTERS = tuple(itertools.product((300, 1000, 2000), (1.5, 2.0)))
+GRIDS = {"window": ((500, 1000, 2000), (1.5, 2.0, 3.0),
+                   tuple(itertools.product((300, 1000, 2000), (1.5, 2.0)))),
+         "fading": ((3000, 5000, 10000, 20000), (1.25, 1.5, 2.0), ())}
 
 
 def folds(corpus: list[evaluate.Series]) -> tuple[list[str], list[str]]:
@@ -91,8 +95,9 @@ def plain_scores(corpus: list[evaluate.Series], seed: int) -> dict[str, dict[str
     return out
 
 
-def filtered(scores: dict[str, np.ndarray], memory: int, floor: float) -> dict[str, np.ndarray]:
-    return {f: RecordFilter(memory, floor)(s) for f, s in scores.items()}
+def filtered(scores: dict[str, np.ndarray], memory: int, floor: float,
+             fading: bool) -> dict[str, np.ndarray]:
+    return {f: RecordFilter(memory, floor, fading)(s) for f, s in scores.items()}
 
 
 def sweeps_of(scores: dict[str, np.ndarray], windows: dict[str, list[tuple[int, int]]],
@@ -137,20 +142,32 @@ def main() -> None:
     ap.add_argument("--data", type=Path, required=True, help="the NAB folder (data/, labels/)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--top", type=int, default=5, help="settings listed per choosing fold")
+    ap.add_argument("--filter", choices=sorted(GRIDS), default="fading",
+                    help="record filter: fading (round nab3) or window (round nab2)")
+    ap.add_argument("--set", action="append", default=[], metavar="M+M+...",
+                    help="search only these member sets (repeatable), e.g. "
+                    "novelty+baseline+spike96+iforest+entropy; default: the 18 sets")
     a = ap.parse_args()
     corpus = evaluate.load_corpus(a.data / "data", a.data / "labels" / "combined_windows.json")
     windows = {s.name: s.windows for s in corpus}
     fold = dict(zip("AB", folds(corpus)))
     print(f"{len(corpus)} files: fold A {len(fold['A'])}, fold B {len(fold['B'])}; plain scores:")
     plain = plain_scores(corpus, a.seed)
-    cache = {(m, mem, fl): filtered(plain[m], mem, min(fl, 1.0) if m == "iforest" else fl)
-             for m in MEMBERS if m not in NOVELTY for mem in MEMORIES for fl in FLOORS}
-    cache |= {(m, mem, fl): filtered(plain[m], mem, fl)
-              for m in NOVELTY for mem, fl in NOVELTY_FILTERS}
+    memories, floors, novelty_filters = GRIDS[a.filter]
+    fading = a.filter == "fading"
+    own_filter = set(NOVELTY) if novelty_filters else set()
+    cache = {(m, mem, fl): filtered(plain[m], mem, min(fl, 1.0) if m == "iforest" else fl, fading)
+             for m in MEMBERS if m not in own_filter for mem in memories for fl in floors}
+    cache |= {(m, mem, fl): filtered(plain[m], mem, fl, fading)
+              for m in own_filter for mem, fl in novelty_filters}
     results = []  # (setting, {fold: (threshold, best score)}, {fold: inner score}, combined)
-    for members, mem, fl in itertools.product(SETS, MEMORIES, FLOORS):
-        for nov in NOVELTY_FILTERS if set(NOVELTY) & set(members) else [None]:
-            keys = [(m, *nov) if m in NOVELTY else (m, mem, fl) for m in members]
+    sets = [tuple(x.split("+")) for x in a.set] or SETS
+    unknown = {m for x in sets for m in x} - set(MEMBERS)
+    if unknown:
+        ap.error(f"--set: unknown members {sorted(unknown)}; known: {sorted(MEMBERS)}")
+    for members, mem, fl in itertools.product(sets, memories, floors):
+        for nov in novelty_filters if own_filter & set(members) else [None]:
+            keys = [(m, *nov) if nov and m in NOVELTY else (m, mem, fl) for m in members]
             combined = {f: np.max(np.stack([cache[k][f] for k in keys]), axis=0)
                         for f in windows}
             sw = {s.name: s for s in sweeps_of(combined, windows, list(windows))}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as hs
 
 from yujing.models import make_detector
 from yujing.models.scoring import RecordFilter, Scorer, score_series
@@ -170,6 +172,50 @@ def test_record_filter_alarms_once_per_anomaly_and_streams_like_batch():
     f = RecordFilter(memory=500, floor=1.0)
     parts = np.concatenate([f(s[a:a + 123]) for a in range(0, s.size, 123)])
     assert np.array_equal(parts, whole)
+
+
+
+def _score_of(z: np.ndarray) -> np.ndarray:
+    return 1.0 - 2.0 ** -np.asarray(z, dtype=np.float64)
+
+
+def test_fading_record_is_beaten_by_less_as_it_ages():
+    memory, age = 400, 300
+    bar = 8.0 * np.exp(-age / memory)       # the record of z 8, faded over 300 readings
+    for z, alarms in ((bar * 1.01, True), (bar * 0.99, False)):
+        s = np.zeros(1000)
+        s[100], s[100 + age] = _score_of(8.0), _score_of(z)
+        out = RecordFilter(memory, floor=1.0, fading=True)(s)
+        assert out[100] > 0.99
+        assert bool(out[100 + age] > 0) is alarms
+        assert np.count_nonzero(out) == 1 + alarms
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=hs.integers(0, 10_000), memory=hs.integers(1, 3000),
+       cuts=hs.lists(hs.integers(0, 2000), max_size=10))
+def test_fading_record_filter_streams_like_batch(seed, memory, cuts):
+    rng = np.random.default_rng(seed)
+    s = _score_of(rng.exponential(1.0, 2000))
+    whole = RecordFilter(memory, floor=1.5, fading=True)(s)
+    f = RecordFilter(memory, floor=1.5, fading=True)
+    parts = np.concatenate([f(part) for part in np.split(s, sorted(cuts))])  # empty ones too
+    np.testing.assert_allclose(parts, whole, rtol=1e-12, atol=0)
+
+
+def test_evaluate_streams_a_fading_record_like_filtering_the_plain_scores():
+    from yujing.models import evaluate
+    rng = np.random.default_rng(1)
+    ts = np.arange(3000, dtype=np.int64) * 300_000
+    v = 10 + rng.normal(0, 0.5, ts.size)
+    v[2000] += 9.0
+    s = evaluate.Series("cat/s.csv", ts, v, [(1990, 2010)])
+    plain = evaluate.stream_scores(lambda: make_detector("spike"), s, chunk=137)
+    faded = evaluate.stream_scores(lambda: make_detector("spike"), s, chunk=137,
+                                   record=300, record_floor=1.0, record_fading=True)
+    assert np.allclose(faded, RecordFilter(300, 1.0, fading=True)(plain), rtol=1e-12, atol=0)
+    assert faded[2000] > 0.5
+    assert not np.array_equal(faded > 0, RecordFilter(300, 1.0)(plain) > 0)
 
 
 # -- vectorised scoring of mixed envelopes ----------------------------------------------------

@@ -199,6 +199,9 @@ def evaluate_cmd(
         help="with --record: the least unusualness (1 = score 0.5) that can alarm (single "
              "detectors; the ensemble keeps its own floors: baseline 2, spike 2, "
              "iforest 1)")] = 2.0,
+    record_fading: Annotated[bool, typer.Option(
+        help="with --record: a fading record (N is its e-folding age in readings) instead "
+             "of a window of N readings (single detectors; bench/README.md 'nab3')")] = False,
     refit_every: Annotated[int, typer.Option(
         help="retrain the baseline and the ensemble on all past rows every N rows "
              "(0 = never)")] = 1000,
@@ -234,7 +237,7 @@ def evaluate_cmd(
         for kind in kinds:
             task = bar.add_task(f"{kind}", total=len(corpus))
             scores.update(ev.run(corpus, [kind], chunk, refit_every, seed, record=record,
-                                 record_floor=record_floor,
+                                 record_floor=record_floor, record_fading=record_fading,
                                  on_file=lambda k, f, t=task: bar.advance(t)))
     reports = [ev.evaluate(corpus, scores[k], k) for k in kinds]
     singles = [k for k in kinds if k != "ensemble"]
@@ -243,7 +246,8 @@ def evaluate_cmd(
                                    "max(" + ",".join(singles) + ")"))
     rows = [row for rep in reports for row in rep.rows(corpus)]
     print_tables(rows, corpus, files,
-                  f"record={record}, record_floor={record_floor:g}, refit_every={refit_every}")
+                  f"record={record}{' fading' if record_fading else ''}, "
+                  f"record_floor={record_floor:g}, refit_every={refit_every}")
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         pd.DataFrame(rows).to_csv(out, index=False)

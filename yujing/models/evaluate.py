@@ -82,18 +82,21 @@ def frame(name: str, ts: np.ndarray, values: np.ndarray) -> pd.DataFrame:
 
 
 def stream_scores(det_factory: Callable[[], Detector], s: Series, chunk: int = 500,
-                  refit_every: int = 0, record: int = 0, record_floor: float = 2.0) -> np.ndarray:
+                  refit_every: int = 0, record: int = 0, record_floor: float = 2.0,
+                  record_fading: bool = False) -> np.ndarray:
     """Scores of one series: fit on the probationary rows, then stream in chunks.
 
-    ``record`` > 0 passes the scores through a :class:`RecordFilter` of that memory,
-    unless the detector's scores are already alarm-style (the ensemble).
+    ``record`` > 0 passes the scores through a :class:`RecordFilter` of that memory (with
+    ``record_fading`` a fading record of that e-folding age), unless the detector's
+    scores are already alarm-style (the ensemble).
     """
     n = s.ts.size
     prob = max(nab.probation_length(n), 2)
     det = det_factory().fit(frame(s.name, s.ts[:prob], s.values[:prob]))
     out = np.zeros(n)
     state = det.new_state(s.name)
-    alarm = RecordFilter(record, record_floor) if record and not det.alarm_style else None
+    alarm = (RecordFilter(record, record_floor, record_fading)
+             if record and not det.alarm_style else None)
     # the probationary rows are scored too (NAB ignores them), in streaming order
     next_fit = prob + refit_every if refit_every else n + 1
     i = 0
@@ -116,7 +119,8 @@ def stream_scores(det_factory: Callable[[], Detector], s: Series, chunk: int = 5
 def run(corpus: list[Series], detectors: list[str], chunk: int = 500, refit_every: int = 0,
         seed: int = 0, hyper: dict[str, dict] | None = None, record: int = 0,
         refit_kinds: tuple[str, ...] = ("baseline", "ensemble"), record_floor: float = 2.0,
-        on_file: Callable[[str, str], None] | None = None) -> dict[str, dict[str, np.ndarray]]:
+        on_file: Callable[[str, str], None] | None = None,
+        record_fading: bool = False) -> dict[str, dict[str, np.ndarray]]:
     """detector → file → scores."""
     out: dict[str, dict[str, np.ndarray]] = {}
     for kind in detectors:
@@ -128,7 +132,7 @@ def run(corpus: list[Series], detectors: list[str], chunk: int = 500, refit_ever
             # the factory runs inside this iteration, so binding kind/params late is safe
             out[kind][s.name] = stream_scores(lambda: make_detector(kind, **params), s, chunk,  # noqa: B023
                                               refit_every if kind in refit_kinds else 0, record,
-                                              record_floor)
+                                              record_floor, record_fading)
             if on_file:
                 on_file(kind, s.name)
     return out
