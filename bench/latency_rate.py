@@ -51,7 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.latency_meter import HOPS, Meter, Probes, pct, post, stamp_on_append, until  # noqa: E402
-from bench.throughput import cpu_seconds  # noqa: E402
+from bench.proc_stats import cpu_seconds  # noqa: E402
 from yujing.config import load_config  # noqa: E402
 from yujing.connectors.embedded import free_port  # noqa: E402
 from yujing.connectors.kafka_broker import KafkaNotInstalled, check_installed, kafka_home  # noqa: E402

@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.latency_meter import Meter, Probes, post, until  # noqa: E402
 from bench.latency_rate import kafka_installed, log, write_config  # noqa: E402
-from bench.throughput import cpu_seconds  # noqa: E402
+from bench.proc_stats import cpu_seconds  # noqa: E402
 from yujing.config import load_config  # noqa: E402
 from yujing.connectors.embedded import free_port  # noqa: E402
 from yujing.domain import WarningEvent  # noqa: E402
