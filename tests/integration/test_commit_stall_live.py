@@ -111,13 +111,13 @@ async def test_a_commit_stuck_behind_lost_records_is_read_again(kafka_home, rece
 
 
 async def test_a_warning_record_lost_inside_the_worker_still_reaches_the_duty_officer(
-        kafka_home, receiver, tmp_path, monkeypatch):
+        broker_kind, receiver, tmp_path, monkeypatch):
     """The first ``raised`` event Faust takes from ``yujing.warnings`` is dropped before the
     book's agent sees it, behind first-look clears that went through (a hole in the middle
     of the partition, which Faust notes as a gap). Faust's own bookkeeping commits over
     such a record: the warning is never routed. The strict commit
     (yujing/streams/offsets.py) waits for it and the commit watch reads the partition
-    again, so the officer is paged."""
+    again, so the officer is paged. On Apache Kafka and on Tansu (`make demo`'s broker)."""
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
         p for p in (str(FAULT), os.environ.get("PYTHONPATH", "")) if p))
     monkeypatch.setenv("YUJING_TEST_DROP_HEAD", "yujing.warnings:*")
@@ -125,7 +125,7 @@ async def test_a_warning_record_lost_inside_the_worker_still_reaches_the_duty_of
     monkeypatch.setenv("YUJING_TEST_DROP_NOTED", "1")
     monkeypatch.setenv("YUJING_TEST_DROP_MATCH", '"kind":"raised"')
     config, http_port, mqtt_port = write_config(
-        tmp_path, receiver.port, kafka={"embedded": "kafka", "partitions": 2},
+        tmp_path, receiver.port, kafka={"embedded": broker_kind.name, "partitions": 2},
         worker={"commit_stall": "2s"})
     run = start_run(tmp_path, config, http_port, mqtt_port, timeout=180)
     try:
