@@ -4,7 +4,7 @@ missing offset, however small the hole, and nothing while the start is unknown."
 from hypothesis import given
 from hypothesis import strategies as st
 
-from yujing.streams.offsets import committable, start_of
+from yujing.streams.offsets import committable, read_from, start_of
 
 
 def test_the_commit_goes_to_the_end_of_the_run_from_the_start():
@@ -40,3 +40,10 @@ def test_the_same_as_walking_the_offsets_one_by_one(offsets, start):
         nxt += 1
     done = sum(1 for o in acked if o < nxt)
     assert committable(acked, start) == (done, nxt if nxt > start else None)
+
+
+def test_an_assignment_reads_from_the_commit_or_the_first_record_left():
+    assert read_from(40, 0) == (40, range(0))
+    assert read_from(None, 7) == (7, range(0))      # never committed: the first record
+    assert read_from(0, 7) == (7, range(0))         # 0 is "never" to Faust and Kafka
+    assert read_from(40, 90) == (90, range(40, 90))  # 40..89 expired unread: said

@@ -39,6 +39,18 @@ def start_of(committed: int | None, read_from: int | None) -> int | None:
     return read_from if committed is None else max(committed, read_from)
 
 
+def read_from(committed: int | None, first: int) -> tuple[int, range]:
+    """Where an assignment reads a partition from, given the group's committed offset
+    (None or 0: never committed; Faust and Kafka treat both so) and the partition's first
+    record left: the committed offset, or the first record when there is none or when
+    retention deleted the records before it. Also the offsets that expired unread (empty
+    when none did)."""
+    c = committed if committed is not None and committed > 0 else None
+    if c is None:
+        return first, range(0)
+    return max(c, first), range(c, max(c, first))
+
+
 def committable(acked: Sequence[int], start: int | None) -> tuple[int, int | None]:
     """For the sorted, distinct acknowledged offsets ``acked`` of a partition whose first
     uncommitted offset is ``start``: how many entries at the head are done with (already

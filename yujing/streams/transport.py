@@ -31,7 +31,7 @@ import faust
 from faust.transport.drivers import aiokafka as faust_kafka
 from faust.types import TP
 
-from yujing.streams.offsets import committable, start_of
+from yujing.streams.offsets import committable, read_from, start_of
 
 log = logging.getLogger("yujing.transport")
 
@@ -50,7 +50,13 @@ class ConsumerThread(faust_kafka.AIOKafkaConsumerThread):
             await self.seek_to_beginning(*never)
         strict = [tp for tp in committed if tp.topic in self.app.strict_topics]
         if strict:
-            self.consumer.note_read_from(committed, await self.earliest_offsets(*strict))
+            try:
+                earliest = await self.earliest_offsets(*strict)
+            except Exception as exc:   # 0: a start the commit watch corrects (expired)
+                log.warning("first offsets not known (%s): strict commits count from the "
+                            "committed offsets, or 0", exc)
+                earliest = {tp: 0 for tp in strict}
+            self.consumer.note_read_from(committed, earliest)
         return committed
 
 
@@ -78,13 +84,12 @@ class Consumer(faust_kafka.Consumer):
         from its first record when it has none or when retention deleted the records
         before it (those are gone: said, not waited for)."""
         for tp, first in earliest.items():
-            c = committed.get(tp)
-            c = c if c is not None and c > 0 else None
-            if c is not None and first > c:
+            start, lost = read_from(committed.get(tp), first)
+            if lost:
                 log.error("%s[%d]: records %d to %d expired (retention) before this group "
-                          "read them; reading on from %d", tp.topic, tp.partition, c,
-                          first - 1, first)
-            self.read_from[tp] = first if c is None else max(c, first)
+                          "read them; reading on from %d", tp.topic, tp.partition, lost.start,
+                          lost.stop - 1, start)
+            self.read_from[tp] = start
 
     def _new_offset(self, tp: TP) -> int | None:
         if not self.is_strict(tp):
