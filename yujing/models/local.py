@@ -56,7 +56,7 @@ the mean of the middle two).
 span a fault's end: the first row after a step still has two faulty rows of three in the
 fast median (held alarms it), and the step back to the truth after a noisy window keeps
 the median of three squared steps wide for two more rows. On the fault set those first
-rows after a station's own fault were a quarter of the false alarms of ``local``'s views
+rows after a station's own fault were a fifth of the false alarms of ``local``'s views
 (seed 0), while its yardsticks (two weeks) hardly moved. With ``"held"`` in ``ends`` the
 held view also needs this row's ``z`` to agree in sign, and counts no more than its size:
 a station back in line with its neighbours is not held. With ``"steps"`` the steps gate is
