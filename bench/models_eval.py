@@ -25,7 +25,8 @@ training). Parts: pca, mcd, residual, neighbours, ``stuck`` (yujing/models/stuck
 pressure included) and ``saturation`` (yujing/models/saturation.py: a dew point above the
 temperature), ``local.size`` (``local``'s views level and held), ``local.steps``,
 ``local.level``, ``local.held`` (views of ``local`` ranked as parts of their own) and
-``limits`` (yujing/models/limits.py: a negative wind speed).
+``limits`` (yujing/models/limits.py: a negative wind speed); a ``.ends`` after a
+``local.`` part (``local.size.ends``) gates held and steps on the row itself (round "faults5").
 ``--station-screen follow`` leaves out of the station models the metrics the neighbours'
 screen left out at every station. The event columns: docs/models.md "Event scoring".
 
@@ -182,7 +183,7 @@ def fit_part(kind: str, train: pd.DataFrame, far: float, seed: int, split: float
     if kind not in STATION_KINDS:
         raise SystemExit(f"--calibrate rows: {kind} is no station model (use pca, mcd, residual, "
                          "neighbours, stuck, local, local.size, local.steps, local.level, local.held, "
-                         "saturation, limits)")
+                         "each with .ends, saturation, limits)")
     hyper = dict(HYPER.get(kind) or {})
     if SCREEN["station"] == "follow" and LEFT_OUT:
         hyper["metrics"] = [m for m in METRICS if m not in LEFT_OUT]
@@ -222,13 +223,18 @@ GROUP_CHECKS: dict[str, Callable] = {
 }
 
 
+ENDS = ("held", "steps")  # local.*.ends: gates that need this row (LocalResidual's ``ends``)
+
+
 class _SomeViews:
     """``local.size`` (views level and held), ``local.level``, ``local.held``,
     ``local.steps``: views of ``local`` as a part of their own (their own tail rank in the
-    row alarm; LocalResidual.statistic)."""
+    row alarm; LocalResidual.statistic). With ``.ends`` (``local.size.ends``, …) the
+    gates of held and steps need the row itself (LocalResidual's ``ends``: the row after a
+    fault is not alarmed for the fault's last rows)."""
 
-    def __init__(self, values: dict, view: tuple[str, ...]) -> None:
-        self.model = LocalResidual(range(values[METRICS[0]].shape[1]), METRICS).fit(values)
+    def __init__(self, values: dict, view: tuple[str, ...], ends: tuple[str, ...] = ()) -> None:
+        self.model = LocalResidual(range(values[METRICS[0]].shape[1]), METRICS, ends).fit(values)
         self.view = view
 
     def statistic(self, values: dict) -> np.ndarray:
@@ -238,6 +244,7 @@ class _SomeViews:
 for _name, _views in {"size": ("level", "held"), "level": ("level",), "held": ("held",),
                       "steps": ("steps",)}.items():
     GROUP_CHECKS[f"local.{_name}"] = (lambda views: lambda v: _SomeViews(v, views))(_views)
+    GROUP_CHECKS[f"local.{_name}.ends"] = (lambda views: lambda v: _SomeViews(v, views, ENDS))(_views)
 
 
 def merged_scores(scorers: list, frame: pd.DataFrame, start: int) -> pd.DataFrame:

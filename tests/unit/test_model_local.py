@@ -94,3 +94,52 @@ def test_one_view_alone_is_its_part_of_the_statistic() -> None:
     with pytest.raises(ModelError, match="no view"):
         model.statistic(values, view="slope")
     assert np.allclose(model.statistic(values, view=("level", "held")), np.fmax(level, held), equal_nan=True)
+
+
+ENDS = ("held", "steps")
+
+
+def test_a_fault_end_is_not_alarmed_when_the_gates_need_this_row() -> None:
+    """The row after a step fault: the old held gate (a 3-row median) still holds two faulty
+    rows and alarms; with ``ends`` the row's own reading must agree, and it does not."""
+    values = group(1500, seed=3)
+    values["TEMP"][1000:1048, 2] += 2.0
+    old = LocalResidual(STATIONS, ["TEMP"]).fit(group(3000, seed=1)).explain(values)["TEMP"]
+    new = LocalResidual(STATIONS, ["TEMP"], ends=ENDS).fit(group(3000, seed=1)).explain(values)["TEMP"]
+    assert old["held"][1048, 2] > 1 and new["held"][1048, 2] < 1
+    assert np.nanmedian(new["held"][1024:1048, 2]) > 1  # the fault itself still is
+
+
+def test_a_noisy_end_stops_the_steps_view_a_row_earlier() -> None:
+    """After a noisy window, the step back to the truth is one wide step: the old gate
+    (median of 3 squared steps) can still alarm two rows after the end (it holds that
+    step and the window's last), the new one (both of the last 2) cannot; the noisy window
+    itself stays high on most rows (fewer than with the median: two wide steps in a row
+    are rarer than two of three). Seven noise draws."""
+    old_model = LocalResidual(STATIONS, ["TEMP"]).fit(group(3000, seed=1))
+    new_model = LocalResidual(STATIONS, ["TEMP"], ends=ENDS).fit(group(3000, seed=1))
+    old_after, new_after = [], []
+    for seed in range(5, 12):
+        values = group(1500, seed=4)
+        values["TEMP"][1000:1030, 1] += np.random.default_rng(seed).normal(0, 3.0, 30)
+        old, new = old_model.explain(values)["TEMP"], new_model.explain(values)["TEMP"]
+        old_after.append(old["steps"][1031, 1] > 1)
+        new_after.append(new["steps"][1031, 1] > 1)
+        assert np.mean(new["steps"][1002:1030, 1] > 1) > 0.4
+    assert sum(old_after) >= 3 and sum(new_after) == 0
+
+
+def test_with_ends_a_clean_series_stays_near_its_fitted_rate() -> None:
+    """Each view ÷ its fitted 99th percentile: about 1 % of clean rows above 1."""
+    model = LocalResidual(STATIONS, ["TEMP"], ends=ENDS).fit(group(3000, seed=1))
+    for name, s in model.explain(group(3000, seed=6))["TEMP"].items():
+        share = float(np.mean(s[np.isfinite(s)] > 1))
+        assert 0.002 < share < 0.03, (name, share)
+
+
+def test_with_ends_new_rows_need_only_the_last_history_rows() -> None:
+    model = LocalResidual(STATIONS, ["TEMP"], ends=ENDS).fit(group(3000, seed=1))
+    values = group(1500, seed=2)
+    whole = model.statistic(values)
+    tail = model.statistic({m: v[-(local.HISTORY + 40):] for m, v in values.items()})
+    assert np.allclose(tail[-40:], whole[-40:], rtol=1e-9, atol=1e-9, equal_nan=True)
