@@ -79,7 +79,7 @@ class Consumer(faust_kafka.Consumer):
         return start_of(self._committed_offset[tp], self.read_from.get(tp))
 
     def note_read_from(self, committed: Mapping[TP, int | None],
-                             earliest: Mapping[TP, int]) -> None:
+                       earliest: Mapping[TP, int]) -> None:
         """At an assignment: each strict partition is read from its committed offset, or
         from its first record when it has none or when retention deleted the records
         before it (those are gone: said, not waited for)."""
@@ -110,14 +110,17 @@ class Consumer(faust_kafka.Consumer):
         # came instead (faust/transport/consumer.py, ``_drain_messages``). Its last-read
         # offset is also reset by the assignment's seek while records fetched just before
         # it are still with the agents: those are delivered, not missing.
-        delivered = set(self._acked_index[tp])
-        delivered.update(m.offset for m in list(self._unacked_messages) if m.tp == tp)
-        missing = [o for o in range(offset_from, offset_to) if o not in delivered]
-        if missing:
+        span = range(offset_from, offset_to)
+        delivered = {o for o in self._acked_index[tp] if o in span}
+        delivered.update(m.offset for m in list(self._unacked_messages)
+                         if m.tp == tp and m.offset in span)
+        if len(delivered) < len(span):   # a jump may be long: walk only past the delivered
+            first = next(o for o in span if o not in delivered)
+            last = next(o for o in reversed(span) if o not in delivered)
             log.warning("%s[%d]: %d record(s) from offset %d to %d were fetched but reached "
                         "no agent; the offset commit waits before them until they are read "
-                        "again (worker.commit_stall)", tp.topic, tp.partition, len(missing),
-                        missing[0], missing[-1])
+                        "again (worker.commit_stall)", tp.topic, tp.partition,
+                        len(span) - len(delivered), first, last)
 
 
 class Transport(faust_kafka.Transport):
