@@ -29,6 +29,12 @@ the inner split asks the question the folds ask, using the choosing fold only.
 Round nab3 keeps that rule, with the fading grid (fixed before the folds were run;
 the fading filter and its grid were developed looking at fold A only, never at B).
 
+Round nab4 adds rule "bag" (printed beside the others; fixed before it was run): the top
+K settings by the inner rule, each setting's scores mapped to its own threshold on the
+choosing fold (t → 0.5, piecewise linear), combined row by row by their mean (K = 5, the
+rule; K = 3 and 10 and the median of 5 as sensitivity), with NAB's best threshold of the
+combination on the choosing fold.
+
 Each detector's plain scores are computed once per file, streaming, as
 ``yujing models evaluate`` does (fit on the probationary rows; evaluate.py); the filters
 and the choice are cheap array work on those scores.
