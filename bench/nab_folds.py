@@ -156,6 +156,20 @@ def bagged(ranked: list[tuple], k: int, how: str, choose: str) -> dict[str, nab.
     return out
 
 
+def agreement(ranked: list[tuple], k: int, choose: str, files: list[str]) -> tuple[int, int, float]:
+    """On the choosing fold's rows where any of the top ``k`` alarms at its own threshold:
+    (those rows, the rows where all ``k`` alarm, the median of the mapped mean there)."""
+    any_rows = all_rows = 0
+    means = []
+    for f in files:
+        mapped = np.stack([to_own_threshold(r[3][f].scores, r[1][choose][0]) for r in ranked[:k]])
+        hit = mapped >= 0.5
+        any_rows += int(hit.any(axis=0).sum())
+        all_rows += int(hit.all(axis=0).sum())
+        means.append(mapped.mean(axis=0)[hit.any(axis=0)])
+    return any_rows, all_rows, float(np.median(np.concatenate(means)))
+
+
 BAGS = ((5, "mean"), (3, "mean"), (10, "mean"), (5, "median"))  # K = 5 mean is the rule
 
 
@@ -233,6 +247,12 @@ def main() -> None:
             print(f"| {choose} | bag | {mark}{how} of top {k}{mark} | {threshold:.4f} | "
                   f"{chosen_score:.1f}, {inner:.1f} | {held} | {mark}{score:.1f}{mark} | "
                   f"{found}/{total} | {fa} | {held_best:.1f} | {every:.1f} |")
+    for choose in "AB":
+        ranked = sorted(results, key=lambda r: rank_key(r, "inner", choose))  # noqa: B023
+        any_rows, all_rows, median = agreement(ranked, BAGS[0][0], choose, fold[choose])
+        print(f"\n{choose}'s top {BAGS[0][0]}, on {choose}: {any_rows} rows where any alarms at its own "
+              f"threshold, all alarm at {all_rows} ({all_rows / max(any_rows, 1):.0%}); "
+              f"median of their mapped mean there {median:.3f}")
     best = max(results, key=lambda r: best_on(list(r[3].values()))[1])
     print(f"\nReference, tuned on all 58 files: {best[0]}: "
           f"{best_on(list(best[3].values()))[1]:.1f}")
