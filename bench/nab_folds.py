@@ -29,6 +29,12 @@ the inner split asks the question the folds ask, using the choosing fold only.
 Round nab3 keeps that rule, with the fading grid (fixed before the folds were run;
 the fading filter and its grid were developed looking at fold A only, never at B).
 
+Round nab4 adds rule "bag" (printed beside the others; fixed before it was run): the top
+K settings by the inner rule, each setting's scores mapped to its own threshold on the
+choosing fold (t → 0.5, piecewise linear), combined row by row by their mean (K = 5, the
+rule; K = 3 and 10 and the median of 5 as sensitivity), with NAB's best threshold of the
+combination on the choosing fold.
+
 Each detector's plain scores are computed once per file, streaming, as
 ``yujing models evaluate`` does (fit on the probationary rows; evaluate.py); the filters
 and the choice are cheap array work on those scores.
@@ -39,6 +45,7 @@ and the choice are cheap array work on those scores.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import time
 from pathlib import Path
@@ -129,6 +136,43 @@ def inner_score(sw: dict[str, nab.Sweep], files: list[str]) -> float:
                           for train, test in ((one, two), (two, one))]))
 
 
+def to_own_threshold(scores: np.ndarray, threshold: float) -> np.ndarray:
+    """Piecewise-linear map sending [0, t] to [0, 0.5] and [t, 1] to [0.5, 1] (round nab4):
+    monotone, so the setting's alarms at its own threshold are the mapped scores >= 0.5."""
+    low = 0.5 * scores / threshold
+    high = 0.5 + 0.5 * (scores - threshold) / max(1.0 - threshold, 1e-12)
+    return np.clip(np.where(scores <= threshold, low, high), 0.0, 1.0)
+
+
+def bagged(ranked: list[tuple], k: int, how: str, choose: str) -> dict[str, nab.Sweep]:
+    """The top ``k`` settings combined, row by row: the mean (or median) of their scores,
+    each mapped to its own threshold on the choosing fold (rule "bag", round nab4)."""
+    top = ranked[:k]
+    combine = np.mean if how == "mean" else np.median
+    out = {}
+    for f, sw0 in top[0][3].items():
+        mapped = np.stack([to_own_threshold(r[3][f].scores, r[1][choose][0]) for r in top])
+        out[f] = dataclasses.replace(sw0, scores=combine(mapped, axis=0))
+    return out
+
+
+def agreement(ranked: list[tuple], k: int, choose: str, files: list[str]) -> tuple[int, int, float]:
+    """On the choosing fold's rows where any of the top ``k`` alarms at its own threshold:
+    (those rows, the rows where all ``k`` alarm, the median of the mapped mean there)."""
+    any_rows = all_rows = 0
+    means = []
+    for f in files:
+        mapped = np.stack([to_own_threshold(r[3][f].scores, r[1][choose][0]) for r in ranked[:k]])
+        hit = mapped >= 0.5
+        any_rows += int(hit.any(axis=0).sum())
+        all_rows += int(hit.all(axis=0).sum())
+        means.append(mapped.mean(axis=0)[hit.any(axis=0)])
+    return any_rows, all_rows, float(np.median(np.concatenate(means)))
+
+
+BAGS = ((5, "mean"), (3, "mean"), (10, "mean"), (5, "median"))  # K = 5 mean is the rule
+
+
 def rank_key(result: tuple, rule: str, fold: str) -> tuple[float, float]:
     """Sort key (best first): 'inner' ranks by the inner held-out score, then the score on
     the whole choosing fold; 'argmax' the other way round."""
@@ -191,6 +235,24 @@ def main() -> None:
                 print(f"| {choose} | {rule} | {mark}{name}{mark} | {threshold:.4f} | "
                       f"{chosen_score:.1f}, {inner[choose]:.1f} | {held} | {mark}{score:.1f}{mark} | "
                       f"{found}/{total} | {fa} | {own[held][1]:.1f} | {every:.1f} |")
+        ranked = sorted(results, key=lambda r: rank_key(r, "inner", choose))  # noqa: B023
+        for k, how in BAGS:
+            sw = bagged(ranked, k, how, choose)
+            threshold, chosen_score = best_on([sw[f] for f in fold[choose]])
+            inner = inner_score(sw, fold[choose])
+            score, found, total, fa = score_at([sw[f] for f in fold[held]], threshold)
+            every = best_on(list(sw.values()))[1]
+            held_best = best_on([sw[f] for f in fold[held]])[1]
+            mark = "**" if (k, how) == BAGS[0] else ""
+            print(f"| {choose} | bag | {mark}{how} of top {k}{mark} | {threshold:.4f} | "
+                  f"{chosen_score:.1f}, {inner:.1f} | {held} | {mark}{score:.1f}{mark} | "
+                  f"{found}/{total} | {fa} | {held_best:.1f} | {every:.1f} |")
+    for choose in "AB":
+        ranked = sorted(results, key=lambda r: rank_key(r, "inner", choose))  # noqa: B023
+        any_rows, all_rows, median = agreement(ranked, BAGS[0][0], choose, fold[choose])
+        print(f"\n{choose}'s top {BAGS[0][0]}, on {choose}: {any_rows} rows where any alarms at its own "
+              f"threshold, all alarm at {all_rows} ({all_rows / max(any_rows, 1):.0%}); "
+              f"median of their mapped mean there {median:.3f}")
     best = max(results, key=lambda r: best_on(list(r[3].values()))[1])
     print(f"\nReference, tuned on all 58 files: {best[0]}: "
           f"{best_on(list(best[3].values()))[1]:.1f}")
@@ -198,6 +260,8 @@ def main() -> None:
           "held-out score of an inner split of the choosing fold (its halves, each choosing for "
           "the other); its held-out score is the honest figure. The 'argmax' row is the rule of "
           "the previous round (the best score on the whole choosing fold), for comparison. "
+          "'bag' rows (round nab4) combine the top K settings by the inner rule, each mapped "
+          "to its own threshold, row by row; the mean of the top 5 is the rule of nab4. "
           "'held-out own best' reads the held-out labels (NAB's definition); 'all files' is "
           "tuned on all 58 files (reference only).")
 

@@ -199,3 +199,24 @@ def test_detectable_f1_leaves_undetectable_fault_rows_out():
     f1, p, r = models_eval.detectable_f1(rows, pos, det)
     # detectable: rows 1, 2 (both alarmed); rows 3, 4 are faulty but left out; row 5 false
     assert (p, r) == (2 / 3, 1.0) and abs(f1 - 0.8) < 1e-12
+
+
+def test_bag_maps_each_setting_to_its_own_threshold_and_combines_row_by_row():
+    s = np.array([0.0, 0.1, 0.2, 0.6, 1.0])
+    assert np.allclose(nab_folds.to_own_threshold(s, 0.2), [0, 0.25, 0.5, 0.75, 1.0])
+    assert (nab_folds.to_own_threshold(s, nab.NEVER) < 0.5).all()  # never alarms stays so
+    windows = {"c/f.csv": [(300, 320)]}
+    prof = nab.PROFILES["standard"]
+    rng = np.random.default_rng(2)
+    ranked = []
+    for t in (0.2, 0.5, 0.8):
+        sw = {"c/f.csv": nab.sweep("c/f.csv", rng.uniform(0, 1, 400), windows["c/f.csv"], prof)}
+        ranked.append(("setting", {"A": (t, 0.0)}, {"A": 0.0}, sw))
+    one = nab_folds.bagged(ranked, 1, "mean", "A")["c/f.csv"]
+    assert ((one.scores >= 0.5) == (ranked[0][3]["c/f.csv"].scores >= 0.2)).all()
+    mapped = np.stack([nab_folds.to_own_threshold(r[3]["c/f.csv"].scores, r[1]["A"][0])
+                       for r in ranked])
+    for how, fn in (("mean", np.mean), ("median", np.median)):
+        got = nab_folds.bagged(ranked, 3, how, "A")["c/f.csv"]
+        assert np.allclose(got.scores, fn(mapped, axis=0))
+        assert (got.worth == one.worth).all() and (got.window == one.window).all()
