@@ -109,7 +109,9 @@ class Consumer(faust_kafka.Consumer):
         # Faust passes the offset after the last one read and the offset of the record that
         # came instead (faust/transport/consumer.py, ``_drain_messages``). Its last-read
         # offset is also reset by the assignment's seek while records fetched just before
-        # it are still with the agents: those are delivered, not missing.
+        # it are still with the agents: those are delivered, not missing. Records an
+        # earlier assignment took are not known here (Faust forgets them at revocation):
+        # they are waited for and read again, which the pipelines and the book skip.
         span = range(offset_from, offset_to)
         delivered = {o for o in self._acked_index[tp] if o in span}
         delivered.update(m.offset for m in list(self._unacked_messages)
@@ -117,9 +119,10 @@ class Consumer(faust_kafka.Consumer):
         if len(delivered) < len(span):   # a jump may be long: walk only past the delivered
             first = next(o for o in span if o not in delivered)
             last = next(o for o in reversed(span) if o not in delivered)
-            log.warning("%s[%d]: %d record(s) from offset %d to %d were fetched but reached "
-                        "no agent; the offset commit waits before them until they are read "
-                        "again (worker.commit_stall)", tp.topic, tp.partition,
+            log.warning("%s[%d]: %d record(s) from offset %d to %d skipped in the fetch "
+                        "(no agent of this assignment has them); the offset commit waits "
+                        "before them, and they are read again if they do not come within "
+                        "worker.commit_stall", tp.topic, tp.partition,
                         len(span) - len(delivered), first, last)
 
 
