@@ -51,17 +51,10 @@ async def acked(stream: Stream, n: int) -> None:
 
 
 async def started(topic: list[bytes]) -> tuple[Worker, list[int]]:
-    """A worker on partition 0 whose engine passes are counted (envelope rows per pass)."""
+    """A worker on partition 0 whose engine passes are counted (readings per pass)."""
     w = Worker(MemoryTable(), topic, FakeClock(T0))
     await w.start()
-    ps, passes = w.pipes.states[0], []
-    handle = ps.handle
-
-    def counted(cols, now_ms):
-        passes.append(len(cols))
-        return handle(cols, now_ms)
-    ps.handle = counted
-    return w, passes
+    return w, w.count_passes()
 
 
 async def test_a_busy_agent_waits_once_and_takes_what_arrived_into_the_same_pass():

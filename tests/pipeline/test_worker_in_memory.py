@@ -133,14 +133,7 @@ async def test_records_waiting_together_are_one_engine_pass_with_the_same_events
     want = reference([e for e in topic if e != b"\x00not an envelope"])
     w = Worker(MemoryTable(), topic, FakeClock(T0))
     await w.start()
-    ps = w.pipes.states[0]
-    passes: list[int] = []
-    handle = ps.handle
-
-    def counted(cols, now_ms):
-        passes.append(len(cols))
-        return handle(cols, now_ms)
-    ps.handle = counted
+    ps, passes = w.pipes.states[0], w.count_passes()
     for start in range(0, len(topic), 8):                 # eight records wait each time
         await w.evaluator.records([(0, off, topic[off])
                                    for off in range(start, min(start + 8, len(topic)))])

@@ -58,6 +58,17 @@ class Worker:
                                monotonic=lambda: clk.now_ms() / 1000)
         self.evaluator = Evaluator(self.pipes, self.outbox, "wall", now_ms=clk.now_ms)
 
+    def count_passes(self, partition: int = 0) -> list[int]:
+        """Readings per engine pass of ``partition``'s pipeline, from now on."""
+        ps, passes = self.pipes.states[partition], []
+        handle = ps.handle
+
+        def counted(cols, now_ms):
+            passes.append(len(cols))
+            return handle(cols, now_ms)
+        ps.handle = counted
+        return passes
+
     async def start(self, compare: bool = True) -> None:
         """Assignment of partition 0: restore, re-process, wait for it like the agent."""
         self.pipes.assign({0})

@@ -9,6 +9,11 @@ over the checked metrics, in each metric's own unit: only its order above 0 matt
 Its alarm threshold is set on the row with the other detectors (holdoff.py); labels are
 never read. Causal: a row's statistic depends on that row only.
 
+In the running system the gateway already refuses such a reading at ingest with a reason
+(connectors/validate.py, ``DEFAULT_RANGES``: ``wind_speed_ms`` 0 to 120): this check is the
+fault bench's stand-in for that refusal, on the bench's own metric names (the Beijing
+set's ``WSPM``), not a second validation for the worker.
+
 Only limits of physics belong here, never a range fitted on history: a range of one
 year of Beijing readings was crossed by the next winters' cold spells (bench/README.md
 round "faults4", "Tried without gain"). The dew point above the air temperature is the
