@@ -55,6 +55,9 @@ class Station(BaseModel):
                                   "dust, gas, ...")
     town: str = Field("", description="镇街")
     enterprise: str = Field("", description="owning enterprise id (scopes gateway tokens)")
+    group: str = Field("", pattern=r"^([A-Za-z0-9][A-Za-z0-9_.:-]{0,63})?$",
+                       description="neighbour group: stations a group model (neighbours) scores "
+                                   "together; their readings share one Kafka partition")
     lat: float | None = Field(None, ge=-90, le=90)
     lon: float | None = Field(None, ge=-180, le=180)
     tags: list[str] = Field(default_factory=list)
@@ -91,6 +94,14 @@ class Registry:
 
     def __len__(self) -> int:
         return len(self.stations)
+
+    def partition_keys(self) -> dict[str, str]:
+        """station → the key its readings are partitioned by, for the stations of a
+        neighbour group (the others are keyed by their id). Why: a group model predicts
+        each station from the others at the same time, so one worker must hold the whole
+        group; keying by the group sends its readings to one partition, each station's
+        still in order."""
+        return {s.id: "group:" + s.group for s in self.stations.values() if s.group}
 
 
 def _duplicates(stations: list[Station], line_of: Callable[[int], int], file: str) -> list[Problem]:

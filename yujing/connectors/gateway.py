@@ -102,6 +102,7 @@ class Gateway:
         g = self.cfg.gateway
         self.batcher = Batcher(self.prod, k.topics.readings, k.partitions, g.linger_ms,
                                g.max_envelope, g.batching)
+        self.batcher.keys = self.registry.partition_keys()
         self.deadletters = DeadLetters(self.prod, k.topics.deadletter, g.deadletter_raw_bytes)
         self.queue: asyncio.Queue[Message] = asyncio.Queue(maxsize=100_000)
         self._watch_files()
@@ -144,6 +145,7 @@ class Gateway:
 
     def _set_registry(self, reg: Registry) -> None:
         self.registry = reg
+        self.batcher.keys = reg.partition_keys()
         self.cap.set_registry()
         log.info("gateway: station registry now has %d stations", len(reg))
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import reprlib
+from collections.abc import Mapping
 from functools import lru_cache
-from itertools import repeat
+from itertools import repeat, tee
 from operator import attrgetter, itemgetter
 from typing import Any
 
@@ -93,10 +94,15 @@ def producer(bootstrap: str, compression: str = "none",
         max_batch_size=1024 * 1024, max_request_size=8 * 1024 * 1024, enable_idempotence=False)
 
 
-def by_partition(readings: list[Reading], partitions: int) -> dict[int, list[Reading]]:
+def by_partition(readings: list[Reading], partitions: int,
+                 keys: Mapping[str, str] | None = None) -> dict[int, list[Reading]]:
     """``readings`` split by partition (partitions in the order of their first reading), each
-    part in the order given."""
-    parts = list(map(_partition, map(_station, readings), repeat(partitions)))
+    part in the order given. ``keys`` maps a station to the key it is partitioned by (the
+    stations of a neighbour group: ``Registry.partition_keys``); the others by their id."""
+    names = map(_station, readings)
+    if keys:
+        names = map(keys.get, *tee(names))
+    parts = list(map(_partition, names, repeat(partitions)))
     distinct = set(parts)
     if len(distinct) <= 1:
         return {p: readings for p in distinct}
@@ -135,6 +141,7 @@ class Batcher:
         self.sent_readings = 0
         self.sent_envelopes = 0
         self.failed_envelopes = 0
+        self.keys: Mapping[str, str] = {}  # station → partition key (Registry.partition_keys)
 
     def _batch_future(self, p: int) -> asyncio.Future[None]:
         fut = self.batch_futs[p]
@@ -147,7 +154,7 @@ class Batcher:
         recv_ms = clock.now_ms() if recv_ms is None else recv_ms
         now = _mono_ms()
         futs: set[asyncio.Future[None]] = set()
-        touched = by_partition(readings, self.partitions)
+        touched = by_partition(readings, self.partitions, self.keys)
         for p, part in touched.items():
             b, done = self.builders[p], 0
             while done < len(part):   # as reading by reading: full envelopes go at once

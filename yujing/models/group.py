@@ -39,6 +39,8 @@ SCREENS = ("metric", "blocks")  # neighbours.SCREENS
 class GroupNeighbours(Detector):
     kind = "neighbours"
     schema = FeatureSchema("neighbours-residual", 1, VIEWS)
+    group_level = True  # anomaly() scores the group's rows (models/group_stream.py)
+    history = 3  # readings kept per series in the engine: a row waits for its neighbours
 
     def __init__(self, seed: int = 0, stations: Sequence[str] = (), metrics: Sequence[str] = (),
                  screen: str = "metric", split: float = DEFAULT_SPLIT) -> None:
@@ -141,6 +143,27 @@ class GroupNeighbours(Detector):
 
         return pd.DataFrame({"ts": ts[r], "station": np.array(self.stations)[c],
                              "metric": "+".join(self.metrics), "score": scores[r, c]})
+
+    # -- streaming (the worker: models/group_stream.py) ----------------------------------------
+
+    @property
+    def row_step_ms(self) -> int:
+        """The training rows' mean spacing: a row still missing a station's reading when
+        another station is this far past it is scored without it."""
+        t = (self.meta or {}).get("training", {})
+        rows = int(t.get("rows", 0))
+        return int((t["end_ms"] - t["start_ms"]) / (rows - 1)) if rows > 1 else 3_600_000
+
+    def new_group_state(self) -> Any:
+        """The group's streaming state (EWMA, CUSUM, local level of every station)."""
+        return self._inner().new_state()
+
+    def score_rows(self, values: Mapping[str, np.ndarray], state: Any) -> np.ndarray:
+        """Scores (rows × stations, 0.5 at the threshold) of aligned rows that follow those
+        ``state`` has seen; ``state`` is advanced (chunks give the numbers of one pass)."""
+        if not self.params:
+            raise ModelError("neighbours: score before fit: train or load the model first")
+        return self._inner().score(values, state)
 
     def _fit_key(self, series: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, Any]:
         raise ModelError("neighbours fits a group of stations together: fit_calibrated")

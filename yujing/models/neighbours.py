@@ -74,6 +74,7 @@ import pandas as pd
 
 from yujing.models.alarm import conformal_threshold, sidak
 from yujing.models.base import ModelError, calibrate, reference, robust_scale
+from yujing.models.window_median import level_and_noise, nan_median
 
 SPANS = (3, 6, 12, 24)  # EWMA spans (rows): the first is the "still there" check, the rest compared
 SPAN_TIE = 0.1  # a span within 10 % of the best threshold counts as as good
@@ -87,6 +88,7 @@ BASELINE_MIN = 24  # rows of history before the local level is used (before: the
 BLOCK_ROWS = 720  # screen="blocks": calibration screened in blocks of 30 days of hourly rows
 SCREENS = ("metric", "blocks")  # calibration screened as one block, or in BLOCK_ROWS blocks
 NOISE_ROWS = 6  # the noise view: median of the last six |steps| of the residual
+FEW_ROWS = 48  # rows scored at once up to which the rolling medians are taken row by row
 
 
 @dataclass
@@ -163,10 +165,7 @@ class NeighbourDetector:
     @staticmethod
     def _median(guess: np.ndarray) -> np.ndarray:
         """Per row and station the median of the neighbours' predictions (NaN: none)."""
-        pred = np.full(guess.shape[:2], np.nan)
-        some = np.isfinite(guess).any(axis=2)
-        pred[some] = np.nanmedian(guess[some], axis=1)
-        return pred
+        return nan_median(guess)
 
     def local_z(self, metric: str, v: np.ndarray, state: NeighbourState) -> np.ndarray:
         """The residual less its local level, the median of its previous ``BASELINE_ROWS``
@@ -186,13 +185,19 @@ class NeighbourDetector:
         or a step's ends."""
         raw = self.residual_z(metric, v)
         past = state.past[metric]
-        both = pd.DataFrame(np.vstack([past, raw]))
-        level = (both.rolling(BASELINE_ROWS, min_periods=BASELINE_MIN).median()
-                 .shift(1).to_numpy()[past.shape[0]:])
-        steps = both.diff().abs().rolling(NOISE_ROWS, min_periods=NOISE_ROWS // 2).median()
-        state.past[metric] = both.to_numpy()[-BASELINE_ROWS:]
+        both = np.vstack([past, raw])
+        if raw.shape[0] <= FEW_ROWS:  # the worker: a few rows at a time
+            level, steps = level_and_noise(both, past.shape[0], (BASELINE_ROWS, BASELINE_MIN),
+                                           (NOISE_ROWS, NOISE_ROWS // 2))
+        else:
+            frame = pd.DataFrame(both)
+            level = (frame.rolling(BASELINE_ROWS, min_periods=BASELINE_MIN).median()
+                     .shift(1).to_numpy()[past.shape[0]:])
+            steps = (frame.diff().abs().rolling(NOISE_ROWS, min_periods=NOISE_ROWS // 2)
+                     .median().to_numpy()[past.shape[0]:])
+        state.past[metric] = both[-BASELINE_ROWS:]
         scale = self.params[metric]["local_scale"]
-        noise = steps.to_numpy()[past.shape[0]:] / scale
+        noise = steps / scale
         return (raw - np.nan_to_num(level, nan=0.0)) / scale, np.where(np.isfinite(raw), noise, np.nan)
 
     def _fit_lines(self, v: np.ndarray) -> dict[str, np.ndarray]:
@@ -313,22 +318,27 @@ class NeighbourDetector:
         out = {}
         for m in self.metrics:
             z, noise = self._local(m, np.asarray(values[m], dtype=np.float64), state)
-            ewmas = [self._ewma(z, state.ewma[m], int(s)) for s in spans]
+            ewmas = self._ewmas(z, state.ewma[m], spans)
             out[m] = (z, ewmas, self._cusum(z, state.up[m], state.down[m]), noise)
         return out
 
-    def _ewma(self, z: np.ndarray, state: np.ndarray, index: int) -> np.ndarray:
-        """Causal EWMA of ``z`` with span ``spans[index]``; a missing ``z`` leaves it as it was
-        (and its row has no score). ``state[index]`` is advanced in place."""
-        a = 2.0 / (self.spans[index] + 1.0)
-        out = np.empty_like(z)
-        e = state[index]
+    def _ewmas(self, z: np.ndarray, state: np.ndarray, indices: Sequence[int] | range
+               ) -> list[np.ndarray]:
+        """Causal EWMAs of ``z``, one per span index in ``indices`` (all in one pass over the
+        rows: the worker scores a few rows at a time, and the per-row step is the cost); a
+        missing ``z`` leaves an EWMA as it was (and its row has no score). ``state[i]`` is
+        advanced in place."""
+        idx = np.asarray(list(indices), dtype=np.int64)
+        a = (2.0 / (np.asarray(self.spans, dtype=np.float64)[idx] + 1.0))[:, None]
+        fin = np.isfinite(z)
+        zz = np.where(fin, z, 0.0)
+        e = state[idx]
+        out = np.empty((idx.size, *z.shape))
         for t in range(z.shape[0]):
-            ok = np.isfinite(z[t])
-            e = np.where(ok, (1 - a) * e + a * np.where(ok, z[t], 0.0), e)
-            out[t] = e
-        state[index] = e
-        return np.where(np.isfinite(z), out, np.nan)
+            e = np.where(fin[t], (1 - a) * e + a * zz[t], e)
+            out[:, t] = e
+        state[idx] = e
+        return [np.where(fin, out[i], np.nan) for i in range(idx.size)]
 
     @staticmethod
     def _cusum(z: np.ndarray, up: np.ndarray, down: np.ndarray) -> np.ndarray:

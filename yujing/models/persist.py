@@ -133,5 +133,6 @@ def load_model(path: str | Path, key: signing.ModelKey | None,
         det.metrics = [str(m) for m in meta["metrics"]]
     det.params = data["params"]
     det.groups = data["groups"]
-    det.meta = {k: v for k, v in meta.items() if k not in ("sha256", signing.FIELD)}
+    # the payload's sha256 stays: a worker's checkpointed streaming state names its model by it
+    det.meta = {k: v for k, v in meta.items() if k != signing.FIELD}
     return det

@@ -35,11 +35,12 @@ from typing import Any
 import numpy as np
 
 from yujing.models.base import Detector
+from yujing.models.group_stream import GroupScorer
 from yujing.models.station_batch import ranges, ready, score_stations
+from yujing.models.stream_base import NONE_SCORED, Series, array_bytes, array_of, model_key
 
-Series = tuple[np.ndarray, np.ndarray]
-NONE_SCORED = np.iinfo(np.int64).min
 BLANK: Series = (np.empty(0, np.int64), np.empty(0))  # no readings of a metric yet
+GROUPS = "groups"  # the snapshot's key for group models (no model key has this form)
 
 
 @dataclasses.dataclass
@@ -54,13 +55,6 @@ class Entry:
     seen: dict[str, Series] = dataclasses.field(default_factory=dict)  # station models
 
 
-def model_key(model: Any) -> str:
-    """What a checkpointed state belongs to: the signed payload's sha256 (the same model
-    after a restart), else the object (a model fitted in memory)."""
-    sha = (getattr(model, "meta", None) or {}).get("sha256")
-    return f"{model.kind}:{sha}" if sha else f"{model.kind}@{id(model)}"
-
-
 class StreamScorer:
     """A ``Scorer`` for the rule engine (``(model, ts, values, station)`` → scores of the
     whole series) that streams; :meth:`station` does the same for station models."""
@@ -71,6 +65,7 @@ class StreamScorer:
         self.pending: dict[str, dict[str, Any]] = {}  # restored, not yet claimed
         self.scored = 0  # readings (rows) the models scored: for tests and figures
         self.rebuilt = 0  # stations scored again from their retained window
+        self.groups = GroupScorer()  # group models (neighbours): rows closed in time order
 
     def _entries(self, model: Any) -> dict[str, Entry]:
         key = model_key(model)
@@ -273,21 +268,31 @@ class StreamScorer:
             out[metric] = (t[old:], x[old:])
         return out
 
+    def group(self, model: Any, series: Mapping[str, Mapping[str, Series]]) -> Mapping[str, Series]:
+        """A group model's scored rows per station (:meth:`GroupScorer.update`)."""
+        return self.groups.update(model, series)
+
     # -- durability --------------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
-        """model key → station → the entry as plain values and little-endian bytes."""
+        """model key → station → the entry as plain values and little-endian bytes; group
+        models' entries under ``GROUPS``."""
         out: dict[str, Any] = {key: dict(saved) for key, saved in self.pending.items()}
         for key, entries in self.entries.items():
             if "@" in key:  # a model fitted in memory cannot be matched after a restart
                 continue
             out.setdefault(key, {}).update({station: encode_entry(e)
                                             for station, e in entries.items()})
+        groups = self.groups.snapshot()
+        if groups:
+            out[GROUPS] = groups
         return out
 
     def restore(self, snap: Mapping[str, Any] | None) -> None:
         """Keep a :meth:`snapshot` until each model asks for its stations again."""
-        self.pending = {key: dict(saved) for key, saved in (snap or {}).items()}
+        snap = dict(snap or {})
+        self.groups.restore(snap.pop(GROUPS, None))
+        self.pending = {key: dict(saved) for key, saved in snap.items()}
 
     def _claim(self, model: Any, station: str) -> Entry | None:
         saved = self.pending.get(model_key(model), {}).pop(station, None)
@@ -322,24 +327,13 @@ def _continued(rings: Sequence[Series], last: np.ndarray, ts: np.ndarray, v: np.
     return np.where(ok, old, -1)
 
 
-def _array(a: np.ndarray) -> dict[str, Any]:
-    a = np.ascontiguousarray(a)
-    return {"dtype": a.dtype.newbyteorder("<").str, "shape": list(a.shape),
-            "data": a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()}
-
-
-def _from(d: Mapping[str, Any]) -> np.ndarray:
-    return np.frombuffer(d["data"], dtype=np.dtype(d["dtype"])).reshape(d["shape"]).astype(
-        np.dtype(d["dtype"]).newbyteorder("="))
-
-
 def encode_entry(e: Entry) -> dict[str, Any]:
-    state = {f.name: (_array(getattr(e.state, f.name))
+    state = {f.name: (array_bytes(getattr(e.state, f.name))
                       if isinstance(getattr(e.state, f.name), np.ndarray)
                       else getattr(e.state, f.name)) for f in dataclasses.fields(e.state)}
-    return {"type": type(e.state).__name__, "state": state, "ts": _array(e.ts),
-            "v": _array(e.v), "scores": _array(e.scores), "row_ts": _array(e.row_ts),
-            "seen": {m: [_array(t), _array(x)] for m, (t, x) in e.seen.items()}}
+    return {"type": type(e.state).__name__, "state": state, "ts": array_bytes(e.ts),
+            "v": array_bytes(e.v), "scores": array_bytes(e.scores), "row_ts": array_bytes(e.row_ts),
+            "seen": {m: [array_bytes(t), array_bytes(x)] for m, (t, x) in e.seen.items()}}
 
 
 def decode_entry(d: Mapping[str, Any], blank: Any) -> Entry:
@@ -349,6 +343,6 @@ def decode_entry(d: Mapping[str, Any], blank: Any) -> Entry:
     if d["type"] != type(blank).__name__ or set(d["state"]) != names:
         raise TypeError("another state layout")
     for name, value in d["state"].items():
-        setattr(blank, name, _from(value) if isinstance(value, dict) else value)
-    return Entry(blank, _from(d["ts"]), _from(d["v"]), _from(d["scores"]), _from(d["row_ts"]),
-                 {m: (_from(t), _from(x)) for m, (t, x) in d["seen"].items()})
+        setattr(blank, name, array_of(value) if isinstance(value, dict) else value)
+    return Entry(blank, array_of(d["ts"]), array_of(d["v"]), array_of(d["scores"]), array_of(d["row_ts"]),
+                 {m: (array_of(t), array_of(x)) for m, (t, x) in d["seen"].items()})

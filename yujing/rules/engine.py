@@ -124,6 +124,11 @@ class Engine:
                 whole.update((getattr(model, "metrics", None) or [metric]) if metric else [])
         return reach.of_trees(trees, whole)
 
+    def _groups(self, c: CompiledRule) -> list[list[str]]:
+        """The station groups of the group models (neighbours) rule ``c`` reads."""
+        models = [self.models.get(name) if self.models is not None else None for name in c.models]
+        return [list(m.stations) for m in models if getattr(m, "group_level", False)]
+
     def set_registry(self, registry: Any | None) -> None:
         """Use a reloaded station registry: selectors and station fields are looked up again."""
         self.lookup.reset(registry)
@@ -218,6 +223,8 @@ class Engine:
         nst = len(self.store.station_names)
         points = pts.of_readings(self.compiled, self.store, self.lookup, st, m, t)
         _merge_points(points, fpoints)
+        _merge_points(points, pts.of_groups(self.compiled, self._groups, self.store, self.lookup,
+                                            points))
         if t.size:
             self.store.watermark = max(self.store.watermark, int(t.max()))
         pts.add_ticks(self.compiled, self._state, points, self.store.watermark, nst)

@@ -168,6 +168,8 @@ class Interpreter:
         model = self.models.get(node.model) if self.models is not None else None
         if model is None or not getattr(model, "metric", None):
             return out
+        if getattr(model, "group_level", False):
+            return self._group_anomaly(model, pst, pt)
         if getattr(model, "station_level", False):
             return self._station_anomaly(model, flat, pst, pt)
         sid = self.store.lookup(pst, model.metric)
@@ -256,6 +258,37 @@ class Interpreter:
         ic = np.clip(i, 0, None)
         ok = (st[k] == pst) & (i >= 0) & (rk[ic] == k)
         out[ok] = scores[ic[ok]]
+        return out
+
+    def _group_anomaly(self, model: Any, pst: np.ndarray, pt: np.ndarray) -> np.ndarray:
+        """A group model (several stations, e.g. neighbours): the score of each point's
+        station at its newest row at or before the point. The scorer closes the group's
+        rows as their readings come in (models/group_stream.py), from the retained
+        readings of the group's stations this engine holds (their partition key puts them
+        in one worker: ``Registry.partition_keys``). Without a scorer that keeps a group's
+        rows (``group``) there is no score."""
+        out = np.full(pt.size, np.nan)
+        group = getattr(self.scorer, "group", None)
+        if group is None:
+            return out
+        series = {}
+        for station in model.stations:
+            i = self.store.station_index.get(station)
+            if i is None:
+                continue
+            sids = [(m, int(self.store.lookup(np.array([i]), m)[0])) for m in model.metrics]
+            have = {m: self.store.series(sid) for m, sid in sids if sid >= 0}
+            if have:
+                series[station] = have
+        rows = group(model, series)
+        names = self.store.station_names
+        for s in np.unique(pst).tolist():
+            row_ts, scores = rows.get(names[s], (None, None))
+            if row_ts is None or row_ts.size == 0:
+                continue
+            sel = np.flatnonzero(pst == s)
+            i = np.searchsorted(row_ts, pt[sel], side="right") - 1
+            out[sel] = np.where(i >= 0, scores[np.clip(i, 0, None)], np.nan)
         return out
 
     def _group_count(self, node: ex.GroupCount, hits: deque, cond: np.ndarray,

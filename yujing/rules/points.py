@@ -9,6 +9,8 @@ re-judges that newest time instead.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from yujing.rules import windows as wn
@@ -75,6 +77,33 @@ def add_ticks(compiled: list[CompiledRule], states: dict[str, RuleState], points
         offsets = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
         gpt = np.repeat(g0, n) + offsets * tick
         points[c] = wn.split_keys(np.unique(np.concatenate((wn.keys(pst, pt), wn.keys(gst, gpt)))))
+
+
+def of_groups(compiled: list[CompiledRule], groups: Callable[[CompiledRule], list[list[str]]],
+              store: SeriesStore, lookup: StationLookup, points: Points) -> Points:
+    """For rules that read a group model: points for every station of the group (that the
+    store knows and the rule selects) at each time one of them has a point. Why: a reading
+    of one station may close the group's row of that time for all of them
+    (models/group_stream.py), so each is judged on that row then, not at its own next
+    reading an interval later."""
+    out: Points = {}
+    for c in compiled:
+        if c not in points:
+            continue
+        pst, pt = points[c]
+        for stations in groups(c):
+            ids = np.array([store.station_index[s] for s in stations if s in store.station_index],
+                           dtype=np.int64)
+            mine = np.isin(pst, ids)
+            if ids.size < 2 or not mine.any():
+                continue
+            times = np.unique(pt[mine])
+            st, t = np.repeat(ids, times.size), np.tile(times, ids.size)
+            pick = lookup.selected(c, st)
+            if pick.any():
+                old = out.get(c, (st[:0], t[:0]))
+                out[c] = (np.concatenate((old[0], st[pick])), np.concatenate((old[1], t[pick])))
+    return {c: wn.split_keys(np.unique(wn.keys(*p))) for c, p in out.items()}
 
 
 def rejudge_stale(pst: np.ndarray, pt: np.ndarray, last_eval: np.ndarray

@@ -112,6 +112,10 @@ class SeriesStore:
     def __len__(self) -> int:
         return len(self._buf)
 
+    def series(self, sid: int) -> tuple[np.ndarray, np.ndarray]:
+        """One series' retained (timestamps, values) (views, valid until the next chunk)."""
+        return self._buf[sid].views()
+
     def lookup(self, st: np.ndarray, metric: str) -> np.ndarray:
         """Series ids of ``metric`` at stations ``st``; -1 where there is none."""
         m = self.metric_index.get(metric)

@@ -90,6 +90,7 @@ class Pipelines:
                  monotonic: Callable[[], float] = clock.monotonic, tz: str = DEFAULT_ZONE,
                  security: KafkaSecurity = PLAINTEXT) -> None:
         self.rules, self.registry, self.lateness_ms = rules, registry, lateness_ms
+        self.keys = registry.partition_keys() if registry is not None else {}
         self.models, self.partitions = models, partitions
         self.table, self.bootstrap, self.topic = table, bootstrap, topic
         self.emit, self.flush, self.interval_s, self.now_ms = emit, flush, interval_s, now_ms
@@ -105,6 +106,7 @@ class Pipelines:
 
     def set_registry(self, registry: Registry) -> None:
         self.registry = registry
+        self.keys = registry.partition_keys()  # a neighbour group's stations share a partition
         for ps in self.states.values():
             ps.pipeline.set_registry(registry)
 
@@ -115,7 +117,7 @@ class Pipelines:
 
     def _new_pipeline(self, p: int) -> Pipeline:
         return Pipeline(self.rules, self.registry, self.lateness_ms,
-                        owns=lambda s, p=p: partition_for(s, self.partitions) == p,
+                        owns=lambda s, p=p: partition_for(self.keys.get(s, s), self.partitions) == p,
                         models=self.models, tz=self.tz)
 
     def ready(self) -> list[PartitionState]:
