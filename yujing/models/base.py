@@ -115,6 +115,20 @@ def robust_scale(x: np.ndarray) -> float:
     return mad if mad > 0 else 1.2533 * float(dev.mean())
 
 
+def huber_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(slope, intercept) of a Huber regression of ``y`` on ``x`` (a few bad readings in the
+    history do not pull the line)."""
+    # lazy: scikit-learn is heavy; only fitting needs it
+    from sklearn.linear_model import HuberRegressor
+
+    sx = robust_scale(x) or 1.0
+    sy = robust_scale(y) or 1.0
+    mx, my = float(np.median(x)), float(np.median(y))
+    reg = HuberRegressor(max_iter=500).fit(((x - mx) / sx)[:, None], (y - my) / sy)
+    slope = float(reg.coef_[0]) * sy / sx
+    return slope, my + sy * float(reg.intercept_) - slope * mx
+
+
 def library_versions() -> dict[str, str]:
     # lazy: pandas and scikit-learn are only read for their versions when a model is saved
     import pandas as pd

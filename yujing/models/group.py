@@ -86,10 +86,15 @@ class GroupNeighbours(Detector):
                 {m: table[m].to_numpy(np.float64) for m in self.metrics})
 
     def _inner(self) -> NeighbourDetector:
+        """The fitted detector over this model's parameters (built once per parameters: the
+        worker asks for it at every envelope)."""
         from yujing.models.neighbours import NeighbourDetector  # lazy: see the imports
 
-        det = NeighbourDetector(self.stations, self.metrics, screen=self.screen)
-        det.params = self.params
+        det = getattr(self, "_det", None)
+        if det is None or det.params is not self.params:
+            det = NeighbourDetector(self.stations, self.metrics, screen=self.screen)
+            det.params = self.params
+            self._det = det
         return det
 
     # -- fitting and scoring -------------------------------------------------------------------

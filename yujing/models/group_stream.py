@@ -132,19 +132,23 @@ class GroupScorer:
     def _aligned(model: Any, series: Mapping[str, Mapping[str, Series]], times: np.ndarray
                  ) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """metric → rows × stations (NaN: no reading at that row), and which station rows
-        have any reading (the rows a station is scored at)."""
-        k = len(model.stations)
-        values = {m: np.full((times.size, k), np.nan) for m in model.metrics}
-        have = np.zeros((times.size, k), dtype=bool)
-        for j, station in enumerate(model.stations):
-            for m, (t, v) in series.get(station, {}).items():
-                if m not in values:
-                    continue
-                i = np.searchsorted(times, t)
-                hit = (i < times.size) & (times[np.minimum(i, times.size - 1)] == t)
-                values[m][i[hit], j] = v[hit]
-                have[i[hit], j] |= np.isfinite(v[hit])
-        return values, have
+        have any reading (the rows a station is scored at). All series in one pass."""
+        k, m = len(model.stations), len(model.metrics)
+        col = {s: j for j, s in enumerate(model.stations)}
+        met = {x: i for i, x in enumerate(model.metrics)}
+        parts = [(col[s], met[x], t, v) for s, ms in series.items() if s in col
+                 for x, (t, v) in ms.items() if x in met]
+        grid = np.full((m, times.size, k), np.nan)
+        if parts:
+            sizes = [p[2].size for p in parts]
+            t = np.concatenate([p[2] for p in parts])
+            v = np.concatenate([p[3] for p in parts])
+            j = np.repeat([p[0] for p in parts], sizes)
+            i = np.repeat([p[1] for p in parts], sizes)
+            r = np.searchsorted(times, t)
+            hit = (r < times.size) & (times[np.minimum(r, times.size - 1)] == t)
+            grid[i[hit], r[hit], j[hit]] = v[hit]
+        return {x: grid[i] for x, i in met.items()}, np.isfinite(grid).any(axis=0)
 
     # -- durability --------------------------------------------------------------------------
 

@@ -73,8 +73,9 @@ import numpy as np
 import pandas as pd
 
 from yujing.models.alarm import conformal_threshold, sidak
-from yujing.models.base import ModelError, calibrate, reference, robust_scale
-from yujing.models.window_median import level_and_noise, nan_median
+from yujing.models.base import ModelError, calibrate, huber_line, reference, robust_scale
+from yujing.models.neighbour_residual import residual_rows
+from yujing.models.window_median import level_and_noise
 
 SPANS = (3, 6, 12, 24)  # EWMA spans (rows): the first is the "still there" check, the rest compared
 SPAN_TIE = 0.1  # a span within 10 % of the best threshold counts as as good
@@ -107,20 +108,6 @@ class NeighbourState:
                               {m: a.copy() for m, a in self.past.items()})
 
 
-def huber_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """(slope, intercept) of a Huber regression of ``y`` on ``x`` (a few bad readings in the
-    history do not pull the line)."""
-    # lazy: scikit-learn is heavy; only fitting needs it
-    from sklearn.linear_model import HuberRegressor
-
-    sx = robust_scale(x) or 1.0
-    sy = robust_scale(y) or 1.0
-    mx, my = float(np.median(x)), float(np.median(y))
-    reg = HuberRegressor(max_iter=500).fit(((x - mx) / sx)[:, None], (y - my) / sy)
-    slope = float(reg.coef_[0]) * sy / sx
-    return slope, my + sy * float(reg.intercept_) - slope * mx
-
-
 class NeighbourDetector:
     """Fit on a group of stations' aligned readings, score and alarm per station row."""
 
@@ -147,25 +134,22 @@ class NeighbourDetector:
         every neighbour is missing. The prediction is the median of the neighbours' (a
         faulty neighbour moves a median of three not at all, a mean by a third of its fault)."""
         p = self.params[metric]
-        # guess[t, i, j]: station i at row t as predicted from station j (NaN on the diagonal)
-        guess = p["slope"][None] * v[:, None, :] + p["intercept"][None]
-        z = (v - self._median(guess) - p["center"]) / p["scale"]
-        # the station furthest off at a row predicts the others no more: a fault at one
-        # station moves a median of three neighbours by up to a MAD, which would blame them
-        rows = np.flatnonzero(np.isfinite(z).any(axis=1))
-        worst = np.full(v.shape[0], -1)
-        worst[rows] = np.nanargmax(np.abs(z[rows]), axis=1)
-        left = guess.copy()
-        left[rows, :, worst[rows]] = np.nan
-        others = np.isfinite(left).any(axis=2)
-        others[rows, worst[rows]] = False  # the worst station keeps its full prediction
-        z[others] = ((v - self._median(left) - p["center"]) / p["scale"])[others]
-        return z
+        return residual_rows(v, p["slope"][None], p["intercept"][None], p["center"], p["scale"])
 
-    @staticmethod
-    def _median(guess: np.ndarray) -> np.ndarray:
-        """Per row and station the median of the neighbours' predictions (NaN: none)."""
-        return nan_median(guess)
+    def residual_all(self, values: Mapping[str, np.ndarray]) -> np.ndarray:
+        """:meth:`residual_z` of every metric, side by side (rows × metrics·stations), in one
+        set of array operations (each row of each metric a row of :func:`residual_rows`)."""
+        v = np.stack([np.asarray(values[m], dtype=np.float64) for m in self.metrics], axis=1)
+        n, m, k = v.shape
+        key = id(self.params)
+        if getattr(self, "_stacked_for", None) != key:  # the parameters, stacked once
+            self._stacked = [np.stack([self.params[x][name] for x in self.metrics])
+                             for name in ("slope", "intercept", "center", "scale")]
+            self._stacked_for = key
+        slope, intercept, center, scale = (np.tile(a, (n,) + (1,) * (a.ndim - 1))
+                                           for a in self._stacked)
+        return residual_rows(v.reshape(n * m, k), slope, intercept, center,
+                             scale).reshape(n, m * k)
 
     def local_z(self, metric: str, v: np.ndarray, state: NeighbourState) -> np.ndarray:
         """The residual less its local level, the median of its previous ``BASELINE_ROWS``
@@ -174,17 +158,19 @@ class NeighbourDetector:
         offsets changed by about 1 hPa in 2015-01, ten MADs), and a fault held for three
         days moves a 14-day median not at all. Until ``BASELINE_MIN`` rows of history
         exist the level is the fitted one (0)."""
-        return self._local(metric, v, state)[0]
+        z, _, state.past[metric] = self._local(self.residual_z(metric, v), state.past[metric],
+                                               self.params[metric]["local_scale"])
+        return z
 
-    def _local(self, metric: str, v: np.ndarray, state: NeighbourState
-               ) -> tuple[np.ndarray, np.ndarray]:
-        """(:meth:`local_z`, the noise view): the median of the residual's last
-        ``NOISE_ROWS`` absolute steps, in local MADs. Why: a sensor gone noisy moves about
-        its truth, so most single readings stay inside the weather, but every step of its
-        residual is large; a median of six steps ignores the one or two jumps at a spike's
-        or a step's ends."""
-        raw = self.residual_z(metric, v)
-        past = state.past[metric]
+    @staticmethod
+    def _local(raw: np.ndarray, past: np.ndarray, scale: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(:meth:`local_z` of the residual ``raw``, the noise view, the new past): the noise
+        view is the median of the residual's last ``NOISE_ROWS`` absolute steps, in local
+        MADs. Why: a sensor gone noisy moves about its truth, so most single readings stay
+        inside the weather, but every step of its residual is large; a median of six steps
+        ignores the one or two jumps at a spike's or a step's ends. Columns are independent:
+        the worker passes every metric's stations side by side in one call."""
         both = np.vstack([past, raw])
         if raw.shape[0] <= FEW_ROWS:  # the worker: a few rows at a time
             level, steps = level_and_noise(both, past.shape[0], (BASELINE_ROWS, BASELINE_MIN),
@@ -195,10 +181,8 @@ class NeighbourDetector:
                      .shift(1).to_numpy()[past.shape[0]:])
             steps = (frame.diff().abs().rolling(NOISE_ROWS, min_periods=NOISE_ROWS // 2)
                      .median().to_numpy()[past.shape[0]:])
-        state.past[metric] = both[-BASELINE_ROWS:]
-        scale = self.params[metric]["local_scale"]
-        noise = steps / scale
-        return (raw - np.nan_to_num(level, nan=0.0)) / scale, np.where(np.isfinite(raw), noise, np.nan)
+        noise = np.where(np.isfinite(raw), steps / scale, np.nan)
+        return (raw - np.nan_to_num(level, nan=0.0)) / scale, noise, both[-BASELINE_ROWS:]
 
     def _fit_lines(self, v: np.ndarray) -> dict[str, np.ndarray]:
         k = v.shape[1]
@@ -314,12 +298,25 @@ class NeighbourDetector:
 
     def _views_all(self, values: Mapping[str, np.ndarray], state: NeighbourState,
                    spans: Sequence[int] | range) -> dict[str, tuple]:
-        """metric → (z, [EWMA of z per span index], CUSUM), rows × stations; ``state`` advanced."""
+        """metric → (z, [EWMA of z per span index], CUSUM, noise), rows × stations; ``state``
+        advanced. The metrics' stations go side by side through the local level, the EWMAs
+        and the CUSUM (one set of array operations per call, not one per metric: the worker
+        scores a few rows at a time, where the number of operations is the cost)."""
+        ms, k = self.metrics, len(self.stations)
+        raw = self.residual_all(values)
+        scale = np.concatenate([np.broadcast_to(self.params[m]["local_scale"], (k,)) for m in ms])
+        z, noise, past = self._local(raw, np.hstack([state.past[m] for m in ms]), scale)
+        ewma = np.concatenate([state.ewma[m] for m in ms], axis=1)
+        ewmas = self._ewmas(z, ewma, spans)
+        up = np.concatenate([state.up[m] for m in ms])
+        down = np.concatenate([state.down[m] for m in ms])
+        hi, lo = self._cusum(z, up, down)
         out = {}
-        for m in self.metrics:
-            z, noise = self._local(m, np.asarray(values[m], dtype=np.float64), state)
-            ewmas = self._ewmas(z, state.ewma[m], spans)
-            out[m] = (z, ewmas, self._cusum(z, state.up[m], state.down[m]), noise)
+        for j, m in enumerate(ms):
+            c = slice(j * k, (j + 1) * k)
+            state.past[m], state.ewma[m] = past[:, c].copy(), ewma[:, c].copy()
+            state.up[m], state.down[m] = up[c].copy(), down[c].copy()
+            out[m] = (z[:, c], [e[:, c] for e in ewmas], (hi[:, c], lo[:, c]), noise[:, c])
         return out
 
     def _ewmas(self, z: np.ndarray, state: np.ndarray, indices: Sequence[int] | range

@@ -271,15 +271,15 @@ class Interpreter:
         group = getattr(self.scorer, "group", None)
         if group is None:
             return out
-        series = {}
-        for station in model.stations:
-            i = self.store.station_index.get(station)
-            if i is None:
-                continue
-            sids = [(m, int(self.store.lookup(np.array([i]), m)[0])) for m in model.metrics]
-            have = {m: self.store.series(sid) for m, sid in sids if sid >= 0}
-            if have:
-                series[station] = have
+        index = self.store.station_index
+        st = np.array([index.get(s, -1) for s in model.stations], dtype=np.int64)
+        sids = {m: np.where(st >= 0, self.store.lookup(np.maximum(st, 0), m), -1).tolist()
+                for m in model.metrics}
+        series: dict[str, dict[str, Any]] = {}
+        for m, ids in sids.items():
+            for station, sid in zip(model.stations, ids):
+                if sid >= 0:
+                    series.setdefault(station, {})[m] = self.store.series(sid)
         rows = group(model, series)
         names = self.store.station_names
         for s in np.unique(pst).tolist():
