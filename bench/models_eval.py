@@ -325,13 +325,15 @@ def row_calibrated(kind: str, train: pd.DataFrame, test: pd.DataFrame, far: floa
         holds = [choose_hold(scorers, train, max(starts), merged[cal], far, seed)]
     out = {}
     if LATCHES:  # a latch replaces the hold-off (1/1 only)
+        if holds != [(1, 1, 0)]:
+            raise SystemExit("--latch: with --hold 1/1 only (a latch is its own hold)")
         rules = [LatchRule.parse(t, parts) for t in LATCHES]
         la = LatchedAlarm.fit([c[cal] for c in cols], group[cal], far, rules)
         row, latched = la.parts(cols, group)
         print(f"  rows 1/1 with latch {', '.join(LATCHES)}: threshold rank {la.threshold:.5f}, "
               f"latch levels {la.levels}, calibration rate {la.calibration_rate:.4f}, latched "
-              f"test rows {int(latched[keep].sum())} ({int((latched & ~row)[keep].sum())} not "
-              "alarmed without)", flush=True)
+              f"test rows {int(latched[keep].sum())} ({int((latched & ~row)[keep].sum())} of them "
+              "below the row threshold)", flush=True)
         out[(1, 1, 0)] = pd.DataFrame({"ts": merged["ts"].to_numpy()[keep], "station": group[keep],
                                        "metric": ROW_METRIC,
                                        "score": RowAlarm.combined(la.references, [c[keep] for c in cols]),

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from yujing.models.holdoff import RowAlarm, k_of_n, tail_rank, threshold_for_rate
+from yujing.models.holdoff import k_of_n, tail_rank, threshold_for_rate
 
 
 def latch(start: np.ndarray, keep: np.ndarray, group: np.ndarray) -> np.ndarray:
@@ -137,5 +137,3 @@ class LatchedAlarm:
         """Alarms of rows sorted by group, then time (each group starts unlatched)."""
         row, latched = self.parts(scores, group)
         return row | latched
-
-    combined = staticmethod(RowAlarm.combined)
