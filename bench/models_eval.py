@@ -27,6 +27,8 @@ temperature), ``local.size`` (``local``'s views level and held), ``local.steps``
 ``local.level``, ``local.held`` (views of ``local`` ranked as parts of their own) and
 ``limits`` (yujing/models/limits.py: a negative wind speed); a ``.ends`` after a
 ``local.`` part (``local.size.ends``) gates held and steps on the row itself (round "faults5").
+``--latch PART:START:KEEP[:PATIENCE]`` adds a hysteresis on one part (yujing/models/latch.py,
+round "faults6"), calibrated with the row threshold on the same held-out training rows.
 ``--station-screen follow`` leaves out of the station models the metrics the neighbours'
 screen left out at every station. The event columns: docs/models.md "Event scoring".
 
@@ -65,6 +67,7 @@ from yujing.models import STATION_KINDS  # noqa: E402
 from yujing.models.alarm import fit_calibrated, sidak  # noqa: E402
 from yujing.models.holdoff import RowAlarm  # noqa: E402
 from yujing.models.labelled import judge, positives  # noqa: E402
+from yujing.models.latch import LatchedAlarm, LatchRule  # noqa: E402
 from yujing.models.limits import LimitsCheck  # noqa: E402
 from yujing.models.local import LocalResidual  # noqa: E402
 from yujing.models.neighbours import NeighbourDetector  # noqa: E402
@@ -78,6 +81,7 @@ SCREEN = {"neighbours": "metric", "station": "all"}  # --screen, --station-scree
 HOLDS = [(1, 1, 0), (2, 3, 0), (3, 6, 0), (6, 12, 0), (3, 6, 2), (6, 12, 2)]
 SYN_PER_KIND, SYN_SEED = 2, 1000  # --hold auto: faults injected into the calibration part
 LEFT_OUT: list[str] = []  # metrics the neighbours' screen left out at every station
+LATCHES: list[str] = []  # --latch PART:START:KEEP[:PATIENCE] (yujing/models/latch.py)
 
 
 def station_rows(kind: str, train: pd.DataFrame, test: pd.DataFrame, far: float, seed: int,
@@ -263,6 +267,11 @@ def hold_name(k: int, n: int, m: int = 0) -> str:
     return f"{k}/{n}" + (f"/{m}" if m else "")
 
 
+def latch_name() -> str:
+    """" latch A+B" for the table's detector column ("" without ``--latch``)."""
+    return f" latch {'+'.join(LATCHES)}" if LATCHES else ""
+
+
 def choose_hold(scorers: list, train: pd.DataFrame, start: int, clean: pd.DataFrame,
                 far: float, seed: int) -> tuple[int, int]:
     """``--hold auto``: the hold-off chosen on training data only. Faults (bench/faults.py,
@@ -301,7 +310,8 @@ def row_calibrated(kind: str, train: pd.DataFrame, test: pd.DataFrame, far: floa
     cut = int(test["ts"].min())
     scorers, starts = [], []
     # neighbours first: with --station-screen follow, its screen names the metrics to leave out
-    for k in sorted(kind.split("|"), key=lambda k: k != "neighbours"):
+    parts = sorted(kind.split("|"), key=lambda k: k != "neighbours")
+    for k in parts:
         score, start = fit_part(k, train, far, seed, split)
         scorers.append(score)
         starts.append(start)
@@ -314,6 +324,21 @@ def row_calibrated(kind: str, train: pd.DataFrame, test: pd.DataFrame, far: floa
     if holds is None:
         holds = [choose_hold(scorers, train, max(starts), merged[cal], far, seed)]
     out = {}
+    if LATCHES:  # a latch replaces the hold-off (1/1 only)
+        if holds != [(1, 1, 0)]:
+            raise SystemExit("--latch: with --hold 1/1 only (a latch is its own hold)")
+        rules = [LatchRule.parse(t, parts) for t in LATCHES]
+        la = LatchedAlarm.fit([c[cal] for c in cols], group[cal], far, rules)
+        row, latched = la.parts(cols, group)
+        print(f"  rows 1/1 with latch {', '.join(LATCHES)}: threshold rank {la.threshold:.5f}, "
+              f"latch levels {la.levels}, calibration rate {la.calibration_rate:.4f}, latched "
+              f"test rows {int(latched[keep].sum())} ({int((latched & ~row)[keep].sum())} of them "
+              "below the row threshold)", flush=True)
+        out[(1, 1, 0)] = pd.DataFrame({"ts": merged["ts"].to_numpy()[keep], "station": group[keep],
+                                       "metric": ROW_METRIC,
+                                       "score": RowAlarm.combined(la.references, [c[keep] for c in cols]),
+                                       "alarm": (row | latched)[keep]})
+        return out
     for k, n, m in holds:
         ra = RowAlarm.fit([c[cal] for c in cols], group[cal], far, k, n, ends=m)
         alarm = ra.alarm(cols, group)
@@ -353,7 +378,12 @@ def main() -> None:
     ap.add_argument("--station-screen", choices=["all", "follow"], default="all",
                     help="--calibrate rows: station models on every metric (all), or without "
                     "the metrics the neighbours' screen left out at every station (follow)")
+    ap.add_argument("--latch", action="append", help="with --calibrate rows and --hold 1/1: "
+                    "PART:START:KEEP[:PATIENCE], once PART's rank is above the level normal "
+                    "rows pass at rate START, keep alarming while it is above the one of rate "
+                    "KEEP in one of the last PATIENCE rows (yujing/models/latch.py; repeatable)")
     a = ap.parse_args()
+    LATCHES[:] = a.latch or []
     SCREEN["neighbours"] = a.screen
     SCREEN["station"] = a.station_screen
     if a.mcd_support:
@@ -380,7 +410,7 @@ def main() -> None:
         for kind in kinds:
             t = time.perf_counter()
             if a.calibrate == "rows":
-                runs = {f"{kind} rows {hold_name(*h)}": r for h, r in
+                runs = {f"{kind} rows {hold_name(*h)}{latch_name()}": r for h, r in
                         row_calibrated(kind, train, test, far, a.seed, a.split, holds).items()}
             else:
                 group_model = kind in STATION_KINDS or "|" in kind or kind == "neighbours"
