@@ -13,9 +13,11 @@ same path:
 * ``group_rows_readings_per_s``: ``GroupScorer.update`` alone (the detector's streaming
   path), once per group and envelope, on the retained readings the engine would hand it;
 * ``group_rules_readings_per_s``: the worker's whole path, ``Pipeline.handle`` with one
-  rule per group, ``anomaly(model=g<k>) > 0.5``;
+  rule per group (``select: {group: [g<k>]}``, the registry naming each station's
+  group), ``anomaly(model=g<k>) > 0.5``;
 * ``plain_rules_readings_per_s``: the baseline measured in the same run, the same
-  pipeline with a threshold rule on the same metrics and no model; and
+  pipeline and registry with a threshold rule per group on the same metrics and no
+  model; and
   ``group_rules_ratio``: the group rules' rate ÷ the baseline's.
 
 Target (issue 16): 100,000 readings/s or more for every detector.
@@ -39,6 +41,7 @@ from yujing.models.group_stream import GroupScorer
 from yujing.models.train import train
 from yujing.pipeline import Pipeline
 from yujing.rules.schema import Rule
+from yujing.stations import Registry, Station
 
 HOUR = 3_600_000
 T0 = 1_735_660_800_000
@@ -85,18 +88,27 @@ class Models:
 
 
 def rule(name: str | None, k: int) -> Rule:
+    """Group k's rule (it selects the group's stations): anomaly(model=name), or without a
+    name a plain threshold on the same metrics (the baseline)."""
     if name is None:
         grade = " or ".join(f"last({m}) >= 1000" for m in METRICS)
         clear = " and ".join(f"last({m}) < 900" for m in METRICS)
     else:
         grade, clear = f"anomaly(model={name}) > 0.5", f"anomaly(model={name}) <= 0.5"
     return Rule.model_validate({"id": f"r{k}", "name": f"r{k}", "hazard": "test",
+                                "select": {"group": [f"g{k}"]},
                                 "grades": {"blue": grade}, "clear": clear})
 
 
-def pipeline_rate(models: dict, warm: list[Columns], live: list[Columns]) -> tuple[float, int]:
-    rules = [rule(name, k) for k, name in enumerate(models)] or [rule(None, 0)]
-    pipe = Pipeline(rules, models=Models(models))
+def pipeline_rate(models: dict, groups: int, warm: list[Columns], live: list[Columns]
+                  ) -> tuple[float, int]:
+    """Readings/s of ``Pipeline.handle``, one rule per group (``models`` empty: the plain
+    rules), the registry naming each station's group."""
+    rules = [rule(f"g{k}" if models else None, k) for k in range(groups)]
+    stations = sorted({s for env in live for s in env.stations})
+    registry = Registry([Station(id=s, name=s, kind="weather", group=s.split("s")[0])
+                         for s in stations])
+    pipe = Pipeline(rules, registry, models=Models(models))
     for env in warm:
         pipe.handle(env, 0)
     n = events = 0
@@ -154,9 +166,9 @@ def main() -> None:
     rows, group, plain, events = [], [], [], 0
     for _ in range(args.runs):
         rows.append(rows_rate(models, warm, live, args.envelope))
-        g, events = pipeline_rate(models, warm_env, live_env)
+        g, events = pipeline_rate(models, args.groups, warm_env, live_env)
         group.append(g)
-        plain.append(pipeline_rate({}, warm_env, live_env)[0])
+        plain.append(pipeline_rate({}, args.groups, warm_env, live_env)[0])
     med = statistics.median
     print(f"group_rows_readings_per_s: {med(rows):,.0f} (runs {', '.join(f'{x:,.0f}' for x in rows)})")
     print(f"group_rules_readings_per_s: {med(group):,.0f} (runs {', '.join(f'{x:,.0f}' for x in group)})")

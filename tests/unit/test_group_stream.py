@@ -178,6 +178,16 @@ def test_a_rule_on_a_group_model_raises_and_clears_where_the_scores_cross(model,
     assert ("b", FAULT[0], False) in got  # the fault's first hour
 
 
+def test_a_catch_up_pass_of_many_rows_judges_every_row(model, probe):
+    hourly, once = engine_for(model), engine_for(model)
+    by_hour = []
+    for t in range(4700, 5100):
+        by_hour += feed(hourly, probe[probe["ts"] == at(t)])
+    in_one = feed(once, probe)  # 400 rows in one pass, more than the ring keeps
+    assert [(f.station, f.ts, f.clear) for f in in_one] == [
+        (f.station, f.ts, f.clear) for f in by_hour]
+
+
 def test_the_station_that_reported_first_is_judged_when_its_row_closes(model, probe):
     engine = engine_for(model)
     for t in range(4700, 4800):
@@ -222,3 +232,29 @@ def test_a_model_loaded_from_the_registry_is_named_by_its_payload(model):
     from yujing.models.stream_base import model_key
 
     assert model_key(model) == f"neighbours:{model.meta['sha256']}"  # survives a restart
+
+
+def test_a_rule_selects_a_group_and_an_unknown_group_is_refused_with_a_did_you_mean(tmp_path):
+    from yujing.rules.compiled import compile_rule
+    from yujing.rules.loader import check_references, load_rules_located
+
+    reg = registry({"a": "beijing", "b": "beijing", "c": "tianjin"})
+    rule = compile_rule(Rule.model_validate({
+        "id": "nb", "name": "邻站比对", "hazard": "sensor", "select": {"group": "beijing"},
+        "grades": {"blue": "anomaly(model=nb) > 0.5"}}))
+    assert [s for s in "abcdx" if rule.eligible(s, reg.get(s))] == ["a", "b"]
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    (folder / "nb.yaml").write_text(
+        "rules:\n  - id: nb\n    name: 邻站比对\n    hazard: sensor\n"
+        "    select: {group: beijng}\n    grades:\n      blue: anomaly(model=nb) > 0.5\n",
+        encoding="utf-8")
+    [p] = check_references(load_rules_located(folder), reg)
+    assert p.key == "rules[0].select.group" and p.line == 5
+    assert "unknown station group 'beijng'" in p.message and "did you mean 'beijing'?" in p.message
+
+
+def test_a_rule_without_a_group_keeps_its_state_fingerprint():
+    rule = Rule.model_validate({"id": "r", "name": "r", "hazard": "flood",
+                                "select": {"town": "虎门镇"}, "grades": {"blue": "last(x) > 1"}})
+    assert "group" not in rule.model_dump()["select"]  # checkpointed rule state is still claimed

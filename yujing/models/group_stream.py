@@ -15,7 +15,10 @@ group that this worker never saw hold nothing back (the step closes the rows).
 
 **What the engine needs.** Each station's scored rows (row time, score), newest last: a
 rule's point of station ``s`` at time ``t`` reads ``s``'s newest row at or before ``t``.
-A ring of ``KEEP_ROWS`` rows per station is kept (points are the envelope's times).
+A ring of ``KEEP_ROWS`` rows per station is kept (points are the envelope's times), or
+all the rows one call scored when it scored more (a worker catching up on a backlog
+evaluates a day of rows in one pass: found by the live test, where the first pass
+held 150 rows and only the last 64 had a score).
 
 **Durability.** :meth:`snapshot` gives the state, the newest closed row and the rings as
 plain values and little-endian bytes; a restored worker hands them back to the same model
@@ -92,8 +95,9 @@ class GroupScorer:
             rows = np.flatnonzero(have[:, k])
             if rows.size:
                 old_t, old_s = e.rows.get(station, EMPTY_ROWS)
-                e.rows[station] = (np.concatenate((old_t, times[rows]))[-KEEP_ROWS:],
-                                   np.concatenate((old_s, scores[rows, k]))[-KEEP_ROWS:])
+                keep = max(KEEP_ROWS, rows.size)  # a catch-up pass reads all its rows
+                e.rows[station] = (np.concatenate((old_t, times[rows]))[-keep:],
+                                   np.concatenate((old_s, scores[rows, k]))[-keep:])
                 self.scored += rows.size
         e.done = int(times[-1])
         return e.rows

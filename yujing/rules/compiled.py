@@ -55,7 +55,7 @@ class CompiledRule:
             return False
         sel = self.rule.select
         if sel.kind is None and sel.town is None and sel.tags is None and sel.enterprise is None \
-                and sel.has is None:
+                and sel.group is None and sel.has is None:
             return True
         if entry is None:
             return False  # a registry selector cannot match an unregistered station
@@ -64,6 +64,8 @@ class CompiledRule:
         if sel.town is not None and getattr(entry, "town", None) not in sel.town:
             return False
         if sel.enterprise is not None and getattr(entry, "enterprise", None) not in sel.enterprise:
+            return False
+        if sel.group is not None and getattr(entry, "group", None) not in sel.group:
             return False
         if sel.tags is not None and not set(getattr(entry, "tags", []) or []) & set(sel.tags):
             return False

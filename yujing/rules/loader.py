@@ -232,12 +232,13 @@ def check_references(rules: list[tuple[Rule, Origin]], registry: Any) -> list[Pr
         "town": {s.town for s in stations if s.town},
         "tags": {t for s in stations for t in s.tags},
         "enterprise": {getattr(s, "enterprise", "") for s in stations} - {""},
+        "group": {getattr(s, "group", "") for s in stations} - {""},
     }
     for rule, origin in rules:
         if not rule.enabled:
             continue
         sel = rule.select
-        for name in ("kind", "town", "tags", "enterprise"):
+        for name in ("kind", "town", "tags", "enterprise", "group"):
             for value in getattr(sel, name) or []:
                 if value not in known[name]:
                     close = difflib.get_close_matches(value, sorted(known[name]), n=1)

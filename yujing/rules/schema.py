@@ -105,27 +105,30 @@ class Select(BaseModel):
     town: list[str] | None = None
     tags: list[str] | None = Field(None, description="any of these tags")
     enterprise: list[str] | None = None
+    group: list[str] | None = Field(None, description="registry field group (a neighbour group)")
     # stations whose registry thresholds carry every one of these fields: an opt-in by
     # setting, e.g. `has: [projection]` for the projection rules (`projection: 1`)
     has: list[str] | None = None
 
-    @field_validator("kind", "town", "tags", "enterprise", "stations", "has", mode="before")
+    @field_validator("kind", "town", "tags", "enterprise", "group", "stations", "has",
+                     mode="before")
     @classmethod
     def _listify(cls, v: object) -> object:
         return [v] if isinstance(v, str) else v
 
     @model_serializer(mode="wrap")
     def _without_unset_has(self, handler: Any) -> dict:
-        """``has`` came later: left out while unset, so a rule's dump (its state fingerprint in
-        checkpoints) is what it was before the field existed."""
+        """``has`` and ``group`` came later: left out while unset, so a rule's dump (its state
+        fingerprint in checkpoints) is what it was before the fields existed."""
         out = handler(self)
-        if isinstance(out, dict) and out.get("has") is None:
-            out.pop("has", None)
+        for later in ("has", "group"):
+            if isinstance(out, dict) and out.get(later) is None:
+                out.pop(later, None)
         return out
 
     def is_empty(self) -> bool:
         return not any((self.stations, self.kind, self.town, self.tags, self.enterprise,
-                        self.has))
+                        self.group, self.has))
 
 
 class Rule(BaseModel):
