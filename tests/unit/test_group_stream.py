@@ -258,3 +258,14 @@ def test_a_rule_without_a_group_keeps_its_state_fingerprint():
     rule = Rule.model_validate({"id": "r", "name": "r", "hazard": "flood",
                                 "select": {"town": "虎门镇"}, "grades": {"blue": "last(x) > 1"}})
     assert "group" not in rule.model_dump()["select"]  # checkpointed rule state is still claimed
+
+
+def test_a_group_model_over_stations_the_registry_does_not_group_is_said_with_the_fix(model):
+    from yujing.pipeline.models_view import split_groups
+
+    rules = [Rule.model_validate({"id": "nb", "name": "邻站比对", "hazard": "sensor",
+                                  "grades": {"blue": "anomaly(model=nb) > 0.5"}})]
+    grouped = registry({s: "beijing" for s in STATIONS})
+    assert split_groups(Models({"nb": model}), rules, grouped) == []
+    [said] = split_groups(Models({"nb": model}), rules, registry({"a": "beijing", "b": "beijing"}))
+    assert "anomaly model nb" in said and "c: —" in said and "give them one `group:`" in said

@@ -72,3 +72,28 @@ def prepared(model: Any) -> Any:
     if prepare is not None:
         prepare()
     return model
+
+
+def split_groups(models: Any | None, rules: Iterable[Rule], registry: Any) -> list[str]:
+    """What is wrong with each group model (neighbours) an enabled rule reads whose stations
+    the registry does not give one ``group``: their readings are then partitioned by
+    station, may reach different workers, and each is scored only against the neighbours
+    beside it. Said at start (the worker runs on), with the fix."""
+    if models is None:
+        return []
+    keys = registry.partition_keys()
+    out = []
+    for name in sorted({n for r in rules if r.enabled for n in compile_rule(r).models}):
+        model = models.get(name)
+        if not getattr(model, "group_level", False):
+            continue
+        groups = {keys.get(s, "") for s in model.stations}
+        if len(groups) != 1 or "" in groups:
+            said = ", ".join(f"{s}: {keys.get(s, '—').removeprefix('group:')}"
+                             for s in model.stations)
+            out.append(f"anomaly model {name} compares stations {', '.join(model.stations)}, "
+                       f"which the station registry does not put in one group ({said}): give "
+                       f"them one `group:` in the registry, or their readings may reach "
+                       f"different workers and each is scored only against those beside it")
+    return out
+

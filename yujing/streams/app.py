@@ -23,6 +23,7 @@ from yujing.connectors.kafka_security import ssl_context
 from yujing.kafka_settings import KafkaSecurity, read_password
 from yujing.malloc import keep_freed_memory
 from yujing.pipeline import ModelsView
+from yujing.pipeline.models_view import split_groups
 from yujing.rules.loader import check_references, field_warnings, load_rules_located
 from yujing.stations import load_registry, watch_registry
 from yujing.streams.alerting import install_alerting
@@ -64,6 +65,8 @@ def make_app(cfg: Config, bootstrap: str, embedded: bool) -> faust.App:
         log.warning("%s", p)  # a rule that cannot fire here: said at start, not refused
     models = (ModelsView(w.models_dir, w.models_key_file, preload=rules)
               if w.models_dir is not None else None)
+    for problem in split_groups(models, rules, registry):
+        log.warning("%s", problem)
     readings = app.topic(k.topics.readings, value_serializer="raw", partitions=k.partitions)
     warnings = app.topic(k.topics.warnings, value_serializer="raw", key_serializer="raw",
                          partitions=k.partitions)
