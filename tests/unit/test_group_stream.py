@@ -269,3 +269,20 @@ def test_a_group_model_over_stations_the_registry_does_not_group_is_said_with_th
     assert split_groups(Models({"nb": model}), rules, grouped) == []
     [said] = split_groups(Models({"nb": model}), rules, registry({"a": "beijing", "b": "beijing"}))
     assert "anomaly model nb" in said and "c: —" in said and "give them one `group:`" in said
+
+
+def test_the_worker_watches_a_grouped_station_on_its_groups_partition():
+    from yujing.streams.state import Pipelines
+
+    async def flush() -> None:
+        return None
+
+    reg = registry({s: "beijing" for s in STATIONS})
+    pipes = Pipelines([], reg, 3_600_000, None, 8, None, "nowhere:9092", "yujing.readings",
+                      lambda *a: None, flush, interval_s=5.0, now_ms=lambda: 0)
+    home = partition_for("group:beijing", 8)
+    owns = {p: pipes._new_pipeline(p).owns for p in range(8)}
+    assert [p for p in range(8) if all(owns[p](s) for s in STATIONS)] == [home]
+    assert [p for p in range(8) if owns[p]("x")] == [partition_for("x", 8)]  # not grouped
+    pipes.set_registry(registry({}))  # the group removed on a reload: keyed by id again
+    assert pipes._new_pipeline(partition_for("a", 8)).owns("a")
