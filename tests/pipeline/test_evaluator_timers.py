@@ -63,3 +63,14 @@ async def test_the_heartbeat_line_counts_readings_of_the_ready_partitions(caplog
         await w.evaluator.heartbeat()
     # bench/throughput.py reads this line
     assert "worker: 7 readings, 0 late, 0 active warnings (partitions 0)" in caplog.messages
+    assert not any("neighbour groups" in m for m in caplog.messages)  # no group model: quiet
+
+
+async def test_the_heartbeat_says_when_group_rows_closed_without_a_station(caplog):
+    w = Worker(MemoryTable(), [], FakeClock(T0))
+    await w.start()
+    w.pipes.states[0].pipeline.engine.interpreter.scorer.groups.late = 3
+    with caplog.at_level(logging.INFO, logger="yujing.streams.evaluator"):
+        await w.evaluator.heartbeat()
+    assert any(m.startswith("worker: 3 station rows of neighbour groups closed before")
+               for m in caplog.messages)

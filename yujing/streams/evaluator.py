@@ -181,3 +181,8 @@ class Evaluator:
         owned = ",".join(str(p) for p in sorted(ps.partition for ps in states))
         log.info("worker: %d readings, %d late, %d active warnings (partitions %s)", n, late,
                  active, owned)
+        rows = sum(getattr(getattr(ps.pipeline.engine.interpreter.scorer, "groups", None),
+                           "late", 0) for ps in states)
+        if rows:  # models/group_stream.py: a neighbour group's row closed without a station
+            log.warning("worker: %d station rows of neighbour groups closed before their "
+                        "readings came (scored without them; check those gateways' delay)", rows)
