@@ -45,7 +45,10 @@ def test_level_and_spread_by_example():
     # and MAD 0.5; the flat window's spread is 0
     assert level[-1] == pytest.approx(4.5 / (1.4826 * 0.5))
     assert spread[-1] == pytest.approx(np.log2((1.4826 * 0.5 + 0.01) / 0.01))
-    assert shift_parts(v, 0, window=3, ref=6, floor=0.01)[0][:3].tolist() == [0, 0, 0]
+    # a reference shorter than the window is not judged: rows 0 to 4 (row 5 has 3)
+    level0 = shift_parts(v, 0, window=3, ref=6, floor=0.01)[0]
+    assert level0[:5].tolist() == [0, 0, 0, 0, 0]
+    assert level0[5] == pytest.approx(1.0 / (1.2533 / 3))  # window {1, 0, 1}, ref {0, 1, 0}
 
 
 def test_a_sustained_shift_scores_after_a_larger_spike():

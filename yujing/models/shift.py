@@ -15,7 +15,7 @@ it and its own records are set by earlier *shifts*, not by outliers:
 
 1. For reading i the *window* is the ``window`` readings ending at i and the
    *reference* the ``reference`` readings before the window (shorter at a series'
-   start: what there is; nothing before ``window`` readings).
+   start: what there is, but at least ``window`` readings; before that the score is 0).
 2. Level: ``|median(window) - median(reference)| / s``, with ``s`` the reference's
    robust scale (base.robust_scale: 1.4826 MAD, or the mean absolute deviation when
    more than half the values tie), never below ``floor`` (a share of the training
@@ -68,7 +68,7 @@ def row_scale(x: np.ndarray, med: np.ndarray) -> np.ndarray:
 def shift_parts(v: np.ndarray, start: int, window: int, ref: int,
                 floor: float) -> tuple[np.ndarray, np.ndarray]:
     """(level, spread) of readings ``start..`` of ``v`` (module docstring, steps 1 to 3);
-    0 where a reading has no reference yet."""
+    0 where a reading's reference is shorter than the window."""
     n = v.size
     m = n - start
     level, spread = np.zeros(m), np.zeros(m)
@@ -87,7 +87,10 @@ def shift_parts(v: np.ndarray, start: int, window: int, ref: int,
             sw = row_scale(w, mw)
             lv = np.abs(mw - mr) / sr
             sp = np.abs(np.log2((sw + floor) / (sr + floor)))
-            ok = np.isfinite(mr) & np.isfinite(lv) & np.isfinite(sp)
+            # a reference shorter than the window is too short to judge by (a series'
+            # start: one reading's "scale" made the first rows score 1 and mask the next
+            # ``memory`` rows of the record filter)
+            ok = (np.isfinite(r).sum(axis=1) >= window) & np.isfinite(lv) & np.isfinite(sp)
             level[a - start:b - start] = np.where(ok, lv, 0.0)
             spread[a - start:b - start] = np.where(ok, sp, 0.0)
     return level, spread
