@@ -35,6 +35,12 @@ choosing fold (t → 0.5, piecewise linear), combined row by row by their mean (
 rule; K = 3 and 10 and the median of 5 as sensitivity), with NAB's best threshold of the
 combination on the choosing fold.
 
+Round nab5 adds ``--shift`` (fixed before it was run): a new member, the level and spread
+shift of a recent window against the readings before it (yujing/models/shift.py, window
+24 as ``shift`` or 96 as ``shift96``), added to each of the 6 sets with an entropy
+member: 12 more sets. The rules (inner, argmax, bag) are unchanged; they choose whether
+and which shift member to use, on the choosing fold only.
+
 Each detector's plain scores are computed once per file, streaming, as
 ``yujing models evaluate`` does (fit on the probationary rows; evaluate.py); the filters
 and the choice are cheap array work on those scores.
@@ -59,7 +65,8 @@ PROFILE = nab.PROFILES["standard"]
 MEMBERS = {"spike48": ("spike", {"window": 48}, 0), "spike96": ("spike", {}, 0),
            "baseline": ("baseline", {}, 1000), "iforest": ("iforest", {}, 0),
            "novelty": ("novelty", {}, 0), "novelty8": ("novelty", {"levels": 8}, 0),
-           "entropy": ("entropy", {}, 0), "entropy52": ("entropy", {"window": 52, "bins": 5}, 0)}
+           "entropy": ("entropy", {}, 0), "entropy52": ("entropy", {"window": 52, "bins": 5}, 0),
+           "shift": ("shift", {}, 0), "shift96": ("shift", {"window": 96}, 0)}
 SETS = (("spike96",), ("spike48",), ("baseline",), ("baseline", "spike96"), ("baseline", "spike48"),
         ("baseline", "spike96", "iforest"), ("baseline", "spike48", "iforest"),
         ("novelty", "spike96"), ("novelty", "baseline", "spike96"),
@@ -68,6 +75,10 @@ SETS = (("spike96",), ("spike48",), ("baseline",), ("baseline", "spike96"), ("ba
         ("novelty", "baseline", "spike96", "entropy"), ("novelty", "baseline", "spike48", "entropy"),
         ("novelty", "baseline", "spike96", "iforest", "entropy"),
         ("novelty8", "baseline", "spike96", "entropy"), ("novelty", "baseline", "spike96", "entropy52"))
+# round nab5 (--shift): every set with an entropy member, once with shift added and once
+# with shift96 (yujing/models/shift.py; window 24 or 96 readings); 12 more sets
+SHIFT_SETS = tuple(x + (m,) for m in ("shift", "shift96") for x in SETS
+                   if {"entropy", "entropy52"} & set(x))
 NOVELTY = ("novelty", "novelty8")
 GRIDS = {"window": ((500, 1000, 2000), (1.5, 2.0, 3.0),
                    tuple(itertools.product((300, 1000, 2000), (1.5, 2.0)))),
@@ -91,10 +102,13 @@ def halves(names: list[str]) -> tuple[list[str], list[str]]:
     return a, b
 
 
-def plain_scores(corpus: list[evaluate.Series], seed: int) -> dict[str, dict[str, np.ndarray]]:
-    """member → file → plain calibrated scores, streaming."""
+def plain_scores(corpus: list[evaluate.Series], seed: int,
+                 members: set[str] | None = None) -> dict[str, dict[str, np.ndarray]]:
+    """member → file → plain calibrated scores, streaming (``members``: only these)."""
     out = {}
     for member, (kind, hyper, refit) in MEMBERS.items():
+        if members is not None and member not in members:
+            continue
         t = time.perf_counter()
         out[member] = evaluate.run(corpus, [kind], refit_every=refit, seed=seed,
                                    hyper={kind: hyper}, record=0, refit_kinds=(kind,))[kind]
@@ -191,24 +205,28 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="M+M+...",
                     help="search only these member sets (repeatable), e.g. "
                     "novelty+baseline+spike96+iforest+entropy; default: the 18 sets")
+    ap.add_argument("--shift", action="store_true",
+                    help="round nab5: also the 6 sets with entropy, each with shift or shift96 "
+                    "added (yujing/models/shift.py): 30 sets")
     a = ap.parse_args()
     corpus = evaluate.load_corpus(a.data / "data", a.data / "labels" / "combined_windows.json")
     windows = {s.name: s.windows for s in corpus}
     fold = dict(zip("AB", folds(corpus)))
+    sets = [tuple(x.split("+")) for x in a.set] or SETS + (SHIFT_SETS if a.shift else ())
+    unknown = {m for x in sets for m in x} - set(MEMBERS)
+    if unknown:
+        ap.error(f"--set: unknown members {sorted(unknown)}; known: {sorted(MEMBERS)}")
+    used = {m for x in sets for m in x}
     print(f"{len(corpus)} files: fold A {len(fold['A'])}, fold B {len(fold['B'])}; plain scores:")
-    plain = plain_scores(corpus, a.seed)
+    plain = plain_scores(corpus, a.seed, used)
     memories, floors, novelty_filters = GRIDS[a.filter]
     fading = a.filter == "fading"
     own_filter = set(NOVELTY) if novelty_filters else set()
     cache = {(m, mem, fl): filtered(plain[m], mem, min(fl, 1.0) if m == "iforest" else fl, fading)
-             for m in MEMBERS if m not in own_filter for mem in memories for fl in floors}
+             for m in plain if m not in own_filter for mem in memories for fl in floors}
     cache |= {(m, mem, fl): filtered(plain[m], mem, fl, fading)
-              for m in own_filter for mem, fl in novelty_filters}
+              for m in own_filter & set(plain) for mem, fl in novelty_filters}
     results = []  # (setting, {fold: (threshold, best score)}, {fold: inner score}, combined)
-    sets = [tuple(x.split("+")) for x in a.set] or SETS
-    unknown = {m for x in sets for m in x} - set(MEMBERS)
-    if unknown:
-        ap.error(f"--set: unknown members {sorted(unknown)}; known: {sorted(MEMBERS)}")
     for members, mem, fl in itertools.product(sets, memories, floors):
         for nov in novelty_filters if own_filter & set(members) else [None]:
             keys = [(m, *nov) if nov and m in NOVELTY else (m, mem, fl) for m in members]
