@@ -6,17 +6,21 @@ is read; streaming equals one pass)."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.support.series import STEP, T0, fit_one
-from yujing.models import make_detector
-from yujing.models.shift import nan_median, row_scale, shift_parts
+from tests.support.series import STEP, T0
+from yujing.models.shift import ShiftDetector, nan_median, row_scale, shift_parts
 
 
 def fit(v: np.ndarray, **hyper):
-    return fit_one("shift", v, **hyper)
+    """Fitted on ``v`` at station "s", metric "m", one reading every 5 minutes (shift is a
+    bench candidate, not a registry kind: made directly)."""
+    ts = T0 + np.arange(v.size, dtype=np.int64) * STEP
+    return ShiftDetector(**hyper).fit(pd.DataFrame({"ts": ts, "station": "s", "metric": "m",
+                                                    "value": v}))
 
 
 def score(det, v: np.ndarray) -> np.ndarray:
@@ -102,6 +106,6 @@ def test_only_the_bounded_past_is_read():
 
 def test_bad_hyper_parameters_are_refused():
     with pytest.raises(ValueError, match=">= 2"):
-        make_detector("shift", window=1)
+        ShiftDetector(window=1)
     with pytest.raises(ValueError, match="floor"):
-        make_detector("shift", floor=0.0)
+        ShiftDetector(floor=0.0)

@@ -16,7 +16,6 @@ from yujing.models.novelty import NoveltyDetector
 from yujing.models.pca import PcaT2Q
 from yujing.models.persist import load_model
 from yujing.models.residual import StationResidual
-from yujing.models.shift import ShiftDetector
 from yujing.models.signing import ModelKey
 from yujing.models.spike import SpikeDetector
 from yujing.models.station import StationDetector
@@ -28,7 +27,6 @@ KINDS: dict[str, type[Detector]] = {
     EnsembleDetector.kind: EnsembleDetector,
     NoveltyDetector.kind: NoveltyDetector,
     EntropyDetector.kind: EntropyDetector,
-    ShiftDetector.kind: ShiftDetector,
 }
 
 # station-level detectors: one model over several metrics of a station (station.py); they
@@ -42,8 +40,8 @@ ALL_KINDS: dict[str, type[Detector]] = {**KINDS, **STATION_KINDS}
 
 
 def make_detector(kind: str, **hyper) -> Detector:
-    """A fresh detector of a kind: baseline, iforest, spike, ensemble, novelty, entropy, shift
-    (one metric) or pca, mcd, residual (station models over several metrics)."""
+    """A fresh detector of a kind: baseline, iforest, spike, ensemble, novelty, entropy (one
+    metric) or pca, mcd, residual (station models over several metrics)."""
     try:
         cls = ALL_KINDS[kind]
     except KeyError:
@@ -64,6 +62,5 @@ __all__ = ["ALL_KINDS", "GROUP_KINDS", "KINDS", "STATION_KINDS", "ChecksumError"
            "EnsembleDetector", "EntropyDetector", "GroupNeighbours",
            "IsolationForestDetector", "ModelError", "ModelKey", "NoveltyDetector", "PcaT2Q",
            "RobustMahalanobis",
-           "SchemaError", "SeasonalBaseline", "SeriesState", "ShiftDetector", "SignatureError",
-           "SpikeDetector",
+           "SchemaError", "SeasonalBaseline", "SeriesState", "SignatureError", "SpikeDetector",
            "StationDetector", "StationResidual", "load_model", "make_detector"]

@@ -18,10 +18,12 @@ instead (0 = its plain scores), and ``refit_every`` retrains the whole ensemble.
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -120,8 +122,10 @@ def run(corpus: list[Series], detectors: list[str], chunk: int = 500, refit_ever
         seed: int = 0, hyper: dict[str, dict] | None = None, record: int = 0,
         refit_kinds: tuple[str, ...] = ("baseline", "ensemble"), record_floor: float = 2.0,
         on_file: Callable[[str, str], None] | None = None,
-        record_fading: bool = False) -> dict[str, dict[str, np.ndarray]]:
-    """detector → file → scores."""
+        record_fading: bool = False,
+        kinds: Mapping[str, Callable[..., Any]] | None = None) -> dict[str, dict[str, np.ndarray]]:
+    """detector → file → scores. ``kinds`` makes detectors the registry does not hold (a
+    bench's candidates, e.g. shift.py), by name; the others come from ``make_detector``."""
     out: dict[str, dict[str, np.ndarray]] = {}
     for kind in detectors:
         params = dict((hyper or {}).get(kind, {}), seed=seed)
@@ -130,7 +134,8 @@ def run(corpus: list[Series], detectors: list[str], chunk: int = 500, refit_ever
         out[kind] = {}
         for s in corpus:
             # the factory runs inside this iteration, so binding kind/params late is safe
-            out[kind][s.name] = stream_scores(lambda: make_detector(kind, **params), s, chunk,  # noqa: B023
+            make = (kinds or {}).get(kind) or functools.partial(make_detector, kind)
+            out[kind][s.name] = stream_scores(lambda: make(**params), s, chunk,  # noqa: B023
                                               refit_every if kind in refit_kinds else 0, record,
                                               record_floor, record_fading)
             if on_file:

@@ -38,21 +38,9 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from yujing.models.base import Detector, FeatureSchema, calibrate, reference, robust_scale
+from yujing.models.window_median import nan_median
 
 BLOCK = 2048  # rows per block of the sliding views (bounds the memory to BLOCK × reference)
-
-
-def nan_median(x: np.ndarray) -> np.ndarray:
-    """Row medians of ``x`` (2-d) ignoring NaN (the padding at a series' start); NaN for a
-    row with no value. Sorting puts NaN last, so the middle of the finite part is read."""
-    s = np.sort(x, axis=1)
-    cnt = np.isfinite(x).sum(axis=1)
-    lo = np.maximum((cnt - 1) // 2, 0)
-    hi = np.maximum(cnt // 2, 0)
-    rows = np.arange(x.shape[0])
-    out = 0.5 * (s[rows, lo] + s[rows, hi])
-    out[cnt == 0] = np.nan
-    return out
 
 
 def row_scale(x: np.ndarray, med: np.ndarray) -> np.ndarray:
