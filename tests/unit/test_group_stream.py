@@ -106,6 +106,18 @@ def test_a_station_later_than_a_row_step_is_scored_missing_and_counted_late(mode
     assert scorer.late == 1  # counted once
 
 
+def test_one_stations_backlog_does_not_close_the_rows_its_neighbours_have_not_reported(
+        model, probe):
+    scorer, got = GroupScorer(), {}
+    streamed(scorer, model, probe[probe["ts"] <= at(4710)], got)
+    ahead = probe[(probe["station"] == "a") & probe["ts"].between(at(4711), at(4720))]
+    streamed(scorer, model, pd.concat([probe[probe["ts"] <= at(4710)], ahead]), got)
+    assert max(t for _, t in got) == at(4710) and scorer.late == 0  # a's flush waits
+    streamed(scorer, model, probe[probe["ts"] <= at(4720)], got)  # the others catch up
+    want = one_pass(model, probe[probe["ts"] <= at(4720)])
+    assert {k: round(v, 9) for k, v in got.items()} == {k: round(v, 9) for k, v in want.items()}
+
+
 def test_the_checkpoint_resumes_the_group_as_one_pass(model, probe):
     whole, got = StreamScorer(), {}
     first, rest = probe[probe["ts"] < at(4900)], probe[probe["ts"] >= at(4897)]

@@ -6,10 +6,12 @@ CUSUM, the residual's local level) runs over the group's rows in time order. A s
 reading alone cannot be scored; its row can, once the group's readings of that time are in.
 
 **When a row closes.** Row ``t`` is scored when every station of the group has a reading
-at or after ``t``, or when any station is one row step (the model's training spacing,
-``GroupNeighbours.row_step_ms``) past ``t``. A station whose reading of ``t`` comes later
-than that is missing at that row, as a gap is in ``yujing models score``: it is left out
-of its neighbours' medians and has no score itself. Such a reading is counted in
+at or after ``t``, or when two stations are one row step (the model's training spacing,
+``GroupNeighbours.row_step_ms``) past ``t``. Two, not one: a gateway flushing a station's
+backlog must not close the rows its neighbours have yet to report (and a row needs two
+stations to be scored at all). A station whose reading of ``t`` comes later than that is
+missing at that row, as a gap is in ``yujing models score``: it is left out of its
+neighbours' medians and has no score itself. Such a reading is counted in
 :attr:`GroupScorer.late` and never scored (the row's state has moved on). Stations of the
 group that this worker never saw hold nothing back (the step closes the rows).
 
@@ -80,9 +82,9 @@ class GroupScorer:
                   for s, ms in series.items()}
         if not newest:
             return e.rows
-        top = max(newest.values())
         everyone = min(newest.get(s, NONE_SCORED) for s in model.stations)
-        until = max(everyone, top - int(model.row_step_ms))
+        ahead = sorted(newest.values())[-2] if len(newest) > 1 else NONE_SCORED
+        until = max(everyone, ahead - int(model.row_step_ms))
         self._count_late(e, series, int(model.row_step_ms))
         times = np.unique(np.concatenate(
             [t[(t > e.done) & (t <= until)] for ms in series.values() for t, _ in ms.values()]
