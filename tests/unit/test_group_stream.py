@@ -298,3 +298,37 @@ def test_the_worker_watches_a_grouped_station_on_its_groups_partition():
     assert [p for p in range(8) if owns[p]("x")] == [partition_for("x", 8)]  # not grouped
     pipes.set_registry(registry({}))  # the group removed on a reload: keyed by id again
     assert pipes._new_pipeline(partition_for("a", 8)).owns("a")
+
+
+def test_rules_check_refuses_a_model_that_does_not_load_and_an_ungrouped_group_model(tmp_path):
+    from typer.testing import CliRunner
+
+    from yujing.cli.app import app
+    from yujing.models.signing import new_key_file
+
+    key = new_key_file(tmp_path / "model.key")
+    ModelRegistry(tmp_path / "models", key).publish(
+        "nb", train(readings(2000, 1), None, "neighbours", far=0.01).model)
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "nb.yaml").write_text(
+        "rules:\n  - id: nb\n    name: 邻站比对\n    hazard: sensor\n"
+        "    grades:\n      blue: anomaly(model=nb) > 0.5\n"
+        "  - id: other\n    name: 其他\n    hazard: sensor\n"
+        "    grades:\n      blue: anomaly(model=nb-typo) > 0.5\n", encoding="utf-8")
+    stations = tmp_path / "stations.yaml"
+    stations.write_text("stations:\n" + "".join(
+        f"  - {{id: {s}, name: {s}, kind: weather, group: {'bj' if s != 'd' else 'xx'}}}\n"
+        for s in STATIONS), encoding="utf-8")
+    args = ["rules", "check", str(rules), "--models", str(tmp_path / "models"),
+            "--key-file", str(tmp_path / "model.key"), "--registry", str(stations)]
+    out = CliRunner().invoke(app, args)
+    assert out.exit_code == 2, out.output
+    assert f"{rules / 'nb.yaml'}:11: rules[1].grades.blue: rule other: anomaly model 'nb-typo' " \
+           "does not load" in out.output
+    assert "anomaly model nb compares stations a, b, c, d" in out.output and "d: xx" in out.output
+    assert "rule nb:" not in out.output  # the model that loads is not refused
+    stations.write_text(stations.read_text().replace("group: xx", "group: bj"))
+    (rules / "nb.yaml").write_text((rules / "nb.yaml").read_text().replace("nb-typo", "nb"))
+    ok = CliRunner().invoke(app, args)
+    assert ok.exit_code == 0 and "2 rules ok" in ok.output, ok.output

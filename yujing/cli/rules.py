@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from yujing.backtest.ruletests import run_folder
-from yujing.rules.loader import check_references, field_warnings, load_rules_located
-from yujing.stations import load_registry
-from yujing.yamlsrc import SourceError
+from yujing.models.errors import ModelError
+from yujing.models.registry import ModelRegistry
+from yujing.models.signing import NO_KEY_FIX, resolve_key
+from yujing.pipeline.models_view import split_groups
+from yujing.rules.loader import check_models, check_references, field_warnings, load_rules_located
+from yujing.stations import Registry, load_registry
+from yujing.yamlsrc import Problem, SourceError
 
 app = typer.Typer(help="Check rule packs.", no_args_is_help=True)
 
@@ -18,8 +22,14 @@ app = typer.Typer(help="Check rule packs.", no_args_is_help=True)
 @app.command("check")
 def rules_check(folder: Path,
                 registry: Annotated[Path | None, typer.Option(
-                    help="station registry to check selectors and station fields against")] = None
-                ) -> None:
+                    help="station registry to check selectors and station fields against")] = None,
+                models: Annotated[Path | None, typer.Option(
+                    help="model registry folder: every anomaly(model=...) must load from it "
+                         "(signed with the key), a group model's stations be one registry group")
+                ] = None,
+                key_file: Annotated[Path | None, typer.Option(
+                    help="the model signing key (default $YUJING_MODELS_KEY_FILE, "
+                         "$YUJING_MODELS_KEY)")] = None) -> None:
     """Validate every rule file in a folder (exit 2 on any error)."""
     try:
         located = load_rules_located(folder)
@@ -27,6 +37,8 @@ def rules_check(folder: Path,
         problems = check_references(located, reg) if reg is not None else []
         for w in field_warnings(located, reg):
             typer.echo(f"warning: {w}", err=True)
+        if models is not None:
+            problems += _model_problems(located, reg, registry, models, key_file)
     except SourceError as exc:
         problems = exc.problems
         located = []
@@ -36,6 +48,31 @@ def rules_check(folder: Path,
         typer.echo(f"{len(problems)} problem(s)", err=True)
         raise typer.Exit(2)
     typer.echo(f"{folder}: {len(located)} rules ok" + (f" against {registry}" if registry else ""))
+
+
+def _model_problems(located: list, reg: Registry | None, registry: Path | None, models: Path,
+                    key_file: Path | None) -> list[Problem]:
+    """Rules naming a model that does not load from ``models``; group models over stations
+    the registry does not put in one group (what the worker would only log)."""
+    try:
+        key = resolve_key(key_file)
+    except ModelError as exc:
+        return [Problem(str(key_file or models), 0, "", str(exc))]
+    if key is None:
+        return [Problem(str(models), 0, "", f"no model signing key to check the models: "
+                                            f"{NO_KEY_FIX}")]
+    store, loaded = ModelRegistry(models, key), {}
+
+    def load(name: str) -> Any:
+        if name not in loaded:
+            loaded[name] = store.load_latest(name)
+        return loaded[name]
+
+    problems = check_models(located, load)
+    if reg is not None:
+        problems += [Problem(str(registry), 0, "group", said) for said in
+                     split_groups(loaded, [r for r, _ in located], reg)]
+    return problems
 
 
 @app.command("test")

@@ -58,7 +58,7 @@ class Engine:
                  scorer: Scorer | None = None, tz: str = DEFAULT_ZONE) -> None:
         """``models`` gives anomaly models by name (``get(name)`` → detector or None),
         e.g. a :class:`yujing.models.registry.ModelRegistry` view; rules that name a
-        model it lacks never fire (``yujing rules check --models`` reports them).
+        model it lacks never fire (``yujing rules check --models`` refuses them).
         ``scorer`` scores a series with a model (the pipeline passes
         ``yujing.models.scoring.score_series``; without one the detector scores itself).
         ``tz`` is the IANA time zone of ``hour()`` and ``month()`` in rules."""

@@ -137,6 +137,40 @@ def field_uses(rule: Rule, origin: Origin) -> list[FieldUse]:
     return uses
 
 
+def model_uses(rule: Rule, origin: Origin) -> list[tuple[str, int, str]]:
+    """Every anomaly model a rule names: (name, line, key) where it is written."""
+    compiled = compile_rule(rule)
+    specs = list(rule.grades.items()) + ([("clear", rule.clear)] if rule.clear is not None else [])
+    checks = [c for _, c in compiled.grades] + ([compiled.clear] if compiled.clear else [])
+    out = []
+    for (name, spec), check in zip(specs, checks, strict=True):
+        path = ("clear",) if name == "clear" else ("grades", name)
+        path += ("when",) if hasattr(spec, "when") else ()
+        out += [(m, origin.line(*path), f"rules[{origin.index}]." + ".".join(path))
+                for m in sorted(check.expr.models)]
+    return out
+
+
+def check_models(rules: list[tuple[Rule, Origin]], load: Any) -> list[Problem]:
+    """Problems where an enabled rule names an anomaly model that does not load: ``load(name)``
+    gives the model or raises with the reason (a missing version, a bad signature). Such a
+    rule never fires in the worker, which only logs it."""
+    problems, said = [], set()
+    for rule, origin in rules:
+        if not rule.enabled:
+            continue
+        for name, line, key in model_uses(rule, origin):
+            try:
+                load(name)
+            except Exception as exc:  # whatever the registry says is the reason to print
+                if (origin.file, line, name) not in said:
+                    said.add((origin.file, line, name))
+                    problems.append(Problem(origin.file, line, key,
+                                            f"rule {rule.id}: anomaly model {name!r} does not "
+                                            f"load, so the rule never fires: {exc}"))
+    return problems
+
+
 def known_fields() -> set[str]:
     """Fields any registry may be expected to carry: the glossary's and Station's numbers."""
     numeric = {n for n, f in Station.model_fields.items() if f.annotation in (float, float | None)}
