@@ -42,10 +42,11 @@ async def api(tmp_path):
                    "enterprises": str(tmp_path / "enterprises.yaml")},
         "worker": {"rules_dir": "/nonexistent/rules"}})
     app = web.Application()
-    mount_console(app, Console(cfg, bus))
+    console = Console(cfg, bus)
+    mount_console(app, console)
     client = TestClient(TestServer(app))
     await client.start_server()
-    client.bus = bus
+    client.bus, client.console = bus, console
     yield client
     await client.close()
 
@@ -199,3 +200,35 @@ async def test_a_notice_past_retention_leaves_the_console_with_its_tombstone(api
     assert r.status == 404
     r = await api.get("/v1/notices", headers=auth("room.a"))
     assert await r.json() == []
+
+
+async def test_an_ack_of_a_notice_issued_just_now_waits_for_the_console_to_read_it(api):
+    """The desk delivers as soon as it stored the notice: the officer may answer before the
+    console has read the record (a 404 in CI under load). The ack waits for it."""
+    import asyncio
+
+    from yujing.console.notices_api import new_id
+
+    n = msgspec.structs.replace(three(parse_orgs(ORGS)),
+                                id=new_id(clock.now_ms(), "Asia/Shanghai"))
+    console = api.console
+    ack = asyncio.ensure_future(api.post(f"/v1/notices/{n.id}/ack", json={"ack": "received"},
+                                         headers=auth("a.s")))
+    while n.id not in console.notice_waiters:  # the request waits for the record
+        assert not ack.done(), await (await ack).text()
+        await asyncio.sleep(0.01)
+    snapshot(api, n)
+    r = await ack
+    assert r.status == 202, await r.text()
+    [(cmd, _)] = sent(api)
+    assert (cmd.notice_id, cmd.enterprise) == (n.id, "ENT-A")
+    assert console.notice_waiters == {}
+
+
+async def test_an_unknown_notice_that_was_not_issued_just_now_is_404_at_once(api):
+    import time
+
+    for nid in ("N20200101000000-abcdef", "made-up"):
+        t = time.monotonic()
+        r = await api.post(f"/v1/notices/{nid}/ack", json={}, headers=auth("a.s"))
+        assert r.status == 404 and time.monotonic() - t < 1.0, nid

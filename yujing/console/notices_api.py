@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import re
 import secrets
 import uuid
 from datetime import datetime
@@ -41,6 +42,8 @@ from yujing.console.reports_api import read_body
 from yujing.console.session import console_of, name_of, need_user
 from yujing.console.state import Console
 from yujing.yamlsrc import SourceError
+
+ID = re.compile(r"N(\d{14})-[0-9a-f]{6}")  # new_id's form
 
 _enc = msgspec.json.Encoder()
 
@@ -68,6 +71,22 @@ def orgs_of(c: Console) -> Orgs | None:
 def new_id(now_ms: int, zone: str) -> str:
     t = datetime.fromtimestamp(now_ms / 1000, ZoneInfo(zone))
     return f"N{t:%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
+
+
+def fresh_id(nid: str, now_ms: int, zone: str, within_ms: int = 60_000) -> bool:
+    """Was ``nid`` (:func:`new_id`'s form) issued within the last ``within_ms``? Only such a
+    notice is waited for when the console has not read it yet (``Console.notice``)."""
+    m = ID.fullmatch(nid)
+    if m is None:
+        return False
+    t = datetime.strptime(m.group(1), "%Y%m%d%H%M%S").replace(tzinfo=ZoneInfo(zone))
+    return -5_000 <= now_ms - t.timestamp() * 1000 <= within_ms
+
+
+async def find(c: Console, request: web.Request) -> nt.Notice | None:
+    """The notice the path names, waited for a moment when it was issued just now."""
+    nid = request.match_info["id"]
+    return await c.notice(nid, fresh_id(nid, clock.now_ms(), c.cfg.timezone))
 
 
 async def send_notice(c: Console, who: str, raw: bytes) -> tuple[int, dict]:
@@ -135,7 +154,7 @@ async def list_notices(request: web.Request) -> web.Response:
 async def get_notice(request: web.Request) -> web.Response:
     c = console_of(request)
     who = need_user(request)
-    n = c.notices.get(request.match_info["id"])
+    n = await find(c, request)
     if n is None:
         return _error(404, f"未找到通知 / unknown notice {request.match_info['id']!r}: GET "
                            "/v1/notices lists them")
@@ -167,7 +186,7 @@ def refuse_ack(c: Console, who: str, n: nt.Notice) -> tuple[str, str | None]:
 async def ack_notice(request: web.Request) -> web.Response:
     c = console_of(request)
     who = need_user(request)
-    n = c.notices.get(request.match_info["id"])
+    n = await find(c, request)
     if n is None:
         return _error(404, f"未找到通知 / unknown notice {request.match_info['id']!r}")
     enterprise, why = refuse_ack(c, who, n)

@@ -38,6 +38,8 @@ _enc = msgspec.json.Encoder()
 _warning = msgspec.json.Decoder(Warning)
 _silence = msgspec.json.Decoder(Silence)
 _notice = msgspec.json.Decoder(Notice)
+NOTICE_WAIT_S = 5.0  # an API call for a notice this view has not read yet waits this long
+NOTICE_WAITERS = 100  # calls waiting at once, at most
 
 
 class Console:
@@ -57,6 +59,7 @@ class Console:
         self.incidents: dict[str, Warning] = {}
         self.silences: dict[str, Silence] = {}
         self.notices: dict[str, Notice] = {}     # safety notices (notices_api.py)
+        self.notice_waiters: dict[str, list[asyncio.Future[Notice]]] = {}
         self.tokens = PersonTokens(self.cfg.console.tokens)
         secret = self.cfg.console.link_secret or os.environ.get("YUJING_LINK_SECRET")
         self.secret = secret.encode() if secret else None
@@ -149,6 +152,9 @@ class Console:
             if key.startswith(b"notice:"):
                 n = _notice.decode(value)
                 self.notices[n.id] = n
+                for fut in self.notice_waiters.pop(n.id, []):
+                    if not fut.done():
+                        fut.set_result(n)
             elif key.startswith(b"silence:"):
                 s = _silence.decode(value)
                 self.silences[s.id] = s
@@ -162,6 +168,29 @@ class Console:
                     self.publish(("incident", w))
         except msgspec.DecodeError as exc:
             log.error("console: undecodable incident snapshot skipped: %s", exc)
+
+    async def notice(self, nid: str, fresh: bool) -> Notice | None:
+        """The notice ``nid``; when this view has not read it yet and its id is ``fresh``
+        (issued a moment ago), wait up to ``NOTICE_WAIT_S`` for the record. Why: the desk
+        delivers a notice as soon as it has stored it, so an enterprise's officer may answer
+        before this view has read it (seen in CI under load: a prompt acknowledgement got
+        404). At most ``NOTICE_WAITERS`` calls wait at once: made-up ids cannot pile up."""
+        n = self.notices.get(nid)
+        waiting = sum(map(len, self.notice_waiters.values()))
+        if n is not None or not fresh or waiting >= NOTICE_WAITERS:
+            return n
+        fut: asyncio.Future[Notice] = asyncio.get_running_loop().create_future()
+        self.notice_waiters.setdefault(nid, []).append(fut)
+        try:
+            return await asyncio.wait_for(fut, NOTICE_WAIT_S)
+        except TimeoutError:
+            return None
+        finally:
+            left = [f for f in self.notice_waiters.get(nid, []) if f is not fut]
+            if left:
+                self.notice_waiters[nid] = left
+            else:
+                self.notice_waiters.pop(nid, None)
 
     async def send(self, cmd: Command, partition: int) -> None:
         await self.bus.send(self.cfg.kafka.topics.commands, _enc.encode(cmd), partition)
