@@ -332,3 +332,23 @@ def test_rules_check_refuses_a_model_that_does_not_load_and_an_ungrouped_group_m
     (rules / "nb.yaml").write_text((rules / "nb.yaml").read_text().replace("nb-typo", "nb"))
     ok = CliRunner().invoke(app, args)
     assert ok.exit_code == 0 and "2 rules ok" in ok.output, ok.output
+
+
+def test_a_detector_fitted_again_scores_with_its_new_parameters():
+    """The stacked parameters of the worker's path (residual_all) follow a refit."""
+    from yujing.models import GroupNeighbours
+    from yujing.models.neighbours import NeighbourDetector
+
+    def aligned(seed: int):
+        g = GroupNeighbours(stations=STATIONS, metrics=["TEMP", "WSPM"])
+        return g._aligned(readings(2000, seed), "training")
+
+    (ts1, v1), (ts2, v2) = aligned(1), aligned(5)
+    again = NeighbourDetector(STATIONS, ["TEMP", "WSPM"])
+    again.fit(ts1, v1, 0.01)
+    again.score({m: x[:50] for m, x in v2.items()})  # the first fit's parameters stacked
+    again.fit(ts2, v2, 0.01)
+    fresh = NeighbourDetector(STATIONS, ["TEMP", "WSPM"])
+    fresh.fit(ts2, v2, 0.01)
+    probe = {m: x[-200:] for m, x in v1.items()}
+    np.testing.assert_array_equal(again.score(probe), fresh.score(probe))

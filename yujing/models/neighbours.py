@@ -141,11 +141,10 @@ class NeighbourDetector:
         set of array operations (each row of each metric a row of :func:`residual_rows`)."""
         v = np.stack([np.asarray(values[m], dtype=np.float64) for m in self.metrics], axis=1)
         n, m, k = v.shape
-        key = id(self.params)
-        if getattr(self, "_stacked_for", None) != key:  # the parameters, stacked once
+        if getattr(self, "_stacked_for", None) is not self.params:  # stacked once per fit
             self._stacked = [np.stack([self.params[x][name] for x in self.metrics])
                              for name in ("slope", "intercept", "center", "scale")]
-            self._stacked_for = key
+            self._stacked_for = self.params  # held, so ``is`` cannot match a reused id
         slope, intercept, center, scale = (np.tile(a, (n,) + (1,) * (a.ndim - 1))
                                            for a in self._stacked)
         return residual_rows(v.reshape(n * m, k), slope, intercept, center,
@@ -210,7 +209,7 @@ class NeighbourDetector:
             raise ModelError(f"neighbours: only {ts.size} rows to train on: give more history")
         cut = int(ts.min()) + int(split * (int(ts.max()) - int(ts.min())))
         first = ts < cut
-        self.params = {}
+        self.params, self._stacked_for = {}, None
         for m in self.metrics:
             v = np.asarray(values[m], dtype=np.float64)
             p = self._fit_lines(v[first])
