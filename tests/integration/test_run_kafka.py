@@ -88,7 +88,10 @@ async def test_an_open_warning_and_its_timeline_survive_a_restart(kafka_home, re
             assert after["state"] == before["state"] == "active"
             assert after["timeline"][:len(before["timeline"])] == before["timeline"]
             # the worker's book kept it too: 72 mm more in the next hour upgrades the same
-            # incident to red (the 3 h sum holds 36 mm from before the restart)
+            # incident to red (the 3 h sum holds 36 mm from before the restart); the upgrade's
+            # wait starts once the worker has rejoined and restored the station's partition
+            # (a rejoin under CI load took most of the 60 s once)
+            wait_log(second, r"partition 0: restored checkpoint", 180)
             await post(http, second, rain(STATION, t0 + 180 * MIN, 12, 6.0))
             red = await incident(http, second, lambda w: w["grade"] == 4)
         assert red["incident"] == before["incident"]
