@@ -118,20 +118,10 @@ async def test_a_warning_record_lost_inside_the_worker_still_reaches_the_duty_of
     such a record: the warning is never routed. The strict commit
     (yujing/streams/offsets.py) waits for it and the commit watch reads the partition
     again, so the officer is paged. On Apache Kafka and on Tansu (`make demo`'s broker)."""
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
-        p for p in (str(FAULT), os.environ.get("PYTHONPATH", "")) if p))
-    monkeypatch.setenv("YUJING_TEST_DROP_HEAD", "yujing.warnings:*")
-    monkeypatch.setenv("YUJING_TEST_DROP_COUNT", "1")
-    monkeypatch.setenv("YUJING_TEST_DROP_NOTED", "1")
-    monkeypatch.setenv("YUJING_TEST_DROP_MATCH", '"kind":"raised"')
-    config, http_port, mqtt_port = write_config(
-        tmp_path, receiver.port, kafka={"embedded": broker_kind.name, "partitions": 2},
-        worker={"commit_stall": "2s"})
-    run = start_run(tmp_path, config, http_port, mqtt_port, timeout=180)
+    run = await rain_with_a_fault(broker_kind, receiver, tmp_path, monkeypatch,
+                                  "yujing.warnings:*", YUJING_TEST_DROP_NOTED="1",
+                                  YUJING_TEST_DROP_MATCH='"kind":"raised"')
     try:
-        async with aiohttp.ClientSession() as http:
-            async with http.post(f"{run.http}/v1/readings", json=rain(STATION)) as resp:
-                assert resp.status == 200, await resp.text()
         dropped = await until(lambda: asyncio.sleep(0, re.search(
             r"test fault: dropped 1 record\(s\) of yujing\.warnings\[(\d)\] at offset (\d+)",
             run.text())), "the fault dropping a raised event", run)
@@ -144,6 +134,53 @@ async def test_a_warning_record_lost_inside_the_worker_still_reaches_the_duty_of
         assert re.search(rf"commits of yujing\.warnings\[{partition}\] stuck", run.text())
     finally:
         assert stop_run(run, signal.SIGTERM, timeout=90) == 0, run.text()[-3000:]
+
+
+async def test_a_lost_last_record_with_nothing_after_it_is_read_again(broker_kind, receiver,
+                                                                      tmp_path, monkeypatch):
+    """The only envelope of ``yujing.readings[0]``, which raises an orange rain warning, is
+    lost inside Faust and nothing follows it: no acknowledgement stands behind the hole, so
+    there is no gap among the acknowledgements to see (the rebalance test's loss,
+    yujing/streams/commit_stall.py). The watch must see a partition whose records nobody
+    acknowledged, none of them on its way to an agent, and read it again: the duty
+    officer is paged."""
+    run = await rain_with_a_fault(broker_kind, receiver, tmp_path, monkeypatch,
+                                  f"{READINGS.topic}:{READINGS.partition}")
+    try:
+        await until(lambda: asyncio.sleep(0, "test fault: dropped 1 record(s) of "
+                                             "yujing.readings[0]" in run.text()),
+                    "the fault dropping the envelope", run)
+        page = await receiver.wait_for(lambda m: "虎门" in m["title"], 90)
+        assert "橙色" in page["title"] + page.get("message", ""), page
+        assert re.search(r"commits of yujing\.readings\[0\] stuck for \d+s at 0: the "
+                         r"partition holds records up to offset 0, no agent acknowledged",
+                         run.text()), run.text()[-3000:]
+    finally:
+        assert stop_run(run, signal.SIGTERM, timeout=90) == 0, run.text()[-3000:]
+
+
+async def rain_with_a_fault(broker_kind, receiver, tmp_path: Path, monkeypatch, drop: str,
+                            **env: str) -> Running:
+    """`yujing run` (commit watch at 2 s) whose worker loses the first record of ``drop``
+    (tests/support/drop_head; ``env``: its other settings), and STATION's orange rain
+    posted to it."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        p for p in (str(FAULT), os.environ.get("PYTHONPATH", "")) if p))
+    for name, value in {"YUJING_TEST_DROP_HEAD": drop, "YUJING_TEST_DROP_COUNT": "1",
+                        **env}.items():
+        monkeypatch.setenv(name, value)
+    config, http_port, mqtt_port = write_config(
+        tmp_path, receiver.port, kafka={"embedded": broker_kind.name, "partitions": 2},
+        worker={"commit_stall": "2s"})
+    run = start_run(tmp_path, config, http_port, mqtt_port, timeout=180)
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{run.http}/v1/readings", json=rain(STATION)) as resp:
+                assert resp.status == 200, await resp.text()
+    except BaseException:
+        stop_run(run, signal.SIGTERM, timeout=90)
+        raise
+    return run
 
 
 async def warning_at(bootstrap: str, partition: int, offset: int):

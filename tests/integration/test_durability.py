@@ -32,7 +32,8 @@ BURST = "DG-DL-R01"      # partition 1 of 2: short intense rain raised before th
 
 def stack(procs: Procs, tmp: Path, hooks, kind: BrokerKind) -> tuple[list[str], str]:
     """A fresh broker, a gateway, and the command line of a worker (6 s session and
-    rebalance timeouts, as for any broker on this machine); the gateway's base URL."""
+    rebalance timeouts, as for any broker on this machine; a record Faust loses at a move
+    is read again after 3 s, streams/commit_stall.py); the gateway's base URL."""
     broker = kind.start(procs, tmp)
     hport = free_port()
     cfg = {"kafka": {"bootstrap": broker.bootstrap, "partitions": 2},
@@ -40,7 +41,7 @@ def stack(procs: Procs, tmp: Path, hooks, kind: BrokerKind) -> tuple[list[str], 
            "gateway": {"linger_ms": 20},
            "worker": {"rules_dir": str(ROOT / "rules"), "registry": str(ROOT / "stations.yaml"),
                       "data_dir": str(tmp / "worker"), "nodata_check_s": 3600,
-                      "checkpoint_interval": "2s"},
+                      "checkpoint_interval": "2s", "commit_stall": "3s"},
            "notify": {"default": [hooks.url("duty")]},
            "alerts": {"tick": "300ms", "grouping": {"wait": "0s", "interval": "0s"},
                       "delivery": {"retries": 1, "backoff": "100ms", "timeout": "5s"}},

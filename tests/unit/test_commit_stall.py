@@ -2,7 +2,7 @@
 and the lowest acknowledged one that stays put is named once per period; a gap Faust
 tolerates, one that moves or closes, or a partition never committed is never named."""
 
-from yujing.streams.commit_stall import CommitWatch
+from yujing.streams.commit_stall import CommitWatch, unacknowledged_tails
 
 P6, P7 = ("yujing.readings", 6), ("yujing.readings", 7)
 
@@ -46,3 +46,26 @@ def test_on_a_strict_partition_one_missing_record_and_offset_zero_are_gaps():
     w2 = CommitWatch(30)
     for t in range(0, 200, 5):                 # no gap, or the start not known yet
         assert w2.look({P6: 100, P7: None}, {P6: 100, P7: 5}, t, strict) == {}
+
+
+def test_records_after_the_commit_that_nobody_acknowledged_are_a_tail_gap():
+    starts = {P6: 2, P7: 40, ("yujing.warnings", 0): None, ("yujing.commands", 1): 9}
+    ends = {P6: 3, P7: 40, ("yujing.warnings", 0): 5, ("yujing.commands", 1): None}
+    # P6: one record at 2 read by nobody; P7 committed to its end; the others not known yet
+    assert unacknowledged_tails(starts, ends, acked=()) == {P6: 3}
+    # acknowledgements wait for P6: that is the head gap's case, not a tail
+    assert unacknowledged_tails(starts, ends, acked={P6: 5}) == {}
+
+
+def test_a_lost_last_record_is_named_once_it_stays_and_not_while_records_keep_coming():
+    w = CommitWatch(30)
+    strict = {P6}
+    for t, (start, end) in enumerate([(2, 3)] * 7):
+        tails = unacknowledged_tails({P6: start}, {P6: end}, ())
+        got = w.look({P6: start}, tails, t * 5, strict)
+        assert got == ({P6: 2} if t * 5 == 30 else {}), (t, got)
+    w2 = CommitWatch(30)            # a busy partition: the commit follows the records
+    for t in range(0, 200, 5):
+        start, end = 100 + t, 103 + t
+        assert w2.look({P6: start}, unacknowledged_tails({P6: start}, {P6: end}, ()), t,
+                       strict) == {}

@@ -15,6 +15,16 @@ never learns, and other topics have no such catch-up. :class:`CommitWatch` notic
 gap that stays put, so the worker can seek the partition back to its committed offset and
 let the missing records be delivered and acknowledged (records read twice are skipped by
 the pipelines and the book).
+
+A lost record with nothing acknowledged after it leaves no gap among the acknowledgements:
+the partition's last record, or the last before a quiet spell. Seen on Tansu after a
+partition moved back to a worker that had held it before: the envelope written just after
+the move was fetched (the consumer's position passed it) and never reached the agent, so
+the 3 h rain sum never fell and the orange warning was never cleared
+(tests/integration/test_durability.py, the rebalance test, about one run in four).
+:func:`unacknowledged_tails` names such partitions: records stand in the partition after
+the first uncommitted offset and no agent acknowledged any of them. The worker reads them
+again only when none of them can still be on its way (streams/commit_watch.py).
 """
 
 from __future__ import annotations
@@ -55,3 +65,20 @@ class CommitWatch:
             gaps[tp] = (c, low, since)
         self._gaps = gaps
         return out
+
+
+def unacknowledged_tails(starts: Mapping[Hashable, int | None],
+                         ends: Mapping[Hashable, int | None],
+                         acked: Collection[Hashable]) -> dict[Hashable, int]:
+    """Per strict partition with no acknowledged offset waiting (not in ``acked``), whose
+    first uncommitted offset (``starts``) is known and below the partition's end (``ends``:
+    the offset after its last record, None while not known): that end. Such a partition's
+    records after the commit were read by nobody, or lost on the way; passed to
+    :meth:`CommitWatch.look` as its lowest acknowledged offset, the gap counts as stuck
+    when it stays put."""
+    out: dict[Hashable, int] = {}
+    for tp, start in starts.items():
+        end = ends.get(tp)
+        if tp not in acked and start is not None and end is not None and end > start:
+            out[tp] = end
+    return out

@@ -6,7 +6,10 @@ agents acknowledged since; when a gap between them stays for ``stuck_s``, it log
 partition, both offsets and how many acknowledgements wait behind the gap, then seeks the
 partition back to the committed offset so the missing records are delivered again. On
 yujing's own topics (streams/offsets.py) any missing offset at the head is such a gap;
-records that retention deleted before they were read are not waited for.
+records that retention deleted before they were read are not waited for. A strict
+partition whose records after the commit were acknowledged by no agent at all (a lost last
+record, commit_stall.py) is read again the same way, once none of its records is with an
+agent or in an agent's queue: a busy worker's backlog is not a loss.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import faust
 from faust.types import TP
 
 from yujing import clock
-from yujing.streams.commit_stall import CommitWatch
+from yujing.streams.commit_stall import CommitWatch, unacknowledged_tails
 
 log = logging.getLogger("yujing.commits")
 
@@ -45,20 +48,54 @@ def watch_commits(app: faust.App, stuck_s: float = 30.0) -> CommitWatch:
         strict = {tp for tp in lowest if is_strict(tp)}
         start = {tp: consumer.start_of(tp) if tp in strict else committed.get(tp)
                  for tp in lowest}
+        assigned = [tp for tp in consumer.assignment() if is_strict(tp)]
+        tails = unacknowledged_tails({tp: consumer.start_of(tp) for tp in assigned},
+                                     {tp: end_of(consumer, tp) for tp in assigned}, lowest)
+        for tp, end in tails.items():
+            strict.add(tp)
+            start[tp], lowest[tp] = consumer.start_of(tp), end
         stuck = watch.look(start, lowest, clock.monotonic(), strict)
         for tp, offset in sorted(stuck.items()):
+            if tp in tails and on_its_way(app, consumer, tp):
+                continue
             if tp in strict and await expired(consumer, tp, offset):
                 continue
-            log.warning("commits of %s[%d] stuck for %.0fs at %d: the lowest acknowledged "
-                        "offset is %d (%d acknowledgements wait behind the gap); reading it "
-                        "again from %d", tp.topic, tp.partition, stuck_s, offset, lowest[tp],
-                        len(acked.get(tp, ())), offset)
+            if tp in tails:
+                log.warning("commits of %s[%d] stuck for %.0fs at %d: the partition holds "
+                            "records up to offset %d, no agent acknowledged any of them and "
+                            "none is with an agent; reading it again from %d", tp.topic,
+                            tp.partition, stuck_s, offset, lowest[tp] - 1, offset)
+            else:
+                log.warning("commits of %s[%d] stuck for %.0fs at %d: the lowest acknowledged "
+                            "offset is %d (%d acknowledgements wait behind the gap); reading "
+                            "it again from %d", tp.topic, tp.partition, stuck_s, offset,
+                            lowest[tp], len(acked.get(tp, ())), offset)
             try:
                 await asyncio.wait_for(consumer.seek(tp, offset), 5.0)
             except Exception:
                 log.exception("commits of %s[%d]: seeking back failed", tp.topic, tp.partition)
 
     return watch
+
+
+def end_of(consumer: Any, tp: TP) -> int | None:
+    """The offset after ``tp``'s last record, as the consumer's last fetch saw it (None
+    while not known, or while the partition is being reassigned)."""
+    try:
+        return consumer.highwater(tp)
+    except Exception:   # aiokafka asserts the partition is assigned: a rebalance began
+        return None
+
+
+def on_its_way(app: faust.App, consumer: Any, tp: TP) -> bool:
+    """Whether a record of ``tp`` may still reach an agent's acknowledgement: taken by an
+    agent and not acknowledged yet (a long pass, a coalesced batch), or in the queue of an
+    agent reading its topic (a backlog)."""
+    if any(m.tp == tp for m in list(getattr(consumer, "_unacked_messages", ()))):
+        return True
+    channels = getattr(app.topics, "_topic_name_index", {}).get(tp.topic, ())
+    return any(q is not None and not q.empty()
+               for q in (getattr(c, "_queue", None) for c in list(channels)))
 
 
 async def expired(consumer: Any, tp: TP, offset: int) -> bool:
