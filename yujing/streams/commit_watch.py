@@ -27,14 +27,20 @@ from yujing.streams.commit_stall import CommitWatch, unacknowledged_tails
 log = logging.getLogger("yujing.commits")
 
 LOOK_S = 5.0
+TAIL_S = 10.0   # two looks: a record on its way is with an agent or queued within ms
 
 
 def watch_commits(app: faust.App, stuck_s: float = 30.0) -> CommitWatch:
     """Look at ``app``'s consumer's commit bookkeeping every :data:`LOOK_S` seconds.
 
     Reads Faust's private ``_committed_offset`` and ``_acked`` (faust-streaming is pinned
-    below its next minor version; a missing attribute makes the look a no-op)."""
+    below its next minor version; a missing attribute makes the look a no-op). Records
+    nobody acknowledged, none of them on their way, are read again after ``TAIL_S`` (or
+    ``stuck_s`` when shorter): no re-read of already handled records can cause that state,
+    and a lost raise or clear is a warning late by that much."""
     watch = CommitWatch(stuck_s)
+    tail_s = min(stuck_s, TAIL_S)
+    tail_watch = CommitWatch(tail_s)
 
     @app.timer(LOOK_S, name="yujing.commit_watch")
     async def _look() -> None:
@@ -51,20 +57,20 @@ def watch_commits(app: faust.App, stuck_s: float = 30.0) -> CommitWatch:
         assigned = [tp for tp in consumer.assignment() if is_strict(tp)]
         tails = unacknowledged_tails({tp: consumer.start_of(tp) for tp in assigned},
                                      {tp: end_of(consumer, tp) for tp in assigned}, lowest)
-        for tp, end in tails.items():
-            strict.add(tp)
-            start[tp], lowest[tp] = consumer.start_of(tp), end
-        stuck = watch.look(start, lowest, clock.monotonic(), strict)
+        now = clock.monotonic()
+        stuck = watch.look(start, lowest, now, strict)
+        stuck.update(tail_watch.look({tp: consumer.start_of(tp) for tp in tails}, tails, now,
+                                     tails.keys()))
         for tp, offset in sorted(stuck.items()):
             if tp in tails and on_its_way(app, consumer, tp):
                 continue
-            if tp in strict and await expired(consumer, tp, offset):
+            if (tp in strict or tp in tails) and await expired(consumer, tp, offset):
                 continue
             if tp in tails:
                 log.warning("commits of %s[%d] stuck for %.0fs at %d: the partition holds "
                             "records up to offset %d, no agent acknowledged any of them and "
                             "none is with an agent; reading it again from %d", tp.topic,
-                            tp.partition, stuck_s, offset, lowest[tp] - 1, offset)
+                            tp.partition, tail_s, offset, tails[tp] - 1, offset)
             else:
                 log.warning("commits of %s[%d] stuck for %.0fs at %d: the lowest acknowledged "
                             "offset is %d (%d acknowledgements wait behind the gap); reading "
