@@ -5,7 +5,10 @@ Faust recovers, the offsets it has read are compared with the last look; when no
 for ``stall_s`` and some partition is still behind, the worker logs, per partition, how
 far the recovery got, the end it waits for, the consumer's position and whether Faust has
 the partition paused, then seeks the partition back to what the recovery has read so
-its records are fetched again (re-read records are skipped by the recovery).
+its records are fetched again (re-read records are skipped by the recovery). A partition
+the consumer has read past, records the recovery never applied, is read again after
+``PASSED_S`` already: a record on its way reaches the recovery in milliseconds, and the
+whole worker processes nothing while it waits.
 """
 
 from __future__ import annotations
@@ -22,24 +25,50 @@ from yujing.streams.stall import StallWatch
 log = logging.getLogger("yujing.recovery")
 
 LOOK_S = 5.0
+PASSED_S = 10.0   # two looks
 
 
 def watch_recovery(app: faust.App, stall_s: float = 20.0) -> StallWatch:
     """Look at ``app``'s changelog recovery every :data:`LOOK_S` seconds."""
     watch = StallWatch(stall_s)
+    quick = StallWatch(min(stall_s, PASSED_S))
 
-    @app.timer(LOOK_S, name="yujing.recovery_watch")
     async def _look() -> None:
         rec = app.tables.recovery
         if not rec.in_recovery:
             watch.reset()
+            quick.reset()
             return
-        stalled = watch.look(dict(rec.active_offsets), rec.active_remaining(),
-                             clock.monotonic())
-        for tp, offset in sorted(stalled.items()):
-            await _read_again(app, rec, tp, offset, stall_s)
+        offsets, remaining, now = dict(rec.active_offsets), rec.active_remaining(), clock.monotonic()
+        stalled = {tp: (offset, stall_s) for tp, offset in watch.look(offsets, remaining, now).items()}
+        for tp, offset in quick.look(offsets, remaining, now).items():
+            if tp not in stalled and await _passed(app.consumer, tp, offset):
+                stalled[tp] = (offset, quick.stall_s)
+        for tp, (offset, waited) in sorted(stalled.items()):
+            await _read_again(app, rec, tp, offset, waited)
 
+    async def _every_look() -> None:
+        while True:
+            await asyncio.sleep(LOOK_S)
+            try:
+                await _look()
+            except Exception:   # a look that fails must not end the watch
+                log.exception("recovery watch: look failed")
+
+    # not app.timer: Faust starts timers only after the first recovery, which a restarted
+    # worker must get through first (streams/transport.py App.on_start)
+    app.early_tasks.append(_every_look)
     return watch
+
+
+async def _passed(consumer: Any, tp: Any, offset: int) -> bool:
+    """Whether the consumer has read ``tp`` past records after ``offset`` (the last one
+    the recovery applied): records taken and never applied."""
+    try:
+        position = await asyncio.wait_for(consumer.position(tp), 5.0)
+    except Exception:   # not known now: the slower look decides
+        return False
+    return isinstance(position, int) and position > offset + 1
 
 
 async def _read_again(app: faust.App, rec: Any, tp: Any, offset: int, stall_s: float) -> None:

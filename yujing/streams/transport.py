@@ -24,7 +24,7 @@ and are left alone.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import faust
@@ -137,6 +137,18 @@ class App(faust.App):
     see every record (streams/offsets.py); set before the worker starts."""
 
     strict_topics: frozenset[str] = frozenset()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.early_tasks: list[Callable[[], Awaitable[None]]] = []
+
+    async def on_start(self) -> None:
+        """Faust starts timers and tasks only once the first table recovery has completed
+        (``App.on_started``); ``early_tasks`` start with the app, so a watch of that
+        recovery runs while it does."""
+        await super().on_start()
+        for task in self.early_tasks:
+            self.add_future(task())
 
     def _new_transport(self) -> Any:
         return Transport(self.conf.broker_consumer, self)
