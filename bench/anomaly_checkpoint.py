@@ -15,7 +15,11 @@ more day in envelopes of 500; then ``Pipeline.snapshot()`` is encoded ``--runs``
   loaded model now is), raw and as stored (zlib at the checkpoint table's level);
 * ``<kind>_baseline_bytes``: the same pipeline's snapshot without the models' state (as
   before), measured in the same run; ``<kind>_ratio``: the first ÷ the second;
-* ``<kind>_encode_ms``: the median time of one ``snapshot()`` with the state in it.
+* ``<kind>_encode_ms``: the median time of one ``snapshot()`` with the state in it;
+* with ``--previous``, ``<kind>_previous_bytes`` and ``<kind>_previous_encode_ms``: the
+  same with the state in the layout before 2026-12-04 round two (rings whole, as
+  ``StreamScorer.snapshot()`` without the engine's window writes it), timed in turns with
+  the current one, so that both figures see the same machine.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ def main() -> None:
     ap.add_argument("--stations", type=int, default=1000)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--detector", action="append", default=None)
+    ap.add_argument("--previous", action="store_true",
+                    help="also the previous layout (whole rings), timed in turns")
     args = ap.parse_args()
     data = readings(args.stations, 3)
     split = data["ts"].min() + 2 * DAY * 300_000  # two days of 5-minute readings
@@ -52,12 +58,18 @@ def main() -> None:
         pipe = Pipeline([anomaly_rule(kind, ["water_level_m"])], models=Models(**{kind: det}))
         for env in envelopes(live, 500):
             pipe.handle(columns(env), 0)
-        spent, named = [], b""
+        scorer = pipe.engine.interpreter.scorer
+        spent, named, before, whole = [], b"", [], b""
         for _ in range(args.runs):
             t = time.perf_counter()
             named = pipe.snapshot()
             spent.append(time.perf_counter() - t)
-        scorer = pipe.engine.interpreter.scorer
+            if args.previous:  # the engine's window withheld: rings whole
+                scorer.snapshot = lambda window=None, s=scorer: type(s).snapshot(s)
+                t = time.perf_counter()
+                whole = pipe.snapshot()
+                before.append(time.perf_counter() - t)
+                del scorer.snapshot
         kept, scorer.entries = scorer.entries, {}  # without the models' state, as before
         plain = pipe.snapshot()
         scorer.entries = kept
@@ -67,6 +79,10 @@ def main() -> None:
         print(f"{kind}_ratio: {len(named) / len(plain):.2f}")
         print(f"{kind}_encode_ms: {1000 * statistics.median(spent):.1f} "
               f"({args.stations} stations, {len(live):,} readings fed)")
+        if args.previous:
+            print(f"{kind}_previous_bytes: {len(whole):,} "
+                  f"(stored {len(zlib.compress(whole, ZLIB_LEVEL)):,})")
+            print(f"{kind}_previous_encode_ms: {1000 * statistics.median(before):.1f}")
 
 
 if __name__ == "__main__":

@@ -24,9 +24,12 @@ held 150 rows and only the last 64 had a score).
 
 **Durability.** :meth:`snapshot` gives the state, the newest closed row and the rings as
 plain values and little-endian bytes; a restored worker hands them back to the same model
-(the sha256 of its signed payload). A checkpoint without them, or a changed model, starts
-the group afresh from the retained readings (EWMA and CUSUM from zero, the local level
-from the fitted one until a day of rows).
+(the sha256 of its signed payload). Unlike stream.py's rings these repeat no readings (the
+state holds model residuals, the rows times and scores, and a reading that came after its
+row closed has no row: the window cannot give them back), so they are kept whole. A
+checkpoint without them, or a changed model, starts the group afresh from the retained
+readings (EWMA and CUSUM from zero, the local level from the fitted one until a day of
+rows).
 
 Pure logic: numpy only, time comes in with the readings.
 """

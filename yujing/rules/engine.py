@@ -311,7 +311,7 @@ class Engine:
                          self.stats.unmatched]
         scorer = self.interpreter.scorer
         if hasattr(scorer, "snapshot"):  # anomaly models' streaming state (models/stream.py)
-            snap["anomaly"] = scorer.snapshot()
+            snap["anomaly"] = scorer.snapshot(self.store.window)  # its rings: the window
         return snap
 
     def restore(self, snap: dict[str, Any]) -> None:
@@ -333,7 +333,7 @@ class Engine:
         (self.stats.readings, self.stats.evaluated, self.stats.late,
          self.stats.unmatched) = snap["stats"]
         if hasattr(self.interpreter.scorer, "restore"):  # absent before issue 16: rebuilt
-            self.interpreter.scorer.restore(snap.get("anomaly"))
+            self.interpreter.scorer.restore(snap.get("anomaly"), self.store.window)
         nst = len(self.store.station_names)
         for c in self.compiled:
             saved = snap["rules"].get(c.id)

@@ -116,6 +116,15 @@ class SeriesStore:
         """One series' retained (timestamps, values) (views, valid until the next chunk)."""
         return self._buf[sid].views()
 
+    def window(self, station: str, metric: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """One series' retained (timestamps, values) by name (views, valid until the next
+        chunk), or None: what the anomaly scorer's checkpoint leaves to this store's."""
+        st, m = self.station_index.get(station), self.metric_index.get(metric)
+        if st is None or m is None or st >= self._sid.shape[0] or m >= self._sid.shape[1]:
+            return None
+        sid = int(self._sid[st, m])
+        return self._buf[sid].views() if sid >= 0 else None
+
     def lookup(self, st: np.ndarray, metric: str) -> np.ndarray:
         """Series ids of ``metric`` at stations ``st``; -1 where there is none."""
         m = self.metric_index.get(metric)
