@@ -96,25 +96,43 @@ HISTORY = WINDOW + SHORT + SLOW  # rows a streaming caller passes before its new
 
 
 def _rolling(x: np.ndarray, window: int, how: str, q: float = 0.5) -> np.ndarray:
-    """A rolling statistic of a column: ``how="past"`` the quantile ``q`` of the previous
-    ``window`` rows (this row excluded), ``"mean"`` or ``"median"`` of the last ``window`` rows."""
-    s = pd.Series(x)
+    """A rolling statistic of a column (or of each column of rows × columns, in one call:
+    the same kernel per column, so the same numbers): ``how="past"`` the quantile ``q`` of
+    the previous ``window`` rows (this row excluded), ``"mean"`` or ``"median"`` of the last
+    ``window`` rows."""
     if how == "mean":
-        return s.rolling(window, min_periods=max(1, window // 2)).mean().to_numpy()
+        return window_mean(x, window)
+    s = pd.DataFrame(x) if np.ndim(x) == 2 else pd.Series(x)
     if how == "median":
         return s.rolling(window, min_periods=max(1, window // 2)).median().to_numpy()
     return s.rolling(window, min_periods=MIN_ROWS).quantile(q).shift(1).to_numpy()
 
 
-def _pair(x: np.ndarray, floor: float, ends: Sequence[str] = ()
+def window_mean(x: np.ndarray, window: int) -> np.ndarray:
+    """The mean of the finite values among the last ``window`` rows (NaN with fewer than
+    half of them). Why not pandas' rolling mean: it carries a running sum from the first
+    row, so its last bits depend on where the series started; here each window is summed
+    on its own, and a streaming caller that passes ``HISTORY`` rows gets the one pass's
+    numbers to the bit (the worker's path of the sensor-faults kind, fault_parts.py)."""
+    x = np.asarray(x, dtype=np.float64)  # rows, or rows × columns (each column its own)
+    pad = np.lib.stride_tricks.sliding_window_view(
+        np.concatenate((np.full((window - 1, *x.shape[1:]), np.nan), x)), window, axis=0)
+    ok = np.isfinite(pad)
+    count = ok.sum(axis=-1)
+    total = np.ascontiguousarray(np.where(ok, pad, 0.0)).sum(axis=-1)  # each window in one order
+    return np.where(count >= max(1, window // 2), total / np.maximum(count, 1), np.nan)
+
+
+def _pair(x: np.ndarray, floor: np.ndarray | float, ends: Sequence[str] = ()
           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(z, step ratio, width) of one pair's difference ``x`` (see the module's docstring;
+    """(z, step ratio, width) of pairs' differences ``x`` (rows, or rows × pairs with a
+    ``floor`` per pair: every pair in one set of calls; see the module's docstring;
     ``ends``: the steps' gate of :func:`views`)."""
     width = (_rolling(x, WINDOW, "past", 0.75) - _rolling(x, WINDOW, "past", 0.25)) / IQR_SD
     width = np.fmax(width, floor)
     z = (x - _rolling(x, WINDOW, "past", 0.5)) / width
-    sq = np.square(np.diff(x, prepend=np.nan))
-    usual = np.fmax(_rolling(sq, WINDOW, "past", 0.5), floor ** 2)
+    sq = np.square(np.diff(x, axis=0, prepend=np.nan))
+    usual = np.fmax(_rolling(sq, WINDOW, "past", 0.5), np.square(floor))
     gate = _last_two(sq) if "steps" in ends else _rolling(sq, FAST, "median")
     ratio = np.fmin(_rolling(sq, SHORT, "mean"), gate) / usual
     return z, ratio, width
@@ -122,7 +140,7 @@ def _pair(x: np.ndarray, floor: float, ends: Sequence[str] = ()
 
 def _last_two(x: np.ndarray) -> np.ndarray:
     """The smaller of this row's and the previous row's value (NaN-aware)."""
-    prev = np.concatenate(([np.nan], x[:-1]))
+    prev = np.concatenate((np.full((1, *np.shape(x)[1:]), np.nan), x[:-1]))
     return np.fmin(x, prev)
 
 
@@ -148,11 +166,10 @@ def views(v: np.ndarray, floor: np.ndarray | None = None, usual: np.ndarray | No
     n, k = v.shape
     low = np.full((k, k), 1e-9) if floor is None else np.fmax(floor, 1e-9)
     z, ratio, width = (np.full((n, k, k), np.nan) for _ in range(3))
-    for i in range(k):
-        for j in range(i + 1, k):
-            zp, rp, wp = _pair(v[:, i] - v[:, j], float(low[i, j]), ends)
-            z[:, i, j], z[:, j, i], ratio[:, i, j], ratio[:, j, i] = zp, -zp, rp, rp
-            width[:, i, j] = width[:, j, i] = wp
+    i, j = np.triu_indices(k, 1)  # every pair i < j at once
+    zp, rp, wp = _pair(v[:, i] - v[:, j], low[i, j], ends)
+    z[:, i, j], z[:, j, i], ratio[:, i, j], ratio[:, j, i] = zp, -zp, rp, rp
+    width[:, i, j] = width[:, j, i] = wp
     zi, steps = np.full((n, k), np.nan), np.full((n, k), np.nan)
     some = np.isfinite(z).any(axis=2)
     zi[some] = agreed(z[some])
@@ -160,12 +177,11 @@ def views(v: np.ndarray, floor: np.ndarray | None = None, usual: np.ndarray | No
     steps[some] = np.nanmin(ratio[some], axis=1)
     zf = pd.DataFrame(zi)
     fast = zf.rolling(FAST, min_periods=1).median().to_numpy()
-    slow = zf.rolling(SLOW, min_periods=SLOW // 2).mean().to_numpy()
+    slow = window_mean(zi, SLOW)
     held = np.where(fast * slow > 0, np.minimum(np.abs(fast), np.abs(slow)), 0.0)
     if "held" in ends:
         held = np.where(zi * fast > 0, np.minimum(held, np.abs(zi)), 0.0)
-    own = np.column_stack([_rolling(np.square(np.diff(v[:, i], prepend=np.nan)), SHORT, "mean")
-                           for i in range(k)])
+    own = _rolling(np.square(np.diff(v, axis=0, prepend=np.nan)), SHORT, "mean")
     group = np.full(n, np.nan)
     if usual is not None:
         rel = own / np.maximum(usual, 1e-18)[None, :]
