@@ -35,6 +35,7 @@ from yujing.models.latch import latch
 
 ENDS = ("held", "steps")  # local.*.ends: the gates need the row itself (local.py "Ends")
 SIZE, STEPS = ("level", "held"), ("steps",)  # local.size.ends and local.steps.ends
+FEW_ROWS = 48  # new rows up to which local's windows are taken for the new rows only
 
 
 @dataclass
@@ -103,7 +104,7 @@ def local_statistics(model: local.LocalResidual, values: Mapping[str, np.ndarray
     both = {m: np.vstack([state.recent[m], np.asarray(values[m], dtype=np.float64)])
             for m in model.metrics}
     size = steps = None
-    for per_view in model.explain(both).values():
+    for per_view in model.explain(both, n if n <= FEW_ROWS else None).values():
         for name, s in per_view.items():
             if name in SIZE:
                 size = s if size is None else np.fmax(size, s)

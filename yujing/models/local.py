@@ -83,6 +83,7 @@ import numpy as np
 import pandas as pd
 
 from yujing.models.base import ModelError, reference
+from yujing.models.window_median import nan_median, window_quantiles
 
 WINDOW = 336  # 14 days of hourly rows: the yardsticks (level, width, step width)
 MIN_ROWS = 24  # rows of history before a yardstick counts
@@ -123,16 +124,36 @@ def window_mean(x: np.ndarray, window: int) -> np.ndarray:
     return np.where(count >= max(1, window // 2), total / np.maximum(count, 1), np.nan)
 
 
-def _pair(x: np.ndarray, floor: np.ndarray | float, ends: Sequence[str] = ()
-          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _past(x: np.ndarray, qs: tuple[float, ...], last: int | None) -> list[np.ndarray]:
+    """The quantiles ``qs`` of the previous ``WINDOW`` rows (``_rolling``'s "past") of every
+    row, or with ``last`` of the last ``last`` rows only, the rest NaN. Why: the worker
+    passes ``HISTORY`` rows before one or a few new ones, and pandas recomputes every
+    window of them; the new rows' windows alone (window_median.py, pandas' arithmetic, so
+    the same numbers) cost a fraction (tests/unit/test_sensor_faults.py: chunks of one
+    row against one pass, to the bit)."""
+    n = x.shape[0]
+    if last is None or last >= n:
+        return [_rolling(x, WINDOW, "past", q) for q in qs]
+    cols = x.reshape(n, -1)
+    out = []
+    for got in window_quantiles(cols, range(n - last, n), WINDOW, MIN_ROWS, qs):
+        full = np.full(cols.shape, np.nan)
+        full[n - last:] = got
+        out.append(full.reshape(x.shape))
+    return out
+
+
+def _pair(x: np.ndarray, floor: np.ndarray | float, ends: Sequence[str] = (),
+          last: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(z, step ratio, width) of pairs' differences ``x`` (rows, or rows × pairs with a
     ``floor`` per pair: every pair in one set of calls; see the module's docstring;
-    ``ends``: the steps' gate of :func:`views`)."""
-    width = (_rolling(x, WINDOW, "past", 0.75) - _rolling(x, WINDOW, "past", 0.25)) / IQR_SD
-    width = np.fmax(width, floor)
-    z = (x - _rolling(x, WINDOW, "past", 0.5)) / width
+    ``ends``: the steps' gate of :func:`views`); with ``last``, valid for the last
+    ``last`` rows only (:func:`_past`)."""
+    high, low, mid = _past(x, (0.75, 0.25, 0.5), last)
+    width = np.fmax((high - low) / IQR_SD, floor)
+    z = (x - mid) / width
     sq = np.square(np.diff(x, axis=0, prepend=np.nan))
-    usual = np.fmax(_rolling(sq, WINDOW, "past", 0.5), np.square(floor))
+    usual = np.fmax(_past(sq, (0.5,), last)[0], np.square(floor))
     gate = _last_two(sq) if "steps" in ends else _rolling(sq, FAST, "median")
     ratio = np.fmin(_rolling(sq, SHORT, "mean"), gate) / usual
     return z, ratio, width
@@ -153,12 +174,14 @@ def agreed(z: np.ndarray) -> np.ndarray:
 
 
 def views(v: np.ndarray, floor: np.ndarray | None = None, usual: np.ndarray | None = None,
-          common_ref: float = np.inf, ends: Sequence[str] = ()) -> dict[str, np.ndarray]:
+          common_ref: float = np.inf, ends: Sequence[str] = (), last: int | None = None
+          ) -> dict[str, np.ndarray]:
     """The raw views (rows × stations) of one metric, before their references. ``floor``:
     stations × stations, the width floor per pair (None: 1e-9); ``usual`` per station the
     fitted median of the short variance of its own steps, ``common_ref`` the fitted 99th
     percentile of the group's median ratio to it (None, inf: no row is a common change);
-    ``ends`` the views whose gate needs this row (module docstring, "Ends").
+    ``ends`` the views whose gate needs this row (module docstring, "Ends"); with ``last``
+    only the last ``last`` rows are computed (the rest: not valid; :func:`_past`).
     Also ``width`` (rows × stations × stations), ``own``, ``group`` and ``common``."""
     v = np.asarray(v, dtype=np.float64)
     if v.ndim != 2 or v.shape[1] < 2:
@@ -167,7 +190,8 @@ def views(v: np.ndarray, floor: np.ndarray | None = None, usual: np.ndarray | No
     low = np.full((k, k), 1e-9) if floor is None else np.fmax(floor, 1e-9)
     z, ratio, width = (np.full((n, k, k), np.nan) for _ in range(3))
     i, j = np.triu_indices(k, 1)  # every pair i < j at once
-    zp, rp, wp = _pair(v[:, i] - v[:, j], low[i, j], ends)
+    zp, rp, wp = _pair(v[:, i] - v[:, j], low[i, j], ends,
+                       None if last is None else last + SLOW - 1)  # the held view's rows
     z[:, i, j], z[:, j, i], ratio[:, i, j], ratio[:, j, i] = zp, -zp, rp, rp
     width[:, i, j] = width[:, j, i] = wp
     zi, steps = np.full((n, k), np.nan), np.full((n, k), np.nan)
@@ -185,8 +209,7 @@ def views(v: np.ndarray, floor: np.ndarray | None = None, usual: np.ndarray | No
     group = np.full(n, np.nan)
     if usual is not None:
         rel = own / np.maximum(usual, 1e-18)[None, :]
-        some = np.isfinite(rel).any(axis=1)
-        group[some] = np.nanmedian(rel[some], axis=1)
+        group = nan_median(rel)  # np.nanmedian's numbers, without its masked arrays
     common = np.nan_to_num(group, nan=0.0) > COMMON_RATIO * common_ref
     ok = np.isfinite(zi) & ~common[:, None]
     return {"level": np.where(ok, np.abs(zi), np.nan), "held": np.where(ok, held, np.nan),
@@ -238,15 +261,16 @@ class LocalResidual:
                                                     np.inf) for i in range(k)]) for n in VIEWS}
         return self
 
-    def explain(self, values: Mapping[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+    def explain(self, values: Mapping[str, np.ndarray], last: int | None = None
+                ) -> dict[str, dict[str, np.ndarray]]:
         """metric → view → rows × stations, each ÷ its fitted reference (1: the fitted 99th
-        percentile)."""
+        percentile); with ``last``, valid for the last ``last`` rows only (:func:`views`)."""
         if not self.refs:
             raise ModelError("local: score before fit: fit on normal history first")
         out = {}
         for m in self.metrics:
             raw = views(np.asarray(values[m], dtype=np.float64), self.floor[m], self.usual[m],
-                        self.common_ref[m], self.ends)
+                        self.common_ref[m], self.ends, last)
             self.common_rows[m] = int(raw["common"].sum())
             out[m] = {n: raw[n] / self.refs[m][n][None, :] for n in VIEWS}
         return out
