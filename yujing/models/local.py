@@ -144,16 +144,16 @@ def _past(x: np.ndarray, qs: tuple[float, ...], last: int | None) -> list[np.nda
 
 
 def _pair(x: np.ndarray, floor: np.ndarray | float, ends: Sequence[str] = (),
-          last: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+          last: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(z, step ratio, width) of pairs' differences ``x`` (rows, or rows × pairs with a
     ``floor`` per pair: every pair in one set of calls; see the module's docstring;
-    ``ends``: the steps' gate of :func:`views`); with ``last``, valid for the last
-    ``last`` rows only (:func:`_past`)."""
-    high, low, mid = _past(x, (0.75, 0.25, 0.5), last)
+    ``ends``: the steps' gate of :func:`views`); with ``last`` (rows of z and width, rows
+    of the ratio), valid for those last rows only (:func:`_past`)."""
+    high, low, mid = _past(x, (0.75, 0.25, 0.5), None if last is None else last[0])
     width = np.fmax((high - low) / IQR_SD, floor)
     z = (x - mid) / width
     sq = np.square(np.diff(x, axis=0, prepend=np.nan))
-    usual = np.fmax(_past(sq, (0.5,), last)[0], np.square(floor))
+    usual = np.fmax(_past(sq, (0.5,), None if last is None else last[1])[0], np.square(floor))
     gate = _last_two(sq) if "steps" in ends else _rolling(sq, FAST, "median")
     ratio = np.fmin(_rolling(sq, SHORT, "mean"), gate) / usual
     return z, ratio, width
@@ -181,17 +181,22 @@ def views(v: np.ndarray, floor: np.ndarray | None = None, usual: np.ndarray | No
     fitted median of the short variance of its own steps, ``common_ref`` the fitted 99th
     percentile of the group's median ratio to it (None, inf: no row is a common change);
     ``ends`` the views whose gate needs this row (module docstring, "Ends"); with ``last``
-    only the last ``last`` rows are computed (the rest: not valid; :func:`_past`).
+    (the worker: a few new rows after ``HISTORY``) only the rows those read are computed
+    and returned, the last ``last + SLOW − 1`` (:func:`_past`).
     Also ``width`` (rows × stations × stations), ``own``, ``group`` and ``common``."""
     v = np.asarray(v, dtype=np.float64)
     if v.ndim != 2 or v.shape[1] < 2:
         raise ModelError("local: a group needs two or more stations (rows × stations)")
     n, k = v.shape
     low = np.full((k, k), 1e-9) if floor is None else np.fmax(floor, 1e-9)
-    z, ratio, width = (np.full((n, k, k), np.nan) for _ in range(3))
     i, j = np.triu_indices(k, 1)  # every pair i < j at once
-    zp, rp, wp = _pair(v[:, i] - v[:, j], low[i, j], ends,
-                       None if last is None else last + SLOW - 1)  # the held view's rows
+    zp, rp, wp = _pair(v[:, i] - v[:, j], low[i, j], ends,  # z: the held view's rows too
+                       None if last is None else (last + SLOW - 1, last))
+    own = _rolling(np.square(np.diff(v, axis=0, prepend=np.nan)), SHORT, "mean")
+    if last is not None and last + SLOW - 1 < n:  # the rows the last ones read, no more
+        n = last + SLOW - 1
+        zp, rp, wp, own = zp[-n:], rp[-n:], wp[-n:], own[-n:]
+    z, ratio, width = (np.full((n, k, k), np.nan) for _ in range(3))
     z[:, i, j], z[:, j, i], ratio[:, i, j], ratio[:, j, i] = zp, -zp, rp, rp
     width[:, i, j] = width[:, j, i] = wp
     zi, steps = np.full((n, k), np.nan), np.full((n, k), np.nan)
@@ -205,7 +210,6 @@ def views(v: np.ndarray, floor: np.ndarray | None = None, usual: np.ndarray | No
     held = np.where(fast * slow > 0, np.minimum(np.abs(fast), np.abs(slow)), 0.0)
     if "held" in ends:
         held = np.where(zi * fast > 0, np.minimum(held, np.abs(zi)), 0.0)
-    own = _rolling(np.square(np.diff(v, axis=0, prepend=np.nan)), SHORT, "mean")
     group = np.full(n, np.nan)
     if usual is not None:
         rel = own / np.maximum(usual, 1e-18)[None, :]
