@@ -179,3 +179,27 @@ def test_a_rule_over_it_raises_and_clears_where_the_one_pass_crosses(model, prob
     assert got == transitions(model, probe)
     assert any(s == "b" and not clear and at(STEP[0]) <= t <= at(STEP[1])
                for s, t, clear in got)
+
+
+def test_rules_check_accepts_a_rule_over_it(tmp_path, fitted) -> None:
+    from typer.testing import CliRunner
+
+    from yujing.cli.app import app
+    from yujing.models.signing import new_key_file
+
+    key = new_key_file(tmp_path / "model.key")
+    ModelRegistry(tmp_path / "models", key).publish("sf", fitted)
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "sf.yaml").write_text(
+        "rules:\n  - id: sf\n    name: 传感器故障\n    hazard: sensor\n"
+        "    select: {group: [bj]}\n"
+        "    grades:\n      blue: anomaly(model=sf) > 0.5\n", encoding="utf-8")
+    stations = tmp_path / "stations.yaml"
+    stations.write_text("stations:\n" + "".join(
+        f"  - {{id: {s}, name: {s}, kind: weather, group: bj}}\n" for s in STATIONS),
+        encoding="utf-8")
+    out = CliRunner().invoke(app, ["rules", "check", str(rules), "--models",
+                                   str(tmp_path / "models"), "--key-file",
+                                   str(tmp_path / "model.key"), "--registry", str(stations)])
+    assert out.exit_code == 0 and "1 rules ok" in out.output, out.output

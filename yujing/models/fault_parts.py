@@ -13,7 +13,8 @@ pass (tests/unit/test_sensor_faults.py):
   (:func:`runs_from`: :func:`~yujing.models.stuck.run_lengths` resumed);
 - local: the last ``local.HISTORY`` aligned rows per metric, passed again before the new
   rows (local.py "Causal": the new rows' views need no older row; its rolling windows
-  depend on their rows only, so the numbers are the one pass's to the bit);
+  depend on their rows only, so the numbers are the one pass's to the bit), and the
+  station ``z`` of the last ``SLOW − 1`` rows (the held view's day: not computed again);
 - saturation: nothing (a row's statistic is that row's);
 - the latch: per rule and station whether the last row was in a run of ``keep | start``
   and latched, and its last ``patience − 1`` keep flags (:func:`latch_from`).
@@ -49,6 +50,7 @@ class FaultsState:
     last: dict[str, np.ndarray]  # stuck: metric → the last finite reading per station (NaN: none)
     run: dict[str, np.ndarray]  # stuck: metric → its run length so far
     recent: dict[str, np.ndarray]  # local: metric → the last HISTORY rows × stations
+    held: dict[str, np.ndarray]  # local: metric → the station z of the last SLOW − 1 rows
     latch: dict[str, np.ndarray]  # "on<i>", "latched<i>" (stations), "keep<i>" (patience − 1 × stations)
 
 
@@ -63,6 +65,7 @@ def new_state(neighbours: object, metrics: Sequence[str], stations: int,
     return FaultsState(neighbours.ewma, neighbours.up, neighbours.down, neighbours.past,
                        {m: np.full(stations, np.nan) for m in metrics},
                        {m: np.zeros(stations) for m in metrics},
+                       {m: np.empty((0, stations)) for m in metrics},
                        {m: np.empty((0, stations)) for m in metrics}, lat)
 
 
@@ -104,7 +107,7 @@ def local_statistics(model: local.LocalResidual, values: Mapping[str, np.ndarray
     both = {m: np.vstack([state.recent[m], np.asarray(values[m], dtype=np.float64)])
             for m in model.metrics}
     size = steps = None
-    for per_view in model.explain(both, n if n <= FEW_ROWS else None).values():
+    for per_view in model.explain(both, n if n <= FEW_ROWS else None, state.held).values():
         for name, s in per_view.items():
             if name in SIZE:
                 size = s if size is None else np.fmax(size, s)

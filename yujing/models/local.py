@@ -83,7 +83,7 @@ import numpy as np
 import pandas as pd
 
 from yujing.models.base import ModelError, reference
-from yujing.models.window_median import nan_median, window_quantiles
+from yujing.models.window_median import nan_median, window_medians, window_quantiles
 
 WINDOW = 336  # 14 days of hourly rows: the yardsticks (level, width, step width)
 MIN_ROWS = 24  # rows of history before a yardstick counts
@@ -174,24 +174,27 @@ def agreed(z: np.ndarray) -> np.ndarray:
 
 
 def views(v: np.ndarray, floor: np.ndarray | None = None, usual: np.ndarray | None = None,
-          common_ref: float = np.inf, ends: Sequence[str] = (), last: int | None = None
-          ) -> dict[str, np.ndarray]:
+          common_ref: float = np.inf, ends: Sequence[str] = (), last: int | None = None,
+          zi_past: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The raw views (rows × stations) of one metric, before their references. ``floor``:
     stations × stations, the width floor per pair (None: 1e-9); ``usual`` per station the
     fitted median of the short variance of its own steps, ``common_ref`` the fitted 99th
     percentile of the group's median ratio to it (None, inf: no row is a common change);
     ``ends`` the views whose gate needs this row (module docstring, "Ends"); with ``last``
     (the worker: a few new rows after ``HISTORY``) only the rows those read are computed
-    and returned, the last ``last + SLOW − 1`` (:func:`_past`).
-    Also ``width`` (rows × stations × stations), ``own``, ``group`` and ``common``."""
+    and returned, the last ``last + SLOW − 1`` (:func:`_past`); ``zi_past``, the station
+    ``z`` (``zi``, returned) of the rows before the last ``last`` as an earlier call gave
+    them, spares their pairs' windows.
+    Also ``width`` (rows × stations × stations), ``own``, ``group``, ``common`` and ``zi``."""
     v = np.asarray(v, dtype=np.float64)
     if v.ndim != 2 or v.shape[1] < 2:
         raise ModelError("local: a group needs two or more stations (rows × stations)")
     n, k = v.shape
     low = np.full((k, k), 1e-9) if floor is None else np.fmax(floor, 1e-9)
     i, j = np.triu_indices(k, 1)  # every pair i < j at once
+    cached = last is not None and zi_past is not None
     zp, rp, wp = _pair(v[:, i] - v[:, j], low[i, j], ends,  # z: the held view's rows too
-                       None if last is None else (last + SLOW - 1, last))
+                       None if last is None else (last if cached else last + SLOW - 1, last))
     own = _rolling(np.square(np.diff(v, axis=0, prepend=np.nan)), SHORT, "mean")
     if last is not None and last + SLOW - 1 < n:  # the rows the last ones read, no more
         n = last + SLOW - 1
@@ -202,10 +205,11 @@ def views(v: np.ndarray, floor: np.ndarray | None = None, usual: np.ndarray | No
     zi, steps = np.full((n, k), np.nan), np.full((n, k), np.nan)
     some = np.isfinite(z).any(axis=2)
     zi[some] = agreed(z[some])
+    if cached:  # the held view's earlier rows, as computed when they were new
+        zi[:n - last] = zi_past[zi_past.shape[0] - (n - last):]
     some = np.isfinite(ratio).any(axis=2)
     steps[some] = np.nanmin(ratio[some], axis=1)
-    zf = pd.DataFrame(zi)
-    fast = zf.rolling(FAST, min_periods=1).median().to_numpy()
+    fast = window_medians(zi, range(1, n + 1), FAST, 1)  # pandas' rolling median's numbers
     slow = window_mean(zi, SLOW)
     held = np.where(fast * slow > 0, np.minimum(np.abs(fast), np.abs(slow)), 0.0)
     if "held" in ends:
@@ -218,7 +222,7 @@ def views(v: np.ndarray, floor: np.ndarray | None = None, usual: np.ndarray | No
     ok = np.isfinite(zi) & ~common[:, None]
     return {"level": np.where(ok, np.abs(zi), np.nan), "held": np.where(ok, held, np.nan),
             "steps": np.where(ok, steps, np.nan), "width": width, "own": own, "group": group,
-            "common": common}
+            "common": common, "zi": zi}
 
 
 def _finite_or(x: np.ndarray, how, default: float) -> float:
@@ -265,16 +269,21 @@ class LocalResidual:
                                                     np.inf) for i in range(k)]) for n in VIEWS}
         return self
 
-    def explain(self, values: Mapping[str, np.ndarray], last: int | None = None
-                ) -> dict[str, dict[str, np.ndarray]]:
+    def explain(self, values: Mapping[str, np.ndarray], last: int | None = None,
+                zi: dict[str, np.ndarray] | None = None) -> dict[str, dict[str, np.ndarray]]:
         """metric → view → rows × stations, each ÷ its fitted reference (1: the fitted 99th
-        percentile); with ``last``, valid for the last ``last`` rows only (:func:`views`)."""
+        percentile); with ``last``, valid for the last ``last`` rows only (:func:`views`).
+        ``zi``: metric → the station ``z`` of the last ``SLOW − 1`` rows before these (a
+        streaming caller's; :func:`views`' ``zi_past``), replaced by those of the new ones."""
         if not self.refs:
             raise ModelError("local: score before fit: fit on normal history first")
         out = {}
         for m in self.metrics:
             raw = views(np.asarray(values[m], dtype=np.float64), self.floor[m], self.usual[m],
-                        self.common_ref[m], self.ends, last)
+                        self.common_ref[m], self.ends, last, None if zi is None else zi[m])
+            if zi is not None:  # all rows from the first (no ``last``), or the new ones after
+                zi[m] = (raw["zi"] if last is None else np.vstack([zi[m], raw["zi"][-last:]])
+                         )[-(SLOW - 1):]
             self.common_rows[m] = int(raw["common"].sum())
             out[m] = {n: raw[n] / self.refs[m][n][None, :] for n in VIEWS}
         return out
