@@ -84,7 +84,7 @@ class SensorFaults(GroupNeighbours):
             raise ModelError(f"{self.kind}: {exc}") from None
 
     def _neighbour_params(self) -> dict[str, Any]:
-        return self.params["neighbours"]
+        return (self.params or {}).get("neighbours") or {}  # unfitted: score_rows says so
 
     def _checks(self) -> tuple[dict[str, np.ndarray], Any, Any]:
         """(stuck's references, the saturation check or None, the local model) over this
