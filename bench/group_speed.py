@@ -2,6 +2,7 @@
 
     PYTHONPATH=. .venv/bin/python bench/group_speed.py                 # 5 groups of 10, 3 runs
     PYTHONPATH=. .venv/bin/python bench/group_speed.py --groups 10 --size 5 --runs 5
+    PYTHONPATH=. .venv/bin/python bench/group_speed.py --kind neighbours --kind sensor-faults
 
 Synthetic groups of stations that share the weather (hourly TEMP, DEWP, WSPM: a daily
 cycle and a slow walk per group, a per-station offset and gain, sensor noise), one
@@ -19,6 +20,10 @@ same path:
   pipeline and registry with a threshold rule per group on the same metrics and no
   model; and
   ``group_rules_ratio``: the group rules' rate ÷ the baseline's.
+
+With ``--kind`` (repeatable; default neighbours) each group model kind is trained and
+timed in the same run, its lines named by the kind (``sensor-faults``:
+yujing/models/sensor_faults.py); the baseline is measured once per run.
 
 Target (issue 16): 100,000 readings/s or more for every detector.
 """
@@ -150,31 +155,45 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--envelope", type=int, default=500)
     ap.add_argument("--live-days", type=int, default=10)
+    ap.add_argument("--kind", action="append", help="group model kind (repeatable; default "
+                    "neighbours)")
     args = ap.parse_args()
+    kinds = args.kind or ["neighbours"]
     train_h, warm_h, live_h = 120 * 24, 30 * 24, args.live_days * 24
     data = [group_readings(g, args.size, train_h + warm_h + live_h, 0) for g in range(args.groups)]
-    models = {}
+    by_kind: dict[str, dict] = {kind: {} for kind in kinds}
     for g, frame in enumerate(data):
         hist = frame[frame["ts"] < T0 + train_h * HOUR]
-        models[f"g{g}"] = train(hist, None, "neighbours", far=0.01).model
+        for kind in kinds:
+            by_kind[kind][f"g{g}"] = train(hist, None, kind, far=0.01).model
     both = pd.concat(data, ignore_index=True)
     warm = both[both["ts"].between(T0 + train_h * HOUR, T0 + (train_h + warm_h) * HOUR - 1)]
     live = both[both["ts"] >= T0 + (train_h + warm_h) * HOUR]
     warm_env, live_env = envelopes(warm, args.envelope), envelopes(live, args.envelope)
     print(f"stations: {args.groups * args.size} in {args.groups} groups, metrics: "
           f"{len(METRICS)}, live readings: {len(live)}, envelopes: {len(live_env)}")
-    rows, group, plain, events = [], [], [], 0
+    rows = {k: [] for k in kinds}
+    group = {k: [] for k in kinds}
+    events = dict.fromkeys(kinds, 0)
+    plain = []
     for _ in range(args.runs):
-        rows.append(rows_rate(models, warm, live, args.envelope))
-        g, events = pipeline_rate(models, args.groups, warm_env, live_env)
-        group.append(g)
+        for kind, models in by_kind.items():
+            rows[kind].append(rows_rate(models, warm, live, args.envelope))
+            g, events[kind] = pipeline_rate(models, args.groups, warm_env, live_env)
+            group[kind].append(g)
         plain.append(pipeline_rate({}, args.groups, warm_env, live_env)[0])
     med = statistics.median
-    print(f"group_rows_readings_per_s: {med(rows):,.0f} (runs {', '.join(f'{x:,.0f}' for x in rows)})")
-    print(f"group_rules_readings_per_s: {med(group):,.0f} (runs {', '.join(f'{x:,.0f}' for x in group)})")
-    print(f"plain_rules_readings_per_s: {med(plain):,.0f} (runs {', '.join(f'{x:,.0f}' for x in plain)})")
-    print(f"group_rules_ratio: {med(group) / med(plain):.3f}")
-    print(f"group_rules_warning_events (last run): {events}")
+
+    def runs(xs: list[float]) -> str:
+        return f"{med(xs):,.0f} (runs {', '.join(f'{x:,.0f}' for x in xs)})"
+
+    for kind in kinds:
+        tag = "" if kinds == ["neighbours"] else f" [{kind}]"
+        print(f"group_rows_readings_per_s{tag}: {runs(rows[kind])}")
+        print(f"group_rules_readings_per_s{tag}: {runs(group[kind])}")
+        print(f"group_rules_ratio{tag}: {med(group[kind]) / med(plain):.3f}")
+        print(f"group_rules_warning_events (last run){tag}: {events[kind]}")
+    print(f"plain_rules_readings_per_s: {runs(plain)}")
 
 
 if __name__ == "__main__":

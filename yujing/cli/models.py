@@ -67,7 +67,8 @@ def train_cmd(
         help="station models: the station's metrics, comma-separated (default: every metric "
              "in the data)")] = None,
     stations: Annotated[str | None, typer.Option(
-        help="neighbours: the group's stations, comma-separated (default: every station in "
+        help="group models (neighbours, sensor-faults): the group's stations, comma-separated "
+             "(default: every station in "
              "the data); scoring needs the readings of all of them")] = None,
     far: Annotated[float | None, typer.Option(
         help="target false-alarm rate, e.g. 0.001: fit on the first 70 percent of the range, set "

@@ -52,15 +52,19 @@ def make_detector(kind: str, **hyper) -> Detector:
 
 # the group model (group.py) last: it imports alarm.py, which needs make_detector above
 from yujing.models.group import GroupNeighbours  # noqa: E402
+from yujing.models.sensor_faults import SensorFaults  # noqa: E402
 
 # a group of stations scored together (neighbours.py): a model kind of the registry
 # (persist.py loads it), trained and scored through its own path (train.py, labelled.py);
 # not in ALL_KINDS, the kinds that score one series or one station in a worker's stream
-GROUP_KINDS: dict[str, type[Detector]] = {GroupNeighbours.kind: GroupNeighbours}
+# sensor-faults (sensor_faults.py): the bench's best fault detector, neighbours among its parts
+GROUP_KINDS: dict[str, type[Detector]] = {GroupNeighbours.kind: GroupNeighbours,
+                                          SensorFaults.kind: SensorFaults}
 
 __all__ = ["ALL_KINDS", "GROUP_KINDS", "KINDS", "STATION_KINDS", "ChecksumError", "Detector",
            "EnsembleDetector", "EntropyDetector", "GroupNeighbours",
            "IsolationForestDetector", "ModelError", "ModelKey", "NoveltyDetector", "PcaT2Q",
            "RobustMahalanobis",
-           "SchemaError", "SeasonalBaseline", "SeriesState", "SignatureError", "SpikeDetector",
+           "SchemaError", "SeasonalBaseline", "SensorFaults", "SeriesState", "SignatureError",
+           "SpikeDetector",
            "StationDetector", "StationResidual", "load_model", "make_detector"]

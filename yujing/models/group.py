@@ -62,19 +62,19 @@ class GroupNeighbours(Detector):
         group station or a metric with no readings, naming the fix."""
         missing = {"ts", "station", "metric", "value"} - set(frame.columns)
         if missing:
-            raise ModelError(f"neighbours: the readings lack column(s) {', '.join(sorted(missing))}")
+            raise ModelError(f"{self.kind}: the readings lack column(s) {', '.join(sorted(missing))}")
         st = frame["station"].astype(str)
         have = set(st.unique())
         absent = [s for s in self.stations if s not in have]
         if absent:
             raise ModelError(
-                f"neighbours: {doing} needs the readings of every station of the group "
+                f"{self.kind}: {doing} needs the readings of every station of the group "
                 f"({', '.join(self.stations)}); none of {', '.join(absent)}: give their readings "
                 f"in the same file, or retrain the group without them (--stations)")
         mt = frame["metric"].astype(str)
         gone = [m for m in self.metrics if not (mt == m).any()]
         if gone:
-            raise ModelError(f"neighbours: no readings of {', '.join(gone)} to {doing} (the "
+            raise ModelError(f"{self.kind}: no readings of {', '.join(gone)} to {doing} (the "
                              f"model's metrics are {', '.join(self.metrics)})")
         import pandas as pd  # lazy: see the imports
 
@@ -91,11 +91,16 @@ class GroupNeighbours(Detector):
         from yujing.models.neighbours import NeighbourDetector  # lazy: see the imports
 
         det = getattr(self, "_det", None)
-        if det is None or det.params is not self.params:
+        params = self._neighbour_params()
+        if det is None or det.params is not params:
             det = NeighbourDetector(self.stations, self.metrics, screen=self.screen)
-            det.params = self.params
+            det.params = params
             self._det = det
         return det
+
+    def _neighbour_params(self) -> dict[str, Any]:
+        """The neighbours detector's parameters (a composed kind keeps them as one part)."""
+        return self.params
 
     # -- fitting and scoring -------------------------------------------------------------------
 
@@ -109,15 +114,8 @@ class GroupNeighbours(Detector):
         det = self._inner()
         det.fit(ts, values, far, self.split)
         self.params = det.params
-        self.metric = "+".join(self.metrics)
         self.meta = {
-            "format": FORMAT, "kind": self.kind, "metric": self.metric, "metrics": self.metrics,
-            "seed": self.seed, "schema": self.schema.as_dict(), "hyper": self.hyper(),
-            "training": {"rows": int(ts.size), "series": len(self.stations),
-                         "start_ms": int(ts.min()), "end_ms": int(ts.max()), "keys": 1,
-                         "per": "group"},
-            "neighbours": {k: v for k, v in det.meta.items() if k not in ("kind", "far")},
-            "libraries": library_versions(),
+            **self._group_meta(ts, det),
             # the scores are relative to the calibrated thresholds: 0.5 is the threshold
             "alarm": {"far": far, "series": len(self.metrics),
                       "per_series_far": det.meta["per_metric_far"], "threshold": 0.5,
@@ -128,6 +126,19 @@ class GroupNeighbours(Detector):
         }
         return self
 
+    def _group_meta(self, ts: np.ndarray, det: NeighbourDetector) -> dict[str, Any]:
+        """The metadata every group kind writes (its alarm's is its own); sets ``metric``."""
+        self.metric = "+".join(self.metrics)
+        return {
+            "format": FORMAT, "kind": self.kind, "metric": self.metric, "metrics": self.metrics,
+            "seed": self.seed, "schema": self.schema.as_dict(), "hyper": self.hyper(),
+            "training": {"rows": int(ts.size), "series": len(self.stations),
+                         "start_ms": int(ts.min()), "end_ms": int(ts.max()), "keys": 1,
+                         "per": "group"},
+            "neighbours": {k: v for k, v in det.meta.items() if k not in ("kind", "far")},
+            "libraries": library_versions(),
+        }
+
     def fit(self, history: pd.DataFrame, metric: str | None = None,
             groups: Mapping[str, str] | None = None) -> GroupNeighbours:
         raise ModelError("neighbours: its scores are relative to calibrated thresholds: train "
@@ -137,9 +148,9 @@ class GroupNeighbours(Detector):
         """ts, station, metric (``a+b+c``), score: the group scored from scratch in time
         order, one row per station and timestamp with a reading of that station."""
         if not self.params:
-            raise ModelError("neighbours: score before fit: train or load the model first")
+            raise ModelError(f"{self.kind}: score before fit: train or load the model first")
         ts, values = self._aligned(frame, "scoring")
-        scores = self._inner().score(values)
+        scores = self.score_rows(values, self.new_group_state())
         have = np.any([np.isfinite(values[m]) for m in self.metrics], axis=0)
         r, c = np.nonzero(have)
         order = np.lexsort((ts[r], c))

@@ -83,6 +83,7 @@ import numpy as np
 import pandas as pd
 
 from yujing.models.base import ModelError, reference
+from yujing.models.window_median import nan_median, window_medians, window_quantiles
 
 WINDOW = 336  # 14 days of hourly rows: the yardsticks (level, width, step width)
 MIN_ROWS = 24  # rows of history before a yardstick counts
@@ -96,25 +97,63 @@ HISTORY = WINDOW + SHORT + SLOW  # rows a streaming caller passes before its new
 
 
 def _rolling(x: np.ndarray, window: int, how: str, q: float = 0.5) -> np.ndarray:
-    """A rolling statistic of a column: ``how="past"`` the quantile ``q`` of the previous
-    ``window`` rows (this row excluded), ``"mean"`` or ``"median"`` of the last ``window`` rows."""
-    s = pd.Series(x)
+    """A rolling statistic of a column (or of each column of rows × columns, in one call:
+    the same kernel per column, so the same numbers): ``how="past"`` the quantile ``q`` of
+    the previous ``window`` rows (this row excluded), ``"mean"`` or ``"median"`` of the last
+    ``window`` rows."""
     if how == "mean":
-        return s.rolling(window, min_periods=max(1, window // 2)).mean().to_numpy()
+        return window_mean(x, window)
+    s = pd.DataFrame(x) if np.ndim(x) == 2 else pd.Series(x)
     if how == "median":
         return s.rolling(window, min_periods=max(1, window // 2)).median().to_numpy()
     return s.rolling(window, min_periods=MIN_ROWS).quantile(q).shift(1).to_numpy()
 
 
-def _pair(x: np.ndarray, floor: float, ends: Sequence[str] = ()
-          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(z, step ratio, width) of one pair's difference ``x`` (see the module's docstring;
-    ``ends``: the steps' gate of :func:`views`)."""
-    width = (_rolling(x, WINDOW, "past", 0.75) - _rolling(x, WINDOW, "past", 0.25)) / IQR_SD
-    width = np.fmax(width, floor)
-    z = (x - _rolling(x, WINDOW, "past", 0.5)) / width
-    sq = np.square(np.diff(x, prepend=np.nan))
-    usual = np.fmax(_rolling(sq, WINDOW, "past", 0.5), floor ** 2)
+def window_mean(x: np.ndarray, window: int) -> np.ndarray:
+    """The mean of the finite values among the last ``window`` rows (NaN with fewer than
+    half of them). Why not pandas' rolling mean: it carries a running sum from the first
+    row, so its last bits depend on where the series started; here each window is summed
+    on its own, and a streaming caller that passes ``HISTORY`` rows gets the one pass's
+    numbers to the bit (the worker's path of the sensor-faults kind, fault_parts.py)."""
+    x = np.asarray(x, dtype=np.float64)  # rows, or rows × columns (each column its own)
+    pad = np.lib.stride_tricks.sliding_window_view(
+        np.concatenate((np.full((window - 1, *x.shape[1:]), np.nan), x)), window, axis=0)
+    ok = np.isfinite(pad)
+    count = ok.sum(axis=-1)
+    total = np.ascontiguousarray(np.where(ok, pad, 0.0)).sum(axis=-1)  # each window in one order
+    return np.where(count >= max(1, window // 2), total / np.maximum(count, 1), np.nan)
+
+
+def _past(x: np.ndarray, qs: tuple[float, ...], last: int | None) -> list[np.ndarray]:
+    """The quantiles ``qs`` of the previous ``WINDOW`` rows (``_rolling``'s "past") of every
+    row, or with ``last`` of the last ``last`` rows only, the rest NaN. Why: the worker
+    passes ``HISTORY`` rows before one or a few new ones, and pandas recomputes every
+    window of them; the new rows' windows alone (window_median.py, pandas' arithmetic, so
+    the same numbers) cost a fraction (tests/unit/test_sensor_faults.py: chunks of one
+    row against one pass, to the bit)."""
+    n = x.shape[0]
+    if last is None or last >= n:
+        return [_rolling(x, WINDOW, "past", q) for q in qs]
+    cols = x.reshape(n, -1)
+    out = []
+    for got in window_quantiles(cols, range(n - last, n), WINDOW, MIN_ROWS, qs):
+        full = np.full(cols.shape, np.nan)
+        full[n - last:] = got
+        out.append(full.reshape(x.shape))
+    return out
+
+
+def _pair(x: np.ndarray, floor: np.ndarray | float, ends: Sequence[str] = (),
+          last: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(z, step ratio, width) of pairs' differences ``x`` (rows, or rows × pairs with a
+    ``floor`` per pair: every pair in one set of calls; see the module's docstring;
+    ``ends``: the steps' gate of :func:`views`); with ``last`` (rows of z and width, rows
+    of the ratio), valid for those last rows only (:func:`_past`)."""
+    high, low, mid = _past(x, (0.75, 0.25, 0.5), None if last is None else last[0])
+    width = np.fmax((high - low) / IQR_SD, floor)
+    z = (x - mid) / width
+    sq = np.square(np.diff(x, axis=0, prepend=np.nan))
+    usual = np.fmax(_past(sq, (0.5,), None if last is None else last[1])[0], np.square(floor))
     gate = _last_two(sq) if "steps" in ends else _rolling(sq, FAST, "median")
     ratio = np.fmin(_rolling(sq, SHORT, "mean"), gate) / usual
     return z, ratio, width
@@ -122,7 +161,7 @@ def _pair(x: np.ndarray, floor: float, ends: Sequence[str] = ()
 
 def _last_two(x: np.ndarray) -> np.ndarray:
     """The smaller of this row's and the previous row's value (NaN-aware)."""
-    prev = np.concatenate(([np.nan], x[:-1]))
+    prev = np.concatenate((np.full((1, *np.shape(x)[1:]), np.nan), x[:-1]))
     return np.fmin(x, prev)
 
 
@@ -135,47 +174,55 @@ def agreed(z: np.ndarray) -> np.ndarray:
 
 
 def views(v: np.ndarray, floor: np.ndarray | None = None, usual: np.ndarray | None = None,
-          common_ref: float = np.inf, ends: Sequence[str] = ()) -> dict[str, np.ndarray]:
+          common_ref: float = np.inf, ends: Sequence[str] = (), last: int | None = None,
+          zi_past: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The raw views (rows × stations) of one metric, before their references. ``floor``:
     stations × stations, the width floor per pair (None: 1e-9); ``usual`` per station the
     fitted median of the short variance of its own steps, ``common_ref`` the fitted 99th
     percentile of the group's median ratio to it (None, inf: no row is a common change);
-    ``ends`` the views whose gate needs this row (module docstring, "Ends").
-    Also ``width`` (rows × stations × stations), ``own``, ``group`` and ``common``."""
+    ``ends`` the views whose gate needs this row (module docstring, "Ends"); with ``last``
+    (the worker: a few new rows after ``HISTORY``) only the rows those read are computed
+    and returned, the last ``last + SLOW − 1`` (:func:`_past`); ``zi_past``, the station
+    ``z`` (``zi``, returned) of the rows before the last ``last`` as an earlier call gave
+    them, spares their pairs' windows.
+    Also ``width`` (rows × stations × stations), ``own``, ``group``, ``common`` and ``zi``."""
     v = np.asarray(v, dtype=np.float64)
     if v.ndim != 2 or v.shape[1] < 2:
         raise ModelError("local: a group needs two or more stations (rows × stations)")
     n, k = v.shape
     low = np.full((k, k), 1e-9) if floor is None else np.fmax(floor, 1e-9)
+    i, j = np.triu_indices(k, 1)  # every pair i < j at once
+    cached = last is not None and zi_past is not None
+    zp, rp, wp = _pair(v[:, i] - v[:, j], low[i, j], ends,  # z: the held view's rows too
+                       None if last is None else (last if cached else last + SLOW - 1, last))
+    own = _rolling(np.square(np.diff(v, axis=0, prepend=np.nan)), SHORT, "mean")
+    if last is not None and last + SLOW - 1 < n:  # the rows the last ones read, no more
+        n = last + SLOW - 1
+        zp, rp, wp, own = zp[-n:], rp[-n:], wp[-n:], own[-n:]
     z, ratio, width = (np.full((n, k, k), np.nan) for _ in range(3))
-    for i in range(k):
-        for j in range(i + 1, k):
-            zp, rp, wp = _pair(v[:, i] - v[:, j], float(low[i, j]), ends)
-            z[:, i, j], z[:, j, i], ratio[:, i, j], ratio[:, j, i] = zp, -zp, rp, rp
-            width[:, i, j] = width[:, j, i] = wp
+    z[:, i, j], z[:, j, i], ratio[:, i, j], ratio[:, j, i] = zp, -zp, rp, rp
+    width[:, i, j] = width[:, j, i] = wp
     zi, steps = np.full((n, k), np.nan), np.full((n, k), np.nan)
     some = np.isfinite(z).any(axis=2)
     zi[some] = agreed(z[some])
+    if cached:  # the held view's earlier rows, as computed when they were new
+        zi[:n - last] = zi_past[zi_past.shape[0] - (n - last):]
     some = np.isfinite(ratio).any(axis=2)
     steps[some] = np.nanmin(ratio[some], axis=1)
-    zf = pd.DataFrame(zi)
-    fast = zf.rolling(FAST, min_periods=1).median().to_numpy()
-    slow = zf.rolling(SLOW, min_periods=SLOW // 2).mean().to_numpy()
+    fast = window_medians(zi, range(1, n + 1), FAST, 1)  # pandas' rolling median's numbers
+    slow = window_mean(zi, SLOW)
     held = np.where(fast * slow > 0, np.minimum(np.abs(fast), np.abs(slow)), 0.0)
     if "held" in ends:
         held = np.where(zi * fast > 0, np.minimum(held, np.abs(zi)), 0.0)
-    own = np.column_stack([_rolling(np.square(np.diff(v[:, i], prepend=np.nan)), SHORT, "mean")
-                           for i in range(k)])
     group = np.full(n, np.nan)
     if usual is not None:
         rel = own / np.maximum(usual, 1e-18)[None, :]
-        some = np.isfinite(rel).any(axis=1)
-        group[some] = np.nanmedian(rel[some], axis=1)
+        group = nan_median(rel)  # np.nanmedian's numbers, without its masked arrays
     common = np.nan_to_num(group, nan=0.0) > COMMON_RATIO * common_ref
     ok = np.isfinite(zi) & ~common[:, None]
     return {"level": np.where(ok, np.abs(zi), np.nan), "held": np.where(ok, held, np.nan),
             "steps": np.where(ok, steps, np.nan), "width": width, "own": own, "group": group,
-            "common": common}
+            "common": common, "zi": zi}
 
 
 def _finite_or(x: np.ndarray, how, default: float) -> float:
@@ -222,15 +269,21 @@ class LocalResidual:
                                                     np.inf) for i in range(k)]) for n in VIEWS}
         return self
 
-    def explain(self, values: Mapping[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+    def explain(self, values: Mapping[str, np.ndarray], last: int | None = None,
+                zi: dict[str, np.ndarray] | None = None) -> dict[str, dict[str, np.ndarray]]:
         """metric → view → rows × stations, each ÷ its fitted reference (1: the fitted 99th
-        percentile)."""
+        percentile); with ``last``, valid for the last ``last`` rows only (:func:`views`).
+        ``zi``: metric → the station ``z`` of the last ``SLOW − 1`` rows before these (a
+        streaming caller's; :func:`views`' ``zi_past``), replaced by those of the new ones."""
         if not self.refs:
             raise ModelError("local: score before fit: fit on normal history first")
         out = {}
         for m in self.metrics:
             raw = views(np.asarray(values[m], dtype=np.float64), self.floor[m], self.usual[m],
-                        self.common_ref[m], self.ends)
+                        self.common_ref[m], self.ends, last, None if zi is None else zi[m])
+            if zi is not None:  # all rows from the first (no ``last``), or the new ones after
+                zi[m] = (raw["zi"] if last is None else np.vstack([zi[m], raw["zi"][-last:]])
+                         )[-(SLOW - 1):]
             self.common_rows[m] = int(raw["common"].sum())
             out[m] = {n: raw[n] / self.refs[m][n][None, :] for n in VIEWS}
         return out

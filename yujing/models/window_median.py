@@ -46,3 +46,25 @@ def level_and_noise(both: np.ndarray, first: int, level: tuple[int, int],
     steps[1:] = np.abs(np.diff(both, axis=0))
     return (window_medians(both, range(first, n), *level),
             window_medians(steps, range(first + 1, n + 1), *noise))
+
+
+def window_quantiles(a: np.ndarray, ends: range, width: int, least: int,
+                     qs: tuple[float, ...]) -> list[np.ndarray]:
+    """Per end ``e`` and quantile ``q`` of ``qs``: the quantile of ``a[e - width:e]`` per
+    column, NaN with fewer than ``least`` finite values: pandas' ``rolling(width,
+    min_periods=least).quantile(q)`` at row ``e - 1``, with its arithmetic (linear
+    interpolation ``low + (high − low)·f`` between the order statistics at ``q·(n − 1)``),
+    so the same numbers. One sort serves every quantile (local.py's width and level)."""
+    pad = np.vstack([np.full((width, a.shape[1]), np.nan), a])
+    idx = np.asarray(ends, dtype=np.int64)[:, None] + np.arange(width)[None, :]
+    w = np.sort(pad[idx].transpose(0, 2, 1), axis=-1)  # ends × columns × width, NaN last
+    c = np.count_nonzero(np.isfinite(w), axis=-1)
+    out = []
+    for q in qs:
+        at = q * (c - 1).astype(np.float64)
+        i = at.astype(np.int64)
+        low = np.take_along_axis(w, np.clip(i, 0, width - 1)[..., None], axis=-1)[..., 0]
+        high = np.take_along_axis(w, np.clip(i + 1, 0, width - 1)[..., None], axis=-1)[..., 0]
+        v = np.where(at == i, low, low + (high - low) * (at - i))
+        out.append(np.where((c >= least) & (c > 0), v, np.nan))
+    return out
