@@ -87,6 +87,11 @@ def load_checkpoint(get: Callable[[str], Any], p: int) -> tuple[Manifest, bytes]
     return None
 
 
+def has_manifest(get: Callable[[str], Any], p: int) -> bool:
+    """Whether a checkpoint manifest of partition ``p`` is in the table (whole or not)."""
+    return any(_bytes(get(slot_keys(p, slot)[0])) is not None for slot in (0, 1))
+
+
 def _bytes(v: Any) -> bytes | None:
     if v is None:
         return None

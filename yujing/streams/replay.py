@@ -2,13 +2,16 @@
 
 A restored checkpoint is followed by the envelopes after its offset, and the
 agent's catch-up by the envelopes it has not seen; both are read here with a
-plain aiokafka consumer (no group, no commits), so nobody's offsets move.
+plain aiokafka consumer (no group, no commits), so nobody's offsets move. So is a
+checkpoint's changelog partition when Faust's recovery left a hole in it (streams/state.py).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from contextlib import aclosing
+from typing import Any
 
 from aiokafka import TopicPartition
 from aiokafka.errors import OffsetOutOfRangeError
@@ -30,6 +33,17 @@ async def read_partition(bootstrap: str, topic: str, partition: int, start: int,
     The caller handles each record before the next is read; close the iterator
     (``contextlib.aclosing``) if it stops early, so the consumer is stopped.
     """
+    async with aclosing(read_records(bootstrap, topic, partition, start, until, timeout_s,
+                                     security)) as records:
+        async for rec in records:
+            yield rec.offset, rec.value
+
+
+async def read_records(bootstrap: str, topic: str, partition: int, start: int | None,
+                       until: int | None, timeout_s: float = 120.0,
+                       security: KafkaSecurity = PLAINTEXT) -> AsyncIterator[Any]:
+    """The records (offset, key, value) of :func:`read_partition`'s stretch; ``start`` None:
+    from the first record the partition still holds (a compacted changelog's)."""
     tp = TopicPartition(topic, partition)
     c = consumer(bootstrap, security=security, group_id=None,
                  enable_auto_commit=False, auto_offset_reset="none",
@@ -37,10 +51,13 @@ async def read_partition(bootstrap: str, topic: str, partition: int, start: int,
                  fetch_max_wait_ms=50)  # an empty fetch (the end) answers fast
     await c.start()
     deadline = clock.monotonic() + timeout_s
-    last = start - 1
+    last = -1 if start is None else start - 1
     try:
         c.assign([tp])
-        c.seek(tp, start)
+        if start is None:
+            await c.seek_to_beginning(tp)
+        else:
+            c.seek(tp, start)
         while clock.monotonic() < deadline:
             try:
                 got = await c.getmany(tp, timeout_ms=100)
@@ -51,7 +68,7 @@ async def read_partition(bootstrap: str, topic: str, partition: int, start: int,
             for rec in got.get(tp, []):
                 if until is not None and rec.offset >= until:
                     return
-                yield rec.offset, rec.value
+                yield rec
                 last = rec.offset
             # Fetch responses carry the true high watermark, also on Tansu (whose
             # ListOffsets answer is the last batch's base offset + 1).

@@ -13,7 +13,9 @@ changelog-backed Faust table (:mod:`yujing.streams.tables`):
   run off the agent.
 * A snapshot is stored as chunks and a manifest in one of two alternating slots
   (:mod:`yujing.streams.checkpoint`), so a checkpoint cut short by a crash (or a changelog
-  recovery that misses its tail) leaves the previous one whole.
+  recovery that misses its tail) leaves the previous one whole. When the recovery brought
+  a manifest but no whole checkpoint (a record lost inside the worker), the checkpoint is
+  read from the changelog partition itself.
 * On assignment the partition's newest whole checkpoint is restored and the readings
   after its offset are re-processed with a plain aiokafka consumer (no group,
   :mod:`yujing.streams.replay`) up to the end of the partition, before the agent takes any
@@ -49,8 +51,15 @@ from yujing.rules import nodata
 from yujing.rules.localtime import DEFAULT_ZONE
 from yujing.rules.schema import Rule
 from yujing.stations import Registry
-from yujing.streams.checkpoint import dict_table, encode_checkpoint, load_checkpoint, table_records
-from yujing.streams.replay import read_partition
+from yujing.streams.checkpoint import (
+    Manifest,
+    dict_table,
+    encode_checkpoint,
+    has_manifest,
+    load_checkpoint,
+    table_records,
+)
+from yujing.streams.replay import read_partition, read_records
 from yujing.streams.runner import PartitionRunner, Snapshot
 
 __all__ = ["PartitionState", "Pipelines", "dict_table", "load_checkpoint"]  # tests import these
@@ -96,6 +105,7 @@ class Pipelines:
         self.emit, self.flush, self.interval_s, self.now_ms = emit, flush, interval_s, now_ms
         self.read = reader or functools.partial(read_partition, bootstrap, topic,
                                                 security=security)
+        self.security = security
         self.monotonic = monotonic
         self.tz = tz  # hour() and month() in rules
         self.meta = {r.id: RuleMeta(r.name, r.hazard) for r in rules}
@@ -173,6 +183,8 @@ class Pipelines:
         t0 = self.monotonic()
         try:
             found = load_checkpoint(self.table.get, p)
+            if found is None and has_manifest(self.table.get, p):
+                found = await self._from_changelog(p)
             if found is not None:
                 m, raw = found
                 ps.restore_checkpoint(raw, m.seq, m.offset)  # the first new envelope is
@@ -194,6 +206,24 @@ class Pipelines:
             ps.start_over(self._new_pipeline(p))
         finally:
             ps.ready.set()
+
+    async def _from_changelog(self, p: int) -> tuple[Manifest, bytes] | None:
+        """A manifest came with the table's recovery but no whole checkpoint: the recovery
+        left a hole (a record lost inside the worker, as on the readings topic,
+        streams/commit_stall.py). The partition's records are read from the changelog
+        itself; None without a changelog (a test's table) or a whole checkpoint in it."""
+        topic = getattr(self.table, "changelog", None)
+        if topic is None:
+            return None
+        log.warning("partition %d: no whole checkpoint came with the table's recovery; "
+                    "reading the checkpoint from %s[%d] itself", p, topic, p)
+        records: dict[str, bytes | None] = {}
+        async with aclosing(read_records(self.bootstrap, topic, p, None, None,
+                                         security=self.security)) as got:
+            async for rec in got:
+                if (key := self.table.key_of(rec.key)) is not None:
+                    records[key] = rec.value
+        return load_checkpoint(records.get, p)
 
     # -- re-processing ---------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ knows how Faust must be told about them.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import faust
@@ -31,6 +32,20 @@ class CheckpointTable:
 
     def get(self, key: str) -> Any:
         return self.table.get(key)
+
+    @property
+    def changelog(self) -> str:
+        """The changelog topic's name (read directly when a recovery left a hole in it)."""
+        return self.table.changelog_topic.get_topic_name()
+
+    @staticmethod
+    def key_of(raw: bytes | None) -> str | None:
+        """A changelog record's key as the table's (``key_serializer="json"``)."""
+        try:
+            key = json.loads(raw) if raw is not None else None
+        except ValueError:
+            return None
+        return key if isinstance(key, str) else None
 
     def put(self, p: int, key: str, value: bytes) -> None:
         # Written outside the agent's event context, so the partition is given explicitly:
