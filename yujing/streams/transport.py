@@ -24,7 +24,7 @@ and are left alone.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import faust
@@ -57,6 +57,8 @@ class ConsumerThread(faust_kafka.AIOKafkaConsumerThread):
                             "committed offsets, or 0", exc)
                 earliest = {tp: 0 for tp in strict}
             self.consumer.note_read_from(committed, earliest)
+            self.consumer.rewound.update({tp: self.consumer.read_from[tp] for tp in strict
+                                          if tp in self.consumer.read_from})
         return committed
 
 
@@ -67,6 +69,7 @@ class Consumer(faust_kafka.Consumer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.read_from: dict[TP, int] = {}   # where the last assignment read each partition from
+        self.rewound: dict[TP, int] = {}     # a seek's target, until its record comes
 
     def _new_consumer_thread(self) -> faust_kafka.AIOKafkaConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
@@ -90,6 +93,25 @@ class Consumer(faust_kafka.Consumer):
                           "read them; reading on from %d", tp.topic, tp.partition, lost.start,
                           lost.stop - 1, start)
             self.read_from[tp] = start
+
+    async def seek(self, partition: TP, offset: int) -> None:
+        await super().seek(partition, offset)
+        if self.is_strict(partition):
+            self.rewound[partition] = offset
+
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Any]]:
+        """Faust's records, with its read-offset gate opened for the first record after a
+        seek on a strict partition. The gate (``Consumer._drain_messages``) drops a record
+        whose offset is below the last one read; a batch fetched before the seek and still
+        being handed out moves that mark past the seek's target, so every record read
+        again was dropped ("DROPPED MESSAGE ROFF" in Faust's developer log): after a
+        worker was killed, the commit watch's re-reads never delivered the head record
+        (bench/scale_out.py)."""
+        async for tp, message in super().getmany(timeout):
+            if self.rewound.get(tp) == message.offset:
+                del self.rewound[tp]
+                self._read_offset[tp] = None
+            yield tp, message
 
     def _new_offset(self, tp: TP) -> int | None:
         if not self.is_strict(tp):
