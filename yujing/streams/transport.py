@@ -57,8 +57,7 @@ class ConsumerThread(faust_kafka.AIOKafkaConsumerThread):
                             "committed offsets, or 0", exc)
                 earliest = {tp: 0 for tp in strict}
             self.consumer.note_read_from(committed, earliest)
-            self.consumer.rewound.update({tp: self.consumer.read_from[tp] for tp in strict
-                                          if tp in self.consumer.read_from})
+        self.consumer.rewound.update(committed)   # every partition was sought (Consumer.getmany)
         return committed
 
 
@@ -69,7 +68,7 @@ class Consumer(faust_kafka.Consumer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.read_from: dict[TP, int] = {}   # where the last assignment read each partition from
-        self.rewound: dict[TP, int] = {}     # a seek's target, until its record comes
+        self.rewound: set[TP] = set()        # sought, until a later fetch brings a record
 
     def _new_consumer_thread(self) -> faust_kafka.AIOKafkaConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
@@ -96,20 +95,30 @@ class Consumer(faust_kafka.Consumer):
 
     async def seek(self, partition: TP, offset: int) -> None:
         await super().seek(partition, offset)
-        if self.is_strict(partition):
-            self.rewound[partition] = offset
+        self.rewound.add(partition)
+
+    async def seek_wait(self, partitions: Mapping[TP, int]) -> None:
+        """The recovery's seek of changelog partitions (Faust's ``Recovery._seek_offsets``)."""
+        await super().seek_wait(partitions)
+        self.rewound.update(partitions)
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Any]]:
-        """Faust's records, with its read-offset gate opened for the first record after a
-        seek on a strict partition. The gate (``Consumer._drain_messages``) drops a record
-        whose offset is below the last one read; a batch fetched before the seek and still
-        being handed out moves that mark past the seek's target, so every record read
-        again was dropped ("DROPPED MESSAGE ROFF" in Faust's developer log): after a
+        """Faust's records, with its read-offset gate opened for the first record of each
+        partition sought before this fetch. The gate (``Consumer._drain_messages``) drops a
+        record whose offset is below the last one handed out; a batch fetched before a seek
+        and still being handed out moves that mark past the seek's target, so every record
+        read again was dropped ("DROPPED MESSAGE ROFF" in Faust's developer log): after a
         worker was killed, the commit watch's re-reads never delivered the head record
-        (bench/scale_out.py)."""
+        (bench/scale_out.py), and a recovery sought back while a standby batch of the same
+        changelog partition was being handed out would wait for records it had dropped.
+        A partition sought during this fetch is opened at the next one (its records here
+        are the batch from before the seek). What is read twice, the pipelines, the book
+        and Faust's recovery skip."""
+        armed = set(self.rewound)
         async for tp, message in super().getmany(timeout):
-            if self.rewound.get(tp) == message.offset:
-                del self.rewound[tp]
+            if tp in armed:
+                armed.discard(tp)
+                self.rewound.discard(tp)
                 self._read_offset[tp] = None
             yield tp, message
 
