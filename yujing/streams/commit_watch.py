@@ -54,13 +54,11 @@ def watch_commits(app: faust.App, stuck_s: float = 30.0) -> CommitWatch:
         strict = {tp for tp in lowest if is_strict(tp)}
         start = {tp: consumer.start_of(tp) if tp in strict else committed.get(tp)
                  for tp in lowest}
-        assigned = [tp for tp in consumer.assignment() if is_strict(tp)]
-        tails = unacknowledged_tails({tp: consumer.start_of(tp) for tp in assigned},
-                                     {tp: end_of(consumer, tp) for tp in assigned}, lowest)
+        firsts = {tp: consumer.start_of(tp) for tp in consumer.assignment() if is_strict(tp)}
+        tails = unacknowledged_tails(firsts, {tp: end_of(consumer, tp) for tp in firsts}, lowest)
         now = clock.monotonic()
         stuck = watch.look(start, lowest, now, strict)
-        stuck.update(tail_watch.look({tp: consumer.start_of(tp) for tp in tails}, tails, now,
-                                     tails.keys()))
+        stuck.update(tail_watch.look({tp: firsts[tp] for tp in tails}, tails, now, tails.keys()))
         for tp, offset in sorted(stuck.items()):
             if tp in tails and on_its_way(app, consumer, tp):
                 continue
