@@ -58,7 +58,9 @@ def group_readings(group: int, size: int, hours: int, seed: int) -> pd.DataFrame
     rng = np.random.default_rng(seed * 1000 + group)
     t = np.arange(hours)
     weather = 8 * np.sin(2 * np.pi * t / 24) + np.cumsum(rng.normal(0, 0.3, hours))
-    damp = weather - 6 + np.cumsum(rng.normal(0, 0.2, hours))
+    # the dew point stays below the air temperature (saturation.py: above it is a fault);
+    # a free walk of the two drifted across in one group, and sensor-faults paged for it
+    damp = weather - 4 - np.abs(2 + np.cumsum(rng.normal(0, 0.2, hours)))
     wind = 3 + np.abs(np.cumsum(rng.normal(0, 0.2, hours))) % 6
     parts = []
     for i in range(size):

@@ -35,3 +35,20 @@ def test_missing_readings_have_no_statistic_and_errors_say_why() -> None:
         SaturationCheck().statistic(values)
     with pytest.raises(ModelError, match="needs DEWP and TEMP"):
         SaturationCheck().fit({"TEMP": values["TEMP"]})
+
+
+def test_a_station_fitted_on_dry_air_does_not_score_a_foggy_morning() -> None:
+    """Fitted where the dew point stayed 5 °C or more below the temperature: a sound dew
+    point 0.5 °C below it (fog coming) scores 0, one above it still scores."""
+    dry = air(2000, 5)
+    dry["DEWP"] = dry["TEMP"] - 5 - np.abs(dry["TEMP"] - dry["DEWP"])
+    check = SaturationCheck().fit(dry)
+    assert (check.top == 0).all()
+    values = air(100, 6)
+    values["DEWP"][:, 0] = values["TEMP"][:, 0] - 0.5
+    values["DEWP"][50, 1] = values["TEMP"][50, 1] + 1.5
+    stat = check.statistic(values)
+    assert (stat[:, 0] == 0).all()
+    assert stat[50, 1] == 1.5 and (np.delete(stat[:, 1], 50) == 0).all()
+    old = SaturationCheck(clip=False).fit(dry)  # models fitted before: the old statistic
+    assert (old.top < -5).all() and (old.statistic(values)[:, 0] > 4).all()

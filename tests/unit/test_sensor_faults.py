@@ -203,3 +203,16 @@ def test_rules_check_accepts_a_rule_over_it(tmp_path, fitted) -> None:
                                    str(tmp_path / "models"), "--key-file",
                                    str(tmp_path / "model.key"), "--registry", str(stations)])
     assert out.exit_code == 0 and "1 rules ok" in out.output, out.output
+
+
+def test_a_model_saved_before_the_saturation_clip_keeps_its_old_statistic(model) -> None:
+    """saturation.py: a model fitted before the clip was calibrated on the old statistic
+    (dew − temp less the fitted maximum, negative on sound air); it is scored with it."""
+    assert model.params["saturation"]["clip"] is True
+    assert model._checks()[1].clip
+    old = SensorFaults(stations=model.stations, metrics=model.metrics)
+    old.params = {**model.params, "saturation": {"top": model.params["saturation"]["top"]}}
+    sat = old._checks()[1]
+    assert not sat.clip
+    values = {"DEWP": np.full((1, 4), 0.0), "TEMP": np.full((1, 4), 10.0)}
+    assert (sat.statistic(values) < 0).all() and (model._checks()[1].statistic(values) == 0).all()

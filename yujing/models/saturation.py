@@ -7,11 +7,17 @@ sensor stuck through a cooling night, can cross that line while both readings st
 inside their own normal ranges and near their neighbours'; a crossing is certain
 evidence of a fault, not a rare weather.
 
-The statistic per station row is ``DEWP − TEMP − (its largest value on the fitted
-training rows)``: above 0 is beyond anything the sensors showed while sound (the fitted
-maximum is the tolerance of the instruments, not a choice). Its alarm threshold is set
-on the row with the other detectors (holdoff.py); labels are never read. Causal: a
-row's statistic depends on that row only. A row without both readings has none (NaN).
+The statistic per station row is ``DEWP − TEMP`` above its limit, the larger of 0 and
+its largest value on the fitted training rows (the tolerance of the instruments, not a
+choice), and 0 at or below it: only a reading no air can give scores. Why the floor at 0
+and the clip: a station fitted on a dry season never saw its dew point near the
+temperature, and the first foggy morning, a sound reading, ranked above all of
+training and paged a sensor fault (bench/group_speed.py's synthetic groups, whose dew
+point drifted to within a few degrees of the temperature: 4 to 100 % of a group's live
+rows alarmed). Models fitted before keep the old statistic (``clip`` False: their
+stored calibration was made with it). Its alarm threshold is set on the row with the
+other detectors (holdoff.py); labels are never read. Causal: a row's statistic depends
+on that row only. A row without both readings has none (NaN).
 """
 
 from __future__ import annotations
@@ -28,9 +34,10 @@ class SaturationCheck:
 
     kind = "saturation"
 
-    def __init__(self, dew: str = "DEWP", temp: str = "TEMP") -> None:
+    def __init__(self, dew: str = "DEWP", temp: str = "TEMP", clip: bool = True) -> None:
         self.dew, self.temp = str(dew), str(temp)
         self.top: np.ndarray | None = None
+        self.clip = clip  # the physical floor and the clip (module docstring); False: before
 
     def _excess(self, values: Mapping[str, np.ndarray]) -> np.ndarray:
         if self.dew not in values or self.temp not in values:
@@ -46,11 +53,14 @@ class SaturationCheck:
             raise ModelError(f"saturation: no row with both {self.dew} and {self.temp} to fit on")
         # a station with no row of both: the group's largest (the instruments are alike)
         top = np.array([np.max(x[ok[:, i], i]) if ok[:, i].any() else np.nan for i in range(x.shape[1])])
-        self.top = np.where(np.isfinite(top), top, np.nanmax(top))
+        top = np.where(np.isfinite(top), top, np.nanmax(top))
+        self.top = np.maximum(top, 0.0) if self.clip else top
         return self
 
     def statistic(self, values: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Rows × stations: ``dew − temp`` less its fitted maximum (> 0: impossible so far)."""
+        """Rows × stations: ``dew − temp`` above its limit (> 0: impossible air), 0 below it
+        (``clip``; without it, ``dew − temp`` less the fitted maximum), NaN without both."""
         if self.top is None:
             raise ModelError("saturation: statistic before fit: fit on normal history first")
-        return self._excess(values) - self.top[None, :]
+        over = self._excess(values) - self.top[None, :]
+        return np.maximum(over, 0.0) if self.clip else over

@@ -99,7 +99,7 @@ class SensorFaults(GroupNeighbours):
         p = self.params
         sat = None
         if "saturation" in self.parts:
-            sat = SaturationCheck(*SATURATION)
+            sat = SaturationCheck(*SATURATION, clip=bool(p["saturation"].get("clip", False)))
             sat.top = np.asarray(p["saturation"]["top"], dtype=np.float64)
         loc = LocalResidual(range(len(self.stations)), self.metrics, ENDS)
         q = p["local"]
@@ -156,7 +156,8 @@ class SensorFaults(GroupNeighbours):
             "local": {"floor": loc.floor, "usual": loc.usual, "refs": loc.refs,
                       "common_ref": {m: float(x) for m, x in loc.common_ref.items()}}}
         if "saturation" in self.parts:
-            self.params["saturation"] = {"top": SaturationCheck(*SATURATION).fit(first).top}
+            self.params["saturation"] = {"top": SaturationCheck(*SATURATION).fit(first).top,
+                                         "clip": True}
         scores, present = self._part_scores(values, self.new_group_state())
         cal = (present & (ts >= cut)[:, None]).T  # stations × rows: sorted by station, then time
         group = np.nonzero(cal)[0]
