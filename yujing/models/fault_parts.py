@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from yujing.models import local
+from yujing.models import local, local_tail
 from yujing.models.holdoff import k_of_n
 from yujing.models.latch import latch
 
@@ -107,7 +107,11 @@ def local_statistics(model: local.LocalResidual, values: Mapping[str, np.ndarray
     both = {m: np.vstack([state.recent[m], np.asarray(values[m], dtype=np.float64)])
             for m in model.metrics}
     size = steps = None
-    for per_view in model.explain(both, n if n <= FEW_ROWS else None, state.held).values():
+    if n <= FEW_ROWS and local_tail.usable(model, n, state.held):
+        explained = local_tail.tail_views(model, both, n, state.held)  # the same numbers
+    else:
+        explained = model.explain(both, n if n <= FEW_ROWS else None, state.held)
+    for per_view in explained.values():
         for name, s in per_view.items():
             if name in SIZE:
                 size = s if size is None else np.fmax(size, s)
