@@ -15,6 +15,9 @@ pass (tests/unit/test_sensor_faults.py):
   rows (local.py "Causal": the new rows' views need no older row; its rolling windows
   depend on their rows only, so the numbers are the one pass's to the bit), and the
   station ``z`` of the last ``SLOW − 1`` rows (the held view's day: not computed again);
+  a call of a few rows computes the views of those rows only, every metric at once
+  (local_tail.py: the same numbers), and stuck and the latch go a row at a time over
+  every station (the worker's one to a few rows cost no loop over stations);
 - saturation: nothing (a row's statistic is that row's);
 - the latch: per rule and station whether the last row was in a run of ``keep | start``
   and latched, and its last ``patience − 1`` keep flags (:func:`latch_from`).

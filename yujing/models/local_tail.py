@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from yujing.models import local
-from yujing.models.window_median import nan_median, window_medians, window_quantiles
+from yujing.models.window_median import column_quantiles, nan_median, window_medians
 
 QS = (0.75, 0.25, 0.5)  # the pairs' high and low quartiles and median, as local._pair reads them
 
@@ -62,16 +62,17 @@ def tail_views(model: local.LocalResidual, values: Mapping[str, np.ndarray], las
     as :func:`~yujing.models.local.views` gave them) advanced as explain advances it.
     Returns metric → view → the new rows × stations, each ÷ its fitted reference."""
     metrics = model.metrics
-    a = np.stack([np.asarray(values[m], dtype=np.float64) for m in metrics])  # M × N × k
-    n_metrics, n, k = a.shape
+    a = np.stack([np.asarray(values[m], dtype=np.float64).T for m in metrics])  # M × k × N
+    n_metrics, k, n = a.shape
     before = n - last
     i, j = np.triu_indices(k, 1)
     pairs = i.size
-    x = a[:, :, i] - a[:, :, j]  # M × N × pairs
-    sq = np.square(np.diff(x, axis=1, prepend=np.nan))
-    cols = np.concatenate((x, sq), axis=2).transpose(1, 0, 2).reshape(n, -1)  # one sort for all
-    high, low, mid = (q.reshape(last, n_metrics, 2 * pairs).transpose(1, 0, 2) for q in
-                      window_quantiles(cols, range(before, n), local.WINDOW, local.MIN_ROWS, QS))
+    xt = a[:, i] - a[:, j]  # M × pairs × N: each pair's rows contiguous (whole-row copies)
+    sqt = np.square(np.diff(xt, axis=2, prepend=np.nan))
+    cols = np.concatenate((xt, sqt), axis=1).reshape(n_metrics * 2 * pairs, n)  # one sort
+    high, low, mid = (q.reshape(n_metrics, 2 * pairs, last).transpose(0, 2, 1) for q in
+                      column_quantiles(cols, range(before, n), local.WINDOW, local.MIN_ROWS, QS))
+    x, sq = xt.transpose(0, 2, 1), sqt.transpose(0, 2, 1)  # M × N × pairs (views)
     floor = np.stack([np.fmax(model.floor[m], 1e-9)[i, j] for m in metrics])[:, None, :]
     xp, sp = slice(0, pairs), slice(pairs, 2 * pairs)
     width = np.fmax((high[..., xp] - low[..., xp]) / local.IQR_SD, floor)
@@ -89,7 +90,8 @@ def tail_views(model: local.LocalResidual, values: Mapping[str, np.ndarray], las
     some = np.isfinite(ratio).any(axis=-1)
     steps[some] = np.nanmin(ratio[some], axis=1)
     held, ok = _held(model.ends, metrics, zi, zi_new, before)
-    own = tail_mean(np.square(np.diff(a, axis=1, prepend=np.nan)), local.SHORT, last)
+    own = tail_mean(np.square(np.diff(a, axis=2, prepend=np.nan)).transpose(0, 2, 1),
+                    local.SHORT, last)
     usual_own = np.stack([np.maximum(model.usual[m], 1e-18) for m in metrics])[:, None, :]
     group = nan_median(own / usual_own)  # M × last
     ref = np.array([model.common_ref[m] for m in metrics])[:, None]

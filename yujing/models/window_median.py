@@ -60,18 +60,27 @@ def window_quantiles(a: np.ndarray, ends: range, width: int, least: int,
     contiguous, so each window is one contiguous copy and is sorted in place (the sort of
     a transposed copy cost a fifth more in the worker's local views; bench/README.md,
     sensor-faults)."""
+    return [q.T for q in column_quantiles(a.T, ends, width, least, qs)]
+
+
+def column_quantiles(cols: np.ndarray, ends: range, width: int, least: int,
+                     qs: tuple[float, ...]) -> list[np.ndarray]:
+    """:func:`window_quantiles` of ``cols`` given as columns × rows, each quantile columns ×
+    ends (local_tail.py builds its pairs so: their rows are then contiguous)."""
     e = np.asarray(ends, dtype=np.int64)
     if e.size == 0:
-        return [np.empty((0, a.shape[1])) for _ in qs]
+        return [np.empty((cols.shape[0], 0)) for _ in qs]
     e0 = int(e.min())
     first = max(0, e0 - width)  # only the rows the windows cover
     gap = width - (e0 - first)  # rows before the first: NaN
-    pad = np.empty((a.shape[1], gap + a.shape[0] - first))
+    pad = np.empty((cols.shape[0], gap + cols.shape[1] - first))
     pad[:, :gap] = np.nan
-    pad[:, gap:] = a[first:].T
+    pad[:, gap:] = cols[:, first:]
     w = np.lib.stride_tricks.sliding_window_view(pad, width, axis=1)[:, e - e0]
     w.sort(axis=-1)  # columns × ends × width, NaN last
-    c = np.count_nonzero(np.isfinite(w), axis=-1)
+    seen = np.zeros((pad.shape[0], pad.shape[1] + 1), dtype=np.int64)
+    np.cumsum(np.isfinite(pad), axis=1, out=seen[:, 1:])  # finite values before each row
+    c = seen[:, e - e0 + width] - seen[:, e - e0]  # per window, without a pass over it
     flat = w.reshape(-1, width)
     row = np.arange(flat.shape[0])
     out = []
@@ -81,5 +90,5 @@ def window_quantiles(a: np.ndarray, ends: range, width: int, least: int,
         low = flat[row, np.clip(i, 0, width - 1).ravel()].reshape(c.shape)
         high = flat[row, np.clip(i + 1, 0, width - 1).ravel()].reshape(c.shape)
         v = np.where(at == i, low, low + (high - low) * (at - i))
-        out.append(np.where((c >= least) & (c > 0), v, np.nan).T)
+        out.append(np.where((c >= least) & (c > 0), v, np.nan))
     return out
