@@ -57,8 +57,8 @@ def window_quantiles(a: np.ndarray, ends: range, width: int, least: int,
     so the same numbers. One sort serves every quantile (local.py's width and level).
 
     The windows are cut from a copy of the rows they cover with each column's rows
-    contiguous, so each window is one contiguous copy and is sorted in place (the sort of
-    a transposed copy cost a fifth more in the worker's local views; bench/README.md,
+    contiguous, into one C-contiguous array sorted in place (a transposed copy cost the
+    worker's local views a sort of strided rows and a second copy; bench/README.md,
     sensor-faults)."""
     return [q.T for q in column_quantiles(a.T, ends, width, least, qs)]
 
@@ -76,11 +76,10 @@ def column_quantiles(cols: np.ndarray, ends: range, width: int, least: int,
     pad = np.empty((cols.shape[0], gap + cols.shape[1] - first))
     pad[:, :gap] = np.nan
     pad[:, gap:] = cols[:, first:]
-    w = np.lib.stride_tricks.sliding_window_view(pad, width, axis=1)[:, e - e0]
-    w.sort(axis=-1)  # columns × ends × width, NaN last
-    seen = np.zeros((pad.shape[0], pad.shape[1] + 1), dtype=np.int64)
-    np.cumsum(np.isfinite(pad), axis=1, out=seen[:, 1:])  # finite values before each row
-    c = seen[:, e - e0 + width] - seen[:, e - e0]  # per window, without a pass over it
+    view = np.lib.stride_tricks.sliding_window_view(pad, width, axis=1)  # columns × starts × width
+    w = view.transpose(1, 0, 2)[e - e0]  # ends × columns × width, one C-contiguous copy
+    w.sort(axis=-1)  # NaN last
+    c = np.count_nonzero(np.isfinite(w), axis=-1)
     flat = w.reshape(-1, width)
     row = np.arange(flat.shape[0])
     out = []
@@ -90,5 +89,5 @@ def column_quantiles(cols: np.ndarray, ends: range, width: int, least: int,
         low = flat[row, np.clip(i, 0, width - 1).ravel()].reshape(c.shape)
         high = flat[row, np.clip(i + 1, 0, width - 1).ravel()].reshape(c.shape)
         v = np.where(at == i, low, low + (high - low) * (at - i))
-        out.append(np.where((c >= least) & (c > 0), v, np.nan))
+        out.append(np.where((c >= least) & (c > 0), v, np.nan).T)
     return out
