@@ -15,6 +15,9 @@ pass (tests/unit/test_sensor_faults.py):
   rows (local.py "Causal": the new rows' views need no older row; its rolling windows
   depend on their rows only, so the numbers are the one pass's to the bit), and the
   station ``z`` of the last ``SLOW − 1`` rows (the held view's day: not computed again);
+  a call of a few rows computes the views of those rows only, every metric at once
+  (local_tail.py: the same numbers), and stuck and the latch go a row at a time over
+  every station (the worker's one to a few rows cost no loop over stations);
 - saturation: nothing (a row's statistic is that row's);
 - the latch: per rule and station whether the last row was in a run of ``keep | start``
   and latched, and its last ``patience − 1`` keep flags (:func:`latch_from`).
@@ -30,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from yujing.models import local
+from yujing.models import local, local_tail
 from yujing.models.holdoff import k_of_n
 from yujing.models.latch import latch
 
@@ -74,6 +77,8 @@ def runs_from(v: np.ndarray, last: np.ndarray, run: np.ndarray) -> np.ndarray:
     readings equal to ``last`` per column (0 and NaN: none); ``last`` and ``run`` are
     advanced in place. One pass over each column's rows in array operations."""
     v = np.asarray(v, dtype=np.float64)
+    if v.shape[0] <= FEW_ROWS:
+        return _runs_by_row(v, last, run)
     out = np.full(v.shape, np.nan)
     for j in range(v.shape[1]):  # columns (stations), never rows
         rows = np.flatnonzero(np.isfinite(v[:, j]))
@@ -85,6 +90,21 @@ def runs_from(v: np.ndarray, last: np.ndarray, run: np.ndarray) -> np.ndarray:
         start = np.maximum.accumulate(np.where(changed, i, -1))
         out[rows, j] = np.where(start >= 0, i - start + 1, i + 1 + run[j])
         last[j], run[j] = x[-1], out[rows[-1], j]
+    return out
+
+
+def _runs_by_row(v: np.ndarray, last: np.ndarray, run: np.ndarray) -> np.ndarray:
+    """:func:`runs_from` of a few rows, a row at a time over every column at once. Why: the
+    worker passes one to a few rows, and a loop over the columns cost a dozen array calls
+    per station; a run is the previous one plus 1 where the reading repeats the last finite
+    one, else 1 (the same whole numbers)."""
+    out = np.full(v.shape, np.nan)
+    for t in range(v.shape[0]):
+        x = v[t]
+        ok = np.isfinite(x)
+        now = np.where(x == last, run + 1, 1.0)  # NaN last: no run before, a change
+        out[t] = np.where(ok, now, np.nan)
+        run[ok], last[ok] = now[ok], x[ok]
     return out
 
 
@@ -107,7 +127,11 @@ def local_statistics(model: local.LocalResidual, values: Mapping[str, np.ndarray
     both = {m: np.vstack([state.recent[m], np.asarray(values[m], dtype=np.float64)])
             for m in model.metrics}
     size = steps = None
-    for per_view in model.explain(both, n if n <= FEW_ROWS else None, state.held).values():
+    if n <= FEW_ROWS and local_tail.usable(model, n, state.held):
+        explained = local_tail.tail_views(model, both, n, state.held)  # the same numbers
+    else:
+        explained = model.explain(both, n if n <= FEW_ROWS else None, state.held)
+    for per_view in explained.values():
         for name, s in per_view.items():
             if name in SIZE:
                 size = s if size is None else np.fmax(size, s)
@@ -126,6 +150,8 @@ def latch_from(start: np.ndarray, keep_raw: np.ndarray, present: np.ndarray, pat
     when it was on, ``start`` when it was latched; the keep flags are prefixed by the last
     ``patience − 1`` ones (:func:`~yujing.models.holdoff.k_of_n` over one station)."""
     on, latched, recent = state.latch[f"on{i}"], state.latch[f"latched{i}"], state.latch[f"keep{i}"]
+    if start.shape[0] <= FEW_ROWS:
+        return _latch_by_row(start, keep_raw, present, on, latched, recent)
     out = np.zeros(start.shape, dtype=bool)
     for j in range(start.shape[1]):  # stations, never rows
         rows = np.flatnonzero(present[:, j])
@@ -140,4 +166,24 @@ def latch_from(start: np.ndarray, keep_raw: np.ndarray, present: np.ndarray, pat
         on[j], latched[j] = bool(k[-1] or s[-1]), bool(got[-1])
         if patience > 1:
             recent[:, j] = raw[-(patience - 1):]
+    return out
+
+
+def _latch_by_row(start: np.ndarray, keep_raw: np.ndarray, present: np.ndarray, on: np.ndarray,
+                  latched: np.ndarray, recent: np.ndarray) -> np.ndarray:
+    """:func:`latch_from` of a few rows, a row at a time over every station at once (the
+    worker's calls: see :func:`_runs_by_row`). Per station and row with a reading: keep is
+    one of the last ``patience`` raw keep flags (``recent`` and this one), and the row is
+    latched when it starts or keeps (``on``) and it starts or the row before was latched:
+    latch.py's run rule, one row on. The state arrays are advanced in place."""
+    out = np.zeros(start.shape, dtype=bool)
+    for t in range(start.shape[0]):
+        p = present[t]
+        keep = keep_raw[t] | recent.any(axis=0)
+        now = keep | start[t]
+        got = now & (start[t] | latched)
+        out[t] = got & p
+        on[p], latched[p] = now[p], got[p]
+        if recent.shape[0]:
+            recent[:, p] = np.vstack((recent[1:], keep_raw[t][None, :]))[:, p]
     return out

@@ -54,17 +54,40 @@ def window_quantiles(a: np.ndarray, ends: range, width: int, least: int,
     column, NaN with fewer than ``least`` finite values: pandas' ``rolling(width,
     min_periods=least).quantile(q)`` at row ``e - 1``, with its arithmetic (linear
     interpolation ``low + (high − low)·f`` between the order statistics at ``q·(n − 1)``),
-    so the same numbers. One sort serves every quantile (local.py's width and level)."""
-    pad = np.vstack([np.full((width, a.shape[1]), np.nan), a])
-    idx = np.asarray(ends, dtype=np.int64)[:, None] + np.arange(width)[None, :]
-    w = np.sort(pad[idx].transpose(0, 2, 1), axis=-1)  # ends × columns × width, NaN last
+    so the same numbers. One sort serves every quantile (local.py's width and level).
+
+    The windows are cut from a copy of the rows they cover with each column's rows
+    contiguous, into one C-contiguous array sorted in place (a transposed copy cost the
+    worker's local views a sort of strided rows and a second copy; bench/README.md,
+    sensor-faults)."""
+    return [q.T for q in column_quantiles(a.T, ends, width, least, qs)]
+
+
+def column_quantiles(cols: np.ndarray, ends: range, width: int, least: int,
+                     qs: tuple[float, ...]) -> list[np.ndarray]:
+    """:func:`window_quantiles` of ``cols`` given as columns × rows, each quantile columns ×
+    ends (local_tail.py builds its pairs so: their rows are then contiguous)."""
+    e = np.asarray(ends, dtype=np.int64)
+    if e.size == 0:
+        return [np.empty((cols.shape[0], 0)) for _ in qs]
+    e0 = int(e.min())
+    first = max(0, e0 - width)  # only the rows the windows cover
+    gap = width - (e0 - first)  # rows before the first: NaN
+    pad = np.empty((cols.shape[0], gap + cols.shape[1] - first))
+    pad[:, :gap] = np.nan
+    pad[:, gap:] = cols[:, first:]
+    view = np.lib.stride_tricks.sliding_window_view(pad, width, axis=1)  # columns × starts × width
+    w = view.transpose(1, 0, 2)[e - e0]  # ends × columns × width, one C-contiguous copy
+    w.sort(axis=-1)  # NaN last
     c = np.count_nonzero(np.isfinite(w), axis=-1)
+    flat = w.reshape(-1, width)
+    row = np.arange(flat.shape[0])
     out = []
     for q in qs:
         at = q * (c - 1).astype(np.float64)
         i = at.astype(np.int64)
-        low = np.take_along_axis(w, np.clip(i, 0, width - 1)[..., None], axis=-1)[..., 0]
-        high = np.take_along_axis(w, np.clip(i + 1, 0, width - 1)[..., None], axis=-1)[..., 0]
+        low = flat[row, np.clip(i, 0, width - 1).ravel()].reshape(c.shape)
+        high = flat[row, np.clip(i + 1, 0, width - 1).ravel()].reshape(c.shape)
         v = np.where(at == i, low, low + (high - low) * (at - i))
-        out.append(np.where((c >= least) & (c > 0), v, np.nan))
+        out.append(np.where((c >= least) & (c > 0), v, np.nan).T)
     return out

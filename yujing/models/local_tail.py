@@ -1,0 +1,126 @@
+"""local.py's views of the newest few rows only, every metric in one set of array calls: the
+worker's path of the sensor-faults kind (fault_parts.py).
+
+Why: the worker calls the group scorer once per group and envelope, usually with one to a
+few new rows, and local.py's :func:`~yujing.models.local.views` then recomputed its arrays
+over the ``HISTORY`` rows passed before them (rolling means of every pair's squared steps
+and every station's own, a pandas median, the held view's rows), once per metric. Profiled
+on ``bench/group_speed.py --kind sensor-faults`` those arrays were four fifths of the
+detector's time (bench/README.md), though only the new rows are kept. Here each quantity
+is computed for the new rows alone, with the same operations on the same operands in the
+same order (each window summed on its own, :func:`tail_mean`; the quantiles of the
+previous ``WINDOW`` rows by one sort, window_median.py), and the metrics are stacked so
+that a call costs one set of numpy calls, not one per metric: the numbers are those of
+one pass over the whole series, to the bit (tests/unit/test_sensor_faults.py, chunks of
+one row; tests/unit/test_local_tail.py against :func:`~yujing.models.local.views`).
+
+Its scope is the worker's: a model whose ``ends`` include ``"steps"`` (the steps' gate is
+then the last two squared steps, no pandas median) and the station ``z`` of the rows
+before the new ones held by the caller (``zi``). Other callers keep local.py's path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from yujing.models import local
+from yujing.models.window_median import column_quantiles, nan_median, window_medians
+
+QS = (0.75, 0.25, 0.5)  # the pairs' high and low quartiles and median, as local._pair reads them
+
+
+def usable(model: local.LocalResidual, new: int, zi: Mapping[str, np.ndarray] | None) -> bool:
+    """Whether :func:`tail_views` serves this call (the module's scope)."""
+    return (zi is not None and "steps" in model.ends and 0 < new
+            and all(m in zi for m in model.metrics))
+
+
+def tail_mean(x: np.ndarray, window: int, last: int) -> np.ndarray:
+    """:func:`~yujing.models.local.window_mean` of ``x`` (rows × columns, or metrics × rows ×
+    columns: the rows are axis -2), its last ``last`` rows only: the same windows (NaN
+    before the first row), each summed on its own in the same order, so the same bits."""
+    x = np.asarray(x, dtype=np.float64)
+    n = x.shape[-2]
+    lead = x.shape[:-2]
+    keep = x[..., max(0, n - last - window + 1):, :]
+    gap = max(0, window - 1 - (n - last))  # rows before the series' first: NaN, as there
+    pad = np.concatenate((np.full((*lead, gap, x.shape[-1]), np.nan), keep), axis=-2)
+    w = np.lib.stride_tricks.sliding_window_view(pad, window, axis=-2)[..., -last:, :, :]
+    ok = np.isfinite(w)
+    count = ok.sum(axis=-1)
+    total = np.ascontiguousarray(np.where(ok, w, 0.0)).sum(axis=-1)
+    return np.where(count >= max(1, window // 2), total / np.maximum(count, 1), np.nan)
+
+
+def tail_views(model: local.LocalResidual, values: Mapping[str, np.ndarray], last: int,
+               zi: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+    """:meth:`~yujing.models.local.LocalResidual.explain` of the last ``last`` rows of
+    ``values`` (metric → rows × stations: the caller's history, then the new rows), with
+    ``zi`` (metric → the station ``z`` of the rows before the new ones, at most ``SLOW − 1``,
+    as :func:`~yujing.models.local.views` gave them) advanced as explain advances it.
+    Returns metric → view → the new rows × stations, each ÷ its fitted reference."""
+    metrics = model.metrics
+    a = np.stack([np.asarray(values[m], dtype=np.float64).T for m in metrics])  # M × k × N
+    n_metrics, k, n = a.shape
+    before = n - last
+    i, j = np.triu_indices(k, 1)
+    pairs = i.size
+    xt = a[:, i] - a[:, j]  # M × pairs × N: each pair's rows contiguous (whole-row copies)
+    sqt = np.square(np.diff(xt, axis=2, prepend=np.nan))
+    cols = np.concatenate((xt, sqt), axis=1).reshape(n_metrics * 2 * pairs, n)  # one sort
+    high, low, mid = (q.reshape(n_metrics, 2 * pairs, last).transpose(0, 2, 1) for q in
+                      column_quantiles(cols, range(before, n), local.WINDOW, local.MIN_ROWS, QS))
+    x, sq = xt.transpose(0, 2, 1), sqt.transpose(0, 2, 1)  # M × N × pairs (views)
+    floor = np.stack([np.fmax(model.floor[m], 1e-9)[i, j] for m in metrics])[:, None, :]
+    xp, sp = slice(0, pairs), slice(pairs, 2 * pairs)
+    width = np.fmax((high[..., xp] - low[..., xp]) / local.IQR_SD, floor)
+    zp = (x[:, before:] - mid[..., xp]) / width
+    usual = np.fmax(mid[..., sp], np.square(floor))
+    new_sq = sq[:, before:]
+    gate = np.fmin(new_sq, sq[:, before - 1:n - 1] if before else
+                   np.concatenate((np.full((n_metrics, 1, pairs), np.nan), new_sq[:, :-1]), axis=1))
+    rp = np.fmin(tail_mean(sq, local.SHORT, last), gate) / usual
+    z, ratio = np.full((2, n_metrics, last, k, k), np.nan)
+    z[..., i, j], z[..., j, i], ratio[..., i, j], ratio[..., j, i] = zp, -zp, rp, rp
+    zi_new, steps = np.full((2, n_metrics, last, k), np.nan)
+    some = np.isfinite(z).any(axis=-1)
+    zi_new[some] = local.agreed(z[some])
+    some = np.isfinite(ratio).any(axis=-1)
+    steps[some] = np.nanmin(ratio[some], axis=1)
+    held, ok = _held(model.ends, metrics, zi, zi_new, before)
+    own = tail_mean(np.square(np.diff(a, axis=2, prepend=np.nan)).transpose(0, 2, 1),
+                    local.SHORT, last)
+    usual_own = np.stack([np.maximum(model.usual[m], 1e-18) for m in metrics])[:, None, :]
+    group = nan_median(own / usual_own)  # M × last
+    ref = np.array([model.common_ref[m] for m in metrics])[:, None]
+    common = np.nan_to_num(group, nan=0.0) > local.COMMON_RATIO * ref
+    ok &= ~common[..., None]
+    raw = {"level": np.where(ok, np.abs(zi_new), np.nan), "held": np.where(ok, held, np.nan),
+           "steps": np.where(ok, steps, np.nan)}
+    out = {}
+    for g, m in enumerate(metrics):
+        model.common_rows[m] = int(common[g].sum())  # the new rows' (explain's: its rows')
+        out[m] = {v: raw[v][g] / model.refs[m][v][None, :] for v in local.VIEWS}
+    return out
+
+
+def _held(ends: Sequence[str], metrics: Sequence[str], zi: dict[str, np.ndarray],
+          zi_new: np.ndarray, before: int) -> tuple[np.ndarray, np.ndarray]:
+    """(the held view of the new rows, where their ``z`` is finite); ``zi`` advanced. The
+    held view reads the ``SLOW − 1`` rows before, the cached ``z`` (local.views' "zi_past")."""
+    n_metrics, last, k = zi_new.shape
+    h = min(before, local.SLOW - 1)
+    rows = np.stack([zi[m][zi[m].shape[0] - h:] for m in metrics])  # M × h × k
+    both = np.concatenate((rows, zi_new), axis=1)
+    cols = both.transpose(1, 0, 2).reshape(h + last, -1)
+    fast = window_medians(cols, range(h + 1, h + last + 1), local.FAST, 1)
+    fast = fast.reshape(last, n_metrics, k).transpose(1, 0, 2)
+    slow = tail_mean(both, local.SLOW, last)
+    held = np.where(fast * slow > 0, np.minimum(np.abs(fast), np.abs(slow)), 0.0)
+    if "held" in ends:
+        held = np.where(zi_new * fast > 0, np.minimum(held, np.abs(zi_new)), 0.0)
+    for g, m in enumerate(metrics):
+        zi[m] = both[g][-(local.SLOW - 1):]
+    return held, np.isfinite(zi_new)
