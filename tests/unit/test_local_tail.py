@@ -13,8 +13,8 @@ import pytest
 from yujing.models import local
 from yujing.models.fault_parts import FEW_ROWS, latch_from, new_state, runs_from
 from yujing.models.local import LocalResidual
-from yujing.models.local_tail import tail_mean, tail_views, usable
-from yujing.models.window_median import window_quantiles
+from yujing.models.local_tail import tail_views, usable
+from yujing.models.window_median import column_quantiles
 
 STATIONS = ["a", "b", "c", "d", "e"]
 ENDS = ("held", "steps")
@@ -43,7 +43,8 @@ def model() -> LocalResidual:
 
 def stream(model: LocalResidual, values: dict, sizes, tail: bool) -> dict[str, list]:
     """Each chunk's views as fault_parts.local_statistics gets them: the last HISTORY rows
-    before the chunk passed again, the held view's z carried."""
+    before the chunk passed again, the held view's z carried; ``tail``: local_tail.py's
+    path, else local.py's whole-series path over the same rows (pandas' rolling windows)."""
     zi = {m: np.empty((0, len(STATIONS))) for m in model.metrics}
     recent = {m: v[:0] for m, v in values.items()}
     got: dict[str, list] = {m: [] for m in model.metrics}
@@ -57,7 +58,7 @@ def stream(model: LocalResidual, values: dict, sizes, tail: bool) -> dict[str, l
             assert usable(model, k, zi)
             out = tail_views(model, both, k, zi)
         else:
-            out = model.explain(both, k, zi)
+            out = model.explain(both, zi)
         for m in model.metrics:
             got[m].append(np.stack([out[m][v][-k:] for v in local.VIEWS]))
             recent[m] = both[m][-local.HISTORY:]
@@ -85,17 +86,22 @@ def test_the_new_rows_views_need_steps_in_ends_and_the_held_rows() -> None:
 
 
 @pytest.mark.parametrize("last", [1, 5, 40])
-def test_the_tail_mean_is_the_window_means_last_rows(last) -> None:
+def test_the_window_mean_of_the_last_rows_is_the_whole_ones_last_rows(last) -> None:
     rng = np.random.default_rng(last)
     x = rng.normal(size=(80, 6))
     x[rng.random(x.shape) < 0.3] = np.nan
     for window in (12, 24):
         for rows in (x, x[:last + 3]):  # windows reaching before the first row too
             want = local.window_mean(rows, window)[-last:]
-            assert np.array_equal(tail_mean(rows, window, last), want, equal_nan=True)
+            assert np.array_equal(local.window_mean(rows, window, last), want, equal_nan=True)
+        naive = np.array([[np.nanmean(c) if np.isfinite(c).sum() >= window // 2 else np.nan
+                           for c in x[max(0, t - window + 1):t + 1].T] for t in range(80)])
+        assert np.allclose(local.window_mean(x, window), naive, rtol=1e-12, equal_nan=True)
+        one = local.window_mean(x[:, 2], window, last)  # a single series: the column's numbers
+        assert np.array_equal(one, local.window_mean(x, window, last)[:, 2], equal_nan=True)
         three = np.stack([x, x[::-1]])  # metrics × rows × columns: each metric its own
         want = np.stack([local.window_mean(r, window)[-last:] for r in three])
-        assert np.array_equal(tail_mean(three, window, last), want, equal_nan=True)
+        assert np.array_equal(local.window_mean(three, window, last), want, equal_nan=True)
 
 
 def test_stuck_runs_of_one_row_at_a_time_equal_the_station_loop() -> None:
@@ -141,13 +147,13 @@ class _Blank:
 
 
 @pytest.mark.parametrize("ends", [range(0, 4), range(20, 30), range(335, 338), range(500, 501)])
-def test_window_quantiles_of_a_few_ends_equal_pandas(ends) -> None:
+def test_column_quantiles_of_a_few_ends_equal_pandas(ends) -> None:
     rng = np.random.default_rng(ends.start)
     a = np.round(rng.normal(size=(520, 5)), 1)  # ties
     a[rng.random(a.shape) < 0.2] = np.nan
     a[:, 4] = np.nan
     qs = (0.75, 0.25, 0.5)
-    got = window_quantiles(a, ends, 336, 1, qs)
+    got = [q.T for q in column_quantiles(a.T, ends, 336, 1, qs)]
     for q, g in zip(qs, got):
         want = pd.DataFrame(a).rolling(336, min_periods=1).quantile(q).shift(1).to_numpy()
         assert np.array_equal(g, want[list(ends)], equal_nan=True), q

@@ -130,7 +130,7 @@ def local_statistics(model: local.LocalResidual, values: Mapping[str, np.ndarray
     if n <= FEW_ROWS and local_tail.usable(model, n, state.held):
         explained = local_tail.tail_views(model, both, n, state.held)  # the same numbers
     else:
-        explained = model.explain(both, n if n <= FEW_ROWS else None, state.held)
+        explained = model.explain(both, state.held)
     for per_view in explained.values():
         for name, s in per_view.items():
             if name in SIZE:

@@ -83,7 +83,7 @@ import numpy as np
 import pandas as pd
 
 from yujing.models.base import ModelError, reference
-from yujing.models.window_median import nan_median, window_medians, window_quantiles
+from yujing.models.window_median import nan_median, window_medians
 
 WINDOW = 336  # 14 days of hourly rows: the yardsticks (level, width, step width)
 MIN_ROWS = 24  # rows of history before a yardstick counts
@@ -109,51 +109,39 @@ def _rolling(x: np.ndarray, window: int, how: str, q: float = 0.5) -> np.ndarray
     return s.rolling(window, min_periods=MIN_ROWS).quantile(q).shift(1).to_numpy()
 
 
-def window_mean(x: np.ndarray, window: int) -> np.ndarray:
+def window_mean(x: np.ndarray, window: int, last: int | None = None) -> np.ndarray:
     """The mean of the finite values among the last ``window`` rows (NaN with fewer than
-    half of them). Why not pandas' rolling mean: it carries a running sum from the first
-    row, so its last bits depend on where the series started; here each window is summed
-    on its own, and a streaming caller that passes ``HISTORY`` rows gets the one pass's
-    numbers to the bit (the worker's path of the sensor-faults kind, fault_parts.py)."""
-    x = np.asarray(x, dtype=np.float64)  # rows, or rows × columns (each column its own)
-    pad = np.lib.stride_tricks.sliding_window_view(
-        np.concatenate((np.full((window - 1, *x.shape[1:]), np.nan), x)), window, axis=0)
-    ok = np.isfinite(pad)
+    half of them) of every row, or with ``last`` of the last ``last`` rows only. ``x``:
+    rows, rows × columns, or more leading axes (metrics × rows × columns: the rows are
+    the axis before the columns), each column its own. Why not pandas' rolling mean: it
+    carries a running sum from the first row, so its last bits depend on where the series
+    started; here each window is summed on its own (NaN before the first row), so the
+    worker's few-rows path (local_tail.py: ``last``) gets the one pass's numbers to the bit."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 1:
+        return window_mean(x[:, None], window, last)[:, 0]
+    n = x.shape[-2]
+    last = n if last is None else min(last, n)
+    keep = x[..., max(0, n - last - window + 1):, :]
+    gap = max(0, window - 1 - (n - last))  # rows before the series' first: NaN
+    pad = np.concatenate((np.full((*x.shape[:-2], gap, x.shape[-1]), np.nan), keep), axis=-2)
+    w = np.lib.stride_tricks.sliding_window_view(pad, window, axis=-2)[..., -last:, :, :]
+    ok = np.isfinite(w)
     count = ok.sum(axis=-1)
-    total = np.ascontiguousarray(np.where(ok, pad, 0.0)).sum(axis=-1)  # each window in one order
+    total = np.ascontiguousarray(np.where(ok, w, 0.0)).sum(axis=-1)  # each window in one order
     return np.where(count >= max(1, window // 2), total / np.maximum(count, 1), np.nan)
 
 
-def _past(x: np.ndarray, qs: tuple[float, ...], last: int | None) -> list[np.ndarray]:
-    """The quantiles ``qs`` of the previous ``WINDOW`` rows (``_rolling``'s "past") of every
-    row, or with ``last`` of the last ``last`` rows only, the rest NaN. Why: the worker
-    passes ``HISTORY`` rows before one or a few new ones, and pandas recomputes every
-    window of them; the new rows' windows alone (window_median.py, pandas' arithmetic, so
-    the same numbers) cost a fraction (tests/unit/test_sensor_faults.py: chunks of one
-    row against one pass, to the bit)."""
-    n = x.shape[0]
-    if last is None or last >= n:
-        return [_rolling(x, WINDOW, "past", q) for q in qs]
-    cols = x.reshape(n, -1)
-    out = []
-    for got in window_quantiles(cols, range(n - last, n), WINDOW, MIN_ROWS, qs):
-        full = np.full(cols.shape, np.nan)
-        full[n - last:] = got
-        out.append(full.reshape(x.shape))
-    return out
-
-
-def _pair(x: np.ndarray, floor: np.ndarray | float, ends: Sequence[str] = (),
-          last: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _pair(x: np.ndarray, floor: np.ndarray | float, ends: Sequence[str] = ()
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(z, step ratio, width) of pairs' differences ``x`` (rows, or rows × pairs with a
     ``floor`` per pair: every pair in one set of calls; see the module's docstring;
-    ``ends``: the steps' gate of :func:`views`); with ``last`` (rows of z and width, rows
-    of the ratio), valid for those last rows only (:func:`_past`)."""
-    high, low, mid = _past(x, (0.75, 0.25, 0.5), None if last is None else last[0])
+    ``ends``: the steps' gate of :func:`views`)."""
+    high, low, mid = (_rolling(x, WINDOW, "past", q) for q in (0.75, 0.25, 0.5))
     width = np.fmax((high - low) / IQR_SD, floor)
     z = (x - mid) / width
     sq = np.square(np.diff(x, axis=0, prepend=np.nan))
-    usual = np.fmax(_past(sq, (0.5,), None if last is None else last[1])[0], np.square(floor))
+    usual = np.fmax(_rolling(sq, WINDOW, "past"), np.square(floor))
     gate = _last_two(sq) if "steps" in ends else _rolling(sq, FAST, "median")
     ratio = np.fmin(_rolling(sq, SHORT, "mean"), gate) / usual
     return z, ratio, width
@@ -174,39 +162,29 @@ def agreed(z: np.ndarray) -> np.ndarray:
 
 
 def views(v: np.ndarray, floor: np.ndarray | None = None, usual: np.ndarray | None = None,
-          common_ref: float = np.inf, ends: Sequence[str] = (), last: int | None = None,
-          zi_past: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """The raw views (rows × stations) of one metric, before their references. ``floor``:
-    stations × stations, the width floor per pair (None: 1e-9); ``usual`` per station the
-    fitted median of the short variance of its own steps, ``common_ref`` the fitted 99th
-    percentile of the group's median ratio to it (None, inf: no row is a common change);
-    ``ends`` the views whose gate needs this row (module docstring, "Ends"); with ``last``
-    (the worker: a few new rows after ``HISTORY``) only the rows those read are computed
-    and returned, the last ``last + SLOW − 1`` (:func:`_past`); ``zi_past``, the station
-    ``z`` (``zi``, returned) of the rows before the last ``last`` as an earlier call gave
-    them, spares their pairs' windows.
-    Also ``width`` (rows × stations × stations), ``own``, ``group``, ``common`` and ``zi``."""
+          common_ref: float = np.inf, ends: Sequence[str] = ()) -> dict[str, np.ndarray]:
+    """The raw views (rows × stations) of one metric over the whole series, before their
+    references. ``floor``: stations × stations, the width floor per pair (None: 1e-9);
+    ``usual`` per station the fitted median of the short variance of its own steps,
+    ``common_ref`` the fitted 99th percentile of the group's median ratio to it (None, inf:
+    no row is a common change); ``ends`` the views whose gate needs this row (module
+    docstring, "Ends"). Also ``width`` (rows × stations × stations), ``own``, ``group``,
+    ``common`` and ``zi`` (the station ``z``). The worker's calls of a few new rows take
+    local_tail.py's path instead: the same numbers for those rows, computed for them alone."""
     v = np.asarray(v, dtype=np.float64)
     if v.ndim != 2 or v.shape[1] < 2:
         raise ModelError("local: a group needs two or more stations (rows × stations)")
     n, k = v.shape
     low = np.full((k, k), 1e-9) if floor is None else np.fmax(floor, 1e-9)
     i, j = np.triu_indices(k, 1)  # every pair i < j at once
-    cached = last is not None and zi_past is not None
-    zp, rp, wp = _pair(v[:, i] - v[:, j], low[i, j], ends,  # z: the held view's rows too
-                       None if last is None else (last if cached else last + SLOW - 1, last))
+    zp, rp, wp = _pair(v[:, i] - v[:, j], low[i, j], ends)
     own = _rolling(np.square(np.diff(v, axis=0, prepend=np.nan)), SHORT, "mean")
-    if last is not None and last + SLOW - 1 < n:  # the rows the last ones read, no more
-        n = last + SLOW - 1
-        zp, rp, wp, own = zp[-n:], rp[-n:], wp[-n:], own[-n:]
     z, ratio, width = (np.full((n, k, k), np.nan) for _ in range(3))
     z[:, i, j], z[:, j, i], ratio[:, i, j], ratio[:, j, i] = zp, -zp, rp, rp
     width[:, i, j] = width[:, j, i] = wp
     zi, steps = np.full((n, k), np.nan), np.full((n, k), np.nan)
     some = np.isfinite(z).any(axis=2)
     zi[some] = agreed(z[some])
-    if cached:  # the held view's earlier rows, as computed when they were new
-        zi[:n - last] = zi_past[zi_past.shape[0] - (n - last):]
     some = np.isfinite(ratio).any(axis=2)
     steps[some] = np.nanmin(ratio[some], axis=1)
     fast = window_medians(zi, range(1, n + 1), FAST, 1)  # pandas' rolling median's numbers
@@ -269,21 +247,20 @@ class LocalResidual:
                                                     np.inf) for i in range(k)]) for n in VIEWS}
         return self
 
-    def explain(self, values: Mapping[str, np.ndarray], last: int | None = None,
-                zi: dict[str, np.ndarray] | None = None) -> dict[str, dict[str, np.ndarray]]:
+    def explain(self, values: Mapping[str, np.ndarray], zi: dict[str, np.ndarray] | None = None
+                ) -> dict[str, dict[str, np.ndarray]]:
         """metric → view → rows × stations, each ÷ its fitted reference (1: the fitted 99th
-        percentile); with ``last``, valid for the last ``last`` rows only (:func:`views`).
-        ``zi``: metric → the station ``z`` of the last ``SLOW − 1`` rows before these (a
-        streaming caller's; :func:`views`' ``zi_past``), replaced by those of the new ones."""
+        percentile). ``zi``: a streaming caller's metric → the station ``z`` of its last
+        ``SLOW − 1`` rows, replaced by those of these rows (what local_tail.py's few-rows
+        path reads next)."""
         if not self.refs:
             raise ModelError("local: score before fit: fit on normal history first")
         out = {}
         for m in self.metrics:
             raw = views(np.asarray(values[m], dtype=np.float64), self.floor[m], self.usual[m],
-                        self.common_ref[m], self.ends, last, None if zi is None else zi[m])
-            if zi is not None:  # all rows from the first (no ``last``), or the new ones after
-                zi[m] = (raw["zi"] if last is None else np.vstack([zi[m], raw["zi"][-last:]])
-                         )[-(SLOW - 1):]
+                        self.common_ref[m], self.ends)
+            if zi is not None:
+                zi[m] = raw["zi"][-(SLOW - 1):]
             self.common_rows[m] = int(raw["common"].sum())
             out[m] = {n: raw[n] / self.refs[m][n][None, :] for n in VIEWS}
         return out

@@ -2,21 +2,24 @@
 worker's path of the sensor-faults kind (fault_parts.py).
 
 Why: the worker calls the group scorer once per group and envelope, usually with one to a
-few new rows, and local.py's :func:`~yujing.models.local.views` then recomputed its arrays
-over the ``HISTORY`` rows passed before them (rolling means of every pair's squared steps
-and every station's own, a pandas median, the held view's rows), once per metric. Profiled
-on ``bench/group_speed.py --kind sensor-faults`` those arrays were four fifths of the
-detector's time (bench/README.md), though only the new rows are kept. Here each quantity
-is computed for the new rows alone, with the same operations on the same operands in the
-same order (each window summed on its own, :func:`tail_mean`; the quantiles of the
-previous ``WINDOW`` rows by one sort, window_median.py), and the metrics are stacked so
-that a call costs one set of numpy calls, not one per metric: the numbers are those of
-one pass over the whole series, to the bit (tests/unit/test_sensor_faults.py, chunks of
-one row; tests/unit/test_local_tail.py against :func:`~yujing.models.local.views`).
+few new rows after the ``HISTORY`` rows it keeps, and local.py's whole-series path
+(:func:`~yujing.models.local.views`, pandas' rolling windows) would recompute every
+quantity over all of them, once per metric, to keep the last few: profiled on
+``bench/group_speed.py --kind sensor-faults`` that was four fifths of the detector's time
+(bench/README.md). Here each quantity is computed for the new rows alone, with the same
+operations on the same operands in the same order (each window summed on its own,
+:func:`~yujing.models.local.window_mean` with ``last``; the quantiles of the previous
+``WINDOW`` rows by one sort, window_median.py, pandas' interpolation), and the metrics
+are stacked so that a call costs one set of numpy calls, not one per metric. The numbers
+are those of the whole-series path, to the bit (tests/unit/test_local_tail.py against
+:meth:`~yujing.models.local.LocalResidual.explain` in chunks of 1, 3, 17 and random
+sizes; tests/unit/test_sensor_faults.py, chunks of one row): local.py keeps one
+implementation of the arithmetic for the whole series, this module the one for a tail.
 
 Its scope is the worker's: a model whose ``ends`` include ``"steps"`` (the steps' gate is
 then the last two squared steps, no pandas median) and the station ``z`` of the rows
-before the new ones held by the caller (``zi``). Other callers keep local.py's path.
+before the new ones held by the caller (``zi``, which ``explain`` also fills). Other
+callers take local.py's whole-series path.
 """
 
 from __future__ import annotations
@@ -35,23 +38,6 @@ def usable(model: local.LocalResidual, new: int, zi: Mapping[str, np.ndarray] | 
     """Whether :func:`tail_views` serves this call (the module's scope)."""
     return (zi is not None and "steps" in model.ends and 0 < new
             and all(m in zi for m in model.metrics))
-
-
-def tail_mean(x: np.ndarray, window: int, last: int) -> np.ndarray:
-    """:func:`~yujing.models.local.window_mean` of ``x`` (rows × columns, or metrics × rows ×
-    columns: the rows are axis -2), its last ``last`` rows only: the same windows (NaN
-    before the first row), each summed on its own in the same order, so the same bits."""
-    x = np.asarray(x, dtype=np.float64)
-    n = x.shape[-2]
-    lead = x.shape[:-2]
-    keep = x[..., max(0, n - last - window + 1):, :]
-    gap = max(0, window - 1 - (n - last))  # rows before the series' first: NaN, as there
-    pad = np.concatenate((np.full((*lead, gap, x.shape[-1]), np.nan), keep), axis=-2)
-    w = np.lib.stride_tricks.sliding_window_view(pad, window, axis=-2)[..., -last:, :, :]
-    ok = np.isfinite(w)
-    count = ok.sum(axis=-1)
-    total = np.ascontiguousarray(np.where(ok, w, 0.0)).sum(axis=-1)
-    return np.where(count >= max(1, window // 2), total / np.maximum(count, 1), np.nan)
 
 
 def tail_views(model: local.LocalResidual, values: Mapping[str, np.ndarray], last: int,
@@ -81,7 +67,7 @@ def tail_views(model: local.LocalResidual, values: Mapping[str, np.ndarray], las
     new_sq = sq[:, before:]
     gate = np.fmin(new_sq, sq[:, before - 1:n - 1] if before else
                    np.concatenate((np.full((n_metrics, 1, pairs), np.nan), new_sq[:, :-1]), axis=1))
-    rp = np.fmin(tail_mean(sq, local.SHORT, last), gate) / usual
+    rp = np.fmin(local.window_mean(sq, local.SHORT, last), gate) / usual
     z, ratio = np.full((2, n_metrics, last, k, k), np.nan)
     z[..., i, j], z[..., j, i], ratio[..., i, j], ratio[..., j, i] = zp, -zp, rp, rp
     zi_new, steps = np.full((2, n_metrics, last, k), np.nan)
@@ -90,7 +76,7 @@ def tail_views(model: local.LocalResidual, values: Mapping[str, np.ndarray], las
     some = np.isfinite(ratio).any(axis=-1)
     steps[some] = np.nanmin(ratio[some], axis=1)
     held, ok = _held(model.ends, metrics, zi, zi_new, before)
-    own = tail_mean(np.square(np.diff(a, axis=2, prepend=np.nan)).transpose(0, 2, 1),
+    own = local.window_mean(np.square(np.diff(a, axis=2, prepend=np.nan)).transpose(0, 2, 1),
                     local.SHORT, last)
     usual_own = np.stack([np.maximum(model.usual[m], 1e-18) for m in metrics])[:, None, :]
     group = nan_median(own / usual_own)  # M × last
@@ -109,7 +95,7 @@ def tail_views(model: local.LocalResidual, values: Mapping[str, np.ndarray], las
 def _held(ends: Sequence[str], metrics: Sequence[str], zi: dict[str, np.ndarray],
           zi_new: np.ndarray, before: int) -> tuple[np.ndarray, np.ndarray]:
     """(the held view of the new rows, where their ``z`` is finite); ``zi`` advanced. The
-    held view reads the ``SLOW − 1`` rows before, the cached ``z`` (local.views' "zi_past")."""
+    held view reads the ``SLOW − 1`` rows before, the ``z`` an earlier call left in ``zi``."""
     n_metrics, last, k = zi_new.shape
     h = min(before, local.SLOW - 1)
     rows = np.stack([zi[m][zi[m].shape[0] - h:] for m in metrics])  # M × h × k
@@ -117,7 +103,7 @@ def _held(ends: Sequence[str], metrics: Sequence[str], zi: dict[str, np.ndarray]
     cols = both.transpose(1, 0, 2).reshape(h + last, -1)
     fast = window_medians(cols, range(h + 1, h + last + 1), local.FAST, 1)
     fast = fast.reshape(last, n_metrics, k).transpose(1, 0, 2)
-    slow = tail_mean(both, local.SLOW, last)
+    slow = local.window_mean(both, local.SLOW, last)
     held = np.where(fast * slow > 0, np.minimum(np.abs(fast), np.abs(slow)), 0.0)
     if "held" in ends:
         held = np.where(zi_new * fast > 0, np.minimum(held, np.abs(zi_new)), 0.0)

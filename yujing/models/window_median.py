@@ -48,25 +48,19 @@ def level_and_noise(both: np.ndarray, first: int, level: tuple[int, int],
             window_medians(steps, range(first + 1, n + 1), *noise))
 
 
-def window_quantiles(a: np.ndarray, ends: range, width: int, least: int,
-                     qs: tuple[float, ...]) -> list[np.ndarray]:
-    """Per end ``e`` and quantile ``q`` of ``qs``: the quantile of ``a[e - width:e]`` per
-    column, NaN with fewer than ``least`` finite values: pandas' ``rolling(width,
-    min_periods=least).quantile(q)`` at row ``e - 1``, with its arithmetic (linear
-    interpolation ``low + (high − low)·f`` between the order statistics at ``q·(n − 1)``),
-    so the same numbers. One sort serves every quantile (local.py's width and level).
-
-    The windows are cut from a copy of the rows they cover with each column's rows
-    contiguous, into one C-contiguous array sorted in place (a transposed copy cost the
-    worker's local views a sort of strided rows and a second copy; bench/README.md,
-    sensor-faults)."""
-    return [q.T for q in column_quantiles(a.T, ends, width, least, qs)]
-
-
 def column_quantiles(cols: np.ndarray, ends: range, width: int, least: int,
                      qs: tuple[float, ...]) -> list[np.ndarray]:
-    """:func:`window_quantiles` of ``cols`` given as columns × rows, each quantile columns ×
-    ends (local_tail.py builds its pairs so: their rows are then contiguous)."""
+    """Per end ``e`` and quantile ``q`` of ``qs``: the quantile of ``cols[:, e - width:e]``
+    per column (``cols``: columns × rows; each quantile columns × ends), NaN with fewer
+    than ``least`` finite values: pandas' ``rolling(width, min_periods=least).quantile(q)``
+    at row ``e - 1``, with its arithmetic (linear interpolation ``low + (high − low)·f``
+    between the order statistics at ``q·(n − 1)``), so the same numbers. One sort serves
+    every quantile (local.py's width and level).
+
+    Columns × rows because local_tail.py builds its pairs so: each column's rows are
+    contiguous, and the windows are cut from a copy of the rows they cover into one
+    C-contiguous array sorted in place (a transposed copy cost the worker's local views a
+    sort of strided rows and a second copy; bench/README.md, sensor-faults)."""
     e = np.asarray(ends, dtype=np.int64)
     if e.size == 0:
         return [np.empty((cols.shape[0], 0)) for _ in qs]
