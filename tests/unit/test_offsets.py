@@ -4,7 +4,7 @@ missing offset, however small the hole, and nothing while the start is unknown."
 from hypothesis import given
 from hypothesis import strategies as st
 
-from yujing.streams.offsets import committable, read_from, start_of
+from yujing.streams.offsets import committable, first_left, read_from, start_of
 
 
 def test_the_commit_goes_to_the_end_of_the_run_from_the_start():
@@ -47,3 +47,10 @@ def test_an_assignment_reads_from_the_commit_or_the_first_record_left():
     assert read_from(None, 7) == (7, range(0))      # never committed: the first record
     assert read_from(0, 7) == (7, range(0))         # 0 is "never" to Faust and Kafka
     assert read_from(40, 90) == (90, range(40, 90))  # 40..89 expired unread: said
+
+
+def test_the_first_record_left_of_a_fetch() -> None:
+    assert first_left([5, 6, 7, 9], [5, 6]) == 7          # a head was handed on
+    assert first_left([5, 6, 7, 9], [5, 6, 7, 9]) is None
+    assert first_left([5, 6, 7, 9], []) == 5
+    assert first_left([5, 6, 7, 9], [5, 7, 9]) == 6       # a hole: out of the set and back

@@ -93,3 +93,122 @@ async def test_a_seek_is_opened_once(monkeypatch):
     got = await delivered(monkeypatch, READINGS, [[10, 11, 12], [3, 4, 5], [3, 4, 6]],
                           lambda c: c.seek(READINGS, 3))
     assert got == [10, 11, 12, 3, 4, 5, 6]
+
+
+async def test_a_revoked_partition_is_forgotten(monkeypatch):
+    """A partition sought and revoked before its next fetch leaves no open gate nor read
+    start behind (the next assignment seeks it and notes its start again)."""
+    app = App("gate-test", broker="kafka://127.0.0.1:1", store="memory://")
+    consumer = app.consumer
+    seen: list[set] = []
+
+    async def revoked(self, partitions) -> None:
+        seen.append(set(partitions))
+
+    async def no_seek(*args) -> None:
+        return None
+
+    monkeypatch.setattr(faust_kafka.Consumer, "on_partitions_revoked", revoked)
+    monkeypatch.setattr(consumer, "_seek", no_seek)
+    await consumer.seek(READINGS, 3)
+    await consumer.seek(CHANGELOG, 0)
+    consumer.read_from[READINGS] = 3
+    await consumer.on_partitions_revoked({READINGS})
+    assert consumer.rewound == {CHANGELOG} and READINGS not in consumer.read_from
+    assert seen == [{READINGS}]  # Faust's own revocation still runs
+
+
+async def read_log(monkeypatch: pytest.MonkeyPatch, log: list[int], start: int, fetches: int,
+                   agent: Callable[[object, int], Awaitable[None]],
+                   assigned: set[TP] | None = None) -> tuple[list[int], list[tuple]]:
+    """Faust's own ``getmany`` and fetch loop over a changelog partition holding ``log``,
+    fetched as aiokafka does (every record from the position on, the position moved past
+    them; a seek moves it); ``agent(consumer, offset)`` handles each record handed on.
+    READINGS stays active with no records (Faust fetches only while a partition is)."""
+    app = App("gate-test", broker="kafka://127.0.0.1:1", store="memory://")
+    consumer = app.consumer
+    fetcher = SimpleNamespace(_stopped=asyncio.Event())
+    position = {CHANGELOG: start}
+    seeks: list[tuple] = []
+    left = [fetches]
+
+    async def fetch(active_partitions, timeout):
+        if left[0] == 0:
+            fetcher._stopped.set()
+            return {}
+        left[0] -= 1
+        active_partitions.add(CHANGELOG)  # resumed at each fetch
+        records = [record(CHANGELOG, o) for o in log if o >= position[CHANGELOG]]
+        position[CHANGELOG] = log[-1] + 1
+        return {CHANGELOG: records} if records else {}
+
+    async def seek(tp, offset) -> None:
+        seeks.append((tp, offset))
+        position[tp] = offset
+
+    async def no_seek(*args) -> None:
+        return None
+
+    got: list[int] = []
+
+    async def callback(message) -> None:
+        got.append(message.offset)
+        await agent(consumer, message.offset)
+
+    consumer._active_partitions = {READINGS, CHANGELOG}
+    monkeypatch.setattr(consumer, "_getmany", fetch)
+    monkeypatch.setattr(consumer, "_seek", seek)
+    monkeypatch.setattr(faust_kafka.ThreadDelegateConsumer, "seek_wait",
+                        lambda self, parts: seek(*next(iter(parts.items()))))
+    monkeypatch.setattr(consumer, "_to_message", lambda tp, r: r)
+    monkeypatch.setattr(consumer, "highwater", lambda tp: log[-1] + 1)
+    monkeypatch.setattr(consumer, "assignment",
+                        lambda: {READINGS, CHANGELOG} if assigned is None else assigned)
+    monkeypatch.setattr(consumer, "callback", callback)
+    await asyncio.wait_for(consumer._drain_messages(fetcher), 10)
+    return got, seeks
+
+
+async def pause_at(first: int):
+    """An agent that takes the changelog partition out of Faust's active set while the
+    record ``first`` is handled (a recovery pausing it or switching the set)."""
+    async def agent(consumer, offset) -> None:
+        if offset == first:
+            consumer._active_partitions.discard(CHANGELOG)
+    return agent
+
+
+async def test_records_faust_fetched_and_skipped_are_read_again(monkeypatch):
+    """The joining worker's recovery stall: the batch 0..3 is fetched, the partition
+    leaves the active set at 0, Faust skips 1..3 with aiokafka past them."""
+    got, seeks = await read_log(monkeypatch, [0, 1, 2, 3], 0, 3, await pause_at(0))
+    assert got == [0, 1, 2, 3] and seeks == [(CHANGELOG, 1)]
+
+
+async def test_a_seek_made_while_the_batch_is_handed_out_is_kept(monkeypatch):
+    """The recovery seeks the partition back to 0 during the batch 2, 3 and switches the
+    set: its seek stands (reading again from 3 would skip 0 and 1)."""
+    async def agent(consumer, offset) -> None:
+        if offset == 2 and not consumer.last_seek:
+            await consumer.seek_wait({CHANGELOG: 0})
+            consumer._active_partitions.discard(CHANGELOG)
+
+    got, seeks = await read_log(monkeypatch, [0, 1, 2, 3], 2, 3, agent)
+    assert got == [2, 0, 1, 2, 3] and seeks == [(CHANGELOG, 0)]
+
+
+async def test_a_partition_no_longer_assigned_is_not_sought(monkeypatch):
+    got, seeks = await read_log(monkeypatch, [0, 1, 2, 3], 0, 2, await pause_at(0),
+                                assigned={READINGS})
+    assert got == [0] and seeks == []
+
+
+async def test_nothing_is_sought_when_a_rebalance_began_during_the_batch(monkeypatch):
+    """A generation change mid-batch: the assignment's seeks place the partitions."""
+    async def agent(consumer, offset) -> None:
+        if offset == 0:
+            consumer.app.consumer_generation_id += 1
+            consumer._active_partitions.discard(CHANGELOG)
+
+    got, seeks = await read_log(monkeypatch, [0, 1, 2, 3], 0, 2, agent)
+    assert got == [0] and seeks == []

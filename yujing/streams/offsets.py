@@ -19,8 +19,11 @@ missing one there is a record Faust took from aiokafka and dropped (a flow chang
 mid-batch, a paused partition's buffered fetch), and committing over it loses it for
 good: a warning never routed, an acknowledgement never applied. On those topics
 (streams/transport.py) the commit stops at the first missing offset, counted from the
-offset the partition was read from; the commit watch (streams/commit_watch.py) then
-reads the partition again from there.
+offset the partition was read from. The transport reads a fetch's records that Faust
+did not hand on again at once (streams/transport.py, ``Consumer.read_again``); the
+commit watch (streams/commit_watch.py) reads the partition again from the first missing
+offset when one stays missing (a record an agent lost, a dropped record the transport
+could not see).
 """
 
 from __future__ import annotations
@@ -64,3 +67,13 @@ def committable(acked: Sequence[int], start: int | None) -> tuple[int, int | Non
     # In a run of consecutive distinct offsets, offset − index is constant.
     end = bisect_right(range(i, len(acked)), start - i, key=lambda j: acked[j] - j) + i
     return end, (start + end - i if end > i else None)
+
+
+def first_left(fetched: Sequence[int], handed: Sequence[int]) -> int | None:
+    """The first offset of a fetch (``fetched``, ascending) that was not handed on
+    (``handed``); None when all were. Usually the handed offsets are a head of the fetch;
+    a partition that left Faust's active set and came back mid-batch leaves a hole."""
+    if list(fetched[:len(handed)]) == list(handed):
+        return fetched[len(handed)] if len(handed) < len(fetched) else None
+    done = set(handed)
+    return next((o for o in fetched if o not in done), None)

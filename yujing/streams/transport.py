@@ -8,7 +8,9 @@ a recovery changes the flow while a batch is being handed out
 past them, so Faust seeks every partition back to its committed offset afterwards
 (``perform_seek``) and reads them again. aiokafka's ``seek_to_committed`` leaves a
 partition without a committed offset where it is, and for that partition the dropped
-records were lost for good.
+records were lost for good. Records of a partition that left Faust's active set while
+its batch was handed out are dropped too, and no seek follows: those are read again
+right after the batch (``Consumer.read_again``).
 
 That is every partition of a worker killed before its first offset commit: the next
 worker took up ``yujing.commands`` and ``yujing.warnings`` after the records written while
@@ -24,14 +26,14 @@ and are left alone.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import faust
 from faust.transport.drivers import aiokafka as faust_kafka
 from faust.types import TP
 
-from yujing.streams.offsets import committable, read_from, start_of
+from yujing.streams.offsets import committable, first_left, read_from, start_of
 
 log = logging.getLogger("yujing.transport")
 
@@ -57,7 +59,7 @@ class ConsumerThread(faust_kafka.AIOKafkaConsumerThread):
                             "committed offsets, or 0", exc)
                 earliest = {tp: 0 for tp in strict}
             self.consumer.note_read_from(committed, earliest)
-        self.consumer.rewound.update(committed)   # every partition was sought (Consumer.getmany)
+        self.consumer.sought(committed)   # every partition was (Consumer.getmany)
         return committed
 
 
@@ -69,6 +71,11 @@ class Consumer(faust_kafka.Consumer):
         super().__init__(*args, **kwargs)
         self.read_from: dict[TP, int] = {}   # where the last assignment read each partition from
         self.rewound: set[TP] = set()        # sought, until a later fetch brings a record
+        self.seeks = 0                       # seeks so far; per partition the number of its last
+        self.last_seek: dict[TP, int] = {}
+        self.fetched: Mapping[TP, Any] = {}  # the records of the fetch being handed out
+        self.fetched_after = 0               # ... the seeks made before it returned
+        self.fetched_generation = 0          # ... and the group generation it was made in
 
     def _new_consumer_thread(self) -> faust_kafka.AIOKafkaConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
@@ -93,14 +100,36 @@ class Consumer(faust_kafka.Consumer):
                           lost.stop - 1, start)
             self.read_from[tp] = start
 
+    def sought(self, partitions: Iterable[TP], done: bool = True) -> None:
+        """Note a seek of ``partitions``: their records fetched before it are not read
+        again (:meth:`read_again`), noted when it starts too (``done`` False: it may move
+        aiokafka's position while :meth:`read_again` looks); once done, the read-offset
+        gate opens for their next fetch (:meth:`getmany`)."""
+        self.seeks += 1
+        for tp in partitions:
+            self.last_seek[tp] = self.seeks
+            if done:
+                self.rewound.add(tp)
+
     async def seek(self, partition: TP, offset: int) -> None:
+        self.sought((partition,), done=False)
         await super().seek(partition, offset)
-        self.rewound.add(partition)
+        self.sought((partition,))
 
     async def seek_wait(self, partitions: Mapping[TP, int]) -> None:
         """The recovery's seek of changelog partitions (Faust's ``Recovery._seek_offsets``)."""
+        self.sought(partitions, done=False)
         await super().seek_wait(partitions)
-        self.rewound.update(partitions)
+        self.sought(partitions)
+
+    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        """Faust forgets a revoked partition's read offset; so do these (an assignment
+        seeks and notes every partition it brings again)."""
+        self.rewound.difference_update(revoked)
+        for tp in revoked:
+            self.read_from.pop(tp, None)
+            self.last_seek.pop(tp, None)
+        await super().on_partitions_revoked(revoked)
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Any]]:
         """Faust's records, with its read-offset gate opened for the first record of each
@@ -113,14 +142,55 @@ class Consumer(faust_kafka.Consumer):
         changelog partition was being handed out would wait for records it had dropped.
         A partition sought during this fetch is opened at the next one (its records here
         are the batch from before the seek). What is read twice, the pipelines, the book
-        and Faust's recovery skip."""
+        and Faust's recovery skip. Records Faust fetched and did not hand on are read
+        again (:meth:`read_again`)."""
         armed = set(self.rewound)
+        handed: dict[TP, list[int]] = {}
         async for tp, message in super().getmany(timeout):
             if tp in armed:
                 armed.discard(tp)
                 self.rewound.discard(tp)
                 self._read_offset[tp] = None
+            handed.setdefault(tp, []).append(message.offset)
             yield tp, message
+        if not self.should_stop:
+            await self.read_again(handed)
+
+    async def _wait_next_records(self, timeout: float) -> tuple[Any, Any]:
+        records, active = await super()._wait_next_records(timeout)
+        self.fetched, self.fetched_after = records or {}, self.seeks
+        self.fetched_generation = self.app.consumer_generation_id
+        return records, active
+
+    async def read_again(self, handed: Mapping[TP, list[int]]) -> None:
+        """Seek each partition whose fetched records Faust did not all hand on back to the
+        first of those. Faust's ``getmany`` skips the records of a partition that left its
+        active set while the batch was handed out (a recovery pausing or switching its
+        changelog partitions) and stops at a flow or generation change, after aiokafka's
+        position passed them; nothing reads them again until a seek. A joining worker's
+        recovery then waited with every changelog record fetched and none applied, until
+        the recovery watch re-read them (streams/recovery_watch.py). A partition sought
+        since the fetch (an assignment's seek to its committed offsets, a recovery's seek)
+        is left where that seek put it; one no longer assigned is not touched. Nor is any
+        after a flow or generation change: a rebalance is on, and the assignment's seek to
+        the committed offsets (and the recovery's) will place every partition."""
+        if not self.flow_active or self.app.consumer_generation_id != self.fetched_generation:
+            self.fetched = {}
+            return
+        assigned: set[TP] | None = None
+        for tp, records in self.fetched.items():
+            got = handed.get(tp, ())
+            if len(got) >= len(records) or self.last_seek.get(tp, 0) > self.fetched_after:
+                continue
+            first = first_left([r.offset for r in records], got)
+            if first is None:
+                continue
+            assigned = self.assignment() if assigned is None else assigned
+            if tp in assigned:
+                log.info("%s[%d]: %d fetched record(s) not handed on by Faust; read again "
+                         "from %d", tp.topic, tp.partition, len(records) - len(got), first)
+                await self.seek(tp, first)
+        self.fetched = {}
 
     def _new_offset(self, tp: TP) -> int | None:
         if not self.is_strict(tp):
