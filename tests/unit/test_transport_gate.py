@@ -120,11 +120,13 @@ async def test_a_revoked_partition_is_forgotten(monkeypatch):
 
 async def read_log(monkeypatch: pytest.MonkeyPatch, log: list[int], start: int, fetches: int,
                    agent: Callable[[object, int], Awaitable[None]],
-                   assigned: set[TP] | None = None) -> tuple[list[int], list[tuple]]:
+                   assigned: set[TP] | None = None,
+                   before: Callable[[object], None] | None = None) -> tuple[list[int], list[tuple]]:
     """Faust's own ``getmany`` and fetch loop over a changelog partition holding ``log``,
     fetched as aiokafka does (every record from the position on, the position moved past
     them; a seek moves it); ``agent(consumer, offset)`` handles each record handed on.
-    READINGS stays active with no records (Faust fetches only while a partition is)."""
+    READINGS stays active with no records (Faust fetches only while a partition is).
+    ``before(consumer)`` is called as each fetch returns."""
     app = App("gate-test", broker="kafka://127.0.0.1:1", store="memory://")
     consumer = app.consumer
     fetcher = SimpleNamespace(_stopped=asyncio.Event())
@@ -140,6 +142,8 @@ async def read_log(monkeypatch: pytest.MonkeyPatch, log: list[int], start: int, 
         active_partitions.add(CHANGELOG)  # resumed at each fetch
         records = [record(CHANGELOG, o) for o in log if o >= position[CHANGELOG]]
         position[CHANGELOG] = log[-1] + 1
+        if before is not None:
+            before(consumer)
         return {CHANGELOG: records} if records else {}
 
     async def seek(tp, offset) -> None:
@@ -155,7 +159,11 @@ async def read_log(monkeypatch: pytest.MonkeyPatch, log: list[int], start: int, 
         got.append(message.offset)
         await agent(consumer, message.offset)
 
+    async def at(tp):
+        return position.get(tp)
+
     consumer._active_partitions = {READINGS, CHANGELOG}
+    monkeypatch.setattr(consumer, "position", at)
     monkeypatch.setattr(consumer, "_getmany", fetch)
     monkeypatch.setattr(consumer, "_seek", seek)
     monkeypatch.setattr(faust_kafka.ThreadDelegateConsumer, "seek_wait",
@@ -212,3 +220,36 @@ async def test_nothing_is_sought_when_a_rebalance_began_during_the_batch(monkeyp
 
     got, seeks = await read_log(monkeypatch, [0, 1, 2, 3], 0, 2, agent)
     assert got == [0] and seeks == []
+
+
+@pytest.mark.parametrize("seek_ends_after_the_fetch", [False, True])
+async def test_a_batch_dropped_at_a_flow_change_is_read_again_on_a_changelog(
+        monkeypatch, seek_ends_after_the_fetch):
+    """The recovery's stall, as Faust's developer log showed it: the recovery sought the
+    changelog partition to 0 and resumed the flow just after a fetch of 0..3 returned
+    with the flow stopped. Faust drops the batch and seeks back to the committed offsets,
+    which leaves a changelog partition (no committed offset) past the records. The
+    recovery's seek may end (its position wait) after the fetch returned: the records
+    are still those after it (aiokafka's position is just past them)."""
+    stopped = [False]
+
+    async def agent(consumer, offset) -> None:
+        return None
+
+    async def committed(self) -> dict:
+        # the recovery resumes the flow once the fetch loop yields to the event loop
+        asyncio.get_running_loop().call_soon(self.consumer.resume_flow)
+        if seek_ends_after_the_fetch:  # the recovery's seek_wait returns only now
+            self.consumer.sought((CHANGELOG,))
+        return {CHANGELOG: None, READINGS: 7}
+
+    def stop_once(consumer) -> None:
+        if not stopped[0]:
+            stopped[0] = True
+            consumer.flow_active = False
+
+    monkeypatch.setattr(faust_kafka.AIOKafkaConsumerThread, "seek_to_committed", committed)
+    monkeypatch.setattr(type(App("x", broker="kafka://127.0.0.1:1").tables), "changelog_topics",
+                        property(lambda self: {CHANGELOG.topic}))
+    got, seeks = await read_log(monkeypatch, [0, 1, 2, 3], 0, 3, agent, before=stop_once)
+    assert got == [0, 1, 2, 3] and seeks == [(CHANGELOG, 0)]
