@@ -43,6 +43,12 @@ class ConsumerThread(faust_kafka.AIOKafkaConsumerThread):
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
         committed = await super().seek_to_committed()
+        # aiokafka moved the partitions with a committed offset (this method the never
+        # committed ones below); a changelog partition without one stays where it was, and
+        # records of it Faust fetched and dropped are still to be read again
+        # (Consumer.read_again). Noted at once: a fetch may return their records next.
+        self.consumer.sought({tp: offset for tp, offset in committed.items()
+                              if offset and offset > 0})
         changelogs = self.app.tables.changelog_topics
         never = [tp for tp, offset in committed.items()
                  if (offset is None or offset <= 0) and tp.topic not in changelogs]
@@ -59,11 +65,7 @@ class ConsumerThread(faust_kafka.AIOKafkaConsumerThread):
                             "committed offsets, or 0", exc)
                 earliest = {tp: 0 for tp in strict}
             self.consumer.note_read_from(committed, earliest)
-        # aiokafka moved the partitions with a committed offset, this method the never
-        # committed ones; a changelog partition without one stays where it was, and records
-        # of it Faust fetched and dropped are still to be read again (Consumer.read_again)
-        self.consumer.sought([tp for tp, offset in committed.items() if offset and offset > 0]
-                             + never)
+        self.consumer.sought(never)
         self.consumer.rewound.update(committed)   # Faust reset every read offset
         return committed
 
@@ -78,6 +80,7 @@ class Consumer(faust_kafka.Consumer):
         self.rewound: set[TP] = set()        # sought, until a later fetch brings a record
         self.seeks = 0                       # seeks so far; per partition the number of its last
         self.last_seek: dict[TP, int] = {}
+        self.targets: dict[TP, int] = {}     # the offset each sought partition was sought to
         self.fetched: Mapping[TP, Any] = {}  # the records of the fetch being handed out
         self.fetched_generation = 0          # ... and the group generation it was made in
 
@@ -104,20 +107,23 @@ class Consumer(faust_kafka.Consumer):
                           lost.stop - 1, start)
             self.read_from[tp] = start
 
-    def sought(self, partitions: Iterable[TP], done: bool = True) -> None:
-        """Note a seek of ``partitions``, when it starts too (``done`` False): one that
-        starts while :meth:`read_again` looks is not undone by it. Once done, the
-        read-offset gate opens for their next fetch (:meth:`getmany`)."""
+    def sought(self, partitions: Iterable[TP] | Mapping[TP, int], done: bool = True) -> None:
+        """Note a seek of ``partitions`` (with their targets when known), when it starts
+        too (``done`` False): one that starts while :meth:`read_again` looks is not undone
+        by it. Once done, the read-offset gate opens for their next fetch, or at their
+        target's record if that comes first (:meth:`getmany`)."""
         self.seeks += 1
         for tp in partitions:
             self.last_seek[tp] = self.seeks
             if done:
                 self.rewound.add(tp)
+                if isinstance(partitions, Mapping):
+                    self.targets[tp] = partitions[tp]
 
     async def seek(self, partition: TP, offset: int) -> None:
         self.sought((partition,), done=False)
         await super().seek(partition, offset)
-        self.sought((partition,))
+        self.sought({partition: offset})
 
     async def seek_wait(self, partitions: Mapping[TP, int]) -> None:
         """The recovery's seek of changelog partitions (Faust's ``Recovery._seek_offsets``)."""
@@ -132,6 +138,7 @@ class Consumer(faust_kafka.Consumer):
         for tp in revoked:
             self.read_from.pop(tp, None)
             self.last_seek.pop(tp, None)
+            self.targets.pop(tp, None)
         await super().on_partitions_revoked(revoked)
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Any]]:
@@ -144,12 +151,20 @@ class Consumer(faust_kafka.Consumer):
         (bench/scale_out.py), and a recovery sought back while a standby batch of the same
         changelog partition was being handed out would wait for records it had dropped.
         A partition sought during this fetch is opened at the next one (its records here
-        are the batch from before the seek). What is read twice, the pipelines, the book
+        may be the batch from before the seek), or at the seek's target record if it comes
+        first: a fetch issued before the assignment's seek to the committed offsets
+        returned the records from the committed one on, and the gate dropped them (seen
+        in bench/scale_out.py's worker logs; records the worker had processed, but the
+        same would drop records it had not). What is read twice, the pipelines, the book
         and Faust's recovery skip. Records Faust fetched and did not hand on are read
         again (:meth:`read_again`)."""
         armed = set(self.rewound)
+        targets = self.targets
         handed: dict[TP, list[int]] = {}
         async for tp, message in super().getmany(timeout):
+            if targets and targets.get(tp) == message.offset:
+                del targets[tp]
+                armed.add(tp)
             if tp in armed:
                 armed.discard(tp)
                 self.rewound.discard(tp)
