@@ -193,7 +193,8 @@ class Consumer(faust_kafka.Consumer):
         partitions to 0 and resumed the flow a millisecond after a fetch of their records
         returned, and then waited for records aiokafka had passed, until the recovery
         watch read them again (Faust's developer log on the rebalance test of
-        tests/integration/test_durability.py: 4 stalls in 26 runs with its first version, 0 in 36 with this one).
+        tests/integration/test_durability.py: 4 stalls in 26 runs with this method's
+        first version, 0 in 36 with this one).
 
         Left alone: a partition whose position a seek moved since the fetch (it is no
         longer just past the fetch's last record: an assignment's seek to the committed
