@@ -207,7 +207,10 @@ class Consumer(faust_kafka.Consumer):
         begun = self.seeks
         assigned: set[TP] | None = None
         for tp, records in fetched.items():
-            first = first_left([r.offset for r in records], handed.get(tp, ()))
+            got = handed.get(tp, ())
+            if len(got) >= len(records):  # the usual batch: all handed on, no list built
+                continue
+            first = first_left([r.offset for r in records], got)
             if first is None:
                 continue
             assigned = self.assignment() if assigned is None else assigned
