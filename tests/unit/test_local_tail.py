@@ -1,20 +1,17 @@
 """The worker's paths of the sensor-faults kind equal the paths they replace, to the bit:
 local's views of the new rows (models/local_tail.py) against local.py's own, the stuck
-runs and the latch of a few rows (models/fault_parts.py) against the per-station loops,
-and the rolling quantiles of a few ends (models/window_median.py) against pandas. Ties
+runs and the latch of a few rows (models/fault_parts.py) against the per-station loops. Ties
 (readings to 0.1), missing readings and a station silent for days are in every series."""
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from yujing.models import local
 from yujing.models.fault_parts import FEW_ROWS, latch_from, new_state, runs_from
 from yujing.models.local import LocalResidual
 from yujing.models.local_tail import tail_views, usable
-from yujing.models.window_median import column_quantiles
 
 STATIONS = ["a", "b", "c", "d", "e"]
 ENDS = ("held", "steps")
@@ -41,11 +38,14 @@ def model() -> LocalResidual:
     return LocalResidual(STATIONS, ["TEMP", "PRES"], ENDS).fit(group(1200, 1))
 
 
-def stream(model: LocalResidual, values: dict, sizes, tail: bool) -> dict[str, list]:
+def stream(model: LocalResidual, values: dict, sizes, tail: str | None) -> dict[str, list]:
     """Each chunk's views as fault_parts.local_statistics gets them: the last HISTORY rows
     before the chunk passed again, the held view's z carried; ``tail``: local_tail.py's
-    path, else local.py's whole-series path over the same rows (pandas' rolling windows)."""
+    path with its sorted windows kept between chunks ("kept") or sorted afresh at each
+    ("fresh"), else (None) local.py's whole-series path over the same rows (pandas'
+    rolling windows)."""
     zi = {m: np.empty((0, len(STATIONS))) for m in model.metrics}
+    windows = None
     recent = {m: v[:0] for m, v in values.items()}
     got: dict[str, list] = {m: [] for m in model.metrics}
     a, n = 0, next(iter(values.values())).shape[0]
@@ -56,7 +56,7 @@ def stream(model: LocalResidual, values: dict, sizes, tail: bool) -> dict[str, l
         k = min(size, n - a)
         if tail:
             assert usable(model, k, zi)
-            out = tail_views(model, both, k, zi)
+            out, windows = tail_views(model, both, k, zi, windows if tail == "kept" else None)
         else:
             out = model.explain(both, zi)
         for m in model.metrics:
@@ -68,10 +68,11 @@ def stream(model: LocalResidual, values: dict, sizes, tail: bool) -> dict[str, l
 
 @pytest.mark.parametrize("sizes", [[1] * 700, [3] * 240, [17] * 45,
                                    np.random.default_rng(2).integers(1, FEW_ROWS, 60).tolist()])
-def test_the_new_rows_views_equal_locals_to_the_bit(model, sizes) -> None:
+@pytest.mark.parametrize("tail", ["kept", "fresh"])
+def test_the_new_rows_views_equal_locals_to_the_bit(model, sizes, tail) -> None:
     values = group(700, 3)
     values["TEMP"][600:640, 2] += 3.0  # a step: the views are not all small
-    want, got = stream(model, values, sizes, False), stream(model, values, sizes, True)
+    want, got = stream(model, values, sizes, None), stream(model, values, sizes, tail)
     for m in model.metrics:
         w, g = np.concatenate(want[m], axis=1), np.concatenate(got[m], axis=1)
         assert np.array_equal(w, g, equal_nan=True), m
@@ -146,14 +147,20 @@ class _Blank:
     ewma = up = down = past = {}
 
 
-@pytest.mark.parametrize("ends", [range(0, 4), range(20, 30), range(335, 338), range(500, 501)])
-def test_column_quantiles_of_a_few_ends_equal_pandas(ends) -> None:
-    rng = np.random.default_rng(ends.start)
-    a = np.round(rng.normal(size=(520, 5)), 1)  # ties
-    a[rng.random(a.shape) < 0.2] = np.nan
-    a[:, 4] = np.nan
-    qs = (0.75, 0.25, 0.5)
-    got = [q.T for q in column_quantiles(a.T, ends, 336, 1, qs)]
-    for q, g in zip(qs, got):
-        want = pd.DataFrame(a).rolling(336, min_periods=1).quantile(q).shift(1).to_numpy()
-        assert np.array_equal(g, want[list(ends)], equal_nan=True), q
+def test_the_worker_keeps_the_sorted_windows_between_calls_and_drops_them_after_a_long_call(
+        model) -> None:
+    """fault_parts.local_statistics keeps local's sorted yardstick windows in the state
+    while calls are few rows long (sorting them again each call is what they save), and
+    lets a call of more than FEW_ROWS rows (local.py's whole-series path) drop them."""
+    from yujing.models.fault_parts import local_statistics
+
+    values = group(200, 4)
+    state = new_state(_Blank(), model.metrics, len(STATIONS), [])
+    a, seen = 0, []
+    for size in (1, 3, 2, FEW_ROWS + 1, 1, 2):
+        local_statistics(model, {m: v[a:a + size] for m, v in values.items()}, state)
+        seen.append(state.windows)
+        a += size
+    assert seen[0] is seen[1] is seen[2] and seen[0] is not None
+    assert seen[3] is None and seen[4] is seen[5] and seen[4] is not None
+    assert all(w is state.recent[m] for w, m in zip(seen[5].owner, model.metrics))

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from yujing.models.window_median import column_quantiles, level_and_noise
+from yujing.models.window_median import level_and_noise
 
 
 @pytest.mark.parametrize("past", [0, 5, 30, 336])
@@ -36,17 +36,3 @@ def test_nan_median_equals_numpys_nanmedian():
         want = np.nanmedian(a, axis=-1)
     np.testing.assert_allclose(nan_median(a), want, equal_nan=True)
     assert np.isnan(nan_median(a)[0, 0]) and np.isfinite(nan_median(a)).sum() > 290
-
-
-def test_column_quantiles_are_pandas_rolling_quantiles_to_the_bit() -> None:
-    """local_tail.py's path (the new rows' windows alone) against local.py's pandas path."""
-    rng = np.random.default_rng(7)
-    for a in (np.cumsum(rng.normal(size=(900, 5)), axis=0),
-              np.round(np.cumsum(rng.normal(size=(900, 5)), axis=0))):  # ties, as whole hPa
-        a[rng.random(a.shape) < 0.15] = np.nan
-        a[50:400, 1] = np.nan  # a long gap: windows below min_periods
-        qs = (0.25, 0.5, 0.75)
-        got = [q.T for q in column_quantiles(a.T, range(600, 900), 336, 24, qs)]
-        for q, g in zip(qs, got):
-            want = pd.DataFrame(a).rolling(336, min_periods=24).quantile(q).shift(1).to_numpy()
-            assert np.array_equal(g, want[600:], equal_nan=True)

@@ -29,13 +29,14 @@ Every field of :class:`FaultsState` is a dict of arrays, so GroupScorer's snapsh
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from yujing.models import local, local_tail
 from yujing.models.holdoff import k_of_n
 from yujing.models.latch import latch
+from yujing.models.sorted_windows import SortedWindows
 
 ENDS = ("held", "steps")  # local.*.ends: the gates need the row itself (local.py "Ends")
 SIZE, STEPS = ("level", "held"), ("steps",)  # local.size.ends and local.steps.ends
@@ -55,6 +56,9 @@ class FaultsState:
     recent: dict[str, np.ndarray]  # local: metric → the last HISTORY rows × stations
     held: dict[str, np.ndarray]  # local: metric → the station z of the last SLOW − 1 rows
     latch: dict[str, np.ndarray]  # "on<i>", "latched<i>" (stations), "keep<i>" (patience − 1 × stations)
+    # local's yardsticks kept sorted (local_tail.py): derived from ``recent``, so never
+    # checkpointed (``transient``); a restored state sorts them afresh at its first call
+    windows: SortedWindows | None = field(default=None, metadata={"transient": True})
 
 
 def new_state(neighbours: object, metrics: Sequence[str], stations: int,
@@ -127,8 +131,12 @@ def local_statistics(model: local.LocalResidual, values: Mapping[str, np.ndarray
     both = {m: np.vstack([state.recent[m], np.asarray(values[m], dtype=np.float64)])
             for m in model.metrics}
     size = steps = None
+    kept = state.windows
+    if kept is not None and not all(a is state.recent[m] for a, m in zip(kept.owner, model.metrics)):
+        kept = None  # sorted after other rows than those kept: sorted afresh
+    state.windows = None
     if n <= FEW_ROWS and local_tail.usable(model, n, state.held):
-        explained = local_tail.tail_views(model, both, n, state.held)  # the same numbers
+        explained, state.windows = local_tail.tail_views(model, both, n, state.held, kept)
     else:
         explained = model.explain(both, state.held)
     for per_view in explained.values():
@@ -139,6 +147,8 @@ def local_statistics(model: local.LocalResidual, values: Mapping[str, np.ndarray
                 steps = s if steps is None else np.fmax(steps, s)
     for m, v in both.items():
         state.recent[m] = v[-local.HISTORY:]
+    if state.windows is not None:
+        state.windows.owner = [state.recent[m] for m in model.metrics]  # the rows they follow
     return size[size.shape[0] - n:], steps[steps.shape[0] - n:]
 
 

@@ -168,7 +168,7 @@ class GroupScorer:
             if "@" in key:  # a model fitted in memory cannot be matched after a restart
                 continue
             state = {f.name: {m: array_bytes(a) for m, a in getattr(e.state, f.name).items()}
-                     for f in dataclasses.fields(e.state)}
+                     for f in stored_fields(e.state)}
             out[key] = {"type": type(e.state).__name__, "state": state, "done": e.done,
                         "rows": {s: [array_bytes(t), array_bytes(x)] for s, (t, x) in e.rows.items()}}
         return out
@@ -183,7 +183,7 @@ class GroupScorer:
             return None
         blank = model.new_group_state()
         try:
-            names = {f.name for f in dataclasses.fields(blank)}
+            names = {f.name for f in stored_fields(blank)}
             if saved["type"] != type(blank).__name__ or set(saved["state"]) != names:
                 return None  # another state layout: start afresh
             for name, arrays in saved["state"].items():
@@ -192,3 +192,9 @@ class GroupScorer:
             return GroupEntry(blank, int(saved["done"]), rows)
         except (KeyError, TypeError, ValueError):
             return None
+
+
+def stored_fields(state: Any) -> list[dataclasses.Field]:
+    """The fields of a group state that a checkpoint holds: all but those marked
+    ``transient`` (derived from the others, rebuilt by the next call)."""
+    return [f for f in dataclasses.fields(state) if not f.metadata.get("transient")]

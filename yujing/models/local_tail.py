@@ -9,7 +9,8 @@ quantity over all of them, once per metric, to keep the last few: profiled on
 (bench/README.md). Here each quantity is computed for the new rows alone, with the same
 operations on the same operands in the same order (each window summed on its own,
 :func:`~yujing.models.local.window_mean` with ``last``; the quantiles of the previous
-``WINDOW`` rows by one sort, window_median.py, pandas' interpolation), and the metrics
+``WINDOW`` rows from sorted windows the caller keeps between calls, sorted_windows.py,
+pandas' interpolation), and the metrics
 are stacked so that a call costs one set of numpy calls, not one per metric. The numbers
 are those of the whole-series path, to the bit (tests/unit/test_local_tail.py against
 :meth:`~yujing.models.local.LocalResidual.explain` in chunks of 1, 3, 17 and random
@@ -28,8 +29,9 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from yujing.models import local
-from yujing.models.window_median import column_quantiles, nan_median, window_medians
+from yujing.models import local, sorted_windows
+from yujing.models.sorted_windows import SortedWindows
+from yujing.models.window_median import nan_median, window_medians
 
 QS = (0.75, 0.25, 0.5)  # the pairs' high and low quartiles and median, as local._pair reads them
 
@@ -41,12 +43,16 @@ def usable(model: local.LocalResidual, new: int, zi: Mapping[str, np.ndarray] | 
 
 
 def tail_views(model: local.LocalResidual, values: Mapping[str, np.ndarray], last: int,
-               zi: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+               zi: dict[str, np.ndarray], windows: SortedWindows | None = None
+               ) -> tuple[dict[str, dict[str, np.ndarray]], SortedWindows]:
     """:meth:`~yujing.models.local.LocalResidual.explain` of the last ``last`` rows of
     ``values`` (metric → rows × stations: the caller's history, then the new rows), with
     ``zi`` (metric → the station ``z`` of the rows before the new ones, at most ``SLOW − 1``,
     as :func:`~yujing.models.local.views` gave them) advanced as explain advances it.
-    Returns metric → view → the new rows × stations, each ÷ its fitted reference."""
+    Returns (metric → view → the new rows × stations, each ÷ its fitted reference; the
+    yardsticks' sorted windows, ready for the next call). ``windows``: those an earlier
+    call returned, when ``values`` holds its rows then this call's (else None: sorted
+    afresh)."""
     metrics = model.metrics
     a = np.stack([np.asarray(values[m], dtype=np.float64).T for m in metrics])  # M × k × N
     n_metrics, k, n = a.shape
@@ -55,9 +61,9 @@ def tail_views(model: local.LocalResidual, values: Mapping[str, np.ndarray], las
     pairs = i.size
     xt = a[:, i] - a[:, j]  # M × pairs × N: each pair's rows contiguous (whole-row copies)
     sqt = np.square(np.diff(xt, axis=2, prepend=np.nan))
-    cols = np.concatenate((xt, sqt), axis=1).reshape(n_metrics * 2 * pairs, n)  # one sort
-    high, low, mid = (q.reshape(n_metrics, 2 * pairs, last).transpose(0, 2, 1) for q in
-                      column_quantiles(cols, range(before, n), local.WINDOW, local.MIN_ROWS, QS))
+    cols = np.concatenate((xt, sqt), axis=1).reshape(n_metrics * 2 * pairs, n)
+    yard, windows = _yardsticks(cols, before, windows)
+    high, low, mid = (q.reshape(n_metrics, 2 * pairs, last).transpose(0, 2, 1) for q in yard)
     x, sq = xt.transpose(0, 2, 1), sqt.transpose(0, 2, 1)  # M × N × pairs (views)
     floor = np.stack([np.fmax(model.floor[m], 1e-9)[i, j] for m in metrics])[:, None, :]
     xp, sp = slice(0, pairs), slice(pairs, 2 * pairs)
@@ -89,7 +95,27 @@ def tail_views(model: local.LocalResidual, values: Mapping[str, np.ndarray], las
     for g, m in enumerate(metrics):
         model.common_rows[m] = int(common[g].sum())  # the new rows' (explain's: its rows')
         out[m] = {v: raw[v][g] / model.refs[m][v][None, :] for v in local.VIEWS}
-    return out
+    return out, windows
+
+
+def _yardsticks(cols: np.ndarray, before: int, windows: SortedWindows | None
+                ) -> tuple[list[np.ndarray], SortedWindows]:
+    """The quantiles ``QS`` of each column's previous ``WINDOW`` rows at the rows from
+    ``before`` on (``cols``: columns × rows), from sorted windows kept between calls
+    (sorted_windows.py), and the windows moved past the last row. Windows that do not
+    match the rows (a leaving value not in them) are sorted afresh: the same numbers."""
+    out = np.arange(before, cols.shape[1]) - local.WINDOW  # the row each row's window drops
+    leaving = np.full((cols.shape[0], out.size), np.nan)  # before the first row: missing
+    leaving[:, out >= 0] = cols[:, out[out >= 0]]
+    entering = cols[:, before:]
+    if windows is not None:
+        try:
+            return (sorted_windows.quantiles(windows, leaving, entering, QS, local.MIN_ROWS),
+                    windows)
+        except ValueError:
+            pass  # not this call's rows: sorted afresh
+    windows = sorted_windows.start(cols, before, local.WINDOW)
+    return sorted_windows.quantiles(windows, leaving, entering, QS, local.MIN_ROWS), windows
 
 
 def _held(ends: Sequence[str], metrics: Sequence[str], zi: dict[str, np.ndarray],
