@@ -164,3 +164,6 @@ def test_the_worker_keeps_the_sorted_windows_between_calls_and_drops_them_after_
     assert seen[0] is seen[1] is seen[2] and seen[0] is not None
     assert seen[3] is None and seen[4] is seen[5] and seen[4] is not None
     assert all(w is state.recent[m] for w, m in zip(seen[5].owner, model.metrics))
+    state.recent = {m: v.copy() for m, v in state.recent.items()}  # as a restore would
+    local_statistics(model, {m: v[a:a + 1] for m, v in values.items()}, state)
+    assert state.windows is not seen[5] and state.windows is not None

@@ -30,20 +30,21 @@ def pandas_quantiles(a: np.ndarray, width: int, least: int) -> list[np.ndarray]:
             for q in QS]
 
 
-def kept(a: np.ndarray, first: int, sizes, width: int, least: int) -> list[np.ndarray]:
-    """The rows from ``first`` on, ``sizes`` rows a call, the windows kept between calls."""
-    cols = a.T.copy()
-    windows = sw.start(cols, first, width)
-    out: list[list[np.ndarray]] = [[] for _ in QS]
+def kept(a: np.ndarray, first: int, sizes, width: int, least: int,
+         median: bool = False) -> list[np.ndarray]:
+    """The rows from ``first`` on, ``sizes`` rows a call (each call passing the rows before
+    it as history), the windows kept between calls: quantiles ``QS`` (or the median)."""
+    cols, windows = a.T.copy(), None
+    qs = (0.5,) if median else QS
+    out: list[list[np.ndarray]] = [[] for _ in qs]
     e = first
     for size in sizes:
         stop = min(e + size, cols.shape[1])
         if stop == e:
             break
-        back = np.arange(e, stop) - width
-        leaving = np.full((cols.shape[0], stop - e), np.nan)
-        leaving[:, back >= 0] = cols[:, back[back >= 0]]
-        for k, q in enumerate(sw.quantiles(windows, leaving, cols[:, e:stop], QS, least)):
+        stats, windows = sw.follow(cols[:, :stop], e, width, qs, windows)
+        got = [sw.medians(stats, least)] if median else sw.quantiles(stats, qs, least)
+        for k, q in enumerate(got):
             out[k].append(q.T)
         e = stop
     return [np.vstack(q) for q in out]
@@ -66,6 +67,30 @@ def test_windows_started_at_any_row_give_the_rows_after_it(first):
     got = kept(a, first, [3] * 10, 336, 1)
     for g, w in zip(got, pandas_quantiles(a, 336, 1)):
         assert np.array_equal(g, w[first:first + g.shape[0]], equal_nan=True)
+
+
+@pytest.mark.parametrize("sizes", [[1] * 600, [4] * 150, [250, 250, 100]])
+def test_medians_are_the_sorting_paths_medians(sizes):
+    """window_median.window_medians (a sort of each window, nan_median's arithmetic) and
+    pandas' rolling median, from the same kept windows."""
+    from yujing.models.window_median import window_medians
+
+    a = series(600, 11, True)
+    got = kept(a, 0, sizes, 336, 24, median=True)[0]
+    assert np.array_equal(got, window_medians(a, range(0, 600), 336, 24), equal_nan=True)
+    want = pd.DataFrame(a).rolling(336, min_periods=24).median().shift(1).to_numpy()
+    np.testing.assert_allclose(got, want, equal_nan=True)
+    assert np.isfinite(got[400:, 0]).all()
+
+
+def test_windows_without_the_leaving_values_are_sorted_afresh_with_the_same_numbers():
+    a = series(500, 2, False)
+    cols = a.T.copy()
+    _, stale = sw.follow(cols[:, :300] + 0.5, 290, 336, QS)  # not these rows' values
+    got, _ = sw.follow(cols[:, :403], 400, 336, QS, stale)
+    want, _ = sw.follow(cols[:, :403], 400, 336, QS)
+    for g, w in zip(sw.quantiles(got, QS, 24), sw.quantiles(want, QS, 24)):
+        assert np.array_equal(g, w, equal_nan=True) and np.isfinite(g[0]).all()
 
 
 def test_infinite_values_are_left_out_as_missing():

@@ -19,7 +19,7 @@ def test_the_newest_rows_medians_equal_pandas_rolling_medians(past):
     frame = pd.DataFrame(both)
     want_level = frame.rolling(336, min_periods=24).median().shift(1).to_numpy()[past:]
     want_noise = frame.diff().abs().rolling(6, min_periods=3).median().to_numpy()[past:]
-    level, noise = level_and_noise(both, past, (336, 24), (6, 3))
+    level, noise, _ = level_and_noise(both, past, (336, 24), (6, 3))
     np.testing.assert_allclose(level, want_level, equal_nan=True)
     np.testing.assert_allclose(noise, want_noise, equal_nan=True)
     assert np.isfinite(noise).any()  # the comparison is not all NaN

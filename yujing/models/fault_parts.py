@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from yujing.models import local, local_tail
+from yujing.models import local, local_tail, sorted_windows
 from yujing.models.holdoff import k_of_n
 from yujing.models.latch import latch
 from yujing.models.sorted_windows import SortedWindows
@@ -56,9 +56,11 @@ class FaultsState:
     recent: dict[str, np.ndarray]  # local: metric → the last HISTORY rows × stations
     held: dict[str, np.ndarray]  # local: metric → the station z of the last SLOW − 1 rows
     latch: dict[str, np.ndarray]  # "on<i>", "latched<i>" (stations), "keep<i>" (patience − 1 × stations)
-    # local's yardsticks kept sorted (local_tail.py): derived from ``recent``, so never
-    # checkpointed (``transient``); a restored state sorts them afresh at its first call
+    # local's yardsticks and neighbours' level kept sorted (local_tail.py, window_median.py):
+    # derived from ``recent`` and ``past``, so never checkpointed (``transient``); a
+    # restored state sorts them afresh at its first call
     windows: SortedWindows | None = field(default=None, metadata={"transient": True})
+    level_windows: SortedWindows | None = field(default=None, metadata={"transient": True})
 
 
 def new_state(neighbours: object, metrics: Sequence[str], stations: int,
@@ -131,9 +133,7 @@ def local_statistics(model: local.LocalResidual, values: Mapping[str, np.ndarray
     both = {m: np.vstack([state.recent[m], np.asarray(values[m], dtype=np.float64)])
             for m in model.metrics}
     size = steps = None
-    kept = state.windows
-    if kept is not None and not all(a is state.recent[m] for a, m in zip(kept.owner, model.metrics)):
-        kept = None  # sorted after other rows than those kept: sorted afresh
+    kept = sorted_windows.kept(state.windows, [state.recent[m] for m in model.metrics])
     state.windows = None
     if n <= FEW_ROWS and local_tail.usable(model, n, state.held):
         explained, state.windows = local_tail.tail_views(model, both, n, state.held, kept)
@@ -147,8 +147,7 @@ def local_statistics(model: local.LocalResidual, values: Mapping[str, np.ndarray
                 steps = s if steps is None else np.fmax(steps, s)
     for m, v in both.items():
         state.recent[m] = v[-local.HISTORY:]
-    if state.windows is not None:
-        state.windows.owner = [state.recent[m] for m in model.metrics]  # the rows they follow
+    state.windows = sorted_windows.owned(state.windows, [state.recent[m] for m in model.metrics])
     return size[size.shape[0] - n:], steps[steps.shape[0] - n:]
 
 

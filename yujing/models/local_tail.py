@@ -62,8 +62,9 @@ def tail_views(model: local.LocalResidual, values: Mapping[str, np.ndarray], las
     xt = a[:, i] - a[:, j]  # M × pairs × N: each pair's rows contiguous (whole-row copies)
     sqt = np.square(np.diff(xt, axis=2, prepend=np.nan))
     cols = np.concatenate((xt, sqt), axis=1).reshape(n_metrics * 2 * pairs, n)
-    yard, windows = _yardsticks(cols, before, windows)
-    high, low, mid = (q.reshape(n_metrics, 2 * pairs, last).transpose(0, 2, 1) for q in yard)
+    stats, windows = sorted_windows.follow(cols, before, local.WINDOW, QS, windows)
+    high, low, mid = (q.reshape(n_metrics, 2 * pairs, last).transpose(0, 2, 1)
+                      for q in sorted_windows.quantiles(stats, QS, local.MIN_ROWS))
     x, sq = xt.transpose(0, 2, 1), sqt.transpose(0, 2, 1)  # M × N × pairs (views)
     floor = np.stack([np.fmax(model.floor[m], 1e-9)[i, j] for m in metrics])[:, None, :]
     xp, sp = slice(0, pairs), slice(pairs, 2 * pairs)
@@ -96,26 +97,6 @@ def tail_views(model: local.LocalResidual, values: Mapping[str, np.ndarray], las
         model.common_rows[m] = int(common[g].sum())  # the new rows' (explain's: its rows')
         out[m] = {v: raw[v][g] / model.refs[m][v][None, :] for v in local.VIEWS}
     return out, windows
-
-
-def _yardsticks(cols: np.ndarray, before: int, windows: SortedWindows | None
-                ) -> tuple[list[np.ndarray], SortedWindows]:
-    """The quantiles ``QS`` of each column's previous ``WINDOW`` rows at the rows from
-    ``before`` on (``cols``: columns × rows), from sorted windows kept between calls
-    (sorted_windows.py), and the windows moved past the last row. Windows that do not
-    match the rows (a leaving value not in them) are sorted afresh: the same numbers."""
-    out = np.arange(before, cols.shape[1]) - local.WINDOW  # the row each row's window drops
-    leaving = np.full((cols.shape[0], out.size), np.nan)  # before the first row: missing
-    leaving[:, out >= 0] = cols[:, out[out >= 0]]
-    entering = cols[:, before:]
-    if windows is not None:
-        try:
-            return (sorted_windows.quantiles(windows, leaving, entering, QS, local.MIN_ROWS),
-                    windows)
-        except ValueError:
-            pass  # not this call's rows: sorted afresh
-    windows = sorted_windows.start(cols, before, local.WINDOW)
-    return sorted_windows.quantiles(windows, leaving, entering, QS, local.MIN_ROWS), windows
 
 
 def _held(ends: Sequence[str], metrics: Sequence[str], zi: dict[str, np.ndarray],

@@ -66,12 +66,13 @@ running this in the worker needs).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from yujing.models import sorted_windows
 from yujing.models.alarm import conformal_threshold, sidak
 from yujing.models.base import ModelError, calibrate, huber_line, reference, robust_scale
 from yujing.models.neighbour_residual import residual_rows
@@ -100,12 +101,7 @@ class NeighbourState:
     up: dict[str, np.ndarray]  # metric → stations
     down: dict[str, np.ndarray]
     past: dict[str, np.ndarray]  # metric → the last BASELINE_ROWS rows × stations of raw z
-
-    def copy(self) -> NeighbourState:
-        return NeighbourState({m: a.copy() for m, a in self.ewma.items()},
-                              {m: a.copy() for m, a in self.up.items()},
-                              {m: a.copy() for m, a in self.down.items()},
-                              {m: a.copy() for m, a in self.past.items()})
+    level_windows: Any = field(default=None, metadata={"transient": True})  # past's, sorted
 
 
 class NeighbourDetector:
@@ -157,14 +153,15 @@ class NeighbourDetector:
         offsets changed by about 1 hPa in 2015-01, ten MADs), and a fault held for three
         days moves a 14-day median not at all. Until ``BASELINE_MIN`` rows of history
         exist the level is the fitted one (0)."""
-        z, _, state.past[metric] = self._local(self.residual_z(metric, v), state.past[metric],
-                                               self.params[metric]["local_scale"])
+        z, _, state.past[metric], _ = self._local(self.residual_z(metric, v), state.past[metric],
+                                                  self.params[metric]["local_scale"])
         return z
 
     @staticmethod
-    def _local(raw: np.ndarray, past: np.ndarray, scale: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(:meth:`local_z` of the residual ``raw``, the noise view, the new past): the noise
+    def _local(raw: np.ndarray, past: np.ndarray, scale: np.ndarray, windows: Any = None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
+        """(:meth:`local_z` of the residual ``raw``, the noise view, the new past, the
+        level's sorted windows: ``windows`` moved on, None after pandas' path): the noise
         view is the median of the residual's last ``NOISE_ROWS`` absolute steps, in local
         MADs. Why: a sensor gone noisy moves about its truth, so most single readings stay
         inside the weather, but every step of its residual is large; a median of six steps
@@ -172,16 +169,18 @@ class NeighbourDetector:
         the worker passes every metric's stations side by side in one call."""
         both = np.vstack([past, raw])
         if raw.shape[0] <= FEW_ROWS:  # the worker: a few rows at a time
-            level, steps = level_and_noise(both, past.shape[0], (BASELINE_ROWS, BASELINE_MIN),
-                                           (NOISE_ROWS, NOISE_ROWS // 2))
+            level, steps, windows = level_and_noise(
+                both, past.shape[0], (BASELINE_ROWS, BASELINE_MIN), (NOISE_ROWS, NOISE_ROWS // 2),
+                windows)
         else:
+            windows = None
             frame = pd.DataFrame(both)
             level = (frame.rolling(BASELINE_ROWS, min_periods=BASELINE_MIN).median()
                      .shift(1).to_numpy()[past.shape[0]:])
             steps = (frame.diff().abs().rolling(NOISE_ROWS, min_periods=NOISE_ROWS // 2)
                      .median().to_numpy()[past.shape[0]:])
         noise = np.where(np.isfinite(raw), steps / scale, np.nan)
-        return (raw - np.nan_to_num(level, nan=0.0)) / scale, noise, both[-BASELINE_ROWS:]
+        return (raw - np.nan_to_num(level, nan=0.0)) / scale, noise, both[-BASELINE_ROWS:], windows
 
     def _fit_lines(self, v: np.ndarray) -> dict[str, np.ndarray]:
         k = v.shape[1]
@@ -304,7 +303,9 @@ class NeighbourDetector:
         ms, k = self.metrics, len(self.stations)
         raw = self.residual_all(values)
         scale = np.concatenate([np.broadcast_to(self.params[m]["local_scale"], (k,)) for m in ms])
-        z, noise, past = self._local(raw, np.hstack([state.past[m] for m in ms]), scale)
+        kept = sorted_windows.kept(state.level_windows, [state.past[m] for m in ms])
+        z, noise, past, windows = self._local(raw, np.hstack([state.past[m] for m in ms]), scale,
+                                              kept)
         ewma = np.concatenate([state.ewma[m] for m in ms], axis=1)
         ewmas = self._ewmas(z, ewma, spans)
         up = np.concatenate([state.up[m] for m in ms])
@@ -316,6 +317,7 @@ class NeighbourDetector:
             state.past[m], state.ewma[m] = past[:, c].copy(), ewma[:, c].copy()
             state.up[m], state.down[m] = up[c].copy(), down[c].copy()
             out[m] = (z[:, c], [e[:, c] for e in ewmas], (hi[:, c], lo[:, c]), noise[:, c])
+        state.level_windows = sorted_windows.owned(windows, [state.past[m] for m in ms])
         return out
 
     def _ewmas(self, z: np.ndarray, state: np.ndarray, indices: Sequence[int] | range

@@ -34,11 +34,27 @@ import numpy as np
 class SortedWindows:
     """Each column's window, ascending, its finite values first (then NaN), ready for the
     row after the last one the caller passed. ``owner`` is the caller's check that the
-    windows still belong to its rows (local_tail.py: the state's kept rows)."""
+    windows still follow its rows (fault_parts.py: the state's kept rows, by identity)."""
 
     values: np.ndarray  # columns × width
     count: np.ndarray  # columns: finite values in each window (int64)
     owner: Any = None
+
+
+def kept(windows: SortedWindows | None, rows: list[np.ndarray]) -> SortedWindows | None:
+    """``windows`` when they follow ``rows`` (the arrays :func:`owned` named, by identity:
+    a caller's kept rows are new arrays after each call), else None (sort afresh)."""
+    owner = windows.owner if windows is not None else None
+    if owner is None or len(owner) != len(rows) or any(a is not b for a, b in zip(owner, rows)):
+        return None
+    return windows
+
+
+def owned(windows: SortedWindows | None, rows: list[np.ndarray]) -> SortedWindows | None:
+    """``windows`` marked as following ``rows`` (the caller's kept rows after this call)."""
+    if windows is not None:
+        windows.owner = rows
+    return windows
 
 
 def start(cols: np.ndarray, end: int, width: int) -> SortedWindows:
@@ -52,13 +68,38 @@ def start(cols: np.ndarray, end: int, width: int) -> SortedWindows:
     return SortedWindows(w, np.count_nonzero(np.isfinite(w), axis=1).astype(np.int64))
 
 
-def quantiles(windows: SortedWindows, leaving: np.ndarray, entering: np.ndarray,
-              qs: tuple[float, ...], least: int) -> list[np.ndarray]:
-    """Per quantile ``q`` of ``qs``: each column's window quantile (columns × L) at each of
-    ``L`` rows, the window then moved on (:func:`advance`); NaN with fewer than ``least``
-    finite values. pandas' arithmetic: linear interpolation ``low + (high − low)·f``
-    between the order statistics at ``q·(n − 1)``."""
-    c, low, high = advance(windows, leaving, entering, np.asarray(qs, dtype=np.float64))
+Stats = tuple[np.ndarray, np.ndarray, np.ndarray]  # (count, low, high): see advance
+
+
+def follow(cols: np.ndarray, before: int, width: int, qs: tuple[float, ...],
+           windows: SortedWindows | None = None) -> tuple[Stats, SortedWindows]:
+    """The order statistics (:func:`advance`) of each column's previous ``width`` rows at
+    the rows from ``before`` on (``cols``: columns × rows, the rows before ``before`` the
+    history), and the windows moved past the last row, ready for the next call.
+    ``windows``: those an earlier call returned, when ``cols`` holds its rows and then
+    this call's (the caller knows: ``SortedWindows.owner``); None is sorted afresh. A
+    leaving value not in its window shows windows of other rows (a bug): they are sorted
+    afresh too, the same numbers; other rows' windows can hold the leaving values, so
+    that check cannot replace the caller's."""
+    back = np.arange(before, cols.shape[1]) - width  # the row each row's window drops
+    leaving = np.full((cols.shape[0], back.size), np.nan)  # before the first row: missing
+    leaving[:, back >= 0] = cols[:, back[back >= 0]]
+    entering, q = cols[:, before:], np.asarray(qs, dtype=np.float64)
+    if windows is not None:
+        try:
+            return advance(windows, leaving, entering, q), windows
+        except ValueError:
+            pass  # not the windows of these rows
+    windows = start(cols, before, width)
+    return advance(windows, leaving, entering, q), windows
+
+
+def quantiles(stats: Stats, qs: tuple[float, ...], least: int) -> list[np.ndarray]:
+    """Per quantile ``q`` of ``qs`` (the ``qs`` the statistics were read for): each
+    window's quantile, NaN with fewer than ``least`` finite values. pandas' arithmetic
+    (``rolling(width, min_periods=least).quantile(q)``): linear interpolation
+    ``low + (high − low)·f`` between the order statistics at ``q·(n − 1)``."""
+    c, low, high = stats
     at = (c - 1).astype(np.float64)
     out = []
     for k, q in enumerate(qs):
@@ -67,6 +108,15 @@ def quantiles(windows: SortedWindows, leaving: np.ndarray, entering: np.ndarray,
         v = np.where(pos == i, low[k], low[k] + (high[k] - low[k]) * (pos - i))
         out.append(np.where((c >= least) & (c > 0), v, np.nan))
     return out
+
+
+def medians(stats: Stats, least: int) -> np.ndarray:
+    """Each window's median from statistics read for ``qs = (0.5,)``, NaN with fewer than
+    ``least`` finite values: window_median.py's arithmetic (the mean of the middle two
+    values, one value twice when the count is odd), so its numbers."""
+    c, low, high = stats
+    mid = (low[0] + np.where(c % 2 == 0, high[0], low[0])) / 2
+    return np.where((c >= least) & (c > 0), mid, np.nan)
 
 
 def advance(windows: SortedWindows, leaving: np.ndarray, entering: np.ndarray, qs: np.ndarray

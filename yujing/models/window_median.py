@@ -6,12 +6,16 @@ over the 14-day past (``NeighbourDetector._local``) cost about a millisecond per
 call, recomputing rows already known (measured with ``bench/group_speed.py``: the group
 path ran at 15 k readings/s). The medians of just the new rows' windows are the same
 numbers (a median is exact; NaN is skipped and ``min_periods`` is a count of finite
-values, as in pandas) at a fraction of the cost.
+values, as in pandas) at a fraction of the cost. The level's 336-row windows are kept
+sorted between calls (sorted_windows.py), the short ones sorted per row.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from yujing.models import sorted_windows
+from yujing.models.sorted_windows import SortedWindows
 
 
 def nan_median(a: np.ndarray) -> np.ndarray:
@@ -37,12 +41,16 @@ def window_medians(a: np.ndarray, ends: range, width: int, least: int) -> np.nda
 
 
 def level_and_noise(both: np.ndarray, first: int, level: tuple[int, int],
-                    noise: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+                    noise: tuple[int, int], windows: SortedWindows | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, SortedWindows]:
     """For the rows ``both[first:]`` (the rows before are the state's past): the median of
     the ``level[0]`` rows before each (at least ``level[1]`` finite), and the median of the
-    last ``noise[0]`` absolute steps up to each (at least ``noise[1]``)."""
+    last ``noise[0]`` absolute steps up to each (at least ``noise[1]``); and the level's
+    sorted windows, past the last row (sorted_windows.py: ``windows`` are an earlier
+    call's, when ``both`` holds its rows then this call's; None: sorted afresh)."""
     n = both.shape[0]
     steps = np.full_like(both, np.nan)
     steps[1:] = np.abs(np.diff(both, axis=0))
-    return (window_medians(both, range(first, n), *level),
-            window_medians(steps, range(first + 1, n + 1), *noise))
+    stats, windows = sorted_windows.follow(both.T, first, level[0], (0.5,), windows)
+    return (sorted_windows.medians(stats, level[1]).T,
+            window_medians(steps, range(first + 1, n + 1), *noise), windows)
