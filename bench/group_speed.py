@@ -127,13 +127,15 @@ def pipeline_rate(models: dict, groups: int, warm: list[Columns], live: list[Col
 
 
 def rows_rate(models: dict, warm: pd.DataFrame, live: pd.DataFrame, envelope: int) -> float:
-    """GroupScorer.update per group and envelope, on each station's newest readings (the
-    engine keeps ``history`` + 1 per series)."""
+    """GroupScorer.update per group and envelope, on each station's newest readings: the
+    envelope's and 4 before them (the engine keeps ``history`` + 1 per series besides the
+    pass's; an envelope of more than one row per series hands them all on)."""
     scorer = GroupScorer()
-    keep = 4
+    series = live["station"].nunique() * len(METRICS)
+    keep = 4 + -(-envelope // series)
     both = pd.concat([warm, live], ignore_index=True).sort_values(
         ["ts", "station", "metric"], kind="stable", ignore_index=True)
-    start, back = len(warm), keep * both["station"].nunique() * len(METRICS)
+    start, back = len(warm), 4 * series
     n, spent = 0, 0.0
     for a in range(0, len(both), envelope):
         upto = both.iloc[max(0, a - back):a + envelope]
