@@ -22,8 +22,11 @@ pass (tests/unit/test_sensor_faults.py):
 - the latch: per rule and station whether the last row was in a run of ``keep | start``
   and latched, and its last ``patience − 1`` keep flags (:func:`latch_from`).
 
-Every field of :class:`FaultsState` is a dict of arrays, so GroupScorer's snapshot
-(group_stream.py) checkpoints it as it does neighbours' state. Pure: numpy and pandas.
+Every stored field of :class:`FaultsState` is a dict of arrays, so GroupScorer's snapshot
+(group_stream.py) checkpoints it as it does neighbours' state; the sorted windows of
+local's yardsticks and neighbours' level (sorted_windows.py) are derived from the kept
+rows, marked ``transient`` and sorted afresh after a restore. Pure: numpy, pandas and
+numba's compiled loops.
 """
 
 from __future__ import annotations
