@@ -111,3 +111,20 @@ def test_a_leaving_value_not_in_its_window_is_refused():
     full = sw.start(cols, 4, 4)  # no missing value in it: a missing one cannot leave
     with pytest.raises(ValueError, match="2 leaving"):
         sw.advance(full, np.full((2, 1), np.nan), np.array([[4.0], [10.0]]), np.array([0.5]))
+
+
+def test_the_loops_compile_without_a_cache_where_none_can_be_written(monkeypatch):
+    """numba raises at import when it can write a cache nowhere (a read-only install);
+    the module then compiles without one instead of failing to load."""
+    import numba
+
+    def plus_one(x):
+        return x + 1
+
+    cached = sw._compiled()(plus_one)
+    assert type(cached._cache).__name__ == "FunctionCache"
+    monkeypatch.setattr(numba.config, "CACHE_LOCATOR_CLASSES", "ZipCacheLocator")
+    with pytest.raises(RuntimeError, match="no locator available"):
+        numba.njit(cache=True)(plus_one)
+    uncached = sw._compiled()(plus_one)
+    assert type(uncached._cache).__name__ == "NullCache" and uncached(2) == 3

@@ -30,6 +30,21 @@ import numba
 import numpy as np
 
 
+def _compiled(**options: Any) -> Any:
+    """``numba.njit`` with its on-disk cache where a cache directory can be written (beside
+    the module, ``NUMBA_CACHE_DIR`` or the user's cache), else without one. Why: numba
+    refuses to cache, at import, where it can write nowhere (a read-only install, as
+    deploy/systemd's ``ProtectSystem=strict`` makes it without ``NUMBA_CACHE_DIR``); the
+    worker must still load its models, compiling the loops at its first call (about a
+    second) instead of reading them from the cache (0.2 s)."""
+    def wrap(fn: Any) -> Any:
+        try:
+            return numba.njit(cache=True, nogil=True, **options)(fn)
+        except RuntimeError:  # "cannot cache function ...: no locator available"
+            return numba.njit(nogil=True, **options)(fn)
+    return wrap
+
+
 @dataclass
 class SortedWindows:
     """Each column's window, ascending, its finite values first (then NaN), ready for the
@@ -139,7 +154,7 @@ def advance(windows: SortedWindows, leaving: np.ndarray, entering: np.ndarray, q
     return n, low, high
 
 
-@numba.njit(cache=True, nogil=True)
+@_compiled()
 def _advance(w, count, leaving, entering, qs):  # pragma: no cover - compiled
     columns, rows = entering.shape
     width = w.shape[1]
@@ -169,7 +184,7 @@ def _advance(w, count, leaving, entering, qs):  # pragma: no cover - compiled
     return n, low, high, lost
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@_compiled(inline="always")
 def _replace(s, c, x, y):  # pragma: no cover - compiled
     """Put ``y`` in the place of ``x`` among the finite values ``s[:c]``, moving only the
     values between the two places; 1 when ``x`` is not there (nothing moved), else 0."""
@@ -189,7 +204,7 @@ def _replace(s, c, x, y):  # pragma: no cover - compiled
     return 0
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@_compiled(inline="always")
 def _first_not_below(s, lo, hi, x):  # pragma: no cover - compiled
     """The first index in ``[lo, hi)`` whose value is not below ``x`` (``hi``: none)."""
     while lo < hi:
@@ -201,7 +216,7 @@ def _first_not_below(s, lo, hi, x):  # pragma: no cover - compiled
     return lo
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@_compiled(inline="always")
 def _first_above(s, lo, hi, x):  # pragma: no cover - compiled
     """The first index in ``[lo, hi)`` whose value is above ``x`` (``hi``: none)."""
     while lo < hi:
@@ -213,7 +228,7 @@ def _first_above(s, lo, hi, x):  # pragma: no cover - compiled
     return lo
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@_compiled(inline="always")
 def _remove(s, c, x):  # pragma: no cover - compiled
     """Take ``x`` out of the finite values ``s[:c]`` (a missing ``x`` was a NaN slot);
     −1 when ``x`` is not there."""
@@ -228,7 +243,7 @@ def _remove(s, c, x):  # pragma: no cover - compiled
     return c - 1
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@_compiled(inline="always")
 def _insert(s, c, x):  # pragma: no cover - compiled
     """Put ``x`` into the finite values ``s[:c]`` in order (a missing ``x`` fills a NaN slot)."""
     if not np.isfinite(x):
