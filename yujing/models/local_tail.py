@@ -10,12 +10,12 @@ quantity over all of them, once per metric, to keep the last few: profiled on
 operations on the same operands in the same order (each window summed on its own,
 :func:`~yujing.models.local.window_mean` with ``last``; the quantiles of the previous
 ``WINDOW`` rows from sorted windows the caller keeps between calls, sorted_windows.py,
-pandas' interpolation), and the metrics
-are stacked so that a call costs one set of numpy calls, not one per metric. The numbers
-are those of the whole-series path, to the bit (tests/unit/test_local_tail.py against
-:meth:`~yujing.models.local.LocalResidual.explain` in chunks of 1, 3, 17 and random
-sizes; tests/unit/test_sensor_faults.py, chunks of one row): local.py keeps one
-implementation of the arithmetic for the whole series, this module the one for a tail.
+pandas' interpolation), and the metrics are stacked so that a call costs one set of
+numpy calls, not one per metric. The numbers are those of the whole-series path, to the
+bit (tests/unit/test_local_tail.py against :meth:`~yujing.models.local.LocalResidual.explain`
+in chunks of 1, 3, 17 and random sizes; tests/unit/test_sensor_faults.py, chunks of one
+row): local.py keeps one implementation of the arithmetic for the whole series, this
+module the one for a tail.
 
 Its scope is the worker's: a model whose ``ends`` include ``"steps"`` (the steps' gate is
 then the last two squared steps, no pandas median) and the station ``z`` of the rows

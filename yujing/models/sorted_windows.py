@@ -5,7 +5,7 @@ Why: the worker scores a group's rows a few at a time, and local's yardsticks (t
 quartiles and median over the last ``local.WINDOW`` = 336 rows, local_tail.py) sorted
 every new row's window again: for a group of ten stations and three metrics, 270 columns
 of 336 values per row, the largest single cost of the sensor-faults kind in the worker
-(bench/README.md, "sensor-faults: sorted windows"). The window of the next row differs
+(bench/README.md, "Sorted windows kept between calls"). The window of the next row differs
 from this one's by one value out and one in; kept sorted, it moves by a binary search and
 a shift of the values between the two places.
 
@@ -15,8 +15,10 @@ that turns order statistics into quantiles stays in numpy (:func:`quantiles`): p
 ``rolling(width, min_periods=least).quantile(q)``, the same numbers
 (tests/unit/test_sorted_windows.py).
 
-A window's values that are not finite (NaN, ±inf) are left out of it, as the sorting path
-leaves them out; ``count`` is the number of finite values.
+A window's values that are not finite (NaN, ±inf) are left out of it; ``count`` is the
+number of finite values. pandas (the whole-series path) counts an infinity as a value:
+the two differ only where a reading is absurd enough to overflow (a squared step of a
+value beyond 1e154).
 
 Pure logic: numpy and numba, no time, no I/O.
 """
