@@ -25,6 +25,16 @@ With ``--kind`` (repeatable; default neighbours) each group model kind is traine
 timed in the same run, its lines named by the kind (``sensor-faults``:
 yujing/models/sensor_faults.py); the baseline is measured once per run.
 
+With ``--offered R`` (repeatable) the worker's coalescing under an offered load is
+simulated on the real pipeline: the live envelopes arrive at R readings/s on a virtual
+clock, each engine pass takes every envelope that has arrived (at most
+``COALESCE_MAX``, as the readings agent does, streams/app.py) and advances the clock by
+its measured time. Printed per kind and rate: the passes, readings per pass (median and
+largest), the lag from an envelope's arrival to the end of its pass (median, largest,
+the last envelope's) and the engine's busy share of the offered span; a worker keeps up
+when the last envelope's lag is not larger than the median's order (a lag that grows
+through the run is a backlog). Use ``--live-days 60`` or more so the run spans seconds.
+
 Target (issue 16): 100,000 readings/s or more for every detector.
 """
 
@@ -41,12 +51,13 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from yujing.envelope import Columns
+from yujing.envelope import Columns, concat
 from yujing.models.group_stream import GroupScorer
 from yujing.models.train import train
 from yujing.pipeline import Pipeline
 from yujing.rules.schema import Rule
 from yujing.stations import Registry, Station
+from yujing.streams.app import COALESCE_MAX
 
 HOUR = 3_600_000
 T0 = 1_735_660_800_000
@@ -107,10 +118,9 @@ def rule(name: str | None, k: int) -> Rule:
                                 "grades": {"blue": grade}, "clear": clear})
 
 
-def pipeline_rate(models: dict, groups: int, warm: list[Columns], live: list[Columns]
-                  ) -> tuple[float, int]:
-    """Readings/s of ``Pipeline.handle``, one rule per group (``models`` empty: the plain
-    rules), the registry naming each station's group."""
+def warmed(models: dict, groups: int, warm: list[Columns], live: list[Columns]) -> Pipeline:
+    """The pipeline with one rule per group (``models`` empty: the plain rules), the
+    registry naming each station's group, after the warm envelopes."""
     rules = [rule(f"g{k}" if models else None, k) for k in range(groups)]
     stations = sorted({s for env in live for s in env.stations})
     registry = Registry([Station(id=s, name=s, kind="weather", group=s.split("s")[0])
@@ -118,12 +128,49 @@ def pipeline_rate(models: dict, groups: int, warm: list[Columns], live: list[Col
     pipe = Pipeline(rules, registry, models=Models(models))
     for env in warm:
         pipe.handle(env, 0)
+    return pipe
+
+
+def pipeline_rate(models: dict, groups: int, warm: list[Columns], live: list[Columns]
+                  ) -> tuple[float, int]:
+    """Readings/s of ``Pipeline.handle`` on each envelope (see :func:`warmed`)."""
+    pipe = warmed(models, groups, warm, live)
     n = events = 0
     t = time.perf_counter()
     for env in live:
         events += len(pipe.handle(env, 0).events)
         n += env.ts.size
     return n / (time.perf_counter() - t), events
+
+
+def offered_load(models: dict, groups: int, warm: list[Columns], live: list[Columns],
+                 rate: float) -> dict[str, float]:
+    """The readings agent's coalescing under ``rate`` readings/s offered (module doc):
+    the live envelopes arrive on a virtual clock; a pass takes every arrived envelope, at
+    most COALESCE_MAX, and costs its measured time."""
+    pipe = warmed(models, groups, warm, live)
+    sizes = np.array([env.ts.size for env in live])
+    arrive = np.cumsum(sizes) / rate  # an envelope is there once its last reading is
+    clock, busy, i = 0.0, 0.0, 0
+    per_pass, lags = [], []
+    while i < len(live):
+        clock = max(clock, float(arrive[i]))
+        j = i + 1
+        while j < len(live) and j - i < COALESCE_MAX and arrive[j] <= clock:
+            j += 1
+        cols = concat(live[i:j])
+        t = time.perf_counter()
+        pipe.handle(cols, 0)
+        spent = time.perf_counter() - t
+        clock += spent
+        busy += spent
+        per_pass.append(int(sizes[i:j].sum()))
+        lags.extend(clock - arrive[i:j])
+        i = j
+    return {"passes": len(per_pass), "per_pass": float(np.median(per_pass)),
+            "largest_pass": float(max(per_pass)), "lag_median": float(np.median(lags)),
+            "lag_max": float(max(lags)), "lag_last": float(lags[-1]),
+            "busy": busy / (clock - float(arrive[0]) + 1e-12)}
 
 
 def rows_rate(models: dict, warm: pd.DataFrame, live: pd.DataFrame, envelope: int) -> float:
@@ -161,6 +208,8 @@ def main() -> None:
     ap.add_argument("--live-days", type=int, default=10)
     ap.add_argument("--kind", action="append", help="group model kind (repeatable; default "
                     "neighbours)")
+    ap.add_argument("--offered", type=float, action="append", default=[],
+                    help="readings/s offered to the simulated agent (repeatable; module doc)")
     args = ap.parse_args()
     kinds = args.kind or ["neighbours"]
     train_h, warm_h, live_h = 120 * 24, 30 * 24, args.live_days * 24
@@ -198,6 +247,14 @@ def main() -> None:
         print(f"group_rules_ratio{tag}: {med(group[kind]) / med(plain):.3f}")
         print(f"group_rules_warning_events (last run){tag}: {events[kind]}")
     print(f"plain_rules_readings_per_s: {runs(plain)}")
+    for kind, models in by_kind.items():
+        for rate in args.offered:
+            got = offered_load(models, args.groups, warm_env, live_env, rate)
+            print(f"offered [{kind}] {rate:,.0f} readings/s: {got['passes']} passes, "
+                  f"readings per pass {got['per_pass']:,.0f} (largest {got['largest_pass']:,.0f}); "
+                  f"lag median {got['lag_median'] * 1e3:,.0f} ms, largest "
+                  f"{got['lag_max'] * 1e3:,.0f} ms, last envelope {got['lag_last'] * 1e3:,.0f} ms; "
+                  f"engine busy {got['busy']:.0%} of the span")
 
 
 if __name__ == "__main__":
