@@ -76,6 +76,7 @@ from yujing.models import sorted_windows
 from yujing.models.alarm import conformal_threshold, sidak
 from yujing.models.base import ModelError, calibrate, huber_line, reference, robust_scale
 from yujing.models.neighbour_residual import residual_rows
+from yujing.models.sorted_windows import SortedWindows
 from yujing.models.window_median import level_and_noise
 
 SPANS = (3, 6, 12, 24)  # EWMA spans (rows): the first is the "still there" check, the rest compared
@@ -101,7 +102,7 @@ class NeighbourState:
     up: dict[str, np.ndarray]  # metric → stations
     down: dict[str, np.ndarray]
     past: dict[str, np.ndarray]  # metric → the last BASELINE_ROWS rows × stations of raw z
-    level_windows: Any = field(default=None, metadata={"transient": True})  # past's, sorted
+    level_windows: SortedWindows | None = field(default=None, metadata={"transient": True})
 
 
 class NeighbourDetector:
@@ -158,8 +159,9 @@ class NeighbourDetector:
         return z
 
     @staticmethod
-    def _local(raw: np.ndarray, past: np.ndarray, scale: np.ndarray, windows: Any = None
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
+    def _local(raw: np.ndarray, past: np.ndarray, scale: np.ndarray,
+               windows: SortedWindows | None = None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, SortedWindows | None]:
         """(:meth:`local_z` of the residual ``raw``, the noise view, the new past, the
         level's sorted windows: ``windows`` moved on, None after pandas' path): the noise
         view is the median of the residual's last ``NOISE_ROWS`` absolute steps, in local
