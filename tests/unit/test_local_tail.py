@@ -72,6 +72,11 @@ def stream(model: LocalResidual, values: dict, sizes, tail: str | None) -> dict[
 def test_the_new_rows_views_equal_locals_to_the_bit(model, sizes, tail) -> None:
     values = group(700, 3)
     values["TEMP"][600:640, 2] += 3.0  # a step: the views are not all small
+    # every station noisy at once: rows of a common change, not scored (local.py)
+    values["PRES"][450:480] += np.random.default_rng(4).normal(0, 2.0, (30, len(STATIONS)))
+    whole = local.views(values["PRES"], model.floor["PRES"], model.usual["PRES"],
+                        model.common_ref["PRES"], model.ends)
+    assert whole["common"][450:480].sum() >= 5
     want, got = stream(model, values, sizes, None), stream(model, values, sizes, tail)
     for m in model.metrics:
         w, g = np.concatenate(want[m], axis=1), np.concatenate(got[m], axis=1)

@@ -121,10 +121,10 @@ def test_the_loops_compile_without_a_cache_where_none_can_be_written(monkeypatch
     def plus_one(x):
         return x + 1
 
-    cached = sw._compiled()(plus_one)
+    cached = sw.compiled()(plus_one)
     assert type(cached._cache).__name__ == "FunctionCache"
     monkeypatch.setattr(numba.config, "CACHE_LOCATOR_CLASSES", "ZipCacheLocator")
     with pytest.raises(RuntimeError, match="no locator available"):
         numba.njit(cache=True)(plus_one)
-    uncached = sw._compiled()(plus_one)
+    uncached = sw.compiled()(plus_one)
     assert type(uncached._cache).__name__ == "NullCache" and uncached(2) == 3

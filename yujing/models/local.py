@@ -82,6 +82,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from yujing.models import local_kernel
 from yujing.models.base import ModelError, reference
 from yujing.models.window_median import nan_median, window_medians
 
@@ -115,21 +116,18 @@ def window_mean(x: np.ndarray, window: int, last: int | None = None) -> np.ndarr
     rows, rows × columns, or more leading axes (metrics × rows × columns: the rows are
     the axis before the columns), each column its own. Why not pandas' rolling mean: it
     carries a running sum from the first row, so its last bits depend on where the series
-    started; here each window is summed on its own (NaN before the first row), so the
-    worker's few-rows path (local_tail.py: ``last``) gets the one pass's numbers to the bit."""
+    started; here each window is summed on its own (NaN before the first row,
+    local_kernel.window_sums: numpy's pairwise order), the kernel the worker's few-rows
+    path (local_tail.py) sums with, so its numbers are the one pass's to the bit."""
     x = np.asarray(x, dtype=np.float64)
     if x.ndim == 1:
         return window_mean(x[:, None], window, last)[:, 0]
     n = x.shape[-2]
     last = n if last is None else min(last, n)
-    keep = x[..., max(0, n - last - window + 1):, :]
-    gap = max(0, window - 1 - (n - last))  # rows before the series' first: NaN
-    pad = np.concatenate((np.full((*x.shape[:-2], gap, x.shape[-1]), np.nan), keep), axis=-2)
-    w = np.lib.stride_tricks.sliding_window_view(pad, window, axis=-2)[..., -last:, :, :]
-    ok = np.isfinite(w)
-    count = ok.sum(axis=-1)
-    total = np.ascontiguousarray(np.where(ok, w, 0.0)).sum(axis=-1)  # each window in one order
-    return np.where(count >= max(1, window // 2), total / np.maximum(count, 1), np.nan)
+    cols = np.moveaxis(x, -1, -2).reshape(-1, n)  # every column's rows contiguous
+    total, count = local_kernel.window_sums(cols, window, n - last)
+    mean = np.where(count >= max(1, window // 2), total / np.maximum(count, 1), np.nan)
+    return np.moveaxis(mean.reshape(*x.shape[:-2], x.shape[-1], last), -1, -2)
 
 
 def _pair(x: np.ndarray, floor: np.ndarray | float, ends: Sequence[str] = ()

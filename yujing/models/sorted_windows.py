@@ -32,7 +32,7 @@ import numba
 import numpy as np
 
 
-def _compiled(**options: Any) -> Any:
+def compiled(**options: Any) -> Any:
     """``numba.njit`` with its on-disk cache where a cache directory can be written (beside
     the module, ``NUMBA_CACHE_DIR`` or the user's cache), else without one. Why: numba
     refuses to cache, at import, where it can write nowhere (a read-only install, as
@@ -101,14 +101,24 @@ def follow(cols: np.ndarray, before: int, width: int, qs: tuple[float, ...],
     back = np.arange(before, cols.shape[1]) - width  # the row each row's window drops
     leaving = np.full((cols.shape[0], back.size), np.nan)  # before the first row: missing
     leaving[:, back >= 0] = cols[:, back[back >= 0]]
-    entering, q = cols[:, before:], np.asarray(qs, dtype=np.float64)
-    if windows is not None:
-        try:
-            return advance(windows, leaving, entering, q), windows
-        except ValueError:
-            pass  # not the windows of these rows
+    entering = cols[:, before:]
+    stats = moved(windows, leaving, entering, qs) if windows is not None else None
+    if stats is not None:
+        return stats, windows
     windows = start(cols, before, width)
-    return advance(windows, leaving, entering, q), windows
+    return advance(windows, leaving, entering, np.asarray(qs, dtype=np.float64)), windows
+
+
+def moved(windows: SortedWindows, leaving: np.ndarray, entering: np.ndarray,
+          qs: tuple[float, ...]) -> Stats | None:
+    """:func:`advance` with the rows' leaving and entering values (columns × rows), or
+    None when a leaving value is not in its window: the windows are not those of the
+    caller's rows (then spent: sort afresh, :func:`follow`). For a caller that computes
+    the columns of the leaving and new rows only (local_tail.py), not of the whole window."""
+    try:
+        return advance(windows, leaving, entering, np.asarray(qs, dtype=np.float64))
+    except ValueError:
+        return None
 
 
 def quantiles(stats: Stats, qs: tuple[float, ...], least: int) -> list[np.ndarray]:
@@ -156,7 +166,7 @@ def advance(windows: SortedWindows, leaving: np.ndarray, entering: np.ndarray, q
     return n, low, high
 
 
-@_compiled()
+@compiled()
 def _advance(w, count, leaving, entering, qs):  # pragma: no cover - compiled
     columns, rows = entering.shape
     width = w.shape[1]
@@ -186,7 +196,7 @@ def _advance(w, count, leaving, entering, qs):  # pragma: no cover - compiled
     return n, low, high, lost
 
 
-@_compiled(inline="always")
+@compiled(inline="always")
 def _replace(s, c, x, y):  # pragma: no cover - compiled
     """Put ``y`` in the place of ``x`` among the finite values ``s[:c]``, moving only the
     values between the two places; 1 when ``x`` is not there (nothing moved), else 0."""
@@ -206,7 +216,7 @@ def _replace(s, c, x, y):  # pragma: no cover - compiled
     return 0
 
 
-@_compiled(inline="always")
+@compiled(inline="always")
 def _first_not_below(s, lo, hi, x):  # pragma: no cover - compiled
     """The first index in ``[lo, hi)`` whose value is not below ``x`` (``hi``: none)."""
     while lo < hi:
@@ -218,7 +228,7 @@ def _first_not_below(s, lo, hi, x):  # pragma: no cover - compiled
     return lo
 
 
-@_compiled(inline="always")
+@compiled(inline="always")
 def _first_above(s, lo, hi, x):  # pragma: no cover - compiled
     """The first index in ``[lo, hi)`` whose value is above ``x`` (``hi``: none)."""
     while lo < hi:
@@ -230,7 +240,7 @@ def _first_above(s, lo, hi, x):  # pragma: no cover - compiled
     return lo
 
 
-@_compiled(inline="always")
+@compiled(inline="always")
 def _remove(s, c, x):  # pragma: no cover - compiled
     """Take ``x`` out of the finite values ``s[:c]`` (a missing ``x`` was a NaN slot);
     −1 when ``x`` is not there."""
@@ -245,7 +255,7 @@ def _remove(s, c, x):  # pragma: no cover - compiled
     return c - 1
 
 
-@_compiled(inline="always")
+@compiled(inline="always")
 def _insert(s, c, x):  # pragma: no cover - compiled
     """Put ``x`` into the finite values ``s[:c]`` in order (a missing ``x`` fills a NaN slot)."""
     if not np.isfinite(x):
