@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from yujing.models.sorted_windows import compiled
+from yujing.models.window_median import median_of
 
 
 def window_sums(cols: np.ndarray, window: int, first: int) -> tuple[np.ndarray, np.ndarray]:
@@ -101,29 +102,6 @@ def _window_sums(cols, window, first):  # pragma: no cover - compiled
     return sums, counts
 
 
-@compiled(inline="always")
-def _median(v, n, buf):  # pragma: no cover - compiled
-    """window_median.nan_median of ``v[:n]``: NaN left out, infinities sorted in, the mean
-    of the middle two finite places (NaN with no finite value)."""
-    m = 0
-    finite = 0
-    for i in range(n):
-        x = v[i]
-        if x != x:
-            continue
-        if np.isfinite(x):
-            finite += 1
-        p = m
-        while p > 0 and buf[p - 1] > x:  # insertion: a few values
-            buf[p] = buf[p - 1]
-            p -= 1
-        buf[p] = x
-        m += 1
-    if finite == 0:
-        return np.nan
-    return (buf[(finite - 1) // 2] + buf[finite // 2]) / 2
-
-
 @compiled()
 def tail(x, sq, a, high, low, mid, floor, usual_own, common_at, zi_rows, refs, pair_of,
          before, short, slow, fast, held_ends, iqr_sd):  # pragma: no cover - compiled
@@ -170,7 +148,7 @@ def tail(x, sq, a, high, low, mid, floor, usual_own, common_at, zi_rows, refs, p
                     d = a[g, s, i] - a[g, s, i - 1] if i >= 1 else np.nan
                     steps[w] = d * d
                 own[s] = _mean_at(steps, short - 1, short, buf) / usual_own[g, s]
-            group = _median(own, k, sorted_buf)
+            group = median_of(own, k, sorted_buf)
             if group != group:  # np.nan_to_num
                 group = 0.0
             elif group == np.inf:
@@ -209,7 +187,7 @@ def tail(x, sq, a, high, low, mid, floor, usual_own, common_at, zi_rows, refs, p
                 e = h + r
                 for w in range(fast):
                     near[w] = both[e - fast + 1 + w] if e - fast + 1 + w >= 0 else np.nan
-                f = _median(near, fast, sorted_buf)
+                f = median_of(near, fast, sorted_buf)
                 mean = _mean_at(both, e, slow, buf)
                 held = min(abs(f), abs(mean)) if f * mean > 0 else 0.0
                 if held_ends:

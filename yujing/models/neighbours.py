@@ -135,17 +135,15 @@ class NeighbourDetector:
 
     def residual_all(self, values: Mapping[str, np.ndarray]) -> np.ndarray:
         """:meth:`residual_z` of every metric, side by side (rows × metrics·stations), in one
-        set of array operations (each row of each metric a row of :func:`residual_rows`)."""
+        call (each row of each metric a row of :func:`residual_rows`, with its parameters)."""
         v = np.stack([np.asarray(values[m], dtype=np.float64) for m in self.metrics], axis=1)
         n, m, k = v.shape
         if getattr(self, "_stacked_for", None) is not self.params:  # stacked once per fit
             self._stacked = [np.stack([self.params[x][name] for x in self.metrics])
                              for name in ("slope", "intercept", "center", "scale")]
             self._stacked_for = self.params  # held, so ``is`` cannot match a reused id
-        slope, intercept, center, scale = (np.tile(a, (n,) + (1,) * (a.ndim - 1))
-                                           for a in self._stacked)
-        return residual_rows(v.reshape(n * m, k), slope, intercept, center,
-                             scale).reshape(n, m * k)
+        return residual_rows(v.reshape(n * m, k), *self._stacked,
+                             np.tile(np.arange(m), n)).reshape(n, m * k)
 
     def local_z(self, metric: str, v: np.ndarray, state: NeighbourState) -> np.ndarray:
         """The residual less its local level, the median of its previous ``BASELINE_ROWS``

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from yujing.models import sorted_windows
-from yujing.models.sorted_windows import SortedWindows
+from yujing.models.sorted_windows import SortedWindows, compiled
 
 
 def nan_median(a: np.ndarray) -> np.ndarray:
@@ -29,15 +29,54 @@ def nan_median(a: np.ndarray) -> np.ndarray:
     return np.where(c > 0, (lo + hi) / 2, np.nan)
 
 
+@compiled(inline="always")
+def median_of(v, n, buf):  # pragma: no cover - compiled
+    """:func:`nan_median` of ``v[:n]`` in a compiled loop, the same numbers: NaN left out,
+    infinities sorted in, the mean of the middle two finite places (NaN with none)."""
+    m = 0
+    finite = 0
+    for i in range(n):
+        x = v[i]
+        if x != x:
+            continue
+        if np.isfinite(x):
+            finite += 1
+        p = m
+        while p > 0 and buf[p - 1] > x:  # insertion: a few values
+            buf[p] = buf[p - 1]
+            p -= 1
+        buf[p] = x
+        m += 1
+    if finite == 0:
+        return np.nan
+    return (buf[(finite - 1) // 2] + buf[finite // 2]) / 2
+
+
 def window_medians(a: np.ndarray, ends: range, width: int, least: int) -> np.ndarray:
     """Per end ``e``: the median of ``a[e - width:e]`` per column, NaN where it has fewer
     than ``least`` finite values (pandas' ``rolling(width, min_periods=least).median()``
-    at row ``e - 1``)."""
-    pad = np.vstack([np.full((width, a.shape[1]), np.nan), a])  # every window full width
-    idx = np.asarray(ends, dtype=np.int64)[:, None] + np.arange(width)[None, :]
-    w = pad[idx].transpose(0, 2, 1)  # ends × columns × width
-    c = np.count_nonzero(np.isfinite(w), axis=-1)
-    return np.where(c >= least, nan_median(w), np.nan)
+    at row ``e - 1``; rows before the first are missing). A compiled loop of
+    :func:`median_of`: the worker's few ends cost no array calls, the whole series no
+    ends × columns × width copy."""
+    return _window_medians(np.ascontiguousarray(a, dtype=np.float64),
+                           np.asarray(ends, dtype=np.int64), width, max(least, 1))
+
+
+@compiled()
+def _window_medians(a, ends, width, least):  # pragma: no cover - compiled
+    out = np.full((ends.size, a.shape[1]), np.nan)
+    w = np.empty(width)
+    buf = np.empty(width)
+    for c in range(a.shape[1]):
+        for i in range(ends.size):
+            finite = 0
+            for j in range(width):
+                r = ends[i] - width + j
+                w[j] = a[r, c] if r >= 0 else np.nan
+                finite += np.isfinite(w[j])
+            if finite >= least:
+                out[i, c] = median_of(w, width, buf)
+    return out
 
 
 def level_and_noise(both: np.ndarray, first: int, level: tuple[int, int],
