@@ -66,7 +66,7 @@ def stream(model: LocalResidual, values: dict, sizes, tail: str | None) -> dict[
     return got
 
 
-@pytest.mark.parametrize("sizes", [[1] * 700, [3] * 240, [17] * 45,
+@pytest.mark.parametrize("sizes", [[1] * 700, [3] * 240, [17] * 45, [2, 250, 1, 400],
                                    np.random.default_rng(2).integers(1, FEW_ROWS, 60).tolist()])
 @pytest.mark.parametrize("tail", ["kept", "fresh"])
 def test_the_new_rows_views_equal_locals_to_the_bit(model, sizes, tail) -> None:
@@ -152,23 +152,26 @@ class _Blank:
     ewma = up = down = past = {}
 
 
-def test_the_worker_keeps_the_sorted_windows_between_calls_and_drops_them_after_a_long_call(
+def test_the_worker_keeps_the_sorted_windows_between_calls_and_drops_them_after_a_restore(
         model) -> None:
     """fault_parts.local_statistics keeps local's sorted yardstick windows in the state
-    while calls are few rows long (sorting them again each call is what they save), and
-    lets a call of more than FEW_ROWS rows (local.py's whole-series path) drop them."""
+    between calls, a call of more than FEW_ROWS rows too (a worker's large pass stays on
+    the tail's path); a restored state sorts them afresh, and its first call of more than
+    FEW_ROWS rows takes local.py's whole-series path (no windows after it)."""
     from yujing.models.fault_parts import local_statistics
 
-    values = group(200, 4)
+    values = group(300, 4)
     state = new_state(_Blank(), model.metrics, len(STATIONS), [])
     a, seen = 0, []
     for size in (1, 3, 2, FEW_ROWS + 1, 1, 2):
         local_statistics(model, {m: v[a:a + size] for m, v in values.items()}, state)
         seen.append(state.windows)
         a += size
-    assert seen[0] is seen[1] is seen[2] and seen[0] is not None
-    assert seen[3] is None and seen[4] is seen[5] and seen[4] is not None
+    assert seen[0] is not None and all(w is seen[0] for w in seen)
     assert all(w is state.recent[m] for w, m in zip(seen[5].owner, model.metrics))
     state.recent = {m: v.copy() for m, v in state.recent.items()}  # as a restore would
+    local_statistics(model, {m: v[a:a + FEW_ROWS + 1] for m, v in values.items()}, state)
+    assert state.windows is None
+    a += FEW_ROWS + 1
     local_statistics(model, {m: v[a:a + 1] for m, v in values.items()}, state)
-    assert state.windows is not seen[5] and state.windows is not None
+    assert state.windows is not None and state.windows is not seen[0]

@@ -96,22 +96,24 @@ def test_chunked_scoring_equals_scoring_at_once(det: NeighbourDetector) -> None:
 def test_few_rows_at_a_time_keep_the_levels_sorted_windows_and_score_as_at_once(
         det: NeighbourDetector) -> None:
     """The worker's calls (a few rows each) keep the local level's sorted windows in the
-    state between calls; a long call (pandas' path) or a restore (a state without them)
-    sorts them afresh; the scores are those of one pass either way."""
+    state between calls, a long one too; a long call without them (pandas' path) or a
+    restore (a state without them) sorts them afresh; the scores are those of one pass."""
     _, values = group(500, seed=8)
     whole = det.score(values)
     state, parts, seen, a = det.new_state(), [], [], 0
-    for size in [3, 1, 2] * 50 + [60] + [4] * 10:
+    for size in [3, 1, 2] * 50 + [60] + [4] * 10 + [70] + [2] * 3:
         parts.append(det.score({m: v[a:a + size] for m, v in values.items()}, state))
         seen.append(state.level_windows)
         a += size
-        if a == 150:  # as a restore: the same arrays' values, no windows
+        if a in (150, 300):  # as a restore: the same arrays' values, no windows
             state = NeighbourState(*(dict(getattr(state, f)) for f in ("ewma", "up", "down", "past")))
     parts.append(det.score({m: v[a:] for m, v in values.items()}, state))
     assert np.array_equal(np.concatenate(parts), whole)
     assert seen[0] is not None and all(w is seen[0] for w in seen[:75])  # rows 0..149
     assert seen[75] is not None and seen[75] is not seen[0] and all(w is seen[75] for w in seen[75:150])
     assert seen[150] is None and seen[151] is not None and seen[152] is seen[151]
+    # a long call with kept windows (a worker's large pass) keeps them: no pandas
+    assert all(w is seen[151] for w in seen[151:])
 
 
 def test_a_metric_whose_relation_changes_inside_training_is_left_out() -> None:

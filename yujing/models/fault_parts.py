@@ -43,7 +43,7 @@ from yujing.models.sorted_windows import SortedWindows
 
 ENDS = ("held", "steps")  # local.*.ends: the gates need the row itself (local.py "Ends")
 SIZE, STEPS = ("level", "held"), ("steps",)  # local.size.ends and local.steps.ends
-FEW_ROWS = 48  # new rows up to which local's windows are taken for the new rows only
+FEW_ROWS = 48  # new rows up to which the row-by-row paths serve a call without windows
 
 
 @dataclass
@@ -138,7 +138,9 @@ def local_statistics(model: local.LocalResidual, values: Mapping[str, np.ndarray
     size = steps = None
     kept = sorted_windows.kept(state.windows, [state.recent[m] for m in model.metrics])
     state.windows = None
-    if n <= FEW_ROWS and local_tail.usable(model, n, state.held):
+    # the tail's path at any size once windows are kept: a large pass (a worker under
+    # load coalesces envelopes) is not sent to the slower whole-series path
+    if (n <= FEW_ROWS or kept is not None) and local_tail.usable(model, n, state.held):
         explained, state.windows = local_tail.tail_views(model, both, n, state.held, kept)
     else:
         explained = model.explain(both, state.held)

@@ -91,7 +91,7 @@ BASELINE_MIN = 24  # rows of history before the local level is used (before: the
 BLOCK_ROWS = 720  # screen="blocks": calibration screened in blocks of 30 days of hourly rows
 SCREENS = ("metric", "blocks")  # calibration screened as one block, or in BLOCK_ROWS blocks
 NOISE_ROWS = 6  # the noise view: median of the last six |steps| of the residual
-FEW_ROWS = 48  # rows scored at once up to which the rolling medians are taken row by row
+FEW_ROWS = 48  # rows up to which a call without kept windows takes them row by row
 
 
 @dataclass
@@ -161,14 +161,15 @@ class NeighbourDetector:
                windows: SortedWindows | None = None
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, SortedWindows | None]:
         """(:meth:`local_z` of the residual ``raw``, the noise view, the new past, the
-        level's sorted windows: ``windows`` moved on, None after pandas' path): the noise
+        level's sorted windows: moved on; None after pandas' path, taken by a call of over
+        ``FEW_ROWS`` rows without windows, as training's; the numbers agree): the noise
         view is the median of the residual's last ``NOISE_ROWS`` absolute steps, in local
         MADs. Why: a sensor gone noisy moves about its truth, so most single readings stay
         inside the weather, but every step of its residual is large; a median of six steps
         ignores the one or two jumps at a spike's or a step's ends. Columns are independent:
         the worker passes every metric's stations side by side in one call."""
         both = np.vstack([past, raw])
-        if raw.shape[0] <= FEW_ROWS:  # the worker: a few rows at a time
+        if raw.shape[0] <= FEW_ROWS or windows is not None:  # the worker, at any pass size
             level, steps, windows = level_and_noise(
                 both, past.shape[0], (BASELINE_ROWS, BASELINE_MIN), (NOISE_ROWS, NOISE_ROWS // 2),
                 windows)
