@@ -50,3 +50,15 @@ def test_the_residual_is_the_numpy_ones_to_the_bit(k) -> None:
     want = numpy_residual(v, *(s[which] for s in sets))
     assert np.array_equal(residual_rows(v, *sets, which), want, equal_nan=True)
     assert not np.array_equal(residual_rows(v, *sets), want, equal_nan=True)
+
+
+def test_a_parameter_set_or_window_end_out_of_range_is_refused_not_read() -> None:
+    """The compiled loops check no bounds: their wrappers refuse what would read outside."""
+    from yujing.models.window_median import window_medians
+
+    v = np.ones((4, 3))
+    slope = np.ones((1, 3, 3))
+    with pytest.raises(ValueError, match="parameter set"):
+        residual_rows(v, slope, slope, np.zeros(3), np.ones(3), np.array([0, 1, 0, 0]))
+    with pytest.raises(ValueError, match="end at row 5"):
+        window_medians(v, range(1, 6), 3, 1)

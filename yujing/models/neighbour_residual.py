@@ -31,6 +31,8 @@ def residual_rows(v: np.ndarray, slope: np.ndarray, intercept: np.ndarray, cente
                      for a in (center, scale))
     which = (np.zeros(v.shape[0], dtype=np.int64) if params is None
              else np.ascontiguousarray(params, dtype=np.int64))
+    if which.size and (which.min() < 0 or which.max() >= min(len(sets[0]), len(center))):
+        raise ValueError("residual_rows: a row's parameter set is not among those passed")
     return _residual(v, sets[0], sets[1], center, scale, which)
 
 

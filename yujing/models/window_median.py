@@ -58,8 +58,10 @@ def window_medians(a: np.ndarray, ends: range, width: int, least: int) -> np.nda
     at row ``e - 1``; rows before the first are missing). A compiled loop of
     :func:`median_of`: the worker's few ends cost no array calls, the whole series no
     ends × columns × width copy."""
-    return _window_medians(np.ascontiguousarray(a, dtype=np.float64),
-                           np.asarray(ends, dtype=np.int64), width, max(least, 1))
+    ends = np.asarray(ends, dtype=np.int64)
+    if ends.size and ends.max() > np.shape(a)[0]:  # compiled code reads no bounds: refuse here
+        raise ValueError(f"window_medians: an end at row {ends.max()} of {np.shape(a)[0]} rows")
+    return _window_medians(np.ascontiguousarray(a, dtype=np.float64), ends, width, max(least, 1))
 
 
 @compiled()
